@@ -1,0 +1,1 @@
+"""FastAPI application: sessions, markers, live stream, exports and the dashboard."""

@@ -1,0 +1,94 @@
+"""The ``affectstream`` command line.
+
+Each sub-command lives in its own module of this package and exposes
+``register(subparsers)``; ``bench_*`` modules register under ``affectstream bench``.
+Modules import heavy libraries inside their ``run`` function so that ``--help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+
+from affectstream._version import __version__
+from affectstream.errors import AffectstreamError
+
+logger = logging.getLogger(__name__)
+
+
+def _command_modules(prefix: str = "") -> list[str]:
+    names = [m.name for m in pkgutil.iter_modules(__path__)]
+    if prefix:
+        return sorted(n for n in names if n.startswith(prefix))
+    return sorted(n for n in names if not n.startswith(("_", "bench_")))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser with every sub-command registered.
+
+    Returns
+    -------
+    argparse.ArgumentParser
+    """
+    parser = argparse.ArgumentParser(
+        prog="affectstream",
+        description="Wearable physiology over BLE to live arousal and valence estimates.",
+    )
+    parser.add_argument("--version", action="version", version=f"affectstream {__version__}")
+    parser.add_argument(
+        "-v", "--verbose", action="count", default=0, help="more log output (-vv for debug)"
+    )
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _command_modules():
+        module = importlib.import_module(f"{__name__}.{name}")
+        module.register(subparsers)
+    return parser
+
+
+def bench_modules() -> list[str]:
+    """Names of the ``bench_*`` modules, for ``affectstream bench``.
+
+    Returns
+    -------
+    list of str
+    """
+    return [f"{__name__}.{n}" for n in _command_modules("bench_")]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line and return the process exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name; defaults to ``sys.argv[1:]``.
+
+    Returns
+    -------
+    int
+        0 on success, 2 on a user-facing error, 130 on Ctrl-C.
+    """
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 0
+    try:
+        return int(args.func(args) or 0)
+    except AffectstreamError as exc:
+        logger.debug("command failed", exc_info=True)
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
+    except KeyboardInterrupt:
+        sys.stderr.write("interrupted\n")
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,45 @@
+"""Helpers shared by sub-commands: the final JSON line and human-readable output."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Any
+
+
+def _jsonable(value: Any) -> Any:
+    """Turn numpy scalars and non-finite floats into JSON-safe values (NaN becomes null)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def emit_json(payload: dict[str, Any]) -> None:
+    """Write ``payload`` as one JSON line on stdout; commands call it last.
+
+    Parameters
+    ----------
+    payload : dict
+        Result to print; numpy scalars are converted and NaN becomes null.
+    """
+    sys.stdout.write(json.dumps(_jsonable(payload), sort_keys=True) + "\n")
+    sys.stdout.flush()
+
+
+def say(message: str) -> None:
+    """Write a line for a person on stderr, keeping stdout for results.
+
+    Parameters
+    ----------
+    message : str
+        Text to show.
+    """
+    sys.stderr.write(message + "\n")
+    sys.stderr.flush()

@@ -1,0 +1,1 @@
+"""BLE ingestion: device protocols, scanning, the connection supervisor and clock model."""

@@ -1,0 +1,1 @@
+"""Arousal and valence estimators, dataset loaders, evaluation and model bundles."""

@@ -1,0 +1,1 @@
+"""Windowed HRV, EDA and EEG features with signal-quality indices, batch and streaming."""

@@ -1,0 +1,1 @@
+"""Time-series storage: the TimeSeriesStore interface, embedded default, InfluxDB, spool."""
