@@ -1,0 +1,25 @@
+"""Fixtures shared by the whole suite."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def shared_data_path() -> Path:
+    """Return where the real recordings are (``../shared/data`` or $AFFECTSTREAM_SHARED_DATA)."""
+    override = os.environ.get("AFFECTSTREAM_SHARED_DATA")
+    return Path(override) if override else REPO_ROOT.parent / "shared" / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """The real recordings folder; tests using it skip when it is absent (fresh clones)."""
+    path = shared_data_path()
+    if not (path / "README.md").is_file():
+        pytest.skip(f"real recordings not found at {path} (set AFFECTSTREAM_SHARED_DATA)")
+    return path
