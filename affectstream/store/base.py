@@ -8,16 +8,21 @@ Schema (the same on every backend, and what the Grafana dashboard queries):
   ``events`` (markers, gaps, phases; string fields ``kind`` and ``label``);
 - tags: ``participant`` (pseudonymous id), ``session``, ``device``, ``stream``, ``model``;
   only these, never per-sample values;
-- timestamps: int64 nanoseconds since the Unix epoch.
+- timestamps: int64 nanoseconds since the Unix epoch;
+- fields: float64, int64, bool or str, one type per field and measurement; NaN (or
+  ``None`` in a str field) means "missing" and is never stored as a value;
+- a point is identified by its series (measurement + tags) and timestamp: writing it again
+  overwrites it field by field (last write wins), so a replay never duplicates.
 """
 
 from __future__ import annotations
 
 import abc
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
 import numpy as np
 import pandas as pd
@@ -28,8 +33,13 @@ from affectstream.errors import StoreError
 MEASUREMENTS = ("features", "quality", "affect", "events")
 RAW_PREFIX = "raw_"
 TAG_KEYS = ("participant", "session", "device", "stream", "model")
+#: Names a field may not take: they are columns of every read result (or reserved by InfluxQL).
+RESERVED_FIELD_NAMES = frozenset({"time", "time_ns", *TAG_KEYS})
 
 FieldValues = NDArray[np.float64] | NDArray[np.int64] | NDArray[np.bool_] | NDArray[np.object_]
+FieldKind = Literal["float", "int", "bool", "str"]
+
+_RAW_PATTERN = re.compile(re.escape(RAW_PREFIX) + r"[a-z0-9_]+")
 
 
 def check_measurement(name: str) -> str:
@@ -44,17 +54,101 @@ def check_measurement(name: str) -> str:
     -------
     str
     """
-    if name in MEASUREMENTS or (name.startswith(RAW_PREFIX) and len(name) > len(RAW_PREFIX)):
+    if isinstance(name, str) and (name in MEASUREMENTS or _RAW_PATTERN.fullmatch(name)):
         return name
     raise StoreError(
         f"Unknown measurement {name!r}: use one of {', '.join(MEASUREMENTS)} "
-        f"or '{RAW_PREFIX}<modality>'."
+        f"or '{RAW_PREFIX}<modality>' (modality in lowercase letters, digits and '_')."
+    )
+
+
+def check_tags(tags: Mapping[str, str], what: str) -> dict[str, str]:
+    """Return ``tags`` as a plain dict without empty values, or raise :class:`StoreError`.
+
+    An empty tag value means "no such tag" (as in InfluxDB), so it is dropped.
+
+    Parameters
+    ----------
+    tags : mapping of str to str
+        Tag values; keys from :data:`TAG_KEYS`.
+    what : str
+        What the tags belong to, shown in error messages.
+
+    Returns
+    -------
+    dict of str to str
+    """
+    unknown = set(tags) - set(TAG_KEYS)
+    if unknown:
+        raise StoreError(
+            f"Unknown tag keys {sorted(unknown)} for {what}: "
+            f"tags are limited to {', '.join(TAG_KEYS)}."
+        )
+    for key, value in tags.items():
+        if not isinstance(value, str):
+            raise StoreError(
+                f"Tag {key!r} of {what} is {value!r} ({type(value).__name__}); "
+                "tag values must be strings."
+            )
+    return {key: value for key, value in tags.items() if value}
+
+
+def field_kind(values: FieldValues) -> FieldKind:
+    """Return the stored type of a field column: ``"float"``, ``"int"``, ``"bool"`` or ``"str"``.
+
+    Parameters
+    ----------
+    values : ndarray
+        A field column as held by a :class:`SeriesBatch` (float64, int64, bool or object).
+
+    Returns
+    -------
+    str
+    """
+    kinds: dict[str, FieldKind] = {"f": "float", "i": "int", "b": "bool", "O": "str"}
+    try:
+        return kinds[values.dtype.kind]
+    except KeyError:
+        raise StoreError(
+            f"Field dtype {values.dtype} is not storable: use float64, int64, bool or str."
+        ) from None
+
+
+def _coerce_field(name: str, values: object, what: str) -> FieldValues:
+    """Convert one field column to float64, int64, bool or an object array of str/None."""
+    array = np.asarray(values)
+    kind = array.dtype.kind
+    if kind == "f":
+        return array.astype(np.float64, copy=False)
+    if kind in "iu":
+        if kind == "u" and array.size and int(array.max()) > np.iinfo(np.int64).max:
+            raise StoreError(f"Field {name!r} of {what} has values beyond the int64 range.")
+        return array.astype(np.int64, copy=False)
+    if kind == "b":
+        return array.astype(np.bool_, copy=False)
+    if kind in "US":
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in array], object)
+    if kind == "O":
+        for value in array.ravel():
+            if value is not None and not isinstance(value, str):
+                raise StoreError(
+                    f"Field {name!r} of {what} holds {value!r} ({type(value).__name__}); "
+                    "object fields must hold str (or None for a missing value)."
+                )
+        return array
+    raise StoreError(
+        f"Field {name!r} of {what} has dtype {array.dtype}; use float64, int64, bool or str values."
     )
 
 
 @dataclass(frozen=True)
 class SeriesBatch:
     """Columnar points of one series: one measurement, one tag set, many timestamps.
+
+    The constructor validates and normalises its input: ``time_ns`` becomes an int64
+    array (float timestamps are refused, they cannot hold nanoseconds exactly), fields
+    become float64, int64, bool or object arrays of ``str``, and empty tag values are
+    dropped (an empty tag is no tag, as in InfluxDB).
 
     Parameters
     ----------
@@ -65,7 +159,10 @@ class SeriesBatch:
     time_ns : ndarray of int64, shape (n,)
         Timestamps in nanoseconds since the Unix epoch.
     fields : mapping of str to ndarray, each shape (n,)
-        Field columns. NaN float values are not written (a missing field, not a zero).
+        Field columns. A NaN float (or ``None`` in a str field) is a missing value: it is
+        not written, and never overwrites a stored value. A row whose fields are all
+        missing is not a point and is not written. Field names are free-form except
+        :data:`RESERVED_FIELD_NAMES`; a field keeps one type per measurement.
     """
 
     measurement: str
@@ -75,19 +172,38 @@ class SeriesBatch:
 
     def __post_init__(self) -> None:
         check_measurement(self.measurement)
-        unknown = set(self.tags) - set(TAG_KEYS)
-        if unknown:
+        what = repr(self.measurement)
+        # Frozen dataclass: normalised values are set through object.__setattr__.
+        object.__setattr__(self, "tags", check_tags(self.tags, what))
+        time_ns = np.asarray(self.time_ns)
+        if time_ns.ndim != 1:
+            raise StoreError(f"time_ns of {what} must be 1-D, got shape {time_ns.shape}.")
+        if time_ns.size and time_ns.dtype.kind not in "iu":
             raise StoreError(
-                f"Unknown tag keys {sorted(unknown)} for {self.measurement!r}: "
-                f"tags are limited to {', '.join(TAG_KEYS)}."
+                f"time_ns of {what} has dtype {time_ns.dtype}; expected int64 nanoseconds "
+                "(convert seconds with np.round(t * 1e9).astype(np.int64))."
             )
-        n = self.time_ns.shape[0]
+        object.__setattr__(self, "time_ns", time_ns.astype(np.int64, copy=False))
+        n = time_ns.shape[0]
+        fields: dict[str, FieldValues] = {}
         for name, values in self.fields.items():
-            if values.shape != (n,):
+            if not isinstance(name, str) or not name or name in RESERVED_FIELD_NAMES:
                 raise StoreError(
-                    f"Field {name!r} of {self.measurement!r} has shape {values.shape}, "
+                    f"Invalid field name {name!r} for {what}: field names are non-empty "
+                    f"strings other than {', '.join(sorted(RESERVED_FIELD_NAMES))}."
+                )
+            column = _coerce_field(name, values, what)
+            if column.shape != (n,):
+                raise StoreError(
+                    f"Field {name!r} of {what} has shape {column.shape}, "
                     f"expected ({n},) like time_ns."
                 )
+            fields[name] = column
+        if n and not fields:
+            raise StoreError(
+                f"A batch of {what} has {n} timestamps but no fields; give at least one."
+            )
+        object.__setattr__(self, "fields", fields)
 
     def __len__(self) -> int:
         return int(self.time_ns.shape[0])
@@ -95,7 +211,22 @@ class SeriesBatch:
 
 @dataclass(frozen=True)
 class SessionInfo:
-    """A stored session: its participant, time span and the series it holds."""
+    """A stored session: its participant, time span and number of points.
+
+    Parameters
+    ----------
+    session : str
+        Session id (the ``session`` tag).
+    participant : str
+        Participant of the session (``""`` if its series carry no participant tag).
+    start_ns : int
+        Timestamp of the session's first point.
+    stop_ns : int
+        One past the timestamp of its last point, so ``read(..., start_ns=start_ns,
+        stop_ns=stop_ns)`` returns the whole session.
+    n_points : int
+        Points (distinct series and timestamp) in every measurement of the session.
+    """
 
     session: str
     participant: str
@@ -148,8 +279,13 @@ class TimeSeriesStore(abc.ABC):
         Returns
         -------
         pandas.DataFrame
-            Column ``time_ns`` (int64), one column per tag key present, one per field;
-            sorted by time.
+            Column ``time_ns`` (int64), then one str column per tag key that any returned
+            series carries (``""`` for a series without it), then one column per field;
+            sorted by time (ties in series order). A row per point: a point written twice
+            appears once, each field holding its latest non-missing value. Rows where all
+            requested fields are missing are omitted. Missing values are NaN in float
+            columns, ``pd.NA`` in int (``Int64``) and bool (``boolean``) columns that have
+            gaps, ``None`` in str columns. Unknown fields give no rows, like InfluxQL.
         """
 
     @abc.abstractmethod
