@@ -1,0 +1,194 @@
+"""affectstream's open EDA band GATT profile (``firmware_notes/eda-band.md``).
+
+EDA Measurement notification (little-endian)::
+
+    [flags u8][sequence u16][sample u24] × N        N = (len - 3) / 3 >= 1
+
+flags bit0 contact detected, bit1 saturated (the ADC hit its rail in this packet), bit2
+battery low; ``sequence`` is the device sample counter of the first sample (wraps at 65536);
+samples are skin conductance in nanosiemens, 0xFFFFFF marks a saturated sample.
+EDA Config is the sample rate as u16 LE in Hz (one of :data:`ALLOWED_RATES`); EDA Control
+takes 0x01 (start streaming) or 0x02 (stop).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from affectstream._validate import check_option
+from affectstream.errors import DecodeError
+from affectstream.types import FloatArray
+
+logger = logging.getLogger(__name__)
+
+FLAG_CONTACT = 0x01
+FLAG_SATURATED = 0x02
+FLAG_BATTERY_LOW = 0x04
+SATURATED_RAW = 0xFFFFFF
+SEQUENCE_MODULUS = 65536
+NANOSIEMENS_PER_MICROSIEMENS = 1000.0
+ALLOWED_RATES = (4, 8, 16, 32, 64, 128, 256)
+DEFAULT_RATE = 32
+CONTROL_START = 0x01
+CONTROL_STOP = 0x02
+#: ATT error the band returns for an invalid config write (first application error code).
+ATT_ERROR_INVALID_RATE = 0x80
+NAME_PREFIX = "AS-EDA-"
+_HEADER = 3
+
+
+@dataclass(frozen=True, slots=True)
+class EdaPacket:
+    """One decoded EDA Measurement notification.
+
+    Parameters
+    ----------
+    contact : bool
+        Electrodes touch the skin.
+    saturated : bool
+        The ADC hit its rail in this packet.
+    battery_low : bool
+        The battery needs charging.
+    sequence : int
+        Device sample counter of the first sample (0..65535).
+    values : ndarray, shape (n,)
+        Skin conductance in µS; NaN for saturated samples (the true value is unknown).
+    saturated_samples : ndarray of bool, shape (n,)
+        Which samples were 0xFFFFFF.
+    """
+
+    contact: bool
+    saturated: bool
+    battery_low: bool
+    sequence: int
+    values: FloatArray
+    saturated_samples: NDArray[np.bool_]
+
+
+def decode_eda(data: bytes | bytearray) -> EdaPacket:
+    """Decode an EDA Measurement notification.
+
+    Parameters
+    ----------
+    data : bytes
+        The notification payload.
+
+    Returns
+    -------
+    EdaPacket
+
+    Raises
+    ------
+    DecodeError
+        If the packet has no sample or a partial sample.
+    """
+    payload = bytes(data)
+    if len(payload) < _HEADER + 3 or (len(payload) - _HEADER) % 3:
+        raise DecodeError(
+            f"EDA Measurement must be 3 header bytes plus N >= 1 uint24 samples "
+            f"(length 6, 9, 12, ...), got {len(payload)} bytes: {payload[:24].hex()!r}."
+        )
+    flags = payload[0]
+    sequence = int.from_bytes(payload[1:3], "little")
+    triples = np.frombuffer(payload[_HEADER:], dtype=np.uint8).reshape(-1, 3).astype(np.int64)
+    raw = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+    saturated = raw == SATURATED_RAW
+    values = np.where(saturated, np.nan, raw / NANOSIEMENS_PER_MICROSIEMENS)
+    return EdaPacket(
+        contact=bool(flags & FLAG_CONTACT),
+        saturated=bool(flags & FLAG_SATURATED),
+        battery_low=bool(flags & FLAG_BATTERY_LOW),
+        sequence=sequence,
+        values=values.astype(np.float64),
+        saturated_samples=saturated,
+    )
+
+
+def encode_eda(
+    sequence: int,
+    values_us: Sequence[float] | FloatArray,
+    *,
+    contact: bool = True,
+    battery_low: bool = False,
+) -> bytes:
+    """Encode an EDA Measurement notification (the inverse of :func:`decode_eda`).
+
+    Parameters
+    ----------
+    sequence : int
+        Device counter of the first sample (taken modulo 65536).
+    values_us : sequence of float
+        Skin conductance in µS; NaN or values beyond the 24-bit range become saturated.
+    contact, battery_low : bool
+        Flags.
+
+    Returns
+    -------
+    bytes
+    """
+    values = np.asarray(values_us, dtype=np.float64)
+    raw = np.round(values * NANOSIEMENS_PER_MICROSIEMENS)
+    saturated = ~np.isfinite(raw) | (raw >= SATURATED_RAW) | (raw < 0)
+    raw = np.where(saturated, SATURATED_RAW, raw).astype(np.int64)
+    flags = (
+        (FLAG_CONTACT if contact else 0)
+        | (FLAG_SATURATED if saturated.any() else 0)
+        | (FLAG_BATTERY_LOW if battery_low else 0)
+    )
+    out = bytearray([flags]) + (sequence % SEQUENCE_MODULUS).to_bytes(2, "little")
+    for value in raw:
+        out += int(value).to_bytes(3, "little")
+    return bytes(out)
+
+
+def encode_rate(rate: int) -> bytes:
+    """Encode an EDA Config value (sample rate, u16 LE).
+
+    Parameters
+    ----------
+    rate : int
+        Sample rate in Hz, one of :data:`ALLOWED_RATES`.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    ConfigError
+        If the rate is not allowed.
+    """
+    check_option("rate", rate, ALLOWED_RATES)
+    return int(rate).to_bytes(2, "little")
+
+
+def decode_rate(data: bytes | bytearray) -> int:
+    """Decode an EDA Config value.
+
+    Parameters
+    ----------
+    data : bytes
+        Value read from EDA Config.
+
+    Returns
+    -------
+    int
+        Sample rate in Hz.
+
+    Raises
+    ------
+    DecodeError
+        If the value is not 2 bytes or not an allowed rate.
+    """
+    payload = bytes(data)
+    if len(payload) != 2:
+        raise DecodeError(f"EDA Config must be 2 bytes (u16 LE rate), got {payload.hex()!r}.")
+    rate = int.from_bytes(payload, "little")
+    if rate not in ALLOWED_RATES:
+        raise DecodeError(f"EDA Config reports rate {rate} Hz, expected one of {ALLOWED_RATES}.")
+    return rate

@@ -1,0 +1,168 @@
+"""Standard Bluetooth Heart Rate service (0x180D): Heart Rate Measurement (0x2A37) decoder.
+
+Sources: Bluetooth SIG Heart Rate Service specification; bumble's
+``profiles/heart_rate_service.py``; bleakheart's ``HeartRate._decode``.
+
+Layout: ``[flags u8][HR u8 | u16 LE][energy expended u16 LE, kJ]?[RR u16 LE, 1/1024 s]*``;
+flags bit0 HR is uint16, bit1 contact detected, bit2 contact supported, bit3 energy
+expended present, bit4 RR intervals present.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from affectstream.errors import DecodeError
+
+logger = logging.getLogger(__name__)
+
+_FLAG_HR_UINT16 = 0x01
+_FLAG_CONTACT_DETECTED = 0x02
+_FLAG_CONTACT_SUPPORTED = 0x04
+_FLAG_ENERGY_EXPENDED = 0x08
+_FLAG_RR = 0x10
+
+#: RR intervals are sent in units of 1/1024 s.
+RR_UNITS_PER_SECOND = 1024.0
+
+
+@dataclass(frozen=True, slots=True)
+class HeartRateMeasurement:
+    """One decoded Heart Rate Measurement notification.
+
+    Parameters
+    ----------
+    heart_rate : int
+        Heart rate in bpm.
+    contact_supported : bool
+        Whether the sensor reports skin contact at all.
+    contact_detected : bool
+        Skin contact detected (meaningful only when ``contact_supported``).
+    energy_expended : int or None
+        Cumulative energy expended in kJ, when present.
+    rr_intervals_ms : tuple of float
+        RR intervals in ms, in the order sent (zero or more).
+    """
+
+    heart_rate: int
+    contact_supported: bool
+    contact_detected: bool
+    energy_expended: int | None
+    rr_intervals_ms: tuple[float, ...]
+
+
+def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
+    """Decode a Heart Rate Measurement (0x2A37) notification.
+
+    Parameters
+    ----------
+    data : bytes
+        The notification payload.
+
+    Returns
+    -------
+    HeartRateMeasurement
+
+    Raises
+    ------
+    DecodeError
+        If the payload is shorter than its flags say or RR bytes are odd.
+    """
+    payload = bytes(data)
+    if len(payload) < 2:
+        raise DecodeError(
+            f"Heart Rate Measurement needs at least 2 bytes (flags, HR), got {len(payload)}: "
+            f"{payload.hex()!r}. Check that the characteristic is 0x2A37."
+        )
+    flags = payload[0]
+    offset = 1
+    if flags & _FLAG_HR_UINT16:
+        if len(payload) < 3:
+            raise DecodeError(
+                f"Heart Rate Measurement flags 0x{flags:02x} announce a uint16 heart rate but "
+                f"the packet has {len(payload)} bytes: {payload.hex()!r}."
+            )
+        heart_rate = int.from_bytes(payload[1:3], "little")
+        offset = 3
+    else:
+        heart_rate = payload[1]
+        offset = 2
+    energy: int | None = None
+    if flags & _FLAG_ENERGY_EXPENDED:
+        if len(payload) < offset + 2:
+            raise DecodeError(
+                f"Heart Rate Measurement flags 0x{flags:02x} announce energy expended but the "
+                f"packet ends at byte {len(payload)}: {payload.hex()!r}."
+            )
+        energy = int.from_bytes(payload[offset : offset + 2], "little")
+        offset += 2
+    rr: tuple[float, ...] = ()
+    rest = payload[offset:]
+    if flags & _FLAG_RR:
+        if len(rest) % 2:
+            raise DecodeError(
+                f"Heart Rate Measurement RR field has an odd number of bytes ({len(rest)}); "
+                f"each RR interval is a uint16: {payload.hex()!r}."
+            )
+        rr = tuple(
+            int.from_bytes(rest[i : i + 2], "little") * 1000.0 / RR_UNITS_PER_SECOND
+            for i in range(0, len(rest), 2)
+        )
+    elif rest:
+        raise DecodeError(
+            f"Heart Rate Measurement has {len(rest)} trailing bytes that its flags "
+            f"0x{flags:02x} do not announce: {payload.hex()!r}."
+        )
+    return HeartRateMeasurement(
+        heart_rate=heart_rate,
+        contact_supported=bool(flags & _FLAG_CONTACT_SUPPORTED),
+        contact_detected=bool(flags & _FLAG_CONTACT_DETECTED),
+        energy_expended=energy,
+        rr_intervals_ms=rr,
+    )
+
+
+def encode_heart_rate(
+    heart_rate: int,
+    *,
+    rr_1024: tuple[int, ...] = (),
+    energy_expended: int | None = None,
+    contact_supported: bool = False,
+    contact_detected: bool = False,
+    uint16: bool | None = None,
+) -> bytes:
+    """Encode a Heart Rate Measurement (the inverse of :func:`decode_heart_rate`).
+
+    Parameters
+    ----------
+    heart_rate : int
+        Heart rate in bpm.
+    rr_1024 : tuple of int
+        RR intervals in raw units of 1/1024 s.
+    energy_expended : int, optional
+        Energy expended in kJ.
+    contact_supported, contact_detected : bool
+        Sensor contact flags.
+    uint16 : bool, optional
+        Force the uint16 HR format; by default it is used only when ``heart_rate > 255``.
+
+    Returns
+    -------
+    bytes
+    """
+    wide = heart_rate > 255 if uint16 is None else uint16
+    flags = (
+        (_FLAG_HR_UINT16 if wide else 0)
+        | (_FLAG_CONTACT_DETECTED if contact_detected else 0)
+        | (_FLAG_CONTACT_SUPPORTED if contact_supported else 0)
+        | (_FLAG_ENERGY_EXPENDED if energy_expended is not None else 0)
+        | (_FLAG_RR if rr_1024 else 0)
+    )
+    out = bytearray([flags])
+    out += heart_rate.to_bytes(2 if wide else 1, "little")
+    if energy_expended is not None:
+        out += energy_expended.to_bytes(2, "little")
+    for rr in rr_1024:
+        out += rr.to_bytes(2, "little")
+    return bytes(out)

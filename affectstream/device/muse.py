@@ -1,0 +1,408 @@
+"""Muse 2 / Muse S (classic protocol) decoders: commands, control replies, EEG, IMU, PPG.
+
+Sources: alexandrebarachant/muse-lsl (``muselsl/muse.py``, ``muselsl/constants.py``).
+The Muse S "Athena" firmware uses a different protocol and is not covered.
+
+Every data characteristic notifies 20-byte packets starting with a uint16 big-endian packet
+counter. EEG packets carry 12 samples of 12 bits packed big-endian
+(µV = 0.48828125 × (raw − 2048)); the five EEG electrodes arrive on five characteristics
+sharing one counter, so :class:`CounterAssembler` merges them into multi-channel rows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from affectstream.errors import DecodeError
+from affectstream.types import FloatArray
+
+logger = logging.getLogger(__name__)
+
+PACKET_SIZE = 20
+COUNTER_MODULUS = 65536
+EEG_SAMPLES_PER_PACKET = 12
+EEG_SAMPLE_RATE = 256.0
+EEG_SCALE_UV = 0.48828125  # 1000 / 2048 µV per count
+EEG_OFFSET = 2048
+IMU_SAMPLES_PER_PACKET = 3
+IMU_SAMPLE_RATE = 52.0
+ACC_SCALE_G = 0.0000610352
+GYRO_SCALE_DPS = 0.0074768
+PPG_SAMPLES_PER_PACKET = 6
+PPG_SAMPLE_RATE = 64.0
+
+#: EEG channel names in characteristic order 0x0003..0x0007.
+EEG_CHANNELS = ("TP9", "AF7", "AF8", "TP10", "AUX")
+PPG_CHANNELS = ("ambient", "infrared", "red")
+
+
+def encode_command(command: str) -> bytes:
+    """Encode a control command as ``[len + 1, ascii..., '\\n']``.
+
+    Parameters
+    ----------
+    command : str
+        E.g. ``"d"`` (start), ``"h"`` (halt), ``"k"`` (keep alive), ``"s"`` (status),
+        ``"v1"`` (version), ``"p21"`` (preset 21).
+
+    Returns
+    -------
+    bytes
+    """
+    body = command.encode("ascii") + b"\n"
+    return bytes([len(body)]) + body
+
+
+def decode_command(data: bytes | bytearray) -> str:
+    """Decode a control command written by a client (the inverse of :func:`encode_command`).
+
+    Parameters
+    ----------
+    data : bytes
+        Bytes written to the control characteristic.
+
+    Returns
+    -------
+    str
+
+    Raises
+    ------
+    DecodeError
+        If the length byte disagrees with the payload or the command does not end in '\\n'.
+    """
+    payload = bytes(data)
+    if len(payload) < 2 or payload[0] != len(payload) - 1 or payload[-1:] != b"\n":
+        raise DecodeError(
+            f"Muse command must be [len + 1, ascii..., '\\n'], got {payload.hex()!r}."
+        )
+    try:
+        return payload[1:-1].decode("ascii")
+    except UnicodeDecodeError:
+        raise DecodeError(f"Muse command is not ASCII: {payload.hex()!r}.") from None
+
+
+class ControlReplyAssembler:
+    """Reassemble the JSON replies the control characteristic sends in 20-byte pieces.
+
+    Byte 0 of each piece is the number of characters that follow; a reply ends at ``}``.
+    """
+
+    def __init__(self) -> None:
+        self._buffer = ""
+
+    def feed(self, data: bytes | bytearray) -> dict[str, Any] | None:
+        """Add one notification; return the reply once it is complete.
+
+        Parameters
+        ----------
+        data : bytes
+            A control notification.
+
+        Returns
+        -------
+        dict or None
+            The decoded JSON object, or None while the reply is incomplete.
+
+        Raises
+        ------
+        DecodeError
+            If the piece is malformed or the reply is not valid JSON (the buffer is cleared).
+        """
+        payload = bytes(data)
+        if not payload or payload[0] > len(payload) - 1:
+            raise DecodeError(
+                f"Muse control piece announces more characters than it holds: {payload.hex()!r}."
+            )
+        try:
+            self._buffer += payload[1 : 1 + payload[0]].decode("ascii")
+        except UnicodeDecodeError:
+            self._buffer = ""
+            raise DecodeError(f"Muse control piece is not ASCII: {payload.hex()!r}.") from None
+        end = self._buffer.find("}")
+        if end < 0:
+            if len(self._buffer) > 4096:
+                self._buffer = ""
+                raise DecodeError("Muse control reply exceeded 4096 characters without '}'.")
+            return None
+        text, self._buffer = self._buffer[: end + 1], self._buffer[end + 1 :]
+        try:
+            reply = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise DecodeError(f"Muse control reply is not JSON ({exc}): {text!r}.") from None
+        if not isinstance(reply, dict):
+            raise DecodeError(f"Muse control reply is not a JSON object: {text!r}.")
+        return reply
+
+
+def encode_reply(reply: dict[str, Any]) -> list[bytes]:
+    """Split a JSON reply into 20-byte control notifications (for emulators and tests).
+
+    Parameters
+    ----------
+    reply : dict
+        The reply object.
+
+    Returns
+    -------
+    list of bytes
+    """
+    text = json.dumps(reply, separators=(",", ":")).encode("ascii")
+    pieces = []
+    for start in range(0, len(text), PACKET_SIZE - 1):
+        chunk = text[start : start + PACKET_SIZE - 1]
+        pieces.append((bytes([len(chunk)]) + chunk).ljust(PACKET_SIZE, b"\x00"))
+    return pieces
+
+
+def _as_packets(
+    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
+) -> NDArray[np.uint8]:
+    if isinstance(packets, bytes | bytearray):
+        if len(packets) != PACKET_SIZE:
+            raise DecodeError(
+                f"Muse data packet must be {PACKET_SIZE} bytes, got {len(packets)}: "
+                f"{bytes(packets[:24]).hex()!r}."
+            )
+        return np.frombuffer(bytes(packets), dtype=np.uint8).reshape(1, PACKET_SIZE)
+    if isinstance(packets, np.ndarray):
+        array = packets
+    else:
+        sizes = {len(p) for p in packets}
+        if sizes - {PACKET_SIZE}:
+            raise DecodeError(
+                f"Muse data packets must all be {PACKET_SIZE} bytes, got sizes {sorted(sizes)}."
+            )
+        array = np.frombuffer(b"".join(packets), dtype=np.uint8)
+    array = np.asarray(array, dtype=np.uint8)
+    if array.ndim == 1:
+        array = array.reshape(-1, PACKET_SIZE) if array.size % PACKET_SIZE == 0 else array[None]
+    if array.ndim != 2 or array.shape[1] != PACKET_SIZE:
+        raise DecodeError(
+            f"Muse data packets must have shape (n, {PACKET_SIZE}), got {array.shape}."
+        )
+    return array
+
+
+def unpack_eeg(
+    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
+) -> tuple[NDArray[np.int64], FloatArray]:
+    """Unpack EEG packets, many at once, without a per-sample Python loop.
+
+    Parameters
+    ----------
+    packets : bytes, sequence of bytes, or ndarray of uint8, shape (n, 20)
+        One packet or many.
+
+    Returns
+    -------
+    counters : ndarray of int64, shape (n,)
+        Packet counters (uint16).
+    values : ndarray of float64, shape (n, 12)
+        Samples in µV.
+
+    Raises
+    ------
+    DecodeError
+        If a packet is not 20 bytes.
+    """
+    array = _as_packets(packets)
+    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    # 18 payload bytes = 6 groups of 3 bytes, each holding two 12-bit samples.
+    groups = array[:, 2:].reshape(-1, 6, 3).astype(np.int64)
+    first = (groups[:, :, 0] << 4) | (groups[:, :, 1] >> 4)
+    second = ((groups[:, :, 1] & 0x0F) << 8) | groups[:, :, 2]
+    raw = np.stack([first, second], axis=2).reshape(-1, EEG_SAMPLES_PER_PACKET)
+    return counters, EEG_SCALE_UV * (raw - EEG_OFFSET).astype(np.float64)
+
+
+def pack_eeg(counter: int, values_uv: Sequence[float] | FloatArray) -> bytes:
+    """Pack 12 EEG samples in µV into a 20-byte packet (the inverse of :func:`unpack_eeg`).
+
+    Parameters
+    ----------
+    counter : int
+        Packet counter (taken modulo 65536).
+    values_uv : sequence of 12 float
+        Samples in µV; rounded and clipped to the 12-bit range.
+
+    Returns
+    -------
+    bytes
+    """
+    scaled = np.clip(np.round(np.asarray(values_uv) / EEG_SCALE_UV) + EEG_OFFSET, 0, 4095)
+    raw = scaled.astype(np.int64).reshape(6, 2)
+    out = bytearray((counter % COUNTER_MODULUS).to_bytes(2, "big"))
+    for a, b in raw:
+        out += bytes([a >> 4, ((a & 0x0F) << 4) | (b >> 8), b & 0xFF])
+    return bytes(out)
+
+
+def unpack_imu(
+    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8], scale: float
+) -> tuple[NDArray[np.int64], FloatArray]:
+    """Unpack accelerometer or gyroscope packets: counter + 3 samples × (x, y, z) int16 BE.
+
+    Parameters
+    ----------
+    packets : bytes, sequence of bytes, or ndarray of uint8, shape (n, 20)
+        One packet or many.
+    scale : float
+        :data:`ACC_SCALE_G` or :data:`GYRO_SCALE_DPS`.
+
+    Returns
+    -------
+    counters : ndarray of int64, shape (n,)
+    values : ndarray of float64, shape (n, 3, 3)
+        Samples × axes, in g or deg/s.
+    """
+    array = _as_packets(packets)
+    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    raw = array[:, 2:].copy().view(">i2").reshape(-1, IMU_SAMPLES_PER_PACKET, 3)
+    return counters, raw.astype(np.float64) * scale
+
+
+def unpack_ppg(
+    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
+) -> tuple[NDArray[np.int64], FloatArray]:
+    """Unpack PPG packets: counter + 6 × uint24 BE (arbitrary units).
+
+    Parameters
+    ----------
+    packets : bytes, sequence of bytes, or ndarray of uint8, shape (n, 20)
+        One packet or many.
+
+    Returns
+    -------
+    counters : ndarray of int64, shape (n,)
+    values : ndarray of float64, shape (n, 6)
+    """
+    array = _as_packets(packets)
+    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    triples = array[:, 2:].reshape(-1, PPG_SAMPLES_PER_PACKET, 3).astype(np.int64)
+    raw = (triples[:, :, 0] << 16) | (triples[:, :, 1] << 8) | triples[:, :, 2]
+    return counters, raw.astype(np.float64)
+
+
+@dataclass(frozen=True, slots=True)
+class AssembledPacket:
+    """Rows of one packet counter merged across the channels that share it.
+
+    Parameters
+    ----------
+    counter : int
+        Packet counter (wrapped, 0..modulus-1).
+    values : ndarray, shape (samples_per_packet, n_channels)
+        Samples; NaN in a column whose packet never arrived.
+    missing_channels : tuple of str
+        Channels whose packet for this counter was lost.
+    """
+
+    counter: int
+    values: FloatArray
+    missing_channels: tuple[str, ...]
+
+
+class CounterAssembler:
+    """Merge per-channel packets that share a packet counter into multi-channel rows.
+
+    A counter is emitted once every channel has delivered it, or once a newer counter is
+    ``max_lag`` packets ahead (then the channels that never delivered it are NaN). Counters
+    no channel delivered are never emitted: the caller sees the counter jump and records a
+    gap.
+
+    Parameters
+    ----------
+    channels : sequence of str
+        Channel names, in column order.
+    samples_per_packet : int
+        Samples each packet holds per channel.
+    modulus : int
+        Packet counter modulus.
+    max_lag : int
+        Packets to wait for a late channel before emitting without it.
+    """
+
+    def __init__(
+        self,
+        channels: Sequence[str],
+        samples_per_packet: int,
+        modulus: int = COUNTER_MODULUS,
+        max_lag: int = 2,
+    ) -> None:
+        self.channels = tuple(channels)
+        self.samples_per_packet = samples_per_packet
+        self.modulus = modulus
+        self.max_lag = max_lag
+        self._pending: dict[int, tuple[FloatArray, NDArray[np.bool_]]] = {}
+        self._newest: int | None = None
+        self._last_emitted: int | None = None
+
+    def reset(self) -> None:
+        """Drop pending packets (after a reconnect the device may restart its counter)."""
+        self._pending.clear()
+        self._newest = None
+        self._last_emitted = None
+
+    def _ahead(self, a: int, b: int) -> int:
+        """Signed packets from ``b`` to ``a`` in modular arithmetic."""
+        half = self.modulus // 2
+        return (a - b + half) % self.modulus - half
+
+    def feed(self, channel: int, counter: int, values: FloatArray) -> list[AssembledPacket]:
+        """Add one channel's packet; return the counters that became complete, in order.
+
+        Parameters
+        ----------
+        channel : int
+            Column index of the channel.
+        counter : int
+            Packet counter.
+        values : ndarray, shape (samples_per_packet,)
+            The channel's samples.
+
+        Returns
+        -------
+        list of AssembledPacket
+        """
+        if self._last_emitted is not None and self._ahead(counter, self._last_emitted) <= 0:
+            logger.debug("late packet %d on %s dropped", counter, self.channels[channel])
+            return []
+        if counter not in self._pending:
+            rows = np.full((self.samples_per_packet, len(self.channels)), np.nan)
+            self._pending[counter] = (rows, np.zeros(len(self.channels), dtype=bool))
+        rows, got = self._pending[counter]
+        rows[:, channel] = values
+        got[channel] = True
+        if self._newest is None or self._ahead(counter, self._newest) > 0:
+            self._newest = counter
+        return self._emit(flush=False)
+
+    def flush(self) -> list[AssembledPacket]:
+        """Emit everything pending (at the end of a stream or before a reset).
+
+        Returns
+        -------
+        list of AssembledPacket
+        """
+        return self._emit(flush=True)
+
+    def _emit(self, flush: bool) -> list[AssembledPacket]:
+        out: list[AssembledPacket] = []
+        newest = self._newest
+        while self._pending and newest is not None:
+            oldest = min(self._pending, key=lambda c: self._ahead(c, newest))
+            rows, got = self._pending[oldest]
+            if not (flush or got.all() or self._ahead(newest, oldest) >= self.max_lag):
+                break
+            del self._pending[oldest]
+            missing = tuple(name for name, ok in zip(self.channels, got, strict=True) if not ok)
+            out.append(AssembledPacket(counter=oldest, values=rows, missing_channels=missing))
+            self._last_emitted = oldest
+        return out
