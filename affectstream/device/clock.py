@@ -1,0 +1,187 @@
+"""Map device sample counters to host time, fitting offset and drift live.
+
+BLE delivery only ever *adds* delay: a sample's arrival time is its true time plus a
+non-negative, jittery latency. So the relation between device counter and host time is the
+*lower envelope* of (counter, arrival time), not a least-squares line through it. The
+:class:`ClockModel` keeps, over a forgetting window, the earliest-arriving packet per short
+bucket, takes the lower convex hull of those points and picks the line that lies under every
+point and is as high as possible on average (the linear-programming clock-skew estimator of
+Moon, Skelly and Towsley, 1999): its optimum is the hull edge spanning the points' mean
+counter. Timestamps then follow the device's own sample clock, with the fixed minimum
+latency as the only offset, instead of jittering with delivery.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+from collections import deque
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from affectstream._validate import check_positive
+from affectstream.types import FloatArray
+
+logger = logging.getLogger(__name__)
+
+
+def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
+    return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+
+def lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
+    """Lower convex hull of points sorted by x (Andrew's monotone chain).
+
+    Parameters
+    ----------
+    points : list of (x, y)
+        Sorted by x, distinct x.
+
+    Returns
+    -------
+    list of (x, y)
+        Hull vertices from left to right.
+    """
+    hull: list[tuple[float, float]] = []
+    for p in points:
+        while len(hull) >= 2 and _cross(hull[-2], hull[-1], p) <= 0:
+            hull.pop()
+        hull.append(p)
+    return hull
+
+
+class ClockModel:
+    """Device counter → host time, offset and drift fitted on the lower envelope of arrivals.
+
+    Parameters
+    ----------
+    nominal_rate : float
+        Nominal sample rate in Hz (samples per device-counter step per second).
+    window : float
+        Forgetting window in seconds: only the last ``window`` seconds of packets count,
+        so a drift that changes (temperature) is followed.
+    bucket : float
+        Seconds per bucket; each keeps only its earliest-arriving packet.
+    max_drift_ppm : float
+        Fitted drift is clipped to ± this many parts per million (crystals are within
+        ~±100 ppm; a larger fit means too little data, not a faster clock).
+    min_span : float, optional
+        Seconds of data before the slope is fitted; until then the nominal rate is used.
+        Defaults to a third of ``window``.
+
+    Attributes
+    ----------
+    drift_ppm_ : float
+        Fitted drift of the device clock relative to the host, in ppm (positive: the device
+        samples faster than nominal).
+    """
+
+    def __init__(
+        self,
+        nominal_rate: float,
+        *,
+        window: float = 30.0,
+        bucket: float = 0.5,
+        max_drift_ppm: float = 1000.0,
+        min_span: float | None = None,
+    ) -> None:
+        self.nominal_rate = check_positive("nominal_rate", nominal_rate)
+        self.window = check_positive("window", window)
+        self.bucket = check_positive("bucket", bucket)
+        self.max_drift_ppm = check_positive("max_drift_ppm", max_drift_ppm)
+        self.min_span = window / 3.0 if min_span is None else check_positive("min_span", min_span)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every observation (after a device restart)."""
+        self._origin: int | None = None
+        # (bucket key, x, residual) with x = index - origin, residual = arrival - x / rate.
+        self._buckets: deque[tuple[int, float, float]] = deque()
+        self._dirty = False
+        self._intercept = 0.0
+        self._slope = 0.0  # residual seconds per sample
+        self.drift_ppm_ = 0.0
+
+    @property
+    def n_buckets(self) -> int:
+        """Number of buckets currently in the window."""
+        return len(self._buckets)
+
+    def observe(self, index: int, arrival: float) -> None:
+        """Add a packet: the device index of its last sample and its host arrival time.
+
+        Parameters
+        ----------
+        index : int
+            Unwrapped device index of the packet's last sample.
+        arrival : float
+            Host time the packet arrived, seconds.
+        """
+        if self._origin is None:
+            self._origin = int(index)
+        x = float(index - self._origin)
+        residual = arrival - x / self.nominal_rate
+        key = math.floor(x / (self.bucket * self.nominal_rate))
+        if self._buckets and self._buckets[-1][0] == key:
+            if residual < self._buckets[-1][2]:
+                self._buckets[-1] = (key, x, residual)
+                self._dirty = True
+        elif not self._buckets or key > self._buckets[-1][0]:
+            self._buckets.append((key, x, residual))
+            oldest_key = key - round(self.window / self.bucket)
+            while self._buckets and self._buckets[0][0] < oldest_key:
+                self._buckets.popleft()
+            self._dirty = True
+        else:
+            # An index older than the newest bucket (reordered delivery): still a valid
+            # upper bound on the clock, but too rare to be worth re-sorting for.
+            logger.debug("clock: out-of-order index %d ignored", index)
+
+    def _fit(self) -> None:
+        self._dirty = False
+        points = [(x, r) for _, x, r in self._buckets]
+        slope = 0.0
+        span = points[-1][0] - points[0][0]
+        if len(points) >= 2 and span >= self.min_span * self.nominal_rate:
+            hull = lower_hull(points)
+            mean_x = sum(p[0] for p in points) / len(points)
+            for left, right in itertools.pairwise(hull):
+                if left[0] <= mean_x <= right[0]:
+                    slope = (right[1] - left[1]) / (right[0] - left[0])
+                    break
+            limit = self.max_drift_ppm * 1e-6 / self.nominal_rate
+            slope = min(max(slope, -limit), limit)
+        # Highest line of this slope that stays under every point.
+        self._intercept = min(r - slope * x for x, r in points)
+        self._slope = slope
+        # arrival ≈ x (1/rate + slope): the device runs fast when the slope is negative.
+        self.drift_ppm_ = -slope * self.nominal_rate * 1e6
+
+    def time_of(self, index: ArrayLike) -> FloatArray:
+        """Host time of device sample indices.
+
+        Parameters
+        ----------
+        index : array-like of int
+            Unwrapped device sample indices.
+
+        Returns
+        -------
+        ndarray of float64
+            Seconds on the host clock; NaN-free once one packet has been observed.
+
+        Raises
+        ------
+        SignalError
+            If nothing has been observed yet.
+        """
+        if self._origin is None:
+            from affectstream.errors import SignalError
+
+            raise SignalError("ClockModel.time_of called before any observe(); feed a packet.")
+        if self._dirty:
+            self._fit()
+        x = np.asarray(index, dtype=np.float64) - self._origin
+        return self._intercept + x * (1.0 / self.nominal_rate + self._slope)
