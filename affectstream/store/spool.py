@@ -1,0 +1,627 @@
+"""A durable local spool: every point bound for a server is on disk before it is sent.
+
+Layout of a spool directory::
+
+    0000000000000001.seg  0000000000000002.seg ...   append-only segment files
+    cursor                                            first unacknowledged record
+    lock                                              flock: one process per spool
+    rejected/                                         records the server refused (400)
+    corrupt/                                          bytes that failed their checksum
+
+A record is ``magic (4 bytes) | payload length (uint32 LE) | CRC-32 of payload (uint32 LE)``
+followed by the payload (line protocol, newline-terminated lines). The cursor file holds
+``<segment id> <byte offset>`` of the first record the server has not acknowledged; it is
+replaced atomically (write a temporary file, fsync, rename, fsync the directory) after every
+acknowledged send, and segments wholly before it are deleted.
+
+Durability (the ``fsync`` parameter):
+
+- ``"always"`` (default): :meth:`Spool.append` fsyncs the segment before it returns, so a
+  record it accepted survives a process kill *and* a power loss or kernel crash.
+- ``"os"``: the record is written to the operating system (survives ``kill -9`` of the
+  process, not a power loss); faster on slow disks.
+
+Recovery on open: records after the cursor are checked. A record cut short at the very end
+of the last segment (a crash in the middle of an append, which therefore never returned) is
+truncated away with a warning. A record whose checksum fails anywhere else is moved to
+``corrupt/`` with an error log and the following records are kept.
+
+Bounds: the spool's files never exceed ``max_bytes``. Warnings are logged when it passes
+50 %, 80 % and 95 % full. When a record does not fit, ``on_full="block"`` (default) makes
+:meth:`Spool.append` wait up to ``full_timeout`` seconds for the sender to free space
+(back-pressure), then raise :class:`SpoolFullError`; ``on_full="raise"`` raises at once.
+Either way the record was not taken and the caller still holds it: nothing is dropped
+silently. A replayed record may reach the server twice (a crash between the server's
+acknowledgement and the cursor update); stores with last-write-wins points (InfluxDB) keep
+one copy.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import logging
+import os
+import struct
+import threading
+import time
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO, Literal
+
+from affectstream._validate import check_option, check_positive
+from affectstream.errors import StoreError, StoreUnavailableError
+
+logger = logging.getLogger(__name__)
+
+MAGIC = b"ASP1"
+_HEADER = struct.Struct("<4sII")
+HEADER_SIZE = _HEADER.size
+_SEGMENT_SUFFIX = ".seg"
+_WARN_FRACTIONS = (0.5, 0.8, 0.95)
+
+FsyncPolicy = Literal["always", "os"]
+FullPolicy = Literal["block", "raise"]
+
+
+class SpoolFullError(StoreUnavailableError):
+    """The spool reached its size bound; the record was not taken (the caller still has it)."""
+
+
+@dataclass(frozen=True, order=True)
+class Position:
+    """A byte position in the spool: segment id and offset inside that segment."""
+
+    segment: int
+    offset: int
+
+
+@dataclass(frozen=True)
+class SpoolBatch:
+    """Consecutive records read from the spool, to send and then acknowledge.
+
+    Parameters
+    ----------
+    payload : bytes
+        The records' payloads joined in order.
+    n_records : int
+        Number of records.
+    start, stop : Position
+        Position of the first record and just past the last one.
+    """
+
+    payload: bytes
+    n_records: int
+    start: Position
+    stop: Position
+
+
+def _segment_name(segment: int) -> str:
+    return f"{segment:016d}{_SEGMENT_SUFFIX}"
+
+
+def _fsync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def encode_record(payload: bytes) -> bytes:
+    """Return ``payload`` framed as a spool record (header + payload).
+
+    Parameters
+    ----------
+    payload : bytes
+        Record content.
+
+    Returns
+    -------
+    bytes
+    """
+    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
+
+
+def _read_record(data: bytes, offset: int) -> tuple[bytes | None, int]:
+    """Decode the record at ``offset`` of ``data``.
+
+    Returns ``(payload, next_offset)``; ``payload`` is None when the bytes there are not a
+    whole valid record (``next_offset`` is then -1 for "cut short" or -2 for "corrupt").
+    """
+    if offset + HEADER_SIZE > len(data):
+        return None, -1
+    magic, length, crc = _HEADER.unpack_from(data, offset)
+    if magic != MAGIC:
+        return None, -2
+    end = offset + HEADER_SIZE + length
+    if end > len(data):
+        return None, -1
+    payload = data[offset + HEADER_SIZE : end]
+    if zlib.crc32(payload) != crc:
+        return None, -2
+    return payload, end
+
+
+class Spool:
+    """Append-only, checksummed, size-bounded on-disk queue with a persisted read cursor.
+
+    One writer thread pool (any number of threads calling :meth:`append`) and one reader
+    (the sender thread calling :meth:`read_batch` then :meth:`ack`). See the module
+    docstring for the file format, the fsync policy and the behaviour when full.
+
+    Parameters
+    ----------
+    directory : str or Path
+        Spool directory (created if needed). Only one process may use it at a time.
+    max_bytes : int
+        Upper bound on the spool's files, in bytes.
+    segment_bytes : int
+        Size at which a new segment file is started.
+    fsync : {"always", "os"}
+        When appended records reach the disk (see module docstring).
+    on_full : {"block", "raise"}
+        What :meth:`append` does when a record does not fit.
+    full_timeout : float
+        Seconds :meth:`append` waits for space when ``on_full="block"``.
+    """
+
+    def __init__(
+        self,
+        directory: str | os.PathLike[str],
+        *,
+        max_bytes: int = 1 << 30,
+        segment_bytes: int = 16 << 20,
+        fsync: FsyncPolicy = "always",
+        on_full: FullPolicy = "block",
+        full_timeout: float = 30.0,
+    ) -> None:
+        check_positive("max_bytes", max_bytes)
+        check_positive("segment_bytes", segment_bytes)
+        check_option("fsync", fsync, ("always", "os"))
+        check_option("on_full", on_full, ("block", "raise"))
+        check_positive("full_timeout", full_timeout, allow_zero=True)
+        self.directory = Path(directory)
+        self.max_bytes = int(max_bytes)
+        self.segment_bytes = int(segment_bytes)
+        self.fsync = fsync
+        self.on_full = on_full
+        self.full_timeout = float(full_timeout)
+        self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
+        self._closed = False
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot create the spool directory {self.directory} ({exc}); "
+                "choose a writable spool_dir (or AFFECTSTREAM_SPOOL_DIR)."
+            ) from exc
+        self._lock_file = self._acquire_lock()
+        self._sizes: dict[int, int] = {}
+        self._cursor = Position(1, 0)
+        self._write_file: BinaryIO | None = None
+        self._read_cache: tuple[int, int, bytes] | None = None
+        self._warned_level = 0
+        self._recover()
+
+    # -- opening -------------------------------------------------------------------
+
+    def _acquire_lock(self) -> BinaryIO:
+        handle = open(self.directory / "lock", "a+b")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            handle.seek(0)
+            owner = handle.read().decode(errors="replace").strip() or "another process"
+            handle.close()
+            raise StoreError(
+                f"The spool {self.directory} is in use by pid {owner}: one process per "
+                "spool; give this store another spool_dir or stop the other writer."
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()).encode())
+        handle.flush()
+        return handle
+
+    def _segments_on_disk(self) -> list[int]:
+        ids = []
+        for path in self.directory.glob("*" + _SEGMENT_SUFFIX):
+            try:
+                ids.append(int(path.stem))
+            except ValueError:
+                continue
+        return sorted(ids)
+
+    def _read_cursor(self) -> Position | None:
+        path = self.directory / "cursor"
+        try:
+            segment_text, offset_text = path.read_text().split()
+            return Position(int(segment_text), int(offset_text))
+        except FileNotFoundError:
+            return None
+        except (ValueError, OSError) as exc:
+            # The cursor is replaced atomically, so this means outside damage: replaying
+            # from the oldest segment may resend acknowledged points, which overwrite.
+            logger.error("Spool cursor %s is unreadable (%s); replaying from the start.", path, exc)
+            return None
+
+    def _recover(self) -> None:
+        segments = self._segments_on_disk()
+        cursor = self._read_cursor()
+        if not segments:
+            start = cursor.segment if cursor else 1
+            self._cursor = Position(start, 0)
+            self._sizes = {start: 0}
+            self._open_for_append(start)
+            return
+        if cursor is None or cursor.segment < segments[0] or cursor.segment not in segments:
+            later = [s for s in segments if cursor is None or s >= cursor.segment]
+            cursor = Position(later[0] if later else segments[-1] + 1, 0)
+        for segment in segments:
+            if segment < cursor.segment:
+                (self.directory / _segment_name(segment)).unlink()
+        self._cursor = cursor
+        kept = [s for s in segments if s >= cursor.segment]
+        for segment in kept:
+            self._check_segment(
+                segment, cursor.offset if segment == cursor.segment else 0, last=segment == kept[-1]
+            )
+        if not kept:
+            kept = [cursor.segment]
+        self._sizes = {s: self._segment_size(s) for s in kept}
+        self._open_for_append(kept[-1])
+        pending = self.pending_bytes
+        if pending:
+            logger.info(
+                "Spool %s holds %d unsent bytes from an earlier run; they will be sent first.",
+                self.directory,
+                pending,
+            )
+
+    def _segment_size(self, segment: int) -> int:
+        try:
+            return (self.directory / _segment_name(segment)).stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _check_segment(self, segment: int, start: int, *, last: bool) -> None:
+        """Validate records from ``start``; truncate a torn tail, quarantine corrupt bytes."""
+        path = self.directory / _segment_name(segment)
+        data = path.read_bytes()
+        offset = start
+        good = bytearray(data[:start])
+        damaged = False
+        while offset < len(data):
+            payload, end = _read_record(data, offset)
+            if payload is not None:
+                good += data[offset:end]
+                offset = end
+                continue
+            resume = self._next_valid_record(data, offset + 1)
+            if resume is None and last and end == -1:
+                logger.warning(
+                    "Spool segment %s ends with %d bytes of a record cut short by a crash "
+                    "(that write never returned); removing them.",
+                    path,
+                    len(data) - offset,
+                )
+            else:
+                stop = len(data) if resume is None else resume
+                self._quarantine("corrupt", f"{path.stem}-{offset}.bin", data[offset:stop])
+                logger.error(
+                    "Spool segment %s: %d bytes at offset %d fail their checksum; moved to "
+                    "%s/corrupt/ (check the disk); the records after them are kept.",
+                    path,
+                    stop - offset,
+                    offset,
+                    self.directory,
+                )
+            damaged = True
+            if resume is None:
+                break
+            offset = resume
+        if damaged:
+            temporary = path.with_suffix(".tmp")
+            with open(temporary, "wb") as handle:
+                handle.write(good)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, path)
+            _fsync_directory(self.directory)
+
+    @staticmethod
+    def _next_valid_record(data: bytes, offset: int) -> int | None:
+        while True:
+            found = data.find(MAGIC, offset)
+            if found < 0:
+                return None
+            payload, _ = _read_record(data, found)
+            if payload is not None:
+                return found
+            offset = found + 1
+
+    def _quarantine(self, kind: str, name: str, data: bytes, note: str = "") -> Path:
+        folder = self.directory / kind
+        folder.mkdir(exist_ok=True)
+        path = folder / name
+        path.write_bytes(data)
+        if note:
+            path.with_suffix(".txt").write_text(note)
+        return path
+
+    def _open_for_append(self, segment: int) -> None:
+        if self._write_file is not None:
+            self._write_file.close()
+        path = self.directory / _segment_name(segment)
+        created = not path.exists()
+        self._write_file = open(path, "ab")  # noqa: SIM115 - kept open for appends
+        self._sizes.setdefault(segment, path.stat().st_size)
+        if created and self.fsync == "always":
+            _fsync_directory(self.directory)
+
+    # -- state ---------------------------------------------------------------------
+
+    @property
+    def disk_bytes(self) -> int:
+        """Bytes of the spool's segment files (what the ``max_bytes`` bound applies to)."""
+        return sum(self._sizes.values())
+
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes of records not yet acknowledged (headers included)."""
+        return self.disk_bytes - self._cursor.offset
+
+    @property
+    def end(self) -> Position:
+        """Position just past the last appended record."""
+        last = max(self._sizes)
+        return Position(last, self._sizes[last])
+
+    @property
+    def cursor(self) -> Position:
+        """Position of the first unacknowledged record."""
+        return self._cursor
+
+    # -- writing -------------------------------------------------------------------
+
+    def append(self, payload: bytes) -> None:
+        """Append one record; on return it is on disk as the fsync policy promises.
+
+        Parameters
+        ----------
+        payload : bytes
+            Record content.
+
+        Raises
+        ------
+        SpoolFullError
+            The record does not fit in ``max_bytes`` (after waiting, when blocking).
+        """
+        record = encode_record(payload)
+        if len(record) > self.max_bytes:
+            raise SpoolFullError(
+                f"A record of {len(record)} bytes can never fit the spool {self.directory} "
+                f"(max_bytes={self.max_bytes}): write smaller batches or raise max_bytes."
+            )
+        with self._changed:
+            self._check_open()
+            deadline = time.monotonic() + self.full_timeout
+            while self.disk_bytes + len(record) > self.max_bytes:
+                remaining = deadline - time.monotonic()
+                if self.on_full == "raise" or remaining <= 0:
+                    raise SpoolFullError(
+                        f"The spool {self.directory} is full ({self.disk_bytes} of "
+                        f"{self.max_bytes} bytes) because the server has not accepted data "
+                        f"(waited {self.full_timeout:g} s); this write of {len(payload)} bytes "
+                        "was NOT stored. Bring the server back or raise max_bytes, then "
+                        "write it again."
+                    )
+                self._changed.wait(remaining)
+                self._check_open()
+            segment, size = self.end.segment, self.end.offset
+            if size and size + len(record) > self.segment_bytes:
+                segment += 1
+                self._sizes[segment] = 0
+                self._open_for_append(segment)
+            assert self._write_file is not None
+            self._write_file.write(record)
+            self._write_file.flush()
+            if self.fsync == "always":
+                os.fsync(self._write_file.fileno())
+            self._sizes[segment] += len(record)
+            self._warn_if_filling()
+            self._changed.notify_all()
+
+    def _warn_if_filling(self) -> None:
+        fraction = self.disk_bytes / self.max_bytes
+        level = sum(fraction >= f for f in _WARN_FRACTIONS)
+        if level > self._warned_level:
+            logger.warning(
+                "Spool %s is %.0f%% full (%d of %d bytes): the server is not keeping up or "
+                "is unreachable. Data is safe on disk and will be sent in order when it "
+                "returns; when full, writes %s.",
+                self.directory,
+                100 * fraction,
+                self.disk_bytes,
+                self.max_bytes,
+                "wait for space" if self.on_full == "block" else "raise SpoolFullError",
+            )
+        self._warned_level = level
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreError(f"The spool {self.directory} is closed.")
+
+    # -- reading -------------------------------------------------------------------
+
+    def wait_for_data(self, timeout: float) -> bool:
+        """Wait until there is an unacknowledged record or ``timeout`` seconds pass.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True if a record is pending.
+        """
+        with self._changed:
+            if self._closed:
+                return False
+            return self._changed.wait_for(lambda: self.pending_bytes > 0 or self._closed, timeout)
+
+    def wait_until_empty(self, timeout: float) -> bool:
+        """Wait until every record is acknowledged or ``timeout`` seconds pass.
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True if nothing is pending.
+        """
+        with self._changed:
+            return self._changed.wait_for(lambda: self.pending_bytes == 0, timeout)
+
+    def _segment_bytes(self, segment: int, start: int, stop: int) -> tuple[bytes, int]:
+        """Return bytes of ``segment`` covering ``[start, stop)`` and the offset they begin at."""
+        cached = self._read_cache
+        if cached is not None:
+            cached_segment, base, data = cached
+            if cached_segment == segment and base <= start and base + len(data) >= stop:
+                return data, base
+        with open(self.directory / _segment_name(segment), "rb") as handle:
+            handle.seek(start)
+            data = handle.read(stop - start)
+        self._read_cache = (segment, start, data)
+        return data, start
+
+    def read_batch(self, max_bytes: int) -> SpoolBatch | None:
+        """Read the oldest unacknowledged records, up to about ``max_bytes`` of payload.
+
+        At least one record is returned when any is pending, whatever its size.
+
+        Parameters
+        ----------
+        max_bytes : int
+            Payload size to stop at.
+
+        Returns
+        -------
+        SpoolBatch or None
+            None when nothing is pending.
+        """
+        with self._lock:
+            self._check_open()
+            start = self._cursor
+            end = self.end
+        if start >= end:
+            return None
+        position = start
+        chunks: list[bytes] = []
+        total = 0
+        while position < end and (not chunks or total < max_bytes):
+            stop = end.offset if position.segment == end.segment else None
+            if stop is None:
+                stop = self._sizes.get(position.segment, 0)
+            if position.offset >= stop:
+                position = Position(position.segment + 1, 0)
+                continue
+            data, base = self._segment_bytes(position.segment, position.offset, stop)
+            payload, next_offset = _read_record(data, position.offset - base)
+            next_offset += base
+            if payload is None:
+                raise StoreError(
+                    f"Spool segment {_segment_name(position.segment)} in {self.directory} is "
+                    f"damaged at offset {position.offset} while running; restart the store to "
+                    "recover the records after it."
+                )
+            chunks.append(payload)
+            total += len(payload)
+            position = Position(position.segment, next_offset)
+        if position.segment != end.segment and position.offset >= self._sizes.get(
+            position.segment, 0
+        ):
+            position = Position(position.segment + 1, 0)
+        return SpoolBatch(b"".join(chunks), len(chunks), start, position)
+
+    def ack(self, batch: SpoolBatch) -> None:
+        """Record that ``batch`` reached the server: persist the cursor, free old segments.
+
+        Parameters
+        ----------
+        batch : SpoolBatch
+            A batch returned by :meth:`read_batch`.
+        """
+        with self._changed:
+            if self._closed:
+                logger.debug("ack after close ignored; the batch will be replayed (idempotent)")
+                return
+            if batch.start != self._cursor:
+                raise StoreError(
+                    f"Spool {self.directory}: acknowledged batch starts at {batch.start}, "
+                    f"expected the cursor {self._cursor} (two senders on one spool?)."
+                )
+            self._write_cursor(batch.stop)
+            self._cursor = batch.stop
+            for segment in [s for s in self._sizes if s < batch.stop.segment]:
+                del self._sizes[segment]
+                (self.directory / _segment_name(segment)).unlink(missing_ok=True)
+            if batch.stop.segment not in self._sizes:
+                self._sizes[batch.stop.segment] = 0
+                self._open_for_append(batch.stop.segment)
+            if self.disk_bytes < self.max_bytes * _WARN_FRACTIONS[0]:
+                self._warned_level = 0
+            self._changed.notify_all()
+
+    def reject(self, batch: SpoolBatch, reason: str) -> Path:
+        """Move a batch the server refused for good into ``rejected/``, then acknowledge it.
+
+        Parameters
+        ----------
+        batch : SpoolBatch
+            The refused batch.
+        reason : str
+            The server's answer, saved next to the payload.
+
+        Returns
+        -------
+        Path
+            Where the payload was saved.
+        """
+        name = f"{batch.start.segment:016d}-{batch.start.offset}.lp"
+        path = self._quarantine("rejected", name, batch.payload, note=reason)
+        self.ack(batch)
+        return path
+
+    def _write_cursor(self, position: Position) -> None:
+        temporary = self.directory / "cursor.tmp"
+        with open(temporary, "w") as handle:
+            handle.write(f"{position.segment} {position.offset}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temporary, self.directory / "cursor")
+        _fsync_directory(self.directory)
+
+    def close(self) -> None:
+        """Close the files and release the directory lock; pending records stay on disk."""
+        with self._changed:
+            if self._closed:
+                return
+            self._closed = True
+            if self._write_file is not None:
+                self._write_file.flush()
+                os.fsync(self._write_file.fileno())
+                self._write_file.close()
+                self._write_file = None
+            self._read_cache = None
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
+            self._lock_file.close()
+            self._changed.notify_all()
