@@ -41,9 +41,10 @@ class GanglionPacket:
     ----------
     packet_id : int
         Byte 0 of the packet.
-    counter : int or None
-        Sample counter of the first sample within the 200-sample delta cycle; None for a
-        raw packet (id 0), which restarts the cycle.
+    counter : int
+        Sample counter of the first sample within the 200-sample cycle: the raw packet
+        (id 0) is sample 0, delta packet ``k`` holds samples ``2(k-1)+1`` and ``2(k-1)+2``
+        (ids 101-200 count like 1-100), modulo 200.
     values : ndarray, shape (n, 4)
         Samples in µV (1 for raw, 2 for delta packets).
     baseline_valid : bool
@@ -52,7 +53,7 @@ class GanglionPacket:
     """
 
     packet_id: int
-    counter: int | None
+    counter: int
     values: FloatArray
     baseline_valid: bool
 
@@ -133,7 +134,7 @@ class GanglionDecoder:
             raw = np.where(raw & 0x800000, raw - 0x1000000, raw)
             self._last = raw
             self._baseline_valid = True
-            return GanglionPacket(0, None, raw[None, :].astype(np.float64) * SCALE_UV, True)
+            return GanglionPacket(0, 0, raw[None, :].astype(np.float64) * SCALE_UV, True)
         if 1 <= packet_id <= 200:
             bits = 18 if packet_id <= 100 else 19
             if len(payload) < 1 + bits:
@@ -145,7 +146,7 @@ class GanglionDecoder:
             first = self._last - deltas[0]
             second = first - deltas[1]
             self._last = second
-            counter = 2 * ((packet_id - 1) % 100)
+            counter = 2 * ((packet_id - 1) % 100) + 1
             values = np.stack([first, second]).astype(np.float64) * SCALE_UV
             return GanglionPacket(packet_id, counter, values, self._baseline_valid)
         if 201 <= packet_id <= 207:

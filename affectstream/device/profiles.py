@@ -262,6 +262,15 @@ class ProfileSession:
             The connected client.
         """
 
+    def flush(self) -> list[Frame]:
+        """Frames still held back (partly assembled packets) when the link goes down.
+
+        Returns
+        -------
+        list of Frame
+        """
+        return []
+
     def on_reconnect(self) -> None:
         """Reset per-connection decoding state (partial packets, delta state)."""
 
@@ -486,6 +495,17 @@ class MuseSession(ProfileSession):
             await asyncio.sleep(self.keep_alive_interval)
             await self._command(client, "k")
 
+    def flush(self) -> list[Frame]:
+        eeg = [
+            Frame("eeg", p.values, p.counter * muse.EEG_SAMPLES_PER_PACKET)
+            for p in self._eeg.flush()
+        ]
+        ppg = [
+            Frame("ppg", p.values, p.counter * muse.PPG_SAMPLES_PER_PACKET)
+            for p in self._ppg.flush()
+        ]
+        return eeg + ppg
+
     def on_reconnect(self) -> None:
         self._eeg.reset()
         self._ppg.reset()
@@ -506,8 +526,6 @@ class GanglionSession(ProfileSession):
         packet = self._decoder.decode(data)
         if packet is None:
             return []
-        if packet.counter is None:
-            return [Frame("eeg", packet.values, 0, restart=True)]
         return [Frame("eeg", packet.values, packet.counter)]
 
     async def start(self, client: GattClient) -> None:

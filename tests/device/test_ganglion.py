@@ -13,7 +13,7 @@ RAW = bytes([0]) + bytes.fromhex("000001ffffff8000007fffff") + bytes(7)
 
 def test_raw_packet() -> None:
     packet = ganglion.GanglionDecoder().decode(RAW)
-    assert packet is not None and packet.counter is None and packet.baseline_valid
+    assert packet is not None and packet.counter == 0 and packet.baseline_valid
     expected = np.array([1, -1, -8388608, 8388607]) * ganglion.SCALE_UV
     np.testing.assert_allclose(packet.values[0], expected)
 
@@ -23,7 +23,7 @@ def test_18_bit_delta_hand_vector() -> None:
     decoder.decode(RAW)
     # First 18-bit field = 2 (bits ...0000 10): positive, LSB clear. Others 0.
     packet = decoder.decode(bytes([1]) + bytes.fromhex("000080") + bytes(15) + bytes(1))
-    assert packet is not None and packet.counter == 0
+    assert packet is not None and packet.counter == 1
     counts = np.round(packet.values / ganglion.SCALE_UV).astype(int)
     assert counts.tolist() == [[1 - 2, -1, -8388608, 8388607]] * 2
 
@@ -34,7 +34,7 @@ def test_19_bit_negative_delta_hand_vector() -> None:
     # First 19-bit field all ones: LSB set, so negative: −1; the sample rises by 1.
     payload = bytes([101]) + bytes.fromhex("ffffe0") + bytes(16)
     packet = decoder.decode(payload)
-    assert packet is not None and packet.counter == 0
+    assert packet is not None and packet.counter == 1
     counts = np.round(packet.values / ganglion.SCALE_UV).astype(int)
     assert counts[:, 0].tolist() == [2, 2]
 
@@ -54,7 +54,7 @@ def test_delta_round_trip_and_counter() -> None:
         expected = np.stack([last - deltas[0], last - deltas[0] - deltas[1]])
         np.testing.assert_array_equal(np.round(packet.values / ganglion.SCALE_UV), expected)
         last = expected[1]
-        assert packet.counter == 2 * ((packet_id - 1) % 100)
+        assert packet.counter == 2 * ((packet_id - 1) % 100) + 1
 
 
 def test_other_packets() -> None:

@@ -1,0 +1,724 @@
+"""Connection supervisor: several BLE devices at once, reconnecting and resuming by itself.
+
+One :class:`Supervisor` runs every device in one asyncio process through
+:class:`bleak.BleakClient`. Per device it finds the device, connects (bounded by a timeout),
+lets the device's :class:`~affectstream.device.profiles.ProfileSession` subscribe and send
+its start commands, and turns notifications into :class:`~affectstream.types.SampleBlock`
+objects. When the link drops without being asked to, it reconnects with bounded, jittered
+exponential backoff and resumes streaming (re-subscribes, re-sends the start commands,
+re-checks the answers) without the caller doing anything.
+
+Device counters are unwrapped per stream; every sample the counter says is missing becomes a
+NaN row plus a :class:`~affectstream.types.Gap`, also across a disconnect. Malformed packets
+are counted, logged and dropped. Blocks go to a bounded queue (or a callback) that never
+blocks the BLE callback: if the queue is full the block is counted and its samples turn into
+an ``"overflow"`` gap in front of the next block that fits.
+
+``client_kwargs`` and ``scanner_kwargs`` are passed to ``BleakClient`` and ``BleakScanner``;
+that is how the emulated radio is plugged in (``VirtualRadio.client_kwargs()``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+from bleak import BleakClient, BleakScanner
+from bleak.backends.characteristic import BleakGATTCharacteristic
+from bleak.backends.device import BLEDevice
+from bleak.backends.scanner import AdvertisementData
+from bleak.exc import BleakError
+
+from affectstream._validate import check_positive
+from affectstream.device.clock import ClockModel
+from affectstream.device.profiles import (
+    Frame,
+    Profile,
+    ProfileSession,
+    StreamSpec,
+    get_profile,
+    match_profile,
+)
+from affectstream.errors import DecodeError, DeviceError, DeviceNotFoundError, ProtocolError
+from affectstream.types import Gap, SampleBlock
+
+logger = logging.getLogger(__name__)
+
+_ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$")
+
+#: Errors after which a reconnect is worth trying.
+_LINK_ERRORS = (BleakError, DeviceError, TimeoutError, OSError, EOFError)
+
+
+@dataclass
+class StreamStats:
+    """Counters of one stream.
+
+    Parameters
+    ----------
+    samples_received : int
+        Samples decoded and delivered from the device.
+    samples_expected : int
+        Samples the device counter says were sent from the first received on.
+    gap_samples : int
+        Samples the counter says were lost (NaN rows).
+    reconnects : int
+        Reconnections of the device after unrequested disconnects.
+    malformed : int
+        Packets dropped because they could not be decoded.
+    overflow_samples : int
+        Samples that did not fit the output queue (NaN rows plus an ``"overflow"`` gap).
+    duplicates : int
+        Samples received twice (dropped).
+    """
+
+    samples_received: int = 0
+    samples_expected: int = 0
+    gap_samples: int = 0
+    reconnects: int = 0
+    malformed: int = 0
+    overflow_samples: int = 0
+    duplicates: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """The counters as a plain dict.
+
+        Returns
+        -------
+        dict of str to int
+        """
+        return asdict(self)
+
+
+@dataclass
+class DeviceTarget:
+    """A device to record.
+
+    Parameters
+    ----------
+    address : str
+        BLE address (or platform UUID on macOS), or the advertised name.
+    profile : str, optional
+        Profile name; found from the advertisement when omitted.
+    name : str, optional
+        Name used in stream ids; defaults to the advertised name or the address.
+    options : dict
+        Profile session options (e.g. ``{"rate": 64}`` for the EDA band).
+    """
+
+    address: str
+    profile: str | None = None
+    name: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+class StreamState:
+    """Counter unwrapping, gap accounting and timestamps of one stream.
+
+    Parameters
+    ----------
+    spec : StreamSpec
+        What the stream carries.
+    stream_id : str
+        ``"<device name>/<kind>"``.
+    device : str
+        Device name.
+    clock_window : float
+        Forgetting window of the clock model, seconds.
+    """
+
+    def __init__(
+        self, spec: StreamSpec, stream_id: str, device: str, clock_window: float = 30.0
+    ) -> None:
+        self.spec = spec
+        self.stream_id = stream_id
+        self.device = device
+        self.stats = StreamStats()
+        self.clock_window = clock_window
+        self.clock = ClockModel(spec.sfreq, window=clock_window) if spec.sfreq else None
+        self._device_next: int | None = None  # next expected unwrapped device counter
+        self._offset = 0  # output index = device counter + offset (changes on restarts)
+        self._out_next = 0
+        self._last_arrival: float | None = None
+        self._last_time: float | None = None
+        self.pending_reason: str | None = None  # "disconnect" after an unrequested drop
+        self._overflow: tuple[int, float] | None = None  # (first index, host time)
+
+    def update_spec(self, spec: StreamSpec) -> None:
+        """Adopt a spec read from the device on connection (e.g. the EDA band's rate).
+
+        Parameters
+        ----------
+        spec : StreamSpec
+            The new spec.
+        """
+        if spec.sfreq != self.spec.sfreq:
+            self.clock = ClockModel(spec.sfreq, window=self.clock_window) if spec.sfreq else None
+        self.spec = spec
+
+    def _unwrap(self, counter: int, n: int, arrival: float) -> int:
+        modulus = self.spec.counter_modulus
+        if modulus is None or self._device_next is None:
+            return counter
+        base = self._device_next
+        if self.pending_reason and self._last_arrival is not None and self.spec.sfreq:
+            # Across a disconnect the counter may have wrapped more than once: predict
+            # from elapsed host time (delivery delays cancel to first order).
+            elapsed = round((arrival - self._last_arrival) * self.spec.sfreq)
+            base += max(0, elapsed - n)
+        return base + (counter - base + modulus // 2) % modulus - modulus // 2
+
+    def _times(self, index: np.ndarray, arrival: float) -> np.ndarray:
+        if self.clock is None:
+            return np.full(index.shape[0], arrival)
+        return self.clock.time_of(index)
+
+    def ingest(self, frame: Frame, arrival: float) -> SampleBlock | None:
+        """Turn one decoded frame into a block with gaps made explicit.
+
+        Parameters
+        ----------
+        frame : Frame
+            Decoded samples with the device counter.
+        arrival : float
+            Host time the notification arrived.
+
+        Returns
+        -------
+        SampleBlock or None
+            None when the frame held only already-received samples.
+        """
+        values = np.asarray(frame.values, dtype=np.float64)
+        n = values.shape[0]
+        if n == 0:
+            return None
+        gaps: list[Gap] = []
+        n_missing = 0
+        reason = self.pending_reason or "counter_jump"
+        if frame.counter is None:
+            first = self._out_next
+            if self.pending_reason and self._last_time is not None:
+                # No counter: the loss is known in time only, not in samples.
+                gaps.append(Gap(self.stream_id, first, 0, self._last_time, arrival, reason))
+        else:
+            device_first = self._unwrap(frame.counter, n, arrival)
+            if frame.restart and self._device_next is not None:
+                self._offset = self._out_next - device_first
+                if self._last_time is not None:
+                    gaps.append(
+                        Gap(self.stream_id, self._out_next, 0, self._last_time, arrival, "restart")
+                    )
+                if self.clock is not None:
+                    self.clock.reset()
+            elif self._device_next is not None:
+                jump = device_first - self._device_next
+                if jump < 0:
+                    overlap = min(-jump, n)
+                    self.stats.duplicates += overlap
+                    if overlap == n:
+                        logger.debug("%s: duplicate samples dropped", self.stream_id)
+                        return None
+                    values = values[overlap:]
+                    device_first += overlap
+                    n -= overlap
+                else:
+                    n_missing = jump
+            else:
+                self._offset = self._out_next - device_first
+            self._device_next = device_first + n
+            first = device_first + self._offset - n_missing
+        index = np.arange(first, first + n_missing + n, dtype=np.int64)
+        if self.clock is not None:
+            self.clock.observe(int(index[-1]), arrival)
+        t = self._times(index, arrival)
+        if n_missing:
+            gaps.append(
+                Gap(self.stream_id, first, n_missing, float(t[0]), float(t[n_missing - 1]), reason)
+            )
+            values = np.concatenate([np.full((n_missing, values.shape[1]), np.nan), values])
+            self.stats.gap_samples += n_missing
+            logger.info("%s: %d samples missing (%s)", self.stream_id, n_missing, reason)
+        self.stats.samples_received += n
+        self.stats.samples_expected += n + n_missing
+        self._out_next = int(index[-1]) + 1
+        self._last_arrival = arrival
+        self._last_time = float(t[-1])
+        self.pending_reason = None
+        return SampleBlock(
+            stream=self.stream_id,
+            modality=self.spec.modality,
+            channels=self.spec.channels,
+            unit=self.spec.unit,
+            sfreq=self.spec.sfreq,
+            t=t,
+            values=values,
+            index=index,
+            gaps=tuple(gaps),
+            device=self.device,
+        )
+
+    def mark_overflow(self, block: SampleBlock) -> None:
+        """Remember that ``block`` did not fit the output queue.
+
+        Parameters
+        ----------
+        block : SampleBlock
+            The block that was not delivered.
+        """
+        self.stats.overflow_samples += len(block)
+        if self._overflow is None:
+            self._overflow = (int(block.index[0]), float(block.t[0]))
+
+    def with_overflow(self, block: SampleBlock) -> SampleBlock:
+        """Prefix ``block`` with NaN rows and an ``"overflow"`` gap for undelivered blocks.
+
+        Parameters
+        ----------
+        block : SampleBlock
+            The next block that fits the queue.
+
+        Returns
+        -------
+        SampleBlock
+        """
+        if self._overflow is None:
+            return block
+        first, t_first = self._overflow
+        n = int(block.index[0]) - first
+        if n <= 0:
+            self._overflow = None
+            return block
+        index = np.arange(first, first + n, dtype=np.int64)
+        if self.clock is not None:
+            t = self.clock.time_of(index)
+        else:
+            t = np.linspace(t_first, float(block.t[0]), n, endpoint=False)
+        gap = Gap(self.stream_id, first, n, float(t[0]), float(t[-1]), "overflow")
+        return SampleBlock(
+            stream=block.stream,
+            modality=block.modality,
+            channels=block.channels,
+            unit=block.unit,
+            sfreq=block.sfreq,
+            t=np.concatenate([t, block.t]),
+            values=np.concatenate([np.full((n, block.values.shape[1]), np.nan), block.values]),
+            index=np.concatenate([index, block.index]),
+            gaps=(gap, *block.gaps),
+            device=block.device,
+        )
+
+    def clear_overflow(self) -> None:
+        """Forget the pending overflow once it has been delivered."""
+        self._overflow = None
+
+
+class _Device:
+    """Runtime state of one supervised device."""
+
+    def __init__(self, target: DeviceTarget) -> None:
+        self.target = target
+        self.address = target.address
+        self.name = target.name or target.address
+        self.profile: Profile | None = get_profile(target.profile) if target.profile else None
+        self.session: ProfileSession | None = None
+        self.streams: dict[str, StreamState] = {}
+        self.client: BleakClient | None = None
+        self.link_down = asyncio.Event()
+        self.reconnects = 0
+        self.connected_once = False
+        self.task: asyncio.Task[None] | None = None
+        self.keep_alive: asyncio.Task[None] | None = None
+
+
+BlockCallback = Callable[[SampleBlock], None]
+
+
+class Supervisor:
+    """Record several BLE devices at once, reconnecting and resuming by itself.
+
+    Parameters
+    ----------
+    targets : sequence of DeviceTarget or str
+        Devices to record (a string is an address or an advertised name).
+    on_block : callable, optional
+        Called with every :class:`SampleBlock` from the BLE callback; must not block. When
+        omitted, blocks go to :attr:`blocks`, a bounded :class:`asyncio.Queue`.
+    queue_size : int
+        Capacity of :attr:`blocks` (in blocks).
+    client_kwargs : dict, optional
+        Extra keyword arguments for ``BleakClient`` (e.g. an emulated radio's).
+    scanner_kwargs : dict, optional
+        Extra keyword arguments for ``BleakScanner``.
+    connect_timeout : float
+        Seconds a connection attempt may take.
+    scan_timeout : float
+        Seconds to look for a device given by name (or without a profile).
+    backoff_initial, backoff_max : float
+        First and largest reconnect delay in seconds; delays double and are jittered
+        down by up to half so that several devices do not retry in lockstep.
+    clock_window : float
+        Forgetting window of the clock models, seconds.
+
+    Examples
+    --------
+    >>> async with Supervisor(["C0:A5:01:00:00:01"]) as sup:  # doctest: +SKIP
+    ...     block = await sup.blocks.get()
+    """
+
+    def __init__(
+        self,
+        targets: Sequence[DeviceTarget | str],
+        *,
+        on_block: BlockCallback | None = None,
+        queue_size: int = 4096,
+        client_kwargs: dict[str, Any] | None = None,
+        scanner_kwargs: dict[str, Any] | None = None,
+        connect_timeout: float = 10.0,
+        scan_timeout: float = 10.0,
+        backoff_initial: float = 0.25,
+        backoff_max: float = 8.0,
+        clock_window: float = 30.0,
+    ) -> None:
+        if not targets:
+            raise DeviceError("Supervisor needs at least one device to record.")
+        self.targets = [t if isinstance(t, DeviceTarget) else DeviceTarget(t) for t in targets]
+        self.on_block = on_block
+        self.blocks: asyncio.Queue[SampleBlock] = asyncio.Queue(maxsize=int(queue_size))
+        self.client_kwargs = dict(client_kwargs or {})
+        self.scanner_kwargs = dict(scanner_kwargs or {})
+        self.connect_timeout = check_positive("connect_timeout", connect_timeout)
+        self.scan_timeout = check_positive("scan_timeout", scan_timeout)
+        self.backoff_initial = check_positive("backoff_initial", backoff_initial)
+        self.backoff_max = check_positive("backoff_max", backoff_max)
+        self.clock_window = check_positive("clock_window", clock_window)
+        self._devices = [_Device(t) for t in self.targets]
+        self._stopping = asyncio.Event()
+        # Host time: wall clock at start plus a monotonic clock, immune to NTP steps.
+        self._wall0 = time.time()
+        self._mono0 = time.monotonic()
+
+    def now(self) -> float:
+        """Host time in Unix seconds on a monotonic base.
+
+        Returns
+        -------
+        float
+        """
+        return self._wall0 + (time.monotonic() - self._mono0)
+
+    # -- public API ---------------------------------------------------------------------
+
+    async def __aenter__(self) -> Supervisor:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Find and connect every device, then supervise them in the background.
+
+        Raises
+        ------
+        DeviceNotFoundError
+            If a device is not found or does not answer within the timeouts.
+        ProtocolError
+            If a device refuses the start commands on the first connection.
+        """
+        results = await asyncio.gather(
+            *(self._first_connect(d) for d in self._devices), return_exceptions=True
+        )
+        errors = [r for r in results if isinstance(r, BaseException)]
+        if errors:
+            await self.stop()
+            raise errors[0]
+        for device in self._devices:
+            device.task = asyncio.create_task(self._supervise(device), name=f"ble-{device.name}")
+
+    async def stop(self) -> None:
+        """Stop streaming (stop commands, then disconnect) and end supervision."""
+        self._stopping.set()
+        for device in self._devices:
+            if device.task is not None:
+                device.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await device.task
+                device.task = None
+        await asyncio.gather(*(self._disconnect(d) for d in self._devices))
+
+    def stats(self) -> dict[str, StreamStats]:
+        """Per-stream counters, keyed by stream id.
+
+        Returns
+        -------
+        dict of str to StreamStats
+        """
+        out: dict[str, StreamStats] = {}
+        for device in self._devices:
+            for state in device.streams.values():
+                state.stats.reconnects = device.reconnects
+                out[state.stream_id] = state.stats
+        return out
+
+    def device_names(self) -> list[str]:
+        """Names of the supervised devices (stream id prefixes).
+
+        Returns
+        -------
+        list of str
+        """
+        return [d.name for d in self._devices]
+
+    def is_connected(self, name: str) -> bool:
+        """Whether the device called ``name`` is connected now.
+
+        Parameters
+        ----------
+        name : str
+            Device name.
+
+        Returns
+        -------
+        bool
+        """
+        for device in self._devices:
+            if device.name == name:
+                return device.client is not None and device.client.is_connected
+        return False
+
+    # -- connection ---------------------------------------------------------------------
+
+    async def _resolve(self, device: _Device) -> None:
+        """Find the device when only a name is known or its profile is unknown."""
+        if device.profile is not None and _ADDRESS.match(device.address):
+            return
+        target = device.target.address
+
+        def matches(ble: BLEDevice, adv: AdvertisementData) -> bool:
+            return target.upper() == ble.address.upper() or target in (ble.name, adv.local_name)
+
+        found = await BleakScanner.find_device_by_filter(
+            matches, timeout=self.scan_timeout, **self.scanner_kwargs
+        )
+        if found is None:
+            raise DeviceNotFoundError(
+                f"No BLE device with address or name {target!r} was seen within "
+                f"{self.scan_timeout:g} s. Check that it is switched on, charged and in range, "
+                "not connected to another app or phone, and run `affectstream scan` to list "
+                "what is visible."
+            )
+        ble_device, adv = found if isinstance(found, tuple) else (found, None)
+        device.address = ble_device.address
+        advertised_name = (adv.local_name if adv else None) or ble_device.name
+        if device.target.name is None and advertised_name:
+            device.name = advertised_name
+        if device.profile is None:
+            uuids: list[str] = list(adv.service_uuids) if adv else []
+            device.profile = match_profile(advertised_name, uuids)
+            if device.profile is None:
+                raise DeviceError(
+                    f"Device {target!r} ({advertised_name!r}, services {uuids}) matches no "
+                    "known profile; give its profile explicitly (hr, polar, eda, muse, "
+                    "ganglion)."
+                )
+
+    async def _first_connect(self, device: _Device) -> None:
+        await self._resolve(device)
+        assert device.profile is not None
+        device.session = device.profile.new_session(**device.target.options)
+        await self._connect(device)
+
+    async def _connect(self, device: _Device) -> None:
+        assert device.session is not None
+        loop = asyncio.get_running_loop()
+        link_down = asyncio.Event()
+        device.link_down = link_down
+
+        def on_disconnect(_client: BleakClient) -> None:
+            loop.call_soon_threadsafe(link_down.set)
+
+        client = BleakClient(
+            device.address,
+            disconnected_callback=on_disconnect,
+            timeout=self.connect_timeout,
+            **self.client_kwargs,
+        )
+        try:
+            # bumble's virtual controller never gives up on an absent peer; neither do
+            # some platform stacks, so bound the attempt here.
+            await asyncio.wait_for(client.connect(), self.connect_timeout + 1.0)
+        except (TimeoutError, BleakError) as exc:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            raise DeviceNotFoundError(
+                f"Could not connect to {device.name} ({device.address}) within "
+                f"{self.connect_timeout:g} s: {exc or type(exc).__name__}. Check that it is "
+                "on and in range and not connected to another app; some devices only "
+                "accept one central."
+            ) from exc
+        device.client = client
+        try:
+            await self._start_streaming(device, client)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+            device.client = None
+            raise
+        device.connected_once = True
+        logger.info(
+            "%s: streaming (%s)", device.name, device.profile.name if device.profile else ""
+        )
+
+    async def _start_streaming(self, device: _Device, client: BleakClient) -> None:
+        session = device.session
+        assert session is not None
+        if device.connected_once:
+            session.on_reconnect()
+        await session.prepare(client)
+        for spec in session.streams:
+            state = device.streams.get(spec.kind)
+            if state is None:
+                device.streams[spec.kind] = StreamState(
+                    spec, f"{device.name}/{spec.kind}", device.name, self.clock_window
+                )
+            else:
+                state.update_spec(spec)
+        uuids = session.notify_uuids(client)
+        for spec in session.streams:  # streams known only after looking at the services
+            if spec.kind not in device.streams:
+                device.streams[spec.kind] = StreamState(
+                    spec, f"{device.name}/{spec.kind}", device.name, self.clock_window
+                )
+        handler = self._handler(device, session)
+        for uuid in uuids:
+            await client.start_notify(uuid, handler)
+        await session.start(client)
+        device.keep_alive = asyncio.create_task(self._keep_alive(device, session, client))
+
+    async def _keep_alive(
+        self, device: _Device, session: ProfileSession, client: BleakClient
+    ) -> None:
+        try:
+            await session.keep_alive(client)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # the link is down; the supervisor handles that
+            logger.debug("%s: keep-alive ended: %s", device.name, exc)
+
+    def _handler(
+        self, device: _Device, session: ProfileSession
+    ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
+        def on_notify(sender: BleakGATTCharacteristic, data: bytearray) -> None:
+            arrival = self.now()
+            uuid = sender.uuid.lower()
+            try:
+                frames = session.decode(uuid, bytes(data))
+            except Exception as exc:  # one bad packet never ends a stream
+                self._malformed(device, session.kind_of(uuid), bytes(data), exc)
+                return
+            self._ingest(device, frames, arrival)
+
+        return on_notify
+
+    def _malformed(self, device: _Device, kind: str, data: bytes, exc: Exception) -> None:
+        state = device.streams.get(kind)
+        stream = state.stream_id if state else f"{device.name}/{kind}"
+        if state is not None:
+            state.stats.malformed += 1
+        level = logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR
+        logger.log(level, "%s: malformed packet dropped (%s): %s", stream, exc, data[:16].hex(" "))
+
+    def _ingest(self, device: _Device, frames: list[Frame], arrival: float) -> None:
+        for frame in frames:
+            state = device.streams.get(frame.kind)
+            if state is None:
+                continue
+            block = state.ingest(frame, arrival)
+            if block is not None:
+                self._deliver(state, block)
+
+    def _deliver(self, state: StreamState, block: SampleBlock) -> None:
+        block = state.with_overflow(block)
+        if self.on_block is not None:
+            state.clear_overflow()
+            self.on_block(block)
+            return
+        try:
+            self.blocks.put_nowait(block)
+        except asyncio.QueueFull:
+            state.mark_overflow(block)
+            logger.warning(
+                "%s: output queue full, %d samples become an overflow gap",
+                state.stream_id,
+                len(block),
+            )
+        else:
+            state.clear_overflow()
+
+    # -- supervision --------------------------------------------------------------------
+
+    async def _supervise(self, device: _Device) -> None:
+        while not self._stopping.is_set():
+            await device.link_down.wait()
+            if self._stopping.is_set():
+                return
+            logger.warning("%s: link lost; reconnecting", device.name)
+            await self._on_link_down(device)
+            attempt = 0
+            while not self._stopping.is_set():
+                delay = min(self.backoff_max, self.backoff_initial * 2**attempt)
+                delay *= random.uniform(0.5, 1.0)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                if self._stopping.is_set():
+                    return
+                try:
+                    await self._connect(device)
+                except ProtocolError as exc:
+                    logger.warning("%s: device refused to restart: %s", device.name, exc)
+                except _LINK_ERRORS as exc:
+                    logger.info("%s: reconnect attempt %d failed: %s", device.name, attempt, exc)
+                else:
+                    device.reconnects += 1
+                    logger.warning(
+                        "%s: reconnected (reconnect #%d)", device.name, device.reconnects
+                    )
+                    break
+                attempt += 1
+
+    async def _on_link_down(self, device: _Device) -> None:
+        if device.keep_alive is not None:
+            device.keep_alive.cancel()
+            device.keep_alive = None
+        session = device.session
+        if session is not None:
+            self._ingest(device, session.flush(), self.now())
+        for state in device.streams.values():
+            state.pending_reason = "disconnect"
+        client, device.client = device.client, None
+        if client is not None:
+            with contextlib.suppress(Exception):
+                await client.disconnect()
+
+    async def _disconnect(self, device: _Device) -> None:
+        if device.keep_alive is not None:
+            device.keep_alive.cancel()
+            device.keep_alive = None
+        client, device.client = device.client, None
+        if client is None:
+            return
+        try:
+            if client.is_connected and device.session is not None:
+                await asyncio.wait_for(device.session.stop(client), 3.0)
+        except (TimeoutError, *_LINK_ERRORS) as exc:
+            logger.debug("%s: stop command failed: %s", device.name, exc)
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.disconnect(), 5.0)
