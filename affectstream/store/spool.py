@@ -26,7 +26,8 @@ of the last segment (a crash in the middle of an append, which therefore never r
 truncated away with a warning. A record whose checksum fails anywhere else is moved to
 ``corrupt/`` with an error log and the following records are kept.
 
-Bounds: the spool's files never exceed ``max_bytes``. Warnings are logged when it passes
+Bounds: the spool's segment files never exceed ``max_bytes`` (acknowledged records still in
+the oldest segment count until it is deleted, which happens as soon as the sender passes it). Warnings are logged when it passes
 50 %, 80 % and 95 % full. When a record does not fit, ``on_full="block"`` (default) makes
 :meth:`Spool.append` wait up to ``full_timeout`` seconds for the sender to free space
 (back-pressure), then raise :class:`SpoolFullError`; ``on_full="raise"`` raises at once.
@@ -409,14 +410,20 @@ class Spool:
             self._check_open()
             deadline = time.monotonic() + self.full_timeout
             while self.disk_bytes + len(record) > self.max_bytes:
+                if self._cursor.segment == self.end.segment and self._cursor.offset > 0:
+                    # The segment being filled is partly acknowledged: move on to a new
+                    # one, so the next acknowledgement can delete it and free its space.
+                    self._sizes[self.end.segment + 1] = 0
+                    self._open_for_append(self.end.segment + 1)
                 remaining = deadline - time.monotonic()
                 if self.on_full == "raise" or remaining <= 0:
+                    waited = f"waited {self.full_timeout:g} s" if self.on_full == "block" else ""
                     raise SpoolFullError(
                         f"The spool {self.directory} is full ({self.disk_bytes} of "
-                        f"{self.max_bytes} bytes) because the server has not accepted data "
-                        f"(waited {self.full_timeout:g} s); this write of {len(payload)} bytes "
-                        "was NOT stored. Bring the server back or raise max_bytes, then "
-                        "write it again."
+                        f"{self.max_bytes} bytes) because the server has not accepted data"
+                        f"{' (' + waited + ')' if waited else ''}; this write of "
+                        f"{len(payload)} bytes was NOT stored. Bring the server back or raise "
+                        "max_bytes, then write it again."
                     )
                 self._changed.wait(remaining)
                 self._check_open()
@@ -569,14 +576,20 @@ class Spool:
                     f"Spool {self.directory}: acknowledged batch starts at {batch.start}, "
                     f"expected the cursor {self._cursor} (two senders on one spool?)."
                 )
-            self._write_cursor(batch.stop)
-            self._cursor = batch.stop
-            for segment in [s for s in self._sizes if s < batch.stop.segment]:
+            stop = batch.stop
+            if stop == self.end and stop.offset > 0:
+                # Everything is acknowledged: start a fresh segment so the old one can go.
+                stop = Position(stop.segment + 1, 0)
+                self._sizes[stop.segment] = 0
+                self._open_for_append(stop.segment)
+            self._write_cursor(stop)
+            self._cursor = stop
+            for segment in [s for s in self._sizes if s < stop.segment]:
                 del self._sizes[segment]
                 (self.directory / _segment_name(segment)).unlink(missing_ok=True)
-            if batch.stop.segment not in self._sizes:
-                self._sizes[batch.stop.segment] = 0
-                self._open_for_append(batch.stop.segment)
+            if stop.segment not in self._sizes:
+                self._sizes[stop.segment] = 0
+                self._open_for_append(stop.segment)
             if self.disk_bytes < self.max_bytes * _WARN_FRACTIONS[0]:
                 self._warned_level = 0
             self._changed.notify_all()

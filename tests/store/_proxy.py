@@ -12,9 +12,11 @@ the real one. Not for production: the stores talk to InfluxDB 1.8+, 2.x or 3.x d
 
 from __future__ import annotations
 
+import gzip
 import http.client
 import threading
 import time
+from email.message import Message
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -34,6 +36,10 @@ def rewrite_path(path: str) -> str:
     return "/write?" + urlencode(params)
 
 
+def _is_gzip(headers: Message) -> bool:
+    return (headers.get("Content-Encoding") or "").lower() == "gzip"
+
+
 class InfluxV2WriteProxy:
     """Serve the proxy on ``127.0.0.1:<free port>`` in a background thread.
 
@@ -48,6 +54,9 @@ class InfluxV2WriteProxy:
         #: Seconds to hold each write before forwarding it (simulates a slow server).
         self.write_delay = 0.0
         self.n_writes = 0
+        #: Bodies (decompressed) of the writes the server acknowledged, in arrival order.
+        self.accepted_writes: list[bytes] = []
+        self._lock = threading.Lock()
         proxy = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -83,6 +92,10 @@ class InfluxV2WriteProxy:
                     answer_headers = [("Content-Type", "application/json")]
                 finally:
                     connection.close()
+                if path != self.path and status == 204 and body is not None:
+                    plain = gzip.decompress(body) if _is_gzip(self.headers) else body
+                    with proxy._lock:
+                        proxy.accepted_writes.append(plain)
                 self.send_response(status, reason)
                 for key, value in answer_headers:
                     if key.lower() not in _HOP_BY_HOP:

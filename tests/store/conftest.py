@@ -148,11 +148,13 @@ bind-address = "127.0.0.1:{free_port()}"
     return ServerProcess("influxd", [binary, "-config", str(config)], port, directory / "log")
 
 
-def victoria_server(directory: Path, port: int | None = None) -> ServerProcess:
+def victoria_server(
+    directory: Path, port: int | None = None, *, dedup: bool = True
+) -> ServerProcess:
     """Build (not start) a VictoriaMetrics server with its files under ``directory``.
 
-    ``-dedup.minScrapeInterval=1ms`` keeps one sample per series and millisecond, so a
-    replayed point lands once (its timestamps are whole milliseconds anyway).
+    With ``dedup``, ``-dedup.minScrapeInterval=1ms`` keeps one sample per series and
+    millisecond, so a replayed point lands once (its timestamps are whole ms anyway).
     """
     binary = _require("victoria-metrics")
     port = port or free_port()
@@ -162,9 +164,10 @@ def victoria_server(directory: Path, port: int | None = None) -> ServerProcess:
         f"-httpListenAddr=127.0.0.1:{port}",
         f"-storageDataPath={directory / 'data'}",
         "-retentionPeriod=100y",
-        "-dedup.minScrapeInterval=1ms",
         "-loggerLevel=ERROR",
     ]
+    if dedup:
+        argv.append("-dedup.minScrapeInterval=1ms")
     return ServerProcess("victoria-metrics", argv, port, directory / "log")
 
 
