@@ -27,12 +27,14 @@ truncated away with a warning. A record whose checksum fails anywhere else is mo
 ``corrupt/`` with an error log and the following records are kept.
 
 Bounds: the spool's segment files never exceed ``max_bytes`` (acknowledged records still in
-the oldest segment count until it is deleted, which happens as soon as the sender passes it). Warnings are logged when it passes
-50 %, 80 % and 95 % full. When a record does not fit, ``on_full="block"`` (default) makes
-:meth:`Spool.append` wait up to ``full_timeout`` seconds for the sender to free space
-(back-pressure), then raise :class:`SpoolFullError`; ``on_full="raise"`` raises at once.
-Either way the record was not taken and the caller still holds it: nothing is dropped
-silently. A replayed record may reach the server twice (a crash between the server's
+the oldest segment count until it is deleted, which happens as soon as the sender passes
+it). Warnings are logged when it passes 50 %, 80 % and 95 % full. When a record does not
+fit, ``on_full="block"`` (default) makes :meth:`Spool.append` wait up to
+``full_timeout`` seconds for the sender to free space (back-pressure), then raise
+:class:`SpoolFullError`; ``on_full="raise"`` raises at once. Either way the record was not
+taken and the caller still holds it: nothing is dropped silently.
+
+A replayed record may reach the server twice (a crash between the server's
 acknowledgement and the cursor update); stores with last-write-wins points (InfluxDB) keep
 one copy.
 """
