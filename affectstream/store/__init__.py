@@ -50,7 +50,10 @@ __all__ = [
 ]
 
 _EMBEDDED_OPTIONS = ("synchronous", "chunk_points", "timeout_s")
-_INFLUX_SCHEMES = {"influx": "http", "influxdb": "http", "http": "http", "https": "https"}
+# Schemes affectstream.store.influx.normalise_url understands.
+_INFLUX_SCHEMES = frozenset(
+    {"http", "https", "influx", "influxdb", "influx+http", "influx+https", "influxdb+https"}
+)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -76,8 +79,9 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
         - ``None`` or ``""``: the embedded store at :func:`default_store_path`;
         - a path, or ``file:///abs/path`` (``file://rel/path`` is relative): an
           :class:`EmbeddedStore` there;
-        - ``influx://host:port`` (plain HTTP), ``http://...`` or ``https://...``: an
-          ``affectstream.store.influx.InfluxStore`` on that server.
+        - ``http(s)://host:port`` or ``influx://host:port`` (plain HTTP; also
+          ``influx+https://``): an ``affectstream.store.influx.InfluxStore`` on that
+          server; the query string may carry ``bucket``, ``org`` and ``token``.
     **options
         Passed to the backend: for the embedded store ``synchronous``, ``chunk_points``,
         ``timeout_s``; for InfluxDB ``token``, ``org``, ``bucket``, ``spool_dir``...
@@ -106,7 +110,7 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
             raise ConfigError(f"Store URL {url!r} names no path; use file:///path/to/store.")
         return _embedded(Path(path), options)
     if scheme in _INFLUX_SCHEMES:
-        return _influx(_INFLUX_SCHEMES[scheme] + text[len(scheme) :], options)
+        return _influx(text, options)
     raise ConfigError(
         f"Unknown store URL scheme {scheme!r} in {url!r}: use a path, file:///path, "
         "influx://host:port, http://host:port or https://host:port."

@@ -6,10 +6,14 @@ timestamps. In memory (:class:`Columns`) a missing value is NaN in a float colum
 
 On disk a chunk is one blob::
 
-    b"ASC1" | uint32 header length | header (JSON) | zlib segments
+    b"ASC1" | uint32 header length | header (JSON) | compressed segments
 
-The header lists the number of points and, for the timestamps and each field, where its
-segment lies, so a read decompresses only the fields it asks for. Timestamps are stored
+The header names the codec and lists the number of points and, for the timestamps and
+each field, where its segment lies and its uncompressed size, so a read decompresses only
+the fields it asks for. The codec is Zstandard level 3 through pyarrow (a dependency
+already): it decompresses about 3x faster than zlib at the same ratio on sensor data,
+which is what range reads spend their time on; zlib (standard library) is the fallback
+when a pyarrow build lacks Zstandard, and both are always readable. Timestamps are stored
 as int64 deltas (regular sampling makes them nearly constant, so they compress to almost
 nothing); numeric fields as little-endian raw values; int/bool validity masks as packed
 bits (only when some value is missing); str fields as a JSON list.
@@ -33,9 +37,8 @@ from affectstream.store.base import FieldKind, SeriesBatch, field_kind
 MAGIC = b"ASC1"
 _HEADER_LENGTH = struct.Struct("<I")
 _DTYPES: dict[str, str] = {"float": "<f8", "int": "<i8", "bool": "|b1"}
-# Level 1: several times faster than the default and within a few percent of its ratio on
-# sensor data; timestamps compress to a few hundred bytes per chunk at any level.
 _ZLIB_LEVEL = 1
+_ZSTD_LEVEL = 3
 
 #: A field column in memory (float64, int64, bool or object).
 Column = NDArray[Any]
@@ -188,6 +191,40 @@ def split(columns: Columns, max_points: int) -> list[Columns]:
     return [columns.slice(i, i + max_points) for i in range(0, len(columns), max_points)]
 
 
+class _Codec:
+    """Zstandard through pyarrow when available, else zlib (see the module docstring)."""
+
+    def __init__(self) -> None:
+        self._zstd: Any = None
+        self.name = "zlib"
+        try:
+            import pyarrow as pa
+
+            if pa.Codec.is_available("zstd"):
+                self._zstd = pa.Codec("zstd", compression_level=_ZSTD_LEVEL)
+                self.name = "zstd"
+        except ImportError:  # pragma: no cover - pyarrow is a dependency
+            pass
+
+    def compress(self, raw: bytes) -> bytes:
+        if self._zstd is not None:
+            return bytes(self._zstd.compress(raw, asbytes=True))
+        return zlib.compress(raw, _ZLIB_LEVEL)
+
+    def decompress(self, name: str, data: bytes, size: int) -> bytes:
+        if name == "zlib":
+            return zlib.decompress(data)
+        if name == "zstd" and self._zstd is not None:
+            return bytes(self._zstd.decompress(data, decompressed_size=size, asbytes=True))
+        raise StoreError(
+            f"This chunk is compressed with {name!r}, which this installation cannot "
+            "decompress; install pyarrow with Zstandard support (the PyPI wheels have it)."
+        )
+
+
+_CODEC = _Codec()
+
+
 def encode(columns: Columns) -> bytes:
     """Encode columns as one chunk blob (format in the module docstring).
 
@@ -205,16 +242,17 @@ def encode(columns: Columns) -> bytes:
 
     def add(raw: bytes) -> list[int]:
         nonlocal offset
-        data = zlib.compress(raw, _ZLIB_LEVEL)
+        data = _CODEC.compress(raw)
         segments.append(data)
         offset += len(data)
-        return [offset - len(data), len(data)]
+        return [offset - len(data), len(data), len(raw)]
 
     times = columns.time_ns
     deltas = np.empty_like(times)
     deltas[:1] = times[:1]
     np.subtract(times[1:], times[:-1], out=deltas[1:])
-    header: dict[str, Any] = {"n": len(columns), "time": add(deltas.astype("<i8").tobytes())}
+    header: dict[str, Any] = {"codec": _CODEC.name, "n": len(columns)}
+    header["time"] = add(deltas.astype("<i8").tobytes())
     fields: list[list[Any]] = []
     for name, kind in columns.kinds.items():
         column = columns.values[name]
@@ -254,9 +292,14 @@ def decode(blob: bytes, fields: Iterable[str] | None = None, *, where: str = "ch
         header = json.loads(bytes(blob[8:body]))
         n = int(header["n"])
 
+        codec = str(header["codec"])
+
         def segment(location: list[int]) -> bytes:
-            start, length = location
-            return zlib.decompress(blob[body + start : body + start + length])
+            start, length, size = location
+            raw = _CODEC.decompress(codec, blob[body + start : body + start + length], size)
+            if len(raw) != size:
+                raise ValueError(f"a segment holds {len(raw)} bytes, not {size}")
+            return raw
 
         deltas = np.frombuffer(segment(header["time"]), dtype="<i8")
         if deltas.shape != (n,):
@@ -284,7 +327,7 @@ def decode(blob: bytes, fields: Iterable[str] | None = None, *, where: str = "ch
             if mask_location is not None:
                 bits = np.frombuffer(segment(mask_location), dtype=np.uint8)
                 valid[name] = np.unpackbits(bits, count=n).astype(bool)
-    except (ValueError, KeyError, TypeError, IndexError, struct.error, zlib.error) as exc:
+    except (ValueError, KeyError, TypeError, IndexError, OSError, struct.error, zlib.error) as exc:
         raise StoreError(
             f"The {where} cannot be decoded ({exc}); the store file is damaged. Read the "
             "other sessions, or move the file aside and start a new store."

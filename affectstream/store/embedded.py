@@ -612,9 +612,10 @@ def _frame(
     for name in names:
         kinds.setdefault(name, known.get(name, "float"))
     if not parts:
+        # No rows: still give the columns a reader can expect (requested or known fields).
         empty: dict[str, np.ndarray] = {"time_ns": np.empty(0, dtype=np.int64)}
-        for name in names:
-            empty[name] = _chunks.missing_column(kinds[name], 0)
+        for name in names if wanted is not None else known:
+            empty[name] = _chunks.missing_column(kinds.get(name, known[name]), 0)
         return pd.DataFrame(empty)
 
     times = np.concatenate([columns.time_ns for _, columns in parts])
@@ -623,12 +624,12 @@ def _frame(
     data: dict[str, np.ndarray] = {"time_ns": times}
     for key in TAG_KEYS:
         if any(key in tags for tags, _ in parts):
-            data[key] = np.concatenate(
-                [
-                    np.full(n, tags.get(key, ""), dtype=object)
-                    for (tags, _), n in zip(parts, sizes, strict=True)
-                ]
-            )
+            tag_column = np.empty(times.shape[0], dtype=object)
+            offset = 0
+            for (tags, _), n in zip(parts, sizes, strict=True):
+                tag_column[offset : offset + n] = tags.get(key, "")  # fast, unlike np.full
+                offset += n
+            data[key] = tag_column
     any_present = np.zeros(times.shape[0], dtype=bool)
     masks: dict[str, np.ndarray] = {}
     for name in names:

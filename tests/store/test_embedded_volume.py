@@ -1,0 +1,188 @@
+"""Volume: a long session of 8-channel 256 Hz EEG plus ECG, EDA, RR, features, quality, affect.
+
+Written the way the live runtime writes (one ``write()`` per interval holding every
+stream, raw samples through :func:`blocks_to_batches`), then read back by time range.
+Rates are reported (printed as one JSON line and kept as test properties), never asserted;
+the assertions are that every point is there and exact.
+
+Run the 3-hour version and see the numbers with::
+
+    python -m pytest tests/store/test_embedded_volume.py -m slow -s
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from affectstream.store import EmbeddedStore, SeriesBatch, blocks_to_batches, seconds_to_ns
+from affectstream.types import SampleBlock
+
+T0 = 1_700_000_000.0
+EEG_CHANNELS = ("TP9", "AF7", "AF8", "TP10", "F3", "F4", "C3", "C4")
+FEATURES = tuple(f"feature_{i:02d}" for i in range(30))
+TAGS = {"participant": "p01", "session": "long"}
+
+
+def _eeg_values(first: int, n: int) -> np.ndarray:
+    """EEG-like samples as a 24-bit ADC gives them, reproducible from the sample index."""
+    rng = np.random.default_rng(first)
+    return np.round(rng.normal(0, 900, (n, len(EEG_CHANNELS)))) * 0.02235
+
+
+def _interval(k: int, interval_s: int) -> list[SeriesBatch]:
+    """Every stream's data for seconds [k*interval_s, (k+1)*interval_s) of the session."""
+    start = T0 + k * interval_s
+    n_eeg, n_ecg, n_eda = 256 * interval_s, 130 * interval_s, 8 * interval_s
+    blocks = [
+        SampleBlock.regular(
+            "muse/eeg",
+            "eeg",
+            EEG_CHANNELS,
+            _eeg_values(k * n_eeg, n_eeg),
+            256.0,
+            start,
+            first_index=k * n_eeg,
+            device="muse",
+        ),
+        SampleBlock.regular(
+            "h10/ecg",
+            "ecg",
+            ["ECG"],
+            np.sin(np.arange(n_ecg) / 7.0) * 800,
+            130.0,
+            start,
+            first_index=k * n_ecg,
+            device="h10",
+        ),
+        SampleBlock.regular(
+            "band/eda",
+            "eda",
+            ["EDA"],
+            2.0 + np.arange(n_eda) * 1e-3,
+            8.0,
+            start,
+            first_index=k * n_eda,
+            device="band",
+        ),
+    ]
+    batches = blocks_to_batches(blocks, **TAGS)
+    beats = start + np.arange(0, interval_s, 0.8)
+    batches.append(
+        SeriesBatch(
+            "raw_rr",
+            {**TAGS, "stream": "h10/rr"},
+            seconds_to_ns(beats),
+            {"rr": np.full(beats.size, 800.0)},
+        )
+    )
+    windows = seconds_to_ns(start + np.arange(0, interval_s, 5.0))
+    n = windows.size
+    batches += [
+        SeriesBatch(
+            "features",
+            TAGS,
+            windows,
+            {name: np.full(n, float(i)) for i, name in enumerate(FEATURES)},
+        ),
+        SeriesBatch(
+            "quality", TAGS, windows, {f"sqi_{m}": np.ones(n) for m in ("eeg", "ecg", "eda", "rr")}
+        ),
+        SeriesBatch(
+            "affect",
+            {**TAGS, "model": "lgbm-v1"},
+            windows,
+            {"arousal": np.full(n, 0.4), "valence": np.full(n, 0.6)},
+        ),
+    ]
+    return batches
+
+
+def _median_seconds(action: Any, repeats: int = 5) -> float:
+    durations = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        action()
+        durations.append(time.perf_counter() - started)
+    return float(np.median(durations))
+
+
+def run_volume(path: Path, hours: float, interval_s: int = 10) -> dict[str, Any]:
+    """Write a session of ``hours`` hours, read ranges back, check, return the numbers."""
+    n_intervals = int(hours * 3600 / interval_s)
+    rows = values = 0
+    write_s = 0.0
+    with EmbeddedStore(path) as store:
+        for k in range(n_intervals):
+            batches = _interval(k, interval_s)
+            rows += sum(len(b) for b in batches)
+            values += sum(len(b) * len(b.fields) for b in batches)
+            started = time.perf_counter()
+            store.write(batches)
+            write_s += time.perf_counter() - started
+        # Everything is there.
+        (info,) = store.sessions()
+        assert info.n_points == rows
+        eeg = {"session": "long", "stream": "muse/eeg"}
+
+        # A 10-second window in the middle, exact against the generated samples.
+        middle = n_intervals // 2
+        start_ns = int(seconds_to_ns(T0 + middle * interval_s))
+        stop_ns = int(seconds_to_ns(T0 + middle * interval_s + 10))
+        window = store.read("raw_eeg", tags=eeg, start_ns=start_ns, stop_ns=stop_ns)
+        expected = _eeg_values(middle * 256 * interval_s, 256 * interval_s)
+        assert len(window) == 2560
+        np.testing.assert_array_equal(window["af7"].to_numpy(), expected[:2560, 1])
+
+        def read(seconds: float) -> int:
+            stop = start_ns + int(seconds * 1e9)
+            return len(store.read("raw_eeg", tags=eeg, start_ns=start_ns, stop_ns=stop))
+
+        whole_eeg = store.read("raw_eeg", tags=eeg)
+        assert len(whole_eeg) == 256 * interval_s * n_intervals
+        features = store.read("features", tags=TAGS)
+        assert len(features) == n_intervals * interval_s // 5
+        results = {
+            "hours": hours,
+            "interval_s": interval_s,
+            "writes": n_intervals,
+            "points": rows,
+            "field_values": values,
+            "write_s": round(write_s, 3),
+            "write_points_per_s": round(rows / write_s),
+            "write_values_per_s": round(values / write_s),
+            "read_eeg_10s_ms": round(_median_seconds(lambda: read(10)) * 1e3, 2),
+            "read_eeg_5min_ms": round(_median_seconds(lambda: read(300)) * 1e3, 2),
+            "read_eeg_whole_s": round(
+                _median_seconds(lambda: store.read("raw_eeg", tags=eeg), repeats=1), 3
+            ),
+            "read_eeg_whole_points": len(whole_eeg),
+            "read_features_whole_ms": round(
+                _median_seconds(lambda: store.read("features", tags=TAGS)) * 1e3, 2
+            ),
+            "sessions_ms": round(_median_seconds(store.sessions) * 1e3, 2),
+        }
+    database = path / "store.sqlite"
+    results["file_mb"] = round(database.stat().st_size / 1e6, 1)
+    results["bytes_per_value"] = round(database.stat().st_size / values, 2)
+    return results
+
+
+def _report(results: dict[str, Any], record_property: Any) -> None:
+    for key, value in results.items():
+        record_property(key, value)
+    print(json.dumps({"embedded_store_volume": results}, sort_keys=True))
+
+
+def test_volume_twenty_minutes(tmp_path: Path, record_property: Any) -> None:
+    _report(run_volume(tmp_path / "store", hours=1 / 3), record_property)
+
+
+@pytest.mark.slow
+def test_volume_three_hours(tmp_path: Path, record_property: Any) -> None:
+    _report(run_volume(tmp_path / "store", hours=3.0), record_property)
