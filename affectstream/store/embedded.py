@@ -459,50 +459,40 @@ class EmbeddedStore(TimeSeriesStore):
         stop = _check_ns("stop_ns", stop_ns, _MAX_NS)
 
         where = " AND ".join(["measurement = ?", *(f"{key} = ?" for key in tag_filter)])
-        parts: list[tuple[dict[str, str], Columns]] = []
+        stored: list[tuple[dict[str, str], list[tuple[int, bytes]]]] = []
+        # One read transaction: a consistent snapshot across series while a writer commits.
+        # Only fetching holds the lock; decoding happens outside it.
         with self._lock, self._sqlite_errors("reading"):
             connection = self._db()
-            known: dict[str, FieldKind] = dict(
-                connection.execute(
-                    "SELECT name, kind FROM field_types WHERE measurement = ? ORDER BY rowid",
-                    (measurement,),
+            connection.execute("BEGIN")
+            try:
+                known: dict[str, FieldKind] = dict(
+                    connection.execute(
+                        "SELECT name, kind FROM field_types WHERE measurement = ? ORDER BY rowid",
+                        (measurement,),
+                    ).fetchall()
+                )
+                series_rows = connection.execute(
+                    f"SELECT id, {_TAG_COLUMNS} FROM series WHERE {where} ORDER BY id",
+                    (measurement, *tag_filter.values()),
                 ).fetchall()
-            )
-            series_rows = connection.execute(
-                f"SELECT id, {_TAG_COLUMNS} FROM series WHERE {where} ORDER BY id",
-                (measurement, *tag_filter.values()),
-            ).fetchall()
-            for row in series_rows if start < stop else []:
-                columns = self._read_series(connection, int(row[0]), start, stop, wanted)
-                if columns is not None:
-                    series_tags = {k: v for k, v in zip(TAG_KEYS, row[1:], strict=True) if v}
-                    parts.append((series_tags, columns))
+                for row in series_rows if start < stop else []:
+                    chunks = connection.execute(
+                        "SELECT id, data FROM chunks WHERE series_id = ? AND start_ns < ? "
+                        "AND stop_ns >= ? ORDER BY start_ns",
+                        (row[0], stop, start),
+                    ).fetchall()
+                    if chunks:
+                        tags = {k: v for k, v in zip(TAG_KEYS, row[1:], strict=True) if v}
+                        stored.append((tags, chunks))
+            finally:
+                connection.execute("COMMIT")
+        parts: list[tuple[dict[str, str], Columns]] = []
+        for series_tags, chunks in stored:
+            columns = _decode_range(chunks, start, stop, wanted)
+            if columns is not None:
+                parts.append((series_tags, columns))
         return _frame(parts, wanted, known)
-
-    def _read_series(
-        self,
-        connection: sqlite3.Connection,
-        series_id: int,
-        start: int,
-        stop: int,
-        fields: Sequence[str] | None,
-    ) -> Columns | None:
-        pieces: list[Columns] = []
-        for chunk_id, data in connection.execute(
-            "SELECT id, data FROM chunks WHERE series_id = ? AND start_ns < ? AND stop_ns >= ? "
-            "ORDER BY start_ns",
-            (series_id, stop, start),
-        ):
-            piece = _chunks.decode(data, fields, where=f"chunk {chunk_id}")
-            times = piece.time_ns
-            if times[0] < start or times[-1] >= stop:
-                lo, hi = np.searchsorted(times, [start, stop], side="left")
-                piece = piece.slice(int(lo), int(hi))
-            if len(piece):
-                pieces.append(piece)
-        if not pieces:
-            return None
-        return _chunks.merge(pieces) if len(pieces) > 1 else pieces[0]
 
     def sessions(self) -> list[SessionInfo]:
         """List stored sessions, oldest first.
@@ -583,6 +573,24 @@ class EmbeddedStore(TimeSeriesStore):
             # Give the freed pages back to the file system.
             self._db().execute("PRAGMA incremental_vacuum")
         logger.info("deleted session %r (%d chunks) from %s", session, deleted, self.path)
+
+
+def _decode_range(
+    chunks: Sequence[tuple[int, bytes]], start: int, stop: int, fields: Sequence[str] | None
+) -> Columns | None:
+    """Decode consecutive chunks of one series, keeping ``start <= time_ns < stop``."""
+    pieces: list[Columns] = []
+    for chunk_id, data in chunks:
+        piece = _chunks.decode(data, fields, where=f"chunk {chunk_id}")
+        times = piece.time_ns
+        if times[0] < start or times[-1] >= stop:
+            lo, hi = np.searchsorted(times, [start, stop], side="left")
+            piece = piece.slice(int(lo), int(hi))
+        if len(piece):
+            pieces.append(piece)
+    if not pieces:
+        return None
+    return _chunks.merge(pieces) if len(pieces) > 1 else pieces[0]
 
 
 def _output_column(kind: FieldKind, values: np.ndarray, present: np.ndarray) -> object:

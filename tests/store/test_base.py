@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -202,3 +203,23 @@ def test_open_store_rejects_unknown_schemes_and_options(tmp_path: Path) -> None:
         open_store(str(tmp_path), bucket="x")
     with pytest.raises(ConfigError, match="synchronous"):
         open_store(str(tmp_path), synchronous="sometimes")
+
+
+def test_open_store_hands_server_urls_to_the_influx_backend(tmp_path: Path) -> None:
+    from affectstream.store.influx import InfluxStore
+
+    # Nothing listens on port 9: only construction (and an empty close) is exercised here;
+    # the real-server round trips live in the InfluxDB tests.
+    store = open_store("influx://127.0.0.1:9/?bucket=b1", spool_dir=tmp_path, close_timeout=0.1)
+    try:
+        assert isinstance(store, InfluxStore)
+        assert store.url == "http://127.0.0.1:9"
+        assert store.bucket == "b1"
+    finally:
+        store.close()
+
+
+def test_open_store_explains_a_missing_influx_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "affectstream.store.influx", None)  # import now fails
+    with pytest.raises(StoreError, match=r"InfluxDB backend .* is not available"):
+        open_store("http://127.0.0.1:9")
