@@ -646,13 +646,11 @@ class Supervisor:
                 self._deliver(state, block)
 
     def _deliver(self, state: StreamState, block: SampleBlock) -> None:
-        block = state.with_overflow(block)
         if self.on_block is not None:
-            state.clear_overflow()
             self.on_block(block)
             return
         try:
-            self.blocks.put_nowait(block)
+            self.blocks.put_nowait(state.with_overflow(block))
         except asyncio.QueueFull:
             state.mark_overflow(block)
             logger.warning(
