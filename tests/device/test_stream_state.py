@@ -42,7 +42,7 @@ def test_disconnect_longer_than_the_counter_period_uses_host_time() -> None:
     state = StreamState(EDA, "band/eda", "band")
     state.ingest(_frame(100), 1000.0)
     state.pending_reason = "disconnect"
-    lost = int(3000 * 32)
+    lost = 3000 * 32
     block = state.ingest(_frame((105 + lost) % 65536), 1000.0 + 3000.0)
     assert block is not None
     assert block.gaps[0].n_samples == lost and block.gaps[0].reason == "disconnect"
