@@ -3,21 +3,36 @@
 Everything runs in one asyncio process: a :class:`VirtualRadio` owns an in-memory bumble
 link; emulated peripherals are bumble GATT servers on it; bleak talks to them through the
 :class:`BumbleClientBackend` / :class:`BumbleScannerBackend` (bleak's ``backend=`` seam), so
-ingestion code runs unchanged against emulated and real devices.
+ingestion code runs unchanged against emulated and real devices::
+
+    async with VirtualRadio() as radio:
+        for device in make_emulated("hr,polar,eda,muse", speed=1.0):
+            await radio.add(device)
+        async with BleakClient(device.address, **radio.client_kwargs()) as client:
+            ...
 """
 
 from affectstream.device.emulation.backend import BumbleClientBackend, BumbleScannerBackend
+from affectstream.device.emulation.eda import EdaBand
+from affectstream.device.emulation.factory import EMULATED_PROFILES, make_emulated
 from affectstream.device.emulation.heart_rate import HeartRateStrap
+from affectstream.device.emulation.muse import MuseHeadset
 from affectstream.device.emulation.peripheral import EmulatedPeripheral
+from affectstream.device.emulation.polar import PolarH10
 from affectstream.device.emulation.radio import VirtualRadio
 from affectstream.device.emulation.script import AffectScript, Phase
 
 __all__ = [
+    "EMULATED_PROFILES",
     "AffectScript",
     "BumbleClientBackend",
     "BumbleScannerBackend",
+    "EdaBand",
     "EmulatedPeripheral",
     "HeartRateStrap",
+    "MuseHeadset",
     "Phase",
+    "PolarH10",
     "VirtualRadio",
+    "make_emulated",
 ]

@@ -76,8 +76,13 @@ class HeartRateStrap(EmulatedPeripheral):
         self.hr_uint16 = bool(hr_uint16)
         self.energy_expended = bool(energy_expended)
         self.beats = BeatGenerator(self.script, self.rng)
-        self._next_notification = 1  # device second of the next notification
+        self._next_notification = max(1, int(np.ceil(self.uptime)))  # device second
         self._next_beat = 1  # beat number (the first beat has no RR)
+        if self.uptime > 0:
+            self.beats.extend_to(self.uptime)
+            self.beats.forget_before(self.uptime)
+            times = np.asarray(self.beats.times)
+            self._next_beat = self.beats.dropped + int(np.searchsorted(times, self.uptime))
         self._energy_kj = 0.0
         self._last_hr = 60
         self._malformed_cycle = 0

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -85,6 +85,9 @@ class EmulatedPeripheral:
         Largest ATT MTU the peripheral accepts (23 forces the minimum).
     address : str, optional
         BLE address; allocated by the radio when omitted.
+    uptime : float
+        Device-clock seconds already elapsed at power-on (counters start there), e.g. to
+        reach a 16-bit counter wrap quickly.
 
     Notes
     -----
@@ -112,8 +115,10 @@ class EmulatedPeripheral:
         drift_ppm: float = 0.0,
         max_mtu: int = 247,
         address: str | None = None,
+        uptime: float = 0.0,
     ) -> None:
         check_positive("speed", speed)
+        check_positive("uptime", uptime, allow_zero=True)
         if not 23 <= max_mtu <= 517:
             raise ConfigError(f"max_mtu must be in [23, 517] bytes, got {max_mtu!r}.")
         if not -1e5 < drift_ppm < 1e5:
@@ -125,6 +130,7 @@ class EmulatedPeripheral:
         self.drift_ppm = float(drift_ppm)
         self.max_mtu = int(max_mtu)
         self.address = address.upper() if address else ""
+        self.uptime = float(uptime)
         self.rng = np.random.default_rng([self.seed, sum(map(ord, self.profile or "x"))])
         self.malformed_sent = 0
         self.disconnects = 0
@@ -134,12 +140,12 @@ class EmulatedPeripheral:
         self._connection: Connection | None = None
         self._task: asyncio.Task[None] | None = None
         self._t0_loop = 0.0
-        self.t0_wall = 0.0
+        self.t0_wall = time.time()  # reset at power-on
         self._stall_until = -1.0
         self._stall_drop = True
         self._skip: dict[str, int] = {}
         self._malformed_pending = 0
-        self._advertise_after: asyncio.TimerHandle | None = None
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- clock ----------------------------------------------------------------------------
 
@@ -151,8 +157,9 @@ class EmulatedPeripheral:
     def device_time(self) -> float:
         """Seconds on the device clock since power-on."""
         if self._device is None:
-            return 0.0
-        return (asyncio.get_running_loop().time() - self._t0_loop) * self.clock_rate
+            return self.uptime
+        elapsed = asyncio.get_running_loop().time() - self._t0_loop
+        return self.uptime + elapsed * self.clock_rate
 
     def host_time_of(self, device_seconds: float | FloatArray) -> float | FloatArray:
         """True host wall-clock time (Unix seconds) of a device-clock instant.
@@ -160,7 +167,8 @@ class EmulatedPeripheral:
         Use it in clock-model tests: a sample with device index ``i`` of a stream at
         ``sfreq`` Hz was taken at ``host_time_of(i / sfreq)``.
         """
-        return self.t0_wall + np.asarray(device_seconds, dtype=np.float64) / self.clock_rate
+        device = np.asarray(device_seconds, dtype=np.float64)
+        return self.t0_wall + (device - self.uptime) / self.clock_rate
 
     # -- lifecycle ------------------------------------------------------------------------
 
@@ -271,6 +279,12 @@ class EmulatedPeripheral:
         """Generate everything due up to ``device_time`` and emit it."""
         raise NotImplementedError
 
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        """Run a coroutine in the background (e.g. an answer sent after a write returns)."""
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     # -- connection -----------------------------------------------------------------------
 
     def _on_connection(self, connection: Connection) -> None:
@@ -300,44 +314,70 @@ class EmulatedPeripheral:
 
     async def _emit(self, packet: Packet, *, deliver: bool = True) -> bool:
         """Send one notification if possible; record its samples as sent or lost."""
-        ok = (
-            deliver
-            and self._device is not None
+        ok = deliver and self.can_send(packet.characteristic)
+        if ok and self._consume_skip(packet.records):
+            ok = False  # an injected counter gap: dropped on purpose
+        if ok:
+            ok = await self._send(packet.characteristic, packet.payload)
+        self._record(packet.records, ok)
+        return ok
+
+    def can_send(self, characteristic: Characteristic[Any]) -> bool:
+        """Whether a notification on ``characteristic`` would reach the central now."""
+        return (
+            self._device is not None
             and self._connection is not None
-            and self.subscribed(packet.characteristic)
+            and self.subscribed(characteristic)
             and self._central_holds_link()
         )
-        if ok and any(self._skip.get(r.kind, 0) > 0 for r in packet.records):
-            # An injected counter gap: this packet is dropped on purpose.
-            for record in packet.records:
-                self._skip[record.kind] = max(
-                    0, self._skip.get(record.kind, 0) - len(record.indices)
-                )
-            ok = False
-        if ok and len(packet.payload) > self.mtu - 3:
+
+    def _consume_skip(self, records: Sequence[Record]) -> bool:
+        """True (and the pending skip shrinks) when these samples are to be skipped."""
+        if not any(self._skip.get(r.kind, 0) > 0 for r in records):
+            return False
+        for record in records:
+            pending = self._skip.get(record.kind, 0)
+            self._skip[record.kind] = max(0, pending - len(record.indices))
+        return True
+
+    async def _send(self, characteristic: Characteristic[Any], payload: bytes) -> bool:
+        """Notify ``payload`` (after any queued malformed packets); False if it cannot fit."""
+        assert self._device is not None and self._connection is not None
+        if len(payload) > self.mtu - 3:
             logger.warning(
                 "%s: %d-byte packet does not fit MTU %d; not sent",
                 self.name,
-                len(packet.payload),
+                len(payload),
                 self.mtu,
             )
-            ok = False
-        if ok:
-            assert self._device is not None and self._connection is not None
-            if self._malformed_pending and packet.characteristic is self.data_characteristic:
-                await self._send_malformed_now()
-            await self._device.notify_subscriber(
-                self._connection, packet.characteristic, packet.payload
-            )
-        for record in packet.records:
+            return False
+        if self._malformed_pending and characteristic is self.data_characteristic:
+            await self._send_malformed_now()
+        await self._device.notify_subscriber(self._connection, characteristic, payload)
+        return True
+
+    def _record(self, records: Sequence[Record], delivered: bool) -> None:
+        for record in records:
             log = self._logs[record.kind]
-            if ok:
+            if delivered:
                 log.values.append(record.values)
                 log.indices.append(record.indices)
                 log.counting = True
             elif log.counting:
                 log.lost += len(record.indices)
-        return ok
+
+    def _skip_unsent(self, kind: str, next_index: int, now_index: int) -> int:
+        """Move a stream's next index to ``now_index``; samples skipped count as lost.
+
+        For devices that do not generate while stopped: their counter follows the clock,
+        so the samples of the pause are a counter gap like any other loss.
+        """
+        if now_index <= next_index:
+            return next_index
+        log = self._logs[kind]
+        if log.counting:
+            log.lost += now_index - next_index
+        return now_index
 
     def _central_holds_link(self) -> bool:
         """Whether the central's controller still has this link (it may have just dropped it)."""

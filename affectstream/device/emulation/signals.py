@@ -158,8 +158,10 @@ class EcgGenerator:
         nxt = np.searchsorted(times, t, side="right")
         # Sum the templates of the two beats around each sample and the one before.
         for shift in (-2, -1, 0):
-            k = np.clip(nxt + shift, 0, len(times) - 1)
-            dt = t - times[k]
+            raw_k = nxt + shift
+            valid = (raw_k >= 0) & (raw_k < len(times))
+            k = np.clip(raw_k, 0, len(times) - 1)
+            dt = np.where(valid, t - times[k], np.inf)  # no such beat: contributes nothing
             rr = np.where(np.isfinite(rrs[k]), rrs[k], 1.0)
             scale = np.sqrt(rr)
             for offset, amp, width, scales in _ECG_WAVES:
