@@ -15,6 +15,7 @@ import pytest
 from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.eda import EdaBand
 from affectstream.device.emulation.heart_rate import HeartRateStrap
+from affectstream.device.emulation.muse import MuseHeadset
 from affectstream.device.emulation.peripheral import TICK_S, EmulatedPeripheral
 from affectstream.device.emulation.polar import PolarH10
 from affectstream.device.supervisor import DeviceTarget, Supervisor
@@ -36,11 +37,12 @@ def _make(profile: str, **kwargs: object) -> EmulatedPeripheral:
         "hr": HeartRateStrap,
         "polar": PolarH10,
         "eda": EdaBand,
+        "muse": MuseHeadset,
     }
     return classes[profile](speed=SPEED, **kwargs)  # type: ignore[arg-type]
 
 
-KINDS = {"hr": ["hr", "rr"], "polar": ["ecg"], "eda": ["eda"]}
+KINDS = {"hr": ["hr", "rr"], "polar": ["ecg"], "eda": ["eda"], "muse": ["eeg"]}
 
 
 async def _sleep(seconds: float) -> None:
@@ -64,7 +66,9 @@ async def test_profile_streams_what_the_emulator_sent(radio: VirtualRadio, profi
         assert stats.samples_received == len(p.sent_samples(kind))
 
 
-@pytest.mark.parametrize(("profile", "kind"), [("eda", "eda"), ("polar", "ecg"), ("hr", "rr")])
+@pytest.mark.parametrize(
+    ("profile", "kind"), [("eda", "eda"), ("polar", "ecg"), ("hr", "rr"), ("muse", "eeg")]
+)
 async def test_streaming_resumes_after_a_disconnect_and_the_gap_equals_the_loss(
     radio: VirtualRadio, profile: str, kind: str
 ) -> None:
@@ -141,7 +145,13 @@ async def test_counter_gaps_and_malformed_packets_are_not_fatal(radio: VirtualRa
 
 
 async def test_several_devices_at_once(radio: VirtualRadio) -> None:
-    devices = [_make("hr"), _make("polar"), _make("eda"), _make("eda", name="AS-EDA-0002")]
+    devices = [
+        _make("hr"),
+        _make("polar"),
+        _make("eda"),
+        _make("eda", name="AS-EDA-0002"),
+        _make("muse"),
+    ]
     for p in devices:
         await radio.add(p)
 
