@@ -121,8 +121,8 @@ class EmulatedPeripheral:
         check_positive("uptime", uptime, allow_zero=True)
         if not 23 <= max_mtu <= 517:
             raise ConfigError(f"max_mtu must be in [23, 517] bytes, got {max_mtu!r}.")
-        if not -1e5 < drift_ppm < 1e5:
-            raise ConfigError(f"drift_ppm must be within ±1e5 ppm, got {drift_ppm!r}.")
+        if not -2e5 <= drift_ppm <= 2e5:
+            raise ConfigError(f"drift_ppm must be within ±2e5 ppm, got {drift_ppm!r}.")
         self.name = name
         self.script = script if script is not None else AffectScript.default()
         self.speed = float(speed)

@@ -13,9 +13,10 @@ their expectations from the parameters:
   plus skin-conductance responses at ``SCR_RATE_REST + SCR_RATE_GAIN * arousal`` per
   minute (Poisson), each a Bateman-shaped bump.
 - EEG: 1/f background per channel plus a ~10 Hz alpha rhythm whose amplitude is
-  ``ALPHA_UV * (1 - ALPHA_AROUSAL_DROP * arousal)``; AF8 alpha is scaled by
+  ``ALPHA_UV * (1 - ALPHA_AROUSAL_DROP * arousal)``; AF8 alpha amplitude is scaled by
   ``exp(+FAA_GAIN * (valence - 0.5))`` and AF7 by ``exp(-FAA_GAIN * (valence - 0.5))``,
-  so frontal alpha asymmetry ``ln(alpha_AF8) - ln(alpha_AF7)`` grows with valence.
+  so frontal alpha asymmetry in power, ``ln(alpha_power_AF8) - ln(alpha_power_AF7)``, is
+  ``4 * FAA_GAIN * (valence - 0.5)`` (before the 1/f background dilutes it).
 """
 
 from __future__ import annotations
@@ -45,7 +46,8 @@ SCR_AMP_GAIN_US = 0.6
 ALPHA_UV = 12.0
 ALPHA_AROUSAL_DROP = 0.75
 ALPHA_HZ = 10.0
-FAA_GAIN = 1.0
+FAA_GAIN = 0.25
+ALPHA_SHARED = 0.95  # fraction of alpha power common to all electrodes
 BACKGROUND_UV = 8.0
 
 
@@ -292,7 +294,7 @@ class EegGenerator:
         impulse = sps.lfilter([1.0], self._alpha_a, np.eye(1, 8192)[0])
         # Unit-RMS alpha process; times sqrt(2) so the amplitude is the sinusoid's peak.
         self._alpha_scale = np.sqrt(2.0) / float(np.sqrt(np.sum(impulse**2)))
-        self._alpha_zi = np.zeros((n_ch, 2))
+        self._alpha_zi = np.zeros((n_ch + 1, 2))
         self._channel_gain = np.array([0.0 if ch == "AUX" else 1.0 for ch in self.channels])
         self._faa_sign = np.array(
             [1.0 if ch == "AF8" else -1.0 if ch == "AF7" else 0.0 for ch in self.channels]
@@ -317,8 +319,12 @@ class EegGenerator:
         pink, self._pink_zi = sps.lfilter(
             self._pink_b, self._pink_a, white, axis=1, zi=self._pink_zi
         )
-        drive = self.rng.standard_normal((n_ch, n))
-        alpha, self._alpha_zi = sps.lfilter([1.0], self._alpha_a, drive, axis=1, zi=self._alpha_zi)
+        # Alpha is spatially coherent: one shared generator plus a smaller local part.
+        drive = self.rng.standard_normal((n_ch + 1, n))
+        sources, self._alpha_zi = sps.lfilter(
+            [1.0], self._alpha_a, drive, axis=1, zi=self._alpha_zi
+        )
+        alpha = ALPHA_SHARED**0.5 * sources[:1] + (1.0 - ALPHA_SHARED) ** 0.5 * sources[1:]
         eeg = pink.T * self._pink_scale + alpha.T * self._alpha_scale * self.alpha_amplitude(t)
         result: FloatArray = np.asarray(eeg, dtype=np.float64)
         return result
