@@ -62,6 +62,7 @@ _HEADER = struct.Struct("<4sII")
 HEADER_SIZE = _HEADER.size
 _SEGMENT_SUFFIX = ".seg"
 _WARN_FRACTIONS = (0.5, 0.8, 0.95)
+_READ_WINDOW = 4 << 20
 
 FsyncPolicy = Literal["always", "os"]
 FullPolicy = Literal["block", "raise"]
@@ -543,8 +544,15 @@ class Spool:
             if position.offset >= stop:
                 position = Position(position.segment + 1, 0)
                 continue
-            data, base = self._segment_bytes(position.segment, position.offset, stop)
+            # Read a window, not the whole pending segment: appends keep moving its end.
+            window = min(stop, position.offset + max(2 * max_bytes, _READ_WINDOW))
+            data, base = self._segment_bytes(position.segment, position.offset, window)
             payload, next_offset = _read_record(data, position.offset - base)
+            if payload is None and next_offset == -1 and window < stop:
+                _, length, _ = _HEADER.unpack_from(data, position.offset - base)
+                record_stop = min(stop, position.offset + HEADER_SIZE + length)
+                data, base = self._segment_bytes(position.segment, position.offset, record_stop)
+                payload, next_offset = _read_record(data, position.offset - base)
             next_offset += base
             if payload is None:
                 raise StoreError(
