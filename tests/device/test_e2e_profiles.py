@@ -221,3 +221,44 @@ async def test_timestamps_follow_the_device_clock(radio: VirtualRadio) -> None:
     # The emulator sends on 20 ms ticks: delivery jitters by about a tick, timestamps don't.
     assert error[-1] <= error[0]
     assert np.ptp(error[len(error) // 2 :]) < TICK_S
+
+
+async def test_profile_options_reach_the_device(radio: VirtualRadio) -> None:
+    """EDA rate written through EDA Config; Muse AUX through preset p20."""
+    band = EdaBand(speed=SPEED)
+    headset = MuseHeadset(speed=SPEED)
+    for p in (band, headset):
+        await radio.add(p)
+    blocks: list = []
+    targets = [
+        DeviceTarget(band.address, profile="eda", name=band.name, options={"rate": 64}),
+        DeviceTarget(headset.address, profile="muse", name=headset.name, options={"aux": True}),
+    ]
+    async with Supervisor(targets, on_block=blocks.append, client_kwargs=radio.client_kwargs()):
+        await asyncio.sleep(0.6)
+    assert band.rate == 64
+    eda = [b for b in blocks if b.stream.endswith("/eda")]
+    assert eda and eda[0].sfreq == 64
+    eeg = [b for b in blocks if b.stream.endswith("/eeg")]
+    assert eeg[0].channels == ("TP9", "AF7", "AF8", "TP10", "AUX")
+    assert "p20" in headset.commands_received
+    assert not np.isnan(np.concatenate([b.values for b in eeg])).any()
+
+
+async def test_polar_error_status_is_reported_by_name(radio: VirtualRadio) -> None:
+    """The emulated strap refuses 250 Hz; the response parser names the status."""
+    from bleak import BleakClient
+
+    from affectstream.device import gatt, polar
+    from affectstream.errors import ProtocolError
+
+    strap = PolarH10(speed=SPEED)
+    await radio.add(strap)
+    answers: asyncio.Queue[bytes] = asyncio.Queue()
+    async with BleakClient(strap.address, **radio.client_kwargs()) as client:
+        await client.start_notify(gatt.PMD_CONTROL, lambda _c, d: answers.put_nowait(bytes(d)))
+        await client.write_gatt_char(gatt.PMD_CONTROL, polar.start_request(sample_rate=250), True)
+        answer = await asyncio.wait_for(answers.get(), 2.0)
+        with pytest.raises(ProtocolError, match="ERROR_INVALID_SAMPLE_RATE"):
+            polar.check_response(answer, polar.OP_START)
+        assert polar.parse_features(await client.read_gatt_char(gatt.PMD_CONTROL)) >= {"ECG"}
