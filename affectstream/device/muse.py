@@ -212,6 +212,12 @@ def unpack_eeg(
     DecodeError
         If a packet is not 20 bytes.
     """
+    if isinstance(packets, bytes | bytearray) and len(packets) == PACKET_SIZE:
+        # One notification (the live path): Python integers beat numpy's per-call overhead.
+        payload = int.from_bytes(packets[2:], "big")
+        raw_one = [(payload >> shift) & 0xFFF for shift in range(132, -1, -12)]
+        counter = np.array([packets[0] << 8 | packets[1]], dtype=np.int64)
+        return counter, EEG_SCALE_UV * (np.array([raw_one], dtype=np.float64) - EEG_OFFSET)
     array = _as_packets(packets)
     counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
     # 18 payload bytes = 6 groups of 3 bytes, each holding two 12-bit samples.

@@ -120,3 +120,13 @@ def test_assembler_never_emits_a_counter_no_channel_sent() -> None:
     assembler = muse.CounterAssembler(("a",), 1)
     got = [p.counter for c in (5, 6, 8) for p in assembler.feed(0, c, np.array([0.0]))]
     assert got == [5, 6, 8]
+
+
+def test_single_packet_path_equals_the_vectorised_path() -> None:
+    rng = np.random.default_rng(5)
+    packets = rng.integers(0, 256, size=(50, 20), dtype=np.uint8)
+    counters, values = muse.unpack_eeg(packets)
+    for row, counter, expected in zip(packets, counters, values, strict=True):
+        one_counter, one_values = muse.unpack_eeg(row.tobytes())
+        assert one_counter.tolist() == [counter]
+        np.testing.assert_array_equal(one_values[0], expected)
