@@ -1,0 +1,301 @@
+"""BIDS export of a session: EEG through mne-bids, physiology as ``*_physio.tsv.gz``.
+
+Layout written under the BIDS root (docs/export.md, "BIDS")::
+
+    dataset_description.json  participants.tsv  README
+    sub-<p>/ses-<s>/eeg/   *_eeg.edf + sidecars, channels.tsv, events.tsv (mne-bids)
+                           *_recording-<modality>_physio.tsv.gz + .json (other signals)
+    sub-<p>/ses-<s>/beh/   *_events.tsv (markers, phases, gaps of every stream)
+                           *_acq-<modality>_events.tsv (RR intervals, heart rate: one row
+                           per beat or reading)
+    derivatives/affectstream/sub-<p>/ses-<s>/beh/*_desc-<features|quality|affect>_timeseries.tsv
+
+Without EEG, physiology goes to ``beh/``. Every onset and ``StartTime`` is in seconds from
+the reference time: the first sample of the EEG file (a whole second, see the EDF notes),
+or the whole second before the session's first point when there is no EEG.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectstream._version import __version__
+from affectstream.export.edf import block_to_raw, write_edf_file
+from affectstream.export.session import (
+    Progress,
+    StoredSession,
+    _no_progress,
+    field_columns,
+    raw_blocks,
+)
+from affectstream.store import TAG_KEYS
+from affectstream.types import SampleBlock
+
+logger = logging.getLogger(__name__)
+
+#: Task label of exported recordings.
+TASK = "affectstream"
+BIDS_VERSION = "1.9.0"
+
+
+def bids_label(text: str, default: str) -> str:
+    """A BIDS label (letters and digits only) from an id: ``"P-01"`` -> ``"P01"``.
+
+    Parameters
+    ----------
+    text : str
+    default : str
+        Used when nothing is left.
+
+    Returns
+    -------
+    str
+    """
+    return re.sub(r"[^A-Za-z0-9]", "", text) or default
+
+
+def _write_json(path: Path, content: dict[str, Any]) -> None:
+    path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+
+
+def _tsv(frame: pd.DataFrame, path: Path, *, header: bool = True) -> None:
+    frame.to_csv(path, sep="\t", index=False, header=header, na_rep="n/a")
+
+
+def write_bids(data: StoredSession, root: Path, progress: Progress | None = None) -> list[Path]:
+    """Write a session into a BIDS dataset at ``root`` (created or extended).
+
+    Parameters
+    ----------
+    data : StoredSession
+    root : Path
+        BIDS root folder; other participants and sessions already there are kept.
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each step.
+
+    Returns
+    -------
+    list of Path
+        The session's files (mne-bids sidecars included) and the dataset-level files.
+    """
+    report = progress or _no_progress
+    root.mkdir(parents=True, exist_ok=True)
+    subject = bids_label(data.info.participant, "unknown")
+    session = bids_label(data.info.session, "1")
+    prefix = f"sub-{subject}_ses-{session}_task-{TASK}"
+    session_dir = root / f"sub-{subject}" / f"ses-{session}"
+    blocks = raw_blocks(data)
+    eeg = [b for b in blocks if b.modality == "eeg" and b.sfreq is not None]
+    physio = [b for b in blocks if b.sfreq is not None and not (eeg and b is eeg[0])]
+    discrete = [b for b in blocks if b.sfreq is None]
+    steps = 3 + len(physio) + len(discrete)
+    done = 0
+
+    if eeg:
+        reference = _write_eeg(data, eeg[0], root, subject, session)
+        physio_dir = session_dir / "eeg"
+    else:
+        reference = float(math.floor(data.info.start_ns / 1e9))
+        physio_dir = session_dir / "beh"
+    done += 1
+    report("writing BIDS", done, steps)
+    physio_dir.mkdir(parents=True, exist_ok=True)
+    used: dict[str, int] = {}
+    for block in physio:
+        used[block.modality] = used.get(block.modality, 0) + 1
+        label = block.modality + (str(used[block.modality]) if used[block.modality] > 1 else "")
+        _write_physio(block, physio_dir / f"{prefix}_recording-{label}_physio", reference)
+        done += 1
+        report("writing BIDS", done, steps)
+    beh = session_dir / "beh"
+    beh.mkdir(parents=True, exist_ok=True)
+    _write_events(data, beh / f"{prefix}_events.tsv", reference)
+    for block in discrete:
+        _write_discrete(block, beh / f"{prefix}_acq-{bids_label(block.modality, 'x')}", reference)
+        done += 1
+        report("writing BIDS", done, steps)
+    _write_derivatives(data, root, subject, session, prefix, reference)
+    done += 1
+    report("writing BIDS", done, steps)
+    _write_dataset_files(root, subject)
+    done += 1
+    report("writing BIDS", done, steps)
+    derived = root / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
+    shared = [root / name for name in ("dataset_description.json", "participants.tsv", "README")]
+    files = [p for folder in (session_dir, derived) for p in folder.rglob("*") if p.is_file()]
+    return sorted(files) + [p for p in shared if p.is_file()]
+
+
+def _write_eeg(
+    data: StoredSession, block: SampleBlock, root: Path, subject: str, session: str
+) -> float:
+    """EEG through an EDF file and mne-bids; returns the file's start (reference) time."""
+    import mne
+    from mne_bids import BIDSPath, write_raw_bids
+
+    raw, start = block_to_raw(block, data.events(), data.info.participant)
+    with tempfile.TemporaryDirectory() as folder:
+        edf = write_edf_file(raw, Path(folder) / "eeg.edf", add_ch_type=False)
+        written = mne.io.read_raw_edf(edf, verbose="error")
+        bids_path = BIDSPath(subject=subject, session=session, task=TASK, datatype="eeg", root=root)
+        write_raw_bids(written, bids_path, overwrite=True, verbose=False)
+    return start
+
+
+def _write_physio(block: SampleBlock, stem: Path, reference: float) -> None:
+    """``<stem>.tsv.gz`` (no header, n/a for missing samples) and ``<stem>.json``."""
+    assert block.sfreq is not None
+    columns = [f"{block.modality}_{c}" if c != block.modality else c for c in block.channels]
+    frame = pd.DataFrame(block.values, columns=columns)
+    frame.to_csv(
+        stem.with_name(stem.name + ".tsv.gz"),
+        sep="\t",
+        index=False,
+        header=False,
+        na_rep="n/a",
+        compression="gzip",
+    )
+    sidecar: dict[str, Any] = {
+        "SamplingFrequency": block.sfreq,
+        "StartTime": float(block.t[0]) - reference,
+        "Columns": columns,
+        "Manufacturer": block.device or "n/a",
+        "affectstream": {"stream": block.stream, "gaps": len(block.gaps)},
+    }
+    for column in columns:
+        sidecar[column] = {"Units": block.unit}
+    _write_json(stem.with_name(stem.name + ".json"), sidecar)
+
+
+def _write_events(data: StoredSession, path: Path, reference: float) -> None:
+    """All session events (markers, phases, gaps) as a BIDS events file."""
+    events = data.events()
+    frame = pd.DataFrame(
+        {
+            "onset": events["time_ns"].to_numpy(np.int64) / 1e9 - reference,
+            "duration": 0.0,
+            "trial_type": events["kind"].to_numpy(),
+            "value": events["label"].to_numpy() if "label" in events else None,
+            "stream": events["stream"].replace("", "n/a").to_numpy()
+            if "stream" in events
+            else None,
+            "time_ns": events["time_ns"].to_numpy(np.int64),
+        }
+    )
+    if "n_samples" in events:
+        frame["n_samples"] = events["n_samples"].astype("Int64").to_numpy()
+    _tsv(frame, path)
+    _write_json(
+        path.with_suffix(".json"),
+        {
+            "onset": {"Description": "Seconds from the reference time", "Units": "s"},
+            "trial_type": {"Description": "Event kind: marker, phase, gap..."},
+            "value": {"Description": "Event label (marker text, phase name, gap reason)"},
+            "stream": {"Description": "Stream the event belongs to (gaps)"},
+            "time_ns": {"Description": "Event time, ns since the Unix epoch (UTC)"},
+            "n_samples": {"Description": "Samples missing in a gap"},
+        },
+    )
+
+
+def _write_discrete(block: SampleBlock, stem: Path, reference: float) -> None:
+    """An event stream (RR intervals, heart rate) as an events file, one row per event."""
+    frame = pd.DataFrame(
+        {"onset": block.t - reference, "duration": 0.0, "trial_type": block.modality}
+    )
+    for i, channel in enumerate(block.channels):
+        name = "value" if len(block.channels) == 1 else channel
+        frame[name] = block.values[:, i]
+    _tsv(frame, stem.with_name(stem.name + "_events.tsv"))
+    _write_json(
+        stem.with_name(stem.name + "_events.json"),
+        {
+            "onset": {"Description": "Seconds from the reference time", "Units": "s"},
+            "value": {"Description": f"{block.modality} of the stream", "Units": block.unit},
+            "affectstream": {"stream": block.stream},
+        },
+    )
+
+
+def _write_derivatives(
+    data: StoredSession, root: Path, subject: str, session: str, prefix: str, reference: float
+) -> None:
+    """Features, quality and estimates as derivative time series."""
+    base = root / "derivatives" / "affectstream"
+    folder = base / f"sub-{subject}" / f"ses-{session}" / "beh"
+    for measurement in ("features", "quality", "affect"):
+        frame = data.tables.get(measurement)
+        if frame is None or not len(frame):
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        table = frame.copy()
+        table.insert(0, "onset", table["time_ns"].to_numpy(np.int64) / 1e9 - reference)
+        stem = folder / f"{prefix}_desc-{measurement}_timeseries"
+        _tsv(table, stem.with_name(stem.name + ".tsv"))
+        sidecar: dict[str, Any] = {
+            "onset": {"Description": "Window end, seconds from the reference time", "Units": "s"},
+            "time_ns": {"Description": "Window end, ns since the Unix epoch (UTC)"},
+        }
+        for tag in TAG_KEYS:
+            if tag in table:
+                sidecar[tag] = {"Description": f"{tag} tag in the affectstream store"}
+        for name in field_columns(frame):
+            sidecar.setdefault(name, {"Description": "See affectstream docs/features.md"})
+        _write_json(stem.with_name(stem.name + ".json"), sidecar)
+    description = base / "dataset_description.json"
+    if folder.exists() and not description.exists():
+        _write_json(
+            description,
+            {
+                "Name": "affectstream features, signal quality and affect estimates",
+                "BIDSVersion": BIDS_VERSION,
+                "DatasetType": "derivative",
+                "GeneratedBy": [{"Name": "affectstream", "Version": __version__}],
+            },
+        )
+
+
+def _write_dataset_files(root: Path, subject: str) -> None:
+    """dataset_description.json, participants.tsv and README (kept if already there)."""
+    description = root / "dataset_description.json"
+    content: dict[str, Any] = {}
+    if description.exists():
+        content = json.loads(description.read_text(encoding="utf-8"))
+    if str(content.get("Name", "[Unspecified]")).startswith("[Unspecified"):
+        content["Name"] = "affectstream recordings"
+    if any(str(a).startswith("[Unspecified") for a in content.get("Authors", [])):
+        del content["Authors"]  # mne-bids placeholders; the researcher adds the real ones
+    content.setdefault("BIDSVersion", BIDS_VERSION)
+    content.setdefault("DatasetType", "raw")
+    generated = [g for g in content.get("GeneratedBy", []) if g.get("Name") != "affectstream"]
+    content["GeneratedBy"] = [*generated, {"Name": "affectstream", "Version": __version__}]
+    _write_json(description, content)
+    participants = root / "participants.tsv"
+    row = f"sub-{subject}"
+    if participants.exists():
+        table = pd.read_csv(participants, sep="\t", dtype=str, keep_default_na=False)
+        if row not in set(table["participant_id"]):
+            table = pd.concat([table, pd.DataFrame({"participant_id": [row]})], ignore_index=True)
+            _tsv(table.fillna("n/a"), participants)
+    else:
+        _tsv(pd.DataFrame({"participant_id": [row]}), participants)
+        _write_json(
+            root / "participants.json",
+            {"participant_id": {"Description": "Pseudonymous participant id in affectstream"}},
+        )
+    readme = root / "README"
+    if not readme.exists():
+        readme.write_text(
+            "Recordings exported by affectstream (affectstream export --format bids).\n"
+            "See docs/export.md for the layout and how gaps and times are represented.\n",
+            encoding="utf-8",
+        )

@@ -1,0 +1,104 @@
+"""CSV and Parquet exports: one file per measurement (raw signals: one per stream)."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from affectstream.export.session import Progress, StoredSession, _no_progress, field_columns, slug
+from affectstream.store import RAW_PREFIX, TAG_KEYS
+
+logger = logging.getLogger(__name__)
+
+
+def iso_times(time_ns: np.ndarray) -> np.ndarray:
+    """ISO 8601 UTC text with nanoseconds, e.g. ``2026-11-25T10:00:00.123456789Z``.
+
+    Parameters
+    ----------
+    time_ns : ndarray of int64
+
+    Returns
+    -------
+    ndarray of str
+    """
+    stamps = np.asarray(time_ns, dtype=np.int64).astype("datetime64[ns]")
+    return np.char.add(np.datetime_as_string(stamps, unit="ns"), "Z")
+
+
+def export_frames(data: StoredSession) -> dict[str, pd.DataFrame]:
+    """The tables a session exports to, by file stem.
+
+    ``features``, ``quality``, ``affect``, ``events`` as stored (all series, tags as
+    columns), and ``raw_<modality>_<stream>`` per raw stream (only its own channels).
+
+    Parameters
+    ----------
+    data : StoredSession
+
+    Returns
+    -------
+    dict of str to DataFrame
+        Columns ``time_ns`` (int64), then tags, then fields; no ``time`` column yet.
+    """
+    frames: dict[str, pd.DataFrame] = {}
+    for measurement, frame in data.tables.items():
+        if not measurement.startswith(RAW_PREFIX) or "stream" not in frame:
+            frames[measurement] = frame.reset_index(drop=True)
+            continue
+        for stream in pd.unique(frame["stream"]):
+            part = frame[(frame["stream"] == stream).to_numpy()]
+            keep = [c for c in part.columns if c in ("time_ns", *TAG_KEYS)]
+            keep += [c for c in field_columns(part) if part[c].notna().any()]
+            frames[f"{measurement}_{slug(str(stream))}"] = part[keep].reset_index(drop=True)
+    return frames
+
+
+def write_tables(
+    data: StoredSession, out: Path, fmt: str, progress: Progress | None = None
+) -> list[Path]:
+    """Write every table of a session as CSV or Parquet files in ``out``.
+
+    Every file has ``time_ns`` (int64 ns since the Unix epoch, exact) and ``time``: ISO 8601
+    UTC text with nanoseconds in CSV, a ``timestamp[ns, UTC]`` column in Parquet. Tags
+    (participant, session, device, stream, model) are columns. CSV floats are written with
+    their shortest round-trip form, so both formats hold the stored values
+    exactly; missing values are empty cells in CSV and nulls in Parquet.
+
+    Parameters
+    ----------
+    data : StoredSession
+    out : Path
+        Folder (created if needed).
+    fmt : {"csv", "parquet"}
+    progress : callable, optional
+        ``progress(stage, done, total)`` after each file.
+
+    Returns
+    -------
+    list of Path
+        Files written.
+    """
+    report = progress or _no_progress
+    out.mkdir(parents=True, exist_ok=True)
+    frames = export_frames(data)
+    written = []
+    for done, (stem, frame) in enumerate(frames.items(), start=1):
+        table = frame.copy()
+        if fmt == "csv":
+            table.insert(1, "time", iso_times(table["time_ns"].to_numpy()))
+        else:
+            stamps = pd.to_datetime(table["time_ns"].to_numpy(np.int64), unit="ns", utc=True)
+            table.insert(1, "time", stamps)
+        path = out / f"{stem}.{fmt}"
+        if fmt == "csv":
+            table.to_csv(path, index=False)
+        else:
+            table.to_parquet(path, index=False, engine="pyarrow")
+        written.append(path)
+        logger.info("wrote %s (%d rows)", path, len(table))
+        report(f"writing {fmt}", done, len(frames))
+    return written

@@ -1,0 +1,125 @@
+"""Read EDF/EDF+ and BDF recordings into sample blocks with MNE."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from affectstream.errors import ConfigError
+from affectstream.io._grid import regular_block
+from affectstream.io.units import check_plausible
+from affectstream.types import UNITS, SampleBlock
+
+logger = logging.getLogger(__name__)
+
+#: MNE channel type -> (modality, factor from MNE's SI unit to the canonical unit).
+MNE_TYPES: dict[str, tuple[str, float]] = {
+    "eeg": ("eeg", 1e6),
+    "ecg": ("ecg", 1e6),
+    "gsr": ("eda", 1e6),
+    "temperature": ("temp", 1.0),
+}
+#: Annotation marking samples that were never acquired (MNE's name; our EDF export uses it).
+ACQ_SKIP = "BAD_ACQ_SKIP"
+
+
+def read_edf(
+    path: str | Path,
+    *,
+    modalities: Sequence[str] | None = None,
+    device: str = "",
+) -> list[SampleBlock]:
+    """Read an EDF, EDF+ or BDF file: one block per modality (EEG, ECG, EDA, temperature).
+
+    Channel types come from the signal labels (``"EEG Fp1"``, ``"ECG ECG"``; MNE's
+    ``infer_types``); unlabelled channels count as EEG, as in MNE. Values are converted from
+    the file's physical dimension to µV (EEG, ECG), µS (EDA) or °C. Spans annotated
+    ``BAD_ACQ_SKIP`` (samples never acquired, e.g. a gap written by ``affectstream export``)
+    become NaN rows and :class:`~affectstream.types.Gap` entries; such spans at the very
+    start or end (padding to whole seconds) are dropped.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.edf`` or ``.bdf`` file.
+    modalities : sequence of str, optional
+        Keep only these modalities.
+    device : str
+        Device name for the blocks (default: the file's equipment code, if any).
+
+    Returns
+    -------
+    list of SampleBlock
+        Times are seconds since the Unix epoch from the file's start date and time.
+
+    Raises
+    ------
+    ConfigError
+        Missing or unreadable file, or no channel of a supported type.
+    """
+    import mne
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"Recording file {str(path)!r} does not exist.")
+    reader = mne.io.read_raw_bdf if path.suffix.lower() == ".bdf" else mne.io.read_raw_edf
+    try:
+        raw = reader(path, preload=True, infer_types=True, verbose="error")
+    except Exception as exc:  # MNE raises ValueError, RuntimeError, OSError... on bad headers
+        raise ConfigError(
+            f"Cannot read {str(path)!r} as {path.suffix.lstrip('.').upper() or 'EDF'}: {exc}. "
+            "Is the file complete and really EDF/BDF?"
+        ) from None
+    sfreq = float(raw.info["sfreq"])
+    meas = raw.info["meas_date"]
+    t0 = meas.timestamp() if meas is not None else 0.0
+    n = raw.n_times
+    t = t0 + np.arange(n) / sfreq
+    present = np.ones(n, dtype=bool)
+    reasons: dict[float, str] = {}
+    for annotation in raw.annotations:
+        if annotation["description"] != ACQ_SKIP:
+            continue
+        onset = float(annotation["onset"]) - raw.first_time
+        first = max(0, round(onset * sfreq))
+        stop = min(n, round((onset + float(annotation["duration"])) * sfreq))
+        present[first:stop] = False
+        reasons[t0 + first / sfreq] = "acq_skip"
+    if not present.any():
+        raise ConfigError(f"{str(path)!r}: every sample lies in a {ACQ_SKIP} annotation.")
+    types = raw.get_channel_types()
+    blocks = []
+    for mne_type, (modality, factor) in MNE_TYPES.items():
+        if modalities is not None and modality not in modalities:
+            continue
+        picks = [i for i, kind in enumerate(types) if kind == mne_type]
+        if not picks:
+            continue
+        values = raw.get_data(picks=picks).T * factor
+        for column, pick in enumerate(picks):
+            check_plausible(modality, values[present, column], f"{str(path)!r} channel {pick}")
+        blocks.append(
+            regular_block(
+                stream=f"{path.stem}/{modality}",
+                modality=modality,
+                channels=tuple(raw.ch_names[i] for i in picks),
+                unit=UNITS[modality],
+                t=t[present],
+                values=values[present],
+                sfreq=sfreq,
+                device=device,
+                gap_reasons=reasons,
+            )
+        )
+    skipped = sorted({kind for kind in types if kind not in MNE_TYPES})
+    if skipped:
+        logger.info("%s: channel types %s carry no features; skipped", path, skipped)
+    if not blocks:
+        raise ConfigError(
+            f"{str(path)!r} has no EEG, ECG, EDA or temperature channel (channel types "
+            f"{sorted(set(types))}); label signals 'EEG <name>', 'ECG <name>'..."
+        )
+    return blocks

@@ -1,0 +1,214 @@
+"""Every export format, read back with the standard reader and compared with the store."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import mne
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from affectstream.errors import ConfigError
+from affectstream.export import export_session
+from affectstream.store import EmbeddedStore, open_store
+
+from .conftest import PARTICIPANT, SESSION, Built
+
+MEASUREMENTS = ("features", "quality", "affect", "events")
+
+
+def stored(built: Built, measurement: str, **tags: str) -> pd.DataFrame:
+    with EmbeddedStore(built.store_path) as store:
+        return store.read(measurement, tags={"session": SESSION, **tags})
+
+
+def export(built: Built, fmt: str, out: Path) -> list[Path]:
+    with open_store(str(built.store_path)) as store:
+        result = export_session(store, SESSION, fmt, out)
+    assert result.session == SESSION and result.participant == PARTICIPANT
+    return result.files
+
+
+def assert_same_table(read: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """Same columns (besides ``time``) and exactly the same values, missing where missing."""
+    assert list(read.columns) == ["time_ns", "time", *expected.columns[1:]]
+    assert len(read) == len(expected)
+    np.testing.assert_array_equal(read["time_ns"].to_numpy(np.int64), expected["time_ns"])
+    for column in expected.columns[1:]:
+        want, got = expected[column], read[column]
+        if want.dtype.kind == "f":
+            # Exact, NaN where NaN.
+            np.testing.assert_array_equal(got.to_numpy(np.float64), want.to_numpy(np.float64))
+        else:
+            if str(want.dtype) in ("Int64", "int64"):
+                got = got.astype("Int64")  # CSV readers make an int column with blanks float
+            # Tags, int, bool and str fields: an empty tag and a missing value are both
+            # an empty cell in CSV.
+            assert [_text(v) for v in got] == [_text(v) for v in want], column
+
+
+def _text(value: object) -> str:
+    return "" if value is None or value is pd.NA or value != value else str(value)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_hold_exactly_what_was_stored(built: Built, tmp_path: Path, fmt: str) -> None:
+    files = export(built, fmt, tmp_path)
+    names = {p.name for p in files}
+    for measurement in MEASUREMENTS:
+        assert f"{measurement}.{fmt}" in names
+    raw_streams = {block.stream: m for m, block in built.blocks.items()}
+    expected_files: dict[str, pd.DataFrame] = {m: stored(built, m) for m in MEASUREMENTS}
+    for stream, modality in raw_streams.items():
+        frame = stored(built, f"raw_{modality}", stream=stream)
+        expected_files[f"raw_{modality}_{stream.replace('/', '-')}"] = frame
+    for stem, expected in expected_files.items():
+        path = tmp_path / f"{stem}.{fmt}"
+        if fmt == "csv":
+            read = pd.read_csv(
+                path, float_precision="round_trip", keep_default_na=False, na_values=[""]
+            )
+            stamps = pd.to_datetime(read["time"], format="ISO8601").astype("int64")
+        else:
+            read = pq.read_table(path).to_pandas()
+            assert str(pq.read_schema(path).field("time").type) == "timestamp[ns, tz=UTC]"
+            stamps = read["time"].astype("int64")
+        np.testing.assert_array_equal(stamps.to_numpy(), expected["time_ns"].to_numpy())
+        assert_same_table(read, expected)
+    eeg = pd.read_csv(tmp_path / "raw_eeg_muse-1-eeg.csv") if fmt == "csv" else None
+    if eeg is not None:
+        # The gap's samples are not rows; the gap is an event.
+        block = built.blocks["eeg"]
+        assert len(eeg) == int(np.isfinite(block.values[:, 0]).sum())
+
+
+def edf_tolerance(values: np.ndarray) -> float:
+    """One 16-bit step over the physical range the exporter uses (min..max of the data)."""
+    finite = values[np.isfinite(values)]
+    return float(finite.max() - finite.min()) / 65534
+
+
+def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str) -> None:
+    """Samples at their times within one step; gap samples NaN via BAD_ACQ_SKIP."""
+    block = built.blocks[modality]
+    assert raw.info["sfreq"] == block.sfreq
+    start = raw.info["meas_date"].timestamp()
+    data = raw.get_data(reject_by_annotation="NaN").T * 1e6
+    positions = np.rint((block.t - start) * block.sfreq).astype(int)
+    # Every sample time is on the file's grid (the start was padded to a whole second).
+    np.testing.assert_allclose(start + positions / block.sfreq, block.t, atol=0.5 / block.sfreq)
+    got = data[positions]
+    missing = np.isnan(block.values)
+    np.testing.assert_array_equal(np.isnan(got), missing)
+    np.testing.assert_allclose(
+        got[~missing], block.values[~missing], rtol=0, atol=edf_tolerance(block.values)
+    )
+    # Outside the recording (padding to whole seconds) the file is marked, not invented.
+    outside = np.ones(data.shape[0], dtype=bool)
+    outside[positions] = False
+    assert np.isnan(data[outside]).all()
+
+
+def test_edf_export_reads_back_with_mne(built: Built, tmp_path: Path) -> None:
+    files = export(built, "edf", tmp_path)
+    assert sorted(p.name for p in files) == sorted(
+        f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.edf" for m in ("eeg", "ecg")
+    )
+    for modality in ("eeg", "ecg"):
+        path = tmp_path / f"{SESSION}_{built.blocks[modality].stream.replace('/', '-')}.edf"
+        raw = mne.io.read_raw_edf(path, infer_types=True, preload=True, verbose="error")
+        assert set(raw.get_channel_types()) == {modality}
+        expected_names = [
+            c if modality == "eeg" else c.lower() for c in built.blocks[modality].channels
+        ]
+        assert raw.ch_names == expected_names
+        check_edf_signal(raw, built, modality)
+        descriptions = set(raw.annotations.description)
+        assert "marker/stress start" in descriptions
+    eeg = mne.io.read_raw_edf(tmp_path / files[-1].name, verbose="error")
+    gap_spans = [
+        (a["onset"], a["duration"]) for a in eeg.annotations if a["description"] == "BAD_ACQ_SKIP"
+    ]
+    gap = built.gap
+    start = eeg.info["meas_date"].timestamp()
+    assert any(
+        abs(onset + start - gap.t_start) < 1e-6 and abs(duration * 256 - gap.n_samples) < 1e-6
+        for onset, duration in gap_spans
+    )
+
+
+def test_bids_export_reads_back_with_mne_bids(built: Built, tmp_path: Path) -> None:
+    from mne_bids import BIDSPath, read_raw_bids
+
+    export(built, "bids", tmp_path)
+    subject, session = "P07", SESSION.replace("-", "")
+    bids_path = BIDSPath(
+        subject=subject, session=session, task="affectstream", datatype="eeg", root=tmp_path
+    )
+    raw = read_raw_bids(bids_path, verbose="error")
+    raw.load_data()
+    check_edf_signal(raw, built, "eeg")
+    reference = raw.info["meas_date"].timestamp()
+
+    folder = tmp_path / f"sub-{subject}" / f"ses-{session}"
+    prefix = f"sub-{subject}_ses-{session}_task-affectstream"
+    for modality in ("ecg", "eda"):
+        stem = folder / "eeg" / f"{prefix}_recording-{modality}_physio"
+        sidecar = json.loads(stem.with_name(stem.name + ".json").read_text())
+        block = built.blocks[modality]
+        assert sidecar["SamplingFrequency"] == block.sfreq
+        assert sidecar["Columns"] == [modality]
+        assert reference + sidecar["StartTime"] == pytest.approx(block.t[0], abs=1e-6)
+        with gzip.open(stem.with_name(stem.name + ".tsv.gz"), "rt") as handle:
+            values = pd.read_csv(
+                handle, sep="\t", header=None, na_values="n/a", float_precision="round_trip"
+            )
+        np.testing.assert_array_equal(values.to_numpy(np.float64), block.values)
+
+    events = pd.read_csv(folder / "beh" / f"{prefix}_events.tsv", sep="\t", na_values="n/a")
+    expected = stored(built, "events")
+    np.testing.assert_array_equal(events["time_ns"], expected["time_ns"])
+    assert list(events["trial_type"]) == list(expected["kind"])
+    np.testing.assert_allclose(events["onset"], expected["time_ns"] / 1e9 - reference, atol=1e-6)
+
+    rr = pd.read_csv(
+        folder / "beh" / f"{prefix}_acq-rr_events.tsv", sep="\t", float_precision="round_trip"
+    )
+    np.testing.assert_array_equal(rr["value"], built.blocks["rr"].values[:, 0])
+
+    derived = (
+        tmp_path / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}" / "beh"
+    )
+    features = pd.read_csv(
+        derived / f"{prefix}_desc-features_timeseries.tsv",
+        sep="\t",
+        na_values="n/a",
+        float_precision="round_trip",
+    )
+    want = stored(built, "features")
+    for column in want.columns[4:]:
+        np.testing.assert_array_equal(features[column], want[column])
+
+    participants = pd.read_csv(tmp_path / "participants.tsv", sep="\t")
+    assert list(participants["participant_id"]) == [f"sub-{subject}"]
+    description = json.loads((tmp_path / "dataset_description.json").read_text())
+    assert description["BIDSVersion"] and description["Name"] == "affectstream recordings"
+
+
+def test_unknown_session_lists_the_stored_ones(built: Built, tmp_path: Path) -> None:
+    with EmbeddedStore(built.store_path) as store, pytest.raises(ConfigError) as caught:
+        export_session(store, "no-such-session", "csv", tmp_path)
+    message = str(caught.value)
+    assert "no-such-session" in message and SESSION in message and PARTICIPANT in message
+    start = datetime.fromtimestamp(built.blocks["eeg"].t[0], tz=UTC).isoformat(timespec="seconds")
+    assert start in message
+
+
+def test_unknown_format_is_refused(built: Built, tmp_path: Path) -> None:
+    with EmbeddedStore(built.store_path) as store, pytest.raises(ConfigError, match="'xlsx'"):
+        export_session(store, SESSION, "xlsx", tmp_path)
