@@ -14,16 +14,20 @@ Design, and why:
   points. ``synchronous="normal"`` skips that fsync: still safe against a process crash
   (kill -9), but the last writes may be lost on power loss or an OS crash.
 - **Columnar chunks**: a row holds up to ``chunk_points`` consecutive points of one series
-  (timestamps as zlib-compressed int64 deltas, each field as its own zlib segment; format
-  in :mod:`affectstream.store._chunks`), indexed by ``(series_id, start_ns, stop_ns)``.
-  A 3-hour 256 Hz EEG session is ~700 rows instead of 2.8 million, and reading a time
-  range decodes only the overlapping chunks and the requested fields.
-- **Overwrite on write**: a write merges with the stored chunks its time span overlaps
-  (and with the series' last chunk while that is not full, so small live writes coalesce
-  into full chunks). Chunks of a series therefore never overlap and hold each timestamp
-  once, so reads need no deduplication and point counts are exact. Merging is field by
-  field with the latest present value winning, as in InfluxDB; a missing value (NaN
-  float, ``None`` str) never overwrites a stored one.
+  (timestamps as compressed int64 deltas, each field as its own compressed segment;
+  format in :mod:`affectstream.store._chunks`), indexed by
+  ``(series_id, start_ns, stop_ns)``. A 3-hour 256 Hz EEG session is ~700 rows instead
+  of 2.8 million, and reading a time range decodes only the overlapping chunks and the
+  requested fields.
+- **Overwrite on write**: a write merges with the stored chunks its time span overlaps,
+  so chunks of a series never overlap and hold each timestamp once: reads need no
+  deduplication and point counts are exact. Merging is field by field with the latest
+  present value winning, as in InfluxDB; a missing value (NaN float, ``None`` str) never
+  overwrites a stored one.
+- **Small live writes** (a second of samples, one feature row) first land as small chunks
+  that are merged like a binary counter (see ``_compact_tail``), so a series keeps only
+  O(log chunk_points) small chunks at its tail and each point is rewritten
+  O(log chunk_points) times on its way into a full chunk.
 - **Field types** are fixed per measurement and field on first write (as InfluxDB does);
   a write giving another type is refused whole.
 
@@ -392,27 +396,32 @@ class EmbeddedStore(TimeSeriesStore):
         self, connection: sqlite3.Connection, series_id: int, columns: Columns
     ) -> None:
         first, last = int(columns.time_ns[0]), int(columns.time_ns[-1])
-        # Chunks to merge with: the one before the new span if it overlaps it or is not
-        # full yet (so small live writes coalesce), and every chunk starting inside it.
-        rows: list[tuple[int, int, int, bytes]] = []
+        # Stored chunks the new points overlap: the one starting before them if it reaches
+        # into their span, and every chunk starting inside it. Merging with them keeps
+        # one value per timestamp at rest.
+        rows: list[tuple[int, bytes]] = []
         previous = connection.execute(
-            "SELECT id, stop_ns, n_points, data FROM chunks WHERE series_id = ? "
+            "SELECT id, data, stop_ns FROM chunks WHERE series_id = ? "
             "AND start_ns < ? ORDER BY start_ns DESC LIMIT 1",
             (series_id, first),
         ).fetchone()
-        if previous is not None and (previous[1] >= first or previous[2] < self.chunk_points):
-            rows.append(previous)
+        if previous is not None and previous[2] >= first:
+            rows.append(previous[:2])
         rows.extend(
             connection.execute(
-                "SELECT id, stop_ns, n_points, data FROM chunks WHERE series_id = ? "
+                "SELECT id, data FROM chunks WHERE series_id = ? "
                 "AND start_ns >= ? AND start_ns <= ? ORDER BY start_ns",
                 (series_id, first, last),
             )
         )
         if rows:
-            stored = [_chunks.decode(row[3], where=f"chunk {row[0]}") for row in rows]
+            stored = [_chunks.decode(data, where=f"chunk {chunk_id}") for chunk_id, data in rows]
             columns = _chunks.merge([*stored, columns])
             connection.executemany("DELETE FROM chunks WHERE id = ?", [(r[0],) for r in rows])
+        self._insert(connection, series_id, columns)
+        self._compact_tail(connection, series_id)
+
+    def _insert(self, connection: sqlite3.Connection, series_id: int, columns: Columns) -> None:
         connection.executemany(
             "INSERT INTO chunks (series_id, start_ns, stop_ns, n_points, data) "
             "VALUES (?, ?, ?, ?, ?)",
@@ -427,6 +436,42 @@ class EmbeddedStore(TimeSeriesStore):
                 for piece in _chunks.split(columns, self.chunk_points)
             ],
         )
+
+    def _compact_tail(self, connection: sqlite3.Connection, series_id: int) -> None:
+        """Merge small chunks at the end of a series, like a binary counter.
+
+        Live writes are small (a second of samples, one feature row). The newest chunks are
+        merged while each older one is no larger than the newer ones together, so a series
+        keeps O(log chunk_points) small chunks at its tail and each point is rewritten
+        O(log chunk_points) times before it sits in a full chunk (rewriting one growing
+        tail chunk on every write would cost O(chunk_points / write size) instead). Once
+        the merged points would fill a chunk, every small chunk at the tail is merged and
+        cut into full chunks plus one remainder, so no small chunk is left behind.
+        """
+        run: list[tuple[int, int, bytes]] = []
+        for row in connection.execute(
+            "SELECT id, n_points, data FROM chunks WHERE series_id = ? "
+            "ORDER BY start_ns DESC LIMIT 64",
+            (series_id,),
+        ):
+            if row[1] >= self.chunk_points:
+                break
+            run.append(row)  # newest first
+        merged_points = run[0][1] if run else 0
+        n_merge = 1
+        while n_merge < len(run) and run[n_merge][1] <= merged_points:
+            merged_points += run[n_merge][1]
+            n_merge += 1
+        if merged_points >= self.chunk_points:
+            n_merge = len(run)
+        if n_merge < 2:
+            return
+        chosen = run[:n_merge][::-1]  # oldest first
+        merged = _chunks.merge(
+            [_chunks.decode(data, where=f"chunk {chunk_id}") for chunk_id, _, data in chosen]
+        )
+        connection.executemany("DELETE FROM chunks WHERE id = ?", [(r[0],) for r in chosen])
+        self._insert(connection, series_id, merged)
 
     # -- reading --------------------------------------------------------------------
 

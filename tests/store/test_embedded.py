@@ -300,6 +300,31 @@ def test_random_overlapping_writes_match_a_reference_model(tmp_path: Path, seed:
         assert store.sessions()[0].n_points == len(model)
 
 
+def test_many_small_writes_end_up_in_few_chunks(tmp_path: Path) -> None:
+    chunk_points = 64
+    rng = np.random.default_rng(6)
+    sizes = rng.integers(1, 12, 400)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    with EmbeddedStore(tmp_path, chunk_points=chunk_points) as store:
+        for start, size in zip(starts, sizes, strict=True):
+            times = np.arange(start, start + size, dtype=np.int64)
+            store.write([_batch(times, {"af7": times * 0.5})])
+        frame = store.read("raw_eeg")
+    total = int(sizes.sum())
+    np.testing.assert_array_equal(frame["time_ns"].to_numpy(), np.arange(total))
+    np.testing.assert_array_equal(frame["af7"].to_numpy(), np.arange(total) * 0.5)
+    with sqlite3.connect(tmp_path / "store.sqlite") as connection:
+        counts = [
+            row[0] for row in connection.execute("SELECT n_points FROM chunks ORDER BY start_ns")
+        ]
+    connection.close()
+    assert sum(counts) == total
+    # Full chunks, then at most ~log2(chunk_points) small ones at the tail (binary counter).
+    small = [n for n in counts if n < chunk_points]
+    assert len(small) <= int(np.log2(chunk_points)) + 2
+    assert counts[: len(counts) - len(small)] == [chunk_points] * (len(counts) - len(small))
+
+
 # -- lifecycle, concurrency -------------------------------------------------------------
 
 
@@ -341,6 +366,8 @@ def test_second_connection_sees_committed_writes_while_another_thread_writes(
     seen = []
     while not done.is_set():
         frame = reader.read("raw_eeg")
+        if frame.empty:  # before the first commit
+            continue
         # Every read sees whole writes: a multiple of 100 points, values equal to times.
         assert len(frame) % 100 == 0
         np.testing.assert_array_equal(frame["af7"].to_numpy(), frame["time_ns"].to_numpy())
