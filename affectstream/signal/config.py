@@ -1,0 +1,124 @@
+"""Window and feature-extraction settings."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from affectstream._validate import check_positive
+from affectstream.errors import ConfigError
+
+#: EEG frequency bands in Hz, lower edge inclusive, upper edge exclusive.
+EEG_BANDS: dict[str, tuple[float, float]] = {
+    "delta": (1.0, 4.0),
+    "theta": (4.0, 8.0),
+    "alpha": (8.0, 13.0),
+    "beta": (13.0, 30.0),
+    "gamma": (30.0, 45.0),
+}
+
+
+@dataclass(frozen=True)
+class WindowConfig:
+    """Sliding-window settings shared by the batch and the streaming extractor.
+
+    Parameters
+    ----------
+    window : float
+        Window length in seconds (default 60).
+    step : float
+        Seconds between consecutive window ends (default 5). Window ends fall on
+        ``origin + k * step``.
+    origin : float or None
+        Time (seconds since the epoch) the window grid is aligned to. ``None``: the earliest
+        first-sample time of the given blocks (batch) or of the first block pushed (streaming).
+        Pass the same value to both to get identical rows.
+    min_quality : float
+        Windows whose quality index (0..1) is below this are marked unusable.
+    mask_unusable : bool
+        If True (default), the features of an unusable window are NaN; if False they are kept
+        and only ``usable_<family>`` says not to trust them.
+    line_freq : float
+        Mains frequency in Hz (50 or 60) for the ECG and EEG notch filters.
+    beat_segment : float
+        Length in seconds of the fixed segments in which R-peaks / pulse peaks are detected
+        (with ``beat_margin`` of context on each side); peaks are found once per stream.
+    beat_margin : float
+        Context in seconds on each side of a detection segment; rows are emitted this much
+        later than the data they cover.
+    lf_min_window : float
+        LF power (and LF/HF) is computed only when the window is at least this long: two
+        cycles of 0.04 Hz. HF needs ``2 / 0.15`` s.
+    eeg_welch_seconds : float
+        Welch segment length in seconds; segments overlap by half.
+    eeg_max_ptp : float
+        A 1-s EEG hop (per channel) with a peak-to-peak amplitude above this (µV) is rejected.
+    eeg_min_std : float
+        A Welch segment whose standard deviation is below this (µV) is a flat channel.
+    faa_channels : tuple of str
+        Left and right channel of frontal alpha asymmetry, ``ln(alpha right) - ln(alpha left)``.
+    scr_min_amplitude : float
+        Smallest skin-conductance response amplitude counted, µS.
+    scr_max_risetime : float
+        Longest onset-to-peak time of a counted SCR, s (typical SCRs rise in 0.5-5 s; slower
+        rises are the phasic signal drifting back after a response, not a response).
+    reasons : bool
+        If True, add ``reason_<family>`` text columns saying why a window is NaN or unusable.
+    """
+
+    window: float = 60.0
+    step: float = 5.0
+    origin: float | None = None
+    min_quality: float = 0.5
+    mask_unusable: bool = True
+    line_freq: float = 50.0
+    beat_segment: float = 10.0
+    beat_margin: float = 1.5
+    lf_min_window: float = 50.0
+    eeg_welch_seconds: float = 2.0
+    eeg_max_ptp: float = 150.0
+    eeg_min_std: float = 0.5
+    faa_channels: tuple[str, str] = ("AF7", "AF8")
+    scr_min_amplitude: float = 0.05
+    scr_max_risetime: float = 5.0
+    reasons: bool = False
+
+    def __post_init__(self) -> None:
+        for name in (
+            "window",
+            "step",
+            "beat_segment",
+            "beat_margin",
+            "lf_min_window",
+            "eeg_welch_seconds",
+            "eeg_max_ptp",
+            "eeg_min_std",
+            "scr_min_amplitude",
+            "scr_max_risetime",
+        ):
+            check_positive(f"WindowConfig.{name}", getattr(self, name))
+        if self.step > self.window:
+            raise ConfigError(
+                f"WindowConfig.step ({self.step} s) must not exceed WindowConfig.window "
+                f"({self.window} s): windows would leave data out. Use a smaller step."
+            )
+        if self.window < 2 * self.eeg_welch_seconds:
+            raise ConfigError(
+                f"WindowConfig.window ({self.window} s) is too short: it must hold at least two "
+                f"EEG Welch segments of eeg_welch_seconds={self.eeg_welch_seconds} s. Use a "
+                f"longer window or shorter eeg_welch_seconds."
+            )
+        if not 0.0 <= self.min_quality <= 1.0:
+            raise ConfigError(
+                f"WindowConfig.min_quality must be within [0, 1], got {self.min_quality!r}."
+            )
+        if self.line_freq not in (50.0, 60.0):
+            raise ConfigError(
+                f"WindowConfig.line_freq must be 50 or 60 (Hz), got {self.line_freq!r}."
+            )
+        if self.origin is not None and not math.isfinite(self.origin):
+            raise ConfigError(f"WindowConfig.origin must be finite or None, got {self.origin!r}.")
+        if len(self.faa_channels) != 2:
+            raise ConfigError(
+                f"WindowConfig.faa_channels must be (left, right), got {self.faa_channels!r}."
+            )

@@ -1,0 +1,262 @@
+"""Electrodermal activity: tonic level and slope, phasic activity and SCRs.
+
+The stream is decomposed once, causally, after NeuroKit2's default ("highpass") method: the
+cleaned signal (3 Hz low-pass, order 4, skipped at or below 6 Hz as NeuroKit2 does) is split
+into phasic (0.05 Hz Butterworth high-pass) and tonic (cleaned minus phasic). NeuroKit2 filters
+forwards and backwards with order 2; a causal order-2 high-pass rings after each response and
+adds a spurious SCR about 12 s later, so the streaming-capable filter is first order, whose
+return to baseline is monotonic. Windows are slices of these whole-stream signals, so
+consecutive windows agree.
+
+SCRs follow NeuroKit2's definitions (``nk.eda_peaks``): a peak is a local maximum of the
+phasic signal; its onset the nearest local minimum before it; amplitude = phasic at peak
+minus phasic at onset (µS); rise time = peak time minus onset time (s). Instead of NeuroKit2's
+threshold relative to the largest response of the whole recording (which cannot be known
+while streaming), an SCR counts when its amplitude is at least ``scr_min_amplitude`` µS and
+it rises within ``scr_max_risetime`` s.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import scipy.signal as sps
+
+from affectstream.errors import SignalError
+from affectstream.signal._base import Buffer, CausalFilter, Processor, butter, ols_slope
+from affectstream.signal.config import WindowConfig
+from affectstream.types import FloatArray, SampleBlock
+
+EDA_FEATURES = (
+    "eda_tonic_mean",
+    "eda_tonic_slope",
+    "eda_phasic_std",
+    "eda_scr_count",
+    "eda_scr_rate",
+    "eda_scr_amplitude_mean",
+    "eda_scr_risetime_mean",
+)
+#: Plausible skin conductance (µS) and rate of change (µS/s), after Kleckner et al. (2018).
+EDA_RANGE = (0.05, 60.0)
+EDA_MAX_SLOPE = 10.0
+#: A value repeated unchanged this long (s) is a flat line (electrode off or saturated).
+FLAT_SECONDS = 10.0
+#: SCR detection segments: length, context before (for onsets) and after (to confirm peaks).
+SCR_SEGMENT, SCR_BEFORE, SCR_AFTER = 5.0, 10.0, 1.0
+
+
+def find_scrs(
+    phasic: FloatArray, min_amplitude: float, max_rise: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks and onsets of the SCRs in a phasic signal (NeuroKit2's definitions).
+
+    Parameters
+    ----------
+    phasic : ndarray
+        Phasic EDA in µS (finite).
+    min_amplitude : float
+        Smallest amplitude (peak minus onset, µS) kept.
+    max_rise : int, optional
+        Largest onset-to-peak distance kept, in samples.
+
+    Returns
+    -------
+    peaks, onsets : ndarray of int
+        Sample indices; peaks without a local minimum before them are dropped.
+    """
+    peaks, _ = sps.find_peaks(phasic)
+    troughs, _ = sps.find_peaks(-phasic)
+    where = np.searchsorted(troughs, peaks, side="left") - 1
+    has_onset = where >= 0
+    peaks, onsets = peaks[has_onset], troughs[where[has_onset]]
+    keep = phasic[peaks] - phasic[onsets] >= min_amplitude
+    if max_rise is not None:
+        keep &= peaks - onsets <= max_rise
+    return peaks[keep], onsets[keep]
+
+
+class EdaProcessor(Processor):
+    """EDA features of one stream (see the module docstring)."""
+
+    family = "eda"
+
+    def __init__(self, first: SampleBlock, config: WindowConfig) -> None:
+        super().__init__(first, config)
+        if self.sfreq is None or self.sfreq < 1.0:
+            raise SignalError(
+                f"EDA stream {self.stream!r} has sampling rate {self.sfreq!r}; expected a "
+                f"regular rate of at least 1 Hz (wrist devices send 4 Hz)."
+            )
+        sfreq = self.sfreq
+        clean = butter(4, 3.0, "lowpass", sfreq) if sfreq > 6 else None
+        self.clean = CausalFilter(clean, 1) if clean is not None else None
+        self.high = CausalFilter(butter(1, 0.05, "highpass", sfreq), 1)  # type: ignore[arg-type]
+        self.buffer = Buffer(3)  # tonic, phasic, sample is good
+        self.flat_run = 0
+        self.last_value = math.nan
+        self.segment = round(SCR_SEGMENT * sfreq)
+        self.before = round(SCR_BEFORE * sfreq)
+        self.after = max(round(SCR_AFTER * sfreq), 2)
+        self.segments_done = 0
+        self.scr_peak = np.empty(0, dtype=np.int64)
+        self.scr_amplitude = np.empty(0)
+        self.scr_risetime = np.empty(0)
+        self.context_seconds = SCR_BEFORE + SCR_SEGMENT
+
+    def check_units(self, block: SampleBlock) -> None:
+        values = block.values[:, 0]
+        finite = values[np.isfinite(values)]
+        median = float(np.median(finite)) if finite.size else math.nan
+        if block.unit not in ("µS", "uS", "us", ""):
+            raise SignalError(
+                f"EDA stream {self.stream!r} is in {block.unit!r}; expected µS. Convert "
+                f"nS by dividing by 1000, kΩ (skin resistance) with µS = 1000 / kΩ."
+            )
+        if finite.size and median > 100.0:
+            raise SignalError(
+                f"EDA stream {self.stream!r}: median {median:.4g} is far above skin "
+                f"conductance ({EDA_RANGE[0]}-{EDA_RANGE[1]} µS). Values look like nS (divide "
+                f"by 1000) or kΩ skin resistance (µS = 1000 / kΩ)."
+            )
+
+    def _good(self, x: FloatArray) -> FloatArray:
+        """Per-sample validity: finite, in range, plausible slope, not a flat line."""
+        assert self.sfreq is not None
+        previous = np.concatenate(([self.last_value], x[:-1]))
+        slope = np.abs(x - previous) * self.sfreq
+        good = (x >= EDA_RANGE[0]) & (x <= EDA_RANGE[1]) & ~(slope > EDA_MAX_SLOPE)
+        same = x == previous
+        # Length of the run of repeated values ending at each sample (carried across blocks).
+        index = np.arange(x.size)
+        last_change = np.maximum.accumulate(np.where(same, -1, index))
+        run = np.where(last_change >= 0, index - last_change, self.flat_run + index + 1)
+        self.flat_run = int(run[-1])
+        good &= run < FLAT_SECONDS * self.sfreq
+        self.last_value = float(x[-1])
+        return good.astype(np.float64)
+
+    def add_samples(self, values: FloatArray) -> None:
+        raw = values[:, :1]
+        cleaned = self.clean(raw) if self.clean is not None else raw
+        phasic = self.high(cleaned)[:, 0]
+        tonic = cleaned[:, 0] - phasic
+        self.buffer.append(np.column_stack((tonic, phasic, self._good(raw[:, 0]))))
+        while (self.segments_done + 1) * self.segment + self.after <= self.n:
+            self._detect(self.segments_done)
+            self.segments_done += 1
+
+    def finish(self) -> None:
+        if not self.finished:
+            while self.segments_done * self.segment < self.n:
+                self._detect(self.segments_done)
+                self.segments_done += 1
+        super().finish()
+
+    def _detect(self, j: int) -> None:
+        assert self.sfreq is not None
+        seg_start, seg_stop = j * self.segment, (j + 1) * self.segment
+        lo, hi = max(0, seg_start - self.before), min(self.n, seg_stop + self.after)
+        phasic = self.buffer.get(lo, hi)[:, 1]
+        max_rise = int(self.config.scr_max_risetime * self.sfreq)
+        peaks, onsets = _find_scrs_finite(phasic, self.config.scr_min_amplitude, max_rise)
+        absolute = lo + peaks
+        keep = (absolute >= seg_start) & (absolute < seg_stop)
+        if not np.any(keep):
+            return
+        self.scr_peak = np.concatenate((self.scr_peak, absolute[keep]))
+        self.scr_amplitude = np.concatenate(
+            (self.scr_amplitude, phasic[peaks[keep]] - phasic[onsets[keep]])
+        )
+        self.scr_risetime = np.concatenate(
+            (self.scr_risetime, (peaks[keep] - onsets[keep]) / self.sfreq)
+        )
+
+    def ready_until(self) -> float:
+        if self.finished:
+            return math.inf
+        assert self.sfreq is not None
+        return self.t_first + self.segments_done * self.segment / self.sfreq
+
+    def columns(self) -> list[str]:
+        return list(EDA_FEATURES)
+
+    def window(self, t_end: float) -> tuple[dict[str, float], float, str]:
+        assert self.sfreq is not None
+        start, stop = self.window_positions(t_end)
+        data = self.buffer.view(start, stop)
+        good = np.nan_to_num(data[:, 2], nan=0.0)
+        quality = float(np.mean(good)) if good.size else 0.0
+        if quality == 0.0:
+            return self.nan_features(), 0.0, "no valid EDA samples"
+        tonic, phasic = data[:, 0], data[:, 1]
+        lo = np.searchsorted(self.scr_peak, start, side="left")
+        hi = np.searchsorted(self.scr_peak, stop, side="left")
+        count = int(hi - lo)
+        amplitudes, risetimes = self.scr_amplitude[lo:hi], self.scr_risetime[lo:hi]
+        features = {
+            "eda_tonic_mean": float(np.nanmean(tonic)),
+            "eda_tonic_slope": ols_slope(tonic, 1.0 / self.sfreq),
+            "eda_phasic_std": float(np.nanstd(phasic, ddof=1)),
+            "eda_scr_count": float(count),
+            "eda_scr_rate": count / (self.config.window / 60.0),
+            "eda_scr_amplitude_mean": float(np.mean(amplitudes)) if count else math.nan,
+            "eda_scr_risetime_mean": float(np.mean(risetimes)) if count else math.nan,
+        }
+        return features, quality, ""
+
+    def trim(self, before: float) -> None:
+        keep_from = self.position(before - self.context_seconds)
+        self.buffer.trim(keep_from)
+        first = int(np.searchsorted(self.scr_peak, keep_from, side="left"))
+        if first:
+            self.scr_peak = self.scr_peak[first:]
+            self.scr_amplitude = self.scr_amplitude[first:]
+            self.scr_risetime = self.scr_risetime[first:]
+
+
+def _find_scrs_finite(
+    phasic: FloatArray, min_amplitude: float, max_rise: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`find_scrs` on each finite run separately (a gap ends every response)."""
+    finite = np.isfinite(phasic)
+    if finite.all():
+        return find_scrs(phasic, min_amplitude, max_rise)
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.view(np.int8), [0]))))
+    peaks_all, onsets_all = [], []
+    for start, stop in zip(edges[::2], edges[1::2], strict=True):
+        if stop - start < 3:
+            continue
+        peaks, onsets = find_scrs(phasic[start:stop], min_amplitude, max_rise)
+        peaks_all.append(peaks + start)
+        onsets_all.append(onsets + start)
+    if not peaks_all:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return np.concatenate(peaks_all), np.concatenate(onsets_all)
+
+
+def decompose_eda(
+    block: SampleBlock, config: WindowConfig | None = None
+) -> tuple[FloatArray, FloatArray]:
+    """Tonic and phasic components of a whole EDA recording, as the extractor computes them.
+
+    Parameters
+    ----------
+    block : SampleBlock
+        An ``eda`` recording in µS.
+    config : WindowConfig, optional
+        Settings.
+
+    Returns
+    -------
+    tonic, phasic : ndarray
+        One value per sample position (NaN where samples are missing).
+    """
+    config = config if config is not None else WindowConfig()
+    if config.origin is None and len(block):
+        config = dataclasses.replace(config, origin=float(block.t[0]))
+    processor = EdaProcessor(block, config)
+    processor.feed(block)
+    data = processor.buffer.get(0, processor.n)
+    return data[:, 0], data[:, 1]

@@ -1,0 +1,246 @@
+"""EEG band powers, frontal alpha asymmetry and engagement from one STFT.
+
+Each channel is filtered causally with a band-pass designed by MNE (``mne.filter.create_filter``,
+IIR Butterworth order 4, 1-45 Hz, ``phase="forward"``) and a mains notch. The filtered stream is
+cut once into Welch segments of ``eeg_welch_seconds`` with half overlap, aligned so that every
+window's segments are exactly the ones ``mne.time_frequency.psd_array_welch`` would use on that
+window (``n_per_seg = n_fft = eeg_welch_seconds * sfreq``, ``n_overlap = n_per_seg // 2``,
+``window="hann"``). Each segment's periodogram is reduced to band powers at once; a window's
+band power is the mean over its segments, i.e. Welch's estimate integrated over the band.
+
+Bad-segment rejection: a segment of one channel is rejected when it holds NaN, its peak-to-peak
+amplitude exceeds ``eeg_max_ptp`` µV, its standard deviation is below ``eeg_min_std`` µV (flat or
+railed electrode) or its raw mains power exceeds its 1-45 Hz power. A channel's window features
+use its accepted segments only, and are NaN when fewer than half were accepted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+
+import mne
+import numpy as np
+import scipy.signal as sps
+from numpy.lib.stride_tricks import sliding_window_view
+
+from affectstream.errors import SignalError
+from affectstream.signal._base import Buffer, CausalFilter, Processor, normalize_channel, notch
+from affectstream.signal.config import EEG_BANDS, WindowConfig
+from affectstream.types import FloatArray, SampleBlock
+
+logger = logging.getLogger(__name__)
+
+BAND_NAMES = tuple(EEG_BANDS)
+TOTAL_BAND = (EEG_BANDS["delta"][0], EEG_BANDS["gamma"][1])
+MIN_GOOD_FRACTION = 0.5
+#: Welch segments transformed together.
+FRAME_CHUNK = 128
+
+
+class EegProcessor(Processor):
+    """EEG features of one multi-channel stream (see the module docstring)."""
+
+    family = "eeg"
+
+    def __init__(self, first: SampleBlock, config: WindowConfig) -> None:
+        super().__init__(first, config)
+        if self.sfreq is None or self.sfreq < 2 * TOTAL_BAND[1]:
+            raise SignalError(
+                f"EEG stream {self.stream!r} has sampling rate {self.sfreq!r}; expected a "
+                f"regular rate of at least {2 * TOTAL_BAND[1]:g} Hz."
+            )
+        sfreq = self.sfreq
+        self.nperseg = round(config.eeg_welch_seconds * sfreq)
+        self.hop = self.nperseg - self.nperseg // 2
+        step_samples = config.step * sfreq
+        if abs(step_samples - round(step_samples)) > 1e-6 or round(step_samples) % self.hop:
+            raise SignalError(
+                f"EEG stream {self.stream!r}: the step ({config.step} s = {step_samples:g} "
+                f"samples at {sfreq:g} Hz) must be a multiple of the Welch hop ({self.hop} "
+                f"samples) so windows share segments. Choose step and eeg_welch_seconds to fit."
+            )
+        band = mne.filter.create_filter(
+            None,
+            sfreq,
+            TOTAL_BAND[0],
+            TOTAL_BAND[1],
+            method="iir",
+            iir_params={"order": 4, "ftype": "butter", "output": "sos"},
+            phase="forward",
+            verbose=False,
+        )
+        n_ch = len(self.channels)
+        self.filters = [CausalFilter(np.asarray(band["sos"]), n_ch)]
+        mains = notch(config.line_freq, sfreq)
+        if mains is not None:
+            self.filters.insert(0, CausalFilter(mains, n_ch))
+        self.names = [normalize_channel(c) for c in self.channels]
+        self.taper = sps.get_window("hann", self.nperseg)
+        self.scale = 1.0 / (sfreq * float(np.sum(self.taper**2)))
+        self.freqs = np.fft.rfftfreq(self.nperseg, 1.0 / sfreq).astype(np.float64)
+        self.df = float(self.freqs[1])
+        # Band sums as differences of a cumulative sum over bins: [lo, hi) index ranges.
+        edges = [*EEG_BANDS.values(), TOTAL_BAND]
+        self.band_lo = np.array([np.searchsorted(self.freqs, lo) - 1 for lo, _ in edges])
+        self.band_hi = np.array([np.searchsorted(self.freqs, hi) - 1 for _, hi in edges])
+        # Periodogram value at the mains frequency (one bin of a Hann-tapered DFT) times the
+        # width of the +-1 Hz band around it.
+        t = np.arange(self.nperseg) / sfreq
+        phase = 2 * np.pi * config.line_freq * t
+        self.line_basis = np.stack((np.cos(phase), np.sin(phase)), axis=1) * self.taper[:, None]
+        self.line_scale = 2.0 * self.scale * self.df * 1.5  # Hann: 1.5 bins noise bandwidth
+        self.samples = Buffer(2 * n_ch)  # filtered, raw
+        self.n_bands = len(BAND_NAMES) + 1
+        self.frames = Buffer(n_ch * self.n_bands + n_ch)  # band powers, then good flags
+        assert config.origin is not None
+        first_start = self.position(config.origin) - round(config.window * sfreq)
+        self.frame0 = first_start % self.hop  # position of frame 0's first sample
+        self.frames_done = 0
+        self.n_window_frames = (round(config.window * sfreq) - self.nperseg) // self.hop + 1
+        left, right = (normalize_channel(c) for c in config.faa_channels)
+        self.faa_pair = (
+            (self.names.index(left), self.names.index(right))
+            if left in self.names and right in self.names
+            else None
+        )
+        self.context_seconds = config.eeg_welch_seconds
+
+    def check_units(self, block: SampleBlock) -> None:
+        values = block.values[:4096]  # the first samples tell the unit
+        finite = values[np.isfinite(values)]
+        biggest = float(np.max(np.abs(finite))) if finite.size else 0.0
+        if block.unit in ("V", "mV") or 0.0 < biggest < 1e-3:
+            raise SignalError(
+                f"EEG stream {self.stream!r}: values up to {biggest:.3g} {block.unit} look like "
+                f"volts; expected µV. Multiply volts by 1e6 (millivolts by 1e3)."
+            )
+
+    def add_samples(self, values: FloatArray) -> None:
+        filtered = values
+        for stage in self.filters:
+            filtered = stage(filtered)
+        self.samples.append(np.concatenate((filtered, values), axis=1))
+        n_ready = (self.n - self.frame0 - self.nperseg) // self.hop + 1
+        if n_ready > self.frames_done:
+            self._frames(self.frames_done, n_ready)
+            self.frames_done = n_ready
+
+    def _frames(self, first: int, stop: int) -> None:
+        """Band powers and accept flags of Welch segments ``first..stop-1``."""
+        for chunk_start in range(first, stop, FRAME_CHUNK):  # chunks keep arrays in cache
+            self._frame_chunk(chunk_start, min(stop, chunk_start + FRAME_CHUNK))
+
+    def _frame_chunk(self, first: int, stop: int) -> None:
+        n_ch = len(self.channels)
+        lo = self.frame0 + first * self.hop
+        hi = self.frame0 + (stop - 1) * self.hop + self.nperseg
+        data = self.samples.view(lo, hi)
+        windows = sliding_window_view(data, self.nperseg, axis=0)[:: self.hop]
+        filt = windows[:, :n_ch]  # (frames, channels, nperseg), a view
+        segs = filt - filt.mean(axis=-1, keepdims=True)  # detrend="constant", as MNE
+        psd = np.abs(np.fft.rfft(segs * self.taper, axis=-1)) ** 2 * self.scale
+        psd[..., 1 : -1 if self.nperseg % 2 == 0 else None] *= 2.0
+        cumulative = np.cumsum(psd, axis=-1)
+        powers = (cumulative[..., self.band_hi] - cumulative[..., self.band_lo]) * self.df
+        # Mains power of the raw signal: its projection on the line frequency, tapered.
+        raw = windows[:, n_ch:]
+        line_power = np.sum(np.abs(raw @ self.line_basis) ** 2, axis=-1) * self.line_scale
+        with np.errstate(invalid="ignore"):
+            good = (
+                np.isfinite(powers[..., -1])
+                & (segs.max(axis=-1) - segs.min(axis=-1) <= self.config.eeg_max_ptp)
+                & (np.sqrt(np.mean(segs**2, axis=-1)) >= self.config.eeg_min_std)
+                & ~(line_power > powers[..., -1])
+            )
+        rows = np.concatenate((powers.reshape(len(powers), -1), good.astype(np.float64)), axis=1)
+        self.frames.append(rows)
+
+    def ready_until(self) -> float:
+        if self.finished:
+            return math.inf
+        return self.data_end()
+
+    def columns(self) -> list[str]:
+        cols = [
+            f"eeg_{b}_{kind}_{ch}"
+            for ch in self.names
+            for kind in ("abs", "rel")
+            for b in BAND_NAMES
+        ]
+        return [*cols, "eeg_faa", "eeg_engagement"]
+
+    def window_frame_range(self, t_end: float) -> tuple[int, int]:
+        """Welch segments [first, stop) of the window ending at ``t_end``."""
+        start, _ = self.window_positions(t_end)
+        first = (start - self.frame0) // self.hop
+        return first, first + self.n_window_frames
+
+    def window(self, t_end: float) -> tuple[dict[str, float], float, str]:
+        n_ch = len(self.channels)
+        first, stop = self.window_frame_range(t_end)
+        rows = self.frames.get(max(first, 0), stop)
+        if first < 0:
+            rows = np.concatenate((np.full((-first, rows.shape[1]), np.nan), rows))
+        powers = rows[:, : n_ch * self.n_bands].reshape(len(rows), n_ch, self.n_bands)
+        good = np.nan_to_num(rows[:, n_ch * self.n_bands :], nan=0.0) > 0
+        good_fraction = good.mean(axis=0)
+        quality = float(good_fraction.mean())
+        features: dict[str, float] = {}
+        channel_means = np.full((n_ch, self.n_bands), np.nan)
+        for ch, name in enumerate(self.names):
+            if good_fraction[ch] >= MIN_GOOD_FRACTION:
+                channel_means[ch] = powers[good[:, ch], ch].mean(axis=0)
+            total = channel_means[ch, -1]
+            for b, band in enumerate(BAND_NAMES):
+                features[f"eeg_{band}_abs_{name}"] = float(channel_means[ch, b])
+                features[f"eeg_{band}_rel_{name}"] = float(channel_means[ch, b] / total)
+        alpha, beta, theta = (BAND_NAMES.index(b) for b in ("alpha", "beta", "theta"))
+        if self.faa_pair is not None:
+            left, right = self.faa_pair
+            with np.errstate(divide="ignore", invalid="ignore"):
+                features["eeg_faa"] = float(
+                    np.log(channel_means[right, alpha]) - np.log(channel_means[left, alpha])
+                )
+        else:
+            features["eeg_faa"] = math.nan
+        usable = np.all(np.isfinite(channel_means), axis=1)
+        if usable.any():
+            used = channel_means[usable]
+            features["eeg_engagement"] = float(
+                used[:, beta].sum() / (used[:, alpha].sum() + used[:, theta].sum())
+            )
+        else:
+            features["eeg_engagement"] = math.nan
+        reason = "" if usable.any() else "no EEG channel with enough clean segments"
+        return features, quality, reason
+
+    def trim(self, before: float) -> None:
+        start, _ = self.window_positions(before + self.config.window)
+        first = (start - self.frame0) // self.hop
+        self.frames.trim(first)
+        self.samples.trim(self.frame0 + self.frames_done * self.hop)
+
+
+def filter_eeg(block: SampleBlock, config: WindowConfig | None = None) -> FloatArray:
+    """The band-passed, notched EEG of a whole recording, as the extractor computes it.
+
+    Parameters
+    ----------
+    block : SampleBlock
+        An ``eeg`` recording in µV.
+    config : WindowConfig, optional
+        Settings (``line_freq``).
+
+    Returns
+    -------
+    ndarray, shape (n_samples, n_channels)
+    """
+    config = config if config is not None else WindowConfig()
+    if config.origin is None and len(block):
+        config = dataclasses.replace(config, origin=float(block.t[0]))
+    processor = EegProcessor(block, config)
+    processor.feed(block)
+    n_ch = len(processor.channels)
+    return processor.samples.get(0, processor.n)[:, :n_ch]

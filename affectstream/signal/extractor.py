@@ -1,0 +1,272 @@
+"""Windowing engine: one row per window, aligned across modalities, batch or streaming.
+
+``extract_features`` is the streaming extractor fed each whole recording at once, so both
+entry points run the same incremental code and give the same numbers.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+
+from affectstream.errors import SignalError
+from affectstream.signal._base import Processor
+from affectstream.signal.config import WindowConfig
+from affectstream.signal.eda import EdaProcessor
+from affectstream.signal.eeg import EegProcessor
+from affectstream.signal.hrv import HrvProcessor
+from affectstream.signal.level import LevelProcessor
+from affectstream.types import SampleBlock
+
+logger = logging.getLogger(__name__)
+
+#: Feature family of each input modality; families are the prefixes of the feature names.
+FAMILY = {
+    "rr": "hrv",
+    "ecg": "hrv",
+    "ppg": "hrv",
+    "eda": "eda",
+    "eeg": "eeg",
+    "temp": "temp",
+    "acc": "acc",
+    "hr": "hr",
+}
+#: Column order of the families.
+FAMILY_ORDER = ("hrv", "eda", "eeg", "temp", "acc", "hr")
+
+
+def _make_processor(block: SampleBlock, config: WindowConfig) -> Processor:
+    family = FAMILY[block.modality]
+    if family == "hrv":
+        return HrvProcessor(block, config)
+    if family == "eda":
+        return EdaProcessor(block, config)
+    if family == "eeg":
+        return EegProcessor(block, config)
+    return LevelProcessor(block, config)
+
+
+class StreamingExtractor:
+    """Incremental window features: push sample blocks as they arrive, get completed rows.
+
+    Parameters
+    ----------
+    config : WindowConfig, optional
+        Window settings; defaults to 60-s windows every 5 s.
+    origin : float, optional
+        Time the window grid is aligned to (overrides ``config.origin``). Default: the first
+        sample time of the first block pushed.
+
+    Notes
+    -----
+    A row for the window ending at ``t_end`` is emitted once every stream seen so far has
+    processed data past ``t_end`` (ECG/PPG and EDA need ``beat_margin`` / 1 s of look-ahead to
+    confirm peaks, so rows lag the data by a few seconds). Call :meth:`flush` at the end of a
+    recording for the remaining rows. Streams whose modality has no features (``gyro``,
+    ``battery``) are ignored. Each feature family takes one stream.
+    """
+
+    def __init__(self, config: WindowConfig | None = None, *, origin: float | None = None) -> None:
+        self.config = config if config is not None else WindowConfig()
+        self.origin = origin if origin is not None else self.config.origin
+        self._processors: dict[str, Processor] = {}
+        self._families: dict[str, str] = {}
+        self._next_k: int | None = None
+        self.columns: list[str] = ["t_end"]
+        self._empty: pd.DataFrame | None = None
+
+    # -- input --------------------------------------------------------------------------
+    def _processor(self, block: SampleBlock) -> Processor | None:
+        known = self._processors.get(block.stream)
+        if known is not None:
+            return known
+        family = FAMILY.get(block.modality)
+        if family is None:
+            logger.info("no features for modality %r (stream %s)", block.modality, block.stream)
+            return None
+        if len(block) == 0:
+            return None
+        if family in self._families:
+            raise SignalError(
+                f"Streams {self._families[family]!r} and {block.stream!r} both give {family} "
+                f"features; pass one stream per feature family (e.g. ECG or RR, not both)."
+            )
+        if self.origin is None:
+            self.origin = float(block.t[0])
+        config = dataclasses.replace(self.config, origin=self.origin)
+        processor = _make_processor(block, config)
+        self._processors[block.stream] = processor
+        self._families[family] = block.stream
+        self.columns = self._columns()
+        return processor
+
+    def _columns(self) -> list[str]:
+        cols = ["t_end"]
+        for proc in self._ordered():
+            cols += proc.columns()
+            cols += [f"quality_{proc.family}", f"usable_{proc.family}"]
+            if self.config.reasons:
+                cols.append(f"reason_{proc.family}")
+        return cols
+
+    def _ordered(self) -> list[Processor]:
+        return sorted(self._processors.values(), key=lambda p: FAMILY_ORDER.index(p.family))
+
+    def register(self, block: SampleBlock) -> None:
+        """Declare a stream before its data, so rows wait for it (batch use)."""
+        self._processor(block)
+
+    def push(self, block: SampleBlock) -> pd.DataFrame:
+        """Add one block of one stream and return the rows it completed.
+
+        Parameters
+        ----------
+        block : SampleBlock
+            The next samples of a stream, in time order.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Zero or more rows (same columns as :func:`extract_features`).
+        """
+        return self._frame(self.push_rows(block))
+
+    def push_rows(self, block: SampleBlock) -> list[dict[str, object]]:
+        """Like :meth:`push`, but the rows as dicts (no pandas overhead, for the runtime).
+
+        Parameters
+        ----------
+        block : SampleBlock
+            The next samples of a stream, in time order.
+
+        Returns
+        -------
+        list of dict
+            One dict per completed window, keys as :attr:`columns`.
+        """
+        processor = self._processor(block)
+        if processor is not None:
+            processor.feed(block)
+        return self._emit(final=False)
+
+    def flush(self) -> pd.DataFrame:
+        """End of the recording: return every remaining row up to the end of the data.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        for processor in self._processors.values():
+            processor.finish()
+        return self._frame(self._emit(final=True))
+
+    # -- output -------------------------------------------------------------------------
+    def _t_end(self, k: int) -> float:
+        assert self.origin is not None
+        return self.origin + k * self.config.step
+
+    def _frame(self, rows: list[dict[str, object]]) -> pd.DataFrame:
+        """Rows as a DataFrame; built from one float array because pandas is slow per cell."""
+        if not rows:
+            if self._empty is None or list(self._empty.columns) != self.columns:
+                self._empty = self._frame([dict.fromkeys(self.columns, math.nan)]).iloc[:0]
+            return self._empty.copy()
+        flags = [i for i, c in enumerate(self.columns) if c.startswith("usable_")]
+        texts = [i for i, c in enumerate(self.columns) if c.startswith("reason_")]
+        if texts:
+            frame = pd.DataFrame(rows, columns=self.columns)
+        else:
+            values = np.array([[row[c] for c in self.columns] for row in rows], dtype=np.float64)
+            frame = pd.DataFrame(values, columns=self.columns)
+        for i in flags:
+            frame.isetitem(i, frame.iloc[:, i].to_numpy(dtype=bool))
+        return frame
+
+    def _emit(self, *, final: bool) -> list[dict[str, object]]:
+        if not self._processors or self.origin is None:
+            return []
+        if self._next_k is None:
+            self._next_k = math.ceil(self.config.window / self.config.step - 1e-9)
+        ready = min(p.ready_until() for p in self._processors.values())
+        if final:
+            ready = max(p.data_end() for p in self._processors.values())
+        rows = []
+        while self._t_end(self._next_k) <= ready + 1e-9:
+            rows.append(self._row(self._t_end(self._next_k)))
+            self._next_k += 1
+        if rows:
+            before = self._t_end(self._next_k) - self.config.window
+            for processor in self._processors.values():
+                processor.trim(before)
+        return rows
+
+    def _row(self, t_end: float) -> dict[str, object]:
+        row: dict[str, object] = {"t_end": t_end}
+        for proc in self._ordered():
+            features, quality, reason = proc.window(t_end)
+            usable = (
+                quality >= self.config.min_quality and np.isfinite(list(features.values())).any()
+            )
+            if not usable and not reason:
+                reason = f"quality {quality:.2f} below min_quality {self.config.min_quality}"
+            if not usable and self.config.mask_unusable:
+                features = proc.nan_features()
+            row.update(features)
+            row[f"quality_{proc.family}"] = quality
+            row[f"usable_{proc.family}"] = bool(usable)
+            if self.config.reasons:
+                row[f"reason_{proc.family}"] = reason
+        return row
+
+
+def extract_features(
+    blocks: Sequence[SampleBlock], config: WindowConfig | None = None
+) -> pd.DataFrame:
+    """Window features of whole recordings, one row per window, aligned across modalities.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recordings; several blocks of one stream are joined in order.
+    config : WindowConfig, optional
+        Window settings (default 60-s windows every 5 s). Without ``config.origin`` the grid
+        starts at the earliest first-sample time.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Column ``t_end`` (window end, s since the epoch), the features of every modality
+        given (see docs/features.md), ``quality_<family>`` (0..1) and ``usable_<family>``.
+
+    Raises
+    ------
+    SignalError
+        If the recordings are shorter than one window or a block cannot be processed.
+    """
+    config = config if config is not None else WindowConfig()
+    by_stream: dict[str, list[SampleBlock]] = {}
+    for block in blocks:
+        if len(block):
+            by_stream.setdefault(block.stream, []).append(block)
+    if not by_stream:
+        raise SignalError("extract_features got no samples; pass at least one non-empty block.")
+    streams = [p[0] if len(p) == 1 else SampleBlock.concat(p) for p in by_stream.values()]
+    origin = config.origin if config.origin is not None else min(float(s.t[0]) for s in streams)
+    extractor = StreamingExtractor(config, origin=origin)
+    for stream in streams:
+        extractor.register(stream)
+    parts = [extractor.push(stream) for stream in streams]
+    parts.append(extractor.flush())
+    frames = [p for p in parts if len(p)]
+    if not frames:
+        longest = max(float(s.t[-1] - s.t[0]) for s in streams)
+        raise SignalError(
+            f"The recordings last {longest:.1f} s, shorter than one window of "
+            f"{config.window:g} s; use a shorter WindowConfig.window."
+        )
+    return pd.concat(frames, ignore_index=True)

@@ -1,0 +1,383 @@
+"""Heart-rate variability from RR intervals, ECG or PPG.
+
+Peaks are found once per stream with NeuroKit2's detectors (``nk.ecg_findpeaks`` method
+"neurokit", ``nk.ppg_findpeaks`` method "elgendi", the detectors behind ``nk.ecg_peaks`` and
+``nk.ppg_peaks``) on a causally filtered signal, in fixed segments of ``beat_segment`` seconds
+with ``beat_margin`` seconds of context on each side. Per-window HRV is then plain numpy on the
+cached beats, with NeuroKit2's definitions: on the same peaks it equals ``nk.hrv_time``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import math
+import warnings
+
+import neurokit2 as nk
+import numpy as np
+
+from affectstream.errors import SignalError
+from affectstream.signal._base import Buffer, CausalFilter, Processor, butter, notch
+from affectstream.signal.config import WindowConfig
+from affectstream.types import FloatArray, IntArray, SampleBlock
+
+logger = logging.getLogger(__name__)
+
+HRV_FEATURES = (
+    "hrv_mean_hr",
+    "hrv_mean_nn",
+    "hrv_sdnn",
+    "hrv_rmssd",
+    "hrv_pnn50",
+    "hrv_lf",
+    "hrv_hf",
+    "hrv_lf_hf",
+    "hrv_sd1",
+    "hrv_sd2",
+)
+#: Physiologically plausible RR intervals (ms); others are artifacts or missed beats.
+RR_RANGE = (300.0, 2000.0)
+LF_BAND = (0.04, 0.15)
+HF_BAND = (0.15, 0.4)
+#: Resampling rate of the RR series for the spectrum, Hz.
+RR_RESAMPLE_HZ = 4.0
+#: Beat waveform around each peak for the template match, seconds before/after.
+TEMPLATE_SPAN = {"ecg": (0.2, 0.4), "ppg": (0.3, 0.5)}
+#: Two peaks closer than this are one beat (NeuroKit2's ``mindelay``), seconds.
+MIN_BEAT_DISTANCE = 0.3
+MIN_INTERVALS = 3
+
+
+def hrv_time(rr: FloatArray, valid: np.ndarray | None = None) -> dict[str, float]:
+    """Time-domain and Poincaré HRV of one window of RR intervals.
+
+    Parameters
+    ----------
+    rr : ndarray, shape (n,)
+        Consecutive RR intervals in ms.
+    valid : ndarray of bool, shape (n,), optional
+        Which intervals are trustworthy; successive differences use only adjacent valid pairs.
+
+    Returns
+    -------
+    dict
+        ``hrv_mean_nn`` (ms), ``hrv_mean_hr`` (bpm, 60000 / mean NN), ``hrv_sdnn`` (ms,
+        ddof=1), ``hrv_rmssd`` (ms), ``hrv_pnn50`` (%, NeuroKit2's definition: successive
+        differences above 50 ms divided by the number of differences plus one),
+        ``hrv_sd1``/``hrv_sd2`` (ms, Poincaré, ddof=1). NaN with fewer than 3 intervals.
+    """
+    rr = np.asarray(rr, dtype=np.float64)
+    ok = np.ones(rr.shape, dtype=bool) if valid is None else np.asarray(valid, dtype=bool)
+    out = dict.fromkeys(
+        ("hrv_mean_hr", "hrv_mean_nn", "hrv_sdnn", "hrv_rmssd", "hrv_pnn50", "hrv_sd1", "hrv_sd2"),
+        math.nan,
+    )
+    nn = rr[ok]
+    if nn.size < MIN_INTERVALS:
+        return out
+    mean_nn = float(np.mean(nn))
+    out["hrv_mean_nn"] = mean_nn
+    out["hrv_mean_hr"] = 60000.0 / mean_nn
+    out["hrv_sdnn"] = float(np.std(nn, ddof=1))
+    pairs = ok[1:] & ok[:-1]
+    first, second = rr[:-1][pairs], rr[1:][pairs]
+    diff = second - first
+    if diff.size >= 2:
+        out["hrv_rmssd"] = float(np.sqrt(np.mean(diff**2)))
+        out["hrv_pnn50"] = float(np.sum(np.abs(diff) > 50) / (diff.size + 1) * 100)
+        out["hrv_sd1"] = float(np.std((first - second) / np.sqrt(2), ddof=1))
+        out["hrv_sd2"] = float(np.std((first + second) / np.sqrt(2), ddof=1))
+    return out
+
+
+def hrv_frequency(beat_times: FloatArray, rr: FloatArray, *, lf: bool = True) -> dict[str, float]:
+    """LF and HF power of one window of RR intervals.
+
+    The RR series (value at each beat time) is resampled at 4 Hz by linear interpolation, its
+    mean removed, and its Hann-windowed periodogram integrated over LF 0.04-0.15 Hz and
+    HF 0.15-0.4 Hz (lower edge inclusive).
+
+    Parameters
+    ----------
+    beat_times : ndarray
+        Times (s) of the beats ending each interval, increasing.
+    rr : ndarray
+        The intervals in ms (valid ones only).
+    lf : bool
+        Whether the window is long enough for LF (see ``WindowConfig.lf_min_window``).
+
+    Returns
+    -------
+    dict
+        ``hrv_lf`` and ``hrv_hf`` in ms², ``hrv_lf_hf`` (ratio); NaN when not computable.
+    """
+    out = {"hrv_lf": math.nan, "hrv_hf": math.nan, "hrv_lf_hf": math.nan}
+    if rr.size < 4:
+        return out
+    span = float(beat_times[-1] - beat_times[0])
+    n = int(span * RR_RESAMPLE_HZ) + 1
+    if span < 2.0 / HF_BAND[0] or n < 8:
+        return out
+    grid = beat_times[0] + np.arange(n) / RR_RESAMPLE_HZ
+    series = np.interp(grid, beat_times, rr)
+    series = series - series.mean()
+    taper = np.hanning(n + 1)[:-1]  # periodic Hann, as scipy.signal.get_window("hann")
+    spectrum = np.abs(np.fft.rfft(series * taper)) ** 2 / (RR_RESAMPLE_HZ * np.sum(taper**2))
+    spectrum[1:] *= 2.0
+    freqs = np.fft.rfftfreq(n, 1.0 / RR_RESAMPLE_HZ)
+    df = freqs[1]
+    hf_power = float(np.sum(spectrum[(freqs >= HF_BAND[0]) & (freqs < HF_BAND[1])]) * df)
+    out["hrv_hf"] = hf_power
+    if lf and span >= 2.0 / LF_BAND[0] * 0.9:
+        lf_power = float(np.sum(spectrum[(freqs >= LF_BAND[0]) & (freqs < LF_BAND[1])]) * df)
+        out["hrv_lf"] = lf_power
+        out["hrv_lf_hf"] = lf_power / hf_power if hf_power > 0 else math.nan
+    return out
+
+
+class HrvProcessor(Processor):
+    """HRV of one RR, ECG or PPG stream (see the module docstring)."""
+
+    family = "hrv"
+
+    def __init__(self, first: SampleBlock, config: WindowConfig) -> None:
+        super().__init__(first, config)
+        self.beat_t = np.empty(0)
+        self.beat_pos = np.empty(0, dtype=np.int64)
+        self.rr = np.empty(0)
+        self.rr_valid = np.empty(0, dtype=bool)
+        self.beat_quality = np.empty(0)
+        if self.modality == "rr":
+            if self.sfreq is not None:
+                raise SignalError(
+                    f"RR stream {self.stream!r} must be an event stream (sfreq None): t holds "
+                    f"the beat times and values the RR intervals in ms."
+                )
+            return
+        if self.sfreq is None:
+            raise SignalError(
+                f"{self.modality.upper()} stream {self.stream!r} needs a sampling rate."
+            )
+        sfreq = self.sfreq
+        if sfreq < 50:
+            raise SignalError(
+                f"{self.modality.upper()} stream {self.stream!r} is sampled at {sfreq:g} Hz; "
+                f"beat detection needs at least 50 Hz. Send RR intervals instead."
+            )
+        if self.modality == "ecg":
+            # NeuroKit2's "neurokit" cleaning (0.5 Hz high-pass, order 5, plus mains), causal.
+            stages = [butter(5, 0.5, "highpass", sfreq), notch(config.line_freq, sfreq)]
+        else:
+            # NeuroKit2's "elgendi" PPG cleaning (0.5-8 Hz band-pass, order 3), causal.
+            stages = [butter(3, (0.5, 8.0), "bandpass", sfreq)]
+        self.filters = [CausalFilter(s, 1) for s in stages if s is not None]
+        self.buffer = Buffer(2)  # filtered signal, raw-is-NaN flag
+        self.segment = round(config.beat_segment * sfreq)
+        self.margin = round(config.beat_margin * sfreq)
+        self.segments_done = 0
+        before, after = TEMPLATE_SPAN[self.modality]
+        self.template = (round(before * sfreq), round(after * sfreq))
+        self.context_seconds = config.beat_margin * 2 + 2.0
+
+    # -- input --------------------------------------------------------------------------
+    def check_units(self, block: SampleBlock) -> None:
+        if self.modality != "rr":
+            return
+        values = block.values[:, 0]
+        finite = values[np.isfinite(values)]
+        if block.unit not in ("ms", "") or (finite.size and float(np.median(finite)) < 10.0):
+            shown = float(np.median(finite)) if finite.size else math.nan
+            raise SignalError(
+                f"RR stream {self.stream!r}: intervals must be in ms, got unit {block.unit!r} "
+                f"with median {shown:.4g}. If they are in seconds, multiply by 1000."
+            )
+
+    def add_events(self, t: FloatArray, values: FloatArray) -> None:
+        rr = values[:, 0]
+        valid = np.isfinite(rr) & (rr >= RR_RANGE[0]) & (rr <= RR_RANGE[1])
+        self.beat_t = np.concatenate((self.beat_t, t))
+        self.rr = np.concatenate((self.rr, rr))
+        self.rr_valid = np.concatenate((self.rr_valid, valid))
+        self.beat_quality = np.concatenate((self.beat_quality, valid.astype(np.float64)))
+
+    def add_samples(self, values: FloatArray) -> None:
+        x = values[:, :1]
+        for stage in self.filters:
+            x = stage(x)
+        self.buffer.append(np.column_stack((x[:, 0], np.isnan(values[:, 0]))))
+        while (self.segments_done + 1) * self.segment + self.margin <= self.n:
+            self._detect(self.segments_done)
+            self.segments_done += 1
+
+    def finish(self) -> None:
+        if not self.finished and self.modality != "rr":
+            while self.segments_done * self.segment < self.n:
+                self._detect(self.segments_done)
+                self.segments_done += 1
+        super().finish()
+
+    def _find_peaks(self, x: FloatArray) -> np.ndarray:
+        assert self.sfreq is not None
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                if self.modality == "ecg":
+                    info = nk.ecg_findpeaks(x, sampling_rate=self.sfreq, method="neurokit")
+                    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
+                info = nk.ppg_findpeaks(x, sampling_rate=self.sfreq, method="elgendi")
+                return np.asarray(info["PPG_Peaks"], dtype=np.int64)
+            except (IndexError, ValueError):  # NeuroKit2 fails on segments without beats
+                logger.debug("no beats found in a segment of %s", self.stream, exc_info=True)
+                return np.empty(0, dtype=np.int64)
+
+    def _detect(self, j: int) -> None:
+        """Detect the beats of segment ``j`` (positions [j*L, (j+1)*L)) with context."""
+        assert self.sfreq is not None
+        seg_start, seg_stop = j * self.segment, (j + 1) * self.segment
+        lo, hi = max(0, seg_start - self.margin), min(self.n, seg_stop + self.margin)
+        chunk = self.buffer.get(lo, hi)
+        x, missing = chunk[:, 0], chunk[:, 1] > 0
+        missing |= np.isnan(x)
+        if np.count_nonzero(~missing) < 2 * self.sfreq:
+            return
+        x = np.where(missing, 0.0, x)
+        peaks = self._find_peaks(x)
+        peaks = peaks[~missing[peaks]] if peaks.size else peaks
+        if peaks.size == 0:
+            return
+        before, after = self.template
+        whole = peaks[(peaks >= before) & (peaks + after <= x.size)]
+        quality_of: dict[int, float] = {}
+        if whole.size:
+            waves = x[whole[:, None] + np.arange(-before, after)[None, :]]
+            template = waves.mean(axis=0)
+            waves_c = waves - waves.mean(axis=1, keepdims=True)
+            temp_c = template - template.mean()
+            denom = np.sqrt(np.sum(waves_c**2, axis=1) * np.sum(temp_c**2))
+            corr = np.divide(waves_c @ temp_c, denom, out=np.zeros(len(whole)), where=denom > 0)
+            quality_of = dict(zip(whole.tolist(), np.clip(corr, 0.0, 1.0).tolist(), strict=True))
+        absolute = lo + peaks
+        keep = (absolute >= seg_start) & (absolute < seg_stop)
+        new = absolute[keep]
+        quality = np.array([quality_of.get(rel, 0.0) for rel in peaks[keep].tolist()])
+        # One beat per mindelay: drop detections too close to the previous kept beat.
+        min_gap = MIN_BEAT_DISTANCE * self.sfreq
+        previous = int(self.beat_pos[-1]) if self.beat_pos.size else -(10**12)
+        accepted = np.ones(new.size, dtype=bool)
+        for i, pos in enumerate(new.tolist()):
+            if pos - previous <= min_gap:
+                accepted[i] = False
+            else:
+                previous = pos
+        new, quality = new[accepted], quality[accepted]
+        if new.size == 0:
+            return
+        chain = np.concatenate((self.beat_pos[-1:], new))  # the previous beat, if any
+        rr = np.diff(chain) / self.sfreq * 1000.0
+        prev = chain[:-1]
+        if not self.beat_pos.size:
+            rr = np.concatenate(([math.nan], rr))
+            prev = np.concatenate((new[:1], prev))
+        # Valid: plausible, and no sample between the two beats is missing.
+        first = int(prev[0])
+        flags = self.buffer.get(first, int(new[-1]) + 1)[:, 1] != 0
+        missing = np.concatenate(([0], np.cumsum(flags)))
+        gap_free = missing[new - first + 1] - missing[prev - first] == 0
+        valid = (rr >= RR_RANGE[0]) & (rr <= RR_RANGE[1]) & gap_free
+        self.beat_pos = np.concatenate((self.beat_pos, new))
+        self.beat_t = np.concatenate((self.beat_t, self.t_first + new / self.sfreq))
+        self.rr = np.concatenate((self.rr, rr))
+        self.rr_valid = np.concatenate((self.rr_valid, valid))
+        self.beat_quality = np.concatenate((self.beat_quality, quality))
+
+    # -- output -------------------------------------------------------------------------
+    def ready_until(self) -> float:
+        if self.finished:
+            return math.inf
+        if self.modality == "rr":
+            return self.last_t
+        assert self.sfreq is not None
+        return self.t_first + self.segments_done * self.segment / self.sfreq
+
+    def columns(self) -> list[str]:
+        return list(HRV_FEATURES)
+
+    def window_beats(self, t_end: float) -> slice:
+        """Index range of the beats inside the window ending at ``t_end``."""
+        if self.modality == "rr":
+            lo = np.searchsorted(self.beat_t, t_end - self.config.window, side="left")
+            hi = np.searchsorted(self.beat_t, t_end, side="left")
+        else:
+            start, stop = self.window_positions(t_end)
+            lo = np.searchsorted(self.beat_pos, start, side="left")
+            hi = np.searchsorted(self.beat_pos, stop, side="left")
+        return slice(int(lo), int(hi))
+
+    def window(self, t_end: float) -> tuple[dict[str, float], float, str]:
+        beats = self.window_beats(t_end)
+        if self.modality == "rr":
+            rr, valid = self.rr[beats], self.rr_valid[beats]
+            times = self.beat_t[beats]
+            # Successive only if no beat is missing between them.
+            if rr.size > 1:
+                gaps = np.diff(times) * 1000.0
+                valid = valid.copy()
+                valid[1:] &= np.abs(gaps - rr[1:]) < 0.5 * rr[1:]
+            quality_beats = self.beat_quality[beats]
+        else:
+            inner = slice(beats.start + 1, max(beats.stop, beats.start + 1))
+            rr, valid = self.rr[inner], self.rr_valid[inner]
+            times = self.beat_t[inner]
+            quality_beats = self.beat_quality[beats]
+        if rr.size == 0:
+            return self.nan_features(), 0.0, "no beats in window"
+        coverage = min(1.0, float(np.sum(rr[valid])) / 1000.0 / self.config.window)
+        quality = coverage * float(np.mean(quality_beats)) if quality_beats.size else 0.0
+        features = hrv_time(rr, valid)
+        lf_ok = self.config.window >= self.config.lf_min_window
+        features.update(hrv_frequency(times[valid], rr[valid], lf=lf_ok))
+        reason = "" if valid.sum() >= MIN_INTERVALS else "fewer than 3 valid RR intervals"
+        return {k: features[k] for k in HRV_FEATURES}, quality, reason
+
+    def trim(self, before: float) -> None:
+        keep_from = before - self.context_seconds
+        first = int(np.searchsorted(self.beat_t, keep_from, side="left"))
+        if first > 1:
+            first -= 1  # keep one earlier beat so the next interval stays defined
+            self.beat_t = self.beat_t[first:]
+            self.beat_pos = self.beat_pos[first:] if self.beat_pos.size else self.beat_pos
+            self.rr = self.rr[first:]
+            self.rr_valid = self.rr_valid[first:]
+            self.beat_quality = self.beat_quality[first:]
+        if self.modality != "rr":
+            self.buffer.trim(self.position(keep_from))
+
+
+def detect_beats(block: SampleBlock, config: WindowConfig | None = None) -> IntArray:
+    """Beat positions of a whole ECG/PPG recording, as the extractor finds them.
+
+    Parameters
+    ----------
+    block : SampleBlock
+        An ``ecg`` or ``ppg`` recording.
+    config : WindowConfig, optional
+        Detection settings (``beat_segment``, ``beat_margin``, ``line_freq``).
+
+    Returns
+    -------
+    ndarray of int64
+        Sample positions (0 = first sample of ``block``) of the detected beats; pass them to
+        ``nk.hrv_time(peaks, sampling_rate=block.sfreq)`` to compare.
+    """
+    config = config if config is not None else WindowConfig()
+    if len(block) == 0:
+        return np.empty(0, dtype=np.int64)
+    processor = HrvProcessor(block, _with_origin(config, float(block.t[0])))
+    processor.feed(block)
+    processor.finish()
+    return processor.beat_pos.copy()
+
+
+def _with_origin(config: WindowConfig, origin: float) -> WindowConfig:
+    return config if config.origin is not None else dataclasses.replace(config, origin=origin)

@@ -1,0 +1,182 @@
+"""Synthetic ECG, EDA and EEG with known ground truth, for tests, demos and benchmarks.
+
+The truth (beat times, SCR onsets, alpha amplitudes) is returned with the signal so tests can
+derive their expectations from the input rather than from a previous run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from affectstream.types import FloatArray, SampleBlock
+
+#: PQRST waves of one beat: (amplitude µV, centre s relative to R, width s).
+_ECG_WAVES = (
+    (150.0, -0.20, 0.025),
+    (-120.0, -0.035, 0.010),
+    (1200.0, 0.0, 0.010),
+    (-250.0, 0.035, 0.010),
+    (300.0, 0.25, 0.040),
+)
+
+
+@dataclass(frozen=True)
+class SyntheticRecording:
+    """Blocks of one synthetic session plus the ground truth used to make them."""
+
+    blocks: list[SampleBlock]
+    beat_times: FloatArray
+    scr_onsets: FloatArray
+    scr_amplitudes: FloatArray
+    alpha_amplitudes: dict[str, float]
+
+
+def synthetic_rr(duration: float, rng: np.random.Generator, mean_rr: float = 850.0) -> FloatArray:
+    """Beat times (s from 0) of a heart with LF (0.1 Hz) and HF (0.25 Hz) modulation."""
+    times = [0.5]
+    while times[-1] < duration:
+        t = times[-1]
+        rr = (
+            mean_rr
+            + 40.0 * np.sin(2 * np.pi * 0.1 * t)
+            + 30.0 * np.sin(2 * np.pi * 0.25 * t)
+            + rng.normal(0.0, 15.0)
+        )
+        times.append(t + rr / 1000.0)
+    return np.asarray(times[:-1])
+
+
+def synthetic_ecg(
+    beat_times: FloatArray, duration: float, sfreq: float, rng: np.random.Generator
+) -> FloatArray:
+    """ECG in µV with an R wave at each beat time, baseline wander and noise."""
+    n = round(duration * sfreq)
+    t = np.arange(n) / sfreq
+    ecg = 150.0 * np.sin(2 * np.pi * 0.3 * t) + rng.normal(0.0, 15.0, n)
+    offsets = np.arange(-int(0.4 * sfreq), int(0.5 * sfreq))
+    for amplitude, centre, width in _ECG_WAVES:
+        shape = amplitude * np.exp(-0.5 * ((offsets / sfreq - centre) / width) ** 2)
+        index = np.rint(beat_times * sfreq).astype(np.int64)[:, None] + offsets[None, :]
+        inside = (index >= 0) & (index < n)
+        np.add.at(ecg, index[inside], np.broadcast_to(shape, index.shape)[inside])
+    return ecg
+
+
+def synthetic_eda(
+    duration: float, sfreq: float, rng: np.random.Generator, mean_interval: float = 20.0
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """EDA in µS: slow tonic drift plus SCRs; returns (signal, onsets, amplitudes)."""
+    n = round(duration * sfreq)
+    t = np.arange(n) / sfreq
+    tonic = 4.0 + 1.5 * np.sin(2 * np.pi * t / 900.0) + 0.3 * np.sin(2 * np.pi * t / 173.0)
+    onsets = np.cumsum(rng.uniform(0.5, 1.5, int(duration / mean_interval) + 2) * mean_interval)
+    onsets = onsets[onsets < duration - 1.0]
+    amplitudes = rng.uniform(0.1, 0.6, onsets.size)
+    eda = tonic + rng.normal(0.0, 0.002, n)
+    kernel_t = np.arange(int(30 * sfreq)) / sfreq
+    kernel = np.exp(-kernel_t / 4.0) - np.exp(-kernel_t / 0.75)
+    kernel /= kernel.max()
+    for onset, amplitude in zip(onsets, amplitudes, strict=True):
+        start = round(onset * sfreq)
+        stop = min(n, start + kernel.size)
+        eda[start:stop] += amplitude * kernel[: stop - start]
+    return eda, onsets, amplitudes
+
+
+def synthetic_eeg(
+    duration: float,
+    sfreq: float,
+    alpha: Sequence[float],
+    rng: np.random.Generator,
+) -> FloatArray:
+    """EEG in µV, one column per entry of ``alpha``: 1/f noise plus 10 Hz alpha of that size."""
+    n = round(duration * sfreq)
+    freqs = np.fft.rfftfreq(n, 1.0 / sfreq)
+    out = np.empty((n, len(alpha)))
+    t = np.arange(n) / sfreq
+    for ch, alpha_amplitude in enumerate(alpha):
+        spectrum = rng.normal(size=freqs.size) + 1j * rng.normal(size=freqs.size)
+        spectrum[1:] /= np.sqrt(freqs[1:])
+        spectrum[0] = 0.0
+        noise = np.fft.irfft(spectrum, n)
+        noise *= 8.0 / noise.std()
+        out[:, ch] = noise + alpha_amplitude * np.sin(2 * np.pi * 10.0 * t + ch)
+    return out
+
+
+def synthetic_recording(
+    minutes: float = 60.0,
+    *,
+    seed: int = 0,
+    t0: float = 1_700_000_000.0,
+    ecg_sfreq: float = 250.0,
+    eda_sfreq: float = 64.0,
+    eeg_sfreq: float = 256.0,
+    eeg_channels: Sequence[str] = ("TP9", "AF7", "AF8", "TP10"),
+    eeg_alpha: Sequence[float] = (6.0, 5.0, 10.0, 6.0),
+) -> SyntheticRecording:
+    """One synthetic session: ECG, EDA and EEG starting at host time ``t0``.
+
+    Parameters
+    ----------
+    minutes : float
+        Duration.
+    seed : int
+        Random seed; the same seed gives the same recording.
+    t0 : float
+        Host time of the first sample of every stream.
+    ecg_sfreq, eda_sfreq, eeg_sfreq : float
+        Sampling rates in Hz.
+    eeg_channels : sequence of str
+        EEG channel names.
+    eeg_alpha : sequence of float
+        Amplitude (µV) of the 10 Hz alpha rhythm in each EEG channel.
+
+    Returns
+    -------
+    SyntheticRecording
+    """
+    rng = np.random.default_rng(seed)
+    duration = minutes * 60.0
+    beats = synthetic_rr(duration, rng)
+    ecg = synthetic_ecg(beats, duration, ecg_sfreq, rng)
+    eda, onsets, amplitudes = synthetic_eda(duration, eda_sfreq, rng)
+    eeg = synthetic_eeg(duration, eeg_sfreq, eeg_alpha, rng)
+    blocks = [
+        SampleBlock.regular("synthetic/ecg", "ecg", ("ECG",), ecg, ecg_sfreq, t0),
+        SampleBlock.regular("synthetic/eda", "eda", ("EDA",), eda, eda_sfreq, t0),
+        SampleBlock.regular("synthetic/eeg", "eeg", tuple(eeg_channels), eeg, eeg_sfreq, t0),
+    ]
+    return SyntheticRecording(
+        blocks=blocks,
+        beat_times=t0 + beats,
+        scr_onsets=t0 + onsets,
+        scr_amplitudes=amplitudes,
+        alpha_amplitudes=dict(zip(eeg_channels, eeg_alpha, strict=True)),
+    )
+
+
+def split_block(block: SampleBlock, sizes: Sequence[int]) -> list[SampleBlock]:
+    """Cut ``block`` into consecutive chunks of the given sizes (cycled), as BLE delivers them."""
+    chunks = []
+    start, i = 0, 0
+    while start < len(block):
+        stop = min(len(block), start + max(1, int(sizes[i % len(sizes)])))
+        chunks.append(
+            SampleBlock(
+                stream=block.stream,
+                modality=block.modality,
+                channels=block.channels,
+                unit=block.unit,
+                sfreq=block.sfreq,
+                t=block.t[start:stop],
+                values=block.values[start:stop],
+                index=block.index[start:stop],
+                device=block.device,
+            )
+        )
+        start, i = stop, i + 1
+    return chunks
