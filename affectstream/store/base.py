@@ -183,6 +183,8 @@ class SeriesBatch:
                 f"time_ns of {what} has dtype {time_ns.dtype}; expected int64 nanoseconds "
                 "(convert seconds with np.round(t * 1e9).astype(np.int64))."
             )
+        if time_ns.dtype.kind == "u" and time_ns.size and time_ns.max() > np.iinfo(np.int64).max:
+            raise StoreError(f"time_ns of {what} has values beyond the int64 range.")
         object.__setattr__(self, "time_ns", time_ns.astype(np.int64, copy=False))
         n = time_ns.shape[0]
         fields: dict[str, FieldValues] = {}

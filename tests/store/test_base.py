@@ -55,6 +55,7 @@ def test_batch_normalises_types_and_drops_empty_tags() -> None:
         ({"tags": {"session": 3}}, "tag values must be strings"),
         ({"time_ns": np.arange(3.0)}, "expected int64 nanoseconds"),
         ({"time_ns": np.zeros((3, 1), dtype=np.int64)}, "must be 1-D"),
+        ({"time_ns": np.array([0, 1, 2**63], dtype=np.uint64)}, "beyond the int64 range"),
         ({"fields": {"x": np.arange(2.0)}}, "has shape (2,), expected (3,)"),
         ({"fields": {"session": np.arange(3.0)}}, "Invalid field name 'session'"),
         ({"fields": {"time": np.arange(3.0)}}, "Invalid field name 'time'"),
