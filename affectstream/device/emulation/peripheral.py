@@ -29,6 +29,9 @@ logger = logging.getLogger(__name__)
 #: Host seconds between two generation ticks of a peripheral.
 TICK_S = 0.02
 
+#: Packets the bumble host may hold for a connection before a peripheral waits.
+MAX_PENDING_PACKETS = 8
+
 #: Reason code of a supervision timeout (what a central sees when the radio link is lost).
 CONNECTION_TIMEOUT = hci.HCI_CONNECTION_TIMEOUT_ERROR
 
@@ -260,20 +263,17 @@ class EmulatedPeripheral:
         self._connection = None
 
     async def _run(self) -> None:
-        try:
-            while True:
-                await asyncio.sleep(TICK_S)
-                now = asyncio.get_running_loop().time()
-                if now < self._stall_until:
-                    if self._stall_drop:
-                        await self._tick(self.device_time(), deliver=False)
-                    continue
-                await self._tick(self.device_time(), deliver=True)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            logger.exception("Emulated %s stopped generating after an error", self.name)
-            raise
+        while True:
+            await asyncio.sleep(TICK_S)
+            now = asyncio.get_running_loop().time()
+            stalled = now < self._stall_until
+            if stalled and not self._stall_drop:
+                continue  # buffered stall: catch up once it ends
+            try:
+                await self._tick(self.device_time(), deliver=not stalled)
+            except Exception:
+                # A generation bug must not silence the device for the rest of the run.
+                logger.exception("Emulated %s failed to generate a tick", self.name)
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         """Generate everything due up to ``device_time`` and emit it."""
@@ -341,8 +341,9 @@ class EmulatedPeripheral:
         return True
 
     async def _send(self, characteristic: Characteristic[Any], payload: bytes) -> bool:
-        """Notify ``payload`` (after any queued malformed packets); False if it cannot fit."""
-        assert self._device is not None and self._connection is not None
+        """Notify ``payload`` (after queued malformed packets); False if not sent."""
+        if self._device is None or self._connection is None:
+            return False
         if len(payload) > self.mtu - 3:
             logger.warning(
                 "%s: %d-byte packet does not fit MTU %d; not sent",
@@ -351,10 +352,36 @@ class EmulatedPeripheral:
                 self.mtu,
             )
             return False
+        if not await self._wait_for_room():
+            return False
         if self._malformed_pending and characteristic is self.data_characteristic:
             await self._send_malformed_now()
-        await self._device.notify_subscriber(self._connection, characteristic, payload)
+        device, connection = self._device, self._connection
+        if device is None or connection is None:
+            return False
+        await device.notify_subscriber(connection, characteristic, payload)
         return True
+
+    async def _wait_for_room(self) -> bool:
+        """Back-pressure: wait while the stack still holds many unsent packets.
+
+        A real radio sends a few packets per connection event and the firmware buffers
+        the rest; here the bumble host's ACL queue plays that part. Bounding it keeps the
+        record of what was delivered exact when a link drops (queued packets would be
+        lost while already counted as sent). Returns False if the link went away.
+        """
+        device, connection = self._device, self._connection
+        if device is None or connection is None:
+            return False
+        queue = device.host.le_acl_packet_queue
+        if queue is not None and queue.pending > MAX_PENDING_PACKETS:
+            try:
+                await asyncio.wait_for(queue.drain(connection.handle), 2.0)
+            except (TimeoutError, ValueError):
+                logger.debug("%s: ACL queue did not drain", self.name)
+        return (
+            self._device is device and self._connection is connection and self._central_holds_link()
+        )
 
     def _record(self, records: Sequence[Record], delivered: bool) -> None:
         for record in records:
@@ -387,14 +414,13 @@ class EmulatedPeripheral:
         return peer is not None and self._connection.self_address in peer.le_connections
 
     async def _send_malformed_now(self) -> None:
-        assert self._device is not None and self._connection is not None
-        assert self.data_characteristic is not None
+        device, connection = self._device, self._connection
+        if device is None or connection is None or self.data_characteristic is None:
+            return
         while self._malformed_pending > 0:
             self._malformed_pending -= 1
             payload = self._malformed_payload()
-            await self._device.notify_subscriber(
-                self._connection, self.data_characteristic, payload
-            )
+            await device.notify_subscriber(connection, self.data_characteristic, payload)
             self.malformed_sent += 1
 
     def _malformed_payload(self) -> bytes:
