@@ -1,0 +1,149 @@
+"""``affectstream demo``: the whole path on emulated wearables, no hardware, no server.
+
+Examples::
+
+    affectstream demo
+    affectstream demo --duration 30 --store ./demo-store --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib.util
+import signal
+from typing import Any
+
+from affectstream.cli._output import emit_json, say
+
+
+def register(subparsers: Any) -> None:
+    """Register ``demo``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The top-level sub-command registry.
+    """
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a scripted session on emulated wearables (no hardware or server needed)",
+        description=(
+            "Start an emulated HR strap (with RR), Polar H10 (ECG), EDA band and Muse on the "
+            "emulated BLE stack, run a scripted session (baseline, stress, recovery) through "
+            "the real ingestion, feature, model and storage code, show it live on stderr, "
+            "store it in the embedded store and say where the data is."
+        ),
+    )
+    parser.add_argument(
+        "--duration", type=float, default=90.0, help="seconds (default 90; ends by itself)"
+    )
+    parser.add_argument(
+        "--store",
+        metavar="PATH",
+        default=None,
+        help="embedded store folder or store URL (default: $AFFECTSTREAM_HOME/store or "
+        "~/.affectstream/store)",
+    )
+    parser.add_argument(
+        "--window", type=float, default=20.0, help="feature window in seconds (default 20)"
+    )
+    parser.add_argument(
+        "--step", type=float, default=2.0, help="seconds between estimates (default 2)"
+    )
+    parser.add_argument("--participant", default="demo", help="participant id (default demo)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")
+    parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
+    parser.add_argument("--json", action="store_true", help="print the JSON summary last")
+    parser.set_defaults(func=run)
+
+
+async def _demo(args: argparse.Namespace) -> dict[str, Any]:
+    from affectstream.runtime.demo import DemoOptions, run_demo
+    from affectstream.runtime.view import LiveView
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def on_interrupt() -> None:
+        say("stopping: flushing everything to the store (Ctrl-C again to abort)")
+        stop.set()
+        loop.remove_signal_handler(signal.SIGINT)
+
+    with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+        loop.add_signal_handler(signal.SIGINT, on_interrupt)
+    options = DemoOptions(
+        duration=args.duration,
+        store=args.store,
+        window=args.window,
+        step=args.step,
+        participant=args.participant,
+        seed=args.seed,
+        bundle=args.model,
+    )
+    with LiveView("affectstream demo") as view:
+        return await run_demo(options, on_update=view.update, stop=stop, on_status=say)
+
+
+def _report(summary: dict[str, Any]) -> None:
+    say("")
+    say(
+        f"session {summary['session']}: {summary['duration_s']:.0f} s, "
+        f"{summary['n_estimates']} estimates from {summary['n_feature_rows']} windows "
+        f"of {summary['window_s']:g} s every {summary['step_s']:g} s"
+    )
+    for stream, entry in summary["streams"].items():
+        say(
+            f"  {stream:28s} {entry['stored']:>8d} samples stored, "
+            f"{entry['gap_samples']:>5d} marked as gaps"
+            + (", feeds features" if entry.get("features") else "")
+        )
+    latency = summary["latency_window_end_s"]
+    if latency["n"]:
+        say(
+            f"  latency window end -> stored estimate: p50 {latency['p50']:.2f} s, "
+            f"p99 {latency['p99']:.2f} s"
+        )
+    for warning in summary.get("warnings", []):
+        say(f"  note: {warning}")
+    if summary.get("unflushed_samples"):
+        say(f"  warning: {summary['unflushed_samples']} samples could not be stored")
+    store = summary["store"]
+    session = summary["session"]
+    say(f"data: {store}")
+    say(f"  list sessions:   affectstream store ls --store {store}")
+    say(
+        f"  inspect:         affectstream store show {session} --store {store} --measurement affect"
+    )
+    if importlib.util.find_spec("affectstream.cli.export") is not None:
+        say(
+            f"  export:          affectstream export {session} --store {store} "
+            "--format csv --out ./export"
+        )
+    else:
+        say(
+            "  export:          read it with affectstream.store.open_store(path).read("
+            "'affect', tags={'session': ...}) (this version has no export command)"
+        )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the demo; print the human summary on stderr and the JSON summary last.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        0 when estimates were produced and everything was stored, else 1.
+    """
+    summary = asyncio.run(_demo(args))
+    _report(summary)
+    if args.json:
+        emit_json(summary)
+    ok = summary["n_estimates"] > 0 and not summary["unflushed_samples"]
+    return 0 if ok else 1

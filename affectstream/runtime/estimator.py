@@ -1,0 +1,335 @@
+"""Live arousal/valence from feature rows: model bundles, the participant's reference, confidence.
+
+Each feature row (one window) becomes one ``affect`` record:
+
+- ``<target>`` (LightGBM probability of the high class), ``<target>_svm`` (the SVM's), and
+  ``<target>_high`` for every loaded bundle (normally ``arousal``);
+- ``<target>_confidence`` in [0, 1]: ``coverage × agreement × reference``, where
+  *coverage* is the share of the bundle's features present in the window, *agreement* is
+  ``1 - |p_lightgbm - p_svm|``, and *reference* is 1 once the participant's baseline is
+  complete and 0.5 while the centre is still a running mean (see docs/runtime.md);
+- ``<target>_top1..3``: the largest LightGBM contributions as ``"feature:+0.42"`` (log-odds);
+- without a valence bundle, ``valence`` from :func:`affectstream.models.valence.
+  uncalibrated_valence` (frontal alpha asymmetry relative to the baseline, or 0.5), with
+  ``valence_calibrated=False`` and its confidence spelled out in ``valence_confidence``.
+
+Features are normalised per participant as the bundle was trained: against the mean of the
+baseline windows (or a running mean until the baseline is over).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectstream.errors import ModelError
+from affectstream.models.bundle import (
+    BUNDLES_DIR,
+    ModelBundle,
+    load_bundle,
+    resolve_bundle,
+    shipped_bundles,
+)
+from affectstream.models.valence import uncalibrated_valence
+from affectstream.signal import BaselineNormalizer
+from affectstream.types import FloatArray
+
+logger = logging.getLogger(__name__)
+
+#: Contributions kept per estimate.
+TOP_CONTRIBUTIONS = 3
+#: Weight of the confidence while the reference is a provisional running mean.
+PROVISIONAL_REFERENCE_WEIGHT = 0.5
+
+
+def feature_families(features: Iterable[str]) -> set[str]:
+    """Families (name prefixes such as ``hrv``, ``eda``, ``eeg``) of feature names.
+
+    Parameters
+    ----------
+    features : iterable of str
+        Feature names.
+
+    Returns
+    -------
+    set of str
+    """
+    return {f.split("_", 1)[0] for f in features}
+
+
+def _bundle_meta(path: Path) -> dict[str, Any]:
+    try:
+        meta: dict[str, Any] = json.loads((path / "bundle.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"Cannot read {path / 'bundle.json'}: {exc}.") from None
+    return meta
+
+
+def choose_bundle(target: str, families: Iterable[str]) -> Path | None:
+    """The shipped bundle for ``target`` whose features the given families cover best.
+
+    Parameters
+    ----------
+    target : str
+        ``"arousal"`` or ``"valence"``.
+    families : iterable of str
+        Feature families the session's streams give (``hrv``, ``eda``, ``eeg``...).
+
+    Returns
+    -------
+    Path or None
+        None when no shipped bundle has this target.
+    """
+    have = set(families)
+    best: tuple[float, str] | None = None
+    for name in shipped_bundles():
+        meta = _bundle_meta(BUNDLES_DIR / name)
+        if meta.get("target") != target:
+            continue
+        features = list(meta.get("features", []))
+        covered = sum(f.split("_", 1)[0] in have for f in features) / max(1, len(features))
+        if best is None or covered > best[0]:
+            best = (covered, name)
+    return None if best is None else BUNDLES_DIR / best[1]
+
+
+def demo_bundle_path() -> Path:
+    """Where the demonstration bundle trained on synthetic data is cached.
+
+    Returns
+    -------
+    Path
+        ``$AFFECTSTREAM_HOME/bundles/demo-synthetic`` (default ``~/.affectstream/...``).
+    """
+    home = os.environ.get("AFFECTSTREAM_HOME")
+    base = Path(home).expanduser() if home else Path.home() / ".affectstream"
+    return base / "bundles" / "demo-synthetic"
+
+
+def ensure_demo_bundle(path: Path | None = None) -> Path:
+    """Train (once) a small arousal bundle on synthetic recordings, for demos without one.
+
+    It uses the model layer's own training code on
+    :func:`affectstream.models.synthetic.synthetic_recordings`; the result says nothing about
+    real people and its model card says so.
+
+    Parameters
+    ----------
+    path : Path, optional
+        Bundle folder; :func:`demo_bundle_path` by default.
+
+    Returns
+    -------
+    Path
+        The bundle folder.
+    """
+    from affectstream.models.synthetic import synthetic_recordings
+    from affectstream.models.training import train
+
+    out = path if path is not None else demo_bundle_path()
+    if (out / "bundle.json").is_file():
+        try:
+            load_bundle(out)
+            return out
+        except ModelError as exc:
+            logger.info("retraining the demo bundle at %s: %s", out, exc)
+    logger.warning("training a demonstration arousal model on synthetic data in %s", out)
+    recordings = synthetic_recordings(4, duration=600.0, baseline_seconds=120.0)
+    train(
+        "synthetic",
+        "",
+        out,
+        name="demo-synthetic",
+        recordings=recordings,
+        n_splits=2,
+        command="affectstream demo (synthetic demonstration model)",
+    )
+    return out
+
+
+def resolve_arousal_bundle(
+    name_or_path: str | Path | None, families: Iterable[str], *, allow_demo: bool
+) -> Path | None:
+    """Pick the arousal bundle: the one named, else the best shipped one, else the demo one.
+
+    Parameters
+    ----------
+    name_or_path : str or Path or None
+        Explicit bundle (folder or shipped name).
+    families : iterable of str
+        Feature families the session gives.
+    allow_demo : bool
+        Train the synthetic demonstration bundle when nothing is shipped.
+
+    Returns
+    -------
+    Path or None
+        None when nothing fits and the demo bundle is not allowed.
+    """
+    if name_or_path is not None:
+        return resolve_bundle(name_or_path)
+    chosen = choose_bundle("arousal", families)
+    if chosen is None and allow_demo:
+        chosen = ensure_demo_bundle()
+    return chosen
+
+
+@dataclass
+class _Reference:
+    """The participant's reference rows of one bundle and the fixed centre once complete."""
+
+    rows: list[FloatArray] = field(default_factory=list)
+    fallback: list[FloatArray] = field(default_factory=list)
+    center: FloatArray | None = None
+
+
+class LiveEstimator:
+    """Turn feature rows into affect records, one per window, in time order.
+
+    Parameters
+    ----------
+    bundles : sequence of ModelBundle
+        Loaded bundles (normally one arousal bundle; a valence bundle replaces the
+        uncalibrated valence guess).
+    baseline_end : float or None
+        Host time (s) at which the participant's baseline period ends. Windows ending by
+        then form the reference; later windows are normalised against their mean. None:
+        ``session start + the bundle's baseline_seconds`` must be passed instead.
+    top : int
+        Contributions kept per estimate.
+    """
+
+    def __init__(
+        self,
+        bundles: Sequence[ModelBundle],
+        *,
+        baseline_end: float | None,
+        top: int = TOP_CONTRIBUTIONS,
+    ) -> None:
+        self.bundles = list(bundles)
+        self.baseline_end = baseline_end
+        self.top = int(top)
+        self._references = {id(b): _Reference() for b in self.bundles}
+        self._faa_reference: list[dict[str, float]] = []
+        self._faa_scaler: BaselineNormalizer | None = None
+        self.n_estimates = 0
+
+    @property
+    def model_id(self) -> str:
+        """Model ids of the bundles, joined with ``+`` (the ``model`` tag of estimates)."""
+        return "+".join(b.model_id for b in self.bundles) or "none"
+
+    @property
+    def has_valence_model(self) -> bool:
+        """Whether a bundle estimates valence."""
+        return any(b.target == "valence" for b in self.bundles)
+
+    def _center(
+        self, bundle: ModelBundle, values: FloatArray, t_end: float
+    ) -> tuple[FloatArray, bool]:
+        """The reference centre for a row and whether it is final (baseline complete)."""
+        method = bundle.meta.get("normalization", {}).get("method", "baseline")
+        if method == "none":
+            return np.zeros(values.shape[0]), True
+        ref = self._references[id(bundle)]
+        if method == "running":
+            ref.rows.append(values)
+            return self._mean(bundle, ref.rows), True
+        if self.baseline_end is None or t_end <= self.baseline_end + 1e-9:
+            ref.rows.append(values)
+            return self._mean(bundle, ref.rows), False
+        if ref.center is None and ref.rows:
+            ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
+        if ref.center is not None:
+            return ref.center, True
+        # No window fell inside the baseline: a running mean, flagged provisional.
+        ref.fallback.append(values)
+        return self._mean(bundle, ref.fallback), False
+
+    @staticmethod
+    def _mean(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray:
+        frame = pd.DataFrame(np.vstack(rows), columns=bundle.features)
+        frame["reference"] = True
+        return bundle.normalizer.reference_center(frame)
+
+    def _faa_z(self, row: pd.Series, t_end: float) -> float | None:
+        if "eeg_faa" not in row.index or not np.isfinite(row["eeg_faa"]):
+            return None
+        in_baseline = self.baseline_end is None or t_end <= self.baseline_end + 1e-9
+        entry = {"eeg_faa": float(row["eeg_faa"]), "usable_eeg": bool(row.get("usable_eeg", True))}
+        if in_baseline or self._faa_scaler is None:
+            if in_baseline:
+                self._faa_reference.append(entry)
+            if len(self._faa_reference) < 2:
+                return None
+            self._faa_scaler = BaselineNormalizer(method="zscore", min_samples=2).fit(
+                pd.DataFrame(self._faa_reference)
+            )
+        z = self._faa_scaler.transform(pd.DataFrame([entry]))["eeg_faa"].iloc[0]
+        return float(z) if np.isfinite(z) else None
+
+    def estimate(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
+        """One affect record per feature row.
+
+        Parameters
+        ----------
+        rows : pandas.DataFrame
+            Rows from :class:`affectstream.signal.StreamingExtractor` (``t_end`` plus
+            features), in time order.
+
+        Returns
+        -------
+        list of dict
+            ``t_end`` plus the fields described in the module docstring.
+        """
+        records = []
+        for _, row in rows.iterrows():
+            t_end = float(row["t_end"])
+            record: dict[str, Any] = {"t_end": t_end}
+            for bundle in self.bundles:
+                record.update(self._bundle_fields(bundle, row, t_end))
+            if not self.has_valence_model:
+                valence = uncalibrated_valence(self._faa_z(row, t_end))
+                record["valence"] = valence.probability
+                record["valence_calibrated"] = valence.calibrated
+                record["valence_confidence"] = valence.confidence
+                record["valence_basis"] = valence.basis
+            records.append(record)
+            self.n_estimates += 1
+        return records
+
+    def _bundle_fields(self, bundle: ModelBundle, row: pd.Series, t_end: float) -> dict[str, Any]:
+        features = {f: float(row[f]) if f in row.index else math.nan for f in bundle.features}
+        values = np.array([features[f] for f in bundle.features], dtype=np.float64)
+        center, final = self._center(bundle, values, t_end)
+        estimate = bundle.estimate(features, center, top=self.top)
+        coverage = float(np.isfinite(values).mean()) if values.size else 0.0
+        agreement = 1.0 - abs(estimate.probability - estimate.probability_svm)
+        confidence = coverage * agreement * (1.0 if final else PROVISIONAL_REFERENCE_WEIGHT)
+        target = bundle.target
+        fields: dict[str, Any] = {
+            target: estimate.probability,
+            f"{target}_svm": estimate.probability_svm,
+            f"{target}_high": estimate.high,
+            f"{target}_confidence": confidence,
+            f"{target}_coverage": coverage,
+            f"{target}_calibrated": estimate.calibrated,
+            f"{target}_reference_final": final,
+        }
+        for k in range(self.top):
+            text = None
+            if k < len(estimate.contributions):
+                c = estimate.contributions[k]
+                if np.isfinite(c.contribution):
+                    text = f"{c.feature}:{c.contribution:+.3f}"
+            fields[f"{target}_top{k + 1}"] = text
+        return fields

@@ -1,0 +1,969 @@
+"""The live session runtime: devices → features → estimates → store, on one asyncio loop.
+
+Data path of a :class:`LiveSession`::
+
+    BLE callback ──submit()──▶ raw backlog (bounded) ──writer task──▶ store thread ──▶ store
+                     │                                      ▲
+                     └──▶ compute backlog (bounded) ──compute task──▶ worker thread:
+                          StreamingExtractor.push ▶ LiveEstimator ──▶ features, quality,
+                                                                      affect (derived backlog)
+
+- :meth:`LiveSession.submit` is what the connection supervisor calls for every
+  :class:`~affectstream.types.SampleBlock`. It only appends to in-memory queues and never
+  waits, so a slow store or a busy CPU never blocks a BLE callback.
+- Back-pressure is explicit and counted per stream (:class:`StreamLedger`): when more than
+  ``max_pending_samples`` raw samples wait for the store, the oldest waiting blocks are
+  dropped and written as ``"store_backlog"`` gap events instead (so they stay accounted
+  for); when the extractor is more than ``compute_backlog_samples`` behind, blocks skip the
+  extractor (they are still stored) and ``feature_skipped`` counts them.
+- Feature extraction and models run in a worker thread; store writes in another, so the
+  event loop only moves references.
+- A failed store write is retried with backoff; nothing is lost while the backlog bound
+  holds. Stopping (duration, stop event, Ctrl-C or task cancellation) stops the devices,
+  flushes the extractor and writes everything left, retrying for up to ``flush_timeout``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from affectstream._validate import check_positive
+from affectstream.errors import SignalError, StoreError
+from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
+from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.protocol import Protocol as SessionProtocol
+from affectstream.runtime.protocol import ProtocolPhase
+from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.signal.extractor import FAMILY
+from affectstream.store import SeriesBatch, TimeSeriesStore, blocks_to_batches, seconds_to_ns
+from affectstream.types import Gap, SampleBlock
+
+logger = logging.getLogger(__name__)
+
+#: Preferred source of each feature family when several streams could feed it.
+DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {"hrv": ("ecg", "ppg", "rr")}
+#: Columns of an extractor row that describe the window rather than measure anything.
+_META_PREFIXES = ("t_end", "quality_", "usable_", "reason_")
+#: Smallest time step forced between events of an event stream that share a timestamp.
+_EVENT_EPSILON = 1e-3
+
+
+class BlockSource(Protocol):
+    """What the runtime needs from a device layer (the connection supervisor fits)."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def stats(self) -> Mapping[str, Any]: ...
+
+
+@dataclass
+class SessionConfig:
+    """Settings of a live session.
+
+    Parameters
+    ----------
+    participant : str
+        Pseudonymous participant id (the ``participant`` tag).
+    session_id : str, optional
+        Session id (the ``session`` tag); generated from the participant and the UTC time.
+    window : WindowConfig
+        Feature windows.
+    protocol : Protocol, optional
+        Phases written as events; a ``baseline`` phase is the reference period.
+    baseline_seconds : float, optional
+        Reference period from the session start when the protocol has no baseline phase;
+        defaults to the arousal bundle's ``baseline_seconds``.
+    flush_interval : float
+        Seconds between store writes.
+    compute_interval : float
+        Seconds between hand-overs of new blocks to the feature worker.
+    max_pending_samples : int
+        Raw samples allowed to wait for the store before the oldest become gap events.
+    max_write_samples : int
+        Raw samples per store write at most (a backlog drains in several writes).
+    compute_backlog_samples : int
+        Samples allowed to wait for the extractor before blocks skip it.
+    max_pending_points : int
+        Derived points (features, quality, affect, events) allowed to wait for the store
+        before the oldest are dropped (counted in ``derived_dropped_points``).
+    flush_timeout : float
+        Seconds the final flush keeps retrying an unavailable store.
+    sources : mapping of str to tuple of str
+        Preferred modalities per feature family when several streams could feed it.
+    """
+
+    participant: str = ""
+    session_id: str | None = None
+    window: WindowConfig = field(default_factory=WindowConfig)
+    protocol: SessionProtocol | None = None
+    baseline_seconds: float | None = None
+    flush_interval: float = 0.5
+    compute_interval: float = 0.25
+    max_pending_samples: int = 4_000_000
+    max_write_samples: int = 250_000
+    compute_backlog_samples: int = 2_000_000
+    max_pending_points: int = 200_000
+    flush_timeout: float = 15.0
+    sources: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
+
+    def __post_init__(self) -> None:
+        for name in ("flush_interval", "compute_interval", "flush_timeout"):
+            check_positive(f"SessionConfig.{name}", getattr(self, name))
+        for name in (
+            "max_pending_samples",
+            "max_write_samples",
+            "compute_backlog_samples",
+            "max_pending_points",
+        ):
+            check_positive(f"SessionConfig.{name}", getattr(self, name))
+
+
+def new_session_id(participant: str = "") -> str:
+    """A readable, unique session id: ``<participant>-<UTC time>-<4 hex>``.
+
+    Parameters
+    ----------
+    participant : str
+        Participant id (``"anon"`` when empty).
+
+    Returns
+    -------
+    str
+    """
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    return f"{participant or 'anon'}-{stamp}-{uuid.uuid4().hex[:4]}"
+
+
+def _percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p99": None, "max": None}
+    array = np.asarray(values, dtype=np.float64)
+    return {
+        "n": int(array.size),
+        "p50": float(np.percentile(array, 50)),
+        "p99": float(np.percentile(array, 99)),
+        "max": float(array.max()),
+    }
+
+
+@dataclass
+class StreamView:
+    """One stream in a :class:`LiveSnapshot`."""
+
+    stream: str
+    modality: str
+    rate: float
+    delivered: int
+    gap_samples: int
+    stored: int
+    pending: int
+    features: bool
+
+
+@dataclass
+class LiveSnapshot:
+    """What a live view shows; cheap to take several times a second.
+
+    Parameters
+    ----------
+    session : str
+        Session id.
+    elapsed : float
+        Seconds since the session started.
+    duration : float or None
+        Planned length.
+    streams : list of StreamView
+        Per-stream counters and rates.
+    quality : dict
+        Latest ``quality_<family>`` values.
+    estimate : dict or None
+        Latest affect record.
+    phase : ProtocolPhase or None
+        Current protocol phase.
+    n_feature_rows, n_estimates : int
+        Windows processed and estimates made.
+    store_ok : bool
+        False while store writes fail.
+    store_message : str
+        Last store error.
+    backlog_samples : int
+        Raw samples waiting for the store.
+    window : WindowConfig
+        Feature window settings.
+    model : str
+        Model id.
+    """
+
+    session: str
+    elapsed: float
+    duration: float | None
+    streams: list[StreamView]
+    quality: dict[str, float]
+    estimate: dict[str, Any] | None
+    phase: ProtocolPhase | None
+    n_feature_rows: int
+    n_estimates: int
+    store_ok: bool
+    store_message: str
+    backlog_samples: int
+    window: WindowConfig
+    model: str
+
+
+@dataclass
+class _ComputeResult:
+    rows: pd.DataFrame
+    records: list[dict[str, Any]]
+    errors: dict[str, str]
+    newest_submit: float
+
+
+class LiveSession:
+    """Wire a block source, the feature extractor, the models and a store into one session.
+
+    Parameters
+    ----------
+    store : TimeSeriesStore
+        Where everything goes (it is not closed by the session).
+    config : SessionConfig, optional
+        Settings.
+    estimator : LiveEstimator, optional
+        Models; without one only features and quality are stored.
+    executor : concurrent.futures.Executor, optional
+        Worker for features and models (a private one-thread pool by default). Share one
+        between sessions to bound the threads of a process.
+    store_executor : concurrent.futures.Executor, optional
+        Worker for store writes (a private one-thread pool by default).
+
+    Examples
+    --------
+    >>> session = LiveSession(store, SessionConfig(participant="P01"))  # doctest: +SKIP
+    >>> sup = Supervisor(targets, on_block=session.submit)  # doctest: +SKIP
+    >>> summary = await session.run(sup, duration=600)  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        store: TimeSeriesStore,
+        config: SessionConfig | None = None,
+        estimator: LiveEstimator | None = None,
+        *,
+        executor: Executor | None = None,
+        store_executor: Executor | None = None,
+    ) -> None:
+        self.store = store
+        self.config = config if config is not None else SessionConfig()
+        self.session_id = self.config.session_id or new_session_id(self.config.participant)
+        self.estimator = estimator
+        self._own_executors: list[ThreadPoolExecutor] = []
+        self._executor = executor or self._private_executor("affectstream-compute")
+        self._store_executor = store_executor or self._private_executor("affectstream-store")
+        self.tags = {"participant": self.config.participant, "session": self.session_id}
+        self.extractor = StreamingExtractor(self.config.window)
+        self.ledgers: dict[str, StreamLedger] = {}
+        self._raw: deque[tuple[SampleBlock, int]] = deque()
+        self._raw_samples = 0  # waiting or in flight
+        self._gap_blocks: deque[SampleBlock] = deque()
+        self._derived: deque[tuple[SeriesBatch, list[tuple[float, float]]]] = deque()
+        self._derived_points = 0
+        self._compute: deque[tuple[SampleBlock, float]] = deque()
+        self._compute_samples = 0
+        self._feature_streams: dict[str, str] = {}  # family -> stream
+        self._stream_modality: dict[str, str] = {}
+        self._last_event_t: dict[str, float] = {}
+        self.started_at: float | None = None
+        self._started_mono = 0.0
+        self._duration: float | None = None
+        self.stopped_at: float | None = None
+        self.n_feature_rows = 0
+        self.n_estimates = 0
+        self.n_events = 0
+        self.store_failures = 0
+        self.store_ok = True
+        self.store_message = ""
+        self.backlog_drops = 0
+        self.derived_dropped_points = 0
+        self.latency_window_end: list[float] = []
+        self.latency_arrival: list[float] = []
+        self.latest_estimate: dict[str, Any] | None = None
+        self.latest_quality: dict[str, float] = {}
+        self.feature_errors: dict[str, str] = {}
+        self.warnings: list[str] = []
+        self._rate_marks: dict[str, tuple[float, int, float]] = {}
+        self._closed = False
+        self.late_blocks = 0
+
+    def _private_executor(self, name: str) -> ThreadPoolExecutor:
+        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._own_executors.append(pool)
+        return pool
+
+    # -- input (event loop thread, never waits) -----------------------------------------
+
+    def declare_streams(self, streams: Mapping[str, str]) -> None:
+        """Tell the session which streams to expect, so each feature family takes its
+        preferred source (e.g. ECG rather than RR for HRV) whatever arrives first.
+
+        Parameters
+        ----------
+        streams : mapping of str to str
+            Stream id → modality.
+        """
+        ranked: dict[str, tuple[int, str]] = {}
+        for stream, modality in streams.items():
+            self._stream_modality[stream] = modality
+            family = FAMILY.get(modality)
+            if family is None or family in self._feature_streams:
+                continue
+            order = self.config.sources.get(family, ())
+            rank = order.index(modality) if modality in order else len(order)
+            if family not in ranked or rank < ranked[family][0]:
+                ranked[family] = (rank, stream)
+        for family, (_, stream) in ranked.items():
+            self._feature_streams[family] = stream
+
+    def _feeds_features(self, block: SampleBlock) -> bool:
+        family = FAMILY.get(block.modality)
+        if family is None:
+            return False
+        owner = self._feature_streams.get(family)
+        if owner is None:
+            self._feature_streams[family] = block.stream
+            return True
+        return owner == block.stream
+
+    def submit(self, block: SampleBlock) -> None:
+        """Take one block from the device layer; never blocks (safe in a BLE callback).
+
+        Parameters
+        ----------
+        block : SampleBlock
+            Clock-corrected samples of one stream, gaps as NaN rows plus annotations.
+        """
+        ledger = self.ledgers.get(block.stream)
+        if ledger is None:
+            ledger = self.ledgers[block.stream] = StreamLedger(block.stream, block.modality)
+        n_data = data_rows(block)
+        ledger.on_block(block, n_data)
+        if self._closed:
+            # Arrived after the final flush: counted as unflushed, never silently lost.
+            self.late_blocks += 1
+            return
+        self._raw.append((block, n_data))
+        self._raw_samples += n_data
+        if self._raw_samples > self.config.max_pending_samples:
+            self._drop_oldest_raw()
+        if self._feeds_features(block):
+            if self._compute_samples + len(block) > self.config.compute_backlog_samples:
+                ledger.feature_skipped += n_data
+            else:
+                self._compute.append((block, time.time()))
+                self._compute_samples += len(block)
+
+    def _drop_oldest_raw(self) -> None:
+        """Back-pressure: turn the oldest waiting blocks into ``store_backlog`` gaps."""
+        while self._raw_samples > self.config.max_pending_samples and self._raw:
+            block, n_data = self._raw.popleft()
+            self._raw_samples -= n_data
+            ledger = self.ledgers[block.stream]
+            ledger.pending -= n_data
+            ledger.dropped += n_data
+            self.backlog_drops += 1
+            self._gap_blocks.append(_gap_only(block, n_data))
+        logger.warning(
+            "store backlog above %d samples: oldest samples written as gaps",
+            self.config.max_pending_samples,
+        )
+
+    def mark(
+        self, label: str, *, kind: str = "marker", detail: str = "", t: float | None = None
+    ) -> None:
+        """Write an event (a marker, a phase, a note) at host time ``t`` (now by default).
+
+        Parameters
+        ----------
+        label : str
+            Event label.
+        kind : str
+            ``"marker"``, ``"phase"``, ``"session"``...
+        detail : str
+            Free text (e.g. a phase's instruction).
+        t : float, optional
+            Host time in seconds since the epoch.
+        """
+        when = time.time() if t is None else float(t)
+        batch = SeriesBatch(
+            "events",
+            self.tags,
+            seconds_to_ns(np.array([when])),
+            {
+                "kind": np.array([kind], dtype=object),
+                "label": np.array([label], dtype=object),
+                "detail": np.array([detail], dtype=object),
+            },
+        )
+        self._add_derived(batch, [])
+        self.n_events += 1
+
+    def _add_derived(self, batch: SeriesBatch, latency: list[tuple[float, float]]) -> None:
+        if len(batch) == 0:
+            return
+        self._derived.append((batch, latency))
+        self._derived_points += len(batch)
+        while self._derived_points > self.config.max_pending_points and len(self._derived) > 1:
+            old, _ = self._derived.popleft()
+            self._derived_points -= len(old)
+            self.derived_dropped_points += len(old)
+            logger.warning("derived backlog full: %d points dropped", len(old))
+
+    # -- feature and model worker (runs in the executor thread) ---------------------------
+
+    def _event_times(self, block: SampleBlock) -> SampleBlock:
+        """Event streams stamped per notification (several RR intervals share one arrival
+        time): nudge ties forward so the extractor sees strictly increasing times."""
+        if block.sfreq is not None or len(block) == 0:
+            return block
+        last = self._last_event_t.get(block.stream, -math.inf)
+        t = block.t.copy()
+        for i in range(t.shape[0]):
+            if not t[i] > last:
+                t[i] = last + _EVENT_EPSILON
+            last = float(t[i])
+        self._last_event_t[block.stream] = last
+        if np.array_equal(t, block.t):
+            return block
+        return SampleBlock(
+            block.stream,
+            block.modality,
+            block.channels,
+            block.unit,
+            block.sfreq,
+            t,
+            block.values,
+            block.index,
+            block.gaps,
+            block.device,
+        )
+
+    def _compute_rows(self, items: list[tuple[SampleBlock, float]], final: bool) -> _ComputeResult:
+        by_stream: dict[str, list[SampleBlock]] = {}
+        newest = 0.0
+        for block, submitted in items:
+            by_stream.setdefault(block.stream, []).append(block)
+            newest = max(newest, submitted)
+        frames: list[pd.DataFrame] = []
+        errors: dict[str, str] = {}
+        for stream, blocks in by_stream.items():
+            try:
+                block = blocks[0] if len(blocks) == 1 else _concat(blocks)
+                rows = self.extractor.push(self._event_times(block))
+            except SignalError as exc:
+                errors[stream] = str(exc)
+                logger.warning("features of %s skipped a block: %s", stream, exc)
+                continue
+            if len(rows):
+                frames.append(rows)
+        if final:
+            try:
+                rows = self.extractor.flush()
+            except SignalError as exc:
+                errors["flush"] = str(exc)
+                logger.warning("final feature flush failed: %s", exc)
+            else:
+                if len(rows):
+                    frames.append(rows)
+        frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        records: list[dict[str, Any]] = []
+        if self.estimator is not None and len(frame):
+            records = self.estimator.estimate(frame)
+        return _ComputeResult(frame, records, errors, newest)
+
+    # -- tasks --------------------------------------------------------------------------
+
+    async def _compute_once(self, final: bool = False) -> None:
+        items = list(self._compute)
+        self._compute.clear()
+        self._compute_samples = 0
+        if not items and not final:
+            return
+        loop = asyncio.get_running_loop()
+        result = await loop.run_in_executor(self._executor, self._compute_rows, items, final)
+        for stream, message in result.errors.items():
+            if stream in self.ledgers:
+                self.ledgers[stream].feature_errors += 1
+            self.feature_errors[stream] = message
+        self._take_rows(result)
+
+    async def _compute_loop(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self.config.compute_interval)
+            await self._compute_once()
+
+    def _take_rows(self, result: _ComputeResult) -> None:
+        frame = result.rows
+        if not len(frame):
+            return
+        self.n_feature_rows += len(frame)
+        t_ns = seconds_to_ns(frame["t_end"].to_numpy(dtype=np.float64))
+        columns = [str(c) for c in frame.columns]
+        feature_cols = [c for c in columns if not c.startswith(_META_PREFIXES)]
+        quality_cols = [c for c in columns if c.startswith(("quality_", "usable_"))]
+        if feature_cols:
+            fields = {c: frame[c].to_numpy(dtype=np.float64) for c in feature_cols}
+            self._add_derived(SeriesBatch("features", self.tags, t_ns, fields), [])
+        if quality_cols:
+            fields_q: dict[str, Any] = {}
+            for c in quality_cols:
+                if c.startswith("usable_"):
+                    fields_q[c] = frame[c].to_numpy(dtype=bool)
+                else:
+                    fields_q[c] = frame[c].to_numpy(dtype=np.float64)
+            self._add_derived(SeriesBatch("quality", self.tags, t_ns, fields_q), [])
+            last = frame.iloc[-1]
+            self.latest_quality = {
+                c.removeprefix("quality_"): float(last[c])
+                for c in quality_cols
+                if c.startswith("quality_")
+            }
+        if result.records and self.estimator is not None:
+            batch = _records_batch(result.records, {**self.tags, "model": self.estimator.model_id})
+            latency = [(float(r["t_end"]), result.newest_submit) for r in result.records]
+            self._add_derived(batch, latency)
+            self.n_estimates += len(result.records)
+            self.latest_estimate = result.records[-1]
+
+    async def _write_once(self) -> bool:
+        """Write what is waiting; False if the store refused (everything is kept)."""
+        raw: list[tuple[SampleBlock, int]] = []
+        budget = self.config.max_write_samples
+        while self._raw and (not raw or budget > 0):
+            item = self._raw.popleft()
+            raw.append(item)
+            budget -= item[1]
+        gaps = list(self._gap_blocks)
+        self._gap_blocks.clear()
+        derived = list(self._derived)
+        self._derived.clear()
+        self._derived_points = 0
+        if not raw and not gaps and not derived:
+            return True
+        try:
+            batches = blocks_to_batches(
+                [b for b, _ in raw] + gaps,
+                participant=self.config.participant,
+                session=self.session_id,
+            )
+            batches += [batch for batch, _ in derived]
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(self._store_executor, self.store.write, batches)
+        except StoreError as exc:
+            # Put everything back in front, in order; the backlog bound still applies.
+            self._raw.extendleft(reversed(raw))
+            self._gap_blocks.extendleft(reversed(gaps))
+            self._derived.extendleft(reversed(derived))
+            self._derived_points = sum(len(b) for b, _ in self._derived)
+            self.store_failures += 1
+            if self.store_ok:
+                logger.warning("store write failed, retrying: %s", exc)
+            self.store_ok = False
+            self.store_message = str(exc)
+            if self._raw_samples > self.config.max_pending_samples:
+                self._drop_oldest_raw()
+            return False
+        done = time.time()
+        if not self.store_ok:
+            logger.warning("store writes succeed again")
+        self.store_ok = True
+        self.store_message = ""
+        for block, n_data in raw:
+            ledger = self.ledgers[block.stream]
+            ledger.stored += n_data
+            ledger.pending -= n_data
+            self._raw_samples -= n_data
+        for _, latency in derived:
+            for t_end, newest in latency:
+                self.latency_window_end.append(done - t_end)
+                if newest > 0:  # rows of the final flush have no triggering block
+                    self.latency_arrival.append(done - newest)
+        return True
+
+    async def _write_loop(self, stop: asyncio.Event) -> None:
+        failures = 0
+        while not stop.is_set():
+            delay = self.config.flush_interval * 2 ** min(failures, 4)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            if stop.is_set():
+                return
+            ok = await self._write_once()
+            # A backlog drains in several writes without waiting a whole interval each.
+            while ok and self._raw_samples >= self.config.max_write_samples and not stop.is_set():
+                ok = await self._write_once()
+            failures = 0 if ok else failures + 1
+
+    async def _final_flush(self) -> None:
+        deadline = time.monotonic() + self.config.flush_timeout
+        delay = 0.1
+        while True:
+            ok = await self._write_once()
+            if ok and not self._raw and not self._gap_blocks and not self._derived:
+                return
+            if time.monotonic() >= deadline:
+                logger.error(
+                    "store still failing after %.0f s; %d samples not stored: %s",
+                    self.config.flush_timeout,
+                    self._raw_samples,
+                    self.store_message,
+                )
+                return
+            if not ok:
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+
+    async def _phase_loop(self, protocol: SessionProtocol) -> None:
+        assert self.started_at is not None
+        for start, phase in zip(protocol.starts(), protocol.phases, strict=True):
+            wait = self._started_mono + start - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self.mark(phase.name, kind="phase", detail=phase.instruction, t=self.started_at + start)
+            logger.info("phase %s: %s", phase.name, phase.instruction)
+
+    # -- run ----------------------------------------------------------------------------
+
+    async def run(
+        self,
+        source: BlockSource,
+        *,
+        duration: float | None = None,
+        stop: asyncio.Event | None = None,
+        on_update: Callable[[LiveSnapshot], None] | None = None,
+        update_interval: float = 0.25,
+        declare: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Start the source, run until ``duration`` passes or ``stop`` is set, flush, summarise.
+
+        Parameters
+        ----------
+        source : BlockSource
+            Started and stopped here (a :class:`~affectstream.device.supervisor.Supervisor`
+            built with ``on_block=session.submit``).
+        duration : float, optional
+            Seconds to run; forever (until ``stop`` or cancellation) by default.
+        stop : asyncio.Event, optional
+            Set it to end the session early (e.g. from a Ctrl-C handler).
+        on_update : callable, optional
+            Called with a :class:`LiveSnapshot` every ``update_interval`` seconds.
+        update_interval : float
+            Seconds between snapshots.
+        declare : mapping, optional
+            Stream id → modality expected (see :meth:`declare_streams`); read from the
+            supervisor's stream ids when omitted.
+
+        Returns
+        -------
+        dict
+            The session summary (see :meth:`summary`).
+        """
+        if duration is not None:
+            check_positive("duration", duration)
+        stop = stop if stop is not None else asyncio.Event()
+        self._duration = duration
+        self.started_at = time.time()
+        self._started_mono = time.monotonic()
+        self.mark("start", kind="session", detail=f"participant {self.config.participant}")
+        if self.estimator is not None and self.estimator.baseline_end is None:
+            self.estimator.baseline_end = self.started_at + self.baseline_seconds()
+        stop_compute = asyncio.Event()
+        stop_writer = asyncio.Event()
+        writer = asyncio.create_task(self._write_loop(stop_writer), name="session-writer")
+        tasks: list[asyncio.Task[None]] = []
+        source_started = False
+        try:
+            await source.start()
+            source_started = True
+            self.declare_streams(declare if declare is not None else _declared(source))
+            tasks.append(asyncio.create_task(self._compute_loop(stop_compute), name="features"))
+            if self.config.protocol is not None:
+                tasks.append(asyncio.create_task(self._phase_loop(self.config.protocol)))
+            await self._wait(stop, duration, on_update, update_interval)
+        finally:
+            await self._shutdown(source, source_started, tasks, stop_compute, stop_writer, writer)
+        return self.summary(source)
+
+    async def _wait(
+        self,
+        stop: asyncio.Event,
+        duration: float | None,
+        on_update: Callable[[LiveSnapshot], None] | None,
+        interval: float,
+    ) -> None:
+        end = None if duration is None else self._started_mono + duration
+        while not stop.is_set():
+            remaining = math.inf if end is None else end - time.monotonic()
+            if remaining <= 0:
+                return
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), min(interval, remaining))
+            if on_update is not None:
+                on_update(self.snapshot())
+
+    async def _shutdown(
+        self,
+        source: BlockSource,
+        source_started: bool,
+        tasks: list[asyncio.Task[None]],
+        stop_compute: asyncio.Event,
+        stop_writer: asyncio.Event,
+        writer: asyncio.Task[None],
+    ) -> None:
+        """Stop the devices, drain the extractor, write everything; survives cancellation."""
+        for task in tasks[1:]:
+            task.cancel()
+        if source_started:
+            try:
+                await source.stop()
+            except Exception as exc:  # stopping must go on to the flush
+                logger.warning("stopping the devices failed: %s", exc)
+        self.stopped_at = time.time()
+        stop_compute.set()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if tasks:
+            await self._compute_once(final=True)
+        self.mark("stop", kind="session", detail=f"{self.n_estimates} estimates")
+        stop_writer.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await writer
+        await self._final_flush()
+        self._closed = True
+        for pool in self._own_executors:
+            pool.shutdown(wait=True)
+
+    def baseline_seconds(self) -> float:
+        """Length of the reference period from the session start.
+
+        The protocol's ``baseline`` phase, else ``SessionConfig.baseline_seconds``, else the
+        arousal bundle's own ``baseline_seconds``, else one window.
+
+        Returns
+        -------
+        float
+        """
+        protocol = self.config.protocol
+        if protocol is not None and protocol.baseline_end() is not None:
+            return float(protocol.baseline_end() or 0.0)
+        if self.config.baseline_seconds is not None:
+            return float(self.config.baseline_seconds)
+        if self.estimator is not None:
+            for bundle in self.estimator.bundles:
+                seconds = bundle.meta.get("normalization", {}).get("baseline_seconds")
+                if seconds:
+                    return float(seconds)
+        return float(self.config.window.window)
+
+    # -- reporting ----------------------------------------------------------------------
+
+    def snapshot(self) -> LiveSnapshot:
+        """The live state for a view.
+
+        Returns
+        -------
+        LiveSnapshot
+        """
+        now = time.monotonic()
+        streams = []
+        feature_streams = set(self._feature_streams.values())
+        for stream, ledger in sorted(self.ledgers.items()):
+            mark_t, mark_n, rate = self._rate_marks.get(stream, (now, ledger.delivered, 0.0))
+            if now - mark_t >= 2.0:  # long enough to span several BLE deliveries
+                rate = (ledger.delivered - mark_n) / (now - mark_t)
+                self._rate_marks[stream] = (now, ledger.delivered, rate)
+            elif stream not in self._rate_marks:
+                self._rate_marks[stream] = (now, ledger.delivered, 0.0)
+            streams.append(
+                StreamView(
+                    stream,
+                    ledger.modality,
+                    rate,
+                    ledger.delivered,
+                    ledger.gap_samples,
+                    ledger.stored,
+                    ledger.pending,
+                    stream in feature_streams,
+                )
+            )
+        phase = None
+        if self.config.protocol is not None and self.started_at is not None:
+            phase = self.config.protocol.phase_at(now - self._started_mono)
+        return LiveSnapshot(
+            session=self.session_id,
+            elapsed=now - self._started_mono if self.started_at else 0.0,
+            duration=self._duration,
+            streams=streams,
+            quality=dict(self.latest_quality),
+            estimate=self.latest_estimate,
+            phase=phase,
+            n_feature_rows=self.n_feature_rows,
+            n_estimates=self.n_estimates,
+            store_ok=self.store_ok,
+            store_message=self.store_message,
+            backlog_samples=self._raw_samples,
+            window=self.config.window,
+            model=self.estimator.model_id if self.estimator is not None else "none",
+        )
+
+    def summary(self, source: BlockSource | None = None) -> dict[str, Any]:
+        """Counts of the session, per stream, with the device layer's own counters.
+
+        Parameters
+        ----------
+        source : BlockSource, optional
+            Adds its per-stream statistics under ``device``.
+
+        Returns
+        -------
+        dict
+            ``session``, ``participant``, ``duration_s``, ``streams`` (ledger plus device
+            counters), ``n_feature_rows``, ``n_estimates``, ``n_events``, latencies (p50,
+            p99 in seconds), back-pressure counts, store failures and warnings.
+        """
+        device_stats: Mapping[str, Any] = source.stats() if source is not None else {}
+        streams: dict[str, Any] = {}
+        for stream in sorted(set(self.ledgers) | set(device_stats)):
+            ledger = self.ledgers.get(stream, StreamLedger(stream))
+            entry: dict[str, Any] = dict(ledger.as_dict())
+            stats = device_stats.get(stream)
+            if stats is not None:
+                entry["device"] = stats.as_dict() if hasattr(stats, "as_dict") else dict(stats)
+            entry["features"] = stream in self._feature_streams.values()
+            streams[stream] = entry
+        started = self.started_at or time.time()
+        stopped = self.stopped_at or time.time()
+        window = self.config.window
+        return {
+            "session": self.session_id,
+            "participant": self.config.participant,
+            "started": datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds"),
+            "duration_s": round(stopped - started, 3),
+            "window_s": window.window,
+            "step_s": window.step,
+            "model": self.estimator.model_id if self.estimator is not None else None,
+            "streams": streams,
+            "feature_streams": dict(self._feature_streams),
+            "n_feature_rows": self.n_feature_rows,
+            "n_estimates": self.n_estimates,
+            "n_events": self.n_events,
+            "latency_window_end_s": _percentiles(self.latency_window_end),
+            "latency_arrival_s": _percentiles(self.latency_arrival),
+            "backlog_drops": self.backlog_drops,
+            "derived_dropped_points": self.derived_dropped_points,
+            "store_failures": self.store_failures,
+            "unflushed_samples": sum(ledger.unflushed for ledger in self.ledgers.values()),
+            "late_blocks": self.late_blocks,
+            "feature_errors": dict(self.feature_errors),
+            "warnings": list(self.warnings),
+        }
+
+
+def _declared(source: BlockSource) -> dict[str, str]:
+    """Stream id → modality of a supervisor's streams (known once it has started)."""
+    from affectstream.device.profiles import PROFILES
+
+    kinds = {spec.kind: spec.modality for p in PROFILES.values() for spec in p.streams}
+    out = {}
+    for stream in source.stats():
+        kind = str(stream).rsplit("/", 1)[-1]
+        if kind in kinds:
+            out[str(stream)] = kinds[kind]
+    return out
+
+
+def _concat(blocks: list[SampleBlock]) -> SampleBlock:
+    """Join blocks of one stream for one extractor push.
+
+    The clock model refits between deliveries, so the last sample of one block can be
+    stamped after the first of the next. The extractor places regular samples by device
+    index and only checks times, so such a join is re-stamped from the first block's
+    clock on the nominal rate (stored samples keep their own timestamps).
+    """
+    joined = SampleBlock.concat(blocks)
+    if joined.sfreq is None or np.all(np.diff(joined.t) > 0):
+        return joined
+    t = joined.t[0] + (joined.index - joined.index[0]) / joined.sfreq
+    return SampleBlock(
+        joined.stream,
+        joined.modality,
+        joined.channels,
+        joined.unit,
+        joined.sfreq,
+        t,
+        joined.values,
+        joined.index,
+        joined.gaps,
+        joined.device,
+    )
+
+
+def _gap_only(block: SampleBlock, n_data: int) -> SampleBlock:
+    """A zero-row block carrying ``block``'s gaps plus one for its dropped data rows."""
+    rows = ~np.all(np.isnan(block.values), axis=1)
+    first = int(block.index[rows][0]) if n_data else int(block.index[0])
+    t_rows = block.t[rows] if n_data else block.t
+    backlog = Gap(block.stream, first, n_data, float(t_rows[0]), float(t_rows[-1]), BACKLOG_REASON)
+    return SampleBlock(
+        block.stream,
+        block.modality,
+        block.channels,
+        block.unit,
+        block.sfreq,
+        np.zeros(0),
+        np.zeros((0, len(block.channels))),
+        np.zeros(0, dtype=np.int64),
+        (*block.gaps, backlog),
+        block.device,
+    )
+
+
+def _records_batch(records: list[dict[str, Any]], tags: Mapping[str, str]) -> SeriesBatch:
+    """Affect records (dicts with ``t_end``) as one ``affect`` batch."""
+    names: list[str] = []
+    for record in records:
+        names += [k for k in record if k != "t_end" and k not in names]
+    fields: dict[str, Any] = {}
+    for name in names:
+        values = [record.get(name) for record in records]
+        sample = next((v for v in values if v is not None), None)
+        if isinstance(sample, bool | np.bool_):
+            if any(v is None for v in values):  # missing: a float column with NaN
+                fields[name] = np.array(
+                    [math.nan if v is None else float(v) for v in values], dtype=np.float64
+                )
+            else:
+                fields[name] = np.array(values, dtype=bool)
+        elif isinstance(sample, str) or sample is None:
+            fields[name] = np.array(values, dtype=object)
+        else:
+            fields[name] = np.array(
+                [math.nan if v is None else float(v) for v in values], dtype=np.float64
+            )
+    t_ns = seconds_to_ns(np.array([float(r["t_end"]) for r in records]))
+    return SeriesBatch("affect", tags, t_ns, fields)
