@@ -94,7 +94,8 @@ _SCHEMA = (
         stop_ns INTEGER NOT NULL,
         n_points INTEGER NOT NULL,
         data BLOB NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS chunks_range ON chunks (series_id, start_ns, stop_ns)",
+    # n_points makes it a covering index for listing sessions without touching the blobs.
+    "CREATE INDEX IF NOT EXISTS chunks_range ON chunks (series_id, start_ns, stop_ns, n_points)",
 )
 
 
@@ -399,22 +400,24 @@ class EmbeddedStore(TimeSeriesStore):
         # Stored chunks the new points overlap: the one starting before them if it reaches
         # into their span, and every chunk starting inside it. Merging with them keeps
         # one value per timestamp at rest.
-        rows: list[tuple[int, bytes]] = []
+        ids: list[int] = []
         previous = connection.execute(
-            "SELECT id, data, stop_ns FROM chunks WHERE series_id = ? "
+            "SELECT id, stop_ns FROM chunks WHERE series_id = ? "
             "AND start_ns < ? ORDER BY start_ns DESC LIMIT 1",
             (series_id, first),
         ).fetchone()
-        if previous is not None and previous[2] >= first:
-            rows.append(previous[:2])
-        rows.extend(
-            connection.execute(
-                "SELECT id, data FROM chunks WHERE series_id = ? "
+        if previous is not None and previous[1] >= first:
+            ids.append(previous[0])
+        ids.extend(
+            row[0]
+            for row in connection.execute(
+                "SELECT id FROM chunks WHERE series_id = ? "
                 "AND start_ns >= ? AND start_ns <= ? ORDER BY start_ns",
                 (series_id, first, last),
             )
         )
-        if rows:
+        if ids:
+            rows = self._fetch(connection, ids)
             stored = [_chunks.decode(data, where=f"chunk {chunk_id}") for chunk_id, data in rows]
             columns = _chunks.merge([*stored, columns])
             connection.executemany("DELETE FROM chunks WHERE id = ?", [(r[0],) for r in rows])
@@ -448,10 +451,9 @@ class EmbeddedStore(TimeSeriesStore):
         the merged points would fill a chunk, every small chunk at the tail is merged and
         cut into full chunks plus one remainder, so no small chunk is left behind.
         """
-        run: list[tuple[int, int, bytes]] = []
+        run: list[tuple[int, int]] = []
         for row in connection.execute(
-            "SELECT id, n_points, data FROM chunks WHERE series_id = ? "
-            "ORDER BY start_ns DESC LIMIT 64",
+            "SELECT id, n_points FROM chunks WHERE series_id = ? ORDER BY start_ns DESC LIMIT 64",
             (series_id,),
         ):
             if row[1] >= self.chunk_points:
@@ -466,12 +468,24 @@ class EmbeddedStore(TimeSeriesStore):
             n_merge = len(run)
         if n_merge < 2:
             return
-        chosen = run[:n_merge][::-1]  # oldest first
+        chosen = [chunk_id for chunk_id, _ in run[:n_merge][::-1]]  # oldest first
         merged = _chunks.merge(
-            [_chunks.decode(data, where=f"chunk {chunk_id}") for chunk_id, _, data in chosen]
+            [
+                _chunks.decode(data, where=f"chunk {chunk_id}")
+                for chunk_id, data in self._fetch(connection, chosen)
+            ]
         )
-        connection.executemany("DELETE FROM chunks WHERE id = ?", [(r[0],) for r in chosen])
+        connection.executemany("DELETE FROM chunks WHERE id = ?", [(i,) for i in chosen])
         self._insert(connection, series_id, merged)
+
+    @staticmethod
+    def _fetch(connection: sqlite3.Connection, ids: Sequence[int]) -> list[tuple[int, bytes]]:
+        """Return (id, data) of the given chunks, in the order given."""
+        rows = [
+            connection.execute("SELECT id, data FROM chunks WHERE id = ?", (i,)).fetchone()
+            for i in ids
+        ]
+        return [(int(row[0]), row[1]) for row in rows]
 
     # -- reading --------------------------------------------------------------------
 
