@@ -106,6 +106,15 @@ def _database_path(path: Path) -> Path:
     return path / DATABASE_NAME
 
 
+def _rollback(connection: sqlite3.Connection) -> None:
+    """Roll back an open transaction (e.g. after a failed COMMIT) so the next can begin."""
+    if connection.in_transaction:
+        try:
+            connection.execute("ROLLBACK")
+        except sqlite3.Error:
+            logger.exception("rollback failed")
+
+
 def _check_ns(name: str, value: int | None, default: int) -> int:
     """Return a timestamp bound as int, or ``default`` for None."""
     if value is None:
@@ -253,7 +262,7 @@ class EmbeddedStore(TimeSeriesStore):
             ).fetchone()
             connection.execute("COMMIT")
         except BaseException:
-            connection.execute("ROLLBACK")
+            _rollback(connection)
             raise
         if int(version) > FORMAT_VERSION:
             raise StoreError(
@@ -277,11 +286,10 @@ class EmbeddedStore(TimeSeriesStore):
             connection.execute("BEGIN IMMEDIATE")
             try:
                 yield connection
+                connection.execute("COMMIT")
             except BaseException:
-                if connection.in_transaction:
-                    connection.execute("ROLLBACK")
+                _rollback(connection)
                 raise
-            connection.execute("COMMIT")
 
     def close(self) -> None:
         """Close the database; later calls raise :class:`StoreError`. Idempotent."""
@@ -545,7 +553,7 @@ class EmbeddedStore(TimeSeriesStore):
                         tags = {k: v for k, v in zip(TAG_KEYS, row[1:], strict=True) if v}
                         stored.append((tags, chunks))
             finally:
-                connection.execute("COMMIT")
+                _rollback(connection)  # ends the read transaction; nothing to keep
         parts: list[tuple[dict[str, str], Columns]] = []
         for series_tags, chunks in stored:
             columns = _decode_range(chunks, start, stop, wanted)

@@ -406,6 +406,26 @@ def test_field_type_change_is_refused_and_the_whole_write_rolled_back(tmp_path: 
         store.write([bad])
 
 
+def test_a_full_disk_fails_the_write_cleanly_and_later_writes_succeed(tmp_path: Path) -> None:
+    small = _batch(np.arange(10), {"af7": np.arange(10.0)})
+    rng = np.random.default_rng(7)
+    big_times = np.arange(10, 200_010)
+    big = _batch(big_times, {"af7": rng.normal(size=big_times.size)})
+    with EmbeddedStore(tmp_path) as store:
+        store.write([small])
+        connection = store._db()  # SQLite's own size cap stands in for a full disk
+        (pages,) = connection.execute("PRAGMA page_count").fetchone()
+        connection.execute(f"PRAGMA max_page_count = {pages + 2}")
+        with pytest.raises(StoreError, match="full"):
+            store.write([big])
+        assert len(store.read("raw_eeg")) == 10  # the failed write left nothing behind
+        connection.execute("PRAGMA max_page_count = 1073741823")
+        store.write([big])
+        frame = store.read("raw_eeg")
+    np.testing.assert_array_equal(frame["af7"].to_numpy()[10:], big.fields["af7"])
+    assert len(frame) == 200_010
+
+
 def test_a_file_that_is_not_a_database_gives_a_clear_error(tmp_path: Path) -> None:
     database = tmp_path / "store.sqlite"
     database.write_bytes(b"this is a CSV file, not a store\n" * 200)
