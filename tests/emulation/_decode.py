@@ -74,3 +74,36 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> No
     async with asyncio.timeout(timeout):
         while not predicate():
             await asyncio.sleep(0.01)
+
+
+GANGLION_SCALE_UV = 1.2e6 / (8388607.0 * 1.5 * 51.0)
+
+
+class GanglionDecoder:
+    """Stateful Ganglion decoder (OpenBCI_Python's rules): -> (first sample number, µV rows)."""
+
+    def __init__(self) -> None:
+        self.last = np.zeros(4, dtype=np.int64)
+
+    def feed(self, packet: bytes) -> tuple[int, np.ndarray]:
+        if not packet:
+            raise MalformedError("empty")
+        packet_id = packet[0]
+        if packet_id == 0:
+            if len(packet) < 13:
+                raise MalformedError(packet.hex())
+            raw = [int.from_bytes(packet[1 + 3 * i : 4 + 3 * i], "big") for i in range(4)]
+            self.last = np.array([r - (1 << 24) if r & 0x800000 else r for r in raw])
+            return 0, self.last[None, :] * GANGLION_SCALE_UV
+        if not 1 <= packet_id <= 200:
+            raise MalformedError(packet.hex())
+        bits = 18 if packet_id <= 100 else 19
+        if len(packet) < 1 + bits:
+            raise MalformedError(packet.hex())
+        stream = "".join(f"{b:08b}" for b in packet[1 : 1 + bits])
+        fields = [int(stream[i * bits : (i + 1) * bits], 2) for i in range(8)]
+        deltas = np.array([f - (1 << bits) if f & 1 else f for f in fields]).reshape(2, 4)
+        first = self.last - deltas[0]
+        second = first - deltas[1]
+        self.last = second
+        return 2 * ((packet_id - 1) % 100) + 1, np.stack([first, second]) * GANGLION_SCALE_UV

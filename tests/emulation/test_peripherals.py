@@ -13,6 +13,7 @@ from bleak.exc import BleakGATTProtocolError
 from affectstream.device import gatt
 from affectstream.device.emulation import (
     EdaBand,
+    Ganglion,
     MuseHeadset,
     PolarH10,
     VirtualRadio,
@@ -21,6 +22,7 @@ from affectstream.device.emulation import (
 from affectstream.errors import ConfigError
 
 from ._decode import (
+    GanglionDecoder,
     MalformedError,
     MuseReplies,
     decode_eda,
@@ -271,3 +273,37 @@ def test_malformed_packets_are_really_malformed() -> None:
             decode_eda(band._malformed_payload())
         with pytest.raises(MalformedError):
             decode_muse_eeg(muse._malformed_payload())
+
+
+@pytest.mark.parametrize("bits", [18, 19])
+async def test_ganglion_raw_then_delta_packets(radio: VirtualRadio, bits: int) -> None:
+    board = Ganglion(speed=4.0, delta_bits=bits)
+    await radio.add(board)
+    packets: list[bytes] = []
+    async with BleakClient(board.address, **radio.client_kwargs()) as client:
+        await client.start_notify(gatt.GANGLION_RECEIVE, lambda _c, d: packets.append(bytes(d)))
+        await asyncio.sleep(0.1)
+        assert packets == []
+        await client.write_gatt_char(gatt.GANGLION_SEND, b"b", response=False)
+        await wait_until(lambda: len(packets) >= 120)  # more than one id cycle
+        await client.write_gatt_char(gatt.GANGLION_SEND, b"s", response=False)
+    decoder = GanglionDecoder()
+    decoded = [decoder.feed(p) for p in packets]
+    assert packets[0][0] == 0 and all(p[0] != 0 for p in packets[1:])
+    ids = [p[0] for p in packets[1:]]
+    assert min(ids) == (1 if bits == 18 else 101) and max(ids) == ids[0] + 99
+    counters = np.array([c for c, _ in decoded])
+    indices = board.sent_indices("eeg")
+    starts = np.concatenate([[0], np.cumsum([len(v) for _, v in decoded])[:-1]])
+    assert np.array_equal(counters, indices[starts] % 200)
+    values = np.concatenate([v for _, v in decoded])
+    np.testing.assert_allclose(values, board.sent_samples("eeg")[: len(values)], atol=1e-9)
+    assert np.all(np.diff(indices) == 1) and indices[0] % 200 == 0
+    assert 1 < np.std(values) < 200  # µV, EEG-like
+
+
+def test_ganglion_malformed_packets_are_rejected() -> None:
+    board = Ganglion()
+    for _ in range(4):
+        with pytest.raises(MalformedError):
+            GanglionDecoder().feed(board._malformed_payload())

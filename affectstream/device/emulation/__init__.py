@@ -14,7 +14,8 @@ ingestion code runs unchanged against emulated and real devices::
 
 from affectstream.device.emulation.backend import BumbleClientBackend, BumbleScannerBackend
 from affectstream.device.emulation.eda import EdaBand
-from affectstream.device.emulation.factory import EMULATED_PROFILES, make_emulated
+from affectstream.device.emulation.factory import ALL_PROFILES, EMULATED_PROFILES, make_emulated
+from affectstream.device.emulation.ganglion import Ganglion
 from affectstream.device.emulation.heart_rate import HeartRateStrap
 from affectstream.device.emulation.muse import MuseHeadset
 from affectstream.device.emulation.peripheral import EmulatedPeripheral
@@ -23,12 +24,14 @@ from affectstream.device.emulation.radio import VirtualRadio
 from affectstream.device.emulation.script import AffectScript, Phase
 
 __all__ = [
+    "ALL_PROFILES",
     "EMULATED_PROFILES",
     "AffectScript",
     "BumbleClientBackend",
     "BumbleScannerBackend",
     "EdaBand",
     "EmulatedPeripheral",
+    "Ganglion",
     "HeartRateStrap",
     "MuseHeadset",
     "Phase",

@@ -6,6 +6,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from affectstream.device.emulation.eda import EdaBand
+from affectstream.device.emulation.ganglion import Ganglion
 from affectstream.device.emulation.heart_rate import HeartRateStrap
 from affectstream.device.emulation.muse import MuseHeadset
 from affectstream.device.emulation.peripheral import EmulatedPeripheral
@@ -18,10 +19,14 @@ _FACTORIES: dict[str, Callable[..., EmulatedPeripheral]] = {
     "polar": lambda tag, **kw: PolarH10(f"Polar H10 5A3B{tag}", **kw),
     "eda": lambda tag, **kw: EdaBand(f"AS-EDA-{tag}", **kw),
     "muse": lambda tag, **kw: MuseHeadset(f"Muse-{tag}", **kw),
+    "ganglion": lambda tag, **kw: Ganglion(f"Ganglion-{tag.lower()}", **kw),
 }
 
-#: Profiles :func:`make_emulated` can build, in the order ``"all"`` uses.
+#: Profiles :func:`make_emulated` can build.
 EMULATED_PROFILES = tuple(_FACTORIES)
+#: What ``"all"`` expands to: the four wearables of a typical session (the Ganglion, an
+#: alternative EEG headset, is left out; name it explicitly).
+ALL_PROFILES = ("hr", "polar", "eda", "muse")
 
 
 def make_emulated(
@@ -37,8 +42,9 @@ def make_emulated(
     Parameters
     ----------
     kinds : sequence of str or str
-        Profile names (``"hr"``, ``"polar"``, ``"eda"``, ``"muse"``), a comma-separated
-        string of them, or ``"all"``. A name may repeat to get several devices.
+        Profile names (``"hr"``, ``"polar"``, ``"eda"``, ``"muse"``, ``"ganglion"``), a
+        comma-separated string of them, or ``"all"`` (hr, polar, eda, muse). A name may
+        repeat to get several devices.
     script : AffectScript, optional
         Shared arousal/valence script (the same person wears everything);
         :meth:`AffectScript.default` when omitted.
@@ -56,7 +62,7 @@ def make_emulated(
     """
     names = [k.strip() for k in kinds.split(",")] if isinstance(kinds, str) else list(kinds)
     if "all" in names:
-        names = [n for n in names if n != "all"] + list(EMULATED_PROFILES)
+        names = [n for n in names if n != "all"] + list(ALL_PROFILES)
     if not names:
         raise ConfigError(
             f"make_emulated needs at least one profile; choose from {list(EMULATED_PROFILES)} "
