@@ -531,7 +531,12 @@ class InfluxStore(TimeSeriesStore):
         return self.spool.pending_bytes
 
     def close(self) -> None:
-        """Flush for at most ``close_timeout`` seconds, then stop; unsent data stays spooled."""
+        """Flush for at most ``close_timeout`` seconds, then stop; unsent data stays spooled.
+
+        Never blocks for long against a dead or slow server: at most ``close_timeout``
+        plus one request ``timeout`` (+1 s). What was not acknowledged stays in the spool
+        and is sent first by the next store opened on it.
+        """
         if self._stop.is_set():
             return
         try:

@@ -266,6 +266,15 @@ class Spool:
         for segment in segments:
             if segment < cursor.segment:
                 (self.directory / _segment_name(segment)).unlink()
+        size = self._segment_size(cursor.segment)
+        if cursor.offset > size:
+            logger.error(
+                "Spool cursor %s points past the end of its segment (%d bytes): the segment "
+                "was truncated outside affectstream; continuing from its end.",
+                cursor,
+                size,
+            )
+            cursor = Position(cursor.segment, size)
         self._cursor = cursor
         kept = [s for s in segments if s >= cursor.segment]
         for segment in kept:

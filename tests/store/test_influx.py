@@ -63,6 +63,7 @@ def mixed_batch(session: str, n: int = 257, seed: int = 0, device: str = "dev\\i
             "count": ints,
             "flag": rng.integers(0, 2, size=n).astype(bool),
             "label": strings,
+            "odd key,x=y": np.arange(n, dtype=np.float64) / 7,  # a field key to escape
         },
     )
 
@@ -81,6 +82,7 @@ def assert_frame_matches(frame: object, batch: SeriesBatch) -> None:
     assert frame["count"].tolist() == batch.fields["count"].tolist()
     assert frame["flag"].tolist() == batch.fields["flag"].tolist()
     assert frame["label"].tolist() == batch.fields["label"].tolist()
+    assert frame["odd key,x=y"].tolist() == batch.fields["odd key,x=y"].tolist()
 
 
 def test_fast_path_round_trip_is_exact(

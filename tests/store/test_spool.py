@@ -211,3 +211,21 @@ def test_kill_9_loses_no_appended_record(tmp_path: Path) -> None:
     # append in progress at the kill may follow.
     assert numbers == list(range(len(numbers)))
     assert last_reported < len(numbers) <= last_reported + 2 + 1000
+
+
+def test_cursor_past_a_truncated_segment_is_clamped(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    spool = Spool(tmp_path)
+    for payload in records(4):
+        spool.append(payload)
+    spool.close()
+    segment = next(tmp_path.glob("*.seg"))
+    (tmp_path / "cursor").write_text(f"{int(segment.stem)} {segment.stat().st_size + 100}\n")
+    with caplog.at_level(logging.ERROR):
+        reopened = Spool(tmp_path)
+    assert any("points past the end" in r.getMessage() for r in caplog.records)
+    assert reopened.pending_bytes == 0
+    reopened.append(b"next\n")
+    assert drain(reopened) == [b"next"]
+    reopened.close()
