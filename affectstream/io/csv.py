@@ -117,7 +117,7 @@ def read_csv(
         with path.open(encoding="utf-8") as handle:
             header = handle.readline()
         separator = max((",", ";", "\t"), key=header.count)
-        frame = pd.read_csv(path, sep=separator)
+        frame = pd.read_csv(path, sep=separator, float_precision="round_trip")
     except FileNotFoundError:
         raise ConfigError(f"Recording file {str(path)!r} does not exist.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:

@@ -13,7 +13,18 @@ import numpy as np
 from affectstream.errors import ConfigError, SignalError
 from affectstream.types import UNITS, FloatArray
 
-_VOLT = {"µv": 1.0, "uv": 1.0, "μv": 1.0, "microvolt": 1.0, "mv": 1e3, "v": 1e6, "nv": 1e-3}
+_VOLT = {
+    "µv": 1.0,
+    "uv": 1.0,
+    "μv": 1.0,
+    "microvolt": 1.0,
+    "microvolts": 1.0,
+    "mv": 1e3,
+    "millivolts": 1e3,
+    "v": 1e6,
+    "volts": 1e6,
+    "nv": 1e-3,
+}
 #: Factor from a unit (lowercase) to the modality's canonical unit.
 CONVERSIONS: dict[str, dict[str, float]] = {
     "ecg": _VOLT,

@@ -1,0 +1,108 @@
+"""``affectstream export``: a stored session as CSV, Parquet, EDF/BDF or a BIDS folder."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from affectstream.cli._output import emit_json, say
+
+FORMATS = ("csv", "parquet", "edf", "bdf", "bids")
+
+
+@contextlib.contextmanager
+def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
+    """Rich progress bars on stderr; yields ``progress(stage, done, total)``.
+
+    Yields
+    ------
+    callable
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def register(subparsers: Any) -> None:
+    """Register ``export``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The top-level sub-command registry.
+    """
+    parser = subparsers.add_parser(
+        "export",
+        help="export a stored session (CSV, Parquet, EDF/BDF, BIDS)",
+        description=(
+            "Write a stored session for analysis: csv/parquet (features, quality, affect, "
+            "events, one file per raw stream), edf/bdf (one file per EEG or ECG stream, gaps "
+            "annotated BAD_ACQ_SKIP), or bids (a BIDS dataset). See docs/export.md."
+        ),
+    )
+    parser.add_argument("session", help="session id (run without a valid id to list them)")
+    parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+    parser.add_argument("--out", required=True, help="output folder (BIDS root for bids)")
+    parser.add_argument(
+        "--store", default=None, help="store path or URL (default: the embedded store)"
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--json", action="store_true", help="(accepted; JSON is always printed)")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Export the session and print a JSON summary.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    from affectstream.export import export_session
+    from affectstream.store import open_store
+
+    with open_store(args.store) as store:
+        if args.no_progress:
+            result = export_session(store, args.session, args.fmt, args.out)
+        else:
+            with progress_bars() as progress:
+                result = export_session(store, args.session, args.fmt, args.out, progress=progress)
+    say(
+        f"exported session {result.session} as {result.format}: "
+        f"{len(result.files)} files in {result.out}"
+    )
+    emit_json(
+        {
+            "session": result.session,
+            "participant": result.participant,
+            "format": result.format,
+            "out": str(result.out),
+            "files": [str(p) for p in result.files],
+            "rows": result.rows,
+        }
+    )
+    return 0
