@@ -356,6 +356,7 @@ class LiveSession:
         block : SampleBlock
             Clock-corrected samples of one stream, gaps as NaN rows plus annotations.
         """
+        block = self._event_times(block)
         ledger = self.ledgers.get(block.stream)
         if ledger is None:
             ledger = self.ledgers[block.stream] = StreamLedger(block.stream, block.modality)
@@ -435,12 +436,23 @@ class LiveSession:
     # -- feature and model worker (runs in the executor thread) ---------------------------
 
     def _event_times(self, block: SampleBlock) -> SampleBlock:
-        """Event streams stamped per notification (several RR intervals share one arrival
-        time): nudge ties forward so the extractor sees strictly increasing times."""
+        """Give the events of an event stream strictly increasing times.
+
+        The device layer stamps every value of one notification with its arrival time, so
+        two RR intervals of one notification share a timestamp: the store would keep only
+        one of them (a point is its series and time) and the extractor refuses ties. RR
+        intervals are spread back from the arrival by their own durations (the beat times);
+        any remaining tie moves forward by 1 ms.
+        """
         if block.sfreq is not None or len(block) == 0:
             return block
-        last = self._last_event_t.get(block.stream, -math.inf)
         t = block.t.copy()
+        if block.modality == "rr" and len(block) > 1:
+            rr_s = np.nan_to_num(block.values[:, 0], nan=0.0) / 1000.0
+            later = np.concatenate([np.cumsum(rr_s[::-1])[::-1][1:], [0.0]])
+            same = np.abs(t - t[-1]) < 1e-6  # stamped with the same arrival
+            t = np.where(same, t[-1] - later, t)
+        last = self._last_event_t.get(block.stream, -math.inf)
         for i in range(t.shape[0]):
             if not t[i] > last:
                 t[i] = last + _EVENT_EPSILON
@@ -472,7 +484,7 @@ class LiveSession:
         for stream, blocks in by_stream.items():
             try:
                 block = blocks[0] if len(blocks) == 1 else _concat(blocks)
-                rows = self.extractor.push(self._event_times(block))
+                rows = self.extractor.push(block)
             except SignalError as exc:
                 errors[stream] = str(exc)
                 logger.warning("features of %s skipped a block: %s", stream, exc)

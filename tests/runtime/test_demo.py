@@ -1,0 +1,78 @@
+"""``affectstream demo`` end to end: emulated devices over bleak + bumble, real runtime,
+real embedded store; the estimates are read back from the store."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from affectstream.cli import main
+from affectstream.models.bundle import ModelBundle
+from affectstream.store import GAP_EVENT_KIND, open_store
+
+DURATION = 20.0
+WINDOW = 6.0
+STEP = 1.0
+
+
+@pytest.mark.slow
+def test_demo_runs_to_completion_and_stores_its_estimates(
+    tmp_path: Path,
+    arousal_bundle: ModelBundle,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    store_path = tmp_path / "store"
+    code = main(
+        [
+            "demo",
+            "--duration", str(DURATION),
+            "--window", str(WINDOW),
+            "--step", str(STEP),
+            "--store", str(store_path),
+            "--json",
+        ]
+    )  # fmt: skip
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert code == 0, captured.err
+    assert summary["store"] == str(store_path)
+    assert str(store_path) in captured.err  # says where the data is
+    session = summary["session"]
+    with open_store(store_path) as store:
+        tags = {"session": session}
+        affect = store.read("affect", tags=tags)
+        features = store.read("features", tags=tags)
+        quality = store.read("quality", tags=tags)
+        events = store.read("events", tags=tags)
+        # Every stream's raw samples are stored exactly as the emulator sent them.
+        feature_t: list[float] = []
+        for stream, entry in summary["streams"].items():
+            sent = summary["emulated"][stream]["sent"]
+            modality = entry["modality"]
+            raw = store.read(f"raw_{modality}", tags={"session": session, "stream": stream})
+            assert len(raw) == sent == entry["stored"], stream
+            if entry["features"] and stream.endswith(("/ecg", "/eda", "/eeg")):
+                feature_t += [raw["time_ns"].iloc[0] / 1e9, raw["time_ns"].iloc[-1] / 1e9]
+    # One estimate per window, windows every STEP s from one WINDOW after the first sample
+    # to the end of the data (the final flush emits the last ones).
+    first, last = min(feature_t[0::2]), max(feature_t[1::2])
+    expected = math.floor((last - first - WINDOW) / STEP) + 1
+    assert abs(summary["n_estimates"] - expected) <= 1, (summary["n_estimates"], expected)
+    assert len(affect) == len(features) == len(quality) == summary["n_estimates"]
+    assert np.all(np.diff(affect["time_ns"].to_numpy()) == round(STEP * 1e9))
+    assert affect["arousal"].between(0, 1).all()
+    assert affect["arousal_confidence"].between(0, 1).all()
+    assert affect["valence"].between(0, 1).all()
+    assert not affect["valence_calibrated"].any()  # no personal calibration in a demo
+    assert affect["arousal_top1"].str.contains(":").all()  # explained by a feature
+    assert (affect["model"] == arousal_bundle.model_id).all()
+    # The scripted phases and the session bounds are events; no gaps without chaos.
+    phases = events.loc[events["kind"] == "phase", "label"].tolist()
+    assert phases == ["baseline", "stress", "recovery"]
+    assert events.loc[events["kind"] == "session", "label"].tolist() == ["start", "stop"]
+    assert (events["kind"] != GAP_EVENT_KIND).all()
+    assert summary["unflushed_samples"] == 0
