@@ -374,6 +374,7 @@ def test_second_connection_sees_committed_writes_while_another_thread_writes(
         seen.append(len(frame))
     thread.join()
     assert not errors
+    assert seen == sorted(seen)  # a reader never sees committed points disappear
     assert len(reader.read("raw_eeg")) == 4000
     writer.close()
     reader.close()
