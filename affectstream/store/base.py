@@ -272,7 +272,8 @@ class TimeSeriesStore(abc.ABC):
         measurement : str
             Measurement name.
         tags : mapping, optional
-            Tag values that must match exactly.
+            Tag values that must match exactly; ``""`` matches series without that tag
+            (as ``WHERE device = ''`` does in InfluxQL).
         start_ns, stop_ns : int, optional
             Keep points with ``start_ns <= time_ns < stop_ns``.
         fields : iterable of str, optional
