@@ -307,3 +307,41 @@ def test_ganglion_malformed_packets_are_rejected() -> None:
     for _ in range(4):
         with pytest.raises(MalformedError):
             GanglionDecoder().feed(board._malformed_payload())
+
+
+async def test_muse_imu_and_ppg(radio: VirtualRadio) -> None:
+    muse = MuseHeadset(speed=4.0, ppg=True)
+    await radio.add(muse)
+    acc: list[bytes] = []
+    gyro: list[bytes] = []
+    ppg: list[list[bytes]] = [[], [], []]
+    async with BleakClient(muse.address, **radio.client_kwargs()) as client:
+        await client.start_notify(gatt.MUSE_ACC, lambda _c, d: acc.append(bytes(d)))
+        await client.start_notify(gatt.MUSE_GYRO, lambda _c, d: gyro.append(bytes(d)))
+        for uuid, sink in zip(gatt.MUSE_PPG, ppg, strict=True):
+            await client.start_notify(uuid, lambda _c, d, sink=sink: sink.append(bytes(d)))
+        await client.write_gatt_char(gatt.MUSE_CONTROL, muse_command("d"), response=False)
+        await wait_until(lambda: min(len(acc), len(ppg[2])) >= 30)
+
+    def imu(packets: list[bytes], scale: float) -> np.ndarray:
+        assert all(len(p) == 20 for p in packets)
+        raw = np.frombuffer(b"".join(p[2:] for p in packets), dtype=">i2").astype(float)
+        return raw.reshape(-1, 3) * scale
+
+    acc_g = imu(acc, 0.0000610352)
+    np.testing.assert_allclose(acc_g, muse.sent_samples("acc")[: len(acc_g)], rtol=1e-12)
+    assert abs(np.median(np.linalg.norm(acc_g, axis=1)) - 1.0) < 0.3  # gravity
+    gyro_dps = imu(gyro, 0.0074768)
+    np.testing.assert_allclose(gyro_dps, muse.sent_samples("gyro")[: len(gyro_dps)], rtol=1e-12)
+    n = min(len(p) for p in ppg)
+    counters = [[(p[0] << 8) | p[1] for p in packets[:n]] for packets in ppg]
+    assert counters[0] == counters[1] == counters[2]
+    columns = []
+    for packets in ppg:
+        body = np.frombuffer(b"".join(p[2:] for p in packets[:n]), dtype=np.uint8)
+        triples = body.reshape(-1, 3).astype(np.int64)
+        columns.append((triples[:, 0] << 16) | (triples[:, 1] << 8) | triples[:, 2])
+    received = np.column_stack(columns).astype(float)
+    np.testing.assert_array_equal(received, muse.sent_samples("ppg")[: len(received)])
+    assert muse.channels("ppg") == ("ambient", "infrared", "red")
+    assert np.ptp(received[:, 1]) > 5 * np.std(received[:, 0])  # pulsatile infrared
