@@ -1,0 +1,88 @@
+"""``affectstream bench live``: end-to-end latency and participants sustained per process."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from affectstream.cli._output import emit_json, say
+
+
+def register(subparsers: Any) -> None:
+    """Register ``bench live``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``bench`` sub-command registry.
+    """
+    parser = subparsers.add_parser(
+        "live",
+        help="latency from window end to stored estimate; participants one process sustains",
+        description=(
+            "Run emulated participants (HR strap, Polar H10, EDA band, Muse each) through the "
+            "live runtime into an embedded store, doubling them until a step drops anything "
+            "or falls behind; report p50/p99 latency from the last sample of a window to its "
+            "stored estimate."
+        ),
+    )
+    parser.add_argument(
+        "--step-seconds", type=float, default=30.0, help="seconds per step (default 30)"
+    )
+    parser.add_argument("--max-participants", type=int, default=64, help="largest step")
+    parser.add_argument("--max-seconds", type=float, default=240.0, help="time budget")
+    parser.add_argument("--store", metavar="PATH", help="embedded store (default: a temp dir)")
+    parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle")
+    parser.add_argument("--json", action="store_true", help="print the JSON result last")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the ramp and print the result.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    from affectstream.models.bundle import load_bundle
+    from affectstream.runtime.bench import bench_live
+    from affectstream.runtime.estimator import resolve_arousal_bundle
+
+    path = resolve_arousal_bundle(args.model, {"hr", "hrv", "eda", "eeg"}, allow_demo=True)
+    bundle = load_bundle(path, allow_version_mismatch=True) if path is not None else None
+
+    def on_step(step: dict[str, Any]) -> None:
+        latency = step["latency_window_end_s"]
+        say(
+            f"{step['participants']:3d} participants: "
+            f"{'sustained' if step['sustained'] else 'NOT sustained: ' + '; '.join(step['why'])}"
+            f" (latency p50 {latency['p50'] or float('nan'):.2f} s, "
+            f"cpu {step['cpu_per_participant_s_per_s']:.3f} s/s per participant)"
+        )
+
+    with tempfile.TemporaryDirectory(prefix="affectstream-bench-live-") as tmp:
+        store = Path(args.store) if args.store else Path(tmp) / "store"
+        result = asyncio.run(
+            bench_live(
+                store,
+                bundle,
+                step_seconds=args.step_seconds,
+                max_participants=args.max_participants,
+                max_seconds=args.max_seconds,
+                on_step=on_step,
+            )
+        )
+    result["model"] = bundle.model_id if bundle is not None else None
+    say(f"max sustained participants: {result['max_sustained_participants']}")
+    if args.json:
+        emit_json(result)
+    return 0

@@ -1,0 +1,210 @@
+"""``affectstream bench live``: latency to the stored estimate, and participants per process.
+
+Each step runs ``n`` emulated participants (HR strap, Polar H10, EDA band, Muse each) on
+one :class:`~affectstream.device.emulation.VirtualRadio` in this process, every participant
+through its own supervisor and :class:`~affectstream.runtime.session.LiveSession` into one
+shared embedded store, for a fixed number of seconds. A step is *sustained* when nothing was
+dropped anywhere (no emulator loss, no counter gap, no queue overflow, no back-pressure drop,
+no sample skipping the extractor), every window got its estimate, and estimates reached the
+store within ``2 × step + flush interval`` of the data that completed them (p99). The ramp
+doubles ``n`` until a step is not sustained or the time budget is spent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from affectstream.device.emulation import VirtualRadio, make_emulated
+from affectstream.device.supervisor import DeviceTarget, Supervisor
+from affectstream.models.bundle import ModelBundle
+from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.session import LiveSession, SessionConfig
+from affectstream.signal import WindowConfig
+from affectstream.store import EmbeddedStore
+
+logger = logging.getLogger(__name__)
+
+BENCH_WINDOW = WindowConfig(window=10.0, step=2.0, beat_segment=5.0)
+
+
+async def bench_step(
+    n_participants: int,
+    seconds: float,
+    store: EmbeddedStore,
+    bundle: ModelBundle | None,
+    *,
+    kinds: str = "hr,polar,eda,muse",
+    window: WindowConfig = BENCH_WINDOW,
+) -> dict[str, Any]:
+    """Run ``n_participants`` emulated participants for ``seconds`` and measure them.
+
+    Parameters
+    ----------
+    n_participants : int
+        Participants at once.
+    seconds : float
+        Length of the step.
+    store : EmbeddedStore
+        Shared store.
+    bundle : ModelBundle or None
+        Arousal model.
+    kinds : str
+        Emulated devices per participant.
+    window : WindowConfig
+        Feature windows.
+
+    Returns
+    -------
+    dict
+        ``participants``, ``sustained``, ``why`` (reasons it was not), latencies (p50,
+        p99 s), ``estimates``, ``expected_estimates``, ``dropped`` counts, ``cpu_s``.
+    """
+    config = SessionConfig(window=window, baseline_seconds=window.window)
+    started_cpu = time.process_time()
+    async with VirtualRadio() as radio:
+        sessions: list[LiveSession] = []
+        supervisors: list[Supervisor] = []
+        devices = []
+        for i in range(n_participants):
+            cfg = SessionConfig(**{**config.__dict__, "participant": f"B{i:03d}"})
+            estimator = LiveEstimator([bundle] if bundle is not None else [], baseline_end=None)
+            session = LiveSession(store, cfg, estimator)
+            peripherals = make_emulated(kinds, seed=1000 + 8 * i)
+            for p in peripherals:
+                await radio.add(p)
+            devices.append(peripherals)
+            sessions.append(session)
+            supervisors.append(
+                Supervisor(
+                    [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals],
+                    on_block=session.submit,
+                    client_kwargs=radio.client_kwargs(),
+                    scanner_kwargs=radio.scanner_kwargs(),
+                    connect_timeout=30.0,
+                )
+            )
+        summaries = await asyncio.gather(
+            *(s.run(sup, duration=seconds) for s, sup in zip(sessions, supervisors, strict=True))
+        )
+        lost = sum(
+            p.lost_samples(kind)
+            for peripherals in devices
+            for p in peripherals
+            for kind in p.kinds
+            if p.sent_indices(kind).size
+        )
+    cpu = time.process_time() - started_cpu
+    window_end = [x for s in sessions for x in s.latency_window_end]
+    arrival = [x for s in sessions for x in s.latency_arrival]
+    dropped = {
+        "emulator_lost": int(lost),
+        "device_gap_samples": 0,
+        "backlog_drops": sum(s["backlog_drops"] for s in summaries),
+        "feature_skipped": 0,
+        "unflushed": sum(s["unflushed_samples"] for s in summaries),
+    }
+    expected = 0
+    for summary in summaries:
+        for entry in summary["streams"].values():
+            dropped["device_gap_samples"] += int(entry["gap_samples"])
+            dropped["feature_skipped"] += int(entry["feature_skipped"])
+        # Windows every step from one window after the start up to the data end.
+        span = float(summary["duration_s"])
+        expected += max(0, math.floor((span - window.window) / window.step) - 1)
+    estimates = sum(s["n_estimates"] for s in summaries)
+    bound = 2 * window.step + config.flush_interval
+    p99_arrival = float(np.percentile(arrival, 99)) if arrival else 0.0
+    why = [f"{k}={v}" for k, v in dropped.items() if v]
+    if not arrival:
+        why.append("no estimate before the end of the step: make the step longer")
+    if estimates < expected:
+        why.append(f"estimates {estimates} < expected {expected}")
+    if p99_arrival > bound:
+        why.append(f"p99 arrival-to-stored latency {p99_arrival:.2f} s > {bound:g} s")
+    return {
+        "participants": n_participants,
+        "seconds": seconds,
+        "sustained": not why,
+        "why": why,
+        "estimates": estimates,
+        "expected_estimates_min": expected,
+        "latency_window_end_s": _stats(window_end),
+        "latency_arrival_s": _stats(arrival),
+        "dropped": dropped,
+        "cpu_s": round(cpu, 2),
+        "cpu_per_participant_s_per_s": round(cpu / seconds / n_participants, 4),
+    }
+
+
+def _stats(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p99": None}
+    array = np.asarray(values)
+    return {"p50": float(np.percentile(array, 50)), "p99": float(np.percentile(array, 99))}
+
+
+async def bench_live(
+    store_path: Path,
+    bundle: ModelBundle | None,
+    *,
+    step_seconds: float = 30.0,
+    max_participants: int = 64,
+    max_seconds: float = 240.0,
+    on_step: Any = None,
+) -> dict[str, Any]:
+    """Ramp participants up (1, 2, 4, ...) until a step is not sustained or time runs out.
+
+    Parameters
+    ----------
+    store_path : Path
+        Embedded store used by every step.
+    bundle : ModelBundle or None
+        Arousal model.
+    step_seconds : float
+        Length of each step.
+    max_participants : int
+        Largest step.
+    max_seconds : float
+        Time budget; no step starts that would end after it.
+    on_step : callable, optional
+        Called with each step's result.
+
+    Returns
+    -------
+    dict
+        ``latency_*`` of the one-participant step, ``max_sustained_participants``, ``steps``.
+    """
+    started = time.monotonic()
+    steps: list[dict[str, Any]] = []
+    n = 1
+    with EmbeddedStore(store_path, synchronous="normal") as store:
+        while n <= max_participants:
+            if time.monotonic() - started + step_seconds * 1.3 > max_seconds and steps:
+                break
+            result = await bench_step(n, step_seconds, store, bundle)
+            steps.append(result)
+            if on_step is not None:
+                on_step(result)
+            if not result["sustained"]:
+                break
+            n *= 2
+    sustained = [s["participants"] for s in steps if s["sustained"]]
+    first = steps[0]
+    return {
+        "latency_window_end_s": first["latency_window_end_s"],
+        "latency_arrival_s": first["latency_arrival_s"],
+        "max_sustained_participants": max(sustained) if sustained else 0,
+        "first_not_sustained": next((s["participants"] for s in steps if not s["sustained"]), None),
+        "window_s": BENCH_WINDOW.window,
+        "step_s": BENCH_WINDOW.step,
+        "step_seconds": step_seconds,
+        "elapsed_s": round(time.monotonic() - started, 1),
+        "steps": steps,
+    }
