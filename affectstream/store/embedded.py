@@ -638,7 +638,8 @@ class EmbeddedStore(TimeSeriesStore):
             connection.execute("DELETE FROM series WHERE session = ?", (session,))
         with self._lock, self._sqlite_errors("compacting"):
             # Give the freed pages back to the file system.
-            self._db().execute("PRAGMA incremental_vacuum")
+            # executescript steps the pragma to completion; execute() frees one page only.
+            self._db().executescript("PRAGMA incremental_vacuum;")
         logger.info("deleted session %r (%d chunks) from %s", session, deleted, self.path)
 
 

@@ -224,6 +224,20 @@ def test_delete_session_removes_only_that_session(filled: tuple[EmbeddedStore, d
     assert store.read("raw_eeg", tags={"session": "s01"})["af7"].tolist() == [1.0]
 
 
+def test_delete_session_gives_the_space_back(tmp_path: Path) -> None:
+    rng = np.random.default_rng(8)
+    times = np.arange(200_000, dtype=np.int64)
+    with EmbeddedStore(tmp_path) as store:
+        for session in ("big1", "big2"):
+            store.write([_batch(times, {"af7": rng.normal(size=times.size)}, session=session)])
+    database = tmp_path / "store.sqlite"
+    before = database.stat().st_size
+    with EmbeddedStore(tmp_path) as store:
+        store.delete_session("big1")
+    # Half of the data went, so about half of the file (pages are freed, not just unused).
+    assert database.stat().st_size < 0.6 * before
+
+
 # -- overwrite ---------------------------------------------------------------------------
 
 
