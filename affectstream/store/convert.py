@@ -82,14 +82,15 @@ def blocks_to_batches(
         times = np.concatenate([block.t for block in parts])
         values = np.concatenate([block.values for block in parts])
         keep = ~np.all(np.isnan(values), axis=1)
-        batches.append(
-            SeriesBatch(
-                measurement,
-                tags,
-                seconds_to_ns(times[keep]),
-                {name: values[keep, i] for i, name in enumerate(names)},
+        if keep.any():  # zero-row blocks may carry only gaps
+            batches.append(
+                SeriesBatch(
+                    measurement,
+                    tags,
+                    seconds_to_ns(times[keep]),
+                    {name: values[keep, i] for i, name in enumerate(names)},
+                )
             )
-        )
         gaps = [gap for block in parts for gap in block.gaps]
         if gaps:
             batches.append(_gap_events(gaps, tags))

@@ -156,6 +156,26 @@ def test_blocks_to_batches_joins_consecutive_blocks_per_stream(tmp_path: Path) -
     np.testing.assert_array_equal(frame["time_ns"].to_numpy(), seconds_to_ns(expected.t))
 
 
+def test_blocks_to_batches_writes_gaps_of_a_zero_row_block() -> None:
+    gap = Gap("s/eeg", first_index=5, n_samples=3, t_start=1.0, t_end=2.0, reason="backlog")
+    block = SampleBlock(
+        "s/eeg",
+        "eeg",
+        ("A",),
+        "µV",
+        256.0,
+        np.zeros(0),
+        np.zeros((0, 1)),
+        np.zeros(0, dtype=np.int64),
+        (gap,),
+        "dev",
+    )
+    (events,) = blocks_to_batches([block], session="x")
+    assert events.measurement == "events"
+    assert list(events.fields["label"]) == ["backlog"]
+    assert list(events.fields["n_samples"]) == [3]
+
+
 def test_blocks_to_batches_rejects_channels_that_collide_when_lowercased() -> None:
     block = SampleBlock.regular("x/eeg", "eeg", ["AF7", "af7"], np.zeros((4, 2)), 256.0, 0.0)
     with pytest.raises(StoreError, match="collide once lowercased"):
