@@ -259,3 +259,24 @@ async def test_pairing_is_refused_clearly(radio: VirtualRadio) -> None:
 async def test_backend_without_radio_is_a_clear_error() -> None:
     with pytest.raises(BleakError, match="radio=<VirtualRadio>"):
         BleakClient("C0:00:00:00:00:01", backend=BumbleClientBackend)
+
+
+async def test_uint16_heart_rate_and_energy_expended(radio: VirtualRadio) -> None:
+    strap = HeartRateStrap(hr_uint16=True, energy_expended=True, speed=20.0)
+    await radio.add(strap)
+    packets: list[bytes] = []
+    async with BleakClient(strap.address, **radio.client_kwargs()) as client:
+        await client.start_notify(
+            gatt.HEART_RATE_MEASUREMENT, lambda _c, d: packets.append(bytes(d))
+        )
+        await wait_until(lambda: len(packets) >= 6)
+    assert all(p[0] & 0x01 and p[0] & 0x08 and p[0] & 0x06 == 0x06 for p in packets)
+    hr = [struct.unpack_from("<H", p, 1)[0] for p in packets]
+    energy = [struct.unpack_from("<H", p, 3)[0] for p in packets]
+    np.testing.assert_array_equal(hr, strap.sent_samples("hr")[: len(hr), 0])
+    np.testing.assert_array_equal(energy, strap.sent_samples("energy")[: len(energy), 0])
+    assert np.all(np.diff(energy) >= 0)  # cumulative
+    rr = [r for p in packets for r in decode_hr(p)[1]]
+    np.testing.assert_array_equal(
+        np.array(rr) * 1000.0 / 1024.0, strap.sent_samples("rr")[: len(rr), 0]
+    )

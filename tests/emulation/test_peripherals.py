@@ -345,3 +345,22 @@ async def test_muse_imu_and_ppg(radio: VirtualRadio) -> None:
     np.testing.assert_array_equal(received, muse.sent_samples("ppg")[: len(received)])
     assert muse.channels("ppg") == ("ambient", "infrared", "red")
     assert np.ptp(received[:, 1]) > 5 * np.std(received[:, 0])  # pulsatile infrared
+
+
+async def test_eda_contact_and_battery_flags(radio: VirtualRadio) -> None:
+    band = EdaBand(speed=4.0, battery=10)
+    band.contact = False
+    await radio.add(band)
+    packets: list[bytes] = []
+    async with BleakClient(band.address, **radio.client_kwargs()) as client:
+        await client.start_notify(gatt.EDA_MEASUREMENT, lambda _c, d: packets.append(bytes(d)))
+        await client.write_gatt_char(gatt.EDA_CONTROL, b"\x01", response=True)
+        await wait_until(lambda: len(packets) >= 3)
+        band.contact = True
+        n = len(packets)
+        await wait_until(lambda: len(packets) >= n + 3)
+    flags = [decode_eda(p)[0] for p in packets]
+    assert all(f & 0x04 for f in flags)  # battery below 15 %
+    assert not flags[0] & 0x01 and flags[-1] & 0x01  # contact came back
+    values = np.concatenate([decode_eda(p)[2] for p in packets])
+    np.testing.assert_array_equal(values, band.sent_samples("eda")[: len(values), 0])
