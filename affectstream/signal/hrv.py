@@ -47,9 +47,43 @@ TEMPLATE_SPAN = {"ecg": (0.2, 0.4), "ppg": (0.3, 0.5)}
 #: Two peaks closer than this are one beat (NeuroKit2's ``mindelay``), seconds.
 MIN_BEAT_DISTANCE = 0.3
 MIN_INTERVALS = 3
+#: An interval differing from the median of the previous plausible ones by more than this
+#: fraction is a missed, extra or ectopic beat (a causal form of Malik's 20 % rule).
+RR_MAX_CHANGE = 0.2
+RR_HISTORY = 5
 
 
-def hrv_time(rr: FloatArray, valid: np.ndarray | None = None) -> dict[str, float]:
+def screen_intervals(rr: FloatArray, history: list[float]) -> np.ndarray:
+    """Flag plausible RR intervals, in order, against the recent ones.
+
+    Parameters
+    ----------
+    rr : ndarray
+        New intervals in ms (NaN for undefined).
+    history : list of float
+        The last plausible intervals; updated in place (kept to ``RR_HISTORY`` values).
+
+    Returns
+    -------
+    ndarray of bool
+        True for intervals within ``RR_RANGE`` and within ``RR_MAX_CHANGE`` of the median of
+        the previous ``RR_HISTORY`` plausible intervals (the median shrugs off single
+        artifacts and follows a real change of rhythm within a few beats).
+    """
+    valid = np.zeros(rr.shape, dtype=bool)
+    for i, value in enumerate(rr.tolist()):
+        if not (RR_RANGE[0] <= value <= RR_RANGE[1]):
+            continue
+        reference = float(np.median(history)) if len(history) >= 3 else value
+        valid[i] = abs(value - reference) <= RR_MAX_CHANGE * reference
+        history.append(value)
+        del history[: max(0, len(history) - RR_HISTORY)]
+    return valid
+
+
+def hrv_time(
+    rr: FloatArray, valid: np.ndarray | None = None, successive: np.ndarray | None = None
+) -> dict[str, float]:
     """Time-domain and Poincaré HRV of one window of RR intervals.
 
     Parameters
@@ -58,6 +92,9 @@ def hrv_time(rr: FloatArray, valid: np.ndarray | None = None) -> dict[str, float
         Consecutive RR intervals in ms.
     valid : ndarray of bool, shape (n,), optional
         Which intervals are trustworthy; successive differences use only adjacent valid pairs.
+    successive : ndarray of bool, shape (n - 1,), optional
+        Which neighbouring intervals are consecutive beats (False where a beat is missing
+        between them); default all.
 
     Returns
     -------
@@ -81,6 +118,8 @@ def hrv_time(rr: FloatArray, valid: np.ndarray | None = None) -> dict[str, float
     out["hrv_mean_hr"] = 60000.0 / mean_nn
     out["hrv_sdnn"] = float(np.std(nn, ddof=1))
     pairs = ok[1:] & ok[:-1]
+    if successive is not None:
+        pairs &= np.asarray(successive, dtype=bool)
     first, second = rr[:-1][pairs], rr[1:][pairs]
     diff = second - first
     if diff.size >= 2:
@@ -148,6 +187,7 @@ class HrvProcessor(Processor):
         self.rr = np.empty(0)
         self.rr_valid = np.empty(0, dtype=bool)
         self.beat_quality = np.empty(0)
+        self.history: list[float] = []
         if self.modality == "rr":
             if self.sfreq is not None:
                 raise SignalError(
@@ -195,7 +235,7 @@ class HrvProcessor(Processor):
 
     def add_events(self, t: FloatArray, values: FloatArray) -> None:
         rr = values[:, 0]
-        valid = np.isfinite(rr) & (rr >= RR_RANGE[0]) & (rr <= RR_RANGE[1])
+        valid = screen_intervals(rr, self.history)
         self.beat_t = np.concatenate((self.beat_t, t))
         self.rr = np.concatenate((self.rr, rr))
         self.rr_valid = np.concatenate((self.rr_valid, valid))
@@ -284,7 +324,7 @@ class HrvProcessor(Processor):
         flags = self.buffer.get(first, int(new[-1]) + 1)[:, 1] != 0
         missing = np.concatenate(([0], np.cumsum(flags)))
         gap_free = missing[new - first + 1] - missing[prev - first] == 0
-        valid = (rr >= RR_RANGE[0]) & (rr <= RR_RANGE[1]) & gap_free
+        valid = screen_intervals(np.where(gap_free, rr, np.nan), self.history)
         self.beat_pos = np.concatenate((self.beat_pos, new))
         self.beat_t = np.concatenate((self.beat_t, self.t_first + new / self.sfreq))
         self.rr = np.concatenate((self.rr, rr))
@@ -319,22 +359,20 @@ class HrvProcessor(Processor):
         if self.modality == "rr":
             rr, valid = self.rr[beats], self.rr_valid[beats]
             times = self.beat_t[beats]
-            # Successive only if no beat is missing between them.
-            if rr.size > 1:
-                gaps = np.diff(times) * 1000.0
-                valid = valid.copy()
-                valid[1:] &= np.abs(gaps - rr[1:]) < 0.5 * rr[1:]
+            # Successive only if no beat is missing between them (the device skipped some).
+            successive = np.abs(np.diff(times) * 1000.0 - rr[1:]) < 0.5 * rr[1:]
             quality_beats = self.beat_quality[beats]
         else:
             inner = slice(beats.start + 1, max(beats.stop, beats.start + 1))
             rr, valid = self.rr[inner], self.rr_valid[inner]
             times = self.beat_t[inner]
+            successive = None
             quality_beats = self.beat_quality[beats]
         if rr.size == 0:
             return self.nan_features(), 0.0, "no beats in window"
         coverage = min(1.0, float(np.sum(rr[valid])) / 1000.0 / self.config.window)
         quality = coverage * float(np.mean(quality_beats)) if quality_beats.size else 0.0
-        features = hrv_time(rr, valid)
+        features = hrv_time(rr, valid, successive)
         lf_ok = self.config.window >= self.config.lf_min_window
         features.update(hrv_frequency(times[valid], rr[valid], lf=lf_ok))
         reason = "" if valid.sum() >= MIN_INTERVALS else "fewer than 3 valid RR intervals"
