@@ -288,7 +288,7 @@ def run(args: argparse.Namespace) -> int:
         Exit code.
     """
     from affectstream.cli.export import progress_bars
-    from affectstream.io import read_recording
+    from affectstream.io import RECORDING_SUFFIXES, read_recording
     from affectstream.store import open_store
 
     modalities = None
@@ -307,6 +307,11 @@ def run(args: argparse.Namespace) -> int:
             skip_unknown=args.skip_unknown_columns,
         )
         kind = "file"
+    elif source_path.suffix.lower() in RECORDING_SUFFIXES:
+        raise ConfigError(
+            f"Recording file {args.source!r} does not exist (to replay a stored session, "
+            "pass its id; `affectstream export` with any id lists them)."
+        )
     else:
         with open_store(args.store) as store:
             blocks, stored_participant, baseline_end = stored_blocks(store, args.source)

@@ -118,3 +118,35 @@ def test_cli_export_and_replay(
     assert summary["streams"]["muse-1/eeg"]["gaps"] == 1
     with EmbeddedStore(built.store_path) as check:
         assert [s.session for s in check.sessions()] == [SESSION]  # nothing saved
+
+
+@pytest.mark.slow
+def test_replay_estimates_are_the_live_estimators(built: Built, tmp_path: Path) -> None:
+    """With a model bundle, the stored estimates equal LiveEstimator on the batch rows."""
+    from affectstream.models.bundle import load_bundle
+    from affectstream.runtime import LiveEstimator
+    from affectstream.runtime.estimator import ensure_demo_bundle
+
+    bundle = ensure_demo_bundle(tmp_path / "bundle")  # trained on synthetic data, ~10 s
+    with EmbeddedStore(built.store_path) as store:
+        blocks = raw_blocks(load_session(store, SESSION))
+    feature_blocks = [b for b in blocks if b.modality in ("ecg", "eda", "eeg")]
+    origin = min(float(b.t[0]) for b in blocks)
+    with EmbeddedStore(tmp_path / "replay", synchronous="normal") as store:
+        summary = replay_blocks(
+            blocks,
+            store,
+            session_id="r",
+            window=WINDOW,
+            bundle=str(bundle),
+            baseline_end=origin + 40.0,
+        )
+        affect = store.read("affect", tags={"session": "r"})
+    loaded = load_bundle(bundle)
+    batch = extract_features(feature_blocks, WINDOW)
+    records = pd.DataFrame(LiveEstimator([loaded], baseline_end=origin + 40.0).estimate(batch))
+    assert summary["n_estimates"] == len(records) == len(affect) > 0
+    assert set(affect["model"]) == {loaded.model_id}
+    for column in ("arousal", "arousal_svm", "arousal_confidence", "valence"):
+        np.testing.assert_allclose(affect[column], records[column].astype(float), rtol=1e-12)
+    assert list(affect["arousal_high"]) == list(records["arousal_high"])
