@@ -9,11 +9,14 @@ from __future__ import annotations
 import logging
 import socket
 import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
 from conftest import InfluxTarget, ServerProcess, create_database, free_port
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from influxdb_client import Point
 
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
@@ -336,3 +339,46 @@ def test_helpers_parse_and_normalise() -> None:
         {"participant": "p 1,x=y", "session": "s"},
     )
     assert normalise_url("https://db.example:8086/") == ("https://db.example:8086", {})
+
+
+_TEXT = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\r\n"),
+    min_size=1,
+    max_size=12,
+)
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    pairs=st.lists(
+        st.tuples(_TEXT.filter(lambda s: not s.endswith("\\")), _TEXT), min_size=1, max_size=15
+    )
+)
+def test_any_tag_and_string_value_round_trips(
+    pairs: list[tuple[str, str]],
+    influx_target: InfluxTarget,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    device_values = [device for device, _ in pairs]
+    labels = np.array([label for _, label in pairs], dtype=object)
+    session = f"s-{uuid.uuid4().hex[:10]}"
+    time_ns = T0 + np.arange(len(pairs), dtype=np.int64)
+    batches = [
+        SeriesBatch(
+            "events",
+            {"session": session, "device": device},
+            time_ns[i : i + 1],
+            {"label": labels[i : i + 1]},
+        )
+        for i, device in enumerate(device_values)
+    ]
+    with open_store(influx_target, tmp_path_factory.mktemp("spool")) as store:
+        store.write(batches)
+        store.flush(timeout=30)
+        frame = store.read("events", tags={"session": session})
+    assert frame["time_ns"].tolist() == time_ns.tolist()
+    assert frame["device"].tolist() == device_values
+    assert frame["label"].tolist() == labels.tolist()
