@@ -93,13 +93,15 @@ async def bench_step(
         summaries = await asyncio.gather(
             *(s.run(sup, duration=seconds) for s, sup in zip(sessions, supervisors, strict=True))
         )
-        lost = sum(
-            p.lost_samples(kind)
-            for peripherals in devices
-            for p in peripherals
-            for kind in p.kinds
-            if p.sent_indices(kind).size
-        )
+        # Samples lost between the first and the last delivery: what the emulator
+        # generated after the session stopped streaming does not count.
+        lost = 0
+        for peripherals in devices:
+            for p in peripherals:
+                for kind in p.kinds:
+                    sent = p.sent_indices(kind)
+                    if sent.size:
+                        lost += int(sent[-1] - sent[0] + 1 - sent.size)
     cpu = time.process_time() - started_cpu
     window_end = [x for s in sessions for x in s.latency_window_end]
     arrival = [x for s in sessions for x in s.latency_arrival]
