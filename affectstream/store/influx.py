@@ -330,19 +330,10 @@ class InfluxStore(TimeSeriesStore):
         """
         if isinstance(batches, SeriesBatch):
             batches = [batches]
-        pending: list[bytes] = []
-        n_pending = 0
-        for batch in batches:
-            payload, n_lines = batch_to_line_protocol(batch)
-            if not n_lines:
-                continue
-            pending.append(payload)
-            n_pending += n_lines
-            if n_pending >= self.batch_size:
-                self._append_lines(b"".join(pending))
-                pending, n_pending = [], 0
-        if pending:
-            self._append_lines(b"".join(pending))
+        # Format everything first: a batch that cannot be written fails the whole call
+        # before anything reaches the spool.
+        payloads = [batch_to_line_protocol(batch)[0] for batch in batches]
+        self._append_lines(b"".join(payloads))
 
     def write_line_protocol(self, lines: bytes | str | Iterable[str]) -> None:
         """Spool pre-formatted line protocol with nanosecond timestamps.
@@ -391,7 +382,8 @@ class InfluxStore(TimeSeriesStore):
         except SpoolFullError as exc:
             raise SpoolFullError(
                 f"{exc} (InfluxDB at {self.url}, bucket {self.bucket!r}; last error: "
-                f"{self.last_error or 'none'})"
+                f"{self.last_error or 'none'}; earlier chunks of a large write may be spooled "
+                "already, and writing it all again is safe: points overwrite.)"
             ) from exc
 
     # -- sending -------------------------------------------------------------------

@@ -382,3 +382,22 @@ def test_any_tag_and_string_value_round_trips(
     assert frame["time_ns"].tolist() == time_ns.tolist()
     assert frame["device"].tolist() == device_values
     assert frame["label"].tolist() == labels.tolist()
+
+
+def test_values_line_protocol_cannot_carry_are_refused_clearly(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    one = np.array([T0], dtype=np.int64)
+    with InfluxStore(url, spool_dir=tmp_path, close_timeout=0.1) as store:
+        cases = [
+            (SeriesBatch("events", {"session": "a\nb"}, one, {"x": np.ones(1)}), "line break"),
+            (SeriesBatch("events", {"session": "ends\\"}, one, {"x": np.ones(1)}), "backslash"),
+            (SeriesBatch("events", {}, one, {"x": np.array([np.inf])}), "finite"),
+            (
+                SeriesBatch("events", {}, one, {"label": np.array(["two\nlines"], dtype=object)}),
+                "line break",
+            ),
+        ]
+        for batch, reason in cases:
+            with pytest.raises(StoreError, match=reason):
+                store.write([batch])
+        assert store.pending_bytes == 0  # nothing half-written
