@@ -23,6 +23,7 @@ from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
 from affectstream.store.base import SeriesBatch
 from affectstream.store.influx import InfluxStore, normalise_url, parse_series_key
 from affectstream.store.influx_lineprotocol import batch_to_line_protocol
+from affectstream.store.spool import SpoolFullError
 
 pytestmark = pytest.mark.servers
 
@@ -401,3 +402,20 @@ def test_values_line_protocol_cannot_carry_are_refused_clearly(tmp_path: Path) -
             with pytest.raises(StoreError, match=reason):
                 store.write([batch])
         assert store.pending_bytes == 0  # nothing half-written
+
+
+def test_full_spool_refuses_writes_with_the_server_named(tmp_path: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # down: nothing drains the spool
+    batch = mixed_batch("full", n=50)
+    size = len(batch_to_line_protocol(batch)[0])
+    store = InfluxStore(
+        url, spool_dir=tmp_path, spool_max_bytes=3 * size, on_full="raise", close_timeout=0.1
+    )
+    try:
+        store.write([batch])
+        store.write([batch])
+        with pytest.raises(SpoolFullError, match=f"127.0.0.1:{url.rsplit(':', 1)[1]}"):
+            store.write([batch])
+        assert 2 * size < store.pending_bytes <= 3 * size  # the two accepted writes, kept
+    finally:
+        store.close()
