@@ -39,6 +39,7 @@ from affectstream.store.base import FieldKind, SeriesBatch, field_kind
 MAGIC = b"ASC1"
 _HEADER_LENGTH = struct.Struct("<I")
 _DTYPES: dict[str, str] = {"float": "<f8", "int": "<i8", "bool": "|b1"}
+_NATIVE: dict[str, type[np.generic]] = {"float": np.float64, "int": np.int64, "bool": np.bool_}
 _ZLIB_LEVEL = 1
 _ZSTD_LEVEL = 3
 # Below this a segment is stored as is: compressing a few values saves little and each
@@ -330,9 +331,9 @@ def decode(blob: bytes, fields: Iterable[str] | None = None, *, where: str = "ch
             if kind == "str":
                 column = np.array(json.loads(bytes(raw)), dtype=object)
             else:
-                column = np.frombuffer(raw, dtype=_DTYPES[kind]).astype(
-                    np.float64 if kind == "float" else np.int64 if kind == "int" else np.bool_
-                )
+                # A read-only view, no copy, on little-endian hosts (callers build new
+                # arrays from it; pandas copies what it is given).
+                column = np.frombuffer(raw, dtype=_DTYPES[kind]).astype(_NATIVE[kind], copy=False)
             if column.shape != (n,):
                 raise ValueError(f"field {name!r} has {column.shape[0]} values for {n} points")
             values[name] = column

@@ -694,7 +694,11 @@ def _frame(
             empty[name] = _chunks.missing_column(kinds.get(name, known[name]), 0)
         return pd.DataFrame(empty)
 
-    times = np.concatenate([columns.time_ns for _, columns in parts])
+    times = (
+        np.concatenate([columns.time_ns for _, columns in parts])
+        if len(parts) > 1
+        else parts[0][1].time_ns
+    )
     order = np.argsort(times, kind="stable") if len(parts) > 1 else None
     sizes = [len(columns) for _, columns in parts]
     data: dict[str, np.ndarray] = {"time_ns": times}
@@ -719,8 +723,8 @@ def _frame(
             else:
                 pieces.append(_chunks.missing_column(kind, len(columns)))
                 present.append(np.zeros(len(columns), dtype=bool))
-        data[name] = np.concatenate(pieces)
-        masks[name] = np.concatenate(present)
+        data[name] = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
+        masks[name] = np.concatenate(present) if len(present) > 1 else present[0]
         any_present |= masks[name]
     keep: np.ndarray | None = order
     if not any_present.all():
