@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -26,7 +27,16 @@ def iso_times(time_ns: np.ndarray) -> np.ndarray:
     ndarray of str
     """
     stamps = np.asarray(time_ns, dtype=np.int64).astype("datetime64[ns]")
-    return np.char.add(np.datetime_as_string(stamps, unit="ns"), "Z")
+    return np.asarray(_iso_arrow(stamps).to_numpy(zero_copy_only=False))
+
+
+def _iso_arrow(stamps: np.ndarray) -> Any:
+    """ISO text of datetime64[ns] values as an Arrow string array (fast for millions)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    text = pa.array(np.datetime_as_string(stamps, unit="ns"))
+    return pc.binary_join_element_wise(text, pa.scalar("Z"), pa.scalar(""))
 
 
 def export_frames(data: StoredSession) -> dict[str, pd.DataFrame]:
@@ -66,7 +76,8 @@ def write_tables(
     UTC text with nanoseconds in CSV, a ``timestamp[ns, UTC]`` column in Parquet. Tags
     (participant, session, device, stream, model) are columns. CSV floats are written with
     their shortest round-trip form, so both formats hold the stored values
-    exactly; missing values are empty cells in CSV and nulls in Parquet.
+    exactly; missing values are empty cells in CSV and nulls in Parquet; CSV booleans are
+    ``true``/``false``.
 
     Parameters
     ----------
@@ -83,21 +94,26 @@ def write_tables(
         Files written.
     """
     report = progress or _no_progress
+    import pyarrow as pa
+    import pyarrow.csv as pa_csv
+    import pyarrow.parquet as pq
+
     out.mkdir(parents=True, exist_ok=True)
     frames = export_frames(data)
     written = []
     for done, (stem, frame) in enumerate(frames.items(), start=1):
         table = frame.copy()
-        if fmt == "csv":
-            table.insert(1, "time", iso_times(table["time_ns"].to_numpy()))
-        else:
-            stamps = pd.to_datetime(table["time_ns"].to_numpy(np.int64), unit="ns", utc=True)
-            table.insert(1, "time", stamps)
+        stamps = pd.to_datetime(table["time_ns"].to_numpy(np.int64), unit="ns", utc=True)
+        table.insert(1, "time", stamps)
         path = out / f"{stem}.{fmt}"
+        arrow = pa.Table.from_pandas(table, preserve_index=False)
         if fmt == "csv":
-            table.to_csv(path, index=False)
+            iso = _iso_arrow(table["time_ns"].to_numpy(np.int64).astype("datetime64[ns]"))
+            arrow = arrow.set_column(1, "time", iso)
+            # Arrow writes floats in their shortest round-trip form, ~10x faster than pandas.
+            pa_csv.write_csv(arrow, path, pa_csv.WriteOptions(quoting_style="needed"))
         else:
-            table.to_parquet(path, index=False, engine="pyarrow")
+            pq.write_table(arrow, path)
         written.append(path)
         logger.info("wrote %s (%d rows)", path, len(table))
         report(f"writing {fmt}", done, len(frames))

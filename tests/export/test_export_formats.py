@@ -28,9 +28,15 @@ def stored(built: Built, measurement: str, **tags: str) -> pd.DataFrame:
 
 
 def export(built: Built, fmt: str, out: Path) -> list[Path]:
+    reports: list[tuple[str, int, int]] = []
     with open_store(str(built.store_path)) as store:
-        result = export_session(store, SESSION, fmt, out)
+        result = export_session(
+            store, SESSION, fmt, out, progress=lambda *report: reports.append(report)
+        )
     assert result.session == SESSION and result.participant == PARTICIPANT
+    # Progress ends complete for every stage it reported.
+    last = {stage: (done, total) for stage, done, total in reports}
+    assert last and all(done == total for done, total in last.values())
     return result.files
 
 
@@ -87,13 +93,17 @@ def test_tables_hold_exactly_what_was_stored(built: Built, tmp_path: Path, fmt: 
         assert len(eeg) == int(np.isfinite(block.values[:, 0]).sum())
 
 
-def edf_tolerance(values: np.ndarray) -> float:
-    """One 16-bit step over the physical range the exporter uses (min..max of the data)."""
+#: Digital steps over the physical range: MNE writes the symmetric range ±(2**(bits-1) - 1).
+STEPS = {"edf": 2 * (2**15 - 1), "bdf": 2 * (2**23 - 1)}
+
+
+def edf_tolerance(values: np.ndarray, fmt: str = "edf") -> float:
+    """One digital step over the physical range the exporter uses (min..max of the data)."""
     finite = values[np.isfinite(values)]
-    return float(finite.max() - finite.min()) / 65534
+    return float(finite.max() - finite.min()) / STEPS[fmt]
 
 
-def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str) -> None:
+def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str, fmt: str = "edf") -> None:
     """Samples at their times within one step; gap samples NaN via BAD_ACQ_SKIP."""
     block = built.blocks[modality]
     assert raw.info["sfreq"] == block.sfreq
@@ -106,7 +116,7 @@ def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str) -> None:
     missing = np.isnan(block.values)
     np.testing.assert_array_equal(np.isnan(got), missing)
     np.testing.assert_allclose(
-        got[~missing], block.values[~missing], rtol=0, atol=edf_tolerance(block.values)
+        got[~missing], block.values[~missing], rtol=0, atol=edf_tolerance(block.values, fmt)
     )
     # Outside the recording (padding to whole seconds) the file is marked, not invented.
     outside = np.ones(data.shape[0], dtype=bool)
@@ -114,23 +124,22 @@ def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str) -> None:
     assert np.isnan(data[outside]).all()
 
 
-def test_edf_export_reads_back_with_mne(built: Built, tmp_path: Path) -> None:
-    files = export(built, "edf", tmp_path)
-    assert sorted(p.name for p in files) == sorted(
-        f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.edf" for m in ("eeg", "ecg")
-    )
-    for modality in ("eeg", "ecg"):
-        path = tmp_path / f"{SESSION}_{built.blocks[modality].stream.replace('/', '-')}.edf"
-        raw = mne.io.read_raw_edf(path, infer_types=True, preload=True, verbose="error")
+@pytest.mark.parametrize("fmt", ["edf", "bdf"])
+def test_edf_export_reads_back_with_mne(built: Built, tmp_path: Path, fmt: str) -> None:
+    files = export(built, fmt, tmp_path)
+    names = {
+        m: f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.{fmt}" for m in ("eeg", "ecg")
+    }
+    assert sorted(p.name for p in files) == sorted(names.values())
+    reader = mne.io.read_raw_bdf if fmt == "bdf" else mne.io.read_raw_edf
+    for modality, name in names.items():
+        raw = reader(tmp_path / name, infer_types=True, preload=True, verbose="error")
         assert set(raw.get_channel_types()) == {modality}
-        expected_names = [
-            c if modality == "eeg" else c.lower() for c in built.blocks[modality].channels
-        ]
-        assert raw.ch_names == expected_names
-        check_edf_signal(raw, built, modality)
-        descriptions = set(raw.annotations.description)
-        assert "marker/stress start" in descriptions
-    eeg = mne.io.read_raw_edf(tmp_path / files[-1].name, verbose="error")
+        channels = built.blocks[modality].channels
+        assert raw.ch_names == [c if modality == "eeg" else c.lower() for c in channels]
+        check_edf_signal(raw, built, modality, fmt)
+        assert "marker/stress start" in set(raw.annotations.description)
+    eeg = reader(tmp_path / names["eeg"], verbose="error")
     gap_spans = [
         (a["onset"], a["duration"]) for a in eeg.annotations if a["description"] == "BAD_ACQ_SKIP"
     ]
@@ -212,3 +221,37 @@ def test_unknown_session_lists_the_stored_ones(built: Built, tmp_path: Path) -> 
 def test_unknown_format_is_refused(built: Built, tmp_path: Path) -> None:
     with EmbeddedStore(built.store_path) as store, pytest.raises(ConfigError, match="'xlsx'"):
         export_session(store, SESSION, "xlsx", tmp_path)
+
+
+def test_bids_without_eeg_puts_physiology_in_beh(built: Built, tmp_path: Path) -> None:
+    """A session with only an ECG stream and a marker: physio and events in beh/."""
+    from affectstream.store import SeriesBatch, blocks_to_batches, seconds_to_ns
+
+    ecg = built.blocks["ecg"]
+    with EmbeddedStore(tmp_path / "store") as store:
+        store.write(blocks_to_batches([ecg], participant="Q 1", session="only-ecg"))
+        store.write(
+            [
+                SeriesBatch(
+                    "events",
+                    {"participant": "Q 1", "session": "only-ecg"},
+                    seconds_to_ns(np.array([ecg.t[10]])),
+                    {"kind": np.array(["marker"], object), "label": np.array(["go"], object)},
+                )
+            ]
+        )
+        export_session(store, "only-ecg", "bids", tmp_path / "bids")
+    beh = tmp_path / "bids" / "sub-Q1" / "ses-onlyecg" / "beh"
+    assert not (beh.parent / "eeg").exists()
+    stem = beh / "sub-Q1_ses-onlyecg_task-affectstream_recording-ecg_physio"
+    sidecar = json.loads(stem.with_name(stem.name + ".json").read_text())
+    reference = float(np.floor(ecg.t[0]))
+    assert reference + sidecar["StartTime"] == pytest.approx(ecg.t[0], abs=1e-6)
+    values = pd.read_csv(stem.with_name(stem.name + ".tsv.gz"), sep="\t", header=None,
+                         float_precision="round_trip")  # fmt: skip
+    np.testing.assert_array_equal(values[0].to_numpy(), ecg.values[:, 0])
+    events = pd.read_csv(beh / "sub-Q1_ses-onlyecg_task-affectstream_events.tsv", sep="\t")
+    assert list(events["value"]) == ["go"]
+    assert events["onset"].iloc[0] == pytest.approx(ecg.t[10] - reference, abs=1e-6)
+    participants = pd.read_csv(tmp_path / "bids" / "participants.tsv", sep="\t")
+    assert list(participants["participant_id"]) == ["sub-Q1"]
