@@ -28,7 +28,8 @@ REASONS = {
     "hrv": (
         "naive per-window R-peak detection adds or drops beats within ~1 s of the window edges "
         "and nk.ecg_clean filters each window forwards-backwards; ours detects each beat once "
-        "on a causally filtered stream. On the same peaks HRV equals nk.hrv_time exactly."
+        "on a causally filtered stream and leaves out intervals failing the 20 % artifact "
+        "rule. On the same peaks HRV equals nk.hrv_time exactly."
     ),
     "eda": (
         "naive per-window decomposition filters each 60-s slice separately (edge transients of "
