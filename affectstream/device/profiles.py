@@ -408,7 +408,7 @@ class MuseSession(ProfileSession):
         self._ppg = muse.CounterAssembler(muse.PPG_CHANNELS, muse.PPG_SAMPLES_PER_PACKET)
         self._ppg_uuid = {uuid: i for i, uuid in enumerate(gatt.MUSE_PPG)}
         self._replies = muse.ControlReplyAssembler()
-        self._reply_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self._reply_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=4)
         self._optional: list[str] = []
         eeg = profile.stream("eeg")
         self.streams = (
@@ -462,6 +462,8 @@ class MuseSession(ProfileSession):
         if uuid == gatt.MUSE_CONTROL:
             reply = self._replies.feed(data)
             if reply is not None:
+                if self._reply_queue.full():  # keep-alive answers nobody waits for
+                    self._reply_queue.get_nowait()
                 self._reply_queue.put_nowait(reply)
             return []
         raise DecodeError(f"Muse notification from unexpected characteristic {uuid}.")
@@ -475,15 +477,26 @@ class MuseSession(ProfileSession):
         await self._command(client, "h")
         await self._command(client, "p20" if self.aux else "p21")
         await self._command(client, "s")
-        try:
-            status = await asyncio.wait_for(self._reply_queue.get(), RESPONSE_TIMEOUT)
-        except TimeoutError:
-            raise ProtocolError(
-                f"Muse did not answer the status command within {RESPONSE_TIMEOUT} s; "
-                "check that it is a Muse 2 / Muse S with the classic firmware."
-            ) from None
-        if status.get("rc", 0) != 0:
-            raise ProtocolError(f"Muse status reply reports an error: {status!r}.")
+        # Replies to h/p2x ({"rc": 0}) may come first; the status reply has more keys.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESPONSE_TIMEOUT
+        while True:
+            try:
+                status = await asyncio.wait_for(
+                    self._reply_queue.get(), max(0.0, deadline - loop.time())
+                )
+            except TimeoutError:
+                raise ProtocolError(
+                    f"Muse did not answer the status command within {RESPONSE_TIMEOUT} s; "
+                    "check that it is a Muse 2 / Muse S with the classic firmware."
+                ) from None
+            if status.get("rc", 0) != 0:
+                raise ProtocolError(
+                    f"Muse refused a start-up command (h, p2x or s): {status!r}. "
+                    "Restart the headset and try again."
+                )
+            if len(status) > 1:
+                break
         logger.info("Muse status: %s", status)
         await self._command(client, "d")
 

@@ -684,6 +684,8 @@ class Supervisor:
                     logger.warning("%s: device refused to restart: %s", device.name, exc)
                 except _LINK_ERRORS as exc:
                     logger.info("%s: reconnect attempt %d failed: %s", device.name, attempt, exc)
+                except Exception:  # supervision must outlive any surprise; keep trying
+                    logger.exception("%s: unexpected error while reconnecting", device.name)
                 else:
                     device.reconnects += 1
                     logger.warning(

@@ -21,7 +21,7 @@ from affectstream.device.emulation.polar import PolarH10
 from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import DeviceNotFoundError
 
-from ._e2e import assert_matches_sent, record
+from ._e2e import assert_matches_sent, partial_rows, record
 
 SPEED = 4.0
 
@@ -91,9 +91,10 @@ async def test_streaming_resumes_after_a_disconnect_and_the_gap_equals_the_loss(
     assert stats.reconnects == 1
     block = assert_matches_sent(rec, p, kind)
     if block.sfreq is not None:
-        assert stats.gap_samples == lost[kind] > 0
+        partial = int(partial_rows(block).sum())
+        assert stats.gap_samples + partial == lost[kind] > 0
         assert [g.reason for g in block.gaps] == ["disconnect"]
-        assert sum(g.n_samples for g in block.gaps) == lost[kind]
+        assert sum(g.n_samples for g in block.gaps) == stats.gap_samples
     else:  # event stream without a counter: the gap is known in time only
         assert [g.reason for g in block.gaps] == ["disconnect"]
     assert stats.samples_received + stats.gap_samples == stats.samples_expected
@@ -219,7 +220,7 @@ async def test_timestamps_follow_the_device_clock(radio: VirtualRadio) -> None:
     assert error.min() >= -drift_slack
     assert np.all(np.diff(error) <= drift_slack)
     # The emulator sends on 20 ms ticks: delivery jitters by about a tick, timestamps don't.
-    assert error[-1] <= error[0]
+    assert error[-1] <= error[0] + drift_slack
     assert np.ptp(error[len(error) // 2 :]) < TICK_S
 
 
