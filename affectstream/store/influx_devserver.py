@@ -2,7 +2,7 @@
 
 :class:`LocalInfluxDB` runs ``influxd`` (the Debian ``influxdb`` package, 1.6.7 here) on a
 free loopback port with its files in a temporary directory, creates a database, and, since
-releases before 1.8 have no ``/api/v2/write``, puts a small HTTP shim in front that maps
+releases before 1.8 have no ``/api/v2/write``, runs a small HTTP shim process in front that maps
 ``/api/v2/write?bucket=B&precision=P`` onto ``/write?db=B&precision=P'`` (ns→n, us→u) and
 passes ``/query`` and ``/ping`` through. Point an :class:`~affectstream.store.influx.InfluxStore`
 at :attr:`LocalInfluxDB.url`. InfluxDB 1.8+, 2.x and 3.x need none of this.
@@ -15,8 +15,8 @@ import logging
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
-import threading
 import time
 import urllib.parse
 import urllib.request
@@ -102,7 +102,7 @@ class LocalInfluxDB:
         self.binary = binary
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
-        self._shim: ThreadingHTTPServer | None = None
+        self._shim_process: subprocess.Popen[bytes] | None = None
         self._directory: tempfile.TemporaryDirectory[str] | None = None
 
     def start(self, timeout: float = 20.0) -> None:
@@ -138,43 +138,51 @@ class LocalInfluxDB:
         log.close()
         server_url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + timeout
-        while True:
-            try:
-                with urllib.request.urlopen(server_url + "/ping", timeout=1) as answer:
-                    if answer.status == 204:
-                        break
-            except OSError:
-                pass
-            if self._process.poll() is not None or time.monotonic() > deadline:
-                self.stop()
-                raise StoreUnavailableError(
-                    f"influxd did not start on {server_url} within {timeout:g} s; see "
-                    f"{root / 'influxd.log'}."
-                )
-            time.sleep(0.05)
+        self._wait_for_ping(server_url, self._process, deadline, root)
         query = urllib.parse.urlencode({"q": f'CREATE DATABASE "{self.database}"'})
         request = urllib.request.Request(f"{server_url}/query?{query}", method="POST")
         with urllib.request.urlopen(request, timeout=10):
             pass
-        self._shim = ThreadingHTTPServer(("127.0.0.1", 0), _shim_handler(port))
-        self._shim.daemon_threads = True
-        threading.Thread(target=self._shim.serve_forever, daemon=True).start()
-        self.url = f"http://127.0.0.1:{self._shim.server_address[1]}"
+        # The shim runs in its own process so that it does not compete with the caller
+        # for the GIL (which would understate the caller's throughput).
+        shim_port = _free_port()
+        self._shim_process = subprocess.Popen(
+            [sys.executable, "-m", __name__, str(port), str(shim_port)],
+            stdout=subprocess.DEVNULL,
+        )
+        self.url = f"http://127.0.0.1:{shim_port}"
+        self._wait_for_ping(self.url, self._shim_process, deadline, root)
+
+    def _wait_for_ping(
+        self, url: str, process: subprocess.Popen[bytes], deadline: float, root: Path
+    ) -> None:
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/ping", timeout=1) as answer:
+                    if answer.status == 204:
+                        return
+            except OSError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                self.stop()
+                raise StoreUnavailableError(
+                    f"The local InfluxDB did not answer on {url} in time; see "
+                    f"{root / 'influxd.log'}."
+                )
+            time.sleep(0.05)
 
     def stop(self) -> None:
         """Stop the shim and the server and delete the files."""
-        if self._shim is not None:
-            self._shim.shutdown()
-            self._shim.server_close()
-            self._shim = None
-        if self._process is not None:
-            self._process.terminate()
-            try:
-                self._process.wait(15)
-            except subprocess.TimeoutExpired:
-                self._process.kill()
-                self._process.wait(5)
-            self._process = None
+        for process in (self._shim_process, self._process):
+            if process is not None and process.poll() is None:
+                process.terminate()
+                try:
+                    process.wait(15)
+                except subprocess.TimeoutExpired:
+                    process.kill()
+                    process.wait(5)
+        self._shim_process = None
+        self._process = None
         if self._directory is not None:
             self._directory.cleanup()
             self._directory = None
@@ -190,3 +198,21 @@ class LocalInfluxDB:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Serve the v2-write shim: ``python -m affectstream.store.influx_devserver UPSTREAM PORT``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Upstream InfluxDB port and the port to listen on (default ``sys.argv[1:]``).
+    """
+    upstream, listen = (int(v) for v in (argv if argv is not None else sys.argv[1:]))
+    server = ThreadingHTTPServer(("127.0.0.1", listen), _shim_handler(upstream))
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
