@@ -1,0 +1,110 @@
+"""``affectstream bench models``: training time, single-row latency and batch throughput."""
+
+from __future__ import annotations
+
+import argparse
+import time
+from typing import Any
+
+from affectstream.cli._output import emit_json, say
+
+
+def register(subparsers: Any) -> None:
+    """Register ``bench models``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The ``bench`` sub-command registry.
+    """
+    parser = subparsers.add_parser(
+        "models", help="LightGBM and SVM: training time, single-row latency, batch throughput"
+    )
+    parser.add_argument("--rows", type=int, default=20000, help="training windows (synthetic)")
+    parser.add_argument("--features", type=int, default=60, help="feature columns")
+    parser.add_argument("--svm-rows", type=int, default=3000, help="SVM training windows")
+    parser.add_argument("--repeats", type=int, default=2000, help="single-row predictions timed")
+    parser.add_argument(
+        "--json", action="store_true", help="(accepted; JSON is always printed last)"
+    )
+    parser.set_defaults(func=run)
+
+
+def _single_row_us(predict: Any, rows: Any, repeats: int) -> dict[str, float]:
+    import numpy as np
+
+    for i in range(min(50, repeats)):  # warm caches
+        predict(rows[i % len(rows)][None, :])
+    times = np.empty(repeats)
+    for i in range(repeats):
+        row = rows[i % len(rows)][None, :]
+        start = time.perf_counter()
+        predict(row)
+        times[i] = time.perf_counter() - start
+    return {
+        "median_us": float(np.median(times) * 1e6),
+        "p95_us": float(np.percentile(times, 95) * 1e6),
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    """Benchmark both models on synthetic normalised features; print JSON last.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    import numpy as np
+
+    from affectstream.models.estimators import KINDS, make_pipeline, min_child_samples
+
+    rng = np.random.default_rng(0)
+    n, k = args.rows, args.features
+    matrix = rng.normal(size=(n, k))
+    matrix[rng.random((n, k)) < 0.05] = np.nan  # missing modalities happen
+    logits = np.nansum(matrix[:, :5], axis=1) + rng.normal(scale=2.0, size=n)
+    y = (logits > 0).astype(int)
+    names = [f"bench_f{j:02d}" for j in range(k)]
+    results: dict[str, Any] = {"rows": n, "features": k}
+    for kind in KINDS:
+        rows = n if kind == "lightgbm" else min(n, args.svm_rows)
+        params = {"min_child_samples": min_child_samples(rows)} if kind == "lightgbm" else None
+        pipeline = make_pipeline(kind, names, params=params)
+        model = type(pipeline)(pipeline.steps[1:])  # features arrive already normalised
+        say(f"training {kind} on {rows} rows x {k} features")
+        start = time.perf_counter()
+        if kind == "lightgbm":
+            model.fit(matrix[:rows], y[:rows], model__feature_name=names)
+            booster = model.named_steps["model"].booster_
+            predict = booster.predict
+        else:
+            model.fit(matrix[:rows], y[:rows])
+            predict = model.predict_proba
+        train_s = time.perf_counter() - start
+        test = matrix[-2000:]
+        single = _single_row_us(predict, test, args.repeats)
+        start = time.perf_counter()
+        predict(test)
+        batch_s = time.perf_counter() - start
+        results[kind] = {
+            "train_rows": rows,
+            "train_seconds": train_s,
+            "single_row_latency_us": single["median_us"],
+            "single_row_latency_p95_us": single["p95_us"],
+            "batch_rows": len(test),
+            "batch_rows_per_second": len(test) / batch_s,
+            "predict_path": "lightgbm.Booster.predict"
+            if kind == "lightgbm"
+            else "Pipeline(SimpleImputer, CalibratedClassifierCV(SVC)).predict_proba",
+        }
+        if kind == "svm":
+            calibrated = model.named_steps["model"].calibrated_classifiers_[0].estimator
+            results[kind]["support_vectors"] = int(calibrated.support_vectors_.shape[0])
+    emit_json(results)
+    return 0

@@ -1,0 +1,177 @@
+"""``affectstream evaluate``: subject-wise cross-validation, or score an existing bundle."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from affectstream.cli._output import emit_json, say
+
+
+@contextlib.contextmanager
+def progress_reporter() -> Iterator[Any]:
+    """Rich progress bars on stderr; yields ``progress(stage, done, total)``.
+
+    Yields
+    ------
+    callable
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=total)
+            bar.update(tasks[stage], completed=done, total=total)
+
+        yield update
+
+
+def register(subparsers: Any) -> None:
+    """Register ``evaluate``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The top-level sub-command registry.
+    """
+    from affectstream.models.datasets import DATASETS
+
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="subject-wise cross-validation, or score a bundle on other participants",
+    )
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument(
+        "--model",
+        help="bundle folder or shipped bundle name: score it unchanged instead of cross-validating",
+    )
+    parser.add_argument(
+        "--normalization",
+        default=None,
+        choices=("baseline", "running", "none"),
+        help="per-participant normalisation for cross-validation (default: the dataset's)",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="GroupKFold splits (default: leave one subject out)",
+    )
+    parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
+    parser.add_argument("--no-chance", action="store_true", help="skip the shuffled-label check")
+    parser.add_argument("--report", help="write the full JSON report here")
+    parser.add_argument("--plot", help="write the PNG plot here")
+    parser.add_argument("--trust-pickle", action="store_true", help="allow WESAD/DEAP pickles")
+    parser.add_argument(
+        "--allow-version-mismatch",
+        action="store_true",
+        help="score a bundle written by another affectstream version",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="(accepted; JSON is always printed last)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the evaluation and print one JSON object last.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    from affectstream.cli._output import _jsonable
+    from affectstream.models.bundle import load_bundle
+    from affectstream.models.training import (
+        build_features,
+        evaluate_frame,
+        score_bundle,
+        write_plot,
+    )
+
+    with progress_reporter() as progress:
+        if args.model:
+            bundle = load_bundle(args.model, allow_version_mismatch=args.allow_version_mismatch)
+            frame, _, settings = build_features(
+                args.dataset,
+                args.data,
+                subjects=args.subjects,
+                trust_pickle=args.trust_pickle,
+                progress=progress,
+            )
+            if (settings.window, settings.step) != (
+                bundle.meta["window"]["window"],
+                bundle.meta["window"]["step"],
+            ):
+                say(
+                    f"note: dataset windows {settings.window}/{settings.step} s differ from the "
+                    f"bundle's {bundle.meta['window']}"
+                )
+            report = score_bundle(bundle, frame)
+            report["model"] = bundle.model_id
+            report["mode"] = "bundle"
+        else:
+            frame, _, settings = build_features(
+                args.dataset,
+                args.data,
+                subjects=args.subjects,
+                trust_pickle=args.trust_pickle,
+                progress=progress,
+            )
+            report = evaluate_frame(
+                frame,
+                settings,
+                normalization=args.normalization,
+                n_splits=args.folds,
+                chance=not args.no_chance,
+                progress=progress,
+            )
+            report.pop("_predictions")
+            report["mode"] = "cross-validation"
+    report["dataset"] = args.dataset
+    if args.report:
+        Path(args.report).write_text(json.dumps(_jsonable(report), indent=1, sort_keys=True))
+        say(f"report written to {args.report}")
+    if args.plot:
+        write_plot(report, Path(args.plot), f"{args.dataset}: {report.get('mode')}")
+        say(f"plot written to {args.plot}")
+    summary = {k: v for k, v in report.items() if k != "models"}
+    summary["models"] = {
+        kind: {
+            k: res[k]
+            for k in (
+                "balanced_accuracy",
+                "macro_f1",
+                "auroc",
+                "brier",
+                "spread",
+                "confusion_matrix",
+            )
+        }
+        for kind, res in report["models"].items()
+    }
+    emit_json(summary)
+    return 0

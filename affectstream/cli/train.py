@@ -1,0 +1,101 @@
+"""``affectstream train``: fit both models on a dataset and write a bundle with its card."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from typing import Any
+
+from affectstream.cli._output import emit_json, say
+
+
+def register(subparsers: Any) -> None:
+    """Register ``train``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The top-level sub-command registry.
+    """
+    from affectstream.models.datasets import DATASETS
+
+    parser = subparsers.add_parser(
+        "train", help="train LightGBM + SVM on a dataset and write a model bundle"
+    )
+    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument("--data", required=True, help="dataset folder")
+    parser.add_argument("--out", required=True, help="bundle folder to write")
+    parser.add_argument("--name", help="bundle name (default: the folder name)")
+    parser.add_argument(
+        "--normalization",
+        default=None,
+        choices=("baseline", "running", "none"),
+        help="per-participant normalisation (default: the dataset's; see docs/models.md)",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        default=None,
+        help="GroupKFold splits for the card's evaluation (default: leave one subject out)",
+    )
+    parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
+    parser.add_argument(
+        "--trust-pickle",
+        action="store_true",
+        help="allow loading pickle-based datasets (WESAD, DEAP): only for trusted files",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="(accepted; JSON is always printed last)"
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train, evaluate and write the bundle; print a JSON summary last.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments.
+
+    Returns
+    -------
+    int
+        Exit code.
+    """
+    from affectstream.cli.evaluate import progress_reporter
+    from affectstream.models.training import train
+
+    command = "affectstream " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "affectstream train"
+    with progress_reporter() as progress:
+        path, report = train(
+            args.dataset,
+            args.data,
+            args.out,
+            name=args.name,
+            normalization=args.normalization,
+            n_splits=args.folds,
+            subjects=args.subjects,
+            trust_pickle=args.trust_pickle,
+            command=command,
+            progress=progress,
+        )
+    say(f"bundle written to {path}")
+    summary = {
+        k: report[k]
+        for k in ("balanced_accuracy", "macro_f1", "auroc", "brier", "n_subjects", "n_windows")
+    }
+    summary.update(
+        {
+            "bundle": str(path),
+            "cv": report["cv"],
+            "target": report["target"],
+            "svm": {
+                k: report["models"]["svm"][k] for k in ("balanced_accuracy", "macro_f1", "auroc")
+            },
+            "chance": report.get("chance"),
+        }
+    )
+    emit_json(summary)
+    return 0

@@ -1,0 +1,585 @@
+"""Model bundles: a folder holding both estimators, their features, normalisation and card.
+
+Layout of a bundle folder::
+
+    bundle.json     format version, affectstream version, target, exact feature list,
+                    normalisation (method, scale, clip, training participants' centres),
+                    decision thresholds, window settings, provenance, evaluation summary
+    lightgbm.txt    LightGBM Booster in its native text format
+    svm.skops       the SVM's imputer + calibrated SVC, in skops format
+    MODEL_CARD.md   what the model is for, what was measured, on what, with which command
+
+Nothing is unpickled: LightGBM's text is parsed by LightGBM, and skops loads only the types
+in :data:`SKOPS_TRUSTED_TYPES` (anything else in the file is refused).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import logging
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectstream._version import __version__
+from affectstream.errors import ConfigError, FeatureMismatchError, ModelError
+from affectstream.models.estimators import AffectClassifier, Contribution, contributions
+from affectstream.models.normalize import ParticipantNormalizer
+from affectstream.types import FloatArray
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = 1
+#: Shipped bundles live here, one folder per name.
+BUNDLES_DIR = Path(__file__).resolve().parent / "bundles"
+
+#: The only types ``svm.skops`` may contain beyond skops' own defaults.
+SKOPS_TRUSTED_TYPES = (
+    "sklearn.calibration.CalibratedClassifierCV",
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
+    "sklearn.impute._base.MissingIndicator",
+    "sklearn.impute._base.SimpleImputer",
+    "sklearn.pipeline.Pipeline",
+    "sklearn.svm._classes.SVC",
+    "sklearn.preprocessing._label.LabelEncoder",
+    "sklearn.utils._bunch.Bunch",
+    "numpy.dtype",
+    "numpy.ndarray",
+    "builtins.slice",
+)
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"affectstream": __version__, "python": platform.python_version()}
+    for name in (
+        "numpy",
+        "scipy",
+        "pandas",
+        "scikit-learn",
+        "lightgbm",
+        "skops",
+        "neurokit2",
+        "mne",
+    ):
+        try:
+            out[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class AffectEstimate:
+    """One window's estimate.
+
+    Parameters
+    ----------
+    target : str
+        ``"arousal"`` or ``"valence"``.
+    probability : float
+        Probability of the high class (LightGBM, the primary model).
+    probability_svm : float
+        The SVM's calibrated probability (a second opinion).
+    high : bool
+        Decision at the model's threshold.
+    model_id : str
+        Bundle name and version.
+    contributions : tuple of Contribution
+        Top LightGBM feature contributions (log-odds).
+    calibrated : bool
+        False for population models applied to a new person before any personal calibration.
+    """
+
+    target: str
+    probability: float
+    probability_svm: float
+    high: bool
+    model_id: str
+    contributions: tuple[Contribution, ...] = field(default=())
+    calibrated: bool = False
+
+
+class ModelBundle:
+    """A loaded bundle: both estimators plus what is needed to feed them.
+
+    Use :func:`load_bundle`; construct directly only from fitted parts.
+
+    Parameters
+    ----------
+    meta : dict
+        Contents of ``bundle.json``.
+    booster : lightgbm.Booster
+        The LightGBM model.
+    svm : sklearn.pipeline.Pipeline
+        Imputer + calibrated SVC on normalised features.
+    path : Path, optional
+        Where it was loaded from.
+    """
+
+    def __init__(self, meta: dict[str, Any], booster: Any, svm: Any, path: Path | None = None):
+        self.meta = meta
+        self.booster = booster
+        self.svm = svm
+        self.path = path
+        norm = meta["normalization"]
+        self.normalizer = ParticipantNormalizer(
+            features=tuple(meta["features"]),
+            method=norm["method"],
+            clip=norm["clip"],
+            halflife=norm.get("halflife", 600.0),
+        )
+        self.normalizer.scale_ = np.asarray(norm["scale"], dtype=np.float64)
+
+    @property
+    def features(self) -> list[str]:
+        """Exact feature list, in model column order."""
+        return list(self.meta["features"])
+
+    @property
+    def target(self) -> str:
+        """``"arousal"`` or ``"valence"``."""
+        return str(self.meta["target"])
+
+    @property
+    def model_id(self) -> str:
+        """``name@affectstream-version``."""
+        return f"{self.meta['name']}@{self.meta['versions']['affectstream']}"
+
+    def row_values(self, features: Mapping[str, float]) -> FloatArray:
+        """One window's raw values in model order, absent families as NaN.
+
+        Parameters
+        ----------
+        features : mapping
+            Feature name → value.
+
+        Returns
+        -------
+        ndarray, shape (1, n_features)
+        """
+        self.check_features(list(features))
+        return np.array([[float(features.get(f, np.nan)) for f in self.features]])
+
+    def check_features(self, columns: Sequence[str]) -> None:
+        """Raise :class:`FeatureMismatchError` unless every model feature is in ``columns``.
+
+        Parameters
+        ----------
+        columns : sequence of str
+            Columns of the feature table to score.
+        """
+        present = set(columns)
+        families = {c.split("_", 1)[0] for c in present}
+        # A family that is entirely absent is a modality not worn: allowed, treated as NaN.
+        # A family present with missing columns means different feature definitions.
+        missing = [f for f in self.features if f not in present and f.split("_", 1)[0] in families]
+        if not any(f in present for f in self.features):
+            missing = list(self.features)
+        if missing:
+            raise FeatureMismatchError(
+                f"Bundle {self.meta['name']!r} needs {len(self.features)} features; the input "
+                f"lacks {len(missing)}: {missing[:8]}{'...' if len(missing) > 8 else ''}. "
+                f"Compute features with the window settings in the bundle "
+                f"({self.meta['window']}) and the same modalities, or retrain."
+            )
+
+    def normalized(self, frame: pd.DataFrame) -> FloatArray:
+        """Normalise a feature table per participant with the bundle's method and scale.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Windows with ``subject``, ``reference`` and ``t_end`` columns.
+
+        Returns
+        -------
+        ndarray, shape (n_rows, n_features)
+        """
+        self.check_features(list(frame.columns))
+        absent = [f for f in self.features if f not in frame.columns]
+        if absent:
+            frame = frame.assign(**{f: np.nan for f in absent})
+        return self.normalizer.transform(frame)
+
+    def predict_normalized(self, z: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Both models' probabilities of the high class from normalised features.
+
+        Parameters
+        ----------
+        z : ndarray, shape (n, n_features)
+
+        Returns
+        -------
+        p_lightgbm, p_svm : ndarray, shape (n,)
+        """
+        z = np.atleast_2d(np.asarray(z, dtype=np.float64))
+        if z.shape[1] != len(self.features):
+            raise FeatureMismatchError(
+                f"Expected {len(self.features)} normalised features, got {z.shape[1]}."
+            )
+        p_lgb = np.asarray(self.booster.predict(z), dtype=np.float64)
+        p_svm = np.asarray(self.svm.predict_proba(z)[:, 1], dtype=np.float64)
+        return p_lgb, p_svm
+
+    def predict_frame(self, frame: pd.DataFrame, top: int = 5) -> pd.DataFrame:
+        """Score every window of a feature table.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            Windows of one or more participants, including their reference rows.
+        top : int
+            Contributions to keep per row.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``probability`` (LightGBM), ``probability_svm``, ``high``, ``raw_score`` and
+            ``contributions`` (list of Contribution) per row, same index as ``frame``.
+        """
+        z = self.normalized(frame)
+        p_lgb, p_svm = self.predict_normalized(z)
+        raw, top_rows = contributions(self.booster, z, self.features, top=top)
+        return pd.DataFrame(
+            {
+                "probability": p_lgb,
+                "probability_svm": p_svm,
+                "high": p_lgb >= self.meta["thresholds"]["lightgbm"],
+                "raw_score": raw,
+                "contributions": top_rows,
+            },
+            index=frame.index,
+        )
+
+    def estimate(
+        self,
+        features: Mapping[str, float],
+        center: FloatArray,
+        scale: FloatArray | None = None,
+        top: int = 5,
+    ) -> AffectEstimate:
+        """Estimate one live window (see :class:`LiveParticipant` for the bookkeeping).
+
+        Parameters
+        ----------
+        features : mapping
+            Feature name → raw value for the window (extra names are ignored; a modality
+            that is not worn may be absent and is treated as missing).
+        center : ndarray, shape (n_features,)
+            The participant's reference: the mean of their baseline windows, or the running
+            mean (:class:`~affectstream.models.normalize.RunningStats`).
+        scale : ndarray, optional
+            The participant's running standard deviation (``running`` bundles).
+        top : int
+            Contributions to keep.
+
+        Returns
+        -------
+        AffectEstimate
+        """
+        values = self.row_values(features)
+        z = self.normalizer.apply(values, np.asarray(center, dtype=np.float64), scale)
+        p_lgb, p_svm = self.predict_normalized(z)
+        _, rows = contributions(self.booster, z, self.features, top=top)
+        return AffectEstimate(
+            target=self.target,
+            probability=float(p_lgb[0]),
+            probability_svm=float(p_svm[0]),
+            high=bool(p_lgb[0] >= self.meta["thresholds"]["lightgbm"]),
+            model_id=self.model_id,
+            contributions=tuple(rows[0]),
+            calibrated=False,
+        )
+
+
+class LiveParticipant:
+    """One participant's live normalisation state for a bundle.
+
+    Feed every window's raw features in time order with :meth:`observe`; it returns an
+    estimate once the reference / warm-up period (``baseline_seconds`` from the first
+    window) is over, and None before.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        The model.
+    """
+
+    def __init__(self, bundle: ModelBundle) -> None:
+        from affectstream.models.normalize import RunningStats
+
+        self.bundle = bundle
+        norm = bundle.meta["normalization"]
+        self.method = str(norm["method"])
+        self.baseline_seconds = float(norm["baseline_seconds"])
+        step = float(bundle.meta["window"]["step"])
+        self.stats = RunningStats(
+            len(bundle.features), max(1.0, float(norm.get("halflife", 600.0)) / step)
+        )
+        self.reference: list[FloatArray] = []
+        self.first_t: float | None = None
+
+    def observe(self, t_end: float, features: Mapping[str, float]) -> AffectEstimate | None:
+        """Add one window and estimate it when the reference period is over.
+
+        Parameters
+        ----------
+        t_end : float
+            Window end time.
+        features : mapping
+            Raw feature values of the window.
+
+        Returns
+        -------
+        AffectEstimate or None
+        """
+        values = self.bundle.row_values(features)
+        if self.first_t is None:
+            self.first_t = float(t_end)
+        in_reference = t_end - self.first_t + float(self.bundle.meta["window"]["window"]) <= (
+            self.baseline_seconds
+        )
+        if self.method == "running":
+            center, scale = self.stats.update(values[0])
+            if in_reference:
+                return None
+            return self.bundle.estimate(features, center, scale)
+        if in_reference:
+            self.reference.append(values[0])
+            return None
+        if self.method == "none":
+            return self.bundle.estimate(features, np.zeros(len(self.bundle.features)))
+        if not self.reference:
+            raise ModelError("No baseline windows were observed before the first estimate.")
+        with np.errstate(all="ignore"):
+            import warnings
+
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                center = np.nanmean(np.vstack(self.reference), axis=0)
+        return self.bundle.estimate(features, center)
+
+
+def save_bundle(
+    out: Path | str,
+    *,
+    name: str,
+    lightgbm: AffectClassifier,
+    svm: AffectClassifier,
+    window: Mapping[str, Any],
+    baseline_seconds: float,
+    provenance: Mapping[str, Any],
+    evaluation: Mapping[str, Any],
+    card: str,
+) -> Path:
+    """Write a bundle folder.
+
+    Parameters
+    ----------
+    out : path
+        Folder to create (or overwrite the bundle files in).
+    name : str
+        Bundle name.
+    lightgbm, svm : AffectClassifier
+        Fitted classifiers with the same features, target and normalisation.
+    window : mapping
+        Window settings used for the features (``window``, ``step``).
+    baseline_seconds : float
+        Length of the reference period at session start.
+    provenance : mapping
+        Dataset, subjects, files, command.
+    evaluation : mapping
+        Summary metrics measured by the training command.
+    card : str
+        Model card markdown.
+
+    Returns
+    -------
+    Path
+        The bundle folder.
+    """
+    import skops.io as sio
+
+    if lightgbm.features_ != svm.features_ or lightgbm.target != svm.target:
+        raise ModelError("Both classifiers of a bundle must share features and target.")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    lightgbm.booster.save_model(str(out / "lightgbm.txt"))
+    sio.dump(svm._rest(), out / "svm.skops")
+    normalizer = lightgbm.pipeline_.named_steps["normalize"]
+    meta = {
+        "format": BUNDLE_FORMAT,
+        "name": name,
+        "target": lightgbm.target,
+        "features": list(lightgbm.features_),
+        "normalization": {
+            "method": normalizer.method,
+            "scale": normalizer.scale_.tolist(),
+            "clip": normalizer.clip,
+            "halflife": normalizer.halflife,
+            "baseline_seconds": baseline_seconds,
+            "training_centers": getattr(normalizer, "centers_", {}),
+        },
+        "thresholds": {"lightgbm": lightgbm.threshold_, "svm": svm.threshold_},
+        "window": dict(window),
+        "provenance": dict(provenance),
+        "evaluation": dict(evaluation),
+        "versions": _versions(),
+        "files": {
+            "lightgbm.txt": _sha256(out / "lightgbm.txt"),
+            "svm.skops": _sha256(out / "svm.skops"),
+        },
+    }
+    (out / "bundle.json").write_text(json.dumps(_json_safe(meta), indent=1, sort_keys=True))
+    (out / "MODEL_CARD.md").write_text(card)
+    return out
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
+
+
+def shipped_bundles() -> list[str]:
+    """Names of the bundles shipped inside the package.
+
+    Returns
+    -------
+    list of str
+    """
+    if not BUNDLES_DIR.is_dir():
+        return []
+    return sorted(p.name for p in BUNDLES_DIR.iterdir() if (p / "bundle.json").is_file())
+
+
+def resolve_bundle(name_or_path: Path | str) -> Path:
+    """Turn a bundle folder path or a shipped bundle name into a folder.
+
+    Parameters
+    ----------
+    name_or_path : path or str
+
+    Returns
+    -------
+    Path
+    """
+    path = Path(name_or_path)
+    if (path / "bundle.json").is_file():
+        return path
+    shipped = BUNDLES_DIR / str(name_or_path)
+    if (shipped / "bundle.json").is_file():
+        return shipped
+    raise ConfigError(
+        f"No model bundle at {str(name_or_path)!r}: expected a folder with bundle.json or "
+        f"one of the shipped names {shipped_bundles()}."
+    )
+
+
+def load_bundle(
+    name_or_path: Path | str,
+    *,
+    expected_features: Sequence[str] | None = None,
+    allow_version_mismatch: bool = False,
+) -> ModelBundle:
+    """Load a bundle, checking format, version, file integrity and feature list.
+
+    Parameters
+    ----------
+    name_or_path : path or str
+        Bundle folder, or the name of a shipped bundle.
+    expected_features : sequence of str, optional
+        If given, the bundle's feature list must equal it exactly.
+    allow_version_mismatch : bool
+        Accept a bundle written by another affectstream version (feature definitions may
+        have changed; scores may then be wrong).
+
+    Returns
+    -------
+    ModelBundle
+
+    Raises
+    ------
+    FeatureMismatchError
+        Feature list or affectstream version differs.
+    ModelError
+        Files missing, corrupt or containing untrusted types.
+    """
+    import lightgbm as lgb
+    import skops.io as sio
+
+    path = resolve_bundle(name_or_path)
+    try:
+        meta = json.loads((path / "bundle.json").read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"Corrupt bundle.json in {str(path)!r}: {exc}.") from None
+    if meta.get("format") != BUNDLE_FORMAT:
+        raise ModelError(
+            f"Bundle {str(path)!r} has format {meta.get('format')!r}; this affectstream reads "
+            f"format {BUNDLE_FORMAT}. Retrain with `affectstream train`."
+        )
+    written_by = meta.get("versions", {}).get("affectstream")
+    if written_by != __version__ and not allow_version_mismatch:
+        raise FeatureMismatchError(
+            f"Bundle {str(path)!r} was written by affectstream {written_by}, this is "
+            f"{__version__}: feature definitions may differ. Retrain, or pass "
+            f"allow_version_mismatch=True (CLI: --allow-version-mismatch) to score anyway."
+        )
+    for file, digest in meta.get("files", {}).items():
+        if not (path / file).is_file() or _sha256(path / file) != digest:
+            raise ModelError(
+                f"Bundle file {str(path / file)!r} is missing or altered (checksum differs "
+                f"from bundle.json). Re-copy or retrain the bundle."
+            )
+    features = list(meta["features"])
+    if expected_features is not None and list(expected_features) != features:
+        extra = sorted(set(features) - set(expected_features))
+        absent = sorted(set(expected_features) - set(features))
+        raise FeatureMismatchError(
+            f"Bundle {str(path)!r} features differ from the expected list: only in bundle "
+            f"{extra[:8]}, only expected {absent[:8]}, or a different order. Use a bundle "
+            f"trained on these features."
+        )
+    booster = lgb.Booster(model_file=str(path / "lightgbm.txt"))
+    if booster.feature_name() != features:
+        raise FeatureMismatchError(
+            f"lightgbm.txt in {str(path)!r} takes {booster.num_feature()} features "
+            f"({booster.feature_name()[:5]}...) but bundle.json lists {len(features)} "
+            f"({features[:5]}...). The bundle's files do not belong together; retrain."
+        )
+    untrusted = sio.get_untrusted_types(file=path / "svm.skops")
+    refused = sorted(set(untrusted) - set(SKOPS_TRUSTED_TYPES))
+    if refused:
+        raise ModelError(
+            f"svm.skops in {str(path)!r} contains types outside the trusted list: {refused}. "
+            f"Refusing to load it."
+        )
+    svm = sio.load(path / "svm.skops", trusted=[t for t in untrusted if t in SKOPS_TRUSTED_TYPES])
+    if int(getattr(svm, "n_features_in_", len(features))) != len(features):
+        raise FeatureMismatchError(
+            f"svm.skops in {str(path)!r} takes {svm.n_features_in_} features but bundle.json "
+            f"lists {len(features)}."
+        )
+    return ModelBundle(meta, booster, svm, path)

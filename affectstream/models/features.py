@@ -1,0 +1,195 @@
+"""From recordings to the labelled feature table the estimators learn from.
+
+Features come only from :func:`affectstream.signal.extract_features`, the same batch code
+path live inference uses; this module adds the bookkeeping columns (subject, session,
+reference flag, labels) and picks which columns a model may see.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectstream.errors import ModelError
+from affectstream.models.datasets import TARGETS, Recording
+
+logger = logging.getLogger(__name__)
+
+#: Prefixes of columns a model may use: physiology only, never time or protocol.
+FEATURE_PREFIXES = ("hrv_", "hr_", "rr_", "ppg_", "ecg_", "eda_", "eeg_", "temp_", "acc_", "resp_")
+#: Bookkeeping columns added here.
+META_COLUMNS = ("subject", "session", "t_end", "reference", *TARGETS)
+
+
+def feature_columns(frame: pd.DataFrame) -> list[str]:
+    """Return the model-usable feature columns of a feature table, sorted.
+
+    Only numeric columns named with a modality prefix (:data:`FEATURE_PREFIXES`) qualify;
+    ``quality_*``, ``usable_*``, times and labels never do, so no feature can encode time in
+    session or protocol order.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table.
+
+    Returns
+    -------
+    list of str
+    """
+    return sorted(
+        c
+        for c in frame.columns
+        if isinstance(c, str)
+        and c.startswith(FEATURE_PREFIXES)
+        and pd.api.types.is_numeric_dtype(frame[c])
+        and not pd.api.types.is_bool_dtype(frame[c])
+    )
+
+
+def mask_unusable(frame: pd.DataFrame) -> pd.DataFrame:
+    """Set a modality's features to NaN in windows where ``usable_<modality>`` is False.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with unusable values masked (missing data is NaN, never zero).
+    """
+    out = frame.copy()
+    features = feature_columns(frame)
+    for column in frame.columns:
+        if not (isinstance(column, str) and column.startswith("usable_")):
+            continue
+        modality = column.removeprefix("usable_")
+        prefixes = {"rr": ("hrv_", "rr_"), "ppg": ("hrv_", "ppg_"), "ecg": ("hrv_", "ecg_")}.get(
+            modality, (f"{modality}_",)
+        )
+        unusable = ~frame[column].fillna(False).astype(bool).to_numpy()
+        cols = [c for c in features if c.startswith(prefixes)]
+        # HRV may come from several streams; leave it when another source is usable.
+        if "hrv_" in prefixes:
+            others = [f"usable_{m}" for m in ("rr", "ppg", "ecg") if m != modality]
+            others = [o for o in others if o in frame.columns]
+            if others:
+                any_other = frame[others].fillna(False).astype(bool).any(axis=1).to_numpy()
+                hrv = [c for c in cols if c.startswith("hrv_")]
+                out.loc[unusable & ~any_other, hrv] = np.nan
+                cols = [c for c in cols if not c.startswith("hrv_")]
+        out.loc[unusable, cols] = np.nan
+    return out
+
+
+def window_labels(
+    labels: pd.DataFrame, t_end: np.ndarray[Any, Any], window: float, target: str
+) -> np.ndarray[Any, Any]:
+    """Label each window by the label holding over its whole span.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        Column ``t`` and ``target`` (see :class:`~affectstream.models.datasets.Recording`).
+    t_end : ndarray
+        Window end times.
+    window : float
+        Window length in seconds.
+    target : str
+        Label column.
+
+    Returns
+    -------
+    ndarray of float
+        1, 0, or NaN where the window straddles a change of label, lies outside the labelled
+        span, or the label is unknown.
+    """
+    t_end = np.asarray(t_end, dtype=np.float64)
+    out = np.full(t_end.shape, np.nan)
+    if target not in labels.columns or labels.empty:
+        return out
+    times = labels["t"].to_numpy(dtype=np.float64)
+    values = labels[target].to_numpy(dtype=np.float64)
+    # Collapse runs so a 1 Hz label series becomes change points.
+    keep = np.r_[
+        True, (values[1:] != values[:-1]) & ~(np.isnan(values[1:]) & np.isnan(values[:-1]))
+    ]
+    # A dense series ends one step after its last row; a change-point series ends at NaN.
+    step = np.median(np.diff(times)) if times.size > 1 else 0.0
+    last_t = times[-1] + (step if step <= 5.0 else 0.0)
+    times, values = times[keep], values[keep]
+    start_idx = np.searchsorted(times, t_end - window, side="right") - 1
+    end_idx = np.searchsorted(times, t_end, side="left") - 1
+    inside = (start_idx >= 0) & (start_idx == end_idx) & (t_end <= last_t)
+    out[inside] = values[start_idx[inside]]
+    return out
+
+
+def recording_features(
+    recordings: Sequence[Recording],
+    *,
+    config: Any = None,
+    baseline_seconds: float = 240.0,
+    modalities: Sequence[str] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Compute windowed features for every recording and attach labels and reference flags.
+
+    Parameters
+    ----------
+    recordings : sequence of Recording
+        Sessions to process.
+    config : affectstream.signal.WindowConfig, optional
+        Windowing; default the signal layer's default.
+    baseline_seconds : float
+        Windows ending within this many seconds of a subject's first session start form
+        the reference (rest) period used for that subject's normalisation. They are
+        flagged ``reference=True`` and never scored.
+    progress : callable, optional
+        Called as ``progress(done, total)`` after each recording.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Signal-layer columns plus ``subject``, ``session``, ``reference`` and one column
+        per target in :data:`~affectstream.models.datasets.TARGETS`.
+    """
+    from affectstream.errors import SignalError
+    from affectstream.signal import WindowConfig, extract_features
+
+    config = config if config is not None else WindowConfig()
+    window = float(config.window)
+    subject_start: dict[str, float] = {}
+    for rec in recordings:
+        subject_start[rec.subject] = min(subject_start.get(rec.subject, np.inf), rec.start)
+    frames = []
+    for done, rec in enumerate(recordings, start=1):
+        blocks = [b for b in rec.blocks if modalities is None or b.modality in modalities]
+        try:
+            frame = extract_features(blocks, config)
+        except SignalError as exc:
+            logger.warning("%s %s skipped: %s", rec.subject, rec.session, exc)
+            frame = pd.DataFrame()
+        if frame.empty:
+            if progress:
+                progress(done, len(recordings))
+            continue
+        frame = frame.copy()
+        t_end = frame["t_end"].to_numpy(dtype=np.float64)
+        frame["subject"] = rec.subject
+        frame["session"] = rec.session
+        frame["reference"] = t_end <= subject_start[rec.subject] + baseline_seconds
+        for target in TARGETS:
+            frame[target] = window_labels(rec.labels, t_end, window, target)
+        frames.append(frame)
+        if progress:
+            progress(done, len(recordings))
+    if not frames:
+        raise ModelError("No feature windows: the recordings are shorter than one window.")
+    return mask_unusable(pd.concat(frames, ignore_index=True))

@@ -1,0 +1,548 @@
+"""End-to-end runs behind ``affectstream train`` and ``affectstream evaluate``."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectstream.errors import ModelError
+from affectstream.models.bundle import ModelBundle, save_bundle
+from affectstream.models.datasets import Recording, load_dataset
+from affectstream.models.estimators import AffectClassifier
+from affectstream.models.evaluation import (
+    chance_check,
+    cross_validate,
+    metrics,
+    plot_report,
+    scored_mask,
+)
+from affectstream.models.features import recording_features
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class DatasetSettings:
+    """How a dataset is windowed and which target it labels."""
+
+    target: str
+    window: float
+    step: float
+    baseline_seconds: float
+    description: str
+    modalities: tuple[str, ...]
+    normalization: str = "running"
+
+
+#: Windowing per dataset. EEG sessions are short (eegmat: 60 s of arithmetic), hence 10-s
+#: windows; the wearable datasets use the signal layer's 60 s / 5 s default.
+#: ``baseline_seconds``: the rest period at session start used as the participant's reference
+#: (``baseline``) or as the warm-up of the running statistics (``running``); never scored.
+#: Stress-Predict's protocol starts with at least 552 s of rest for every participant.
+DATASET_SETTINGS: dict[str, DatasetSettings] = {
+    "stress-predict": DatasetSettings(
+        "arousal",
+        60.0,
+        5.0,
+        480.0,
+        "stress tasks (1) vs baseline/relaxation (0), Empatica E4",
+        ("ppg", "eda", "temp", "acc"),
+    ),
+    "eegmat": DatasetSettings(
+        "arousal",
+        10.0,
+        2.0,
+        60.0,
+        "mental arithmetic (1) vs rest (0), Muse-like EEG channels",
+        ("eeg",),
+        "baseline",
+    ),
+    "wesad": DatasetSettings(
+        "arousal",
+        60.0,
+        5.0,
+        240.0,
+        "TSST stress (1) vs baseline (0)",
+        ("ppg", "eda", "temp", "acc"),
+    ),
+    "deap": DatasetSettings(
+        "valence", 10.0, 2.0, 0.0, "self-reported valence > 5 per trial", ("eeg", "ppg")
+    ),
+    "synthetic": DatasetSettings(
+        "arousal", 60.0, 5.0, 240.0, "synthetic generator", ("rr", "eda", "temp", "acc", "eeg")
+    ),
+}
+
+#: The SVM's training set is thinned to this many windows (its cost is quadratic).
+SVM_MAX_TRAIN_ROWS = 3000
+
+
+def build_features(
+    dataset: str,
+    data: Path | str,
+    *,
+    subjects: Sequence[str] | None = None,
+    trust_pickle: bool = False,
+    recordings: Sequence[Recording] | None = None,
+    progress: Progress | None = None,
+) -> tuple[pd.DataFrame, list[Recording], DatasetSettings]:
+    """Load a dataset and compute its labelled feature table.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset name.
+    data : path
+        Dataset folder.
+    subjects : sequence of str, optional
+        Restrict to these subjects.
+    trust_pickle : bool
+        Needed for WESAD and DEAP.
+    recordings : sequence of Recording, optional
+        Use these instead of loading (tests, synthetic data).
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    frame, recordings, settings
+    """
+    from affectstream.signal import WindowConfig
+
+    settings = DATASET_SETTINGS[dataset]
+    if recordings is None:
+        recordings = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
+    config = WindowConfig(window=settings.window, step=settings.step)
+
+    def tick(done: int, total: int) -> None:
+        if progress:
+            progress("features", done, total)
+
+    frame = recording_features(
+        recordings,
+        config=config,
+        baseline_seconds=settings.baseline_seconds,
+        modalities=settings.modalities,
+        progress=tick,
+    )
+    return frame, list(recordings), settings
+
+
+def _fold_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def evaluate_frame(
+    frame: pd.DataFrame,
+    settings: DatasetSettings,
+    *,
+    normalization: str | None = None,
+    n_splits: int | None = None,
+    kinds: Sequence[str] = ("lightgbm", "svm"),
+    chance: bool = True,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Subject-wise cross-validation of both estimators plus the chance check.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table.
+    settings : DatasetSettings
+        Target and windowing.
+    normalization : str, optional
+        Per-participant normalisation; default the dataset's (:data:`DATASET_SETTINGS`).
+    n_splits : int, optional
+        ``None`` for leave-one-subject-out, else GroupKFold.
+    kinds : sequence of str
+        Estimators to evaluate.
+    chance : bool
+        Also run the LightGBM chance check (labels shuffled within subject).
+    seed : int
+        Seed.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    dict
+        Top-level metrics of LightGBM (the primary model), ``models`` with each estimator's
+        full results, ``chance``, ``n_subjects``, ``n_windows``.
+    """
+    normalization = normalization or settings.normalization
+    results: dict[str, dict[str, Any]] = {}
+    predictions = {}
+    for kind in kinds:
+        res = cross_validate(
+            frame,
+            kind=kind,
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits,
+            max_train_rows=SVM_MAX_TRAIN_ROWS if kind == "svm" else None,
+            seed=seed,
+            progress=_fold_progress(progress, f"cv {kind}"),
+        )
+        predictions[kind] = res.pop("predictions")
+        results[kind] = res
+    primary = results[kinds[0]]
+    report: dict[str, Any] = {
+        key: primary[key]
+        for key in ("balanced_accuracy", "macro_f1", "auroc", "brier", "n_subjects", "n_windows")
+    }
+    report.update(
+        {
+            "primary_model": kinds[0],
+            "target": settings.target,
+            "cv": primary["cv"],
+            "normalization": normalization,
+            "window": {"window": settings.window, "step": settings.step},
+            "baseline_seconds": settings.baseline_seconds,
+            "models": results,
+        }
+    )
+    if chance:
+        if progress:
+            progress("chance check", 0, 1)
+        report["chance"] = chance_check(
+            frame,
+            kind=kinds[0],
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits if n_splits is not None else min(5, primary["n_subjects"]),
+            seed=seed,
+        )
+        if progress:
+            progress("chance check", 1, 1)
+    report["_predictions"] = predictions
+    return report
+
+
+def score_bundle(
+    bundle: ModelBundle, frame: pd.DataFrame, target: str | None = None
+) -> dict[str, Any]:
+    """Score an existing bundle, unchanged, on a labelled feature table.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Loaded bundle.
+    frame : pandas.DataFrame
+        Feature table of participants the bundle was not trained on.
+    target : str, optional
+        Label column; default the bundle's target.
+
+    Returns
+    -------
+    dict
+        :func:`~affectstream.models.evaluation.metrics` of the LightGBM model at the
+        top level and ``models`` for both.
+    """
+    target = target or bundle.target
+    scored = scored_mask(frame, target)
+    if not scored.any():
+        raise ModelError(f"No labelled {target} windows outside the reference period to score.")
+    seen = sorted(set(bundle.meta["provenance"].get("subjects", [])) & set(frame["subject"]))
+    if seen and bundle.meta["provenance"].get("dataset") in set(frame.get("dataset", [])):
+        logger.warning("Scoring subjects the bundle was trained on: %s", seen)
+    z = bundle.normalized(frame)
+    p_lgb, p_svm = bundle.predict_normalized(z)
+    y = frame[target].to_numpy(dtype=np.float64)[scored].astype(int)
+    subjects = frame["subject"].astype(str).to_numpy()[scored]
+    thresholds = bundle.meta["thresholds"]
+    models = {
+        "lightgbm": metrics(y, p_lgb[scored], thresholds["lightgbm"], subjects),
+        "svm": metrics(y, p_svm[scored], thresholds["svm"], subjects),
+    }
+    report = {
+        key: models["lightgbm"][key]
+        for key in ("balanced_accuracy", "macro_f1", "auroc", "brier", "n_subjects", "n_windows")
+    }
+    report.update({"primary_model": "lightgbm", "target": target, "models": models})
+    return report
+
+
+def _fmt(value: Any) -> str:
+    return (
+        "n/a"
+        if value is None or (isinstance(value, float) and not np.isfinite(value))
+        else f"{value:.3f}"
+    )
+
+
+def model_card(
+    *,
+    name: str,
+    dataset: str,
+    settings: DatasetSettings,
+    report: dict[str, Any],
+    subjects: Sequence[str],
+    n_train_windows: int,
+    features: Sequence[str],
+    command: str,
+    normalization: str,
+    elapsed: float,
+) -> str:
+    """Render the model card (markdown) from numbers measured by the training command.
+
+    Parameters
+    ----------
+    name, dataset : str
+        Bundle and dataset names.
+    settings : DatasetSettings
+        Windowing and target.
+    report : dict
+        Output of :func:`evaluate_frame`.
+    subjects : sequence of str
+        Training subjects.
+    n_train_windows : int
+        Windows the final LightGBM saw.
+    features : sequence of str
+        Feature list.
+    command : str
+        The command line that produced the bundle.
+    normalization : str
+        Normalisation method.
+    elapsed : float
+        Seconds the command took.
+
+    Returns
+    -------
+    str
+    """
+    rows = []
+    for kind, res in report["models"].items():
+        spread = res["spread"]
+        rows.append(
+            f"| {kind} | {_fmt(res['balanced_accuracy'])} | {_fmt(res['macro_f1'])} | "
+            f"{_fmt(res['auroc'])} | {_fmt(res['brier'])} | {_fmt(spread['mean'])} ± "
+            f"{_fmt(spread['std'])} (min {_fmt(spread['min'])}, max {_fmt(spread['max'])}) |"
+        )
+    chance = report.get("chance", {})
+    families = sorted({f.split("_")[0] for f in features})
+    eeg_note = (
+        "This is a cognitive-load / arousal contrast, not an emotion label."
+        if dataset == "eegmat"
+        else ""
+    )
+    if normalization == "baseline":
+        how = (
+            f"rest period: the first {settings.baseline_seconds:g} s of the session (no "
+            "labelled task windows are used), then divided by a per-feature scale learned from "
+            "the training participants"
+        )
+    else:
+        how = (
+            "exponentially weighted running mean, and divided by the running standard "
+            "deviation, of all their windows so far (causal, half-life 600 s; no labels, no "
+            "protocol knowledge)"
+        )
+    chance_cv = "group 5-fold" if report["cv"] == "leave-one-subject-out" else report["cv"]
+    return f"""# Model card: `{name}`
+
+## What it estimates
+High vs low **{settings.target}** per {settings.window:g}-s window (step {settings.step:g} s),
+trained on {dataset}: {settings.description}. Output: the probability of the high class from
+LightGBM (primary, with per-feature contributions) and from a calibrated RBF SVM.
+{eeg_note}
+
+## Data
+- Dataset: {dataset}; {len(subjects)} participants: {", ".join(subjects)}.
+- {n_train_windows} labelled training windows for the final LightGBM (windows straddling a
+  label change and the first {settings.baseline_seconds:g} s of each participant are not labelled
+  training targets).
+- Feature families ({len(features)} features): {", ".join(families)}. Feature list: `bundle.json`.
+
+## Normalisation
+`{normalization}`: every feature is centred on the participant's own
+{how}.
+The first {settings.baseline_seconds:g} s of each participant are the reference / warm-up
+period and are never scored. A new wearer needs the same before estimates mean anything.
+
+## Evaluation (measured by the command below, on this data, subject-wise)
+Cross-validation: {report["cv"]}; {report["n_subjects"]} held-out participants,
+{report["n_windows"]} scored windows (reference period excluded).
+
+| model | balanced accuracy | macro F1 | AUROC | Brier | per-participant balanced accuracy |
+|---|---|---|---|---|---|
+{chr(10).join(rows)}
+
+Chance check (LightGBM, labels shuffled within each participant, {chance_cv}):
+balanced accuracy {_fmt(chance.get("balanced_accuracy"))}, AUROC {_fmt(chance.get("auroc"))}.
+
+Nothing else about accuracy is claimed. Windows overlap (step {settings.step:g} s), so the
+number of independent observations is far below the number of windows.
+
+## Limitations
+- Trained on {len(subjects)} people in one lab protocol; other people, devices and
+  situations may differ. Movement, talking and breathing changes also move these signals.
+- Probabilities are calibrated only as far as the reliability table in `bundle.json` shows.
+- Not a medical device.
+
+## Provenance
+Command: `{command}`
+(took {elapsed:.0f} s). Versions and source files: `bundle.json`.
+"""
+
+
+def train(
+    dataset: str,
+    data: Path | str,
+    out: Path | str,
+    *,
+    name: str | None = None,
+    normalization: str | None = None,
+    n_splits: int | None = None,
+    subjects: Sequence[str] | None = None,
+    trust_pickle: bool = False,
+    recordings: Sequence[Recording] | None = None,
+    command: str = "",
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> tuple[Path, dict[str, Any]]:
+    """Evaluate subject-wise, fit both models on everyone, and write a bundle with its card.
+
+    Parameters
+    ----------
+    dataset : str
+        Dataset name.
+    data : path
+        Dataset folder.
+    out : path
+        Bundle folder to write.
+    name : str, optional
+        Bundle name; default the folder name.
+    normalization : str, optional
+        Per-participant normalisation; default the dataset's.
+    n_splits : int, optional
+        GroupKFold splits for the card's evaluation; default leave-one-subject-out.
+    subjects : sequence of str, optional
+        Restrict to these subjects.
+    trust_pickle : bool
+        Needed for WESAD and DEAP.
+    recordings : sequence of Recording, optional
+        Use these instead of loading.
+    command : str
+        Command line, for provenance.
+    seed : int
+        Seed.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    path, report
+    """
+    started = time.perf_counter()
+    frame, recs, settings = build_features(
+        dataset,
+        data,
+        subjects=subjects,
+        trust_pickle=trust_pickle,
+        recordings=recordings,
+        progress=progress,
+    )
+    normalization = normalization or settings.normalization
+    report = evaluate_frame(
+        frame,
+        settings,
+        normalization=normalization,
+        n_splits=n_splits,
+        seed=seed,
+        progress=progress,
+    )
+    report.pop("_predictions")
+    if progress:
+        progress("final fit", 0, 2)
+    fit_start = time.perf_counter()
+    lgb_model = AffectClassifier(
+        "lightgbm", settings.target, normalization=normalization, random_state=seed
+    ).fit(frame)
+    lgb_seconds = time.perf_counter() - fit_start
+    fit_start = time.perf_counter()
+    svm_model = AffectClassifier(
+        "svm",
+        settings.target,
+        normalization=normalization,
+        features=lgb_model.features_,
+        max_train_rows=SVM_MAX_TRAIN_ROWS,
+        random_state=seed,
+    ).fit(frame)
+    svm_seconds = time.perf_counter() - fit_start
+    if progress:
+        progress("final fit", 2, 2)
+    out = Path(out)
+    name = name or out.name
+    train_subjects = sorted(
+        map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
+    )
+    files = sorted(
+        {
+            Path(f).name if dataset != "stress-predict" else str(Path(*Path(f).parts[-2:]))
+            for r in recs
+            for f in r.files
+        }
+    )
+    provenance = {
+        "dataset": dataset,
+        "data": str(data),
+        "subjects": train_subjects,
+        "files": files,
+        "command": command,
+        "n_windows": len(frame),
+        "n_train_windows": lgb_model.n_train_windows_,
+        "fit_seconds": {"lightgbm": lgb_seconds, "svm": svm_seconds},
+    }
+    elapsed = time.perf_counter() - started
+    card = model_card(
+        name=name,
+        dataset=dataset,
+        settings=settings,
+        report=report,
+        subjects=train_subjects,
+        n_train_windows=lgb_model.n_train_windows_,
+        features=lgb_model.features_,
+        command=command,
+        normalization=normalization,
+        elapsed=elapsed,
+    )
+    path = save_bundle(
+        out,
+        name=name,
+        lightgbm=lgb_model,
+        svm=svm_model,
+        window={"window": settings.window, "step": settings.step},
+        baseline_seconds=settings.baseline_seconds,
+        provenance=provenance,
+        evaluation=report,
+        card=card,
+    )
+    return path, report
+
+
+def write_plot(report: dict[str, Any], path: Path, title: str) -> Path:
+    """Write the evaluation PNG for a report from :func:`evaluate_frame` or :func:`score_bundle`.
+
+    Parameters
+    ----------
+    report : dict
+    path : path
+    title : str
+
+    Returns
+    -------
+    Path
+    """
+    return plot_report(report["models"], Path(path), title)
