@@ -475,7 +475,7 @@ class InfluxStore(TimeSeriesStore):
         hint = {
             401: "check the token (AFFECTSTREAM_INFLUX_TOKEN)",
             403: "the token lacks write permission on the bucket",
-            404: f"create the bucket/database {self.bucket!r} (or fix AFFECTSTREAM_INFLUX_BUCKET)",
+            404: f"create the bucket/database {self.bucket!r} or fix {ENV_BUCKET} / {ENV_ORG}",
         }.get(status, "is the server running and reachable?")
         delay = min(self.max_retry_delay, self.retry_interval * 2 ** (failures - 1))
         delay *= random.uniform(0.5, 1.0)  # jitter so many writers do not retry in step
