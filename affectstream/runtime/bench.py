@@ -68,6 +68,7 @@ async def bench_step(
     """
     config = SessionConfig(window=window, baseline_seconds=window.window)
     started_cpu = time.process_time()
+    started_wall = time.time()
     async with VirtualRadio() as radio:
         sessions: list[LiveSession] = []
         supervisors: list[Supervisor] = []
@@ -140,6 +141,7 @@ async def bench_step(
         "latency_window_end_s": _stats(window_end),
         "latency_arrival_s": _stats(arrival),
         "dropped": dropped,
+        "connect_s": round(max((s.started_at or started_wall) for s in sessions) - started_wall, 2),
         "cpu_s": round(cpu, 2),
         "cpu_per_participant_s_per_s": round(cpu / seconds / n_participants, 4),
     }

@@ -701,7 +701,10 @@ class LiveSession:
         self.started_at = time.time()
         self._started_mono = time.monotonic()
         self.mark("start", kind="session", detail=f"participant {self.config.participant}")
-        if self.estimator is not None and self.estimator.baseline_end is None:
+        estimator_baseline_unset = (
+            self.estimator is not None and self.estimator.baseline_end is None
+        )
+        if self.estimator is not None and estimator_baseline_unset:
             self.estimator.baseline_end = self.started_at + self.baseline_seconds()
         stop_compute = asyncio.Event()
         stop_writer = asyncio.Event()
@@ -711,6 +714,12 @@ class LiveSession:
         try:
             await source.start()
             source_started = True
+            # Duration and protocol phases count from when the devices stream (connecting
+            # to several devices can take seconds).
+            self.started_at = time.time()
+            self._started_mono = time.monotonic()
+            if self.estimator is not None and estimator_baseline_unset:
+                self.estimator.baseline_end = self.started_at + self.baseline_seconds()
             self.declare_streams(declare if declare is not None else _declared(source))
             tasks.append(asyncio.create_task(self._compute_loop(stop_compute), name="features"))
             if self.config.protocol is not None:

@@ -38,7 +38,7 @@ def test_ctrl_c_flushes_everything_and_prints_the_summary(
         line = process.stderr.readline()
         if line.startswith("[") or not line:
             break
-    time.sleep(8.0)
+    time.sleep(4.0)
     started = time.monotonic()
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=60)
