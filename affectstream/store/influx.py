@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import random
+import re
 import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -164,24 +165,13 @@ def influxql_string(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def _split_unescaped(text: str, separator: str) -> list[str]:
-    """Split line-protocol text on ``separator`` where it is not backslash-escaped."""
-    parts: list[str] = []
-    current: list[str] = []
-    escaped = False
-    for char in text:
-        if escaped:
-            current.append(char)
-            escaped = False
-        elif char == "\\":
-            escaped = True
-        elif char == separator:
-            parts.append("".join(current))
-            current = []
-        else:
-            current.append(char)
-    parts.append("".join(current))
-    return parts
+_UNESCAPED_COMMA = re.compile(r"(?<!\\),")
+_UNESCAPED_EQUALS = re.compile(r"(?<!\\)=")
+
+
+def _unescape_key(text: str) -> str:
+    """Undo line-protocol escaping of a key or tag value (other backslashes are literal)."""
+    return text.replace("\\,", ",").replace("\\=", "=").replace("\\ ", " ")
 
 
 def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
@@ -197,12 +187,12 @@ def parse_series_key(key: str) -> tuple[str, dict[str, str]]:
     measurement : str
     tags : dict of str to str
     """
-    measurement, *pairs = _split_unescaped(key, ",")
+    measurement, *pairs = _UNESCAPED_COMMA.split(key)
     tags: dict[str, str] = {}
     for pair in pairs:
-        name, _, value = pair.partition("=")  # keys escape "=", so the first one separates
-        tags[_split_unescaped(name, "\0")[0]] = _split_unescaped(value, "\0")[0]
-    return measurement, tags
+        name, value = _UNESCAPED_EQUALS.split(pair, maxsplit=1)
+        tags[_unescape_key(name)] = _unescape_key(value)
+    return _unescape_key(measurement), tags
 
 
 class InfluxStore(TimeSeriesStore):

@@ -97,7 +97,9 @@ def test_fast_path_round_trip_is_exact(
         store.write([batch])
         store.flush(timeout=30)
         frame = store.read("events", tags={"session": unique_session})
+        series = store.series(unique_session)
     assert_frame_matches(frame, batch)
+    assert series == [("events", dict(batch.tags))]  # escaped tags parse back exactly
 
 
 def test_point_objects_round_trip_is_exact(
@@ -335,9 +337,9 @@ def test_configuration_errors_name_what_to_do(
 
 
 def test_helpers_parse_and_normalise() -> None:
-    assert parse_series_key(r"raw_eeg,participant=p\ 1\,x\=y,session=s") == (
+    assert parse_series_key(r"raw_eeg,device=d\ev,participant=p\ 1\,x\=y,session=s") == (
         "raw_eeg",
-        {"participant": "p 1,x=y", "session": "s"},
+        {"device": "d\\ev", "participant": "p 1,x=y", "session": "s"},
     )
     assert normalise_url("https://db.example:8086/") == ("https://db.example:8086", {})
 
