@@ -5,9 +5,13 @@ one :class:`~affectstream.device.emulation.VirtualRadio` in this process, every 
 through its own supervisor and :class:`~affectstream.runtime.session.LiveSession` into one
 shared embedded store, for a fixed number of seconds. A step is *sustained* when nothing was
 dropped anywhere (no emulator loss, no counter gap, no queue overflow, no back-pressure drop,
-no sample skipping the extractor), every window got its estimate, and estimates reached the
-store within ``2 × step + flush interval`` of the data that completed them (p99). The ramp
-doubles ``n`` until a step is not sustained or the time budget is spent.
+no sample skipping the extractor), every window got its estimate, estimates reached the
+store within ``2 × step + flush interval`` of the data that completed them (p99), and the
+p99 latency from a window's end to its stored estimate stayed within two steps of the
+one-participant step's (otherwise data or estimates fall behind real time). The ramp
+doubles ``n`` until a step is not sustained or the time budget is spent. Each step also
+reports the runtime's own cost (worker seconds in features and models, store write
+seconds, per participant per second), separate from the emulated BLE stack's.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ async def bench_step(
     *,
     kinds: str = "hr,polar,eda,muse",
     window: WindowConfig = BENCH_WINDOW,
+    reference_p99: float | None = None,
 ) -> dict[str, Any]:
     """Run ``n_participants`` emulated participants for ``seconds`` and measure them.
 
@@ -59,6 +64,9 @@ async def bench_step(
         Emulated devices per participant.
     window : WindowConfig
         Feature windows.
+    reference_p99 : float, optional
+        p99 window-end latency of the one-participant step; a step whose p99 exceeds it
+        by more than two steps is falling behind.
 
     Returns
     -------
@@ -122,9 +130,15 @@ async def bench_step(
         span = float(summary["duration_s"])
         expected += max(0, math.floor((span - window.window) / window.step) - 1)
     estimates = sum(s["n_estimates"] for s in summaries)
-    bound = 2 * window.step + config.flush_interval
-    p99_arrival = float(np.percentile(arrival, 99)) if arrival else 0.0
     why = [f"{k}={v}" for k, v in dropped.items() if v]
+    bound = 2 * window.step + config.flush_interval
+    window_end_p99 = float(np.percentile(window_end, 99)) if window_end else math.inf
+    if reference_p99 is not None and window_end_p99 > reference_p99 + 2 * window.step:
+        why.append(
+            f"p99 window-end-to-stored latency {window_end_p99:.1f} s grew past the "
+            f"one-participant {reference_p99:.1f} s + 2 steps: data or estimates fall behind"
+        )
+    p99_arrival = float(np.percentile(arrival, 99)) if arrival else 0.0
     if not arrival:
         why.append("no estimate before the end of the step: make the step longer")
     if estimates < expected:
@@ -143,6 +157,12 @@ async def bench_step(
         "dropped": dropped,
         "connect_s": round(max((s.started_at or started_wall) for s in sessions) - started_wall, 2),
         "cpu_s": round(cpu, 2),
+        "runtime_compute_s_per_participant_s": round(
+            sum(s.compute_seconds for s in sessions) / seconds / n_participants, 4
+        ),
+        "store_write_s_per_participant_s": round(
+            sum(s.store_seconds for s in sessions) / seconds / n_participants, 4
+        ),
         "cpu_per_participant_s_per_s": round(cpu / seconds / n_participants, 4),
     }
 
@@ -192,7 +212,8 @@ async def bench_live(
         while n <= max_participants:
             if time.monotonic() - started + step_seconds * 1.3 > max_seconds and steps:
                 break
-            result = await bench_step(n, step_seconds, store, bundle)
+            reference = steps[0]["latency_window_end_s"]["p99"] if steps else None
+            result = await bench_step(n, step_seconds, store, bundle, reference_p99=reference)
             steps.append(result)
             if on_step is not None:
                 on_step(result)

@@ -308,6 +308,8 @@ class LiveSession:
         self._rate_marks: dict[str, tuple[float, int, float]] = {}
         self._closed = False
         self.late_blocks = 0
+        self.compute_seconds = 0.0  # worker time in features and models
+        self.store_seconds = 0.0  # wall time of store writes
 
     def _private_executor(self, name: str) -> ThreadPoolExecutor:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -474,6 +476,15 @@ class LiveSession:
         )
 
     def _compute_rows(self, items: list[tuple[SampleBlock, float]], final: bool) -> _ComputeResult:
+        started = time.perf_counter()
+        try:
+            return self._compute_rows_timed(items, final)
+        finally:
+            self.compute_seconds += time.perf_counter() - started
+
+    def _compute_rows_timed(
+        self, items: list[tuple[SampleBlock, float]], final: bool
+    ) -> _ComputeResult:
         by_stream: dict[str, list[SampleBlock]] = {}
         newest = 0.0
         for block, submitted in items:
@@ -584,7 +595,11 @@ class LiveSession:
             )
             batches += [batch for batch, _ in derived]
             loop = asyncio.get_running_loop()
-            await loop.run_in_executor(self._store_executor, self.store.write, batches)
+            write_started = time.perf_counter()
+            try:
+                await loop.run_in_executor(self._store_executor, self.store.write, batches)
+            finally:
+                self.store_seconds += time.perf_counter() - write_started
         except StoreError as exc:
             # Put everything back in front, in order; the backlog bound still applies.
             self._raw.extendleft(reversed(raw))
@@ -900,6 +915,8 @@ class LiveSession:
             "store_failures": self.store_failures,
             "unflushed_samples": sum(ledger.unflushed for ledger in self.ledgers.values()),
             "late_blocks": self.late_blocks,
+            "compute_s": round(self.compute_seconds, 3),
+            "store_write_s": round(self.store_seconds, 3),
             "feature_errors": dict(self.feature_errors),
             "warnings": list(self.warnings),
         }
