@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from affectstream.errors import ConfigError
 from affectstream.export.session import (
     Progress,
     StoredSession,
@@ -54,6 +55,34 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
 def _hold(values: FloatArray) -> FloatArray:
     """Fill NaN by the previous value (the next one at the start) per column."""
     return pd.DataFrame(values).ffill().bfill().fillna(0.0).to_numpy(np.float64)
+
+
+#: Characters of a channel name that fit an EDF label (16) after the type prefix ("EEG ").
+MAX_NAME = 12
+
+
+def edf_labels(channels: tuple[str, ...]) -> list[str]:
+    """Channel names that fit EDF's 16-character labels, kept distinct.
+
+    Parameters
+    ----------
+    channels : tuple of str
+
+    Returns
+    -------
+    list of str
+        Names cut to :data:`MAX_NAME` characters; a cut name that collides gets a number.
+    """
+    labels: list[str] = []
+    for i, name in enumerate(channels):
+        label = name[:MAX_NAME]
+        if label in labels:
+            suffix = str(i)
+            label = name[: MAX_NAME - len(suffix)] + suffix
+        labels.append(label)
+    if len(labels) != len(channels) or len(set(labels)) != len(labels):
+        raise ConfigError(f"Cannot make distinct EDF labels of 12 characters from {channels}.")
+    return labels
 
 
 def block_to_raw(
@@ -90,7 +119,7 @@ def block_to_raw(
     values[lead : lead + len(block)] = block.values
     missing = np.all(np.isnan(values), axis=1)
     kind = EDF_MODALITIES[block.modality]
-    info = mne.create_info(list(block.channels), sfreq, kind)
+    info = mne.create_info(edf_labels(block.channels), sfreq, kind)
     raw = mne.io.RawArray(_hold(values).T * 1e-6, info, verbose="error")
     meas_date = dt.datetime.fromtimestamp(start, tz=dt.UTC)
     raw.set_meas_date(meas_date)

@@ -255,3 +255,12 @@ def test_bids_without_eeg_puts_physiology_in_beh(built: Built, tmp_path: Path) -
     assert events["onset"].iloc[0] == pytest.approx(ecg.t[10] - reference, abs=1e-6)
     participants = pd.read_csv(tmp_path / "bids" / "participants.tsv", sep="\t")
     assert list(participants["participant_id"]) == ["sub-Q1"]
+
+
+def test_edf_labels_fit_sixteen_characters() -> None:
+    from affectstream.export.edf import MAX_NAME, edf_labels
+
+    channels = ("frontal_left_long", "frontal_left_longer", "af7")
+    labels = edf_labels(channels)
+    assert len(set(labels)) == 3 and all(len(f"EEG {x}") <= 16 for x in labels)
+    assert labels[2] == "af7" and labels[0] == channels[0][:MAX_NAME]
