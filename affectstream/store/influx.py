@@ -111,8 +111,9 @@ def normalise_url(url: str) -> tuple[str, dict[str, str]]:
 def default_spool_dir(url: str, bucket: str) -> Path:
     """Return the default spool directory for a server URL and bucket.
 
-    ``$AFFECTSTREAM_SPOOL_DIR`` if set, else ``$XDG_STATE_HOME/affectstream/spool/<key>``
-    (``~/.local/state`` when unset), one directory per URL and bucket.
+    ``$AFFECTSTREAM_SPOOL_DIR/<key>`` if that is set, else ``spool/<key>`` next to the
+    embedded store (``$AFFECTSTREAM_HOME``, default ``~/.affectstream``); one ``<key>``
+    per URL and bucket, so two servers never share a spool.
 
     Parameters
     ----------
@@ -127,10 +128,10 @@ def default_spool_dir(url: str, bucket: str) -> Path:
     """
     override = os.environ.get(ENV_SPOOL_DIR)
     if override:
-        root = Path(override)
+        root = Path(override).expanduser()
     else:
-        state = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-        root = Path(state) / "affectstream" / "spool"
+        home = os.environ.get("AFFECTSTREAM_HOME")
+        root = (Path(home).expanduser() if home else Path.home() / ".affectstream") / "spool"
     key = hashlib.sha256(f"{url}\n{bucket}".encode()).hexdigest()[:16]
     return root / f"influx-{key}"
 

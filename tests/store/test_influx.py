@@ -421,3 +421,18 @@ def test_full_spool_refuses_writes_with_the_server_named(tmp_path: Path) -> None
         assert 2 * size < store.pending_bytes <= 3 * size  # the two accepted writes, kept
     finally:
         store.close()
+
+
+def test_default_spool_lives_with_the_embedded_store_one_per_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("AFFECTSTREAM_SPOOL_DIR", raising=False)
+    monkeypatch.setenv("AFFECTSTREAM_HOME", str(tmp_path))
+    first = InfluxStore(f"http://127.0.0.1:{free_port()}", close_timeout=0.1)
+    second = InfluxStore(f"http://127.0.0.1:{free_port()}", close_timeout=0.1)
+    try:
+        assert first.spool_dir.parent == second.spool_dir.parent == tmp_path / "spool"
+        assert first.spool_dir != second.spool_dir
+    finally:
+        first.close()
+        second.close()
