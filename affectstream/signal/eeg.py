@@ -72,11 +72,16 @@ class EegProcessor(Processor):
             verbose=False,
         )
         n_ch = len(self.channels)
-        self.filters = [CausalFilter(np.asarray(band["sos"]), n_ch)]
         mains = notch(config.line_freq, sfreq)
-        if mains is not None:
-            self.filters.insert(0, CausalFilter(mains, n_ch))
+        sections = [np.asarray(band["sos"])] if mains is None else [mains, np.asarray(band["sos"])]
+        self.filters = [CausalFilter(np.vstack(sections), n_ch)]  # one cascade, one call
         self.names = [normalize_channel(c) for c in self.channels]
+        self.band_columns = [
+            f"eeg_{band}_{kind}_{ch}"
+            for ch in self.names
+            for kind in ("abs", "rel")
+            for band in BAND_NAMES
+        ]
         self.taper = sps.get_window("hann", self.nperseg)
         self.scale = 1.0 / (sfreq * float(np.sum(self.taper**2)))
         self.freqs = np.fft.rfftfreq(self.nperseg, 1.0 / sfreq).astype(np.float64)
@@ -187,15 +192,16 @@ class EegProcessor(Processor):
         good = np.nan_to_num(rows[:, n_ch * self.n_bands :], nan=0.0) > 0
         good_fraction = good.mean(axis=0)
         quality = float(good_fraction.mean())
-        features: dict[str, float] = {}
-        channel_means = np.full((n_ch, self.n_bands), np.nan)
-        for ch, name in enumerate(self.names):
-            if good_fraction[ch] >= MIN_GOOD_FRACTION:
-                channel_means[ch] = powers[good[:, ch], ch].mean(axis=0)
-            total = channel_means[ch, -1]
-            for b, band in enumerate(BAND_NAMES):
-                features[f"eeg_{band}_abs_{name}"] = float(channel_means[ch, b])
-                features[f"eeg_{band}_rel_{name}"] = float(channel_means[ch, b] / total)
+        # Mean over each channel's accepted segments (NaN below MIN_GOOD_FRACTION).
+        n_good = good.sum(axis=0)
+        sums = np.where(good[:, :, None], powers, 0.0).sum(axis=0)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            channel_means = sums / n_good[:, None]
+            channel_means[good_fraction < MIN_GOOD_FRACTION] = np.nan
+            absolute = channel_means[:, :-1]
+            relative = absolute / channel_means[:, -1:]
+        values = np.concatenate((absolute, relative), axis=1).ravel().tolist()
+        features: dict[str, float] = dict(zip(self.band_columns, values, strict=True))
         alpha, beta, theta = (BAND_NAMES.index(b) for b in ("alpha", "beta", "theta"))
         if self.faa_pair is not None:
             left, right = self.faa_pair

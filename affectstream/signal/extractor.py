@@ -36,6 +36,8 @@ FAMILY = {
     "acc": "acc",
     "hr": "hr",
 }
+#: Which stream feeds a family when several could (lower first): ECG, then PPG, then RR.
+PRIORITY = {"ecg": -3, "ppg": -2, "rr": -1}
 #: Column order of the families.
 FAMILY_ORDER = ("hrv", "eda", "eeg", "temp", "acc", "hr")
 
@@ -68,7 +70,8 @@ class StreamingExtractor:
     processed data past ``t_end`` (ECG/PPG and EDA need ``beat_margin`` / 1 s of look-ahead to
     confirm peaks, so rows lag the data by a few seconds). Call :meth:`flush` at the end of a
     recording for the remaining rows. Streams whose modality has no features (``gyro``,
-    ``battery``) are ignored. Each feature family takes one stream.
+    ``battery``) are ignored. Each feature family takes one stream: the first one pushed;
+    a later stream of the same family (say IBI next to BVP) is ignored with a warning.
     """
 
     def __init__(self, config: WindowConfig | None = None, *, origin: float | None = None) -> None:
@@ -76,6 +79,7 @@ class StreamingExtractor:
         self.origin = origin if origin is not None else self.config.origin
         self._processors: dict[str, Processor] = {}
         self._families: dict[str, str] = {}
+        self._ignored: set[str] = set()
         self._next_k: int | None = None
         self.columns: list[str] = ["t_end"]
         self._empty: pd.DataFrame | None = None
@@ -92,10 +96,16 @@ class StreamingExtractor:
         if len(block) == 0:
             return None
         if family in self._families:
-            raise SignalError(
-                f"Streams {self._families[family]!r} and {block.stream!r} both give {family} "
-                f"features; pass one stream per feature family (e.g. ECG or RR, not both)."
-            )
+            if block.stream not in self._ignored:
+                self._ignored.add(block.stream)
+                logger.warning(
+                    "stream %s (%s) ignored: stream %s already gives the %s features",
+                    block.stream,
+                    block.modality,
+                    self._families[family],
+                    family,
+                )
+            return None
         if self.origin is None:
             self.origin = float(block.t[0])
         config = dataclasses.replace(self.config, origin=self.origin)
@@ -232,7 +242,9 @@ def extract_features(
     Parameters
     ----------
     blocks : sequence of SampleBlock
-        The recordings; several blocks of one stream are joined in order.
+        The recordings; several blocks of one stream are joined in order. When several
+        streams could give one family, ECG is used before PPG before RR; the others are
+        ignored with a warning.
     config : WindowConfig, optional
         Window settings (default 60-s windows every 5 s). Without ``config.origin`` the grid
         starts at the earliest first-sample time.
@@ -256,6 +268,8 @@ def extract_features(
     if not by_stream:
         raise SignalError("extract_features got no samples; pass at least one non-empty block.")
     streams = [p[0] if len(p) == 1 else SampleBlock.concat(p) for p in by_stream.values()]
+    # One stream per family: prefer the raw signal we detect beats in (ECG, then PPG) to RR.
+    streams.sort(key=lambda s: PRIORITY.get(s.modality, 0))
     origin = config.origin if config.origin is not None else min(float(s.t[0]) for s in streams)
     extractor = StreamingExtractor(config, origin=origin)
     for stream in streams:

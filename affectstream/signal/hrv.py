@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
+import statistics
 import warnings
 
 import neurokit2 as nk
@@ -74,7 +75,7 @@ def screen_intervals(rr: FloatArray, history: list[float]) -> np.ndarray:
     for i, value in enumerate(rr.tolist()):
         if not (RR_RANGE[0] <= value <= RR_RANGE[1]):
             continue
-        reference = float(np.median(history)) if len(history) >= 3 else value
+        reference = statistics.median(history) if len(history) >= 3 else value
         valid[i] = abs(value - reference) <= RR_MAX_CHANGE * reference
         history.append(value)
         del history[: max(0, len(history) - RR_HISTORY)]
@@ -211,7 +212,8 @@ class HrvProcessor(Processor):
         else:
             # NeuroKit2's "elgendi" PPG cleaning (0.5-8 Hz band-pass, order 3), causal.
             stages = [butter(3, (0.5, 8.0), "bandpass", sfreq)]
-        self.filters = [CausalFilter(s, 1) for s in stages if s is not None]
+        # One cascade, one sosfilt call per block.
+        self.filters = [CausalFilter(np.vstack([s for s in stages if s is not None]), 1)]
         self.buffer = Buffer(2)  # filtered signal, raw-is-NaN flag
         self.segment = round(config.beat_segment * sfreq)
         self.margin = round(config.beat_margin * sfreq)

@@ -203,12 +203,17 @@ def test_a_time_jump_without_an_index_jump_is_an_error() -> None:
         extractor.push(shifted)
 
 
-def test_two_streams_of_one_family_are_an_error() -> None:
-    recording = synthetic_recording(1.5, seed=21)
+def test_ecg_is_preferred_to_rr_and_the_other_stream_ignored(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    recording = synthetic_recording(2, seed=21)
     ecg = recording.blocks[0]
-    other = SampleBlock.regular("other/ecg", "ecg", ("ECG",), ecg.values, 250.0, T0)
-    with pytest.raises(SignalError, match="one stream per feature family"):
-        extract_features([ecg, other])
+    rr = _wrist_blocks(120.0, seed=21)[2]  # a different heart: its mean NN differs
+    alone = extract_features([ecg])
+    with caplog.at_level("WARNING"):
+        both = extract_features([rr, ecg])
+    pd.testing.assert_frame_equal(both, alone)
+    assert "w/rr" in caplog.text and "ignored" in caplog.text
 
 
 def test_unknown_modalities_are_ignored() -> None:
