@@ -412,15 +412,14 @@ class InfluxStore(TimeSeriesStore):
         while not self._stop.is_set():
             try:
                 batch = self.spool.read_batch(max_payload)
-            except StoreError as exc:
+                if batch is None:
+                    self.spool.wait_for_data(0.5)
+                    continue
+                self._deliver(batch)
+            except Exception as exc:  # e.g. a full disk: keep the sender alive, retry
                 self.last_error = str(exc)
-                logger.error("%s", exc)
+                logger.error("Spool sender for %s: %s; retrying.", self.url, exc, exc_info=True)
                 self._stop.wait(self.max_retry_delay)
-                continue
-            if batch is None:
-                self.spool.wait_for_data(0.5)
-                continue
-            self._deliver(batch)
 
     def _deliver(self, batch: SpoolBatch) -> None:
         """Send one batch until it is acknowledged or rejected, or the store stops."""
