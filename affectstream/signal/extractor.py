@@ -14,6 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from affectstream._validate import check_positive
 from affectstream.errors import SignalError
 from affectstream.signal._base import Processor
 from affectstream.signal.config import WindowConfig
@@ -63,6 +64,11 @@ class StreamingExtractor:
     origin : float, optional
         Time the window grid is aligned to (overrides ``config.origin``). Default: the first
         sample time of the first block pushed.
+    min_chunk : float, optional
+        Blocks of a stream are gathered until they span this many seconds (default: the
+        step) before they are processed: BLE delivers a few samples per notification and
+        the fixed cost per processed block would dominate. Results do not depend on it;
+        rows come at most this much later. 0 processes every block at once.
 
     Notes
     -----
@@ -74,9 +80,21 @@ class StreamingExtractor:
     a later stream of the same family (say IBI next to BVP) is ignored with a warning.
     """
 
-    def __init__(self, config: WindowConfig | None = None, *, origin: float | None = None) -> None:
+    def __init__(
+        self,
+        config: WindowConfig | None = None,
+        *,
+        origin: float | None = None,
+        min_chunk: float | None = None,
+    ) -> None:
         self.config = config if config is not None else WindowConfig()
         self.origin = origin if origin is not None else self.config.origin
+        self.min_chunk = (
+            self.config.step
+            if min_chunk is None
+            else check_positive("min_chunk", min_chunk, allow_zero=True)
+        )
+        self._pending: dict[str, list[SampleBlock]] = {}
         self._processors: dict[str, Processor] = {}
         self._families: dict[str, str] = {}
         self._ignored: set[str] = set()
@@ -160,9 +178,25 @@ class StreamingExtractor:
             One dict per completed window, keys as :attr:`columns`.
         """
         processor = self._processor(block)
-        if processor is not None:
-            processor.feed(block)
+        if processor is None or len(block) == 0:
+            return []
+        pending = self._pending.setdefault(block.stream, [])
+        pending.append(block)
+        first, last = pending[0], pending[-1]
+        if processor.sfreq is not None:
+            span = (int(last.index[-1]) - int(first.index[0]) + 1) / processor.sfreq
+        else:
+            span = float(last.t[-1] - first.t[0])
+        if span < self.min_chunk:
+            return []
+        self._feed_pending(block.stream)
         return self._emit(final=False)
+
+    def _feed_pending(self, stream: str) -> None:
+        pending = self._pending.pop(stream, [])
+        if pending:
+            joined = pending[0] if len(pending) == 1 else SampleBlock.concat(pending)
+            self._processors[stream].feed(joined)
 
     def flush(self) -> pd.DataFrame:
         """End of the recording: return every remaining row up to the end of the data.
@@ -171,6 +205,8 @@ class StreamingExtractor:
         -------
         pandas.DataFrame
         """
+        for stream in list(self._pending):
+            self._feed_pending(stream)
         for processor in self._processors.values():
             processor.finish()
         return self._frame(self._emit(final=True))

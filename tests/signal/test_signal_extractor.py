@@ -44,9 +44,11 @@ def _wrist_blocks(duration: float, seed: int) -> list[SampleBlock]:
     ]
 
 
-def _stream(blocks: list[SampleBlock], sizes: list[list[int]], origin: float) -> pd.DataFrame:
+def _stream(
+    blocks: list[SampleBlock], sizes: list[list[int]], origin: float, min_chunk: float | None = None
+) -> pd.DataFrame:
     """Push the blocks cut into irregular chunks, interleaved in time order, then flush."""
-    extractor = StreamingExtractor(WindowConfig(), origin=origin)
+    extractor = StreamingExtractor(WindowConfig(), origin=origin, min_chunk=min_chunk)
     chunks = [c for block, s in zip(blocks, sizes, strict=True) for c in split_block(block, s)]
     chunks.sort(key=lambda c: float(c.t[0]))
     parts = [extractor.push(c) for c in chunks]
@@ -54,12 +56,13 @@ def _stream(blocks: list[SampleBlock], sizes: list[list[int]], origin: float) ->
     return pd.concat([p for p in parts if len(p)], ignore_index=True)
 
 
-def test_batch_and_streaming_agree_exactly_on_irregular_chunks() -> None:
+@pytest.mark.parametrize("min_chunk", [None, 0.0])
+def test_batch_and_streaming_agree_exactly_on_irregular_chunks(min_chunk: float | None) -> None:
     recording = synthetic_recording(4, seed=11)
     blocks = recording.blocks + _wrist_blocks(240.0, seed=11)[:2]
     batch = extract_features(blocks)
     sizes = [[73, 130, 7, 400], [5, 64, 33], [12, 256, 1000, 3], [1, 9], [32, 17]]
-    streamed = _stream(blocks, sizes, origin=T0)
+    streamed = _stream(blocks, sizes, origin=T0, min_chunk=min_chunk)
     assert list(streamed.columns) == list(batch.columns)
     pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
     assert len(batch) == (240 - 60) // 5 + 1
