@@ -154,6 +154,8 @@ async def bench_step(
         "expected_estimates_min": expected,
         "latency_window_end_s": _stats(window_end),
         "latency_arrival_s": _stats(arrival),
+        # Block arrival after its last sample's time: the BLE stack's (and the loop's) lag.
+        "delivery_lag_s": _stats([x for s in sessions for x in s.delivery_lag]),
         "dropped": dropped,
         "connect_s": round(max((s.started_at or started_wall) for s in sessions) - started_wall, 2),
         "cpu_s": round(cpu, 2),

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream._validate import check_positive
-from affectstream.errors import SignalError, StoreError
+from affectstream.errors import AffectstreamError, SignalError, StoreError
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
 from affectstream.runtime.estimator import LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
@@ -231,7 +231,8 @@ class _ComputeResult:
     rows: pd.DataFrame
     records: list[dict[str, Any]]
     errors: dict[str, str]
-    newest_submit: float
+    batches: list[tuple[SeriesBatch, list[tuple[float, float]]]]
+    quality: dict[str, float]
 
 
 class LiveSession:
@@ -308,6 +309,7 @@ class LiveSession:
         self._rate_marks: dict[str, tuple[float, int, float]] = {}
         self._closed = False
         self.late_blocks = 0
+        self.delivery_lag: deque[float] = deque(maxlen=20_000)
         self.compute_seconds = 0.0  # worker time in features and models
         self.store_seconds = 0.0  # wall time of store writes
 
@@ -359,6 +361,9 @@ class LiveSession:
             Clock-corrected samples of one stream, gaps as NaN rows plus annotations.
         """
         block = self._event_times(block)
+        if len(block):
+            # How late the block arrives after its last sample's (clock-model) time.
+            self.delivery_lag.append(time.time() - float(block.t[-1]))
         ledger = self.ledgers.get(block.stream)
         if ledger is None:
             ledger = self.ledgers[block.stream] = StreamLedger(block.stream, block.modality)
@@ -514,8 +519,13 @@ class LiveSession:
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         records: list[dict[str, Any]] = []
         if self.estimator is not None and len(frame):
-            records = self.estimator.estimate(frame)
-        return _ComputeResult(frame, records, errors, newest)
+            try:
+                records = self.estimator.estimate(frame)
+            except AffectstreamError as exc:  # e.g. a bundle that does not fit: keep features
+                errors["model"] = str(exc)
+                logger.warning("estimates skipped for %d windows: %s", len(frame), exc)
+        batches, quality = self._row_batches(frame, records, newest)
+        return _ComputeResult(frame, records, errors, batches, quality)
 
     # -- tasks --------------------------------------------------------------------------
 
@@ -526,7 +536,13 @@ class LiveSession:
         if not items and not final:
             return
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(self._executor, self._compute_rows, items, final)
+        try:
+            result = await loop.run_in_executor(self._executor, self._compute_rows, items, final)
+        except Exception as exc:  # a bug must not stop the session or its final flush
+            if "compute" not in self.feature_errors:
+                logger.exception("feature/model worker failed; the session goes on")
+            self.feature_errors["compute"] = f"{type(exc).__name__}: {exc}"
+            return
         for stream, message in result.errors.items():
             if stream in self.ledgers:
                 self.ledgers[stream].feature_errors += 1
@@ -539,36 +555,48 @@ class LiveSession:
                 await asyncio.wait_for(stop.wait(), self.config.compute_interval)
             await self._compute_once()
 
-    def _take_rows(self, result: _ComputeResult) -> None:
-        frame = result.rows
+    def _row_batches(
+        self, frame: pd.DataFrame, records: list[dict[str, Any]], newest: float
+    ) -> tuple[list[tuple[SeriesBatch, list[tuple[float, float]]]], dict[str, float]]:
+        """Worker thread: features, quality and affect batches of new rows."""
+        batches: list[tuple[SeriesBatch, list[tuple[float, float]]]] = []
+        quality: dict[str, float] = {}
         if not len(frame):
-            return
-        self.n_feature_rows += len(frame)
+            return batches, quality
         t_ns = seconds_to_ns(frame["t_end"].to_numpy(dtype=np.float64))
         columns = [str(c) for c in frame.columns]
         feature_cols = [c for c in columns if not c.startswith(_META_PREFIXES)]
         quality_cols = [c for c in columns if c.startswith(("quality_", "usable_"))]
         if feature_cols:
             fields = {c: frame[c].to_numpy(dtype=np.float64) for c in feature_cols}
-            self._add_derived(SeriesBatch("features", self.tags, t_ns, fields), [])
+            batches.append((SeriesBatch("features", self.tags, t_ns, fields), []))
         if quality_cols:
             fields_q: dict[str, Any] = {}
             for c in quality_cols:
-                if c.startswith("usable_"):
-                    fields_q[c] = frame[c].to_numpy(dtype=bool)
-                else:
-                    fields_q[c] = frame[c].to_numpy(dtype=np.float64)
-            self._add_derived(SeriesBatch("quality", self.tags, t_ns, fields_q), [])
+                dtype = bool if c.startswith("usable_") else np.float64
+                fields_q[c] = frame[c].to_numpy(dtype=dtype)
+            batches.append((SeriesBatch("quality", self.tags, t_ns, fields_q), []))
             last = frame.iloc[-1]
-            self.latest_quality = {
+            quality = {
                 c.removeprefix("quality_"): float(last[c])
                 for c in quality_cols
                 if c.startswith("quality_")
             }
-        if result.records and self.estimator is not None:
-            batch = _records_batch(result.records, {**self.tags, "model": self.estimator.model_id})
-            latency = [(float(r["t_end"]), result.newest_submit) for r in result.records]
+        if records and self.estimator is not None:
+            batch = _records_batch(records, {**self.tags, "model": self.estimator.model_id})
+            batches.append((batch, [(float(r["t_end"]), newest) for r in records]))
+        return batches, quality
+
+    def _take_rows(self, result: _ComputeResult) -> None:
+        """Event loop: queue the worker's batches for the store and update the live state."""
+        if not len(result.rows):
+            return
+        self.n_feature_rows += len(result.rows)
+        for batch, latency in result.batches:
             self._add_derived(batch, latency)
+        if result.quality:
+            self.latest_quality = result.quality
+        if result.records:
             self.n_estimates += len(result.records)
             self.latest_estimate = result.records[-1]
 
@@ -587,20 +615,16 @@ class LiveSession:
         self._derived_points = 0
         if not raw and not gaps and not derived:
             return True
+        blocks = [b for b, _ in raw] + gaps
+        extra = [batch for batch, _ in derived]
+        loop = asyncio.get_running_loop()
+        write_started = time.perf_counter()
         try:
-            batches = blocks_to_batches(
-                [b for b, _ in raw] + gaps,
-                participant=self.config.participant,
-                session=self.session_id,
-            )
-            batches += [batch for batch, _ in derived]
-            loop = asyncio.get_running_loop()
-            write_started = time.perf_counter()
-            try:
-                await loop.run_in_executor(self._store_executor, self.store.write, batches)
-            finally:
-                self.store_seconds += time.perf_counter() - write_started
-        except StoreError as exc:
+            # Building the batches concatenates arrays: done in the store thread too.
+            await loop.run_in_executor(self._store_executor, self._write_blocks, blocks, extra)
+        except Exception as exc:  # StoreError, or anything else: keep the data, retry
+            if not isinstance(exc, StoreError):
+                logger.exception("unexpected error while writing to the store")
             # Put everything back in front, in order; the backlog bound still applies.
             self._raw.extendleft(reversed(raw))
             self._gap_blocks.extendleft(reversed(gaps))
@@ -614,6 +638,8 @@ class LiveSession:
             if self._raw_samples > self.config.max_pending_samples:
                 self._drop_oldest_raw()
             return False
+        finally:
+            self.store_seconds += time.perf_counter() - write_started
         done = time.time()
         if not self.store_ok:
             logger.warning("store writes succeed again")
@@ -630,6 +656,13 @@ class LiveSession:
                 if newest > 0:  # rows of the final flush have no triggering block
                     self.latency_arrival.append(done - newest)
         return True
+
+    def _write_blocks(self, blocks: list[SampleBlock], extra: list[SeriesBatch]) -> None:
+        """Store thread: turn blocks into batches and write them with the derived ones."""
+        batches = blocks_to_batches(
+            blocks, participant=self.config.participant, session=self.session_id
+        )
+        self.store.write([*batches, *extra])
 
     async def _write_loop(self, stop: asyncio.Event) -> None:
         failures = 0
@@ -910,6 +943,7 @@ class LiveSession:
             "n_events": self.n_events,
             "latency_window_end_s": _percentiles(self.latency_window_end),
             "latency_arrival_s": _percentiles(self.latency_arrival),
+            "delivery_lag_s": _percentiles(list(self.delivery_lag)),
             "backlog_drops": self.backlog_drops,
             "derived_dropped_points": self.derived_dropped_points,
             "store_failures": self.store_failures,
