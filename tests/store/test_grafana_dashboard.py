@@ -28,7 +28,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 from conftest import InfluxTarget
 
 from affectstream.store.base import MEASUREMENTS, RAW_PREFIX, TAG_KEYS, SeriesBatch
@@ -174,6 +173,7 @@ def test_every_query_names_produced_measurements_fields_and_tags() -> None:
 
 
 def test_provisioning_points_at_the_dashboard_and_its_datasource() -> None:
+    yaml = pytest.importorskip("yaml", reason="PyYAML reads Grafana's provisioning files")
     datasources = yaml.safe_load(
         (GRAFANA / "provisioning" / "datasources" / "affectstream.yaml").read_text()
     )
