@@ -20,7 +20,6 @@ import dataclasses
 import logging
 import math
 
-import mne
 import numpy as np
 import scipy.signal as sps
 from numpy.lib.stride_tricks import sliding_window_view
@@ -61,6 +60,8 @@ class EegProcessor(Processor):
                 f"samples at {sfreq:g} Hz) must be a multiple of the Welch hop ({self.hop} "
                 f"samples) so windows share segments. Choose step and eeg_welch_seconds to fit."
             )
+        import mne  # slow to import; only EEG streams need it
+
         band = mne.filter.create_filter(
             None,
             sfreq,

@@ -15,7 +15,6 @@ import math
 import statistics
 import warnings
 
-import neurokit2 as nk
 import numpy as np
 
 from affectstream.errors import SignalError
@@ -261,6 +260,8 @@ class HrvProcessor(Processor):
 
     def _find_peaks(self, x: FloatArray) -> np.ndarray:
         assert self.sfreq is not None
+        import neurokit2 as nk  # slow to import; only ECG/PPG streams need it
+
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
