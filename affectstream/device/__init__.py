@@ -1,1 +1,39 @@
-"""BLE ingestion: device protocols, scanning, the connection supervisor and clock model."""
+"""BLE ingestion: device protocols, scanning, the connection supervisor and clock model.
+
+Decoders (one module per protocol, pure functions from notification bytes):
+:mod:`~affectstream.device.heart_rate`, :mod:`~affectstream.device.polar`,
+:mod:`~affectstream.device.muse`, :mod:`~affectstream.device.eda_band`,
+:mod:`~affectstream.device.ganglion`. Profiles (what each device advertises, streams and
+needs to start): :mod:`~affectstream.device.profiles`. Live mapping of device counters to
+host time: :class:`ClockModel`. Several devices at once with reconnects and gaps:
+:class:`Supervisor`. Emulated devices for demos and tests:
+:mod:`affectstream.device.emulation`.
+
+The names below are imported lazily, so ``import affectstream.device`` stays cheap (bleak
+and bumble load only when the supervisor is used).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "ClockModel": "affectstream.device.clock",
+    "DeviceTarget": "affectstream.device.supervisor",
+    "StreamStats": "affectstream.device.supervisor",
+    "Supervisor": "affectstream.device.supervisor",
+    "PROFILES": "affectstream.device.profiles",
+    "Profile": "affectstream.device.profiles",
+    "get_profile": "affectstream.device.profiles",
+    "match_profile": "affectstream.device.profiles",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'affectstream.device' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)

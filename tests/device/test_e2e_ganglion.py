@@ -1,27 +1,19 @@
-"""OpenBCI Ganglion end to end, once the emulation package provides a Ganglion peripheral."""
+"""OpenBCI Ganglion end to end over the emulated BLE stack (raw + delta packets, reconnect)."""
 
 from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from affectstream.device import emulation
 from affectstream.device.emulation import VirtualRadio
+from affectstream.device.emulation.ganglion import Ganglion
 from affectstream.device.supervisor import Supervisor
 
 from ._e2e import assert_matches_sent, record
 
-Ganglion = getattr(emulation, "Ganglion", None)
-
-pytestmark = pytest.mark.skipif(
-    Ganglion is None, reason="affectstream.device.emulation has no Ganglion peripheral yet"
-)
-
 
 async def test_ganglion_streams_and_resumes_after_a_disconnect() -> None:
     async with VirtualRadio(connect_timeout=2.0) as radio:
-        board = Ganglion(speed=2.0)  # type: ignore[misc]
+        board = Ganglion(speed=2.0)
         await radio.add(board)
         lost = 0
 
