@@ -494,6 +494,24 @@ class Supervisor:
                 return device.client is not None and device.client.is_connected
         return False
 
+    def backoff_delay(self, attempt: int) -> float:
+        """Seconds to wait before reconnect attempt ``attempt`` (0 for the first).
+
+        Doubles from ``backoff_initial`` up to ``backoff_max`` and is jittered down by up to
+        half, so that devices dropped together do not retry in lockstep.
+
+        Parameters
+        ----------
+        attempt : int
+            Failed attempts so far.
+
+        Returns
+        -------
+        float
+        """
+        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** min(attempt, 60))
+        return ceiling * random.uniform(0.5, 1.0)
+
     # -- connection ---------------------------------------------------------------------
 
     async def _resolve(self, device: _Device) -> None:
@@ -672,8 +690,7 @@ class Supervisor:
             await self._on_link_down(device)
             attempt = 0
             while not self._stopping.is_set():
-                delay = min(self.backoff_max, self.backoff_initial * 2**attempt)
-                delay *= random.uniform(0.5, 1.0)
+                delay = self.backoff_delay(attempt)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay)
                 if self._stopping.is_set():

@@ -88,3 +88,13 @@ async def test_full_queue_turns_into_an_overflow_gap() -> None:
     assert (gap.first_index, gap.n_samples, gap.reason) == (5, 10, "overflow")
     assert np.isnan(recovered.values[:10]).all()
     await asyncio.sleep(0)
+
+
+def test_reconnect_backoff_doubles_is_bounded_and_jittered() -> None:
+    sup = Supervisor(["AA:BB:CC:DD:EE:FF"], backoff_initial=0.25, backoff_max=8.0)
+    for attempt in range(12):
+        ceiling = min(8.0, 0.25 * 2**attempt)
+        delays = [sup.backoff_delay(attempt) for _ in range(50)]
+        assert all(ceiling / 2 <= d <= ceiling for d in delays)
+        assert len(set(delays)) > 1  # jittered
+    assert sup.backoff_delay(10_000) <= 8.0
