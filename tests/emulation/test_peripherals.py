@@ -180,14 +180,15 @@ async def test_eda_band_config_control_and_data(radio: VirtualRadio) -> None:
 
 async def test_eda_sequence_wraps_and_saturation_is_flagged(radio: VirtualRadio) -> None:
     rate = 256
-    band = EdaBand(speed=2.0, rate=rate, uptime=65400 / rate, saturate_above_us=3.0)
+    # 1024 samples (2 s at this speed) before the wrap: time to connect and start.
+    band = EdaBand(speed=2.0, rate=rate, uptime=(65536 - 1024) / rate, saturate_above_us=3.0)
     await radio.add(band)
     packets: list[bytes] = []
     async with BleakClient(band.address, **radio.client_kwargs()) as client:
         await client.start_notify(gatt.EDA_MEASUREMENT, lambda _c, d: packets.append(bytes(d)))
         await client.write_gatt_char(gatt.EDA_CONTROL, b"\x01", response=True)
         await wait_until(
-            lambda: len(band.sent_indices("eda")) and band.sent_indices("eda")[-1] > 65700
+            lambda: len(band.sent_indices("eda")) and band.sent_indices("eda")[-1] > 65536 + 256
         )
     decoded = [decode_eda(p) for p in packets]
     sequences = np.array([seq for _, seq, _ in decoded])

@@ -161,7 +161,7 @@ class EdaBand(EmulatedPeripheral):
             return
         spp = self.samples_per_packet()
         due = int(np.floor(device_time * self.rate)) - self._next_index
-        while due >= spp:
+        while due >= spp and self.streaming:  # a stop may arrive while we send
             first = self._next_index
             indices = np.arange(first, first + spp, dtype=np.int64)
             conductance = self.generator.samples_at(indices / self.rate)

@@ -132,7 +132,7 @@ class Ganglion(EmulatedPeripheral):
         if not self.streaming:
             return
         now = int(np.floor(device_time * EEG_RATE))
-        while True:
+        while self.streaming:  # an 's' may arrive while we send
             n = 1 if self._raw_pending else 2
             if self._next_index + n > now:
                 return

@@ -224,7 +224,7 @@ class MuseHeadset(EmulatedPeripheral):
             return
         for stream in self._streams.values():
             due = int(np.floor(device_time * stream.rate)) // stream.samples_per_packet
-            while stream.next_packet < due:
+            while stream.next_packet < due and self.streaming:  # 'h' may arrive meanwhile
                 await self._send_group(stream, deliver=deliver)
                 stream.next_packet += 1
 

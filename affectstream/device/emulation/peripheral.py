@@ -357,8 +357,8 @@ class EmulatedPeripheral:
         if self._malformed_pending and characteristic is self.data_characteristic:
             await self._send_malformed_now()
         device, connection = self._device, self._connection
-        if device is None or connection is None:
-            return False
+        if device is None or connection is None or not self.subscribed(characteristic):
+            return False  # the link or the subscription went away while waiting
         await device.notify_subscriber(connection, characteristic, payload)
         return True
 

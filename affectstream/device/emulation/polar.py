@@ -226,7 +226,7 @@ class PolarH10(EmulatedPeripheral):
             return
         spf = self.samples_per_frame()
         due = int(np.floor(device_time * ECG_RATE)) - self._next_index
-        while due >= spf:
+        while due >= spf and self.streaming:  # a STOP may arrive while we send
             first = self._next_index
             ecg_uv = np.round(self.ecg.samples(first, spf))
             ecg = np.clip(ecg_uv, -(2**23), 2**23 - 1).astype(np.int64)
