@@ -60,7 +60,8 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--emulate",
         metavar="KINDS",
-        help="record emulated devices instead: comma-separated hr,polar,eda,muse or 'all'",
+        help="record emulated devices instead: comma-separated hr,polar,eda,muse,ganglion "
+        "or 'all' (hr,polar,eda,muse)",
     )
     parser.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
     parser.add_argument(

@@ -350,9 +350,18 @@ class EdaSession(ProfileSession):
 
     async def prepare(self, client: GattClient) -> None:
         if self.rate is not None:
-            await client.write_gatt_char(
-                gatt.EDA_CONFIG, eda_band.encode_rate(self.rate), response=True
-            )
+            from bleak.exc import BleakGATTProtocolError
+
+            try:
+                await client.write_gatt_char(
+                    gatt.EDA_CONFIG, eda_band.encode_rate(self.rate), response=True
+                )
+            except BleakGATTProtocolError as exc:
+                raise ProtocolError(
+                    f"The EDA band refused sample rate {self.rate} Hz (ATT error "
+                    f"0x{exc.code:02X}; 0x80 means invalid rate or a change while streaming). "
+                    f"Use one of {eda_band.ALLOWED_RATES} and stop streaming first."
+                ) from exc
         rate = eda_band.decode_rate(await client.read_gatt_char(gatt.EDA_CONFIG))
         spec = self.profile.stream("eda")
         self.streams = (

@@ -264,3 +264,19 @@ async def test_polar_error_status_is_reported_by_name(radio: VirtualRadio) -> No
         with pytest.raises(ProtocolError, match="ERROR_INVALID_SAMPLE_RATE"):
             polar.check_response(answer, polar.OP_START)
         assert polar.parse_features(await client.read_gatt_char(gatt.PMD_CONTROL)) >= {"ECG"}
+
+
+async def test_eda_band_rejects_an_invalid_rate_with_att_error_0x80(radio: VirtualRadio) -> None:
+    from bleak import BleakClient
+    from bleak.exc import BleakGATTProtocolError
+
+    from affectstream.device import eda_band, gatt
+
+    band = EdaBand(speed=SPEED)
+    await radio.add(band)
+    async with BleakClient(band.address, **radio.client_kwargs()) as client:
+        with pytest.raises(BleakGATTProtocolError) as info:
+            await client.write_gatt_char(gatt.EDA_CONFIG, (100).to_bytes(2, "little"), True)
+        assert info.value.code == eda_band.ATT_ERROR_INVALID_RATE
+        await client.write_gatt_char(gatt.EDA_CONFIG, eda_band.encode_rate(128), True)
+        assert eda_band.decode_rate(await client.read_gatt_char(gatt.EDA_CONFIG)) == 128
