@@ -1,0 +1,82 @@
+"""Building blocks: causal filters and buffers do not depend on how the input is cut."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import scipy.signal as sps
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from affectstream.signal._base import Buffer, CausalFilter
+from affectstream.signal.hrv import screen_intervals
+
+SOS = sps.butter(4, (1.0, 45.0), "bandpass", fs=256.0, output="sos")
+
+
+def _signal(seed: int, n: int = 3000) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, 3)).cumsum(axis=0)
+    x[500:620, 1] = np.nan  # a gap on one channel
+    x[1500:1510] = np.nan  # a gap on all channels
+    return x
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    seed=st.integers(0, 5),
+    cuts=st.lists(st.integers(1, 2999), min_size=0, max_size=12, unique=True),
+)
+def test_causal_filter_output_does_not_depend_on_block_boundaries(
+    seed: int, cuts: list[int]
+) -> None:
+    x = _signal(seed)
+    whole = CausalFilter(SOS, 3)(x)
+    chunked = CausalFilter(SOS, 3)
+    edges = [0, *sorted(cuts), len(x)]
+    parts = [chunked(x[a:b]) for a, b in itertools.pairwise(edges)]
+    np.testing.assert_array_equal(np.concatenate(parts), whole)
+
+
+def test_causal_filter_gives_nan_for_gaps_and_restarts_after() -> None:
+    x = _signal(1)
+    y = CausalFilter(SOS, 3)(x)
+    assert np.isnan(y[500:620, 1]).all() and np.isfinite(y[620:1500, 1]).all()
+    assert np.isfinite(y[500:620, 0]).all()
+    # after the gap the filter starts in steady state: no step response from zero
+    restart = CausalFilter(SOS, 3)(x[1510:])
+    np.testing.assert_allclose(y[1510:], restart)
+
+
+@given(
+    sizes=st.lists(st.integers(1, 700), min_size=1, max_size=20),
+    trims=st.lists(st.integers(0, 4000), min_size=1, max_size=20),
+)
+def test_buffer_returns_what_was_appended_by_absolute_position(
+    sizes: list[int], trims: list[int]
+) -> None:
+    buffer = Buffer(2)
+    written = np.empty((0, 2))
+    for size, trim in zip(sizes, trims * len(sizes), strict=False):
+        rows = np.column_stack((np.arange(size) + len(written), -np.arange(size) - len(written)))
+        buffer.append(rows.astype(float))
+        written = np.vstack((written, rows))
+        buffer.trim(min(trim, buffer.stop))
+        lo = buffer.start
+        np.testing.assert_array_equal(buffer.view(lo, buffer.stop), written[lo:])
+    before = buffer.get(buffer.start - 3, buffer.start + 1)
+    assert np.isnan(before[:3]).all()
+
+
+def test_screen_intervals_rejects_missed_and_extra_beats() -> None:
+    rr = np.array([800, 810, 790, 1600, 805, 400, 395, 800, 2500, 250.0])
+    valid = screen_intervals(rr, [])
+    # 1600 (missed beat), 400/395 (extra beat split), 2500 and 250 (implausible)
+    assert valid.tolist() == [True, True, True, False, True, False, False, True, False, False]
+
+
+def test_screen_intervals_follows_a_real_change_of_rhythm() -> None:
+    rr = np.array([1000.0] * 5 + [700.0] * 6)
+    valid = screen_intervals(rr, [])
+    assert valid[:5].all() and not valid[5] and valid[-3:].all()
