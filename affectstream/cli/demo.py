@@ -47,10 +47,16 @@ def register(subparsers: Any) -> None:
         "~/.affectstream/store)",
     )
     parser.add_argument(
-        "--window", type=float, default=20.0, help="feature window in seconds (default 20)"
+        "--window",
+        type=float,
+        default=None,
+        help="feature window in seconds (default: the model's own if at most 30 s, else 20)",
     )
     parser.add_argument(
-        "--step", type=float, default=2.0, help="seconds between estimates (default 2)"
+        "--step",
+        type=float,
+        default=None,
+        help="seconds between estimates (default: the model's own, else 2)",
     )
     parser.add_argument("--participant", default="demo", help="participant id (default demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")

@@ -45,7 +45,9 @@ DEMO_STEP = 2.0
 DEMO_BEAT_SEGMENT = 5.0
 
 #: Feature families each emulated profile gives.
-_FAMILIES = {"hr": {"hr", "hrv"}, "polar": {"hrv"}, "eda": {"eda"}, "muse": {"eeg"}}
+_FAMILIES = {"hr": {"hr", "hrv"}, "polar": {"hrv"}, "eda": {"eda"}, "muse": {"eeg", "acc"}}
+#: Longest model window the demo adopts as is (a 90-s session needs short windows).
+DEMO_MAX_WINDOW = 30.0
 
 _INSTRUCTIONS = {
     "baseline": "Sit still and breathe normally.",
@@ -66,8 +68,10 @@ class DemoOptions:
         Embedded store path or store URL; the default embedded store when omitted.
     kinds : str
         Emulated devices (``make_emulated`` names).
-    window, step : float
-        Feature windows (the demo uses shorter windows than the 60-s default; shown live).
+    window, step : float, optional
+        Feature windows. Default: the model's own when its window is at most
+        :data:`DEMO_MAX_WINDOW` s, else :data:`DEMO_WINDOW` s every :data:`DEMO_STEP` s
+        (shorter than the 60-s default so a short session gives estimates; shown live).
     participant : str
         Participant id written with the data.
     seed : int
@@ -80,11 +84,29 @@ class DemoOptions:
     duration: float = DEMO_DURATION
     store: str | Path | None = None
     kinds: str = "hr,polar,eda,muse"
-    window: float = DEMO_WINDOW
-    step: float = DEMO_STEP
+    window: float | None = None
+    step: float | None = None
     participant: str = "demo"
     seed: int = 0
     bundle: str | Path | None = None
+
+
+def demo_families(kinds: list[str]) -> set[str]:
+    """Feature families the emulated devices of ``kinds`` give.
+
+    Parameters
+    ----------
+    kinds : list of str
+        ``make_emulated`` names.
+
+    Returns
+    -------
+    set of str
+    """
+    families: set[str] = set()
+    for name in kinds:
+        families |= _FAMILIES.get(name, set())
+    return families
 
 
 def demo_script(duration: float) -> tuple[AffectScript, Protocol]:
@@ -157,15 +179,9 @@ async def run_demo(
     """
     opts = options if options is not None else DemoOptions()
     duration = check_positive("--duration", opts.duration)
-    if opts.step > opts.window:
-        raise ConfigError(
-            f"Demo step ({opts.step:g} s) must not exceed the window ({opts.window:g} s)."
-        )
     status = on_status or (lambda message: logger.info("%s", message))
     names = [k.strip() for k in opts.kinds.split(",") if k.strip()]
-    families: set[str] = set()
-    for name in names:
-        families |= _FAMILIES.get(name, set())
+    families = demo_families(names)
     bundle_path = resolve_arousal_bundle(opts.bundle, families, allow_demo=False)
     if bundle_path is None:
         status(
@@ -175,13 +191,22 @@ async def run_demo(
         bundle_path = await asyncio.to_thread(ensure_demo_bundle)
     bundles = []
     warnings = []
+    win = opts.window if opts.window is not None else DEMO_WINDOW
+    step = opts.step if opts.step is not None else DEMO_STEP
     if bundle_path is not None:
         bundle = await asyncio.to_thread(load_bundle, bundle_path, allow_version_mismatch=True)
         bundles.append(bundle)
         trained = bundle.meta.get("window", {})
-        if trained.get("window") not in (None, opts.window):
+        if opts.window is None and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
+            win, step = float(trained["window"]), float(trained.get("step", DEMO_STEP))
+        else:
+            win = opts.window if opts.window is not None else DEMO_WINDOW
+            step = opts.step if opts.step is not None else DEMO_STEP
+        if opts.step is not None:
+            step = opts.step
+        if trained.get("window") not in (None, win):
             warnings.append(
-                f"demo features use {opts.window:g}-s windows every {opts.step:g} s; the model "
+                f"demo features use {win:g}-s windows every {step:g} s; the model "
                 f"{bundle.model_id} was trained on {trained.get('window'):g}-s windows, so its "
                 "estimates are illustrative"
             )
@@ -191,10 +216,10 @@ async def run_demo(
                 f"model {bundle.model_id} also uses {', '.join(missing)} features, which these "
                 "devices do not give (left missing; confidence drops accordingly)"
             )
+    if step > win:
+        raise ConfigError(f"Demo step ({step:g} s) must not exceed the window ({win:g} s).")
     script, protocol = demo_script(duration)
-    window = WindowConfig(
-        window=opts.window, step=opts.step, beat_segment=min(DEMO_BEAT_SEGMENT, opts.window)
-    )
+    window = WindowConfig(window=win, step=step, beat_segment=min(DEMO_BEAT_SEGMENT, win))
     store = open_store(opts.store if opts.store is not None else default_store_path())
     try:
         config = SessionConfig(participant=opts.participant, window=window, protocol=protocol)
@@ -213,7 +238,7 @@ async def run_demo(
             )
             status(
                 f"demo: {len(peripherals)} emulated devices, {duration:g} s "
-                f"(baseline, stress, recovery); windows {opts.window:g} s every {opts.step:g} s"
+                f"(baseline, stress, recovery); windows {win:g} s every {step:g} s"
             )
             summary = await session.run(
                 supervisor, duration=duration, stop=stop, on_update=on_update

@@ -288,6 +288,7 @@ class LiveSession:
         self._feature_streams: dict[str, str] = {}  # family -> stream
         self._stream_modality: dict[str, str] = {}
         self._last_event_t: dict[str, float] = {}
+        self._feature_last: dict[str, tuple[int, float]] = {}  # stream -> (index, time)
         self.started_at: float | None = None
         self._started_mono = 0.0
         self._duration: float | None = None
@@ -480,6 +481,38 @@ class LiveSession:
             block.device,
         )
 
+    def _monotonic(self, block: SampleBlock) -> SampleBlock:
+        """Worker thread: give a regular stream's block strictly increasing times.
+
+        The clock model refits as packets arrive, so the first sample of one delivery can
+        be stamped at or before the last of the previous one; the extractor refuses times
+        that go back. Such a block is re-stamped on the nominal rate from the last sample
+        the extractor saw (it places regular samples by device index anyway); stored
+        samples keep the clock model's times.
+        """
+        if block.sfreq is None or len(block) == 0:
+            return block
+        last = self._feature_last.get(block.stream)
+        t = block.t
+        if np.all(np.diff(t) > 0) and (last is None or t[0] > last[1]):
+            self._feature_last[block.stream] = (int(block.index[-1]), float(t[-1]))
+            return block
+        index0, t0 = last if last is not None else (int(block.index[0]), float(t[0]))
+        t = t0 + (block.index - index0) / block.sfreq
+        self._feature_last[block.stream] = (int(block.index[-1]), float(t[-1]))
+        return SampleBlock(
+            block.stream,
+            block.modality,
+            block.channels,
+            block.unit,
+            block.sfreq,
+            t,
+            block.values,
+            block.index,
+            block.gaps,
+            block.device,
+        )
+
     def _compute_rows(self, items: list[tuple[SampleBlock, float]], final: bool) -> _ComputeResult:
         started = time.perf_counter()
         try:
@@ -499,8 +532,8 @@ class LiveSession:
         errors: dict[str, str] = {}
         for stream, blocks in by_stream.items():
             try:
-                block = blocks[0] if len(blocks) == 1 else _concat(blocks)
-                rows = self.extractor.push(block)
+                block = blocks[0] if len(blocks) == 1 else SampleBlock.concat(blocks)
+                rows = self.extractor.push(self._monotonic(block))
             except SignalError as exc:
                 errors[stream] = str(exc)
                 logger.warning("features of %s skipped a block: %s", stream, exc)
@@ -967,32 +1000,6 @@ def _declared(source: BlockSource) -> dict[str, str]:
         if kind in kinds:
             out[str(stream)] = kinds[kind]
     return out
-
-
-def _concat(blocks: list[SampleBlock]) -> SampleBlock:
-    """Join blocks of one stream for one extractor push.
-
-    The clock model refits between deliveries, so the last sample of one block can be
-    stamped after the first of the next. The extractor places regular samples by device
-    index and only checks times, so such a join is re-stamped from the first block's
-    clock on the nominal rate (stored samples keep their own timestamps).
-    """
-    joined = SampleBlock.concat(blocks)
-    if joined.sfreq is None or np.all(np.diff(joined.t) > 0):
-        return joined
-    t = joined.t[0] + (joined.index - joined.index[0]) / joined.sfreq
-    return SampleBlock(
-        joined.stream,
-        joined.modality,
-        joined.channels,
-        joined.unit,
-        joined.sfreq,
-        t,
-        joined.values,
-        joined.index,
-        joined.gaps,
-        joined.device,
-    )
 
 
 def _gap_only(block: SampleBlock, n_data: int) -> SampleBlock:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from affectstream.models.bundle import ModelBundle, load_bundle
+from affectstream.runtime.demo import demo_families
 from affectstream.runtime.estimator import choose_bundle, ensure_demo_bundle
 
 
@@ -31,5 +32,6 @@ def runtime_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 @pytest.fixture(scope="session")
 def arousal_bundle(runtime_home: Path) -> ModelBundle:
     """The shipped arousal bundle that fits the emulated devices, else the demo bundle."""
-    path = choose_bundle("arousal", {"hr", "hrv", "eda", "eeg"}) or ensure_demo_bundle()
+    families = demo_families(["hr", "polar", "eda", "muse"])
+    path = choose_bundle("arousal", families) or ensure_demo_bundle()
     return load_bundle(path, allow_version_mismatch=True)
