@@ -280,3 +280,37 @@ async def test_eda_band_rejects_an_invalid_rate_with_att_error_0x80(radio: Virtu
         assert info.value.code == eda_band.ATT_ERROR_INVALID_RATE
         await client.write_gatt_char(gatt.EDA_CONFIG, eda_band.encode_rate(128), True)
         assert eda_band.decode_rate(await client.read_gatt_char(gatt.EDA_CONFIG)) == 128
+
+
+# Samples per full turn of the 16-bit counter and the sample rate.
+WRAPS = [("eda", "eda", 65536, 32.0), ("muse", "eeg", 65536 * 12, 256.0)]
+
+
+@pytest.mark.parametrize(("profile", "kind", "turn", "rate"), WRAPS)
+async def test_counter_wraps_during_streaming_and_across_a_disconnect(
+    radio: VirtualRadio, profile: str, kind: str, turn: int, rate: float
+) -> None:
+    """A device on for almost a counter period wraps its 16-bit counter while we stream:
+    the wrap adds no gap; the disconnect's real loss is still counted exactly."""
+    p = _make(profile, uptime=turn / rate - 2.0)  # 2 device seconds (0.5 s here) to the wrap
+    await radio.add(p)
+    lost = 0
+
+    async def run(sup: Supervisor) -> None:
+        nonlocal lost
+        await asyncio.sleep(0.8)
+        await p.disconnect()
+        for _ in range(100):
+            await asyncio.sleep(0.05)
+            if sup.stats()[f"{p.name}/{kind}"].reconnects and p.is_connected:
+                break
+        await asyncio.sleep(0.3)
+        lost = p.lost_samples(kind)
+
+    rec = await record(radio, [p], run)
+    assert_matches_sent(rec, p, kind)
+    sent = p.sent_indices(kind)
+    assert sent[0] < turn <= sent[-1]  # the counter wrapped while we recorded
+    block = rec.stream(f"{p.name}/{kind}")
+    stats = rec.stats[f"{p.name}/{kind}"]
+    assert stats.gap_samples + int(partial_rows(block).sum()) == lost > 0
