@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 #: Relative disagreement allowed between the nominal rate and the timestamps.
 RATE_TOLERANCE = 0.05
+#: Blocks of a stream whose values are checked for the wrong unit.
+UNIT_CHECK_BLOCKS = 20
 
 
 class CausalFilter:
@@ -193,6 +195,7 @@ class Processor(ABC):
         self.n = 0  # samples (or events) received, including NaN rows filled for gaps
         self.last_t = -math.inf
         self.finished = False
+        self._unit_checks = 0
         if self.sfreq is not None and (not math.isfinite(self.sfreq) or self.sfreq <= 0):
             raise SignalError(
                 f"Stream {self.stream!r} has sampling rate {self.sfreq!r}; expected a "
@@ -212,7 +215,9 @@ class Processor(ABC):
         if math.isnan(self.t_first):
             self.t_first = float(block.t[0])
             self.index0 = int(block.index[0])
-        self.check_units(block)
+        if self._unit_checks < UNIT_CHECK_BLOCKS:  # the unit does not change mid-stream
+            self.check_units(block)
+            self._unit_checks += 1
         if self.sfreq is None:
             t = np.asarray(block.t, dtype=np.float64)
             steps = np.diff(np.concatenate(([self.last_t], t)))

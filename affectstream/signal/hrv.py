@@ -10,6 +10,7 @@ cached beats, with NeuroKit2's definitions: on the same peaks it equals ``nk.hrv
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import math
 import statistics
@@ -161,7 +162,7 @@ def hrv_frequency(beat_times: FloatArray, rr: FloatArray, *, lf: bool = True) ->
     grid = beat_times[0] + np.arange(n) / RR_RESAMPLE_HZ
     series = np.interp(grid, beat_times, rr)
     series = series - series.mean()
-    taper = np.hanning(n + 1)[:-1]  # periodic Hann, as scipy.signal.get_window("hann")
+    taper = _hann(n)
     spectrum = np.abs(np.fft.rfft(series * taper)) ** 2 / (RR_RESAMPLE_HZ * np.sum(taper**2))
     spectrum[1:] *= 2.0
     freqs = np.fft.rfftfreq(n, 1.0 / RR_RESAMPLE_HZ)
@@ -173,6 +174,14 @@ def hrv_frequency(beat_times: FloatArray, rr: FloatArray, *, lf: bool = True) ->
         out["hrv_lf"] = lf_power
         out["hrv_lf_hf"] = lf_power / hf_power if hf_power > 0 else math.nan
     return out
+
+
+@functools.lru_cache(maxsize=64)
+def _hann(n: int) -> FloatArray:
+    """Periodic Hann window of length ``n`` (as ``scipy.signal.get_window("hann", n)``)."""
+    window = np.hanning(n + 1)[:-1]
+    window.flags.writeable = False
+    return window
 
 
 class HrvProcessor(Processor):
@@ -199,6 +208,9 @@ class HrvProcessor(Processor):
             raise SignalError(
                 f"{self.modality.upper()} stream {self.stream!r} needs a sampling rate."
             )
+        import neurokit2  # slow to import: at setup, not at the first beat or package import
+
+        self._nk = neurokit2
         sfreq = self.sfreq
         if sfreq < 50:
             raise SignalError(
@@ -260,8 +272,7 @@ class HrvProcessor(Processor):
 
     def _find_peaks(self, x: FloatArray) -> np.ndarray:
         assert self.sfreq is not None
-        import neurokit2 as nk  # slow to import; only ECG/PPG streams need it
-
+        nk = self._nk
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
