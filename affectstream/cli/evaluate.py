@@ -107,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.models.bundle import load_bundle
     from affectstream.models.training import (
         build_features,
+        bundle_settings,
         evaluate_frame,
         score_bundle,
         write_plot,
@@ -115,21 +116,15 @@ def run(args: argparse.Namespace) -> int:
     with progress_reporter() as progress:
         if args.model:
             bundle = load_bundle(args.model, allow_version_mismatch=args.allow_version_mismatch)
+            # Features exactly as the bundle was trained: its windows and reference period.
             frame, _, settings = build_features(
                 args.dataset,
                 args.data,
                 subjects=args.subjects,
                 trust_pickle=args.trust_pickle,
+                settings=bundle_settings(bundle, args.dataset),
                 progress=progress,
             )
-            if (settings.window, settings.step) != (
-                bundle.meta["window"]["window"],
-                bundle.meta["window"]["step"],
-            ):
-                say(
-                    f"note: dataset windows {settings.window}/{settings.step} s differ from the "
-                    f"bundle's {bundle.meta['window']}"
-                )
             report = score_bundle(bundle, frame)
             report["model"] = bundle.model_id
             report["mode"] = "bundle"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import shlex
-import sys
 from typing import Any
 
 from affectstream.cli._output import emit_json, say
@@ -51,6 +50,23 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
+def _command_line(args: argparse.Namespace) -> str:
+    """The command as typed, rebuilt from the parsed options (for the model card)."""
+    parts = ["affectstream", "train", "--dataset", args.dataset, "--data", args.data]
+    parts += ["--out", args.out]
+    if args.name:
+        parts += ["--name", args.name]
+    if args.normalization:
+        parts += ["--normalization", args.normalization]
+    if args.folds:
+        parts += ["--folds", str(args.folds)]
+    if args.subjects:
+        parts += ["--subjects", *args.subjects]
+    if args.trust_pickle:
+        parts.append("--trust-pickle")
+    return shlex.join(parts)
+
+
 def run(args: argparse.Namespace) -> int:
     """Train, evaluate and write the bundle; print a JSON summary last.
 
@@ -67,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.cli.evaluate import progress_reporter
     from affectstream.models.training import train
 
-    command = "affectstream " + shlex.join(sys.argv[1:]) if sys.argv[1:] else "affectstream train"
+    command = _command_line(args)
     with progress_reporter() as progress:
         path, report = train(
             args.dataset,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -41,6 +42,7 @@ class DatasetSettings:
     description: str
     modalities: tuple[str, ...]
     normalization: str = "running"
+    caveats: tuple[str, ...] = ()
 
 
 #: Windowing per dataset. EEG sessions are short (eegmat: 60 s of arithmetic), hence 10-s
@@ -56,6 +58,13 @@ DATASET_SETTINGS: dict[str, DatasetSettings] = {
         480.0,
         "stress tasks (1) vs baseline/relaxation (0), Empatica E4",
         ("ppg", "eda", "temp", "acc"),
+        caveats=(
+            "HRV comes from the wrist BVP (E4 IBI is too sparse to use); wrist-PPG HRV is "
+            "noisy, so most of the signal is EDA, heart rate, movement and temperature.",
+            "The stress tasks include talking (interview) and hyperventilation: part of what "
+            "the model sees is speech-related movement and breathing, not stress alone.",
+            "Relaxation after a task is labelled 0 while the body is still recovering.",
+        ),
     ),
     "eegmat": DatasetSettings(
         "arousal",
@@ -65,6 +74,14 @@ DATASET_SETTINGS: dict[str, DatasetSettings] = {
         "mental arithmetic (1) vs rest (0), Muse-like EEG channels",
         ("eeg",),
         "baseline",
+        caveats=(
+            "Muse-like channels are approximations: AF7 = mean(Fp1, F7), AF8 = mean(Fp2, F8), "
+            "TP9 = T5, TP10 = T6 of a 10-20 cap with its own reference, not a Muse headband.",
+            "Rest always precedes arithmetic in eegmat, so slow drifts over the session "
+            "(electrodes, fatigue) are confounded with the task; the reference is the first "
+            "60 s of rest.",
+            "Arithmetic vs rest is cognitive load; treat it as arousal/workload, not emotion.",
+        ),
     ),
     "wesad": DatasetSettings(
         "arousal",
@@ -93,6 +110,7 @@ def build_features(
     subjects: Sequence[str] | None = None,
     trust_pickle: bool = False,
     recordings: Sequence[Recording] | None = None,
+    settings: DatasetSettings | None = None,
     progress: Progress | None = None,
 ) -> tuple[pd.DataFrame, list[Recording], DatasetSettings]:
     """Load a dataset and compute its labelled feature table.
@@ -109,6 +127,8 @@ def build_features(
         Needed for WESAD and DEAP.
     recordings : sequence of Recording, optional
         Use these instead of loading (tests, synthetic data).
+    settings : DatasetSettings, optional
+        Override the dataset's windowing (e.g. a bundle's).
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -118,7 +138,7 @@ def build_features(
     """
     from affectstream.signal import WindowConfig
 
-    settings = DATASET_SETTINGS[dataset]
+    settings = settings or DATASET_SETTINGS[dataset]
     if recordings is None:
         recordings = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
     config = WindowConfig(window=settings.window, step=settings.step)
@@ -228,6 +248,29 @@ def evaluate_frame(
             progress("chance check", 1, 1)
     report["_predictions"] = predictions
     return report
+
+
+def bundle_settings(bundle: ModelBundle, dataset: str) -> DatasetSettings:
+    """The dataset's settings with the bundle's windowing and reference period.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Loaded bundle.
+    dataset : str
+        Dataset to score.
+
+    Returns
+    -------
+    DatasetSettings
+    """
+    return dataclasses.replace(
+        DATASET_SETTINGS[dataset],
+        window=float(bundle.meta["window"]["window"]),
+        step=float(bundle.meta["window"]["step"]),
+        baseline_seconds=float(bundle.meta["normalization"]["baseline_seconds"]),
+        normalization=str(bundle.meta["normalization"]["method"]),
+    )
 
 
 def score_bundle(
@@ -349,6 +392,7 @@ def model_card(
             "deviation, of all their windows so far (causal, half-life 600 s; no labels, no "
             "protocol knowledge)"
         )
+    caveats = "\n".join(f"- {c}" for c in settings.caveats)
     chance_cv = "group 5-fold" if report["cv"] == "leave-one-subject-out" else report["cv"]
     return f"""# Model card: `{name}`
 
@@ -360,9 +404,9 @@ LightGBM (primary, with per-feature contributions) and from a calibrated RBF SVM
 
 ## Data
 - Dataset: {dataset}; {len(subjects)} participants: {", ".join(subjects)}.
-- {n_train_windows} labelled training windows for the final LightGBM (windows straddling a
-  label change and the first {settings.baseline_seconds:g} s of each participant are not labelled
-  training targets).
+- {n_train_windows} labelled training windows for the final LightGBM. Not used as training
+  targets: windows straddling a label change, and each participant's first
+  {settings.baseline_seconds:g} s (reference / warm-up).
 - Feature families ({len(features)} features): {", ".join(families)}. Feature list: `bundle.json`.
 
 ## Normalisation
@@ -386,6 +430,7 @@ Nothing else about accuracy is claimed. Windows overlap (step {settings.step:g} 
 number of independent observations is far below the number of windows.
 
 ## Limitations
+{caveats}
 - Trained on {len(subjects)} people in one lab protocol; other people, devices and
   situations may differ. Movement, talking and breathing changes also move these signals.
 - Probabilities are calibrated only as far as the reliability table in `bundle.json` shows.

@@ -40,13 +40,19 @@ def write_e4_subject(
     return folder
 
 
-def write_stress_predict(root: Path, subjects: dict[str, int], *, seconds: int = 120) -> Path:
-    """Write a Stress-Predict folder: raw E4 files plus 1 Hz labels (stress in the 2nd half)."""
+def write_stress_predict(
+    root: Path, subjects: dict[str, int], *, seconds: int = 120, block_seconds: int | None = None
+) -> Path:
+    """Write a Stress-Predict folder: raw E4 files plus 1 Hz labels.
+
+    Stress is the second half, or every other ``block_seconds`` block when given.
+    """
     rows = ["Participant,HR,respr,Time(sec),Label"]
     for subject, number in subjects.items():
         write_e4_subject(root, subject, seconds=seconds)
         for k in range(seconds):
-            rows.append(f"{number},70,12,{int(E4_START) + k},{int(k >= seconds // 2)}")
+            stress = (k // block_seconds) % 2 if block_seconds else int(k >= seconds // 2)
+            rows.append(f"{number},70,12,{int(E4_START) + k},{stress}")
     (root / "Processed_data").mkdir()
     (root / "Processed_data" / "labels_hr_rsp_binary.csv").write_text("\n".join(rows) + "\n")
     return root
