@@ -365,3 +365,14 @@ async def test_eda_contact_and_battery_flags(radio: VirtualRadio) -> None:
     assert not flags[0] & 0x01 and flags[-1] & 0x01  # contact came back
     values = np.concatenate([decode_eda(p)[2] for p in packets])
     np.testing.assert_array_equal(values, band.sent_samples("eda")[: len(values), 0])
+
+
+async def test_benchmark_streams_every_profile() -> None:
+    from affectstream.device.emulation.bench import run_benchmark
+
+    result = await run_benchmark(duration=1.0, speed=4.0)
+    assert result["devices"] == ["hr", "polar", "eda", "muse", "ganglion"]
+    assert all(rate > 0 for rate in result["notifications_per_s"].values())
+    samples = result["samples"]
+    assert len(samples) == 5 and all(kinds for kinds in samples.values())
+    assert result["cpu_fraction_of_one_core"] > 0
