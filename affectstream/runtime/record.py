@@ -126,7 +126,7 @@ async def record_session(
     bundle : str or Path, optional
         Arousal bundle; the best shipped one by default (features only when none fits).
     window : WindowConfig, optional
-        Feature windows (60 s every 5 s by default).
+        Feature windows; by default the model's own (as it was trained), else 60 s every 5 s.
     markers : text stream, optional
         Lines typed here become marker events (``sys.stdin`` for the keyboard).
     stop : asyncio.Event, optional
@@ -149,7 +149,14 @@ async def record_session(
     path = resolve_arousal_bundle(bundle, _families(device_targets), allow_demo=False)
     estimator = None
     if path is not None:
-        estimator = LiveEstimator([load_bundle(path)], baseline_end=None)
+        bundle_loaded = load_bundle(path)
+        estimator = LiveEstimator([bundle_loaded], baseline_end=None)
+        trained = bundle_loaded.meta.get("window", {})
+        if window is None and trained.get("window"):
+            # Features as the model was trained on them.
+            window = WindowConfig(
+                window=float(trained["window"]), step=float(trained.get("step", 5.0))
+            )
     else:
         logger.warning("no arousal model bundle fits these devices: storing features only")
     config = SessionConfig(participant=participant, window=window or WindowConfig(), protocol=plan)
