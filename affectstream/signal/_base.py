@@ -120,7 +120,8 @@ class Buffer:
         """Append rows of shape (n, n_columns)."""
         n_have = self.stop - self.start
         if n_have == 0 and rows.shape[0] > self._data.shape[0]:
-            self._data = np.array(rows, dtype=np.float64, order="C")  # one copy, no growth
+            # Adopt the (freshly built) rows without copying when they are C-ordered floats.
+            self._data = np.ascontiguousarray(rows, dtype=np.float64)
             self._offset = 0
             self.stop += rows.shape[0]
             return
