@@ -185,6 +185,11 @@ async def test_absent_address_fails_with_clear_error(radio: VirtualRadio) -> Non
                 pass
 
 
+async def test_malformed_address_is_a_clear_error(radio: VirtualRadio) -> None:
+    with pytest.raises(BleakDeviceNotFoundError, match="not a BLE address"):
+        await BleakClient("polar-h10", **radio.client_kwargs()).connect()
+
+
 async def test_out_of_range_link_loss_then_reconnect_reports_the_gap(
     radio: VirtualRadio,
 ) -> None:

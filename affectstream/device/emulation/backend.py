@@ -127,20 +127,26 @@ class BumbleClientBackend(BaseBleakClient):
             logger.warning("Emulated BLE has no pairing; ignoring pair=True for %s", self.address)
         if self._connection is not None:
             return
+        try:
+            peer_address = hci.Address(self.address)
+        except Exception as error:
+            raise BleakDeviceNotFoundError(
+                self.address,
+                f"{self.address!r} is not a BLE address; expected six hex bytes like "
+                "'C0:A5:01:00:00:01' (VirtualRadio peripherals have .address).",
+            ) from error
         timeout = min(float(self._timeout), self._radio.connect_timeout)
         device = await self._radio.new_central(f"bleak-central-{self.address}")
         self._device = device
         try:
-            connection = await asyncio.wait_for(
-                device.connect(hci.Address(self.address), timeout=None), timeout
-            )
+            connection = await asyncio.wait_for(device.connect(peer_address, timeout=None), timeout)
         except TimeoutError as error:
             await self._abandon_connect(device)
             raise BleakDeviceNotFoundError(
                 self.address,
                 f"No emulated peripheral at {self.address} accepted a connection within "
-                f"{timeout:g} s; add it to the VirtualRadio (and make sure it is "
-                "advertising) before connecting.",
+                f"{timeout:g} s; add it to the VirtualRadio before connecting, and make "
+                "sure it is advertising (not out of range, not connected to another client).",
             ) from error
         except BaseException:
             await self._abandon_connect(device)
