@@ -17,6 +17,7 @@ seconds, per participant per second), separate from the emulated BLE stack's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import math
 import time
@@ -77,11 +78,14 @@ async def bench_step(
     config = SessionConfig(window=window, baseline_seconds=window.window)
     started_cpu = time.process_time()
     started_wall = time.time()
-    async with VirtualRadio() as radio:
+    async with contextlib.AsyncExitStack() as stack:
         sessions: list[LiveSession] = []
         supervisors: list[Supervisor] = []
         devices = []
         for i in range(n_participants):
+            # One radio per participant, as each wears their own devices near their own
+            # receiver; a shared in-memory link would serialise everyone's packets.
+            radio = await stack.enter_async_context(VirtualRadio())
             cfg = SessionConfig(**{**config.__dict__, "participant": f"B{i:03d}"})
             estimator = LiveEstimator([bundle] if bundle is not None else [], baseline_end=None)
             session = LiveSession(store, cfg, estimator)
