@@ -310,6 +310,7 @@ class LiveSession:
         self._rate_marks: dict[str, tuple[float, int, float]] = {}
         self._closed = False
         self.late_blocks = 0
+        self._backlog_warned = False
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
         self.compute_seconds = 0.0  # worker time in features and models
         self.store_seconds = 0.0  # wall time of store writes
@@ -395,10 +396,12 @@ class LiveSession:
             ledger.dropped += n_data
             self.backlog_drops += 1
             self._gap_blocks.append(_gap_only(block, n_data))
-        logger.warning(
-            "store backlog above %d samples: oldest samples written as gaps",
-            self.config.max_pending_samples,
-        )
+        if not self._backlog_warned:  # once per outage, not once per block
+            self._backlog_warned = True
+            logger.warning(
+                "store backlog above %d samples: the oldest samples become gap events",
+                self.config.max_pending_samples,
+            )
 
     def mark(
         self, label: str, *, kind: str = "marker", detail: str = "", t: float | None = None
@@ -676,6 +679,7 @@ class LiveSession:
         done = time.time()
         if not self.store_ok:
             logger.warning("store writes succeed again")
+            self._backlog_warned = False
         self.store_ok = True
         self.store_message = ""
         for block, n_data in raw:
