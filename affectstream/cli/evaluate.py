@@ -50,7 +50,7 @@ def register(subparsers: Any) -> None:
     subparsers : argparse._SubParsersAction
         The top-level sub-command registry.
     """
-    from affectstream.models.datasets import DATASETS
+    from affectstream.models._names import DATASETS
 
     parser = subparsers.add_parser(
         "evaluate",
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace) -> int:
                 settings=bundle_settings(bundle, args.dataset),
                 progress=progress,
             )
-            report = score_bundle(bundle, frame)
+            report = score_bundle(bundle, frame, dataset=args.dataset)
             report["model"] = bundle.model_id
             report["mode"] = "bundle"
         else:

@@ -17,7 +17,7 @@ def register(subparsers: Any) -> None:
     subparsers : argparse._SubParsersAction
         The top-level sub-command registry.
     """
-    from affectstream.models.datasets import DATASETS
+    from affectstream.models._names import DATASETS
 
     parser = subparsers.add_parser(
         "train", help="train LightGBM + SVM on a dataset and write a model bundle"

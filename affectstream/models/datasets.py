@@ -23,15 +23,13 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ConfigError
+from affectstream.models._names import DATASETS, TARGETS
 from affectstream.types import FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
 
-#: Names accepted by :func:`load_dataset` (and the CLI's ``--dataset``).
-DATASETS = ("stress-predict", "eegmat", "wesad", "deap", "synthetic")
+__all__ = ["DATASETS", "TARGETS", "Recording", "load_dataset"]
 
-#: Label columns a recording may carry; 1 = high, 0 = low, NaN = unknown / not scored.
-TARGETS = ("arousal", "valence")
 
 #: 10-20 neighbours averaged to approximate each Muse electrode.
 MUSE_FROM_1020: dict[str, tuple[str, ...]] = {

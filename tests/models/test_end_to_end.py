@@ -86,6 +86,7 @@ def test_train_then_score_the_bundle_on_other_participants(
     for key in ("balanced_accuracy", "macro_f1", "auroc", "n_subjects", "n_windows"):
         assert key in scored
     assert scored["n_subjects"] == 2
+    assert scored["trained_on_scored_subjects"] == []
     assert (tmp_path / "plot.png").stat().st_size > 0
 
 

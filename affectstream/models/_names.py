@@ -1,0 +1,9 @@
+"""Names shared by the models layer and the CLI, importable without heavy dependencies."""
+
+from __future__ import annotations
+
+#: Names accepted by :func:`affectstream.models.datasets.load_dataset` and ``--dataset``.
+DATASETS = ("stress-predict", "eegmat", "wesad", "deap", "synthetic")
+
+#: Label columns a recording may carry; 1 = high, 0 = low, NaN = unknown / not scored.
+TARGETS = ("arousal", "valence")
