@@ -63,7 +63,12 @@ def register(subparsers: Any) -> None:
         help="record emulated devices instead: comma-separated hr,polar,eda,muse,ganglion "
         "or 'all' (hr,polar,eda,muse)",
     )
-    parser.add_argument("--duration", type=float, default=20.0, help="seconds (default 20)")
+    parser.add_argument(
+        "--duration",
+        type=float,
+        default=None,
+        help="seconds (default: the protocol's length, else 20)",
+    )
     parser.add_argument(
         "--chaos",
         action="store_true",
@@ -81,6 +86,26 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument(
         "--scan-timeout", type=float, default=10.0, help="seconds to find a device by name"
+    )
+    parser.add_argument("--participant", default="", help="pseudonymous participant id")
+    parser.add_argument(
+        "--protocol",
+        metavar="FILE",
+        help="protocol file (JSON or TOML 'phases': name, duration, instruction); the session "
+        "lasts the protocol unless --duration is given; a 'baseline' phase is the reference",
+    )
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        default=None,
+        help="store path or URL (default: the embedded store in $AFFECTSTREAM_HOME or "
+        "~/.affectstream; influx://host:8086?bucket=NAME or http(s):// for InfluxDB)",
+    )
+    parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
+    parser.add_argument(
+        "--no-markers",
+        action="store_true",
+        help="do not turn lines typed on stdin into marker events",
     )
     parser.add_argument("--json", action="store_true", help="print the JSON summary last")
     parser.set_defaults(func=run)
@@ -201,17 +226,24 @@ async def _chaos(peripherals: list[EmulatedPeripheral], duration: float) -> dict
 
 
 async def _record(args: argparse.Namespace) -> dict[str, Any]:
-    from rich.console import Console
-    from rich.live import Live
+    import signal
+    import sys
 
-    from affectstream.device.supervisor import DeviceTarget, Supervisor
+    from affectstream.device.supervisor import DeviceTarget
+    from affectstream.runtime.record import record_session
+    from affectstream.runtime.view import LiveView
 
-    duration = check_positive("--duration", args.duration)
-    console = Console(stderr=True)
+    duration = args.duration
+    if duration is None and not args.protocol:
+        duration = 20.0
+    if duration is not None:
+        duration = check_positive("--duration", duration)
     async with contextlib.AsyncExitStack() as stack:
         peripherals: list[EmulatedPeripheral] = []
-        client_kwargs: dict[str, Any] = {}
-        scanner_kwargs: dict[str, Any] = {}
+        options: dict[str, Any] = {
+            "connect_timeout": args.connect_timeout,
+            "scan_timeout": args.scan_timeout,
+        }
         if args.emulate:
             from affectstream.device.emulation import VirtualRadio
             from affectstream.device.emulation.factory import make_emulated
@@ -223,78 +255,56 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             for p in peripherals:
                 await radio.add(p)
             targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
-            client_kwargs = radio.client_kwargs()
-            scanner_kwargs = radio.scanner_kwargs()
+            options["client_kwargs"] = radio.client_kwargs()
+            options["scanner_kwargs"] = radio.scanner_kwargs()
         else:
             targets = parse_targets(args.devices)
-        sup = Supervisor(
-            targets,
-            client_kwargs=client_kwargs,
-            scanner_kwargs=scanner_kwargs,
-            connect_timeout=args.connect_timeout,
-            scan_timeout=args.scan_timeout,
-        )
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(NotImplementedError, RuntimeError):  # not on Windows
+            loop.add_signal_handler(signal.SIGINT, stop.set)
+        markers = None if args.no_markers else sys.stdin
+        if markers is not None and markers.isatty():
+            say("type a label and Enter to write a marker; Ctrl-C stops and saves everything")
         say(f"connecting to {len(targets)} device(s)...")
-        await sup.start()
-        live = LiveStats()
-
-        async def consume() -> None:
-            while True:
-                live.add(await sup.blocks.get())
-
-        consumer = asyncio.create_task(consume())
         chaos_task = (
-            asyncio.create_task(_chaos(peripherals, duration))
+            asyncio.create_task(_chaos(peripherals, duration or 20.0))
             if args.chaos and peripherals
             else None
         )
         started = time.monotonic()
         try:
-            if console.is_terminal:
-                with Live(console=console, refresh_per_second=4) as display:
-                    while (elapsed := time.monotonic() - started) < duration:
-                        display.update(_table(sup, live, elapsed, duration))
-                        await asyncio.sleep(0.25)
-            else:
-                next_line = 0.0
-                while (elapsed := time.monotonic() - started) < duration:
-                    if elapsed >= next_line:
-                        parts = [
-                            f"{s.split('/', 1)[-1]}@{s.split('/')[0]} {live.rate(s):.0f}/s "
-                            f"gap {st.gap_samples} rc {st.reconnects}"
-                            for s, st in sorted(sup.stats().items())
-                        ]
-                        say(f"[{elapsed:5.1f}s] " + "; ".join(parts))
-                        next_line += max(1.0, duration / 10)
-                    await asyncio.sleep(min(0.25, duration - elapsed))
+            with LiveView("affectstream record") as view:
+                summary = await record_session(
+                    targets,
+                    store=args.store,
+                    participant=args.participant,
+                    protocol=args.protocol,
+                    duration=duration,
+                    bundle=args.model,
+                    markers=markers,
+                    stop=stop,
+                    on_update=view.update,
+                    supervisor_options=options,
+                )
             chaos: dict[str, int] = {}
             if chaos_task is not None:
                 chaos = await chaos_task
         finally:
             if chaos_task is not None and not chaos_task.done():
                 chaos_task.cancel()
-            await sup.stop()
-            while not sup.blocks.empty():
-                live.add(sup.blocks.get_nowait())
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
         elapsed = time.monotonic() - started
-        console.print(_table(sup, live, min(elapsed, duration), duration))
-        streams = {}
-        for stream, stats in sorted(sup.stats().items()):
-            entry: dict[str, Any] = stats.as_dict()
-            entry["rate_hz"] = stats.samples_received / elapsed if elapsed > 0 else None
-            streams[stream] = entry
-        summary: dict[str, Any] = {
-            "duration_s": round(elapsed, 3),
-            "emulated": bool(args.emulate),
-            "devices": sup.device_names(),
-            "streams": streams,
-        }
+        for entry in summary["streams"].values():
+            # Device counters at the top level, as before, next to the runtime's ledger.
+            entry.update(entry.pop("device", {}))
+            received = entry.get("samples_received", 0)
+            entry["rate_hz"] = received / elapsed if elapsed > 0 else None
+        summary["emulated"] = bool(args.emulate)
+        summary["devices"] = sorted({s.rsplit("/", 1)[0] for s in summary["streams"]})
         if args.chaos and peripherals:
             chaos["malformed_sent"] = sum(p.malformed_sent for p in peripherals)
             summary["chaos"] = chaos
+        say(f"data: {summary['store']} (session {summary['session']})")
         return summary
 
 
@@ -319,7 +329,7 @@ def run(args: argparse.Namespace) -> int:
     if args.chaos and not args.emulate:
         raise ConfigError("--chaos injects faults through the emulator; use it with --emulate.")
     summary = asyncio.run(_record(args))
-    silent = [s for s, v in summary["streams"].items() if v["samples_received"] == 0]
+    silent = [s for s, v in summary["streams"].items() if v.get("samples_received", 0) == 0]
     if silent:
         say(f"warning: no samples from {', '.join(silent)}")
     if args.json:
