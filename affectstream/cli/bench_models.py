@@ -106,5 +106,36 @@ def run(args: argparse.Namespace) -> int:
         if kind == "svm":
             calibrated = model.named_steps["model"].calibrated_classifiers_[0].estimator
             results[kind]["support_vectors"] = int(calibrated.support_vectors_.shape[0])
+    results["bundle_estimate"] = _bundle_estimate_us(min(args.repeats, 500))
     emit_json(results)
     return 0
+
+
+def _bundle_estimate_us(repeats: int) -> dict[str, Any] | None:
+    """Latency of one live estimate through a shipped bundle: normalise, both models, top-5."""
+    import numpy as np
+
+    from affectstream.models.bundle import load_bundle, shipped_bundles
+
+    if "stress-wrist" not in shipped_bundles():
+        return None
+    bundle = load_bundle("stress-wrist", allow_version_mismatch=True)
+    rng = np.random.default_rng(1)
+    n = len(bundle.features)
+    rows = [dict(zip(bundle.features, rng.normal(size=n), strict=True)) for _ in range(50)]
+    center, scale = np.zeros(n), np.ones(n)
+    out: dict[str, Any] = {"bundle": bundle.model_id, "features": n}
+    for label, with_svm in (("with_svm", True), ("lightgbm_only", False)):
+        for row in rows[:10]:
+            bundle.estimate(row, center, scale, with_svm=with_svm)
+        times = np.empty(repeats)
+        for i in range(repeats):
+            start = time.perf_counter()
+            bundle.estimate(rows[i % len(rows)], center, scale, with_svm=with_svm)
+            times[i] = time.perf_counter() - start
+        out[label] = {
+            "median_us": float(np.median(times) * 1e6),
+            "p95_us": float(np.percentile(times, 95) * 1e6),
+        }
+    out["path"] = "ModelBundle.estimate: normalise + Booster (+ SVM) + pred_contrib top 5"
+    return out

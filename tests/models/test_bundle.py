@@ -73,6 +73,11 @@ def test_live_participant_matches_batch_scoring(bundle_dir: Path) -> None:
     np.testing.assert_allclose(live_p, batch["probability"].to_numpy()[~reference], rtol=1e-12)
     first = next(e for e in estimates if e is not None)
     assert first.calibrated is False and len(first.contributions) == 5
+    row = frame.iloc[-1]
+    center = np.zeros(len(bundle.features))
+    full = bundle.estimate(row[bundle.features].to_dict(), center)
+    fast = bundle.estimate(row[bundle.features].to_dict(), center, with_svm=False)
+    assert fast.probability == full.probability and np.isnan(fast.probability_svm)
 
 
 def test_absent_modality_is_missing_not_an_error(bundle_dir: Path) -> None:
