@@ -341,7 +341,8 @@ def plot_report(results: dict[str, dict[str, Any]], path: Path, title: str) -> P
         cm = np.asarray(res["confusion_matrix"])
         ax.imshow(cm, cmap="Blues")
         for (i, j), v in np.ndenumerate(cm):
-            ax.text(j, i, str(v), ha="center", va="center")
+            colour = "white" if v > cm.max() / 2 else "black"  # readable on dark cells
+            ax.text(j, i, str(v), ha="center", va="center", color=colour)
         ax.set_xticks([0, 1], ["low", "high"])
         ax.set_yticks([0, 1], ["low", "high"])
         ax.set_xlabel("predicted")
