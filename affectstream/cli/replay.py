@@ -18,16 +18,18 @@ import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from affectstream.cli._output import emit_json, say
 from affectstream.errors import ConfigError
-from affectstream.signal import WindowConfig
-from affectstream.store import TimeSeriesStore
-from affectstream.types import SampleBlock
+
+if TYPE_CHECKING:  # the heavy layers load only when the command runs, so --help stays fast
+    from affectstream.signal import WindowConfig
+    from affectstream.store import TimeSeriesStore
+    from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +191,8 @@ def replay_blocks(
         raise ConfigError("Nothing to replay: the recording has no samples.")
     origin = min(float(b.t[0]) for b in present)
     # Live sessions start their window grid at the first sample; so does the replay.
+    from affectstream.signal import WindowConfig
+
     window = dataclasses.replace(window or WindowConfig(), origin=origin)
     total = sum(len(b) for b in present)
     config = SessionConfig(
@@ -319,6 +323,8 @@ def run(args: argparse.Namespace) -> int:
             blocks = [b for b in blocks if b.modality in modalities]
         participant = participant if participant is not None else stored_participant
         kind = "session"
+    from affectstream.signal import WindowConfig
+
     window = WindowConfig(window=args.window, step=args.step)
     with _ReplayStore(args.store, save=args.save) as store:
         options: dict[str, Any] = {
