@@ -3,43 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
-
-
-@contextlib.contextmanager
-def progress_reporter() -> Iterator[Any]:
-    """Rich progress bars on stderr; yields ``progress(stage, done, total)``.
-
-    Yields
-    ------
-    callable
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    console = Console(stderr=True)
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
+from affectstream.cli._output import emit_json, progress_bars, say
 
 
 def register(subparsers: Any) -> None:
@@ -113,7 +81,7 @@ def run(args: argparse.Namespace) -> int:
         write_plot,
     )
 
-    with progress_reporter() as progress:
+    with progress_bars() as progress:
         if args.model:
             bundle = load_bundle(args.model, allow_version_mismatch=args.allow_version_mismatch)
             # Features exactly as the bundle was trained: its windows and reference period.

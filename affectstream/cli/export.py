@@ -3,42 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-from collections.abc import Callable, Iterator
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import emit_json, progress_bars, say
 
 FORMATS = ("csv", "parquet", "edf", "bdf", "bids")
-
-
-@contextlib.contextmanager
-def progress_bars() -> Iterator[Callable[[str, int, int], None]]:
-    """Rich progress bars on stderr; yields ``progress(stage, done, total)``.
-
-    Yields
-    ------
-    callable
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
-
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=Console(stderr=True),
-        transient=False,
-    ) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
-
-        yield update
 
 
 def register(subparsers: Any) -> None:

@@ -291,7 +291,7 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit code.
     """
-    from affectstream.cli.export import progress_bars
+    from affectstream.cli._output import progress_bars
     from affectstream.io import RECORDING_SUFFIXES, read_recording
     from affectstream.store import open_store
 

@@ -80,11 +80,11 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit code.
     """
-    from affectstream.cli.evaluate import progress_reporter
+    from affectstream.cli._output import progress_bars
     from affectstream.models.training import train
 
     command = _command_line(args)
-    with progress_reporter() as progress:
+    with progress_bars() as progress:
         path, report = train(
             args.dataset,
             args.data,
