@@ -31,6 +31,37 @@ def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
 
 
+def strictly_after(t: FloatArray, after: float, min_step: float) -> FloatArray:
+    """Raise times just enough that each is ``min_step`` past the one before.
+
+    ``out[i] = max(t[i], out[i - 1] + min_step)`` with ``out[-1] = after``.
+
+    Parameters
+    ----------
+    t : ndarray of float64
+        Times, seconds.
+    after : float
+        Time the first value must follow (``-inf`` for none).
+    min_step : float
+        Smallest spacing in seconds, > 0.
+
+    Returns
+    -------
+    ndarray of float64
+        Strictly increasing times; ``t`` itself when nothing had to move.
+    """
+    if t.shape[0] == 0:
+        return t
+    if t[0] >= after + min_step and (t.shape[0] == 1 or bool(np.all(np.diff(t) >= min_step))):
+        return t
+    steps = min_step * np.arange(t.shape[0])
+    # out[i] = i·s + max(after + s, max over j ≤ i of t[j] − j·s): a running maximum.
+    lifted = t - steps
+    lifted[0] = max(lifted[0], after + min_step)
+    out: FloatArray = np.maximum.accumulate(lifted) + steps
+    return out
+
+
 def lower_hull(points: list[tuple[float, float]]) -> list[tuple[float, float]]:
     """Lower convex hull of points sorted by x (Andrew's monotone chain).
 
@@ -92,10 +123,14 @@ class ClockModel:
         self.bucket = check_positive("bucket", bucket)
         self.max_drift_ppm = check_positive("max_drift_ppm", max_drift_ppm)
         self.min_span = window / 3.0 if min_span is None else check_positive("min_span", min_span)
+        self._last_stamp = -math.inf
         self.reset()
 
     def reset(self) -> None:
-        """Forget every observation (after a device restart)."""
+        """Forget every observation (after a device restart).
+
+        The last time :meth:`stamp` gave is kept: stamps go on increasing across a restart.
+        """
         self._origin: int | None = None
         # (bucket key, x, residual) with x = index - origin, residual = arrival - x / rate.
         self._buckets: deque[tuple[int, float, float]] = deque()
@@ -185,3 +220,35 @@ class ClockModel:
             self._fit()
         x = np.asarray(index, dtype=np.float64) - self._origin
         return self._intercept + x * (1.0 / self.nominal_rate + self._slope)
+
+    def stamp(self, index: ArrayLike) -> FloatArray:
+        """Host time of new samples, never at or before a time already stamped.
+
+        :meth:`time_of`, except that a sample is moved forward, to half a nominal period
+        after the previous stamp, when a refit has lowered the line below what was already
+        given out. The line advances a whole period per sample, so a backward step of
+        ``s`` seconds is absorbed within ``2 s · nominal_rate`` samples. A stamp is never
+        earlier than the fitted time, and a moved stamp's error is below that of the stamp
+        before it (the true clock advances more than half a period), so the accuracy bound
+        of the fit holds for stamps too.
+
+        Parameters
+        ----------
+        index : array-like of int
+            Unwrapped device indices of new samples, increasing, each after those stamped
+            before.
+
+        Returns
+        -------
+        ndarray of float64
+            Strictly increasing seconds on the host clock.
+
+        Raises
+        ------
+        SignalError
+            If nothing has been observed yet.
+        """
+        t = strictly_after(self.time_of(index), self._last_stamp, 0.5 / self.nominal_rate)
+        if t.shape[0]:
+            self._last_stamp = float(t[-1])
+        return t

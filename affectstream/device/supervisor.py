@@ -38,7 +38,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from affectstream._validate import check_positive
-from affectstream.device.clock import ClockModel
+from affectstream.device.clock import ClockModel, strictly_after
 from affectstream.device.profiles import (
     Frame,
     Profile,
@@ -53,6 +53,10 @@ from affectstream.types import Gap, SampleBlock
 logger = logging.getLogger(__name__)
 
 _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$")
+
+#: Smallest spacing of event times (HR, RR) in seconds: when two would tie or go back, the
+#: later moves this far past the earlier (the store keeps one point per series and time).
+_EVENT_MIN_STEP = 1e-3
 
 #: Errors after which a reconnect is worth trying.
 _LINK_ERRORS = (BleakError, DeviceError, TimeoutError, OSError, EOFError)
@@ -120,6 +124,31 @@ class DeviceTarget:
     options: dict[str, Any] = field(default_factory=dict)
 
 
+def beat_times(rr_ms: np.ndarray, arrival: float) -> np.ndarray:
+    """Times of the beats that end the RR intervals of one Heart Rate notification.
+
+    A notification lists the beat-to-beat intervals completed since the previous one, the
+    last ending at (about) the arrival. So the last beat is at ``arrival`` and each earlier
+    one precedes it by the intervals after it: ``t[k] = arrival - sum(rr[k + 1:])``.
+
+    Parameters
+    ----------
+    rr_ms : ndarray of float64, shape (n,)
+        RR intervals in milliseconds, in the notification's order.
+    arrival : float
+        Host time of the notification, seconds.
+
+    Returns
+    -------
+    ndarray of float64, shape (n,)
+        Beat times, seconds; consecutive differences are the RR values from the second on.
+    """
+    rr_s = np.nan_to_num(np.asarray(rr_ms, dtype=np.float64), nan=0.0) / 1000.0
+    after = np.concatenate([np.cumsum(rr_s[:0:-1])[::-1], [0.0]])
+    out: np.ndarray = arrival - after
+    return out
+
+
 class StreamState:
     """Counter unwrapping, gap accounting and timestamps of one stream.
 
@@ -176,10 +205,20 @@ class StreamState:
             base += max(0, elapsed - n)
         return base + (counter - base + modulus // 2) % modulus - modulus // 2
 
-    def _times(self, index: np.ndarray, arrival: float) -> np.ndarray:
-        if self.clock is None:
-            return np.full(index.shape[0], arrival)
-        return self.clock.time_of(index)
+    def _times(self, index: np.ndarray, values: np.ndarray, arrival: float) -> np.ndarray:
+        """Strictly increasing host times of new samples (each after the last delivered)."""
+        if self.clock is not None:
+            return self.clock.stamp(index)
+        if self.spec.modality == "rr":
+            t = beat_times(values[:, 0], arrival)
+        else:
+            t = np.full(index.shape[0], arrival)
+        # Delivery latency jitters: when the previous notification came late and this one
+        # early, its spaced-back beats can land at or before the previous last beat. Such a
+        # beat moves just after it (an error no larger than the jitter) so that times stay
+        # strictly increasing: the store keeps one point per time, the extractor needs order.
+        last = -np.inf if self._last_time is None else self._last_time
+        return strictly_after(t, last, _EVENT_MIN_STEP)
 
     def ingest(self, frame: Frame, arrival: float) -> SampleBlock | None:
         """Turn one decoded frame into a block with gaps made explicit.
@@ -203,11 +242,12 @@ class StreamState:
         gaps: list[Gap] = []
         n_missing = 0
         reason = self.pending_reason or "counter_jump"
+        lost_since: float | None = None
         if frame.counter is None:
             first = self._out_next
             if self.pending_reason and self._last_time is not None:
                 # No counter: the loss is known in time only, not in samples.
-                gaps.append(Gap(self.stream_id, first, 0, self._last_time, arrival, reason))
+                lost_since = self._last_time
         else:
             device_first = self._unwrap(frame.counter, n, arrival)
             if frame.restart and self._device_next is not None:
@@ -238,7 +278,9 @@ class StreamState:
         index = np.arange(first, first + n_missing + n, dtype=np.int64)
         if self.clock is not None:
             self.clock.observe(int(index[-1]), arrival)
-        t = self._times(index, arrival)
+        t = self._times(index, values, arrival)
+        if lost_since is not None:
+            gaps.append(Gap(self.stream_id, first, 0, lost_since, float(t[0]), reason))
         if n_missing:
             gaps.append(
                 Gap(self.stream_id, first, n_missing, float(t[0]), float(t[n_missing - 1]), reason)
@@ -297,10 +339,9 @@ class StreamState:
             self._overflow = None
             return block
         index = np.arange(first, first + n, dtype=np.int64)
-        if self.clock is not None:
-            t = self.clock.time_of(index)
-        else:
-            t = np.linspace(t_first, float(block.t[0]), n, endpoint=False)
+        # Between the first undelivered stamp and the block (not the clock model's times,
+        # which a refit may have moved before samples already delivered).
+        t = np.linspace(t_first, float(block.t[0]), n, endpoint=False)
         gap = Gap(self.stream_id, first, n, float(t[0]), float(t[-1]), "overflow")
         return SampleBlock(
             stream=block.stream,

@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from affectstream.device.clock import ClockModel, lower_hull
+from affectstream.device.clock import ClockModel, lower_hull, strictly_after
 from affectstream.errors import ConfigError, SignalError
 
 RATE = 256.0
@@ -46,9 +46,13 @@ def _bound(n_evaluations: int, drift: float) -> float:
 
 
 def _simulate(
-    drifts: list[float], seconds_each: float, seed: int
+    drifts: list[float], seconds_each: float, seed: int, stamps: list[np.ndarray] | None = None
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Return per-packet (last index, true time of every sample, estimated times, arrival)."""
+    """Return per-packet (last index, true time of every sample, estimated times, arrival).
+
+    With ``stamps`` (a list to fill), times come from ``ClockModel.stamp`` and each packet's
+    stamps are appended to it.
+    """
     rng = np.random.default_rng(seed)
     clock = ClockModel(RATE, window=WINDOW, bucket=BUCKET)
     t_device0 = 1.7e9 + 123.456  # host time of sample 0
@@ -65,7 +69,11 @@ def _simulate(
             last = index + PER_PACKET - 1
             arrival = sample_times[-1] + D_MIN + rng.uniform(0, JITTER)
             clock.observe(last, arrival)
-            estimate = clock.time_of(np.arange(index, last + 1))
+            if stamps is None:
+                estimate = clock.time_of(np.arange(index, last + 1))
+            else:
+                estimate = clock.stamp(np.arange(index, last + 1))
+                stamps.append(estimate)
             errors.append(np.max(np.abs(estimate - (sample_times + D_MIN))))
             arrivals_err.append(arrival - (sample_times[-1] + D_MIN))
             lasts.append(last)
@@ -118,3 +126,61 @@ def test_nominal_rate_before_min_span_and_errors() -> None:
 def test_lower_hull() -> None:
     points = [(0.0, 1.0), (1.0, 0.0), (2.0, 0.5), (3.0, 0.2), (4.0, 2.0)]
     assert lower_hull(points) == [(0.0, 1.0), (1.0, 0.0), (3.0, 0.2), (4.0, 2.0)]
+
+
+def test_stamps_strictly_increase_and_keep_the_derived_bound() -> None:
+    """A refit lowers the line whenever an earlier-arriving packet shows up; stamps must not
+    follow it back, and, moved or not, stay within the same bound as the fit (a moved stamp
+    has less error than the one before it; see ClockModel.stamp)."""
+    drift = 50e-6
+    stamps: list[np.ndarray] = []
+    _, times, errors, _ = _simulate([drift], 120.0, seed=7, stamps=stamps)
+    fitted = _simulate([drift], 120.0, seed=7)[2]
+    flat = np.concatenate(stamps)
+    assert np.all(np.diff(flat) >= 0.5 / RATE - 1e-9)
+    # Stamps were moved (the fit went back, or nearly, between packets), else no test.
+    assert np.any(errors != fitted)
+    starts = np.array([s[0] for s in stamps[1:]])
+    ends = np.array([s[-1] for s in stamps[:-1]])
+    assert np.all(starts > ends)
+    settled = times - times[0] >= WINDOW
+    assert errors[settled].max() <= _bound(len(errors), drift)
+
+
+def test_stamp_never_goes_back_when_a_refit_lowers_the_line() -> None:
+    rate = 10.0
+    clock = ClockModel(rate)
+    clock.observe(9, 100.9)
+    first = clock.stamp(np.arange(10))
+    np.testing.assert_allclose(first, 100.0 + np.arange(10) / rate)
+    # A packet with 0.4 s less latency: the fitted line drops below what was stamped.
+    clock.observe(19, 101.5)
+    index = np.arange(10, 20)
+    fitted = clock.time_of(index)
+    assert fitted[0] <= first[-1]  # the refit would move time backwards
+    min_step = 0.5 / rate
+    lead_first = first[-1] + min_step - fitted[0]
+    stamped = clock.stamp(index)
+    assert stamped[0] > first[-1]
+    assert np.all(np.diff(stamped) >= 0.5 / rate - 1e-9)
+    assert np.all(stamped >= fitted - 1e-9)
+    lead = stamped - fitted
+    assert np.all(np.diff(lead) <= 1e-9)  # the lead only shrinks...
+    # ...by a period less the minimum step per sample, until it is gone.
+    caught_up = int(np.ceil(lead_first / (1 / rate - min_step) - 1e-9))
+    assert 1 < caught_up < len(index)
+    np.testing.assert_allclose(stamped[caught_up:], fitted[caught_up:])
+    assert lead[caught_up - 1] > 1e-9
+    # Stamps keep increasing across a reset (device restart).
+    clock.reset()
+    clock.observe(0, float(stamped[-1]) - 5.0)
+    assert clock.stamp([0])[0] > stamped[-1]
+
+
+def test_strictly_after() -> None:
+    t = np.array([1.0, 1.0, 1.5, 3.0])
+    out = strictly_after(t, 1.2, 0.1)
+    np.testing.assert_allclose(out, [1.3, 1.4, 1.5, 3.0])
+    untouched = np.array([2.0, 3.0])
+    assert strictly_after(untouched, 1.0, 0.1) is untouched
+    assert strictly_after(np.array([]), 0.0, 0.1).size == 0
