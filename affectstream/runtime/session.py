@@ -58,8 +58,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {"hrv": ("ecg", "ppg", "rr")}
 #: Columns of an extractor row that describe the window rather than measure anything.
 _META_PREFIXES = ("t_end", "quality_", "usable_", "reason_")
-#: Smallest time step forced between events of an event stream that share a timestamp.
-_EVENT_EPSILON = 1e-3
 
 
 class BlockSource(Protocol):
@@ -287,8 +285,7 @@ class LiveSession:
         self._compute_samples = 0
         self._feature_streams: dict[str, str] = {}  # family -> stream
         self._stream_modality: dict[str, str] = {}
-        self._last_event_t: dict[str, float] = {}
-        self._feature_last: dict[str, tuple[int, float]] = {}  # stream -> (index, time)
+        self._last_t: dict[str, float] = {}  # stream -> time of its last sample
         self.started_at: float | None = None
         self._started_mono = 0.0
         self._duration: float | None = None
@@ -310,6 +307,7 @@ class LiveSession:
         self._rate_marks: dict[str, tuple[float, int, float]] = {}
         self._closed = False
         self.late_blocks = 0
+        self.unordered_blocks = 0  # blocks whose times did not strictly increase
         self._backlog_warned = False
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
         self.compute_seconds = 0.0  # worker time in features and models
@@ -362,7 +360,7 @@ class LiveSession:
         block : SampleBlock
             Clock-corrected samples of one stream, gaps as NaN rows plus annotations.
         """
-        block = self._event_times(block)
+        self._check_order(block)
         if len(block):
             # How late the block arrives after its last sample's (clock-model) time.
             self.delivery_lag.append(time.time() - float(block.t[-1]))
@@ -446,75 +444,29 @@ class LiveSession:
 
     # -- feature and model worker (runs in the executor thread) ---------------------------
 
-    def _event_times(self, block: SampleBlock) -> SampleBlock:
-        """Give the events of an event stream strictly increasing times.
+    def _check_order(self, block: SampleBlock) -> None:
+        """Count (and log the first) block whose times do not strictly increase.
 
-        The device layer stamps every value of one notification with its arrival time, so
-        two RR intervals of one notification share a timestamp: the store would keep only
-        one of them (a point is its series and time) and the extractor refuses ties. RR
-        intervals are spread back from the arrival by their own durations (the beat times);
-        any remaining tie moves forward by 1 ms.
+        The device layer stamps every stream strictly increasing (RR values at their beat
+        times, regular samples never before the previous delivery), so this should never
+        happen. If it does, the store keeps one of two tied points and the extractor refuses
+        the block (a feature error): the count says why.
         """
-        if block.sfreq is not None or len(block) == 0:
-            return block
-        t = block.t.copy()
-        if block.modality == "rr" and len(block) > 1:
-            rr_s = np.nan_to_num(block.values[:, 0], nan=0.0) / 1000.0
-            later = np.concatenate([np.cumsum(rr_s[::-1])[::-1][1:], [0.0]])
-            same = np.abs(t - t[-1]) < 1e-6  # stamped with the same arrival
-            t = np.where(same, t[-1] - later, t)
-        last = self._last_event_t.get(block.stream, -math.inf)
-        for i in range(t.shape[0]):
-            if not t[i] > last:
-                t[i] = last + _EVENT_EPSILON
-            last = float(t[i])
-        self._last_event_t[block.stream] = last
-        if np.array_equal(t, block.t):
-            return block
-        return SampleBlock(
-            block.stream,
-            block.modality,
-            block.channels,
-            block.unit,
-            block.sfreq,
-            t,
-            block.values,
-            block.index,
-            block.gaps,
-            block.device,
-        )
-
-    def _monotonic(self, block: SampleBlock) -> SampleBlock:
-        """Worker thread: give a regular stream's block strictly increasing times.
-
-        The clock model refits as packets arrive, so the first sample of one delivery can
-        be stamped at or before the last of the previous one; the extractor refuses times
-        that go back. Such a block is re-stamped on the nominal rate from the last sample
-        the extractor saw (it places regular samples by device index anyway); stored
-        samples keep the clock model's times.
-        """
-        if block.sfreq is None or len(block) == 0:
-            return block
-        last = self._feature_last.get(block.stream)
-        t = block.t
-        if np.all(np.diff(t) > 0) and (last is None or t[0] > last[1]):
-            self._feature_last[block.stream] = (int(block.index[-1]), float(t[-1]))
-            return block
-        index0, t0 = last if last is not None else (int(block.index[0]), float(t[0]))
-        t = t0 + (block.index - index0) / block.sfreq
-        self._feature_last[block.stream] = (int(block.index[-1]), float(t[-1]))
-        return SampleBlock(
-            block.stream,
-            block.modality,
-            block.channels,
-            block.unit,
-            block.sfreq,
-            t,
-            block.values,
-            block.index,
-            block.gaps,
-            block.device,
-        )
+        if len(block) == 0:
+            return
+        last = self._last_t.get(block.stream)
+        self._last_t[block.stream] = float(block.t[-1])
+        if (last is None or block.t[0] > last) and bool(np.all(np.diff(block.t) > 0)):
+            return
+        self.unordered_blocks += 1
+        if self.unordered_blocks == 1:
+            logger.warning(
+                "%s: a block's times do not strictly increase (first %.6f after %s); "
+                "tied points overwrite each other in the store and features skip the block",
+                block.stream,
+                float(block.t[0]),
+                "nothing" if last is None else f"{last:.6f}",
+            )
 
     def _compute_rows(self, items: list[tuple[SampleBlock, float]], final: bool) -> _ComputeResult:
         started = time.perf_counter()
@@ -531,27 +483,28 @@ class LiveSession:
         for block, submitted in items:
             by_stream.setdefault(block.stream, []).append(block)
             newest = max(newest, submitted)
-        frames: list[pd.DataFrame] = []
+        # push_rows: most pushes complete no window, and a DataFrame per push costs ms.
+        rows: list[dict[str, object]] = []
         errors: dict[str, str] = {}
         for stream, blocks in by_stream.items():
             try:
                 block = blocks[0] if len(blocks) == 1 else SampleBlock.concat(blocks)
-                rows = self.extractor.push(self._monotonic(block))
+                rows.extend(self.extractor.push_rows(block))
             except SignalError as exc:
                 errors[stream] = str(exc)
                 logger.warning("features of %s skipped a block: %s", stream, exc)
-                continue
-            if len(rows):
-                frames.append(rows)
+        frames: list[pd.DataFrame] = []
+        if rows:
+            frames.append(pd.DataFrame(rows, columns=self.extractor.columns))
         if final:
             try:
-                rows = self.extractor.flush()
+                last_rows = self.extractor.flush()
             except SignalError as exc:
                 errors["flush"] = str(exc)
                 logger.warning("final feature flush failed: %s", exc)
             else:
-                if len(rows):
-                    frames.append(rows)
+                if len(last_rows):
+                    frames.append(last_rows)
         frame = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
         records: list[dict[str, Any]] = []
         if self.estimator is not None and len(frame):
@@ -986,6 +939,7 @@ class LiveSession:
             "store_failures": self.store_failures,
             "unflushed_samples": sum(ledger.unflushed for ledger in self.ledgers.values()),
             "late_blocks": self.late_blocks,
+            "unordered_blocks": self.unordered_blocks,
             "compute_s": round(self.compute_seconds, 3),
             "store_write_s": round(self.store_seconds, 3),
             "feature_errors": dict(self.feature_errors),
