@@ -31,6 +31,7 @@ import pandas as pd
 from affectstream._version import __version__
 from affectstream.errors import ConfigError, FeatureMismatchError, ModelError
 from affectstream.models.estimators import AffectClassifier, Contribution, contributions
+from affectstream.models.features import ContextMean, add_context_features
 from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.types import FloatArray
 
@@ -152,6 +153,22 @@ class ModelBundle:
         return list(self.meta["features"])
 
     @property
+    def context_seconds(self) -> float:
+        """Span of the context features (0: the bundle has none)."""
+        return float((self.meta.get("context") or {}).get("seconds", 0.0))
+
+    def new_context(self) -> ContextMean | None:
+        """Fresh per-participant context state for live use (None without context features).
+
+        Returns
+        -------
+        ContextMean or None
+        """
+        if self.context_seconds <= 0:
+            return None
+        return ContextMean(self.meta["context"]["features"], self.context_seconds)
+
+    @property
     def target(self) -> str:
         """``"arousal"`` or ``"valence"``."""
         return str(self.meta["target"])
@@ -176,21 +193,24 @@ class ModelBundle:
         self.check_features(list(features))
         return np.array([[float(features.get(f, np.nan)) for f in self.features]])
 
-    def check_features(self, columns: Sequence[str]) -> None:
+    def check_features(self, columns: Sequence[str], features: Sequence[str] | None = None) -> None:
         """Raise :class:`FeatureMismatchError` unless every model feature is in ``columns``.
 
         Parameters
         ----------
         columns : sequence of str
             Columns of the feature table to score.
+        features : sequence of str, optional
+            Features to check; default :attr:`features`.
         """
+        wanted = list(self.features if features is None else features)
         present = set(columns)
         families = {c.split("_", 1)[0] for c in present}
         # A family that is entirely absent is a modality not worn: allowed, treated as NaN.
         # A family present with missing columns means different feature definitions.
-        missing = [f for f in self.features if f not in present and f.split("_", 1)[0] in families]
-        if not any(f in present for f in self.features):
-            missing = list(self.features)
+        missing = [f for f in wanted if f not in present and f.split("_", 1)[0] in families]
+        if not any(f in present for f in wanted):
+            missing = wanted
         if missing:
             raise FeatureMismatchError(
                 f"Bundle {self.meta['name']!r} needs {len(self.features)} features; the input "
@@ -205,12 +225,20 @@ class ModelBundle:
         Parameters
         ----------
         frame : pandas.DataFrame
-            Windows with ``subject``, ``reference`` and ``t_end`` columns.
+            Windows with ``subject``, ``reference`` and ``t_end`` columns; context columns
+            are computed here when the bundle has them and the table does not.
 
         Returns
         -------
         ndarray, shape (n_rows, n_features)
         """
+        context = self.new_context()
+        if context is not None and not set(context.names) <= set(frame.columns):
+            self.check_features(list(frame.columns), context.features)
+            absent = [f for f in context.features if f not in frame.columns]
+            frame = add_context_features(
+                frame.assign(**{f: np.nan for f in absent}), context.seconds, context.features
+            )
         self.check_features(list(frame.columns))
         absent = [f for f in self.features if f not in frame.columns]
         if absent:
@@ -342,6 +370,7 @@ class LiveParticipant:
         )
         self.reference: list[FloatArray] = []
         self.first_t: float | None = None
+        self.context = bundle.new_context()
 
     def observe(self, t_end: float, features: Mapping[str, float]) -> AffectEstimate | None:
         """Add one window and estimate it when the reference period is over.
@@ -357,6 +386,8 @@ class LiveParticipant:
         -------
         AffectEstimate or None
         """
+        if self.context is not None:  # every window, reference ones too, as in batch
+            features = {**features, **self.context.observe(t_end, features)}
         values = self.bundle.row_values(features)
         if self.first_t is None:
             self.first_t = float(t_end)
@@ -395,6 +426,7 @@ def save_bundle(
     provenance: Mapping[str, Any],
     evaluation: Mapping[str, Any],
     card: str,
+    context_seconds: float = 0.0,
 ) -> Path:
     """Write a bundle folder.
 
@@ -416,6 +448,9 @@ def save_bundle(
         Summary metrics measured by the training command.
     card : str
         Model card markdown.
+    context_seconds : float
+        Span of the context features (:class:`~affectstream.models.features.ContextMean`)
+        among the features; 0 for none.
 
     Returns
     -------
@@ -446,6 +481,14 @@ def save_bundle(
         },
         "thresholds": {"lightgbm": lightgbm.threshold_, "svm": svm.threshold_},
         "window": dict(window),
+        "context": {
+            "seconds": float(context_seconds),
+            "features": [
+                f for f in lightgbm.features_ if not f.endswith(f"_ctx{context_seconds:g}s")
+            ]
+            if context_seconds > 0
+            else [],
+        },
         "provenance": dict(provenance),
         "evaluation": dict(evaluation),
         "versions": _versions(),

@@ -8,7 +8,9 @@ reference flag, labels) and picks which columns a model may see.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+import warnings
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -16,6 +18,7 @@ import pandas as pd
 
 from affectstream.errors import ModelError
 from affectstream.models.datasets import TARGETS, Recording
+from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
 
@@ -193,3 +196,122 @@ def recording_features(
     if not frames:
         raise ModelError("No feature windows: the recordings are shorter than one window.")
     return mask_unusable(pd.concat(frames, ignore_index=True))
+
+
+def context_name(feature: str, seconds: float) -> str:
+    """Name of the context column of ``feature``: ``"<feature>_ctx<seconds>s"``.
+
+    Parameters
+    ----------
+    feature : str
+        Window feature.
+    seconds : float
+        Context span.
+
+    Returns
+    -------
+    str
+        Keeps the modality prefix, so the column counts as a feature of that family.
+    """
+    return f"{feature}_ctx{seconds:g}s"
+
+
+class ContextMean:
+    """Causal context: the mean of each feature over the windows ending in the last ``seconds``.
+
+    A 60-s window sees one minute of physiology; stress blocks last minutes. The context
+    columns add the mean of the participant's own recent windows (those ending within
+    ``seconds`` before the current one, the current one included), so the model sees
+    both the last minute and the last few minutes. Only past and present windows are used,
+    never labels or time in session. The same recursion serves batch feature tables
+    (:func:`add_context_features`) and live sessions (:meth:`observe`).
+
+    Parameters
+    ----------
+    features : sequence of str
+        Window features, in order.
+    seconds : float
+        Span; windows with ``t_end > now - seconds`` count.
+    """
+
+    def __init__(self, features: Sequence[str], seconds: float) -> None:
+        if not seconds > 0:
+            raise ModelError(f"Context span must be positive seconds, got {seconds!r}.")
+        self.features = list(features)
+        self.seconds = float(seconds)
+        self.names = [context_name(f, self.seconds) for f in self.features]
+        self._rows: deque[tuple[float, FloatArray]] = deque()
+
+    def update(self, t_end: float, values: FloatArray) -> FloatArray:
+        """Add one window (in time order) and return the context means including it.
+
+        Parameters
+        ----------
+        t_end : float
+            Window end time (s).
+        values : ndarray, shape (n_features,)
+            The window's features; NaN = missing, ignored in the mean.
+
+        Returns
+        -------
+        ndarray, shape (n_features,)
+            NaN where no window in the span has the feature.
+        """
+        self._rows.append((float(t_end), np.asarray(values, dtype=np.float64)))
+        while self._rows and self._rows[0][0] <= t_end - self.seconds:
+            self._rows.popleft()
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN column: missing
+            return np.asarray(np.nanmean(np.vstack([r for _, r in self._rows]), axis=0))
+
+    def observe(self, t_end: float, features: Mapping[str, float]) -> dict[str, float]:
+        """Live form of :meth:`update`: feature mapping in, context columns out.
+
+        Parameters
+        ----------
+        t_end : float
+            Window end time (s).
+        features : mapping
+            Feature name → value (absent names count as missing).
+
+        Returns
+        -------
+        dict
+            Context column name → value.
+        """
+        values = np.array([float(features.get(f, np.nan)) for f in self.features])
+        return dict(zip(self.names, self.update(t_end, values).tolist(), strict=True))
+
+
+def add_context_features(
+    frame: pd.DataFrame, seconds: float, features: Sequence[str] | None = None
+) -> pd.DataFrame:
+    """Append the :class:`ContextMean` columns to a feature table, per participant session.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table with ``t_end`` (and ``subject`` / ``session`` when several).
+    seconds : float
+        Context span.
+    features : sequence of str, optional
+        Features to summarise; default every model feature (:func:`feature_columns`).
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy with one ``<feature>_ctx<seconds>s`` column per feature.
+    """
+    features = list(features) if features is not None else feature_columns(frame)
+    values = frame[features].to_numpy(dtype=np.float64)
+    times = frame["t_end"].to_numpy(dtype=np.float64)
+    keys = [c for c in ("subject", "session") if c in frame.columns]
+    groups = frame.groupby(keys, sort=False).indices.values() if keys else [np.arange(len(frame))]
+    context = np.full_like(values, np.nan)
+    for rows in groups:
+        rows = np.asarray(rows)[np.argsort(times[rows], kind="stable")]
+        state = ContextMean(features, seconds)
+        for i in rows:
+            context[i] = state.update(times[i], values[i])
+    names = [context_name(f, seconds) for f in features]
+    return pd.concat([frame, pd.DataFrame(context, columns=names, index=frame.index)], axis=1)

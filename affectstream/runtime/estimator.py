@@ -39,6 +39,8 @@ from affectstream.models.bundle import (
     resolve_bundle,
     shipped_bundles,
 )
+from affectstream.models.features import ContextMean
+from affectstream.models.normalize import RunningStats
 from affectstream.models.valence import uncalibrated_valence
 from affectstream.signal import BaselineNormalizer
 from affectstream.types import FloatArray
@@ -185,11 +187,13 @@ def resolve_arousal_bundle(
 
 @dataclass
 class _Reference:
-    """The participant's reference rows of one bundle and the fixed centre once complete."""
+    """The participant's reference state for one bundle (as :class:`LiveParticipant` keeps)."""
 
     rows: list[FloatArray] = field(default_factory=list)
     fallback: list[FloatArray] = field(default_factory=list)
     center: FloatArray | None = None
+    running: RunningStats | None = None  # "running" bundles: the training recursion
+    context: ContextMean | None = None  # bundles with context features
 
 
 class LiveEstimator:
@@ -218,7 +222,7 @@ class LiveEstimator:
         self.bundles = list(bundles)
         self.baseline_end = baseline_end
         self.top = int(top)
-        self._references = {id(b): _Reference() for b in self.bundles}
+        self._references = {id(b): _Reference(context=b.new_context()) for b in self.bundles}
         self._faa_reference: list[dict[str, float]] = []
         self._faa_scaler: BaselineNormalizer | None = None
         self.n_estimates = 0
@@ -235,25 +239,31 @@ class LiveEstimator:
 
     def _center(
         self, bundle: ModelBundle, values: FloatArray, t_end: float
-    ) -> tuple[FloatArray, bool]:
-        """The reference centre for a row and whether it is final (baseline complete)."""
-        method = bundle.meta.get("normalization", {}).get("method", "baseline")
+    ) -> tuple[FloatArray, FloatArray | None, bool]:
+        """The reference centre (and running scale) for a row, and whether it is final."""
+        norm = bundle.meta.get("normalization", {})
+        method = norm.get("method", "baseline")
         if method == "none":
-            return np.zeros(values.shape[0]), True
+            return np.zeros(values.shape[0]), None, True
         ref = self._references[id(bundle)]
         if method == "running":
-            ref.rows.append(values)
-            return self._mean(bundle, ref.rows), True
+            # The exponentially weighted mean and std the bundle was trained and evaluated with.
+            if ref.running is None:
+                step = float(bundle.meta["window"]["step"])
+                halflife = float(norm.get("halflife", 600.0))
+                ref.running = RunningStats(values.shape[0], max(1.0, halflife / step))
+            center, scale = ref.running.update(values)
+            return center, scale, True
         if self.baseline_end is None or t_end <= self.baseline_end + 1e-9:
             ref.rows.append(values)
-            return self._mean(bundle, ref.rows), False
+            return self._mean(bundle, ref.rows), None, False
         if ref.center is None and ref.rows:
             ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
         if ref.center is not None:
-            return ref.center, True
+            return ref.center, None, True
         # No window fell inside the baseline: a running mean, flagged provisional.
         ref.fallback.append(values)
-        return self._mean(bundle, ref.fallback), False
+        return self._mean(bundle, ref.fallback), None, False
 
     @staticmethod
     def _mean(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray:
@@ -309,9 +319,12 @@ class LiveEstimator:
 
     def _bundle_fields(self, bundle: ModelBundle, row: pd.Series, t_end: float) -> dict[str, Any]:
         features = {f: float(row[f]) if f in row.index else math.nan for f in bundle.features}
+        context = self._references[id(bundle)].context
+        if context is not None:
+            features.update(context.observe(t_end, features))
         values = np.array([features[f] for f in bundle.features], dtype=np.float64)
-        center, final = self._center(bundle, values, t_end)
-        estimate = bundle.estimate(features, center, top=self.top)
+        center, scale, final = self._center(bundle, values, t_end)
+        estimate = bundle.estimate(features, center, scale, top=self.top)
         coverage = float(np.isfinite(values).mean()) if values.size else 0.0
         agreement = 1.0 - abs(estimate.probability - estimate.probability_svm)
         confidence = coverage * agreement * (1.0 if final else PROVISIONAL_REFERENCE_WEIGHT)
