@@ -122,16 +122,12 @@ def run(args: argparse.Namespace) -> int:
     else:
         from bleak.exc import BleakError
 
-        from affectstream.errors import DeviceError
+        from affectstream.device.supervisor import bluetooth_unavailable
 
         try:
             devices = asyncio.run(scan(timeout))
         except (BleakError, OSError) as exc:
-            raise DeviceError(
-                f"BLE scan failed: {exc}. Check that Bluetooth is on and that this user may "
-                "use it (Linux: BlueZ running, user in the 'bluetooth' group); "
-                "`--emulate all` scans emulated devices without a radio."
-            ) from exc
+            raise bluetooth_unavailable(exc) from exc
     if not args.all:
         devices = [d for d in devices if d["profile"] is not None]
     with contextlib.suppress(Exception):  # a display problem must not lose the result

@@ -62,6 +62,26 @@ _EVENT_MIN_STEP = 1e-3
 _LINK_ERRORS = (BleakError, DeviceError, TimeoutError, OSError, EOFError)
 
 
+def bluetooth_unavailable(exc: BaseException) -> DeviceError:
+    """Turn a platform Bluetooth failure (no adapter, no BlueZ, no permission) into advice.
+
+    Parameters
+    ----------
+    exc : BaseException
+        What bleak's platform backend raised.
+
+    Returns
+    -------
+    DeviceError
+    """
+    return DeviceError(
+        f"Bluetooth is not available: {exc or type(exc).__name__}. Check that Bluetooth is "
+        "on and that this user may use it (Linux: BlueZ's bluetoothd running, user in the "
+        "'bluetooth' group; macOS: Bluetooth permission for the terminal); "
+        "`--emulate all` runs emulated devices without a radio."
+    )
+
+
 @dataclass
 class StreamStats:
     """Counters of one stream.
@@ -590,10 +610,13 @@ class Supervisor:
                 )
 
     async def _first_connect(self, device: _Device) -> None:
-        await self._resolve(device)
-        assert device.profile is not None
-        device.session = device.profile.new_session(**device.target.options)
-        await self._connect(device)
+        try:
+            await self._resolve(device)
+            assert device.profile is not None
+            device.session = device.profile.new_session(**device.target.options)
+            await self._connect(device)
+        except OSError as exc:  # the platform stack itself (D-Bus, adapter) is missing
+            raise bluetooth_unavailable(exc) from exc
 
     async def _connect(self, device: _Device) -> None:
         assert device.session is not None
