@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,3 +24,18 @@ def shared_data() -> Path:
     if not (path / "README.md").is_file():
         pytest.skip(f"real recordings not found at {path} (set AFFECTSTREAM_SHARED_DATA)")
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Keep every test (and the CLI subprocesses it starts) out of the user's ~/.affectstream."""
+    home = tmp_path_factory.mktemp("home")
+    before = os.environ.get("AFFECTSTREAM_HOME")
+    os.environ["AFFECTSTREAM_HOME"] = str(home)
+    try:
+        yield home
+    finally:
+        if before is None:
+            os.environ.pop("AFFECTSTREAM_HOME", None)
+        else:
+            os.environ["AFFECTSTREAM_HOME"] = before
