@@ -19,6 +19,8 @@ _EXPORTS = {
     "synthetic_feature_frame": "synthetic",
     "recording_features": "features",
     "feature_columns": "features",
+    "ContextMean": "features",
+    "add_context_features": "features",
     "ParticipantNormalizer": "normalize",
     "RunningStats": "normalize",
     "AffectClassifier": "estimators",

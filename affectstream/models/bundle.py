@@ -349,7 +349,9 @@ class LiveParticipant:
 
     Feed every window's raw features in time order with :meth:`observe`; it returns an
     estimate once the reference / warm-up period (``baseline_seconds`` from the first
-    window) is over, and None before.
+    window) is over, and None before. Context features (bundles with ``context``) are
+    computed here from the windows seen, as :func:`~affectstream.models.features.
+    add_context_features` does in batch.
 
     Parameters
     ----------
