@@ -36,3 +36,33 @@ def test_console_script_runs_in_a_fresh_process() -> None:
     )
     payload = json.loads(result.stdout.strip().splitlines()[-1])
     assert payload["affectstream"] == __version__
+
+
+def test_influx_flags_override_the_variables_the_store_reads(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from affectstream.cli._store_args import apply_store_arguments
+    from affectstream.store import influx
+
+    for name in (influx.ENV_TOKEN, influx.ENV_ORG, influx.ENV_BUCKET):
+        monkeypatch.setenv(name, "before")  # recorded, so teardown restores the original
+    args = build_parser().parse_args(
+        [
+            "store",
+            "--store",
+            "http://127.0.0.1:1",
+            "--influx-token",
+            "t0k",
+            "--influx-org",
+            "lab",
+            "--influx-bucket",
+            "b1",
+            "ls",
+        ]
+    )
+    apply_store_arguments(args)
+    import os
+
+    assert os.environ[influx.ENV_TOKEN] == "t0k"
+    assert os.environ[influx.ENV_ORG] == "lab"
+    assert os.environ[influx.ENV_BUCKET] == "b1"

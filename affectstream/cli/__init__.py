@@ -15,6 +15,7 @@ import sys
 from collections.abc import Sequence
 
 from affectstream._version import __version__
+from affectstream.cli._store_args import apply_store_arguments
 from affectstream.errors import AffectstreamError
 
 logger = logging.getLogger(__name__)
@@ -76,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    apply_store_arguments(args)
     if not getattr(args, "func", None):
         parser.print_help()
         return 0

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib.util
 import signal
 from typing import Any
 
 from affectstream.cli._output import emit_json, say
+from affectstream.cli._store_args import add_store_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -39,13 +39,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--duration", type=float, default=90.0, help="seconds (default 90; ends by itself)"
     )
-    parser.add_argument(
-        "--store",
-        metavar="PATH",
-        default=None,
-        help="embedded store folder or store URL (default: $AFFECTSTREAM_HOME/store or "
-        "~/.affectstream/store)",
-    )
+    add_store_arguments(parser)
     parser.add_argument(
         "--window",
         type=float,
@@ -122,16 +116,10 @@ def _report(summary: dict[str, Any]) -> None:
     say(
         f"  inspect:         affectstream store show {session} --store {store} --measurement affect"
     )
-    if importlib.util.find_spec("affectstream.cli.export") is not None:
-        say(
-            f"  export:          affectstream export {session} --store {store} "
-            "--format csv --out ./export"
-        )
-    else:
-        say(
-            "  export:          read it with affectstream.store.open_store(path).read("
-            "'affect', tags={'session': ...}) (this version has no export command)"
-        )
+    say(
+        f"  export:          affectstream export {session} --store {store} "
+        "--format csv --out ./export"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from affectstream.cli._output import emit_json, progress_bars, say
+from affectstream.cli._store_args import add_store_arguments
 
 FORMATS = ("csv", "parquet", "edf", "bdf", "bids")
 
@@ -30,9 +31,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("session", help="session id (run without a valid id to list them)")
     parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     parser.add_argument("--out", required=True, help="output folder (BIDS root for bids)")
-    parser.add_argument(
-        "--store", default=None, help="store path or URL (default: the embedded store)"
-    )
+    add_store_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--json", action="store_true", help="(accepted; JSON is always printed)")
     parser.set_defaults(func=run)

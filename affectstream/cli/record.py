@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
 from affectstream.cli._output import emit_json, say
+from affectstream.cli._store_args import add_store_arguments
 from affectstream.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -94,13 +95,7 @@ def register(subparsers: Any) -> None:
         help="protocol file (JSON or TOML 'phases': name, duration, instruction); the session "
         "lasts the protocol unless --duration is given; a 'baseline' phase is the reference",
     )
-    parser.add_argument(
-        "--store",
-        metavar="URL",
-        default=None,
-        help="store path or URL (default: the embedded store in $AFFECTSTREAM_HOME or "
-        "~/.affectstream; influx://host:8086?bucket=NAME or http(s):// for InfluxDB)",
-    )
+    add_store_arguments(parser)
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
     parser.add_argument(
         "--no-markers",

@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.cli._output import emit_json, say
+from affectstream.cli._store_args import STORE_HELP, add_store_arguments
 from affectstream.errors import ConfigError
 
 if TYPE_CHECKING:  # the heavy layers load only when the command runs, so --help stays fast
@@ -55,7 +56,9 @@ def register(subparsers: Any) -> None:
     pace = parser.add_mutually_exclusive_group()
     pace.add_argument("--speed", type=float, default=None, help="times faster than real time")
     pace.add_argument("--as-fast-as-possible", action="store_true", help="no pacing (the default)")
-    parser.add_argument("--store", default=None, help="store path or URL (sessions, --save)")
+    add_store_arguments(
+        parser, help_text=f"where stored sessions are and --save writes; {STORE_HELP}"
+    )
     parser.add_argument("--save", action="store_true", help="keep the replayed session in --store")
     parser.add_argument("--session-id", default=None, help="id of the saved replay session")
     parser.add_argument("--participant", default=None, help="participant id of the replay")

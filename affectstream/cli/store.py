@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from affectstream.cli._output import emit_json, say
+from affectstream.cli._store_args import add_store_arguments
 from affectstream.errors import ConfigError
 
 
@@ -21,13 +22,7 @@ def register(subparsers: Any) -> None:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "store", help="list, inspect and delete stored sessions"
     )
-    parser.add_argument(
-        "--store",
-        metavar="URL",
-        default=None,
-        help="store path or URL (default: the embedded store in $AFFECTSTREAM_HOME or "
-        "~/.affectstream; http(s)://, influx:// for InfluxDB)",
-    )
+    add_store_arguments(parser)
     actions = parser.add_subparsers(dest="store_action", metavar="ACTION")
     actions.add_parser("ls", help="list sessions")
     show = actions.add_parser("show", help="series of a session, and optionally its points")
