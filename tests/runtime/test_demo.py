@@ -8,6 +8,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from affectstream.cli import main
@@ -76,3 +77,12 @@ def test_demo_runs_to_completion_and_stores_its_estimates(
     assert events.loc[events["kind"] == "session", "label"].tolist() == ["start", "stop"]
     assert (events["kind"] != GAP_EVENT_KIND).all()
     assert summary["unflushed_samples"] == 0
+
+    # The demo's own hint works: the session exports, and the exported estimates are the
+    # stored ones.
+    out = tmp_path / "export"
+    export_args = ["export", session, "--store", str(store_path), "--format", "parquet"]
+    assert main([*export_args, "--out", str(out), "--no-progress"]) == 0
+    exported = pq.read_table(out / "affect.parquet").to_pandas()
+    np.testing.assert_array_equal(exported["time_ns"].to_numpy(), affect["time_ns"].to_numpy())
+    np.testing.assert_array_equal(exported["arousal"].to_numpy(), affect["arousal"].to_numpy())
