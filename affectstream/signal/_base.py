@@ -8,6 +8,7 @@ give identical numbers.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from abc import ABC, abstractmethod
@@ -196,6 +197,7 @@ class Processor(ABC):
         self.n = 0  # samples (or events) received, including NaN rows filled for gaps
         self.last_t = -math.inf
         self.finished = False
+        self.paused = False  # silent for longer than max_lag: rows no longer wait for it
         self._unit_checks = 0
         if self.sfreq is not None and (not math.isfinite(self.sfreq) or self.sfreq <= 0):
             raise SignalError(
@@ -213,6 +215,11 @@ class Processor(ABC):
             )
         if len(block) == 0:
             return
+        if self.paused:
+            block = self._after_pause(block)
+            if len(block) == 0:
+                return
+            self.paused = False
         if math.isnan(self.t_first):
             self.t_first = float(block.t[0])
             self.index0 = int(block.index[0])
@@ -278,6 +285,22 @@ class Processor(ABC):
         out[pos - self.n] = block.values
         return out
 
+    def _after_pause(self, block: SampleBlock) -> SampleBlock:
+        """The rows of ``block`` at or after :meth:`resume_position` (the rest was drained)."""
+        if self.sfreq is None or math.isnan(self.t_first):
+            return block  # events only ever come after the last one
+        keep = block.index.astype(np.int64) - self.index0 >= self.resume_position()
+        if keep.all():
+            return block
+        logger.info(
+            "%s resumed: %d samples inside the part already drained are left out of features",
+            self.stream,
+            int(np.count_nonzero(~keep)),
+        )
+        return dataclasses.replace(
+            block, t=block.t[keep], values=block.values[keep], index=block.index[keep]
+        )
+
     def position(self, t: float) -> int:
         """Sample position (0 = first sample) of time ``t``, rounded to the nearest sample."""
         assert self.sfreq is not None
@@ -309,9 +332,28 @@ class Processor(ABC):
         """Event streams: consume events at times ``t``."""
         raise NotImplementedError
 
+    def drain(self) -> None:  # noqa: B027 - optional hook
+        """Process whatever still waits for look-ahead, as if the data ended here."""
+
+    def resume_position(self) -> int:
+        """First sample position a stream may continue at after :meth:`pause`."""
+        return self.n
+
     def finish(self) -> None:
         """End of the stream: process whatever is still waiting for more context."""
+        self.drain()
         self.finished = True
+
+    def pause(self) -> None:
+        """The stream went silent: drain it as at its end, but let it resume later.
+
+        Windows are then computed from the data it sent. When it resumes, samples before
+        :meth:`resume_position` (inside a detection segment already drained) are left out
+        and the rest continues after a gap (NaN rows up to the first new sample), exactly
+        as if the stream had had a device gap.
+        """
+        self.drain()
+        self.paused = True
 
     @abstractmethod
     def ready_until(self) -> float:

@@ -64,6 +64,16 @@ class WindowConfig:
         rises are the phasic signal drifting back after a response, not a response).
     reasons : bool
         If True, add ``reason_<family>`` text columns saying why a window is NaN or unusable.
+    max_lag : float or None
+        Streaming only: seconds the data of the other streams may advance while a stream
+        delivers nothing before rows stop waiting for it (default 30; ``None`` waits for
+        ever). Its windows are then computed from the data it sent (NaN, quality 0,
+        unusable where it sent none) and, when it resumes, its data continue after a gap
+        (see docs/features.md). Longer than a BLE
+        reconnect (supervision timeout plus scan and connect, about 10-20 s), so a device
+        that comes back in time loses nothing; short enough that a device switched off
+        holds estimates back for at most half a default window. :func:`extract_features`
+        sees whole recordings and never needs it.
     """
 
     window: float = 60.0
@@ -82,6 +92,7 @@ class WindowConfig:
     scr_min_amplitude: float = 0.05
     scr_max_risetime: float = 5.0
     reasons: bool = False
+    max_lag: float | None = 30.0
 
     def __post_init__(self) -> None:
         for name in (
@@ -97,6 +108,8 @@ class WindowConfig:
             "scr_max_risetime",
         ):
             check_positive(f"WindowConfig.{name}", getattr(self, name))
+        if self.max_lag is not None:
+            check_positive("WindowConfig.max_lag", self.max_lag)
         if self.step > self.window:
             raise ConfigError(
                 f"WindowConfig.step ({self.step} s) must not exceed WindowConfig.window "

@@ -147,12 +147,13 @@ class EdaProcessor(Processor):
             self._detect(self.segments_done)
             self.segments_done += 1
 
-    def finish(self) -> None:
-        if not self.finished:
-            while self.segments_done * self.segment < self.n:
-                self._detect(self.segments_done)
-                self.segments_done += 1
-        super().finish()
+    def drain(self) -> None:
+        while self.segments_done * self.segment < self.n:
+            self._detect(self.segments_done)
+            self.segments_done += 1
+
+    def resume_position(self) -> int:
+        return max(self.n, self.segments_done * self.segment)
 
     def _detect(self, j: int) -> None:
         assert self.sfreq is not None

@@ -75,9 +75,19 @@ class StreamingExtractor:
     A row for the window ending at ``t_end`` is emitted once every stream seen so far has
     processed data past ``t_end`` (ECG/PPG and EDA need ``beat_margin`` / 1 s of look-ahead to
     confirm peaks, so rows lag the data by a few seconds). Call :meth:`flush` at the end of a
-    recording for the remaining rows. Streams whose modality has no features (``gyro``,
-    ``battery``) are ignored. Each feature family takes one stream: the first one pushed;
-    a later stream of the same family (say IBI next to BVP) is ignored with a warning.
+    recording for the remaining rows.
+
+    A stream that has delivered nothing while the data of the others advanced more than
+    ``config.max_lag`` seconds is *paused*: rows stop waiting for it. It is drained as at the
+    end of a recording and its windows computed from what it sent, so windows it does not
+    cover have NaN features, quality 0 and ``usable_<family>`` False (as
+    :func:`extract_features` gives for a stream that stops early). When it resumes, samples
+    inside its last drained detection segment are left out and the rest continues after a
+    gap; rows already emitted are never revised (see docs/features.md).
+
+    Streams whose modality has no features (``gyro``, ``battery``) are ignored. Each
+    feature family takes one stream: the first one pushed; a later stream of the same family
+    (say IBI next to BVP) is ignored with a warning.
     """
 
     def __init__(
@@ -99,6 +109,8 @@ class StreamingExtractor:
         self._families: dict[str, str] = {}
         self._ignored: set[str] = set()
         self._next_k: int | None = None
+        # stream -> newest sample time (of any stream) when it last delivered data
+        self._heard: dict[str, float] = {}
         self.columns: list[str] = ["t_end"]
         self._empty: pd.DataFrame | None = None
 
@@ -149,6 +161,25 @@ class StreamingExtractor:
         """Declare a stream before its data, so rows wait for it (batch use)."""
         self._processor(block)
 
+    def announce(self, block: SampleBlock) -> None:
+        """Say that ``block`` has arrived and is about to be pushed.
+
+        Call it for every stream's new data before pushing a batch of several streams one
+        after another (as the live runtime does), so that a stream pushed later in the
+        batch is not taken as silent while another one, pushed first, runs ahead.
+
+        Parameters
+        ----------
+        block : SampleBlock
+            The block that will be pushed.
+        """
+        if len(block) and self._processor(block) is not None:
+            self._see(block.stream, float(block.t[-1]))
+
+    def _see(self, stream: str, t: float) -> None:
+        # A stream that delivers is current, even if its data lag (a burst catching up).
+        self._heard[stream] = max(t, *self._heard.values(), -math.inf)
+
     def push(self, block: SampleBlock) -> pd.DataFrame:
         """Add one block of one stream and return the rows it completed.
 
@@ -180,6 +211,7 @@ class StreamingExtractor:
         processor = self._processor(block)
         if processor is None or len(block) == 0:
             return []
+        self._see(block.stream, float(block.t[-1]))
         pending = self._pending.setdefault(block.stream, [])
         pending.append(block)
         first, last = pending[0], pending[-1]
@@ -187,7 +219,8 @@ class StreamingExtractor:
             span = (int(last.index[-1]) - int(first.index[0]) + 1) / processor.sfreq
         else:
             span = float(last.t[-1] - first.t[0])
-        if span < self.min_chunk:
+        # A paused stream is fed at once: rows wait for it again as soon as it is back.
+        if span < self.min_chunk and not processor.paused:
             return []
         self._feed_pending(block.stream)
         return self._emit(final=False)
@@ -238,9 +271,14 @@ class StreamingExtractor:
             return []
         if self._next_k is None:
             self._next_k = math.ceil(self.config.window / self.config.step - 1e-9)
-        ready = min(p.ready_until() for p in self._processors.values())
         if final:
             ready = max(p.data_end() for p in self._processors.values())
+        else:
+            self._pause_silent()
+            ready = min(
+                (p.ready_until() for p in self._processors.values() if not p.paused),
+                default=-math.inf,
+            )
         rows = []
         while self._t_end(self._next_k) <= ready + 1e-9:
             rows.append(self._row(self._t_end(self._next_k)))
@@ -250,6 +288,27 @@ class StreamingExtractor:
             for processor in self._processors.values():
                 processor.trim(before)
         return rows
+
+    def _pause_silent(self) -> None:
+        """Pause the streams silent while the others' data advanced more than ``max_lag``."""
+        max_lag = self.config.max_lag
+        if max_lag is None or len(self._processors) < 2:
+            return
+        seen = {s: self._heard.get(s, p.t_first) for s, p in self._processors.items()}
+        newest = max(seen.values())
+        for stream, processor in self._processors.items():
+            if processor.paused or not newest - seen[stream] > max_lag:
+                continue
+            self._feed_pending(stream)
+            processor.pause()
+            logger.warning(
+                "%s silent while the other streams advanced %.1f s (max_lag %g s): rows go "
+                "on with its %s features NaN where it sent nothing, until it resumes",
+                stream,
+                newest - seen[stream],
+                max_lag,
+                processor.family,
+            )
 
     def _row(self, t_end: float) -> dict[str, object]:
         row: dict[str, object] = {"t_end": t_end}
@@ -307,7 +366,8 @@ def extract_features(
     # One stream per family: prefer the raw signal we detect beats in (ECG, then PPG) to RR.
     streams.sort(key=lambda s: PRIORITY.get(s.modality, 0))
     origin = config.origin if config.origin is not None else min(float(s.t[0]) for s in streams)
-    extractor = StreamingExtractor(config, origin=origin)
+    # Whole recordings are pushed one stream after the other: never give up waiting.
+    extractor = StreamingExtractor(dataclasses.replace(config, max_lag=None), origin=origin)
     for stream in streams:
         extractor.register(stream)
     parts = [extractor.push(stream) for stream in streams]

@@ -263,12 +263,16 @@ class HrvProcessor(Processor):
             self._detect(self.segments_done)
             self.segments_done += 1
 
-    def finish(self) -> None:
-        if not self.finished and self.modality != "rr":
+    def drain(self) -> None:
+        if self.modality != "rr":
             while self.segments_done * self.segment < self.n:
                 self._detect(self.segments_done)
                 self.segments_done += 1
-        super().finish()
+
+    def resume_position(self) -> int:
+        if self.modality == "rr":
+            return self.n
+        return max(self.n, self.segments_done * self.segment)
 
     def _find_peaks(self, x: FloatArray) -> np.ndarray:
         assert self.sfreq is not None
@@ -293,8 +297,13 @@ class HrvProcessor(Processor):
         chunk = self.buffer.get(lo, hi)
         x, missing = chunk[:, 0], chunk[:, 1] > 0
         missing |= np.isnan(x)
-        if np.count_nonzero(~missing) < 2 * self.sfreq:
+        present = np.flatnonzero(~missing)
+        if present.size < 2 * self.sfreq:
             return
+        # Leave out missing samples at the edges: a segment next to a gap then gives the same
+        # peaks whether the gap is NaN rows or the end of the data so far (a paused stream).
+        head, tail = int(present[0]), int(present[-1]) + 1
+        lo, x, missing = lo + head, x[head:tail], missing[head:tail]
         x = np.where(missing, 0.0, x)
         peaks = self._find_peaks(x)
         peaks = peaks[~missing[peaks]] if peaks.size else peaks

@@ -1,0 +1,187 @@
+"""A stream that goes silent: rows go on without it (bounded wait), and it resumes cleanly."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from affectstream.errors import ConfigError
+from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
+from affectstream.signal.synthetic import split_block, synthetic_recording
+from affectstream.types import SampleBlock
+
+T0 = 1_700_000_000.0
+CONFIG = WindowConfig(origin=T0)  # 60-s windows every 5 s, max_lag 30 s
+EDA_FEATURES = ["eda_tonic_mean", "eda_phasic_std", "eda_scr_count"]
+
+
+def _without(block: SampleBlock, start: float, stop: float) -> SampleBlock:
+    """``block`` minus its samples in [start, stop) s after T0 (device indices jump)."""
+    rel = block.t - T0
+    keep = (rel < start) | (rel >= stop)
+    return SampleBlock(
+        stream=block.stream,
+        modality=block.modality,
+        channels=block.channels,
+        unit=block.unit,
+        sfreq=block.sfreq,
+        t=block.t[keep],
+        values=block.values[keep],
+        index=block.index[keep],
+    )
+
+
+def _one_second_chunks(blocks: list[SampleBlock]) -> list[SampleBlock]:
+    """Blocks cut into 1-s deliveries, in arrival order (time of their last sample)."""
+    chunks = [c for b in blocks for c in split_block(b, [round(b.sfreq or 1)])]
+    return sorted(chunks, key=lambda c: float(c.t[-1]))
+
+
+def _stream(
+    blocks: list[SampleBlock], config: WindowConfig = CONFIG
+) -> tuple[pd.DataFrame, list[float]]:
+    """Push 1-s chunks, then flush; also how far the rows lag the data after each push."""
+    extractor = StreamingExtractor(config)
+    parts, lags, last_end = [], [], -np.inf
+    for chunk in _one_second_chunks(blocks):
+        part = extractor.push(chunk)
+        parts.append(part)
+        if len(part):
+            last_end = float(part["t_end"].iloc[-1])
+        if np.isfinite(last_end):
+            lags.append(float(chunk.t[-1]) - last_end)
+    parts.append(extractor.flush())
+    return pd.concat([p for p in parts if len(p)], ignore_index=True), lags
+
+
+def _covered(block: SampleBlock, t_end: pd.Series, window: float) -> np.ndarray:
+    """Fraction of each window [t_end - window, t_end) holding samples of ``block``."""
+    t = np.sort(block.t)
+    inside = np.searchsorted(t, t_end.to_numpy(), side="left") - np.searchsorted(
+        t, t_end.to_numpy() - window, side="left"
+    )
+    assert block.sfreq is not None
+    return np.asarray(inside / (window * block.sfreq))
+
+
+@pytest.mark.parametrize("silent", ["eda", "ecg"])
+def test_rows_go_on_while_a_stream_is_silent_and_it_resumes(silent: str) -> None:
+    ecg, eda, _ = synthetic_recording(5, seed=31).blocks
+    hole = (100.0, 200.0)  # the device is off for 100 s, longer than max_lag and a window
+    gapped = {"ecg": ecg, "eda": eda}
+    gapped[silent] = _without(gapped[silent], *hole)
+    other = "eda" if silent == "ecg" else "ecg"
+    family = {"ecg": "hrv", "eda": "eda"}[silent]
+    streamed, lags = _stream([gapped["ecg"], gapped["eda"]])
+
+    # Every window of the grid exactly once, in order.
+    expected_ends = T0 + np.arange(60.0, 300.0 + 1e-9, CONFIG.step)
+    np.testing.assert_allclose(streamed["t_end"], expected_ends)
+    # Rows never waited for the silent stream longer than max_lag plus the usual look-ahead
+    # (ECG beats confirmed a segment plus margin later, blocks gathered for one step).
+    assert CONFIG.max_lag is not None
+    bound = CONFIG.max_lag + CONFIG.beat_segment + CONFIG.beat_margin + 2 * CONFIG.step + 1.0
+    assert max(lags) <= bound
+    assert max(lags) > CONFIG.max_lag  # it did wait max_lag before giving up
+
+    t_rel = streamed["t_end"] - T0
+    uncovered = (t_rel - CONFIG.window >= hole[0]) & (t_rel <= hole[1])
+    full = (t_rel <= hole[0]) | (t_rel - CONFIG.window >= hole[1])
+    assert uncovered.sum() == (hole[1] - hole[0] - CONFIG.window) / CONFIG.step + 1
+    assert (streamed.loc[uncovered, f"quality_{family}"] == 0).all()
+    assert not streamed.loc[uncovered, f"usable_{family}"].any()
+    features = [c for c in streamed.columns if c.startswith(f"{family}_")]
+    assert streamed.loc[uncovered, features].isna().all().all()
+    # Before the hole and once it has left the window, the family is back to normal.
+    assert streamed.loc[full, f"usable_{family}"].all()
+    assert streamed.loc[full & (t_rel > hole[1]), features[0]].notna().all()
+    # The other stream was never disturbed.
+    other_family = {"ecg": "hrv", "eda": "eda"}[other]
+    assert streamed[f"usable_{other_family}"].all()
+    if silent == "eda":  # EDA quality is the share of good samples: the covered share here
+        covered = _covered(gapped["eda"], streamed["t_end"], CONFIG.window)
+        np.testing.assert_allclose(streamed["quality_eda"], covered, atol=2 / (64 * 60))
+
+    # The batch path on the same data gives exactly the same rows.
+    batch = extract_features([gapped["ecg"], gapped["eda"]], CONFIG)
+    pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+
+
+@pytest.mark.parametrize("silent", ["eda", "ecg"])
+def test_a_stream_that_stops_early_streams_as_in_batch(silent: str) -> None:
+    ecg, eda, _ = synthetic_recording(4, seed=32).blocks
+    blocks = {"ecg": ecg, "eda": eda}
+    blocks[silent] = _without(blocks[silent], 90.0, 1e9)
+    streamed, lags = _stream([blocks["ecg"], blocks["eda"]])
+    batch = extract_features([blocks["ecg"], blocks["eda"]], CONFIG)
+    pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+    family = {"ecg": "hrv", "eda": "eda"}[silent]
+    late = streamed["t_end"] - T0 - CONFIG.window >= 90.0
+    assert late.any() and not streamed.loc[late, f"usable_{family}"].any()
+    assert CONFIG.max_lag is not None
+    assert max(lags) <= CONFIG.max_lag + CONFIG.beat_segment + CONFIG.beat_margin + 11.0
+
+
+def test_without_max_lag_rows_wait_for_the_silent_stream() -> None:
+    ecg, eda, _ = synthetic_recording(4, seed=33).blocks
+    gapped = _without(eda, 100.0, 220.0)
+    config = WindowConfig(origin=T0, max_lag=None)
+    streamed, lags = _stream([ecg, gapped], config)
+    assert max(lags) >= 220.0 - 100.0 - config.step  # held back for the whole silence
+    pd.testing.assert_frame_equal(streamed, extract_features([ecg, gapped], config))
+
+
+def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """EDA delivered ~45 s late in one burst: rows did not wait; later rows use its data."""
+    ecg, eda, _ = synthetic_recording(4, seed=34).blocks
+    extractor = StreamingExtractor(CONFIG)
+    chunks = _one_second_chunks([ecg, eda])
+    late_from, late_to = 102.5, 145.0  # EDA held back from mid-segment (segments of 5 s)
+    eda_chunks = split_block(eda, [64, 32, 64])  # one chunk ends at 102.5 s
+    chunks = sorted([c for c in chunks if c.modality != "eda"] + eda_chunks, key=lambda c: c.t[-1])
+    held = [c for c in eda_chunks if late_from <= c.t[0] - T0 < late_to]
+    assert held and held[0].t[0] - T0 == pytest.approx(late_from)
+    while_paused: list[pd.DataFrame] = []
+    after: list[pd.DataFrame] = []
+    with caplog.at_level(logging.INFO, logger="affectstream.signal"):
+        for chunk in chunks:
+            if any(chunk is h for h in held):
+                continue
+            if chunk.modality == "eda" and chunk.t[0] - T0 >= late_to and held:
+                for late in held:  # the burst arrives just before the live data
+                    after.append(extractor.push(late))
+                held = []
+            (after if not held else while_paused).append(extractor.push(chunk))
+        after.append(extractor.flush())
+    paused = pd.concat([p for p in while_paused if len(p)], ignore_index=True)
+    resumed = pd.concat([p for p in after if len(p)], ignore_index=True)
+    frame = pd.concat([paused, resumed], ignore_index=True)
+    np.testing.assert_allclose(frame["t_end"], T0 + np.arange(60.0, 240.0 + 1e-9, 5.0))
+    assert "silent" in caplog.text and "resumed" in caplog.text
+    assert frame["usable_hrv"].all()
+
+    def share(t_end: pd.Series, lo: float, hi: float) -> np.ndarray:
+        """Share of each window [t_end - 60, t_end) inside [lo, hi) s after T0."""
+        rel = (t_end - T0).to_numpy()
+        return np.clip(np.minimum(rel, hi) - np.maximum(rel - 60.0, lo), 0.0, None) / 60.0
+
+    tol = 2 / (64 * 60)
+    # Rows emitted while EDA was paused had only its data before the hold-up ...
+    assert (paused["t_end"] - T0 > late_from).any()
+    expected = share(paused["t_end"], 0.0, late_from)
+    np.testing.assert_allclose(paused["quality_eda"], expected, atol=tol)
+    # ... later rows have the late data, except the rest of the segment drained at the pause.
+    drained_to = np.ceil(late_from / 5.0) * 5.0
+    expected = 1.0 - share(resumed["t_end"], late_from, drained_to)
+    np.testing.assert_allclose(resumed["quality_eda"], expected, atol=tol)
+    assert resumed["usable_eda"].all()
+
+
+def test_max_lag_must_be_positive() -> None:
+    with pytest.raises(ConfigError, match="max_lag"):
+        WindowConfig(max_lag=0.0)
