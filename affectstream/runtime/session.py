@@ -486,9 +486,19 @@ class LiveSession:
         # push_rows: most pushes complete no window, and a DataFrame per push costs ms.
         rows: list[dict[str, object]] = []
         errors: dict[str, str] = {}
+        joined: dict[str, SampleBlock] = {}
         for stream, blocks in by_stream.items():
             try:
                 block = blocks[0] if len(blocks) == 1 else SampleBlock.concat(blocks)
+                # Announced before any push: no stream of this batch counts as silent
+                # (> max_lag behind) because another, pushed first, runs ahead.
+                self.extractor.announce(block)
+                joined[stream] = block
+            except SignalError as exc:
+                errors[stream] = str(exc)
+                logger.warning("features of %s skipped a block: %s", stream, exc)
+        for stream, block in joined.items():
+            try:
                 rows.extend(self.extractor.push_rows(block))
             except SignalError as exc:
                 errors[stream] = str(exc)
