@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from affectstream.cli._output import emit_json, progress_bars, say
+from affectstream.cli.train import add_dataset_arguments
 
 
 def register(subparsers: Any) -> None:
@@ -18,35 +19,18 @@ def register(subparsers: Any) -> None:
     subparsers : argparse._SubParsersAction
         The top-level sub-command registry.
     """
-    from affectstream.models._names import DATASETS
-
     parser = subparsers.add_parser(
         "evaluate",
         help="subject-wise cross-validation, or score a bundle on other participants",
     )
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
-    parser.add_argument("--data", required=True, help="dataset folder")
+    add_dataset_arguments(parser)
     parser.add_argument(
         "--model",
         help="bundle folder or shipped bundle name: score it unchanged instead of cross-validating",
     )
-    parser.add_argument(
-        "--normalization",
-        default=None,
-        choices=("baseline", "running", "none"),
-        help="per-participant normalisation for cross-validation (default: the dataset's)",
-    )
-    parser.add_argument(
-        "--folds",
-        type=int,
-        default=None,
-        help="GroupKFold splits (default: leave one subject out)",
-    )
-    parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
     parser.add_argument("--no-chance", action="store_true", help="skip the shuffled-label check")
     parser.add_argument("--report", help="write the full JSON report here")
     parser.add_argument("--plot", help="write the PNG plot here")
-    parser.add_argument("--trust-pickle", action="store_true", help="allow WESAD/DEAP pickles")
     parser.add_argument(
         "--allow-version-mismatch",
         action="store_true",

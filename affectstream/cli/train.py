@@ -9,23 +9,18 @@ from typing import Any
 from affectstream.cli._output import emit_json, say
 
 
-def register(subparsers: Any) -> None:
-    """Register ``train``.
+def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options shared by ``train`` and ``evaluate``: which data, how to normalise.
 
     Parameters
     ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
     """
     from affectstream.models._names import DATASETS
 
-    parser = subparsers.add_parser(
-        "train", help="train LightGBM + SVM on a dataset and write a model bundle"
-    )
     parser.add_argument("--dataset", required=True, choices=DATASETS)
     parser.add_argument("--data", required=True, help="dataset folder")
-    parser.add_argument("--out", required=True, help="bundle folder to write")
-    parser.add_argument("--name", help="bundle name (default: the folder name)")
     parser.add_argument(
         "--normalization",
         default=None,
@@ -36,7 +31,7 @@ def register(subparsers: Any) -> None:
         "--folds",
         type=int,
         default=None,
-        help="GroupKFold splits for the card's evaluation (default: leave one subject out)",
+        help="GroupKFold splits (default: leave one subject out)",
     )
     parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
     parser.add_argument(
@@ -44,6 +39,22 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="allow loading pickle-based datasets (WESAD, DEAP): only for trusted files",
     )
+
+
+def register(subparsers: Any) -> None:
+    """Register ``train``.
+
+    Parameters
+    ----------
+    subparsers : argparse._SubParsersAction
+        The top-level sub-command registry.
+    """
+    parser = subparsers.add_parser(
+        "train", help="train LightGBM + SVM on a dataset and write a model bundle"
+    )
+    add_dataset_arguments(parser)
+    parser.add_argument("--out", required=True, help="bundle folder to write")
+    parser.add_argument("--name", help="bundle name (default: the folder name)")
     parser.add_argument(
         "--json", action="store_true", help="(accepted; JSON is always printed last)"
     )
