@@ -54,6 +54,17 @@ def _make_processor(block: SampleBlock, config: WindowConfig) -> Processor:
     return LevelProcessor(block, config)
 
 
+@dataclasses.dataclass
+class _FrameLayout:
+    """What building a DataFrame from row dicts needs, computed once per column set."""
+
+    columns: list[str]
+    index: pd.Index
+    flags: list[int]  # positions of the bool usable_<family> columns
+    has_text: bool  # reason_<family> columns present: let pandas infer the dtypes
+    empty: pd.DataFrame
+
+
 class StreamingExtractor:
     """Incremental window features: push sample blocks as they arrive, get completed rows.
 
@@ -112,7 +123,7 @@ class StreamingExtractor:
         # stream -> newest sample time (of any stream) when it last delivered data
         self._heard: dict[str, float] = {}
         self.columns: list[str] = ["t_end"]
-        self._empty: pd.DataFrame | None = None
+        self._layout: _FrameLayout | None = None
 
     # -- input --------------------------------------------------------------------------
     def _processor(self, block: SampleBlock) -> Processor | None:
@@ -251,19 +262,43 @@ class StreamingExtractor:
 
     def _frame(self, rows: list[dict[str, object]]) -> pd.DataFrame:
         """Rows as a DataFrame; built from one float array because pandas is slow per cell."""
+        layout = self._frame_layout()
         if not rows:
-            if self._empty is None or list(self._empty.columns) != self.columns:
-                self._empty = self._frame([dict.fromkeys(self.columns, math.nan)]).iloc[:0]
-            return self._empty.copy()
-        flags = [i for i, c in enumerate(self.columns) if c.startswith("usable_")]
-        texts = [i for i, c in enumerate(self.columns) if c.startswith("reason_")]
-        if texts:
-            frame = pd.DataFrame(rows, columns=self.columns)
-        else:
-            values = np.array([[row[c] for c in self.columns] for row in rows], dtype=np.float64)
-            frame = pd.DataFrame(values, columns=self.columns)
-        for i in flags:
-            frame.isetitem(i, frame.iloc[:, i].to_numpy(dtype=bool))
+            # Most pushes complete no row. A shallow copy of the cached 0-row frame shares no
+            # values a caller could change and costs a tenth of a deep one.
+            return layout.empty.copy(deep=False)
+        return self._build_frame(rows, layout)
+
+    def _frame_layout(self) -> _FrameLayout:
+        """Column index, flag positions and empty frame, cached until the columns change."""
+        layout = self._layout
+        if layout is None or layout.columns != self.columns:
+            columns = list(self.columns)
+            layout = _FrameLayout(
+                columns=columns,
+                index=pd.Index(columns),
+                flags=[i for i, c in enumerate(columns) if c.startswith("usable_")],
+                has_text=any(c.startswith("reason_") for c in columns),
+                empty=pd.DataFrame(),
+            )
+            nan_row: dict[str, object] = dict.fromkeys(columns, math.nan)
+            layout.empty = self._build_frame([nan_row], layout).iloc[:0]
+            self._layout = layout
+        return layout
+
+    @staticmethod
+    def _build_frame(rows: list[dict[str, object]], layout: _FrameLayout) -> pd.DataFrame:
+        if layout.has_text:
+            frame = pd.DataFrame(rows, columns=layout.index)
+            for i in layout.flags:
+                frame.isetitem(i, frame.iloc[:, i].to_numpy(dtype=bool))
+            return frame
+        columns = layout.columns
+        values = np.array([[row[c] for c in columns] for row in rows], dtype=np.float64)
+        frame = pd.DataFrame(values, columns=layout.index, copy=False)
+        for i in layout.flags:
+            # A plain array, not frame.iloc[:, i]: the indexing costs as much as the rest.
+            frame.isetitem(i, values[:, i].astype(bool))
         return frame
 
     def _emit(self, *, final: bool) -> list[dict[str, object]]:
