@@ -193,6 +193,9 @@ def replay_blocks(
     if not present:
         raise ConfigError("Nothing to replay: the recording has no samples.")
     origin = min(float(b.t[0]) for b in present)
+    # The saved session spans the recording (its last sample plus one period), not the
+    # wall clock of the replay.
+    end = max(float(b.t[-1]) + (1.0 / b.sfreq if b.sfreq else 0.0) for b in present)
     # Live sessions start their window grid at the first sample; so does the replay.
     from affectstream.signal import WindowConfig
 
@@ -231,7 +234,9 @@ def replay_blocks(
         first = {b.stream: b for b in reversed(present)}
         for stream in session.summary()["feature_streams"].values():
             session.extractor.register(first[stream])
-        summary = await session.run(source, stop=finished, declare=source.streams)
+        summary = await session.run(
+            source, stop=finished, declare=source.streams, span=(origin, end)
+        )
         summary["data_seconds"] = source.data_seconds
         return summary
 

@@ -42,7 +42,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream._validate import check_positive
-from affectstream.errors import AffectstreamError, SignalError, StoreError
+from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
 from affectstream.runtime.estimator import LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
@@ -289,6 +289,7 @@ class LiveSession:
         self.started_at: float | None = None
         self._started_mono = 0.0
         self._duration: float | None = None
+        self._span: tuple[float, float] | None = None
         self.stopped_at: float | None = None
         self.n_feature_rows = 0
         self.n_estimates = 0
@@ -717,6 +718,7 @@ class LiveSession:
         on_update: Callable[[LiveSnapshot], None] | None = None,
         update_interval: float = 0.25,
         declare: Mapping[str, str] | None = None,
+        span: tuple[float, float] | None = None,
     ) -> dict[str, Any]:
         """Start the source, run until ``duration`` passes or ``stop`` is set, flush, summarise.
 
@@ -736,19 +738,32 @@ class LiveSession:
         declare : mapping, optional
             Stream id → modality expected (see :meth:`declare_streams`); read from the
             supervisor's stream ids when omitted.
+        span : tuple of float, optional
+            ``(start, stop)`` host times (s since the epoch) stamped on the session's start
+            and stop events, ``started_at`` and ``stopped_at`` instead of the wall clock: a
+            replay gives the recording's span, so a 2011 recording is not a session ending
+            today. Durations, pacing and protocol phases still run on the monotonic clock.
 
         Returns
         -------
         dict
             The session summary (see :meth:`summary`).
         """
+        if span is not None and not span[0] <= span[1]:
+            raise ConfigError(f"span must be (start, stop) with start <= stop, got {span!r}.")
         if duration is not None:
             check_positive("duration", duration)
         stop = stop if stop is not None else asyncio.Event()
         self._duration = duration
-        self.started_at = time.time()
+        self._span = span
+        self.started_at = time.time() if span is None else span[0]
         self._started_mono = time.monotonic()
-        self.mark("start", kind="session", detail=f"participant {self.config.participant}")
+        self.mark(
+            "start",
+            kind="session",
+            detail=f"participant {self.config.participant}",
+            t=self.started_at,
+        )
         estimator_baseline_unset = (
             self.estimator is not None and self.estimator.baseline_end is None
         )
@@ -764,7 +779,7 @@ class LiveSession:
             source_started = True
             # Duration and protocol phases count from when the devices stream (connecting
             # to several devices can take seconds).
-            self.started_at = time.time()
+            self.started_at = time.time() if span is None else span[0]
             self._started_mono = time.monotonic()
             if self.estimator is not None and estimator_baseline_unset:
                 self.estimator.baseline_end = self.started_at + self.baseline_seconds()
@@ -811,14 +826,14 @@ class LiveSession:
                 await source.stop()
             except Exception as exc:  # stopping must go on to the flush
                 logger.warning("stopping the devices failed: %s", exc)
-        self.stopped_at = time.time()
+        self.stopped_at = time.time() if self._span is None else self._span[1]
         stop_compute.set()
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if tasks:
             await self._compute_once(final=True)
-        self.mark("stop", kind="session", detail=f"{self.n_estimates} estimates")
+        self.mark("stop", kind="session", detail=f"{self.n_estimates} estimates", t=self.stopped_at)
         stop_writer.set()
         with contextlib.suppress(asyncio.CancelledError):
             await writer

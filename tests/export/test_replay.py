@@ -150,3 +150,33 @@ def test_replay_estimates_are_the_live_estimators(built: Built, tmp_path: Path) 
     for column in ("arousal", "arousal_svm", "arousal_confidence", "valence"):
         np.testing.assert_allclose(affect[column], records[column].astype(float), rtol=1e-12)
     assert list(affect["arousal_high"]) == list(records["arousal_high"])
+
+
+def test_saved_replay_spans_the_recording_not_the_wall_clock(
+    built: Built, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A 2011 recording replayed with --save: its session events lie in 2011."""
+    eda = built.blocks["eda"]
+    assert eda.sfreq is not None
+    path = tmp_path / "eda-2011.csv"
+    pd.DataFrame({"eda": eda.values[:, 0]}).to_csv(path, index=False)
+    t0 = 1_300_000_000.25  # March 2011
+    first, last = t0, t0 + (len(eda) - 1) / eda.sfreq
+    store = str(tmp_path / "saved")
+    code = main(["replay", str(path), "--sfreq", str(eda.sfreq), "--t0", str(t0),
+                 "--unit", f"eda={eda.unit}", "--store", store, "--save",
+                 "--session-id", "r2011", "--window", "30", "--no-progress"])  # fmt: skip
+    assert code == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["saved"] and summary["session"] == "r2011"
+    with EmbeddedStore(tmp_path / "saved") as check:
+        events = check.read("events", tags={"session": "r2011"})
+    session_events = events[events["kind"] == "session"].set_index("label")["time_ns"]
+    assert set(session_events.index) == {"start", "stop"}
+    start, stop = session_events["start"] / 1e9, session_events["stop"] / 1e9
+    period = 1.0 / eda.sfreq
+    assert start == pytest.approx(first, abs=1e-6)
+    assert last <= stop <= last + period + 1e-6
+    # Every event of the saved session (gaps included) lies within the recording's span.
+    times = events["time_ns"].to_numpy(np.int64) / 1e9
+    assert ((times >= first - 1e-6) & (times <= last + period + 1e-6)).all()
