@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
+from numpy.typing import NDArray
 
 from affectstream.device import eda_band, ganglion, gatt, muse, polar
 from affectstream.device.heart_rate import decode_heart_rate
@@ -87,12 +88,16 @@ class Frame:
         or unwrapped when the modulus is None); None for streams without a counter.
     restart : bool
         The device restarted its counter here, so no gap can be computed across it.
+    saturated : ndarray of bool, shape (n,), optional
+        Samples that arrived but whose value is unknown because the sensor hit its rail
+        (NaN in ``values``); each run of them becomes a ``"saturated"`` gap.
     """
 
     kind: str
     values: FloatArray
     counter: int | None
     restart: bool = False
+    saturated: NDArray[np.bool_] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,7 +388,8 @@ class EdaSession(ProfileSession):
         if packet.contact != self.contact or packet.battery_low != self.battery_low:
             logger.info("EDA band: contact %s, battery low %s", packet.contact, packet.battery_low)
             self.contact, self.battery_low = packet.contact, packet.battery_low
-        return [Frame("eda", packet.values[:, None], packet.sequence)]
+        saturated = packet.saturated_samples if packet.saturated_samples.any() else None
+        return [Frame("eda", packet.values[:, None], packet.sequence, saturated=saturated)]
 
     async def start(self, client: GattClient) -> None:
         await client.write_gatt_char(gatt.EDA_CONTROL, bytes([eda_band.CONTROL_START]), True)

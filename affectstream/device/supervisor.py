@@ -89,11 +89,16 @@ class StreamStats:
     Parameters
     ----------
     samples_received : int
-        Samples decoded and delivered from the device.
+        Samples decoded and delivered from the device, saturated ones included (they
+        arrived; only their value is unknown).
     samples_expected : int
-        Samples the device counter says were sent from the first received on.
+        Samples the device counter says were sent from the first received on
+        (``samples_received + gap_samples``).
     gap_samples : int
         Samples the counter says were lost (NaN rows).
+    saturated_samples : int
+        Received samples whose sensor hit its rail (NaN rows plus a ``"saturated"`` gap;
+        counted in ``samples_received``, not in ``gap_samples``).
     reconnects : int
         Reconnections of the device after unrequested disconnects.
     malformed : int
@@ -107,6 +112,7 @@ class StreamStats:
     samples_received: int = 0
     samples_expected: int = 0
     gap_samples: int = 0
+    saturated_samples: int = 0
     reconnects: int = 0
     malformed: int = 0
     overflow_samples: int = 0
@@ -256,6 +262,7 @@ class StreamState:
             None when the frame held only already-received samples.
         """
         values = np.asarray(frame.values, dtype=np.float64)
+        saturated = None if frame.saturated is None else np.asarray(frame.saturated, bool)
         n = values.shape[0]
         if n == 0:
             return None
@@ -287,6 +294,7 @@ class StreamState:
                         logger.debug("%s: duplicate samples dropped", self.stream_id)
                         return None
                     values = values[overlap:]
+                    saturated = None if saturated is None else saturated[overlap:]
                     device_first += overlap
                     n -= overlap
                 else:
@@ -308,6 +316,8 @@ class StreamState:
             values = np.concatenate([np.full((n_missing, values.shape[1]), np.nan), values])
             self.stats.gap_samples += n_missing
             logger.info("%s: %d samples missing (%s)", self.stream_id, n_missing, reason)
+        if saturated is not None:
+            gaps.extend(self._saturated_gaps(saturated, first + n_missing, t[n_missing:]))
         self.stats.samples_received += n
         self.stats.samples_expected += n + n_missing
         self._out_next = int(index[-1]) + 1
@@ -326,6 +336,16 @@ class StreamState:
             gaps=tuple(gaps),
             device=self.device,
         )
+
+    def _saturated_gaps(self, saturated: np.ndarray, first: int, t: np.ndarray) -> list[Gap]:
+        """One ``"saturated"`` gap per run of saturated samples (received, value unknown)."""
+        edges = np.diff(np.concatenate([[0], saturated.astype(np.int8), [0]]))
+        starts, stops = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+        self.stats.saturated_samples += int(saturated.sum())
+        return [
+            Gap(self.stream_id, first + a, b - a, float(t[a]), float(t[b - 1]), "saturated")
+            for a, b in zip(starts.tolist(), stops.tolist(), strict=True)
+        ]
 
     def mark_overflow(self, block: SampleBlock) -> None:
         """Remember that ``block`` did not fit the output queue.

@@ -314,3 +314,40 @@ async def test_counter_wraps_during_streaming_and_across_a_disconnect(
     block = rec.stream(f"{p.name}/{kind}")
     stats = rec.stats[f"{p.name}/{kind}"]
     assert stats.gap_samples + int(partial_rows(block).sum()) == lost > 0
+
+
+async def test_saturated_eda_samples_become_saturated_gaps(radio: VirtualRadio) -> None:
+    """Samples the band sends as 0xFFFFFF are NaN rows inside ``"saturated"`` gaps, counted
+    as received (not lost)."""
+    preview = EdaBand().generator.samples_at(np.arange(0, 10 * 32) / 32)
+    threshold = float(preview.min() + preview.max()) / 2  # some samples above, some below
+    p = _make("eda", rate=32, saturate_above_us=threshold)
+    await radio.add(p)
+
+    async def run(_sup: Supervisor) -> None:
+        await asyncio.sleep(1.2)
+
+    rec = await record(radio, [p], run)
+    block = assert_matches_sent(rec, p, "eda")
+    stats = rec.stats[f"{p.name}/eda"]
+    sent = p.sent_samples("eda")[:, 0]
+    # Device index of each received row, aligned with the emulator's indices.
+    device_index = p.sent_indices("eda")[0] + (block.index - block.index[0])
+    sent_at = dict(zip(p.sent_indices("eda").tolist(), sent.tolist(), strict=True))
+    expected = {
+        int(i) for i, d in zip(block.index, device_index, strict=True) if np.isnan(sent_at[int(d)])
+    }
+    assert 0 < len(expected) < len(block), "the emulator must send saturated and valid samples"
+
+    saturated = [g for g in block.gaps if g.reason == "saturated"]
+    assert [g for g in block.gaps if g.reason != "saturated"] == []
+    covered = [i for g in saturated for i in range(g.first_index, g.first_index + g.n_samples)]
+    assert len(covered) == len(set(covered)) and set(covered) == expected
+    row = {int(i): k for k, i in enumerate(block.index)}
+    for gap in saturated:
+        assert gap.t_start == block.t[row[gap.first_index]]
+        assert gap.t_end == block.t[row[gap.first_index + gap.n_samples - 1]]
+    assert np.isnan(block.values[[row[i] for i in expected]]).all()
+    assert stats.saturated_samples == len(expected) and stats.gap_samples == 0
+    assert stats.samples_received == len(block)
+    assert stats.samples_received + stats.gap_samples == stats.samples_expected
