@@ -98,3 +98,29 @@ def test_reconnect_backoff_doubles_is_bounded_and_jittered() -> None:
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1  # jittered
     assert sup.backoff_delay(10_000) <= 8.0
+
+
+def test_saturated_runs_after_a_counter_jump_and_a_duplicate_overlap() -> None:
+    """Saturated runs map to the right rows when lost samples precede them and when the
+    frame's first samples were already received (and are dropped with their mask)."""
+    state = StreamState(EDA, "band/eda", "band")
+    state.ingest(_frame(0), 100.0)  # samples 0-4
+    mask = np.array([True, False, False, True, True, False])
+    values = np.where(mask, np.nan, 1.0)[:, None]
+    # Device samples 8-13: 5-7 lost, then runs at 8 and 11-12.
+    block = state.ingest(Frame("eda", values, 8, saturated=mask), 100.3)
+    assert block is not None
+    lost = [g for g in block.gaps if g.reason == "counter_jump"]
+    runs = [(g.first_index, g.n_samples) for g in block.gaps if g.reason == "saturated"]
+    assert [(g.first_index, g.n_samples) for g in lost] == [(5, 3)]
+    assert runs == [(8, 1), (11, 2)]
+    # Device samples 12-15 again overlap 12-13; only 14-15 (saturated at 15) are new.
+    overlap = np.array([True, False, False, True])
+    again = Frame("eda", np.where(overlap, np.nan, 1.0)[:, None], 12, saturated=overlap)
+    block = state.ingest(again, 100.4)
+    assert block is not None
+    assert [(g.first_index, g.n_samples, g.reason) for g in block.gaps] == [(15, 1, "saturated")]
+    assert block.t[-1] == block.gaps[0].t_start == block.gaps[0].t_end
+    stats = state.stats
+    assert stats.saturated_samples == 4 and stats.gap_samples == 3 and stats.duplicates == 2
+    assert stats.samples_received + stats.gap_samples == stats.samples_expected == 16
