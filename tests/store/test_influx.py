@@ -21,7 +21,7 @@ from influxdb_client import Point
 
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
 from affectstream.store.base import SeriesBatch
-from affectstream.store.influx import InfluxStore, normalise_url, parse_series_key
+from affectstream.store.influx import InfluxStore, is_loopback, normalise_url, parse_series_key
 from affectstream.store.influx_lineprotocol import batch_to_line_protocol
 from affectstream.store.spool import SpoolFullError
 
@@ -114,7 +114,8 @@ def test_point_objects_round_trip_is_exact(
         for name, column in batch.fields.items():
             point = point.field(name, column[i].item() if hasattr(column[i], "item") else column[i])
         points.append(point)
-    with open_store(influx_target, tmp_path / "spool") as store:
+    # gzip on explicitly: the servers here are local, where it is off by default.
+    with open_store(influx_target, tmp_path / "spool", gzip=True) as store:
         store.write_points(points)
         store.flush(timeout=30)
         frame = store.read("events", tags={"session": unique_session})
@@ -436,3 +437,15 @@ def test_default_spool_lives_with_the_embedded_store_one_per_server(
     finally:
         first.close()
         second.close()
+
+
+def test_gzip_is_off_only_for_servers_on_this_machine(tmp_path: Path) -> None:
+    assert is_loopback("http://127.0.0.1:8086") and is_loopback("http://[::1]:8086")
+    assert is_loopback("http://localhost:8086")
+    assert not is_loopback("http://influx.example.org:8086")
+    assert not is_loopback("http://10.1.2.3:8086")
+    for url, expected in (("http://127.0.0.1:9", False), ("http://influx.invalid:9", True)):
+        with InfluxStore(url, spool_dir=tmp_path / str(expected), close_timeout=0) as store:
+            assert store.gzip is expected
+    with InfluxStore("http://127.0.0.1:9", spool_dir=tmp_path / "on", gzip=True) as store:
+        assert store.gzip is True

@@ -87,7 +87,10 @@ def test_round_trip_within_documented_precision(
     victoria: ServerProcess, tmp_path: Path, unique_session: str
 ) -> None:
     batch = signal_batch(unique_session)
-    with InfluxStore(victoria.url, bucket="ignored", spool_dir=tmp_path / "spool") as store:
+    # gzip on explicitly (off by default for a local server): VictoriaMetrics decodes it.
+    with InfluxStore(
+        victoria.url, bucket="ignored", spool_dir=tmp_path / "spool", gzip=True
+    ) as store:
         store.write([batch])
         store.flush(timeout=30)
     assert_exported(victoria, batch)
