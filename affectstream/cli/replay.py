@@ -228,12 +228,8 @@ def replay_blocks(
         source = ReplaySource(
             present, session.submit, speed=speed, finished=finished, progress=progress
         )
-        # Register the feature streams before any data, as extract_features does: pushed
-        # faster than real time, one stream's rows must wait for the others' first samples.
-        session.declare_streams(source.streams)
-        first = {b.stream: b for b in reversed(present)}
-        for stream in session.summary()["feature_streams"].values():
-            session.extractor.register(first[stream])
+        first_blocks = {b.stream: b for b in reversed(present)}
+        session.declare_streams(source.streams, first_blocks)
         summary = await session.run(
             source, stop=finished, declare=source.streams, span=(origin, end)
         )

@@ -321,7 +321,11 @@ class LiveSession:
 
     # -- input (event loop thread, never waits) -----------------------------------------
 
-    def declare_streams(self, streams: Mapping[str, str]) -> None:
+    def declare_streams(
+        self,
+        streams: Mapping[str, str],
+        first_blocks: Mapping[str, SampleBlock] | None = None,
+    ) -> None:
         """Tell the session which streams to expect, so each feature family takes its
         preferred source (e.g. ECG rather than RR for HRV) whatever arrives first.
 
@@ -329,6 +333,11 @@ class LiveSession:
         ----------
         streams : mapping of str to str
             Stream id → modality.
+        first_blocks : mapping of str to SampleBlock, optional
+            A first block per stream, when known before the session runs (replay): the
+            feature streams are then registered with the extractor up front, as
+            :func:`~affectstream.signal.extract_features` does, so rows wait for every
+            feature stream even when data is pushed faster than real time.
         """
         ranked: dict[str, tuple[int, str]] = {}
         for stream, modality in streams.items():
@@ -342,6 +351,9 @@ class LiveSession:
                 ranked[family] = (rank, stream)
         for family, (_, stream) in ranked.items():
             self._feature_streams[family] = stream
+        for stream in self._feature_streams.values():
+            if first_blocks is not None and stream in first_blocks:
+                self.extractor.register(first_blocks[stream])
 
     def _feeds_features(self, block: SampleBlock) -> bool:
         family = FAMILY.get(block.modality)
