@@ -667,6 +667,9 @@ def _output_column(kind: FieldKind, values: np.ndarray, present: np.ndarray) -> 
         return pd.arrays.IntegerArray(values.astype(np.int64), ~present)
     if kind == "bool" and not present.all():
         return pd.arrays.BooleanArray(values.astype(np.bool_), ~present)
+    if kind == "str":
+        # pandas 3 would infer its "str" dtype and turn None into NaN; the contract is None.
+        return pd.Series(values, dtype=object, copy=False)
     return values
 
 
