@@ -20,14 +20,9 @@ if [ "${1:-}" = "--latest" ]; then
 fi
 venv=${AFFECTSTREAM_VENV:-$([ "$latest" = 1 ] && echo .venv-latest || echo .venv)}
 
-if [ ! -x "$venv/bin/python" ]; then
-  python3 -m venv "$venv" || {
-    echo "error: could not create a virtual environment; on Debian/Ubuntu: apt-get install python3-venv" >&2
-    exit 1
-  }
-fi
+source scripts/venv.sh
+make_venv "$venv"
 py="$venv/bin/python"
-"$py" -m pip install --quiet --disable-pip-version-check --upgrade pip uv
 if [ "$latest" = 1 ]; then
   "$py" -m uv pip install --quiet --python "$py" --upgrade --refresh -e '.[test]'
 else
