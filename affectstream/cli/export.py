@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from affectstream.cli._output import emit_json, progress_bars, say
+from affectstream.cli._output import add_json_argument, emit_result, progress_bars, say
 from affectstream.cli._store_args import add_store_arguments
 
 FORMATS = ("csv", "parquet", "edf", "bdf", "bids")
@@ -29,11 +29,13 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument("session", help="session id (run without a valid id to list them)")
-    parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
+    parser.add_argument(
+        "--format", required=True, choices=FORMATS, dest="fmt", help="what to write (see above)"
+    )
     parser.add_argument("--out", required=True, help="output folder (BIDS root for bids)")
     add_store_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
-    parser.add_argument("--json", action="store_true", help="(accepted; JSON is always printed)")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -63,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
         f"exported session {result.session} as {result.format}: "
         f"{len(result.files)} files in {result.out}"
     )
-    emit_json(
+    emit_result(
+        args,
         {
             "session": result.session,
             "participant": result.participant,
@@ -71,6 +74,6 @@ def run(args: argparse.Namespace) -> int:
             "out": str(result.out),
             "files": [str(p) for p in result.files],
             "rows": result.rows,
-        }
+        },
     )
     return 0

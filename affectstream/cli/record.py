@@ -18,7 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.errors import ConfigError
 
@@ -102,7 +102,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not turn lines typed on stdin into marker events",
     )
-    parser.add_argument("--json", action="store_true", help="print the JSON summary last")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -327,6 +327,5 @@ def run(args: argparse.Namespace) -> int:
     silent = [s for s, v in summary["streams"].items() if v.get("samples_received", 0) == 0]
     if silent:
         say(f"warning: no samples from {', '.join(silent)}")
-    if args.json:
-        emit_json(summary)
+    emit_result(args, summary)
     return 1 if silent or not summary["streams"] else 0
