@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from affectstream._validate import check_positive
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
+from affectstream.cli.demo import next_steps
 from affectstream.errors import ConfigError
 
 if TYPE_CHECKING:
@@ -31,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: Seconds over which the live sample rate is measured.
 RATE_WINDOW_S = 2.0
+#: Seconds over which --chaos spreads its faults when the session has no set length.
+CHAOS_SPAN_S = 20.0
 
 
 def register(subparsers: Any) -> None:
@@ -46,9 +49,10 @@ def register(subparsers: Any) -> None:
         help="stream BLE wearables (or emulated ones) and summarise what arrived",
         description=(
             "Connect to every device given (address or advertised name, optionally "
-            "ADDRESS@PROFILE) or to emulated devices (--emulate), stream for --duration "
-            "seconds, reconnecting by itself after dropouts, show per-stream rates, gaps "
-            "and reconnects on stderr, and print one JSON summary as the last stdout line."
+            "ADDRESS@PROFILE) or to emulated devices (--emulate), stream until --duration "
+            "seconds, the end of --protocol or Ctrl-C, reconnecting by itself after dropouts, "
+            "show per-stream rates, gaps and reconnects on stderr and summarise what arrived "
+            "(with --json: one JSON summary, the last stdout line)."
         ),
     )
     parser.add_argument(
@@ -68,7 +72,7 @@ def register(subparsers: Any) -> None:
         "--duration",
         type=float,
         default=None,
-        help="seconds (default: the protocol's length, else 20)",
+        help="seconds (default: the protocol's length, else until Ctrl-C)",
     )
     parser.add_argument(
         "--chaos",
@@ -228,9 +232,9 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     from affectstream.runtime.record import record_session
     from affectstream.runtime.view import LiveView
 
+    # No --duration: the protocol's length, else until Ctrl-C (a study session's length is
+    # the participant's, not a default's).
     duration = args.duration
-    if duration is None and not args.protocol:
-        duration = 20.0
     if duration is not None:
         duration = check_positive("--duration", duration)
     async with contextlib.AsyncExitStack() as stack:
@@ -261,9 +265,11 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
         markers = None if args.no_markers else sys.stdin
         if markers is not None and markers.isatty():
             say("type a label and Enter to write a marker; Ctrl-C stops and saves everything")
+        elif duration is None and not args.protocol:
+            say("recording until Ctrl-C (no --duration or --protocol given)")
         say(f"connecting to {len(targets)} device(s)...")
         chaos_task = (
-            asyncio.create_task(_chaos(peripherals, duration or 20.0))
+            asyncio.create_task(_chaos(peripherals, duration or CHAOS_SPAN_S))
             if args.chaos and peripherals
             else None
         )
@@ -300,6 +306,8 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             chaos["malformed_sent"] = sum(p.malformed_sent for p in peripherals)
             summary["chaos"] = chaos
         say(f"data: {summary['store']} (session {summary['session']})")
+        for what, command in next_steps(str(summary["store"]), str(summary["session"])):
+            say(f"  {what + ':':16s} {command}")
         return summary
 
 

@@ -11,8 +11,11 @@ every line typed on ``markers`` (the keyboard) into a marker event, and runs a
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
+import os
+import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -45,12 +48,41 @@ def _families(targets: Sequence[DeviceTarget]) -> set[str]:
     return families
 
 
+class _MarkerLines:
+    """Turns text arriving in pieces (keys typed, a pipe, a paste) into one marker per line."""
+
+    def __init__(self, session: LiveSession) -> None:
+        self.session = session
+        self.count = 0
+        self.pending = ""
+        self.last_t = 0.0
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes, *, final: bool = False) -> None:
+        """Mark every complete line in ``data`` (and the unfinished one when ``final``)."""
+        self.pending += self.decoder.decode(data, final=final)
+        *lines, self.pending = self.pending.split("\n")
+        if final and self.pending:
+            lines.append(self.pending)
+            self.pending = ""
+        for line in lines:
+            self.count += 1
+            label = line.strip() or f"marker {self.count}"
+            # Lines pasted at once arrive in one read: give each its own instant, since two
+            # events of a session at one timestamp are one point in the store.
+            self.last_t = max(time.time(), self.last_t + 1e-6)
+            self.session.mark(label, t=self.last_t)
+            logger.info("marker: %s", label)
+
+
 @contextlib.contextmanager
 def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[None]:
     """Turn each line read from ``stream`` into a marker event while the block runs.
 
-    Empty lines give numbered markers (``"marker 3"``). Uses the event loop's reader, so
-    it needs a stream with a file descriptor on a POSIX system; elsewhere it does nothing.
+    Every line counts, whether typed, pasted or piped (``printf 'a\\nb\\n' | affectstream
+    record ...``); empty lines give numbered markers (``"marker 3"``). A pipe or terminal
+    is read as data arrives through the event loop (POSIX); a regular file (``< file``) is
+    read at once at the start. Elsewhere it does nothing.
 
     Parameters
     ----------
@@ -68,21 +100,31 @@ def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[N
     except (OSError, ValueError, AttributeError):
         yield
         return
-    count = 0
+    lines = _MarkerLines(session)
 
-    def on_line() -> None:
-        nonlocal count
-        line = stream.readline()
-        if not line:  # end of input: stop listening
+    def on_readable() -> None:
+        # os.read, not stream.readline: a buffered reader takes every line waiting in the
+        # pipe into its buffer at once and the descriptor never becomes readable again.
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            logger.warning("markers: stopped reading stdin (%s)", exc)
+            data = b""
+        if not data:  # end of input: stop listening
+            lines.feed(b"", final=True)
             loop.remove_reader(fd)
             return
-        count += 1
-        label = line.strip() or f"marker {count}"
-        session.mark(label)
-        logger.info("marker: %s", label)
+        lines.feed(data)
 
     try:
-        loop.add_reader(fd, on_line)
+        loop.add_reader(fd, on_readable)
+    except PermissionError:  # a regular file cannot be watched: it is all there already
+        with contextlib.suppress(OSError):
+            lines.feed(os.read(fd, 1 << 20), final=True)
+        yield
+        return
     except (NotImplementedError, OSError, ValueError):
         logger.info("keyboard markers are not available on this platform")
         yield
