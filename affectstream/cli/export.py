@@ -21,18 +21,29 @@ def register(subparsers: Any) -> None:
     """
     parser = subparsers.add_parser(
         "export",
-        help="export a stored session (CSV, Parquet, EDF/BDF, BIDS)",
+        help="export stored sessions (CSV, Parquet, EDF/BDF, BIDS)",
         description=(
-            "Write a stored session for analysis: csv/parquet (features, quality, affect, "
+            "Write stored sessions for analysis: csv/parquet (features, quality, affect, "
             "events, one file per raw stream), edf/bdf (one file per EEG or ECG stream, gaps "
-            "annotated BAD_ACQ_SKIP), or bids (a BIDS dataset). See docs/export.md."
+            "annotated BAD_ACQ_SKIP), or bids (a BIDS dataset). Each session goes to its own "
+            "folder OUT/<session>/ (bids: OUT is the dataset root); existing files are never "
+            "replaced without --force. See docs/export.md."
         ),
     )
-    parser.add_argument("session", help="session id (run without a valid id to list them)")
+    parser.add_argument(
+        "session", nargs="?", default=None, help="session id (an unknown id lists the stored ones)"
+    )
+    parser.add_argument("--participant", metavar="ID", help="export every session of ID")
+    parser.add_argument("--all", action="store_true", dest="every", help="export every session")
     parser.add_argument(
         "--format", required=True, choices=FORMATS, dest="fmt", help="what to write (see above)"
     )
-    parser.add_argument("--out", required=True, help="output folder (BIDS root for bids)")
+    parser.add_argument(
+        "--out", required=True, help="output folder: OUT/<session>/ per session (bids: root)"
+    )
+    parser.add_argument(
+        "--force", action="store_true", help="replace files of an earlier export of a session"
+    )
     add_store_arguments(parser)
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     add_json_argument(parser)
@@ -40,7 +51,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export the session and print a JSON summary.
+    """Export the sessions chosen; say where each went (JSON with ``--json``).
 
     Parameters
     ----------
@@ -52,28 +63,37 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit code.
     """
-    from affectstream.export import export_session
+    from affectstream.export import export_sessions, select_sessions
     from affectstream.store import open_store
 
     with open_store(args.store) as store:
+        sessions = select_sessions(
+            store, args.session, participant=args.participant, every=args.every
+        )
         if args.no_progress:
-            result = export_session(store, args.session, args.fmt, args.out)
+            results = export_sessions(store, sessions, args.fmt, args.out, force=args.force)
         else:
             with progress_bars() as progress:
-                result = export_session(store, args.session, args.fmt, args.out, progress=progress)
-    say(
-        f"exported session {result.session} as {result.format}: "
-        f"{len(result.files)} files in {result.out}"
-    )
-    emit_result(
-        args,
-        {
-            "session": result.session,
-            "participant": result.participant,
-            "format": result.format,
-            "out": str(result.out),
-            "files": [str(p) for p in result.files],
-            "rows": result.rows,
-        },
-    )
+                results = export_sessions(
+                    store, sessions, args.fmt, args.out, force=args.force, progress=progress
+                )
+    exports = []
+    for result in results:
+        say(
+            f"exported session {result.session} as {result.format}: "
+            f"{len(result.files)} files in {result.out}"
+        )
+        exports.append(
+            {
+                "session": result.session,
+                "participant": result.participant,
+                "format": result.format,
+                "out": str(result.out),
+                "files": [str(p) for p in result.files],
+                "rows": result.rows,
+            }
+        )
+    # One session: its entry's fields at the top level too, as scripts read them.
+    payload = {**(exports[0] if len(exports) == 1 else {}), "exports": exports}
+    emit_result(args, payload)
     return 0

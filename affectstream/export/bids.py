@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream._version import __version__
+from affectstream.errors import ConfigError
 from affectstream.export.edf import block_to_raw, write_edf_file
 from affectstream.export.session import (
     Progress,
@@ -37,6 +39,7 @@ from affectstream.export.session import (
     field_columns,
     raw_blocks,
 )
+from affectstream.export.staging import commit, existing, replace_file, staged
 from affectstream.store import TAG_KEYS
 from affectstream.types import SampleBlock
 
@@ -71,8 +74,18 @@ def _tsv(frame: pd.DataFrame, path: Path, *, header: bool = True) -> None:
     frame.to_csv(path, sep="\t", index=False, header=header, na_rep="n/a")
 
 
-def write_bids(data: StoredSession, root: Path, progress: Progress | None = None) -> list[Path]:
+#: Column of participants.tsv and sessions.tsv with the id the store knows (labels are
+#: letters and digits only, so two ids can share one; this column tells them apart).
+SOURCE_ID = "affectstream_id"
+
+
+def write_bids(
+    data: StoredSession, root: Path, progress: Progress | None = None, *, force: bool = False
+) -> list[Path]:
     """Write a session into a BIDS dataset at ``root`` (created or extended).
+
+    The session is written into a staging folder and moved in when complete; dataset-level
+    files (``participants.tsv``...) are merged, never replaced.
 
     Parameters
     ----------
@@ -81,16 +94,72 @@ def write_bids(data: StoredSession, root: Path, progress: Progress | None = None
         BIDS root folder; other participants and sessions already there are kept.
     progress : callable, optional
         ``progress(stage, done, total)`` after each step.
+    force : bool
+        Replace this session's files if it was exported into ``root`` before.
 
     Returns
     -------
     list of Path
         The session's files (mne-bids sidecars included) and the dataset-level files.
+
+    Raises
+    ------
+    ConfigError
+        The session is already in ``root`` (without ``force``), another participant or
+        session id gives the same BIDS label, or the folder cannot be written.
     """
-    report = progress or _no_progress
-    root.mkdir(parents=True, exist_ok=True)
     subject = bids_label(data.info.participant, "unknown")
     session = bids_label(data.info.session, "1")
+    sessions_tsv = root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"
+    with staged(root) as stage:
+        _check_label(
+            root / "participants.tsv", "participant_id", f"sub-{subject}",
+            data.info.participant, "participant",
+        )  # fmt: skip
+        _check_label(sessions_tsv, "session_id", f"ses-{session}", data.info.session, "session")
+        _write_session(data, stage, subject, session, progress or _no_progress)
+        dataset_level = {
+            p.relative_to(stage).as_posix() for p in stage.iterdir() if p.is_file()
+        } | {"derivatives/affectstream/dataset_description.json"}
+        clashes = existing(stage, root, keep=dataset_level)
+        if clashes and not force:
+            raise ConfigError(
+                f"Session {data.info.session!r} is already in the BIDS dataset {root} "
+                f"({clashes[0].relative_to(root)}); add --force to replace it."
+            )
+        derived_description = stage / "derivatives" / "affectstream" / "dataset_description.json"
+        for path in dataset_level - {derived_description.relative_to(stage).as_posix()}:
+            (stage / path).unlink()  # merged below instead
+        commit(stage, root, keep=dataset_level)
+        _write_dataset_files(root, subject, data)
+    session_dir = root / f"sub-{subject}" / f"ses-{session}"
+    derived = root / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
+    shared = [root / name for name in ("dataset_description.json", "participants.tsv", "README")]
+    files = [p for folder in (session_dir, derived) for p in folder.rglob("*") if p.is_file()]
+    return sorted(files) + [sessions_tsv] + [p for p in shared if p.is_file()]
+
+
+def _check_label(table: Path, column: str, label: str, source: str, what: str) -> None:
+    """Refuse a label that a different id already holds in ``table``."""
+    if not table.is_file():
+        return
+    rows = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    if column not in rows or SOURCE_ID not in rows:
+        return
+    held = rows.loc[rows[column] == label, SOURCE_ID]
+    others = sorted({h for h in held if h not in ("", "n/a", source)})
+    if others:
+        raise ConfigError(
+            f"The {what} ids {others[0]!r} and {source!r} both become the BIDS label "
+            f"{label!r} in {table.parent}; export {source!r} into another --out (BIDS labels "
+            "are letters and digits only, so they cannot be told apart in one dataset)."
+        )
+
+
+def _write_session(
+    data: StoredSession, root: Path, subject: str, session: str, report: Progress
+) -> None:
+    """The session's own files under ``root`` (a staging folder)."""
     prefix = f"sub-{subject}_ses-{session}_task-{TASK}"
     session_dir = root / f"sub-{subject}" / f"ses-{session}"
     blocks = raw_blocks(data)
@@ -126,13 +195,8 @@ def write_bids(data: StoredSession, root: Path, progress: Progress | None = None
     _write_derivatives(data, root, subject, session, prefix, reference)
     done += 1
     report("writing BIDS", done, steps)
-    _write_dataset_files(root, subject)
     done += 1
     report("writing BIDS", done, steps)
-    derived = root / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
-    shared = [root / name for name in ("dataset_description.json", "participants.tsv", "README")]
-    files = [p for folder in (session_dir, derived) for p in folder.rglob("*") if p.is_file()]
-    return sorted(files) + [p for p in shared if p.is_file()]
 
 
 def _write_eeg(
@@ -264,8 +328,11 @@ def _write_derivatives(
         )
 
 
-def _write_dataset_files(root: Path, subject: str) -> None:
-    """dataset_description.json, participants.tsv and README (kept if already there)."""
+def _write_dataset_files(root: Path, subject: str, data: StoredSession) -> None:
+    """dataset_description.json, participants.tsv, the subject's sessions.tsv and README.
+
+    Existing files are merged (rows added, never removed) through a temporary name.
+    """
     description = root / "dataset_description.json"
     content: dict[str, Any] = {}
     if description.exists():
@@ -278,24 +345,50 @@ def _write_dataset_files(root: Path, subject: str) -> None:
     content.setdefault("DatasetType", "raw")
     generated = [g for g in content.get("GeneratedBy", []) if g.get("Name") != "affectstream"]
     content["GeneratedBy"] = [*generated, {"Name": "affectstream", "Version": __version__}]
-    _write_json(description, content)
-    participants = root / "participants.tsv"
-    row = f"sub-{subject}"
-    if participants.exists():
-        table = pd.read_csv(participants, sep="\t", dtype=str, keep_default_na=False)
-        if row not in set(table["participant_id"]):
-            table = pd.concat([table, pd.DataFrame({"participant_id": [row]})], ignore_index=True)
-            _tsv(table.fillna("n/a"), participants)
-    else:
-        _tsv(pd.DataFrame({"participant_id": [row]}), participants)
-        _write_json(
-            root / "participants.json",
-            {"participant_id": {"Description": "Pseudonymous participant id in affectstream"}},
+    replace_file(description, lambda path: _write_json(path, content))
+    _merge_row(
+        root / "participants.tsv",
+        {"participant_id": f"sub-{subject}", SOURCE_ID: data.info.participant},
+    )
+    participants_json = root / "participants.json"
+    if not participants_json.exists():
+        replace_file(
+            participants_json,
+            lambda path: _write_json(
+                path,
+                {
+                    "participant_id": {"Description": "BIDS label of the participant"},
+                    SOURCE_ID: {"Description": "Pseudonymous participant id in affectstream"},
+                },
+            ),
         )
+    start = datetime.fromtimestamp(data.info.start_ns / 1e9, tz=UTC)
+    _merge_row(
+        root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv",
+        {
+            "session_id": f"ses-{bids_label(data.info.session, '1')}",
+            "acq_time": start.strftime("%Y-%m-%dT%H:%M:%S"),
+            SOURCE_ID: data.info.session,
+        },
+    )
     readme = root / "README"
     if not readme.exists():
-        readme.write_text(
-            "Recordings exported by affectstream (affectstream export --format bids).\n"
-            "See docs/export.md for the layout and how gaps and times are represented.\n",
-            encoding="utf-8",
+        replace_file(
+            readme,
+            lambda path: path.write_text(
+                "Recordings exported by affectstream (affectstream export --format bids).\n"
+                "See docs/export.md for the layout and how gaps and times are represented.\n",
+                encoding="utf-8",
+            ),
         )
+
+
+def _merge_row(table: Path, row: dict[str, str]) -> None:
+    """Add ``row`` to a TSV keyed by its first column (replacing that key's row)."""
+    key = next(iter(row))
+    frame = pd.DataFrame([row])
+    if table.exists():
+        old = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+        old = old[old[key] != row[key]] if key in old else old
+        frame = pd.concat([old, frame], ignore_index=True).fillna("n/a")
+    replace_file(table, lambda path: _tsv(frame, path))

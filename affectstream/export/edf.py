@@ -35,6 +35,7 @@ from affectstream.export.session import (
     raw_blocks,
     slug,
 )
+from affectstream.export.staging import unique_names
 from affectstream.store import GAP_EVENT_KIND
 from affectstream.types import FloatArray, SampleBlock
 
@@ -213,9 +214,11 @@ def write_edf(
     blocks = edf_streams(data)
     events = data.events()
     written = []
+    # Distinct streams get distinct files even when their ids clean to one name.
+    names = unique_names([b.stream for b in blocks], slug)
     for done, block in enumerate(blocks, start=1):
         raw, _ = block_to_raw(block, events, data.info.participant)
-        path = out / f"{slug(data.info.session)}_{slug(block.stream)}.{fmt}"
+        path = out / f"{slug(data.info.session)}_{names[block.stream]}.{fmt}"
         written.append(write_edf_file(raw, path, fmt))
         logger.info("wrote %s", path)
         report(f"writing {fmt}", done, len(blocks))

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.export.session import Progress, StoredSession, _no_progress, field_columns, slug
+from affectstream.export.staging import unique_names
 from affectstream.store import RAW_PREFIX, TAG_KEYS
 
 logger = logging.getLogger(__name__)
@@ -55,6 +56,7 @@ def export_frames(data: StoredSession) -> dict[str, pd.DataFrame]:
         Columns ``time_ns`` (int64), then tags, then fields; no ``time`` column yet.
     """
     frames: dict[str, pd.DataFrame] = {}
+    names = stream_names(data)
     for measurement, frame in data.tables.items():
         if not measurement.startswith(RAW_PREFIX) or "stream" not in frame:
             frames[measurement] = frame.reset_index(drop=True)
@@ -63,8 +65,31 @@ def export_frames(data: StoredSession) -> dict[str, pd.DataFrame]:
             part = frame[(frame["stream"] == stream).to_numpy()]
             keep = [c for c in part.columns if c in ("time_ns", *TAG_KEYS)]
             keep += [c for c in field_columns(part) if part[c].notna().any()]
-            frames[f"{measurement}_{slug(str(stream))}"] = part[keep].reset_index(drop=True)
+            frames[f"{measurement}_{names[str(stream)]}"] = part[keep].reset_index(drop=True)
     return frames
+
+
+def stream_names(data: StoredSession) -> dict[str, str]:
+    """File-name part of every raw stream of a session, distinct for distinct streams.
+
+    ``polar/ecg`` -> ``polar-ecg``; two streams that clean to one name (``"dev a/eda"``,
+    ``"dev-a/eda"``) each get a hash suffix rather than sharing a file.
+
+    Parameters
+    ----------
+    data : StoredSession
+
+    Returns
+    -------
+    dict of str to str
+    """
+    streams = [
+        str(s)
+        for m, frame in data.tables.items()
+        if m.startswith(RAW_PREFIX) and "stream" in frame
+        for s in pd.unique(frame["stream"])
+    ]
+    return unique_names(streams, slug)
 
 
 def write_tables(

@@ -130,7 +130,7 @@ def test_edf_export_reads_back_with_mne(built: Built, tmp_path: Path, fmt: str) 
     names = {
         m: f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.{fmt}" for m in ("eeg", "ecg")
     }
-    assert sorted(p.name for p in files) == sorted(names.values())
+    assert sorted(p.name for p in files) == sorted([*names.values(), f"{fmt}_manifest.json"])
     reader = mne.io.read_raw_bdf if fmt == "bdf" else mne.io.read_raw_edf
     for modality, name in names.items():
         raw = reader(tmp_path / name, infer_types=True, preload=True, verbose="error")

@@ -84,7 +84,7 @@ def test_demo_runs_to_completion_and_stores_its_estimates(
     out = tmp_path / "export"
     export_args = ["export", session, "--store", str(store_path), "--format", "parquet"]
     assert main([*export_args, "--out", str(out), "--no-progress"]) == 0
-    exported = pq.read_table(out / "affect.parquet").to_pandas()
+    exported = pq.read_table(out / session / "affect.parquet").to_pandas()  # a folder each
     np.testing.assert_array_equal(exported["time_ns"].to_numpy(), affect["time_ns"].to_numpy())
     np.testing.assert_array_equal(exported["arousal"].to_numpy(), affect["arousal"].to_numpy())
 
