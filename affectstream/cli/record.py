@@ -22,10 +22,11 @@ from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.cli.demo import next_steps
 from affectstream.errors import ConfigError
+from affectstream.runtime.record import parse_targets
 
 if TYPE_CHECKING:
     from affectstream.device.emulation.peripheral import EmulatedPeripheral
-    from affectstream.device.supervisor import DeviceTarget, Supervisor
+    from affectstream.device.supervisor import Supervisor
     from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -108,35 +109,6 @@ def register(subparsers: Any) -> None:
     )
     add_json_argument(parser)
     parser.set_defaults(func=run)
-
-
-def parse_targets(devices: list[str]) -> list[DeviceTarget]:
-    """Turn ``ADDRESS_OR_NAME[@PROFILE]`` arguments into device targets.
-
-    Parameters
-    ----------
-    devices : list of str
-        Positional arguments.
-
-    Returns
-    -------
-    list of DeviceTarget
-
-    Raises
-    ------
-    ConfigError
-        If a profile name is unknown.
-    """
-    from affectstream.device.profiles import get_profile
-    from affectstream.device.supervisor import DeviceTarget
-
-    targets = []
-    for text in devices:
-        address, _, profile = text.rpartition("@") if "@" in text else (text, "", "")
-        if profile:
-            get_profile(profile)
-        targets.append(DeviceTarget(address.strip(), profile=profile or None))
-    return targets
 
 
 class LiveStats:

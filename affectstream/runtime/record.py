@@ -15,7 +15,6 @@ import codecs
 import contextlib
 import logging
 import os
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -48,6 +47,32 @@ def _families(targets: Sequence[DeviceTarget]) -> set[str]:
     return families
 
 
+def parse_targets(devices: list[str]) -> list[DeviceTarget]:
+    """Turn ``ADDRESS_OR_NAME[@PROFILE]`` arguments into device targets.
+
+    Parameters
+    ----------
+    devices : list of str
+        Positional arguments.
+
+    Returns
+    -------
+    list of DeviceTarget
+
+    Raises
+    ------
+    ConfigError
+        If a profile name is unknown.
+    """
+    targets = []
+    for text in devices:
+        address, _, profile = text.rpartition("@") if "@" in text else (text, "", "")
+        if profile:
+            get_profile(profile)
+        targets.append(DeviceTarget(address.strip(), profile=profile or None))
+    return targets
+
+
 class _MarkerLines:
     """Turns text arriving in pieces (keys typed, a pipe, a paste) into one marker per line."""
 
@@ -55,7 +80,6 @@ class _MarkerLines:
         self.session = session
         self.count = 0
         self.pending = ""
-        self.last_t = 0.0
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
 
     def feed(self, data: bytes, *, final: bool = False) -> None:
@@ -68,10 +92,8 @@ class _MarkerLines:
         for line in lines:
             self.count += 1
             label = line.strip() or f"marker {self.count}"
-            # Lines pasted at once arrive in one read: give each its own instant, since two
-            # events of a session at one timestamp are one point in the store.
-            self.last_t = max(time.time(), self.last_t + 1e-6)
-            self.session.mark(label, t=self.last_t)
+            # Lines pasted at once arrive in one read; mark() gives each its own instant.
+            self.session.mark(label)
             logger.info("marker: %s", label)
 
 
@@ -148,6 +170,8 @@ async def record_session(
     stop: asyncio.Event | None = None,
     on_update: Callable[[LiveSnapshot], None] | None = None,
     supervisor_options: dict[str, Any] | None = None,
+    on_estimate: Callable[[dict[str, Any]], None] | None = None,
+    on_session: Callable[[LiveSession], None] | None = None,
 ) -> dict[str, Any]:
     """Record devices into the store with features, estimates and events.
 
@@ -178,6 +202,10 @@ async def record_session(
     supervisor_options : dict, optional
         Passed to :class:`~affectstream.device.supervisor.Supervisor` (``client_kwargs``,
         ``scanner_kwargs``, ``connect_timeout``, ``scan_timeout``...).
+    on_estimate : callable, optional
+        Receives every affect record as it is computed (see :class:`LiveSession`).
+    on_session : callable, optional
+        Receives the :class:`LiveSession` before it starts (to mark events from code).
 
     Returns
     -------
@@ -203,7 +231,9 @@ async def record_session(
         logger.warning("no arousal model bundle fits these devices: storing features only")
     config = SessionConfig(participant=participant, window=window or WindowConfig(), protocol=plan)
     with open_store(store) as opened:
-        session = LiveSession(opened, config, estimator)
+        session = LiveSession(opened, config, estimator, on_estimate=on_estimate)
+        if on_session is not None:
+            on_session(session)
         supervisor = Supervisor(
             device_targets, on_block=session.submit, **(supervisor_options or {})
         )
