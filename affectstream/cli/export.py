@@ -83,6 +83,8 @@ def run(args: argparse.Namespace) -> int:
             f"exported session {result.session} as {result.format}: "
             f"{len(result.files)} files in {result.out}"
         )
+        for stream, why in result.left_out.items():
+            say(f"  not in {result.format}: {stream} ({why})")
         exports.append(
             {
                 "session": result.session,
@@ -91,6 +93,7 @@ def run(args: argparse.Namespace) -> int:
                 "out": str(result.out),
                 "files": [str(p) for p in result.files],
                 "rows": result.rows,
+                "left_out": result.left_out,
             }
         )
     # One session: its entry's fields at the top level too, as scripts read them.

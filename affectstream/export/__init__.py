@@ -16,7 +16,7 @@ from affectstream._validate import check_option
 from affectstream._version import __version__
 from affectstream.errors import ConfigError
 from affectstream.export.bids import write_bids
-from affectstream.export.edf import ACQ_SKIP, block_to_raw, write_edf
+from affectstream.export.edf import ACQ_SKIP, block_to_raw, edf_left_out, write_edf
 from affectstream.export.session import (
     Progress,
     StoredSession,
@@ -72,6 +72,8 @@ class ExportResult:
         Files written.
     rows : dict of str to int
         Rows (points) per measurement exported.
+    left_out : dict of str to str
+        Streams the format cannot hold (EDF/BDF: no sampling rate) and why.
     """
 
     session: str
@@ -80,6 +82,7 @@ class ExportResult:
     out: Path
     files: list[Path] = field(default_factory=list)
     rows: dict[str, int] = field(default_factory=dict)
+    left_out: dict[str, str] = field(default_factory=dict)
 
 
 def export_session(
@@ -127,15 +130,18 @@ def export_session(
     check_option("fmt", fmt, FORMATS)
     out = Path(out)
     data = load_session(store, session, progress)
+    left_out: dict[str, str] = {}
     if fmt == "bids":
         files = write_bids(data, out, progress, force=force)
     else:
+        if fmt in ("edf", "bdf"):
+            left_out = edf_left_out(data)
         with staged(out) as stage:
             if fmt in ("csv", "parquet"):
                 written = write_tables(data, stage, fmt, progress)
             else:
                 written = write_edf(data, stage, fmt, progress)
-            _write_manifest(data, stage, fmt, written)
+            _write_manifest(data, stage, fmt, written, left_out)
             clashes = existing(stage, out)
             if clashes and not force:
                 raise ConfigError(
@@ -152,11 +158,14 @@ def export_session(
         out=out,
         files=files,
         rows=rows,
+        left_out=left_out,
     )
 
 
-def _write_manifest(data: StoredSession, folder: Path, fmt: str, files: list[Path]) -> None:
-    """``<fmt>_manifest.json``: which session, which files."""
+def _write_manifest(
+    data: StoredSession, folder: Path, fmt: str, files: list[Path], left_out: dict[str, str]
+) -> None:
+    """``<fmt>_manifest.json``: which session, which files, what is not in them."""
     (folder / f"{fmt}_manifest.json").write_text(
         json.dumps(
             {
@@ -165,6 +174,7 @@ def _write_manifest(data: StoredSession, folder: Path, fmt: str, files: list[Pat
                 "format": fmt,
                 "affectstream": __version__,
                 "files": [p.name for p in files],
+                "left_out": left_out,
                 "time": "time_ns: int64 ns since the Unix epoch; time: UTC",
             },
             indent=1,

@@ -7,6 +7,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
+import edfio
 import mne
 import numpy as np
 import pandas as pd
@@ -108,7 +109,8 @@ def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str, fmt: str 
     block = built.blocks[modality]
     assert raw.info["sfreq"] == block.sfreq
     start = raw.info["meas_date"].timestamp()
-    data = raw.get_data(reject_by_annotation="NaN").T * 1e6
+    # Volts for EEG/ECG (MNE's unit); the stored unit for others (µS for EDA).
+    data = raw.get_data(reject_by_annotation="NaN").T * (1e6 if modality in ("eeg", "ecg") else 1)
     positions = np.rint((block.t - start) * block.sfreq).astype(int)
     # Every sample time is on the file's grid (the start was padded to a whole second).
     np.testing.assert_allclose(start + positions / block.sfreq, block.t, atol=0.5 / block.sfreq)
@@ -127,14 +129,21 @@ def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str, fmt: str 
 @pytest.mark.parametrize("fmt", ["edf", "bdf"])
 def test_edf_export_reads_back_with_mne(built: Built, tmp_path: Path, fmt: str) -> None:
     files = export(built, fmt, tmp_path)
+    # Every regular stream (EEG, ECG and EDA here); the RR intervals cannot be, and say so.
     names = {
-        m: f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.{fmt}" for m in ("eeg", "ecg")
+        m: f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.{fmt}"
+        for m in ("eeg", "ecg", "eda")
     }
     assert sorted(p.name for p in files) == sorted([*names.values(), f"{fmt}_manifest.json"])
+    manifest = json.loads((tmp_path / f"{fmt}_manifest.json").read_text())
+    assert list(manifest["left_out"]) == [built.blocks["rr"].stream]
     reader = mne.io.read_raw_bdf if fmt == "bdf" else mne.io.read_raw_edf
     for modality, name in names.items():
         raw = reader(tmp_path / name, infer_types=True, preload=True, verbose="error")
-        assert set(raw.get_channel_types()) == {modality}
+        assert set(raw.get_channel_types()) == {"bio" if modality == "eda" else modality}
+        signals = edfio.read_edf(tmp_path / name).signals
+        dimensions = {s.physical_dimension for s in signals if "Annotations" not in s.label}
+        assert dimensions == {"uV" if modality != "eda" else "uS"}
         channels = built.blocks[modality].channels
         assert raw.ch_names == [c if modality == "eeg" else c.lower() for c in channels]
         check_edf_signal(raw, built, modality, fmt)
