@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -9,8 +11,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from affectstream.export.session import Progress, StoredSession, _no_progress, field_columns, slug
+from affectstream.errors import SignalError
+from affectstream.export.session import (
+    EVENT_MODALITIES,
+    Progress,
+    StoredSession,
+    _no_progress,
+    field_columns,
+    slug,
+)
 from affectstream.export.staging import unique_names
+from affectstream.export.units import column_unit
+from affectstream.io._grid import estimate_sfreq
 from affectstream.store import RAW_PREFIX, TAG_KEYS
 
 logger = logging.getLogger(__name__)
@@ -92,6 +104,57 @@ def stream_names(data: StoredSession) -> dict[str, str]:
     return unique_names(streams, slug)
 
 
+def table_metadata(stem: str, frame: pd.DataFrame, session: str) -> dict[str, Any]:
+    """What a table's numbers mean: measurement, stream, sampling rate and column units.
+
+    Parameters
+    ----------
+    stem : str
+        File stem (``features``, ``raw_eeg_muse-1-eeg``...).
+    frame : pandas.DataFrame
+        The table (``time_ns``, tags, fields).
+    session : str
+
+    Returns
+    -------
+    dict
+        ``measurement``, ``stream`` (raw tables), ``sampling_frequency_hz`` (regular raw
+        streams, estimated from the timestamps as replay does; None otherwise) and
+        ``columns``: name -> ``{"unit": ...}`` for every column with a unit.
+    """
+    # Stems are the measurement, or raw_<modality>_<stream> (modalities have no "_").
+    measurement = "_".join(stem.split("_", 2)[:2]) if stem.startswith(RAW_PREFIX) else stem
+    meta: dict[str, Any] = {"session": session, "measurement": measurement}
+    if measurement.startswith(RAW_PREFIX):
+        modality = measurement[len(RAW_PREFIX) :]
+        meta["stream"] = str(frame["stream"].iloc[0]) if "stream" in frame and len(frame) else ""
+        meta["modality"] = modality
+        meta["sampling_frequency_hz"] = None
+        if modality not in EVENT_MODALITIES and len(frame) >= 2:
+            t = frame["time_ns"].to_numpy(np.int64) / 1e9
+            with contextlib.suppress(SignalError):
+                meta["sampling_frequency_hz"] = estimate_sfreq(t, f"{meta['stream']!r}")
+    meta["columns"] = {
+        c: {"unit": unit}
+        for c in frame.columns
+        if (unit := column_unit(measurement, str(c))) is not None
+    }
+    return meta
+
+
+def _with_metadata(arrow: Any, meta: dict[str, Any]) -> Any:
+    """Arrow table with each column's unit as field metadata and ``meta`` on the schema."""
+    import pyarrow as pa
+
+    fields = []
+    for f in arrow.schema:
+        unit = meta["columns"].get(f.name, {}).get("unit")
+        fields.append(f.with_metadata({"unit": unit}) if unit is not None else f)
+    schema = pa.schema(fields, metadata={**(arrow.schema.metadata or {}),
+                                         b"affectstream": json.dumps(meta).encode()})  # fmt: skip
+    return arrow.cast(schema)
+
+
 def write_tables(
     data: StoredSession, out: Path, fmt: str, progress: Progress | None = None
 ) -> list[Path]:
@@ -131,14 +194,18 @@ def write_tables(
         stamps = pd.to_datetime(table["time_ns"].to_numpy(np.int64), unit="ns", utc=True)
         table.insert(1, "time", stamps)
         path = out / f"{stem}.{fmt}"
+        meta = table_metadata(stem, frame, data.info.session)
         arrow = pa.Table.from_pandas(table, preserve_index=False)
         if fmt == "csv":
             iso = _iso_arrow(table["time_ns"].to_numpy(np.int64).astype("datetime64[ns]"))
             arrow = arrow.set_column(1, "time", iso)
             # Arrow writes floats in their shortest round-trip form, ~10x faster than pandas.
             pa_csv.write_csv(arrow, path, pa_csv.WriteOptions(quoting_style="needed"))
+            sidecar = path.with_suffix(".json")
+            sidecar.write_text(json.dumps(meta, indent=1, ensure_ascii=False), encoding="utf-8")
+            written.append(sidecar)
         else:
-            pq.write_table(arrow, path)
+            pq.write_table(_with_metadata(arrow, meta), path)
         written.append(path)
         logger.info("wrote %s (%d rows)", path, len(table))
         report(f"writing {fmt}", done, len(frames))

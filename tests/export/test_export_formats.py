@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import edfio
 import mne
@@ -16,6 +18,7 @@ import pytest
 
 from affectstream.errors import ConfigError
 from affectstream.export import export_session
+from affectstream.export.units import feature_unit
 from affectstream.store import EmbeddedStore, open_store
 
 from .conftest import PARTICIPANT, SESSION, Built
@@ -273,3 +276,54 @@ def test_edf_labels_fit_sixteen_characters() -> None:
     labels = edf_labels(channels)
     assert len(set(labels)) == 3 and all(len(f"EEG {x}") <= 16 for x in labels)
     assert labels[2] == "af7" and labels[0] == channels[0][:MAX_NAME]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_carry_units_and_sampling_rates(built: Built, tmp_path: Path, fmt: str) -> None:
+    export(built, fmt, tmp_path)
+
+    def metadata(stem: str) -> dict[str, Any]:
+        if fmt == "csv":
+            meta: dict[str, Any] = json.loads((tmp_path / f"{stem}.json").read_text())
+        else:
+            schema = pq.read_schema(tmp_path / f"{stem}.parquet")
+            meta = json.loads(schema.metadata[b"affectstream"])
+            for name in schema.names:  # the same units on the columns themselves
+                field_meta = schema.field(name).metadata or {}
+                unit = meta["columns"].get(name, {}).get("unit")
+                assert field_meta.get(b"unit") == (unit.encode() if unit else None), name
+        return meta
+
+    for modality, block in built.blocks.items():
+        meta = metadata(f"raw_{modality}_{block.stream.replace('/', '-')}")
+        assert meta["stream"] == block.stream and meta["modality"] == modality
+        assert meta["sampling_frequency_hz"] == block.sfreq  # None for the RR intervals
+        channels = [c.lower() for c in block.channels]
+        assert {c: meta["columns"][c]["unit"] for c in channels} == dict.fromkeys(
+            channels, block.unit
+        )
+    features = metadata("features")
+    stored_features = stored(built, "features")
+    for column in stored_features.columns[3:]:
+        assert features["columns"][column]["unit"], column  # every feature has its unit
+    assert features["columns"]["hrv_rmssd"]["unit"] == "ms"
+    assert features["columns"]["time_ns"]["unit"] == "ns"
+    affect = metadata("affect")
+    assert affect["columns"]["arousal"]["unit"] == "1"
+
+
+def test_feature_units_are_those_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text()
+    documented: list[tuple[str, str]] = []
+    in_table = False
+    for line in docs.splitlines():
+        if line.startswith("| name | unit | definition |"):
+            in_table = True
+        elif not line.startswith("|"):
+            in_table = False
+        elif in_table and (match := re.match(r"\| `([a-z_<>0-9]+)` \| ([^|]+?) \|", line)):
+            documented.append((match.group(1), match.group(2)))
+    assert len(documented) > 20
+    for name, unit in documented:
+        example = name.replace("<band>", "alpha").replace("<ch>", "af7")
+        assert feature_unit(example) == unit.split(" ")[0], name
