@@ -31,7 +31,7 @@ import pandas as pd
 
 from affectstream._version import __version__
 from affectstream.errors import ConfigError
-from affectstream.export.edf import block_to_raw, write_edf_file
+from affectstream.export.edf import ACQ_SKIP, block_to_raw, write_edf_file
 from affectstream.export.session import (
     Progress,
     StoredSession,
@@ -40,10 +40,20 @@ from affectstream.export.session import (
     raw_blocks,
 )
 from affectstream.export.staging import commit, existing, replace_file, staged
-from affectstream.store import TAG_KEYS
+from affectstream.export.units import column_unit
+from affectstream.signal import WindowConfig
+from affectstream.store import GAP_EVENT_KIND, TAG_KEYS
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
+
+#: Supported headsets by channel layout: (manufacturer, reference electrode).
+EEG_DEVICES: dict[tuple[str, ...], tuple[str, str]] = {
+    ("TP9", "AF7", "AF8", "TP10"): ("InteraXon (Muse)", "Fpz"),
+}
+#: PowerLineFrequency of the EEG sidecar: the mains frequency the features notch out
+#: (WindowConfig.line_freq's default); a session does not record its own yet.
+LINE_FREQ_HZ = WindowConfig().line_freq
 
 #: Task label of exported recordings.
 TASK = "affectstream"
@@ -187,7 +197,8 @@ def _write_session(
         report("writing BIDS", done, steps)
     beh = session_dir / "beh"
     beh.mkdir(parents=True, exist_ok=True)
-    _write_events(data, beh / f"{prefix}_events.tsv", reference)
+    rates = {b.stream: b.sfreq for b in blocks}
+    _write_events(data, beh / f"{prefix}_events.tsv", reference, rates)
     for block in discrete:
         _write_discrete(block, beh / f"{prefix}_acq-{bids_label(block.modality, 'x')}", reference)
         done += 1
@@ -210,9 +221,34 @@ def _write_eeg(
     with tempfile.TemporaryDirectory() as folder:
         edf = write_edf_file(raw, Path(folder) / "eeg.edf", add_ch_type=False)
         written = mne.io.read_raw_edf(edf, verbose="error")
+        # The EDF keeps its BAD_ACQ_SKIP spans and mne-bids reads them from it; listed in
+        # events.tsv as well they would come back twice.
+        keep = [i for i, a in enumerate(written.annotations) if a["description"] != ACQ_SKIP]
+        written.set_annotations(written.annotations[keep])
+        written.info["line_freq"] = LINE_FREQ_HZ
         bids_path = BIDSPath(subject=subject, session=session, task=TASK, datatype="eeg", root=root)
         write_raw_bids(written, bids_path, overwrite=True, verbose=False)
+    sidecar = bids_path.copy().update(suffix="eeg", extension=".json").fpath
+    content = json.loads(sidecar.read_text(encoding="utf-8"))
+    manufacturer, reference = eeg_device(block.channels)
+    content.update({"Manufacturer": manufacturer, "EEGReference": reference})
+    _write_json(sidecar, content)
     return start
+
+
+def eeg_device(channels: tuple[str, ...]) -> tuple[str, str]:
+    """Manufacturer and reference electrode of an EEG stream, known by its channel layout.
+
+    Parameters
+    ----------
+    channels : tuple of str
+
+    Returns
+    -------
+    manufacturer, reference : str
+        ``"n/a"`` when the layout is not one of a supported headset.
+    """
+    return EEG_DEVICES.get(tuple(c.upper() for c in channels), ("n/a", "n/a"))
 
 
 def _write_physio(block: SampleBlock, stem: Path, reference: float) -> None:
@@ -240,13 +276,24 @@ def _write_physio(block: SampleBlock, stem: Path, reference: float) -> None:
     _write_json(stem.with_name(stem.name + ".json"), sidecar)
 
 
-def _write_events(data: StoredSession, path: Path, reference: float) -> None:
-    """All session events (markers, phases, gaps) as a BIDS events file."""
+def _write_events(
+    data: StoredSession, path: Path, reference: float, rates: dict[str, float | None]
+) -> None:
+    """All session events (markers, phases, gaps) as a BIDS events file.
+
+    A gap lasts its missing samples over its stream's rate; other events are instants.
+    """
     events = data.events()
+    duration = np.zeros(len(events))
+    if {"n_samples", "stream"} <= set(events.columns):
+        rate = events["stream"].map(lambda s: rates.get(str(s)) or np.nan).to_numpy(np.float64)
+        missing = pd.to_numeric(events["n_samples"], errors="coerce").to_numpy(np.float64)
+        is_gap = (events["kind"] == GAP_EVENT_KIND).to_numpy() & np.isfinite(missing / rate)
+        duration[is_gap] = (missing / rate)[is_gap]
     frame = pd.DataFrame(
         {
             "onset": events["time_ns"].to_numpy(np.int64) / 1e9 - reference,
-            "duration": 0.0,
+            "duration": duration,
             "trial_type": events["kind"].to_numpy(),
             "value": events["label"].to_numpy() if "label" in events else None,
             "stream": events["stream"].replace("", "n/a").to_numpy()
@@ -262,11 +309,15 @@ def _write_events(data: StoredSession, path: Path, reference: float) -> None:
         path.with_suffix(".json"),
         {
             "onset": {"Description": "Seconds from the reference time", "Units": "s"},
+            "duration": {
+                "Description": "Gaps: missing samples / the stream's rate; others 0",
+                "Units": "s",
+            },
             "trial_type": {"Description": "Event kind: marker, phase, gap..."},
             "value": {"Description": "Event label (marker text, phase name, gap reason)"},
             "stream": {"Description": "Stream the event belongs to (gaps)"},
-            "time_ns": {"Description": "Event time, ns since the Unix epoch (UTC)"},
-            "n_samples": {"Description": "Samples missing in a gap"},
+            "time_ns": {"Description": "Event time, ns since the Unix epoch (UTC)", "Units": "ns"},
+            "n_samples": {"Description": "Samples missing in a gap", "Units": "samples"},
         },
     )
 
@@ -307,13 +358,20 @@ def _write_derivatives(
         _tsv(table, stem.with_name(stem.name + ".tsv"))
         sidecar: dict[str, Any] = {
             "onset": {"Description": "Window end, seconds from the reference time", "Units": "s"},
-            "time_ns": {"Description": "Window end, ns since the Unix epoch (UTC)"},
+            "time_ns": {
+                "Description": "Window end, ns since the Unix epoch (UTC)",
+                "Units": "ns",
+            },
         }
         for tag in TAG_KEYS:
             if tag in table:
                 sidecar[tag] = {"Description": f"{tag} tag in the affectstream store"}
         for name in field_columns(frame):
-            sidecar.setdefault(name, {"Description": "See affectstream docs/features.md"})
+            entry = {"Description": f"{measurement} field {name} (affectstream docs/features.md)"}
+            unit = column_unit(measurement, name)
+            if unit is not None:
+                entry["Units"] = unit
+            sidecar.setdefault(name, entry)
         _write_json(stem.with_name(stem.name + ".json"), sidecar)
     description = base / "dataset_description.json"
     if folder.exists() and not description.exists():
@@ -359,6 +417,18 @@ def _write_dataset_files(root: Path, subject: str, data: StoredSession) -> None:
                 {
                     "participant_id": {"Description": "BIDS label of the participant"},
                     SOURCE_ID: {"Description": "Pseudonymous participant id in affectstream"},
+                },
+            ),
+        )
+    sessions_json = root / f"sub-{subject}" / f"sub-{subject}_sessions.json"
+    if not sessions_json.exists():
+        replace_file(
+            sessions_json,
+            lambda path: _write_json(
+                path,
+                {
+                    "acq_time": {"Description": "Time of the session's first point (UTC)"},
+                    SOURCE_ID: {"Description": "Session id in affectstream"},
                 },
             ),
         )

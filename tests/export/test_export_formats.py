@@ -5,6 +5,8 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import shutil
+import subprocess
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -327,3 +329,64 @@ def test_feature_units_are_those_documented() -> None:
     for name, unit in documented:
         example = name.replace("<band>", "alpha").replace("<ch>", "af7")
         assert feature_unit(example) == unit.split(" ")[0], name
+
+
+def _bids_validator() -> str | None:
+    """The npm ``bids-validator`` (scripts/test.sh installs it into .tools/node), if any."""
+    local = Path(__file__).resolve().parents[2] / ".tools" / "node" / "node_modules" / ".bin"
+    found = shutil.which("bids-validator") or shutil.which("bids-validator", path=str(local))
+    return found if found and shutil.which("node") else None
+
+
+def test_bids_sidecars_say_what_they_hold(built: Built, tmp_path: Path) -> None:
+    from mne_bids import BIDSPath, read_raw_bids
+
+    export(built, "bids", tmp_path)
+    subject, session = "P07", SESSION.replace("-", "")
+    bids_path = BIDSPath(
+        subject=subject, session=session, task="affectstream", datatype="eeg", root=tmp_path
+    )
+    eeg_json = json.loads(
+        bids_path.copy().update(suffix="eeg", extension=".json").fpath.read_text()
+    )
+    assert eeg_json["PowerLineFrequency"] == 50.0
+    assert eeg_json["Manufacturer"].startswith("InteraXon")  # the Muse layout
+    assert eeg_json["EEGReference"] == "Fpz"
+    # Each gap once when read back (the EDF holds them; events.tsv does not repeat them).
+    raw = read_raw_bids(bids_path, verbose="error")
+    skips = [(round(a["onset"], 6), a["duration"]) for a in raw.annotations
+             if a["description"] == "BAD_ACQ_SKIP"]  # fmt: skip
+    assert len(skips) == len(set(skips)) >= 1
+    # Gaps in the session's events last their missing samples.
+    folder = tmp_path / f"sub-{subject}" / f"ses-{session}" / "beh"
+    events = pd.read_csv(folder / f"sub-{subject}_ses-{session}_task-affectstream_events.tsv",
+                         sep="\t", na_values="n/a")  # fmt: skip
+    gaps = events[events["trial_type"] == "gap"]
+    assert len(gaps) == 1
+    assert gaps["duration"].iloc[0] == pytest.approx(built.gap.n_samples / 256.0)
+    assert (events.loc[events["trial_type"] != "gap", "duration"] == 0).all()
+    # Units in every derivative sidecar, for every numeric column.
+    derived = tmp_path / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
+    for sidecar in (derived / "beh").glob("*_timeseries.json"):
+        table = pd.read_csv(sidecar.with_suffix(".tsv"), sep="\t", na_values="n/a", nrows=5)
+        described = json.loads(sidecar.read_text())
+        for column in table.columns:
+            if pd.api.types.is_float_dtype(table[column]) and column != "onset":
+                assert described[column].get("Units"), (sidecar.name, column)
+    participants = pd.read_csv(tmp_path / "participants.tsv", sep="\t")
+    assert participants["affectstream_id"].tolist() == [PARTICIPANT]
+    sessions = pd.read_csv(tmp_path / f"sub-{subject}" / f"sub-{subject}_sessions.tsv", sep="\t")
+    assert sessions["affectstream_id"].tolist() == [SESSION]
+
+
+@pytest.mark.skipif(_bids_validator() is None, reason="npm bids-validator (node) not installed")
+def test_bids_export_passes_the_bids_validator(built: Built, tmp_path: Path) -> None:
+    export(built, "bids", tmp_path / "bids")
+    validator = _bids_validator()
+    assert validator is not None
+    result = subprocess.run([validator, str(tmp_path / "bids"), "--json"], capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["issues"]["errors"] == [], json.dumps(report["issues"]["errors"])[:2000]
+    warnings = {w["key"] for w in report["issues"]["warnings"]}
+    assert "CUSTOM_COLUMN_WITHOUT_DESCRIPTION" not in warnings
