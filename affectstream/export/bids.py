@@ -119,14 +119,13 @@ def write_bids(
         session id gives the same BIDS label, or the folder cannot be written.
     """
     subject = bids_label(data.info.participant, "unknown")
-    session = bids_label(data.info.session, "1")
     sessions_tsv = root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"
     with staged(root) as stage:
         _check_label(
             root / "participants.tsv", "participant_id", f"sub-{subject}",
             data.info.participant, "participant",
         )  # fmt: skip
-        _check_label(sessions_tsv, "session_id", f"ses-{session}", data.info.session, "session")
+        session = session_label(sessions_tsv, data.info.session)
         _write_session(data, stage, subject, session, progress or _no_progress)
         dataset_level = {
             p.relative_to(stage).as_posix() for p in stage.iterdir() if p.is_file()
@@ -141,12 +140,42 @@ def write_bids(
         for path in dataset_level - {derived_description.relative_to(stage).as_posix()}:
             (stage / path).unlink()  # merged below instead
         commit(stage, root, keep=dataset_level)
-        _write_dataset_files(root, subject, data)
+        _write_dataset_files(root, subject, session, data)
     session_dir = root / f"sub-{subject}" / f"ses-{session}"
     derived = root / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
     shared = [root / name for name in ("dataset_description.json", "participants.tsv", "README")]
     files = [p for folder in (session_dir, derived) for p in folder.rglob("*") if p.is_file()]
     return sorted(files) + [sessions_tsv] + [p for p in shared if p.is_file()]
+
+
+def session_label(sessions_tsv: Path, session_id: str) -> str:
+    """Short BIDS session label: the one this id already has, else the next number.
+
+    Session ids are long (``P01-20261125T100000Z-ab12``); BIDS labels number them per
+    participant (``ses-1``, ``ses-2``...) and ``sub-<p>_sessions.tsv`` maps each label to
+    the affectstream id (``affectstream_id``) and its start (``acq_time``).
+
+    Parameters
+    ----------
+    sessions_tsv : Path
+        The participant's sessions file (may not exist yet).
+    session_id : str
+
+    Returns
+    -------
+    str
+        The label without ``ses-``.
+    """
+    if not sessions_tsv.is_file():
+        return "1"
+    rows = pd.read_csv(sessions_tsv, sep="\t", dtype=str, keep_default_na=False)
+    labels = [str(v).removeprefix("ses-") for v in rows.get("session_id", [])]
+    if SOURCE_ID in rows:
+        for label, source in zip(labels, rows[SOURCE_ID], strict=True):
+            if source == session_id:
+                return label
+    numbers = [int(label) for label in labels if label.isdigit()]
+    return str(max(numbers, default=0) + 1)
 
 
 def _check_label(table: Path, column: str, label: str, source: str, what: str) -> None:
@@ -386,7 +415,7 @@ def _write_derivatives(
         )
 
 
-def _write_dataset_files(root: Path, subject: str, data: StoredSession) -> None:
+def _write_dataset_files(root: Path, subject: str, session: str, data: StoredSession) -> None:
     """dataset_description.json, participants.tsv, the subject's sessions.tsv and README.
 
     Existing files are merged (rows added, never removed) through a temporary name.
@@ -436,7 +465,7 @@ def _write_dataset_files(root: Path, subject: str, data: StoredSession) -> None:
     _merge_row(
         root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv",
         {
-            "session_id": f"ses-{bids_label(data.info.session, '1')}",
+            "session_id": f"ses-{session}",
             "acq_time": start.strftime("%Y-%m-%dT%H:%M:%S"),
             SOURCE_ID: data.info.session,
         },

@@ -169,7 +169,7 @@ def test_bids_export_reads_back_with_mne_bids(built: Built, tmp_path: Path) -> N
     from mne_bids import BIDSPath, read_raw_bids
 
     export(built, "bids", tmp_path)
-    subject, session = "P07", SESSION.replace("-", "")
+    subject, session = "P07", "1"  # short labels: the first session of P07
     bids_path = BIDSPath(
         subject=subject, session=session, task="affectstream", datatype="eeg", root=tmp_path
     )
@@ -255,16 +255,16 @@ def test_bids_without_eeg_puts_physiology_in_beh(built: Built, tmp_path: Path) -
             ]
         )
         export_session(store, "only-ecg", "bids", tmp_path / "bids")
-    beh = tmp_path / "bids" / "sub-Q1" / "ses-onlyecg" / "beh"
+    beh = tmp_path / "bids" / "sub-Q1" / "ses-1" / "beh"
     assert not (beh.parent / "eeg").exists()
-    stem = beh / "sub-Q1_ses-onlyecg_task-affectstream_recording-ecg_physio"
+    stem = beh / "sub-Q1_ses-1_task-affectstream_recording-ecg_physio"
     sidecar = json.loads(stem.with_name(stem.name + ".json").read_text())
     reference = float(np.floor(ecg.t[0]))
     assert reference + sidecar["StartTime"] == pytest.approx(ecg.t[0], abs=1e-6)
     values = pd.read_csv(stem.with_name(stem.name + ".tsv.gz"), sep="\t", header=None,
                          float_precision="round_trip")  # fmt: skip
     np.testing.assert_array_equal(values[0].to_numpy(), ecg.values[:, 0])
-    events = pd.read_csv(beh / "sub-Q1_ses-onlyecg_task-affectstream_events.tsv", sep="\t")
+    events = pd.read_csv(beh / "sub-Q1_ses-1_task-affectstream_events.tsv", sep="\t")
     assert list(events["value"]) == ["go"]
     assert events["onset"].iloc[0] == pytest.approx(ecg.t[10] - reference, abs=1e-6)
     participants = pd.read_csv(tmp_path / "bids" / "participants.tsv", sep="\t")
@@ -342,7 +342,7 @@ def test_bids_sidecars_say_what_they_hold(built: Built, tmp_path: Path) -> None:
     from mne_bids import BIDSPath, read_raw_bids
 
     export(built, "bids", tmp_path)
-    subject, session = "P07", SESSION.replace("-", "")
+    subject, session = "P07", "1"  # short labels: the first session of P07
     bids_path = BIDSPath(
         subject=subject, session=session, task="affectstream", datatype="eeg", root=tmp_path
     )

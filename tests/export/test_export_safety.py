@@ -207,3 +207,23 @@ def test_a_disk_full_while_moving_files_in_removes_what_was_moved(
     assert calls["n"] == 3
     assert not out.exists() or not any(out.rglob("*"))  # no partial export, no staging
     assert not list(tmp_path.rglob(f"{STAGING_PREFIX}*"))
+
+
+def test_bids_sessions_get_short_numbered_labels(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    store, out = tmp_path / "store", tmp_path / "bids"
+    ids = {"P01-20261125T100000Z-ab12": "P01", "P01-20261126T100000Z-cd34": "P01",
+           "P02-20261125T110000Z-ef56": "P02"}  # fmt: skip
+    _hr_store(store, ids)
+    assert _export(store, out, "--all", "--format", "bids") == 0
+    assert sorted(p.name for p in (out / "sub-P01").iterdir() if p.is_dir()) == ["ses-1", "ses-2"]
+    assert [p.name for p in (out / "sub-P02").iterdir() if p.is_dir()] == ["ses-1"]
+    sessions = pd.read_csv(out / "sub-P01" / "sub-P01_sessions.tsv", sep="\t")
+    assert dict(zip(sessions["session_id"], sessions["affectstream_id"], strict=True)) == {
+        "ses-1": "P01-20261125T100000Z-ab12", "ses-2": "P01-20261126T100000Z-cd34"
+    }  # fmt: skip
+    # A session exported again keeps its label (and needs --force).
+    assert _export(store, out, "P01-20261126T100000Z-cd34", "--format", "bids") == 2
+    assert _export(store, out, "P01-20261126T100000Z-cd34", "--format", "bids", "--force") == 0
+    assert sorted(p.name for p in (out / "sub-P01").iterdir() if p.is_dir()) == ["ses-1", "ses-2"]
