@@ -238,7 +238,9 @@ def set_physical_dimensions(path: Path, modality: str) -> None:
         return
     import edfio
 
-    edf = edfio.read_edf(path)
+    # BDF has 24-bit samples: read as EDF it would be garbled (and rewritten so).
+    reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
+    edf = reader(path)
     for signal in edf.signals:
         if not signal.label.endswith("Annotations"):  # edfio lists BDF+'s as a signal
             signal.physical_dimension = dimension
