@@ -97,3 +97,22 @@ def test_devices_or_emulate_exactly_one() -> None:
         Session(["AA:BB:CC:DD:EE:FF"], emulate="all")
     with pytest.raises(ConfigError):
         Session(emulate="all", duration=-1)
+
+
+@pytest.mark.slow
+async def test_run_sync_inside_a_running_loop_uses_a_helper_thread(
+    tmp_path: Path, arousal_bundle: ModelBundle
+) -> None:
+    """As in Jupyter, where a loop is already running in the caller's thread."""
+    import threading
+
+    threads: set[str] = set()
+
+    def on_estimate(estimate: Estimate) -> None:
+        threads.add(threading.current_thread().name)
+
+    session = Session(emulate="hr,eda", model=str(arousal_bundle.path), store=tmp_path / "s",
+                      duration=12, on_estimate=on_estimate)  # fmt: skip
+    summary = session.run_sync()  # blocks this loop's thread; the session has its own
+    assert summary["n_estimates"] > 0
+    assert threads == {"affectstream-session"}
