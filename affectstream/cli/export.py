@@ -24,10 +24,10 @@ def register(subparsers: Any) -> None:
         help="export stored sessions (CSV, Parquet, EDF/BDF, BIDS)",
         description=(
             "Write stored sessions for analysis: csv/parquet (features, quality, affect, "
-            "events, one file per raw stream), edf/bdf (one file per EEG or ECG stream, gaps "
-            "annotated BAD_ACQ_SKIP), or bids (a BIDS dataset). Each session goes to its own "
-            "folder OUT/<session>/ (bids: OUT is the dataset root); existing files are never "
-            "replaced without --force. See docs/export.md."
+            "events, one file per raw stream, units in sidecars), edf/bdf (one file per regular "
+            "stream, gaps annotated BAD_ACQ_SKIP), or bids (a BIDS dataset). Each session goes "
+            "to its own folder OUT/<session>/ (bids: OUT is the dataset root); existing files "
+            "are never replaced without --force. See docs/export.md."
         ),
     )
     parser.add_argument(

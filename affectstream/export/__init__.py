@@ -109,7 +109,7 @@ def export_session(
         it is not there.
     fmt : {"csv", "parquet", "edf", "bdf", "bids"}
         ``csv``/``parquet``: features, quality, affect, events and one file per raw stream;
-        ``edf``/``bdf``: one file per EEG or ECG stream; ``bids``: a BIDS dataset at ``out``.
+        ``edf``/``bdf``: one file per regular stream; ``bids``: a BIDS dataset at ``out``.
     out : str or Path
         Output folder (created if needed); for ``bids`` the dataset root, shared by sessions.
     force : bool

@@ -113,7 +113,7 @@ def block_to_raw(
     Parameters
     ----------
     block : SampleBlock
-        A regular EEG or ECG stream (NaN rows where samples miss).
+        A regular stream (NaN rows where samples miss).
     events : pandas.DataFrame
         Session events (``time_ns``, ``kind``, ``label``); non-gap ones become annotations.
     participant : str
