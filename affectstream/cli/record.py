@@ -22,7 +22,6 @@ from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.cli.demo import next_steps
 from affectstream.errors import ConfigError
-from affectstream.runtime.record import parse_targets
 
 if TYPE_CHECKING:
     from affectstream.device.emulation.peripheral import EmulatedPeripheral
@@ -200,8 +199,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     import signal
     import sys
 
-    from affectstream.device.supervisor import DeviceTarget
-    from affectstream.runtime.record import record_session
+    from affectstream.runtime.record import emulated_targets, parse_targets, record_session
     from affectstream.runtime.view import LiveView
 
     # No --duration: the protocol's length, else until Ctrl-C (a study session's length is
@@ -216,18 +214,10 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             "scan_timeout": args.scan_timeout,
         }
         if args.emulate:
-            from affectstream.device.emulation import VirtualRadio
-            from affectstream.device.emulation.factory import make_emulated
-
-            radio = await stack.enter_async_context(VirtualRadio())
-            peripherals = make_emulated(
-                args.emulate, speed=check_positive("--speed", args.speed), seed=args.seed
+            targets, emulated, peripherals = await emulated_targets(
+                stack, args.emulate, speed=check_positive("--speed", args.speed), seed=args.seed
             )
-            for p in peripherals:
-                await radio.add(p)
-            targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
-            options["client_kwargs"] = radio.client_kwargs()
-            options["scanner_kwargs"] = radio.scanner_kwargs()
+            options.update(emulated)
         else:
             targets = parse_targets(args.devices)
         stop = asyncio.Event()

@@ -295,16 +295,7 @@ class Session:
                 d if isinstance(d, DeviceTarget) else parse_targets([d])[0] for d in self.devices
             ]
             return targets, {}
-        from affectstream.device.emulation import VirtualRadio
-        from affectstream.device.emulation.factory import make_emulated
+        from affectstream.runtime.record import emulated_targets
 
-        radio = await stack.enter_async_context(VirtualRadio())
-        peripherals = make_emulated(self.emulate, seed=self.seed)
-        for peripheral in peripherals:
-            await radio.add(peripheral)
-        targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
-        options = {
-            "client_kwargs": radio.client_kwargs(),
-            "scanner_kwargs": radio.scanner_kwargs(),
-        }
+        targets, options, _ = await emulated_targets(stack, self.emulate, seed=self.seed)
         return targets, options

@@ -17,7 +17,7 @@ import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from affectstream.device.profiles import get_profile
 from affectstream.device.supervisor import DeviceTarget, Supervisor
@@ -29,6 +29,9 @@ from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfi
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import open_store
+
+if TYPE_CHECKING:
+    from affectstream.device.emulation.peripheral import EmulatedPeripheral
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +74,41 @@ def parse_targets(devices: list[str]) -> list[DeviceTarget]:
             get_profile(profile)
         targets.append(DeviceTarget(address.strip(), profile=profile or None))
     return targets
+
+
+async def emulated_targets(
+    stack: contextlib.AsyncExitStack, kinds: str, *, speed: float = 1.0, seed: int = 0
+) -> tuple[list[DeviceTarget], dict[str, Any], list[EmulatedPeripheral]]:
+    """Start emulated devices on a virtual radio that lives as long as ``stack``.
+
+    Parameters
+    ----------
+    stack : contextlib.AsyncExitStack
+        Closes the radio.
+    kinds : str
+        ``make_emulated`` names (``"all"``, ``"hr,eda"``...).
+    speed : float
+        Device clocks run this many times real time.
+    seed : int
+        Signal seed.
+
+    Returns
+    -------
+    targets : list of DeviceTarget
+    supervisor_options : dict
+        ``client_kwargs`` and ``scanner_kwargs`` that reach the radio.
+    peripherals : list of EmulatedPeripheral
+    """
+    from affectstream.device.emulation import VirtualRadio
+    from affectstream.device.emulation.factory import make_emulated
+
+    radio = await stack.enter_async_context(VirtualRadio())
+    peripherals = make_emulated(kinds, speed=speed, seed=seed)
+    for peripheral in peripherals:
+        await radio.add(peripheral)
+    targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
+    options = {"client_kwargs": radio.client_kwargs(), "scanner_kwargs": radio.scanner_kwargs()}
+    return targets, options, peripherals
 
 
 class _MarkerLines:
