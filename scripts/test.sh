@@ -33,6 +33,7 @@ fi
 need=()
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the BIDS validator (below)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
@@ -41,6 +42,15 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "note: ${need[*]} not installed and not root: the tests that need them will skip" >&2
   fi
+fi
+
+# The BIDS validator the export tests run (tests/export/test_export_formats.py); pinned,
+# installed beside the repository in .tools/node (never globally). Without npm it skips.
+bids_validator_version=1.15.0
+if command -v npm >/dev/null 2>&1 && [ ! -x .tools/node/node_modules/.bin/bids-validator ]; then
+  npm install --silent --no-audit --no-fund --prefix .tools/node \
+    "bids-validator@$bids_validator_version" >/dev/null \
+    || echo "note: npm install bids-validator failed: the BIDS validator test will skip" >&2
 fi
 
 "$py" -m uv pip list --python "$py" --format freeze 2>/dev/null \

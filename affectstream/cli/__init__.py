@@ -8,6 +8,7 @@ Modules import heavy libraries inside their ``run`` function so that ``--help`` 
 from __future__ import annotations
 
 import argparse
+import copy
 import importlib
 import logging
 import pkgutil
@@ -47,7 +48,44 @@ def build_parser() -> argparse.ArgumentParser:
     for name in _command_modules():
         module = importlib.import_module(f"{__name__}.{name}")
         module.register(subparsers)
+    share_options(parser)
     return parser
+
+
+def share_options(
+    parser: argparse.ArgumentParser, inherited: Sequence[argparse.Action] = ()
+) -> None:
+    """Let every option of a command also be given after its sub-commands.
+
+    ``affectstream store ls --store X`` and ``affectstream demo -v`` then parse like
+    ``affectstream store --store X ls`` and ``affectstream -v demo``. The copies default to
+    "not given" (``SUPPRESS``), so a value given before the sub-command is kept.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        A parser with sub-commands (others are left alone).
+    inherited : sequence of argparse.Action
+        Options of the parsers above ``parser``.
+    """
+    sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)), None)
+    if sub is None:
+        return
+    own = [
+        a
+        for a in parser._actions
+        if a.option_strings and not isinstance(a, argparse._HelpAction | argparse._VersionAction)
+    ]
+    shared = [*inherited, *own]
+    for child in {id(c): c for c in sub.choices.values()}.values():
+        for action in shared:
+            if any(o in child._option_string_actions for o in action.option_strings):
+                continue  # the sub-command has its own option of that name
+            # argparse has no public way to re-add an existing action to another parser.
+            duplicate = copy.copy(action)
+            duplicate.default = argparse.SUPPRESS
+            child._add_action(duplicate)
+        share_options(child, shared)
 
 
 def bench_modules() -> list[str]:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import math
+import shlex
 import sys
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -33,6 +35,54 @@ def emit_json(payload: dict[str, Any]) -> None:
     """
     sys.stdout.write(json.dumps(_jsonable(payload), sort_keys=True) + "\n")
     sys.stdout.flush()
+
+
+#: Help of ``--json``: one meaning in every command.
+JSON_HELP = "print the result as one JSON object, the last line on stdout"
+
+
+def add_json_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--json`` with the meaning it has in every command.
+
+    Without it a command writes only human-readable lines (on stderr); with it the result
+    is also one JSON object, the last line on stdout (see :func:`emit_result`).
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The sub-command's parser.
+    """
+    parser.add_argument("--json", action="store_true", help=JSON_HELP)
+
+
+def emit_result(args: argparse.Namespace, payload: dict[str, Any]) -> None:
+    """Print ``payload`` as the last stdout line when the command was given ``--json``.
+
+    Parameters
+    ----------
+    args : argparse.Namespace
+        Parsed arguments (``args.json``).
+    payload : dict
+        The command's result.
+    """
+    if getattr(args, "json", False):
+        emit_json(payload)
+
+
+def advice(*words: object) -> str:
+    """A command line to print as advice, quoted so that it runs when pasted verbatim.
+
+    Parameters
+    ----------
+    *words : object
+        The words after ``affectstream`` (converted with ``str``).
+
+    Returns
+    -------
+    str
+        For example ``affectstream store ls --store '/tmp/my store'``.
+    """
+    return shlex.join(["affectstream", *(str(w) for w in words)])
 
 
 def say(message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
@@ -31,7 +31,7 @@ def register(subparsers: Any) -> None:
         "--agreement-windows", type=int, default=100, help="windows checked against NeuroKit2/MNE"
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the synthetic recording")
-    parser.add_argument("--json", action="store_true", help="(the JSON line is always printed)")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -64,5 +64,5 @@ def run(args: argparse.Namespace) -> int:
         f"(speedup {result['speedup']:.0f}x), streaming {result['stream_ms_per_step']:.2f} ms "
         f"per {result['step_seconds']:g}-s step"
     )
-    emit_json(result)
+    emit_result(args, result)
     return 0

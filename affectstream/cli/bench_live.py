@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
@@ -36,7 +36,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--max-seconds", type=float, default=240.0, help="time budget")
     parser.add_argument("--store", metavar="PATH", help="embedded store (default: a temp dir)")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle")
-    parser.add_argument("--json", action="store_true", help="print the JSON result last")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -83,6 +83,5 @@ def run(args: argparse.Namespace) -> int:
         )
     result["model"] = bundle.model_id if bundle is not None else None
     say(f"max sustained participants: {result['max_sustained_participants']}")
-    if args.json:
-        emit_json(result)
+    emit_result(args, result)
     return 0

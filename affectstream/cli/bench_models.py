@@ -6,7 +6,7 @@ import argparse
 import time
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
@@ -24,9 +24,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--features", type=int, default=60, help="feature columns")
     parser.add_argument("--svm-rows", type=int, default=3000, help="SVM training windows")
     parser.add_argument("--repeats", type=int, default=2000, help="single-row predictions timed")
-    parser.add_argument(
-        "--json", action="store_true", help="(accepted; JSON is always printed last)"
-    )
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -107,7 +105,14 @@ def run(args: argparse.Namespace) -> int:
             calibrated = model.named_steps["model"].calibrated_classifiers_[0].estimator
             results[kind]["support_vectors"] = int(calibrated.support_vectors_.shape[0])
     results["bundle_estimate"] = _bundle_estimate_us(min(args.repeats, 500))
-    emit_json(results)
+    for kind in ("lightgbm", "svm"):
+        entry = results[kind]
+        say(
+            f"{kind}: trained in {entry['train_seconds']:.2f} s, one row "
+            f"{entry['single_row_latency_us']:.0f} us (p95 {entry['single_row_latency_p95_us']:.0f}"
+            f" us), {entry['batch_rows_per_second']:,.0f} rows/s in a batch"
+        )
+    emit_result(args, results)
     return 0
 
 

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
+from affectstream.cli._store_args import add_store_arguments
 
 CHANNELS = ("tp9", "af7", "af8", "tp10")
 SFREQ = 256.0
@@ -35,20 +36,20 @@ def register(subparsers: Any) -> None:
         "store", help="points/s into the embedded store and InfluxDB (Point objects, fast path)"
     )
     parser.add_argument("--points", type=int, default=1_000_000, help="points per method")
-    server = parser.add_mutually_exclusive_group()
-    server.add_argument(
-        "--influx-url", default=None, help="InfluxDB to use (default $AFFECTSTREAM_INFLUX_URL)"
+    add_store_arguments(
+        parser,
+        help_text=(
+            "an InfluxDB URL to benchmark (default $AFFECTSTREAM_INFLUX_URL), or a new folder "
+            "for the embedded store's run (default: a temporary folder)"
+        ),
     )
-    server.add_argument(
+    parser.add_argument(
         "--start-server",
         action="store_true",
         help="start a throwaway local influxd (Debian package influxdb) for the run",
     )
-    parser.add_argument("--token", default=None, help="InfluxDB token")
-    parser.add_argument("--org", default=None, help="InfluxDB organisation")
-    parser.add_argument("--bucket", default=None, help="bucket / database (default affectstream)")
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded store")
-    parser.add_argument("--json", action="store_true", help="(the JSON line is always printed)")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -89,7 +90,7 @@ def _bench_embedded(n_points: int, directory: Path) -> dict[str, Any]:
 
     session = "bench-embedded"
     batches = list(_batches(n_points, session))
-    with EmbeddedStore(directory / "embedded") as store:
+    with EmbeddedStore(directory) as store:
         started = time.perf_counter()
         for batch in batches:
             store.write([batch])
@@ -149,8 +150,22 @@ def run(args: argparse.Namespace) -> int:
     import os
 
     from affectstream._validate import check_positive
+    from affectstream.errors import ConfigError
+    from affectstream.store import _INFLUX_SCHEMES, _SCHEME
 
     check_positive("--points", args.points)
+    scheme = _SCHEME.match(args.store.strip()) if args.store else None
+    if scheme is not None and scheme.group(1).lower() not in _INFLUX_SCHEMES:
+        raise ConfigError(f"--store {args.store!r}: give an InfluxDB URL or a folder.")
+    store_url = args.store if scheme is not None else None
+    embedded_dir = Path(args.store) if args.store and store_url is None else None
+    if store_url and args.start_server:
+        raise ConfigError("Give --store URL or --start-server, not both.")
+    if embedded_dir is not None and embedded_dir.exists() and any(embedded_dir.iterdir()):
+        raise ConfigError(
+            f"--store {embedded_dir} is not empty; the benchmark writes a new embedded store, "
+            "give a new folder (or none for a temporary one)."
+        )
     n_points = int(args.points)
     results: dict[str, Any] = {"points_per_method": n_points, "fields_per_point": len(CHANNELS)}
     server = None
@@ -158,20 +173,21 @@ def run(args: argparse.Namespace) -> int:
         directory = Path(tmp)
         if not args.no_embedded and importlib.util.find_spec("affectstream.store.embedded"):
             say(f"embedded store: {n_points} points ...")
-            results["embedded"] = _bench_embedded(n_points, directory)
+            results["embedded"] = _bench_embedded(n_points, embedded_dir or directory / "embedded")
         try:
             if args.start_server:
                 from affectstream.store.influx_devserver import LocalInfluxDB
 
-                server = LocalInfluxDB(database=args.bucket or "affectstream")
+                server = LocalInfluxDB(database=args.influx_bucket or "affectstream")
                 server.start()
                 url: str | None = server.url
                 results["influx_server"] = "local influxd 1.x started for this run (v2 shim)"
             else:
-                url = args.influx_url or os.environ.get("AFFECTSTREAM_INFLUX_URL")
+                url = store_url or os.environ.get("AFFECTSTREAM_INFLUX_URL")
                 results["influx_server"] = url
             if url:
-                options = {"url": url, "token": args.token, "org": args.org, "bucket": args.bucket}
+                # Token, org and bucket: the --influx-* flags set the variables InfluxStore reads.
+                options = {"url": url}
                 for method in ("points", "fast_path"):
                     say(f"InfluxDB via {method}: {n_points} points ...")
                     results[f"influx_{method}"] = _bench_influx(
@@ -179,7 +195,7 @@ def run(args: argparse.Namespace) -> int:
                     )
             else:
                 results["influx_skipped"] = (
-                    "no InfluxDB: give --influx-url (or set AFFECTSTREAM_INFLUX_URL) or "
+                    "no InfluxDB: give --store URL (or set AFFECTSTREAM_INFLUX_URL) or "
                     "--start-server"
                 )
                 say(f"InfluxDB skipped: {results['influx_skipped']}")
@@ -192,6 +208,6 @@ def run(args: argparse.Namespace) -> int:
                 f"{name}: {value['points_per_s']:,.0f} points/s, "
                 f"{value['counted_back']}/{value['points']} counted back"
             )
-    emit_json(results)
+    emit_result(args, results)
     complete = all(v["all_accounted_for"] for v in results.values() if isinstance(v, dict))
     return 0 if complete else 1

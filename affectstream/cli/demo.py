@@ -14,7 +14,7 @@ import contextlib
 import signal
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, advice, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 
 
@@ -55,7 +55,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--participant", default="demo", help="participant id (default demo)")
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
-    parser.add_argument("--json", action="store_true", help="print the JSON summary last")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -112,14 +112,33 @@ def _report(summary: dict[str, Any]) -> None:
     store = summary["store"]
     session = summary["session"]
     say(f"data: {store}")
-    say(f"  list sessions:   affectstream store ls --store {store}")
-    say(
-        f"  inspect:         affectstream store show {session} --store {store} --measurement affect"
-    )
-    say(
-        f"  export:          affectstream export {session} --store {store} "
-        "--format csv --out ./export"
-    )
+    for what, command in next_steps(str(store), str(session)):
+        say(f"  {what + ':':16s} {command}")
+
+
+def next_steps(store: str, session: str) -> list[tuple[str, str]]:
+    """The commands the demo suggests next, each runnable as printed.
+
+    Parameters
+    ----------
+    store : str
+        Where the session is (``--store``).
+    session : str
+        The session id.
+
+    Returns
+    -------
+    list of (str, str)
+        What each command does, and the command line.
+    """
+    return [
+        ("list sessions", advice("store", "ls", "--store", store)),
+        ("inspect", advice("store", "show", session, "--store", store, "--measurement", "affect")),
+        (
+            "export",
+            advice("export", session, "--store", store, "--format", "csv", "--out", "./export"),
+        ),
+    ]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -137,7 +156,6 @@ def run(args: argparse.Namespace) -> int:
     """
     summary = asyncio.run(_demo(args))
     _report(summary)
-    if args.json:
-        emit_json(summary)
+    emit_result(args, summary)
     ok = summary["n_estimates"] > 0 and not summary["unflushed_samples"]
     return 0 if ok else 1

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from affectstream.cli._output import emit_json, progress_bars, say
+from affectstream.cli._output import add_json_argument, emit_result, progress_bars, say
 from affectstream.cli.train import add_dataset_arguments
 
 
@@ -22,6 +22,14 @@ def register(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="subject-wise cross-validation, or score a bundle on other participants",
+        description=(
+            "Without --model: cross-validate LightGBM and the SVM on a dataset with subjects "
+            "held out (leave one subject out, or --folds), with a shuffled-label chance check. "
+            "With --model: score that bundle unchanged on the dataset's participants. "
+            "Example: affectstream evaluate --dataset stress-predict --data "
+            "../shared/data/stress-predict --report report.json --plot report.png. "
+            "See docs/models.md."
+        ),
     )
     add_dataset_arguments(parser)
     parser.add_argument(
@@ -36,9 +44,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="score a bundle written by another affectstream version",
     )
-    parser.add_argument(
-        "--json", action="store_true", help="(accepted; JSON is always printed last)"
-    )
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -58,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.cli._output import _jsonable
     from affectstream.models.bundle import load_bundle
     from affectstream.models.training import (
+        _fmt,
         build_features,
         bundle_settings,
         evaluate_frame,
@@ -120,5 +127,10 @@ def run(args: argparse.Namespace) -> int:
         }
         for kind, res in report["models"].items()
     }
-    emit_json(summary)
+    for kind, scores in summary["models"].items():
+        say(
+            f"{kind}: balanced accuracy {_fmt(scores['balanced_accuracy'])}, "
+            f"macro F1 {_fmt(scores['macro_f1'])}, AUROC {_fmt(scores['auroc'])}"
+        )
+    emit_result(args, summary)
     return 0

@@ -8,7 +8,7 @@ import platform
 from typing import Any
 
 from affectstream._version import __version__
-from affectstream.cli._output import emit_json
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 _LIBRARIES = (
     "bleak",
@@ -33,16 +33,17 @@ def register(subparsers: Any) -> None:
         The top-level sub-command registry.
     """
     parser = subparsers.add_parser("info", help="versions, for bug reports")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the versions as one JSON line.
+    """Show the versions (as one JSON line with ``--json``).
 
     Parameters
     ----------
     args : argparse.Namespace
-        Parsed arguments (unused).
+        Parsed arguments.
 
     Returns
     -------
@@ -55,7 +56,11 @@ def run(args: argparse.Namespace) -> int:
             versions[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             versions[name] = None
-    emit_json(
-        {"affectstream": __version__, "python": platform.python_version(), "libraries": versions}
+    say(f"affectstream {__version__} on Python {platform.python_version()}")
+    for name, version in versions.items():
+        say(f"  {name:16s} {version or 'not installed'}")
+    emit_result(
+        args,
+        {"affectstream": __version__, "python": platform.python_version(), "libraries": versions},
     )
     return 0

@@ -18,19 +18,22 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
+from affectstream.cli.demo import next_steps
 from affectstream.errors import ConfigError
 
 if TYPE_CHECKING:
     from affectstream.device.emulation.peripheral import EmulatedPeripheral
-    from affectstream.device.supervisor import DeviceTarget, Supervisor
+    from affectstream.device.supervisor import Supervisor
     from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
 
 #: Seconds over which the live sample rate is measured.
 RATE_WINDOW_S = 2.0
+#: Seconds over which --chaos spreads its faults when the session has no set length.
+CHAOS_SPAN_S = 20.0
 
 
 def register(subparsers: Any) -> None:
@@ -46,9 +49,10 @@ def register(subparsers: Any) -> None:
         help="stream BLE wearables (or emulated ones) and summarise what arrived",
         description=(
             "Connect to every device given (address or advertised name, optionally "
-            "ADDRESS@PROFILE) or to emulated devices (--emulate), stream for --duration "
-            "seconds, reconnecting by itself after dropouts, show per-stream rates, gaps "
-            "and reconnects on stderr, and print one JSON summary as the last stdout line."
+            "ADDRESS@PROFILE) or to emulated devices (--emulate), stream until --duration "
+            "seconds, the end of --protocol or Ctrl-C, reconnecting by itself after dropouts, "
+            "show per-stream rates, gaps and reconnects on stderr and summarise what arrived "
+            "(with --json: one JSON summary, the last stdout line)."
         ),
     )
     parser.add_argument(
@@ -68,7 +72,7 @@ def register(subparsers: Any) -> None:
         "--duration",
         type=float,
         default=None,
-        help="seconds (default: the protocol's length, else 20)",
+        help="seconds (default: the protocol's length, else until Ctrl-C)",
     )
     parser.add_argument(
         "--chaos",
@@ -102,37 +106,8 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="do not turn lines typed on stdin into marker events",
     )
-    parser.add_argument("--json", action="store_true", help="print the JSON summary last")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
-
-
-def parse_targets(devices: list[str]) -> list[DeviceTarget]:
-    """Turn ``ADDRESS_OR_NAME[@PROFILE]`` arguments into device targets.
-
-    Parameters
-    ----------
-    devices : list of str
-        Positional arguments.
-
-    Returns
-    -------
-    list of DeviceTarget
-
-    Raises
-    ------
-    ConfigError
-        If a profile name is unknown.
-    """
-    from affectstream.device.profiles import get_profile
-    from affectstream.device.supervisor import DeviceTarget
-
-    targets = []
-    for text in devices:
-        address, _, profile = text.rpartition("@") if "@" in text else (text, "", "")
-        if profile:
-            get_profile(profile)
-        targets.append(DeviceTarget(address.strip(), profile=profile or None))
-    return targets
 
 
 class LiveStats:
@@ -224,13 +199,12 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     import signal
     import sys
 
-    from affectstream.device.supervisor import DeviceTarget
-    from affectstream.runtime.record import record_session
+    from affectstream.runtime.record import emulated_targets, parse_targets, record_session
     from affectstream.runtime.view import LiveView
 
+    # No --duration: the protocol's length, else until Ctrl-C (a study session's length is
+    # the participant's, not a default's).
     duration = args.duration
-    if duration is None and not args.protocol:
-        duration = 20.0
     if duration is not None:
         duration = check_positive("--duration", duration)
     async with contextlib.AsyncExitStack() as stack:
@@ -240,18 +214,10 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             "scan_timeout": args.scan_timeout,
         }
         if args.emulate:
-            from affectstream.device.emulation import VirtualRadio
-            from affectstream.device.emulation.factory import make_emulated
-
-            radio = await stack.enter_async_context(VirtualRadio())
-            peripherals = make_emulated(
-                args.emulate, speed=check_positive("--speed", args.speed), seed=args.seed
+            targets, emulated, peripherals = await emulated_targets(
+                stack, args.emulate, speed=check_positive("--speed", args.speed), seed=args.seed
             )
-            for p in peripherals:
-                await radio.add(p)
-            targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
-            options["client_kwargs"] = radio.client_kwargs()
-            options["scanner_kwargs"] = radio.scanner_kwargs()
+            options.update(emulated)
         else:
             targets = parse_targets(args.devices)
         stop = asyncio.Event()
@@ -261,9 +227,11 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
         markers = None if args.no_markers else sys.stdin
         if markers is not None and markers.isatty():
             say("type a label and Enter to write a marker; Ctrl-C stops and saves everything")
+        elif duration is None and not args.protocol:
+            say("recording until Ctrl-C (no --duration or --protocol given)")
         say(f"connecting to {len(targets)} device(s)...")
         chaos_task = (
-            asyncio.create_task(_chaos(peripherals, duration or 20.0))
+            asyncio.create_task(_chaos(peripherals, duration or CHAOS_SPAN_S))
             if args.chaos and peripherals
             else None
         )
@@ -300,6 +268,8 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             chaos["malformed_sent"] = sum(p.malformed_sent for p in peripherals)
             summary["chaos"] = chaos
         say(f"data: {summary['store']} (session {summary['session']})")
+        for what, command in next_steps(str(summary["store"]), str(summary["session"])):
+            say(f"  {what + ':':16s} {command}")
         return summary
 
 
@@ -327,6 +297,5 @@ def run(args: argparse.Namespace) -> int:
     silent = [s for s, v in summary["streams"].items() if v.get("samples_received", 0) == 0]
     if silent:
         say(f"warning: no samples from {', '.join(silent)}")
-    if args.json:
-        emit_json(summary)
+    emit_result(args, summary)
     return 1 if silent or not summary["streams"] else 0

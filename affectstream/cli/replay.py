@@ -23,8 +23,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import STORE_HELP, add_store_arguments
+from affectstream.cli.store import REPLAY_EVENT
 from affectstream.errors import ConfigError
 
 if TYPE_CHECKING:  # the heavy layers load only when the command runs, so --help stays fast
@@ -80,7 +81,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--out", default=None, help="write the feature/estimate rows (CSV)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument("--json", action="store_true", help="(accepted; JSON is always printed)")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -218,6 +219,10 @@ def replay_blocks(
     else:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))
     session = LiveSession(store, config, estimator)
+    # Marks the saved session as a replay for `affectstream store ls` (cli/store.py); 1 us
+    # after the start event, which it would replace in the store at the same timestamp.
+    kind, label = REPLAY_EVENT
+    session.mark(label, kind=kind, detail="replay of a recording", t=origin + 1e-6)
     if estimator is not None:
         estimator.baseline_end = (
             baseline_end if baseline_end is not None else origin + session.baseline_seconds()
@@ -354,7 +359,8 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['n_feature_rows']} windows, {summary['n_estimates']} estimates"
         + (f"; saved as session {summary['session']}" if args.save else "")
     )
-    emit_json(
+    emit_result(
+        args,
         {
             "source": str(args.source),
             "source_kind": kind,
@@ -370,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
             "feature_streams": summary["feature_streams"],
             "feature_errors": summary["feature_errors"],
             "out": args.out,
-        }
+        },
     )
     return 0
 

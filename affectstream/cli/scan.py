@@ -8,7 +8,7 @@ import contextlib
 from typing import Any
 
 from affectstream._validate import check_positive
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
@@ -37,7 +37,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--all", action="store_true", help="also list devices that match no profile"
     )
-    parser.add_argument("--json", action="store_true", help="print the result as JSON last")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -134,6 +134,5 @@ def run(args: argparse.Namespace) -> int:
         _show(devices)
     if not devices:
         say("No matching device found; is it on, charged and not connected elsewhere?")
-    if args.json:
-        emit_json({"devices": devices})
+    emit_result(args, {"devices": devices})
     return 0

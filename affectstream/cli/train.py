@@ -6,7 +6,7 @@ import argparse
 import shlex
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,7 +19,12 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """
     from affectstream.models._names import DATASETS
 
-    parser.add_argument("--dataset", required=True, choices=DATASETS)
+    parser.add_argument(
+        "--dataset",
+        required=True,
+        choices=DATASETS,
+        help="which dataset layout --data holds (see docs/models.md for each)",
+    )
     parser.add_argument("--data", required=True, help="dataset folder")
     parser.add_argument(
         "--normalization",
@@ -50,14 +55,20 @@ def register(subparsers: Any) -> None:
         The top-level sub-command registry.
     """
     parser = subparsers.add_parser(
-        "train", help="train LightGBM + SVM on a dataset and write a model bundle"
+        "train",
+        help="train LightGBM + SVM on a dataset and write a model bundle",
+        description=(
+            "Extract windowed features from a dataset, evaluate subject-wise, fit LightGBM and "
+            "an SVM on every subject and write a model bundle (models, feature list, window "
+            "settings, model card) to --out, usable as --model by record, replay and demo. "
+            "Example: affectstream train --dataset stress-predict --data "
+            "../shared/data/stress-predict --out ./my-bundle. See docs/models.md."
+        ),
     )
     add_dataset_arguments(parser)
     parser.add_argument("--out", required=True, help="bundle folder to write")
     parser.add_argument("--name", help="bundle name (default: the folder name)")
-    parser.add_argument(
-        "--json", action="store_true", help="(accepted; JSON is always printed last)"
-    )
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -92,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
         Exit code.
     """
     from affectstream.cli._output import progress_bars
-    from affectstream.models.training import train
+    from affectstream.models.training import _fmt, train
 
     command = _command_line(args)
     with progress_bars() as progress:
@@ -109,6 +120,11 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
         )
     say(f"bundle written to {path}")
+    say(
+        f"subject-wise {report['cv']}: balanced accuracy {_fmt(report['balanced_accuracy'])}, "
+        f"AUROC {_fmt(report['auroc'])} ({report['n_subjects']} subjects, "
+        f"{report['n_windows']} windows)"
+    )
     summary = {
         k: report[k]
         for k in ("balanced_accuracy", "macro_f1", "auroc", "brier", "n_subjects", "n_windows")
@@ -124,5 +140,5 @@ def run(args: argparse.Namespace) -> int:
             "chance": report.get("chance"),
         }
     )
-    emit_json(summary)
+    emit_result(args, summary)
     return 0

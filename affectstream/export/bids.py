@@ -22,6 +22,7 @@ import logging
 import math
 import re
 import tempfile
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,8 @@ import numpy as np
 import pandas as pd
 
 from affectstream._version import __version__
-from affectstream.export.edf import block_to_raw, write_edf_file
+from affectstream.errors import ConfigError
+from affectstream.export.edf import ACQ_SKIP, block_to_raw, write_edf_file
 from affectstream.export.session import (
     Progress,
     StoredSession,
@@ -37,10 +39,21 @@ from affectstream.export.session import (
     field_columns,
     raw_blocks,
 )
-from affectstream.store import TAG_KEYS
+from affectstream.export.staging import commit, existing, replace_file, staged
+from affectstream.export.units import column_unit
+from affectstream.signal import WindowConfig
+from affectstream.store import GAP_EVENT_KIND, TAG_KEYS
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
+
+#: Supported headsets by channel layout: (manufacturer, reference electrode).
+EEG_DEVICES: dict[tuple[str, ...], tuple[str, str]] = {
+    ("TP9", "AF7", "AF8", "TP10"): ("InteraXon (Muse)", "Fpz"),
+}
+#: PowerLineFrequency of the EEG sidecar: the mains frequency the features notch out
+#: (WindowConfig.line_freq's default); a session does not record its own yet.
+LINE_FREQ_HZ = WindowConfig().line_freq
 
 #: Task label of exported recordings.
 TASK = "affectstream"
@@ -71,8 +84,18 @@ def _tsv(frame: pd.DataFrame, path: Path, *, header: bool = True) -> None:
     frame.to_csv(path, sep="\t", index=False, header=header, na_rep="n/a")
 
 
-def write_bids(data: StoredSession, root: Path, progress: Progress | None = None) -> list[Path]:
+#: Column of participants.tsv and sessions.tsv with the id the store knows (labels are
+#: letters and digits only, so two ids can share one; this column tells them apart).
+SOURCE_ID = "affectstream_id"
+
+
+def write_bids(
+    data: StoredSession, root: Path, progress: Progress | None = None, *, force: bool = False
+) -> list[Path]:
     """Write a session into a BIDS dataset at ``root`` (created or extended).
+
+    The session is written into a staging folder and moved in when complete; dataset-level
+    files (``participants.tsv``...) are merged, never replaced.
 
     Parameters
     ----------
@@ -81,16 +104,101 @@ def write_bids(data: StoredSession, root: Path, progress: Progress | None = None
         BIDS root folder; other participants and sessions already there are kept.
     progress : callable, optional
         ``progress(stage, done, total)`` after each step.
+    force : bool
+        Replace this session's files if it was exported into ``root`` before.
 
     Returns
     -------
     list of Path
         The session's files (mne-bids sidecars included) and the dataset-level files.
+
+    Raises
+    ------
+    ConfigError
+        The session is already in ``root`` (without ``force``), another participant or
+        session id gives the same BIDS label, or the folder cannot be written.
     """
-    report = progress or _no_progress
-    root.mkdir(parents=True, exist_ok=True)
     subject = bids_label(data.info.participant, "unknown")
-    session = bids_label(data.info.session, "1")
+    sessions_tsv = root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv"
+    with staged(root) as stage:
+        _check_label(
+            root / "participants.tsv", "participant_id", f"sub-{subject}",
+            data.info.participant, "participant",
+        )  # fmt: skip
+        session = session_label(sessions_tsv, data.info.session)
+        _write_session(data, stage, subject, session, progress or _no_progress)
+        dataset_level = {
+            p.relative_to(stage).as_posix() for p in stage.iterdir() if p.is_file()
+        } | {"derivatives/affectstream/dataset_description.json"}
+        clashes = existing(stage, root, keep=dataset_level)
+        if clashes and not force:
+            raise ConfigError(
+                f"Session {data.info.session!r} is already in the BIDS dataset {root} "
+                f"({clashes[0].relative_to(root)}); add --force to replace it."
+            )
+        derived_description = stage / "derivatives" / "affectstream" / "dataset_description.json"
+        for path in dataset_level - {derived_description.relative_to(stage).as_posix()}:
+            (stage / path).unlink()  # merged below instead
+        commit(stage, root, keep=dataset_level)
+        _write_dataset_files(root, subject, session, data)
+    session_dir = root / f"sub-{subject}" / f"ses-{session}"
+    derived = root / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
+    shared = [root / name for name in ("dataset_description.json", "participants.tsv", "README")]
+    files = [p for folder in (session_dir, derived) for p in folder.rglob("*") if p.is_file()]
+    return sorted(files) + [sessions_tsv] + [p for p in shared if p.is_file()]
+
+
+def session_label(sessions_tsv: Path, session_id: str) -> str:
+    """Short BIDS session label: the one this id already has, else the next number.
+
+    Session ids are long (``P01-20261125T100000Z-ab12``); BIDS labels number them per
+    participant (``ses-1``, ``ses-2``...) and ``sub-<p>_sessions.tsv`` maps each label to
+    the affectstream id (``affectstream_id``) and its start (``acq_time``).
+
+    Parameters
+    ----------
+    sessions_tsv : Path
+        The participant's sessions file (may not exist yet).
+    session_id : str
+
+    Returns
+    -------
+    str
+        The label without ``ses-``.
+    """
+    if not sessions_tsv.is_file():
+        return "1"
+    rows = pd.read_csv(sessions_tsv, sep="\t", dtype=str, keep_default_na=False)
+    labels = [str(v).removeprefix("ses-") for v in rows.get("session_id", [])]
+    if SOURCE_ID in rows:
+        for label, source in zip(labels, rows[SOURCE_ID], strict=True):
+            if source == session_id:
+                return label
+    numbers = [int(label) for label in labels if label.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+def _check_label(table: Path, column: str, label: str, source: str, what: str) -> None:
+    """Refuse a label that a different id already holds in ``table``."""
+    if not table.is_file():
+        return
+    rows = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+    if column not in rows or SOURCE_ID not in rows:
+        return
+    held = rows.loc[rows[column] == label, SOURCE_ID]
+    others = sorted({h for h in held if h not in ("", "n/a", source)})
+    if others:
+        raise ConfigError(
+            f"The {what} ids {others[0]!r} and {source!r} both become the BIDS label "
+            f"{label!r} in {table.parent}; export {source!r} into another --out (BIDS labels "
+            "are letters and digits only, so they cannot be told apart in one dataset)."
+        )
+
+
+def _write_session(
+    data: StoredSession, root: Path, subject: str, session: str, report: Progress
+) -> None:
+    """The session's own files under ``root`` (a staging folder)."""
     prefix = f"sub-{subject}_ses-{session}_task-{TASK}"
     session_dir = root / f"sub-{subject}" / f"ses-{session}"
     blocks = raw_blocks(data)
@@ -118,7 +226,8 @@ def write_bids(data: StoredSession, root: Path, progress: Progress | None = None
         report("writing BIDS", done, steps)
     beh = session_dir / "beh"
     beh.mkdir(parents=True, exist_ok=True)
-    _write_events(data, beh / f"{prefix}_events.tsv", reference)
+    rates = {b.stream: b.sfreq for b in blocks}
+    _write_events(data, beh / f"{prefix}_events.tsv", reference, rates)
     for block in discrete:
         _write_discrete(block, beh / f"{prefix}_acq-{bids_label(block.modality, 'x')}", reference)
         done += 1
@@ -126,13 +235,8 @@ def write_bids(data: StoredSession, root: Path, progress: Progress | None = None
     _write_derivatives(data, root, subject, session, prefix, reference)
     done += 1
     report("writing BIDS", done, steps)
-    _write_dataset_files(root, subject)
     done += 1
     report("writing BIDS", done, steps)
-    derived = root / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
-    shared = [root / name for name in ("dataset_description.json", "participants.tsv", "README")]
-    files = [p for folder in (session_dir, derived) for p in folder.rglob("*") if p.is_file()]
-    return sorted(files) + [p for p in shared if p.is_file()]
 
 
 def _write_eeg(
@@ -146,9 +250,34 @@ def _write_eeg(
     with tempfile.TemporaryDirectory() as folder:
         edf = write_edf_file(raw, Path(folder) / "eeg.edf", add_ch_type=False)
         written = mne.io.read_raw_edf(edf, verbose="error")
+        # The EDF keeps its BAD_ACQ_SKIP spans and mne-bids reads them from it; listed in
+        # events.tsv as well they would come back twice.
+        keep = [i for i, a in enumerate(written.annotations) if a["description"] != ACQ_SKIP]
+        written.set_annotations(written.annotations[keep])
+        written.info["line_freq"] = LINE_FREQ_HZ
         bids_path = BIDSPath(subject=subject, session=session, task=TASK, datatype="eeg", root=root)
         write_raw_bids(written, bids_path, overwrite=True, verbose=False)
+    sidecar = bids_path.copy().update(suffix="eeg", extension=".json").fpath
+    content = json.loads(sidecar.read_text(encoding="utf-8"))
+    manufacturer, reference = eeg_device(block.channels)
+    content.update({"Manufacturer": manufacturer, "EEGReference": reference})
+    _write_json(sidecar, content)
     return start
+
+
+def eeg_device(channels: tuple[str, ...]) -> tuple[str, str]:
+    """Manufacturer and reference electrode of an EEG stream, known by its channel layout.
+
+    Parameters
+    ----------
+    channels : tuple of str
+
+    Returns
+    -------
+    manufacturer, reference : str
+        ``"n/a"`` when the layout is not one of a supported headset.
+    """
+    return EEG_DEVICES.get(tuple(c.upper() for c in channels), ("n/a", "n/a"))
 
 
 def _write_physio(block: SampleBlock, stem: Path, reference: float) -> None:
@@ -176,13 +305,24 @@ def _write_physio(block: SampleBlock, stem: Path, reference: float) -> None:
     _write_json(stem.with_name(stem.name + ".json"), sidecar)
 
 
-def _write_events(data: StoredSession, path: Path, reference: float) -> None:
-    """All session events (markers, phases, gaps) as a BIDS events file."""
+def _write_events(
+    data: StoredSession, path: Path, reference: float, rates: dict[str, float | None]
+) -> None:
+    """All session events (markers, phases, gaps) as a BIDS events file.
+
+    A gap lasts its missing samples over its stream's rate; other events are instants.
+    """
     events = data.events()
+    duration = np.zeros(len(events))
+    if {"n_samples", "stream"} <= set(events.columns):
+        rate = events["stream"].map(lambda s: rates.get(str(s)) or np.nan).to_numpy(np.float64)
+        missing = pd.to_numeric(events["n_samples"], errors="coerce").to_numpy(np.float64)
+        is_gap = (events["kind"] == GAP_EVENT_KIND).to_numpy() & np.isfinite(missing / rate)
+        duration[is_gap] = (missing / rate)[is_gap]
     frame = pd.DataFrame(
         {
             "onset": events["time_ns"].to_numpy(np.int64) / 1e9 - reference,
-            "duration": 0.0,
+            "duration": duration,
             "trial_type": events["kind"].to_numpy(),
             "value": events["label"].to_numpy() if "label" in events else None,
             "stream": events["stream"].replace("", "n/a").to_numpy()
@@ -198,11 +338,15 @@ def _write_events(data: StoredSession, path: Path, reference: float) -> None:
         path.with_suffix(".json"),
         {
             "onset": {"Description": "Seconds from the reference time", "Units": "s"},
+            "duration": {
+                "Description": "Gaps: missing samples / the stream's rate; others 0",
+                "Units": "s",
+            },
             "trial_type": {"Description": "Event kind: marker, phase, gap..."},
             "value": {"Description": "Event label (marker text, phase name, gap reason)"},
             "stream": {"Description": "Stream the event belongs to (gaps)"},
-            "time_ns": {"Description": "Event time, ns since the Unix epoch (UTC)"},
-            "n_samples": {"Description": "Samples missing in a gap"},
+            "time_ns": {"Description": "Event time, ns since the Unix epoch (UTC)", "Units": "ns"},
+            "n_samples": {"Description": "Samples missing in a gap", "Units": "samples"},
         },
     )
 
@@ -243,13 +387,20 @@ def _write_derivatives(
         _tsv(table, stem.with_name(stem.name + ".tsv"))
         sidecar: dict[str, Any] = {
             "onset": {"Description": "Window end, seconds from the reference time", "Units": "s"},
-            "time_ns": {"Description": "Window end, ns since the Unix epoch (UTC)"},
+            "time_ns": {
+                "Description": "Window end, ns since the Unix epoch (UTC)",
+                "Units": "ns",
+            },
         }
         for tag in TAG_KEYS:
             if tag in table:
                 sidecar[tag] = {"Description": f"{tag} tag in the affectstream store"}
         for name in field_columns(frame):
-            sidecar.setdefault(name, {"Description": "See affectstream docs/features.md"})
+            entry = {"Description": f"{measurement} field {name} (affectstream docs/features.md)"}
+            unit = column_unit(measurement, name)
+            if unit is not None:
+                entry["Units"] = unit
+            sidecar.setdefault(name, entry)
         _write_json(stem.with_name(stem.name + ".json"), sidecar)
     description = base / "dataset_description.json"
     if folder.exists() and not description.exists():
@@ -264,8 +415,11 @@ def _write_derivatives(
         )
 
 
-def _write_dataset_files(root: Path, subject: str) -> None:
-    """dataset_description.json, participants.tsv and README (kept if already there)."""
+def _write_dataset_files(root: Path, subject: str, session: str, data: StoredSession) -> None:
+    """dataset_description.json, participants.tsv, the subject's sessions.tsv and README.
+
+    Existing files are merged (rows added, never removed) through a temporary name.
+    """
     description = root / "dataset_description.json"
     content: dict[str, Any] = {}
     if description.exists():
@@ -278,24 +432,62 @@ def _write_dataset_files(root: Path, subject: str) -> None:
     content.setdefault("DatasetType", "raw")
     generated = [g for g in content.get("GeneratedBy", []) if g.get("Name") != "affectstream"]
     content["GeneratedBy"] = [*generated, {"Name": "affectstream", "Version": __version__}]
-    _write_json(description, content)
-    participants = root / "participants.tsv"
-    row = f"sub-{subject}"
-    if participants.exists():
-        table = pd.read_csv(participants, sep="\t", dtype=str, keep_default_na=False)
-        if row not in set(table["participant_id"]):
-            table = pd.concat([table, pd.DataFrame({"participant_id": [row]})], ignore_index=True)
-            _tsv(table.fillna("n/a"), participants)
-    else:
-        _tsv(pd.DataFrame({"participant_id": [row]}), participants)
-        _write_json(
-            root / "participants.json",
-            {"participant_id": {"Description": "Pseudonymous participant id in affectstream"}},
+    replace_file(description, lambda path: _write_json(path, content))
+    _merge_row(
+        root / "participants.tsv",
+        {"participant_id": f"sub-{subject}", SOURCE_ID: data.info.participant},
+    )
+    participants_json = root / "participants.json"
+    if not participants_json.exists():
+        replace_file(
+            participants_json,
+            lambda path: _write_json(
+                path,
+                {
+                    "participant_id": {"Description": "BIDS label of the participant"},
+                    SOURCE_ID: {"Description": "Pseudonymous participant id in affectstream"},
+                },
+            ),
         )
+    sessions_json = root / f"sub-{subject}" / f"sub-{subject}_sessions.json"
+    if not sessions_json.exists():
+        replace_file(
+            sessions_json,
+            lambda path: _write_json(
+                path,
+                {
+                    "acq_time": {"Description": "Time of the session's first point (UTC)"},
+                    SOURCE_ID: {"Description": "Session id in affectstream"},
+                },
+            ),
+        )
+    start = datetime.fromtimestamp(data.info.start_ns / 1e9, tz=UTC)
+    _merge_row(
+        root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv",
+        {
+            "session_id": f"ses-{session}",
+            "acq_time": start.strftime("%Y-%m-%dT%H:%M:%S"),
+            SOURCE_ID: data.info.session,
+        },
+    )
     readme = root / "README"
     if not readme.exists():
-        readme.write_text(
-            "Recordings exported by affectstream (affectstream export --format bids).\n"
-            "See docs/export.md for the layout and how gaps and times are represented.\n",
-            encoding="utf-8",
+        replace_file(
+            readme,
+            lambda path: path.write_text(
+                "Recordings exported by affectstream (affectstream export --format bids).\n"
+                "See docs/export.md for the layout and how gaps and times are represented.\n",
+                encoding="utf-8",
+            ),
         )
+
+
+def _merge_row(table: Path, row: dict[str, str]) -> None:
+    """Add ``row`` to a TSV keyed by its first column (replacing that key's row)."""
+    key = next(iter(row))
+    frame = pd.DataFrame([row])
+    if table.exists():
+        old = pd.read_csv(table, sep="\t", dtype=str, keep_default_na=False)
+        old = old[old[key] != row[key]] if key in old else old
+        frame = pd.concat([old, frame], ignore_index=True).fillna("n/a")
+    replace_file(table, lambda path: _tsv(frame, path))

@@ -29,19 +29,39 @@ import pandas as pd
 
 from affectstream.errors import ConfigError
 from affectstream.export.session import (
+    EVENT_MODALITIES,
     Progress,
     StoredSession,
     _no_progress,
     raw_blocks,
+    raw_streams,
     slug,
 )
+from affectstream.export.staging import unique_names
 from affectstream.store import GAP_EVENT_KIND
 from affectstream.types import FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
 
-#: Modalities written to EDF, with their MNE channel type.
-EDF_MODALITIES = {"eeg": "eeg", "ecg": "ecg"}
+#: MNE channel type of each modality in EDF (MNE writes eeg/ecg in µV; the others as
+#: stored, with :data:`EDF_DIMENSIONS` as their physical dimension). Every regular stream
+#: is written; a modality not listed is ``misc``.
+EDF_MODALITIES = {"eeg": "eeg", "ecg": "ecg", "eda": "bio", "ppg": "bio"}
+#: EDF physical dimension (ASCII, 8 characters) of the modalities MNE does not scale.
+EDF_DIMENSIONS = {
+    "eda": "uS",
+    "ppg": "au",
+    "temp": "degC",
+    "acc": "g",
+    "gyro": "deg/s",
+    "hr": "bpm",
+    "rr": "ms",
+    "battery": "%",
+}
+#: Channel types MNE takes as volts and writes ×1e6 (so data go in ×1e-6).
+_SCALED_TYPES = frozenset({"eeg", "ecg", "bio"})
+#: Modalities whose EDF unit is MNE's own "uV".
+_VOLTAGE_MODALITIES = frozenset({"eeg", "ecg"})
 #: Annotation of samples that were never acquired.
 ACQ_SKIP = "BAD_ACQ_SKIP"
 
@@ -93,7 +113,7 @@ def block_to_raw(
     Parameters
     ----------
     block : SampleBlock
-        A regular EEG or ECG stream (NaN rows where samples miss).
+        A regular stream (NaN rows where samples miss).
     events : pandas.DataFrame
         Session events (``time_ns``, ``kind``, ``label``); non-gap ones become annotations.
     participant : str
@@ -118,9 +138,10 @@ def block_to_raw(
     values = np.full((n, len(block.channels)), np.nan)
     values[lead : lead + len(block)] = block.values
     missing = np.all(np.isnan(values), axis=1)
-    kind = EDF_MODALITIES[block.modality]
+    kind = edf_channel_type(block.modality)
     info = mne.create_info(edf_labels(block.channels), sfreq, kind)
-    raw = mne.io.RawArray(_hold(values).T * 1e-6, info, verbose="error")
+    scale = 1e-6 if kind in _SCALED_TYPES else 1.0  # MNE writes these types ×1e6
+    raw = mne.io.RawArray(_hold(values).T * scale, info, verbose="error")
     meas_date = dt.datetime.fromtimestamp(start, tz=dt.UTC)
     raw.set_meas_date(meas_date)
     if participant:
@@ -148,8 +169,26 @@ def block_to_raw(
     return raw, float(start)
 
 
-def edf_streams(data: StoredSession) -> list[SampleBlock]:
-    """The streams of a session that go to EDF (regular EEG and ECG).
+def edf_channel_type(modality: str) -> str:
+    """MNE channel type a modality is written with (``misc`` unless listed).
+
+    Parameters
+    ----------
+    modality : str
+
+    Returns
+    -------
+    str
+    """
+    return EDF_MODALITIES.get(modality, "misc")
+
+
+def edf_streams(data: StoredSession) -> tuple[list[SampleBlock], dict[str, str]]:
+    """The streams of a session that go to EDF, and those that cannot, with the reason.
+
+    Every stream with a sampling rate goes (EEG, ECG, EDA, PPG, temperature, motion...);
+    streams of one value per event (RR intervals, heart-rate readings) have no sampling
+    rate, which EDF requires.
 
     Parameters
     ----------
@@ -157,9 +196,57 @@ def edf_streams(data: StoredSession) -> list[SampleBlock]:
 
     Returns
     -------
-    list of SampleBlock
+    blocks : list of SampleBlock
+    left_out : dict of str to str
+        Stream id -> why it is not in the EDF export.
     """
-    return [b for b in raw_blocks(data) if b.modality in EDF_MODALITIES and b.sfreq is not None]
+    return [b for b in raw_blocks(data) if b.sfreq is not None], edf_left_out(data)
+
+
+def edf_left_out(data: StoredSession) -> dict[str, str]:
+    """Streams of a session an EDF/BDF export cannot hold, and why.
+
+    Parameters
+    ----------
+    data : StoredSession
+
+    Returns
+    -------
+    dict of str to str
+        Stream id -> reason.
+    """
+    return {
+        stream: f"{modality}: one value per event, no sampling rate (EDF needs one); "
+        "it is in the CSV, Parquet and BIDS exports"
+        for stream, modality in raw_streams(data).items()
+        if modality in EVENT_MODALITIES
+    }
+
+
+def set_physical_dimensions(path: Path, modality: str) -> None:
+    """Write the unit of a non-voltage stream into the EDF header (MNE leaves it empty).
+
+    Parameters
+    ----------
+    path : Path
+        EDF/BDF file written by :func:`write_edf_file`.
+    modality : str
+        Its stream's modality.
+    """
+    dimension = EDF_DIMENSIONS.get(modality)
+    if dimension is None or modality in _VOLTAGE_MODALITIES:
+        return
+    import edfio
+
+    # BDF has 24-bit samples: read as EDF it would be garbled (and rewritten so).
+    reader = edfio.read_bdf if path.suffix.lower() == ".bdf" else edfio.read_edf
+    edf = reader(path)
+    for signal in edf.signals:
+        if not signal.label.endswith("Annotations"):  # edfio lists BDF+'s as a signal
+            signal.physical_dimension = dimension
+    temporary = path.with_name(f".{path.name}.partial")
+    edf.write(temporary)
+    temporary.replace(path)
 
 
 def write_edf_file(raw: object, path: Path, fmt: str = "edf", *, add_ch_type: bool = True) -> Path:
@@ -192,7 +279,7 @@ def write_edf_file(raw: object, path: Path, fmt: str = "edf", *, add_ch_type: bo
 def write_edf(
     data: StoredSession, out: Path, fmt: str = "edf", progress: Progress | None = None
 ) -> list[Path]:
-    """Write one EDF (or BDF) file per EEG or ECG stream of a session.
+    """Write one EDF (or BDF) file per regular stream of a session (see :func:`edf_streams`).
 
     Parameters
     ----------
@@ -206,19 +293,24 @@ def write_edf(
     Returns
     -------
     list of Path
-        ``<session>_<stream>.<fmt>`` files; empty if the session has no EEG or ECG.
+        ``<session>_<stream>.<fmt>`` files; empty if the session has no regular stream.
     """
     report = progress or _no_progress
     out.mkdir(parents=True, exist_ok=True)
-    blocks = edf_streams(data)
+    blocks, left_out = edf_streams(data)
+    for stream, why in left_out.items():
+        logger.info("not in the %s export: %s (%s)", fmt, stream, why)
     events = data.events()
     written = []
+    # Distinct streams get distinct files even when their ids clean to one name.
+    names = unique_names([b.stream for b in blocks], slug)
     for done, block in enumerate(blocks, start=1):
         raw, _ = block_to_raw(block, events, data.info.participant)
-        path = out / f"{slug(data.info.session)}_{slug(block.stream)}.{fmt}"
+        path = out / f"{slug(data.info.session)}_{names[block.stream]}.{fmt}"
         written.append(write_edf_file(raw, path, fmt))
+        set_physical_dimensions(path, block.modality)
         logger.info("wrote %s", path)
         report(f"writing {fmt}", done, len(blocks))
     if not blocks:
-        logger.warning("session %r has no EEG or ECG stream: no EDF written", data.info.session)
+        logger.warning("session %r has no regular stream: no EDF written", data.info.session)
     return written

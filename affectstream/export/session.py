@@ -205,6 +205,27 @@ def slug(text: str) -> str:
     return cleaned or "unnamed"
 
 
+def raw_streams(data: StoredSession) -> dict[str, str]:
+    """Stream id -> modality of every raw stream of a session (as :func:`raw_blocks` names them).
+
+    Parameters
+    ----------
+    data : StoredSession
+
+    Returns
+    -------
+    dict of str to str
+    """
+    streams: dict[str, str] = {}
+    for measurement in data.raw_measurements:
+        modality = measurement[len(RAW_PREFIX) :]
+        frame = data.tables[measurement]
+        names = pd.unique(frame["stream"]) if "stream" in frame else [""]
+        for stream in names:
+            streams[str(stream) or f"{data.info.session}/{modality}"] = modality
+    return streams
+
+
 def raw_blocks(data: StoredSession) -> list[SampleBlock]:
     """Raw streams of a session as sample blocks, with NaN rows and gaps where samples miss.
 

@@ -1,11 +1,14 @@
 """The live session runtime: the one place that wires device → signal → models → store.
 
-Public API: :class:`LiveSession`, :class:`SessionConfig`, :class:`LiveEstimator`,
+For apps, scripts and notebooks: :class:`Session` (every estimate to a callback, markers
+and self-reports from code, ``run_sync``). Building blocks: :class:`LiveSession`,
+:class:`SessionConfig`, :class:`LiveEstimator`,
 :class:`StreamLedger`, :class:`Protocol`, :func:`load_protocol`, and the demo scenario
 :func:`affectstream.runtime.demo.run_demo`. See docs/runtime.md.
 """
 
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger
+from affectstream.runtime.app import SELF_REPORT_KIND, Estimate, Session
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
 from affectstream.runtime.protocol import Protocol, ProtocolPhase, load_protocol
 from affectstream.runtime.session import (
@@ -17,11 +20,14 @@ from affectstream.runtime.session import (
 
 __all__ = [
     "BACKLOG_REASON",
+    "SELF_REPORT_KIND",
+    "Estimate",
     "LiveEstimator",
     "LiveSession",
     "LiveSnapshot",
     "Protocol",
     "ProtocolPhase",
+    "Session",
     "SessionConfig",
     "StreamLedger",
     "load_protocol",

@@ -11,11 +11,13 @@ every line typed on ``markers`` (the keyboard) into a marker event, and runs a
 from __future__ import annotations
 
 import asyncio
+import codecs
 import contextlib
 import logging
+import os
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from affectstream.device.profiles import get_profile
 from affectstream.device.supervisor import DeviceTarget, Supervisor
@@ -27,6 +29,9 @@ from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfi
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import open_store
+
+if TYPE_CHECKING:
+    from affectstream.device.emulation.peripheral import EmulatedPeripheral
 
 logger = logging.getLogger(__name__)
 
@@ -45,12 +50,99 @@ def _families(targets: Sequence[DeviceTarget]) -> set[str]:
     return families
 
 
+def parse_targets(devices: list[str]) -> list[DeviceTarget]:
+    """Turn ``ADDRESS_OR_NAME[@PROFILE]`` arguments into device targets.
+
+    Parameters
+    ----------
+    devices : list of str
+        Positional arguments.
+
+    Returns
+    -------
+    list of DeviceTarget
+
+    Raises
+    ------
+    ConfigError
+        If a profile name is unknown.
+    """
+    targets = []
+    for text in devices:
+        address, _, profile = text.rpartition("@") if "@" in text else (text, "", "")
+        if profile:
+            get_profile(profile)
+        targets.append(DeviceTarget(address.strip(), profile=profile or None))
+    return targets
+
+
+async def emulated_targets(
+    stack: contextlib.AsyncExitStack, kinds: str, *, speed: float = 1.0, seed: int = 0
+) -> tuple[list[DeviceTarget], dict[str, Any], list[EmulatedPeripheral]]:
+    """Start emulated devices on a virtual radio that lives as long as ``stack``.
+
+    Parameters
+    ----------
+    stack : contextlib.AsyncExitStack
+        Closes the radio.
+    kinds : str
+        ``make_emulated`` names (``"all"``, ``"hr,eda"``...).
+    speed : float
+        Device clocks run this many times real time.
+    seed : int
+        Signal seed.
+
+    Returns
+    -------
+    targets : list of DeviceTarget
+    supervisor_options : dict
+        ``client_kwargs`` and ``scanner_kwargs`` that reach the radio.
+    peripherals : list of EmulatedPeripheral
+    """
+    from affectstream.device.emulation import VirtualRadio
+    from affectstream.device.emulation.factory import make_emulated
+
+    radio = await stack.enter_async_context(VirtualRadio())
+    peripherals = make_emulated(kinds, speed=speed, seed=seed)
+    for peripheral in peripherals:
+        await radio.add(peripheral)
+    targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
+    options = {"client_kwargs": radio.client_kwargs(), "scanner_kwargs": radio.scanner_kwargs()}
+    return targets, options, peripherals
+
+
+class _MarkerLines:
+    """Turns text arriving in pieces (keys typed, a pipe, a paste) into one marker per line."""
+
+    def __init__(self, session: LiveSession) -> None:
+        self.session = session
+        self.count = 0
+        self.pending = ""
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+
+    def feed(self, data: bytes, *, final: bool = False) -> None:
+        """Mark every complete line in ``data`` (and the unfinished one when ``final``)."""
+        self.pending += self.decoder.decode(data, final=final)
+        *lines, self.pending = self.pending.split("\n")
+        if final and self.pending:
+            lines.append(self.pending)
+            self.pending = ""
+        for line in lines:
+            self.count += 1
+            label = line.strip() or f"marker {self.count}"
+            # Lines pasted at once arrive in one read; mark() gives each its own instant.
+            self.session.mark(label)
+            logger.info("marker: %s", label)
+
+
 @contextlib.contextmanager
 def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[None]:
     """Turn each line read from ``stream`` into a marker event while the block runs.
 
-    Empty lines give numbered markers (``"marker 3"``). Uses the event loop's reader, so
-    it needs a stream with a file descriptor on a POSIX system; elsewhere it does nothing.
+    Every line counts, whether typed, pasted or piped (``printf 'a\\nb\\n' | affectstream
+    record ...``); empty lines give numbered markers (``"marker 3"``). A pipe or terminal
+    is read as data arrives through the event loop (POSIX); a regular file (``< file``) is
+    read at once at the start. Elsewhere it does nothing.
 
     Parameters
     ----------
@@ -68,21 +160,31 @@ def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[N
     except (OSError, ValueError, AttributeError):
         yield
         return
-    count = 0
+    lines = _MarkerLines(session)
 
-    def on_line() -> None:
-        nonlocal count
-        line = stream.readline()
-        if not line:  # end of input: stop listening
+    def on_readable() -> None:
+        # os.read, not stream.readline: a buffered reader takes every line waiting in the
+        # pipe into its buffer at once and the descriptor never becomes readable again.
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            logger.warning("markers: stopped reading stdin (%s)", exc)
+            data = b""
+        if not data:  # end of input: stop listening
+            lines.feed(b"", final=True)
             loop.remove_reader(fd)
             return
-        count += 1
-        label = line.strip() or f"marker {count}"
-        session.mark(label)
-        logger.info("marker: %s", label)
+        lines.feed(data)
 
     try:
-        loop.add_reader(fd, on_line)
+        loop.add_reader(fd, on_readable)
+    except PermissionError:  # a regular file cannot be watched: it is all there already
+        with contextlib.suppress(OSError):
+            lines.feed(os.read(fd, 1 << 20), final=True)
+        yield
+        return
     except (NotImplementedError, OSError, ValueError):
         logger.info("keyboard markers are not available on this platform")
         yield
@@ -106,6 +208,8 @@ async def record_session(
     stop: asyncio.Event | None = None,
     on_update: Callable[[LiveSnapshot], None] | None = None,
     supervisor_options: dict[str, Any] | None = None,
+    on_estimate: Callable[[dict[str, Any]], None] | None = None,
+    on_session: Callable[[LiveSession], None] | None = None,
 ) -> dict[str, Any]:
     """Record devices into the store with features, estimates and events.
 
@@ -136,6 +240,10 @@ async def record_session(
     supervisor_options : dict, optional
         Passed to :class:`~affectstream.device.supervisor.Supervisor` (``client_kwargs``,
         ``scanner_kwargs``, ``connect_timeout``, ``scan_timeout``...).
+    on_estimate : callable, optional
+        Receives every affect record as it is computed (see :class:`LiveSession`).
+    on_session : callable, optional
+        Receives the :class:`LiveSession` before it starts (to mark events from code).
 
     Returns
     -------
@@ -161,7 +269,9 @@ async def record_session(
         logger.warning("no arousal model bundle fits these devices: storing features only")
     config = SessionConfig(participant=participant, window=window or WindowConfig(), protocol=plan)
     with open_store(store) as opened:
-        session = LiveSession(opened, config, estimator)
+        session = LiveSession(opened, config, estimator, on_estimate=on_estimate)
+        if on_session is not None:
+            on_session(session)
         supervisor = Supervisor(
             device_targets, on_block=session.submit, **(supervisor_options or {})
         )

@@ -249,6 +249,10 @@ class LiveSession:
         between sessions to bound the threads of a process.
     store_executor : concurrent.futures.Executor, optional
         Worker for store writes (a private one-thread pool by default).
+    on_estimate : callable, optional
+        Called on the event loop with every affect record (``t_end`` plus the ``affect``
+        fields), in time order, as soon as it is computed; an exception it raises is
+        logged and the session goes on.
 
     Examples
     --------
@@ -265,8 +269,11 @@ class LiveSession:
         *,
         executor: Executor | None = None,
         store_executor: Executor | None = None,
+        on_estimate: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.store = store
+        self.on_estimate = on_estimate
+        self._last_mark_t = 0.0
         self.config = config if config is not None else SessionConfig()
         self.session_id = self.config.session_id or new_session_id(self.config.participant)
         self.estimator = estimator
@@ -415,7 +422,13 @@ class LiveSession:
             )
 
     def mark(
-        self, label: str, *, kind: str = "marker", detail: str = "", t: float | None = None
+        self,
+        label: str,
+        *,
+        kind: str = "marker",
+        detail: str = "",
+        t: float | None = None,
+        values: Mapping[str, float] | None = None,
     ) -> None:
         """Write an event (a marker, a phase, a note) at host time ``t`` (now by default).
 
@@ -428,19 +441,24 @@ class LiveSession:
         detail : str
             Free text (e.g. a phase's instruction).
         t : float, optional
-            Host time in seconds since the epoch.
+            Host time in seconds since the epoch; by default now, and at least 1 us after
+            the previous event marked "now" (two events at one time would be one point).
+        values : mapping of str to float, optional
+            Numeric fields stored with the event (e.g. a self-report's ratings).
         """
-        when = time.time() if t is None else float(t)
-        batch = SeriesBatch(
-            "events",
-            self.tags,
-            seconds_to_ns(np.array([when])),
-            {
-                "kind": np.array([kind], dtype=object),
-                "label": np.array([label], dtype=object),
-                "detail": np.array([detail], dtype=object),
-            },
-        )
+        if t is None:
+            when = max(time.time(), self._last_mark_t + 1e-6)
+            self._last_mark_t = when
+        else:
+            when = float(t)
+        fields: dict[str, Any] = {
+            "kind": np.array([kind], dtype=object),
+            "label": np.array([label], dtype=object),
+            "detail": np.array([detail], dtype=object),
+        }
+        for name, value in (values or {}).items():
+            fields[name] = np.array([value], dtype=np.float64)
+        batch = SeriesBatch("events", self.tags, seconds_to_ns(np.array([when])), fields)
         self._add_derived(batch, [])
         self.n_events += 1
 
@@ -611,6 +629,12 @@ class LiveSession:
         if result.records:
             self.n_estimates += len(result.records)
             self.latest_estimate = result.records[-1]
+            if self.on_estimate is not None:
+                for record in result.records:
+                    try:
+                        self.on_estimate(record)
+                    except Exception:  # an app's callback must not end the session
+                        logger.exception("on_estimate callback failed; the session goes on")
 
     async def _write_once(self) -> bool:
         """Write what is waiting; False if the store refused (everything is kept)."""

@@ -9,9 +9,9 @@ import sys
 import pytest
 
 from affectstream.cli import main
-from affectstream.cli.record import parse_targets
 from affectstream.device.emulation import make_emulated
 from affectstream.errors import ConfigError
+from affectstream.runtime.record import parse_targets
 
 
 def test_scan_lists_every_emulated_profile(capsys: pytest.CaptureFixture[str]) -> None:

@@ -4,9 +4,15 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
+import shutil
+import subprocess
+import warnings
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import edfio
 import mne
 import numpy as np
 import pandas as pd
@@ -15,6 +21,7 @@ import pytest
 
 from affectstream.errors import ConfigError
 from affectstream.export import export_session
+from affectstream.export.units import feature_unit
 from affectstream.store import EmbeddedStore, open_store
 
 from .conftest import PARTICIPANT, SESSION, Built
@@ -108,7 +115,8 @@ def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str, fmt: str 
     block = built.blocks[modality]
     assert raw.info["sfreq"] == block.sfreq
     start = raw.info["meas_date"].timestamp()
-    data = raw.get_data(reject_by_annotation="NaN").T * 1e6
+    # Volts for EEG/ECG (MNE's unit); the stored unit for others (µS for EDA).
+    data = raw.get_data(reject_by_annotation="NaN").T * (1e6 if modality in ("eeg", "ecg") else 1)
     positions = np.rint((block.t - start) * block.sfreq).astype(int)
     # Every sample time is on the file's grid (the start was padded to a whole second).
     np.testing.assert_allclose(start + positions / block.sfreq, block.t, atol=0.5 / block.sfreq)
@@ -127,14 +135,24 @@ def check_edf_signal(raw: mne.io.BaseRaw, built: Built, modality: str, fmt: str 
 @pytest.mark.parametrize("fmt", ["edf", "bdf"])
 def test_edf_export_reads_back_with_mne(built: Built, tmp_path: Path, fmt: str) -> None:
     files = export(built, fmt, tmp_path)
+    # Every regular stream (EEG, ECG and EDA here); the RR intervals cannot be, and say so.
     names = {
-        m: f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.{fmt}" for m in ("eeg", "ecg")
+        m: f"{SESSION}_{built.blocks[m].stream.replace('/', '-')}.{fmt}"
+        for m in ("eeg", "ecg", "eda")
     }
-    assert sorted(p.name for p in files) == sorted(names.values())
+    assert sorted(p.name for p in files) == sorted([*names.values(), f"{fmt}_manifest.json"])
+    manifest = json.loads((tmp_path / f"{fmt}_manifest.json").read_text())
+    assert list(manifest["left_out"]) == [built.blocks["rr"].stream]
     reader = mne.io.read_raw_bdf if fmt == "bdf" else mne.io.read_raw_edf
     for modality, name in names.items():
         raw = reader(tmp_path / name, infer_types=True, preload=True, verbose="error")
-        assert set(raw.get_channel_types()) == {modality}
+        assert set(raw.get_channel_types()) == {"bio" if modality == "eda" else modality}
+        read_header = edfio.read_bdf if fmt == "bdf" else edfio.read_edf
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # a garbled file makes edfio warn about its size
+            signals = read_header(tmp_path / name).signals
+        dimensions = {s.physical_dimension for s in signals if "Annotations" not in s.label}
+        assert dimensions == {"uV" if modality != "eda" else "uS"}
         channels = built.blocks[modality].channels
         assert raw.ch_names == [c if modality == "eeg" else c.lower() for c in channels]
         check_edf_signal(raw, built, modality, fmt)
@@ -155,7 +173,7 @@ def test_bids_export_reads_back_with_mne_bids(built: Built, tmp_path: Path) -> N
     from mne_bids import BIDSPath, read_raw_bids
 
     export(built, "bids", tmp_path)
-    subject, session = "P07", SESSION.replace("-", "")
+    subject, session = "P07", "1"  # short labels: the first session of P07
     bids_path = BIDSPath(
         subject=subject, session=session, task="affectstream", datatype="eeg", root=tmp_path
     )
@@ -241,16 +259,16 @@ def test_bids_without_eeg_puts_physiology_in_beh(built: Built, tmp_path: Path) -
             ]
         )
         export_session(store, "only-ecg", "bids", tmp_path / "bids")
-    beh = tmp_path / "bids" / "sub-Q1" / "ses-onlyecg" / "beh"
+    beh = tmp_path / "bids" / "sub-Q1" / "ses-1" / "beh"
     assert not (beh.parent / "eeg").exists()
-    stem = beh / "sub-Q1_ses-onlyecg_task-affectstream_recording-ecg_physio"
+    stem = beh / "sub-Q1_ses-1_task-affectstream_recording-ecg_physio"
     sidecar = json.loads(stem.with_name(stem.name + ".json").read_text())
     reference = float(np.floor(ecg.t[0]))
     assert reference + sidecar["StartTime"] == pytest.approx(ecg.t[0], abs=1e-6)
     values = pd.read_csv(stem.with_name(stem.name + ".tsv.gz"), sep="\t", header=None,
                          float_precision="round_trip")  # fmt: skip
     np.testing.assert_array_equal(values[0].to_numpy(), ecg.values[:, 0])
-    events = pd.read_csv(beh / "sub-Q1_ses-onlyecg_task-affectstream_events.tsv", sep="\t")
+    events = pd.read_csv(beh / "sub-Q1_ses-1_task-affectstream_events.tsv", sep="\t")
     assert list(events["value"]) == ["go"]
     assert events["onset"].iloc[0] == pytest.approx(ecg.t[10] - reference, abs=1e-6)
     participants = pd.read_csv(tmp_path / "bids" / "participants.tsv", sep="\t")
@@ -264,3 +282,115 @@ def test_edf_labels_fit_sixteen_characters() -> None:
     labels = edf_labels(channels)
     assert len(set(labels)) == 3 and all(len(f"EEG {x}") <= 16 for x in labels)
     assert labels[2] == "af7" and labels[0] == channels[0][:MAX_NAME]
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_carry_units_and_sampling_rates(built: Built, tmp_path: Path, fmt: str) -> None:
+    export(built, fmt, tmp_path)
+
+    def metadata(stem: str) -> dict[str, Any]:
+        if fmt == "csv":
+            meta: dict[str, Any] = json.loads((tmp_path / f"{stem}.json").read_text())
+        else:
+            schema = pq.read_schema(tmp_path / f"{stem}.parquet")
+            meta = json.loads(schema.metadata[b"affectstream"])
+            for name in schema.names:  # the same units on the columns themselves
+                field_meta = schema.field(name).metadata or {}
+                unit = meta["columns"].get(name, {}).get("unit")
+                assert field_meta.get(b"unit") == (unit.encode() if unit else None), name
+        return meta
+
+    for modality, block in built.blocks.items():
+        meta = metadata(f"raw_{modality}_{block.stream.replace('/', '-')}")
+        assert meta["stream"] == block.stream and meta["modality"] == modality
+        assert meta["sampling_frequency_hz"] == block.sfreq  # None for the RR intervals
+        channels = [c.lower() for c in block.channels]
+        assert {c: meta["columns"][c]["unit"] for c in channels} == dict.fromkeys(
+            channels, block.unit
+        )
+    features = metadata("features")
+    stored_features = stored(built, "features")
+    for column in stored_features.columns[3:]:
+        assert features["columns"][column]["unit"], column  # every feature has its unit
+    assert features["columns"]["hrv_rmssd"]["unit"] == "ms"
+    assert features["columns"]["time_ns"]["unit"] == "ns"
+    affect = metadata("affect")
+    assert affect["columns"]["arousal"]["unit"] == "1"
+
+
+def test_feature_units_are_those_documented() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "features.md").read_text()
+    documented: list[tuple[str, str]] = []
+    in_table = False
+    for line in docs.splitlines():
+        if line.startswith("| name | unit | definition |"):
+            in_table = True
+        elif not line.startswith("|"):
+            in_table = False
+        elif in_table and (match := re.match(r"\| `([a-z_<>0-9]+)` \| ([^|]+?) \|", line)):
+            documented.append((match.group(1), match.group(2)))
+    assert len(documented) > 20
+    for name, unit in documented:
+        example = name.replace("<band>", "alpha").replace("<ch>", "af7")
+        assert feature_unit(example) == unit.split(" ")[0], name
+
+
+def _bids_validator() -> str | None:
+    """The npm ``bids-validator`` (scripts/test.sh installs it into .tools/node), if any."""
+    local = Path(__file__).resolve().parents[2] / ".tools" / "node" / "node_modules" / ".bin"
+    found = shutil.which("bids-validator") or shutil.which("bids-validator", path=str(local))
+    return found if found and shutil.which("node") else None
+
+
+def test_bids_sidecars_say_what_they_hold(built: Built, tmp_path: Path) -> None:
+    from mne_bids import BIDSPath, read_raw_bids
+
+    export(built, "bids", tmp_path)
+    subject, session = "P07", "1"  # short labels: the first session of P07
+    bids_path = BIDSPath(
+        subject=subject, session=session, task="affectstream", datatype="eeg", root=tmp_path
+    )
+    eeg_json = json.loads(
+        bids_path.copy().update(suffix="eeg", extension=".json").fpath.read_text()
+    )
+    assert eeg_json["PowerLineFrequency"] == 50.0
+    assert eeg_json["Manufacturer"].startswith("InteraXon")  # the Muse layout
+    assert eeg_json["EEGReference"] == "Fpz"
+    # Each gap once when read back (the EDF holds them; events.tsv does not repeat them).
+    raw = read_raw_bids(bids_path, verbose="error")
+    skips = [(round(a["onset"], 6), a["duration"]) for a in raw.annotations
+             if a["description"] == "BAD_ACQ_SKIP"]  # fmt: skip
+    assert len(skips) == len(set(skips)) >= 1
+    # Gaps in the session's events last their missing samples.
+    folder = tmp_path / f"sub-{subject}" / f"ses-{session}" / "beh"
+    events = pd.read_csv(folder / f"sub-{subject}_ses-{session}_task-affectstream_events.tsv",
+                         sep="\t", na_values="n/a")  # fmt: skip
+    gaps = events[events["trial_type"] == "gap"]
+    assert len(gaps) == 1
+    assert gaps["duration"].iloc[0] == pytest.approx(built.gap.n_samples / 256.0)
+    assert (events.loc[events["trial_type"] != "gap", "duration"] == 0).all()
+    # Units in every derivative sidecar, for every numeric column.
+    derived = tmp_path / "derivatives" / "affectstream" / f"sub-{subject}" / f"ses-{session}"
+    for sidecar in (derived / "beh").glob("*_timeseries.json"):
+        table = pd.read_csv(sidecar.with_suffix(".tsv"), sep="\t", na_values="n/a", nrows=5)
+        described = json.loads(sidecar.read_text())
+        for column in table.columns:
+            if pd.api.types.is_float_dtype(table[column]) and column != "onset":
+                assert described[column].get("Units"), (sidecar.name, column)
+    participants = pd.read_csv(tmp_path / "participants.tsv", sep="\t")
+    assert participants["affectstream_id"].tolist() == [PARTICIPANT]
+    sessions = pd.read_csv(tmp_path / f"sub-{subject}" / f"sub-{subject}_sessions.tsv", sep="\t")
+    assert sessions["affectstream_id"].tolist() == [SESSION]
+
+
+@pytest.mark.skipif(_bids_validator() is None, reason="npm bids-validator (node) not installed")
+def test_bids_export_passes_the_bids_validator(built: Built, tmp_path: Path) -> None:
+    export(built, "bids", tmp_path / "bids")
+    validator = _bids_validator()
+    assert validator is not None
+    result = subprocess.run([validator, str(tmp_path / "bids"), "--json"], capture_output=True,
+                            text=True, timeout=600)  # fmt: skip
+    report = json.loads(result.stdout)
+    assert report["issues"]["errors"] == [], json.dumps(report["issues"]["errors"])[:2000]
+    warnings = {w["key"] for w in report["issues"]["warnings"]}
+    assert "CUSTOM_COLUMN_WITHOUT_DESCRIPTION" not in warnings

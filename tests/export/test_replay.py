@@ -97,7 +97,7 @@ def test_cli_export_and_replay(
 ) -> None:
     store = str(built.store_path)
     code = main(["export", SESSION, "--format", "parquet", "--out", str(tmp_path / "pq"),
-                 "--store", store, "--no-progress"])  # fmt: skip
+                 "--store", store, "--no-progress", "--json"])  # fmt: skip
     assert code == 0
     result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert result["session"] == SESSION
@@ -165,7 +165,7 @@ def test_saved_replay_spans_the_recording_not_the_wall_clock(
     store = str(tmp_path / "saved")
     code = main(["replay", str(path), "--sfreq", str(eda.sfreq), "--t0", str(t0),
                  "--unit", f"eda={eda.unit}", "--store", store, "--save",
-                 "--session-id", "r2011", "--window", "30", "--no-progress"])  # fmt: skip
+                 "--session-id", "r2011", "--window", "30", "--no-progress", "--json"])  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["saved"] and summary["session"] == "r2011"

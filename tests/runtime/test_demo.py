@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
 from pathlib import Path
 
 import numpy as np
@@ -83,6 +84,26 @@ def test_demo_runs_to_completion_and_stores_its_estimates(
     out = tmp_path / "export"
     export_args = ["export", session, "--store", str(store_path), "--format", "parquet"]
     assert main([*export_args, "--out", str(out), "--no-progress"]) == 0
-    exported = pq.read_table(out / "affect.parquet").to_pandas()
+    exported = pq.read_table(out / session / "affect.parquet").to_pandas()  # a folder each
     np.testing.assert_array_equal(exported["time_ns"].to_numpy(), affect["time_ns"].to_numpy())
     np.testing.assert_array_equal(exported["arousal"].to_numpy(), affect["arousal"].to_numpy())
+
+    # Every command the demo prints as a next step runs exactly as printed (pasted into a
+    # shell: split with shell rules, run from a fresh folder).
+    advice = [
+        line.split(":", 1)[1].strip()
+        for line in captured.err.splitlines()
+        if line.startswith("  ") and ": " in line and "affectstream " in line
+    ]
+    assert [c.split()[:2] for c in advice] == [
+        ["affectstream", "store"], ["affectstream", "store"], ["affectstream", "export"]
+    ]  # fmt: skip
+    workdir = tmp_path / "newcomer"
+    workdir.mkdir()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(workdir)
+        for command in advice:
+            words = shlex.split(command)
+            assert words[0] == "affectstream"
+            assert main(words[1:]) == 0, (command, capsys.readouterr().err)
+    assert session in capsys.readouterr().err  # `store ls` listed it, `store show` showed it

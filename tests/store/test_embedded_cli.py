@@ -44,7 +44,7 @@ def store_path(tmp_path: Path) -> Path:
 
 
 def test_ls_show_rm(store_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["store", "--store", str(store_path), "ls"]) == 0
+    assert main(["store", "--store", str(store_path), "ls", "--json"]) == 0
     listing = _last_json(capsys)
     sessions = listing["sessions"]
     assert isinstance(sessions, list)
@@ -66,6 +66,7 @@ def test_ls_show_rm(store_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
                 "raw_hr",
                 "--limit",
                 "3",
+                "--json",
             ]
         )
         == 0
@@ -77,7 +78,7 @@ def test_ls_show_rm(store_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
     assert main(["store", "--store", str(store_path), "rm", "s1"]) == 2  # needs --yes
     assert "add --yes" in capsys.readouterr().err
-    assert main(["store", "--store", str(store_path), "rm", "s1", "--yes"]) == 0
+    assert main(["store", "--store", str(store_path), "rm", "s1", "--yes", "--json"]) == 0
     assert _last_json(capsys) == {"deleted": "s1", "n_points": 52}
     assert main(["store", "--store", str(store_path), "show", "s1"]) == 2
     assert "No session 's1'" in capsys.readouterr().err
@@ -89,6 +90,6 @@ def test_default_store_is_under_affectstream_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     monkeypatch.setenv("AFFECTSTREAM_HOME", str(tmp_path))
-    assert main(["store", "ls"]) == 0
+    assert main(["store", "ls", "--json"]) == 0
     assert _last_json(capsys)["sessions"] == []
     assert (tmp_path / "store" / "store.sqlite").is_file()

@@ -1,0 +1,93 @@
+"""``affectstream record`` as a user runs it: a real process on emulated devices.
+
+Markers piped or pasted on stdin are all stored, and without --duration or --protocol a
+session runs until Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from affectstream.store import open_store
+
+#: Longer than any built-in default session length the CLI ever had (20 s).
+PAST_ANY_DEFAULT_S = 24.0
+
+
+def _record(store: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "affectstream", "record", "--emulate", "hr",
+            "--store", str(store), "--json", *extra]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_every_piped_line_becomes_a_marker(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    typed = ["first", "second", "", "fourth, with a comma"]
+    result = subprocess.run(
+        _record(store, "--duration", "4"),
+        input="\n".join(typed) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    with open_store(store) as opened:
+        events = opened.read("events", tags={"session": summary["session"]})
+    markers = events.loc[events["kind"] == "marker", "label"].tolist()
+    expected = [line or f"marker {i}" for i, line in enumerate(typed, start=1)]
+    assert markers == expected
+
+
+@pytest.mark.slow
+def test_markers_from_a_file_redirected_to_stdin(tmp_path: Path) -> None:
+    lines = tmp_path / "markers.txt"
+    lines.write_text("alpha\nbeta")  # the last line without a newline counts too
+    store = tmp_path / "store"
+    with lines.open() as stdin:
+        result = subprocess.run(
+            _record(store, "--duration", "3"), stdin=stdin, capture_output=True, text=True,
+            timeout=120,
+        )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    with open_store(store) as opened:
+        events = opened.read("events", tags={"session": summary["session"]})
+    assert events.loc[events["kind"] == "marker", "label"].tolist() == ["alpha", "beta"]
+
+
+@pytest.mark.slow
+def test_without_duration_or_protocol_it_records_until_ctrl_c(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    log = tmp_path / "stderr.txt"
+    with log.open("w") as stderr:
+        process = subprocess.Popen(
+            _record(store), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+            text=True,
+        )  # fmt: skip
+        try:
+            # Count from the first rows of the live view (start-up time varies with load).
+            deadline = time.monotonic() + 120
+            while "[" not in log.read_text() and time.monotonic() < deadline:
+                assert process.poll() is None, log.read_text()
+                time.sleep(0.2)
+            time.sleep(PAST_ANY_DEFAULT_S)
+            assert process.poll() is None, "record stopped by itself without --duration"
+            process.send_signal(signal.SIGINT)
+            out, _ = process.communicate(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+    err = log.read_text()
+    assert process.returncode == 0, err
+    assert "until Ctrl-C" in err
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["duration_s"] >= PAST_ANY_DEFAULT_S
+    assert summary["unflushed_samples"] == 0
