@@ -56,8 +56,22 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--allow-version-mismatch", action="store_true", help="score with an older bundle"
     )
-    parser.add_argument("--window", type=float, default=60.0, help="window length, s")
-    parser.add_argument("--step", type=float, default=5.0, help="window step, s")
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="window length, s (default: a stored session's own, else the model's, else 60)",
+    )
+    parser.add_argument(
+        "--step", type=float, default=None, help="window step, s (default as --window, else 5)"
+    )
+    parser.add_argument(
+        "--line-freq",
+        type=float,
+        choices=(50.0, 60.0),
+        default=None,
+        help="mains frequency, Hz (default: a stored session's own, else detected)",
+    )
     parser.add_argument("--sfreq", type=float, default=None, help="CSV without time: rate, Hz")
     parser.add_argument("--t0", type=float, default=0.0, help="CSV: start, s since the epoch")
     parser.add_argument(
@@ -121,8 +135,15 @@ def run(args: argparse.Namespace) -> int:
         Exit code.
     """
     from affectstream.cli._output import progress_bars
-    from affectstream.io import RECORDING_SUFFIXES, read_recording
-    from affectstream.runtime.replay import ReplayStore, replay_blocks, session_rows, stored_blocks
+    from affectstream.io import RECORDING_SUFFIXES, load_recording
+    from affectstream.runtime.replay import (
+        ReplayStore,
+        replay_blocks,
+        replay_line_freq,
+        replay_window,
+        session_rows,
+        stored_session,
+    )
     from affectstream.store import open_store
 
     modalities = None
@@ -131,8 +152,9 @@ def run(args: argparse.Namespace) -> int:
     source_path = Path(args.source)
     baseline_end = None
     participant = args.participant
-    if source_path.is_file():
-        blocks = read_recording(
+    settings: dict[str, Any] = {}
+    if source_path.exists():
+        recording = load_recording(
             source_path,
             sfreq=args.sfreq,
             t0=args.t0,
@@ -140,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
             modalities=modalities,
             skip_unknown=args.skip_unknown_columns,
         )
+        blocks, events = recording.blocks, recording.events
         kind = "file"
     elif source_path.suffix.lower() in RECORDING_SUFFIXES:
         raise ConfigError(
@@ -148,23 +171,26 @@ def run(args: argparse.Namespace) -> int:
         )
     else:
         with open_store(args.store) as store:
-            blocks, stored_participant, baseline_end = stored_blocks(store, args.source)
+            stored = stored_session(store, args.source)
+        blocks, events, settings = stored.blocks, stored.events, stored.settings
+        baseline_end = stored.baseline_end
         if modalities is not None:
             blocks = [b for b in blocks if b.modality in modalities]
-        participant = participant if participant is not None else stored_participant
+        participant = participant if participant is not None else stored.participant
         kind = "session"
-    from affectstream.signal import WindowConfig
-
-    window = WindowConfig(window=args.window, step=args.step)
+    window = replay_window(blocks, settings, window=args.window, step=args.step)
+    line_freq = replay_line_freq(blocks, settings, args.line_freq)
     with ReplayStore(args.store, save=args.save) as store:
         options: dict[str, Any] = {
             "speed": args.speed,
             "participant": participant or "",
             "session_id": args.session_id,
-            "bundle": args.model,
+            "bundle": args.model if args.model is not None else settings.get("model"),
             "allow_version_mismatch": args.allow_version_mismatch,
             "window": window,
             "baseline_end": baseline_end,
+            "events": events,
+            "line_freq": line_freq,
         }
         if args.no_progress:
             summary = replay_blocks(blocks, store, **options)
@@ -192,6 +218,10 @@ def run(args: argparse.Namespace) -> int:
             "speed_factor": summary["speed_factor"],
             "n_feature_rows": summary["n_feature_rows"],
             "n_estimates": summary["n_estimates"],
+            "n_events": len(events),
+            "window_s": summary["window_s"],
+            "step_s": summary["step_s"],
+            "line_freq": summary["line_freq"],
             "model": summary["model"],
             "feature_streams": summary["feature_streams"],
             "feature_errors": summary["feature_errors"],

@@ -27,7 +27,8 @@ import pandas as pd
 from affectstream._validate import check_positive
 from affectstream.errors import ConfigError, SignalError
 from affectstream.io._grid import estimate_sfreq, regular_block
-from affectstream.io.units import check_plausible, to_canonical
+from affectstream.io.layouts import known_layouts
+from affectstream.io.units import check_finite, check_plausible, to_canonical
 from affectstream.types import UNITS, FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -115,7 +116,7 @@ def read_csv(
     path = Path(path)
     try:
         with path.open(encoding="utf-8") as handle:
-            header = handle.readline()
+            header = handle.readline(64 * 1024)
         separator = max((",", ";", "\t"), key=header.count)
         frame = pd.read_csv(path, sep=separator, float_precision="round_trip")
     except FileNotFoundError:
@@ -125,6 +126,11 @@ def read_csv(
             f"Cannot parse {str(path)!r} as CSV ({exc}). Expected a header row, then one row "
             "per sample; see docs/export.md, 'Recording files'."
         ) from None
+    if frame.empty:
+        raise ConfigError(
+            f"{str(path)!r} has a header ({', '.join(map(str, frame.columns[:8]))}) but no "
+            "data rows: is the recording complete?"
+        )
     if sfreq is not None:
         sfreq = check_positive("sfreq", sfreq)
     stem = path.stem
@@ -147,16 +153,18 @@ def read_csv(
         groups.setdefault(parsed[0], []).append((str(column), parsed[1], parsed[2]))
     if unknown and not skip_unknown:
         raise ConfigError(
-            f"{str(path)!r}: columns {unknown} name no modality. Name channel columns "
-            f"'<modality>' or '<modality>_<channel>' with a modality in {sorted(UNITS)}, "
-            "or skip them (skip_unknown=True, CLI --skip-unknown-columns)."
+            f"{str(path)!r}: columns {unknown} name no modality and the file is in no "
+            f"known layout ({known_layouts()}). Name channel columns '<modality>' or "
+            f"'<modality>_<channel>' with a modality in {sorted(UNITS)}, or skip them "
+            "(skip_unknown=True, CLI --skip-unknown-columns)."
         )
     if modalities is not None:
         groups = {m: cols for m, cols in groups.items() if m in set(modalities)}
     if not groups:
         raise ConfigError(
             f"{str(path)!r} has no channel columns to read (columns: {list(frame.columns)}"
-            f"{', modalities ' + str(list(modalities)) if modalities is not None else ''})."
+            f"{', modalities ' + str(list(modalities)) if modalities is not None else ''}). "
+            f"Known layouts: {known_layouts()}."
         )
     if times is None and sfreq is None:
         raise ConfigError(
@@ -182,6 +190,7 @@ def read_csv(
                     f"{where}: row {row + 2} holds {frame[column].iloc[row]!r}, not a number. "
                     "Leave missing samples empty."
                 )
+            check_finite(numbers, where)
             values[:, i] = to_canonical(modality, unit, numbers, where)
             check_plausible(modality, values[:, i], where)
         present = ~np.all(np.isnan(values), axis=1)

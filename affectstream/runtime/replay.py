@@ -12,12 +12,15 @@ replay writes to.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
+import json
 import logging
 import math
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -26,16 +29,91 @@ import pandas as pd
 
 from affectstream.errors import ConfigError
 from affectstream.export.session import load_session, raw_blocks
+from affectstream.io import RecordedEvent
 from affectstream.io.replay import ReplaySource
 from affectstream.models.bundle import load_bundle
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
 from affectstream.runtime.session import LiveSession, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
+from affectstream.signal.mains import detect_line_freq
 from affectstream.store import TAG_KEYS, EmbeddedStore, TimeSeriesStore, open_store
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
+
+#: Event kinds a replay carries over into the replayed session (session start/stop and
+#: gaps are the replay's own).
+REPLAYED_KINDS = ("marker", "phase", "self_report")
+
+
+@dataclass(frozen=True)
+class StoredSession:
+    """What a replay needs of a stored session.
+
+    Parameters
+    ----------
+    blocks : list of SampleBlock
+        Its raw streams, with their gaps.
+    participant : str
+    baseline_end : float or None
+        Time of the phase event after a ``baseline`` phase event, if any.
+    events : list of RecordedEvent
+        Its markers, phases and self-reports.
+    settings : dict
+        The settings its ``start`` event holds (``window_s``, ``step_s``, ``line_freq``,
+        ``model``); empty for a session stored before sessions recorded them.
+    """
+
+    blocks: list[SampleBlock]
+    participant: str
+    baseline_end: float | None
+    events: list[RecordedEvent] = field(default_factory=list)
+    settings: dict[str, Any] = field(default_factory=dict)
+
+
+def stored_session(store: TimeSeriesStore, session: str) -> StoredSession:
+    """Read a stored session back for replay.
+
+    Parameters
+    ----------
+    store : TimeSeriesStore
+    session : str
+
+    Returns
+    -------
+    StoredSession
+    """
+    data = load_session(store, session)
+    blocks = raw_blocks(data)
+    if not blocks:
+        raise ConfigError(f"Session {session!r} holds no raw samples to replay.")
+    frame = data.events()
+    baseline_end = None
+    events: list[RecordedEvent] = []
+    settings: dict[str, Any] = {}
+    if len(frame) and "kind" in frame:
+        frame = frame.sort_values("time_ns")
+        phases = frame[frame["kind"] == "phase"]
+        labels = list(phases["label"])
+        if "baseline" in labels:
+            after = labels.index("baseline") + 1
+            if after < len(labels):
+                baseline_end = int(phases["time_ns"].iloc[after]) / 1e9
+        details = frame["detail"] if "detail" in frame else pd.Series([""] * len(frame))
+        for when, kind, label, detail in zip(
+            frame["time_ns"].to_numpy(np.int64),
+            frame["kind"].astype(str),
+            frame["label"].astype(str),
+            details.fillna("").astype(str),
+            strict=True,
+        ):
+            if kind in REPLAYED_KINDS:
+                events.append(RecordedEvent(int(when) / 1e9, label, kind, detail))
+            elif kind == "session" and label == "start" and detail.startswith("{"):
+                with contextlib.suppress(ValueError, TypeError):
+                    settings = dict(json.loads(detail))
+    return StoredSession(blocks, data.info.participant, baseline_end, events, settings)
 
 
 def stored_blocks(
@@ -53,23 +131,10 @@ def stored_blocks(
     blocks : list of SampleBlock
     participant : str
     baseline_end : float or None
-        Time of the phase event after a ``baseline`` phase event, if any.
+        See :class:`StoredSession`.
     """
-
-    data = load_session(store, session)
-    blocks = raw_blocks(data)
-    if not blocks:
-        raise ConfigError(f"Session {session!r} holds no raw samples to replay.")
-    events = data.events()
-    baseline_end = None
-    if len(events) and "kind" in events:
-        phases = events[events["kind"] == "phase"].sort_values("time_ns")
-        labels = list(phases["label"])
-        if "baseline" in labels:
-            after = labels.index("baseline") + 1
-            if after < len(labels):
-                baseline_end = int(phases["time_ns"].iloc[after]) / 1e9
-    return blocks, data.info.participant, baseline_end
+    stored = stored_session(store, session)
+    return stored.blocks, stored.participant, stored.baseline_end
 
 
 def replay_blocks(
@@ -83,6 +148,8 @@ def replay_blocks(
     allow_version_mismatch: bool = False,
     window: WindowConfig | None = None,
     baseline_end: float | None = None,
+    events: Sequence[RecordedEvent] = (),
+    line_freq: float | None = None,
     progress: Callable[[str, int, int], None] | None = None,
 ) -> dict[str, Any]:
     """Run recorded blocks through the live session runtime into ``store``.
@@ -103,10 +170,16 @@ def replay_blocks(
     allow_version_mismatch : bool
         Accept a bundle written by another affectstream version.
     window : WindowConfig, optional
-        Feature windows; their grid starts at the recording's first sample.
+        Feature windows; their grid starts at the recording's first sample. By default the
+        model's own (as it was trained), else 60 s every 5 s, as a live session.
     baseline_end : float, optional
         End of the participant's reference period (host time, s); default: the start plus
         the runtime's baseline length.
+    events : sequence of RecordedEvent
+        Markers, phases and self-reports of the recording, written into the replayed
+        session at their times.
+    line_freq : float, optional
+        Mains frequency (50 or 60 Hz) for the notch filters; default: the window's.
     progress : callable, optional
         ``progress(stage, done, total)`` while replaying.
 
@@ -115,6 +188,11 @@ def replay_blocks(
     dict
         The runtime's session summary plus ``data_seconds``, ``replay_seconds`` and
         ``speed_factor`` (recording time per second of replay).
+
+    Raises
+    ------
+    ConfigError
+        No samples, or a recording shorter than one window (no window could complete).
     """
 
     present = [b for b in blocks if len(b)]
@@ -125,7 +203,25 @@ def replay_blocks(
     # wall clock of the replay.
     end = max(float(b.t[-1]) + (1.0 / b.sfreq if b.sfreq else 0.0) for b in present)
     # Live sessions start their window grid at the first sample; so does the replay.
+    families = {FAMILY[b.modality] for b in present if b.modality in FAMILY}
+    path = resolve_arousal_bundle(bundle, families, allow_demo=False)
+    loaded = None
+    if path is not None:
+        loaded = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
+        trained = loaded.meta.get("window", {})
+        if window is None and trained.get("window"):
+            window = WindowConfig(
+                window=float(trained["window"]), step=float(trained.get("step", 5.0))
+            )
     window = dataclasses.replace(window or WindowConfig(), origin=origin)
+    if line_freq is not None:
+        window = dataclasses.replace(window, line_freq=float(line_freq))
+    if end - origin < window.window:
+        raise ConfigError(
+            f"The recording spans {end - origin:.1f} s, shorter than one {window.window:g}-s "
+            "feature window, so no window would complete; replay a longer recording or "
+            f"choose a shorter window (--window {max(1.0, math.floor(end - origin)):g})."
+        )
     total = sum(len(b) for b in present)
     config = SessionConfig(
         participant=participant,
@@ -135,11 +231,8 @@ def replay_blocks(
         max_pending_samples=total + 1,
         compute_backlog_samples=total + 1,
     )
-    families = {FAMILY[b.modality] for b in present if b.modality in FAMILY}
-    path = resolve_arousal_bundle(bundle, families, allow_demo=False)
     estimator = None
-    if path is not None:
-        loaded = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
+    if loaded is not None:
         estimator = LiveEstimator([loaded], baseline_end=None)
     else:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))
@@ -154,6 +247,9 @@ def replay_blocks(
         source = ReplaySource(
             present, session.submit, speed=speed, finished=finished, progress=progress
         )
+        for event in events:
+            if event.kind in REPLAYED_KINDS:
+                session.mark(event.label, kind=event.kind, detail=event.detail, t=event.t)
         first_blocks = {b.stream: b for b in reversed(present)}
         session.declare_streams(source.streams, first_blocks)
         summary = await session.run(
@@ -168,6 +264,67 @@ def replay_blocks(
     summary["replay_seconds"] = elapsed
     summary["speed_factor"] = summary["data_seconds"] / elapsed if elapsed > 0 else math.inf
     return summary
+
+
+def replay_window(
+    blocks: Sequence[SampleBlock],
+    settings: Mapping[str, Any],
+    *,
+    window: float | None = None,
+    step: float | None = None,
+) -> WindowConfig | None:
+    """The feature windows of a replay: given values, else the stored session's own.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recording (unused; kept for symmetry with :func:`replay_line_freq`).
+    settings : mapping
+        A stored session's settings (:attr:`StoredSession.settings`), or empty.
+    window, step : float, optional
+        Explicit values (CLI flags).
+
+    Returns
+    -------
+    WindowConfig or None
+        None when nothing is given or stored: the model's own windows then apply (see
+        :func:`replay_blocks`).
+    """
+    window = window if window is not None else settings.get("window_s")
+    step = step if step is not None else settings.get("step_s")
+    if window is None and step is None:
+        return None
+    default = WindowConfig()
+    return WindowConfig(
+        window=float(window) if window is not None else default.window,
+        step=float(step) if step is not None else default.step,
+    )
+
+
+def replay_line_freq(
+    blocks: Sequence[SampleBlock], settings: Mapping[str, Any], line_freq: float | None = None
+) -> float | None:
+    """The mains frequency of a replay: given, else stored, else detected, else None.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recording (ECG/EEG spectra for the detection).
+    settings : mapping
+        A stored session's settings, or empty.
+    line_freq : float, optional
+        Explicit value (``--line-freq``).
+
+    Returns
+    -------
+    float or None
+        None: nothing given, stored or detected (the windows' default applies).
+    """
+    if line_freq is not None:
+        return float(line_freq)
+    if settings.get("line_freq") is not None:
+        return float(settings["line_freq"])
+    return detect_line_freq(blocks)
 
 
 def session_rows(store: TimeSeriesStore, session: str) -> pd.DataFrame:
