@@ -225,6 +225,7 @@ def run(args: argparse.Namespace) -> int:
             "model": summary["model"],
             "feature_streams": summary["feature_streams"],
             "feature_errors": summary["feature_errors"],
+            "warnings": summary["warnings"],
             "out": args.out,
         }
     )

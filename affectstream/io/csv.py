@@ -230,7 +230,9 @@ def _times(column: pd.Series, t0: float, path: Path, name: str) -> FloatArray:
             f"{str(path)!r}: time column {name!r} holds neither numbers nor ISO 8601 times "
             f"(first value {column.iloc[0]!r})."
         ) from None
-    return np.asarray(stamps.astype("int64").to_numpy(), dtype=np.float64) / 1e9
+    # Seconds since the epoch whatever resolution pandas gives the column (ns or µs).
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return np.asarray(seconds.to_numpy(np.float64), dtype=np.float64)
 
 
 def _block(

@@ -229,8 +229,10 @@ def _read_mind_monitor(path: Path, device: str) -> SampleBlock:
             f"{where}: column {MIND_MONITOR_TIME!r} holds no date-times "
             f"(first value {frame[MIND_MONITOR_TIME].iloc[0]!r})."
         )
-    t = np.full(len(frame), np.nan)
-    t[usable] = stamps[usable].astype("int64").to_numpy() / 1e9
+    # Seconds since the epoch whatever resolution pandas gives the column (ns or µs).
+    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    t = seconds.to_numpy(np.float64, na_value=np.nan)
+    values = values.copy()
     values[~usable] = np.nan
     # Element rows (blinks, jaw clenches, markers) carry no EEG: their RAW cells are empty.
     keep = usable & ~np.all(np.isnan(values), axis=1)

@@ -30,6 +30,7 @@ import pandas as pd
 from affectstream.errors import ConfigError
 from affectstream.export.session import load_session, raw_blocks
 from affectstream.io import RecordedEvent
+from affectstream.io.montage import model_channels_missing, muse_mapping, to_muse_montage
 from affectstream.io.replay import ReplaySource
 from affectstream.models.bundle import load_bundle
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
@@ -166,7 +167,10 @@ def replay_blocks(
         Tags of the replayed session (an id is generated when None).
     bundle : str, optional
         Arousal bundle; the best shipped one for the modalities when None (features only
-        if there is none).
+        if there is none, or if the recording lacks EEG channels it reads). A bundle named
+        here whose EEG channels the recording lacks is refused (:class:`ConfigError`).
+        EEG on 10-20 electrodes is mapped to Muse positions first
+        (:mod:`affectstream.io.montage`).
     allow_version_mismatch : bool
         Accept a bundle written by another affectstream version.
     window : WindowConfig, optional
@@ -187,7 +191,8 @@ def replay_blocks(
     -------
     dict
         The runtime's session summary plus ``data_seconds``, ``replay_seconds`` and
-        ``speed_factor`` (recording time per second of replay).
+        ``speed_factor`` (recording time per second of replay). ``warnings`` names a
+        10-20 → Muse montage mapping and a model left out for missing channels.
 
     Raises
     ------
@@ -203,11 +208,36 @@ def replay_blocks(
     # wall clock of the replay.
     end = max(float(b.t[-1]) + (1.0 / b.sfreq if b.sfreq else 0.0) for b in present)
     # Live sessions start their window grid at the first sample; so does the replay.
+    notes: list[str] = []
+    mapped = [to_muse_montage(b) for b in present]
+    if any(m is not None for m in mapped):
+        notes.append(
+            "EEG on 10-20 electrodes mapped to Muse positions ("
+            + ", ".join(f"{k} = mean({', '.join(v)})" for k, v in muse_mapping().items())
+            + "); see docs/export.md"
+        )
+        present = [m if m is not None else b for m, b in zip(mapped, present, strict=True)]
     families = {FAMILY[b.modality] for b in present if b.modality in FAMILY}
     path = resolve_arousal_bundle(bundle, families, allow_demo=False)
     loaded = None
     if path is not None:
         loaded = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
+        missing = model_channels_missing(loaded.features, present)
+        if missing:
+            have = sorted({c for b in present if b.modality == "eeg" for c in b.channels})
+            message = (
+                f"model {loaded.model_id} reads EEG channels {missing} that the recording "
+                f"does not have (it has {have})"
+            )
+            if bundle is not None:
+                raise ConfigError(
+                    f"Refusing to score: {message}. Choose a model trained on these channels, "
+                    "or replay without --model for features only."
+                )
+            logger.warning("%s: replaying features only", message)
+            notes.append(f"{message}: features only, no estimates")
+            loaded = None
+    if loaded is not None:
         trained = loaded.meta.get("window", {})
         if window is None and trained.get("window"):
             window = WindowConfig(
@@ -234,7 +264,7 @@ def replay_blocks(
     estimator = None
     if loaded is not None:
         estimator = LiveEstimator([loaded], baseline_end=None)
-    else:
+    elif path is None:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))
     session = LiveSession(store, config, estimator)
     if estimator is not None:
@@ -256,6 +286,7 @@ def replay_blocks(
             source, stop=finished, declare=source.streams, span=(origin, end)
         )
         summary["data_seconds"] = source.data_seconds
+        summary["warnings"] = [*notes, *summary.get("warnings", [])]
         return summary
 
     started = time.monotonic()
