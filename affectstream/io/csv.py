@@ -231,8 +231,8 @@ def _times(column: pd.Series, t0: float, path: Path, name: str) -> FloatArray:
             f"(first value {column.iloc[0]!r})."
         ) from None
     # Seconds since the epoch whatever resolution pandas gives the column (ns or µs).
-    seconds = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
-    return np.asarray(seconds.to_numpy(np.float64), dtype=np.float64)
+    since = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return np.asarray(since.to_numpy(np.float64), dtype=np.float64)
 
 
 def _block(
