@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import logging
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from affectstream.cli._output import emit_json, say
@@ -135,49 +134,30 @@ def run(args: argparse.Namespace) -> int:
         Exit code.
     """
     from affectstream.cli._output import progress_bars
-    from affectstream.io import RECORDING_SUFFIXES, load_recording
     from affectstream.runtime.replay import (
         ReplayStore,
+        load_source,
         replay_blocks,
         replay_line_freq,
         replay_window,
         session_rows,
-        stored_session,
     )
-    from affectstream.store import open_store
 
     modalities = None
     if args.modalities:
         modalities = [m.strip().lower() for m in args.modalities.split(",") if m.strip()]
-    source_path = Path(args.source)
-    baseline_end = None
-    participant = args.participant
-    settings: dict[str, Any] = {}
-    if source_path.exists():
-        recording = load_recording(
-            source_path,
-            sfreq=args.sfreq,
-            t0=args.t0,
-            units=parse_units(args.unit),
-            modalities=modalities,
-            skip_unknown=args.skip_unknown_columns,
-        )
-        blocks, events = recording.blocks, recording.events
-        kind = "file"
-    elif source_path.suffix.lower() in RECORDING_SUFFIXES:
-        raise ConfigError(
-            f"Recording file {args.source!r} does not exist (to replay a stored session, "
-            "pass its id; `affectstream export` with any id lists them)."
-        )
-    else:
-        with open_store(args.store) as store:
-            stored = stored_session(store, args.source)
-        blocks, events, settings = stored.blocks, stored.events, stored.settings
-        baseline_end = stored.baseline_end
-        if modalities is not None:
-            blocks = [b for b in blocks if b.modality in modalities]
-        participant = participant if participant is not None else stored.participant
-        kind = "session"
+    source = load_source(
+        args.source,
+        store=args.store,
+        sfreq=args.sfreq,
+        t0=args.t0,
+        units=parse_units(args.unit),
+        modalities=modalities,
+        skip_unknown=args.skip_unknown_columns,
+    )
+    blocks, events, settings, kind = source.blocks, source.events, source.settings, source.kind
+    baseline_end = source.baseline_end
+    participant = args.participant if args.participant is not None else source.participant
     window = replay_window(blocks, settings, window=args.window, step=args.step)
     line_freq = replay_line_freq(blocks, settings, args.line_freq)
     with ReplayStore(args.store, save=args.save) as store:

@@ -23,6 +23,7 @@ from affectstream.io._grid import (
     regular_block,
     regular_positions,
 )
+from affectstream.io.bids import is_bids_session, read_bids_session
 from affectstream.io.csv import parse_column, read_csv
 from affectstream.io.e4 import is_e4_folder, read_e4
 from affectstream.io.edf import read_edf, read_edf_with_events
@@ -106,8 +107,10 @@ def load_recording(
 
     The reader is chosen by the extension; a text file's layout is recognised from its
     first lines (:func:`affectstream.io.layouts.sniff_layout`): muselsl, Mind Monitor,
-    OpenBCI GUI, BrainFlow or the project's own CSV layout. A folder (or ``.zip``) is read
-    as an Empatica E4 export.
+    OpenBCI GUI, BrainFlow or the project's own CSV layout. A BIDS session folder
+    (``sub-*/ses-*``, as ``affectstream export --format bids`` writes it) gives its EEG,
+    physio and RR/HR files with its markers and phases (a ``*_physio.tsv.gz`` file: its
+    whole session). Another folder (or ``.zip``) is read as an Empatica E4 export.
 
     Parameters
     ----------
@@ -124,6 +127,12 @@ def load_recording(
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    if is_bids_session(path):
+        blocks, annotations = read_bids_session(path)
+        events = [RecordedEvent(t, label, kind) for t, kind, label in annotations]
+        return Recording(_keep(blocks, modalities), events, "bids")
+    if path.name.endswith("_physio.tsv.gz") and path.is_file():
+        return load_recording(path.parent.parent, modalities=modalities)
     if path.is_dir() or suffix == ".zip":
         if path.is_dir() and not is_e4_folder(path):
             raise ConfigError(

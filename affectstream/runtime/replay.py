@@ -20,7 +20,7 @@ import math
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,10 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ConfigError
+from affectstream.export.session import StoredSession as ExportedSession
 from affectstream.export.session import load_session, raw_blocks
-from affectstream.io import RecordedEvent
+from affectstream.io import RECORDING_SUFFIXES, RecordedEvent, load_recording
+from affectstream.io.exported import export_manifest, is_export_table, read_export
 from affectstream.io.montage import model_channels_missing, muse_mapping, to_muse_montage
 from affectstream.io.replay import ReplaySource
 from affectstream.models.bundle import load_bundle
@@ -49,8 +51,8 @@ REPLAYED_KINDS = ("marker", "phase", "self_report")
 
 
 @dataclass(frozen=True)
-class StoredSession:
-    """What a replay needs of a stored session.
+class ReplayInput:
+    """What a replay needs of a stored session (or of an export of one).
 
     Parameters
     ----------
@@ -64,6 +66,9 @@ class StoredSession:
     settings : dict
         The settings its ``start`` event holds (``window_s``, ``step_s``, ``line_freq``,
         ``model``); empty for a session stored before sessions recorded them.
+    kind : str
+        ``"session"`` (from the store), ``"export"`` (a CSV/Parquet export) or ``"file"``
+        (a recording file or folder).
     """
 
     blocks: list[SampleBlock]
@@ -71,9 +76,10 @@ class StoredSession:
     baseline_end: float | None
     events: list[RecordedEvent] = field(default_factory=list)
     settings: dict[str, Any] = field(default_factory=dict)
+    kind: str = "session"
 
 
-def stored_session(store: TimeSeriesStore, session: str) -> StoredSession:
+def stored_session(store: TimeSeriesStore, session: str) -> ReplayInput:
     """Read a stored session back for replay.
 
     Parameters
@@ -83,9 +89,38 @@ def stored_session(store: TimeSeriesStore, session: str) -> StoredSession:
 
     Returns
     -------
-    StoredSession
+    ReplayInput
     """
-    data = load_session(store, session)
+    return replay_input(load_session(store, session))
+
+
+def exported_session(path: Path) -> ReplayInput:
+    """Read a CSV/Parquet export folder (or one raw table of it) back for replay.
+
+    Parameters
+    ----------
+    path : Path
+        See :func:`affectstream.io.exported.read_export`.
+
+    Returns
+    -------
+    ReplayInput
+    """
+    return replay_input(read_export(path))
+
+
+def replay_input(data: ExportedSession) -> ReplayInput:
+    """Streams, events and settings of a session read from the store or an export.
+
+    Parameters
+    ----------
+    data : affectstream.export.session.StoredSession
+
+    Returns
+    -------
+    ReplayInput
+    """
+    session = data.info.session
     blocks = raw_blocks(data)
     if not blocks:
         raise ConfigError(f"Session {session!r} holds no raw samples to replay.")
@@ -114,7 +149,62 @@ def stored_session(store: TimeSeriesStore, session: str) -> StoredSession:
             elif kind == "session" and label == "start" and detail.startswith("{"):
                 with contextlib.suppress(ValueError, TypeError):
                     settings = dict(json.loads(detail))
-    return StoredSession(blocks, data.info.participant, baseline_end, events, settings)
+    return ReplayInput(blocks, data.info.participant, baseline_end, events, settings)
+
+
+def load_source(
+    source: str | Path,
+    *,
+    store: str | None = None,
+    sfreq: float | None = None,
+    t0: float = 0.0,
+    units: Mapping[str, str] | None = None,
+    modalities: Sequence[str] | None = None,
+    skip_unknown: bool = False,
+) -> ReplayInput:
+    """What to replay: a recording file or folder, an export, or a stored session's id.
+
+    Parameters
+    ----------
+    source : str or Path
+        A path that exists (a recording file, an E4 or BIDS folder, a CSV/Parquet export
+        folder or one raw table of it), else the id of a session in ``store``.
+    store : str, optional
+        Store path or URL of stored sessions (the default store when None).
+    sfreq, t0, units, skip_unknown
+        The project's CSV layout; see :func:`affectstream.io.read_csv`.
+    modalities : sequence of str, optional
+        Keep only these modalities.
+
+    Returns
+    -------
+    ReplayInput
+    """
+    path = Path(source)
+    if export_manifest(path) is not None and (path.is_dir() or is_export_table(path)):
+        found = replace(exported_session(path), kind="export")
+    elif path.exists():
+        recording = load_recording(
+            path, sfreq=sfreq, t0=t0, units=units, modalities=modalities, skip_unknown=skip_unknown
+        )
+        return ReplayInput(recording.blocks, "", None, recording.events, {}, "file")
+    elif path.suffix.lower() in RECORDING_SUFFIXES:
+        raise ConfigError(
+            f"Recording file {str(source)!r} does not exist (to replay a stored session, "
+            "pass its id; `affectstream export` with any id lists them)."
+        )
+    else:
+        with open_store(store) as opened:
+            found = stored_session(opened, str(source))
+    if modalities is not None:
+        kept = [b for b in found.blocks if b.modality in modalities]
+        if not kept:
+            raise ConfigError(
+                f"{str(source)!r} has no stream of modalities {list(modalities)} (it has "
+                f"{sorted({b.modality for b in found.blocks})})."
+            )
+        found = replace(found, blocks=kept)
+    return found
 
 
 def stored_blocks(
@@ -132,7 +222,7 @@ def stored_blocks(
     blocks : list of SampleBlock
     participant : str
     baseline_end : float or None
-        See :class:`StoredSession`.
+        See :class:`ReplayInput`.
     """
     stored = stored_session(store, session)
     return stored.blocks, stored.participant, stored.baseline_end
@@ -311,7 +401,7 @@ def replay_window(
     blocks : sequence of SampleBlock
         The recording (unused; kept for symmetry with :func:`replay_line_freq`).
     settings : mapping
-        A stored session's settings (:attr:`StoredSession.settings`), or empty.
+        A stored session's settings (:attr:`ReplayInput.settings`), or empty.
     window, step : float, optional
         Explicit values (CLI flags).
 
