@@ -51,7 +51,11 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--save", action="store_true", help="keep the replayed session in --store")
     parser.add_argument("--session-id", default=None, help="id of the saved replay session")
     parser.add_argument("--participant", default=None, help="participant id of the replay")
-    parser.add_argument("--model", default=None, help="arousal bundle (folder or shipped name)")
+    parser.add_argument(
+        "--model",
+        default=None,
+        help="arousal bundle (folder or shipped name; 'none': features only)",
+    )
     parser.add_argument(
         "--allow-version-mismatch", action="store_true", help="score with an older bundle"
     )

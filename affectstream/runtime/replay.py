@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 #: Event kinds a replay carries over into the replayed session (session start/stop and
 #: gaps are the replay's own).
 REPLAYED_KINDS = ("marker", "phase", "self_report")
+#: ``bundle`` value (CLI ``--model none``) for a replay of features only.
+NO_MODEL = "none"
 
 
 @dataclass(frozen=True)
@@ -256,11 +258,12 @@ def replay_blocks(
     participant, session_id : str
         Tags of the replayed session (an id is generated when None).
     bundle : str, optional
-        Arousal bundle; the best shipped one for the modalities when None (features only
-        if there is none, or if the recording lacks EEG channels it reads). A bundle named
+        Arousal bundle; ``"none"`` for features only; the best shipped one for the
+        modalities when None (features only if there is none, or if the recording lacks
+        EEG channels it reads). A bundle named
         here whose EEG channels the recording lacks is refused (:class:`ConfigError`).
-        EEG on 10-20 electrodes is mapped to Muse positions first
-        (:mod:`affectstream.io.montage`).
+        When the model reads Muse positions and the EEG is on 10-20 electrodes, the EEG is
+        mapped to them first (:mod:`affectstream.io.montage`).
     allow_version_mismatch : bool
         Accept a bundle written by another affectstream version.
     window : WindowConfig, optional
@@ -299,20 +302,23 @@ def replay_blocks(
     end = max(float(b.t[-1]) + (1.0 / b.sfreq if b.sfreq else 0.0) for b in present)
     # Live sessions start their window grid at the first sample; so does the replay.
     notes: list[str] = []
-    mapped = [to_muse_montage(b) for b in present]
-    if any(m is not None for m in mapped):
-        notes.append(
-            "EEG on 10-20 electrodes mapped to Muse positions ("
-            + ", ".join(f"{k} = mean({', '.join(v)})" for k, v in muse_mapping().items())
-            + "); see docs/export.md"
-        )
-        present = [m if m is not None else b for m, b in zip(mapped, present, strict=True)]
     families = {FAMILY[b.modality] for b in present if b.modality in FAMILY}
-    path = resolve_arousal_bundle(bundle, families, allow_demo=False)
+    features_only = bundle is not None and str(bundle).lower() == NO_MODEL
+    path = None if features_only else resolve_arousal_bundle(bundle, families, allow_demo=False)
     loaded = None
     if path is not None:
         loaded = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
         missing = model_channels_missing(loaded.features, present)
+        mapped = [to_muse_montage(b) for b in present]
+        if missing and any(m is not None for m in mapped):
+            # The model reads Muse positions and the EEG is on 10-20 electrodes.
+            present = [m if m is not None else b for m, b in zip(mapped, present, strict=True)]
+            missing = model_channels_missing(loaded.features, present)
+            notes.append(
+                "EEG on 10-20 electrodes mapped to the Muse positions the model reads ("
+                + ", ".join(f"{k} = mean({', '.join(v)})" for k, v in muse_mapping().items())
+                + "); see docs/export.md"
+            )
         if missing:
             have = sorted({c for b in present if b.modality == "eeg" for c in b.channels})
             message = (
@@ -322,7 +328,7 @@ def replay_blocks(
             if bundle is not None:
                 raise ConfigError(
                     f"Refusing to score: {message}. Choose a model trained on these channels, "
-                    "or replay without --model for features only."
+                    f"or replay features only (--model {NO_MODEL})."
                 )
             logger.warning("%s: replaying features only", message)
             notes.append(f"{message}: features only, no estimates")
@@ -354,7 +360,7 @@ def replay_blocks(
     estimator = None
     if loaded is not None:
         estimator = LiveEstimator([loaded], baseline_end=None)
-    elif path is None:
+    elif path is None and not features_only:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))
     session = LiveSession(store, config, estimator)
     if estimator is not None:
