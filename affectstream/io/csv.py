@@ -42,6 +42,10 @@ SKIPPED = ("rsp", "resp", "respiration", "photosensor", "marker", "markers", "tr
 #: Modalities sampled at irregular times (one row per event).
 EVENT_MODALITIES = ("rr", "hr")
 
+#: pandas < 3 parses floats to the nearest bit only when asked; 3.x does by default (and
+#: deprecates the option).
+ASK_ROUND_TRIP = int(pd.__version__.split(".")[0]) < 3
+
 _UNIT = re.compile(r"^(?P<name>.*?)\s*(?:\[(?P<b>[^\]]*)\]|\((?P<p>[^)]*)\))\s*$")
 
 
@@ -118,7 +122,10 @@ def read_csv(
         with path.open(encoding="utf-8") as handle:
             header = handle.readline(64 * 1024)
         separator = max((",", ";", "\t"), key=header.count)
-        frame = pd.read_csv(path, sep=separator, float_precision="round_trip")
+        if ASK_ROUND_TRIP:
+            frame = pd.read_csv(path, sep=separator, float_precision="round_trip")
+        else:
+            frame = pd.read_csv(path, sep=separator)
     except FileNotFoundError:
         raise ConfigError(f"Recording file {str(path)!r} does not exist.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -225,13 +232,13 @@ def _times(column: pd.Series, t0: float, path: Path, name: str) -> FloatArray:
         return seconds + t0 if float(np.nanmax(np.abs(seconds))) < 3.2e7 else seconds
     try:
         stamps = pd.to_datetime(column, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
+        # Seconds since the epoch whatever resolution pandas gives the column (ns or µs).
+        since = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
         raise ConfigError(
             f"{str(path)!r}: time column {name!r} holds neither numbers nor ISO 8601 times "
             f"(first value {column.iloc[0]!r})."
         ) from None
-    # Seconds since the epoch whatever resolution pandas gives the column (ns or µs).
-    since = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
     return np.asarray(since.to_numpy(np.float64), dtype=np.float64)
 
 
