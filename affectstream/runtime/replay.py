@@ -35,7 +35,7 @@ from affectstream.io.exported import export_manifest, is_export_table, read_expo
 from affectstream.io.montage import model_channels_missing, muse_mapping, to_muse_montage
 from affectstream.io.replay import ReplaySource
 from affectstream.models.bundle import load_bundle
-from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
+from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundle
 from affectstream.runtime.session import LiveSession, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
@@ -48,8 +48,6 @@ logger = logging.getLogger(__name__)
 #: Event kinds a replay carries over into the replayed session (session start/stop and
 #: gaps are the replay's own).
 REPLAYED_KINDS = ("marker", "phase", "self_report")
-#: ``bundle`` value (CLI ``--model none``) for a replay of features only.
-NO_MODEL = "none"
 
 
 @dataclass(frozen=True)

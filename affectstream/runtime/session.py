@@ -45,7 +45,7 @@ import pandas as pd
 from affectstream._validate import check_positive
 from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
-from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
@@ -864,10 +864,10 @@ class LiveSession:
         -------
         dict
             ``window_s``, ``step_s``, ``line_freq`` and ``model`` (the arousal bundle's
-            name or folder, None for features only).
+            folder or name, ``"none"`` for features only).
         """
         bundles = self.estimator.bundles if self.estimator is not None else []
-        model = None
+        model = NO_MODEL
         if bundles:
             path = bundles[0].path
             model = str(path) if path is not None else str(bundles[0].meta.get("name"))
