@@ -10,8 +10,10 @@ band power is the mean over its segments, i.e. Welch's estimate integrated over 
 
 Bad-segment rejection: a segment of one channel is rejected when it holds NaN, its peak-to-peak
 amplitude exceeds ``eeg_max_ptp`` µV, its standard deviation is below ``eeg_min_std`` µV (flat or
-railed electrode) or its raw mains power exceeds its 1-45 Hz power. A channel's window features
-use its accepted segments only, and are NaN when fewer than half were accepted.
+railed electrode) or the mains power (50 or 60 Hz) left after the notch and band-pass exceeds
+its 1-45 Hz power: line noise is judged by what can reach the features, so a line the notch
+removes does not reject the EEG. A channel's window features use its accepted segments only,
+and are NaN when fewer than half were accepted.
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ from affectstream.signal.config import EEG_BANDS, WindowConfig
 from affectstream.types import FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
+
+#: Mains frequencies (Hz) whose residual power the segment rule checks.
+MAINS_FREQS = (50.0, 60.0)
 
 BAND_NAMES = tuple(EEG_BANDS)
 TOTAL_BAND = (EEG_BANDS["delta"][0], EEG_BANDS["gamma"][1])
@@ -91,13 +96,19 @@ class EegProcessor(Processor):
         edges = [*EEG_BANDS.values(), TOTAL_BAND]
         self.band_lo = np.array([np.searchsorted(self.freqs, lo) - 1 for lo, _ in edges])
         self.band_hi = np.array([np.searchsorted(self.freqs, hi) - 1 for _, hi in edges])
-        # Periodogram value at the mains frequency (one bin of a Hann-tapered DFT) times the
-        # width of the +-1 Hz band around it.
+        # Periodogram value at each mains frequency (one bin of a Hann-tapered DFT) times the
+        # width of the +-1 Hz band around it, of the filtered signal: what the notch and the
+        # band-pass leave is what can reach the features. Both 50 and 60 Hz, so a wrong
+        # line_freq setting does not let the other mains through unseen.
         t = np.arange(self.nperseg) / sfreq
-        phase = 2 * np.pi * config.line_freq * t
-        self.line_basis = np.stack((np.cos(phase), np.sin(phase)), axis=1) * self.taper[:, None]
+        self.line_bases = [
+            np.stack((np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)), axis=1)
+            * self.taper[:, None]
+            for f in MAINS_FREQS
+            if f < sfreq / 2.0
+        ]
         self.line_scale = 2.0 * self.scale * self.df * 1.5  # Hann: 1.5 bins noise bandwidth
-        self.samples = Buffer(2 * n_ch)  # filtered, raw
+        self.samples = Buffer(n_ch)  # filtered
         self.n_bands = len(BAND_NAMES) + 1
         self.frames = Buffer(n_ch * self.n_bands + n_ch)  # band powers, then good flags
         assert config.origin is not None
@@ -127,7 +138,7 @@ class EegProcessor(Processor):
         filtered = values
         for stage in self.filters:
             filtered = stage(filtered)
-        self.samples.append(np.concatenate((filtered, values), axis=1))
+        self.samples.append(filtered)
         n_ready = (self.n - self.frame0 - self.nperseg) // self.hop + 1
         if n_ready > self.frames_done:
             self._frames(self.frames_done, n_ready)
@@ -139,20 +150,22 @@ class EegProcessor(Processor):
             self._frame_chunk(chunk_start, min(stop, chunk_start + FRAME_CHUNK))
 
     def _frame_chunk(self, first: int, stop: int) -> None:
-        n_ch = len(self.channels)
         lo = self.frame0 + first * self.hop
         hi = self.frame0 + (stop - 1) * self.hop + self.nperseg
         data = self.samples.view(lo, hi)
         windows = sliding_window_view(data, self.nperseg, axis=0)[:: self.hop]
-        filt = windows[:, :n_ch]  # (frames, channels, nperseg), a view
+        filt = windows  # (frames, channels, nperseg), a view
         segs = filt - filt.mean(axis=-1, keepdims=True)  # detrend="constant", as MNE
         psd = np.abs(np.fft.rfft(segs * self.taper, axis=-1)) ** 2 * self.scale
         psd[..., 1 : -1 if self.nperseg % 2 == 0 else None] *= 2.0
         cumulative = np.cumsum(psd, axis=-1)
         powers = (cumulative[..., self.band_hi] - cumulative[..., self.band_lo]) * self.df
-        # Mains power of the raw signal: its projection on the line frequency, tapered.
-        raw = windows[:, n_ch:]
-        line_power = np.sum(np.abs(raw @ self.line_basis) ** 2, axis=-1) * self.line_scale
+        # Mains power left after the notch and band-pass: the projection of the filtered
+        # segment on each mains frequency, tapered; the larger one counts.
+        line_power = np.zeros(powers.shape[:-1])
+        for basis in self.line_bases:
+            projected = np.sum(np.abs(segs @ basis) ** 2, axis=-1) * self.line_scale
+            line_power = np.maximum(line_power, projected)
         with np.errstate(invalid="ignore"):
             good = (
                 np.isfinite(powers[..., -1])
