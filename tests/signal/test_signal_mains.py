@@ -82,5 +82,5 @@ def test_mains_rule_on_real_eeg(shared_data: Path) -> None:
             t=mapped.t[first_minute],
             values=mapped.values[first_minute],
             index=mapped.index[first_minute],
-        )  # fmt: skip
+        )
     )
