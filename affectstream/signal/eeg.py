@@ -12,8 +12,10 @@ Bad-segment rejection: a segment of one channel is rejected when it holds NaN, i
 amplitude exceeds ``eeg_max_ptp`` µV, its standard deviation is below ``eeg_min_std`` µV (flat or
 railed electrode) or the mains power (50 or 60 Hz) left after the notch and band-pass exceeds
 its 1-45 Hz power: line noise is judged by what can reach the features, so a line the notch
-removes does not reject the EEG. A channel's window features use its accepted segments only,
-and are NaN when fewer than half were accepted.
+removes does not reject the EEG. A segment whose raw samples sit at their maximum or minimum
+for more than ``EEG_MAX_CLIPPED`` of the time is clipped (an amplifier's rails) and rejected.
+A channel's window features use its accepted segments only, and are NaN when fewer than half
+were accepted.
 """
 
 from __future__ import annotations
@@ -35,6 +37,9 @@ logger = logging.getLogger(__name__)
 
 #: Mains frequencies (Hz) whose residual power the segment rule checks.
 MAINS_FREQS = (50.0, 60.0)
+#: Share of a segment's raw samples at its maximum or minimum above which it is clipped
+#: (real EEG reaches its extremes at a sample or two: 0.1-0.2 % of a 2-s segment).
+EEG_MAX_CLIPPED = 0.02
 
 BAND_NAMES = tuple(EEG_BANDS)
 TOTAL_BAND = (EEG_BANDS["delta"][0], EEG_BANDS["gamma"][1])
@@ -108,7 +113,7 @@ class EegProcessor(Processor):
             if f < sfreq / 2.0
         ]
         self.line_scale = 2.0 * self.scale * self.df * 1.5  # Hann: 1.5 bins noise bandwidth
-        self.samples = Buffer(n_ch)  # filtered
+        self.samples = Buffer(2 * n_ch)  # filtered, raw (for clipping)
         self.n_bands = len(BAND_NAMES) + 1
         self.frames = Buffer(n_ch * self.n_bands + n_ch)  # band powers, then good flags
         assert config.origin is not None
@@ -138,7 +143,7 @@ class EegProcessor(Processor):
         filtered = values
         for stage in self.filters:
             filtered = stage(filtered)
-        self.samples.append(filtered)
+        self.samples.append(np.concatenate((filtered, values), axis=1))
         n_ready = (self.n - self.frame0 - self.nperseg) // self.hop + 1
         if n_ready > self.frames_done:
             self._frames(self.frames_done, n_ready)
@@ -150,11 +155,12 @@ class EegProcessor(Processor):
             self._frame_chunk(chunk_start, min(stop, chunk_start + FRAME_CHUNK))
 
     def _frame_chunk(self, first: int, stop: int) -> None:
+        n_ch = len(self.channels)
         lo = self.frame0 + first * self.hop
         hi = self.frame0 + (stop - 1) * self.hop + self.nperseg
         data = self.samples.view(lo, hi)
         windows = sliding_window_view(data, self.nperseg, axis=0)[:: self.hop]
-        filt = windows  # (frames, channels, nperseg), a view
+        filt = windows[:, :n_ch]  # (frames, channels, nperseg), a view
         segs = filt - filt.mean(axis=-1, keepdims=True)  # detrend="constant", as MNE
         psd = np.abs(np.fft.rfft(segs * self.taper, axis=-1)) ** 2 * self.scale
         psd[..., 1 : -1 if self.nperseg % 2 == 0 else None] *= 2.0
@@ -166,12 +172,19 @@ class EegProcessor(Processor):
         for basis in self.line_bases:
             projected = np.sum(np.abs(segs @ basis) ** 2, axis=-1) * self.line_scale
             line_power = np.maximum(line_power, projected)
+        # Clipping: the raw signal sits at its extreme values (an amplifier's rails) for a
+        # share of the segment that an unclipped signal reaches at one or two samples.
+        raw = windows[:, n_ch:]
+        top, bottom = raw.max(axis=-1, keepdims=True), raw.min(axis=-1, keepdims=True)
+        tolerance = 1e-6 * (top - bottom)
+        clipped = np.mean((raw >= top - tolerance) | (raw <= bottom + tolerance), axis=-1)
         with np.errstate(invalid="ignore"):
             good = (
                 np.isfinite(powers[..., -1])
                 & (segs.max(axis=-1) - segs.min(axis=-1) <= self.config.eeg_max_ptp)
                 & (np.sqrt(np.mean(segs**2, axis=-1)) >= self.config.eeg_min_std)
                 & ~(line_power > powers[..., -1])
+                & ~(clipped > EEG_MAX_CLIPPED)
             )
         rows = np.concatenate((powers.reshape(len(powers), -1), good.astype(np.float64)), axis=1)
         self.frames.append(rows)
