@@ -85,6 +85,10 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--skip-unknown-columns", action="store_true", help="CSV: skip unknown columns"
     )
+    parser.add_argument(
+        "--max-gap", type=float, default=3600.0, metavar="SECONDS",
+        help="longest gap between a file's timestamps filled with NaN rows (default 3600)",
+    )  # fmt: skip
     parser.add_argument("--out", default=None, help="write the feature/estimate rows (CSV)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.add_argument("--json", action="store_true", help="(accepted; JSON is always printed)")
@@ -158,6 +162,7 @@ def run(args: argparse.Namespace) -> int:
         units=parse_units(args.unit),
         modalities=modalities,
         skip_unknown=args.skip_unknown_columns,
+        max_gap=args.max_gap,
     )
     blocks, events, settings, kind = source.blocks, source.events, source.settings, source.kind
     baseline_end = source.baseline_end

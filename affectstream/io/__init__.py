@@ -102,6 +102,7 @@ def load_recording(
     units: Mapping[str, str] | None = None,
     modalities: Sequence[str] | None = None,
     skip_unknown: bool = False,
+    max_gap: float = MAX_GAP_SECONDS,
 ) -> Recording:
     """Read a recording file (or E4 export folder) with its markers and phases.
 
@@ -120,6 +121,9 @@ def load_recording(
         The project's CSV layout only; see :func:`read_csv`.
     modalities : sequence of str, optional
         Keep only these modalities.
+    max_gap : float
+        Longest gap between timestamps (s) filled with NaN rows; a longer one is refused
+        with the sample where it happens (usually one wrong timestamp).
 
     Returns
     -------
@@ -132,7 +136,7 @@ def load_recording(
         events = [RecordedEvent(t, label, kind) for t, kind, label in annotations]
         return Recording(_keep(blocks, modalities), events, "bids")
     if path.name.endswith("_physio.tsv.gz") and path.is_file():
-        return load_recording(path.parent.parent, modalities=modalities)
+        return load_recording(path.parent.parent, modalities=modalities, max_gap=max_gap)
     if path.is_dir() or suffix == ".zip":
         if path.is_dir() and not is_e4_folder(path):
             raise ConfigError(
@@ -155,16 +159,17 @@ def load_recording(
                 units=units,
                 modalities=modalities,
                 skip_unknown=skip_unknown,
+                max_gap=max_gap,
             )
         else:
-            blocks = _keep(read_layout(path, layout), modalities)
+            blocks = _keep(read_layout(path, layout, max_gap=max_gap), modalities)
         return Recording(blocks, [], layout)
     if suffix in (".edf", ".bdf"):
         blocks, annotations = read_edf_with_events(path, modalities=modalities)
         events = [RecordedEvent(t, label, kind) for t, kind, label in annotations]
         return Recording(blocks, events, "edf")
     if suffix in (".xdf", ".xdfz"):
-        blocks, markers = read_xdf_with_events(path, modalities=modalities)
+        blocks, markers = read_xdf_with_events(path, modalities=modalities, max_gap=max_gap)
         events = [RecordedEvent(t, label) for t, label in markers]
         return Recording(blocks, events, "xdf")
     raise ConfigError(

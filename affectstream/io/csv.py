@@ -26,7 +26,7 @@ import pandas as pd
 
 from affectstream._validate import check_positive
 from affectstream.errors import ConfigError, SignalError
-from affectstream.io._grid import estimate_sfreq, regular_block
+from affectstream.io._grid import MAX_GAP_SECONDS, estimate_sfreq, regular_block
 from affectstream.io.layouts import known_layouts
 from affectstream.io.units import check_finite, check_plausible, to_canonical
 from affectstream.types import UNITS, FloatArray, SampleBlock
@@ -83,6 +83,7 @@ def read_csv(
     modalities: Sequence[str] | None = None,
     skip_unknown: bool = False,
     device: str = "",
+    max_gap: float = MAX_GAP_SECONDS,
 ) -> list[SampleBlock]:
     """Read a CSV recording (layout in the module docstring) into one block per modality.
 
@@ -104,6 +105,9 @@ def read_csv(
         Skip columns that name no modality instead of raising.
     device : str
         Device name written into the blocks.
+    max_gap : float
+        Longest gap between timestamps (s) filled with NaN rows; a longer one is refused
+        (usually one wrong timestamp; memory would grow with the gap).
 
     Returns
     -------
@@ -213,6 +217,7 @@ def read_csv(
                 t0,
                 device,
                 path,
+                max_gap,
             )
         )
     return blocks
@@ -253,6 +258,7 @@ def _block(
     t0: float,
     device: str,
     path: Path,
+    max_gap: float,
 ) -> SampleBlock:
     stream = f"{stem}/{modality}"
     unit = UNITS.get(modality, "")
@@ -291,4 +297,5 @@ def _block(
         values=values[present],
         sfreq=rate,
         device=device,
+        max_gap=max_gap,
     )

@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ConfigError, SignalError
-from affectstream.io._grid import check_gaps, estimate_sfreq, regular_block
+from affectstream.io._grid import MAX_GAP_SECONDS, check_gaps, estimate_sfreq, regular_block
 from affectstream.io.units import check_finite, check_plausible
 from affectstream.types import FloatArray, IntArray, SampleBlock
 
@@ -143,7 +143,9 @@ def sniff_layout(path: Path) -> str:
     return "affectstream"
 
 
-def read_layout(path: Path, layout: str, *, device: str = "") -> list[SampleBlock]:
+def read_layout(
+    path: Path, layout: str, *, device: str = "", max_gap: float = MAX_GAP_SECONDS
+) -> list[SampleBlock]:
     """Read a file in one of the other tools' layouts (not ``"affectstream"``).
 
     Parameters
@@ -154,6 +156,8 @@ def read_layout(path: Path, layout: str, *, device: str = "") -> list[SampleBloc
         From :func:`sniff_layout`.
     device : str
         Device name for the blocks.
+    max_gap : float
+        Longest gap between timestamps (s) filled with NaN rows; a longer one is refused.
 
     Returns
     -------
@@ -161,13 +165,13 @@ def read_layout(path: Path, layout: str, *, device: str = "") -> list[SampleBloc
         One EEG block (µV).
     """
     if layout == "muselsl":
-        return [_read_muselsl(path, device or "muse")]
+        return [_read_muselsl(path, device or "muse", max_gap)]
     if layout == "mind-monitor":
-        return [_read_mind_monitor(path, device or "muse")]
+        return [_read_mind_monitor(path, device or "muse", max_gap)]
     if layout == "openbci-gui":
-        return [_read_openbci_gui(path, device or "openbci")]
+        return [_read_openbci_gui(path, device or "openbci", max_gap)]
     if layout == "brainflow":
-        return [_read_brainflow(path, device)]
+        return [_read_brainflow(path, device, max_gap)]
     raise ConfigError(f"Unknown layout {layout!r}; known: {known_layouts()}.")
 
 
@@ -185,7 +189,12 @@ def _numbers(frame: pd.DataFrame, columns: list[str], where: str) -> FloatArray:
 
 
 def _eeg(
-    path: Path, t: FloatArray, values: FloatArray, channels: tuple[str, ...], device: str
+    path: Path,
+    t: FloatArray,
+    values: FloatArray,
+    channels: tuple[str, ...],
+    device: str,
+    max_gap: float,
 ) -> SampleBlock:
     where = f"{str(path)!r} (EEG)"
     keep = ~np.all(np.isnan(values), axis=1)
@@ -205,20 +214,21 @@ def _eeg(
         values=values,
         sfreq=estimate_sfreq(t, where),
         device=device,
+        max_gap=max_gap,
     )
 
 
-def _read_muselsl(path: Path, device: str) -> SampleBlock:
+def _read_muselsl(path: Path, device: str, max_gap: float) -> SampleBlock:
     frame = _frame(path)
     by_lower = {str(c).strip().lower(): str(c) for c in frame.columns}
     columns = [by_lower[c.lower()] for c in MUSE_CHANNELS]
     where = f"{str(path)!r} (muselsl)"
     t = _numbers(frame, [by_lower["timestamps"]], where)[:, 0]
     values = _numbers(frame, columns, where)
-    return _eeg(path, t, values, MUSE_CHANNELS, device)
+    return _eeg(path, t, values, MUSE_CHANNELS, device, max_gap)
 
 
-def _read_mind_monitor(path: Path, device: str) -> SampleBlock:
+def _read_mind_monitor(path: Path, device: str, max_gap: float) -> SampleBlock:
     frame = _frame(path)
     where = f"{str(path)!r} (Mind Monitor)"
     values = _numbers(frame, list(MIND_MONITOR_RAW), where)
@@ -236,7 +246,7 @@ def _read_mind_monitor(path: Path, device: str) -> SampleBlock:
     values[~usable] = np.nan
     # Element rows (blinks, jaw clenches, markers) carry no EEG: their RAW cells are empty.
     keep = usable & ~np.all(np.isnan(values), axis=1)
-    return _eeg(path, t[keep], values[keep], MUSE_CHANNELS, device)
+    return _eeg(path, t[keep], values[keep], MUSE_CHANNELS, device, max_gap)
 
 
 def counter_positions(counter: IntArray, modulus: int) -> IntArray:
@@ -269,6 +279,7 @@ def _counted_eeg(
     sfreq: float,
     modulus: int,
     device: str,
+    max_gap: float,
 ) -> SampleBlock:
     """EEG whose rows carry a packet counter and a coarse host time (shared by batches)."""
     where = f"{str(path)!r} (EEG)"
@@ -277,7 +288,7 @@ def _counted_eeg(
     if np.count_nonzero(ok) < 2:
         raise ConfigError(f"{where}: fewer than two samples with a counter and a time.")
     counter, stamps, values = counter[ok], stamps[ok], values[ok]
-    check_gaps(stamps, where)
+    check_gaps(stamps, where, max_gap)
     pos = counter_positions(counter.astype(np.int64), modulus)
     # Host times arrive in batches (several rows share one); the counter is exact, so the
     # times are the counter's grid placed where the host times say on average.
@@ -294,10 +305,11 @@ def _counted_eeg(
         values=values,
         sfreq=sfreq,
         device=device,
+        max_gap=max_gap,
     )
 
 
-def _read_openbci_gui(path: Path, device: str) -> SampleBlock:
+def _read_openbci_gui(path: Path, device: str, max_gap: float) -> SampleBlock:
     head = _head(path)
     comments = [line for line in head if line.startswith("%")]
     rate = next(
@@ -318,10 +330,12 @@ def _read_openbci_gui(path: Path, device: str) -> SampleBlock:
     stamps = pd.to_numeric(frame["Timestamp"], errors="coerce").to_numpy(np.float64) / 1000.0
     values = frame[exg].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     channels = tuple(f"EXG{c.rsplit(' ', 1)[-1]}" for c in exg)
-    return _counted_eeg(path, counter, stamps, values, channels, float(rate.group(1)), 256, device)
+    return _counted_eeg(
+        path, counter, stamps, values, channels, float(rate.group(1)), 256, device, max_gap
+    )
 
 
-def _read_brainflow(path: Path, device: str) -> SampleBlock:
+def _read_brainflow(path: Path, device: str, max_gap: float) -> SampleBlock:
     frame = _frame(path, sep="\t", header=None)
     board = BRAINFLOW_BOARDS.get(frame.shape[1])
     where = f"{str(path)!r} (BrainFlow)"
@@ -347,4 +361,5 @@ def _read_brainflow(path: Path, device: str) -> SampleBlock:
         board.sfreq,
         board.counter_modulus,
         device or f"brainflow-{board.name}",
+        max_gap,
     )

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from affectstream.errors import ConfigError
-from affectstream.io._grid import regular_block
+from affectstream.io._grid import MAX_GAP_SECONDS, regular_block
 from affectstream.io.units import check_finite, check_plausible, to_canonical
 from affectstream.types import UNITS, SampleBlock
 
@@ -78,6 +78,7 @@ def read_xdf_with_events(
     path: str | Path,
     *,
     modalities: Sequence[str] | None = None,
+    max_gap: float = MAX_GAP_SECONDS,
 ) -> tuple[list[SampleBlock], list[tuple[float, str]]]:
     """Read the physiological streams of an XDF file, one block per stream.
 
@@ -95,6 +96,7 @@ def read_xdf_with_events(
     modalities : sequence of str, optional
         Keep only these modalities.
 
+    ``max_gap`` (s) bounds the gaps filled with NaN rows, as in :func:`read_csv`.
     String streams (LSL ``Markers``) are the recording's markers: each sample's first
     channel is a label, at the stream's synchronised time.
 
@@ -159,6 +161,7 @@ def read_xdf_with_events(
                 values=series,
                 sfreq=rate if rate > 0 else None,
                 device=_text(info, "hostname"),
+                max_gap=max_gap,
             )
         )
     if not blocks:

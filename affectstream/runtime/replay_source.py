@@ -22,7 +22,7 @@ import pandas as pd
 from affectstream.errors import ConfigError
 from affectstream.export.session import StoredSession as ExportedSession
 from affectstream.export.session import load_session, raw_blocks
-from affectstream.io import RECORDING_SUFFIXES, RecordedEvent, load_recording
+from affectstream.io import MAX_GAP_SECONDS, RECORDING_SUFFIXES, RecordedEvent, load_recording
 from affectstream.io.exported import export_manifest, is_export_table, read_export
 from affectstream.signal import WindowConfig
 from affectstream.signal.mains import detect_line_freq
@@ -145,6 +145,7 @@ def load_source(
     units: Mapping[str, str] | None = None,
     modalities: Sequence[str] | None = None,
     skip_unknown: bool = False,
+    max_gap: float = MAX_GAP_SECONDS,
 ) -> ReplayInput:
     """What to replay: a recording file or folder, an export, or a stored session's id.
 
@@ -159,6 +160,8 @@ def load_source(
         The project's CSV layout; see :func:`affectstream.io.read_csv`.
     modalities : sequence of str, optional
         Keep only these modalities.
+    max_gap : float
+        Recording files: longest gap between timestamps (s) filled with NaN rows.
 
     Returns
     -------
@@ -169,7 +172,13 @@ def load_source(
         found = replace(exported_session(path), kind="export")
     elif path.exists():
         recording = load_recording(
-            path, sfreq=sfreq, t0=t0, units=units, modalities=modalities, skip_unknown=skip_unknown
+            path,
+            sfreq=sfreq,
+            t0=t0,
+            units=units,
+            modalities=modalities,
+            skip_unknown=skip_unknown,
+            max_gap=max_gap,
         )
         return ReplayInput(recording.blocks, "", None, recording.events, {}, "file")
     elif path.suffix.lower() in RECORDING_SUFFIXES:

@@ -61,6 +61,9 @@ def test_a_timestamp_a_year_later_is_refused_not_filled(
     frame.to_csv(path, index=False)
     (block,) = read_recording(path)
     assert len(block.gaps) == 1 and block.gaps[0].n_samples == MAX_GAP_SECONDS / 2 * 4 - 1
+    # The bound is a setting: a tighter one refuses that gap too.
+    assert main(["replay", str(path), "--no-progress", "--max-gap", "60"]) == 2
+    assert "longer than 60 s" in last_stderr_line(capsys)
 
 
 def test_sparse_two_gigabyte_file_named_csv(tmp_path: Path) -> None:
