@@ -27,7 +27,7 @@ import pandas as pd
 from affectstream._validate import check_positive
 from affectstream.errors import ConfigError, SignalError
 from affectstream.io._grid import MAX_GAP_SECONDS, estimate_sfreq, regular_block
-from affectstream.io.layouts import known_layouts
+from affectstream.io.layouts import check_size, known_layouts
 from affectstream.io.units import check_finite, check_plausible, to_canonical
 from affectstream.types import UNITS, FloatArray, SampleBlock
 
@@ -122,6 +122,8 @@ def read_csv(
         Values that look like another unit, or times that do not increase.
     """
     path = Path(path)
+    if path.is_file():
+        check_size(path)
     try:
         with path.open(encoding="utf-8") as handle:
             header = handle.readline(64 * 1024)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,6 +40,9 @@ MUSE_CHANNELS = ("TP9", "AF7", "AF8", "TP10")
 #: Mind Monitor's time column and the raw EEG columns it writes.
 MIND_MONITOR_TIME = "TimeStamp"
 MIND_MONITOR_RAW = tuple(f"RAW_{c}" for c in MUSE_CHANNELS)
+#: Memory a byte of CSV text takes once parsed (float64 columns and pandas' copies on the
+#: way): a guard against loading a file the machine cannot hold, not an exact figure.
+MEMORY_PER_TEXT_BYTE = 4.0
 #: Lines and bytes read at most to recognise a layout.
 SNIFF_LINES = 40
 SNIFF_BYTES = 256 * 1024
@@ -83,6 +87,34 @@ def known_layouts() -> str:
     return "; ".join(f"{name}: {columns}" for name, columns in KNOWN_LAYOUTS.items())
 
 
+def check_size(path: Path, factor: float = MEMORY_PER_TEXT_BYTE) -> None:
+    """Refuse a text file that could not be loaded into the memory this machine has free.
+
+    Parameters
+    ----------
+    path : Path
+        The file.
+    factor : float
+        Bytes of memory a byte of text takes once parsed (:data:`MEMORY_PER_TEXT_BYTE`).
+
+    Raises
+    ------
+    ConfigError
+        Naming the file's size and the memory it would need.
+    """
+    try:
+        size = path.stat().st_size
+        free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, AttributeError):  # no sysconf (Windows): no check
+        return
+    if size * factor > free:
+        raise ConfigError(
+            f"{str(path)!r} is {size / 1e9:.1f} GB of text, about {size * factor / 1e9:.0f} GB "
+            f"once loaded, more than the {free / 1e9:.1f} GB of memory free: split it into "
+            "shorter files (or convert it to EDF/Parquet) and replay the parts."
+        )
+
+
 def _head(path: Path) -> list[str]:
     """The first lines of a text file, reading at most :data:`SNIFF_BYTES`."""
     try:
@@ -124,6 +156,7 @@ def sniff_layout(path: Path) -> str:
         A key of :data:`KNOWN_LAYOUTS` (``"affectstream"`` when nothing else matches).
     """
     lines = [line for line in _head(path) if line.strip()]
+    check_size(path)
     if not lines:
         return "affectstream"
     if lines[0].startswith("%"):

@@ -23,6 +23,7 @@ from affectstream.cli import main
 from affectstream.errors import AffectstreamError, ConfigError, SignalError
 from affectstream.export import export_session
 from affectstream.io import MAX_GAP_SECONDS, read_recording
+from affectstream.io.layouts import check_size
 from affectstream.store import EmbeddedStore
 
 from .conftest import SESSION, Built
@@ -73,6 +74,18 @@ def test_sparse_two_gigabyte_file_named_csv(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="binary data"):
         read_recording(path)
     os.remove(path)
+
+
+def test_text_bigger_than_free_memory_is_refused_before_loading(tmp_path: Path) -> None:
+    path = tmp_path / "big.csv"
+    path.write_text("time,eda\n" + "".join(f"{i},{2.0 + i % 7 / 10}\n" for i in range(2000)))
+    free = os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    # The same file, judged as if each byte took more memory than the machine has free.
+    factor = 2.0 * free / path.stat().st_size
+    with pytest.raises(ConfigError, match=r"GB of memory free: split it"):
+        check_size(path, factor)
+    check_size(path)  # 20 KB: fine
+    assert len(read_recording(path, sfreq=None)) == 1
 
 
 def test_header_only_csv(tmp_path: Path) -> None:
