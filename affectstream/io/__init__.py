@@ -161,9 +161,10 @@ def load_recording(
                 skip_unknown=skip_unknown,
                 max_gap=max_gap,
             )
-        else:
-            blocks = _keep(read_layout(path, layout, max_gap=max_gap), modalities)
-        return Recording(blocks, [], layout)
+            return Recording(blocks, [], layout)
+        blocks, markers = read_layout(path, layout, max_gap=max_gap)
+        events = [RecordedEvent(t, label) for t, label in markers]
+        return Recording(_keep(blocks, modalities), events, layout)
     if suffix in (".edf", ".bdf"):
         blocks, annotations = read_edf_with_events(path, modalities=modalities)
         events = [RecordedEvent(t, label, kind) for t, kind, label in annotations]

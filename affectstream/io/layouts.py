@@ -4,16 +4,17 @@
 :func:`read_layout` reads it. Layouts (documented in docs/export.md, "Recording files"):
 
 - ``muselsl``: ``timestamps,TP9,AF7,AF8,TP10,Right AUX`` (muselsl ``record``; Unix seconds,
-  µV, 256 Hz; the AUX electrode and ``Marker*`` columns are skipped);
+  µV, 256 Hz; the AUX electrode is skipped, ``Marker*`` columns are markers);
 - ``mind-monitor``: Mind Monitor's CSV, ``TimeStamp,Delta_TP9,...,RAW_TP9,...,Elements``
-  (the ``RAW_*`` columns in µV at 256 Hz; band powers, accelerometer... and the
-  ``Elements`` rows are skipped; ``TimeStamp`` is the phone's local time and read as UTC);
+  (the ``RAW_*`` columns in µV at 256 Hz; band powers, accelerometer... are skipped,
+  ``/Marker/N`` elements are markers; ``TimeStamp`` is the phone's local time, read as UTC);
 - ``openbci-gui``: OpenBCI GUI raw text (``%`` header lines with the sample rate, then
   ``Sample Index, EXG Channel 0, ..., Timestamp, ...``; EXG channels in µV; sample positions
-  from the packet counter, times fitted to the Unix-ms ``Timestamp`` column);
+  from the packet counter, times fitted to the Unix-ms ``Timestamp`` column; non-zero
+  ``Marker Channel`` values are markers);
 - ``brainflow``: BrainFlow ``DataFilter.write_file`` output (tab-separated, no header) of a
   Cyton or the synthetic board, recognised by its number of columns and a Unix-time column
-  where the board keeps it;
+  where the board keeps it (non-zero marker-row values are markers);
 - ``affectstream``: the project's own CSV layout (:func:`affectstream.io.csv.read_csv`).
 """
 
@@ -56,14 +57,15 @@ class BrainFlowBoard:
     n_columns: int
     eeg: tuple[int, ...]
     timestamp: int
+    marker: int
     sfreq: float
     counter_modulus: int
 
 
 #: Boards whose ``write_file`` output is recognised, by number of columns.
 BRAINFLOW_BOARDS = {
-    24: BrainFlowBoard("cyton", 24, tuple(range(1, 9)), 22, 250.0, 256),
-    32: BrainFlowBoard("synthetic", 32, tuple(range(1, 17)), 30, 250.0, 256),
+    24: BrainFlowBoard("cyton", 24, tuple(range(1, 9)), 22, 23, 250.0, 256),
+    32: BrainFlowBoard("synthetic", 32, tuple(range(1, 17)), 30, 31, 250.0, 256),
 }
 
 #: Layouts :func:`read_layout` knows, with the columns each expects (for error messages).
@@ -178,7 +180,7 @@ def sniff_layout(path: Path) -> str:
 
 def read_layout(
     path: Path, layout: str, *, device: str = "", max_gap: float = MAX_GAP_SECONDS
-) -> list[SampleBlock]:
+) -> tuple[list[SampleBlock], list[tuple[float, str]]]:
     """Read a file in one of the other tools' layouts (not ``"affectstream"``).
 
     Parameters
@@ -194,18 +196,32 @@ def read_layout(
 
     Returns
     -------
-    list of SampleBlock
+    blocks : list of SampleBlock
         One EEG block (µV).
+    markers : list of (float, str)
+        ``(time, label)`` of the markers the file holds: muselsl ``Marker*`` columns, Mind
+        Monitor ``/Marker/N`` elements, the OpenBCI GUI's ``Marker Channel`` and
+        BrainFlow's marker row (non-zero values).
     """
     if layout == "muselsl":
-        return [_read_muselsl(path, device or "muse", max_gap)]
-    if layout == "mind-monitor":
-        return [_read_mind_monitor(path, device or "muse", max_gap)]
-    if layout == "openbci-gui":
-        return [_read_openbci_gui(path, device or "openbci", max_gap)]
-    if layout == "brainflow":
-        return [_read_brainflow(path, device, max_gap)]
-    raise ConfigError(f"Unknown layout {layout!r}; known: {known_layouts()}.")
+        block, markers = _read_muselsl(path, device or "muse", max_gap)
+    elif layout == "mind-monitor":
+        block, markers = _read_mind_monitor(path, device or "muse", max_gap)
+    elif layout == "openbci-gui":
+        block, markers = _read_openbci_gui(path, device or "openbci", max_gap)
+    elif layout == "brainflow":
+        block, markers = _read_brainflow(path, device, max_gap)
+    else:
+        raise ConfigError(f"Unknown layout {layout!r}; known: {known_layouts()}.")
+    return [block], sorted(markers)
+
+
+def _nonzero_markers(
+    times: FloatArray, codes: FloatArray, name: str = "marker"
+) -> list[tuple[float, str]]:
+    """``(time, "marker N")`` for each row whose marker value is set and not zero."""
+    rows = np.flatnonzero(np.isfinite(codes) & (codes != 0) & np.isfinite(times))
+    return [(float(times[i]), f"{name} {codes[i]:g}") for i in rows]
 
 
 def _frame(path: Path, **options: object) -> pd.DataFrame:
@@ -251,17 +267,26 @@ def _eeg(
     )
 
 
-def _read_muselsl(path: Path, device: str, max_gap: float) -> SampleBlock:
+def _read_muselsl(
+    path: Path, device: str, max_gap: float
+) -> tuple[SampleBlock, list[tuple[float, str]]]:
     frame = _frame(path)
     by_lower = {str(c).strip().lower(): str(c) for c in frame.columns}
     columns = [by_lower[c.lower()] for c in MUSE_CHANNELS]
     where = f"{str(path)!r} (muselsl)"
     t = _numbers(frame, [by_lower["timestamps"]], where)[:, 0]
     values = _numbers(frame, columns, where)
-    return _eeg(path, t, values, MUSE_CHANNELS, device, max_gap)
+    markers: list[tuple[float, str]] = []
+    for column in (c for c in frame.columns if str(c).lower().startswith("marker")):
+        labels = frame[column]
+        for i in np.flatnonzero(labels.notna().to_numpy() & (labels.astype(str) != "0")):
+            markers.append((float(t[i]), str(labels.iloc[i])))
+    return _eeg(path, t, values, MUSE_CHANNELS, device, max_gap), markers
 
 
-def _read_mind_monitor(path: Path, device: str, max_gap: float) -> SampleBlock:
+def _read_mind_monitor(
+    path: Path, device: str, max_gap: float
+) -> tuple[SampleBlock, list[tuple[float, str]]]:
     frame = _frame(path)
     where = f"{str(path)!r} (Mind Monitor)"
     values = _numbers(frame, list(MIND_MONITOR_RAW), where)
@@ -279,7 +304,14 @@ def _read_mind_monitor(path: Path, device: str, max_gap: float) -> SampleBlock:
     values[~usable] = np.nan
     # Element rows (blinks, jaw clenches, markers) carry no EEG: their RAW cells are empty.
     keep = usable & ~np.all(np.isnan(values), axis=1)
-    return _eeg(path, t[keep], values[keep], MUSE_CHANNELS, device, max_gap)
+    markers: list[tuple[float, str]] = []
+    if "Elements" in frame:
+        # Markers the user set ("/Marker/1".."/Marker/5"); blink and jaw-clench detections
+        # are the headband's guesses, not events of the session.
+        elements = frame["Elements"].astype(str)
+        for i in np.flatnonzero(usable & elements.str.startswith("/Marker/").to_numpy()):
+            markers.append((float(t[i]), "marker " + elements.iloc[i].rsplit("/", 1)[-1]))
+    return _eeg(path, t[keep], values[keep], MUSE_CHANNELS, device, max_gap), markers
 
 
 def counter_positions(counter: IntArray, modulus: int) -> IntArray:
@@ -342,7 +374,9 @@ def _counted_eeg(
     )
 
 
-def _read_openbci_gui(path: Path, device: str, max_gap: float) -> SampleBlock:
+def _read_openbci_gui(
+    path: Path, device: str, max_gap: float
+) -> tuple[SampleBlock, list[tuple[float, str]]]:
     head = _head(path)
     comments = [line for line in head if line.startswith("%")]
     rate = next(
@@ -363,12 +397,19 @@ def _read_openbci_gui(path: Path, device: str, max_gap: float) -> SampleBlock:
     stamps = pd.to_numeric(frame["Timestamp"], errors="coerce").to_numpy(np.float64) / 1000.0
     values = frame[exg].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
     channels = tuple(f"EXG{c.rsplit(' ', 1)[-1]}" for c in exg)
-    return _counted_eeg(
+    markers = []
+    if "Marker Channel" in frame:
+        codes = pd.to_numeric(frame["Marker Channel"], errors="coerce").to_numpy(np.float64)
+        markers = _nonzero_markers(stamps, codes)
+    block = _counted_eeg(
         path, counter, stamps, values, channels, float(rate.group(1)), 256, device, max_gap
     )
+    return block, markers
 
 
-def _read_brainflow(path: Path, device: str, max_gap: float) -> SampleBlock:
+def _read_brainflow(
+    path: Path, device: str, max_gap: float
+) -> tuple[SampleBlock, list[tuple[float, str]]]:
     frame = _frame(path, sep="\t", header=None)
     board = BRAINFLOW_BOARDS.get(frame.shape[1])
     where = f"{str(path)!r} (BrainFlow)"
@@ -385,7 +426,8 @@ def _read_brainflow(path: Path, device: str, max_gap: float) -> SampleBlock:
             f"board, but holds {np.nanmin(stamps)!r}...; known layouts: {known_layouts()}."
         )
     channels = tuple(f"EXG{i - 1}" for i in board.eeg)
-    return _counted_eeg(
+    markers = _nonzero_markers(stamps, data[:, board.marker])
+    block = _counted_eeg(
         path,
         data[:, 0],
         stamps,
@@ -396,3 +438,4 @@ def _read_brainflow(path: Path, device: str, max_gap: float) -> SampleBlock:
         device or f"brainflow-{board.name}",
         max_gap,
     )
+    return block, markers

@@ -35,10 +35,16 @@ def ms_rounded_times(n: int, rate: float = TRUE_RATE, t0: float = T0) -> np.ndar
     return np.round(t0 + np.arange(n) / rate, 3)
 
 
-def write_muselsl(path: Path, eeg: np.ndarray, times: np.ndarray) -> None:
+def write_muselsl(
+    path: Path, eeg: np.ndarray, times: np.ndarray, markers: dict[int, str] | None = None
+) -> None:
     frame = pd.DataFrame(eeg, columns=list(MUSE))
     frame.insert(0, "timestamps", times)
     frame["Right AUX"] = 0.0
+    if markers is not None:  # muselsl record with a marker stream: a Marker0 column
+        frame["Marker0"] = "0"
+        for row, label in markers.items():
+            frame.loc[row, "Marker0"] = label
     frame.to_csv(path, index=False, float_format="%.3f")
 
 
@@ -48,9 +54,13 @@ def test_muselsl_csv_reads_at_the_device_rate_not_the_median_step(tmp_path: Path
     # The median step of ms-rounded 256 Hz times is 4 ms: 250 Hz, the old silent mistake.
     assert 1.0 / np.median(np.diff(times)) == pytest.approx(250.0, rel=1e-4)
     path = tmp_path / "muse.csv"
-    write_muselsl(path, eeg, times)
+    write_muselsl(path, eeg, times, markers={2560: "stim_on", 7680: "stim_off"})
     assert sniff_layout(path) == "muselsl"
-    (block,) = read_recording(path)
+    recording = load_recording(path)
+    assert [(e.t, e.label) for e in recording.events] == [
+        (times[2560], "stim_on"), (times[7680], "stim_off")
+    ]  # fmt: skip
+    (block,) = recording.blocks
     assert block.modality == "eeg" and block.channels == MUSE and block.unit == "µV"
     assert block.sfreq == 256.0
     assert block.gaps == () and len(block) == len(eeg)
@@ -100,11 +110,18 @@ def test_mind_monitor_csv_raw_columns_and_element_rows(tmp_path: Path) -> None:
         if i == 3000:  # a blink event: its own row, no EEG
             rows.append({**{c: "" for c in MIND_MONITOR_HEADER}, "TimeStamp": stamp,
                          "Elements": "/muse/elements/blink"})  # fmt: skip
+        if i == 5000:  # a marker the user pressed: its own row, no EEG
+            rows.append({**{c: "" for c in MIND_MONITOR_HEADER}, "TimeStamp": stamp,
+                         "Elements": "/Marker/2"})  # fmt: skip
     path = tmp_path / "mindMonitor_2023.csv"
     pd.DataFrame(rows, columns=MIND_MONITOR_HEADER).to_csv(path, index=False)
     assert sniff_layout(path) == "mind-monitor"
-    (block,) = read_recording(path)
+    recording = load_recording(path)
+    (block,) = recording.blocks
     assert block.channels == MUSE and block.sfreq == 256.0 and len(block) == len(eeg)
+    # The user's marker is an event; the blink detection is not.
+    assert [(e.label, e.kind) for e in recording.events] == [("marker 2", "marker")]
+    assert recording.events[0].t == pytest.approx(times[5000], abs=1e-3)
     np.testing.assert_allclose(block.values, np.round(eeg, 3), atol=1e-9)
     np.testing.assert_allclose(block.t[0], times[0], atol=1e-6)
 
@@ -117,6 +134,7 @@ def write_brainflow_cyton(path: Path, eeg8: np.ndarray, drop: slice | None = Non
     table[:, 1:9] = eeg8
     # Host times of 6-sample packets: every sample of a packet gets the packet's time.
     table[:, 22] = T0 + (np.arange(n) // 6 * 6) / 250.0 + 0.004
+    table[[2500, 5000], 23] = (1.0, 7.0)  # markers inserted with insert_marker()
     if drop is not None:
         table = np.delete(table, drop, axis=0)
     np.savetxt(path, table, delimiter="\t", fmt="%.6f")
@@ -140,6 +158,10 @@ def test_brainflow_cyton_file_with_a_lost_packet(tmp_path: Path) -> None:
     assert np.isnan(block.values[~present]).all()
     # Sample times are the counter's grid placed at the host times (within a packet).
     assert abs(block.t[0] - T0) < 6 / 250.0
+    events = load_recording(path).events
+    assert [e.label for e in events] == ["marker 1", "marker 7"]
+    assert [round(e.t - T0, 3) for e in events] == [round(2496 / 250 + 0.004, 3),
+                                                    round(4998 / 250 + 0.004, 3)]  # fmt: skip
 
 
 def test_unknown_layout_names_the_known_ones(tmp_path: Path) -> None:
