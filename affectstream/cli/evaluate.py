@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from affectstream.cli._output import add_json_argument, emit_result, progress_bars, say
 from affectstream.cli.train import add_dataset_arguments
+
+if TYPE_CHECKING:  # the models load only when the command runs, so --help stays fast
+    from affectstream.models.training import DatasetSettings
 
 
 def register(subparsers: Any) -> None:
@@ -64,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.cli._output import _jsonable
     from affectstream.models.bundle import load_bundle
     from affectstream.models.training import (
+        DATASET_SETTINGS,
         _fmt,
         build_features,
         bundle_settings,
@@ -81,7 +86,7 @@ def run(args: argparse.Namespace) -> int:
                 args.data,
                 subjects=args.subjects,
                 trust_pickle=args.trust_pickle,
-                settings=bundle_settings(bundle, args.dataset),
+                settings=_with_line_freq(bundle_settings(bundle, args.dataset), args.line_freq),
                 progress=progress,
             )
             report = score_bundle(bundle, frame, dataset=args.dataset)
@@ -93,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
                 args.data,
                 subjects=args.subjects,
                 trust_pickle=args.trust_pickle,
+                settings=_with_line_freq(DATASET_SETTINGS[args.dataset], args.line_freq),
                 progress=progress,
             )
             report = evaluate_frame(
@@ -134,3 +140,8 @@ def run(args: argparse.Namespace) -> int:
         )
     emit_result(args, summary)
     return 0
+
+
+def _with_line_freq(settings: DatasetSettings, line_freq: float | None) -> DatasetSettings:
+    """``settings`` with the mains frequency given on the command line, if any."""
+    return settings if line_freq is None else replace(settings, line_freq=float(line_freq))

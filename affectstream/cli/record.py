@@ -102,6 +102,10 @@ def register(subparsers: Any) -> None:
     add_store_arguments(parser)
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
     parser.add_argument(
+        "--line-freq", type=float, choices=(50.0, 60.0), default=None,
+        help="mains frequency where you record, Hz (default: the model's, else 50)",
+    )  # fmt: skip
+    parser.add_argument(
         "--no-markers",
         action="store_true",
         help="do not turn lines typed on stdin into marker events",
@@ -245,6 +249,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
                     protocol=args.protocol,
                     duration=duration,
                     bundle=args.model,
+                    line_freq=args.line_freq,
                     markers=markers,
                     stop=stop,
                     on_update=view.update,

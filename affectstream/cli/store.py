@@ -36,8 +36,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run, store_parser=parser)
 
 
-#: The event a replay writes (``kind``, ``label``) so that ``store ls`` can tell it apart.
-REPLAY_EVENT = ("source", "replay")
 
 
 def _time(ns: int) -> str:
@@ -50,6 +48,8 @@ def _replays(store: Any) -> set[str]:
     events = store.read("events")
     if events.empty or not {"session", "kind", "label"} <= set(events.columns):
         return set()
+    from affectstream.store.base import REPLAY_EVENT
+
     kind, label = REPLAY_EVENT
     hit = (events["kind"] == kind) & (events["label"] == label)
     return {str(s) for s in events.loc[hit, "session"].unique()}

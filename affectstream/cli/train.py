@@ -40,6 +40,10 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
     parser.add_argument(
+        "--line-freq", type=float, choices=(50.0, 60.0), default=None,
+        help="mains frequency of the recordings, Hz (default: the dataset's, or the bundle's)",
+    )  # fmt: skip
+    parser.add_argument(
         "--trust-pickle",
         action="store_true",
         help="allow loading pickle-based datasets (WESAD, DEAP): only for trusted files",
@@ -116,6 +120,7 @@ def run(args: argparse.Namespace) -> int:
             n_splits=args.folds,
             subjects=args.subjects,
             trust_pickle=args.trust_pickle,
+            line_freq=args.line_freq,
             command=command,
             progress=progress,
         )

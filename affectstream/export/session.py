@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -274,6 +275,9 @@ def raw_blocks(data: StoredSession) -> list[SampleBlock]:
                     sfreq=sfreq,
                     device=str(device),
                     gap_reasons=reasons,
+                    # A stored session's gaps are real (its host clock wrote the times):
+                    # filled whatever their length, as the EDF/BIDS exports need.
+                    max_gap=math.inf,
                 )
             )
     return blocks

@@ -9,6 +9,7 @@ when the device clock drifts against the host clock.
 
 from __future__ import annotations
 
+import logging
 import math
 
 import numpy as np
@@ -16,15 +17,33 @@ import numpy as np
 from affectstream.errors import SignalError
 from affectstream.types import FloatArray, Gap, IntArray, SampleBlock
 
+logger = logging.getLogger(__name__)
+
 #: A step longer than this many sampling periods is a gap.
 GAP_FACTOR = 1.5
+
+
+#: Sampling rates of common devices (Hz): Empatica E4 (1, 4, 32, 64), Muse (256), OpenBCI
+#: Cyton (250) and Ganglion (200), Polar H10 ECG (130), clinical EEG (128, 500, 512, 1000...).
+NOMINAL_RATES = (1.0, 4.0, 8.0, 25.0, 32.0, 50.0, 64.0, 100.0, 128.0, 130.0, 200.0, 250.0,
+                 256.0, 500.0, 512.0, 1000.0, 1024.0, 2000.0, 2048.0)  # fmt: skip
+#: A rate within this fraction of a nominal rate is taken to be it (crystal tolerance and
+#: host-clock drift stay well below 0.5 %).
+NOMINAL_TOLERANCE = 0.005
+#: A gap in the timestamps longer than this (s) is refused by default: filling it with NaN
+#: rows would take memory in proportion to its length (a year-long gap in a 130 KB file).
+MAX_GAP_SECONDS = 3600.0
 
 
 def estimate_sfreq(t: FloatArray, where: str) -> float:
     """Estimate a nominal sampling rate from timestamps.
 
-    The median spacing gives the rate; a rate within 0.5 % of a whole number of Hz is
-    rounded to it (device rates are whole numbers; the rest is clock drift or jitter).
+    The rate is the number of sampling periods over the time they span, counted only inside
+    runs without a gap (a step over 1.5 median steps starts a new run), so timestamps that
+    were rounded (a Muse file's milliseconds: steps of 3 and 4 ms at 256 Hz) or jitter give
+    the rate they average to, not the most common step. A rate within 0.5 % of a common
+    device rate (:data:`NOMINAL_RATES`) or a whole number of Hz is rounded to it; otherwise
+    the estimate is kept to 6 significant digits and a warning names it.
 
     Parameters
     ----------
@@ -51,11 +70,50 @@ def estimate_sfreq(t: FloatArray, where: str) -> float:
             f"(t={t[bad + 1]!r}) does not come after sample {bad} (t={t[bad]!r}). "
             "Sort the rows and drop duplicates."
         )
-    rate = 1.0 / float(np.median(steps))
+    inside = steps <= GAP_FACTOR * float(np.median(steps))
+    rate = float(np.count_nonzero(inside)) / float(np.sum(steps[inside]))
+    for nominal in NOMINAL_RATES:
+        if abs(rate - nominal) / nominal < NOMINAL_TOLERANCE:
+            return nominal
     whole = round(rate)
-    if whole > 0 and abs(rate - whole) / rate < 0.005:
+    if whole > 0 and abs(rate - whole) / rate < NOMINAL_TOLERANCE:
         return float(whole)
+    logger.warning(
+        "%s: sampling rate %.6g Hz from the timestamps is no common device rate; pass the "
+        "rate (sfreq=..., --sfreq) if you know it",
+        where,
+        rate,
+    )
     return float(f"{rate:.6g}")
+
+
+def check_gaps(t: FloatArray, where: str, max_gap: float = MAX_GAP_SECONDS) -> None:
+    """Refuse timestamps with a gap longer than ``max_gap`` seconds.
+
+    Parameters
+    ----------
+    t : ndarray, shape (n,)
+        Timestamps in seconds, increasing.
+    where : str
+        What the timestamps belong to, for error messages.
+    max_gap : float
+        Longest gap accepted, seconds.
+
+    Raises
+    ------
+    SignalError
+        Naming the gap and how to proceed.
+    """
+    if t.shape[0] < 2:
+        return
+    steps = np.diff(t)
+    worst = int(np.argmax(steps))
+    if float(steps[worst]) > max_gap:
+        raise SignalError(
+            f"{where}: {float(steps[worst]):.0f} s pass between sample {worst} and the next "
+            f"(longer than {max_gap:.0f} s): is a timestamp wrong? Split the recording at the "
+            "gap (or pass a larger max_gap)."
+        )
 
 
 def regular_positions(t: FloatArray, sfreq: float) -> IntArray:
@@ -91,6 +149,7 @@ def regular_block(
     sfreq: float | None,
     device: str = "",
     gap_reasons: dict[float, str] | None = None,
+    max_gap: float = MAX_GAP_SECONDS,
 ) -> SampleBlock:
     """Build a :class:`SampleBlock` with NaN rows and :class:`Gap` entries where samples miss.
 
@@ -107,6 +166,9 @@ def regular_block(
     gap_reasons : dict, optional
         Reason of a gap by its start time in seconds (e.g. from stored gap events);
         the nearest within one sample period is used, otherwise ``"missing_samples"``.
+    max_gap : float
+        Longest gap (s) filled with NaN rows; a longer one raises :class:`SignalError`
+        (memory grows with the length of the gaps, not with the data).
 
     Returns
     -------
@@ -126,6 +188,7 @@ def regular_block(
             index=np.arange(t.shape[0], dtype=np.int64),
             device=device,
         )
+    check_gaps(t, f"stream {stream!r}", max_gap)
     pos = regular_positions(t, sfreq)
     n = int(pos[-1]) + 1
     full_t = np.empty(n)

@@ -26,8 +26,9 @@ import pandas as pd
 
 from affectstream._validate import check_positive
 from affectstream.errors import ConfigError, SignalError
-from affectstream.io._grid import estimate_sfreq, regular_block
-from affectstream.io.units import check_plausible, to_canonical
+from affectstream.io._grid import MAX_GAP_SECONDS, estimate_sfreq, regular_block
+from affectstream.io.layouts import check_size, known_layouts
+from affectstream.io.units import check_finite, check_plausible, to_canonical
 from affectstream.types import UNITS, FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -40,6 +41,10 @@ ALIASES = {"gsr": "eda", "bvp": "ppg", "ibi": "rr", "heart_rate": "hr", "heartra
 SKIPPED = ("rsp", "resp", "respiration", "photosensor", "marker", "markers", "trigger", "event")
 #: Modalities sampled at irregular times (one row per event).
 EVENT_MODALITIES = ("rr", "hr")
+
+#: pandas < 3 parses floats to the nearest bit only when asked; 3.x does by default (and
+#: deprecates the option).
+ASK_ROUND_TRIP = int(pd.__version__.split(".")[0]) < 3
 
 _UNIT = re.compile(r"^(?P<name>.*?)\s*(?:\[(?P<b>[^\]]*)\]|\((?P<p>[^)]*)\))\s*$")
 
@@ -78,6 +83,7 @@ def read_csv(
     modalities: Sequence[str] | None = None,
     skip_unknown: bool = False,
     device: str = "",
+    max_gap: float = MAX_GAP_SECONDS,
 ) -> list[SampleBlock]:
     """Read a CSV recording (layout in the module docstring) into one block per modality.
 
@@ -99,6 +105,9 @@ def read_csv(
         Skip columns that name no modality instead of raising.
     device : str
         Device name written into the blocks.
+    max_gap : float
+        Longest gap between timestamps (s) filled with NaN rows; a longer one is refused
+        (usually one wrong timestamp; memory would grow with the gap).
 
     Returns
     -------
@@ -113,11 +122,16 @@ def read_csv(
         Values that look like another unit, or times that do not increase.
     """
     path = Path(path)
+    if path.is_file():
+        check_size(path)
     try:
         with path.open(encoding="utf-8") as handle:
-            header = handle.readline()
+            header = handle.readline(64 * 1024)
         separator = max((",", ";", "\t"), key=header.count)
-        frame = pd.read_csv(path, sep=separator, float_precision="round_trip")
+        if ASK_ROUND_TRIP:
+            frame = pd.read_csv(path, sep=separator, float_precision="round_trip")
+        else:
+            frame = pd.read_csv(path, sep=separator)
     except FileNotFoundError:
         raise ConfigError(f"Recording file {str(path)!r} does not exist.") from None
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
@@ -125,6 +139,11 @@ def read_csv(
             f"Cannot parse {str(path)!r} as CSV ({exc}). Expected a header row, then one row "
             "per sample; see docs/export.md, 'Recording files'."
         ) from None
+    if frame.empty:
+        raise ConfigError(
+            f"{str(path)!r} has a header ({', '.join(map(str, frame.columns[:8]))}) but no "
+            "data rows: is the recording complete?"
+        )
     if sfreq is not None:
         sfreq = check_positive("sfreq", sfreq)
     stem = path.stem
@@ -147,16 +166,18 @@ def read_csv(
         groups.setdefault(parsed[0], []).append((str(column), parsed[1], parsed[2]))
     if unknown and not skip_unknown:
         raise ConfigError(
-            f"{str(path)!r}: columns {unknown} name no modality. Name channel columns "
-            f"'<modality>' or '<modality>_<channel>' with a modality in {sorted(UNITS)}, "
-            "or skip them (skip_unknown=True, CLI --skip-unknown-columns)."
+            f"{str(path)!r}: columns {unknown} name no modality and the file is in no "
+            f"known layout ({known_layouts()}). Name channel columns '<modality>' or "
+            f"'<modality>_<channel>' with a modality in {sorted(UNITS)}, or skip them "
+            "(skip_unknown=True, CLI --skip-unknown-columns)."
         )
     if modalities is not None:
         groups = {m: cols for m, cols in groups.items() if m in set(modalities)}
     if not groups:
         raise ConfigError(
             f"{str(path)!r} has no channel columns to read (columns: {list(frame.columns)}"
-            f"{', modalities ' + str(list(modalities)) if modalities is not None else ''})."
+            f"{', modalities ' + str(list(modalities)) if modalities is not None else ''}). "
+            f"Known layouts: {known_layouts()}."
         )
     if times is None and sfreq is None:
         raise ConfigError(
@@ -182,6 +203,7 @@ def read_csv(
                     f"{where}: row {row + 2} holds {frame[column].iloc[row]!r}, not a number. "
                     "Leave missing samples empty."
                 )
+            check_finite(numbers, where)
             values[:, i] = to_canonical(modality, unit, numbers, where)
             check_plausible(modality, values[:, i], where)
         present = ~np.all(np.isnan(values), axis=1)
@@ -197,6 +219,7 @@ def read_csv(
                 t0,
                 device,
                 path,
+                max_gap,
             )
         )
     return blocks
@@ -216,12 +239,14 @@ def _times(column: pd.Series, t0: float, path: Path, name: str) -> FloatArray:
         return seconds + t0 if float(np.nanmax(np.abs(seconds))) < 3.2e7 else seconds
     try:
         stamps = pd.to_datetime(column, utc=True, format="ISO8601")
-    except (ValueError, TypeError):
+        # Seconds since the epoch whatever resolution pandas gives the column (ns or µs).
+        since = (stamps - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    except (ValueError, TypeError, OverflowError):  # OutOfBoundsDatetime is a ValueError
         raise ConfigError(
             f"{str(path)!r}: time column {name!r} holds neither numbers nor ISO 8601 times "
             f"(first value {column.iloc[0]!r})."
         ) from None
-    return np.asarray(stamps.astype("int64").to_numpy(), dtype=np.float64) / 1e9
+    return np.asarray(since.to_numpy(np.float64), dtype=np.float64)
 
 
 def _block(
@@ -235,6 +260,7 @@ def _block(
     t0: float,
     device: str,
     path: Path,
+    max_gap: float,
 ) -> SampleBlock:
     stream = f"{stem}/{modality}"
     unit = UNITS.get(modality, "")
@@ -273,4 +299,5 @@ def _block(
         values=values[present],
         sfreq=rate,
         device=device,
+        max_gap=max_gap,
     )

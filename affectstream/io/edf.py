@@ -24,6 +24,8 @@ MNE_TYPES: dict[str, tuple[str, float]] = {
 }
 #: Annotation marking samples that were never acquired (MNE's name; our EDF export uses it).
 ACQ_SKIP = "BAD_ACQ_SKIP"
+#: Event kinds an annotation ``<kind>/<label>`` carries (as ``affectstream export`` writes).
+EVENT_KINDS = ("marker", "phase", "session", "self_report")
 
 
 def read_edf(
@@ -32,6 +34,74 @@ def read_edf(
     modalities: Sequence[str] | None = None,
     device: str = "",
 ) -> list[SampleBlock]:
+    """Read an EDF, EDF+ or BDF file: :func:`read_edf_with_events` without the events.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.edf`` or ``.bdf`` file.
+    modalities : sequence of str, optional
+        Keep only these modalities.
+    device : str
+        Device name for the blocks.
+
+    Returns
+    -------
+    list of SampleBlock
+    """
+    return read_edf_with_events(path, modalities=modalities, device=device)[0]
+
+
+def check_complete(path: Path) -> None:
+    """Refuse an EDF/BDF file shorter than its header says (a cut or unfinished copy).
+
+    MNE reads such a file up to where it ends and only warns; a replay would then give
+    fewer windows than the recording had, with nothing said.
+
+    Parameters
+    ----------
+    path : Path
+        ``.edf`` or ``.bdf`` file.
+
+    Raises
+    ------
+    ConfigError
+        Naming how many data records the header promises and how many the file holds.
+    """
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        fixed = handle.read(256)
+        try:
+            header_bytes = int(fixed[184:192].decode("ascii").strip())
+            n_records = int(fixed[236:244].decode("ascii").strip())
+            n_signals = int(fixed[252:256].decode("ascii").strip())
+            handle.seek(256 + n_signals * 216)
+            per_record = [int(handle.read(8).decode("ascii").strip()) for _ in range(n_signals)]
+        except (ValueError, UnicodeDecodeError):
+            raise ConfigError(
+                f"{str(path)!r}: the EDF header is damaged (sizes are not numbers). Is the "
+                "file really EDF/BDF?"
+            ) from None
+    width = 3 if path.suffix.lower() == ".bdf" else 2
+    record_bytes = sum(per_record) * width
+    if n_records < 0 or record_bytes <= 0:
+        return  # -1: "unknown" (recording not closed); MNE infers it from the size
+    expected = header_bytes + n_records * record_bytes
+    if size < expected:
+        held = max(0, size - header_bytes) // record_bytes
+        raise ConfigError(
+            f"{str(path)!r} is truncated: its header promises {n_records} data records "
+            f"({expected} bytes) but the file has {size} bytes ({held} whole records). "
+            "Copy the complete file again."
+        )
+
+
+def read_edf_with_events(
+    path: str | Path,
+    *,
+    modalities: Sequence[str] | None = None,
+    device: str = "",
+) -> tuple[list[SampleBlock], list[tuple[float, str, str]]]:
     """Read an EDF, EDF+ or BDF file: one block per modality (EEG, ECG, EDA, temperature).
 
     Channel types come from the signal labels (``"EEG Fp1"``, ``"ECG ECG"``; MNE's
@@ -50,21 +120,27 @@ def read_edf(
     device : str
         Device name for the blocks (default: the file's equipment code, if any).
 
+    Annotations other than ``BAD_ACQ_SKIP`` are events: ``<kind>/<label>`` (as
+    ``affectstream export`` writes markers and phases) or a plain description (a marker).
+
     Returns
     -------
-    list of SampleBlock
+    blocks : list of SampleBlock
         Times are seconds since the Unix epoch from the file's start date and time.
+    events : list of (float, str, str)
+        ``(time, kind, label)`` of each annotation, in time order.
 
     Raises
     ------
     ConfigError
-        Missing or unreadable file, or no channel of a supported type.
+        Missing, unreadable or truncated file, or no channel of a supported type.
     """
     import mne
 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"Recording file {str(path)!r} does not exist.")
+    check_complete(path)
     reader = mne.io.read_raw_bdf if path.suffix.lower() == ".bdf" else mne.io.read_raw_edf
     try:
         raw = reader(path, preload=True, infer_types=True, verbose="error")
@@ -80,8 +156,14 @@ def read_edf(
     t = t0 + np.arange(n) / sfreq
     present = np.ones(n, dtype=bool)
     reasons: dict[float, str] = {}
+    events: list[tuple[float, str, str]] = []
     for annotation in raw.annotations:
         if annotation["description"] != ACQ_SKIP:
+            kind, sep, label = str(annotation["description"]).partition("/")
+            if not sep or kind not in EVENT_KINDS:
+                kind, label = "marker", str(annotation["description"])
+            onset = float(annotation["onset"]) - raw.first_time
+            events.append((t0 + onset, kind, label))
             continue
         onset = float(annotation["onset"]) - raw.first_time
         first = max(0, round(onset * sfreq))
@@ -122,4 +204,4 @@ def read_edf(
             f"{str(path)!r} has no EEG, ECG, EDA or temperature channel (channel types "
             f"{sorted(set(types))}); label signals 'EEG <name>', 'ECG <name>'..."
         )
-    return blocks
+    return blocks, sorted(events)

@@ -73,6 +73,30 @@ def to_canonical(modality: str, unit: str, values: FloatArray, where: str) -> Fl
     return np.asarray(values, dtype=np.float64) * table[key]
 
 
+def check_finite(values: FloatArray, where: str) -> None:
+    """Refuse infinite values: a sample is a number or missing (NaN), never ``inf``.
+
+    Parameters
+    ----------
+    values : ndarray
+        Samples.
+    where : str
+        File and column, for error messages.
+
+    Raises
+    ------
+    SignalError
+        Naming the first infinite value's row.
+    """
+    infinite = np.isinf(np.asarray(values, dtype=np.float64))
+    if infinite.any():
+        row = int(np.flatnonzero(infinite.any(axis=1) if infinite.ndim == 2 else infinite)[0])
+        raise SignalError(
+            f"{where}: {int(infinite.sum())} infinite value(s), the first in data row {row + 1}. "
+            "Leave missing samples empty; inf is no measurement."
+        )
+
+
 def check_plausible(modality: str, values: FloatArray, where: str) -> None:
     """Refuse values whose size says they are in another unit than the canonical one.
 

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from affectstream.errors import ConfigError
-from affectstream.io._grid import regular_block
-from affectstream.io.units import check_plausible, to_canonical
+from affectstream.io._grid import MAX_GAP_SECONDS, regular_block
+from affectstream.io.units import check_finite, check_plausible, to_canonical
 from affectstream.types import UNITS, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -58,6 +58,28 @@ def read_xdf(
     *,
     modalities: Sequence[str] | None = None,
 ) -> list[SampleBlock]:
+    """Read the physiological streams of an XDF file (:func:`read_xdf_with_events`).
+
+    Parameters
+    ----------
+    path : str or Path
+        ``.xdf`` or ``.xdfz`` file.
+    modalities : sequence of str, optional
+        Keep only these modalities.
+
+    Returns
+    -------
+    list of SampleBlock
+    """
+    return read_xdf_with_events(path, modalities=modalities)[0]
+
+
+def read_xdf_with_events(
+    path: str | Path,
+    *,
+    modalities: Sequence[str] | None = None,
+    max_gap: float = MAX_GAP_SECONDS,
+) -> tuple[list[SampleBlock], list[tuple[float, str]]]:
     """Read the physiological streams of an XDF file, one block per stream.
 
     The LSL stream ``type`` gives the modality (``EEG``, ``ECG``, ``EDA``/``GSR``,
@@ -74,9 +96,15 @@ def read_xdf(
     modalities : sequence of str, optional
         Keep only these modalities.
 
+    ``max_gap`` (s) bounds the gaps filled with NaN rows, as in :func:`read_csv`.
+    String streams (LSL ``Markers``) are the recording's markers: each sample's first
+    channel is a label, at the stream's synchronised time.
+
     Returns
     -------
-    list of SampleBlock
+    blocks : list of SampleBlock
+    markers : list of (float, str)
+        ``(time, label)`` in time order.
 
     Raises
     ------
@@ -96,18 +124,25 @@ def read_xdf(
             "until LabRecorder stopped) and really XDF?"
         ) from None
     blocks = []
+    markers: list[tuple[float, str]] = []
     for stream in streams:
         info = stream["info"]
         name = _text(info, "name", "stream")
         kind = _text(info, "type").strip().lower()
         modality = LSL_TYPES.get(kind)
-        if modality is None or _text(info, "channel_format") == "string":
+        if _text(info, "channel_format") == "string":
+            for stamp, sample in zip(stream["time_stamps"], stream["time_series"], strict=False):
+                label = sample[0] if isinstance(sample, list | tuple) and sample else sample
+                markers.append((float(stamp), str(label)))
+            continue
+        if modality is None:
             logger.info("%s: stream %r of type %r carries no features; skipped", path, name, kind)
             continue
         if modalities is not None and modality not in modalities:
             continue
         series = np.asarray(stream["time_series"], dtype=np.float64)
         stamps = np.asarray(stream["time_stamps"], dtype=np.float64)
+        check_finite(series, f"{str(path)!r} stream {name!r}")
         if series.ndim == 1:
             series = series[:, None]
         channels = _channels(info, series.shape[1])
@@ -126,10 +161,11 @@ def read_xdf(
                 values=series,
                 sfreq=rate if rate > 0 else None,
                 device=_text(info, "hostname"),
+                max_gap=max_gap,
             )
         )
     if not blocks:
         raise ConfigError(
             f"{str(path)!r} holds no stream of a supported type ({sorted(set(LSL_TYPES))})."
         )
-    return blocks
+    return blocks, sorted(markers)

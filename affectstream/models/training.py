@@ -33,7 +33,10 @@ Progress = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class DatasetSettings:
-    """How a dataset is windowed and which target it labels."""
+    """How a dataset is windowed and which target it labels.
+
+    ``line_freq`` is the mains frequency (Hz) of the recordings' notch filters.
+    """
 
     target: str
     window: float
@@ -45,6 +48,7 @@ class DatasetSettings:
     caveats: tuple[str, ...] = ()
     target_balanced_accuracy: float | None = None
     context_seconds: float = 0.0
+    line_freq: float = 50.0
 
 
 #: Windowing per dataset. EEG sessions are short (eegmat: 60 s of arithmetic), hence 10-s
@@ -151,7 +155,7 @@ def build_features(
     settings = settings or DATASET_SETTINGS[dataset]
     if recordings is None:
         recordings = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
-    config = WindowConfig(window=settings.window, step=settings.step)
+    config = WindowConfig(window=settings.window, step=settings.step, line_freq=settings.line_freq)
 
     def tick(done: int, total: int) -> None:
         if progress:
@@ -240,7 +244,11 @@ def evaluate_frame(
             "target": settings.target,
             "cv": primary["cv"],
             "normalization": normalization,
-            "window": {"window": settings.window, "step": settings.step},
+            "window": {
+                "window": settings.window,
+                "step": settings.step,
+                "line_freq": settings.line_freq,
+            },
             "baseline_seconds": settings.baseline_seconds,
             "context_seconds": settings.context_seconds,
             "models": results,
@@ -284,6 +292,7 @@ def bundle_settings(bundle: ModelBundle, dataset: str) -> DatasetSettings:
         baseline_seconds=float(bundle.meta["normalization"]["baseline_seconds"]),
         normalization=str(bundle.meta["normalization"]["method"]),
         context_seconds=float(bundle.meta.get("context", {}).get("seconds", 0.0)),
+        line_freq=float(bundle.meta["window"].get("line_freq", 50.0)),
     )
 
 
@@ -508,6 +517,7 @@ def train(
     recordings: Sequence[Recording] | None = None,
     command: str = "",
     seed: int = 0,
+    line_freq: float | None = None,
     progress: Progress | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate subject-wise, fit both models on everyone, and write a bundle with its card.
@@ -536,6 +546,9 @@ def train(
         Command line, for provenance.
     seed : int
         Seed.
+    line_freq : float, optional
+        Mains frequency (50 or 60 Hz) of the recordings' notch filters; default the
+        dataset's (:attr:`DatasetSettings.line_freq`). Written into the bundle.
     progress : callable, optional
         ``progress(stage, done, total)``.
 
@@ -544,12 +557,16 @@ def train(
     path, report
     """
     started = time.perf_counter()
+    settings = DATASET_SETTINGS[dataset]
+    if line_freq is not None:
+        settings = dataclasses.replace(settings, line_freq=float(line_freq))
     frame, recs, settings = build_features(
         dataset,
         data,
         subjects=subjects,
         trust_pickle=trust_pickle,
         recordings=recordings,
+        settings=settings,
         progress=progress,
     )
     normalization = normalization or settings.normalization
@@ -621,7 +638,7 @@ def train(
         name=name,
         lightgbm=lgb_model,
         svm=svm_model,
-        window={"window": settings.window, "step": settings.step},
+        window={"window": settings.window, "step": settings.step, "line_freq": settings.line_freq},
         baseline_seconds=settings.baseline_seconds,
         context_seconds=settings.context_seconds,
         provenance=provenance,

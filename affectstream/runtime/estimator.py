@@ -158,6 +158,10 @@ def ensure_demo_bundle(path: Path | None = None) -> Path:
     return out
 
 
+#: The bundle name that means "no model: features only" (``--model none``).
+NO_MODEL = "none"
+
+
 def resolve_arousal_bundle(
     name_or_path: str | Path | None, families: Iterable[str], *, allow_demo: bool
 ) -> Path | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
+import dataclasses
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
@@ -204,6 +205,7 @@ async def record_session(
     duration: float | None = None,
     bundle: str | Path | None = None,
     window: WindowConfig | None = None,
+    line_freq: float | None = None,
     markers: IO[str] | None = None,
     stop: asyncio.Event | None = None,
     on_update: Callable[[LiveSnapshot], None] | None = None,
@@ -231,6 +233,9 @@ async def record_session(
         Arousal bundle; the best shipped one by default (features only when none fits).
     window : WindowConfig, optional
         Feature windows; by default the model's own (as it was trained), else 60 s every 5 s.
+    line_freq : float, optional
+        Mains frequency (50 or 60 Hz) of the ECG/EEG notch filters; by default the model's
+        (as it was trained), else the window's (50 Hz).
     markers : text stream, optional
         Lines typed here become marker events (``sys.stdin`` for the keyboard).
     stop : asyncio.Event, optional
@@ -265,9 +270,14 @@ async def record_session(
             window = WindowConfig(
                 window=float(trained["window"]), step=float(trained.get("step", 5.0))
             )
+        if line_freq is None and trained.get("line_freq"):
+            line_freq = float(trained["line_freq"])
     else:
         logger.warning("no arousal model bundle fits these devices: storing features only")
-    config = SessionConfig(participant=participant, window=window or WindowConfig(), protocol=plan)
+    window = window or WindowConfig()
+    if line_freq is not None:
+        window = dataclasses.replace(window, line_freq=float(line_freq))
+    config = SessionConfig(participant=participant, window=window, protocol=plan)
     with open_store(store) as opened:
         session = LiveSession(opened, config, estimator, on_estimate=on_estimate)
         if on_session is not None:

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import math
 import time
@@ -44,7 +45,7 @@ import pandas as pd
 from affectstream._validate import check_positive
 from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
-from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
@@ -794,10 +795,12 @@ class LiveSession:
         self._span = span
         self.started_at = time.time() if span is None else span[0]
         self._started_mono = time.monotonic()
+        # The start event's detail holds what a replay needs to reproduce the session
+        # (windows, mains, model) as JSON.
         self.mark(
             "start",
             kind="session",
-            detail=f"participant {self.config.participant}",
+            detail=json.dumps({"participant": self.config.participant, **self.settings()}),
             t=self.started_at,
         )
         estimator_baseline_unset = (
@@ -877,6 +880,28 @@ class LiveSession:
         self._closed = True
         for pool in self._own_executors:
             pool.shutdown(wait=True)
+
+    def settings(self) -> dict[str, Any]:
+        """The session's feature and model settings, stored in its ``start`` event's detail.
+
+        Returns
+        -------
+        dict
+            ``window_s``, ``step_s``, ``line_freq`` and ``model`` (the arousal bundle's
+            folder or name, ``"none"`` for features only).
+        """
+        bundles = self.estimator.bundles if self.estimator is not None else []
+        model = NO_MODEL
+        if bundles:
+            path = bundles[0].path
+            model = str(path) if path is not None else str(bundles[0].meta.get("name"))
+        window = self.config.window
+        return {
+            "window_s": window.window,
+            "step_s": window.step,
+            "line_freq": window.line_freq,
+            "model": model,
+        }
 
     def baseline_seconds(self) -> float:
         """Length of the reference period from the session start.
@@ -986,6 +1011,7 @@ class LiveSession:
             "duration_s": round(stopped - started, 3),
             "window_s": window.window,
             "step_s": window.step,
+            "line_freq": window.line_freq,
             "model": self.estimator.model_id if self.estimator is not None else None,
             "streams": streams,
             "feature_streams": dict(self._feature_streams),

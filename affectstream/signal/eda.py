@@ -43,6 +43,11 @@ EDA_RANGE = (0.05, 60.0)
 EDA_MAX_SLOPE = 10.0
 #: A value repeated unchanged this long (s) is a flat line (electrode off or saturated).
 FLAT_SECONDS = 10.0
+#: SCRs per minute above which a window's responses are no skin physiology (an electrode
+#: toggling, mains or motion pickup): the window is unusable. Real wrist EDA stays far below
+#: (Stress-Predict, E4, 9 participants, 60-s windows: median 2/min, 99.9th percentile 25/min,
+#: maximum 30/min; see docs/features.md).
+MAX_SCR_RATE = 40.0
 #: SCR detection segments: length, context before (for onsets) and after (to confirm peaks).
 SCR_SEGMENT, SCR_BEFORE, SCR_AFTER = 5.0, 10.0, 1.0
 
@@ -195,13 +200,16 @@ class EdaProcessor(Processor):
         lo = np.searchsorted(self.scr_peak, start, side="left")
         hi = np.searchsorted(self.scr_peak, stop, side="left")
         count = int(hi - lo)
+        rate = count / (self.config.window / 60.0)
+        if rate > MAX_SCR_RATE:
+            return self.nan_features(), 0.0, f"implausible SCR rate ({rate:.0f}/min)"
         amplitudes, risetimes = self.scr_amplitude[lo:hi], self.scr_risetime[lo:hi]
         features = {
             "eda_tonic_mean": float(np.nanmean(tonic)),
             "eda_tonic_slope": ols_slope(tonic, 1.0 / self.sfreq),
             "eda_phasic_std": float(np.nanstd(phasic, ddof=1)),
             "eda_scr_count": float(count),
-            "eda_scr_rate": count / (self.config.window / 60.0),
+            "eda_scr_rate": rate,
             "eda_scr_amplitude_mean": float(np.mean(amplitudes)) if count else math.nan,
             "eda_scr_risetime_mean": float(np.mean(risetimes)) if count else math.nan,
         }

@@ -10,8 +10,12 @@ band power is the mean over its segments, i.e. Welch's estimate integrated over 
 
 Bad-segment rejection: a segment of one channel is rejected when it holds NaN, its peak-to-peak
 amplitude exceeds ``eeg_max_ptp`` µV, its standard deviation is below ``eeg_min_std`` µV (flat or
-railed electrode) or its raw mains power exceeds its 1-45 Hz power. A channel's window features
-use its accepted segments only, and are NaN when fewer than half were accepted.
+railed electrode) or the mains power (50 or 60 Hz) left after the notch and band-pass exceeds
+its 1-45 Hz power: line noise is judged by what can reach the features, so a line the notch
+removes does not reject the EEG. A segment whose raw samples sit at their maximum or minimum
+for more than ``EEG_MAX_CLIPPED`` of the time is clipped (an amplifier's rails) and rejected.
+A channel's window features use its accepted segments only, and are NaN when fewer than half
+were accepted.
 """
 
 from __future__ import annotations
@@ -30,6 +34,12 @@ from affectstream.signal.config import EEG_BANDS, WindowConfig
 from affectstream.types import FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
+
+#: Mains frequencies (Hz) whose residual power the segment rule checks.
+MAINS_FREQS = (50.0, 60.0)
+#: Share of a segment's raw samples at its maximum or minimum above which it is clipped
+#: (real EEG reaches its extremes at a sample or two: 0.1-0.2 % of a 2-s segment).
+EEG_MAX_CLIPPED = 0.02
 
 BAND_NAMES = tuple(EEG_BANDS)
 TOTAL_BAND = (EEG_BANDS["delta"][0], EEG_BANDS["gamma"][1])
@@ -91,13 +101,19 @@ class EegProcessor(Processor):
         edges = [*EEG_BANDS.values(), TOTAL_BAND]
         self.band_lo = np.array([np.searchsorted(self.freqs, lo) - 1 for lo, _ in edges])
         self.band_hi = np.array([np.searchsorted(self.freqs, hi) - 1 for _, hi in edges])
-        # Periodogram value at the mains frequency (one bin of a Hann-tapered DFT) times the
-        # width of the +-1 Hz band around it.
+        # Periodogram value at each mains frequency (one bin of a Hann-tapered DFT) times the
+        # width of the +-1 Hz band around it, of the filtered signal: what the notch and the
+        # band-pass leave is what can reach the features. Both 50 and 60 Hz, so a wrong
+        # line_freq setting does not let the other mains through unseen.
         t = np.arange(self.nperseg) / sfreq
-        phase = 2 * np.pi * config.line_freq * t
-        self.line_basis = np.stack((np.cos(phase), np.sin(phase)), axis=1) * self.taper[:, None]
+        self.line_bases = [
+            np.stack((np.cos(2 * np.pi * f * t), np.sin(2 * np.pi * f * t)), axis=1)
+            * self.taper[:, None]
+            for f in MAINS_FREQS
+            if f < sfreq / 2.0
+        ]
         self.line_scale = 2.0 * self.scale * self.df * 1.5  # Hann: 1.5 bins noise bandwidth
-        self.samples = Buffer(2 * n_ch)  # filtered, raw
+        self.samples = Buffer(2 * n_ch)  # filtered, raw (for clipping)
         self.n_bands = len(BAND_NAMES) + 1
         self.frames = Buffer(n_ch * self.n_bands + n_ch)  # band powers, then good flags
         assert config.origin is not None
@@ -150,15 +166,25 @@ class EegProcessor(Processor):
         psd[..., 1 : -1 if self.nperseg % 2 == 0 else None] *= 2.0
         cumulative = np.cumsum(psd, axis=-1)
         powers = (cumulative[..., self.band_hi] - cumulative[..., self.band_lo]) * self.df
-        # Mains power of the raw signal: its projection on the line frequency, tapered.
+        # Mains power left after the notch and band-pass: the projection of the filtered
+        # segment on each mains frequency, tapered; the larger one counts.
+        line_power = np.zeros(powers.shape[:-1])
+        for basis in self.line_bases:
+            projected = np.sum(np.abs(segs @ basis) ** 2, axis=-1) * self.line_scale
+            line_power = np.maximum(line_power, projected)
+        # Clipping: the raw signal sits at its extreme values (an amplifier's rails) for a
+        # share of the segment that an unclipped signal reaches at one or two samples.
         raw = windows[:, n_ch:]
-        line_power = np.sum(np.abs(raw @ self.line_basis) ** 2, axis=-1) * self.line_scale
+        top, bottom = raw.max(axis=-1, keepdims=True), raw.min(axis=-1, keepdims=True)
+        tolerance = 1e-6 * (top - bottom)
+        clipped = np.mean((raw >= top - tolerance) | (raw <= bottom + tolerance), axis=-1)
         with np.errstate(invalid="ignore"):
             good = (
                 np.isfinite(powers[..., -1])
                 & (segs.max(axis=-1) - segs.min(axis=-1) <= self.config.eeg_max_ptp)
                 & (np.sqrt(np.mean(segs**2, axis=-1)) >= self.config.eeg_min_std)
                 & ~(line_power > powers[..., -1])
+                & ~(clipped > EEG_MAX_CLIPPED)
             )
         rows = np.concatenate((powers.reshape(len(powers), -1), good.astype(np.float64)), axis=1)
         self.frames.append(rows)

@@ -33,6 +33,8 @@ from affectstream.errors import StoreError
 MEASUREMENTS = ("features", "quality", "affect", "events")
 RAW_PREFIX = "raw_"
 TAG_KEYS = ("participant", "session", "device", "stream", "model")
+#: The ``events`` point (``kind``, ``label``) a replay writes, so listings can tell it apart.
+REPLAY_EVENT = ("source", "replay")
 #: Names a field may not take: they are columns of every read result (or reserved by InfluxQL).
 RESERVED_FIELD_NAMES = frozenset({"time", "time_ns", *TAG_KEYS})
 

@@ -33,7 +33,8 @@ def test_eegmat_edf_loads_and_replays(shared_data: Path, tmp_path: Path) -> None
     # Scalp EEG in µV: a spread of tens of µV, not volts.
     spread = np.percentile(eeg.values, 99) - np.percentile(eeg.values, 1)
     assert 5.0 < spread < 5000.0
-    replayed = replay_into(tmp_path, [eeg, blocks["ecg"]])
+    # Features only: the EEG as it is (a model reading Muse positions maps it first).
+    replayed = replay_into(tmp_path, [eeg, blocks["ecg"]], bundle="none")
     batch = extract_features([eeg, blocks["ecg"]], WINDOW)
     assert len(batch) == expected_windows([eeg], WINDOW)
     assert_same_rows(replayed, batch)

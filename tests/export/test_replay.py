@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 
 from affectstream.cli import main
-from affectstream.cli.replay import replay_blocks, session_rows
 from affectstream.export import load_session, raw_blocks
 from affectstream.io import read_recording
 from affectstream.io.replay import chunk_blocks
+from affectstream.runtime.replay import replay_blocks, session_rows
 from affectstream.signal import WindowConfig, extract_features
 from affectstream.store import EmbeddedStore
 from affectstream.types import SampleBlock

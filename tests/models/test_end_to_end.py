@@ -57,6 +57,8 @@ def test_train_then_score_the_bundle_on_other_participants(
             str(train_dir),
             "--out",
             str(out),
+            "--line-freq",
+            "60",
             "--json",
         ]
     )
@@ -67,6 +69,7 @@ def test_train_then_score_the_bundle_on_other_participants(
     assert "leave-one-subject-out" in card and f"--out {out}" in card
     bundle = load_bundle(out)
     assert bundle.meta["provenance"]["subjects"] == ["S02", "S03", "S04"]
+    assert bundle.meta["window"]["line_freq"] == 60.0  # --line-freq reaches the bundle
     code = main(
         [
             "evaluate",

@@ -50,6 +50,7 @@ async def test_record_follows_the_protocol_and_stores_keyboard_markers(
                 protocol=protocol,
                 bundle=str(arousal_bundle.path),
                 window=WindowConfig(window=4.0, step=1.0),
+                line_freq=60.0,
                 markers=keyboard,
                 supervisor_options={
                     "client_kwargs": radio.client_kwargs(),
@@ -69,6 +70,12 @@ async def test_record_follows_the_protocol_and_stores_keyboard_markers(
     assert phase_events["detail"].tolist() == [p["instruction"] for p in phases]
     markers = events.loc[events["kind"] == "marker", "label"].tolist()
     assert markers == ["start of task", "marker 2", "sneeze"]
+    # The session stores what a replay needs to reproduce it: windows, mains, model.
+    start = events[(events["kind"] == "session") & (events["label"] == "start")]
+    settings = json.loads(start["detail"].iloc[0])
+    assert settings == {"participant": "P42", "window_s": 4.0, "step_s": 1.0,
+                        "line_freq": 60.0, "model": str(arousal_bundle.path)}  # fmt: skip
+    assert summary["line_freq"] == 60.0
     assert len(affect) == summary["n_estimates"] > 0
     for stream, entry in summary["streams"].items():
         assert entry["unflushed"] == 0, stream

@@ -1,0 +1,281 @@
+"""Replay recorded blocks through the live session runtime: the runtime behind
+``affectstream replay``.
+
+The recording is cut into one-second chunks and fed to :class:`LiveSession` (streaming
+features, the same model bundles and participant reference, the store) as a device layer
+would, paced ``speed`` times faster than real time or as fast as the machine goes, so the
+numbers are those a live session gives. What is replayed, and with which windows and mains
+frequency, comes from :mod:`affectstream.runtime.replay_source` (re-exported here);
+:func:`session_rows` joins the rows a replay wrote, :class:`ReplayStore` is the store a
+replay writes to.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from affectstream.errors import ConfigError
+from affectstream.io import RecordedEvent
+from affectstream.io.montage import model_channels_missing, muse_mapping, to_muse_montage
+from affectstream.io.replay import ReplaySource
+from affectstream.models.bundle import load_bundle
+from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundle
+from affectstream.runtime.replay_source import (
+    REPLAYED_KINDS,
+    ReplayInput,
+    exported_session,
+    load_source,
+    replay_input,
+    replay_line_freq,
+    replay_window,
+    stored_blocks,
+    stored_session,
+)
+from affectstream.runtime.session import LiveSession, SessionConfig
+from affectstream.signal import WindowConfig
+from affectstream.signal.extractor import FAMILY
+from affectstream.store import TAG_KEYS, EmbeddedStore, TimeSeriesStore, open_store
+from affectstream.store.base import REPLAY_EVENT
+from affectstream.types import SampleBlock
+
+__all__ = [
+    "ReplayInput",
+    "ReplayStore",
+    "exported_session",
+    "load_source",
+    "replay_blocks",
+    "replay_input",
+    "replay_line_freq",
+    "replay_window",
+    "session_rows",
+    "stored_blocks",
+    "stored_session",
+]
+
+logger = logging.getLogger(__name__)
+
+
+def replay_blocks(
+    blocks: Sequence[SampleBlock],
+    store: TimeSeriesStore,
+    *,
+    speed: float | None = None,
+    participant: str = "",
+    session_id: str | None = None,
+    bundle: str | None = None,
+    allow_version_mismatch: bool = False,
+    window: WindowConfig | None = None,
+    baseline_end: float | None = None,
+    events: Sequence[RecordedEvent] = (),
+    line_freq: float | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Run recorded blocks through the live session runtime into ``store``.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recording.
+    store : TimeSeriesStore
+        Where the replayed session is written.
+    speed : float, optional
+        Times faster than real time; None for as fast as possible.
+    participant, session_id : str
+        Tags of the replayed session (an id is generated when None).
+    bundle : str, optional
+        Arousal bundle; ``"none"`` for features only; the best shipped one for the
+        modalities when None (features only if there is none, or if the recording lacks
+        EEG channels it reads). A bundle named
+        here whose EEG channels the recording lacks is refused (:class:`ConfigError`).
+        When the model reads Muse positions and the EEG is on 10-20 electrodes, the EEG is
+        mapped to them first (:mod:`affectstream.io.montage`).
+    allow_version_mismatch : bool
+        Accept a bundle written by another affectstream version.
+    window : WindowConfig, optional
+        Feature windows; their grid starts at the recording's first sample. By default the
+        model's own (as it was trained), else 60 s every 5 s, as a live session.
+    baseline_end : float, optional
+        End of the participant's reference period (host time, s); default: the start plus
+        the runtime's baseline length.
+    events : sequence of RecordedEvent
+        Markers, phases and self-reports of the recording, written into the replayed
+        session at their times.
+    line_freq : float, optional
+        Mains frequency (50 or 60 Hz) for the notch filters; default: the window's.
+    progress : callable, optional
+        ``progress(stage, done, total)`` while replaying.
+
+    Returns
+    -------
+    dict
+        The runtime's session summary plus ``data_seconds``, ``replay_seconds`` and
+        ``speed_factor`` (recording time per second of replay). ``warnings`` names a
+        10-20 → Muse montage mapping and a model left out for missing channels.
+
+    Raises
+    ------
+    ConfigError
+        No samples, or a recording shorter than one window (no window could complete).
+    """
+
+    present = [b for b in blocks if len(b)]
+    if not present:
+        raise ConfigError("Nothing to replay: the recording has no samples.")
+    origin = min(float(b.t[0]) for b in present)
+    # The saved session spans the recording (its last sample plus one period), not the
+    # wall clock of the replay.
+    end = max(float(b.t[-1]) + (1.0 / b.sfreq if b.sfreq else 0.0) for b in present)
+    # Live sessions start their window grid at the first sample; so does the replay.
+    notes: list[str] = []
+    families = {FAMILY[b.modality] for b in present if b.modality in FAMILY}
+    features_only = bundle is not None and str(bundle).lower() == NO_MODEL
+    path = None if features_only else resolve_arousal_bundle(bundle, families, allow_demo=False)
+    loaded = None
+    if path is not None:
+        loaded = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
+        missing = model_channels_missing(loaded.features, present)
+        mapped = [to_muse_montage(b) for b in present]
+        if missing and any(m is not None for m in mapped):
+            # The model reads Muse positions and the EEG is on 10-20 electrodes.
+            present = [m if m is not None else b for m, b in zip(mapped, present, strict=True)]
+            missing = model_channels_missing(loaded.features, present)
+            notes.append(
+                "EEG on 10-20 electrodes mapped to the Muse positions the model reads ("
+                + ", ".join(f"{k} = mean({', '.join(v)})" for k, v in muse_mapping().items())
+                + "); see docs/export.md"
+            )
+        if missing:
+            have = sorted({c for b in present if b.modality == "eeg" for c in b.channels})
+            message = (
+                f"model {loaded.model_id} reads EEG channels {missing} that the recording "
+                f"does not have (it has {have})"
+            )
+            if bundle is not None:
+                raise ConfigError(
+                    f"Refusing to score: {message}. Choose a model trained on these channels, "
+                    f"or replay features only (--model {NO_MODEL})."
+                )
+            logger.warning("%s: replaying features only", message)
+            notes.append(f"{message}: features only, no estimates")
+            loaded = None
+    if loaded is not None:
+        trained = loaded.meta.get("window", {})
+        if window is None and trained.get("window"):
+            window = WindowConfig(
+                window=float(trained["window"]), step=float(trained.get("step", 5.0))
+            )
+    window = dataclasses.replace(window or WindowConfig(), origin=origin)
+    if line_freq is not None:
+        window = dataclasses.replace(window, line_freq=float(line_freq))
+    if end - origin < window.window:
+        raise ConfigError(
+            f"The recording spans {end - origin:.1f} s, shorter than one {window.window:g}-s "
+            "feature window, so no window would complete; replay a longer recording or "
+            f"choose a shorter window (--window {max(1.0, math.floor(end - origin)):g})."
+        )
+    total = sum(len(b) for b in present)
+    config = SessionConfig(
+        participant=participant,
+        session_id=session_id,
+        window=window,
+        # The whole recording is in memory already: never drop or skip for back-pressure.
+        max_pending_samples=total + 1,
+        compute_backlog_samples=total + 1,
+    )
+    estimator = None
+    if loaded is not None:
+        estimator = LiveEstimator([loaded], baseline_end=None)
+    elif path is None and not features_only:
+        logger.warning("no model bundle fits %s: replaying features only", sorted(families))
+    session = LiveSession(store, config, estimator)
+    # Marks the saved session as a replay for `affectstream store ls`; 1 us after the start
+    # event, which it would replace in the store at the same timestamp.
+    kind, label = REPLAY_EVENT
+    session.mark(label, kind=kind, detail="replay of a recording", t=origin + 1e-6)
+    if estimator is not None:
+        estimator.baseline_end = (
+            baseline_end if baseline_end is not None else origin + session.baseline_seconds()
+        )
+
+    async def main() -> dict[str, Any]:
+        finished = asyncio.Event()
+        source = ReplaySource(
+            present, session.submit, speed=speed, finished=finished, progress=progress
+        )
+        for event in events:
+            if event.kind in REPLAYED_KINDS:
+                session.mark(event.label, kind=event.kind, detail=event.detail, t=event.t)
+        first_blocks = {b.stream: b for b in reversed(present)}
+        session.declare_streams(source.streams, first_blocks)
+        summary = await session.run(
+            source, stop=finished, declare=source.streams, span=(origin, end)
+        )
+        summary["data_seconds"] = source.data_seconds
+        summary["warnings"] = [*notes, *summary.get("warnings", [])]
+        return summary
+
+    started = time.monotonic()
+    summary = asyncio.run(main())
+    elapsed = time.monotonic() - started
+    summary["replay_seconds"] = elapsed
+    summary["speed_factor"] = summary["data_seconds"] / elapsed if elapsed > 0 else math.inf
+    return summary
+
+
+def session_rows(store: TimeSeriesStore, session: str) -> pd.DataFrame:
+    """Features, quality and affect of a session joined on the window end.
+
+    Parameters
+    ----------
+    store : TimeSeriesStore
+    session : str
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``time_ns``, ``t_end`` (s) and every field of the three measurements.
+    """
+    merged: pd.DataFrame | None = None
+    for measurement in ("features", "quality", "affect"):
+        frame = store.read(measurement, tags={"session": session})
+        frame = frame.drop(columns=[c for c in TAG_KEYS if c in frame.columns])
+        merged = frame if merged is None else merged.merge(frame, on="time_ns", how="outer")
+    if merged is None:  # unreachable: the loop runs three times
+        raise ConfigError(f"Session {session!r}: nothing to read.")
+    merged.insert(1, "t_end", merged["time_ns"].to_numpy(np.int64) / 1e9)
+    return merged.sort_values("time_ns").reset_index(drop=True)
+
+
+class ReplayStore:
+    """The store at ``url`` when saving, else a temporary embedded store removed on exit."""
+
+    def __init__(self, url: str | None, *, save: bool) -> None:
+        self.url = url
+        self.save = save
+        self._folder: tempfile.TemporaryDirectory[str] | None = None
+        self._store: TimeSeriesStore | None = None
+
+    def __enter__(self) -> TimeSeriesStore:
+        if self.save:
+            self._store = open_store(self.url)
+        else:
+            self._folder = tempfile.TemporaryDirectory(prefix="affectstream-replay-")
+            self._store = EmbeddedStore(Path(self._folder.name), synchronous="normal")
+        return self._store
+
+    def __exit__(self, *exc: object) -> None:
+        if self._store is not None:
+            self._store.close()
+        if self._folder is not None:
+            self._folder.cleanup()
