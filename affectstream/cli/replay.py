@@ -217,6 +217,6 @@ def run(args: argparse.Namespace) -> int:
             "feature_errors": summary["feature_errors"],
             "warnings": summary["warnings"],
             "out": args.out,
-        }
+        },
     )
     return 0

@@ -36,8 +36,6 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run, store_parser=parser)
 
 
-
-
 def _time(ns: int) -> str:
     return datetime.fromtimestamp(ns / 1e9, tz=UTC).isoformat(timespec="milliseconds")
 
