@@ -38,6 +38,7 @@ from affectstream.export.session import (
     slug,
 )
 from affectstream.export.staging import unique_names
+from affectstream.io.edf import EDF_DIMENSIONS
 from affectstream.store import GAP_EVENT_KIND
 from affectstream.types import FloatArray, SampleBlock
 
@@ -47,17 +48,6 @@ logger = logging.getLogger(__name__)
 #: stored, with :data:`EDF_DIMENSIONS` as their physical dimension). Every regular stream
 #: is written; a modality not listed is ``misc``.
 EDF_MODALITIES = {"eeg": "eeg", "ecg": "ecg", "eda": "bio", "ppg": "bio"}
-#: EDF physical dimension (ASCII, 8 characters) of the modalities MNE does not scale.
-EDF_DIMENSIONS = {
-    "eda": "uS",
-    "ppg": "au",
-    "temp": "degC",
-    "acc": "g",
-    "gyro": "deg/s",
-    "hr": "bpm",
-    "rr": "ms",
-    "battery": "%",
-}
 #: Channel types MNE takes as volts and writes ×1e6 (so data go in ×1e-6).
 _SCALED_TYPES = frozenset({"eeg", "ecg", "bio"})
 #: Modalities whose EDF unit is MNE's own "uV".

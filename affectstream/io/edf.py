@@ -22,6 +22,19 @@ MNE_TYPES: dict[str, tuple[str, float]] = {
     "gsr": ("eda", 1e6),
     "temperature": ("temp", 1.0),
 }
+#: EDF physical dimension (ASCII, 8 characters) of each modality MNE does not scale: what
+#: ``affectstream export`` writes, and how a ``bio``/``misc`` channel is recognised on reading.
+EDF_DIMENSIONS = {
+    "eda": "uS",
+    "ppg": "au",
+    "temp": "degC",
+    "acc": "g",
+    "gyro": "deg/s",
+    "hr": "bpm",
+    "rr": "ms",
+    "battery": "%",
+}
+_BY_DIMENSION = {unit: modality for modality, unit in EDF_DIMENSIONS.items()}
 #: Annotation marking samples that were never acquired (MNE's name; our EDF export uses it).
 ACQ_SKIP = "BAD_ACQ_SKIP"
 #: Event kinds an annotation ``<kind>/<label>`` carries (as ``affectstream export`` writes).
@@ -50,6 +63,29 @@ def read_edf(
     list of SampleBlock
     """
     return read_edf_with_events(path, modalities=modalities, device=device)[0]
+
+
+def physical_dimensions(path: Path) -> list[str]:
+    """Physical dimension of each data signal in the EDF/BDF header (annotations left out).
+
+    MNE reports units it does not know (``uS``, ``degC``) as ``n/a``; the header has them.
+
+    Parameters
+    ----------
+    path : Path
+        ``.edf`` or ``.bdf`` file (its header already checked by :func:`check_complete`).
+
+    Returns
+    -------
+    list of str
+        In signal order, as MNE lists the channels.
+    """
+    with path.open("rb") as handle:
+        n_signals = int(handle.read(256)[252:256].decode("ascii").strip())
+        labels = [handle.read(16).decode("ascii", "replace").strip() for _ in range(n_signals)]
+        handle.seek(256 + n_signals * (16 + 80))
+        units = [handle.read(8).decode("ascii", "replace").strip() for _ in range(n_signals)]
+    return [u for label, u in zip(labels, units, strict=True) if not label.endswith("Annotations")]
 
 
 def check_complete(path: Path) -> None:
@@ -173,13 +209,21 @@ def read_edf_with_events(
     if not present.any():
         raise ConfigError(f"{str(path)!r}: every sample lies in a {ACQ_SKIP} annotation.")
     types = raw.get_channel_types()
+    dimensions = physical_dimensions(path)
+    units = dict(zip(raw.ch_names, dimensions, strict=False))
+    # Channel index -> (modality, factor to its canonical unit): by MNE type, else (bio and
+    # misc channels) by the physical dimension in the header, as our export writes them.
+    chosen: dict[int, tuple[str, float]] = {}
+    for index, (name, kind) in enumerate(zip(raw.ch_names, types, strict=True)):
+        if kind in MNE_TYPES:
+            chosen[index] = MNE_TYPES[kind]
+        elif kind in ("bio", "misc") and units.get(name) in _BY_DIMENSION:
+            chosen[index] = (_BY_DIMENSION[units[name]], 1.0)
     blocks = []
-    for mne_type, (modality, factor) in MNE_TYPES.items():
+    for modality, factor in dict.fromkeys(chosen.values()):
         if modalities is not None and modality not in modalities:
             continue
-        picks = [i for i, kind in enumerate(types) if kind == mne_type]
-        if not picks:
-            continue
+        picks = [i for i, found in chosen.items() if found == (modality, factor)]
         values = raw.get_data(picks=picks).T * factor
         for column, pick in enumerate(picks):
             check_plausible(modality, values[present, column], f"{str(path)!r} channel {pick}")
@@ -196,7 +240,7 @@ def read_edf_with_events(
                 gap_reasons=reasons,
             )
         )
-    skipped = sorted({kind for kind in types if kind not in MNE_TYPES})
+    skipped = sorted({kind for i, kind in enumerate(types) if i not in chosen})
     if skipped:
         logger.info("%s: channel types %s carry no features; skipped", path, skipped)
     if not blocks:

@@ -119,6 +119,8 @@ def read_export(path: Path) -> StoredSession:
         files = [f for f in files if f == path or f.stem == "events"]
     tables: dict[str, list[pd.DataFrame]] = {}
     for file in files:
+        if file.suffix.lower() not in (".csv", ".parquet"):
+            continue  # JSON sidecars (units, rates) beside the tables
         if not file.is_file():
             raise ConfigError(f"{str(file)!r}, listed in the export, is missing.")
         match = _RAW.match(file.name)

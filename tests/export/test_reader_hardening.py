@@ -55,7 +55,7 @@ def test_a_timestamp_a_year_later_is_refused_not_filled(
     frame.to_csv(path, index=False)
     with pytest.raises(SignalError, match=r"31536\d+ s pass between sample 478 and the next"):
         read_recording(path)
-    assert main(["replay", str(path), "--no-progress"]) == 2
+    assert main(["replay", str(path), "--no-progress", "--json"]) == 2
     assert "Split the recording" in last_stderr_line(capsys)
     # A gap under the bound is a gap (NaN rows), as before.
     frame.loc[len(frame) - 1, "time"] = frame["time"].iloc[-2] + MAX_GAP_SECONDS / 2
@@ -63,7 +63,7 @@ def test_a_timestamp_a_year_later_is_refused_not_filled(
     (block,) = read_recording(path)
     assert len(block.gaps) == 1 and block.gaps[0].n_samples == MAX_GAP_SECONDS / 2 * 4 - 1
     # The bound is a setting: a tighter one refuses that gap too.
-    assert main(["replay", str(path), "--no-progress", "--max-gap", "60"]) == 2
+    assert main(["replay", str(path), "--no-progress", "--json", "--max-gap", "60"]) == 2
     assert "longer than 60 s" in last_stderr_line(capsys)
 
 
@@ -117,7 +117,7 @@ def test_truncated_edf_is_reported(
     cut.write_bytes(whole[: int(len(whole) * 0.45)])
     with pytest.raises(ConfigError, match=r"cut\.edf' is truncated: its header promises"):
         read_recording(cut)
-    assert main(["replay", str(cut), "--no-progress"]) == 2
+    assert main(["replay", str(cut), "--no-progress", "--json"]) == 2
     assert "truncated" in last_stderr_line(capsys)
 
 
@@ -126,7 +126,7 @@ def test_a_plain_folder_is_no_session_id(
 ) -> None:
     folder = tmp_path / "recordings"
     folder.mkdir()
-    assert main(["replay", str(folder), "--no-progress"]) == 2
+    assert main(["replay", str(folder), "--no-progress", "--json"]) == 2
     line = last_stderr_line(capsys)
     assert "is a folder but no Empatica E4 export" in line and "does not exist" not in line
 
@@ -134,10 +134,10 @@ def test_a_plain_folder_is_no_session_id(
 def test_short_recording_exits_non_zero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "eda.csv"
     eda_csv(path, seconds=30.0)
-    assert main(["replay", str(path), "--no-progress"]) == 2
+    assert main(["replay", str(path), "--no-progress", "--json"]) == 2
     line = last_stderr_line(capsys)
     assert "shorter than one 60-s feature window" in line and "--window 30" in line
-    assert main(["replay", str(path), "--no-progress", "--window", "20"]) == 0
+    assert main(["replay", str(path), "--no-progress", "--json", "--window", "20"]) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["n_feature_rows"] == (30 - 20) // 5 + 1  # windows ending at 20, 25, 30 s
 

@@ -64,13 +64,13 @@ def test_stored_session_replays_with_its_own_settings(
     store = str(tmp_path / "store")
     first_rows = tmp_path / "first.csv"
     assert main(["replay", str(path), "--store", store, "--save", "--session-id", "s1",
-                 "--window", "20", "--step", "5", "--model", "none", "--no-progress",
+                 "--window", "20", "--step", "5", "--model", "none", "--no-progress", "--json",
                  "--out", str(first_rows)]) == 0  # fmt: skip
     first = last_json(capsys)
     assert first["line_freq"] == 60.0  # detected: the file has a 60 Hz line
     assert (first["window_s"], first["step_s"], first["model"]) == (20.0, 5.0, None)
     again_rows = tmp_path / "again.csv"
-    assert main(["replay", "s1", "--store", store, "--no-progress",
+    assert main(["replay", "s1", "--store", store, "--no-progress", "--json",
                  "--out", str(again_rows)]) == 0  # fmt: skip
     again = last_json(capsys)
     assert again["source_kind"] == "session"
@@ -105,7 +105,7 @@ def test_eegmat_replays_through_the_eeg_model_on_mapped_channels(
 ) -> None:
     path = shared_data / "eegmat" / "data" / "Subject00_2.edf"
     rows = tmp_path / "rows.csv"
-    assert main(["replay", str(path), "--no-progress", "--out", str(rows)]) == 0
+    assert main(["replay", str(path), "--no-progress", "--json", "--out", str(rows)]) == 0
     summary = last_json(capsys)
     assert summary["model"] == "eeg-workload@0.1.0" and summary["n_estimates"] > 0
     assert any("mapped to the Muse positions" in w for w in summary["warnings"])  # type: ignore[union-attr]
@@ -123,11 +123,11 @@ def test_model_with_absent_channels_is_refused(
     frame.insert(0, "time", 1e9 + np.arange(len(frame)) / 256.0)
     path = tmp_path / "fz-cz.csv"
     frame.to_csv(path, index=False)
-    assert main(["replay", str(path), "--model", "eeg-workload", "--no-progress"]) == 2
+    assert main(["replay", str(path), "--model", "eeg-workload", "--no-progress", "--json"]) == 2
     err = capsys.readouterr().err
     assert "Refusing to score" in err and "['af7', 'af8', 'tp10', 'tp9']" in err
     # Without --model: features only, and the summary says why.
-    assert main(["replay", str(path), "--window", "10", "--no-progress"]) == 0
+    assert main(["replay", str(path), "--window", "10", "--no-progress", "--json"]) == 0
     summary = last_json(capsys)
     assert summary["n_estimates"] == 0 and summary["n_feature_rows"] > 0
     assert any("does not have" in w for w in summary["warnings"])  # type: ignore[union-attr]
