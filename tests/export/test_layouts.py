@@ -185,8 +185,8 @@ def test_cli_replays_a_muselsl_file_the_same_at_any_speed(
     for speed in (None, 15.0):
         out = tmp_path / f"rows-{speed}.csv"
         pace = ["--as-fast-as-possible"] if speed is None else ["--speed", str(speed)]
-        code = main(["replay", str(path), *pace, "--window", "10", "--step", "5",
-                     "--line-freq", "50", "--no-progress", "--json", "--out", str(out)])  # fmt: skip
+        code = main(["replay", str(path), *pace, "--window", "10", "--step", "5", "--json",
+                     "--line-freq", "50", "--no-progress", "--out", str(out)])  # fmt: skip
         assert code == 0
         summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
         assert summary["feature_errors"] == {}
