@@ -9,6 +9,7 @@ from typing import Any
 
 from affectstream.cli._output import emit_json, progress_bars, say
 from affectstream.cli.train import add_dataset_arguments
+from affectstream.models._names import DATASETS
 
 
 def register(subparsers: Any) -> None:
@@ -27,6 +28,16 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--model",
         help="bundle folder or shipped bundle name: score it unchanged instead of cross-validating",
+    )
+    parser.add_argument(
+        "--test-dataset",
+        choices=DATASETS,
+        help="cross-protocol: train on --dataset, score unchanged on this one, and back",
+    )
+    parser.add_argument("--test-data", help="folder of --test-dataset")
+    parser.add_argument(
+        "--cache-dir",
+        help="keep window features as parquet here and reuse them (e.g. .affectstream/cache)",
     )
     parser.add_argument("--no-chance", action="store_true", help="skip the shuffled-label check")
     parser.add_argument("--report", help="write the full JSON report here")
@@ -65,6 +76,8 @@ def run(args: argparse.Namespace) -> int:
         write_plot,
     )
 
+    if args.test_dataset:
+        return _cross_protocol(args)
     with progress_bars() as progress:
         if args.model:
             bundle = load_bundle(args.model, allow_version_mismatch=args.allow_version_mismatch)
@@ -76,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
                 trust_pickle=args.trust_pickle,
                 settings=bundle_settings(bundle, args.dataset),
                 progress=progress,
+                cache_dir=args.cache_dir,
             )
             report = score_bundle(bundle, frame, dataset=args.dataset)
             report["model"] = bundle.model_id
@@ -87,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
                 subjects=args.subjects,
                 trust_pickle=args.trust_pickle,
                 progress=progress,
+                cache_dir=args.cache_dir,
             )
             report = evaluate_frame(
                 frame,
@@ -120,5 +135,70 @@ def run(args: argparse.Namespace) -> int:
         }
         for kind, res in report["models"].items()
     }
+    summary["baselines"] = baseline_summary(report["baselines"])
+    emit_json(summary)
+    return 0
+
+
+def baseline_summary(baselines: dict[str, Any]) -> dict[str, Any]:
+    """The headline of a baselines report: each scorer's numbers and interval, and margins.
+
+    Parameters
+    ----------
+    baselines : dict
+        From :func:`affectstream.models.baselines.protocol_report`.
+
+    Returns
+    -------
+    dict
+    """
+    out: dict[str, Any] = {}
+    for mode in ("windowed", "as_live"):
+        out[mode] = {
+            name: {
+                "balanced_accuracy": res["balanced_accuracy"],
+                "auroc": res["auroc"],
+                "ci95_balanced_accuracy": res["ci"]["balanced_accuracy"],
+                "ci95_auroc": res["ci"]["auroc"],
+                "min_subject_balanced_accuracy": res["min_subject_balanced_accuracy"],
+            }
+            for name, res in baselines.get(mode, {}).items()
+        }
+    out["margins_as_live"] = baselines.get("margins_as_live", {})
+    return out
+
+
+def _cross_protocol(args: argparse.Namespace) -> int:
+    """Train on ``--dataset``, score on ``--test-dataset``, and the other way round."""
+    from affectstream.cli._output import _jsonable
+    from affectstream.errors import ConfigError
+    from affectstream.models.crossprotocol import run_cross_protocol
+
+    if not args.test_data:
+        raise ConfigError("--test-dataset needs --test-data pointing at its folder.")
+    with progress_bars() as progress:
+        report = run_cross_protocol(
+            args.dataset,
+            args.data,
+            args.test_dataset,
+            args.test_data,
+            normalization=args.normalization or "running",
+            cache_dir=args.cache_dir,
+            trust_pickle=args.trust_pickle,
+            progress=progress,
+        )
+    if args.report:
+        Path(args.report).write_text(json.dumps(_jsonable(report), indent=1, sort_keys=True))
+        say(f"report written to {args.report}")
+    summary = {k: v for k, v in report.items() if "->" not in k}
+    for direction in (k for k in report if "->" in k):
+        res = report[direction]
+        summary[direction] = {
+            "balanced_accuracy": res["balanced_accuracy"],
+            "auroc": res["auroc"],
+            "n_subjects": res["n_subjects"],
+            "svm": {k: res["models"]["svm"][k] for k in ("balanced_accuracy", "auroc")},
+            "baselines": baseline_summary(res["baselines"]),
+        }
     emit_json(summary)
     return 0

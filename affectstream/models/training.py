@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ModelError
+from affectstream.models.baselines import leave_one_subject_out, protocol_report
 from affectstream.models.bundle import ModelBundle, save_bundle
 from affectstream.models.datasets import Recording, load_dataset
 from affectstream.models.estimators import AffectClassifier
@@ -24,7 +25,7 @@ from affectstream.models.evaluation import (
     plot_report,
     scored_mask,
 )
-from affectstream.models.features import add_context_features, recording_features
+from affectstream.models.features import add_context_features
 
 logger = logging.getLogger(__name__)
 
@@ -76,6 +77,27 @@ DATASET_SETTINGS: dict[str, DatasetSettings] = {
         target_balanced_accuracy=0.80,
         context_seconds=120.0,
     ),
+    "noneeg": DatasetSettings(
+        "arousal",
+        60.0,
+        5.0,
+        240.0,
+        "cognitive and emotional stress (1) vs relaxation (0), Affectiva Q wrist + oximeter",
+        ("eda", "temp", "acc", "hr"),
+        caveats=(
+            "Physical stress (walking/jogging) and the ~40-s emotional cue are not scored.",
+            "Heart rate comes from a finger pulse oximeter at 1 Hz; there is no BVP or IBI.",
+            "The phase order is the same for everyone, so the protocol clock is informative.",
+        ),
+    ),
+    "wesad-e4": DatasetSettings(
+        "arousal",
+        60.0,
+        5.0,
+        240.0,
+        "TSST stress (1) vs baseline (0), Empatica E4 export with SAM per condition",
+        ("ppg", "eda", "temp", "acc", "hr"),
+    ),
     "eegmat": DatasetSettings(
         "arousal",
         10.0,
@@ -122,6 +144,8 @@ def build_features(
     recordings: Sequence[Recording] | None = None,
     settings: DatasetSettings | None = None,
     progress: Progress | None = None,
+    common_rate: float | None = None,
+    cache_dir: Path | str | None = None,
 ) -> tuple[pd.DataFrame, list[Recording], DatasetSettings]:
     """Load a dataset and compute its labelled feature table.
 
@@ -141,29 +165,58 @@ def build_features(
         Override the dataset's windowing (e.g. a bundle's).
     progress : callable, optional
         ``progress(stage, done, total)``.
+    common_rate : float, optional
+        Bring EDA and temperature to this rate first
+        (:func:`~affectstream.models.crossprotocol.to_common_rate`).
+    cache_dir : path, optional
+        Keep the window features (before context columns) as parquet here, keyed by the
+        dataset, folder, subjects, windowing, modalities, rate and package version; a later
+        run with the same key reads them instead of recomputing. The recordings are then
+        not loaded and the returned list is empty.
 
     Returns
     -------
     frame, recordings, settings
     """
-    from affectstream.signal import WindowConfig
+    from affectstream.models.crossprotocol import (
+        cache_key,
+        cached_recording_features,
+        protocol_features,
+    )
 
     settings = settings or DATASET_SETTINGS[dataset]
-    if recordings is None:
-        recordings = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
-    config = WindowConfig(window=settings.window, step=settings.step)
+    loaded: list[Recording] = list(recordings) if recordings is not None else []
 
     def tick(done: int, total: int) -> None:
         if progress:
             progress("features", done, total)
 
-    frame = recording_features(
-        recordings,
-        config=config,
+    def compute() -> pd.DataFrame:
+        if not loaded:
+            loaded.extend(load_dataset(dataset, data, subjects, trust_pickle=trust_pickle))
+        return protocol_features(
+            loaded,
+            window=settings.window,
+            step=settings.step,
+            baseline_seconds=settings.baseline_seconds,
+            modalities=settings.modalities,
+            common_rate=common_rate,
+            progress=tick,
+        )
+
+    key = cache_key(
+        dataset=dataset,
+        data=str(Path(data).resolve()) if recordings is None else "given recordings",
+        subjects=sorted(subjects) if subjects else None,
+        window=settings.window,
+        step=settings.step,
         baseline_seconds=settings.baseline_seconds,
-        modalities=settings.modalities,
-        progress=tick,
+        modalities=sorted(settings.modalities),
+        common_rate=common_rate,
     )
+    cache = Path(cache_dir) if cache_dir is not None and recordings is None else None
+    frame = cached_recording_features(cache, key, compute)
+    recordings = loaded
     if settings.context_seconds > 0:
         frame = add_context_features(frame, settings.context_seconds)
     return frame, list(recordings), settings
@@ -216,6 +269,8 @@ def evaluate_frame(
     normalization = normalization or settings.normalization
     results: dict[str, dict[str, Any]] = {}
     predictions = {}
+    oof: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+    folds: list[tuple[Any, Any]] = []
     for kind in kinds:
         res = cross_validate(
             frame,
@@ -228,6 +283,8 @@ def evaluate_frame(
             progress=_fold_progress(progress, f"cv {kind}"),
         )
         predictions[kind] = res.pop("predictions")
+        oof[kind] = res.pop("oof")
+        folds = res.pop("folds")
         results[kind] = res
     primary = results[kinds[0]]
     report: dict[str, Any] = {
@@ -244,6 +301,7 @@ def evaluate_frame(
             "baseline_seconds": settings.baseline_seconds,
             "context_seconds": settings.context_seconds,
             "models": results,
+            "baselines": protocol_report(frame, settings.target, oof, folds, seed=seed),
         }
     )
     if chance:
@@ -327,6 +385,16 @@ def score_bundle(
     y = frame[target].to_numpy(dtype=np.float64)[scored].astype(int)
     subjects = frame["subject"].astype(str).to_numpy()[scored]
     thresholds = bundle.meta["thresholds"]
+    # The bundle is fixed; the baselines are fitted leave-one-participant-out on these people.
+    baselines = protocol_report(
+        frame,
+        target,
+        {
+            "lightgbm": (p_lgb, np.full(len(frame), thresholds["lightgbm"])),
+            "svm": (p_svm, np.full(len(frame), thresholds["svm"])),
+        },
+        leave_one_subject_out(frame, target),
+    )
     models = {
         "lightgbm": metrics(y, p_lgb[scored], thresholds["lightgbm"], subjects),
         "svm": metrics(y, p_svm[scored], thresholds["svm"], subjects),
@@ -341,6 +409,7 @@ def score_bundle(
             "target": target,
             "models": models,
             "trained_on_scored_subjects": overlap,
+            "baselines": baselines,
         }
     )
     return report
