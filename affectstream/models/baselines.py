@@ -59,6 +59,24 @@ def live_mask(frame: pd.DataFrame, target: str) -> np.ndarray[Any, Any]:
     return np.asarray(np.isfinite(y) & ~frame["reference"].to_numpy(dtype=bool))
 
 
+def _balanced_accuracy(y: np.ndarray[Any, Any], pred: np.ndarray[Any, Any]) -> float:
+    """Mean of the two recalls (sklearn's definition, without its input checks: the
+    bootstrap calls this thousands of times)."""
+    pos = y == 1
+    return float(0.5 * (pred[pos].mean() + (1 - pred[~pos]).mean()))
+
+
+def _auroc(y: np.ndarray[Any, Any], p: np.ndarray[Any, Any]) -> float:
+    """Mann-Whitney AUROC with tied scores counted half (equals sklearn's roc_auc_score)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(p)
+    pos = y == 1
+    n_pos = int(pos.sum())
+    n_neg = y.size - n_pos
+    return float((ranks[pos].sum() - n_pos * (n_pos + 1) / 2.0) / (n_pos * n_neg))
+
+
 def subject_bootstrap(
     y: np.ndarray[Any, Any],
     p: np.ndarray[Any, Any],
@@ -98,7 +116,8 @@ def subject_bootstrap(
         ``unit`` (``"participant"``).
     """
     y = np.asarray(y, dtype=int)
-    pred = (np.asarray(p) >= threshold).astype(int)
+    p = np.asarray(p, dtype=np.float64)
+    pred = (p >= threshold).astype(int)
     ids = pd.unique(subjects)
     rows = [np.flatnonzero(subjects == s) for s in ids]
     rng = np.random.default_rng(seed)
@@ -108,8 +127,8 @@ def subject_bootstrap(
         ys = y[pick]
         if np.unique(ys).size < 2:
             continue  # a resample of one class has no balanced accuracy
-        bal.append(balanced_accuracy_score(ys, pred[pick]))
-        auc.append(roc_auc_score(ys, p[pick]))
+        bal.append(_balanced_accuracy(ys, pred[pick]))
+        auc.append(_auroc(ys, p[pick]))
     alpha = (1.0 - level) / 2.0
 
     def interval(values: list[float]) -> list[float]:
@@ -168,6 +187,27 @@ def summary(
     }
 
 
+def session_clock(frame: pd.DataFrame) -> np.ndarray[Any, Any]:
+    """Seconds since each participant's session start (``session_seconds``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table.
+
+    Returns
+    -------
+    ndarray
+        The column when present; otherwise window end time minus the participant's first
+        window end (tables written before the column existed).
+    """
+    if CLOCK_COLUMN in frame.columns:
+        return np.asarray(frame[CLOCK_COLUMN].to_numpy(dtype=np.float64))
+    t_end = frame["t_end"].to_numpy(dtype=np.float64)
+    first = frame.groupby("subject")["t_end"].transform("min").to_numpy(dtype=np.float64)
+    return np.asarray(t_end - first)
+
+
 def clock_scores(
     frame: pd.DataFrame, target: str, folds: Folds
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
@@ -188,7 +228,7 @@ def clock_scores(
         Per row of ``frame``; NaN outside test folds. The threshold is the training
         prevalence, as for the models.
     """
-    clock = frame[CLOCK_COLUMN].to_numpy(dtype=np.float64)
+    clock = session_clock(frame)
     bins = np.floor(clock / CLOCK_BIN_SECONDS).astype(int)
     subjects = frame["subject"].astype(str).to_numpy()
     y = frame[target].to_numpy(dtype=np.float64)
