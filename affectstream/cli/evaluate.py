@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -35,10 +36,6 @@ def register(subparsers: Any) -> None:
         help="cross-protocol: train on --dataset, score unchanged on this one, and back",
     )
     parser.add_argument("--test-data", help="folder of --test-dataset")
-    parser.add_argument(
-        "--cache-dir",
-        help="keep window features as parquet here and reuse them (e.g. .affectstream/cache)",
-    )
     parser.add_argument("--no-chance", action="store_true", help="skip the shuffled-label check")
     parser.add_argument("--report", help="write the full JSON report here")
     parser.add_argument("--plot", help="write the PNG plot here")
@@ -69,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.cli._output import _jsonable
     from affectstream.models.bundle import load_bundle
     from affectstream.models.training import (
+        DATASET_SETTINGS,
         build_features,
         bundle_settings,
         evaluate_frame,
@@ -95,11 +93,15 @@ def run(args: argparse.Namespace) -> int:
             report["model"] = bundle.model_id
             report["mode"] = "bundle"
         else:
+            settings = DATASET_SETTINGS[args.dataset]
+            if args.nested_context:  # the span is chosen per fold: no fixed context columns
+                settings = dataclasses.replace(settings, context_seconds=0.0)
             frame, _, settings = build_features(
                 args.dataset,
                 args.data,
                 subjects=args.subjects,
                 trust_pickle=args.trust_pickle,
+                settings=settings,
                 progress=progress,
                 cache_dir=args.cache_dir,
             )
@@ -110,6 +112,7 @@ def run(args: argparse.Namespace) -> int:
                 n_splits=args.folds,
                 chance=not args.no_chance,
                 progress=progress,
+                context_candidates=args.nested_context,
             )
             report.pop("_predictions")
             report["mode"] = "cross-validation"

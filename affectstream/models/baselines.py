@@ -436,3 +436,45 @@ def protocol_report(
                 }
     out["margins_as_live"] = margins
     return out
+
+
+def markdown_table(report: dict[str, Any]) -> str:
+    """Render :func:`protocol_report` output as the model card's comparison table.
+
+    Parameters
+    ----------
+    report : dict
+        From :func:`protocol_report`.
+
+    Returns
+    -------
+    str
+        Markdown: one row per scorer and mode (balanced accuracy and AUROC with their 95 %
+        participant intervals, worst participant), then the as-live margins.
+    """
+
+    def fmt(x: float) -> str:
+        return f"{x:.3f}" if np.isfinite(x) else "n/a"
+
+    lines = [
+        "| scored | scorer | balanced accuracy (95 % CI) | AUROC (95 % CI) | worst participant |",
+        "|---|---|---|---|---|",
+    ]
+    for mode, title in (("windowed", "whole windows"), ("as_live", "as live")):
+        for name, res in report.get(mode, {}).items():
+            bal, auc = res["ci"]["balanced_accuracy"], res["ci"]["auroc"]
+            lines.append(
+                f"| {title} | {name} | {fmt(res['balanced_accuracy'])} ({fmt(bal[0])}-"
+                f"{fmt(bal[1])}) | {fmt(res['auroc'])} ({fmt(auc[0])}-{fmt(auc[1])}) | "
+                f"{fmt(res['min_subject_balanced_accuracy'])} |"
+            )
+    margins = report.get("margins_as_live", {})
+    if margins:
+        lines.append("")
+        lines.append("Margins as live (model minus baseline):")
+        for pair, m in margins.items():
+            lines.append(
+                f"- {pair}: balanced accuracy {m['balanced_accuracy']:+.3f}, "
+                f"AUROC {m['auroc']:+.3f}"
+            )
+    return "\n".join(lines)

@@ -14,7 +14,11 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ModelError
-from affectstream.models.baselines import leave_one_subject_out, protocol_report
+from affectstream.models.baselines import (
+    leave_one_subject_out,
+    markdown_table,
+    protocol_report,
+)
 from affectstream.models.bundle import ModelBundle, save_bundle
 from affectstream.models.datasets import Recording, load_dataset
 from affectstream.models.estimators import AffectClassifier
@@ -238,6 +242,7 @@ def evaluate_frame(
     chance: bool = True,
     seed: int = 0,
     progress: Progress | None = None,
+    context_candidates: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Subject-wise cross-validation of both estimators plus the chance check.
 
@@ -259,19 +264,45 @@ def evaluate_frame(
         Seed.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    context_candidates : sequence of float, optional
+        Choose the context span among these inside each training fold
+        (:func:`~affectstream.models.nested.nested_cross_validate`); ``frame`` must then
+        have no context columns.
 
     Returns
     -------
     dict
         Top-level metrics of LightGBM (the primary model), ``models`` with each estimator's
-        full results, ``chance``, ``n_subjects``, ``n_windows``.
+        full results, ``baselines`` (as live, protocol clock, one feature, intervals),
+        ``chance``, ``n_subjects``, ``n_windows``.
     """
     normalization = normalization or settings.normalization
     results: dict[str, dict[str, Any]] = {}
     predictions = {}
     oof: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
     folds: list[tuple[Any, Any]] = []
+    nested: dict[str, dict[str, Any]] = {}
+    if context_candidates:
+        from affectstream.models.nested import nested_cross_validate
+
+        nested = nested_cross_validate(
+            frame,
+            context_candidates,
+            kinds=kinds,
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits,
+            max_train_rows={"svm": SVM_MAX_TRAIN_ROWS},
+            seed=seed,
+            progress=_fold_progress(progress, "nested cv"),
+        )
     for kind in kinds:
+        if nested:
+            res = nested[kind]
+            oof[kind] = res.pop("oof")
+            folds = res.pop("folds")
+            results[kind] = res
+            continue
         res = cross_validate(
             frame,
             kind=kind,
@@ -547,6 +578,17 @@ Cross-validation: {report["cv"]}; {report["n_subjects"]} held-out participants,
 Chance check (LightGBM, labels shuffled within each participant, {chance_cv}):
 balanced accuracy {_fmt(chance.get("balanced_accuracy"))}, AUROC {_fmt(chance.get("auroc"))}.
 {goal}
+## As it runs, and against baselines (same held-out participants and folds)
+"Whole windows" leaves out windows that straddle a label change; "as live" scores every
+window after the reference period by the label at its end, as a live session is judged.
+`protocol_clock` knows only the time since the session start (label rate per 30-s bin among
+the training participants): where it scores well, the labels follow the protocol clock and
+this benchmark cannot tell stress from protocol phase. `one_feature` is mean tonic EDA
+standardised against the participant's own reference windows. Intervals: 95 % percentile
+bootstrap over participants.
+
+{markdown_table(report.get("baselines", {}))}
+
 {smoothing}
 Nothing else about accuracy is claimed. Windows overlap (step {settings.step:g} s), so the
 number of independent observations is far below the number of windows.
@@ -578,6 +620,8 @@ def train(
     command: str = "",
     seed: int = 0,
     progress: Progress | None = None,
+    context_candidates: Sequence[float] | None = None,
+    cache_dir: Path | str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate subject-wise, fit both models on everyone, and write a bundle with its card.
 
@@ -607,19 +651,29 @@ def train(
         Seed.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    context_candidates : sequence of float, optional
+        Choose the context span among these: inside each training fold for the card's
+        evaluation (nested), then by inner CV over all participants for the bundle.
+    cache_dir : path, optional
+        Feature cache (see :func:`build_features`).
 
     Returns
     -------
     path, report
     """
     started = time.perf_counter()
+    base = DATASET_SETTINGS[dataset]
+    if context_candidates:
+        base = dataclasses.replace(base, context_seconds=0.0)
     frame, recs, settings = build_features(
         dataset,
         data,
         subjects=subjects,
         trust_pickle=trust_pickle,
         recordings=recordings,
+        settings=base,
         progress=progress,
+        cache_dir=cache_dir,
     )
     normalization = normalization or settings.normalization
     report = evaluate_frame(
@@ -629,8 +683,26 @@ def train(
         n_splits=n_splits,
         seed=seed,
         progress=progress,
+        context_candidates=context_candidates,
     )
     report.pop("_predictions")
+    if context_candidates:
+        from affectstream.models.nested import select_context, with_context
+
+        everyone = sorted(
+            map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
+        )
+        span, inner = select_context(
+            {float(c): with_context(frame, float(c)) for c in context_candidates},
+            everyone,
+            target=settings.target,
+            normalization=normalization,
+            seed=seed,
+        )
+        report["context_selection"] = {"chosen_seconds": span, "inner_balanced_accuracy": inner}
+        frame = with_context(frame, span)
+        settings = dataclasses.replace(settings, context_seconds=span)
+        report["context_seconds"] = span
     if progress:
         progress("final fit", 0, 2)
     fit_start = time.perf_counter()

@@ -202,3 +202,42 @@ def test_cross_protocol_uses_shared_features_and_reports_baselines() -> None:
     assert {"lightgbm", "svm", "protocol_clock", "one_feature"} <= set(
         result["baselines"]["as_live"]
     )
+
+
+def test_cross_protocol_command_runs_both_directions(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import json
+
+    from affectstream.cli import main
+    from tests.models.conftest import write_stress_predict
+
+    noneeg = tmp_path / "noneeg"
+    for subject in ("Subject1", "Subject2", "Subject3"):
+        write_noneeg(noneeg, subject)
+    stress = write_stress_predict(
+        tmp_path / "sp", {"S02": 2, "S03": 3, "S04": 4}, seconds=960, block_seconds=120
+    )
+    argv = ["evaluate", "--dataset", "stress-predict", "--data", str(stress)]
+    argv += ["--test-dataset", "noneeg", "--test-data", str(noneeg)]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--report", str(tmp_path / "r.json")]
+    assert main(argv) == 0
+    summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert summary["mode"] == "cross-protocol"
+    assert {"stress-predict->noneeg", "noneeg->stress-predict"} <= set(summary)
+    assert summary["stress-predict->noneeg"]["n_subjects"] == 3
+    assert "hr_mean" in summary["features"] and not any(
+        f.startswith("hrv_") for f in summary["features"]
+    )
+    assert list((tmp_path / "cache").glob("*.parquet"))  # a second run reads these
+    assert main(argv) == 0
+
+
+def test_cross_protocol_without_test_data_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from affectstream.cli import main
+
+    argv = ["evaluate", "--dataset", "stress-predict", "--data", str(tmp_path)]
+    assert main([*argv, "--test-dataset", "noneeg"]) == 2
+    assert "--test-data" in capsys.readouterr().err
