@@ -193,7 +193,17 @@ def _cross_protocol(args: argparse.Namespace) -> int:
     if args.report:
         Path(args.report).write_text(json.dumps(_jsonable(report), indent=1, sort_keys=True))
         say(f"report written to {args.report}")
-    summary = {k: v for k, v in report.items() if "->" not in k}
+    summary = {k: v for k, v in report.items() if "->" not in k and k != "pooled"}
+    summary["pooled"] = {
+        name: {
+            "balanced_accuracy": res["balanced_accuracy"],
+            "auroc": res["auroc"],
+            "n_subjects": res["n_subjects"],
+            "baselines": baseline_summary(res["baselines"]),
+        }
+        for name, res in report["pooled"].items()
+        if name != "cv"
+    }
     for direction in (k for k in report if "->" in k):
         res = report[direction]
         summary[direction] = {

@@ -230,6 +230,86 @@ def cross_protocol(
     }
 
 
+#: Outer folds of the pooled (both protocols) evaluation; participants of both are split.
+POOLED_SPLITS = 8
+
+
+def pooled_protocols(
+    frames: dict[str, pd.DataFrame],
+    *,
+    target: str = "arousal",
+    normalization: str = "running",
+    features: Sequence[str] | None = None,
+    n_splits: int = POOLED_SPLITS,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Train on participants of every protocol, score held-out participants of each.
+
+    Participants (prefixed by their dataset) are split by ``GroupKFold(n_splits)``; the
+    LightGBM trained on the other folds' participants of all protocols scores each held-out
+    participant. Results are reported per protocol with the same baselines as every
+    evaluation (fitted leave-one-participant-out within that protocol).
+
+    Parameters
+    ----------
+    frames : dict
+        Dataset name → feature table (same windowing).
+    target, normalization : str
+        As for the estimators.
+    features : sequence of str, optional
+        Default :func:`shared_features`.
+    n_splits : int
+        Outer folds.
+    seed : int
+        Seed.
+
+    Returns
+    -------
+    dict
+        Dataset name → ``balanced_accuracy``, ``auroc``, ``n_subjects`` and ``baselines``.
+    """
+    from sklearn.model_selection import GroupKFold
+
+    features = list(features) if features is not None else shared_features(*frames.values())
+    parts = []
+    for name, frame in frames.items():
+        part = frame.copy()
+        part["subject"] = name + ":" + part["subject"].astype(str)
+        parts.append(part)
+    pooled = pd.concat(parts, ignore_index=True)
+    subjects = pooled["subject"].to_numpy()
+    units = np.asarray(sorted(pd.unique(subjects[scored_mask(pooled, target)])))
+    p = np.full(len(pooled), np.nan)
+    threshold = np.full(len(pooled), np.nan)
+    for tr, te in GroupKFold(n_splits=min(n_splits, units.size)).split(units, groups=units):
+        model = AffectClassifier(
+            "lightgbm", target, normalization=normalization, features=features, random_state=seed
+        ).fit(pooled[np.isin(subjects, units[tr])])
+        test = np.isin(subjects, units[te])
+        p[test] = model.predict_proba(pooled[test])
+        threshold[test] = model.threshold_
+    out: dict[str, Any] = {"cv": f"group-{n_splits}-fold over both protocols' participants"}
+    for name in frames:
+        sel = np.char.startswith(subjects.astype(str), name + ":")
+        part = pooled[sel].reset_index(drop=True)
+        scored = scored_mask(part, target)
+        y = part[target].to_numpy(dtype=np.float64)[scored].astype(int)
+        res = metrics(y, p[sel][scored], threshold[sel][scored], part["subject"].to_numpy()[scored])
+        out[name] = {
+            "balanced_accuracy": res["balanced_accuracy"],
+            "auroc": res["auroc"],
+            "n_subjects": res["n_subjects"],
+            "baselines": protocol_report(
+                part,
+                target,
+                {"lightgbm": (p[sel], threshold[sel])},
+                leave_one_subject_out(part, target),
+                seed=seed,
+            ),
+        }
+    return out
+
+
 def protocol_features(
     recordings: Sequence[Recording],
     *,
@@ -308,7 +388,9 @@ def run_cross_protocol(
     Returns
     -------
     dict
-        ``"A->B"`` and ``"B->A"`` results of :func:`cross_protocol`, plus the settings.
+        ``"A->B"`` and ``"B->A"`` results of :func:`cross_protocol`, ``pooled``
+        (:func:`pooled_protocols`: trained on both, held-out participants of each), plus
+        the settings.
     """
     import dataclasses
 
@@ -365,4 +447,11 @@ def run_cross_protocol(
         out[f"{train_name}->{test_name}"] = result
         if progress:
             progress(f"{train_name} -> {test_name}", 1, 1)
+    if progress:
+        progress("pooled", 0, 1)
+    out["pooled"] = pooled_protocols(
+        frames, target=first.target, normalization=normalization, features=features
+    )
+    if progress:
+        progress("pooled", 1, 1)
     return out

@@ -229,6 +229,8 @@ def test_cross_protocol_command_runs_both_directions(
     assert "hr_mean" in summary["features"] and not any(
         f.startswith("hrv_") for f in summary["features"]
     )
+    assert set(summary["pooled"]) == {"stress-predict", "noneeg"}
+    assert summary["pooled"]["noneeg"]["n_subjects"] == 3
     assert list((tmp_path / "cache").glob("*.parquet"))  # a second run reads these
     assert main(argv) == 0
 
