@@ -399,12 +399,17 @@ def protocol_report(
     tested = np.isin(subjects, np.concatenate([np.asarray(t) for _, t in folds]))
     scores = dict(models)
     scores["protocol_clock"] = clock_scores(frame, target, folds)
-    scores["one_feature"] = one_feature_scores(frame, target, folds)
+    has_feature = ONE_FEATURE in frame.columns and bool(
+        np.isfinite(frame[ONE_FEATURE].to_numpy(dtype=np.float64)).any()
+    )
+    if has_feature:  # no EDA (an EEG-only dataset): the baseline does not apply
+        scores["one_feature"] = one_feature_scores(frame, target, folds)
     out: dict[str, Any] = {
         "clock": {"column": CLOCK_COLUMN, "bin_seconds": CLOCK_BIN_SECONDS},
         "one_feature": {
             "feature": ONE_FEATURE,
             "standardised": "against the participant's own reference windows",
+            "applies": has_feature,
         },
     }
     for mode, mask, label in (

@@ -135,3 +135,10 @@ def test_fast_metrics_equal_sklearn() -> None:
     pred = (p >= 0.6).astype(int)
     assert _auroc(y, p) == pytest.approx(roc_auc_score(y, p))
     assert _balanced_accuracy(y, pred) == pytest.approx(balanced_accuracy_score(y, pred))
+
+
+def test_one_feature_baseline_is_left_out_without_eda() -> None:
+    frame = _clock_frame().drop(columns=["eda_tonic_mean"])
+    report = protocol_report(frame, "arousal", {}, leave_one_subject_out(frame, "arousal"))
+    assert "one_feature" not in report["as_live"] and not report["one_feature"]["applies"]
+    assert "protocol_clock" in report["as_live"]
