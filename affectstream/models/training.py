@@ -727,6 +727,8 @@ def train(
     train_subjects = sorted(
         map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
     )
+    if not recs:  # features came from the cache: read the files again for provenance
+        recs = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
     files = sorted(
         {
             Path(f).name if dataset != "stress-predict" else str(Path(*Path(f).parts[-2:]))
