@@ -546,6 +546,12 @@ def model_card(
     smoothing = (
         "No smoothing of the output: each window's probability is the model's for that window."
     )
+    one_feature_text = (
+        "`one_feature` is mean tonic EDA standardised against the participant's own reference "
+        "windows."
+        if report.get("baselines", {}).get("one_feature", {}).get("applies", True)
+        else "The one-feature baseline (tonic EDA) does not apply: this data has no EDA."
+    )
     return f"""# Model card: `{name}`
 
 ## What it estimates
@@ -583,9 +589,8 @@ balanced accuracy {_fmt(chance.get("balanced_accuracy"))}, AUROC {_fmt(chance.ge
 window after the reference period by the label at its end, as a live session is judged.
 `protocol_clock` knows only the time since the session start (label rate per 30-s bin among
 the training participants): where it scores well, the labels follow the protocol clock and
-this benchmark cannot tell stress from protocol phase. `one_feature` is mean tonic EDA
-standardised against the participant's own reference windows. Intervals: 95 % percentile
-bootstrap over participants.
+this benchmark cannot tell the target from protocol phase. {one_feature_text} Intervals:
+95 % percentile bootstrap over participants.
 
 {markdown_table(report.get("baselines", {}))}
 
