@@ -521,7 +521,25 @@ def model_card(
             "deviation, of all their windows so far (causal, half-life 600 s; no labels, no "
             "protocol knowledge)"
         )
-    caveats = "\n".join(f"- {c}" for c in settings.caveats)
+    selection = report.get("context_selection")
+    notes = list(settings.caveats)
+    if selection:
+        # The span was chosen inside each training fold: the "picked after seeing LOSO"
+        # caveat no longer applies; say what the nested selection chose instead.
+        notes = [c for c in notes if "context span was picked" not in c]
+        chosen = [
+            v["context_seconds"] for v in report["models"]["lightgbm"].get("selected", {}).values()
+        ]
+        counts = ", ".join(f"{span:g} s in {chosen.count(span)}" for span in sorted(set(chosen)))
+        spans = sorted(map(float, selection["inner_balanced_accuracy"]))
+        notes.append(
+            "The context span was chosen among "
+            f"{', '.join(f'{c:g} s' for c in spans)} "
+            f"inside each training fold (inner GroupKFold(3)); outer folds chose {counts} of "
+            f"{len(chosen)}; the bundle's {selection['chosen_seconds']:g} s was chosen the same "
+            "way over all participants."
+        )
+    caveats = "\n".join(f"- {c}" for c in notes)
     goal = ""
     if settings.target_balanced_accuracy is not None:
         reached = report["models"]["lightgbm"]["balanced_accuracy"]
@@ -532,7 +550,9 @@ def model_card(
             f"normalisation. Reached {reached:.3f}: {verdict}. (The data README's quick "
             f"baseline, 0.74, z-scored whole sessions, i.e. used labelled task windows.)\n"
         )
-    chance_cv = "group 5-fold" if report["cv"] == "leave-one-subject-out" else report["cv"]
+    chance_cv = "group 5-fold" if "leave-one-subject-out" in report["cv"] else report["cv"]
+    if selection:  # the chance check runs without the context columns
+        chance_cv += ", no context features, not nested"
     context = ""
     if settings.context_seconds > 0:
         context = (
@@ -589,8 +609,9 @@ balanced accuracy {_fmt(chance.get("balanced_accuracy"))}, AUROC {_fmt(chance.ge
 window after the reference period by the label at its end, as a live session is judged.
 `protocol_clock` knows only the time since the session start (label rate per 30-s bin among
 the training participants): where it scores well, the labels follow the protocol clock and
-this benchmark cannot tell the target from protocol phase. {one_feature_text} Intervals:
-95 % percentile bootstrap over participants.
+this benchmark cannot tell the target from protocol phase.
+{one_feature_text}
+Intervals: 95 % percentile bootstrap over participants.
 
 {markdown_table(report.get("baselines", {}))}
 
