@@ -360,6 +360,27 @@ def leave_one_subject_out(frame: pd.DataFrame, target: str) -> list[tuple[Any, A
     return [(np.array([s for s in ids if s != t]), np.array([t])) for t in ids]
 
 
+def with_ensemble(
+    models: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]],
+) -> dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]]:
+    """Add ``ensemble``: the mean of the LightGBM and SVM probabilities and thresholds.
+
+    Parameters
+    ----------
+    models : dict
+        Name → (probability, threshold) per row.
+
+    Returns
+    -------
+    dict
+        ``models`` plus ``ensemble`` when both ``lightgbm`` and ``svm`` are there.
+    """
+    if not {"lightgbm", "svm"} <= set(models):
+        return dict(models)
+    (p_l, t_l), (p_s, t_s) = models["lightgbm"], models["svm"]
+    return {**models, "ensemble": ((p_l + p_s) / 2.0, (t_l + t_s) / 2.0)}
+
+
 def protocol_report(
     frame: pd.DataFrame,
     target: str,

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ModelError
-from affectstream.models.baselines import leave_one_subject_out, protocol_report
+from affectstream.models.baselines import leave_one_subject_out, protocol_report, with_ensemble
 from affectstream.models.datasets import Recording
 from affectstream.models.estimators import AffectClassifier
 from affectstream.models.evaluation import metrics, scored_mask
@@ -215,7 +215,9 @@ def cross_protocol(
         p = model.predict_proba(test)
         models[kind] = metrics(y[scored].astype(int), p[scored], model.threshold_, subjects[scored])
         oof[kind] = (p, np.full(len(test), model.threshold_))
-    baselines = protocol_report(test, target, oof, leave_one_subject_out(test, target), seed=seed)
+    baselines = protocol_report(
+        test, target, with_ensemble(oof), leave_one_subject_out(test, target), seed=seed
+    )
     primary = models["lightgbm"]
     return {
         **{k: primary[k] for k in ("balanced_accuracy", "auroc", "n_subjects", "n_windows")},

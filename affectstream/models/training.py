@@ -18,6 +18,7 @@ from affectstream.models.baselines import (
     leave_one_subject_out,
     markdown_table,
     protocol_report,
+    with_ensemble,
 )
 from affectstream.models.bundle import ModelBundle, save_bundle
 from affectstream.models.datasets import Recording, load_dataset
@@ -332,7 +333,9 @@ def evaluate_frame(
             "baseline_seconds": settings.baseline_seconds,
             "context_seconds": settings.context_seconds,
             "models": results,
-            "baselines": protocol_report(frame, settings.target, oof, folds, seed=seed),
+            "baselines": protocol_report(
+                frame, settings.target, with_ensemble(oof), folds, seed=seed
+            ),
         }
     )
     if chance:
@@ -420,10 +423,12 @@ def score_bundle(
     baselines = protocol_report(
         frame,
         target,
-        {
-            "lightgbm": (p_lgb, np.full(len(frame), thresholds["lightgbm"])),
-            "svm": (p_svm, np.full(len(frame), thresholds["svm"])),
-        },
+        with_ensemble(
+            {
+                "lightgbm": (p_lgb, np.full(len(frame), thresholds["lightgbm"])),
+                "svm": (p_svm, np.full(len(frame), thresholds["svm"])),
+            }
+        ),
         leave_one_subject_out(frame, target),
     )
     models = {

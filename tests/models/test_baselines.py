@@ -142,3 +142,14 @@ def test_one_feature_baseline_is_left_out_without_eda() -> None:
     report = protocol_report(frame, "arousal", {}, leave_one_subject_out(frame, "arousal"))
     assert "one_feature" not in report["as_live"] and not report["one_feature"]["applies"]
     assert "protocol_clock" in report["as_live"]
+
+
+def test_ensemble_is_the_mean_of_both_models() -> None:
+    from affectstream.models.baselines import with_ensemble
+
+    p_l, p_s = np.array([0.2, 0.8]), np.array([0.4, 0.6])
+    t = np.array([0.3, 0.3]), np.array([0.5, 0.5])
+    out = with_ensemble({"lightgbm": (p_l, t[0]), "svm": (p_s, t[1])})
+    np.testing.assert_allclose(out["ensemble"][0], [0.3, 0.7])
+    np.testing.assert_allclose(out["ensemble"][1], [0.4, 0.4])
+    assert "ensemble" not in with_ensemble({"lightgbm": (p_l, t[0])})
