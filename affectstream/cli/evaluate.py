@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from affectstream.cli._output import add_json_argument, emit_result, progress_bars, say
 from affectstream.cli.train import add_dataset_arguments
+from affectstream.models._names import DATASETS
 
 if TYPE_CHECKING:  # the models load only when the command runs, so --help stays fast
     from affectstream.models.training import DatasetSettings
@@ -40,6 +41,12 @@ def register(subparsers: Any) -> None:
         "--model",
         help="bundle folder or shipped bundle name: score it unchanged instead of cross-validating",
     )
+    parser.add_argument(
+        "--test-dataset",
+        choices=DATASETS,
+        help="cross-protocol: train on --dataset, score unchanged on this one, and back",
+    )
+    parser.add_argument("--test-data", help="folder of --test-dataset")
     parser.add_argument("--no-chance", action="store_true", help="skip the shuffled-label check")
     parser.add_argument("--report", help="write the full JSON report here")
     parser.add_argument("--plot", help="write the PNG plot here")
@@ -77,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
         write_plot,
     )
 
+    if args.test_dataset:
+        return _cross_protocol(args)
     with progress_bars() as progress:
         if args.model:
             bundle = load_bundle(args.model, allow_version_mismatch=args.allow_version_mismatch)
@@ -88,18 +97,23 @@ def run(args: argparse.Namespace) -> int:
                 trust_pickle=args.trust_pickle,
                 settings=_with_line_freq(bundle_settings(bundle, args.dataset), args.line_freq),
                 progress=progress,
+                cache_dir=args.cache_dir,
             )
             report = score_bundle(bundle, frame, dataset=args.dataset)
             report["model"] = bundle.model_id
             report["mode"] = "bundle"
         else:
+            settings = _with_line_freq(DATASET_SETTINGS[args.dataset], args.line_freq)
+            if args.nested_context:  # the span is chosen per fold: no fixed context columns
+                settings = dataclasses.replace(settings, context_seconds=0.0)
             frame, _, settings = build_features(
                 args.dataset,
                 args.data,
                 subjects=args.subjects,
                 trust_pickle=args.trust_pickle,
-                settings=_with_line_freq(DATASET_SETTINGS[args.dataset], args.line_freq),
+                settings=settings,
                 progress=progress,
+                cache_dir=args.cache_dir,
             )
             report = evaluate_frame(
                 frame,
@@ -108,6 +122,7 @@ def run(args: argparse.Namespace) -> int:
                 n_splits=args.folds,
                 chance=not args.no_chance,
                 progress=progress,
+                context_candidates=args.nested_context,
             )
             report.pop("_predictions")
             report["mode"] = "cross-validation"
@@ -133,6 +148,7 @@ def run(args: argparse.Namespace) -> int:
         }
         for kind, res in report["models"].items()
     }
+    summary["baselines"] = baseline_summary(report["baselines"])
     for kind, scores in summary["models"].items():
         say(
             f"{kind}: balanced accuracy {_fmt(scores['balanced_accuracy'])}, "
@@ -142,6 +158,82 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def baseline_summary(baselines: dict[str, Any]) -> dict[str, Any]:
+    """The headline of a baselines report: each scorer's numbers and interval, and margins.
+
+    Parameters
+    ----------
+    baselines : dict
+        From :func:`affectstream.models.baselines.protocol_report`.
+
+    Returns
+    -------
+    dict
+    """
+    out: dict[str, Any] = {}
+    for mode in ("windowed", "as_live"):
+        out[mode] = {
+            name: {
+                "balanced_accuracy": res["balanced_accuracy"],
+                "auroc": res["auroc"],
+                "ci95_balanced_accuracy": res["ci"]["balanced_accuracy"],
+                "ci95_auroc": res["ci"]["auroc"],
+                "min_subject_balanced_accuracy": res["min_subject_balanced_accuracy"],
+            }
+            for name, res in baselines.get(mode, {}).items()
+        }
+    out["margins_as_live"] = baselines.get("margins_as_live", {})
+    return out
+
+
+def _cross_protocol(args: argparse.Namespace) -> int:
+    """Train on ``--dataset``, score on ``--test-dataset``, and the other way round."""
+    from affectstream.cli._output import _jsonable
+    from affectstream.errors import ConfigError
+    from affectstream.models.crossprotocol import run_cross_protocol
+
+    if not args.test_data:
+        raise ConfigError("--test-dataset needs --test-data pointing at its folder.")
+    with progress_bars() as progress:
+        report = run_cross_protocol(
+            args.dataset,
+            args.data,
+            args.test_dataset,
+            args.test_data,
+            normalization=args.normalization or "running",
+            cache_dir=args.cache_dir,
+            trust_pickle=args.trust_pickle,
+            progress=progress,
+        )
+    if args.report:
+        Path(args.report).write_text(json.dumps(_jsonable(report), indent=1, sort_keys=True))
+        say(f"report written to {args.report}")
+    summary = {k: v for k, v in report.items() if "->" not in k and k != "pooled"}
+    summary["pooled"] = {
+        name: {
+            "balanced_accuracy": res["balanced_accuracy"],
+            "auroc": res["auroc"],
+            "n_subjects": res["n_subjects"],
+            "baselines": baseline_summary(res["baselines"]),
+        }
+        for name, res in report["pooled"].items()
+        if name != "cv"
+    }
+    for direction in (k for k in report if "->" in k):
+        res = report[direction]
+        summary[direction] = {
+            "balanced_accuracy": res["balanced_accuracy"],
+            "auroc": res["auroc"],
+            "n_subjects": res["n_subjects"],
+            "svm": {k: res["models"]["svm"][k] for k in ("balanced_accuracy", "auroc")},
+            "baselines": baseline_summary(res["baselines"]),
+        }
+    emit_result(args, summary)
+    return 0
+
+
 def _with_line_freq(settings: DatasetSettings, line_freq: float | None) -> DatasetSettings:
     """``settings`` with the mains frequency given on the command line, if any."""
-    return settings if line_freq is None else replace(settings, line_freq=float(line_freq))
+    return (
+        settings if line_freq is None else dataclasses.replace(settings, line_freq=float(line_freq))
+    )

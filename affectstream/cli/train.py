@@ -44,6 +44,17 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         help="mains frequency of the recordings, Hz (default: the dataset's, or the bundle's)",
     )  # fmt: skip
     parser.add_argument(
+        "--nested-context",
+        nargs="+",
+        type=float,
+        metavar="SECONDS",
+        help="choose the context span among these (0 = none) inside each training fold",
+    )
+    parser.add_argument(
+        "--cache-dir",
+        help="keep window features as parquet here and reuse them (e.g. .affectstream/cache)",
+    )
+    parser.add_argument(
         "--trust-pickle",
         action="store_true",
         help="allow loading pickle-based datasets (WESAD, DEAP): only for trusted files",
@@ -90,6 +101,8 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--subjects", *args.subjects]
     if args.trust_pickle:
         parts.append("--trust-pickle")
+    if args.nested_context:
+        parts += ["--nested-context", *(f"{c:g}" for c in args.nested_context)]
     return shlex.join(parts)
 
 
@@ -123,6 +136,8 @@ def run(args: argparse.Namespace) -> int:
             line_freq=args.line_freq,
             command=command,
             progress=progress,
+            context_candidates=args.nested_context,
+            cache_dir=args.cache_dir,
         )
     say(f"bundle written to {path}")
     say(

@@ -624,10 +624,15 @@ def load_dataset(
     """
     from affectstream._validate import check_option
     from affectstream.models.synthetic import synthetic_recordings
+    from affectstream.models.wrist_protocols import load_noneeg, load_wesad_e4
 
     check_option("dataset", name, DATASETS)
     if name == "stress-predict":
         return load_stress_predict(path, subjects)
+    if name == "noneeg":
+        return load_noneeg(path, subjects)
+    if name == "wesad-e4":
+        return load_wesad_e4(path, subjects)
     if name == "eegmat":
         return load_eegmat(path, subjects)
     if name == "wesad":

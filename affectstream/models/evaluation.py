@@ -203,7 +203,9 @@ def cross_validate(
     -------
     dict
         :func:`metrics` plus ``cv``, ``kind``, ``target``, ``normalization``,
-        ``train_seconds`` and the out-of-fold ``predictions`` frame (not JSON; pop it).
+        ``train_seconds``, the out-of-fold ``predictions`` frame of the scored windows, and
+        (not JSON; pop them) ``oof``: (probability, threshold) for every row of ``frame``,
+        and ``folds``: (train subjects, test subjects) per fold.
     """
     scored = scored_mask(frame, target)
     subjects = frame["subject"].astype(str).to_numpy()
@@ -254,6 +256,8 @@ def cross_validate(
                     "threshold": threshold[scored],
                 }
             ),
+            "oof": (p, threshold),
+            "folds": [(units[tr], units[te]) for tr, te in folds],
         }
     )
     return result

@@ -26,6 +26,10 @@ logger = logging.getLogger(__name__)
 FEATURE_PREFIXES = ("hrv_", "hr_", "rr_", "ppg_", "ecg_", "eda_", "eeg_", "temp_", "acc_", "resp_")
 #: Bookkeeping columns added here.
 META_COLUMNS = ("subject", "session", "t_end", "reference", *TARGETS)
+#: Suffix of the label holding at a window's end (scored as live: every window counts).
+END_SUFFIX = "_end"
+#: Seconds since the participant's first sample: only the protocol-clock baseline reads it.
+CLOCK_COLUMN = "session_seconds"
 
 
 def feature_columns(frame: pd.DataFrame) -> list[str]:
@@ -134,6 +138,44 @@ def window_labels(
     return out
 
 
+def window_labels_at_end(
+    labels: pd.DataFrame, t_end: np.ndarray[Any, Any], target: str
+) -> np.ndarray[Any, Any]:
+    """Label each window by the label holding at its end, as a live session would be judged.
+
+    Transition windows (straddling a change of label) get the label of their end, unlike
+    :func:`window_labels`, which leaves them out.
+
+    Parameters
+    ----------
+    labels : pandas.DataFrame
+        Column ``t`` and ``target``.
+    t_end : ndarray
+        Window end times.
+    target : str
+        Label column.
+
+    Returns
+    -------
+    ndarray of float
+        1, 0, or NaN outside the labelled span or where the label is unknown.
+    """
+    t_end = np.asarray(t_end, dtype=np.float64)
+    out = np.full(t_end.shape, np.nan)
+    if target not in labels.columns or labels.empty:
+        return out
+    times = labels["t"].to_numpy(dtype=np.float64)
+    values = labels[target].to_numpy(dtype=np.float64)
+    step = np.median(np.diff(times)) if times.size > 1 else 0.0
+    last_t = times[-1] + (step if step <= 5.0 else 0.0)
+    # The last label row strictly before t_end: the window's samples end just before t_end,
+    # the same convention as window_labels' end index.
+    idx = np.searchsorted(times, t_end, side="left") - 1
+    inside = (idx >= 0) & (t_end <= last_t)
+    out[inside] = values[idx[inside]]
+    return out
+
+
 def recording_features(
     recordings: Sequence[Recording],
     *,
@@ -160,8 +202,10 @@ def recording_features(
     Returns
     -------
     pandas.DataFrame
-        Signal-layer columns plus ``subject``, ``session``, ``reference`` and one column
-        per target in :data:`~affectstream.models.datasets.TARGETS`.
+        Signal-layer columns plus ``subject``, ``session``, ``reference``,
+        ``session_seconds`` (for the protocol-clock baseline only; never a model input), one
+        column per target in :data:`~affectstream.models.datasets.TARGETS` (label over the
+        whole window) and ``<target>_end`` (label at the window's end, for as-live scoring).
     """
     from affectstream.errors import SignalError
     from affectstream.signal import WindowConfig, extract_features
@@ -188,8 +232,10 @@ def recording_features(
         frame["subject"] = rec.subject
         frame["session"] = rec.session
         frame["reference"] = t_end <= subject_start[rec.subject] + baseline_seconds
+        frame[CLOCK_COLUMN] = t_end - subject_start[rec.subject]
         for target in TARGETS:
             frame[target] = window_labels(rec.labels, t_end, window, target)
+            frame[target + END_SUFFIX] = window_labels_at_end(rec.labels, t_end, target)
         frames.append(frame)
         if progress:
             progress(done, len(recordings))

@@ -250,8 +250,8 @@ def synthetic_feature_frame(
     -------
     pandas.DataFrame
         Columns ``subject``, ``session``, ``t_end``, ``reference``, ``arousal``,
-        ``valence``, feature columns (``hrv_*``, ``eda_*``, ``temp_*``, ``eeg_*``) and
-        ``usable_eda``.
+        ``valence`` (and ``*_end``), ``session_seconds``, feature columns (``hrv_*``,
+        ``eda_*``, ``temp_*``, ``eeg_*``) and ``usable_eda``.
     """
     rng = np.random.default_rng(seed)
     frames = []
@@ -280,6 +280,10 @@ def synthetic_feature_frame(
         frame.insert(3, "reference", np.arange(n_windows) < n_reference)
         frame["arousal"] = arousal.astype(np.float64)
         frame["valence"] = valence.astype(np.float64)
+        # Labels are per window here, so the label at a window's end is the same.
+        frame["arousal_end"] = frame["arousal"]
+        frame["valence_end"] = frame["valence"]
+        frame["session_seconds"] = 60.0 + 5.0 * np.arange(n_windows)
         frame["usable_eda"] = usable
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)

@@ -14,6 +14,12 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ModelError
+from affectstream.models.baselines import (
+    leave_one_subject_out,
+    markdown_table,
+    protocol_report,
+    with_ensemble,
+)
 from affectstream.models.bundle import ModelBundle, save_bundle
 from affectstream.models.datasets import Recording, load_dataset
 from affectstream.models.estimators import AffectClassifier
@@ -24,7 +30,7 @@ from affectstream.models.evaluation import (
     plot_report,
     scored_mask,
 )
-from affectstream.models.features import add_context_features, recording_features
+from affectstream.models.features import add_context_features
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +86,27 @@ DATASET_SETTINGS: dict[str, DatasetSettings] = {
         target_balanced_accuracy=0.80,
         context_seconds=120.0,
     ),
+    "noneeg": DatasetSettings(
+        "arousal",
+        60.0,
+        5.0,
+        240.0,
+        "cognitive and emotional stress (1) vs relaxation (0), Affectiva Q wrist + oximeter",
+        ("eda", "temp", "acc", "hr"),
+        caveats=(
+            "Physical stress (walking/jogging) and the ~40-s emotional cue are not scored.",
+            "Heart rate comes from a finger pulse oximeter at 1 Hz; there is no BVP or IBI.",
+            "The phase order is the same for everyone, so the protocol clock is informative.",
+        ),
+    ),
+    "wesad-e4": DatasetSettings(
+        "arousal",
+        60.0,
+        5.0,
+        240.0,
+        "TSST stress (1) vs baseline (0), Empatica E4 export with SAM per condition",
+        ("ppg", "eda", "temp", "acc", "hr"),
+    ),
     "eegmat": DatasetSettings(
         "arousal",
         10.0,
@@ -126,6 +153,8 @@ def build_features(
     recordings: Sequence[Recording] | None = None,
     settings: DatasetSettings | None = None,
     progress: Progress | None = None,
+    common_rate: float | None = None,
+    cache_dir: Path | str | None = None,
 ) -> tuple[pd.DataFrame, list[Recording], DatasetSettings]:
     """Load a dataset and compute its labelled feature table.
 
@@ -145,29 +174,60 @@ def build_features(
         Override the dataset's windowing (e.g. a bundle's).
     progress : callable, optional
         ``progress(stage, done, total)``.
+    common_rate : float, optional
+        Bring EDA and temperature to this rate first
+        (:func:`~affectstream.models.crossprotocol.to_common_rate`).
+    cache_dir : path, optional
+        Keep the window features (before context columns) as parquet here, keyed by the
+        dataset, folder, subjects, windowing, modalities, rate and package version; a later
+        run with the same key reads them instead of recomputing. The recordings are then
+        not loaded and the returned list is empty.
 
     Returns
     -------
     frame, recordings, settings
     """
-    from affectstream.signal import WindowConfig
+    from affectstream.models.crossprotocol import (
+        cache_key,
+        cached_recording_features,
+        protocol_features,
+    )
 
     settings = settings or DATASET_SETTINGS[dataset]
-    if recordings is None:
-        recordings = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
-    config = WindowConfig(window=settings.window, step=settings.step, line_freq=settings.line_freq)
+    loaded: list[Recording] = list(recordings) if recordings is not None else []
 
     def tick(done: int, total: int) -> None:
         if progress:
             progress("features", done, total)
 
-    frame = recording_features(
-        recordings,
-        config=config,
+    def compute() -> pd.DataFrame:
+        if not loaded:
+            loaded.extend(load_dataset(dataset, data, subjects, trust_pickle=trust_pickle))
+        return protocol_features(
+            loaded,
+            window=settings.window,
+            step=settings.step,
+            baseline_seconds=settings.baseline_seconds,
+            modalities=settings.modalities,
+            common_rate=common_rate,
+            line_freq=settings.line_freq,
+            progress=tick,
+        )
+
+    key = cache_key(
+        dataset=dataset,
+        data=str(Path(data).resolve()) if recordings is None else "given recordings",
+        subjects=sorted(subjects) if subjects else None,
+        window=settings.window,
+        step=settings.step,
         baseline_seconds=settings.baseline_seconds,
-        modalities=settings.modalities,
-        progress=tick,
+        modalities=sorted(settings.modalities),
+        common_rate=common_rate,
+        line_freq=settings.line_freq,
     )
+    cache = Path(cache_dir) if cache_dir is not None and recordings is None else None
+    frame = cached_recording_features(cache, key, compute)
+    recordings = loaded
     if settings.context_seconds > 0:
         frame = add_context_features(frame, settings.context_seconds)
     return frame, list(recordings), settings
@@ -189,6 +249,7 @@ def evaluate_frame(
     chance: bool = True,
     seed: int = 0,
     progress: Progress | None = None,
+    context_candidates: Sequence[float] | None = None,
 ) -> dict[str, Any]:
     """Subject-wise cross-validation of both estimators plus the chance check.
 
@@ -210,17 +271,45 @@ def evaluate_frame(
         Seed.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    context_candidates : sequence of float, optional
+        Choose the context span among these inside each training fold
+        (:func:`~affectstream.models.nested.nested_cross_validate`); ``frame`` must then
+        have no context columns.
 
     Returns
     -------
     dict
         Top-level metrics of LightGBM (the primary model), ``models`` with each estimator's
-        full results, ``chance``, ``n_subjects``, ``n_windows``.
+        full results, ``baselines`` (as live, protocol clock, one feature, intervals),
+        ``chance``, ``n_subjects``, ``n_windows``.
     """
     normalization = normalization or settings.normalization
     results: dict[str, dict[str, Any]] = {}
     predictions = {}
+    oof: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+    folds: list[tuple[Any, Any]] = []
+    nested: dict[str, dict[str, Any]] = {}
+    if context_candidates:
+        from affectstream.models.nested import nested_cross_validate
+
+        nested = nested_cross_validate(
+            frame,
+            context_candidates,
+            kinds=kinds,
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits,
+            max_train_rows={"svm": SVM_MAX_TRAIN_ROWS},
+            seed=seed,
+            progress=_fold_progress(progress, "nested cv"),
+        )
     for kind in kinds:
+        if nested:
+            res = nested[kind]
+            oof[kind] = res.pop("oof")
+            folds = res.pop("folds")
+            results[kind] = res
+            continue
         res = cross_validate(
             frame,
             kind=kind,
@@ -232,6 +321,8 @@ def evaluate_frame(
             progress=_fold_progress(progress, f"cv {kind}"),
         )
         predictions[kind] = res.pop("predictions")
+        oof[kind] = res.pop("oof")
+        folds = res.pop("folds")
         results[kind] = res
     primary = results[kinds[0]]
     report: dict[str, Any] = {
@@ -252,6 +343,9 @@ def evaluate_frame(
             "baseline_seconds": settings.baseline_seconds,
             "context_seconds": settings.context_seconds,
             "models": results,
+            "baselines": protocol_report(
+                frame, settings.target, with_ensemble(oof), folds, seed=seed
+            ),
         }
     )
     if chance:
@@ -336,6 +430,18 @@ def score_bundle(
     y = frame[target].to_numpy(dtype=np.float64)[scored].astype(int)
     subjects = frame["subject"].astype(str).to_numpy()[scored]
     thresholds = bundle.meta["thresholds"]
+    # The bundle is fixed; the baselines are fitted leave-one-participant-out on these people.
+    baselines = protocol_report(
+        frame,
+        target,
+        with_ensemble(
+            {
+                "lightgbm": (p_lgb, np.full(len(frame), thresholds["lightgbm"])),
+                "svm": (p_svm, np.full(len(frame), thresholds["svm"])),
+            }
+        ),
+        leave_one_subject_out(frame, target),
+    )
     models = {
         "lightgbm": metrics(y, p_lgb[scored], thresholds["lightgbm"], subjects),
         "svm": metrics(y, p_svm[scored], thresholds["svm"], subjects),
@@ -350,6 +456,7 @@ def score_bundle(
             "target": target,
             "models": models,
             "trained_on_scored_subjects": overlap,
+            "baselines": baselines,
         }
     )
     return report
@@ -430,7 +537,25 @@ def model_card(
             "deviation, of all their windows so far (causal, half-life 600 s; no labels, no "
             "protocol knowledge)"
         )
-    caveats = "\n".join(f"- {c}" for c in settings.caveats)
+    selection = report.get("context_selection")
+    notes = list(settings.caveats)
+    if selection:
+        # The span was chosen inside each training fold: the "picked after seeing LOSO"
+        # caveat no longer applies; say what the nested selection chose instead.
+        notes = [c for c in notes if "context span was picked" not in c]
+        chosen = [
+            v["context_seconds"] for v in report["models"]["lightgbm"].get("selected", {}).values()
+        ]
+        counts = ", ".join(f"{span:g} s in {chosen.count(span)}" for span in sorted(set(chosen)))
+        spans = sorted(map(float, selection["inner_balanced_accuracy"]))
+        notes.append(
+            "The context span was chosen among "
+            f"{', '.join(f'{c:g} s' for c in spans)} "
+            f"inside each training fold (inner GroupKFold(3)); outer folds chose {counts} of "
+            f"{len(chosen)}; the bundle's {selection['chosen_seconds']:g} s was chosen the same "
+            "way over all participants."
+        )
+    caveats = "\n".join(f"- {c}" for c in notes)
     goal = ""
     if settings.target_balanced_accuracy is not None:
         reached = report["models"]["lightgbm"]["balanced_accuracy"]
@@ -441,7 +566,9 @@ def model_card(
             f"normalisation. Reached {reached:.3f}: {verdict}. (The data README's quick "
             f"baseline, 0.74, z-scored whole sessions, i.e. used labelled task windows.)\n"
         )
-    chance_cv = "group 5-fold" if report["cv"] == "leave-one-subject-out" else report["cv"]
+    chance_cv = "group 5-fold" if "leave-one-subject-out" in report["cv"] else report["cv"]
+    if selection:  # the chance check runs without the context columns
+        chance_cv += ", no context features, not nested"
     context = ""
     if settings.context_seconds > 0:
         context = (
@@ -454,6 +581,12 @@ def model_card(
         )
     smoothing = (
         "No smoothing of the output: each window's probability is the model's for that window."
+    )
+    one_feature_text = (
+        "`one_feature` is mean tonic EDA standardised against the participant's own reference "
+        "windows."
+        if report.get("baselines", {}).get("one_feature", {}).get("applies", True)
+        else "The one-feature baseline (tonic EDA) does not apply: this data has no EDA."
     )
     return f"""# Model card: `{name}`
 
@@ -487,6 +620,17 @@ Cross-validation: {report["cv"]}; {report["n_subjects"]} held-out participants,
 Chance check (LightGBM, labels shuffled within each participant, {chance_cv}):
 balanced accuracy {_fmt(chance.get("balanced_accuracy"))}, AUROC {_fmt(chance.get("auroc"))}.
 {goal}
+## As it runs, and against baselines (same held-out participants and folds)
+"Whole windows" leaves out windows that straddle a label change; "as live" scores every
+window after the reference period by the label at its end, as a live session is judged.
+`protocol_clock` knows only the time since the session start (label rate per 30-s bin among
+the training participants): where it scores well, the labels follow the protocol clock and
+this benchmark cannot tell the target from protocol phase.
+{one_feature_text}
+Intervals: 95 % percentile bootstrap over participants.
+
+{markdown_table(report.get("baselines", {}))}
+
 {smoothing}
 Nothing else about accuracy is claimed. Windows overlap (step {settings.step:g} s), so the
 number of independent observations is far below the number of windows.
@@ -519,6 +663,8 @@ def train(
     seed: int = 0,
     line_freq: float | None = None,
     progress: Progress | None = None,
+    context_candidates: Sequence[float] | None = None,
+    cache_dir: Path | str | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate subject-wise, fit both models on everyone, and write a bundle with its card.
 
@@ -551,23 +697,31 @@ def train(
         dataset's (:attr:`DatasetSettings.line_freq`). Written into the bundle.
     progress : callable, optional
         ``progress(stage, done, total)``.
+    context_candidates : sequence of float, optional
+        Choose the context span among these: inside each training fold for the card's
+        evaluation (nested), then by inner CV over all participants for the bundle.
+    cache_dir : path, optional
+        Feature cache (see :func:`build_features`).
 
     Returns
     -------
     path, report
     """
     started = time.perf_counter()
-    settings = DATASET_SETTINGS[dataset]
+    base = DATASET_SETTINGS[dataset]
     if line_freq is not None:
-        settings = dataclasses.replace(settings, line_freq=float(line_freq))
+        base = dataclasses.replace(base, line_freq=float(line_freq))
+    if context_candidates:
+        base = dataclasses.replace(base, context_seconds=0.0)
     frame, recs, settings = build_features(
         dataset,
         data,
         subjects=subjects,
         trust_pickle=trust_pickle,
         recordings=recordings,
-        settings=settings,
+        settings=base,
         progress=progress,
+        cache_dir=cache_dir,
     )
     normalization = normalization or settings.normalization
     report = evaluate_frame(
@@ -577,8 +731,26 @@ def train(
         n_splits=n_splits,
         seed=seed,
         progress=progress,
+        context_candidates=context_candidates,
     )
     report.pop("_predictions")
+    if context_candidates:
+        from affectstream.models.nested import select_context, with_context
+
+        everyone = sorted(
+            map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
+        )
+        span, inner = select_context(
+            {float(c): with_context(frame, float(c)) for c in context_candidates},
+            everyone,
+            target=settings.target,
+            normalization=normalization,
+            seed=seed,
+        )
+        report["context_selection"] = {"chosen_seconds": span, "inner_balanced_accuracy": inner}
+        frame = with_context(frame, span)
+        settings = dataclasses.replace(settings, context_seconds=span)
+        report["context_seconds"] = span
     if progress:
         progress("final fit", 0, 2)
     fit_start = time.perf_counter()
@@ -603,6 +775,8 @@ def train(
     train_subjects = sorted(
         map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
     )
+    if not recs:  # features came from the cache: read the files again for provenance
+        recs = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
     files = sorted(
         {
             Path(f).name if dataset != "stress-predict" else str(Path(*Path(f).parts[-2:]))

@@ -67,6 +67,9 @@ def test_train_then_score_the_bundle_on_other_participants(
     assert trained["n_subjects"] == 3 and trained["cv"] == "leave-one-subject-out"
     card = (out / "MODEL_CARD.md").read_text()
     assert "leave-one-subject-out" in card and f"--out {out}" in card
+    # The card carries the as-live score, both baselines, intervals and margins.
+    for text in ("| as live | lightgbm |", "protocol_clock", "one_feature", "95 % CI", "Margins"):
+        assert text in card
     bundle = load_bundle(out)
     assert bundle.meta["provenance"]["subjects"] == ["S02", "S03", "S04"]
     assert bundle.meta["window"]["line_freq"] == 60.0  # --line-freq reaches the bundle
@@ -90,6 +93,9 @@ def test_train_then_score_the_bundle_on_other_participants(
         assert key in scored
     assert scored["n_subjects"] == 2
     assert scored["trained_on_scored_subjects"] == []
+    live = scored["baselines"]["as_live"]
+    assert {"lightgbm", "svm", "protocol_clock", "one_feature"} <= set(live)
+    assert "lightgbm-protocol_clock" in scored["baselines"]["margins_as_live"]
     assert (tmp_path / "plot.png").stat().st_size > 0
 
 

@@ -25,6 +25,9 @@ def test_shipped_bundle_scores_signal_layer_features(name: str) -> None:
     card = (bundle.path / "MODEL_CARD.md").read_text()  # type: ignore[operator]
     assert bundle.meta["provenance"]["command"] in card
     assert f"--out affectstream/models/bundles/{name}" in bundle.meta["provenance"]["command"]
+    # Every card shows the as-live score and the protocol clock beside the model.
+    assert "| as live | lightgbm |" in card and "| as live | protocol_clock |" in card
+    assert "as_live" in bundle.meta["evaluation"]["baselines"]
     window = bundle.meta["window"]
     recording = synthetic_recording(
         "NEW",
