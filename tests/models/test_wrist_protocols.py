@@ -220,7 +220,7 @@ def test_cross_protocol_command_runs_both_directions(
     )
     argv = ["evaluate", "--dataset", "stress-predict", "--data", str(stress)]
     argv += ["--test-dataset", "noneeg", "--test-data", str(noneeg)]
-    argv += ["--cache-dir", str(tmp_path / "cache"), "--report", str(tmp_path / "r.json")]
+    argv += ["--cache-dir", str(tmp_path / "cache"), "--report", str(tmp_path / "r.json"), "--json"]
     assert main(argv) == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert summary["mode"] == "cross-protocol"
