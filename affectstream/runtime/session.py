@@ -313,6 +313,10 @@ class LiveSession:
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
         self.compute_seconds = 0.0  # worker time in features and models
         self.store_seconds = 0.0  # wall time of store writes
+        #: Called on the event loop with ``("estimate", record)`` for every estimate and
+        #: ``("event", {...})`` for every marker/phase/session event, as they happen (the
+        #: service's live push). A listener must not block; its errors are logged, not raised.
+        self.listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
 
     def _private_executor(self, name: str) -> ThreadPoolExecutor:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -443,6 +447,14 @@ class LiveSession:
         )
         self._add_derived(batch, [])
         self.n_events += 1
+        self._notify("event", {"t": when, "kind": kind, "label": label, "detail": detail})
+
+    def _notify(self, what: str, payload: Mapping[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(what, payload)
+            except Exception:  # a broken listener must not stop the session
+                logger.exception("session listener failed on %s", what)
 
     def _add_derived(self, batch: SeriesBatch, latency: list[tuple[float, float]]) -> None:
         if len(batch) == 0:
@@ -611,6 +623,8 @@ class LiveSession:
         if result.records:
             self.n_estimates += len(result.records)
             self.latest_estimate = result.records[-1]
+            for record in result.records:
+                self._notify("estimate", record)
 
     async def _write_once(self) -> bool:
         """Write what is waiting; False if the store refused (everything is kept)."""

@@ -1,0 +1,253 @@
+"""Session operations over the runtime and the store: start, stop, status, markers, ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from affectstream.api import ingest, service
+from affectstream.api.db import IngestCursor, Marker, SelfReport, SessionRow
+from affectstream.api.deps import ServiceState
+from affectstream.api.live import json_safe
+from affectstream.api.security import Principal, audit
+from affectstream.store import SeriesBatch, seconds_to_ns
+
+
+async def start_session(
+    state: ServiceState,
+    db: Session,
+    who: Principal,
+    participant_id: int,
+    kind: str,
+    duration: float,
+    devices: str,
+    seed: int,
+) -> SessionRow:
+    """Create a session row and start it on the runtime.
+
+    Returns
+    -------
+    SessionRow
+    """
+    row, participant = service.new_session(db, who, participant_id, kind)
+    if kind == "emulated":
+        await state.runner.start_emulated(
+            row.id, participant.pseudonym, duration=duration, kinds=devices, seed=seed
+        )
+    else:
+        await state.runner.start_ingest(row.id, participant.pseudonym)
+    return row
+
+
+async def stop_session(state: ServiceState, db: Session, who: Principal, session_id: str) -> None:
+    """Stop a running session (it flushes everything first)."""
+    service.check(who, "session:run")
+    service.get_session(db, who, session_id)
+    if not await state.runner.stop(session_id):
+        raise service.ConflictError(f"Session {session_id!r} is not running on this server.")
+    audit(db, who, "stop", f"session/{session_id}")
+    db.commit()
+
+
+def status(state: ServiceState, db: Session, who: Principal, session_id: str) -> dict[str, Any]:
+    """A session's row, its live state if running here, its summary, its ingest cursors.
+
+    Returns
+    -------
+    dict
+    """
+    service.check(who, "session:read")
+    row = service.get_session(db, who, session_id)
+    live = state.runner.live(session_id)
+    live_state = None
+    if live is not None:
+        summary = live.summary()
+        live_state = {
+            "elapsed_s": live.snapshot().elapsed,
+            "n_estimates": summary["n_estimates"],
+            "n_feature_rows": summary["n_feature_rows"],
+            "streams": summary["streams"],
+            "latest_estimate": live.latest_estimate,
+            "quality": live.latest_quality,
+            "store_ok": live.store_ok,
+        }
+    cursors = db.execute(select(IngestCursor).where(IngestCursor.session_id == session_id))
+    ingest_state = {
+        c.stream: {
+            "next_seq": c.next_seq,
+            "received": c.received,
+            "duplicates": c.duplicates,
+            "gap_samples": c.gap_samples,
+        }
+        for c in cursors.scalars()
+    }
+    return {
+        "id": row.id,
+        "study_id": row.study_id,
+        "participant_id": row.participant_id,
+        "kind": row.kind,
+        "status": row.status,
+        "started_at": row.started_at,
+        "stopped_at": row.stopped_at,
+        "live": json_safe(live_state),
+        "summary": row.summary,
+        "ingest": ingest_state,
+    }
+
+
+def _event_batch(
+    row: SessionRow, pseudonym: str, t: float, kind: str, label: str, detail: str
+) -> SeriesBatch:
+    return SeriesBatch(
+        "events",
+        {"participant": pseudonym, "session": row.id},
+        seconds_to_ns(np.array([t])),
+        {
+            "kind": np.array([kind], dtype=object),
+            "label": np.array([label], dtype=object),
+            "detail": np.array([detail], dtype=object),
+        },
+    )
+
+
+def add_marker(
+    state: ServiceState,
+    db: Session,
+    who: Principal,
+    session_id: str,
+    label: str,
+    detail: str,
+    t: float | None,
+) -> Marker:
+    """Record a marker: in the metadata DB, in the store as an event, and pushed live.
+
+    Returns
+    -------
+    Marker
+    """
+    service.check(who, "marker:write")
+    row = service.get_session(db, who, session_id)
+    when = time.time() if t is None else t
+    live = state.runner.live(session_id)
+    if live is not None:
+        live.mark(label, kind="marker", detail=detail, t=when)
+    else:
+        participant = service.get_participant(db, who, row.participant_id)
+        state.store.write([_event_batch(row, participant.pseudonym, when, "marker", label, detail)])
+    marker = Marker(session_id=row.id, t=when, label=label, detail=detail, user_id=who.user_id)
+    db.add(marker)
+    audit(db, who, "create", f"session/{row.id}/marker", label)
+    db.commit()
+    return marker
+
+
+def add_self_report(
+    state: ServiceState,
+    db: Session,
+    who: Principal,
+    session_id: str,
+    arousal: int,
+    valence: int,
+    dominance: int | None,
+    t: float | None,
+) -> SelfReport:
+    """Record a SAM self-report (metadata DB, store event, live push).
+
+    Returns
+    -------
+    SelfReport
+    """
+    service.check(who, "selfreport:write")
+    row = service.get_session(db, who, session_id)
+    when = time.time() if t is None else t
+    label = f"arousal={arousal} valence={valence}" + (
+        f" dominance={dominance}" if dominance is not None else ""
+    )
+    live = state.runner.live(session_id)
+    if live is not None:
+        live.mark(label, kind="self_report", t=when)
+    report = SelfReport(
+        session_id=row.id,
+        t=when,
+        arousal=arousal,
+        valence=valence,
+        dominance=dominance,
+        user_id=who.user_id,
+    )
+    db.add(report)
+    audit(db, who, "create", f"session/{row.id}/self_report")
+    db.commit()
+    return report
+
+
+def _apply_batch(
+    state: ServiceState, who: Principal, session_id: str, blocks: list[ingest.BlockIn]
+) -> list[tuple[Any, ingest.Accepted]]:
+    """Worker thread: check access, convert blocks, advance cursors (one transaction)."""
+    out = []
+    with state.sessions() as db:
+        service.check(who, "ingest")
+        row = service.get_session(db, who, session_id)
+        if row.kind != "ingest" or row.status != "running" or state.runner.live(session_id) is None:
+            raise service.ConflictError(
+                f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
+                f"{row.status}) on this server; start a session with kind 'ingest'."
+            )
+        converted = [ingest.to_block(b) for b in blocks]
+        for block in converted:
+            cursor = db.get(IngestCursor, (session_id, block.stream))
+            if cursor is None:
+                first = int(block.index[0]) if len(block) else 0
+                cursor = IngestCursor(
+                    session_id=session_id,
+                    stream=block.stream,
+                    next_seq=first,
+                    received=0,
+                    duplicates=0,
+                    gap_samples=0,
+                )
+                db.add(cursor)
+            out.append(ingest.apply_cursor(cursor, block))
+        db.commit()
+    return out
+
+
+async def ingest_batch(
+    state: ServiceState, who: Principal, session_id: str, blocks: list[ingest.BlockIn]
+) -> list[ingest.Accepted]:
+    """Apply a batch: dedupe by sequence number, gaps for holes, hand blocks to the session.
+
+    Returns
+    -------
+    list of Accepted
+    """
+    lock = state.ingest_locks.setdefault(session_id, asyncio.Lock())
+    async with lock:  # one batch of a session at a time: cursors advance in order
+        results = await asyncio.to_thread(_apply_batch, state, who, session_id, blocks)
+        live = state.runner.live(session_id)
+        if live is None:  # ended between the check and now: the store write still lands
+            state.store.write(
+                ingest.orphan_batches([b for b, _ in results if b is not None], session_id)
+            )
+            return [accepted for _, accepted in results]
+        for block, _ in results:
+            if block is not None:
+                live.submit(block)
+                for gap in block.gaps:
+                    state.hub.publish(
+                        session_id,
+                        "event",
+                        {
+                            "kind": "gap",
+                            "label": gap.reason,
+                            "stream": gap.stream,
+                            "n_samples": gap.n_samples,
+                            "t": gap.t_start,
+                        },
+                    )
+    return [accepted for _, accepted in results]
