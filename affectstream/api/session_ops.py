@@ -34,6 +34,12 @@ async def start_session(
     -------
     SessionRow
     """
+    limit = state.settings.max_running_sessions
+    if len(state.runner.running) >= limit:
+        raise service.ConflictError(
+            f"{limit} sessions are running on this server already (max_running_sessions); "
+            "stop one or raise the limit."
+        )
     row, participant = service.new_session(db, who, participant_id, kind)
     if kind == "emulated":
         await state.runner.start_emulated(

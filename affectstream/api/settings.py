@@ -61,6 +61,8 @@ class Settings(BaseModel):
         Largest ``limit`` of a paginated or time-range read.
     rate_limit_per_minute : int
         Requests per minute per API key (0: unlimited).
+    max_running_sessions : int
+        Sessions this process runs at once (emulated ones cost CPU); more are refused (409).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid")
@@ -78,6 +80,7 @@ class Settings(BaseModel):
     live_max_drops: int = Field(10_000, ge=1)
     max_page: int = Field(10_000, ge=1)
     rate_limit_per_minute: int = Field(0, ge=0)
+    max_running_sessions: int = Field(8, ge=0)
 
     @property
     def tls(self) -> bool:
