@@ -66,6 +66,7 @@ def start_server(home: Path, *extra: str, env: dict[str, str] | None = None) -> 
         **os.environ,
         "AFFECTSTREAM_HOME": str(home),
         "AFFECTSTREAM_API_BOOTSTRAP_ADMIN_KEY": key,
+        "AFFECTSTREAM_API_MAX_RUNNING_SESSIONS": "100",
         **(env or {}),
     }
     log = home / "serve.log"
@@ -159,3 +160,24 @@ def world(admin: httpx.Client) -> World:
         keys[role] = make_user(admin, role, [ids[0]])
     keys["device"] = make_user(admin, "device", [], participant=participants[0])
     return World(ids[0], ids[1], participants[0], participants[1], keys)
+
+
+def eda_block(first_seq: int, n: int, *, t0: float = 1.8e9, stream: str = "band/eda") -> dict:
+    """An ingest block of ``n`` EDA samples at 4 Hz whose values encode their sequence number."""
+    return {
+        "stream": stream,
+        "modality": "eda",
+        "channels": ["eda"],
+        "sfreq": 4.0,
+        "first_seq": first_seq,
+        "t": [t0 + (first_seq + i) / 4.0 for i in range(n)],
+        "values": [[1.0 + (first_seq + i) / 1000.0] for i in range(n)],
+        "device": "band",
+    }
+
+
+def start_ingest_session(client: httpx.Client, participant: int) -> str:
+    """Start an ingest session for ``participant`` and return its id."""
+    response = client.post("/sessions", json={"participant_id": participant, "kind": "ingest"})
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
