@@ -257,3 +257,30 @@ async def ingest_batch(
                         },
                     )
     return [accepted for _, accepted in results]
+
+
+def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
+    """The first live message: where a running session is (phase, counts), or that it is not.
+
+    Returns
+    -------
+    dict
+    """
+    live = state.runner.live(session_id)
+    if live is None:
+        return {"type": "status", "session": session_id, "running": False}
+    snap = live.snapshot()
+    return json_safe(
+        {
+            "type": "status",
+            "session": session_id,
+            "running": True,
+            "phase": snap.phase.name if snap.phase is not None else None,
+            "elapsed_s": snap.elapsed,
+            "n_estimates": snap.n_estimates,
+            "streams": {
+                s.stream: {"delivered": s.delivered, "gap_samples": s.gap_samples}
+                for s in snap.streams
+            },
+        }
+    )

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import StreamingResponse
 
-from affectstream.api import service
+from affectstream.api import service, session_ops
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep, websocket_principal
 from affectstream.api.live import Subscriber
 
@@ -23,7 +23,9 @@ SSE_KEEPALIVE = 15.0
 async def live_ws(websocket: WebSocket, session_id: str) -> None:
     """Every estimate, marker, phase change, gap and device status of a session, as JSON.
 
-    Authenticate with the handshake's ``Authorization: Bearer`` header. A client that reads
+    The first message is a ``status`` (current phase, counts) so a client joining late
+    knows where the session is. Authenticate with the handshake's ``Authorization: Bearer``
+    header. A client that reads
     too slowly gets a ``{"type": "dropped", "n": ...}`` message for what it lost, and is
     closed (code 1013) once it has lost too much.
     """
@@ -38,6 +40,7 @@ async def live_ws(websocket: WebSocket, session_id: str) -> None:
         return
     await websocket.accept()
     sub = state.hub.subscribe(session_id)
+    sub.put(session_ops.hello(state, session_id))
     reader = asyncio.create_task(_drain(websocket, sub))
     try:
         while (message := await sub.get()) is not None:
@@ -71,6 +74,7 @@ async def live_sse(
     service.check(who, "live")
     service.get_session(db, who, session_id)
     sub = state.hub.subscribe(session_id)
+    sub.put(session_ops.hello(state, session_id))
 
     async def stream() -> AsyncIterator[str]:
         try:
