@@ -270,7 +270,7 @@ def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
     if live is None:
         return {"type": "status", "session": session_id, "running": False}
     snap = live.snapshot()
-    return json_safe(
+    message: dict[str, Any] = json_safe(
         {
             "type": "status",
             "session": session_id,
@@ -284,3 +284,4 @@ def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
             },
         }
     )
+    return message
