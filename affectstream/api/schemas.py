@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
+
+#: Largest id, offset or count the metadata database takes (portable 32-bit INTEGER).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+SessionId = Annotated[str, Path(min_length=1, max_length=80)]
+_ID = Field(ge=1, le=MAX_ID)
 
 Role = Literal["admin", "researcher", "operator", "viewer", "device"]
 _NAME = Field(min_length=1, max_length=200)
@@ -27,8 +34,8 @@ class UserIn(BaseModel):
 
     name: str = _NAME
     role: Role
-    studies: list[int] = Field(default_factory=list, max_length=1000)
-    participant_id: int | None = None
+    studies: list[Annotated[int, _ID]] = Field(default_factory=list, max_length=1000)
+    participant_id: int | None = Field(None, ge=1, le=MAX_ID)
 
 
 class UserOut(_Out):
@@ -112,7 +119,7 @@ class ParticipantPage(PageOut):
 class SessionIn(BaseModel):
     """Start a session: on emulated devices through the runtime, or fed by ingest."""
 
-    participant_id: int
+    participant_id: int = _ID
     kind: Literal["emulated", "ingest"] = "emulated"
     duration: float = Field(60.0, gt=0, le=86_400, description="seconds (emulated sessions)")
     devices: str = Field(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep
-from affectstream.api.schemas import AuditOut, AuditPage, KeyOut, UserIn, UserOut
+from affectstream.api.schemas import MAX_ID, AuditOut, AuditPage, Id, KeyOut, UserIn, UserOut
 
 router = APIRouter(tags=["admin"])
 
@@ -21,7 +21,7 @@ def create_user(body: UserIn, db: DbDep, who: PrincipalDep) -> UserOut:
 
 
 @router.post("/users/{user_id}/keys", status_code=status.HTTP_201_CREATED)
-def create_key(user_id: int, db: DbDep, who: PrincipalDep) -> KeyOut:
+def create_key(user_id: Id, db: DbDep, who: PrincipalDep) -> KeyOut:
     """Issue an API key; the key is in this response only (the service keeps its hash)."""
     row, key = service.create_key(db, who, user_id)
     return KeyOut(prefix=row.prefix, key=key, user_id=user_id)
@@ -39,7 +39,7 @@ def list_audit(
     who: PrincipalDep,
     action: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> AuditPage:
     """The audit log, newest first, optionally one action (``read_raw``, ``create``...)."""
     page = service.list_audit(db, who, action, limit, offset)

@@ -8,18 +8,20 @@ from fastapi import APIRouter, Query
 
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep
-from affectstream.api.schemas import ModelCard, ModelOut, SeriesOut
+from affectstream.api.schemas import MAX_ID, ModelCard, ModelOut, SeriesOut, SessionId
 
 router = APIRouter(tags=["data"])
-Start = Annotated[int | None, Query(ge=0, description="ns since the epoch, inclusive")]
-Stop = Annotated[int | None, Query(ge=0, description="ns since the epoch, exclusive")]
+Start = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="ns since the epoch, inclusive")
+]
+Stop = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="ns since the epoch, exclusive")]
 Limit = Annotated[int, Query(ge=1, le=100_000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 @router.get("/sessions/{session_id}/estimates")
 def estimates(
-    session_id: str,
+    session_id: SessionId,
     state: StateDep,
     db: DbDep,
     who: PrincipalDep,
@@ -36,7 +38,7 @@ def estimates(
 
 @router.get("/sessions/{session_id}/features")
 def features(
-    session_id: str,
+    session_id: SessionId,
     state: StateDep,
     db: DbDep,
     who: PrincipalDep,
@@ -54,7 +56,7 @@ def features(
 
 @router.get("/sessions/{session_id}/raw/{modality}")
 def raw(
-    session_id: str,
+    session_id: SessionId,
     modality: Annotated[str, "ecg, eeg, eda..."],
     state: StateDep,
     db: DbDep,

@@ -7,7 +7,7 @@ from pydantic import ValidationError
 
 from affectstream.api import ingest, session_ops
 from affectstream.api.deps import PrincipalDep, StateDep, websocket_principal
-from affectstream.api.schemas import BlockIn, IngestIn, IngestOut, IngestResult
+from affectstream.api.schemas import BlockIn, IngestIn, IngestOut, IngestResult, SessionId
 from affectstream.errors import AffectstreamError
 
 router = APIRouter(tags=["ingest"])
@@ -28,7 +28,7 @@ def _out(results: list[ingest.Accepted]) -> IngestOut:
 
 @router.post("/sessions/{session_id}/ingest")
 async def ingest_http(
-    session_id: str, body: IngestIn, state: StateDep, who: PrincipalDep
+    session_id: SessionId, body: IngestIn, state: StateDep, who: PrincipalDep
 ) -> IngestOut:
     """A batch of sample blocks; a resent block lands once, a skipped range becomes a gap."""
     return _out(await session_ops.ingest_batch(state, who, session_id, _blocks(body)))

@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from affectstream.api import service, session_ops
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep, websocket_principal
 from affectstream.api.live import Subscriber
+from affectstream.api.schemas import SessionId
 
 router = APIRouter(tags=["live"])
 
@@ -68,7 +69,7 @@ async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def live_sse(
-    session_id: str, state: StateDep, db: DbDep, who: PrincipalDep
+    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> StreamingResponse:
     """The live messages as server-sent events (``event: <type>``, ``data: <json>``)."""
     service.check(who, "live")

@@ -9,10 +9,13 @@ from fastapi import APIRouter, Query, status
 from affectstream.api import service, session_ops
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep
 from affectstream.api.schemas import (
+    MAX_ID,
+    Id,
     MarkerIn,
     MarkerOut,
     SelfReportIn,
     SelfReportOut,
+    SessionId,
     SessionIn,
     SessionOut,
     SessionPage,
@@ -35,11 +38,11 @@ async def start_session(
 
 @router.get("/studies/{study_id}/sessions")
 def list_sessions(
-    study_id: int,
+    study_id: Id,
     db: DbDep,
     who: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> SessionPage:
     """Sessions of a study, newest first."""
     page = service.list_sessions(db, who, study_id, limit, offset)
@@ -48,14 +51,16 @@ def list_sessions(
 
 
 @router.get("/sessions/{session_id}")
-def session_status(session_id: str, state: StateDep, db: DbDep, who: PrincipalDep) -> SessionStatus:
+def session_status(
+    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
+) -> SessionStatus:
     """Status: live per-stream counts while running here, the summary once stopped."""
     return SessionStatus.model_validate(session_ops.status(state, db, who, session_id))
 
 
 @router.post("/sessions/{session_id}/stop")
 async def stop_session(
-    session_id: str, state: StateDep, db: DbDep, who: PrincipalDep
+    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> SessionStatus:
     """Stop a running session; returns once everything is flushed to the store."""
     await session_ops.stop_session(state, db, who, session_id)
@@ -65,7 +70,7 @@ async def stop_session(
 
 @router.post("/sessions/{session_id}/markers", status_code=status.HTTP_201_CREATED)
 def add_marker(
-    session_id: str, body: MarkerIn, state: StateDep, db: DbDep, who: PrincipalDep
+    session_id: SessionId, body: MarkerIn, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> MarkerOut:
     """Set a marker (stored as an event and pushed live)."""
     marker = session_ops.add_marker(state, db, who, session_id, body.label, body.detail, body.t)
@@ -73,14 +78,14 @@ def add_marker(
 
 
 @router.get("/sessions/{session_id}/markers")
-def list_markers(session_id: str, db: DbDep, who: PrincipalDep) -> list[MarkerOut]:
+def list_markers(session_id: SessionId, db: DbDep, who: PrincipalDep) -> list[MarkerOut]:
     """Markers of a session in time order."""
     return [MarkerOut.model_validate(m) for m in service.markers(db, who, session_id)]
 
 
 @router.post("/sessions/{session_id}/self-reports", status_code=status.HTTP_201_CREATED)
 def add_self_report(
-    session_id: str, body: SelfReportIn, state: StateDep, db: DbDep, who: PrincipalDep
+    session_id: SessionId, body: SelfReportIn, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> SelfReportOut:
     """Record a SAM self-report (1-9)."""
     report = session_ops.add_self_report(
@@ -90,6 +95,6 @@ def add_self_report(
 
 
 @router.get("/sessions/{session_id}/self-reports")
-def list_self_reports(session_id: str, db: DbDep, who: PrincipalDep) -> list[SelfReportOut]:
+def list_self_reports(session_id: SessionId, db: DbDep, who: PrincipalDep) -> list[SelfReportOut]:
     """Self-reports of a session in time order."""
     return [SelfReportOut.model_validate(r) for r in service.self_reports(db, who, session_id)]

@@ -9,6 +9,8 @@ from fastapi import APIRouter, Query, status
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep
 from affectstream.api.schemas import (
+    MAX_ID,
+    Id,
     ParticipantIn,
     ParticipantOut,
     ParticipantPage,
@@ -19,7 +21,7 @@ from affectstream.api.schemas import (
 
 router = APIRouter(tags=["studies"])
 Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 @router.get("/studies")
@@ -37,7 +39,7 @@ def create_study(body: StudyIn, db: DbDep, who: PrincipalDep) -> StudyOut:
 
 
 @router.get("/studies/{study_id}")
-def get_study(study_id: int, db: DbDep, who: PrincipalDep) -> StudyOut:
+def get_study(study_id: Id, db: DbDep, who: PrincipalDep) -> StudyOut:
     """One study."""
     service.check(who, "study:read")
     return StudyOut.model_validate(service.get_study(db, who, study_id))
@@ -45,7 +47,7 @@ def get_study(study_id: int, db: DbDep, who: PrincipalDep) -> StudyOut:
 
 @router.get("/studies/{study_id}/participants")
 def list_participants(
-    study_id: int, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+    study_id: Id, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
 ) -> ParticipantPage:
     """Participants of a study."""
     page = service.list_participants(db, who, study_id, limit, offset)
@@ -55,7 +57,7 @@ def list_participants(
 
 @router.post("/studies/{study_id}/participants", status_code=status.HTTP_201_CREATED)
 def create_participant(
-    study_id: int, body: ParticipantIn, db: DbDep, who: PrincipalDep
+    study_id: Id, body: ParticipantIn, db: DbDep, who: PrincipalDep
 ) -> ParticipantOut:
     """Add a participant (pseudonymous id only)."""
     participant = service.create_participant(db, who, study_id, body.pseudonym)
@@ -63,7 +65,7 @@ def create_participant(
 
 
 @router.get("/participants/{participant_id}")
-def get_participant(participant_id: int, db: DbDep, who: PrincipalDep) -> ParticipantOut:
+def get_participant(participant_id: Id, db: DbDep, who: PrincipalDep) -> ParticipantOut:
     """One participant."""
     service.check(who, "participant:read")
     return ParticipantOut.model_validate(service.get_participant(db, who, participant_id))
