@@ -33,8 +33,9 @@ from affectstream.api.db import (
 from affectstream.api.live import json_safe
 from affectstream.api.schemas import SeriesOut
 from affectstream.api.security import Principal, audit, new_api_key
-from affectstream.errors import AffectstreamError, ConfigError, StoreError
-from affectstream.store import TimeSeriesStore, check_measurement
+from affectstream.errors import AffectstreamError, ConfigError
+from affectstream.store import TimeSeriesStore
+from affectstream.types import UNITS
 
 logger = logging.getLogger(__name__)
 
@@ -532,10 +533,9 @@ def series(
     check(principal, _READ_ACTION.get(measurement, "raw:read"))
     get_session(db, principal, session_id)
     if measurement.startswith("raw_"):
-        try:
-            check_measurement(measurement)
-        except StoreError:
-            raise NotFoundError(f"No modality {measurement.removeprefix('raw_')!r}.") from None
+        modality = measurement.removeprefix("raw_")
+        if modality not in UNITS:
+            raise NotFoundError(f"No modality {modality!r}: use one of {', '.join(UNITS)}.")
         audit(
             db,
             principal,
