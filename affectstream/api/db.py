@@ -205,6 +205,9 @@ def _sqlite_pragmas(connection: Any, _record: Any) -> None:
     cursor = connection.cursor()
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL survives a process crash; on power loss the last cursor updates may roll
+    # back, and a gateway resending those batches still lands once (store writes overwrite).
+    cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
 
 
