@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from affectstream.api import ingest, service
-from affectstream.api.db import IngestCursor, Marker, SelfReport, SessionRow
+from affectstream.api.db import IngestCursor, Marker, Participant, SelfReport, SessionRow
 from affectstream.api.deps import ServiceState
 from affectstream.api.live import json_safe
 from affectstream.api.security import Principal, audit
@@ -60,28 +60,27 @@ async def stop_session(state: ServiceState, db: Session, who: Principal, session
     db.commit()
 
 
-def status(state: ServiceState, db: Session, who: Principal, session_id: str) -> dict[str, Any]:
-    """A session's row, its live state if running here, its summary, its ingest cursors.
+def _live_state(state: ServiceState, session_id: str) -> dict[str, Any] | None:
+    """Event loop only: the running session's counters (the runtime mutates them there)."""
+    live = state.runner.live(session_id)
+    if live is None:
+        return None
+    summary = live.summary()
+    return {
+        "elapsed_s": live.snapshot().elapsed,
+        "n_estimates": summary["n_estimates"],
+        "n_feature_rows": summary["n_feature_rows"],
+        "streams": summary["streams"],
+        "latest_estimate": live.latest_estimate,
+        "quality": live.latest_quality,
+        "store_ok": live.store_ok,
+    }
 
-    Returns
-    -------
-    dict
-    """
+
+def _stored_status(db: Session, who: Principal, session_id: str) -> dict[str, Any]:
+    """Worker thread: the session's row and ingest cursors."""
     service.check(who, "session:read")
     row = service.get_session(db, who, session_id)
-    live = state.runner.live(session_id)
-    live_state = None
-    if live is not None:
-        summary = live.summary()
-        live_state = {
-            "elapsed_s": live.snapshot().elapsed,
-            "n_estimates": summary["n_estimates"],
-            "n_feature_rows": summary["n_feature_rows"],
-            "streams": summary["streams"],
-            "latest_estimate": live.latest_estimate,
-            "quality": live.latest_quality,
-            "store_ok": live.store_ok,
-        }
     cursors = db.execute(select(IngestCursor).where(IngestCursor.session_id == session_id))
     ingest_state = {
         c.stream: {
@@ -100,10 +99,23 @@ def status(state: ServiceState, db: Session, who: Principal, session_id: str) ->
         "status": row.status,
         "started_at": row.started_at,
         "stopped_at": row.stopped_at,
-        "live": json_safe(live_state),
         "summary": row.summary,
         "ingest": ingest_state,
     }
+
+
+async def status(
+    state: ServiceState, db: Session, who: Principal, session_id: str
+) -> dict[str, Any]:
+    """A session's row, its live state if running here, its summary, its ingest cursors.
+
+    Returns
+    -------
+    dict
+    """
+    out = await asyncio.to_thread(_stored_status, db, who, session_id)
+    out["live"] = json_safe(_live_state(state, session_id))
+    return out
 
 
 def _event_batch(
@@ -121,7 +133,22 @@ def _event_batch(
     )
 
 
-def add_marker(
+def _save_marker(
+    db: Session, who: Principal, session_id: str, label: str, detail: str, when: float
+) -> tuple[Marker, SeriesBatch]:
+    """Worker thread: check, store the marker row and audit it; the event batch to write."""
+    service.check(who, "marker:write")
+    row = service.get_session(db, who, session_id)
+    participant = db.get(Participant, row.participant_id)
+    pseudonym = participant.pseudonym if participant is not None else ""
+    marker = Marker(session_id=row.id, t=when, label=label, detail=detail, user_id=who.user_id)
+    db.add(marker)
+    audit(db, who, "create", f"session/{row.id}/marker", label)
+    db.commit()
+    return marker, _event_batch(row, pseudonym, when, "marker", label, detail)
+
+
+async def add_marker(
     state: ServiceState,
     db: Session,
     who: Principal,
@@ -136,23 +163,46 @@ def add_marker(
     -------
     Marker
     """
-    service.check(who, "marker:write")
-    row = service.get_session(db, who, session_id)
     when = time.time() if t is None else t
+    marker, batch = await asyncio.to_thread(_save_marker, db, who, session_id, label, detail, when)
     live = state.runner.live(session_id)
-    if live is not None:
+    if live is not None:  # on the event loop, where the runtime runs
         live.mark(label, kind="marker", detail=detail, t=when)
     else:
-        participant = service.get_participant(db, who, row.participant_id)
-        state.store.write([_event_batch(row, participant.pseudonym, when, "marker", label, detail)])
-    marker = Marker(session_id=row.id, t=when, label=label, detail=detail, user_id=who.user_id)
-    db.add(marker)
-    audit(db, who, "create", f"session/{row.id}/marker", label)
-    db.commit()
+        await asyncio.to_thread(state.store.write, [batch])
     return marker
 
 
-def add_self_report(
+def _save_self_report(
+    db: Session, who: Principal, session_id: str, values: tuple[int, int, int | None], when: float
+) -> tuple[SelfReport, SeriesBatch]:
+    """Worker thread: check, store the self-report row and audit it; the event batch."""
+    service.check(who, "selfreport:write")
+    row = service.get_session(db, who, session_id)
+    participant = db.get(Participant, row.participant_id)
+    pseudonym = participant.pseudonym if participant is not None else ""
+    arousal, valence, dominance = values
+    report = SelfReport(
+        session_id=row.id,
+        t=when,
+        arousal=arousal,
+        valence=valence,
+        dominance=dominance,
+        user_id=who.user_id,
+    )
+    db.add(report)
+    audit(db, who, "create", f"session/{row.id}/self_report")
+    db.commit()
+    label = _self_report_label(arousal, valence, dominance)
+    return report, _event_batch(row, pseudonym, when, "self_report", label, "")
+
+
+def _self_report_label(arousal: int, valence: int, dominance: int | None) -> str:
+    text = f"arousal={arousal} valence={valence}"
+    return text + (f" dominance={dominance}" if dominance is not None else "")
+
+
+async def add_self_report(
     state: ServiceState,
     db: Session,
     who: Principal,
@@ -168,26 +218,15 @@ def add_self_report(
     -------
     SelfReport
     """
-    service.check(who, "selfreport:write")
-    row = service.get_session(db, who, session_id)
     when = time.time() if t is None else t
-    label = f"arousal={arousal} valence={valence}" + (
-        f" dominance={dominance}" if dominance is not None else ""
+    report, batch = await asyncio.to_thread(
+        _save_self_report, db, who, session_id, (arousal, valence, dominance), when
     )
     live = state.runner.live(session_id)
     if live is not None:
-        live.mark(label, kind="self_report", t=when)
-    report = SelfReport(
-        session_id=row.id,
-        t=when,
-        arousal=arousal,
-        valence=valence,
-        dominance=dominance,
-        user_id=who.user_id,
-    )
-    db.add(report)
-    audit(db, who, "create", f"session/{row.id}/self_report")
-    db.commit()
+        live.mark(_self_report_label(arousal, valence, dominance), kind="self_report", t=when)
+    else:
+        await asyncio.to_thread(state.store.write, [batch])
     return report
 
 

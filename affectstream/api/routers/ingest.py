@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
 from pydantic import ValidationError
 
@@ -39,7 +41,7 @@ async def ingest_ws(websocket: WebSocket, session_id: str) -> None:
     """The same batches as JSON text frames; each is answered with its ``IngestOut``."""
     state = websocket.app.state.service
     try:
-        who = websocket_principal(websocket)
+        who = await asyncio.to_thread(websocket_principal, websocket)  # argon2 off the loop
     except HTTPException:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return

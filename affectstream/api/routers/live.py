@@ -31,11 +31,8 @@ async def live_ws(websocket: WebSocket, session_id: str) -> None:
     closed (code 1013) once it has lost too much.
     """
     state = websocket.app.state.service
-    try:
-        who = websocket_principal(websocket)
-        with state.sessions() as db:
-            service.check(who, "live")
-            service.get_session(db, who, session_id)
+    try:  # argon2 and the database run off the event loop (it carries the live sessions)
+        await asyncio.to_thread(_authorise, websocket, session_id)
     except (HTTPException, service.NotFoundError, service.ForbiddenError):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
@@ -52,6 +49,14 @@ async def live_ws(websocket: WebSocket, session_id: str) -> None:
     finally:
         reader.cancel()
         state.hub.unsubscribe(session_id, sub)
+
+
+def _authorise(websocket: WebSocket, session_id: str) -> None:
+    state = websocket.app.state.service
+    who = websocket_principal(websocket)
+    with state.sessions() as db:
+        service.check(who, "live")
+        service.get_session(db, who, session_id)
 
 
 async def _drain(websocket: WebSocket, sub: Subscriber) -> None:

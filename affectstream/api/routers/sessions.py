@@ -51,11 +51,11 @@ def list_sessions(
 
 
 @router.get("/sessions/{session_id}")
-def session_status(
+async def session_status(
     session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> SessionStatus:
     """Status: live per-stream counts while running here, the summary once stopped."""
-    return SessionStatus.model_validate(session_ops.status(state, db, who, session_id))
+    return SessionStatus.model_validate(await session_ops.status(state, db, who, session_id))
 
 
 @router.post("/sessions/{session_id}/stop")
@@ -65,15 +65,17 @@ async def stop_session(
     """Stop a running session; returns once everything is flushed to the store."""
     await session_ops.stop_session(state, db, who, session_id)
     db.expire_all()
-    return SessionStatus.model_validate(session_ops.status(state, db, who, session_id))
+    return SessionStatus.model_validate(await session_ops.status(state, db, who, session_id))
 
 
 @router.post("/sessions/{session_id}/markers", status_code=status.HTTP_201_CREATED)
-def add_marker(
+async def add_marker(
     session_id: SessionId, body: MarkerIn, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> MarkerOut:
     """Set a marker (stored as an event and pushed live)."""
-    marker = session_ops.add_marker(state, db, who, session_id, body.label, body.detail, body.t)
+    marker = await session_ops.add_marker(
+        state, db, who, session_id, body.label, body.detail, body.t
+    )
     return MarkerOut.model_validate(marker)
 
 
@@ -84,11 +86,11 @@ def list_markers(session_id: SessionId, db: DbDep, who: PrincipalDep) -> list[Ma
 
 
 @router.post("/sessions/{session_id}/self-reports", status_code=status.HTTP_201_CREATED)
-def add_self_report(
+async def add_self_report(
     session_id: SessionId, body: SelfReportIn, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> SelfReportOut:
     """Record a SAM self-report (1-9)."""
-    report = session_ops.add_self_report(
+    report = await session_ops.add_self_report(
         state, db, who, session_id, body.arousal, body.valence, body.dominance, body.t
     )
     return SelfReportOut.model_validate(report)
