@@ -10,13 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from affectstream.api.live import LiveHub, json_safe
 from affectstream.errors import ConfigError
-from affectstream.runtime import LiveSession, SessionConfig
+from affectstream.runtime import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.demo import DemoOptions, run_demo
 from affectstream.store import TimeSeriesStore
 
@@ -24,6 +26,41 @@ logger = logging.getLogger(__name__)
 
 #: Called when a session ends: (session id, summary or None, error message or "").
 OnDone = Callable[[str, dict[str, Any] | None, str], None]
+#: Seconds between the ``status`` messages (device and stream state) pushed live.
+STATUS_INTERVAL = 2.0
+
+
+def status_payload(snap: LiveSnapshot) -> dict[str, Any]:
+    """A live ``status`` message body: phase, counts, per-stream delivery, gaps, quality.
+
+    Parameters
+    ----------
+    snap : LiveSnapshot
+
+    Returns
+    -------
+    dict
+    """
+    payload: dict[str, Any] = json_safe(
+        {
+            "running": True,
+            "phase": snap.phase.name if snap.phase is not None else None,
+            "elapsed_s": snap.elapsed,
+            "n_estimates": snap.n_estimates,
+            "store_ok": snap.store_ok,
+            "quality": snap.quality,
+            "streams": {
+                s.stream: {
+                    "delivered": s.delivered,
+                    "gap_samples": s.gap_samples,
+                    "rate_hz": s.rate,
+                    "pending": s.pending,
+                }
+                for s in snap.streams
+            },
+        }
+    )
+    return payload
 
 
 class IngestSource:
@@ -80,6 +117,18 @@ class SessionRunner:
         self.on_done = on_done
         self.running: dict[str, Running] = {}
 
+    def _status_publisher(self, session_id: str) -> Callable[[LiveSnapshot], None]:
+        """An ``on_update`` callback pushing a ``status`` every :data:`STATUS_INTERVAL` s."""
+        last = [-math.inf]
+
+        def publish(snap: LiveSnapshot) -> None:
+            now = time.monotonic()
+            if now - last[0] >= STATUS_INTERVAL:
+                last[0] = now
+                self.hub.publish(session_id, "status", status_payload(snap))
+
+        return publish
+
     def _attach(self, running: Running, session: LiveSession) -> None:
         running.session = session
         sid = session.session_id
@@ -122,6 +171,7 @@ class SessionRunner:
             run_demo(
                 options,
                 stop=running.stop,
+                on_update=self._status_publisher(session_id),
                 on_session=lambda s: self._attach(running, s),
                 on_status=lambda m: logger.info("%s: %s", session_id, m),
             ),
@@ -148,7 +198,10 @@ class SessionRunner:
         )
         self._attach(running, session)
         running.task = asyncio.create_task(
-            session.run(IngestSource(), stop=running.stop), name=f"session-{session_id}"
+            session.run(
+                IngestSource(), stop=running.stop, on_update=self._status_publisher(session_id)
+            ),
+            name=f"session-{session_id}",
         )
         running.task.add_done_callback(lambda t: self._finished(session_id, t))
 

@@ -14,6 +14,7 @@ from affectstream.api import ingest, service
 from affectstream.api.db import IngestCursor, Marker, Participant, SelfReport, SessionRow
 from affectstream.api.deps import ServiceState
 from affectstream.api.live import json_safe
+from affectstream.api.runner import status_payload
 from affectstream.api.security import Principal, audit
 from affectstream.store import SeriesBatch, seconds_to_ns
 
@@ -308,19 +309,4 @@ def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
     live = state.runner.live(session_id)
     if live is None:
         return {"type": "status", "session": session_id, "running": False}
-    snap = live.snapshot()
-    message: dict[str, Any] = json_safe(
-        {
-            "type": "status",
-            "session": session_id,
-            "running": True,
-            "phase": snap.phase.name if snap.phase is not None else None,
-            "elapsed_s": snap.elapsed,
-            "n_estimates": snap.n_estimates,
-            "streams": {
-                s.stream: {"delivered": s.delivered, "gap_samples": s.gap_samples}
-                for s in snap.streams
-            },
-        }
-    )
-    return message
+    return {"type": "status", "session": session_id, **status_payload(live.snapshot())}

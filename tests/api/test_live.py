@@ -86,6 +86,12 @@ def test_every_estimate_marker_and_phase_is_pushed(
         ]
         assert [x for x in seen if x] == ["baseline", "stress", "recovery"]
         assert not [m for m in messages if m["type"] == "dropped"]
+        # Device/stream status is pushed while the session runs, with growing counts.
+        statuses = [m for m in messages[1:] if m["type"] == "status"]
+        delivered = [sum(x["delivered"] for x in m["streams"].values()) for m in statuses]
+        assert len(statuses) >= 5
+        assert delivered == sorted(delivered)
+        assert delivered[-1] > 0
     final = admin.get(f"/sessions/{session}").json()
     assert final["status"] == "stopped"
     assert final["summary"]["n_estimates"] == stored["total"]
