@@ -18,6 +18,7 @@ from affectstream.api.deps import ServiceState
 from affectstream.api.live import LiveHub
 from affectstream.api.routers import admin, data, ingest, live, sessions, studies
 from affectstream.api.runner import SessionRunner
+from affectstream.api.security import JwtVerifier
 from affectstream.api.settings import Settings
 from affectstream.errors import AffectstreamError, ConfigError, StoreError
 from affectstream.store import default_store_path, open_store
@@ -61,7 +62,18 @@ def build_state(settings: Settings) -> ServiceState:
             service.finish_session(db, session_id, summary, error)
 
     runner = SessionRunner(store, store_url, hub, on_done)
-    return ServiceState(settings, engine, sessions, store, hub, runner)
+    state = ServiceState(settings, engine, sessions, store, hub, runner)
+    jwt_parts = (settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url)
+    if any(jwt_parts) and not all(jwt_parts):
+        raise ConfigError(
+            "JWT needs jwt_issuer, jwt_audience and jwt_jwks_url together; set all three "
+            "(AFFECTSTREAM_API_JWT_*) or none."
+        )
+    if settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url:
+        state.jwt_verifier = JwtVerifier(
+            settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url
+        )
+    return state
 
 
 def create_app(settings: Settings) -> FastAPI:

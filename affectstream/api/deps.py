@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
-from affectstream.api.security import KeyVerifier, Principal, audit
+from affectstream.api.security import KEY_PREFIX, JwtVerifier, KeyVerifier, Principal, audit
 from affectstream.api.settings import Settings
 from affectstream.store import TimeSeriesStore
 
@@ -35,6 +35,7 @@ class ServiceState:
     hub: LiveHub
     runner: SessionRunner
     verifier: KeyVerifier = field(default_factory=KeyVerifier)
+    jwt_verifier: JwtVerifier | None = None
     ingest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     _hits: dict[str, deque[float]] = field(default_factory=dict)
     _hits_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -72,7 +73,8 @@ DbDep = Annotated[Session, Depends(get_db)]
 
 _UNAUTHORISED = HTTPException(
     status.HTTP_401_UNAUTHORIZED,
-    "Missing or invalid bearer token: send 'Authorization: Bearer ask_...' (an API key).",
+    "Missing or invalid bearer token: send 'Authorization: Bearer <token>' with an API key "
+    "(ask_...) or a JWT from the configured issuer.",
     headers={"WWW-Authenticate": "Bearer"},
 )
 
@@ -101,7 +103,11 @@ def authenticate(state: ServiceState, db: Session, header: str | None, where: st
     Principal
     """
     token = _bearer(header)
-    principal = state.verifier.principal(db, token) if token else None
+    principal = None
+    if token and token.startswith(KEY_PREFIX):
+        principal = state.verifier.principal(db, token)
+    elif token and state.jwt_verifier is not None and token.count(".") == 2:
+        principal = state.jwt_verifier.principal(db, token)
     if principal is None:
         audit(db, None, "login_failed", where[:200], "no token" if token is None else "bad key")
         db.commit()

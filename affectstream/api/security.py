@@ -16,6 +16,7 @@ import threading
 import time
 from dataclasses import dataclass
 
+import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import select
@@ -134,12 +135,63 @@ class KeyVerifier:
         user = db.get(User, row.user_id)
         if user is None:
             return None
-        studies = db.execute(
-            select(Membership.study_id).where(Membership.user_id == user.id)
-        ).scalars()
-        return Principal(
-            user.id, user.name, user.role, frozenset(studies), user.participant_id, prefix
-        )
+        return _principal_of(db, user, prefix)
+
+
+def _principal_of(db: Session, user: User, key_prefix: str) -> Principal:
+    studies = db.execute(select(Membership.study_id).where(Membership.user_id == user.id)).scalars()
+    return Principal(
+        user.id, user.name, user.role, frozenset(studies), user.participant_id, key_prefix
+    )
+
+
+class JwtVerifier:
+    """Check JWT bearer tokens from one issuer (OIDC): signature by its JWKS, ``iss``,
+    ``aud``, ``exp``; ``sub`` must name an existing user, whose role and studies apply.
+
+    Parameters
+    ----------
+    issuer, audience : str
+    jwks_url : str
+        The issuer's JSON Web Key Set (keys are fetched once and cached by ``kid``).
+    """
+
+    ALGORITHMS = ("RS256", "RS384", "RS512", "ES256", "ES384", "PS256")
+
+    def __init__(self, issuer: str, audience: str, jwks_url: str) -> None:
+        self.issuer = issuer
+        self.audience = audience
+        self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True, lifespan=300)
+
+    def principal(self, db: Session, token: str) -> Principal | None:
+        """Return the caller a token names, or ``None`` if it does not verify.
+
+        Parameters
+        ----------
+        db : sqlalchemy.orm.Session
+        token : str
+
+        Returns
+        -------
+        Principal or None
+        """
+        try:
+            key = self._jwks.get_signing_key_from_jwt(token)
+            claims = jwt.decode(
+                token,
+                key.key,
+                algorithms=list(self.ALGORITHMS),
+                audience=self.audience,
+                issuer=self.issuer,
+                options={"require": ["exp", "iss", "aud", "sub"]},
+            )
+        except jwt.PyJWTError as exc:
+            logger.info("JWT refused: %s", type(exc).__name__)  # never the token
+            return None
+        user = db.execute(select(User).where(User.name == str(claims["sub"]))).scalar_one_or_none()
+        if user is None:
+            return None
+        return _principal_of(db, user, f"jwt:{user.id}")
 
 
 def audit(
