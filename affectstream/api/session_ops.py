@@ -35,13 +35,14 @@ async def start_session(
     -------
     SessionRow
     """
+    service.check(who, "session:run")
     limit = state.settings.max_running_sessions
     if len(state.runner.running) >= limit:
         raise service.ConflictError(
             f"{limit} sessions are running on this server already (max_running_sessions); "
             "stop one or raise the limit."
         )
-    row, participant = service.new_session(db, who, participant_id, kind)
+    row, participant = await asyncio.to_thread(service.new_session, db, who, participant_id, kind)
     if kind == "emulated":
         await state.runner.start_emulated(
             row.id, participant.pseudonym, duration=duration, kinds=devices, seed=seed
@@ -54,11 +55,11 @@ async def start_session(
 async def stop_session(state: ServiceState, db: Session, who: Principal, session_id: str) -> None:
     """Stop a running session (it flushes everything first)."""
     service.check(who, "session:run")
-    service.get_session(db, who, session_id)
+    await asyncio.to_thread(service.get_session, db, who, session_id)
     if not await state.runner.stop(session_id):
         raise service.ConflictError(f"Session {session_id!r} is not running on this server.")
     audit(db, who, "stop", f"session/{session_id}")
-    db.commit()
+    await asyncio.to_thread(db.commit)
 
 
 def _live_state(state: ServiceState, session_id: str) -> dict[str, Any] | None:
