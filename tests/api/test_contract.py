@@ -56,7 +56,9 @@ def test_schemathesis_finds_no_server_error(fuzz_server: Server, tmp_path: Path)
         str(tmp_path),
         "--no-color",
     ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=1200, check=False)
+    result = subprocess.run(  # in tmp_path: schemathesis keeps a cache in its working folder
+        command, capture_output=True, text=True, timeout=1200, check=False, cwd=tmp_path
+    )
     summary = result.stdout[-4000:]
     assert result.returncode == 0, f"{summary}\n--- server log ---\n{fuzz_server.log_tail()}"
     assert "Tested: " in result.stdout
