@@ -34,6 +34,8 @@ need=()
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
 command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the BIDS validator (below)
+# PostgreSQL for the service's metadata tests (tests/api/test_postgres.py).
+ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq

@@ -79,6 +79,8 @@ class DemoOptions:
     bundle : str or Path, optional
         Arousal model bundle; the best shipped one (or a synthetic demonstration model
         trained once) by default.
+    session_id : str, optional
+        Session id (a new one by default).
     """
 
     duration: float = DEMO_DURATION
@@ -89,6 +91,7 @@ class DemoOptions:
     participant: str = "demo"
     seed: int = 0
     bundle: str | Path | None = None
+    session_id: str | None = None
 
 
 def demo_families(kinds: list[str]) -> set[str]:
@@ -157,6 +160,7 @@ async def run_demo(
     on_update: Callable[[LiveSnapshot], None] | None = None,
     stop: asyncio.Event | None = None,
     on_status: Callable[[str], None] | None = None,
+    on_session: Callable[[LiveSession], None] | None = None,
 ) -> dict[str, Any]:
     """Run the scripted demo session and return its summary.
 
@@ -170,6 +174,9 @@ async def run_demo(
         Set to end early (everything is still flushed).
     on_status : callable, optional
         Receives progress messages for people.
+    on_session : callable, optional
+        Receives the :class:`LiveSession` once it is built, before the devices connect
+        (the service attaches its live listeners and reads its ledgers).
 
     Returns
     -------
@@ -222,9 +229,16 @@ async def run_demo(
     window = WindowConfig(window=win, step=step, beat_segment=min(DEMO_BEAT_SEGMENT, win))
     store = open_store(opts.store if opts.store is not None else default_store_path())
     try:
-        config = SessionConfig(participant=opts.participant, window=window, protocol=protocol)
+        config = SessionConfig(
+            participant=opts.participant,
+            session_id=opts.session_id,
+            window=window,
+            protocol=protocol,
+        )
         session = LiveSession(store, config, LiveEstimator(bundles, baseline_end=None))
         session.warnings.extend(warnings)
+        if on_session is not None:
+            on_session(session)
         async with VirtualRadio() as radio:
             peripherals = make_emulated(names, script=script, seed=opts.seed)
             for peripheral in peripherals:

@@ -273,7 +273,6 @@ class LiveSession:
         on_estimate: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.store = store
-        self.on_estimate = on_estimate
         self._last_mark_t = 0.0
         self.config = config if config is not None else SessionConfig()
         self.session_id = self.config.session_id or new_session_id(self.config.participant)
@@ -321,6 +320,14 @@ class LiveSession:
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
         self.compute_seconds = 0.0  # worker time in features and models
         self.store_seconds = 0.0  # wall time of store writes
+        #: Called on the event loop with ``("estimate", record)`` for every estimate and
+        #: ``("event", {...})`` for every marker/phase/session event, as they happen (the
+        #: service's live push). A listener must not block; its errors are logged, not raised.
+        self.listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
+        if on_estimate is not None:
+            self.listeners.append(
+                lambda what, payload: on_estimate(dict(payload)) if what == "estimate" else None
+            )
 
     def _private_executor(self, name: str) -> ThreadPoolExecutor:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -462,6 +469,14 @@ class LiveSession:
         batch = SeriesBatch("events", self.tags, seconds_to_ns(np.array([when])), fields)
         self._add_derived(batch, [])
         self.n_events += 1
+        self._notify("event", {"t": when, "kind": kind, "label": label, "detail": detail})
+
+    def _notify(self, what: str, payload: Mapping[str, Any]) -> None:
+        for listener in list(self.listeners):
+            try:
+                listener(what, payload)
+            except Exception:  # a broken listener must not stop the session
+                logger.exception("session listener failed on %s", what)
 
     def _add_derived(self, batch: SeriesBatch, latency: list[tuple[float, float]]) -> None:
         if len(batch) == 0:
@@ -630,12 +645,8 @@ class LiveSession:
         if result.records:
             self.n_estimates += len(result.records)
             self.latest_estimate = result.records[-1]
-            if self.on_estimate is not None:
-                for record in result.records:
-                    try:
-                        self.on_estimate(record)
-                    except Exception:  # an app's callback must not end the session
-                        logger.exception("on_estimate callback failed; the session goes on")
+            for record in result.records:
+                self._notify("estimate", record)
 
     async def _write_once(self) -> bool:
         """Write what is waiting; False if the store refused (everything is kept)."""

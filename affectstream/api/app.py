@@ -1,0 +1,132 @@
+"""The app factory: ``create_app(settings)`` builds the FastAPI app ``affectstream serve`` runs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import JSONResponse
+
+from affectstream._version import __version__
+from affectstream.api import db as dbm
+from affectstream.api import service
+from affectstream.api.deps import ServiceState
+from affectstream.api.live import LiveHub
+from affectstream.api.routers import admin, data, ingest, live, sessions, studies
+from affectstream.api.runner import SessionRunner
+from affectstream.api.security import JwtVerifier
+from affectstream.api.settings import Settings
+from affectstream.errors import AffectstreamError, ConfigError, StoreError
+from affectstream.store import default_store_path, open_store
+
+logger = logging.getLogger(__name__)
+
+_STATUS: list[tuple[type[Exception], int]] = [
+    (service.NotFoundError, 404),
+    (service.ForbiddenError, 403),
+    (service.ConflictError, 409),
+    (ConfigError, 422),
+    (StoreError, 503),
+    (AffectstreamError, 400),
+]
+
+
+def build_state(settings: Settings) -> ServiceState:
+    """Open the metadata database (migrated to head), the store, the hub and the runner.
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    ServiceState
+    """
+    engine = dbm.make_engine(settings.database_url)
+    dbm.upgrade(engine)
+    sessions = dbm.session_factory(engine)
+    if settings.bootstrap_admin_key is not None:
+        with sessions() as db:
+            if service.bootstrap_admin(db, settings.bootstrap_admin_key.get_secret_value()):
+                logger.info("created user 'admin' with the bootstrap key")
+    store_url = settings.store or str(default_store_path())
+    store = open_store(store_url)
+    hub = LiveHub(settings.live_queue, settings.live_max_drops)
+
+    def on_done(session_id: str, summary: dict[str, Any] | None, error: str) -> None:
+        with sessions() as db:
+            service.finish_session(db, session_id, summary, error)
+
+    runner = SessionRunner(store, store_url, hub, on_done)
+    state = ServiceState(settings, engine, sessions, store, hub, runner)
+    jwt_parts = (settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url)
+    if any(jwt_parts) and not all(jwt_parts):
+        raise ConfigError(
+            "JWT needs jwt_issuer, jwt_audience and jwt_jwks_url together; set all three "
+            "(AFFECTSTREAM_API_JWT_*) or none."
+        )
+    if settings.jwt_issuer and settings.jwt_audience and settings.jwt_jwks_url:
+        state.jwt_verifier = JwtVerifier(
+            settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url
+        )
+    return state
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the app; nothing is opened until it starts (the lifespan).
+
+    Parameters
+    ----------
+    settings : Settings
+
+    Returns
+    -------
+    fastapi.FastAPI
+    """
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        state = build_state(settings)
+        app.state.service = state
+        try:
+            yield
+        finally:
+            await state.runner.stop_all()
+            state.store.close()
+            state.engine.dispose()
+
+    app = FastAPI(
+        title="affectstream",
+        version=__version__,
+        summary="Wearable physiology to live arousal and valence estimates.",
+        lifespan=lifespan,
+    )
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "Content-Type"],
+        )
+    for exc_type, code in _STATUS:
+        app.add_exception_handler(exc_type, _handler(code))
+    for module in (admin, studies, sessions, data, live, ingest):
+        app.include_router(module.router)
+
+    @app.get("/health", tags=["meta"])
+    def health() -> dict[str, str]:
+        """Liveness (no token needed; says nothing about data)."""
+        return {"status": "ok", "version": __version__}
+
+    return app
+
+
+def _handler(code: int):  # type: ignore[no-untyped-def]
+    async def handle(_request: Request, exc: Exception) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=code)
+
+    return handle

@@ -1,0 +1,239 @@
+"""The service's metadata database: SQLAlchemy 2 models, engine, Alembic upgrade.
+
+Time series (samples, features, estimates, events) live in the time-series store; this
+database holds what the service itself keeps: users, API keys (argon2 hashes only),
+studies and memberships, participants (pseudonymous ids only), sessions, markers,
+self-reports, ingest cursors and the append-only audit log. The models use portable types
+only, so the same migrations run on SQLite and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Engine,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from affectstream.errors import ConfigError
+
+MIGRATIONS = Path(__file__).with_name("migrations")
+
+#: Roles, most to least powerful (see docs/service.md for what each may do).
+ROLES = ("admin", "researcher", "operator", "viewer", "device")
+
+
+def _now() -> float:
+    return time.time()
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the metadata tables."""
+
+
+class User(Base):
+    """A person or a device account; ``participant_id`` binds a ``device`` user."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    participant_id: Mapped[int | None] = mapped_column(
+        ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class ApiKey(Base):
+    """An API key: a public ``prefix`` to find it, an argon2 hash of the whole key."""
+
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    prefix: Mapped[str] = mapped_column(String(32), unique=True)
+    hash: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class Study(Base):
+    """A study: the unit of access for every non-admin role."""
+
+    __tablename__ = "studies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(2000), default="")
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class Membership(Base):
+    """A user's access to a study (their role is the user's role)."""
+
+    __tablename__ = "memberships"
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    study_id: Mapped[int] = mapped_column(
+        ForeignKey("studies.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Participant(Base):
+    """A participant of a study, known only by a pseudonymous id."""
+
+    __tablename__ = "participants"
+    __table_args__ = (UniqueConstraint("study_id", "pseudonym"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    pseudonym: Mapped[str] = mapped_column(String(64))
+    consent: Mapped[str] = mapped_column(String(20), default="given")
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class SessionRow(Base):
+    """A recording session; its id is the ``session`` tag in the time-series store."""
+
+    __tablename__ = "sessions"
+    id: Mapped[str] = mapped_column(String(80), primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="starting")
+    started_at: Mapped[float] = mapped_column(Float, default=_now)
+    stopped_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+
+
+class Marker(Base):
+    """A marker a person set during a session (also written to the store as an event)."""
+
+    __tablename__ = "markers"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    t: Mapped[float] = mapped_column(Float)
+    label: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(String(2000), default="")
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class SelfReport(Base):
+    """A SAM self-report (1-9 scales); these calibrate valence."""
+
+    __tablename__ = "self_reports"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    t: Mapped[float] = mapped_column(Float)
+    arousal: Mapped[int] = mapped_column(Integer)
+    valence: Mapped[int] = mapped_column(Integer)
+    dominance: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class IngestCursor(Base):
+    """Next expected sequence number of one ingested stream, with its accounting."""
+
+    __tablename__ = "ingest_cursors"
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), primary_key=True
+    )
+    stream: Mapped[str] = mapped_column(String(200), primary_key=True)
+    next_seq: Mapped[int] = mapped_column(Integer, default=0)
+    received: Mapped[int] = mapped_column(Integer, default=0)
+    duplicates: Mapped[int] = mapped_column(Integer, default=0)
+    gap_samples: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditEntry(Base):
+    """One audited action; rows are never updated or deleted (triggers refuse it)."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_time", "t"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    t: Mapped[float] = mapped_column(Float, default=_now)
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    action: Mapped[str] = mapped_column(String(40))
+    resource: Mapped[str] = mapped_column(String(200))
+    detail: Mapped[str] = mapped_column(String(2000), default="")
+
+
+def make_engine(url: str) -> Engine:
+    """Create the engine (SQLite: foreign keys on, a busy timeout, parent folder made).
+
+    Parameters
+    ----------
+    url : str
+        SQLAlchemy URL.
+
+    Returns
+    -------
+    sqlalchemy.Engine
+    """
+    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    try:
+        engine = create_engine(url, connect_args=_connect_args(url))
+    except Exception as exc:  # bad URL or driver missing
+        raise ConfigError(
+            f"Cannot open the metadata database {url.split('@')[-1]!r}: {exc}; "
+            "use sqlite:///path/service.sqlite or postgresql+psycopg://..."
+        ) from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    return {"check_same_thread": False, "timeout": 30} if url.startswith("sqlite") else {}
+
+
+def _sqlite_pragmas(connection: Any, _record: Any) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA journal_mode=WAL")
+    # WAL + NORMAL survives a process crash; on power loss the last cursor updates may roll
+    # back, and a gateway resending those batches still lands once (store writes overwrite).
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def upgrade(engine: Engine) -> None:
+    """Bring the database to the newest Alembic revision.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+    """
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS))
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+
+def session_factory(engine: Engine) -> sessionmaker[Any]:
+    """A session factory whose objects stay readable after commit.
+
+    Parameters
+    ----------
+    engine : sqlalchemy.Engine
+
+    Returns
+    -------
+    sqlalchemy.orm.sessionmaker
+    """
+    return sessionmaker(engine, expire_on_commit=False)

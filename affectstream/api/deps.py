@@ -1,0 +1,142 @@
+"""What every request may depend on: the service state, a database session, the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Request, WebSocket, status
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from affectstream.api.live import LiveHub
+from affectstream.api.runner import SessionRunner
+from affectstream.api.security import KEY_PREFIX, JwtVerifier, KeyVerifier, Principal, audit
+from affectstream.api.settings import Settings
+from affectstream.store import TimeSeriesStore
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ServiceState:
+    """Everything the app holds while it runs (built in the app's lifespan)."""
+
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    store: TimeSeriesStore
+    hub: LiveHub
+    runner: SessionRunner
+    verifier: KeyVerifier = field(default_factory=KeyVerifier)
+    jwt_verifier: JwtVerifier | None = None
+    ingest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _hits: dict[str, deque[float]] = field(default_factory=dict)
+    _hits_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def rate_ok(self, key: str) -> bool:
+        """Whether ``key`` is under its per-minute request limit (sliding window)."""
+        limit = self.settings.rate_limit_per_minute
+        if not limit:
+            return True
+        now = time.monotonic()
+        with self._hits_lock:
+            hits = self._hits.setdefault(key, deque())
+            while hits and hits[0] < now - 60.0:
+                hits.popleft()
+            if len(hits) >= limit:
+                return False
+            hits.append(now)
+            return True
+
+
+def state_of(request: Request) -> ServiceState:
+    """The service state of a request's app."""
+    state: ServiceState = request.app.state.service
+    return state
+
+
+def get_db(request: Request) -> Iterator[Session]:
+    """A database session for one request."""
+    with state_of(request).sessions() as db:
+        yield db
+
+
+StateDep = Annotated[ServiceState, Depends(state_of)]
+DbDep = Annotated[Session, Depends(get_db)]
+
+_UNAUTHORISED = HTTPException(
+    status.HTTP_401_UNAUTHORIZED,
+    "Missing or invalid bearer token: send 'Authorization: Bearer <token>' with an API key "
+    "(ask_...) or a JWT from the configured issuer.",
+    headers={"WWW-Authenticate": "Bearer"},
+)
+
+
+def _bearer(header: str | None) -> str | None:
+    if not header:
+        return None
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def authenticate(state: ServiceState, db: Session, header: str | None, where: str) -> Principal:
+    """Resolve the bearer token or raise 401 (a failed attempt is audited, never its token).
+
+    Parameters
+    ----------
+    state : ServiceState
+    db : Session
+    header : str, optional
+        The ``Authorization`` header.
+    where : str
+        The path, for the audit log.
+
+    Returns
+    -------
+    Principal
+    """
+    token = _bearer(header)
+    principal = None
+    if token and token.startswith(KEY_PREFIX):
+        principal = state.verifier.principal(db, token)
+    elif token and state.jwt_verifier is not None and token.count(".") == 2:
+        principal = state.jwt_verifier.principal(db, token)
+    if principal is None:
+        audit(db, None, "login_failed", where[:200], "no token" if token is None else "bad key")
+        db.commit()
+        raise _UNAUTHORISED
+    if not state.rate_ok(principal.key_prefix):
+        raise HTTPException(
+            status.HTTP_429_TOO_MANY_REQUESTS,
+            f"More than {state.settings.rate_limit_per_minute} requests a minute with this "
+            "key; wait and retry.",
+            headers={"Retry-After": "60"},
+        )
+    return principal
+
+
+def current_principal(request: Request, state: StateDep, db: DbDep) -> Principal:
+    """The authenticated caller of an HTTP request."""
+    return authenticate(state, db, request.headers.get("authorization"), request.url.path)
+
+
+def websocket_principal(websocket: WebSocket) -> Principal:
+    """The authenticated caller of a WebSocket (``Authorization`` header of the handshake).
+
+    Returns
+    -------
+    Principal
+    """
+    state: ServiceState = websocket.app.state.service
+    with state.sessions() as db:
+        return authenticate(state, db, websocket.headers.get("authorization"), websocket.url.path)
+
+
+PrincipalDep = Annotated[Principal, Depends(current_principal)]

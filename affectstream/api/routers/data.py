@@ -1,0 +1,94 @@
+"""Estimates, features and raw samples of a session by time range; model bundles."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from affectstream.api import service
+from affectstream.api.deps import DbDep, PrincipalDep, StateDep
+from affectstream.api.schemas import MAX_ID, ModelCard, ModelOut, SeriesOut, SessionId
+
+router = APIRouter(tags=["data"])
+Start = Annotated[
+    int | None, Query(ge=0, le=2**63 - 1, description="ns since the epoch, inclusive")
+]
+Stop = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="ns since the epoch, exclusive")]
+Limit = Annotated[int, Query(ge=1, le=100_000)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+
+@router.get("/sessions/{session_id}/estimates")
+def estimates(
+    session_id: SessionId,
+    state: StateDep,
+    db: DbDep,
+    who: PrincipalDep,
+    start_ns: Start = None,
+    stop_ns: Stop = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+) -> SeriesOut:
+    """Arousal/valence estimates (with confidence and top contributions) in a time range."""
+    return service.series(
+        state.store, db, who, session_id, "affect", start_ns, stop_ns, limit, offset
+    )
+
+
+@router.get("/sessions/{session_id}/features")
+def features(
+    session_id: SessionId,
+    state: StateDep,
+    db: DbDep,
+    who: PrincipalDep,
+    start_ns: Start = None,
+    stop_ns: Stop = None,
+    limit: Limit = 1000,
+    offset: Offset = 0,
+    measurement: Annotated[str, Query(pattern="^(features|quality)$")] = "features",
+) -> SeriesOut:
+    """Window features (or quality indices) in a time range."""
+    return service.series(
+        state.store, db, who, session_id, measurement, start_ns, stop_ns, limit, offset
+    )
+
+
+@router.get("/sessions/{session_id}/raw/{modality}")
+def raw(
+    session_id: SessionId,
+    modality: Annotated[str, "ecg, eeg, eda..."],
+    state: StateDep,
+    db: DbDep,
+    who: PrincipalDep,
+    start_ns: Start = None,
+    stop_ns: Stop = None,
+    limit: Limit = 10_000,
+    offset: Offset = 0,
+    every: Annotated[int, Query(ge=1, le=100_000, description="keep every n-th sample")] = 1,
+) -> SeriesOut:
+    """Raw samples of one modality (decimated with ``every``); audited; not for viewers."""
+    return service.series(
+        state.store,
+        db,
+        who,
+        session_id,
+        f"raw_{modality}",
+        start_ns,
+        stop_ns,
+        limit,
+        offset,
+        every=every,
+    )
+
+
+@router.get("/models")
+def list_models(who: PrincipalDep) -> list[ModelOut]:
+    """Shipped model bundles."""
+    return [ModelOut.model_validate(m) for m in service.models(who)]
+
+
+@router.get("/models/{name}")
+def model_card(name: str, who: PrincipalDep) -> ModelCard:
+    """A shipped model bundle with its model card."""
+    return ModelCard.model_validate(service.model_card(who, name))

@@ -1,0 +1,100 @@
+"""Live push per session: WebSocket and server-sent events of every message as it happens."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
+from fastapi.responses import StreamingResponse
+
+from affectstream.api import service, session_ops
+from affectstream.api.deps import DbDep, PrincipalDep, StateDep, websocket_principal
+from affectstream.api.live import Subscriber
+from affectstream.api.schemas import SessionId
+
+router = APIRouter(tags=["live"])
+
+#: Seconds between keep-alive comments on an idle SSE stream.
+SSE_KEEPALIVE = 15.0
+
+
+@router.websocket("/sessions/{session_id}/live")
+async def live_ws(websocket: WebSocket, session_id: str) -> None:
+    """Every estimate, marker, phase change, gap and device status of a session, as JSON.
+
+    The first message is a ``status`` (current phase, counts) so a client joining late
+    knows where the session is. Authenticate with the handshake's ``Authorization: Bearer``
+    header. A client that reads
+    too slowly gets a ``{"type": "dropped", "n": ...}`` message for what it lost, and is
+    closed (code 1013) once it has lost too much.
+    """
+    state = websocket.app.state.service
+    try:  # argon2 and the database run off the event loop (it carries the live sessions)
+        await asyncio.to_thread(_authorise, websocket, session_id)
+    except (HTTPException, service.NotFoundError, service.ForbiddenError):
+        await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
+        return
+    await websocket.accept()
+    sub = state.hub.subscribe(session_id)
+    sub.put(session_ops.hello(state, session_id))
+    reader = asyncio.create_task(_drain(websocket, sub))
+    try:
+        while (message := await sub.get()) is not None:
+            await websocket.send_json(message)
+        await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER)
+    except (WebSocketDisconnect, RuntimeError):
+        pass
+    finally:
+        reader.cancel()
+        state.hub.unsubscribe(session_id, sub)
+
+
+def _authorise(websocket: WebSocket, session_id: str) -> None:
+    state = websocket.app.state.service
+    who = websocket_principal(websocket)
+    with state.sessions() as db:
+        service.check(who, "live")
+        service.get_session(db, who, session_id)
+
+
+async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
+    """Read (and ignore) client frames so a disconnect is noticed while idle."""
+    try:
+        while True:
+            await websocket.receive_text()
+    except (WebSocketDisconnect, RuntimeError):
+        sub.close()
+
+
+@router.get(
+    "/sessions/{session_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def live_sse(
+    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
+) -> StreamingResponse:
+    """The live messages as server-sent events (``event: <type>``, ``data: <json>``)."""
+    service.check(who, "live")
+    service.get_session(db, who, session_id)
+    sub = state.hub.subscribe(session_id)
+    sub.put(session_ops.hello(state, session_id))
+
+    async def stream() -> AsyncIterator[str]:
+        try:
+            yield ": connected\n\n"
+            while True:
+                try:
+                    message = await asyncio.wait_for(sub.get(), SSE_KEEPALIVE)
+                except TimeoutError:
+                    yield ": keep-alive\n\n"
+                    continue
+                if message is None:
+                    return
+                yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"
+        finally:
+            state.hub.unsubscribe(session_id, sub)
+
+    return StreamingResponse(stream(), media_type="text/event-stream")

@@ -1,0 +1,71 @@
+"""Studies and their participants."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, status
+
+from affectstream.api import service
+from affectstream.api.deps import DbDep, PrincipalDep
+from affectstream.api.schemas import (
+    MAX_ID,
+    Id,
+    ParticipantIn,
+    ParticipantOut,
+    ParticipantPage,
+    StudyIn,
+    StudyOut,
+    StudyPage,
+)
+
+router = APIRouter(tags=["studies"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+
+@router.get("/studies")
+def list_studies(db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0) -> StudyPage:
+    """Studies the caller may see."""
+    page = service.list_studies(db, who, limit, offset)
+    items = [StudyOut.model_validate(s) for s in page.items]
+    return StudyPage(items=items, total=page.total, limit=limit, offset=offset)
+
+
+@router.post("/studies", status_code=status.HTTP_201_CREATED)
+def create_study(body: StudyIn, db: DbDep, who: PrincipalDep) -> StudyOut:
+    """Create a study (a researcher creating one becomes its member)."""
+    return StudyOut.model_validate(service.create_study(db, who, body.name, body.description))
+
+
+@router.get("/studies/{study_id}")
+def get_study(study_id: Id, db: DbDep, who: PrincipalDep) -> StudyOut:
+    """One study."""
+    service.check(who, "study:read")
+    return StudyOut.model_validate(service.get_study(db, who, study_id))
+
+
+@router.get("/studies/{study_id}/participants")
+def list_participants(
+    study_id: Id, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+) -> ParticipantPage:
+    """Participants of a study."""
+    page = service.list_participants(db, who, study_id, limit, offset)
+    items = [ParticipantOut.model_validate(p) for p in page.items]
+    return ParticipantPage(items=items, total=page.total, limit=limit, offset=offset)
+
+
+@router.post("/studies/{study_id}/participants", status_code=status.HTTP_201_CREATED)
+def create_participant(
+    study_id: Id, body: ParticipantIn, db: DbDep, who: PrincipalDep
+) -> ParticipantOut:
+    """Add a participant (pseudonymous id only)."""
+    participant = service.create_participant(db, who, study_id, body.pseudonym)
+    return ParticipantOut.model_validate(participant)
+
+
+@router.get("/participants/{participant_id}")
+def get_participant(participant_id: Id, db: DbDep, who: PrincipalDep) -> ParticipantOut:
+    """One participant."""
+    service.check(who, "participant:read")
+    return ParticipantOut.model_validate(service.get_participant(db, who, participant_id))

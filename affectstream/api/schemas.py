@@ -1,0 +1,253 @@
+"""Request and response bodies of the service (pydantic models; the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import Path
+from pydantic import BaseModel, ConfigDict, Field
+
+#: Largest id, offset or count the metadata database takes (portable 32-bit INTEGER).
+MAX_ID = 2**31 - 1
+Id = Annotated[int, Path(ge=1, le=MAX_ID)]
+SessionId = Annotated[str, Path(min_length=1, max_length=80)]
+_ID = Field(ge=1, le=MAX_ID)
+
+Role = Literal["admin", "researcher", "operator", "viewer", "device"]
+_NAME = Field(min_length=1, max_length=200)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class PageOut(BaseModel):
+    """Pagination of a list."""
+
+    total: int
+    limit: int
+    offset: int
+
+
+class UserIn(BaseModel):
+    """A new user."""
+
+    name: str = _NAME
+    role: Role
+    studies: list[Annotated[int, _ID]] = Field(default_factory=list, max_length=1000)
+    participant_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+
+class UserOut(_Out):
+    """A user."""
+
+    id: int
+    name: str
+    role: str
+    participant_id: int | None
+
+
+class KeyOut(BaseModel):
+    """A new API key: shown once, only its hash is kept."""
+
+    prefix: str
+    key: str
+    user_id: int
+
+
+class AuditOut(_Out):
+    """One audit entry."""
+
+    id: int
+    t: float
+    user_id: int | None
+    action: str
+    resource: str
+    detail: str
+
+
+class AuditPage(PageOut):
+    """A page of the audit log."""
+
+    items: list[AuditOut]
+
+
+class StudyIn(BaseModel):
+    """A new study."""
+
+    name: str = _NAME
+    description: str = Field("", max_length=2000)
+
+
+class StudyOut(_Out):
+    """A study."""
+
+    id: int
+    name: str
+    description: str
+    created_at: float
+
+
+class StudyPage(PageOut):
+    """A page of studies."""
+
+    items: list[StudyOut]
+
+
+class ParticipantIn(BaseModel):
+    """A new participant: a pseudonymous id only, never identifying details."""
+
+    pseudonym: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+
+
+class ParticipantOut(_Out):
+    """A participant."""
+
+    id: int
+    study_id: int
+    pseudonym: str
+    consent: str
+    created_at: float
+
+
+class ParticipantPage(PageOut):
+    """A page of participants."""
+
+    items: list[ParticipantOut]
+
+
+class SessionIn(BaseModel):
+    """Start a session: on emulated devices through the runtime, or fed by ingest."""
+
+    participant_id: int = _ID
+    kind: Literal["emulated", "ingest"] = "emulated"
+    duration: float = Field(60.0, gt=0, le=86_400, description="seconds (emulated sessions)")
+    devices: str = Field(
+        "hr,polar,eda,muse", pattern=r"^(hr|polar|eda|muse)(,(hr|polar|eda|muse))*$"
+    )
+    seed: int = Field(0, ge=0, le=2**31 - 1)
+
+
+class SessionOut(_Out):
+    """A session."""
+
+    id: str
+    study_id: int
+    participant_id: int
+    kind: str
+    status: str
+    started_at: float
+    stopped_at: float | None
+
+
+class SessionPage(PageOut):
+    """A page of sessions."""
+
+    items: list[SessionOut]
+
+
+class SessionStatus(SessionOut):
+    """A session with its live state (running here) or its final summary."""
+
+    live: dict[str, Any] | None = None
+    summary: dict[str, Any] | None = None
+    ingest: dict[str, dict[str, int]] = Field(default_factory=dict)
+
+
+class MarkerIn(BaseModel):
+    """A marker; ``t`` (s since the epoch) defaults to now."""
+
+    label: str = _NAME
+    detail: str = Field("", max_length=2000)
+    t: float | None = Field(None, ge=0, le=1e11)
+
+
+class MarkerOut(_Out):
+    """A marker."""
+
+    id: int
+    session_id: str
+    t: float
+    label: str
+    detail: str
+
+
+class SelfReportIn(BaseModel):
+    """A SAM self-report on 1-9 scales; ``t`` defaults to now."""
+
+    arousal: int = Field(ge=1, le=9)
+    valence: int = Field(ge=1, le=9)
+    dominance: int | None = Field(None, ge=1, le=9)
+    t: float | None = Field(None, ge=0, le=1e11)
+
+
+class SelfReportOut(_Out):
+    """A self-report."""
+
+    id: int
+    session_id: str
+    t: float
+    arousal: int
+    valence: int
+    dominance: int | None
+
+
+class SeriesOut(BaseModel):
+    """Points of one measurement in a time range (``time_ns`` plus fields per row)."""
+
+    measurement: str
+    total: int
+    limit: int
+    offset: int
+    every: int = 1
+    rows: list[dict[str, Any]]
+
+
+class ModelOut(BaseModel):
+    """A shipped model bundle."""
+
+    name: str
+    model_id: str
+    target: str
+    features: list[str]
+
+
+class ModelCard(ModelOut):
+    """A model bundle with its card."""
+
+    card: str
+    meta: dict[str, Any]
+
+
+class BlockIn(BaseModel):
+    """Samples of one stream with the sequence number of the first (the device's index)."""
+
+    stream: str = Field(min_length=1, max_length=200)
+    modality: str = Field(min_length=1, max_length=20)
+    channels: list[str] = Field(min_length=1, max_length=64)
+    sfreq: float | None = Field(None, gt=0, le=100_000)
+    first_seq: int = Field(ge=0, le=2**53)
+    t: list[float] = Field(max_length=100_000)
+    values: list[list[float | None]] = Field(max_length=100_000)
+    device: str = Field("", max_length=200)
+
+
+class IngestIn(BaseModel):
+    """A batch of blocks from a gateway or app."""
+
+    blocks: list[BlockIn] = Field(max_length=1000)
+
+
+class IngestResult(BaseModel):
+    """What one block of a batch did."""
+
+    stream: str
+    accepted: int
+    duplicates: int
+    gap_samples: int
+
+
+class IngestOut(BaseModel):
+    """What a batch did."""
+
+    results: list[IngestResult]

@@ -1,0 +1,313 @@
+"""Session operations over the runtime and the store: start, stop, status, markers, ingest."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import numpy as np
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from affectstream.api import ingest, service
+from affectstream.api.db import IngestCursor, Marker, Participant, SelfReport, SessionRow
+from affectstream.api.deps import ServiceState
+from affectstream.api.live import json_safe
+from affectstream.api.runner import status_payload
+from affectstream.api.security import Principal, audit
+from affectstream.store import SeriesBatch, seconds_to_ns
+
+
+async def start_session(
+    state: ServiceState,
+    db: Session,
+    who: Principal,
+    participant_id: int,
+    kind: str,
+    duration: float,
+    devices: str,
+    seed: int,
+) -> SessionRow:
+    """Create a session row and start it on the runtime.
+
+    Returns
+    -------
+    SessionRow
+    """
+    service.check(who, "session:run")
+    limit = state.settings.max_running_sessions
+    if len(state.runner.running) >= limit:
+        raise service.ConflictError(
+            f"{limit} sessions are running on this server already (max_running_sessions); "
+            "stop one or raise the limit."
+        )
+    row, participant = await asyncio.to_thread(service.new_session, db, who, participant_id, kind)
+    if kind == "emulated":
+        await state.runner.start_emulated(
+            row.id, participant.pseudonym, duration=duration, kinds=devices, seed=seed
+        )
+    else:
+        await state.runner.start_ingest(row.id, participant.pseudonym)
+    return row
+
+
+async def stop_session(state: ServiceState, db: Session, who: Principal, session_id: str) -> None:
+    """Stop a running session (it flushes everything first)."""
+    service.check(who, "session:run")
+    await asyncio.to_thread(service.get_session, db, who, session_id)
+    if not await state.runner.stop(session_id):
+        raise service.ConflictError(f"Session {session_id!r} is not running on this server.")
+    audit(db, who, "stop", f"session/{session_id}")
+    await asyncio.to_thread(db.commit)
+
+
+def _live_state(state: ServiceState, session_id: str) -> dict[str, Any] | None:
+    """Event loop only: the running session's counters (the runtime mutates them there)."""
+    live = state.runner.live(session_id)
+    if live is None:
+        return None
+    summary = live.summary()
+    return {
+        "elapsed_s": live.snapshot().elapsed,
+        "n_estimates": summary["n_estimates"],
+        "n_feature_rows": summary["n_feature_rows"],
+        "streams": summary["streams"],
+        "latest_estimate": live.latest_estimate,
+        "quality": live.latest_quality,
+        "store_ok": live.store_ok,
+    }
+
+
+def _stored_status(db: Session, who: Principal, session_id: str) -> dict[str, Any]:
+    """Worker thread: the session's row and ingest cursors."""
+    service.check(who, "session:read")
+    row = service.get_session(db, who, session_id)
+    cursors = db.execute(select(IngestCursor).where(IngestCursor.session_id == session_id))
+    ingest_state = {
+        c.stream: {
+            "next_seq": c.next_seq,
+            "received": c.received,
+            "duplicates": c.duplicates,
+            "gap_samples": c.gap_samples,
+        }
+        for c in cursors.scalars()
+    }
+    return {
+        "id": row.id,
+        "study_id": row.study_id,
+        "participant_id": row.participant_id,
+        "kind": row.kind,
+        "status": row.status,
+        "started_at": row.started_at,
+        "stopped_at": row.stopped_at,
+        "summary": row.summary,
+        "ingest": ingest_state,
+    }
+
+
+async def status(
+    state: ServiceState, db: Session, who: Principal, session_id: str
+) -> dict[str, Any]:
+    """A session's row, its live state if running here, its summary, its ingest cursors.
+
+    Returns
+    -------
+    dict
+    """
+    out = await asyncio.to_thread(_stored_status, db, who, session_id)
+    out["live"] = json_safe(_live_state(state, session_id))
+    return out
+
+
+def _event_batch(
+    row: SessionRow, pseudonym: str, t: float, kind: str, label: str, detail: str
+) -> SeriesBatch:
+    return SeriesBatch(
+        "events",
+        {"participant": pseudonym, "session": row.id},
+        seconds_to_ns(np.array([t])),
+        {
+            "kind": np.array([kind], dtype=object),
+            "label": np.array([label], dtype=object),
+            "detail": np.array([detail], dtype=object),
+        },
+    )
+
+
+def _save_marker(
+    db: Session, who: Principal, session_id: str, label: str, detail: str, when: float
+) -> tuple[Marker, SeriesBatch]:
+    """Worker thread: check, store the marker row and audit it; the event batch to write."""
+    service.check(who, "marker:write")
+    row = service.get_session(db, who, session_id)
+    participant = db.get(Participant, row.participant_id)
+    pseudonym = participant.pseudonym if participant is not None else ""
+    marker = Marker(session_id=row.id, t=when, label=label, detail=detail, user_id=who.user_id)
+    db.add(marker)
+    audit(db, who, "create", f"session/{row.id}/marker", label)
+    db.commit()
+    return marker, _event_batch(row, pseudonym, when, "marker", label, detail)
+
+
+async def add_marker(
+    state: ServiceState,
+    db: Session,
+    who: Principal,
+    session_id: str,
+    label: str,
+    detail: str,
+    t: float | None,
+) -> Marker:
+    """Record a marker: in the metadata DB, in the store as an event, and pushed live.
+
+    Returns
+    -------
+    Marker
+    """
+    when = time.time() if t is None else t
+    marker, batch = await asyncio.to_thread(_save_marker, db, who, session_id, label, detail, when)
+    live = state.runner.live(session_id)
+    if live is not None:  # on the event loop, where the runtime runs
+        live.mark(label, kind="marker", detail=detail, t=when)
+    else:
+        await asyncio.to_thread(state.store.write, [batch])
+    return marker
+
+
+def _save_self_report(
+    db: Session, who: Principal, session_id: str, values: tuple[int, int, int | None], when: float
+) -> tuple[SelfReport, SeriesBatch]:
+    """Worker thread: check, store the self-report row and audit it; the event batch."""
+    service.check(who, "selfreport:write")
+    row = service.get_session(db, who, session_id)
+    participant = db.get(Participant, row.participant_id)
+    pseudonym = participant.pseudonym if participant is not None else ""
+    arousal, valence, dominance = values
+    report = SelfReport(
+        session_id=row.id,
+        t=when,
+        arousal=arousal,
+        valence=valence,
+        dominance=dominance,
+        user_id=who.user_id,
+    )
+    db.add(report)
+    audit(db, who, "create", f"session/{row.id}/self_report")
+    db.commit()
+    label = _self_report_label(arousal, valence, dominance)
+    return report, _event_batch(row, pseudonym, when, "self_report", label, "")
+
+
+def _self_report_label(arousal: int, valence: int, dominance: int | None) -> str:
+    text = f"arousal={arousal} valence={valence}"
+    return text + (f" dominance={dominance}" if dominance is not None else "")
+
+
+async def add_self_report(
+    state: ServiceState,
+    db: Session,
+    who: Principal,
+    session_id: str,
+    arousal: int,
+    valence: int,
+    dominance: int | None,
+    t: float | None,
+) -> SelfReport:
+    """Record a SAM self-report (metadata DB, store event, live push).
+
+    Returns
+    -------
+    SelfReport
+    """
+    when = time.time() if t is None else t
+    report, batch = await asyncio.to_thread(
+        _save_self_report, db, who, session_id, (arousal, valence, dominance), when
+    )
+    live = state.runner.live(session_id)
+    if live is not None:
+        live.mark(_self_report_label(arousal, valence, dominance), kind="self_report", t=when)
+    else:
+        await asyncio.to_thread(state.store.write, [batch])
+    return report
+
+
+def _apply_batch(
+    state: ServiceState, who: Principal, session_id: str, blocks: list[ingest.BlockIn]
+) -> list[tuple[Any, ingest.Accepted]]:
+    """Worker thread: check access, convert blocks, advance cursors (one transaction)."""
+    out = []
+    with state.sessions() as db:
+        service.check(who, "ingest")
+        row = service.get_session(db, who, session_id)
+        if row.kind != "ingest" or row.status != "running" or state.runner.live(session_id) is None:
+            raise service.ConflictError(
+                f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
+                f"{row.status}) on this server; start a session with kind 'ingest'."
+            )
+        converted = [ingest.to_block(b) for b in blocks]
+        for block in converted:
+            cursor = db.get(IngestCursor, (session_id, block.stream))
+            if cursor is None:
+                first = int(block.index[0]) if len(block) else 0
+                cursor = IngestCursor(
+                    session_id=session_id,
+                    stream=block.stream,
+                    next_seq=first,
+                    received=0,
+                    duplicates=0,
+                    gap_samples=0,
+                )
+                db.add(cursor)
+            out.append(ingest.apply_cursor(cursor, block))
+        db.commit()
+    return out
+
+
+async def ingest_batch(
+    state: ServiceState, who: Principal, session_id: str, blocks: list[ingest.BlockIn]
+) -> list[ingest.Accepted]:
+    """Apply a batch: dedupe by sequence number, gaps for holes, hand blocks to the session.
+
+    Returns
+    -------
+    list of Accepted
+    """
+    lock = state.ingest_locks.setdefault(session_id, asyncio.Lock())
+    async with lock:  # one batch of a session at a time: cursors advance in order
+        results = await asyncio.to_thread(_apply_batch, state, who, session_id, blocks)
+        live = state.runner.live(session_id)
+        if live is None:  # ended between the check and now: the store write still lands
+            state.store.write(
+                ingest.orphan_batches([b for b, _ in results if b is not None], session_id)
+            )
+            return [accepted for _, accepted in results]
+        for block, _ in results:
+            if block is not None:
+                live.submit(block)
+                for gap in block.gaps:
+                    state.hub.publish(
+                        session_id,
+                        "event",
+                        {
+                            "kind": "gap",
+                            "label": gap.reason,
+                            "stream": gap.stream,
+                            "n_samples": gap.n_samples,
+                            "t": gap.t_start,
+                        },
+                    )
+    return [accepted for _, accepted in results]
+
+
+def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
+    """The first live message: where a running session is (phase, counts), or that it is not.
+
+    Returns
+    -------
+    dict
+    """
+    live = state.runner.live(session_id)
+    if live is None:
+        return {"type": "status", "session": session_id, "running": False}
+    return {"type": "status", "session": session_id, **status_payload(live.snapshot())}

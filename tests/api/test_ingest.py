@@ -1,0 +1,117 @@
+"""Ingest over HTTP and WebSocket: a resent batch lands once, a lost one becomes a gap."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+from websockets.sync.client import connect
+
+from affectstream.store import open_store
+from tests.api.conftest import Server, World, eda_block, start_ingest_session
+
+
+def _wait_rows(client: httpx.Client, session: str, n: int, timeout: float = 20.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        raw = client.get(f"/sessions/{session}/raw/eda", params={"limit": 100_000}).json()
+        if raw["total"] >= n or time.monotonic() > deadline:
+            return raw
+        time.sleep(0.2)
+
+
+def test_resent_batch_lands_once_and_lost_batch_is_a_gap(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    session = start_ingest_session(admin, world.participant_a)
+    with server.client(world.keys["device"]) as device:
+        url = f"/sessions/{session}/ingest"
+        first = device.post(url, json={"blocks": [eda_block(0, 40)]}).json()["results"][0]
+        assert (first["accepted"], first["duplicates"], first["gap_samples"]) == (40, 0, 0)
+        again = device.post(url, json={"blocks": [eda_block(0, 40)]}).json()["results"][0]
+        assert (again["accepted"], again["duplicates"]) == (0, 40)
+        # 40..59 is lost on the way; 60..99 arrives, then an overlapping resend of 80..119.
+        after = device.post(url, json={"blocks": [eda_block(60, 40)]}).json()["results"][0]
+        assert (after["accepted"], after["gap_samples"]) == (40, 20)
+        overlap = device.post(url, json={"blocks": [eda_block(80, 40)]}).json()["results"][0]
+        assert (overlap["accepted"], overlap["duplicates"]) == (20, 20)
+    expected_seqs = [*range(0, 40), *range(60, 120)]
+    raw = _wait_rows(admin, session, len(expected_seqs))
+    values = [round((row["eda"] - 1.0) * 1000) for row in raw["rows"]]
+    assert values == expected_seqs  # each sample once, in order, none of the lost ones
+    stopped = admin.post(f"/sessions/{session}/stop").json()
+    assert stopped["ingest"]["band/eda"] == {
+        "next_seq": 120,
+        "received": 100,
+        "duplicates": 60,
+        "gap_samples": 20,
+    }
+    ledger = stopped["summary"]["streams"]["band/eda"]
+    assert ledger["delivered"] == 100
+    assert ledger["stored"] == 100
+    assert ledger["device_gap_samples"] == 20  # the runtime's own accounting of the hole
+
+
+def test_gap_event_is_stored_with_the_usual_accounting(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    session = start_ingest_session(admin, world.participant_a)
+    url = f"/sessions/{session}/ingest"
+    admin.post(url, json={"blocks": [eda_block(100, 8)]})
+    admin.post(url, json={"blocks": [eda_block(120, 8)]})
+    admin.post(f"/sessions/{session}/stop")
+    with open_store(server.home / "store") as store:
+        events = store.read("events", tags={"session": session})
+    gaps = events[events["kind"] == "gap"]
+    assert list(gaps["label"]) == ["ingest_lost"]
+    assert list(gaps["n_samples"]) == [12]
+    assert list(gaps["first_index"]) == [108]
+
+
+def test_bad_blocks_get_a_one_line_error(server: Server, world: World, admin: httpx.Client) -> None:
+    session = start_ingest_session(admin, world.participant_a)
+    url = f"/sessions/{session}/ingest"
+    block = eda_block(0, 4)
+    block["values"] = block["values"][:3]
+    response = admin.post(url, json={"blocks": [block]})
+    assert response.status_code == 422
+    assert "one row per timestamp" in response.json()["detail"]
+    block = eda_block(0, 4)
+    block["modality"] = "mood"
+    assert "unknown modality" in admin.post(url, json={"blocks": [block]}).json()["detail"]
+    admin.post(f"/sessions/{session}/stop")
+    late = admin.post(url, json={"blocks": [eda_block(0, 4)]})
+    assert late.status_code == 409
+    assert "kind 'ingest'" in late.json()["detail"]
+
+
+def test_websocket_ingest_dedupes_like_http(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    session = start_ingest_session(admin, world.participant_a)
+    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
+    headers = {"Authorization": f"Bearer {world.keys['device']}"}
+    replies = []
+    with connect(ws_url, additional_headers=headers) as ws:
+        for first in (0, 0, 16):
+            ws.send(json.dumps({"blocks": [eda_block(first, 8)]}))
+            replies.append(json.loads(ws.recv(timeout=30))["results"][0])
+    assert [(r["accepted"], r["duplicates"], r["gap_samples"]) for r in replies] == [
+        (8, 0, 0),
+        (0, 8, 0),
+        (8, 0, 8),
+    ]
+    assert _wait_rows(admin, session, 16)["total"] == 16
+    admin.post(f"/sessions/{session}/stop")
+
+
+def test_device_cannot_ingest_for_another_participant(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    other = admin.post(f"/studies/{world.study_a}/participants", json={"pseudonym": "other"})
+    session = start_ingest_session(admin, other.json()["id"])
+    with server.client(world.keys["device"]) as device:
+        response = device.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(0, 4)]})
+    assert response.status_code == 404
+    admin.post(f"/sessions/{session}/stop")
