@@ -38,6 +38,10 @@ fi
 need=()
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
+# The dashboard's browser tests drive Debian's Chromium (tests/dashboard; they skip without it).
+# and axe-core from npm; fonts so text has real metrics in the layout checks.
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     apt-get update -qq
@@ -46,6 +50,14 @@ if [ ${#need[@]} -gt 0 ]; then
   else
     echo "note: ${need[*]} not installed and not root: the tests that need them will skip" >&2
   fi
+fi
+
+# axe-core for the dashboard's accessibility checks (tests/dashboard/package.json).
+if command -v npm >/dev/null 2>&1; then
+  npm install --prefix tests/dashboard --no-audit --no-fund --silent ||
+    echo "note: npm install in tests/dashboard failed: the browser tests will skip" >&2
+else
+  echo "note: npm not found: the dashboard's browser tests (axe-core) will skip" >&2
 fi
 
 "$py" -m uv pip list --python "$py" --format freeze 2>/dev/null \

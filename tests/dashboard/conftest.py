@@ -27,6 +27,8 @@ def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright (skips when either is missing)."""
     if not CHROMIUM.exists():
         pytest.skip("needs /usr/bin/chromium (Debian's chromium; scripts/test.sh installs it)")
+    if not AXE.exists():
+        pytest.skip(f"needs axe-core: npm install in {AXE.parents[2]} (scripts/test.sh does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
     with sync_api.sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])

@@ -116,7 +116,7 @@
       height: height || 170,
       legend: { show: false },
       scales: { x: { time: true }, y: { range: [0, 1] } },
-      axes: [Object.assign({ space: 70 }, AXIS), Object.assign({ size: 40 }, AXIS)],
+      axes: [Object.assign({ space: 70 }, AXIS), Object.assign({ size: 50 }, AXIS)],
       series: [
         {},
         { label: "arousal", stroke: "#c62828", width: 2 },
