@@ -20,32 +20,26 @@ object with :func:`affectstream.api.service.get_session`, like every other route
 
 from __future__ import annotations
 
-import time
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, cast
 
-import numpy as np
 from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
 
 from affectstream.api import service
+from affectstream.api.dashboard_traces import RecentSamples
 from affectstream.api.db import Participant, SessionRow
 from affectstream.api.deps import DbDep, PrincipalDep, ServiceState, StateDep
 from affectstream.api.live import json_safe
 from affectstream.api.security import Principal, audit
-from affectstream.errors import StoreError
-from affectstream.store import RAW_PREFIX, TimeSeriesStore, seconds_to_ns
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
 #: Folder of the page's static files inside the package.
 STATIC_DIR = Path(str(files("affectstream.api") / "static"))
-
-#: A stream whose newest stored sample is older than this (s) is drawn up to now, as a gap.
-STALE_SECONDS = 3.0
 
 #: Longest trace window a chart may ask for (seconds); more is a session-page read.
 MAX_TRACE_SECONDS = 120.0
@@ -196,63 +190,8 @@ def overview(state: StateDep, db: DbDep, who: PrincipalDep) -> list[dict[str, An
 #: Audit a principal's trace reads once per session (a chart polls several times a second).
 _TRACE_AUDITED: set[tuple[int, str]] = set()
 
-
-def envelope(
-    store: TimeSeriesStore, session_id: str, modality: str, seconds: float, points: int
-) -> dict[str, Any] | None:
-    """Min/max of the first channel of ``raw_<modality>`` over its last ``seconds``.
-
-    The window ends at the newest stored sample (samples reach the store in batches, so
-    "now" would show every batch's last moments as missing), or at now when the newest
-    sample is older than :data:`STALE_SECONDS` (a stream that stopped shows as a gap).
-    Bins are at least 1.5 sample periods wide, so a slow stream (heart rate at 1 Hz) has
-    a sample in every bin and an empty bin always means samples are missing.
-
-    Returns
-    -------
-    dict or None
-        ``t`` (bin centres, s), ``min``, ``max`` (``None`` where a bin has no finite sample),
-        ``gaps`` ([t0, t1] spans of such bins), ``channel``; None if nothing is stored.
-    """
-    now = time.time()
-    try:
-        frame = store.read(
-            f"{RAW_PREFIX}{modality}",
-            tags={"session": session_id},
-            start_ns=int(seconds_to_ns(np.array([now - seconds - STALE_SECONDS]))[0]),
-        )
-    except StoreError:
-        return None
-    columns = [c for c in frame.columns if c not in _NOT_CHANNELS]
-    if not len(frame) or not columns:
-        return None
-    t = frame["time_ns"].to_numpy(dtype=np.int64) / 1e9
-    v = frame[columns[0]].to_numpy(dtype=np.float64)
-    stop = float(t.max()) if now - float(t.max()) < STALE_SECONDS else now
-    start = stop - seconds
-    period = float(np.median(np.diff(t))) if len(t) > 1 else seconds
-    n = int(np.clip(seconds / max(seconds / points, 1.5 * period), 2, points))
-    edges = np.linspace(start, stop, n + 1)
-    lo = np.full(n, np.nan)
-    hi = np.full(n, np.nan)
-    ok = np.isfinite(v) & (t >= start) & (t <= stop)
-    idx = np.clip(np.searchsorted(edges, t[ok], side="right") - 1, 0, n - 1)
-    np.fmin.at(lo, idx, v[ok])
-    np.fmax.at(hi, idx, v[ok])
-    empty = ~np.isfinite(lo)
-    # Spans of empty bins: where ``empty`` switches on and off.
-    flips = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
-    pairs = zip(flips[::2], flips[1::2], strict=True)
-    return {
-        "channel": columns[0],
-        "t": ((edges[:-1] + edges[1:]) / 2).tolist(),
-        "min": lo.tolist(),
-        "max": hi.tolist(),
-        "gaps": [[float(edges[i]), float(edges[j])] for i, j in pairs],
-    }
-
-
-_NOT_CHANNELS = frozenset({"time_ns", "session", "participant", "device", "stream", "model"})
+#: Recent raw samples per (session, modality), shared by every viewer of a session.
+_RECENT = RecentSamples(max_seconds=MAX_TRACE_SECONDS)
 
 
 @router.get("/sessions/{session_id}/traces")
@@ -280,7 +219,7 @@ def traces(
         db.commit()
     out: dict[str, Any] = {}
     for modality in dict.fromkeys(modalities.split(",")):
-        env = envelope(state.store, session_id, modality, seconds, points)
+        env = _RECENT.envelope(state.store, session_id, modality, seconds, points)
         if env is not None:
             out[modality] = env
     return _safe({"session": session_id, "seconds": seconds, "traces": out})

@@ -309,6 +309,9 @@
     ];
   }
 
+  const TRACE_REFRESH = 500; // ms between trace data reads
+  const TRACE_FPS = 20; // most redraws a second of a scrolling trace
+
   const TRACES = [
     ["ecg", "ECG", "µV"], ["eda", "EDA", "µS"], ["eeg", "EEG (first channel)", "µV"], ["hr", "Heart rate", "bpm"],
   ];
@@ -495,19 +498,39 @@
     });
 
     if (traceSection) {
+      // Data every TRACE_REFRESH ms (the store receives samples in batches anyway); between
+      // refreshes each chart scrolls with the clock at up to TRACE_FPS frames a second,
+      // TRACE_REFRESH behind the newest sample so the right edge is always drawn.
       const mods = TRACES.map((t) => t[0]).join(",");
-      every(100, async () => {
+      every(TRACE_REFRESH, async () => {
         if (ended) return;
         const res = await api(`/dashboard/sessions/${encodeURIComponent(sid)}/traces?modalities=${mods}&seconds=10&points=300`,
           { signal: ctl.signal });
+        const at = performance.now();
         for (const [mod, tr] of Object.entries(res.traces)) {
           const c = traceCharts[mod];
           if (!c) continue;
           c.fig.hidden = false;
           c.gaps.splice(0, c.gaps.length, ...tr.gaps);
+          c.stop = tr.stop;
+          c.at = at;
           c.chart.set([tr.t, tr.min, tr.max]);
         }
       });
+      let last = 0;
+      let raf = 0;
+      const frame = (ts) => {
+        raf = requestAnimationFrame(frame);
+        if (ts - last < 1000 / TRACE_FPS) return;
+        last = ts;
+        for (const c of Object.values(traceCharts)) {
+          if (c.stop === undefined) continue;
+          const end = c.stop + (performance.now() - c.at - TRACE_REFRESH) / 1000;
+          c.chart.scroll(end - 10, end);
+        }
+      };
+      raf = requestAnimationFrame(frame);
+      cleanup.push(() => cancelAnimationFrame(raf));
     }
   }
 

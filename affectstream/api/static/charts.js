@@ -76,11 +76,21 @@
       if (Math.abs(w - plot.width) > 2) plot.setSize({ width: w, height: plot.height });
     });
     observer.observe(el);
+    let window_ = null; // [min, max] of x while scrolling, else null (fit the data)
     return {
       plot,
       set(newData) {
-        plot.setData(newData);
+        plot.batch(() => {
+          plot.setData(newData);
+          if (window_) plot.setScale("x", { min: window_[0], max: window_[1] });
+        });
         count(name, "updates");
+      },
+      // Move the x window without new data (live traces scroll with the clock between
+      // data refreshes): one redraw, counted as a draw, not as an update.
+      scroll(min, max) {
+        window_ = [min, max];
+        plot.setScale("x", { min, max });
       },
       destroy() {
         observer.disconnect();
