@@ -105,6 +105,21 @@ def test_study_session_end_to_end(
         check_layout(page, "live")
         check_axe(page, "live")
 
+        # The overview's grid shows this participant's session with its live state.
+        page.click("#nav >> text=Overview")
+        tile = page.locator(f"article.tile[data-session='{sid}']")
+        tile.wait_for(timeout=15_000)
+        page.wait_for_function(
+            f"document.querySelector(\"article.tile[data-session='{sid}']\")"
+            ".innerText.includes('Phase:')",
+            timeout=15_000,
+        )
+        assert "P-A" in tile.inner_text()
+        check_layout(page, "overview-running")
+        check_axe(page, "overview-running")
+        page.click(f"article.tile[data-session='{sid}'] a")
+        page.wait_for_url("**#/live/*")
+
         # End the session: the page goes to the session page with its timeline.
         page.get_by_role("button", name="End session").click()
         page.wait_for_url("**#/session/*", timeout=90_000)
