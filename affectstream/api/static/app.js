@@ -240,7 +240,7 @@
       values, phase, quality, streams, box);
     const series = [[], [], [], [], [], [], []];
     let last = null;
-    const chart = Charts.affect(box, "overview:" + row.participant, () => [], () => [], 90);
+    const chart = Charts.affect(box, "overview:" + row.participant, () => [], () => [], 110);
     return {
       el, chart,
       update(r) {

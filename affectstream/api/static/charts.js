@@ -125,7 +125,12 @@
     const opts = {
       height: height || 170,
       legend: { show: false },
-      scales: { x: { time: true }, y: { range: [0, 1] } },
+      // One estimate has no time span: show the minute before it rather than uPlot's
+      // default of years around a single point.
+      scales: {
+        x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 5] : [min, max]) },
+        y: { range: [0, 1] },
+      },
       axes: [Object.assign({ space: 70 }, AXIS), Object.assign({ size: 50 }, AXIS)],
       series: [
         {},
