@@ -99,6 +99,16 @@
     };
   }
 
+  // No estimate yet: the last minute (not 1970); one estimate: the minute before it (not
+  // uPlot's default of years around a single point).
+  function fitTime(min, max) {
+    if (min === null || max === null || !Number.isFinite(min)) {
+      const now = Date.now() / 1000;
+      return [now - 60, now];
+    }
+    return min === max ? [min - 60, max + 5] : [min, max];
+  }
+
   const AXIS = { stroke: "#333", grid: { stroke: "#e3e3e3" }, ticks: { stroke: "#ccc" } };
 
   // A min/max envelope of a raw trace, gaps shaded.
@@ -125,10 +135,8 @@
     const opts = {
       height: height || 170,
       legend: { show: false },
-      // One estimate has no time span: show the minute before it rather than uPlot's
-      // default of years around a single point.
       scales: {
-        x: { time: true, range: (u, min, max) => (min === max ? [min - 60, max + 5] : [min, max]) },
+        x: { time: true, range: (u, min, max) => fitTime(min, max) },
         y: { range: [0, 1] },
       },
       axes: [Object.assign({ space: 70 }, AXIS), Object.assign({ size: 50 }, AXIS)],
