@@ -33,7 +33,10 @@ fi
 need=()
 command -v influxd >/dev/null 2>&1 || need+=(influxdb)
 command -v victoria-metrics >/dev/null 2>&1 || need+=(victoria-metrics)
-command -v npm >/dev/null 2>&1 || need+=(nodejs npm)  # the BIDS validator (below)
+# npm for the test tools in tests/package.json (axe-core, the BIDS validator); Debian's
+# Chromium for the dashboard's browser tests, with fonts so text has real metrics.
+command -v npm >/dev/null 2>&1 || need+=(nodejs npm)
+[ -x /usr/bin/chromium ] || need+=(chromium fonts-dejavu-core)
 # PostgreSQL for the service's metadata tests (tests/api/test_postgres.py).
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 if [ ${#need[@]} -gt 0 ]; then
@@ -46,13 +49,13 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
 fi
 
-# The BIDS validator the export tests run (tests/export/test_export_formats.py); pinned,
-# installed beside the repository in .tools/node (never globally). Without npm it skips.
-bids_validator_version=1.15.0
-if command -v npm >/dev/null 2>&1 && [ ! -x .tools/node/node_modules/.bin/bids-validator ]; then
-  npm install --silent --no-audit --no-fund --prefix .tools/node \
-    "bids-validator@$bids_validator_version" >/dev/null \
-    || echo "note: npm install bids-validator failed: the BIDS validator test will skip" >&2
+# The pinned test tools from npm (tests/package.json), installed beside the tests, never
+# globally. Without npm the tests that need them skip, saying so.
+if command -v npm >/dev/null 2>&1; then
+  npm install --prefix tests --no-audit --no-fund --silent >/dev/null ||
+    echo "note: npm install in tests/ failed: the browser and BIDS validator tests will skip" >&2
+else
+  echo "note: npm not found: the browser and BIDS validator tests will skip" >&2
 fi
 
 "$py" -m uv pip list --python "$py" --format freeze 2>/dev/null \

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from affectstream._version import __version__
 from affectstream.api import db as dbm
 from affectstream.api import service
+from affectstream.api.dashboard import mount as mount_dashboard
 from affectstream.api.deps import ServiceState
 from affectstream.api.live import LiveHub
 from affectstream.api.routers import admin, data, ingest, live, sessions, studies
@@ -116,6 +117,7 @@ def create_app(settings: Settings) -> FastAPI:
         app.add_exception_handler(exc_type, _handler(code))
     for module in (admin, studies, sessions, data, live, ingest):
         app.include_router(module.router)
+    mount_dashboard(app)  # the web page at /ui and the reads it needs (dashboard.py)
 
     @app.get("/health", tags=["meta"])
     def health() -> dict[str, str]:

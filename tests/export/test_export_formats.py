@@ -336,8 +336,8 @@ def test_feature_units_are_those_documented() -> None:
 
 
 def _bids_validator() -> str | None:
-    """The npm ``bids-validator`` (scripts/test.sh installs it into .tools/node), if any."""
-    local = Path(__file__).resolve().parents[2] / ".tools" / "node" / "node_modules" / ".bin"
+    """The npm ``bids-validator`` (scripts/test.sh installs it into tests/node_modules), if any."""
+    local = Path(__file__).resolve().parents[1] / "node_modules" / ".bin"
     found = shutil.which("bids-validator") or shutil.which("bids-validator", path=str(local))
     return found if found and shutil.which("node") else None
 
