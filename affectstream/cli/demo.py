@@ -107,8 +107,8 @@ def _report(summary: dict[str, Any]) -> None:
         )
     for warning in summary.get("warnings", []):
         say(f"  note: {warning}")
-    if summary.get("unflushed_samples"):
-        say(f"  warning: {summary['unflushed_samples']} samples could not be stored")
+    for loss in summary["not_stored"]:
+        say(f"  error: {loss}")
     store = summary["store"]
     session = summary["session"]
     say(f"data: {store}")
@@ -139,5 +139,5 @@ def run(args: argparse.Namespace) -> int:
     _report(summary)
     if args.json:
         emit_json(summary)
-    ok = summary["n_estimates"] > 0 and not summary["unflushed_samples"]
+    ok = summary["n_estimates"] > 0 and summary["stored"]
     return 0 if ok else 1

@@ -345,20 +345,24 @@ def run(args: argparse.Namespace) -> int:
         else:
             with progress_bars() as progress:
                 summary = replay_blocks(blocks, store, progress=progress, **options)
-        rows = session_rows(store, summary["session"])
-    if args.out:
+        # Read back only to write --out: a store that took nothing cannot answer either.
+        rows = session_rows(store, summary["session"]) if args.out else None
+    if rows is not None:
         rows.to_csv(args.out, index=False)
     say(
         f"replayed {summary['data_seconds']:.0f} s of {kind} {args.source} in "
         f"{summary['replay_seconds']:.1f} s ({summary['speed_factor']:.0f}x real time): "
         f"{summary['n_feature_rows']} windows, {summary['n_estimates']} estimates"
-        + (f"; saved as session {summary['session']}" if args.save else "")
+        + (f"; saved as session {summary['session']}" if args.save and summary["stored"] else "")
     )
+    for loss in summary["not_stored"]:
+        say(f"error: {loss}")
     emit_json(
         {
             "source": str(args.source),
             "source_kind": kind,
-            "saved": bool(args.save),
+            "saved": bool(args.save) and summary["stored"],
+            "not_stored": summary["not_stored"],
             "session": summary["session"] if args.save else None,
             "streams": _streams(blocks),
             "data_seconds": summary["data_seconds"],
@@ -372,7 +376,7 @@ def run(args: argparse.Namespace) -> int:
             "out": args.out,
         }
     )
-    return 0
+    return 0 if summary["stored"] else 1
 
 
 class _ReplayStore:

@@ -22,6 +22,7 @@ from affectstream.device.emulation import AffectScript, Phase, VirtualRadio, mak
 from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import load_bundle
+from affectstream.redact import redact_url
 from affectstream.runtime.estimator import (
     LiveEstimator,
     demo_bundle_path,
@@ -148,7 +149,7 @@ def store_location(store: object) -> str:
     """
     if isinstance(store, EmbeddedStore):
         return str(store.path)
-    return str(getattr(store, "url", store))
+    return redact_url(getattr(store, "url", store))
 
 
 async def run_demo(

@@ -43,13 +43,20 @@ import pandas as pd
 
 from affectstream._validate import check_positive
 from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
+from affectstream.redact import redact_url
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
 from affectstream.runtime.estimator import LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
 from affectstream.signal.extractor import FAMILY
-from affectstream.store import SeriesBatch, TimeSeriesStore, blocks_to_batches, seconds_to_ns
+from affectstream.store import (
+    DeliveryReport,
+    SeriesBatch,
+    TimeSeriesStore,
+    blocks_to_batches,
+    seconds_to_ns,
+)
 from affectstream.types import Gap, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -313,6 +320,9 @@ class LiveSession:
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
         self.compute_seconds = 0.0  # worker time in features and models
         self.store_seconds = 0.0  # wall time of store writes
+        # Losses inside the store (points it refused, bytes only spooled) count from here.
+        self._delivery_start = store.delivery()
+        self.delivery = DeliveryReport()
 
     def _private_executor(self, name: str) -> ThreadPoolExecutor:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -710,6 +720,41 @@ class LiveSession:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    async def _settle_store(self) -> None:
+        """Wait for the store to make the writes durable, then take its loss report."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._store_executor, self.store.flush)
+        except Exception as exc:  # reported through delivery() below, never raised here
+            logger.warning("%s", redact_url(exc))
+        try:
+            report = self.store.delivery()
+        except Exception as exc:
+            logger.error("the store cannot say what it stored: %s", redact_url(exc))
+            report = DeliveryReport(pending_bytes=-1, pending_where=f"unknown ({redact_url(exc)})")
+        self.delivery = report.since(self._delivery_start)
+
+    def losses(self) -> list[str]:
+        """One line per kind of data the session did not store (empty when all is stored).
+
+        Returns
+        -------
+        list of str
+        """
+        out = []
+        unflushed = sum(ledger.unflushed for ledger in self.ledgers.values())
+        if unflushed:
+            reason = f" ({redact_url(self.store_message)})" if self.store_message else ""
+            out.append(f"{unflushed} samples not stored{reason}")
+        dropped = sum(ledger.dropped for ledger in self.ledgers.values())
+        if dropped:
+            out.append(f"{dropped} samples dropped under store back-pressure (kept as gaps)")
+        derived = self.derived_dropped_points + sum(len(b) for b, _ in self._derived)
+        if derived:
+            out.append(f"{derived} feature/estimate/event points not stored")
+        out.extend(self.delivery.messages)
+        return out
+
     async def _phase_loop(self, protocol: SessionProtocol) -> None:
         assert self.started_at is not None
         for start, phase in zip(protocol.starts(), protocol.phases, strict=True):
@@ -850,6 +895,7 @@ class LiveSession:
         with contextlib.suppress(asyncio.CancelledError):
             await writer
         await self._final_flush()
+        await self._settle_store()
         self._closed = True
         for pool in self._own_executors:
             pool.shutdown(wait=True)
@@ -940,7 +986,9 @@ class LiveSession:
         dict
             ``session``, ``participant``, ``duration_s``, ``streams`` (ledger plus device
             counters), ``n_feature_rows``, ``n_estimates``, ``n_events``, latencies (p50,
-            p99 in seconds), back-pressure counts, store failures and warnings.
+            p99 in seconds), back-pressure counts, store failures and warnings; ``stored``
+            is True only when everything reached durable storage, else ``not_stored``
+            says what did not (see :meth:`losses`).
         """
         device_stats: Mapping[str, Any] = source.stats() if source is not None else {}
         streams: dict[str, Any] = {}
@@ -975,6 +1023,10 @@ class LiveSession:
             "derived_dropped_points": self.derived_dropped_points,
             "store_failures": self.store_failures,
             "unflushed_samples": sum(ledger.unflushed for ledger in self.ledgers.values()),
+            "store_rejected_points": self.delivery.rejected_points,
+            "store_pending_bytes": self.delivery.pending_bytes,
+            "not_stored": self.losses(),
+            "stored": not self.losses(),
             "late_blocks": self.late_blocks,
             "unordered_blocks": self.unordered_blocks,
             "compute_s": round(self.compute_seconds, 3),

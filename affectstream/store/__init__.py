@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from affectstream.errors import ConfigError, StoreError
+from affectstream.redact import redact_url
 from affectstream.store.base import (
     MEASUREMENTS,
     RAW_PREFIX,
     RESERVED_FIELD_NAMES,
     TAG_KEYS,
+    DeliveryReport,
     FieldKind,
     FieldValues,
     SeriesBatch,
@@ -36,6 +38,7 @@ __all__ = [
     "RAW_PREFIX",
     "RESERVED_FIELD_NAMES",
     "TAG_KEYS",
+    "DeliveryReport",
     "EmbeddedStore",
     "FieldKind",
     "FieldValues",
@@ -112,7 +115,7 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
     if scheme in _INFLUX_SCHEMES:
         return _influx(text, options)
     raise ConfigError(
-        f"Unknown store URL scheme {scheme!r} in {url!r}: use a path, file:///path, "
+        f"Unknown store URL scheme {scheme!r} in {redact_url(url)!r}: use a path, file:///path, "
         "influx://host:port, http://host:port or https://host:port."
     )
 
@@ -134,9 +137,10 @@ def _influx(url: str, options: dict[str, Any]) -> TimeSeriesStore:
     except (ImportError, AttributeError) as exc:
         raise StoreError(
             f"The InfluxDB backend (affectstream.store.influx.InfluxStore) is not available "
-            f"({exc}), so {url!r} cannot be opened; use the embedded store (a path) instead."
+            f"({exc}), so {redact_url(url)!r} cannot be opened; use the embedded store (a "
+            "path) instead."
         ) from exc
     store = influx_store(url, **options)
     if not isinstance(store, TimeSeriesStore):
-        raise StoreError(f"InfluxStore({url!r}) did not give a TimeSeriesStore.")
+        raise StoreError(f"InfluxStore({redact_url(url)!r}) did not give a TimeSeriesStore.")
     return store

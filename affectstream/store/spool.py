@@ -387,6 +387,11 @@ class Spool:
         return self.disk_bytes - self._cursor.offset
 
     @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
+
+    @property
     def end(self) -> Position:
         """Position just past the last appended record."""
         last = max(self._sizes)
@@ -613,15 +618,17 @@ class Spool:
                 self._warned_level = 0
             self._changed.notify_all()
 
-    def reject(self, batch: SpoolBatch, reason: str) -> Path:
-        """Move a batch the server refused for good into ``rejected/``, then acknowledge it.
+    def reject(self, batch: SpoolBatch, reason: str, payload: bytes | None = None) -> Path:
+        """Move what the server refused for good into ``rejected/``, then acknowledge the batch.
 
         Parameters
         ----------
         batch : SpoolBatch
-            The refused batch.
+            The batch holding the refused lines (the rest of it was accepted).
         reason : str
             The server's answer, saved next to the payload.
+        payload : bytes, optional
+            The refused lines (default: the whole batch).
 
         Returns
         -------
@@ -629,7 +636,8 @@ class Spool:
             Where the payload was saved.
         """
         name = f"{batch.start.segment:016d}-{batch.start.offset}.lp"
-        path = self._quarantine("rejected", name, batch.payload, note=reason)
+        refused = batch.payload if payload is None else payload
+        path = self._quarantine("rejected", name, refused, note=reason)
         self.ack(batch)
         return path
 
