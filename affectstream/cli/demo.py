@@ -14,6 +14,7 @@ import contextlib
 import signal
 from typing import Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import emit_json, say
 from affectstream.cli._store_args import add_store_arguments
 
@@ -52,7 +53,12 @@ def register(subparsers: Any) -> None:
         default=None,
         help="seconds between estimates (default: the model's own, else 2)",
     )
-    parser.add_argument("--participant", default="demo", help="participant id (default demo)")
+    parser.add_argument(
+        "--participant",
+        default="demo",
+        type=id_argument("participant", allow_empty=True),
+        help="participant id (default demo)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
     parser.add_argument("--json", action="store_true", help="print the JSON summary last")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import emit_json, progress_bars, say
 from affectstream.cli._store_args import add_store_arguments
 
@@ -28,7 +29,11 @@ def register(subparsers: Any) -> None:
             "annotated BAD_ACQ_SKIP), or bids (a BIDS dataset). See docs/export.md."
         ),
     )
-    parser.add_argument("session", help="session id (run without a valid id to list them)")
+    parser.add_argument(
+        "session",
+        type=id_argument("session"),
+        help="session id (run with an unknown id to list them)",
+    )
     parser.add_argument("--format", required=True, choices=FORMATS, dest="fmt")
     parser.add_argument("--out", required=True, help="output folder (BIDS root for bids)")
     add_store_arguments(parser)

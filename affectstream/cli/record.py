@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import emit_json, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.errors import ConfigError
@@ -88,7 +89,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--scan-timeout", type=float, default=10.0, help="seconds to find a device by name"
     )
-    parser.add_argument("--participant", default="", help="pseudonymous participant id")
+    parser.add_argument(
+        "--participant",
+        default="",
+        type=id_argument("participant", allow_empty=True),
+        help="pseudonymous participant id",
+    )
     parser.add_argument(
         "--protocol",
         metavar="FILE",

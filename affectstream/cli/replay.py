@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import emit_json, say
 from affectstream.cli._store_args import STORE_HELP, add_store_arguments
 from affectstream.errors import ConfigError
@@ -60,8 +61,18 @@ def register(subparsers: Any) -> None:
         parser, help_text=f"where stored sessions are and --save writes; {STORE_HELP}"
     )
     parser.add_argument("--save", action="store_true", help="keep the replayed session in --store")
-    parser.add_argument("--session-id", default=None, help="id of the saved replay session")
-    parser.add_argument("--participant", default=None, help="participant id of the replay")
+    parser.add_argument(
+        "--session-id",
+        default=None,
+        type=id_argument("session"),
+        help="id of the saved replay session",
+    )
+    parser.add_argument(
+        "--participant",
+        default=None,
+        type=id_argument("participant", allow_empty=True),
+        help="participant id of the replay",
+    )
     parser.add_argument("--model", default=None, help="arousal bundle (folder or shipped name)")
     parser.add_argument(
         "--allow-version-mismatch", action="store_true", help="score with an older bundle"

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import emit_json, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.errors import ConfigError
@@ -26,11 +27,11 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="store_action", metavar="ACTION")
     actions.add_parser("ls", help="list sessions")
     show = actions.add_parser("show", help="series of a session, and optionally its points")
-    show.add_argument("session")
+    show.add_argument("session", type=id_argument("session"))
     show.add_argument("--measurement", help="also print points of this measurement")
     show.add_argument("--limit", type=int, default=10, help="points to print (default 10)")
     remove = actions.add_parser("rm", help="delete every point of a session")
-    remove.add_argument("session")
+    remove.add_argument("session", type=id_argument("session"))
     remove.add_argument("--yes", action="store_true", help="really delete")
     parser.set_defaults(func=run, store_parser=parser)
 

@@ -43,6 +43,7 @@ import pandas as pd
 
 from affectstream._validate import check_positive
 from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
+from affectstream.ids import check_id
 from affectstream.redact import redact_url
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
 from affectstream.runtime.estimator import LiveEstimator
@@ -128,6 +129,9 @@ class SessionConfig:
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
 
     def __post_init__(self) -> None:
+        check_id(self.participant, "participant", allow_empty=True)
+        if self.session_id is not None:
+            check_id(self.session_id, "session")
         for name in ("flush_interval", "compute_interval", "flush_timeout"):
             check_positive(f"SessionConfig.{name}", getattr(self, name))
         for name in (

@@ -55,6 +55,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
+from affectstream.ids import check_id
 from affectstream.redact import redact_url
 from affectstream.store.base import (
     TAG_KEYS,
@@ -194,7 +195,27 @@ def influxql_string(value: str) -> str:
     -------
     str
     """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # InfluxQL's scanner reads \\, \' and \n escapes; a raw line break ends the statement.
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return "'" + escaped + "'"
+
+
+def delete_predicate(session: str) -> str:
+    """The InfluxDB 2.x ``/api/v2/delete`` predicate selecting one session.
+
+    The id is validated (:func:`affectstream.ids.check_id`) and quoted, never pasted in.
+
+    Parameters
+    ----------
+    session : str
+        Session id.
+
+    Returns
+    -------
+    str
+    """
+    value = check_id(session, "session")
+    return 'session="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
@@ -884,7 +905,7 @@ class InfluxStore(TimeSeriesStore):
             self._client.delete_api().delete(
                 start="1970-01-01T00:00:00Z",
                 stop="2262-04-11T00:00:00Z",
-                predicate=f'session="{session}"',
+                predicate=delete_predicate(session),
                 bucket=self.bucket,
                 org=self.org,
             )
