@@ -32,6 +32,7 @@ from affectstream._version import __version__
 from affectstream.errors import ConfigError, FeatureMismatchError, ModelError
 from affectstream.models.estimators import AffectClassifier, Contribution, contributions
 from affectstream.models.features import ContextMean, add_context_features
+from affectstream.models.lgb_text import check_model_text
 from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.types import FloatArray
 
@@ -516,6 +517,63 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
+#: The files every bundle has, each with a mandatory SHA-256 in ``bundle.json``.
+BUNDLE_FILES = ("lightgbm.txt", "svm.skops")
+
+
+def _check_files(path: Path, meta: dict[str, Any]) -> None:
+    """Every bundle file has a checksum in ``bundle.json`` and matches it."""
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise ModelError(
+            f"bundle.json in {str(path)!r} has no 'files' checksums, so its model files "
+            "cannot be verified; refusing to load it. Re-copy or retrain the bundle."
+        )
+    for file in BUNDLE_FILES:
+        digest = files.get(file)
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise ModelError(
+                f"bundle.json in {str(path)!r} has no SHA-256 for {file}; refusing to load "
+                "an unverifiable bundle. Re-copy or retrain it."
+            )
+        if not (path / file).is_file() or _sha256(path / file) != digest:
+            raise ModelError(
+                f"Bundle file {str(path / file)!r} is missing or altered (checksum differs "
+                f"from bundle.json). Re-copy or retrain the bundle."
+            )
+
+
+def _load_svm(path: Path) -> Any:
+    """Load ``svm.skops`` with only trusted types; a classifier, or a one-line ModelError."""
+    import zipfile
+
+    import skops.io as sio
+
+    file = path / "svm.skops"
+    try:
+        untrusted = sio.get_untrusted_types(file=file)
+        refused = sorted(set(untrusted) - set(SKOPS_TRUSTED_TYPES))
+        if refused:
+            raise ModelError(
+                f"svm.skops in {str(path)!r} contains types outside the trusted list: "
+                f"{refused}. Refusing to load it."
+            )
+        svm = sio.load(file, trusted=[t for t in untrusted if t in SKOPS_TRUSTED_TYPES])
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError) as exc:
+        raise ModelError(
+            f"svm.skops in {str(path)!r} is not a valid skops file ({type(exc).__name__}: "
+            f"{str(exc)[:120]}); re-copy or retrain the bundle."
+        ) from None
+    if not (hasattr(svm, "predict_proba") and hasattr(svm, "n_features_in_")):
+        raise ModelError(
+            f"svm.skops in {str(path)!r} holds a {type(svm).__name__}, not a fitted "
+            "classifier; re-copy or retrain the bundle."
+        )
+    return svm
+
+
 def shipped_bundles() -> list[str]:
     """Names of the bundles shipped inside the package.
 
@@ -581,7 +639,6 @@ def load_bundle(
         Files missing, corrupt or containing untrusted types.
     """
     import lightgbm as lgb
-    import skops.io as sio
 
     path = resolve_bundle(name_or_path)
     try:
@@ -600,13 +657,18 @@ def load_bundle(
             f"{__version__}: feature definitions may differ. Retrain, or pass "
             f"allow_version_mismatch=True (CLI: --allow-version-mismatch) to score anyway."
         )
-    for file, digest in meta.get("files", {}).items():
-        if not (path / file).is_file() or _sha256(path / file) != digest:
-            raise ModelError(
-                f"Bundle file {str(path / file)!r} is missing or altered (checksum differs "
-                f"from bundle.json). Re-copy or retrain the bundle."
-            )
-    features = list(meta["features"])
+    _check_files(path, meta)
+    features = meta.get("features")
+    if (
+        not isinstance(features, list)
+        or not features
+        or not all(isinstance(f, str) for f in features)
+    ):
+        raise ModelError(
+            f"bundle.json in {str(path)!r} has no 'features' list of names; the bundle is "
+            "incomplete. Re-copy or retrain it."
+        )
+    features = list(features)
     if expected_features is not None and list(expected_features) != features:
         extra = sorted(set(features) - set(expected_features))
         absent = sorted(set(expected_features) - set(features))
@@ -615,21 +677,23 @@ def load_bundle(
             f"{extra[:8]}, only expected {absent[:8]}, or a different order. Use a bundle "
             f"trained on these features."
         )
-    booster = lgb.Booster(model_file=str(path / "lightgbm.txt"))
+    model_text = (path / "lightgbm.txt").read_bytes()
+    # LightGBM can abort the process on a malformed file: check its structure first.
+    check_model_text(model_text, str(path / "lightgbm.txt"))
+    try:
+        booster = lgb.Booster(model_str=model_text.decode("ascii"))
+    except lgb.basic.LightGBMError as exc:
+        raise ModelError(
+            f"lightgbm.txt in {str(path)!r} cannot be loaded ({str(exc).splitlines()[0]}); "
+            "re-copy or retrain the bundle."
+        ) from None
     if booster.feature_name() != features:
         raise FeatureMismatchError(
             f"lightgbm.txt in {str(path)!r} takes {booster.num_feature()} features "
             f"({booster.feature_name()[:5]}...) but bundle.json lists {len(features)} "
             f"({features[:5]}...). The bundle's files do not belong together; retrain."
         )
-    untrusted = sio.get_untrusted_types(file=path / "svm.skops")
-    refused = sorted(set(untrusted) - set(SKOPS_TRUSTED_TYPES))
-    if refused:
-        raise ModelError(
-            f"svm.skops in {str(path)!r} contains types outside the trusted list: {refused}. "
-            f"Refusing to load it."
-        )
-    svm = sio.load(path / "svm.skops", trusted=[t for t in untrusted if t in SKOPS_TRUSTED_TYPES])
+    svm = _load_svm(path)
     if int(getattr(svm, "n_features_in_", len(features))) != len(features):
         raise FeatureMismatchError(
             f"svm.skops in {str(path)!r} takes {svm.n_features_in_} features but bundle.json "
