@@ -502,6 +502,8 @@ def save_bundle(
     }
     (out / "bundle.json").write_text(json.dumps(_json_safe(meta), indent=1, sort_keys=True))
     (out / "MODEL_CARD.md").write_text(card)
+    if out.resolve().parent == BUNDLES_DIR.resolve():
+        write_shipped_manifest()  # a retrained shipped bundle: the package manifest follows
     return out
 
 
@@ -589,6 +591,10 @@ def shipped_bundles() -> list[str]:
 def resolve_bundle(name_or_path: Path | str) -> Path:
     """Turn a bundle folder path or a shipped bundle name into a folder.
 
+    A bare shipped name (``stress-wrist``) always means the shipped bundle, even when the
+    working directory holds a folder of that name (a warning says so); write ``./NAME``
+    for the folder.
+
     Parameters
     ----------
     name_or_path : path or str
@@ -598,15 +604,83 @@ def resolve_bundle(name_or_path: Path | str) -> Path:
     Path
     """
     path = Path(name_or_path)
+    text = str(name_or_path)
+    shipped = BUNDLES_DIR / text
+    bare = isinstance(name_or_path, str) and "/" not in text and text not in (".", "..")
+    if bare and (shipped / "bundle.json").is_file():
+        if (path / "bundle.json").is_file():
+            logger.warning(
+                "model %r: using the shipped bundle, not the folder %s in the working "
+                "directory (pass ./%s to use that folder).",
+                text,
+                path.resolve(),
+                text,
+            )
+        return shipped
     if (path / "bundle.json").is_file():
         return path
-    shipped = BUNDLES_DIR / str(name_or_path)
-    if (shipped / "bundle.json").is_file():
-        return shipped
     raise ConfigError(
-        f"No model bundle at {str(name_or_path)!r}: expected a folder with bundle.json or "
+        f"No model bundle at {text!r}: expected a folder with bundle.json or "
         f"one of the shipped names {shipped_bundles()}."
     )
+
+
+#: Checksums of every file of the shipped bundles, written by ``write_shipped_manifest``.
+MANIFEST = BUNDLES_DIR / "MANIFEST.json"
+
+
+def _shipped_files() -> dict[str, str]:
+    return {
+        f"{p.parent.name}/{p.name}": _sha256(p)
+        for name in shipped_bundles()
+        for p in sorted((BUNDLES_DIR / name).iterdir())
+        if p.is_file()
+    }
+
+
+def write_shipped_manifest() -> Path:
+    """Record the SHA-256 of every shipped bundle file in ``bundles/MANIFEST.json``.
+
+    Run after retraining a shipped bundle (``python -c "from affectstream.models.bundle
+    import write_shipped_manifest; write_shipped_manifest()"``).
+
+    Returns
+    -------
+    Path
+    """
+    MANIFEST.write_text(json.dumps(_shipped_files(), indent=1, sort_keys=True) + "\n")
+    return MANIFEST
+
+
+def verify_shipped(name: str | None = None) -> None:
+    """Check shipped bundles (all, or ``name``) against the manifest in the package.
+
+    Parameters
+    ----------
+    name : str, optional
+        One shipped bundle.
+
+    Raises
+    ------
+    ModelError
+        A file is missing, added or altered since the package was built.
+    """
+    try:
+        expected = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"The shipped bundle manifest {MANIFEST} is unreadable ({exc}); reinstall affectstream."
+        ) from None
+    actual = _shipped_files()
+    keys = set(expected) | set(actual)
+    if name is not None:
+        keys = {k for k in keys if k.split("/", 1)[0] == name}
+    bad = sorted(k for k in keys if expected.get(k) != actual.get(k))
+    if bad:
+        raise ModelError(
+            f"Shipped bundle file(s) {bad[:4]} differ from the package manifest (missing, "
+            "added or altered); reinstall affectstream."
+        )
 
 
 def load_bundle(
@@ -641,6 +715,8 @@ def load_bundle(
     import lightgbm as lgb
 
     path = resolve_bundle(name_or_path)
+    if path.resolve().parent == BUNDLES_DIR.resolve():
+        verify_shipped(path.name)
     try:
         meta = json.loads((path / "bundle.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:

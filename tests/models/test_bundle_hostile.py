@@ -125,3 +125,39 @@ def test_missing_features_is_a_model_error(tmp_path: Path) -> None:
     edit_meta(path, lambda meta: meta.pop("features"))
     with pytest.raises(ModelError, match="no 'features' list"):
         load_bundle(path)
+
+
+def test_shipped_bundles_match_the_manifest() -> None:
+    from affectstream.models.bundle import MANIFEST, shipped_bundles, verify_shipped
+
+    listed = json.loads(MANIFEST.read_text())
+    assert {key.split("/")[0] for key in listed} == set(shipped_bundles())
+    verify_shipped()
+
+
+def test_altered_shipped_file_is_caught_by_the_manifest(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from affectstream.models import bundle as module
+
+    bundles = Path(shutil.copytree(BUNDLES_DIR, tmp_path / "bundles"))
+    monkeypatch.setattr(module, "BUNDLES_DIR", bundles)
+    monkeypatch.setattr(module, "MANIFEST", bundles / "MANIFEST.json")
+    assert load_bundle("stress-wrist").path == bundles / "stress-wrist"
+    # Consistent with its own bundle.json (checksums redone), but not with the package.
+    with (bundles / "stress-wrist" / "MODEL_CARD.md").open("a") as handle:
+        handle.write("tampered\n")
+    with pytest.raises(ModelError, match="differ from the package manifest"):
+        load_bundle("stress-wrist")
+
+
+def test_model_name_prefers_the_shipped_bundle_and_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    copy_bundle(tmp_path, "stress-wrist")  # a look-alike folder in the working directory
+    monkeypatch.chdir(tmp_path)
+    with caplog.at_level("WARNING"):
+        loaded = load_bundle("stress-wrist")
+    assert loaded.path == SHIPPED
+    assert "using the shipped bundle" in caplog.text and "./stress-wrist" in caplog.text
+    assert load_bundle("./stress-wrist").path == Path("./stress-wrist")
