@@ -461,13 +461,12 @@ class InfluxStore(TimeSeriesStore):
         if not payload:
             return
         try:
-            for chunk in _split_lines(payload, self.batch_size):
-                self.spool.append(chunk)
+            # All chunks or none: a retried write never spools its first chunks twice.
+            self.spool.append_many(_split_lines(payload, self.batch_size))
         except SpoolFullError as exc:
             raise SpoolFullError(
                 f"{exc} (InfluxDB at {self.url}, bucket {self.bucket!r}; last error: "
-                f"{self.last_error or 'none'}; earlier chunks of a large write may be spooled "
-                "already, and writing it all again is safe: points overwrite.)"
+                f"{self.last_error or 'none'}.)"
             ) from exc
 
     # -- sending -------------------------------------------------------------------
