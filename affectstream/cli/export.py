@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.export import export_session
     from affectstream.store import open_store
 
-    with open_store(args.store) as store:
+    with open_store(args.store, read_only=True) as store:
         if args.no_progress:
             result = export_session(store, args.session, args.fmt, args.out)
         else:

@@ -332,7 +332,7 @@ def run(args: argparse.Namespace) -> int:
             "pass its id; `affectstream export` with any id lists them)."
         )
     else:
-        with open_store(args.store) as store:
+        with open_store(args.store, read_only=True) as store:
             blocks, stored_participant, baseline_end = stored_blocks(store, args.source)
         if modalities is not None:
             blocks = [b for b in blocks if b.modality in modalities]

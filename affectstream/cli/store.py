@@ -58,7 +58,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from affectstream.store import open_store
 
-    with open_store(args.store) as store:
+    # ls/show only read; rm writes (and then needs a writable store).
+    with open_store(args.store, read_only=args.store_action != "rm") as store:
         sessions = {info.session: info for info in store.sessions()}
         if args.store_action == "ls":
             rows = [

@@ -52,7 +52,7 @@ __all__ = [
     "seconds_to_ns",
 ]
 
-_EMBEDDED_OPTIONS = ("synchronous", "chunk_points", "timeout_s")
+_EMBEDDED_OPTIONS = ("synchronous", "chunk_points", "timeout_s", "read_only")
 # Schemes affectstream.store.influx.normalise_url understands.
 _INFLUX_SCHEMES = frozenset(
     {"http", "https", "influx", "influxdb", "influx+http", "influx+https", "influxdb+https"}
@@ -87,7 +87,8 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
           server; the query string may carry ``bucket``, ``org`` and ``token``.
     **options
         Passed to the backend: for the embedded store ``synchronous``, ``chunk_points``,
-        ``timeout_s``; for InfluxDB ``token``, ``org``, ``bucket``, ``spool_dir``...
+        ``timeout_s``, ``read_only`` (read commands: refuse a path without a store, write
+        nothing); for InfluxDB ``token``, ``org``, ``bucket``, ``spool_dir``...
 
     Returns
     -------
@@ -140,6 +141,8 @@ def _influx(url: str, options: dict[str, Any]) -> TimeSeriesStore:
             f"({exc}), so {redact_url(url)!r} cannot be opened; use the embedded store (a "
             "path) instead."
         ) from exc
+    # A server store is read the same way in both modes (queries write nothing).
+    options = {k: v for k, v in options.items() if k != "read_only"}
     store = influx_store(url, **options)
     if not isinstance(store, TimeSeriesStore):
         raise StoreError(f"InfluxStore({redact_url(url)!r}) did not give a TimeSeriesStore.")
