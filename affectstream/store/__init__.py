@@ -122,6 +122,9 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
 
 
 def _embedded(path: Path, options: dict[str, Any]) -> EmbeddedStore:
+    if options.get("read_only") and path == default_store_path() and not path.exists():
+        # The user's own default store, not a mistyped path: created on first use.
+        options = {**options, "read_only": False}
     unknown = sorted(set(options) - set(_EMBEDDED_OPTIONS))
     if unknown:
         raise ConfigError(
