@@ -11,6 +11,7 @@ import argparse
 import importlib
 import logging
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -34,11 +35,30 @@ class _RedactingFilter(logging.Filter):
     """Pass every log line (and traceback) through :func:`redact_url` before it is shown."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = redact_url(record.getMessage())
+        record.msg = _NUMPY_REPR.sub(r"\1", redact_url(record.getMessage()))
         record.args = None
         if record.exc_info and not record.exc_text:
             record.exc_text = redact_url(logging.Formatter().formatException(record.exc_info))
         return True
+
+
+_NUMPY_REPR = re.compile(r"\bnp\.(?:float|int|uint|bool|str)_?\d*\(([^()]*)\)")
+
+
+def plain_message(exc: BaseException) -> str:
+    """The one-line text of an error for people: credentials redacted, numpy reprs plain.
+
+    ``np.float64(0.5)`` (numpy 2's repr of a scalar inside a message) becomes ``0.5``.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    str
+    """
+    return _NUMPY_REPR.sub(r"\1", redact_url(exc))
 
 
 class _Parser(argparse.ArgumentParser):
@@ -100,6 +120,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     for handler in logging.getLogger().handlers:
         handler.addFilter(_RedactingFilter())
+    # Library warnings (numpy's "Mean of empty slice"...) go to the log, shown with -vv.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.verbose >= 2 else logging.ERROR)
     apply_store_arguments(args)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -108,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AffectstreamError as exc:
         logger.debug("command failed", exc_info=True)
-        sys.stderr.write(f"error: {redact_url(exc)}\n")
+        sys.stderr.write(f"error: {plain_message(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
