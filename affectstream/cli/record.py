@@ -254,6 +254,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
                 args.emulate, speed=check_positive("--speed", args.speed), seed=args.seed
             )
             for p in peripherals:
+                p.keep_samples = False  # counts only: an unbounded session stays flat
                 await radio.add(p)
             targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
             options["client_kwargs"] = radio.client_kwargs()

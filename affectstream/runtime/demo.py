@@ -229,6 +229,7 @@ async def run_demo(
         async with VirtualRadio() as radio:
             peripherals = make_emulated(names, script=script, seed=opts.seed)
             for peripheral in peripherals:
+                peripheral.keep_samples = False  # counts only: memory stays flat
                 await radio.add(peripheral)
             supervisor = Supervisor(
                 [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals],
@@ -248,7 +249,7 @@ async def run_demo(
             for peripheral in peripherals:
                 for kind in peripheral.kinds:
                     emulated[f"{peripheral.name}/{kind}"] = {
-                        "sent": len(peripheral.sent_indices(kind)),
+                        "sent": peripheral.sent_count(kind),
                         "lost": int(peripheral.lost_samples(kind)),
                     }
         summary["store"] = store_location(store)

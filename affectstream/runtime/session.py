@@ -61,6 +61,8 @@ from affectstream.store import (
 from affectstream.types import Gap, SampleBlock
 
 logger = logging.getLogger(__name__)
+#: Latest windows whose latencies the summary percentiles cover.
+_LATENCY_KEPT = 20_000
 
 #: Preferred source of each feature family when several streams could feed it.
 DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {"hrv": ("ecg", "ppg", "rr")}
@@ -310,8 +312,9 @@ class LiveSession:
         self.store_message = ""
         self.backlog_drops = 0
         self.derived_dropped_points = 0
-        self.latency_window_end: list[float] = []
-        self.latency_arrival: list[float] = []
+        # Latest windows only: an unbounded session must not grow with its length.
+        self.latency_window_end: deque[float] = deque(maxlen=_LATENCY_KEPT)
+        self.latency_arrival: deque[float] = deque(maxlen=_LATENCY_KEPT)
         self.latest_estimate: dict[str, Any] | None = None
         self.latest_quality: dict[str, float] = {}
         self.feature_errors: dict[str, str] = {}
@@ -1020,8 +1023,8 @@ class LiveSession:
             "n_feature_rows": self.n_feature_rows,
             "n_estimates": self.n_estimates,
             "n_events": self.n_events,
-            "latency_window_end_s": _percentiles(self.latency_window_end),
-            "latency_arrival_s": _percentiles(self.latency_arrival),
+            "latency_window_end_s": _percentiles(list(self.latency_window_end)),
+            "latency_arrival_s": _percentiles(list(self.latency_arrival)),
             "delivery_lag_s": _percentiles(list(self.delivery_lag)),
             "backlog_drops": self.backlog_drops,
             "derived_dropped_points": self.derived_dropped_points,
