@@ -25,12 +25,11 @@ def register(subparsers: Any) -> None:
         description=(
             "Stream one emulated participant (HR strap, Polar H10, EDA band, Muse) through "
             "the live runtime into an embedded store for --minutes of session time and "
-            "report the resident memory's slope per hour after warm-up. --speed runs the "
-            "device clocks faster, so hours of data pass in minutes."
+            "report the resident memory's slope per hour after warm-up (real time: the "
+            "runtime stamps samples with the host clock)."
         ),
     )
     parser.add_argument("--minutes", type=float, required=True, help="session minutes")
-    parser.add_argument("--speed", type=float, default=1.0, help="device clock speed-up")
     parser.add_argument("--kinds", default="hr,polar,eda,muse", help="emulated devices")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sample period")
     parser.add_argument("--store", metavar="PATH", help="embedded store (default: a temp dir)")
@@ -58,7 +57,6 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.runtime.soak import soak
 
     check_positive("--minutes", args.minutes)
-    check_positive("--speed", args.speed)
     check_positive("--sample-seconds", args.sample_seconds)
     path = resolve_arousal_bundle(args.model, {"hr", "hrv", "eda", "eeg"}, allow_demo=True)
     bundle = load_bundle(path, allow_version_mismatch=True) if path is not None else None
@@ -70,13 +68,12 @@ def run(args: argparse.Namespace) -> int:
                 store,
                 bundle,
                 kinds=args.kinds,
-                speed=args.speed,
                 sample_seconds=args.sample_seconds,
             )
         )
     slope = result["rss_slope_mb_per_h"]
     say(
-        f"soak: {args.minutes:g} min of session in {result['wall_s']:.0f} s; RSS "
+        f"soak: {args.minutes:g} min session ({result['wall_s']:.0f} s); RSS "
         f"{result['rss_mb']['start']} -> {result['rss_mb']['end']} MB, slope after warm-up "
         f"{'n/a (too short)' if slope is None else f'{slope:+.2f} MB/h'}"
     )

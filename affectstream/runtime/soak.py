@@ -1,12 +1,12 @@
 """``affectstream bench soak``: does memory stay flat over a long live session?
 
 One emulated participant (HR strap, Polar H10, EDA band, Muse by default) streams through
-the live runtime into an embedded store for ``minutes``, sped up ``speed`` times (device
-clocks run faster, so an hour of data passes in minutes of wall time). The process's
-resident memory (RSS) is sampled every ``sample_seconds``; after a warm-up (the first
-``warmup_fraction`` of the run: caches, the extractor's windows and the SQLite page
-cache fill), a least-squares line through the samples gives the growth per hour of
-*session* time. Bounded memory shows as a slope near zero.
+the live runtime into an embedded store for ``minutes`` of real time (the runtime stamps
+samples with the host clock, so the emulated devices cannot run faster than real time).
+The process's resident memory (RSS) is sampled every ``sample_seconds``; after a warm-up
+(the first ``warmup_fraction`` of the run: caches, the extractor's windows and the SQLite
+page cache fill), a least-squares line through the samples gives the growth per hour.
+Bounded memory shows as a slope near zero.
 """
 
 from __future__ import annotations
@@ -57,24 +57,21 @@ async def soak(
     bundle: ModelBundle | None,
     *,
     kinds: str = "hr,polar,eda,muse",
-    speed: float = 1.0,
     sample_seconds: float = 5.0,
     warmup_fraction: float = 0.25,
 ) -> dict[str, Any]:
-    """Run one emulated participant for ``minutes`` of session time and track RSS.
+    """Run one emulated participant for ``minutes`` and track RSS.
 
     Parameters
     ----------
     minutes : float
-        Session length (device time).
+        Session length.
     store_path : Path
         Embedded store folder.
     bundle : ModelBundle or None
         Arousal model.
     kinds : str
         Emulated devices.
-    speed : float
-        Device clocks run this many times faster than the wall clock.
     sample_seconds : float
         Wall seconds between RSS samples.
     warmup_fraction : float
@@ -83,11 +80,11 @@ async def soak(
     Returns
     -------
     dict
-        ``minutes``, ``speed``, ``wall_s``, ``rss_mb`` (start, end, max),
-        ``rss_slope_mb_per_h`` (per hour of session time, after warm-up), ``samples``
-        (``[session_s, rss_mb]``), and the session's ``stored`` / ``not_stored``.
+        ``minutes``, ``wall_s``, ``rss_mb`` (start, end, max), ``rss_slope_mb_per_h``
+        (after warm-up), ``samples`` (``[seconds, rss_mb]``), and the session's
+        ``stored`` / ``not_stored``.
     """
-    wall_seconds = minutes * 60.0 / speed
+    seconds = minutes * 60.0
     samples: list[tuple[float, float]] = []
     window = WindowConfig(window=30.0, step=5.0)
     config = SessionConfig(participant="soak", window=window, baseline_seconds=window.window)
@@ -96,7 +93,7 @@ async def soak(
         async with VirtualRadio() as radio:
             estimator = LiveEstimator([bundle] if bundle is not None else [], baseline_end=None)
             session = LiveSession(store, config, estimator)
-            peripherals = make_emulated(kinds, speed=speed, seed=7)
+            peripherals = make_emulated(kinds, seed=7)
             for peripheral in peripherals:
                 peripheral.keep_samples = False
                 await radio.add(peripheral)
@@ -112,12 +109,12 @@ async def soak(
                 while True:
                     gc.collect()  # measure what is kept, not garbage not yet collected
                     elapsed = time.monotonic() - started
-                    samples.append((elapsed * speed, rss_bytes() / 1e6))
+                    samples.append((elapsed, rss_bytes() / 1e6))
                     await asyncio.sleep(sample_seconds)
 
             sampler = asyncio.create_task(sample())
             try:
-                summary = await session.run(supervisor, duration=wall_seconds)
+                summary = await session.run(supervisor, duration=seconds)
             finally:
                 sampler.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -130,7 +127,6 @@ async def soak(
         slope = float(np.polyfit(times[kept] / 3600.0, rss[kept], 1)[0])
     return {
         "minutes": minutes,
-        "speed": speed,
         "kinds": kinds,
         "wall_s": round(time.monotonic() - started, 1),
         "warmup_fraction": warmup_fraction,
