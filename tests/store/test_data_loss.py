@@ -139,3 +139,23 @@ def test_infinite_values_are_refused_point_by_point(
     keep = np.setdiff1d(np.arange(100), bad_rows)
     assert raw["time_ns"].tolist() == (T0 + keep).tolist()
     assert events["label"].tolist() == ["kept"]
+
+
+def test_record_onto_a_full_disk_fails_and_says_what_was_lost(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    EmbeddedStore(store).close()
+    limit = (store / "store.sqlite").stat().st_size + 8192
+    argv = [sys.executable, "-m", "affectstream", "record", "--emulate", "eda,hr",
+            "--duration", "6", "--store", str(store), "--no-markers", "--json"]  # fmt: skip
+    result = subprocess.run(
+        argv, capture_output=True, text=True, timeout=180,
+        preexec_fn=lambda: file_size_limit(limit), stdin=subprocess.DEVNULL,
+    )  # fmt: skip
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    delivered = sum(s["delivered"] for s in summary["streams"].values())
+    assert delivered > 0 and summary["stored"] is False
+    assert summary["unflushed_samples"] + sum(
+        s["dropped"] for s in summary["streams"].values()
+    ) == delivered - sum(s["stored"] for s in summary["streams"].values())
+    assert "samples not stored" in result.stderr and "INCOMPLETE" in result.stderr
