@@ -83,6 +83,20 @@ def test_cli_refuses_bad_ids_in_one_line(
     assert len(err[-1]) < 300
 
 
+@pytest.mark.parametrize("device", ["dev\\ice", "a/b", "x" * 65, "name\nnext"])
+def test_record_refuses_bad_device_ids(device: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["record", device, "--duration", "1", "--no-markers"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("error: The device id")
+
+
+def test_record_accepts_addresses_and_names() -> None:
+    from affectstream.cli.record import parse_targets
+
+    targets = parse_targets(["AA:BB:CC:DD:EE:FF", "Polar H10 1A2B3C4D@polar"])
+    assert [t.address for t in targets] == ["AA:BB:CC:DD:EE:FF", "Polar H10 1A2B3C4D"]
+
+
 def test_influxql_strings_escape_line_breaks() -> None:
     assert influxql_string("a\nb'c\\") == "'a\\nb\\'c\\\\'"
     assert "\n" not in influxql_string("x\n\n")

@@ -127,17 +127,19 @@ def parse_targets(devices: list[str]) -> list[DeviceTarget]:
     Raises
     ------
     ConfigError
-        If a profile name is unknown.
+        If a profile name is unknown or a device id is not valid.
     """
     from affectstream.device.profiles import get_profile
     from affectstream.device.supervisor import DeviceTarget
+    from affectstream.ids import check_id
 
     targets = []
     for text in devices:
         address, _, profile = text.rpartition("@") if "@" in text else (text, "", "")
         if profile:
             get_profile(profile)
-        targets.append(DeviceTarget(address.strip(), profile=profile or None))
+        device = check_id(address.strip(), "device")
+        targets.append(DeviceTarget(device, profile=profile or None))
     return targets
 
 
