@@ -12,12 +12,15 @@ import copy
 import importlib
 import logging
 import pkgutil
+import re
 import sys
 from collections.abc import Sequence
+from typing import NoReturn
 
 from affectstream._version import __version__
 from affectstream.cli._store_args import apply_store_arguments
 from affectstream.errors import AffectstreamError
+from affectstream.redact import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +32,44 @@ def _command_modules(prefix: str = "") -> list[str]:
     return sorted(n for n in names if not n.startswith(("_", "bench_")))
 
 
+class _RedactingFilter(logging.Filter):
+    """Pass every log line (and traceback) through :func:`redact_url` before it is shown."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = _NUMPY_REPR.sub(r"\1", redact_url(record.getMessage()))
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact_url(logging.Formatter().formatException(record.exc_info))
+        return True
+
+
+_NUMPY_REPR = re.compile(r"\bnp\.(?:float|int|uint|bool|str)_?\d*\(([^()]*)\)")
+
+
+def plain_message(exc: BaseException) -> str:
+    """The one-line text of an error for people: credentials redacted, numpy reprs plain.
+
+    ``np.float64(0.5)`` (numpy 2's repr of a scalar inside a message) becomes ``0.5``.
+
+    Parameters
+    ----------
+    exc : BaseException
+
+    Returns
+    -------
+    str
+    """
+    return _NUMPY_REPR.sub(r"\1", redact_url(exc))
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors never echo a credential (store URLs)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.print_usage(sys.stderr)
+        self.exit(2, f"{self.prog}: error: {redact_url(message)}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser with every sub-command registered.
 
@@ -36,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     -------
     argparse.ArgumentParser
     """
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="affectstream",
         description="Wearable physiology over BLE to live arousal and valence estimates.",
     )
@@ -115,6 +156,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = [logging.WARNING, logging.INFO, logging.DEBUG][min(args.verbose, 2)]
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_RedactingFilter())
+    # Library warnings (numpy's "Mean of empty slice"...) go to the log, shown with -vv.
+    logging.captureWarnings(True)
+    logging.getLogger("py.warnings").setLevel(logging.DEBUG if args.verbose >= 2 else logging.ERROR)
     apply_store_arguments(args)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -123,7 +169,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.func(args) or 0)
     except AffectstreamError as exc:
         logger.debug("command failed", exc_info=True)
-        sys.stderr.write(f"error: {exc}\n")
+        sys.stderr.write(f"error: {plain_message(exc)}\n")
         return 2
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")

@@ -14,6 +14,7 @@ import contextlib
 import signal
 from typing import Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import add_json_argument, advice, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 
@@ -52,7 +53,12 @@ def register(subparsers: Any) -> None:
         default=None,
         help="seconds between estimates (default: the model's own, else 2)",
     )
-    parser.add_argument("--participant", default="demo", help="participant id (default demo)")
+    parser.add_argument(
+        "--participant",
+        default="demo",
+        type=id_argument("participant", allow_empty=True),
+        help="participant id (default demo)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
     add_json_argument(parser)
@@ -107,8 +113,8 @@ def _report(summary: dict[str, Any]) -> None:
         )
     for warning in summary.get("warnings", []):
         say(f"  note: {warning}")
-    if summary.get("unflushed_samples"):
-        say(f"  warning: {summary['unflushed_samples']} samples could not be stored")
+    for loss in summary["not_stored"]:
+        say(f"  error: {loss}")
     store = summary["store"]
     session = summary["session"]
     say(f"data: {store}")
@@ -157,5 +163,5 @@ def run(args: argparse.Namespace) -> int:
     summary = asyncio.run(_demo(args))
     _report(summary)
     emit_result(args, summary)
-    ok = summary["n_estimates"] > 0 and not summary["unflushed_samples"]
+    ok = summary["n_estimates"] > 0 and summary["stored"] and not summary["unflushed_samples"]
     return 0 if ok else 1

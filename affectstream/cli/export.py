@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import add_json_argument, emit_result, progress_bars, say
 from affectstream.cli._store_args import add_store_arguments
 
@@ -31,9 +32,18 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "session", nargs="?", default=None, help="session id (an unknown id lists the stored ones)"
+        "session",
+        nargs="?",
+        default=None,
+        type=id_argument("session"),
+        help="session id (an unknown id lists the stored ones)",
     )
-    parser.add_argument("--participant", metavar="ID", help="export every session of ID")
+    parser.add_argument(
+        "--participant",
+        metavar="ID",
+        type=id_argument("participant"),
+        help="export every session of ID",
+    )
     parser.add_argument("--all", action="store_true", dest="every", help="export every session")
     parser.add_argument(
         "--format", required=True, choices=FORMATS, dest="fmt", help="what to write (see above)"
@@ -66,7 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.export import export_sessions, select_sessions
     from affectstream.store import open_store
 
-    with open_store(args.store) as store:
+    with open_store(args.store, read_only=True) as store:
         sessions = select_sessions(
             store, args.session, participant=args.participant, every=args.every
         )

@@ -18,6 +18,7 @@ from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.cli.demo import next_steps
@@ -92,7 +93,12 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--scan-timeout", type=float, default=10.0, help="seconds to find a device by name"
     )
-    parser.add_argument("--participant", default="", help="pseudonymous participant id")
+    parser.add_argument(
+        "--participant",
+        default="",
+        type=id_argument("participant", allow_empty=True),
+        help="pseudonymous participant id",
+    )
     parser.add_argument(
         "--protocol",
         metavar="FILE",
@@ -289,7 +295,7 @@ def run(args: argparse.Namespace) -> int:
     Returns
     -------
     int
-        Exit code: 0, or 1 when a stream delivered nothing.
+        Exit code: 0, or 1 when a stream delivered nothing or anything was not stored.
     """
     if bool(args.emulate) == bool(args.devices):
         raise ConfigError(

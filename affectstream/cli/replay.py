@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import STORE_HELP, add_store_arguments
 from affectstream.errors import ConfigError
@@ -49,8 +50,18 @@ def register(subparsers: Any) -> None:
         parser, help_text=f"where stored sessions are and --save writes; {STORE_HELP}"
     )
     parser.add_argument("--save", action="store_true", help="keep the replayed session in --store")
-    parser.add_argument("--session-id", default=None, help="id of the saved replay session")
-    parser.add_argument("--participant", default=None, help="participant id of the replay")
+    parser.add_argument(
+        "--session-id",
+        default=None,
+        type=id_argument("session"),
+        help="id of the saved replay session",
+    )
+    parser.add_argument(
+        "--participant",
+        default=None,
+        type=id_argument("participant", allow_empty=True),
+        help="participant id of the replay",
+    )
     parser.add_argument(
         "--model",
         default=None,
@@ -186,21 +197,25 @@ def run(args: argparse.Namespace) -> int:
         else:
             with progress_bars() as progress:
                 summary = replay_blocks(blocks, store, progress=progress, **options)
-        rows = session_rows(store, summary["session"])
-    if args.out:
+        # Read back only to write --out: a store that took nothing cannot answer either.
+        rows = session_rows(store, summary["session"]) if args.out else None
+    if rows is not None:
         rows.to_csv(args.out, index=False)
     say(
         f"replayed {summary['data_seconds']:.0f} s of {kind} {args.source} in "
         f"{summary['replay_seconds']:.1f} s ({summary['speed_factor']:.0f}x real time): "
         f"{summary['n_feature_rows']} windows, {summary['n_estimates']} estimates"
-        + (f"; saved as session {summary['session']}" if args.save else "")
+        + (f"; saved as session {summary['session']}" if args.save and summary["stored"] else "")
     )
+    for loss in summary["not_stored"]:
+        say(f"error: {loss}")
     emit_result(
         args,
         {
             "source": str(args.source),
             "source_kind": kind,
-            "saved": bool(args.save),
+            "saved": bool(args.save) and summary["stored"],
+            "not_stored": summary["not_stored"],
             "session": summary["session"] if args.save else None,
             "streams": _streams(blocks),
             "data_seconds": summary["data_seconds"],
@@ -219,4 +234,4 @@ def run(args: argparse.Namespace) -> int:
             "out": args.out,
         },
     )
-    return 0
+    return 0 if summary["stored"] else 1

@@ -6,6 +6,7 @@ import argparse
 from datetime import UTC, datetime
 from typing import Any
 
+from affectstream.cli._ids import id_argument
 from affectstream.cli._output import add_json_argument, advice, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.errors import ConfigError
@@ -27,11 +28,15 @@ def register(subparsers: Any) -> None:
     actions = parser.add_subparsers(dest="store_action", metavar="ACTION")
     actions.add_parser("ls", help="list sessions")
     show = actions.add_parser("show", help="series of a session, and optionally its points")
-    show.add_argument("session", help="session id (see `affectstream store ls`)")
+    show.add_argument(
+        "session", type=id_argument("session"), help="session id (see `affectstream store ls`)"
+    )
     show.add_argument("--measurement", help="also print points of this measurement")
     show.add_argument("--limit", type=int, default=10, help="points to print (default 10)")
     remove = actions.add_parser("rm", help="delete every point of a session")
-    remove.add_argument("session", help="session id (see `affectstream store ls`)")
+    remove.add_argument(
+        "session", type=id_argument("session"), help="session id (see `affectstream store ls`)"
+    )
     remove.add_argument("--yes", action="store_true", help="really delete")
     parser.set_defaults(func=run, store_parser=parser)
 
@@ -76,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from affectstream.store import open_store
 
-    with open_store(args.store) as store:
+    # ls/show only read; rm writes (and then needs a writable store).
+    with open_store(args.store, read_only=args.store_action != "rm") as store:
         sessions = {info.session: info for info in store.sessions()}
         if args.store_action == "ls":
             replays = _replays(store)

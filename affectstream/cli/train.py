@@ -9,6 +9,20 @@ from typing import Any
 from affectstream.cli._output import add_json_argument, emit_result, say
 
 
+def _folds(text: str) -> int:
+    """argparse type of ``--folds``: an int of at least 2 (one fold has no test subjects)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 2:
+        raise argparse.ArgumentTypeError(
+            f"{value} folds cannot cross-validate: give 2 or more, or omit --folds to leave "
+            "one subject out"
+        )
+    return value
+
+
 def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the options shared by ``train`` and ``evaluate``: which data, how to normalise.
 
@@ -34,9 +48,9 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--folds",
-        type=int,
+        type=_folds,
         default=None,
-        help="GroupKFold splits (default: leave one subject out)",
+        help="GroupKFold splits, at least 2 (default: leave one subject out)",
     )
     parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
     parser.add_argument(

@@ -32,6 +32,7 @@ from affectstream._version import __version__
 from affectstream.errors import ConfigError, FeatureMismatchError, ModelError
 from affectstream.models.estimators import AffectClassifier, Contribution, contributions
 from affectstream.models.features import ContextMean, add_context_features
+from affectstream.models.lgb_text import check_model_text
 from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.types import FloatArray
 
@@ -501,6 +502,8 @@ def save_bundle(
     }
     (out / "bundle.json").write_text(json.dumps(_json_safe(meta), indent=1, sort_keys=True))
     (out / "MODEL_CARD.md").write_text(card)
+    if out.resolve().parent == BUNDLES_DIR.resolve():
+        write_shipped_manifest()  # a retrained shipped bundle: the package manifest follows
     return out
 
 
@@ -514,6 +517,63 @@ def _json_safe(value: Any) -> Any:
     if isinstance(value, float) and not np.isfinite(value):
         return None
     return value
+
+
+#: The files every bundle has, each with a mandatory SHA-256 in ``bundle.json``.
+BUNDLE_FILES = ("lightgbm.txt", "svm.skops")
+
+
+def _check_files(path: Path, meta: dict[str, Any]) -> None:
+    """Every bundle file has a checksum in ``bundle.json`` and matches it."""
+    files = meta.get("files")
+    if not isinstance(files, dict):
+        raise ModelError(
+            f"bundle.json in {str(path)!r} has no 'files' checksums, so its model files "
+            "cannot be verified; refusing to load it. Re-copy or retrain the bundle."
+        )
+    for file in BUNDLE_FILES:
+        digest = files.get(file)
+        if not isinstance(digest, str) or len(digest) != 64:
+            raise ModelError(
+                f"bundle.json in {str(path)!r} has no SHA-256 for {file}; refusing to load "
+                "an unverifiable bundle. Re-copy or retrain it."
+            )
+        if not (path / file).is_file() or _sha256(path / file) != digest:
+            raise ModelError(
+                f"Bundle file {str(path / file)!r} is missing or altered (checksum differs "
+                f"from bundle.json). Re-copy or retrain the bundle."
+            )
+
+
+def _load_svm(path: Path) -> Any:
+    """Load ``svm.skops`` with only trusted types; a classifier, or a one-line ModelError."""
+    import zipfile
+
+    import skops.io as sio
+
+    file = path / "svm.skops"
+    try:
+        untrusted = sio.get_untrusted_types(file=file)
+        refused = sorted(set(untrusted) - set(SKOPS_TRUSTED_TYPES))
+        if refused:
+            raise ModelError(
+                f"svm.skops in {str(path)!r} contains types outside the trusted list: "
+                f"{refused}. Refusing to load it."
+            )
+        svm = sio.load(file, trusted=[t for t in untrusted if t in SKOPS_TRUSTED_TYPES])
+    except ModelError:
+        raise
+    except (zipfile.BadZipFile, OSError, ValueError, TypeError, KeyError) as exc:
+        raise ModelError(
+            f"svm.skops in {str(path)!r} is not a valid skops file ({type(exc).__name__}: "
+            f"{str(exc)[:120]}); re-copy or retrain the bundle."
+        ) from None
+    if not (hasattr(svm, "predict_proba") and hasattr(svm, "n_features_in_")):
+        raise ModelError(
+            f"svm.skops in {str(path)!r} holds a {type(svm).__name__}, not a fitted "
+            "classifier; re-copy or retrain the bundle."
+        )
+    return svm
 
 
 def shipped_bundles() -> list[str]:
@@ -531,6 +591,10 @@ def shipped_bundles() -> list[str]:
 def resolve_bundle(name_or_path: Path | str) -> Path:
     """Turn a bundle folder path or a shipped bundle name into a folder.
 
+    A bare shipped name (``stress-wrist``) always means the shipped bundle, even when the
+    working directory holds a folder of that name (a warning says so); write ``./NAME``
+    for the folder.
+
     Parameters
     ----------
     name_or_path : path or str
@@ -540,15 +604,83 @@ def resolve_bundle(name_or_path: Path | str) -> Path:
     Path
     """
     path = Path(name_or_path)
+    text = str(name_or_path)
+    shipped = BUNDLES_DIR / text
+    bare = isinstance(name_or_path, str) and "/" not in text and text not in (".", "..")
+    if bare and (shipped / "bundle.json").is_file():
+        if (path / "bundle.json").is_file():
+            logger.warning(
+                "model %r: using the shipped bundle, not the folder %s in the working "
+                "directory (pass ./%s to use that folder).",
+                text,
+                path.resolve(),
+                text,
+            )
+        return shipped
     if (path / "bundle.json").is_file():
         return path
-    shipped = BUNDLES_DIR / str(name_or_path)
-    if (shipped / "bundle.json").is_file():
-        return shipped
     raise ConfigError(
-        f"No model bundle at {str(name_or_path)!r}: expected a folder with bundle.json or "
+        f"No model bundle at {text!r}: expected a folder with bundle.json or "
         f"one of the shipped names {shipped_bundles()}."
     )
+
+
+#: Checksums of every file of the shipped bundles, written by ``write_shipped_manifest``.
+MANIFEST = BUNDLES_DIR / "MANIFEST.json"
+
+
+def _shipped_files() -> dict[str, str]:
+    return {
+        f"{p.parent.name}/{p.name}": _sha256(p)
+        for name in shipped_bundles()
+        for p in sorted((BUNDLES_DIR / name).iterdir())
+        if p.is_file()
+    }
+
+
+def write_shipped_manifest() -> Path:
+    """Record the SHA-256 of every shipped bundle file in ``bundles/MANIFEST.json``.
+
+    Run after retraining a shipped bundle (``python -c "from affectstream.models.bundle
+    import write_shipped_manifest; write_shipped_manifest()"``).
+
+    Returns
+    -------
+    Path
+    """
+    MANIFEST.write_text(json.dumps(_shipped_files(), indent=1, sort_keys=True) + "\n")
+    return MANIFEST
+
+
+def verify_shipped(name: str | None = None) -> None:
+    """Check shipped bundles (all, or ``name``) against the manifest in the package.
+
+    Parameters
+    ----------
+    name : str, optional
+        One shipped bundle.
+
+    Raises
+    ------
+    ModelError
+        A file is missing, added or altered since the package was built.
+    """
+    try:
+        expected = json.loads(MANIFEST.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelError(
+            f"The shipped bundle manifest {MANIFEST} is unreadable ({exc}); reinstall affectstream."
+        ) from None
+    actual = _shipped_files()
+    keys = set(expected) | set(actual)
+    if name is not None:
+        keys = {k for k in keys if k.split("/", 1)[0] == name}
+    bad = sorted(k for k in keys if expected.get(k) != actual.get(k))
+    if bad:
+        raise ModelError(
+            f"Shipped bundle file(s) {bad[:4]} differ from the package manifest (missing, "
+            "added or altered); reinstall affectstream."
+        )
 
 
 def load_bundle(
@@ -581,9 +713,10 @@ def load_bundle(
         Files missing, corrupt or containing untrusted types.
     """
     import lightgbm as lgb
-    import skops.io as sio
 
     path = resolve_bundle(name_or_path)
+    if path.resolve().parent == BUNDLES_DIR.resolve():
+        verify_shipped(path.name)
     try:
         meta = json.loads((path / "bundle.json").read_text())
     except (OSError, json.JSONDecodeError) as exc:
@@ -600,13 +733,18 @@ def load_bundle(
             f"{__version__}: feature definitions may differ. Retrain, or pass "
             f"allow_version_mismatch=True (CLI: --allow-version-mismatch) to score anyway."
         )
-    for file, digest in meta.get("files", {}).items():
-        if not (path / file).is_file() or _sha256(path / file) != digest:
-            raise ModelError(
-                f"Bundle file {str(path / file)!r} is missing or altered (checksum differs "
-                f"from bundle.json). Re-copy or retrain the bundle."
-            )
-    features = list(meta["features"])
+    _check_files(path, meta)
+    features = meta.get("features")
+    if (
+        not isinstance(features, list)
+        or not features
+        or not all(isinstance(f, str) for f in features)
+    ):
+        raise ModelError(
+            f"bundle.json in {str(path)!r} has no 'features' list of names; the bundle is "
+            "incomplete. Re-copy or retrain it."
+        )
+    features = list(features)
     if expected_features is not None and list(expected_features) != features:
         extra = sorted(set(features) - set(expected_features))
         absent = sorted(set(expected_features) - set(features))
@@ -615,21 +753,23 @@ def load_bundle(
             f"{extra[:8]}, only expected {absent[:8]}, or a different order. Use a bundle "
             f"trained on these features."
         )
-    booster = lgb.Booster(model_file=str(path / "lightgbm.txt"))
+    model_text = (path / "lightgbm.txt").read_bytes()
+    # LightGBM can abort the process on a malformed file: check its structure first.
+    check_model_text(model_text, str(path / "lightgbm.txt"))
+    try:
+        booster = lgb.Booster(model_str=model_text.decode("ascii"))
+    except lgb.basic.LightGBMError as exc:
+        raise ModelError(
+            f"lightgbm.txt in {str(path)!r} cannot be loaded ({str(exc).splitlines()[0]}); "
+            "re-copy or retrain the bundle."
+        ) from None
     if booster.feature_name() != features:
         raise FeatureMismatchError(
             f"lightgbm.txt in {str(path)!r} takes {booster.num_feature()} features "
             f"({booster.feature_name()[:5]}...) but bundle.json lists {len(features)} "
             f"({features[:5]}...). The bundle's files do not belong together; retrain."
         )
-    untrusted = sio.get_untrusted_types(file=path / "svm.skops")
-    refused = sorted(set(untrusted) - set(SKOPS_TRUSTED_TYPES))
-    if refused:
-        raise ModelError(
-            f"svm.skops in {str(path)!r} contains types outside the trusted list: {refused}. "
-            f"Refusing to load it."
-        )
-    svm = sio.load(path / "svm.skops", trusted=[t for t in untrusted if t in SKOPS_TRUSTED_TYPES])
+    svm = _load_svm(path)
     if int(getattr(svm, "n_features_in_", len(features))) != len(features):
         raise FeatureMismatchError(
             f"svm.skops in {str(path)!r} takes {svm.n_features_in_} features but bundle.json "

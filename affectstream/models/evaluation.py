@@ -19,7 +19,7 @@ from sklearn.metrics import (
 )
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
-from affectstream.errors import ModelError
+from affectstream.errors import ConfigError, ModelError
 from affectstream.models.estimators import AffectClassifier
 
 logger = logging.getLogger(__name__)
@@ -213,7 +213,13 @@ def cross_validate(
     if len(usable) < 2:
         raise ModelError(
             f"Subject-wise evaluation needs labelled {target} windows from at least two "
-            f"subjects; found {usable}."
+            f"subjects; found {[str(u) for u in usable]}."
+        )
+    if n_splits is not None and not 2 <= n_splits <= len(usable):
+        raise ConfigError(
+            f"--folds {n_splits}: subject-wise cross-validation needs 2 to {len(usable)} "
+            f"folds here ({len(usable)} subjects with labels); omit it to leave one "
+            "subject out."
         )
     splitter: Any = LeaveOneGroupOut() if n_splits is None else GroupKFold(n_splits=n_splits)
     units = np.asarray(usable)

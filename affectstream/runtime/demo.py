@@ -22,6 +22,7 @@ from affectstream.device.emulation import AffectScript, Phase, VirtualRadio, mak
 from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import load_bundle
+from affectstream.redact import redact_url
 from affectstream.runtime.estimator import (
     LiveEstimator,
     demo_bundle_path,
@@ -151,7 +152,7 @@ def store_location(store: object) -> str:
     """
     if isinstance(store, EmbeddedStore):
         return str(store.path)
-    return str(getattr(store, "url", store))
+    return redact_url(getattr(store, "url", store))
 
 
 async def run_demo(
@@ -242,6 +243,7 @@ async def run_demo(
         async with VirtualRadio() as radio:
             peripherals = make_emulated(names, script=script, seed=opts.seed)
             for peripheral in peripherals:
+                peripheral.keep_samples = False  # counts only: memory stays flat
                 await radio.add(peripheral)
             supervisor = Supervisor(
                 [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals],
@@ -261,7 +263,7 @@ async def run_demo(
             for peripheral in peripherals:
                 for kind in peripheral.kinds:
                     emulated[f"{peripheral.name}/{kind}"] = {
-                        "sent": len(peripheral.sent_indices(kind)),
+                        "sent": peripheral.sent_count(kind),
                         "lost": int(peripheral.lost_samples(kind)),
                     }
         summary["store"] = store_location(store)

@@ -22,6 +22,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from affectstream.device.profiles import get_profile
 from affectstream.device.supervisor import DeviceTarget, Supervisor
+from affectstream.ids import check_id
 from affectstream.models.bundle import load_bundle
 from affectstream.runtime.demo import store_location
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
@@ -66,14 +67,15 @@ def parse_targets(devices: list[str]) -> list[DeviceTarget]:
     Raises
     ------
     ConfigError
-        If a profile name is unknown.
+        If a profile name is unknown or a device id is not valid.
     """
     targets = []
     for text in devices:
         address, _, profile = text.rpartition("@") if "@" in text else (text, "", "")
         if profile:
             get_profile(profile)
-        targets.append(DeviceTarget(address.strip(), profile=profile or None))
+        device = check_id(address.strip(), "device")
+        targets.append(DeviceTarget(device, profile=profile or None))
     return targets
 
 
@@ -106,6 +108,7 @@ async def emulated_targets(
     radio = await stack.enter_async_context(VirtualRadio())
     peripherals = make_emulated(kinds, speed=speed, seed=seed)
     for peripheral in peripherals:
+        peripheral.keep_samples = False  # counts only: an unbounded session stays flat
         await radio.add(peripheral)
     targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
     options = {"client_kwargs": radio.client_kwargs(), "scanner_kwargs": radio.scanner_kwargs()}

@@ -187,7 +187,7 @@ def load_source(
             "pass its id; `affectstream export` with any id lists them)."
         )
     else:
-        with open_store(store) as opened:
+        with open_store(store, read_only=True) as opened:
             found = stored_session(opened, str(source))
     if modalities is not None:
         kept = [b for b in found.blocks if b.modality in modalities]

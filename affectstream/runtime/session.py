@@ -44,16 +44,26 @@ import pandas as pd
 
 from affectstream._validate import check_positive
 from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
+from affectstream.ids import check_id
+from affectstream.redact import redact_url
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
 from affectstream.signal.extractor import FAMILY
-from affectstream.store import SeriesBatch, TimeSeriesStore, blocks_to_batches, seconds_to_ns
+from affectstream.store import (
+    DeliveryReport,
+    SeriesBatch,
+    TimeSeriesStore,
+    blocks_to_batches,
+    seconds_to_ns,
+)
 from affectstream.types import Gap, SampleBlock
 
 logger = logging.getLogger(__name__)
+#: Latest windows whose latencies the summary percentiles cover.
+_LATENCY_KEPT = 20_000
 
 #: Preferred source of each feature family when several streams could feed it.
 DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {"hrv": ("ecg", "ppg", "rr")}
@@ -122,6 +132,9 @@ class SessionConfig:
     sources: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEFAULT_SOURCES))
 
     def __post_init__(self) -> None:
+        check_id(self.participant, "participant", allow_empty=True)
+        if self.session_id is not None:
+            check_id(self.session_id, "session")
         for name in ("flush_interval", "compute_interval", "flush_timeout"):
             check_positive(f"SessionConfig.{name}", getattr(self, name))
         for name in (
@@ -306,8 +319,9 @@ class LiveSession:
         self.store_message = ""
         self.backlog_drops = 0
         self.derived_dropped_points = 0
-        self.latency_window_end: list[float] = []
-        self.latency_arrival: list[float] = []
+        # Latest windows only: an unbounded session must not grow with its length.
+        self.latency_window_end: deque[float] = deque(maxlen=_LATENCY_KEPT)
+        self.latency_arrival: deque[float] = deque(maxlen=_LATENCY_KEPT)
         self.latest_estimate: dict[str, Any] | None = None
         self.latest_quality: dict[str, float] = {}
         self.feature_errors: dict[str, str] = {}
@@ -328,6 +342,9 @@ class LiveSession:
             self.listeners.append(
                 lambda what, payload: on_estimate(dict(payload)) if what == "estimate" else None
             )
+        # Losses inside the store (points it refused, bytes only spooled) count from here.
+        self._delivery_start = store.delivery()
+        self.delivery = DeliveryReport()
 
     def _private_executor(self, name: str) -> ThreadPoolExecutor:
         pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
@@ -746,6 +763,41 @@ class LiveSession:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
 
+    async def _settle_store(self) -> None:
+        """Wait for the store to make the writes durable, then take its loss report."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._store_executor, self.store.flush)
+        except Exception as exc:  # reported through delivery() below, never raised here
+            logger.warning("%s", redact_url(exc))
+        try:
+            report = self.store.delivery()
+        except Exception as exc:
+            logger.error("the store cannot say what it stored: %s", redact_url(exc))
+            report = DeliveryReport(pending_bytes=-1, pending_where=f"unknown ({redact_url(exc)})")
+        self.delivery = report.since(self._delivery_start)
+
+    def losses(self) -> list[str]:
+        """One line per kind of data the session did not store (empty when all is stored).
+
+        Returns
+        -------
+        list of str
+        """
+        out = []
+        unflushed = sum(ledger.unflushed for ledger in self.ledgers.values())
+        if unflushed:
+            reason = f" ({redact_url(self.store_message)})" if self.store_message else ""
+            out.append(f"{unflushed} samples not stored{reason}")
+        dropped = sum(ledger.dropped for ledger in self.ledgers.values())
+        if dropped:
+            out.append(f"{dropped} samples dropped under store back-pressure (kept as gaps)")
+        derived = self.derived_dropped_points + sum(len(b) for b, _ in self._derived)
+        if derived:
+            out.append(f"{derived} feature/estimate/event points not stored")
+        out.extend(self.delivery.messages)
+        return out
+
     async def _phase_loop(self, protocol: SessionProtocol) -> None:
         assert self.started_at is not None
         for start, phase in zip(protocol.starts(), protocol.phases, strict=True):
@@ -888,6 +940,7 @@ class LiveSession:
         with contextlib.suppress(asyncio.CancelledError):
             await writer
         await self._final_flush()
+        await self._settle_store()
         self._closed = True
         for pool in self._own_executors:
             pool.shutdown(wait=True)
@@ -1000,7 +1053,9 @@ class LiveSession:
         dict
             ``session``, ``participant``, ``duration_s``, ``streams`` (ledger plus device
             counters), ``n_feature_rows``, ``n_estimates``, ``n_events``, latencies (p50,
-            p99 in seconds), back-pressure counts, store failures and warnings.
+            p99 in seconds), back-pressure counts, store failures and warnings; ``stored``
+            is True only when everything reached durable storage, else ``not_stored``
+            says what did not (see :meth:`losses`).
         """
         device_stats: Mapping[str, Any] = source.stats() if source is not None else {}
         streams: dict[str, Any] = {}
@@ -1029,13 +1084,17 @@ class LiveSession:
             "n_feature_rows": self.n_feature_rows,
             "n_estimates": self.n_estimates,
             "n_events": self.n_events,
-            "latency_window_end_s": _percentiles(self.latency_window_end),
-            "latency_arrival_s": _percentiles(self.latency_arrival),
+            "latency_window_end_s": _percentiles(list(self.latency_window_end)),
+            "latency_arrival_s": _percentiles(list(self.latency_arrival)),
             "delivery_lag_s": _percentiles(list(self.delivery_lag)),
             "backlog_drops": self.backlog_drops,
             "derived_dropped_points": self.derived_dropped_points,
             "store_failures": self.store_failures,
             "unflushed_samples": sum(ledger.unflushed for ledger in self.ledgers.values()),
+            "store_rejected_points": self.delivery.rejected_points,
+            "store_pending_bytes": self.delivery.pending_bytes,
+            "not_stored": self.losses(),
+            "stored": not self.losses(),
             "late_blocks": self.late_blocks,
             "unordered_blocks": self.unordered_blocks,
             "compute_s": round(self.compute_seconds, 3),

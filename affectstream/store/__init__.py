@@ -15,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from affectstream.errors import ConfigError, StoreError
+from affectstream.redact import redact_url
 from affectstream.store.base import (
     MEASUREMENTS,
     RAW_PREFIX,
     RESERVED_FIELD_NAMES,
     TAG_KEYS,
+    DeliveryReport,
     FieldKind,
     FieldValues,
     SeriesBatch,
@@ -36,6 +38,7 @@ __all__ = [
     "RAW_PREFIX",
     "RESERVED_FIELD_NAMES",
     "TAG_KEYS",
+    "DeliveryReport",
     "EmbeddedStore",
     "FieldKind",
     "FieldValues",
@@ -49,7 +52,7 @@ __all__ = [
     "seconds_to_ns",
 ]
 
-_EMBEDDED_OPTIONS = ("synchronous", "chunk_points", "timeout_s")
+_EMBEDDED_OPTIONS = ("synchronous", "chunk_points", "timeout_s", "read_only")
 # Schemes affectstream.store.influx.normalise_url understands.
 _INFLUX_SCHEMES = frozenset(
     {"http", "https", "influx", "influxdb", "influx+http", "influx+https", "influxdb+https"}
@@ -84,7 +87,8 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
           server; the query string may carry ``bucket``, ``org`` and ``token``.
     **options
         Passed to the backend: for the embedded store ``synchronous``, ``chunk_points``,
-        ``timeout_s``; for InfluxDB ``token``, ``org``, ``bucket``, ``spool_dir``...
+        ``timeout_s``, ``read_only`` (read commands: refuse a path without a store, write
+        nothing); for InfluxDB ``token``, ``org``, ``bucket``, ``spool_dir``...
 
     Returns
     -------
@@ -112,12 +116,15 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
     if scheme in _INFLUX_SCHEMES:
         return _influx(text, options)
     raise ConfigError(
-        f"Unknown store URL scheme {scheme!r} in {url!r}: use a path, file:///path, "
+        f"Unknown store URL scheme {scheme!r} in {redact_url(url)!r}: use a path, file:///path, "
         "influx://host:port, http://host:port or https://host:port."
     )
 
 
 def _embedded(path: Path, options: dict[str, Any]) -> EmbeddedStore:
+    if options.get("read_only") and path == default_store_path() and not path.exists():
+        # The user's own default store, not a mistyped path: created on first use.
+        options = {**options, "read_only": False}
     unknown = sorted(set(options) - set(_EMBEDDED_OPTIONS))
     if unknown:
         raise ConfigError(
@@ -134,9 +141,12 @@ def _influx(url: str, options: dict[str, Any]) -> TimeSeriesStore:
     except (ImportError, AttributeError) as exc:
         raise StoreError(
             f"The InfluxDB backend (affectstream.store.influx.InfluxStore) is not available "
-            f"({exc}), so {url!r} cannot be opened; use the embedded store (a path) instead."
+            f"({exc}), so {redact_url(url)!r} cannot be opened; use the embedded store (a "
+            "path) instead."
         ) from exc
+    # A server store is read the same way in both modes (queries write nothing).
+    options = {k: v for k, v in options.items() if k != "read_only"}
     store = influx_store(url, **options)
     if not isinstance(store, TimeSeriesStore):
-        raise StoreError(f"InfluxStore({url!r}) did not give a TimeSeriesStore.")
+        raise StoreError(f"InfluxStore({redact_url(url)!r}) did not give a TimeSeriesStore.")
     return store

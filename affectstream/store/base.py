@@ -239,6 +239,67 @@ class SessionInfo:
     n_points: int
 
 
+@dataclass(frozen=True)
+class DeliveryReport:
+    """What a store has not (yet) stored for good, since it was opened.
+
+    Parameters
+    ----------
+    rejected_points : int
+        Points refused for good (invalid values, or the server refused them); each was
+        set aside alone, never with its batch, and logged.
+    pending_bytes : int
+        Bytes still only in a local spool, waiting for the server.
+    last_rejection : str
+        Why the latest point was refused.
+    pending_where : str
+        Where the pending bytes wait and for what.
+    """
+
+    rejected_points: int = 0
+    pending_bytes: int = 0
+    last_rejection: str = ""
+    pending_where: str = ""
+
+    @property
+    def complete(self) -> bool:
+        """True when everything written reached durable storage."""
+        return self.rejected_points == 0 and self.pending_bytes == 0
+
+    @property
+    def messages(self) -> tuple[str, ...]:
+        """One line per kind of loss (empty when complete)."""
+        out = []
+        if self.rejected_points:
+            why = f" (latest: {self.last_rejection})" if self.last_rejection else ""
+            out.append(f"{self.rejected_points} point(s) refused for good, not stored{why}")
+        if self.pending_bytes:
+            out.append(
+                f"{self.pending_bytes} bytes only spooled, not yet stored: {self.pending_where}"
+            )
+        return tuple(out)
+
+    def since(self, earlier: DeliveryReport) -> DeliveryReport:
+        """Return the points rejected after ``earlier``, with the pending bytes of now.
+
+        Parameters
+        ----------
+        earlier : DeliveryReport
+            A report taken before.
+
+        Returns
+        -------
+        DeliveryReport
+        """
+        rejected = self.rejected_points - earlier.rejected_points
+        return DeliveryReport(
+            rejected,
+            self.pending_bytes,
+            self.last_rejection if rejected else "",
+            self.pending_where,
+        )
+
+
 class TimeSeriesStore(abc.ABC):
     """Write points in batches, read a measurement back, list and delete sessions.
 
@@ -328,6 +389,15 @@ class TimeSeriesStore(abc.ABC):
 
     def flush(self) -> None:  # noqa: B027 - optional hook, a no-op for synchronous stores
         """Push buffered points to durable storage."""
+
+    def delivery(self) -> DeliveryReport:
+        """Report what was written but is not stored for good (nothing, for a sync store).
+
+        Returns
+        -------
+        DeliveryReport
+        """
+        return DeliveryReport()
 
     def close(self) -> None:
         """Flush and release resources."""

@@ -142,6 +142,10 @@ class EmbeddedStore(TimeSeriesStore):
         make small range reads cheaper.
     timeout_s : float
         How long to wait for another process that holds the write lock.
+    read_only : bool
+        Open an existing store for reading only: nothing is created or written (an
+        archived study on a read-only disk opens too), and a path that holds no store is
+        refused instead of becoming a new, empty one.
 
     Examples
     --------
@@ -157,8 +161,10 @@ class EmbeddedStore(TimeSeriesStore):
         synchronous: str = "full",
         chunk_points: int = 4096,
         timeout_s: float = 30.0,
+        read_only: bool = False,
     ) -> None:
         self.path = Path(path).expanduser()
+        self.read_only = bool(read_only)
         self.synchronous = check_option("synchronous", synchronous, ("full", "normal"))
         if isinstance(chunk_points, bool) or not isinstance(chunk_points, int) or chunk_points < 1:
             raise ConfigError(f"chunk_points must be a positive int, got {chunk_points!r}.")
@@ -203,6 +209,8 @@ class EmbeddedStore(TimeSeriesStore):
             ) from exc
 
     def _open(self) -> sqlite3.Connection:
+        if self.read_only:
+            return self._open_read_only()
         try:
             self.database_path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -224,6 +232,50 @@ class EmbeddedStore(TimeSeriesStore):
                 raise
         logger.debug("opened embedded store %s", self.database_path)
         return connection
+
+    def _open_read_only(self) -> sqlite3.Connection:
+        database = self.database_path
+        if not database.is_file():
+            raise StoreError(
+                f"No affectstream store at {self.path} (no {database.name} there); check "
+                "--store (read commands never create a store)."
+            )
+        uri = database.resolve().as_uri()
+        # mode=ro writes nothing; a WAL database in a folder nobody may write (an archive)
+        # cannot get its -shm file, so it is opened as immutable: nobody can change it.
+        for query in ("?mode=ro", "?mode=ro&immutable=1"):
+            with self._sqlite_errors("opening"):
+                connection = sqlite3.connect(
+                    uri + query,
+                    uri=True,
+                    timeout=self.timeout_s,
+                    isolation_level=None,
+                    check_same_thread=False,
+                )
+            try:
+                with self._sqlite_errors("opening"):
+                    self._check_read_only(connection)
+                return connection
+            except StoreError as exc:
+                connection.close()
+                if "unable to open" not in str(exc) or query.endswith("immutable=1"):
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _check_read_only(self, connection: sqlite3.Connection) -> None:
+        database = self.database_path
+        tables = {row[0] for row in connection.execute("SELECT name FROM sqlite_master")}
+        (application_id,) = connection.execute("PRAGMA application_id").fetchone()
+        if application_id != APPLICATION_ID or "meta" not in tables:
+            raise StoreError(f"{database} is not an affectstream store; check --store.")
+        (version,) = connection.execute(
+            "SELECT value FROM meta WHERE key = 'format_version'"
+        ).fetchone()
+        if int(version) > FORMAT_VERSION:
+            raise StoreError(
+                f"The store at {database} has format version {version}, newer than the "
+                f"{FORMAT_VERSION} this affectstream reads; upgrade affectstream."
+            )
 
     def _initialise(self, connection: sqlite3.Connection) -> None:
         database = self.database_path
@@ -281,6 +333,11 @@ class EmbeddedStore(TimeSeriesStore):
     @contextmanager
     def _transaction(self, action: str) -> Iterator[sqlite3.Connection]:
         """Hold the lock and one write transaction; roll back on any error."""
+        if self.read_only:
+            raise StoreError(
+                f"The store at {self.path} was opened read-only; {action} it needs a "
+                "writable store."
+            )
         with self._lock, self._sqlite_errors(action):
             connection = self._db()
             connection.execute("BEGIN IMMEDIATE")

@@ -48,15 +48,18 @@ import threading
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit, urlunsplit
+from urllib.parse import parse_qs, unquote, urlsplit, urlunsplit
 
 import httpx
 import numpy as np
 import pandas as pd
 
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
+from affectstream.ids import check_id
+from affectstream.redact import redact_url
 from affectstream.store.base import (
     TAG_KEYS,
+    DeliveryReport,
     SeriesBatch,
     SessionInfo,
     TimeSeriesStore,
@@ -100,13 +103,19 @@ def normalise_url(url: str) -> tuple[str, dict[str, str]]:
     scheme = _URL_SCHEMES.get(parts.scheme, parts.scheme)
     if scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
-            f"InfluxDB URL {url!r} is not usable: expected http://host:port (or https://, "
-            f"influx://) as the url argument or {ENV_URL}."
+            f"InfluxDB URL {redact_url(url)!r} is not usable: expected http://host:port (or "
+            f"https://, influx://) as the url argument or {ENV_URL}."
         )
     options = {
         k: v[-1] for k, v in parse_qs(parts.query).items() if k in ("bucket", "org", "token")
     }
-    base = urlunsplit((scheme, parts.netloc, parts.path.rstrip("/"), "", ""))
+    netloc = parts.netloc
+    if "@" in netloc:
+        # user:password@host becomes the 1.x token "user:password"; the base URL kept (and
+        # shown in messages) never holds a credential.
+        userinfo, _, netloc = netloc.rpartition("@")
+        options.setdefault("token", unquote(userinfo))
+    base = urlunsplit((scheme, netloc, parts.path.rstrip("/"), "", ""))
     return base, options
 
 
@@ -186,7 +195,27 @@ def influxql_string(value: str) -> str:
     -------
     str
     """
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # InfluxQL's scanner reads \\, \' and \n escapes; a raw line break ends the statement.
+    escaped = value.replace("\\", "\\\\").replace("'", "\\'").replace("\n", "\\n")
+    return "'" + escaped + "'"
+
+
+def delete_predicate(session: str) -> str:
+    """The InfluxDB 2.x ``/api/v2/delete`` predicate selecting one session.
+
+    The id is validated (:func:`affectstream.ids.check_id`) and quoted, never pasted in.
+
+    Parameters
+    ----------
+    session : str
+        Session id.
+
+    Returns
+    -------
+    str
+    """
+    value = check_id(session, "session")
+    return 'session="' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 _UNESCAPED_COMMA = re.compile(r"(?<!\\),")
@@ -315,6 +344,9 @@ class InfluxStore(TimeSeriesStore):
         )
         self.last_error: str | None = None
         self.n_sent_lines = 0
+        self.rejected_points = 0  # refused for good, each set aside alone
+        self._closed_pending = 0
+        self._last_rejection = ""
         self._consecutive_failures = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -347,10 +379,45 @@ class InfluxStore(TimeSeriesStore):
         """
         if isinstance(batches, SeriesBatch):
             batches = [batches]
-        # Format everything first: a batch that cannot be written fails the whole call
-        # before anything reaches the spool.
-        payloads = [batch_to_line_protocol(batch)[0] for batch in batches]
+        # Format everything first; a point that cannot be written (an infinite float, a
+        # tag line protocol cannot carry) is set aside alone and counted, never its batch.
+        payloads = [self._format(batch) for batch in batches]
         self._append_lines(b"".join(payloads))
+
+    def _format(self, batch: SeriesBatch) -> bytes:
+        """Line protocol of ``batch``; rows that cannot be formatted are rejected alone."""
+        try:
+            return batch_to_line_protocol(batch)[0]
+        except StoreError as exc:
+            n = len(batch)
+            if n <= 1:
+                when = f" at time_ns {int(batch.time_ns[0])}" if n else ""
+                self._reject_points(n, f"{batch.measurement} point{when}: {exc}")
+                return b""
+            # Halving finds the bad rows in O(bad * log n) formatting calls (a rare path).
+            half = n // 2
+            return self._format(_rows(batch, slice(0, half))) + self._format(
+                _rows(batch, slice(half, n))
+            )
+
+    def _reject_points(self, n_points: int, message: str) -> None:
+        with self._lock:
+            self.rejected_points += n_points
+            self._last_rejection = message
+        logger.error("%s; not stored, the other points go on.", message)
+
+    def delivery(self) -> DeliveryReport:
+        """Points refused for good and bytes still only in the spool.
+
+        Returns
+        -------
+        DeliveryReport
+        """
+        with self._lock:
+            rejected, last = self.rejected_points, self._last_rejection
+        pending = self._closed_pending if self.spool.closed else self.spool.pending_bytes
+        where = f"in {self.spool_dir} for InfluxDB at {self.url}, sent when a store reopens it"
+        return DeliveryReport(rejected, pending, last, where)
 
     def write_line_protocol(self, lines: bytes | str | Iterable[str]) -> None:
         """Spool pre-formatted line protocol with nanosecond timestamps.
@@ -394,13 +461,12 @@ class InfluxStore(TimeSeriesStore):
         if not payload:
             return
         try:
-            for chunk in _split_lines(payload, self.batch_size):
-                self.spool.append(chunk)
+            # All chunks or none: a retried write never spools its first chunks twice.
+            self.spool.append_many(_split_lines(payload, self.batch_size))
         except SpoolFullError as exc:
             raise SpoolFullError(
                 f"{exc} (InfluxDB at {self.url}, bucket {self.bucket!r}; last error: "
-                f"{self.last_error or 'none'}; earlier chunks of a large write may be spooled "
-                "already, and writing it all again is safe: points overwrite.)"
+                f"{self.last_error or 'none'}.)"
             ) from exc
 
     # -- sending -------------------------------------------------------------------
@@ -423,15 +489,43 @@ class InfluxStore(TimeSeriesStore):
             self._write_api = self._client.write_api(write_options=SYNCHRONOUS)
         return self._write_api
 
-    def _send(self, batch: SpoolBatch) -> None:
+    def _send(self, payload: bytes) -> None:
         from influxdb_client.domain.write_precision import WritePrecision
 
         self._ensure_write_api().write(
             bucket=self.bucket,
             org=self.org or "-",
-            record=batch.payload,
+            record=payload,
             write_precision=WritePrecision.NS,
         )
+
+    def _send_isolating(self, payload: bytes, refused: list[tuple[bytes, str]]) -> None:
+        """Send ``payload``; on a permanent refusal split it until the bad lines stand alone.
+
+        A 400 (one malformed line, a field-type conflict) or a 413 (too large) refuses a
+        whole request; halving it isolates the lines at fault in log2(lines) extra requests,
+        so one bad point never costs its batch. Resending an accepted half after a
+        transient failure is harmless: points overwrite.
+        """
+        try:
+            self._send(payload)
+        except Exception as exc:
+            status = int(getattr(exc, "status", 0) or 0)
+            if status not in _PERMANENT_STATUSES:
+                raise
+            lines = payload.splitlines(keepends=True)
+            if len(lines) <= 1:
+                refused.append((payload, f"HTTP {status}: {_describe(exc)}"))
+                return
+            half = len(lines) // 2
+            logger.info(
+                "InfluxDB at %s refused %d lines (HTTP %d); splitting the request.",
+                self.url,
+                len(lines),
+                status,
+            )
+            self._send_isolating(b"".join(lines[:half]), refused)
+            self._send_isolating(b"".join(lines[half:]), refused)
 
     def _send_loop(self) -> None:
         max_payload = self.batch_size * 200  # bytes: about batch_size typical lines
@@ -448,30 +542,27 @@ class InfluxStore(TimeSeriesStore):
                 self._stop.wait(self.max_retry_delay)
 
     def _deliver(self, batch: SpoolBatch) -> None:
-        """Send one batch until it is acknowledged or rejected, or the store stops."""
+        """Send one batch until it is acknowledged (bad lines set aside) or the store stops."""
         while not self._stop.is_set():
+            refused: list[tuple[bytes, str]] = []
             try:
-                self._send(batch)
-            except Exception as exc:  # classified below; the batch is never lost
-                status = int(getattr(exc, "status", 0) or 0)
-                message = _describe(exc)
-                if status in _PERMANENT_STATUSES:
-                    path = self.spool.reject(batch, f"HTTP {status}: {message}")
-                    self.last_error = f"HTTP {status} {message}"
-                    logger.error(
-                        "InfluxDB at %s refused %d bytes for good (HTTP %d: %s); saved to %s "
-                        "for inspection, later points continue.",
-                        self.url,
-                        len(batch.payload),
-                        status,
-                        message,
-                        path,
-                    )
-                    return
-                self._record_failure(status, message)
+                self._send_isolating(batch.payload, refused)
+            except Exception as exc:  # transient; the batch is never lost
+                self._record_failure(int(getattr(exc, "status", 0) or 0), _describe(exc))
                 continue
-            self.spool.ack(batch)
-            self.n_sent_lines += batch.payload.count(b"\n")
+            if refused:
+                lines = b"".join(line for line, _ in refused)
+                reasons = "\n".join(f"{line!r}: {reason}" for line, reason in refused)
+                path = self.spool.reject(batch, reasons, payload=lines)
+                self.last_error = refused[-1][1]
+                self._reject_points(
+                    len(refused),
+                    f"InfluxDB at {self.url} refused {len(refused)} point(s) ({refused[0][1]}); "
+                    f"saved to {path}",
+                )
+            else:
+                self.spool.ack(batch)
+            self.n_sent_lines += batch.payload.count(b"\n") - len(refused)
             if self._consecutive_failures:
                 logger.warning(
                     "InfluxDB at %s accepts writes again after %d failed attempts; "
@@ -481,7 +572,8 @@ class InfluxStore(TimeSeriesStore):
                     self.spool.pending_bytes,
                 )
             self._consecutive_failures = 0
-            self.last_error = None
+            if not refused:
+                self.last_error = None
             return
 
     def _record_failure(self, status: int, message: str) -> None:
@@ -554,6 +646,7 @@ class InfluxStore(TimeSeriesStore):
         self._stop.set()
         # A request in flight ends within `timeout`; the thread is a daemon either way.
         self._sender.join(self.timeout + 1.0)
+        self._closed_pending = self.spool.pending_bytes
         self.spool.close()
         self._http.close()
         if self._client is not None:
@@ -811,7 +904,7 @@ class InfluxStore(TimeSeriesStore):
             self._client.delete_api().delete(
                 start="1970-01-01T00:00:00Z",
                 stop="2262-04-11T00:00:00Z",
-                predicate=f'session="{session}"',
+                predicate=delete_predicate(session),
                 bucket=self.bucket,
                 org=self.org,
             )
@@ -854,12 +947,23 @@ def _describe(exc: BaseException) -> str:
     body = getattr(exc, "body", None)
     if body:
         try:
-            return str(json.loads(body).get("error") or json.loads(body).get("message") or body)
+            text = str(json.loads(body).get("error") or json.loads(body).get("message") or body)
         except (ValueError, AttributeError):
-            return str(body)[:300]
+            text = str(body)
+        return redact_url(text[:300])
     reason = getattr(exc, "reason", None)
     text = str(reason or exc) or type(exc).__name__
-    return text[:300]
+    return redact_url(text[:300])
+
+
+def _rows(batch: SeriesBatch, rows: slice) -> SeriesBatch:
+    """Rows ``rows`` of ``batch`` as a batch of their own."""
+    return SeriesBatch(
+        batch.measurement,
+        batch.tags,
+        batch.time_ns[rows],
+        {name: values[rows] for name, values in batch.fields.items()},
+    )
 
 
 def _split_lines(payload: bytes, max_lines: int) -> list[bytes]:

@@ -10,6 +10,7 @@ at :attr:`LocalInfluxDB.url`. InfluxDB 1.8+, 2.x and 3.x need none of this.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import logging
 import shutil
@@ -60,11 +61,15 @@ def _shim_handler(upstream_port: int) -> type[BaseHTTPRequestHandler]:
             headers = {k: v for k, v in self.headers.items() if k.lower() not in _SKIP_HEADERS}
             connection = http.client.HTTPConnection("127.0.0.1", upstream_port, timeout=60)
             try:
-                connection.request(self.command, path, body=body, headers=headers)
+                # influxd answers an oversized body with 413 and closes the connection
+                # before reading it all: the answer is there, pass it on as it is (a 503
+                # here would make clients retry the same batch forever).
+                with contextlib.suppress(OSError):
+                    connection.request(self.command, path, body=body, headers=headers)
                 answer = connection.getresponse()
                 data, status = answer.read(), answer.status
                 answer_headers = answer.getheaders()
-            except OSError as exc:
+            except (OSError, http.client.HTTPException) as exc:
                 data, status = f'{{"error": "upstream unavailable: {exc}"}}'.encode(), 503
                 answer_headers = [("Content-Type", "application/json")]
             finally:
@@ -95,11 +100,20 @@ class LocalInfluxDB:
         Database to create (the ``bucket`` for InfluxStore).
     binary : str
         The ``influxd`` executable.
+    max_body_size : int, optional
+        The server's request size limit in bytes (influxd's own default, 25 MB, when
+        None); larger writes get HTTP 413.
     """
 
-    def __init__(self, database: str = "affectstream", binary: str = "influxd") -> None:
+    def __init__(
+        self,
+        database: str = "affectstream",
+        binary: str = "influxd",
+        max_body_size: int | None = None,
+    ) -> None:
         self.database = database
         self.binary = binary
+        self.max_body_size = max_body_size
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
         self._shim_process: subprocess.Popen[bytes] | None = None
@@ -130,6 +144,7 @@ class LocalInfluxDB:
             "  query-log-enabled = false\n"
             "[monitor]\n  store-enabled = false\n"
             f'[http]\n  bind-address = "127.0.0.1:{port}"\n  log-enabled = false\n'
+            + (f"  max-body-size = {int(self.max_body_size)}\n" if self.max_body_size else "")
         )
         log = open(root / "influxd.log", "wb")  # noqa: SIM115 - owned by the child process
         self._process = subprocess.Popen(

@@ -41,10 +41,14 @@ one copy.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import errno
 import fcntl
 import logging
 import os
 import struct
+import sys
 import threading
 import time
 import zlib
@@ -98,6 +102,40 @@ class SpoolBatch:
     n_records: int
     start: Position
     stop: Position
+
+
+_PUNCH_ALIGN = 4096  # file system block: holes are punched in whole blocks
+_PUNCH_MIN = 64 << 10  # reclaim in steps of at least this much
+_FALLOC_FL_KEEP_SIZE = 0x01
+_FALLOC_FL_PUNCH_HOLE = 0x02
+
+
+def _punch_hole(path: Path, offset: int, length: int) -> bool:
+    """Deallocate ``length`` bytes at ``offset`` of ``path`` (Linux); False if unsupported."""
+    if not sys.platform.startswith("linux") or length <= 0:
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fallocate = libc.fallocate
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+        fd = os.open(path, os.O_WRONLY)
+    except (OSError, AttributeError):
+        return False
+    try:
+        mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
+        return int(fallocate(fd, mode, offset, length)) == 0
+    finally:
+        os.close(fd)
+
+
+def _space_hint(exc: OSError) -> str:
+    """What to do about an OSError of the spool, in one sentence."""
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return (
+            "The disk (or quota) is full: free space or set AFFECTSTREAM_SPOOL_DIR to a disk "
+            "with room; writes succeed again as soon as there is space."
+        )
+    return "Check that the spool folder is writable (or set AFFECTSTREAM_SPOOL_DIR)."
 
 
 def _segment_name(segment: int) -> str:
@@ -201,18 +239,36 @@ class Spool:
                 f"Cannot create the spool directory {self.directory} ({exc}); "
                 "choose a writable spool_dir (or AFFECTSTREAM_SPOOL_DIR)."
             ) from exc
-        self._lock_file = self._acquire_lock()
         self._sizes: dict[int, int] = {}
         self._cursor = Position(1, 0)
-        self._write_file: BinaryIO | None = None
+        self._write_fd: int | None = None
         self._read_cache: tuple[int, int, bytes] | None = None
         self._warned_level = 0
-        self._recover()
+        self._reclaimed = 0  # bytes at the start of the cursor's segment given back
+        self._cursor_saved = True
+        #: Damaged records (and cut-short tails) moved to ``corrupt/`` since opening.
+        self.corrupt_records = 0
+        self._lock_file = self._acquire_lock()
+        try:
+            self._recover()
+        except OSError as exc:
+            self._lock_file.close()
+            raise StoreError(
+                f"Cannot open the spool {self.directory} ({exc.strerror or exc}); "
+                f"{_space_hint(exc)} Unsent data already in it stays there."
+            ) from None
 
     # -- opening -------------------------------------------------------------------
 
     def _acquire_lock(self) -> BinaryIO:
-        handle = open(self.directory / "lock", "a+b")  # noqa: SIM115 - held until close()
+        try:
+            # Unbuffered: a pid that could not be written (full disk) is not retried at close.
+            handle = open(self.directory / "lock", "a+b", buffering=0)  # noqa: SIM115
+        except OSError as exc:
+            raise StoreError(
+                f"Cannot open the spool {self.directory} ({exc.strerror or exc}); "
+                f"{_space_hint(exc)}"
+            ) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -223,10 +279,13 @@ class Spool:
                 f"The spool {self.directory} is in use by pid {owner}: one process per "
                 "spool; give this store another spool_dir or stop the other writer."
             ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()).encode())
-        handle.flush()
+        try:  # the owner's pid, for the message above; not needed to lock
+            handle.seek(0)
+            handle.truncate()
+            handle.write(str(os.getpid()).encode())
+            handle.flush()
+        except OSError as exc:
+            logger.debug("spool lock file: pid not written (%s)", exc)
         return handle
 
     def _segments_on_disk(self) -> list[int]:
@@ -313,15 +372,25 @@ class Spool:
                 offset = end
                 continue
             resume = self._next_valid_record(data, offset + 1)
-            if resume is None and last and end == -1:
+            stop = len(data) if resume is None else resume
+            if offset == start and not any(data[offset:stop]):
+                # Zeros where acknowledged records were: space reclaimed in place (a hole
+                # punched) before a crash kept the cursor from moving on. Nothing to keep.
+                logger.info("Spool segment %s: skipping %d reclaimed bytes.", path, stop - offset)
+                good += data[offset:stop]
+            elif resume is None and last and end == -1:
+                self._quarantine("corrupt", f"{path.stem}-{offset}.bin", data[offset:])
+                self.corrupt_records += 1
                 logger.warning(
-                    "Spool segment %s ends with %d bytes of a record cut short by a crash "
-                    "(that write never returned); removing them.",
+                    "Spool segment %s ends with %d bytes of a record cut short (a crash in "
+                    "the middle of an append, which never returned, or a damaged length "
+                    "field); moved to %s/corrupt/.",
                     path,
                     len(data) - offset,
+                    self.directory,
                 )
             else:
-                stop = len(data) if resume is None else resume
+                self.corrupt_records += 1
                 self._quarantine("corrupt", f"{path.stem}-{offset}.bin", data[offset:stop])
                 logger.error(
                     "Spool segment %s: %d bytes at offset %d fail their checksum; moved to "
@@ -365,12 +434,14 @@ class Spool:
         return path
 
     def _open_for_append(self, segment: int) -> None:
-        if self._write_file is not None:
-            self._write_file.close()
+        if self._write_fd is not None:
+            os.close(self._write_fd)
+            self._write_fd = None
         path = self.directory / _segment_name(segment)
         created = not path.exists()
-        self._write_file = open(path, "ab")  # noqa: SIM115 - kept open for appends
-        self._sizes.setdefault(segment, path.stat().st_size)
+        # Unbuffered: a failed write leaves nothing in a buffer to be written again later.
+        self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._sizes.setdefault(segment, os.fstat(self._write_fd).st_size)
         if created and self.fsync == "always":
             _fsync_directory(self.directory)
 
@@ -379,12 +450,17 @@ class Spool:
     @property
     def disk_bytes(self) -> int:
         """Bytes of the spool's segment files (what the ``max_bytes`` bound applies to)."""
-        return sum(self._sizes.values())
+        return sum(self._sizes.values()) - self._reclaimed
 
     @property
     def pending_bytes(self) -> int:
         """Bytes of records not yet acknowledged (headers included)."""
-        return self.disk_bytes - self._cursor.offset
+        return sum(self._sizes.values()) - self._cursor.offset
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` was called."""
+        return self._closed
 
     @property
     def end(self) -> Position:
@@ -410,48 +486,111 @@ class Spool:
         Raises
         ------
         SpoolFullError
-            The record does not fit in ``max_bytes`` (after waiting, when blocking).
+            The record does not fit in ``max_bytes`` (after waiting, when blocking), or
+            the disk is full; the record was not taken.
         """
-        record = encode_record(payload)
-        if len(record) > self.max_bytes:
+        self.append_many([payload])
+
+    def append_many(self, payloads: list[bytes]) -> None:
+        """Append records all or none: a failure leaves the spool as it was.
+
+        A caller retrying a failed write therefore never spools its first part twice.
+
+        Parameters
+        ----------
+        payloads : list of bytes
+            Record contents, in order.
+
+        Raises
+        ------
+        SpoolFullError
+            They do not fit in ``max_bytes`` (after waiting, when blocking), or the disk
+            is full; nothing was taken.
+        """
+        records = [encode_record(payload) for payload in payloads if payload]
+        total = sum(len(r) for r in records)
+        if not records:
+            return
+        if total > self.max_bytes:
             raise SpoolFullError(
-                f"A record of {len(record)} bytes can never fit the spool {self.directory} "
+                f"A write of {total} bytes can never fit the spool {self.directory} "
                 f"(max_bytes={self.max_bytes}): write smaller batches or raise max_bytes."
             )
         with self._changed:
             self._check_open()
-            deadline = time.monotonic() + self.full_timeout
-            while self.disk_bytes + len(record) > self.max_bytes:
-                if self._cursor.segment == self.end.segment and self._cursor.offset > 0:
-                    # The segment being filled is partly acknowledged: move on to a new
-                    # one, so the next acknowledgement can delete it and free its space.
-                    self._sizes[self.end.segment + 1] = 0
-                    self._open_for_append(self.end.segment + 1)
-                remaining = deadline - time.monotonic()
-                if self.on_full == "raise" or remaining <= 0:
-                    waited = f"waited {self.full_timeout:g} s" if self.on_full == "block" else ""
-                    raise SpoolFullError(
-                        f"The spool {self.directory} is full ({self.disk_bytes} of "
-                        f"{self.max_bytes} bytes) because the server has not accepted data"
-                        f"{' (' + waited + ')' if waited else ''}; this write of "
-                        f"{len(payload)} bytes was NOT stored. Bring the server back or raise "
-                        "max_bytes, then write it again."
-                    )
-                self._changed.wait(remaining)
-                self._check_open()
-            segment, size = self.end.segment, self.end.offset
-            if size and size + len(record) > self.segment_bytes:
-                segment += 1
-                self._sizes[segment] = 0
-                self._open_for_append(segment)
-            assert self._write_file is not None
-            self._write_file.write(record)
-            self._write_file.flush()
-            if self.fsync == "always":
-                os.fsync(self._write_file.fileno())
-            self._sizes[segment] += len(record)
+            self._wait_for_room(total)
+            before = dict(self._sizes)
+            segment_before = self.end.segment
+            try:
+                for record in records:
+                    self._write_record(record)
+                if self.fsync == "always":
+                    assert self._write_fd is not None
+                    os.fsync(self._write_fd)
+            except OSError as exc:
+                self._undo_appends(before, segment_before)
+                raise SpoolFullError(
+                    f"The spool {self.directory} could not store a write of {total} bytes "
+                    f"({exc.strerror or exc}); it was NOT stored and the spool is unchanged. "
+                    f"{_space_hint(exc)}"
+                ) from None
             self._warn_if_filling()
             self._changed.notify_all()
+
+    def _wait_for_room(self, total: int) -> None:
+        """Under the lock: wait (or raise) until ``total`` more bytes fit ``max_bytes``."""
+        deadline = time.monotonic() + self.full_timeout
+        while self.disk_bytes + total > self.max_bytes:
+            if self._cursor.segment == self.end.segment and self._cursor.offset > 0:
+                # The segment being filled is partly acknowledged: move on to a new
+                # one, so the next acknowledgement can delete it and free its space.
+                self._sizes[self.end.segment + 1] = 0
+                self._open_for_append(self.end.segment + 1)
+            remaining = deadline - time.monotonic()
+            if self.on_full == "raise" or remaining <= 0:
+                waited = f"waited {self.full_timeout:g} s" if self.on_full == "block" else ""
+                raise SpoolFullError(
+                    f"The spool {self.directory} is full ({self.disk_bytes} of "
+                    f"{self.max_bytes} bytes) because the server has not accepted data"
+                    f"{' (' + waited + ')' if waited else ''}; this write of "
+                    f"{total} bytes was NOT stored. Bring the server back or raise "
+                    "max_bytes, then write it again."
+                )
+            self._changed.wait(remaining)
+            self._check_open()
+
+    def _write_record(self, record: bytes) -> None:
+        segment, size = self.end.segment, self.end.offset
+        if size and size + len(record) > self.segment_bytes:
+            segment += 1
+            self._sizes[segment] = 0
+            self._open_for_append(segment)
+        assert self._write_fd is not None
+        view = memoryview(record)
+        while view:
+            written = os.write(self._write_fd, view)
+            view = view[written:]
+            self._sizes[segment] += written
+
+    def _undo_appends(self, before: dict[int, int], segment_before: int) -> None:
+        """Cut the segments back to ``before``: no partial record stays behind."""
+        for segment in sorted(set(self._sizes) - set(before), reverse=True):
+            del self._sizes[segment]
+            with contextlib.suppress(OSError):
+                (self.directory / _segment_name(segment)).unlink()
+        self._sizes = before
+        path = self.directory / _segment_name(segment_before)
+        try:
+            os.truncate(path, before[segment_before])
+            self._open_for_append(segment_before)
+        except OSError as exc:  # truncation frees space, so this is outside damage
+            logger.error(
+                "Spool %s: could not cut a failed append from %s (%s); the next open moves "
+                "it to corrupt/.",
+                self.directory,
+                path,
+                exc,
+            )
 
     def _warn_if_filling(self) -> None:
         fraction = self.disk_bytes / self.max_bytes
@@ -598,10 +737,16 @@ class Spool:
             stop = batch.stop
             if stop == self.end and stop.offset > 0:
                 # Everything is acknowledged: start a fresh segment so the old one can go.
-                stop = Position(stop.segment + 1, 0)
-                self._sizes[stop.segment] = 0
-                self._open_for_append(stop.segment)
-            self._write_cursor(stop)
+                with contextlib.suppress(OSError):  # a full disk: reclaim in place instead
+                    self._open_for_append(stop.segment + 1)
+                    self._sizes[stop.segment + 1] = 0
+                    stop = Position(stop.segment + 1, 0)
+            # Free acknowledged space before persisting the cursor: on a full disk the
+            # cursor file can only be written once space is back. Freeing first is safe: a
+            # crash in between replays from the old cursor, resending acknowledged points
+            # (which overwrite), never losing any.
+            if stop.segment != self._cursor.segment:
+                self._reclaimed = 0
             self._cursor = stop
             for segment in [s for s in self._sizes if s < stop.segment]:
                 del self._sizes[segment]
@@ -609,19 +754,37 @@ class Spool:
             if stop.segment not in self._sizes:
                 self._sizes[stop.segment] = 0
                 self._open_for_append(stop.segment)
+            self._reclaim_in_place()
+            try:
+                self._write_cursor(stop)
+                self._cursor_saved = True
+            except OSError as exc:
+                if self._cursor_saved:
+                    logger.warning(
+                        "Spool %s: the cursor cannot be saved (%s); acknowledged data is "
+                        "freed anyway and the cursor is saved when space returns (until "
+                        "then a restart resends some acknowledged points, harmlessly).",
+                        self.directory,
+                        exc.strerror or exc,
+                    )
+                self._cursor_saved = False
+                with contextlib.suppress(OSError):
+                    (self.directory / "cursor.tmp").unlink()
             if self.disk_bytes < self.max_bytes * _WARN_FRACTIONS[0]:
                 self._warned_level = 0
             self._changed.notify_all()
 
-    def reject(self, batch: SpoolBatch, reason: str) -> Path:
-        """Move a batch the server refused for good into ``rejected/``, then acknowledge it.
+    def reject(self, batch: SpoolBatch, reason: str, payload: bytes | None = None) -> Path:
+        """Move what the server refused for good into ``rejected/``, then acknowledge the batch.
 
         Parameters
         ----------
         batch : SpoolBatch
-            The refused batch.
+            The batch holding the refused lines (the rest of it was accepted).
         reason : str
             The server's answer, saved next to the payload.
+        payload : bytes, optional
+            The refused lines (default: the whole batch).
 
         Returns
         -------
@@ -629,9 +792,26 @@ class Spool:
             Where the payload was saved.
         """
         name = f"{batch.start.segment:016d}-{batch.start.offset}.lp"
-        path = self._quarantine("rejected", name, batch.payload, note=reason)
+        refused = batch.payload if payload is None else payload
+        path = self._quarantine("rejected", name, refused, note=reason)
         self.ack(batch)
         return path
+
+    def _reclaim_in_place(self) -> None:
+        """Give acknowledged blocks at the start of the cursor's segment back to the disk.
+
+        Linux ``fallocate(PUNCH_HOLE)``: the file keeps its size (offsets stay valid) but
+        the acknowledged blocks stop using space, without waiting for the segment to be
+        passed (up to ``segment_bytes``). Elsewhere (or on a file system without holes)
+        space is freed when the segment is deleted, as before.
+        """
+        aligned = self._cursor.offset // _PUNCH_ALIGN * _PUNCH_ALIGN
+        if aligned - self._reclaimed < _PUNCH_MIN:
+            return
+        path = self.directory / _segment_name(self._cursor.segment)
+        if _punch_hole(path, self._reclaimed, aligned - self._reclaimed):
+            self._reclaimed = aligned
+            self._read_cache = None
 
     def _write_cursor(self, position: Position) -> None:
         temporary = self.directory / "cursor.tmp"
@@ -648,12 +828,13 @@ class Spool:
             if self._closed:
                 return
             self._closed = True
-            if self._write_file is not None:
-                self._write_file.flush()
-                os.fsync(self._write_file.fileno())
-                self._write_file.close()
-                self._write_file = None
+            if self._write_fd is not None:
+                with contextlib.suppress(OSError):  # appends were synced per policy
+                    os.fsync(self._write_fd)
+                os.close(self._write_fd)
+                self._write_fd = None
             self._read_cache = None
             fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_UN)
-            self._lock_file.close()
+            with contextlib.suppress(OSError):
+                self._lock_file.close()
             self._changed.notify_all()

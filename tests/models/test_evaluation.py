@@ -85,3 +85,27 @@ def test_plot_is_written(tmp_path: Path) -> None:
     result.pop("predictions")
     path = plot_report({"lightgbm": result}, tmp_path / "report.png", "test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("folds", [0, 1, 7])
+def test_impossible_fold_counts_are_one_line_errors(folds: int) -> None:
+    from affectstream.errors import ConfigError
+
+    frame = synthetic_feature_frame(6, 30, seed=4)
+    with pytest.raises(ConfigError, match=f"--folds {folds}: .* 2 to 6 folds") as info:
+        cross_validate(frame, kind="svm", n_splits=folds)
+    assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize("folds", ["0", "1", "two"])
+def test_cli_refuses_bad_folds_before_loading_data(
+    folds: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from affectstream.cli import main
+
+    argv = ["evaluate", "--dataset", "wesad", "--data", str(tmp_path), "--folds", folds]
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "--folds" in err[-1] and "Traceback" not in "\n".join(err)

@@ -12,6 +12,7 @@ the real one. Not for production: the stores talk to InfluxDB 1.8+, 2.x or 3.x d
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import http.client
 import threading
@@ -78,7 +79,9 @@ class InfluxV2WriteProxy:
                     "127.0.0.1", proxy.upstream_port, timeout=30
                 )
                 try:
-                    connection.request(self.command, path, body=body, headers=headers)
+                    # influxd may answer (413) and close before reading an oversized body.
+                    with contextlib.suppress(OSError):
+                        connection.request(self.command, path, body=body, headers=headers)
                     answer = connection.getresponse()
                     data = answer.read()
                     status, reason, answer_headers = (
@@ -86,7 +89,7 @@ class InfluxV2WriteProxy:
                         answer.reason,
                         answer.getheaders(),
                     )
-                except OSError as exc:
+                except (OSError, http.client.HTTPException) as exc:
                     data = f'{{"error": "proxy: upstream unavailable: {exc}"}}'.encode()
                     status, reason = 503, "Service Unavailable"
                     answer_headers = [("Content-Type", "application/json")]

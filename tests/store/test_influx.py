@@ -401,10 +401,13 @@ def test_values_line_protocol_cannot_carry_are_refused_clearly(tmp_path: Path) -
                 "line break",
             ),
         ]
-        for batch, reason in cases:
-            with pytest.raises(StoreError, match=reason):
-                store.write([batch])
-        assert store.pending_bytes == 0  # nothing half-written
+        # Each point is refused alone, counted and explained; nothing is half-written.
+        for i, (batch, reason) in enumerate(cases, start=1):
+            store.write([batch])
+            report = store.delivery()
+            assert report.rejected_points == i
+            assert reason in report.last_rejection
+        assert store.pending_bytes == 0
 
 
 def test_full_spool_refuses_writes_with_the_server_named(tmp_path: Path) -> None:

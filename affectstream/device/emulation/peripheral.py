@@ -61,6 +61,7 @@ class _StreamLog:
     indices: list[IntArray] = field(default_factory=list)
     lost: int = 0
     counting: bool = False  # losses count from the first delivery on
+    n_sent: int = 0
 
 
 class EmulatedPeripheral:
@@ -138,6 +139,10 @@ class EmulatedPeripheral:
         self.malformed_sent = 0
         self.disconnects = 0
         self._logs = {kind: _StreamLog(len(ch)) for kind, ch in self.kinds.items()}
+        #: Keep every delivered sample for :meth:`sent_samples` (tests compare them with
+        #: what was decoded). Long runs set it False: only counts are kept, so memory
+        #: does not grow with the session.
+        self.keep_samples = True
         self._radio: VirtualRadio | None = None
         self._device: Device | None = None
         self._connection: Connection | None = None
@@ -387,8 +392,10 @@ class EmulatedPeripheral:
         for record in records:
             log = self._logs[record.kind]
             if delivered:
-                log.values.append(record.values)
-                log.indices.append(record.indices)
+                log.n_sent += len(record.indices)
+                if self.keep_samples:
+                    log.values.append(record.values)
+                    log.indices.append(record.indices)
                 log.counting = True
             elif log.counting:
                 log.lost += len(record.indices)
@@ -535,6 +542,10 @@ class EmulatedPeripheral:
         if not log.indices:
             return np.zeros(0, dtype=np.int64)
         return np.concatenate(log.indices).astype(np.int64)
+
+    def sent_count(self, kind: str) -> int:
+        """Samples of ``kind`` delivered (counted even when ``keep_samples`` is False)."""
+        return self._check_kind(kind).n_sent
 
     def lost_samples(self, kind: str) -> int:
         """Samples of ``kind`` generated after the first delivery but never delivered."""
