@@ -9,7 +9,12 @@ exponential backoff and resumes streaming (re-subscribes, re-sends the start com
 re-checks the answers) without the caller doing anything.
 
 Device counters are unwrapped per stream; every sample the counter says is missing becomes a
-NaN row plus a :class:`~affectstream.types.Gap`, also across a disconnect. Malformed packets
+NaN row plus a :class:`~affectstream.types.Gap`, also across a disconnect. There the counter
+may have wrapped, so where it went on is predicted from host time at the rate the device was
+seen to sample; a counter that lands behind the last received sample is never a duplicate
+(nothing is redelivered on a new connection): it is a cycle further on when that is within
+the prediction's error (the Ganglion's cycle is one second), else the device restarted its
+counter and a ``"restart"`` gap (time known, sample count not) is recorded. Malformed packets
 are counted, logged and dropped. Blocks go to a bounded queue (or a callback) that never
 blocks the BLE callback: if the queue is full the block is counted and its samples turn into
 an ``"overflow"`` gap in front of the next block that fits.
