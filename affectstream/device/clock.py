@@ -213,11 +213,11 @@ class ClockModel:
         -------
         float
         """
+        if self._dirty:
+            self._fit()
         nominal = self.nominal_rate * (1.0 + self.drift_ppm_ * 1e-6)
         if len(self._buckets) < 2:
             return nominal
-        if self._dirty:
-            self._fit()
         _, x0, r0 = self._buckets[0]
         _, x1, r1 = self._buckets[-1]
         seconds = (x1 - x0) / self.nominal_rate + (r1 - r0)
