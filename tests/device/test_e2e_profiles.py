@@ -337,13 +337,29 @@ async def test_counter_wraps_during_streaming_and_across_a_disconnect(
 async def test_saturated_eda_samples_become_saturated_gaps(radio: VirtualRadio) -> None:
     """Samples the band sends as 0xFFFFFF are NaN rows inside ``"saturated"`` gaps, counted
     as received (not lost)."""
-    preview = EdaBand().generator.samples_at(np.arange(0, 10 * 32) / 32)
-    threshold = float(preview.min() + preview.max()) / 2  # some samples above, some below
-    p = _make("eda", rate=32, saturate_above_us=threshold)
+
+    def threshold(start: float) -> float:
+        """Midway in the band's signal over 5 device seconds from ``start``: some samples
+        above, some below (the signal is deterministic, a fresh band previews it)."""
+        preview = EdaBand().generator.samples_at(start + np.arange(0, 5 * 32) / 32)
+        return float(preview.min() + preview.max()) / 2
+
+    p = _make("eda", rate=32, saturate_above_us=threshold(0.0))
     await radio.add(p)
 
-    async def run(_sup: Supervisor) -> None:
-        await asyncio.sleep(1.2)
+    async def run(sup: Supervisor) -> None:
+        # Streaming starts later on a loaded machine, where the signal may lie all above
+        # (or below) the first threshold: move it to the part that will be streamed.
+        await _flowing(sup, [p])
+        p.saturate_above_us = threshold(p.device_time())
+        mark = len(p.sent_indices("eda"))
+
+        def both_sent() -> bool:
+            recent = np.isnan(p.sent_samples("eda")[mark:, 0])
+            return bool(recent.any() and not recent.all())
+
+        await wait_until(both_sent, "saturated and valid samples sent")
+        await asyncio.sleep(0.3)
 
     rec = await record(radio, [p], run)
     block = assert_matches_sent(rec, p, "eda")
