@@ -26,6 +26,11 @@ from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
 
+#: Relative difference from the nominal rate beyond which :meth:`ClockModel.rate` trusts
+#: a measured rate: far more than a crystal's error (~100 ppm) and than the jitter of the
+#: earliest arrivals over a few seconds of data.
+RATE_TOLERANCE = 0.05
+
 
 def _cross(o: tuple[float, float], a: tuple[float, float], b: tuple[float, float]) -> float:
     return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
@@ -193,6 +198,35 @@ class ClockModel:
         self._slope = slope
         # arrival ≈ x (1/rate + slope): the device runs fast when the slope is negative.
         self.drift_ppm_ = -slope * self.nominal_rate * 1e6
+
+    def rate(self) -> float:
+        """Device samples per host second, for predicting a counter across a disconnect.
+
+        Measured between the earliest arrivals of the oldest and newest buckets. A
+        measurement within :data:`RATE_TOLERANCE` of the nominal rate is arrival jitter
+        over a short span (crystals are within ~±100 ppm), so the nominal rate corrected by
+        the fitted drift is returned; further off, the device does not sample at its
+        nominal rate (an emulator running faster than real time, a misconfigured rate) and
+        the measurement is returned. Without two buckets: the nominal rate.
+
+        Returns
+        -------
+        float
+        """
+        if self._dirty:
+            self._fit()
+        nominal = self.nominal_rate * (1.0 + self.drift_ppm_ * 1e-6)
+        if len(self._buckets) < 2:
+            return nominal
+        _, x0, r0 = self._buckets[0]
+        _, x1, r1 = self._buckets[-1]
+        seconds = (x1 - x0) / self.nominal_rate + (r1 - r0)
+        if seconds <= 0.0:
+            return nominal
+        measured = (x1 - x0) / seconds
+        if abs(measured / self.nominal_rate - 1.0) <= RATE_TOLERANCE:
+            return nominal
+        return measured
 
     def time_of(self, index: ArrayLike) -> FloatArray:
         """Host time of device sample indices.

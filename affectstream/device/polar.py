@@ -437,11 +437,15 @@ class EcgCounter:
         n = int(frame.samples.shape[0])
         if self._last_index is None or self._last_timestamp is None:
             last = n - 1
+        elif frame.timestamp_ns == self._last_timestamp:
+            # The same frame again (a repeated notification): the same indices, so that the
+            # supervisor drops its samples as duplicates instead of appending them.
+            return self._last_index - n + 1
         else:
             elapsed = (frame.timestamp_ns - self._last_timestamp) * self.sample_rate / 1e9
             advance = round(elapsed)
             if advance < 1:
-                # Time went backwards (device restart) or a duplicate: start a new segment
+                # Time went backwards (device restart): start a new segment
                 # right after the previous one; the supervisor sees no gap it cannot prove.
                 advance = n
             last = self._last_index + advance

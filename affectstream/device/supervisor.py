@@ -9,7 +9,12 @@ exponential backoff and resumes streaming (re-subscribes, re-sends the start com
 re-checks the answers) without the caller doing anything.
 
 Device counters are unwrapped per stream; every sample the counter says is missing becomes a
-NaN row plus a :class:`~affectstream.types.Gap`, also across a disconnect. Malformed packets
+NaN row plus a :class:`~affectstream.types.Gap`, also across a disconnect. There the counter
+may have wrapped, so where it went on is predicted from host time at the rate the device was
+seen to sample; a counter that lands behind the last received sample is never a duplicate
+(nothing is redelivered on a new connection): it is a cycle further on when that is within
+the prediction's error (the Ganglion's cycle is one second), else the device restarted its
+counter and a ``"restart"`` gap (time known, sample count not) is recorded. Malformed packets
 are counted, logged and dropped. Blocks go to a bounded queue (or a callback) that never
 blocks the BLE callback: if the queue is full the block is counted and its samples turn into
 an ``"overflow"`` gap in front of the next block that fits.
@@ -57,6 +62,11 @@ _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$"
 #: Smallest spacing of event times (HR, RR) in seconds: when two would tie or go back, the
 #: later moves this far past the earlier (the store keeps one point per series and time).
 _EVENT_MIN_STEP = 1e-3
+
+#: Host seconds a counter predicted across a disconnect may be off by (delivery delays
+#: before and after the outage) and still be moved a counter cycle on rather than taken
+#: as a device restart.
+_RESUME_TOLERANCE_S = 1.0
 
 #: Errors after which a reconnect is worth trying.
 _LINK_ERRORS = (BleakError, DeviceError, TimeoutError, OSError, EOFError)
@@ -219,17 +229,34 @@ class StreamState:
             self.clock = ClockModel(spec.sfreq, window=self.clock_window) if spec.sfreq else None
         self.spec = spec
 
-    def _unwrap(self, counter: int, n: int, arrival: float) -> int:
+    def _unwrap(self, counter: int, n: int, arrival: float) -> tuple[int, bool]:
+        """Unwrapped device counter of a frame's first sample, and whether the device
+        restarted its counter (so that no gap can be computed)."""
         modulus = self.spec.counter_modulus
         if modulus is None or self._device_next is None:
-            return counter
+            return counter, False
         base = self._device_next
-        if self.pending_reason and self._last_arrival is not None and self.spec.sfreq:
+        if self.pending_reason is None:
+            return base + (counter - base + modulus // 2) % modulus - modulus // 2, False
+        rate = self.clock.rate() if self.clock is not None else (self.spec.sfreq or 1.0)
+        if self._last_arrival is not None and self.spec.sfreq:
             # Across a disconnect the counter may have wrapped more than once: predict
-            # from elapsed host time (delivery delays cancel to first order).
-            elapsed = round((arrival - self._last_arrival) * self.spec.sfreq)
+            # from elapsed host time (delivery delays cancel to first order) at the rate
+            # the device was seen to sample.
+            elapsed = round((arrival - self._last_arrival) * rate)
             base += max(0, elapsed - n)
-        return base + (counter - base + modulus // 2) % modulus - modulus // 2
+        unwrapped = base + (counter - base + modulus // 2) % modulus - modulus // 2
+        if unwrapped < self._device_next:
+            # Not a duplicate: BLE carries no notification over to a new connection and a
+            # device resumes with new samples. Either the prediction fell short by a cycle
+            # (a small modulus: the Ganglion's is one second, less than delivery delays
+            # under load can add) or the device restarted its counter. A cycle later is
+            # taken when it is within the prediction's error.
+            tolerance = max(_RESUME_TOLERANCE_S * rate, 0.1 * (base - self._device_next))
+            if unwrapped + modulus - base <= tolerance:
+                return unwrapped + modulus, False
+            return unwrapped, True
+        return unwrapped, False
 
     def _times(self, index: np.ndarray, values: np.ndarray, arrival: float) -> np.ndarray:
         """Strictly increasing host times of new samples (each after the last delivered)."""
@@ -276,8 +303,16 @@ class StreamState:
                 # No counter: the loss is known in time only, not in samples.
                 lost_since = self._last_time
         else:
-            device_first = self._unwrap(frame.counter, n, arrival)
-            if frame.restart and self._device_next is not None:
+            device_first, restarted = self._unwrap(frame.counter, n, arrival)
+            if (frame.restart or restarted) and self._device_next is not None:
+                if restarted:
+                    logger.warning(
+                        "%s: device counter went back across a reconnect (%d, expected "
+                        "from %d on); taken as a device restart",
+                        self.stream_id,
+                        device_first,
+                        self._device_next,
+                    )
                 self._offset = self._out_next - device_first
                 if self._last_time is not None:
                     gaps.append(
@@ -799,15 +834,20 @@ class Supervisor:
         if device.keep_alive is not None:
             device.keep_alive.cancel()
             device.keep_alive = None
-        session = device.session
-        if session is not None:
-            self._ingest(device, session.flush(), self.now())
-        for state in device.streams.values():
-            state.pending_reason = "disconnect"
+        self._mark_link_down(device, self.now())
         client, device.client = device.client, None
         if client is not None:
             with contextlib.suppress(Exception):
                 await client.disconnect()
+
+    def _mark_link_down(self, device: _Device, arrival: float) -> None:
+        """Deliver what the session held back and mark every stream as resuming after a
+        disconnect (its next counter is predicted from host time)."""
+        session = device.session
+        if session is not None:
+            self._ingest(device, session.flush(), arrival)
+        for state in device.streams.values():
+            state.pending_reason = "disconnect"
 
     async def _disconnect(self, device: _Device) -> None:
         if device.keep_alive is not None:

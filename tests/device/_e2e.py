@@ -46,6 +46,59 @@ def _caught_up(rec: Recording, p: EmulatedPeripheral) -> bool:
     return True
 
 
+#: Seconds a condition of an end-to-end test may take on a loaded machine before the test
+#: fails: a hang guard, not a timing (nothing here is asserted to be fast).
+HANG_GUARD_S = 60.0
+
+
+async def wait_until(
+    predicate: Callable[[], bool], what: str, timeout: float = HANG_GUARD_S
+) -> None:
+    """Poll ``predicate()`` until true; fail saying ``what`` did not happen after
+    ``timeout`` s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not predicate():
+        if loop.time() > deadline:
+            raise AssertionError(f"{what} did not happen within {timeout:g} s")
+        await asyncio.sleep(0.02)
+
+
+def received(sup: Supervisor, stream: str) -> int:
+    """Samples the supervisor has delivered on ``stream`` so far."""
+    stats = sup.stats().get(stream)
+    return 0 if stats is None else stats.samples_received
+
+
+async def drop_and_resume(
+    sup: Supervisor,
+    p: EmulatedPeripheral,
+    stream: str,
+    drop: Callable[[], Awaitable[None]],
+    *,
+    before: float,
+    after: float,
+) -> None:
+    """Let ``stream`` flow for ``before`` s, ``drop()`` the link, wait for the supervisor
+    to reconnect by itself and for samples to flow again, then let them flow ``after`` s.
+
+    Conditions are waited for, not timed, so a loaded machine makes the test slower, not
+    different: samples arrive before the drop, and after the reconnect before the cutoff.
+    """
+    await wait_until(lambda: received(sup, stream) > 0, f"first samples of {stream}")
+    await asyncio.sleep(before)
+    await drop()
+    await wait_until(
+        lambda: sup.stats()[stream].reconnects >= 1 and p.is_connected,
+        f"the supervisor reconnecting to {p.name}",
+    )
+    resumed_from = received(sup, stream)
+    await wait_until(
+        lambda: received(sup, stream) > resumed_from, f"samples of {stream} after the reconnect"
+    )
+    await asyncio.sleep(after)
+
+
 def target(p: EmulatedPeripheral) -> DeviceTarget:
     return DeviceTarget(p.address, profile=p.profile, name=p.name)
 
@@ -83,7 +136,9 @@ async def record(
         for p in peripherals:
             for kind in p.kinds:
                 rec.cutoff[f"{p.name}/{kind}"] = len(p.sent_indices(kind))
-        for _ in range(60):  # bounded wait
+        # Bounded wait (a hang guard): if it runs out, the asserts say what never arrived.
+        deadline = asyncio.get_running_loop().time() + HANG_GUARD_S
+        while asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
             if all(_caught_up(rec, p) for p in peripherals):
                 break

@@ -184,3 +184,25 @@ def test_strictly_after() -> None:
     untouched = np.array([2.0, 3.0])
     assert strictly_after(untouched, 1.0, 0.1) is untouched
     assert strictly_after(np.array([]), 0.0, 0.1).size == 0
+
+
+@pytest.mark.parametrize(("speed", "drift_ppm"), [(1.0, 80.0), (2.0, 0.0), (0.5, 0.0)])
+def test_rate_follows_a_device_far_from_nominal_and_ignores_jitter_near_it(
+    speed: float, drift_ppm: float
+) -> None:
+    """The rate used to predict a counter across a disconnect: a device sampling at
+    ``speed`` times nominal (the emulator's knob) is measured; one within a crystal's error
+    gives the nominal rate, whatever the jitter of four seconds of packets."""
+    rng = np.random.default_rng(3)
+    model = ClockModel(RATE, window=WINDOW)
+    assert model.rate() == RATE  # nothing observed yet
+    true_rate = RATE * speed * (1 + drift_ppm * 1e-6)
+    for last in range(PER_PACKET - 1, int(4.0 * true_rate), PER_PACKET):
+        model.observe(last, 100.0 + last / true_rate + D_MIN + rng.uniform(0, JITTER))
+    if speed == 1.0:
+        assert model.rate() == RATE * (1 + model.drift_ppm_ * 1e-6)
+    else:
+        # Earliest arrivals of the first and last buckets: off by at most the jitter
+        # over the span between them (at least one bucket of nominal time).
+        span = (int(4.0 * true_rate) - 2 * BUCKET * RATE) / true_rate
+        assert abs(model.rate() / true_rate - 1) <= JITTER / span

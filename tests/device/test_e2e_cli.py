@@ -34,7 +34,7 @@ def test_record_with_chaos_prints_a_consistent_summary() -> None:
             "--emulate",
             "hr,polar,eda,muse",
             "--duration",
-            "4",
+            "8",  # the chaos schedule scales with it: time to reconnect on a loaded machine
             "--speed",
             "2",
             "--chaos",

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.ganglion import Ganglion
 from affectstream.device.supervisor import Supervisor
 
-from ._e2e import assert_matches_sent, record
+from ._e2e import assert_matches_sent, drop_and_resume, record
 
 
 async def test_ganglion_streams_and_resumes_after_a_disconnect() -> None:
@@ -16,20 +14,15 @@ async def test_ganglion_streams_and_resumes_after_a_disconnect() -> None:
         board = Ganglion(speed=2.0)
         await radio.add(board)
         lost = 0
+        stream = f"{board.name}/eeg"
 
         async def run(sup: Supervisor) -> None:
             nonlocal lost
-            await asyncio.sleep(0.5)
-            await board.disconnect()
-            for _ in range(100):
-                await asyncio.sleep(0.05)
-                if sup.stats()[f"{board.name}/eeg"].reconnects and board.is_connected:
-                    break
-            await asyncio.sleep(0.5)
+            await drop_and_resume(sup, board, stream, board.disconnect, before=0.5, after=0.5)
             lost = board.lost_samples("eeg")
 
         rec = await record(radio, [board], run)
         assert_matches_sent(rec, board, "eeg")
-        stats = rec.stats[f"{board.name}/eeg"]
+        stats = rec.stats[stream]
         assert stats.reconnects == 1
         assert stats.gap_samples == lost

@@ -21,7 +21,14 @@ from affectstream.device.emulation.polar import PolarH10
 from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import DeviceNotFoundError
 
-from ._e2e import assert_matches_sent, partial_rows, record
+from ._e2e import (
+    assert_matches_sent,
+    drop_and_resume,
+    partial_rows,
+    received,
+    record,
+    wait_until,
+)
 
 SPEED = 4.0
 
@@ -49,12 +56,26 @@ async def _sleep(seconds: float) -> None:
     await asyncio.sleep(seconds)
 
 
+async def _flowing(sup: Supervisor, devices: list[EmulatedPeripheral]) -> None:
+    """Wait until every stream of ``devices`` has delivered samples (slow on a loaded
+    machine), so that the time that follows is streaming time."""
+    for p in devices:
+        for kind in KINDS[p.profile]:
+            stream = f"{p.name}/{kind}"
+
+            def arrived(stream: str = stream) -> bool:
+                return received(sup, stream) > 0
+
+            await wait_until(arrived, f"first samples of {stream}")
+
+
 @pytest.mark.parametrize("profile", sorted(KINDS))
 async def test_profile_streams_what_the_emulator_sent(radio: VirtualRadio, profile: str) -> None:
     p = _make(profile)
     await radio.add(p)
 
-    async def run(_sup: Supervisor) -> None:
+    async def run(sup: Supervisor) -> None:
+        await _flowing(sup, [p])
         await asyncio.sleep(1.2)
 
     rec = await record(radio, [p], run)
@@ -81,13 +102,7 @@ async def test_streaming_resumes_after_a_disconnect_and_the_gap_equals_the_loss(
     lost: dict[str, int] = {}
 
     async def run(sup: Supervisor) -> None:
-        await asyncio.sleep(0.6)
-        await p.disconnect()
-        for _ in range(100):  # wait for the supervisor to reconnect by itself
-            await asyncio.sleep(0.05)
-            if sup.stats()[f"{p.name}/{kind}"].reconnects and p.is_connected:
-                break
-        await asyncio.sleep(0.8)
+        await drop_and_resume(sup, p, f"{p.name}/{kind}", p.disconnect, before=0.6, after=0.8)
         lost[kind] = p.lost_samples(kind)
 
     rec = await record(radio, [p], run)
@@ -111,13 +126,11 @@ async def test_link_loss_while_out_of_range(radio: VirtualRadio) -> None:
 
     async def run(sup: Supervisor) -> None:
         nonlocal lost
-        await asyncio.sleep(0.5)
-        await p.link_loss(out_of_range=0.5)
-        for _ in range(100):
-            await asyncio.sleep(0.05)
-            if sup.stats()[f"{p.name}/eda"].reconnects:
-                break
-        await asyncio.sleep(0.5)
+
+        async def out_of_range() -> None:
+            await p.link_loss(out_of_range=0.5)
+
+        await drop_and_resume(sup, p, f"{p.name}/eda", out_of_range, before=0.5, after=0.5)
         lost = p.lost_samples("eda")
 
     rec = await record(radio, [p], run)
@@ -160,7 +173,8 @@ async def test_several_devices_at_once(radio: VirtualRadio) -> None:
     for p in devices:
         await radio.add(p)
 
-    async def run(_sup: Supervisor) -> None:
+    async def run(sup: Supervisor) -> None:
+        await _flowing(sup, devices)
         await asyncio.sleep(1.0)
 
     rec = await record(radio, devices, run)
@@ -180,7 +194,7 @@ async def test_device_found_by_name_and_profile_by_advertisement(radio: VirtualR
         scanner_kwargs=radio.scanner_kwargs(),
         scan_timeout=3.0,
     ) as sup:
-        await asyncio.sleep(0.3)
+        await wait_until(lambda: bool(blocks), f"a block from {p.name}")
         assert sup.device_names() == [p.name]
     assert blocks and blocks[0].stream == f"{p.name}/eda"
 
@@ -323,13 +337,29 @@ async def test_counter_wraps_during_streaming_and_across_a_disconnect(
 async def test_saturated_eda_samples_become_saturated_gaps(radio: VirtualRadio) -> None:
     """Samples the band sends as 0xFFFFFF are NaN rows inside ``"saturated"`` gaps, counted
     as received (not lost)."""
-    preview = EdaBand().generator.samples_at(np.arange(0, 10 * 32) / 32)
-    threshold = float(preview.min() + preview.max()) / 2  # some samples above, some below
-    p = _make("eda", rate=32, saturate_above_us=threshold)
+
+    def threshold(start: float) -> float:
+        """Midway in the band's signal over 5 device seconds from ``start``: some samples
+        above, some below (the signal is deterministic, a fresh band previews it)."""
+        preview = EdaBand().generator.samples_at(start + np.arange(0, 5 * 32) / 32)
+        return float(preview.min() + preview.max()) / 2
+
+    p = _make("eda", rate=32, saturate_above_us=threshold(0.0))
     await radio.add(p)
 
-    async def run(_sup: Supervisor) -> None:
-        await asyncio.sleep(1.2)
+    async def run(sup: Supervisor) -> None:
+        # Streaming starts later on a loaded machine, where the signal may lie all above
+        # (or below) the first threshold: move it to the part that will be streamed.
+        await _flowing(sup, [p])
+        p.saturate_above_us = threshold(p.device_time())
+        mark = len(p.sent_indices("eda"))
+
+        def both_sent() -> bool:
+            recent = np.isnan(p.sent_samples("eda")[mark:, 0])
+            return bool(recent.any() and not recent.all())
+
+        await wait_until(both_sent, "saturated and valid samples sent")
+        await asyncio.sleep(0.3)
 
     rec = await record(radio, [p], run)
     block = assert_matches_sent(rec, p, "eda")

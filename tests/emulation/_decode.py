@@ -69,7 +69,7 @@ class MuseReplies:
             self.buffer = ""
 
 
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+async def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> None:
     """Poll ``predicate()`` until true; fail after ``timeout`` s (a hang guard, not a timing)."""
     async with asyncio.timeout(timeout):
         while not predicate():

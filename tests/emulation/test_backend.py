@@ -35,7 +35,7 @@ def decode_hr(packet: bytes) -> tuple[int, list[int]]:
     return bpm, rr if flags & 0x10 else []
 
 
-async def wait_until(predicate: object, timeout: float = 5.0) -> None:
+async def wait_until(predicate: object, timeout: float = 60.0) -> None:
     """Poll ``predicate()`` until true; fail the test after ``timeout`` s (a hang guard)."""
     async with asyncio.timeout(timeout):
         while not predicate():  # type: ignore[operator]
