@@ -22,7 +22,9 @@ AXE = Path(__file__).parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 __all__ = ["AXE", "CHROMIUM", "World"]
 
 
-@pytest.fixture(scope="session")
+# Module scope: Playwright's sync API keeps an event loop running while it is open, and
+# the asyncio tests of later modules cannot start theirs inside it.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     """Debian's Chromium, headless, through Playwright (skips when either is missing)."""
     if not CHROMIUM.exists():
@@ -31,7 +33,19 @@ def browser() -> Iterator[Any]:
         pytest.skip(f"needs axe-core: npm install in {AXE.parents[2]} (scripts/test.sh does)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="needs the playwright package")
     with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        chromium = p.chromium.launch(
+            executable_path=str(CHROMIUM),
+            # The machine's closed network refuses Chromium's own background connections.
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         try:
             yield chromium
         finally:
