@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
@@ -137,33 +137,56 @@ class LslPublisher:
         self.outlets.clear()  # liblsl withdraws an outlet when it is destroyed
 
 
-@contextlib.contextmanager
-def publish_session(session: LiveSession) -> Iterator[Callable[[SampleBlock], None]]:
-    """Publish ``session`` over LSL while the block runs.
+def attach(session: LiveSession) -> LslPublisher:
+    """Publish ``session`` over LSL: its events and estimates, and every block submitted.
+
+    Give it as a driver's ``on_session`` hook (``run_demo``, ``replay_blocks``,
+    ``record_session``): they call the hook before they hand ``session.submit`` to their
+    block source, so the source then feeds the publishing ``submit`` set here.
 
     Parameters
     ----------
     session : LiveSession
-        Its estimates and events are published through its listeners.
+        The session to publish.
 
-    Yields
-    ------
-    callable
-        The ``on_block`` to give the device layer: submits to the session and publishes.
+    Returns
+    -------
+    LslPublisher
+        Close it (:meth:`LslPublisher.close`) when the session has ended.
     """
     publisher = LslPublisher(session.session_id)
     session.listeners.append(publisher.listener)
+    submit = session.submit
 
-    def on_block(block: SampleBlock) -> None:
-        session.submit(block)
+    def publishing_submit(block: SampleBlock) -> None:
+        submit(block)
         try:
             publisher.raw(block)
         except Exception:  # publishing must never cost the recording
             logger.exception("LSL outlet for %s failed", block.stream)
 
+    session.submit = publishing_submit  # type: ignore[method-assign]
+    return publisher
+
+
+@contextlib.contextmanager
+def publishing(session: LiveSession) -> Iterator[LslPublisher]:
+    """:func:`attach` for the duration of a block, then withdraw the outlets.
+
+    Parameters
+    ----------
+    session : LiveSession
+        The session to publish.
+
+    Yields
+    ------
+    LslPublisher
+    """
+    publisher = attach(session)
     try:
-        yield on_block
+        yield publisher
     finally:
-        session.listeners.remove(publisher.listener)
+        with contextlib.suppress(ValueError):
+            session.listeners.remove(publisher.listener)
         logger.info("LSL outlets published %s", publisher.pushed)
         publisher.close()

@@ -32,7 +32,6 @@ from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot,
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import open_store
-from affectstream.types import SampleBlock
 
 if TYPE_CHECKING:
     from affectstream.device.emulation.peripheral import EmulatedPeripheral
@@ -303,11 +302,11 @@ async def record_session(
         if on_session is not None:
             on_session(session)
         with contextlib.ExitStack() as outlets:
-            on_block: Callable[[SampleBlock], None] = session.submit
             if lsl_out:
-                from affectstream.runtime.lsl_out import publish_session
+                from affectstream.runtime.lsl_out import publishing
 
-                on_block = outlets.enter_context(publish_session(session))
+                outlets.enter_context(publishing(session))
+            on_block = session.submit  # after publishing() wraps it
             sources: list[BlockSource] = []
             if device_targets:
                 sources.append(
