@@ -160,3 +160,61 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
     labels = [e["label"] for e in events if e["kind"] == "marker"]
     assert labels == ["stimulus A"]
     print(json.dumps({"bench": "lsl_restart_samples_lost", "value": stream["gap_samples"]}))
+
+
+@pytest.mark.slow
+async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import contextlib
+
+    from affectstream.runtime.record import emulated_targets
+
+    monkeypatch.setattr("affectstream.runtime.record.resolve_arousal_bundle", lambda *a, **k: None)
+    values = _signal(int(6 * SFREQ), seed=3)
+    outlet = _outlet("MixEEG", "mix-eeg-1")
+    t0 = pylsl.local_clock() + 0.5
+    stop = asyncio.Event()
+    heard: dict[str, list[float]] = {}
+
+    async def listen(predicate: str, key: str) -> None:
+        infos = await asyncio.to_thread(pylsl.resolve_bypred, predicate, 1, 20.0)
+        assert infos, f"no outlet for {predicate}"
+        inlet = pylsl.StreamInlet(infos[0])
+        await asyncio.to_thread(inlet.open_stream, 10.0)
+        while not stop.is_set():
+            chunk, _ = inlet.pull_chunk(timeout=0.0)
+            heard.setdefault(key, []).extend(row[0] for row in chunk)
+            await asyncio.sleep(0.05)
+
+    async def play() -> None:
+        await _wait_consumer(outlet)
+        await _push(outlet, values, t0, 0)
+        await asyncio.sleep(1.0)
+        stop.set()
+
+    async with contextlib.AsyncExitStack() as stack:
+        targets, options, _ = await emulated_targets(stack, "hr", seed=2)
+        tasks = [
+            asyncio.create_task(play()),
+            asyncio.create_task(listen("name='lsl-MixEEG/eeg'", "eeg")),
+        ]
+        summary = await record_session(
+            targets,
+            store=f"file://{tmp_path / 'store'}",
+            lsl=["name='MixEEG'"],
+            lsl_out=True,
+            stop=stop,
+            duration=60.0,
+            supervisor_options=options,
+            lsl_resolve_timeout=10.0,
+        )
+        stop.set()
+        await asyncio.gather(*tasks)
+    streams = summary["streams"]
+    assert streams["lsl-MixEEG/eeg"]["stored"] == len(values)
+    hr = [s for s in streams if s.endswith("/hr")]
+    assert hr and streams[hr[0]]["stored"] > 0, f"no BLE heart rate stored: {sorted(streams)}"
+    # Our raw outlet re-published the LSL input as it arrived (after our inlet connected).
+    got = np.asarray(heard.get("eeg", []))
+    assert len(got) > 0 and np.isin(got, values[:, 0].astype(np.float32)).all()
