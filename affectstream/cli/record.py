@@ -264,7 +264,8 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             say("type a label and Enter to write a marker; Ctrl-C stops and saves everything")
         elif duration is None and not args.protocol:
             say("recording until Ctrl-C (no --duration or --protocol given)")
-        say(f"connecting to {len(targets)} device(s)...")
+        lsl_note = f" and {len(args.lsl)} LSL predicate(s)" if args.lsl else ""
+        say(f"connecting to {len(targets)} device(s){lsl_note}...")
         chaos_task = (
             asyncio.create_task(_chaos(peripherals, duration or CHAOS_SPAN_S))
             if args.chaos and peripherals
