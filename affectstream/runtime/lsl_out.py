@@ -1,11 +1,12 @@
 """Publish a live session as Lab Streaming Layer outlets (``--lsl-out``).
 
 While a session runs, :class:`LslPublisher` offers one outlet per raw stream (channel
-labels, units and types, nominal rate and the device in the stream's XML metadata),
-one ``affectstream-estimates`` outlet (type ``Affect``: the estimate's numeric fields,
-confidence included) and one ``affectstream-events`` marker outlet (markers, phases,
-session start/stop). Timestamps are the samples' host times moved onto the LSL clock, so
-LabRecorder or any inlet records them aligned with other LSL streams.
+labels, units and types, nominal rate and the device in the stream's XML metadata), one
+``affectstream-features`` outlet (type ``Features``: the feature columns of each window at
+its end time), one ``affectstream-estimates`` outlet (type ``Affect``: the estimate's
+numeric fields, confidence included) and one ``affectstream-events`` marker outlet
+(markers, phases, session start/stop). Timestamps are the samples' host times moved onto
+the LSL clock, so LabRecorder or any inlet records them aligned with other LSL streams.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from collections.abc import Iterator, Mapping
 from typing import Any
 
 import numpy as np
+import pandas as pd
+from pandas.api.types import is_numeric_dtype
 
 from affectstream.device.lsl import _lsl, lsl_epoch_offset
-from affectstream.runtime.session import LiveSession
+from affectstream.runtime.session import _META_PREFIXES, LiveSession
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -44,6 +47,7 @@ class LslPublisher:
         self.offset = lsl_epoch_offset()
         self.outlets: dict[str, Any] = {}
         self._estimate_fields: list[str] = []
+        self._feature_fields: list[str] = []
         self.pushed: dict[str, int] = {}
 
     def _info(self, name: str, kind: str, channels: list[tuple[str, str, str]],
@@ -105,6 +109,37 @@ class LslPublisher:
         outlet.push_sample(row, float(record["t_end"]) - self.offset)
         self.pushed["estimates"] = self.pushed.get("estimates", 0) + 1
 
+    def features(self, rows: pd.DataFrame) -> None:
+        """Push feature rows (a :attr:`LiveSession.row_listeners` entry).
+
+        The outlet's channels are the feature columns of the first rows (an outlet's
+        channel count is fixed); a column that appears later is not sent.
+
+        Parameters
+        ----------
+        rows : pandas.DataFrame
+            ``t_end`` plus feature columns (``quality_``/``usable_``/``reason_`` are not sent).
+        """
+        if not len(rows):
+            return
+        if not self._feature_fields:
+            self._feature_fields = [
+                str(c) for c in rows.columns
+                if not str(c).startswith(_META_PREFIXES) and is_numeric_dtype(rows[c])
+            ]  # fmt: skip
+            if not self._feature_fields:
+                return
+            channels = [(f, "", "Feature") for f in self._feature_fields]
+            info = self._info("affectstream-features", "Features", channels, 0.0,
+                              self.pylsl.cf_double64)  # fmt: skip
+            self.outlets["features"] = self.pylsl.StreamOutlet(info)
+        values = rows.reindex(columns=self._feature_fields).to_numpy(dtype=np.float64)
+        stamps = rows["t_end"].to_numpy(dtype=np.float64) - self.offset
+        outlet = self.outlets["features"]
+        for row, stamp in zip(values, stamps, strict=True):
+            outlet.push_sample(row.tolist(), float(stamp))
+        self.pushed["features"] = self.pushed.get("features", 0) + len(values)
+
     def _event(self, event: Mapping[str, Any]) -> None:
         outlet = self.outlets.get("events")
         if outlet is None:
@@ -156,6 +191,7 @@ def attach(session: LiveSession) -> LslPublisher:
     """
     publisher = LslPublisher(session.session_id)
     session.listeners.append(publisher.listener)
+    session.row_listeners.append(publisher.features)
     submit = session.submit
 
     def publishing_submit(block: SampleBlock) -> None:
@@ -188,5 +224,7 @@ def publishing(session: LiveSession) -> Iterator[LslPublisher]:
     finally:
         with contextlib.suppress(ValueError):
             session.listeners.remove(publisher.listener)
+        with contextlib.suppress(ValueError):
+            session.row_listeners.remove(publisher.features)
         logger.info("LSL outlets published %s", publisher.pushed)
         publisher.close()

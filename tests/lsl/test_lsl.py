@@ -13,6 +13,7 @@ import pytest
 
 from affectstream.runtime.lsl_out import LslPublisher
 from affectstream.runtime.record import record_session
+from affectstream.signal import WindowConfig
 from affectstream.store import open_store
 from affectstream.types import SampleBlock
 
@@ -171,14 +172,14 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
     from affectstream.runtime.record import emulated_targets
 
     monkeypatch.setattr("affectstream.runtime.record.resolve_arousal_bundle", lambda *a, **k: None)
-    values = _signal(int(6 * SFREQ), seed=3)
+    values = _signal(int(10 * SFREQ), seed=3)
     outlet = _outlet("MixEEG", "mix-eeg-1")
     t0 = pylsl.local_clock() + 0.5
     stop = asyncio.Event()
     heard: dict[str, list[float]] = {}
 
     async def listen(predicate: str, key: str) -> None:
-        infos = await asyncio.to_thread(pylsl.resolve_bypred, predicate, 1, 20.0)
+        infos = await asyncio.to_thread(pylsl.resolve_bypred, predicate, 1, 30.0)
         assert infos, f"no outlet for {predicate}"
         inlet = pylsl.StreamInlet(infos[0])
         await asyncio.to_thread(inlet.open_stream, 10.0)
@@ -198,6 +199,7 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
         tasks = [
             asyncio.create_task(play()),
             asyncio.create_task(listen("name='lsl-MixEEG/eeg'", "eeg")),
+            asyncio.create_task(listen("name='affectstream-features'", "features")),
         ]
         summary = await record_session(
             targets,
@@ -208,6 +210,7 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
             duration=60.0,
             supervisor_options=options,
             lsl_resolve_timeout=10.0,
+            window=WindowConfig(window=4.0, step=1.0),
         )
         stop.set()
         await asyncio.gather(*tasks)
@@ -218,3 +221,5 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
     # Our raw outlet re-published the LSL input as it arrived (after our inlet connected).
     got = np.asarray(heard.get("eeg", []))
     assert len(got) > 0 and np.isin(got, values[:, 0].astype(np.float32)).all()
+    # Feature windows went out as they were computed (those after our inlet connected).
+    assert 0 < len(heard.get("features", [])) <= summary["n_feature_rows"]
