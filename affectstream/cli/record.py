@@ -233,7 +233,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     import signal
     import sys
 
-    from affectstream.device.lsl import parse_mapping
+    from affectstream.device.lsl_meta import parse_mapping
     from affectstream.runtime.record import emulated_targets, parse_targets, record_session
     from affectstream.runtime.view import LiveView
 

@@ -20,171 +20,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
+from affectstream.device.lsl_meta import (
+    UNIT_SCALE,
+    channel_meta,
+    device_id,
+    load_pylsl,
+    lsl_epoch_offset,
+    modality_of,
+)
 from affectstream.device.supervisor import StreamStats
 from affectstream.errors import ConfigError, DeviceError
 from affectstream.types import UNITS, Gap, SampleBlock
 
 logger = logging.getLogger(__name__)
 
-#: LSL stream or channel ``type`` (lowercase) -> modality. XDF/LSL naming conventions
-#: (https://github.com/sccn/xdf/wiki/Meta-Data) plus common vendor spellings.
-TYPE_MODALITY: dict[str, str] = {
-    "eeg": "eeg",
-    "exg": "eeg",
-    "ecg": "ecg",
-    "ekg": "ecg",
-    "eda": "eda",
-    "gsr": "eda",
-    "ppg": "ppg",
-    "bvp": "ppg",
-    "hr": "hr",
-    "heartrate": "hr",
-    "rr": "rr",
-    "ibi": "rr",
-    "acc": "acc",
-    "accelerometer": "acc",
-    "gyro": "gyro",
-    "gyroscope": "gyro",
-    "temp": "temp",
-    "temperature": "temp",
-}
-#: Stream types of marker streams (any string-valued stream is one too).
-MARKER_TYPES = frozenset({"markers", "marker", "events"})
-#: Unit spellings -> factor to the modality's canonical unit (see :data:`UNITS`).
-_SCALE: dict[str, dict[str, float]] = {
-    "µV": {"v": 1e6, "volts": 1e6, "mv": 1e3, "millivolts": 1e3, "uv": 1.0, "µv": 1.0,
-           "μv": 1.0, "microvolts": 1.0, "nv": 1e-3},
-    "µS": {"s": 1e6, "siemens": 1e6, "ms": 1e3, "us": 1.0, "µs": 1.0, "μs": 1.0,
-           "microsiemens": 1.0},
-    "g": {"g": 1.0, "m/s^2": 1 / 9.80665, "m/s2": 1 / 9.80665, "mg": 1e-3},
-}  # fmt: skip
 #: Seconds a pull loop sleeps between non-blocking pulls.
 POLL_INTERVAL_S = 0.02
-
-
-def _lsl() -> Any:
-    try:
-        import pylsl
-    except ImportError as exc:  # pragma: no cover - depends on the install
-        raise ConfigError(
-            "LSL needs pylsl: pip install 'affectstream[lsl]' (its wheels bundle liblsl)."
-        ) from exc
-    return pylsl
-
-
-def lsl_epoch_offset() -> float:
-    """Seconds to add to an LSL ``local_clock()`` time to get host epoch time.
-
-    Returns
-    -------
-    float
-    """
-    pylsl = _lsl()
-    before = time.time()
-    lsl_now = float(pylsl.local_clock())
-    after = time.time()
-    return (before + after) / 2 - lsl_now
-
-
-def parse_mapping(items: Sequence[str]) -> dict[str, str]:
-    """Turn ``STREAM_NAME=MODALITY`` options into a mapping.
-
-    Parameters
-    ----------
-    items : sequence of str
-        E.g. ``["OpenBCI=eeg", "Shimmer=eda"]``.
-
-    Returns
-    -------
-    dict of str to str
-
-    Raises
-    ------
-    ConfigError
-        If an item is not ``NAME=MODALITY`` with a known modality (or ``markers``).
-    """
-    out: dict[str, str] = {}
-    for item in items:
-        name, sep, modality = item.partition("=")
-        modality = modality.strip().lower()
-        if not sep or not name.strip() or (modality not in UNITS and modality != "markers"):
-            known = ", ".join([*UNITS, "markers"])
-            raise ConfigError(
-                f"--lsl-map takes STREAM_NAME=MODALITY with a modality among {known}; got {item!r}."
-            )
-        out[name.strip()] = modality
-    return out
-
-
-def _children(node: Any, name: str) -> list[Any]:
-    out = []
-    child = node.child(name)
-    while not child.empty():
-        out.append(child)
-        child = child.next_sibling(name)
-    return out
-
-
-def channel_meta(info: Any) -> list[dict[str, str]]:
-    """Per-channel ``label``, ``type`` and ``unit`` from a stream's ``desc/channels``.
-
-    Parameters
-    ----------
-    info : pylsl.StreamInfo
-        Full info (from ``inlet.info()``).
-
-    Returns
-    -------
-    list of dict
-        One dict per described channel (may be fewer than the channel count, or empty).
-    """
-    channels = info.desc().child("channels")
-    if channels.empty():
-        return []
-    return [
-        {key: ch.child_value(key) for key in ("label", "type", "unit")}
-        for ch in _children(channels, "channel")
-    ]
-
-
-def modality_of(info: Any, mapping: Mapping[str, str]) -> str | None:
-    """The modality of an LSL stream, ``"markers"``, or None when it cannot be told.
-
-    Parameters
-    ----------
-    info : pylsl.StreamInfo
-        The stream's info.
-    mapping : mapping of str to str
-        Explicit ``stream name -> modality`` (wins over the metadata).
-
-    Returns
-    -------
-    str or None
-    """
-    if info.name() in mapping:
-        return mapping[info.name()]
-    kind = info.type().strip().lower()
-    if info.channel_format() == _lsl().cf_string or kind in MARKER_TYPES:
-        return "markers"
-    if kind in TYPE_MODALITY:
-        return TYPE_MODALITY[kind]
-    types = {c["type"].strip().lower() for c in channel_meta(info)}
-    if len(types) == 1 and (only := types.pop()) in TYPE_MODALITY:
-        return TYPE_MODALITY[only]
-    return None
-
-
-def _device_id(info: Any) -> str:
-    """A valid device id (see :mod:`affectstream.ids`) naming the LSL stream."""
-    name = re.sub(r"[^A-Za-z0-9._\-]+", "-", info.name()).strip("-.") or "stream"
-    return f"lsl-{name}"[:64]
 
 
 class LslStream:
@@ -207,7 +63,7 @@ class LslStream:
         self.info = info
         self.modality = modality
         self.epoch_offset = epoch_offset
-        self.device = _device_id(info)
+        self.device = device_id(info)
         self.stream_id = f"{self.device}/{modality}"
         meta = channel_meta(info)
         n = int(info.channel_count())
@@ -218,7 +74,7 @@ class LslStream:
         self.unit = UNITS.get(modality, "au")
         self.scale = np.ones(n)
         for i, m in enumerate(meta[:n]):
-            factor = _SCALE.get(self.unit, {}).get(m["unit"].strip().lower())
+            factor = UNIT_SCALE.get(self.unit, {}).get(m["unit"].strip().lower())
             if factor is not None:
                 self.scale[i] = factor
             elif m["unit"].strip() and m["unit"].strip() != self.unit:
@@ -351,7 +207,7 @@ class LslSource:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def _open(self, info: Any, epoch_offset: float) -> LslStream | None:
-        pylsl = _lsl()
+        pylsl = load_pylsl()
         inlet = pylsl.StreamInlet(
             info, max_buflen=360, recover=True, processing_flags=pylsl.proc_clocksync
         )
@@ -376,7 +232,20 @@ class LslSource:
         DeviceError
             If a predicate matches no stream (says which and what to check).
         """
-        pylsl = _lsl()
+        try:
+            await self._resolve_all()
+        except BaseException:
+            for stream in self.streams:  # inlets opened before the failure
+                with contextlib.suppress(Exception):
+                    stream.inlet.close_stream()
+            self.streams = []
+            raise
+        self._tasks = [
+            asyncio.create_task(self._pull(s), name=f"lsl:{s.stream_id}") for s in self.streams
+        ]
+
+    async def _resolve_all(self) -> None:
+        pylsl = load_pylsl()
         epoch_offset = lsl_epoch_offset()
         seen: set[str] = set()
         for predicate in self.predicates:
@@ -409,27 +278,27 @@ class LslSource:
                 f"Several LSL streams map to one stream id ({', '.join(sorted(ids))}); "
                 "give the outlets distinct names."
             )
-        self._tasks = [
-            asyncio.create_task(self._pull(s), name=f"lsl:{s.stream_id}") for s in self.streams
-        ]
+
+    def _pull_once(self, stream: LslStream) -> None:
+        """Deliver what the inlet holds now (never waits)."""
+        try:
+            samples, stamps = stream.inlet.pull_chunk(timeout=0.0)
+        except Exception as exc:  # liblsl errors must not end the session silently
+            logger.warning("%s: pull failed (%s); retrying", stream.stream_id, exc)
+            return
+        if not stamps:
+            return
+        if stream.modality == "markers":
+            self._markers(stream, samples, stamps)
+            return
+        values = np.asarray(samples, dtype=np.float64).reshape(len(stamps), len(stream.channels))
+        block = stream.block(values, np.asarray(stamps, dtype=np.float64))
+        if block is not None:
+            self.on_block(block)
 
     async def _pull(self, stream: LslStream) -> None:
-        marker = stream.modality == "markers"
-        n = len(stream.channels)
         while True:
-            try:
-                samples, stamps = stream.inlet.pull_chunk(timeout=0.0)
-            except Exception as exc:  # liblsl errors must not end the session silently
-                logger.warning("%s: pull failed (%s); retrying", stream.stream_id, exc)
-                samples, stamps = [], []
-            if stamps:
-                if marker:
-                    self._markers(stream, samples, stamps)
-                else:
-                    values = np.asarray(samples, dtype=np.float64).reshape(len(stamps), n)
-                    block = stream.block(values, np.asarray(stamps, dtype=np.float64))
-                    if block is not None:
-                        self.on_block(block)
+            self._pull_once(stream)
             await asyncio.sleep(POLL_INTERVAL_S)
 
     def _markers(self, stream: LslStream, samples: list[Any], stamps: list[float]) -> None:
@@ -453,6 +322,7 @@ class LslSource:
                 await task
         self._tasks = []
         for stream in self.streams:
+            self._pull_once(stream)  # what arrived since the last poll
             with contextlib.suppress(Exception):
                 stream.inlet.close_stream()
 

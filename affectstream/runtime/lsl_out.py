@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
-from affectstream.device.lsl import _lsl, lsl_epoch_offset
+from affectstream.device.lsl_meta import load_pylsl, lsl_epoch_offset
 from affectstream.runtime.session import _META_PREFIXES, LiveSession
 from affectstream.types import SampleBlock
 
@@ -42,7 +42,7 @@ class LslPublisher:
     """
 
     def __init__(self, session_id: str) -> None:
-        self.pylsl = _lsl()
+        self.pylsl = load_pylsl()
         self.session_id = session_id
         self.offset = lsl_epoch_offset()
         self.outlets: dict[str, Any] = {}

@@ -6,7 +6,7 @@ import pylsl
 import pytest
 
 from affectstream.cli import main
-from affectstream.device.lsl import modality_of, parse_mapping
+from affectstream.device.lsl_meta import modality_of, parse_mapping
 from affectstream.errors import ConfigError
 
 
