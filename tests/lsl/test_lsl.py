@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pylsl
 import pytest
 
 from affectstream.runtime.lsl_out import LslPublisher
@@ -16,6 +15,8 @@ from affectstream.runtime.record import record_session
 from affectstream.signal import WindowConfig
 from affectstream.store import open_store
 from affectstream.types import SampleBlock
+
+pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
 
 SFREQ = 128.0
 LABELS = ("Fp1", "Fp2", "C3")

@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pylsl
 import pytest
 
 from affectstream.cli import main
 from affectstream.store import open_store
+
+pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
 
 CHANNELS = ("EEG Fp1", "EEG Fp2", "EEG T5", "EEG T6")  # near the Muse positions
 SECONDS = 4.0

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import pylsl
 import pytest
 
 from affectstream.cli import main
 from affectstream.device.lsl_meta import modality_of, parse_mapping
 from affectstream.errors import ConfigError
+
+pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
 
 
 @pytest.fixture(autouse=True)

@@ -9,7 +9,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import pylsl
 import pytest
 from export.test_io import _chunk, _header, _samples, _stream_xml
 
@@ -17,6 +16,8 @@ from affectstream.cli import main
 from affectstream.runtime.lsl_out import LslPublisher
 from affectstream.store import open_store
 from affectstream.types import SampleBlock
+
+pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
 
 SFREQ = 128.0
 LABELS = ("Fp1", "Fp2")
