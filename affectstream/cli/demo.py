@@ -61,6 +61,11 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
+    parser.add_argument(
+        "--lsl-out",
+        action="store_true",
+        help="publish raw streams, estimates and events as LSL outlets (affectstream[lsl])",
+    )
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -88,8 +93,22 @@ async def _demo(args: argparse.Namespace) -> dict[str, Any]:
         seed=args.seed,
         bundle=args.model,
     )
-    with LiveView("affectstream demo") as view:
-        return await run_demo(options, on_update=view.update, stop=stop, on_status=say)
+    publishers: list[Any] = []
+    on_session = None
+    if args.lsl_out:
+        from affectstream.runtime.lsl_out import attach
+
+        def on_session(session: Any) -> None:
+            publishers.append(attach(session))
+
+    try:
+        with LiveView("affectstream demo") as view:
+            return await run_demo(
+                options, on_update=view.update, stop=stop, on_status=say, on_session=on_session
+            )
+    finally:
+        for publisher in publishers:
+            publisher.close()
 
 
 def _report(summary: dict[str, Any]) -> None:

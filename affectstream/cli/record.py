@@ -70,6 +70,30 @@ def register(subparsers: Any) -> None:
         "or 'all' (hr,polar,eda,muse)",
     )
     parser.add_argument(
+        "--lsl",
+        action="append",
+        default=[],
+        metavar="PREDICATE",
+        help="record Lab Streaming Layer streams matching an LSL predicate, e.g. "
+        "'type=\"EEG\"' or \"name='Muse'\" (repeatable; mixes with devices; marker "
+        "streams become markers); needs affectstream[lsl]",
+    )
+    parser.add_argument(
+        "--lsl-map",
+        action="append",
+        default=[],
+        metavar="NAME=MODALITY",
+        help="modality of an LSL stream whose metadata does not say (e.g. OpenBCI=eeg)",
+    )
+    parser.add_argument(
+        "--lsl-timeout", type=float, default=5.0, help="seconds to find each --lsl stream"
+    )
+    parser.add_argument(
+        "--lsl-out",
+        action="store_true",
+        help="publish raw streams, estimates and events as LSL outlets while recording",
+    )
+    parser.add_argument(
         "--duration",
         type=float,
         default=None,
@@ -209,6 +233,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     import signal
     import sys
 
+    from affectstream.device.lsl_meta import parse_mapping
     from affectstream.runtime.record import emulated_targets, parse_targets, record_session
     from affectstream.runtime.view import LiveView
 
@@ -239,7 +264,8 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
             say("type a label and Enter to write a marker; Ctrl-C stops and saves everything")
         elif duration is None and not args.protocol:
             say("recording until Ctrl-C (no --duration or --protocol given)")
-        say(f"connecting to {len(targets)} device(s)...")
+        lsl_note = f" and {len(args.lsl)} LSL predicate(s)" if args.lsl else ""
+        say(f"connecting to {len(targets)} device(s){lsl_note}...")
         chaos_task = (
             asyncio.create_task(_chaos(peripherals, duration or CHAOS_SPAN_S))
             if args.chaos and peripherals
@@ -260,6 +286,10 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
                     stop=stop,
                     on_update=view.update,
                     supervisor_options=options,
+                    lsl=args.lsl,
+                    lsl_map=parse_mapping(args.lsl_map),
+                    lsl_resolve_timeout=check_positive("--lsl-timeout", args.lsl_timeout),
+                    lsl_out=args.lsl_out,
                 )
             chaos: dict[str, int] = {}
             if chaos_task is not None:
@@ -297,10 +327,14 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit code: 0, or 1 when a stream delivered nothing or anything was not stored.
     """
-    if bool(args.emulate) == bool(args.devices):
+    if args.emulate and args.devices:
         raise ConfigError(
-            "Give either device addresses/names or --emulate KINDS (e.g. --emulate all), "
-            f"not {'both' if args.devices else 'neither'}."
+            "Give either device addresses/names or --emulate KINDS (e.g. --emulate all), not both."
+        )
+    if not (args.emulate or args.devices or args.lsl):
+        raise ConfigError(
+            "Give device addresses/names, --emulate KINDS (e.g. --emulate all) or "
+            "--lsl PREDICATE (e.g. --lsl 'type=\"EEG\"')."
         )
     if args.chaos and not args.emulate:
         raise ConfigError("--chaos injects faults through the emulator; use it with --emulate.")

@@ -102,6 +102,11 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--out", default=None, help="write the feature/estimate rows (CSV)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--lsl-out",
+        action="store_true",
+        help="publish raw streams, estimates and events as LSL outlets (affectstream[lsl])",
+    )
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -192,11 +197,18 @@ def run(args: argparse.Namespace) -> int:
             "events": events,
             "line_freq": line_freq,
         }
+        publishers: list[Any] = []
+        if args.lsl_out:
+            from affectstream.runtime.lsl_out import attach
+
+            options["on_session"] = lambda session: publishers.append(attach(session))
         if args.no_progress:
             summary = replay_blocks(blocks, store, **options)
         else:
             with progress_bars() as progress:
                 summary = replay_blocks(blocks, store, progress=progress, **options)
+        for publisher in publishers:
+            publisher.close()
         # Read back only to write --out: a store that took nothing cannot answer either.
         rows = session_rows(store, summary["session"]) if args.out else None
     if rows is not None:

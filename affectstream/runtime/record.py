@@ -16,10 +16,11 @@ import contextlib
 import dataclasses
 import logging
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
+from affectstream.device.lsl import CombinedSource
 from affectstream.device.profiles import get_profile
 from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.ids import check_id
@@ -27,7 +28,7 @@ from affectstream.models.bundle import load_bundle
 from affectstream.runtime.demo import store_location
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
 from affectstream.runtime.protocol import Protocol, load_protocol
-from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
+from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import open_store
@@ -215,6 +216,10 @@ async def record_session(
     supervisor_options: dict[str, Any] | None = None,
     on_estimate: Callable[[dict[str, Any]], None] | None = None,
     on_session: Callable[[LiveSession], None] | None = None,
+    lsl: Sequence[str] = (),
+    lsl_map: Mapping[str, str] | None = None,
+    lsl_resolve_timeout: float = 5.0,
+    lsl_out: bool = False,
 ) -> dict[str, Any]:
     """Record devices into the store with features, estimates and events.
 
@@ -252,6 +257,16 @@ async def record_session(
         Receives every affect record as it is computed (see :class:`LiveSession`).
     on_session : callable, optional
         Receives the :class:`LiveSession` before it starts (to mark events from code).
+    lsl : sequence of str
+        LSL predicates (``'type="EEG"'``) whose streams are recorded too (see
+        :class:`~affectstream.device.lsl.LslSource`); marker streams become markers.
+    lsl_map : mapping of str to str, optional
+        LSL stream name -> modality when the stream's metadata does not say.
+    lsl_resolve_timeout : float
+        Seconds to wait for each LSL predicate's streams.
+    lsl_out : bool
+        Publish raw streams, estimates and events as LSL outlets while recording
+        (see :mod:`affectstream.runtime.lsl_out`).
 
     Returns
     -------
@@ -262,7 +277,8 @@ async def record_session(
     plan = load_protocol(protocol) if isinstance(protocol, str | Path) else protocol
     if duration is None and plan is not None:
         duration = plan.duration
-    path = resolve_arousal_bundle(bundle, _families(device_targets), allow_demo=False)
+    families = set(_ALL_FAMILIES) if lsl else _families(device_targets)
+    path = resolve_arousal_bundle(bundle, families, allow_demo=False)
     estimator = None
     if path is not None:
         bundle_loaded = load_bundle(path)
@@ -285,12 +301,33 @@ async def record_session(
         session = LiveSession(opened, config, estimator, on_estimate=on_estimate)
         if on_session is not None:
             on_session(session)
-        supervisor = Supervisor(
-            device_targets, on_block=session.submit, **(supervisor_options or {})
-        )
-        with keyboard_markers(markers, session):
-            summary = await session.run(
-                supervisor, duration=duration, stop=stop, on_update=on_update
-            )
+        with contextlib.ExitStack() as outlets:
+            if lsl_out:
+                from affectstream.runtime.lsl_out import publishing
+
+                outlets.enter_context(publishing(session))
+            on_block = session.submit  # after publishing() wraps it
+            sources: list[BlockSource] = []
+            if device_targets:
+                sources.append(
+                    Supervisor(device_targets, on_block=on_block, **(supervisor_options or {}))
+                )
+            if lsl:
+                from affectstream.device.lsl import LslSource
+
+                sources.append(
+                    LslSource(
+                        lsl,
+                        on_block=on_block,
+                        on_marker=lambda label, t: session.mark(label, t=t),
+                        mapping=lsl_map,
+                        resolve_timeout=lsl_resolve_timeout,
+                    )
+                )
+            source = sources[0] if len(sources) == 1 else CombinedSource(sources)
+            with keyboard_markers(markers, session):
+                summary = await session.run(
+                    source, duration=duration, stop=stop, on_update=on_update
+                )
         summary["store"] = store_location(opened)
     return summary

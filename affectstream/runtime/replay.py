@@ -80,6 +80,7 @@ def replay_blocks(
     events: Sequence[RecordedEvent] = (),
     line_freq: float | None = None,
     progress: Callable[[str, int, int], None] | None = None,
+    on_session: Callable[[LiveSession], None] | None = None,
 ) -> dict[str, Any]:
     """Run recorded blocks through the live session runtime into ``store``.
 
@@ -115,6 +116,9 @@ def replay_blocks(
         Mains frequency (50 or 60 Hz) for the notch filters; default: the window's.
     progress : callable, optional
         ``progress(stage, done, total)`` while replaying.
+    on_session : callable, optional
+        Receives the :class:`LiveSession` before anything is marked or replayed (e.g.
+        :func:`affectstream.runtime.lsl_out.attach` to publish the replay over LSL).
 
     Returns
     -------
@@ -199,6 +203,8 @@ def replay_blocks(
     elif path is None and not features_only:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))
     session = LiveSession(store, config, estimator)
+    if on_session is not None:
+        on_session(session)
     # Marks the saved session as a replay for `affectstream store ls`; 1 us after the start
     # event, which it would replace in the store at the same timestamp.
     kind, label = REPLAY_EVENT

@@ -338,6 +338,10 @@ class LiveSession:
         #: ``("event", {...})`` for every marker/phase/session event, as they happen (the
         #: service's live push). A listener must not block; its errors are logged, not raised.
         self.listeners: list[Callable[[str, Mapping[str, Any]], None]] = []
+        #: Called on the event loop with each new frame of feature rows (``t_end``, feature,
+        #: ``quality_``/``usable_`` columns), e.g. the LSL features outlet. Kept apart from
+        #: :attr:`listeners`, whose messages the service forwards to live clients.
+        self.row_listeners: list[Callable[[pd.DataFrame], None]] = []
         if on_estimate is not None:
             self.listeners.append(
                 lambda what, payload: on_estimate(dict(payload)) if what == "estimate" else None
@@ -657,6 +661,11 @@ class LiveSession:
         self.n_feature_rows += len(result.rows)
         for batch, latency in result.batches:
             self._add_derived(batch, latency)
+        for row_listener in list(self.row_listeners):
+            try:
+                row_listener(result.rows)
+            except Exception:  # a broken listener must not stop the session
+                logger.exception("session row listener failed")
         if result.quality:
             self.latest_quality = result.quality
         if result.records:
