@@ -51,6 +51,7 @@ from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.signal.columns import feature_columns
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import (
     DeliveryReport,
@@ -68,7 +69,6 @@ _LATENCY_KEPT = 20_000
 #: Preferred source of each feature family when several streams could feed it.
 DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {"hrv": ("ecg", "ppg", "rr")}
 #: Columns of an extractor row that describe the window rather than measure anything.
-_META_PREFIXES = ("t_end", "quality_", "usable_", "reason_")
 
 
 class BlockSource(Protocol):
@@ -628,7 +628,7 @@ class LiveSession:
             return batches, quality
         t_ns = seconds_to_ns(frame["t_end"].to_numpy(dtype=np.float64))
         columns = [str(c) for c in frame.columns]
-        feature_cols = [c for c in columns if not c.startswith(_META_PREFIXES)]
+        feature_cols = feature_columns(frame)
         quality_cols = [c for c in columns if c.startswith(("quality_", "usable_"))]
         if feature_cols:
             fields = {c: frame[c].to_numpy(dtype=np.float64) for c in feature_cols}
