@@ -44,7 +44,6 @@ import itertools
 import json
 import logging
 import os
-import random
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -56,6 +55,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from affectstream.backoff import backoff_delay
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
 from affectstream.ids import check_id
 from affectstream.redact import redact_url
@@ -592,8 +592,7 @@ class InfluxStore(TimeSeriesStore):
             403: "the token lacks write permission on the bucket",
             404: f"create the bucket/database {self.bucket!r} or fix {ENV_BUCKET} / {ENV_ORG}",
         }.get(status, "is the server running and reachable?")
-        delay = min(self.max_retry_delay, self.retry_interval * 2 ** (failures - 1))
-        delay *= random.uniform(0.5, 1.0)  # jitter so many writers do not retry in step
+        delay = backoff_delay(failures - 1, self.retry_interval, self.max_retry_delay)
         if failures == 1 or failures == self.max_retries or status in _CONFIG_STATUSES:
             log = logger.error if status in _CONFIG_STATUSES else logger.warning
             log(
