@@ -144,11 +144,6 @@ class ClockModel:
         self._slope = 0.0  # residual seconds per sample
         self.drift_ppm_ = 0.0
 
-    @property
-    def n_buckets(self) -> int:
-        """Number of buckets currently in the window."""
-        return len(self._buckets)
-
     def observe(self, index: int, arrival: float) -> None:
         """Add a packet: the device index of its last sample and its host arrival time.
 

@@ -28,11 +28,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import re
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -43,6 +42,7 @@ from bleak.backends.scanner import AdvertisementData
 from bleak.exc import BleakError
 
 from affectstream._validate import check_positive
+from affectstream.backoff import backoff_delay
 from affectstream.device.clock import ClockModel, strictly_after
 from affectstream.device.profiles import (
     Frame,
@@ -418,17 +418,12 @@ class StreamState:
         # which a refit may have moved before samples already delivered).
         t = np.linspace(t_first, float(block.t[0]), n, endpoint=False)
         gap = Gap(self.stream_id, first, n, float(t[0]), float(t[-1]), "overflow")
-        return SampleBlock(
-            stream=block.stream,
-            modality=block.modality,
-            channels=block.channels,
-            unit=block.unit,
-            sfreq=block.sfreq,
+        return replace(
+            block,
             t=np.concatenate([t, block.t]),
             values=np.concatenate([np.full((n, block.values.shape[1]), np.nan), block.values]),
             index=np.concatenate([index, block.index]),
             gaps=(gap, *block.gaps),
-            device=block.device,
         )
 
     def clear_overflow(self) -> None:
@@ -625,8 +620,7 @@ class Supervisor:
         -------
         float
         """
-        ceiling = min(self.backoff_max, self.backoff_initial * 2.0 ** min(attempt, 60))
-        return ceiling * random.uniform(0.5, 1.0)
+        return backoff_delay(attempt, self.backoff_initial, self.backoff_max)
 
     # -- connection ---------------------------------------------------------------------
 
@@ -667,14 +661,16 @@ class Supervisor:
     async def _first_connect(self, device: _Device) -> None:
         try:
             await self._resolve(device)
-            assert device.profile is not None
+            if device.profile is None:
+                raise RuntimeError("device profile not resolved before connecting.")
             device.session = device.profile.new_session(**device.target.options)
             await self._connect(device)
         except OSError as exc:  # the platform stack itself (D-Bus, adapter) is missing
             raise bluetooth_unavailable(exc) from exc
 
     async def _connect(self, device: _Device) -> None:
-        assert device.session is not None
+        if device.session is None:
+            raise RuntimeError("device driver not created before connecting.")
         loop = asyncio.get_running_loop()
         link_down = asyncio.Event()
         device.link_down = link_down
@@ -716,7 +712,8 @@ class Supervisor:
 
     async def _start_streaming(self, device: _Device, client: BleakClient) -> None:
         session = device.session
-        assert session is not None
+        if session is None:
+            raise RuntimeError("device driver not created before streaming.")
         if device.connected_once:
             session.on_reconnect()
         await session.prepare(client)

@@ -282,7 +282,10 @@ def eeg_device(channels: tuple[str, ...]) -> tuple[str, str]:
 
 def _write_physio(block: SampleBlock, stem: Path, reference: float) -> None:
     """``<stem>.tsv.gz`` (no header, n/a for missing samples) and ``<stem>.json``."""
-    assert block.sfreq is not None
+    if block.sfreq is None:
+        raise ConfigError(
+            f"BIDS physio needs a regularly sampled stream; {block.stream!r} is an event stream."
+        )
     columns = [f"{block.modality}_{c}" if c != block.modality else c for c in block.channels]
     frame = pd.DataFrame(block.values, columns=columns)
     frame.to_csv(

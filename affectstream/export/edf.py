@@ -118,7 +118,11 @@ def block_to_raw(
     """
     import mne
 
-    assert block.sfreq is not None
+    if block.sfreq is None:
+        raise ConfigError(
+            f"EDF export needs a regularly sampled stream; {block.stream!r} is an event "
+            "stream (export it as CSV)."
+        )
     sfreq = block.sfreq
     start = math.floor(float(block.t[0]))
     lead = round((float(block.t[0]) - start) * sfreq)

@@ -266,7 +266,8 @@ def _block(
     unit = UNITS.get(modality, "")
     where = f"{str(path)!r} ({modality})"
     if times is None:
-        assert sfreq is not None
+        if sfreq is None:
+            raise RuntimeError("a CSV stream without times needs a sampling rate.")
         if modality == "rr":
             rr = values[present, 0]
             t = t0 + np.cumsum(rr) / 1000.0

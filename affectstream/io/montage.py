@@ -20,6 +20,7 @@ lacks, so a model is never fed a window without its inputs.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Iterable, Sequence
 
@@ -74,18 +75,7 @@ def to_muse_montage(block: SampleBlock) -> SampleBlock | None:
         ],
         axis=1,
     )
-    return SampleBlock(
-        stream=block.stream,
-        modality=block.modality,
-        channels=tuple(mapping),
-        unit=block.unit,
-        sfreq=block.sfreq,
-        t=block.t,
-        values=values,
-        index=block.index,
-        gaps=block.gaps,
-        device=block.device,
-    )
+    return dataclasses.replace(block, channels=tuple(mapping), values=values)
 
 
 def model_channels_missing(features: Iterable[str], blocks: Sequence[SampleBlock]) -> list[str]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import logging
 import math
@@ -39,17 +40,12 @@ def slice_block(block: SampleBlock, start: int, stop: int) -> SampleBlock:
     """
     first = int(block.index[start]) if stop > start else 0
     last = int(block.index[stop - 1]) if stop > start else -1
-    return SampleBlock(
-        stream=block.stream,
-        modality=block.modality,
-        channels=block.channels,
-        unit=block.unit,
-        sfreq=block.sfreq,
+    return dataclasses.replace(
+        block,
         t=block.t[start:stop],
         values=block.values[start:stop],
         index=block.index[start:stop],
         gaps=tuple(g for g in block.gaps if first <= g.first_index <= last),
-        device=block.device,
     )
 
 

@@ -30,7 +30,6 @@ _EXPORTS = {
     "chance_check": "evaluation",
     "AffectEstimate": "bundle",
     "ModelBundle": "bundle",
-    "LiveParticipant": "bundle",
     "load_bundle": "bundle",
     "save_bundle": "bundle",
     "shipped_bundles": "bundle",

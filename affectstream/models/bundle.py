@@ -305,7 +305,7 @@ class ModelBundle:
         *,
         with_svm: bool = True,
     ) -> AffectEstimate:
-        """Estimate one live window (see :class:`LiveParticipant` for the bookkeeping).
+        """Estimate one live window (state kept by :class:`~affectstream.runtime.LiveEstimator`).
 
         Parameters
         ----------
@@ -343,79 +343,6 @@ class ModelBundle:
             contributions=tuple(rows[0]),
             calibrated=False,
         )
-
-
-class LiveParticipant:
-    """One participant's live normalisation state for a bundle.
-
-    Feed every window's raw features in time order with :meth:`observe`; it returns an
-    estimate once the reference / warm-up period (``baseline_seconds`` from the first
-    window) is over, and None before. Context features (bundles with ``context``) are
-    computed here from the windows seen, as :func:`~affectstream.models.features.
-    add_context_features` does in batch.
-
-    Parameters
-    ----------
-    bundle : ModelBundle
-        The model.
-    """
-
-    def __init__(self, bundle: ModelBundle) -> None:
-        from affectstream.models.normalize import RunningStats
-
-        self.bundle = bundle
-        norm = bundle.meta["normalization"]
-        self.method = str(norm["method"])
-        self.baseline_seconds = float(norm["baseline_seconds"])
-        step = float(bundle.meta["window"]["step"])
-        self.stats = RunningStats(
-            len(bundle.features), max(1.0, float(norm.get("halflife", 600.0)) / step)
-        )
-        self.reference: list[FloatArray] = []
-        self.first_t: float | None = None
-        self.context = bundle.new_context()
-
-    def observe(self, t_end: float, features: Mapping[str, float]) -> AffectEstimate | None:
-        """Add one window and estimate it when the reference period is over.
-
-        Parameters
-        ----------
-        t_end : float
-            Window end time.
-        features : mapping
-            Raw feature values of the window.
-
-        Returns
-        -------
-        AffectEstimate or None
-        """
-        if self.context is not None:  # every window, reference ones too, as in batch
-            features = {**features, **self.context.observe(t_end, features)}
-        values = self.bundle.row_values(features)
-        if self.first_t is None:
-            self.first_t = float(t_end)
-        in_reference = t_end - self.first_t + float(self.bundle.meta["window"]["window"]) <= (
-            self.baseline_seconds
-        )
-        if self.method == "running":
-            center, scale = self.stats.update(values[0])
-            if in_reference:
-                return None
-            return self.bundle.estimate(features, center, scale)
-        if in_reference:
-            self.reference.append(values[0])
-            return None
-        if self.method == "none":
-            return self.bundle.estimate(features, np.zeros(len(self.bundle.features)))
-        if not self.reference:
-            raise ModelError("No baseline windows were observed before the first estimate.")
-        with np.errstate(all="ignore"):
-            import warnings
-
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", RuntimeWarning)
-                center = np.nanmean(np.vstack(self.reference), axis=0)
-        return self.bundle.estimate(features, center)
 
 
 def save_bundle(

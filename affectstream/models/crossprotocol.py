@@ -28,7 +28,8 @@ from affectstream.models.baselines import leave_one_subject_out, protocol_report
 from affectstream.models.datasets import Recording
 from affectstream.models.estimators import AffectClassifier
 from affectstream.models.evaluation import metrics, scored_mask
-from affectstream.models.features import feature_columns, recording_features
+from affectstream.models.features import recording_features
+from affectstream.signal.columns import feature_columns
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)

@@ -34,8 +34,8 @@ from sklearn.svm import SVC
 from affectstream._validate import check_option
 from affectstream.errors import ModelError
 from affectstream.models.datasets import TARGETS
-from affectstream.models.features import feature_columns
 from affectstream.models.normalize import ParticipantNormalizer
+from affectstream.signal.columns import feature_columns
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)

@@ -18,44 +18,17 @@ import pandas as pd
 
 from affectstream.errors import ModelError
 from affectstream.models.datasets import TARGETS, Recording
+from affectstream.signal.columns import feature_columns as feature_columns  # public here too
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
 
-#: Prefixes of columns a model may use: physiology only, never time or protocol.
-FEATURE_PREFIXES = ("hrv_", "hr_", "rr_", "ppg_", "ecg_", "eda_", "eeg_", "temp_", "acc_", "resp_")
 #: Bookkeeping columns added here.
 META_COLUMNS = ("subject", "session", "t_end", "reference", *TARGETS)
 #: Suffix of the label holding at a window's end (scored as live: every window counts).
 END_SUFFIX = "_end"
 #: Seconds since the participant's first sample: only the protocol-clock baseline reads it.
 CLOCK_COLUMN = "session_seconds"
-
-
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Return the model-usable feature columns of a feature table, sorted.
-
-    Only numeric columns named with a modality prefix (:data:`FEATURE_PREFIXES`) qualify;
-    ``quality_*``, ``usable_*``, times and labels never do, so no feature can encode time in
-    session or protocol order.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Feature table.
-
-    Returns
-    -------
-    list of str
-    """
-    return sorted(
-        c
-        for c in frame.columns
-        if isinstance(c, str)
-        and c.startswith(FEATURE_PREFIXES)
-        and pd.api.types.is_numeric_dtype(frame[c])
-        and not pd.api.types.is_bool_dtype(frame[c])
-    )
 
 
 def mask_unusable(frame: pd.DataFrame) -> pd.DataFrame:

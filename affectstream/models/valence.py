@@ -33,7 +33,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from affectstream.errors import ConfigError, ModelError
-from affectstream.models.features import feature_columns
+from affectstream.signal.columns import feature_columns
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)

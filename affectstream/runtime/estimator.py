@@ -191,7 +191,7 @@ def resolve_arousal_bundle(
 
 @dataclass
 class _Reference:
-    """The participant's reference state for one bundle (as :class:`LiveParticipant` keeps)."""
+    """The participant's reference state for one bundle: the only live copy of it."""
 
     rows: list[FloatArray] = field(default_factory=list)
     fallback: list[FloatArray] = field(default_factory=list)

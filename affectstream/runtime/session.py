@@ -35,7 +35,7 @@ import uuid
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream._validate import check_positive
+from affectstream.backoff import backoff_delay
 from affectstream.errors import AffectstreamError, ConfigError, SignalError, StoreError
 from affectstream.ids import check_id
 from affectstream.redact import redact_url
@@ -51,6 +52,7 @@ from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.signal.columns import feature_columns
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import (
     DeliveryReport,
@@ -68,7 +70,6 @@ _LATENCY_KEPT = 20_000
 #: Preferred source of each feature family when several streams could feed it.
 DEFAULT_SOURCES: dict[str, tuple[str, ...]] = {"hrv": ("ecg", "ppg", "rr")}
 #: Columns of an extractor row that describe the window rather than measure anything.
-_META_PREFIXES = ("t_end", "quality_", "usable_", "reason_")
 
 
 class BlockSource(Protocol):
@@ -632,7 +633,7 @@ class LiveSession:
             return batches, quality
         t_ns = seconds_to_ns(frame["t_end"].to_numpy(dtype=np.float64))
         columns = [str(c) for c in frame.columns]
-        feature_cols = [c for c in columns if not c.startswith(_META_PREFIXES)]
+        feature_cols = feature_columns(frame)
         quality_cols = [c for c in columns if c.startswith(("quality_", "usable_"))]
         if feature_cols:
             fields = {c: frame[c].to_numpy(dtype=np.float64) for c in feature_cols}
@@ -742,7 +743,8 @@ class LiveSession:
     async def _write_loop(self, stop: asyncio.Event) -> None:
         failures = 0
         while not stop.is_set():
-            delay = self.config.flush_interval * 2 ** min(failures, 4)
+            interval = self.config.flush_interval  # up to 16 intervals while the store fails
+            delay = backoff_delay(failures, interval, 16 * interval, jitter=False)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
             if stop.is_set():
@@ -755,7 +757,7 @@ class LiveSession:
 
     async def _final_flush(self) -> None:
         deadline = time.monotonic() + self.config.flush_timeout
-        delay = 0.1
+        failures = 0
         while True:
             ok = await self._write_once()
             if ok and not self._raw and not self._gap_blocks and not self._derived:
@@ -769,8 +771,8 @@ class LiveSession:
                 )
                 return
             if not ok:
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 2.0)
+                await asyncio.sleep(backoff_delay(failures, 0.1, 2.0, jitter=False))
+                failures += 1
 
     async def _settle_store(self) -> None:
         """Wait for the store to make the writes durable, then take its loss report."""
@@ -808,7 +810,8 @@ class LiveSession:
         return out
 
     async def _phase_loop(self, protocol: SessionProtocol) -> None:
-        assert self.started_at is not None
+        if self.started_at is None:
+            raise RuntimeError("the protocol phases run only after the session has started.")
         for start, phase in zip(protocol.starts(), protocol.phases, strict=True):
             wait = self._started_mono + start - time.monotonic()
             if wait > 0:
@@ -1132,17 +1135,12 @@ def _gap_only(block: SampleBlock, n_data: int) -> SampleBlock:
     first = int(block.index[rows][0]) if n_data else int(block.index[0])
     t_rows = block.t[rows] if n_data else block.t
     backlog = Gap(block.stream, first, n_data, float(t_rows[0]), float(t_rows[-1]), BACKLOG_REASON)
-    return SampleBlock(
-        block.stream,
-        block.modality,
-        block.channels,
-        block.unit,
-        block.sfreq,
-        np.zeros(0),
-        np.zeros((0, len(block.channels))),
-        np.zeros(0, dtype=np.int64),
-        (*block.gaps, backlog),
-        block.device,
+    return replace(
+        block,
+        t=np.zeros(0),
+        values=np.zeros((0, len(block.channels))),
+        index=np.zeros(0, dtype=np.int64),
+        gaps=(*block.gaps, backlog),
     )
 
 

@@ -205,6 +205,16 @@ class Processor(ABC):
                 f"positive number of Hz (or None for event streams such as RR intervals)."
             )
 
+    @property
+    def rate(self) -> float:
+        """The sampling rate in Hz; only regularly sampled streams have one."""
+        if self.sfreq is None:
+            raise SignalError(
+                f"Stream {self.stream!r} is an event stream without a sampling rate; this "
+                "step needs a regularly sampled stream (give the block its sfreq)."
+            )
+        return self.sfreq
+
     # -- input --------------------------------------------------------------------------
     def feed(self, block: SampleBlock) -> None:
         """Check ``block`` and add its samples to the state."""
@@ -246,7 +256,7 @@ class Processor(ABC):
 
     def _regularize(self, block: SampleBlock) -> FloatArray:
         """Place the block's rows at their device positions, NaN rows for missing samples."""
-        assert self.sfreq is not None
+        sfreq = self.rate
         pos = block.index.astype(np.int64) - self.index0
         t = np.asarray(block.t, dtype=np.float64)
         steps = np.diff(pos)
@@ -264,18 +274,18 @@ class Processor(ABC):
                 )
             if len(t) >= 3:
                 per_sample = float(t[-1] - t[0]) / float(pos[-1] - pos[0])
-                if abs(per_sample * self.sfreq - 1.0) > RATE_TOLERANCE:
+                if abs(per_sample * sfreq - 1.0) > RATE_TOLERANCE:
                     raise SignalError(
                         f"Stream {self.stream!r}: the timestamps advance {per_sample:.6g} s per "
-                        f"sample ({1 / per_sample:.4g} Hz) but sfreq is {self.sfreq:g} Hz. Fix "
+                        f"sample ({1 / per_sample:.4g} Hz) but sfreq is {sfreq:g} Hz. Fix "
                         f"the sampling rate or the timestamps."
                     )
-        expected = self.t_first + pos[0] / self.sfreq
+        expected = self.t_first + pos[0] / sfreq
         drift = float(t[0] - expected)
         if abs(drift) > max(1.0, 0.01 * (t[0] - self.t_first)):
             raise SignalError(
                 f"Stream {self.stream!r}: sample index {int(block.index[0])} is stamped "
-                f"{drift:+.3f} s away from where {self.sfreq:g} Hz puts it. The sampling rate "
+                f"{drift:+.3f} s away from where {sfreq:g} Hz puts it. The sampling rate "
                 f"contradicts the timestamps, or a gap has no device index jump; send the real "
                 f"device indices (gaps become NaN rows)."
             )
@@ -303,14 +313,14 @@ class Processor(ABC):
 
     def position(self, t: float) -> int:
         """Sample position (0 = first sample) of time ``t``, rounded to the nearest sample."""
-        assert self.sfreq is not None
-        return round((t - self.t_first) * self.sfreq)
+        sfreq = self.rate
+        return round((t - self.t_first) * sfreq)
 
     def window_positions(self, t_end: float) -> tuple[int, int]:
         """Sample positions [start, stop) of the window ending at ``t_end``."""
-        assert self.sfreq is not None
+        sfreq = self.rate
         stop = self.position(t_end)
-        return stop - round(self.config.window * self.sfreq), stop
+        return stop - round(self.config.window * sfreq), stop
 
     def data_end(self) -> float:
         """Time just after the last sample received."""

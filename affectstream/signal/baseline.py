@@ -10,20 +10,9 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from affectstream._validate import check_option
 from affectstream.errors import ConfigError
+from affectstream.signal.columns import feature_columns
 
 logger = logging.getLogger(__name__)
-
-#: Columns that describe a window rather than measure the participant; never normalised.
-META_PREFIXES = ("t_end", "quality_", "usable_", "reason_")
-
-
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    """Numeric feature columns of a feature table (not ``t_end``/``quality_*``/``usable_*``)."""
-    return [
-        c
-        for c in frame.columns
-        if not str(c).startswith(META_PREFIXES) and pd.api.types.is_numeric_dtype(frame[c])
-    ]
 
 
 def _usable_mask(frame: pd.DataFrame, column: str) -> np.ndarray:
@@ -39,8 +28,8 @@ class BaselineNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     Fit on a calibration/rest period (``fit``), or keep running statistics of the
     participant's own windows so far (``partial_fit``), then ``transform`` later windows:
-    ``(x - center_) / scale_``. Only windows marked ``usable_<family>`` count. Meta columns
-    (``t_end``, ``quality_*``, ``usable_*``) pass through unchanged.
+    ``(x - center_) / scale_``. Only windows marked ``usable_<family>`` count. Columns that are
+    not features (:func:`~affectstream.signal.columns.feature_columns`) pass through unchanged.
 
     Parameters
     ----------
@@ -104,7 +93,9 @@ class BaselineNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
                 f"BaselineNormalizer needs a pandas DataFrame of features, got {type(X)!r}."
             )
         if not hasattr(self, "feature_names_in_"):
-            self.feature_names_in_ = feature_columns(X)
+            # sklearn's convention: feature_names_in_ in the input's column order.
+            features = set(feature_columns(X))
+            self.feature_names_in_ = [c for c in X.columns if c in features]
             n = len(self.feature_names_in_)
             self.n_samples_seen_ = np.zeros(n, dtype=np.int64)
             self.mean_ = np.zeros(n)

@@ -20,7 +20,6 @@ from affectstream.signal.eeg import filter_eeg
 from affectstream.signal.extractor import StreamingExtractor, extract_features
 from affectstream.signal.hrv import detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_recording
-from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
 
@@ -337,8 +336,3 @@ def run_benchmark(
     result["p95_diff_reasons"] = REASONS
     result["goals"] = {"speedup": ">= 100", "stream_ms_per_step": "<= 5"}
     return result
-
-
-def stream_blocks(blocks: list[SampleBlock], seconds: float) -> list[list[SampleBlock]]:
-    """Cut each block into chunks of ``seconds`` (helper for demos)."""
-    return [split_block(b, [max(1, round(seconds * float(b.sfreq or 1)))]) for b in blocks]

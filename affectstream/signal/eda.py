@@ -128,9 +128,9 @@ class EdaProcessor(Processor):
 
     def _good(self, x: FloatArray) -> FloatArray:
         """Per-sample validity: finite, in range, plausible slope, not a flat line."""
-        assert self.sfreq is not None
+        sfreq = self.rate
         previous = np.concatenate(([self.last_value], x[:-1]))
-        slope = np.abs(x - previous) * self.sfreq
+        slope = np.abs(x - previous) * sfreq
         good = (x >= EDA_RANGE[0]) & (x <= EDA_RANGE[1]) & ~(slope > EDA_MAX_SLOPE)
         same = x == previous
         # Length of the run of repeated values ending at each sample (carried across blocks).
@@ -138,7 +138,7 @@ class EdaProcessor(Processor):
         last_change = np.maximum.accumulate(np.where(same, -1, index))
         run = np.where(last_change >= 0, index - last_change, self.flat_run + index + 1)
         self.flat_run = int(run[-1])
-        good &= run < FLAT_SECONDS * self.sfreq
+        good &= run < FLAT_SECONDS * sfreq
         self.last_value = float(x[-1])
         return good.astype(np.float64)
 
@@ -161,11 +161,11 @@ class EdaProcessor(Processor):
         return max(self.n, self.segments_done * self.segment)
 
     def _detect(self, j: int) -> None:
-        assert self.sfreq is not None
+        sfreq = self.rate
         seg_start, seg_stop = j * self.segment, (j + 1) * self.segment
         lo, hi = max(0, seg_start - self.before), min(self.n, seg_stop + self.after)
         phasic = self.buffer.get(lo, hi)[:, 1]
-        max_rise = int(self.config.scr_max_risetime * self.sfreq)
+        max_rise = int(self.config.scr_max_risetime * sfreq)
         peaks, onsets = _find_scrs_finite(phasic, self.config.scr_min_amplitude, max_rise)
         absolute = lo + peaks
         keep = (absolute >= seg_start) & (absolute < seg_stop)
@@ -176,20 +176,20 @@ class EdaProcessor(Processor):
             (self.scr_amplitude, phasic[peaks[keep]] - phasic[onsets[keep]])
         )
         self.scr_risetime = np.concatenate(
-            (self.scr_risetime, (peaks[keep] - onsets[keep]) / self.sfreq)
+            (self.scr_risetime, (peaks[keep] - onsets[keep]) / sfreq)
         )
 
     def ready_until(self) -> float:
         if self.finished:
             return math.inf
-        assert self.sfreq is not None
-        return self.t_first + self.segments_done * self.segment / self.sfreq
+        sfreq = self.rate
+        return self.t_first + self.segments_done * self.segment / sfreq
 
     def columns(self) -> list[str]:
         return list(EDA_FEATURES)
 
     def window(self, t_end: float) -> tuple[dict[str, float], float, str]:
-        assert self.sfreq is not None
+        sfreq = self.rate
         start, stop = self.window_positions(t_end)
         data = self.buffer.view(start, stop)
         good = np.nan_to_num(data[:, 2], nan=0.0)
@@ -206,7 +206,7 @@ class EdaProcessor(Processor):
         amplitudes, risetimes = self.scr_amplitude[lo:hi], self.scr_risetime[lo:hi]
         features = {
             "eda_tonic_mean": float(np.nanmean(tonic)),
-            "eda_tonic_slope": ols_slope(tonic, 1.0 / self.sfreq),
+            "eda_tonic_slope": ols_slope(tonic, 1.0 / sfreq),
             "eda_phasic_std": float(np.nanstd(phasic, ddof=1)),
             "eda_scr_count": float(count),
             "eda_scr_rate": rate,

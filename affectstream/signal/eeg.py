@@ -116,7 +116,8 @@ class EegProcessor(Processor):
         self.samples = Buffer(2 * n_ch)  # filtered, raw (for clipping)
         self.n_bands = len(BAND_NAMES) + 1
         self.frames = Buffer(n_ch * self.n_bands + n_ch)  # band powers, then good flags
-        assert config.origin is not None
+        if config.origin is None:
+            raise RuntimeError("EEG processor built before the extractor fixed the time origin.")
         first_start = self.position(config.origin) - round(config.window * sfreq)
         self.frame0 = first_start % self.hop  # position of frame 0's first sample
         self.frames_done = 0

@@ -257,7 +257,8 @@ class StreamingExtractor:
 
     # -- output -------------------------------------------------------------------------
     def _t_end(self, k: int) -> float:
-        assert self.origin is not None
+        if self.origin is None:
+            raise RuntimeError("window end asked before the first block fixed the time origin.")
         return self.origin + k * self.config.step
 
     def _frame(self, rows: list[dict[str, object]]) -> pd.DataFrame:

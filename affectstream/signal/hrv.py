@@ -275,15 +275,15 @@ class HrvProcessor(Processor):
         return max(self.n, self.segments_done * self.segment)
 
     def _find_peaks(self, x: FloatArray) -> np.ndarray:
-        assert self.sfreq is not None
+        sfreq = self.rate
         nk = self._nk
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             try:
                 if self.modality == "ecg":
-                    info = nk.ecg_findpeaks(x, sampling_rate=self.sfreq, method="neurokit")
+                    info = nk.ecg_findpeaks(x, sampling_rate=sfreq, method="neurokit")
                     return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
-                info = nk.ppg_findpeaks(x, sampling_rate=self.sfreq, method="elgendi")
+                info = nk.ppg_findpeaks(x, sampling_rate=sfreq, method="elgendi")
                 return np.asarray(info["PPG_Peaks"], dtype=np.int64)
             except (IndexError, ValueError):  # NeuroKit2 fails on segments without beats
                 logger.debug("no beats found in a segment of %s", self.stream, exc_info=True)
@@ -291,14 +291,14 @@ class HrvProcessor(Processor):
 
     def _detect(self, j: int) -> None:
         """Detect the beats of segment ``j`` (positions [j*L, (j+1)*L)) with context."""
-        assert self.sfreq is not None
+        sfreq = self.rate
         seg_start, seg_stop = j * self.segment, (j + 1) * self.segment
         lo, hi = max(0, seg_start - self.margin), min(self.n, seg_stop + self.margin)
         chunk = self.buffer.get(lo, hi)
         x, missing = chunk[:, 0], chunk[:, 1] > 0
         missing |= np.isnan(x)
         present = np.flatnonzero(~missing)
-        if present.size < 2 * self.sfreq:
+        if present.size < 2 * sfreq:
             return
         # Leave out missing samples at the edges: a segment next to a gap then gives the same
         # peaks whether the gap is NaN rows or the end of the data so far (a paused stream).
@@ -325,7 +325,7 @@ class HrvProcessor(Processor):
         new = absolute[keep]
         quality = np.array([quality_of.get(rel, 0.0) for rel in peaks[keep].tolist()])
         # One beat per mindelay: drop detections too close to the previous kept beat.
-        min_gap = MIN_BEAT_DISTANCE * self.sfreq
+        min_gap = MIN_BEAT_DISTANCE * sfreq
         previous = int(self.beat_pos[-1]) if self.beat_pos.size else -(10**12)
         accepted = np.ones(new.size, dtype=bool)
         for i, pos in enumerate(new.tolist()):
@@ -337,7 +337,7 @@ class HrvProcessor(Processor):
         if new.size == 0:
             return
         chain = np.concatenate((self.beat_pos[-1:], new))  # the previous beat, if any
-        rr = np.diff(chain) / self.sfreq * 1000.0
+        rr = np.diff(chain) / sfreq * 1000.0
         prev = chain[:-1]
         if not self.beat_pos.size:
             rr = np.concatenate(([math.nan], rr))
@@ -349,7 +349,7 @@ class HrvProcessor(Processor):
         gap_free = missing[new - first + 1] - missing[prev - first] == 0
         valid = screen_intervals(np.where(gap_free, rr, np.nan), self.history)
         self.beat_pos = np.concatenate((self.beat_pos, new))
-        self.beat_t = np.concatenate((self.beat_t, self.t_first + new / self.sfreq))
+        self.beat_t = np.concatenate((self.beat_t, self.t_first + new / sfreq))
         self.rr = np.concatenate((self.rr, rr))
         self.rr_valid = np.concatenate((self.rr_valid, valid))
         self.beat_quality = np.concatenate((self.beat_quality, quality))
@@ -360,8 +360,8 @@ class HrvProcessor(Processor):
             return math.inf
         if self.modality == "rr":
             return self.last_t
-        assert self.sfreq is not None
-        return self.t_first + self.segments_done * self.segment / self.sfreq
+        sfreq = self.rate
+        return self.t_first + self.segments_done * self.segment / sfreq
 
     def columns(self) -> list[str]:
         return list(HRV_FEATURES)

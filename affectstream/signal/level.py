@@ -54,8 +54,8 @@ class LevelProcessor(Processor):
                 )
 
     def _times(self, n_new: int) -> FloatArray:
-        assert self.sfreq is not None
-        return self.t_first + np.arange(self.n - n_new, self.n) / self.sfreq
+        sfreq = self.rate
+        return self.t_first + np.arange(self.n - n_new, self.n) / sfreq
 
     def _consume(self, t: FloatArray, values: FloatArray) -> None:
         v = np.linalg.norm(values, axis=1) if self.modality == "acc" else values[:, 0].copy()

@@ -455,7 +455,8 @@ class EmbeddedStore(TimeSeriesStore):
         cursor = connection.execute(
             f"INSERT INTO series (measurement, {_TAG_COLUMNS}) VALUES ({placeholders})", values
         )
-        assert cursor.lastrowid is not None
+        if cursor.lastrowid is None:
+            raise StoreError("SQLite gave no row id for the new series.")
         return int(cursor.lastrowid)
 
     def _write_series(

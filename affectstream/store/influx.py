@@ -35,14 +35,15 @@ and ``AFFECTSTREAM_SPOOL_DIR``. On InfluxDB 1.x the bucket is the database (opti
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
+import http.client
 import ipaddress
 import itertools
 import json
 import logging
 import os
-import random
 import re
 import threading
 from collections.abc import Iterable, Mapping
@@ -54,6 +55,7 @@ import httpx
 import numpy as np
 import pandas as pd
 
+from affectstream.backoff import backoff_delay
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
 from affectstream.ids import check_id
 from affectstream.redact import redact_url
@@ -509,7 +511,7 @@ class InfluxStore(TimeSeriesStore):
         """
         try:
             self._send(payload)
-        except Exception as exc:
+        except _server_errors() as exc:
             status = int(getattr(exc, "status", 0) or 0)
             if status not in _PERMANENT_STATUSES:
                 raise
@@ -536,10 +538,15 @@ class InfluxStore(TimeSeriesStore):
                     self.spool.wait_for_data(0.5)
                     continue
                 self._deliver(batch)
-            except Exception as exc:  # e.g. a full disk: keep the sender alive, retry
+            except (OSError, StoreError) as exc:  # e.g. a full disk: keep the sender alive
                 self.last_error = str(exc)
                 logger.error("Spool sender for %s: %s; retrying.", self.url, exc, exc_info=True)
                 self._stop.wait(self.max_retry_delay)
+            except BaseException as exc:
+                # A bug, not the server or the disk: retrying it would loop forever. Stop
+                # sending (the data stays in the spool), say so, and let the traceback show.
+                self.last_error = f"spool sender stopped by an unexpected error: {exc!r}"
+                raise
 
     def _deliver(self, batch: SpoolBatch) -> None:
         """Send one batch until it is acknowledged (bad lines set aside) or the store stops."""
@@ -547,7 +554,7 @@ class InfluxStore(TimeSeriesStore):
             refused: list[tuple[bytes, str]] = []
             try:
                 self._send_isolating(batch.payload, refused)
-            except Exception as exc:  # transient; the batch is never lost
+            except _transient_errors() as exc:  # the batch is never lost
                 self._record_failure(int(getattr(exc, "status", 0) or 0), _describe(exc))
                 continue
             if refused:
@@ -585,8 +592,7 @@ class InfluxStore(TimeSeriesStore):
             403: "the token lacks write permission on the bucket",
             404: f"create the bucket/database {self.bucket!r} or fix {ENV_BUCKET} / {ENV_ORG}",
         }.get(status, "is the server running and reachable?")
-        delay = min(self.max_retry_delay, self.retry_interval * 2 ** (failures - 1))
-        delay *= random.uniform(0.5, 1.0)  # jitter so many writers do not retry in step
+        delay = backoff_delay(failures - 1, self.retry_interval, self.max_retry_delay)
         if failures == 1 or failures == self.max_retries or status in _CONFIG_STATUSES:
             log = logger.error if status in _CONFIG_STATUSES else logger.warning
             log(
@@ -908,7 +914,7 @@ class InfluxStore(TimeSeriesStore):
                 bucket=self.bucket,
                 org=self.org,
             )
-        except Exception as exc:  # reported with what to do
+        except _transient_errors() as exc:  # reported with what to do
             raise StoreError(
                 f"Could not delete session {session!r} on {self.url}: {_describe(exc)}; "
                 "the token needs write permission on the bucket."
@@ -940,6 +946,26 @@ def _where(tags: Mapping[str, str]) -> str:
     """Return `` WHERE "tag" = 'value' AND ...`` for exact tag matches (or nothing)."""
     conditions = [f"{influxql_identifier(k)} = {influxql_string(v)}" for k, v in tags.items()]
     return f" WHERE {' AND '.join(conditions)}" if conditions else ""
+
+
+@functools.cache
+def _server_errors() -> tuple[type[Exception], ...]:
+    """Errors that are an InfluxDB answer (an HTTP status from the server)."""
+    from influxdb_client.client.exceptions import InfluxDBError
+
+    return (InfluxDBError,)
+
+
+@functools.cache
+def _transient_errors() -> tuple[type[Exception], ...]:
+    """Errors worth retrying: a server answer, a connection or protocol error, a timeout.
+
+    Anything else (a TypeError from a bug, say) is not caught, so it surfaces with its
+    traceback instead of being retried forever.
+    """
+    from urllib3.exceptions import HTTPError as Urllib3Error
+
+    return (*_server_errors(), Urllib3Error, http.client.HTTPException, OSError)
 
 
 def _describe(exc: BaseException) -> str:

@@ -15,7 +15,6 @@ is not written. Tags are sorted by key, as InfluxData recommends.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 
 import numpy as np
 import pyarrow as pa
@@ -184,18 +183,3 @@ def _concatenated_bytes(strings: pa.Array | pa.ChunkedArray) -> bytes:
     stop = int(offsets[strings.offset + len(strings)])
     data = strings.buffers()[2]
     return data.to_pybytes()[start:stop] if data is not None else b""
-
-
-def tags_to_text(tags: Mapping[str, str]) -> str:
-    """Render a tag set the way line protocol does (sorted, escaped), for messages and keys.
-
-    Parameters
-    ----------
-    tags : mapping of str to str
-        Tag values.
-
-    Returns
-    -------
-    str
-    """
-    return ",".join(f"{escape_key(k)}={escape_key(v)}" for k, v in sorted(tags.items()) if v)

@@ -525,7 +525,10 @@ class Spool:
                 for record in records:
                     self._write_record(record)
                 if self.fsync == "always":
-                    assert self._write_fd is not None
+                    if self._write_fd is None:
+                        raise StoreError(
+                            f"the spool {self.directory} is closed; open a new Spool to write."
+                        )
                     os.fsync(self._write_fd)
             except OSError as exc:
                 self._undo_appends(before, segment_before)
@@ -565,7 +568,8 @@ class Spool:
             segment += 1
             self._sizes[segment] = 0
             self._open_for_append(segment)
-        assert self._write_fd is not None
+        if self._write_fd is None:
+            raise StoreError(f"The spool {self.directory} is closed; open a new one.")
         view = memoryview(record)
         while view:
             written = os.write(self._write_fd, view)

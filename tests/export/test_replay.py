@@ -15,16 +15,13 @@ from affectstream.io import read_recording
 from affectstream.io.replay import chunk_blocks
 from affectstream.runtime.replay import replay_blocks, session_rows
 from affectstream.signal import WindowConfig, extract_features
+from affectstream.signal.columns import feature_columns
 from affectstream.store import EmbeddedStore
 from affectstream.types import SampleBlock
 
 from .conftest import SESSION, Built
 
 WINDOW = WindowConfig(window=30.0, step=5.0)
-
-
-def feature_columns(frame: pd.DataFrame) -> list[str]:
-    return [c for c in frame.columns if c.startswith(("hrv_", "eda_", "eeg_"))]
 
 
 def assert_same_rows(replayed: pd.DataFrame, batch: pd.DataFrame) -> None:

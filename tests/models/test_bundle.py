@@ -11,9 +11,10 @@ import pytest
 
 from affectstream._version import __version__
 from affectstream.errors import ConfigError, FeatureMismatchError, ModelError
-from affectstream.models.bundle import LiveParticipant, load_bundle, save_bundle
+from affectstream.models.bundle import ModelBundle, load_bundle, save_bundle
 from affectstream.models.estimators import AffectClassifier
 from affectstream.models.synthetic import synthetic_feature_frame
+from affectstream.runtime import LiveEstimator
 
 
 def _write(
@@ -58,21 +59,26 @@ def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     assert bundle.features == lgb_model.features_
 
 
-def test_live_participant_matches_batch_scoring(bundle_dir: Path) -> None:
+def live_records(bundle: ModelBundle, frame: pd.DataFrame) -> list[dict[str, object]]:
+    """The product's live path: LiveEstimator fed the table's windows one by one, in time
+    order, with the baseline ending at the last window the table marks ``reference``."""
+    baseline_end = float(frame.loc[frame["reference"], "t_end"].max())
+    live = LiveEstimator([bundle], baseline_end=baseline_end, top=5)
+    return [live.estimate(frame.iloc[[i]])[0] for i in range(len(frame))]
+
+
+def test_live_estimator_matches_batch_scoring(bundle_dir: Path) -> None:
     bundle = load_bundle(bundle_dir)
     frame = synthetic_feature_frame(1, 60, seed=23, missing_modality_rate=0.2)
     batch = bundle.predict_frame(frame)
-    live = LiveParticipant(bundle)
-    estimates = [
-        live.observe(float(row["t_end"]), {f: row[f] for f in bundle.features})
-        for _, row in frame.iterrows()
-    ]
+    records = live_records(bundle, frame[["t_end", "reference", *bundle.features]])
     reference = frame["reference"].to_numpy()
-    assert all(e is None for e, r in zip(estimates, reference, strict=True) if r)
-    live_p = [e.probability for e, r in zip(estimates, reference, strict=True) if not r]
+    target = bundle.target
+    live_p = [r[target] for r, ref in zip(records, reference, strict=True) if not ref]
     np.testing.assert_allclose(live_p, batch["probability"].to_numpy()[~reference], rtol=1e-12)
-    first = next(e for e in estimates if e is not None)
-    assert first.calibrated is False and len(first.contributions) == 5
+    first = next(r for r, ref in zip(records, reference, strict=True) if not ref)
+    assert first[f"{target}_calibrated"] is False
+    assert all(first[f"{target}_top{k}"] for k in range(1, 6))
     row = frame.iloc[-1]
     center = np.zeros(len(bundle.features))
     full = bundle.estimate(row[bundle.features].to_dict(), center)
@@ -168,11 +174,10 @@ def test_baseline_bundle_live_path(tmp_path: Path) -> None:
     path, lgb_model, _ = _write(tmp_path, normalization="baseline")
     bundle = load_bundle(path)
     frame = synthetic_feature_frame(1, 50, seed=26)
-    live = LiveParticipant(bundle)
-    out = [
-        live.observe(float(r["t_end"]), r[bundle.features].to_dict()) for _, r in frame.iterrows()
-    ]
-    got = np.array([e.probability for e in out if e is not None])
+    records = live_records(bundle, frame)
     ref = frame["reference"].to_numpy()
+    # Reference windows are estimated against the baseline so far, flagged provisional.
+    assert [r[f"{bundle.target}_reference_final"] for r in records] == (~ref).tolist()
+    got = np.array([r[bundle.target] for r, in_ref in zip(records, ref, strict=True) if not in_ref])
     np.testing.assert_allclose(got, lgb_model.predict_proba(frame)[~ref], rtol=1e-12)
     assert isinstance(bundle.predict_frame(frame), pd.DataFrame)

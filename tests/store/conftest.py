@@ -1,8 +1,9 @@
 """Real time-series servers for the store tests, started and stopped by the suite.
 
 - InfluxDB 1.6.7 (``influxd``, Debian package ``influxdb``): the real storage engine, on a
-  free loopback port with its files in a temporary directory; the influxdb-client v2 write
-  API reaches it through the test-only proxy of :mod:`_proxy` (URL mapping only).
+  free loopback port with its files in a temporary directory, configured and fronted by the
+  product's own dev-server parts (:func:`~affectstream.store.influx_devserver.influxd_config`
+  and the v2-write :class:`~affectstream.store.influx_devserver.V2WriteShim`, URL mapping only).
 - VictoriaMetrics (``victoria-metrics``): its genuine ``/api/v2/write``.
 - An external InfluxDB 2.x/3.x when ``AFFECTSTREAM_TEST_INFLUX_URL`` (with ``_TOKEN``,
   ``_ORG``, ``_BUCKET``) is set; its parametrisations skip otherwise.
@@ -20,7 +21,6 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.parse
@@ -32,8 +32,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _proxy import InfluxV2WriteProxy
+from affectstream.store.influx_devserver import V2WriteShim, influxd_config
 
 READY_TIMEOUT = 20.0
 
@@ -125,26 +124,7 @@ def influxd_server(directory: Path, port: int | None = None) -> ServerProcess:
     """Build (not start) an InfluxDB 1.x server with its files under ``directory``."""
     binary = _require("influxd")
     port = port or free_port()
-    directory.mkdir(parents=True, exist_ok=True)
-    config = directory / "influxdb.conf"
-    config.write_text(
-        f"""reporting-disabled = true
-bind-address = "127.0.0.1:{free_port()}"
-[meta]
-  dir = "{directory / "meta"}"
-[data]
-  dir = "{directory / "data"}"
-  wal-dir = "{directory / "wal"}"
-  query-log-enabled = false
-[monitor]
-  store-enabled = false
-[continuous_queries]
-  enabled = false
-[http]
-  bind-address = "127.0.0.1:{port}"
-  log-enabled = false
-"""
-    )
+    config = influxd_config(directory, port)
     return ServerProcess("influxd", [binary, "-config", str(config)], port, directory / "log")
 
 
@@ -201,9 +181,9 @@ def influx_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerPr
 
 
 @pytest.fixture(scope="session")
-def influx_proxy(influx_server: ServerProcess) -> Iterator[InfluxV2WriteProxy]:
-    """The v2-write proxy in front of the session's InfluxDB 1.6.7."""
-    proxy = InfluxV2WriteProxy(influx_server.port)
+def influx_proxy(influx_server: ServerProcess) -> Iterator[V2WriteShim]:
+    """The v2-write shim in front of the session's InfluxDB 1.6.7."""
+    proxy = V2WriteShim(influx_server.port).start()
     try:
         yield proxy
     finally:
@@ -240,7 +220,7 @@ def influx_target(request: pytest.FixtureRequest) -> InfluxTarget:
             org=os.environ.get("AFFECTSTREAM_TEST_INFLUX_ORG"),
         )
     server: ServerProcess = request.getfixturevalue("influx_server")
-    proxy: InfluxV2WriteProxy = request.getfixturevalue("influx_proxy")
+    proxy: V2WriteShim = request.getfixturevalue("influx_proxy")
     database = f"test_{uuid.uuid4().hex[:12]}"
     create_database(server.url, database)
     return InfluxTarget(name=request.param, url=proxy.url, bucket=database)

@@ -124,7 +124,7 @@ def vars_of(block: SampleBlock) -> dict[str, object]:
 def extractor_columns() -> tuple[list[str], list[str]]:
     """Feature and quality column names of the signal layer's extractor."""
     from affectstream.signal import extract_features
-    from affectstream.signal.baseline import feature_columns
+    from affectstream.signal.columns import feature_columns
     from affectstream.signal.extractor import FAMILY_ORDER
     from affectstream.signal.synthetic import synthetic_recording
 

@@ -1,7 +1,7 @@
 """Nothing is lost: a server stopped mid-stream, and a writer killed with SIGKILL.
 
 Both run against a dedicated real InfluxDB 1.6.7 (its own data directory and port, so it
-can be stopped and restarted on them) behind the test-only v2-write proxy.
+can be stopped and restarted on them) behind the product's v2-write shim (URL mapping only).
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from _proxy import InfluxV2WriteProxy
 from conftest import ServerProcess, create_database, influxd_server
 
 from affectstream.store.base import SeriesBatch
 from affectstream.store.influx import InfluxStore
+from affectstream.store.influx_devserver import V2WriteShim
 from affectstream.store.spool import Spool
 
 pytestmark = [pytest.mark.servers, pytest.mark.slow]
@@ -50,10 +50,10 @@ def wait_for(condition: object, timeout: float = 30.0) -> None:
 
 
 @pytest.fixture
-def own_influx(tmp_path: Path) -> Iterator[tuple[ServerProcess, InfluxV2WriteProxy]]:
+def own_influx(tmp_path: Path) -> Iterator[tuple[ServerProcess, V2WriteShim]]:
     server = influxd_server(tmp_path / "influxd")
     server.start()
-    proxy = InfluxV2WriteProxy(server.port)
+    proxy = V2WriteShim(server.port, record_writes=True).start()
     try:
         create_database(server.url, "outage")
         yield server, proxy
@@ -62,7 +62,7 @@ def own_influx(tmp_path: Path) -> Iterator[tuple[ServerProcess, InfluxV2WritePro
         server.stop()
 
 
-def first_delivery_order(proxy: InfluxV2WriteProxy) -> list[int]:
+def first_delivery_order(proxy: V2WriteShim) -> list[int]:
     """Timestamps in the order the server first acknowledged them."""
     seen: dict[int, None] = {}
     for body in proxy.accepted_writes:
@@ -72,7 +72,7 @@ def first_delivery_order(proxy: InfluxV2WriteProxy) -> list[int]:
 
 
 def test_server_stopped_mid_stream_every_point_lands_once_in_order(
-    own_influx: tuple[ServerProcess, InfluxV2WriteProxy], tmp_path: Path
+    own_influx: tuple[ServerProcess, V2WriteShim], tmp_path: Path
 ) -> None:
     server, proxy = own_influx
     n_batches = 30
@@ -119,6 +119,7 @@ import sys
 import numpy as np
 from affectstream.store.base import SeriesBatch
 from affectstream.store.influx import InfluxStore
+from affectstream.store.influx_devserver import V2WriteShim
 
 url, bucket, spool = sys.argv[1:4]
 store = InfluxStore(url, bucket=bucket, spool_dir=spool, batch_size=100, retry_interval=0.05)
@@ -131,7 +132,7 @@ for i in range(100_000):
 
 
 def test_writer_killed_then_restarted_replays_the_spool(
-    own_influx: tuple[ServerProcess, InfluxV2WriteProxy], tmp_path: Path
+    own_influx: tuple[ServerProcess, V2WriteShim], tmp_path: Path
 ) -> None:
     _server, proxy = own_influx
     proxy.write_delay = 0.05  # a slow server: the spool holds a backlog when the kill comes

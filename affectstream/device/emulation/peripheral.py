@@ -468,7 +468,8 @@ class EmulatedPeripheral:
                 )
 
     async def _drop_link(self, device: Device) -> None:
-        assert self._radio is not None
+        if self._radio is None:
+            raise RuntimeError("the emulated peripheral is not powered on.")
         # Let packets already handed to the stack arrive first, so the record of what
         # was delivered stays exact.
         await asyncio.sleep(0.01)

@@ -86,14 +86,6 @@ class AffectScript:
         """Length of one pass through the phases, in seconds."""
         return float(self._bounds[-1])
 
-    def phase_window(self, name: str) -> tuple[float, float]:
-        """Start and end time (first pass) of the first phase called ``name``."""
-        for i, phase in enumerate(self.phases):
-            if phase.name == name:
-                return float(self._bounds[i]), float(self._bounds[i + 1])
-        names = [p.name for p in self.phases]
-        raise ConfigError(f"No phase named {name!r} in this script; phases are {names}.")
-
     def _wrap(self, t: FloatArray) -> FloatArray:
         if self.loop:
             return np.mod(t, self.duration)
