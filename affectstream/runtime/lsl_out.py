@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 
 from affectstream.device.lsl_meta import load_pylsl, lsl_epoch_offset
-from affectstream.runtime.session import _META_PREFIXES, LiveSession
+from affectstream.runtime.session import LiveSession
+from affectstream.signal.columns import feature_columns
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -123,10 +123,7 @@ class LslPublisher:
         if not len(rows):
             return
         if not self._feature_fields:
-            self._feature_fields = [
-                str(c) for c in rows.columns
-                if not str(c).startswith(_META_PREFIXES) and is_numeric_dtype(rows[c])
-            ]  # fmt: skip
+            self._feature_fields = feature_columns(rows)
             if not self._feature_fields:
                 return
             channels = [(f, "", "Feature") for f in self._feature_fields]
