@@ -171,6 +171,50 @@ class AuditEntry(Base):
     detail: Mapped[str] = mapped_column(String(2000), default="")
 
 
+class AlertRule(Base):
+    """An alert rule of a study (see :mod:`affectstream.api.alerts` for its semantics).
+
+    ``webhook_secret`` is kept in clear because signing needs it; it leaves the service only
+    in the response that created the rule.
+    """
+
+    __tablename__ = "alert_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    metric: Mapped[str] = mapped_column(String(64), default="")
+    direction: Mapped[str] = mapped_column(String(8), default="above")
+    threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    clear: Mapped[float] = mapped_column(Float, default=0.0)
+    min_duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    min_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    cooldown_s: Mapped[float] = mapped_column(Float, default=0.0)
+    lost_after_s: Mapped[float] = mapped_column(Float, default=30.0)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class AlertDelivery(Base):
+    """One alert transition (fired or cleared) and how its webhook delivery went."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_rule", "rule_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(80))
+    t: Mapped[float] = mapped_column(Float, default=_now)
+    state: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: ``live_only`` (no webhook), ``pending``, ``delivered`` or ``failed``.
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
 def make_engine(url: str) -> Engine:
     """Create the engine (SQLite: foreign keys on, a busy timeout, parent folder made).
 

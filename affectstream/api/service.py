@@ -60,6 +60,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "live": frozenset({"admin", "researcher", "operator", "viewer"}),
     "ingest": frozenset({"admin", "researcher", "operator", "device"}),
     "models": frozenset({"admin", "researcher", "operator", "viewer"}),
+    "alerts:write": frozenset({"admin", "researcher"}),
+    "alerts:read": frozenset({"admin", "researcher", "operator"}),
 }
 
 

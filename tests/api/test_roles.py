@@ -14,9 +14,12 @@ import pytest
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
 
 ROLES = ("admin", "researcher", "operator", "viewer", "device")
+RULE = {"name": "lost", "kind": "signal_lost"}
 
 
-def _matrix(w: World, sa: str, sb: str) -> list[tuple[str, str, str, dict | None, tuple[int, ...]]]:
+def _matrix(
+    w: World, sa: str, sb: str, ra: int = 1, rb: int = 1
+) -> list[tuple[str, str, str, dict | None, tuple[int, ...]]]:
     """(method, route template, concrete path, body, codes for ROLES in order)."""
     a, b, pa, pb = w.study_a, w.study_b, w.participant_a, w.participant_b
     block = {"blocks": [eda_block(0, 8)]}
@@ -153,6 +156,52 @@ def _matrix(w: World, sa: str, sb: str) -> list[tuple[str, str, str, dict | None
         ("GET", "/models", "/models", None, (200, 200, 200, 200, 403)),
         ("GET", "/models/{name}", "/models/stress-wrist", None, (200, 200, 200, 200, 403)),
         ("GET", "/audit", "/audit", None, (200, 403, 403, 403, 403)),
+        (
+            "POST",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{a}/alert-rules",
+            RULE,
+            (201, 201, 403, 403, 403),
+        ),
+        (
+            "POST",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{b}/alert-rules",
+            RULE,
+            (201, 404, 403, 403, 403),
+        ),
+        (
+            "GET",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{a}/alert-rules",
+            None,
+            (200, 200, 200, 403, 403),
+        ),
+        (
+            "GET",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{b}/alert-rules",
+            None,
+            (200, 404, 404, 403, 403),
+        ),
+        (
+            "GET",
+            "/alert-rules/{rule_id}/deliveries",
+            f"/alert-rules/{ra}/deliveries",
+            None,
+            (200, 200, 200, 403, 403),
+        ),
+        (
+            "GET",
+            "/alert-rules/{rule_id}/deliveries",
+            f"/alert-rules/{rb}/deliveries",
+            None,
+            (200, 404, 404, 403, 403),
+        ),
+        # Deleting a rule of study B: only admin may (the others see 404 or 403 before it
+        # is gone, since their check comes first); study A's deletion is per role, below.
+        ("DELETE", "/alert-rules/{rule_id}", f"/alert-rules/{rb}", None, (204, 404, 403, 403, 403)),
+        ("DELETE", "/alert-rules/{rule_id}", f"/alert-rules/{ra}", None, (204, 204, 403, 403, 403)),
         ("POST", "/users", "/users", "user", (201, 403, 403, 403, 403)),
         ("POST", "/users/{user_id}/keys", "/users/1/keys", None, (201, 403, 403, 403, 403)),
         ("DELETE", "/keys/{prefix}", "/keys/000000000000", None, (404, 403, 403, 403, 403)),
@@ -173,7 +222,9 @@ def _body(body: object, role: str, n: int) -> object:
 def test_every_route_for_every_role(server: Server, world: World, admin: httpx.Client) -> None:
     sa = start_ingest_session(admin, world.participant_a)
     sb = start_ingest_session(admin, world.participant_b)
-    matrix = _matrix(world, sa, sb)
+    ra = admin.post(f"/studies/{world.study_a}/alert-rules", json=RULE).json()["id"]
+    rb = admin.post(f"/studies/{world.study_b}/alert-rules", json=RULE).json()["id"]
+    matrix = _matrix(world, sa, sb, ra, rb)
     failures = []
     for n, (method, _, path, body, codes) in enumerate(matrix):
         # The stop of session A: the operator stops it first; then it is no longer running (409
@@ -183,6 +234,9 @@ def test_every_route_for_every_role(server: Server, world: World, admin: httpx.C
             if path == f"/sessions/{sa}/stop":
                 target = f"/sessions/{start_ingest_session(admin, world.participant_a)}/stop"
                 expected = 200 if role in ("admin", "researcher", "operator") else 403
+            if method == "DELETE" and path == f"/alert-rules/{ra}":
+                fresh = admin.post(f"/studies/{world.study_a}/alert-rules", json=RULE)
+                target = f"/alert-rules/{fresh.json()['id']}"
             with server.client(world.keys[role]) as client:
                 response = client.request(method, target, json=_body(body, role, n))
             if response.status_code != expected:
