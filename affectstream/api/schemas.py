@@ -346,3 +346,25 @@ class AlertDeliveryPage(PageOut):
     """A page of the delivery log."""
 
     items: list[AlertDeliveryOut]
+
+
+class ExportIn(BaseModel):
+    """A new export of a stored session."""
+
+    format: Literal["estimates", "csv", "parquet", "edf", "bdf", "bids"]
+
+
+class ExportOut(_Out):
+    """An export job and its progress (0-1)."""
+
+    id: int
+    session_id: str
+    study_id: int
+    format: str
+    status: str
+    stage: str
+    progress: float
+    error: str
+    size: int | None
+    created_at: float
+    finished_at: float | None

@@ -8,6 +8,8 @@ its own participant only. Another study's id is 404 for everyone but admin.
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -15,10 +17,25 @@ from tests.api.conftest import Server, World, eda_block, start_ingest_session
 
 ROLES = ("admin", "researcher", "operator", "viewer", "device")
 RULE = {"name": "lost", "kind": "signal_lost"}
+EST = {"format": "estimates"}
+RAW = {"format": "csv"}
+
+
+def _export(admin: httpx.Client, participant: int) -> int:
+    """A finished ``estimates`` export of a stored (stopped) session of ``participant``."""
+    session = start_ingest_session(admin, participant)
+    admin.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(0, 40)]})
+    admin.post(f"/sessions/{session}/stop")
+    job = admin.post(f"/sessions/{session}/exports", json=EST).json()
+    deadline = time.monotonic() + 60
+    while admin.get(f"/exports/{job['id']}").json()["status"] != "done":
+        assert time.monotonic() < deadline, admin.get(f"/exports/{job['id']}").text
+        time.sleep(0.2)
+    return int(job["id"])
 
 
 def _matrix(
-    w: World, sa: str, sb: str, ra: int = 1, rb: int = 1
+    w: World, sa: str, sb: str, ra: int = 1, rb: int = 1, ea: int = 1, eb: int = 1
 ) -> list[tuple[str, str, str, dict | None, tuple[int, ...]]]:
     """(method, route template, concrete path, body, codes for ROLES in order)."""
     a, b, pa, pb = w.study_a, w.study_b, w.participant_a, w.participant_b
@@ -156,6 +173,26 @@ def _matrix(
         ("GET", "/models", "/models", None, (200, 200, 200, 200, 403)),
         ("GET", "/models/{name}", "/models/stress-wrist", None, (200, 200, 200, 200, 403)),
         ("GET", "/audit", "/audit", None, (200, 403, 403, 403, 403)),
+        # Sessions A and B are running: whoever may export them is told to stop them first.
+        ("POST", s + "/exports", f"/sessions/{sa}/exports", EST, (409, 409, 409, 403, 403)),
+        ("POST", s + "/exports", f"/sessions/{sa}/exports", RAW, (409, 409, 403, 403, 403)),
+        ("POST", s + "/exports", f"/sessions/{sb}/exports", EST, (409, 404, 404, 403, 403)),
+        ("GET", "/exports/{export_id}", f"/exports/{ea}", None, (200, 200, 200, 403, 403)),
+        ("GET", "/exports/{export_id}", f"/exports/{eb}", None, (200, 404, 404, 403, 403)),
+        (
+            "GET",
+            "/exports/{export_id}/download",
+            f"/exports/{ea}/download",
+            None,
+            (200, 200, 200, 403, 403),
+        ),
+        (
+            "GET",
+            "/exports/{export_id}/download",
+            f"/exports/{eb}/download",
+            None,
+            (200, 404, 404, 403, 403),
+        ),
         (
             "POST",
             "/studies/{study_id}/alert-rules",
@@ -224,7 +261,8 @@ def test_every_route_for_every_role(server: Server, world: World, admin: httpx.C
     sb = start_ingest_session(admin, world.participant_b)
     ra = admin.post(f"/studies/{world.study_a}/alert-rules", json=RULE).json()["id"]
     rb = admin.post(f"/studies/{world.study_b}/alert-rules", json=RULE).json()["id"]
-    matrix = _matrix(world, sa, sb, ra, rb)
+    ea, eb = _export(admin, world.participant_a), _export(admin, world.participant_b)
+    matrix = _matrix(world, sa, sb, ra, rb, ea, eb)
     failures = []
     for n, (method, _, path, body, codes) in enumerate(matrix):
         # The stop of session A: the operator stops it first; then it is no longer running (409
