@@ -368,3 +368,11 @@ class ExportOut(_Out):
     size: int | None
     created_at: float
     finished_at: float | None
+
+
+class ErasedOut(BaseModel):
+    """What an erasure removed."""
+
+    participant_id: int
+    sessions: int
+    export_files: int

@@ -64,6 +64,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "ingest": frozenset({"admin", "researcher", "operator", "device"}),
     "models": frozenset({"admin", "researcher", "operator", "viewer"}),
     "alerts:write": frozenset({"admin", "researcher"}),
+    "participant:erase": frozenset({"admin", "researcher"}),
     "alerts:read": frozenset({"admin", "researcher", "operator"}),
 }
 

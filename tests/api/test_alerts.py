@@ -248,7 +248,13 @@ def test_threshold_rules_fire_on_real_estimates(
     never = {"name": "never", "kind": "threshold", "threshold": 2.0}
     r_always = admin.post(path, json=always).json()
     r_never = admin.post(path, json=never).json()
-    body = {"participant_id": world.participant_a, "kind": "emulated", "duration": 40.0}
+    # hr,polar,eda: the wrist model only (no EEG bundle needed).
+    body = {
+        "participant_id": world.participant_a,
+        "kind": "emulated",
+        "duration": 40.0,
+        "devices": "hr,polar,eda",
+    }
     session = admin.post("/sessions", json=body).json()["id"]
     ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/live"
     messages: list[dict[str, Any]] = []

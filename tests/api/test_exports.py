@@ -6,6 +6,8 @@ from __future__ import annotations
 import io
 import os
 import signal
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -45,6 +47,15 @@ def _finished(client: httpx.Client, job: dict[str, Any], timeout: float = 120.0)
             return state
         time.sleep(0.2)
     raise AssertionError(f"export {job['id']} did not finish")
+
+
+def _stored_ids(server: Server) -> str:
+    """What ``affectstream store ls`` lists in the server's embedded store (another process)."""
+    env = {**os.environ, "AFFECTSTREAM_HOME": str(server.home)}
+    argv = [sys.executable, "-m", "affectstream", "store", "ls", "--json"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
 
 
 @pytest.fixture
@@ -129,3 +140,35 @@ def test_a_session_of_a_killed_server_is_interrupted_at_the_next_start(tmp_path:
             assert [a["resource"] for a in audit] == [f"session/{session}"]
     finally:
         stop_server(second.process)
+
+
+def test_erasure_removes_a_participant_everywhere(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    p = admin.post(f"/studies/{world.study_a}/participants", json={"pseudonym": "ERASE-ME"})
+    participant = p.json()["id"]
+    session = _stored_session(admin, participant)
+    assert admin.get(f"/sessions/{session}/raw/eda").json()["total"] == N_SAMPLES
+    assert session in _stored_ids(server)
+    job = _finished(
+        admin, admin.post(f"/sessions/{session}/exports", json={"format": "csv"}).json()
+    )
+    zips = list((server.home / "exports").glob(f"{job['id']}-*.zip"))
+    assert len(zips) == 1
+    with server.client(world.keys["operator"]) as operator:
+        assert operator.post(f"/participants/{participant}/erase").status_code == 403
+    running = start_ingest_session(admin, participant)
+    refused = admin.post(f"/participants/{participant}/erase")
+    assert refused.status_code == 409 and running in refused.json()["detail"]
+    admin.post(f"/sessions/{running}/stop")
+    with server.client(world.keys["researcher"]) as researcher:
+        erased = researcher.post(f"/participants/{participant}/erase")
+    assert erased.status_code == 200, erased.text
+    assert erased.json() == {"participant_id": participant, "sessions": 2, "export_files": 1}
+    assert admin.get(f"/participants/{participant}").status_code == 404
+    assert admin.get(f"/sessions/{session}").status_code == 404
+    assert admin.get(f"/exports/{job['id']}").status_code == 404
+    assert not zips[0].exists()
+    assert session not in _stored_ids(server)  # the embedded store has none of it left
+    audit = admin.get("/audit", params={"action": "erase"}).json()["items"]
+    assert any(a["resource"] == f"participant/{participant}" for a in audit)

@@ -173,6 +173,21 @@ def _matrix(
         ("GET", "/models", "/models", None, (200, 200, 200, 200, 403)),
         ("GET", "/models/{name}", "/models/stress-wrist", None, (200, 200, 200, 200, 403)),
         ("GET", "/audit", "/audit", None, (200, 403, 403, 403, 403)),
+        # A fresh participant per role (erasure is for good), in study A or B.
+        (
+            "POST",
+            "/participants/{participant_id}/erase",
+            "ERASE_A",
+            None,
+            (200, 200, 403, 403, 403),
+        ),
+        (
+            "POST",
+            "/participants/{participant_id}/erase",
+            "ERASE_B",
+            None,
+            (200, 404, 403, 403, 403),
+        ),
         # Sessions A and B are running: whoever may export them is told to stop them first.
         ("POST", s + "/exports", f"/sessions/{sa}/exports", EST, (409, 409, 409, 403, 403)),
         ("POST", s + "/exports", f"/sessions/{sa}/exports", RAW, (409, 409, 403, 403, 403)),
@@ -272,6 +287,12 @@ def test_every_route_for_every_role(server: Server, world: World, admin: httpx.C
             if path == f"/sessions/{sa}/stop":
                 target = f"/sessions/{start_ingest_session(admin, world.participant_a)}/stop"
                 expected = 200 if role in ("admin", "researcher", "operator") else 403
+            if path in ("ERASE_A", "ERASE_B"):
+                study = world.study_a if path == "ERASE_A" else world.study_b
+                fresh = admin.post(
+                    f"/studies/{study}/participants", json={"pseudonym": f"E{n}{role}"}
+                )
+                target = f"/participants/{fresh.json()['id']}/erase"
             if method == "DELETE" and path == f"/alert-rules/{ra}":
                 fresh = admin.post(f"/studies/{world.study_a}/alert-rules", json=RULE)
                 target = f"/alert-rules/{fresh.json()['id']}"

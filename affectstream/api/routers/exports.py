@@ -1,4 +1,4 @@
-"""Exports of stored sessions: create -> progress -> download."""
+"""Exports of stored sessions (create -> progress -> download) and consent erasure."""
 
 from __future__ import annotations
 
@@ -7,8 +7,9 @@ import asyncio
 from fastapi import APIRouter, status
 from fastapi.responses import FileResponse
 
+from affectstream.api import erasure
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep
-from affectstream.api.schemas import ExportIn, ExportOut, Id, SessionId
+from affectstream.api.schemas import ErasedOut, ExportIn, ExportOut, Id, SessionId
 
 router = APIRouter(tags=["exports"])
 
@@ -40,3 +41,16 @@ def download_export(export_id: Id, state: StateDep, db: DbDep, who: PrincipalDep
     """The finished export as a zip (audited)."""
     _, path = state.exports.download(db, who, export_id)
     return FileResponse(path, media_type="application/zip", filename=path.name)
+
+
+@router.post("/participants/{participant_id}/erase")
+async def erase_participant(
+    participant_id: Id, state: StateDep, db: DbDep, who: PrincipalDep
+) -> ErasedOut:
+    """Erase a participant everywhere (store, spool, exports, metadata); audited. Export
+    their sessions first (``POST /sessions/{id}/exports``) if they asked for a copy."""
+    running = set(state.runner.running)
+    erased = await asyncio.to_thread(
+        erasure.erase_participant, db, who, participant_id, state.store, state.exports, running
+    )
+    return ErasedOut(**vars(erased))
