@@ -35,5 +35,6 @@ async def export(
     running = session_id in state.runner.running
     job = await asyncio.to_thread(state.exports.create, db, who, session_id, fmt, running)
     await state.exports.start(job)
+    db.expire_all()  # the job row changed in the worker's own database session
     _, path = await asyncio.to_thread(state.exports.download, db, who, job.id)
     return FileResponse(path, media_type="application/zip", filename=path.name)

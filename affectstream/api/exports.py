@@ -171,7 +171,7 @@ class ExportJobs:
         )
         db.add(job)
         db.flush()
-        audit(db, who, "export", f"session/{session_id}", f"format={fmt} job={job.id}")
+        audit(db, who, "export", f"session/{session_id}", f"format={fmt}")
         db.commit()
         return job
 

@@ -113,7 +113,9 @@ def test_roles_audit_and_running_sessions(
     assert refused.status_code == 409 and "stop it" in refused.json()["detail"]
     admin.post(f"/sessions/{running}/stop")
     audit = admin.get("/audit", params={"action": "export", "limit": 1000}).json()["items"]
-    assert any(f"job={job.json()['id']}" in a["detail"] for a in audit)
+    assert any(
+        a["resource"] == f"session/{stored}" and a["detail"] == "format=estimates" for a in audit
+    )
 
 
 def test_a_session_of_a_killed_server_is_interrupted_at_the_next_start(tmp_path: Path) -> None:
