@@ -14,10 +14,12 @@ from fastapi.responses import JSONResponse
 from affectstream._version import __version__
 from affectstream.api import db as dbm
 from affectstream.api import service
+from affectstream.api.alerts import AlertEngine
 from affectstream.api.dashboard import mount as mount_dashboard
 from affectstream.api.deps import ServiceState
+from affectstream.api.exports import ExportJobs, default_exports_dir
 from affectstream.api.live import LiveHub
-from affectstream.api.routers import admin, data, ingest, live, sessions, studies
+from affectstream.api.routers import admin, alerts, data, exports, ingest, live, sessions, studies
 from affectstream.api.runner import SessionRunner
 from affectstream.api.security import JwtVerifier
 from affectstream.api.settings import Settings
@@ -63,7 +65,18 @@ def build_state(settings: Settings) -> ServiceState:
             service.finish_session(db, session_id, summary, error)
 
     runner = SessionRunner(store, store_url, hub, on_done)
-    state = ServiceState(settings, engine, sessions, store, hub, runner)
+    state = ServiceState(
+        settings,
+        engine,
+        sessions,
+        store,
+        hub,
+        runner,
+        AlertEngine(sessions, runner, hub),
+        ExportJobs(sessions, store, default_exports_dir()),
+    )
+    with sessions() as db:
+        service.mark_interrupted(db)
     jwt_parts = (settings.jwt_issuer, settings.jwt_audience, settings.jwt_jwks_url)
     if any(jwt_parts) and not all(jwt_parts):
         raise ConfigError(
@@ -97,6 +110,8 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             await state.runner.stop_all()
+            await state.alerts.close()
+            await state.exports.close()
             state.store.close()
             state.engine.dispose()
 
@@ -115,7 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     for exc_type, code in _STATUS:
         app.add_exception_handler(exc_type, _handler(code))
-    for module in (admin, studies, sessions, data, live, ingest):
+    for module in (admin, studies, sessions, data, live, ingest, alerts, exports):
         app.include_router(module.router)
     mount_dashboard(app)  # the web page at /ui and the reads it needs (dashboard.py)
 

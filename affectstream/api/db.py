@@ -9,6 +9,8 @@ only, so the same migrations run on SQLite and PostgreSQL.
 
 from __future__ import annotations
 
+import os
+import socket
 import time
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Engine,
     Float,
@@ -117,6 +120,8 @@ class SessionRow(Base):
     started_at: Mapped[float] = mapped_column(Float, default=_now)
     stopped_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    #: ``host:pid`` of the process running it (see :func:`process_owner`).
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
 
 
 class Marker(Base):
@@ -169,6 +174,110 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(40))
     resource: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(String(2000), default="")
+
+
+class AlertRule(Base):
+    """An alert rule of a study (see :mod:`affectstream.api.alerts` for its semantics).
+
+    ``webhook_secret`` is kept in clear because signing needs it; it leaves the service only
+    in the response that created the rule.
+    """
+
+    __tablename__ = "alert_rules"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(20))
+    metric: Mapped[str] = mapped_column(String(64), default="")
+    direction: Mapped[str] = mapped_column(String(8), default="above")
+    threshold: Mapped[float] = mapped_column(Float, default=0.0)
+    clear: Mapped[float] = mapped_column(Float, default=0.0)
+    min_duration_s: Mapped[float] = mapped_column(Float, default=0.0)
+    min_confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    cooldown_s: Mapped[float] = mapped_column(Float, default=0.0)
+    lost_after_s: Mapped[float] = mapped_column(Float, default=30.0)
+    webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
+    webhook_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class AlertDelivery(Base):
+    """One alert transition (fired or cleared) and how its webhook delivery went."""
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (Index("ix_alert_deliveries_rule", "rule_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
+    session_id: Mapped[str] = mapped_column(String(80))
+    t: Mapped[float] = mapped_column(Float, default=_now)
+    state: Mapped[str] = mapped_column(String(10))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    #: ``live_only`` (no webhook), ``pending``, ``delivered`` or ``failed``.
+    status: Mapped[str] = mapped_column(String(12))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    response_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str] = mapped_column(String(500), default="")
+    delivered_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+
+
+class ExportJob(Base):
+    """One export of a stored session: created, run in the background, downloaded."""
+
+    __tablename__ = "export_jobs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    format: Mapped[str] = mapped_column(String(20))
+    #: ``queued``, ``running``, ``done`` or ``failed``.
+    status: Mapped[str] = mapped_column(String(10), default="queued")
+    stage: Mapped[str] = mapped_column(String(100), default="")
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str] = mapped_column(String(2000), default="")
+    size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
+    owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+def process_owner() -> str:
+    """``host:pid`` of this process: who runs a session or an export job.
+
+    Returns
+    -------
+    str
+    """
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def owner_is_dead(owner: str | None) -> bool:
+    """Whether ``owner`` is a process of this host that no longer runs.
+
+    Owners on other hosts (API replicas elsewhere) and rows without an owner are not
+    judged: this process cannot tell whether they are alive.
+
+    Parameters
+    ----------
+    owner : str, optional
+
+    Returns
+    -------
+    bool
+    """
+    if not owner:
+        return False
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    if int(pid) == os.getpid():
+        return True  # our pid, reused: the process that wrote it is gone
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
 
 
 def make_engine(url: str) -> Engine:

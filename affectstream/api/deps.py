@@ -15,6 +15,8 @@ from fastapi import Depends, HTTPException, Request, WebSocket, status
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from affectstream.api.alerts import AlertEngine
+from affectstream.api.exports import ExportJobs
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
 from affectstream.api.security import KEY_PREFIX, JwtVerifier, KeyVerifier, Principal, audit
@@ -34,6 +36,8 @@ class ServiceState:
     store: TimeSeriesStore
     hub: LiveHub
     runner: SessionRunner
+    alerts: AlertEngine
+    exports: ExportJobs
     verifier: KeyVerifier = field(default_factory=KeyVerifier)
     jwt_verifier: JwtVerifier | None = None
     ingest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)

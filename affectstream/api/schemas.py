@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 #: Largest id, offset or count the metadata database takes (portable 32-bit INTEGER).
 MAX_ID = 2**31 - 1
@@ -36,6 +36,13 @@ class UserIn(BaseModel):
     role: Role
     studies: list[Annotated[int, _ID]] = Field(default_factory=list, max_length=1000)
     participant_id: int | None = Field(None, ge=1, le=MAX_ID)
+
+    @model_validator(mode="after")
+    def _device_has_participant(self) -> UserIn:
+        """A device account sends for one participant (a 422 like any other bad body)."""
+        if self.role == "device" and self.participant_id is None:
+            raise ValueError("A device user needs participant_id (the participant it sends for).")
+        return self
 
 
 class UserOut(_Out):
@@ -251,3 +258,121 @@ class IngestOut(BaseModel):
     """What a batch did."""
 
     results: list[IngestResult]
+
+
+class AlertRuleIn(BaseModel):
+    """A new alert rule (see docs/service.md, "Alerts")."""
+
+    name: str = _NAME
+    kind: Literal["threshold", "signal_lost"]
+    metric: str = Field("arousal", min_length=1, max_length=64, pattern=r"^[a-z][a-z0-9_]*$")
+    direction: Literal["above", "below"] = "above"
+    threshold: float = Field(0.8, allow_inf_nan=False, ge=-1e9, le=1e9)
+    clear: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        ge=-1e9,
+        le=1e9,
+        description="Hysteresis level (default: threshold).",
+    )
+    min_duration_s: float = Field(0.0, ge=0, le=86400)
+    min_confidence: float = Field(0.0, ge=0, le=1)
+    cooldown_s: float = Field(0.0, ge=0, le=86400)
+    lost_after_s: float = Field(30.0, gt=0, le=86400)
+    webhook_url: str | None = Field(None, max_length=2000, pattern=r"^https?://[^\s]+$")
+
+    @model_validator(mode="after")
+    def _clear_beyond_threshold(self) -> AlertRuleIn:
+        """Hysteresis: the clear level must not lie past the threshold (it would flap)."""
+        clear = self.threshold if self.clear is None else self.clear
+        if (self.direction == "above" and clear > self.threshold) or (
+            self.direction == "below" and clear < self.threshold
+        ):
+            raise ValueError(
+                f"clear={clear} would clear the alert before it fires; for direction "
+                f"'{self.direction}' put it on the other side of threshold={self.threshold}."
+            )
+        return self
+
+
+class AlertRuleOut(_Out):
+    """An alert rule (its webhook secret is never shown again)."""
+
+    id: int
+    study_id: int
+    name: str
+    kind: str
+    metric: str
+    direction: str
+    threshold: float
+    clear: float
+    min_duration_s: float
+    min_confidence: float
+    cooldown_s: float
+    lost_after_s: float
+    webhook_url: str | None
+    created_at: float
+
+
+class AlertRuleCreated(AlertRuleOut):
+    """A new rule with its webhook signing secret (in this response only)."""
+
+    webhook_secret: str | None
+
+
+class AlertRulePage(PageOut):
+    """A page of alert rules."""
+
+    items: list[AlertRuleOut]
+
+
+class AlertDeliveryOut(_Out):
+    """One alert transition and its webhook delivery."""
+
+    id: int
+    rule_id: int
+    session_id: str
+    t: float
+    state: str
+    value: float | None
+    status: str
+    attempts: int
+    response_code: int | None
+    last_error: str
+    delivered_at: float | None
+
+
+class AlertDeliveryPage(PageOut):
+    """A page of the delivery log."""
+
+    items: list[AlertDeliveryOut]
+
+
+class ExportIn(BaseModel):
+    """A new export of a stored session."""
+
+    format: Literal["estimates", "csv", "parquet", "edf", "bdf", "bids"]
+
+
+class ExportOut(_Out):
+    """An export job and its progress (0-1)."""
+
+    id: int
+    session_id: str
+    study_id: int
+    format: str
+    status: str
+    stage: str
+    progress: float
+    error: str
+    size: int | None
+    created_at: float
+    finished_at: float | None
+
+
+class ErasedOut(BaseModel):
+    """What an erasure removed."""
+
+    participant_id: int
+    sessions: int
+    export_files: int

@@ -22,6 +22,7 @@ from affectstream.api.db import (
     ROLES,
     ApiKey,
     AuditEntry,
+    ExportJob,
     Marker,
     Membership,
     Participant,
@@ -29,6 +30,8 @@ from affectstream.api.db import (
     SessionRow,
     Study,
     User,
+    owner_is_dead,
+    process_owner,
 )
 from affectstream.api.live import json_safe
 from affectstream.api.schemas import SeriesOut
@@ -60,6 +63,9 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "live": frozenset({"admin", "researcher", "operator", "viewer"}),
     "ingest": frozenset({"admin", "researcher", "operator", "device"}),
     "models": frozenset({"admin", "researcher", "operator", "viewer"}),
+    "alerts:write": frozenset({"admin", "researcher"}),
+    "participant:erase": frozenset({"admin", "researcher"}),
+    "alerts:read": frozenset({"admin", "researcher", "operator"}),
 }
 
 
@@ -390,6 +396,7 @@ def new_session(
         participant_id=participant.id,
         kind=kind,
         status="running",
+        owner=process_owner(),
     )
     db.add(row)
     audit(db, principal, "create", f"session/{row.id}", f"{kind}, participant {participant.id}")
@@ -408,6 +415,40 @@ def finish_session(
     row.stopped_at = time.time()
     row.summary = summary if summary is not None else {"error": error}
     db.commit()
+
+
+def mark_interrupted(db: Session) -> int:
+    """Start-up: sessions and export jobs whose process died are marked so, and audited.
+
+    Only owners on this host can be judged (see :func:`~affectstream.api.db.owner_is_dead`).
+
+    Returns
+    -------
+    int
+        Sessions marked ``interrupted``.
+    """
+    n = 0
+    now = time.time()
+    for row in db.execute(
+        select(SessionRow).where(SessionRow.status.in_(("starting", "running")))
+    ).scalars():
+        if owner_is_dead(row.owner):
+            row.status, row.stopped_at = "interrupted", now
+            row.summary = {
+                "error": f"the process running it ({row.owner}) ended without stopping it"
+            }
+            audit(db, None, "interrupted", f"session/{row.id}", f"owner {row.owner}")
+            n += 1
+    for job in db.execute(
+        select(ExportJob).where(ExportJob.status.in_(("queued", "running")))
+    ).scalars():
+        if owner_is_dead(job.owner):
+            job.status, job.finished_at = "failed", now
+            job.error = f"the process running it ({job.owner}) ended; create the export again"
+    db.commit()
+    if n:
+        logger.warning("%d session(s) marked interrupted: their process had ended", n)
+    return n
 
 
 def read_series(

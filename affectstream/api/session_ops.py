@@ -49,6 +49,7 @@ async def start_session(
         )
     else:
         await state.runner.start_ingest(row.id, participant.pseudonym)
+    await state.alerts.watch(row.id, row.study_id)
     return row
 
 

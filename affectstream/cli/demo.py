@@ -4,6 +4,7 @@ Examples::
 
     affectstream demo
     affectstream demo --duration 30 --store ./demo-store --json
+    affectstream demo --serve          # also the service: dashboard URL and key printed
 """
 
 from __future__ import annotations
@@ -65,6 +66,14 @@ def register(subparsers: Any) -> None:
         "--lsl-out",
         action="store_true",
         help="publish raw streams, estimates and events as LSL outlets (affectstream[lsl])",
+    )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="run the session in the service on loopback and print the dashboard URL and a key",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="with --serve: port (default: any free one)"
     )
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -179,6 +188,16 @@ def run(args: argparse.Namespace) -> int:
     int
         0 when estimates were produced and everything was stored, else 1.
     """
+    if args.serve:
+        from affectstream.cli import _demo_serve as demo_serve
+
+        served = demo_serve.run(args)
+        say(
+            f"session {served['session']}: {served['status']}, "
+            f"{served.get('n_estimates', 0)} estimates"
+        )
+        emit_result(args, served)
+        return 0 if served.get("n_estimates", 0) > 0 else 1
     summary = asyncio.run(_demo(args))
     _report(summary)
     emit_result(args, summary)

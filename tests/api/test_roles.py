@@ -8,15 +8,35 @@ its own participant only. Another study's id is 404 for everyone but admin.
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
 
 ROLES = ("admin", "researcher", "operator", "viewer", "device")
+RULE = {"name": "lost", "kind": "signal_lost"}
+EST = {"format": "estimates"}
+RAW = {"format": "csv"}
 
 
-def _matrix(w: World, sa: str, sb: str) -> list[tuple[str, str, str, dict | None, tuple[int, ...]]]:
+def _export(admin: httpx.Client, participant: int) -> int:
+    """A finished ``estimates`` export of a stored (stopped) session of ``participant``."""
+    session = start_ingest_session(admin, participant)
+    admin.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(0, 40)]})
+    admin.post(f"/sessions/{session}/stop")
+    job = admin.post(f"/sessions/{session}/exports", json=EST).json()
+    deadline = time.monotonic() + 60
+    while admin.get(f"/exports/{job['id']}").json()["status"] != "done":
+        assert time.monotonic() < deadline, admin.get(f"/exports/{job['id']}").text
+        time.sleep(0.2)
+    return int(job["id"])
+
+
+def _matrix(
+    w: World, sa: str, sb: str, ra: int = 1, rb: int = 1, ea: int = 1, eb: int = 1
+) -> list[tuple[str, str, str, dict | None, tuple[int, ...]]]:
     """(method, route template, concrete path, body, codes for ROLES in order)."""
     a, b, pa, pb = w.study_a, w.study_b, w.participant_a, w.participant_b
     block = {"blocks": [eda_block(0, 8)]}
@@ -153,6 +173,87 @@ def _matrix(w: World, sa: str, sb: str) -> list[tuple[str, str, str, dict | None
         ("GET", "/models", "/models", None, (200, 200, 200, 200, 403)),
         ("GET", "/models/{name}", "/models/stress-wrist", None, (200, 200, 200, 200, 403)),
         ("GET", "/audit", "/audit", None, (200, 403, 403, 403, 403)),
+        # A fresh participant per role (erasure is for good), in study A or B.
+        (
+            "POST",
+            "/participants/{participant_id}/erase",
+            "ERASE_A",
+            None,
+            (200, 200, 403, 403, 403),
+        ),
+        (
+            "POST",
+            "/participants/{participant_id}/erase",
+            "ERASE_B",
+            None,
+            (200, 404, 403, 403, 403),
+        ),
+        # Sessions A and B are running: whoever may export them is told to stop them first.
+        ("POST", s + "/exports", f"/sessions/{sa}/exports", EST, (409, 409, 409, 403, 403)),
+        ("POST", s + "/exports", f"/sessions/{sa}/exports", RAW, (409, 409, 403, 403, 403)),
+        ("POST", s + "/exports", f"/sessions/{sb}/exports", EST, (409, 404, 404, 403, 403)),
+        ("GET", "/exports/{export_id}", f"/exports/{ea}", None, (200, 200, 200, 403, 403)),
+        ("GET", "/exports/{export_id}", f"/exports/{eb}", None, (200, 404, 404, 403, 403)),
+        (
+            "GET",
+            "/exports/{export_id}/download",
+            f"/exports/{ea}/download",
+            None,
+            (200, 200, 200, 403, 403),
+        ),
+        (
+            "GET",
+            "/exports/{export_id}/download",
+            f"/exports/{eb}/download",
+            None,
+            (200, 404, 404, 403, 403),
+        ),
+        (
+            "POST",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{a}/alert-rules",
+            RULE,
+            (201, 201, 403, 403, 403),
+        ),
+        (
+            "POST",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{b}/alert-rules",
+            RULE,
+            (201, 404, 403, 403, 403),
+        ),
+        (
+            "GET",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{a}/alert-rules",
+            None,
+            (200, 200, 200, 403, 403),
+        ),
+        (
+            "GET",
+            "/studies/{study_id}/alert-rules",
+            f"/studies/{b}/alert-rules",
+            None,
+            (200, 404, 404, 403, 403),
+        ),
+        (
+            "GET",
+            "/alert-rules/{rule_id}/deliveries",
+            f"/alert-rules/{ra}/deliveries",
+            None,
+            (200, 200, 200, 403, 403),
+        ),
+        (
+            "GET",
+            "/alert-rules/{rule_id}/deliveries",
+            f"/alert-rules/{rb}/deliveries",
+            None,
+            (200, 404, 404, 403, 403),
+        ),
+        # Deleting a rule of study B: only admin may (the others see 404 or 403 before it
+        # is gone, since their check comes first); study A's deletion is per role, below.
+        ("DELETE", "/alert-rules/{rule_id}", f"/alert-rules/{rb}", None, (204, 404, 403, 403, 403)),
+        ("DELETE", "/alert-rules/{rule_id}", f"/alert-rules/{ra}", None, (204, 204, 403, 403, 403)),
         ("POST", "/users", "/users", "user", (201, 403, 403, 403, 403)),
         ("POST", "/users/{user_id}/keys", "/users/1/keys", None, (201, 403, 403, 403, 403)),
         ("DELETE", "/keys/{prefix}", "/keys/000000000000", None, (404, 403, 403, 403, 403)),
@@ -173,7 +274,10 @@ def _body(body: object, role: str, n: int) -> object:
 def test_every_route_for_every_role(server: Server, world: World, admin: httpx.Client) -> None:
     sa = start_ingest_session(admin, world.participant_a)
     sb = start_ingest_session(admin, world.participant_b)
-    matrix = _matrix(world, sa, sb)
+    ra = admin.post(f"/studies/{world.study_a}/alert-rules", json=RULE).json()["id"]
+    rb = admin.post(f"/studies/{world.study_b}/alert-rules", json=RULE).json()["id"]
+    ea, eb = _export(admin, world.participant_a), _export(admin, world.participant_b)
+    matrix = _matrix(world, sa, sb, ra, rb, ea, eb)
     failures = []
     for n, (method, _, path, body, codes) in enumerate(matrix):
         # The stop of session A: the operator stops it first; then it is no longer running (409
@@ -183,6 +287,15 @@ def test_every_route_for_every_role(server: Server, world: World, admin: httpx.C
             if path == f"/sessions/{sa}/stop":
                 target = f"/sessions/{start_ingest_session(admin, world.participant_a)}/stop"
                 expected = 200 if role in ("admin", "researcher", "operator") else 403
+            if path in ("ERASE_A", "ERASE_B"):
+                study = world.study_a if path == "ERASE_A" else world.study_b
+                fresh = admin.post(
+                    f"/studies/{study}/participants", json={"pseudonym": f"E{n}{role}"}
+                )
+                target = f"/participants/{fresh.json()['id']}/erase"
+            if method == "DELETE" and path == f"/alert-rules/{ra}":
+                fresh = admin.post(f"/studies/{world.study_a}/alert-rules", json=RULE)
+                target = f"/alert-rules/{fresh.json()['id']}"
             with server.client(world.keys[role]) as client:
                 response = client.request(method, target, json=_body(body, role, n))
             if response.status_code != expected:

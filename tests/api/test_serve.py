@@ -112,8 +112,10 @@ def test_rate_limit_is_per_key_over_a_minute() -> None:
     from affectstream.api.deps import ServiceState
 
     settings = load_settings(None, env={}, rate_limit_per_minute=3)
-    state = ServiceState(settings, None, None, None, None, None)  # only the limiter is used
+    state = ServiceState(
+        settings, None, None, None, None, None, None, None
+    )  # only the limiter is used
     assert [state.rate_ok("a") for _ in range(4)] == [True, True, True, False]
     assert state.rate_ok("b")  # another key has its own budget
-    unlimited = ServiceState(load_settings(None, env={}), None, None, None, None, None)
+    unlimited = ServiceState(load_settings(None, env={}), None, None, None, None, None, None, None)
     assert all(unlimited.rate_ok("a") for _ in range(1000))

@@ -1,0 +1,249 @@
+"""Alerts: rules on a running session's estimates and signal, evaluated as estimates are made.
+
+Two kinds of rule (rows of ``alert_rules``, one study each):
+
+``threshold``
+    ``metric`` (an estimate field, e.g. ``arousal``) ``above``/``below`` ``threshold`` in every
+    estimate for ``min_duration_s`` seconds of estimate time, each with
+    ``<metric>_confidence >= min_confidence``, fires. Hysteresis: it clears only once the value
+    crosses back over ``clear`` (at or below the threshold for ``above``), so a value wobbling
+    around the threshold does not flap. After firing it will not fire again for
+    ``cooldown_s`` seconds.
+``signal_lost``
+    No new sample on any stream for ``lost_after_s`` wall-clock seconds fires; the next sample
+    clears it.
+
+Each transition is published on the session's live channel (``type: "alert"``), written to
+the delivery log and, if the rule has a webhook, delivered signed by
+:class:`~affectstream.api.webhooks.WebhookSender`. The engine hooks into the session as one of
+its listeners, so it sees every estimate when it is made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from affectstream.api.db import AlertDelivery, AlertRule
+from affectstream.api.live import LiveHub
+from affectstream.api.runner import SessionRunner
+from affectstream.api.webhooks import WebhookSender
+
+logger = logging.getLogger(__name__)
+
+#: Seconds between signal-lost checks.
+TICK_S = 0.5
+
+
+@dataclass
+class RuleState:
+    """Where one rule stands in one session (pure: no I/O, easy to reason about)."""
+
+    rule: AlertRule
+    active: bool = False
+    since: float | None = None
+    last_fired: float = -math.inf
+
+    def on_estimate(self, record: Mapping[str, Any]) -> tuple[str, float] | None:
+        """Feed one estimate; the transition it causes, if any.
+
+        Parameters
+        ----------
+        record : mapping
+            An estimate record (``t_end`` and fields).
+
+        Returns
+        -------
+        tuple of (str, float) or None
+            ``("fired" | "cleared", value)``.
+        """
+        rule = self.rule
+        value = _number(record.get(rule.metric))
+        if value is None:
+            return None
+        t = float(record["t_end"])
+        above = rule.direction == "above"
+        if self.active:
+            if (value < rule.clear) if above else (value > rule.clear):
+                self.active, self.since = False, None
+                return ("cleared", value)
+            return None
+        confidence = _number(record.get(f"{rule.metric}_confidence"))
+        confident = rule.min_confidence <= 0 or (
+            confidence is not None and confidence >= rule.min_confidence
+        )
+        holds = ((value > rule.threshold) if above else (value < rule.threshold)) and confident
+        if not holds:
+            self.since = None
+            return None
+        if self.since is None:
+            self.since = t
+        if t - self.since >= rule.min_duration_s and t - self.last_fired >= rule.cooldown_s:
+            self.active, self.last_fired = True, t
+            return ("fired", value)
+        return None
+
+    def on_tick(self, silent_for: float) -> tuple[str, float] | None:
+        """Signal-lost check: ``silent_for`` seconds without a new sample.
+
+        Parameters
+        ----------
+        silent_for : float
+
+        Returns
+        -------
+        tuple of (str, float) or None
+        """
+        if not self.active and silent_for >= self.rule.lost_after_s:
+            self.active = True
+            return ("fired", silent_for)
+        if self.active and silent_for < self.rule.lost_after_s:
+            self.active = False
+            return ("cleared", silent_for)
+        return None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+@dataclass
+class _Watch:
+    session_id: str
+    states: list[RuleState]
+    task: asyncio.Task[None] | None = None
+    delivered: int = -1
+    last_change: float = field(default_factory=time.monotonic)
+
+
+class AlertEngine:
+    """Evaluates each running session's rules and delivers what they raise.
+
+    Parameters
+    ----------
+    sessions : sessionmaker
+        The metadata database.
+    runner : SessionRunner
+        Where the running sessions are.
+    hub : LiveHub
+        The live channel.
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], runner: SessionRunner, hub: LiveHub):
+        self._sessions = sessions
+        self._runner = runner
+        self._hub = hub
+        self.webhooks = WebhookSender(sessions)
+        self._watches: dict[str, _Watch] = {}
+
+    def _rules(self, study_id: int) -> list[AlertRule]:
+        with self._sessions() as db:
+            return list(
+                db.execute(select(AlertRule).where(AlertRule.study_id == study_id)).scalars()
+            )
+
+    async def watch(self, session_id: str, study_id: int) -> None:
+        """Start evaluating the study's rules (as they are now) on a running session.
+
+        Parameters
+        ----------
+        session_id : str
+        study_id : int
+        """
+        live = self._runner.live(session_id)
+        rules = await asyncio.to_thread(self._rules, study_id)
+        if live is None or not rules:
+            return
+        watch = _Watch(session_id, [RuleState(r) for r in rules])
+        self._watches[session_id] = watch
+        live.listeners.append(lambda kind, payload: self._on_event(watch, kind, payload))
+        if any(r.kind == "signal_lost" for r in rules):
+            watch.task = asyncio.create_task(self._ticks(watch), name=f"alerts-{session_id}")
+
+    def _on_event(self, watch: _Watch, kind: str, payload: Mapping[str, Any]) -> None:
+        if kind != "estimate":
+            return
+        for state in watch.states:
+            if state.rule.kind == "threshold":
+                change = state.on_estimate(payload)
+                if change is not None:
+                    self._raise(watch.session_id, state.rule, *change)
+
+    async def _ticks(self, watch: _Watch) -> None:
+        """Signal-lost checks until the session ends (delivered samples are its heartbeat)."""
+        while (live := self._runner.live(watch.session_id)) is not None:
+            delivered = sum(s.delivered for s in live.snapshot().streams)
+            now = time.monotonic()
+            if delivered != watch.delivered:
+                watch.delivered, watch.last_change = delivered, now
+            for state in watch.states:
+                if state.rule.kind == "signal_lost":
+                    change = state.on_tick(now - watch.last_change)
+                    if change is not None:
+                        self._raise(watch.session_id, state.rule, *change)
+            await asyncio.sleep(TICK_S)
+        self._watches.pop(watch.session_id, None)
+
+    def _raise(self, session_id: str, rule: AlertRule, transition: str, value: float) -> None:
+        """Event loop: publish now; log (and send the webhook) from a worker thread."""
+        payload = {
+            "rule_id": rule.id,
+            "name": rule.name,
+            "kind": rule.kind,
+            "metric": rule.metric,
+            "state": transition,
+            "value": value,
+            "t": time.time(),
+            "session": session_id,
+        }
+        self._hub.publish(session_id, "alert", payload)
+        logger.info("alert %s %s on %s", rule.name, transition, session_id)
+        self.webhooks.track(self._log_and_send(rule, payload))
+
+    async def _log_and_send(self, rule: AlertRule, payload: dict[str, Any]) -> None:
+        url, secret = rule.webhook_url, rule.webhook_secret
+
+        def log() -> int:
+            with self._sessions() as db:
+                row = AlertDelivery(
+                    rule_id=rule.id,
+                    session_id=payload["session"],
+                    t=payload["t"],
+                    state=payload["state"],
+                    value=payload["value"],
+                    status="pending" if url else "live_only",
+                    attempts=0,
+                    last_error="",
+                )
+                db.add(row)
+                db.commit()
+                return row.id
+
+        try:
+            delivery_id = await asyncio.to_thread(log)
+        except Exception:  # e.g. the rule was deleted meanwhile (foreign key)
+            logger.exception("could not log alert %s", rule.name)
+            return
+        if url and secret:
+            self.webhooks.submit(delivery_id, url, secret, {**payload, "delivery_id": delivery_id})
+
+    async def close(self) -> None:
+        """Stop the checks and give pending deliveries a bounded time to finish."""
+        for watch in list(self._watches.values()):
+            if watch.task is not None:
+                watch.task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watch.task
+        await self.webhooks.close()

@@ -1,0 +1,63 @@
+"""Alert rules of a study and their delivery log."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, status
+
+from affectstream.api import alert_rules
+from affectstream.api.deps import DbDep, PrincipalDep
+from affectstream.api.schemas import (
+    MAX_ID,
+    AlertDeliveryOut,
+    AlertDeliveryPage,
+    AlertRuleCreated,
+    AlertRuleIn,
+    AlertRuleOut,
+    AlertRulePage,
+    Id,
+)
+
+router = APIRouter(tags=["alerts"])
+Limit = Annotated[int, Query(ge=1, le=1000)]
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+
+@router.post("/studies/{study_id}/alert-rules", status_code=status.HTTP_201_CREATED)
+def create_rule(study_id: Id, body: AlertRuleIn, db: DbDep, who: PrincipalDep) -> AlertRuleCreated:
+    """Create a rule; sessions started from now on evaluate it. The webhook secret is shown
+    in this response only."""
+    rule = alert_rules.create(db, who, study_id, body)
+    return AlertRuleCreated.model_validate(rule)
+
+
+@router.get("/studies/{study_id}/alert-rules")
+def list_rules(
+    study_id: Id, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+) -> AlertRulePage:
+    """The study's alert rules."""
+    page = alert_rules.list_rules(db, who, study_id, limit, offset)
+    items = [AlertRuleOut.model_validate(r) for r in page.items]
+    return AlertRulePage(items=items, total=page.total, limit=limit, offset=offset)
+
+
+@router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
+def delete_rule(rule_id: Id, db: DbDep, who: PrincipalDep) -> None:
+    """Delete a rule and its delivery log."""
+    alert_rules.delete(db, who, rule_id)
+
+
+@router.get("/alert-rules/{rule_id}/deliveries")
+def list_deliveries(
+    rule_id: Id,
+    db: DbDep,
+    who: PrincipalDep,
+    status: Literal["live_only", "pending", "delivered", "failed"] | None = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> AlertDeliveryPage:
+    """The rule's alerts and how each webhook delivery went, newest first."""
+    page = alert_rules.deliveries(db, who, rule_id, status, limit, offset)
+    items = [AlertDeliveryOut.model_validate(d) for d in page.items]
+    return AlertDeliveryPage(items=items, total=page.total, limit=limit, offset=offset)
