@@ -91,7 +91,7 @@ def test_record_refuses_bad_device_ids(device: str, capsys: pytest.CaptureFixtur
 
 
 def test_record_accepts_addresses_and_names() -> None:
-    from affectstream.cli.record import parse_targets
+    from affectstream.runtime.record import parse_targets
 
     targets = parse_targets(["AA:BB:CC:DD:EE:FF", "Polar H10 1A2B3C4D@polar"])
     assert [t.address for t in targets] == ["AA:BB:CC:DD:EE:FF", "Polar H10 1A2B3C4D"]

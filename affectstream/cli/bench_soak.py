@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from affectstream.cli._output import emit_json, say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
@@ -34,7 +34,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sample period")
     parser.add_argument("--store", metavar="PATH", help="embedded store (default: a temp dir)")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle")
-    parser.add_argument("--json", action="store_true", help="print the JSON result last")
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -79,6 +79,5 @@ def run(args: argparse.Namespace) -> int:
     )
     for loss in result["not_stored"]:
         say(f"error: {loss}")
-    if args.json:
-        emit_json(result)
+    emit_result(args, result)
     return 0 if result["stored"] else 1

@@ -308,7 +308,8 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
         if args.chaos and peripherals:
             chaos["malformed_sent"] = sum(p.malformed_sent for p in peripherals)
             summary["chaos"] = chaos
-        say(f"data: {summary['store']} (session {summary['session']})")
+        incomplete = "" if summary["stored"] else "; INCOMPLETE, see the errors below"
+        say(f"data: {summary['store']} (session {summary['session']}{incomplete})")
         for what, command in next_steps(str(summary["store"]), str(summary["session"])):
             say(f"  {what + ':':16s} {command}")
         return summary
@@ -342,5 +343,7 @@ def run(args: argparse.Namespace) -> int:
     silent = [s for s, v in summary["streams"].items() if v.get("samples_received", 0) == 0]
     if silent:
         say(f"warning: no samples from {', '.join(silent)}")
+    for loss in summary["not_stored"]:
+        say(f"error: {loss}")
     emit_result(args, summary)
-    return 1 if silent or not summary["streams"] else 0
+    return 1 if silent or not summary["streams"] or not summary["stored"] else 0

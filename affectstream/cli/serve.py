@@ -12,7 +12,7 @@ import argparse
 import logging
 from typing import Any
 
-from affectstream.cli._output import say
+from affectstream.cli._output import add_json_argument, emit_result, say
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +51,7 @@ def register(subparsers: Any) -> None:
         default=None,
         help="allow a non-loopback bind without TLS (behind a TLS-terminating proxy only)",
     )
+    add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -82,7 +83,8 @@ def run(args: argparse.Namespace) -> int:
     )
     settings.check_bind()
     scheme = "https" if settings.tls else "http"
-    say(f"affectstream serve: {scheme}://{settings.host}:{settings.port} (docs at /docs)")
+    url = f"{scheme}://{settings.host}:{settings.port}"
+    say(f"affectstream serve: {url} (docs at /docs, dashboard at /ui)")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
@@ -92,4 +94,5 @@ def run(args: argparse.Namespace) -> int:
         log_level=logging.getLevelName(logging.getLogger().level).lower(),
         access_log=False,
     )
+    emit_result(args, {"url": url, "docs": f"{url}/docs", "dashboard": f"{url}/ui"})
     return 0

@@ -44,7 +44,7 @@ def replay_cli(
 ) -> subprocess.CompletedProcess[str]:
     argv = [sys.executable, "-m", "affectstream", "replay", str(csv), "--sfreq", str(SFREQ),
             "--t0", "1300000000", "--unit", "eda=uS", "--store", store, "--save",
-            "--session-id", session, "--window", "30", "--no-progress"]  # fmt: skip
+            "--session-id", session, "--window", "30", "--no-progress", "--json"]  # fmt: skip
     return subprocess.run(
         argv,
         capture_output=True,

@@ -67,7 +67,7 @@ def test_archived_store_lists_shows_and_exports(
     archive: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = digest(archive)
-    assert main(["store", "--store", str(archive), "ls"]) == 0
+    assert main(["store", "--store", str(archive), "ls", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert [s["session"] for s in listed["sessions"]] == ["S-01"]
     assert main(["store", "--store", str(archive), "show", "S-01"]) == 0
