@@ -51,8 +51,8 @@ logger = logging.getLogger(__name__)
 EEG_DEVICES: dict[tuple[str, ...], tuple[str, str]] = {
     ("TP9", "AF7", "AF8", "TP10"): ("InteraXon (Muse)", "Fpz"),
 }
-#: PowerLineFrequency of the EEG sidecar: the mains frequency the features notch out
-#: (WindowConfig.line_freq's default); a session does not record its own yet.
+#: PowerLineFrequency of the EEG sidecar when the session did not record its own mains
+#: frequency (sessions stored before they did): WindowConfig.line_freq's default.
 LINE_FREQ_HZ = WindowConfig().line_freq
 
 #: Task label of exported recordings.
@@ -254,7 +254,7 @@ def _write_eeg(
         # events.tsv as well they would come back twice.
         keep = [i for i, a in enumerate(written.annotations) if a["description"] != ACQ_SKIP]
         written.set_annotations(written.annotations[keep])
-        written.info["line_freq"] = LINE_FREQ_HZ
+        written.info["line_freq"] = float(data.settings().get("line_freq") or LINE_FREQ_HZ)
         bids_path = BIDSPath(subject=subject, session=session, task=TASK, datatype="eeg", root=root)
         write_raw_bids(written, bids_path, overwrite=True, verbose=False)
     sidecar = bids_path.copy().update(suffix="eeg", extension=".json").fpath

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 import math
 import re
@@ -9,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -61,6 +64,26 @@ class StoredSession:
                 {"time_ns": np.empty(0, np.int64), "kind": [], "label": [], "stream": []}
             )
         return frame
+
+    def settings(self) -> dict[str, Any]:
+        """The feature and model settings the session recorded in its ``start`` event.
+
+        Returns
+        -------
+        dict
+            ``window_s``, ``step_s``, ``line_freq``, ``model`` as the live session wrote
+            them (:meth:`affectstream.runtime.LiveSession.settings`); empty for sessions
+            stored before sessions recorded them.
+        """
+        frame = self.events()
+        if not len(frame) or "detail" not in frame:
+            return {}
+        start = frame[(frame["kind"] == "session") & (frame["label"] == "start")]
+        for detail in start["detail"].dropna().astype(str):
+            if detail.startswith("{"):
+                with contextlib.suppress(ValueError, TypeError):
+                    return dict(json.loads(detail))
+        return {}
 
 
 def describe_sessions(sessions: list[SessionInfo]) -> str:

@@ -9,8 +9,6 @@ and the mains frequency: given, else stored with the session, else (mains) detec
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -111,7 +109,6 @@ def replay_input(data: ExportedSession) -> ReplayInput:
     frame = data.events()
     baseline_end = None
     events: list[RecordedEvent] = []
-    settings: dict[str, Any] = {}
     if len(frame) and "kind" in frame:
         frame = frame.sort_values("time_ns")
         phases = frame[frame["kind"] == "phase"]
@@ -130,10 +127,7 @@ def replay_input(data: ExportedSession) -> ReplayInput:
         ):
             if kind in REPLAYED_KINDS:
                 events.append(RecordedEvent(int(when) / 1e9, label, kind, detail))
-            elif kind == "session" and label == "start" and detail.startswith("{"):
-                with contextlib.suppress(ValueError, TypeError):
-                    settings = dict(json.loads(detail))
-    return ReplayInput(blocks, data.info.participant, baseline_end, events, settings)
+    return ReplayInput(blocks, data.info.participant, baseline_end, events, data.settings())
 
 
 def load_source(

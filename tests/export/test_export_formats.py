@@ -394,3 +394,38 @@ def test_bids_export_passes_the_bids_validator(built: Built, tmp_path: Path) -> 
     assert report["issues"]["errors"] == [], json.dumps(report["issues"]["errors"])[:2000]
     warnings = {w["key"] for w in report["issues"]["warnings"]}
     assert "CUSTOM_COLUMN_WITHOUT_DESCRIPTION" not in warnings
+
+
+def test_bids_power_line_frequency_is_the_one_the_session_recorded(
+    built: Built, tmp_path: Path
+) -> None:
+    """A session recorded at 60 Hz mains (its start event's settings) says so in BIDS."""
+    from mne_bids import BIDSPath
+
+    from affectstream.store import SeriesBatch, seconds_to_ns
+
+    from .conftest import T0
+
+    store_path = tmp_path / "store"
+    shutil.copytree(built.store_path, store_path)
+    settings = {"window_s": 30.0, "step_s": 5.0, "line_freq": 60.0, "model": "none"}
+    with EmbeddedStore(store_path) as store:
+        store.write(
+            [
+                SeriesBatch(
+                    "events",
+                    {"participant": PARTICIPANT, "session": SESSION},
+                    seconds_to_ns(np.array([T0 + 0.5])),
+                    {
+                        "kind": np.array(["session"], dtype=object),
+                        "label": np.array(["start"], dtype=object),
+                        "detail": np.array([json.dumps(settings)], dtype=object),
+                    },
+                )
+            ]
+        )
+        export_session(store, SESSION, "bids", tmp_path / "bids")
+    sidecar = BIDSPath(
+        subject="P07", session="1", task="affectstream", datatype="eeg", root=tmp_path / "bids"
+    ).update(suffix="eeg", extension=".json")
+    assert json.loads(sidecar.fpath.read_text())["PowerLineFrequency"] == settings["line_freq"]
