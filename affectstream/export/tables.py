@@ -17,6 +17,7 @@ from affectstream.export.session import (
     Progress,
     StoredSession,
     _no_progress,
+    channel_display_name,
     field_columns,
     slug,
 )
@@ -56,7 +57,8 @@ def export_frames(data: StoredSession) -> dict[str, pd.DataFrame]:
     """The tables a session exports to, by file stem.
 
     ``features``, ``quality``, ``affect``, ``events`` as stored (all series, tags as
-    columns), and ``raw_<modality>_<stream>`` per raw stream (only its own channels).
+    columns), and ``raw_<modality>_<stream>`` per raw stream (only its own channels, named
+    as in the EDF and BIDS exports: ``AF7``, not the store's ``af7``).
 
     Parameters
     ----------
@@ -77,7 +79,11 @@ def export_frames(data: StoredSession) -> dict[str, pd.DataFrame]:
             part = frame[(frame["stream"] == stream).to_numpy()]
             keep = [c for c in part.columns if c in ("time_ns", *TAG_KEYS)]
             keep += [c for c in field_columns(part) if part[c].notna().any()]
-            frames[f"{measurement}_{names[str(stream)]}"] = part[keep].reset_index(drop=True)
+            # Channels spelled as in EDF and BIDS (10-20 for EEG), not as stored.
+            modality = measurement[len(RAW_PREFIX) :]
+            names_out = {c: channel_display_name(modality, c) for c in keep}
+            table = part[keep].rename(columns=names_out)
+            frames[f"{measurement}_{names[str(stream)]}"] = table.reset_index(drop=True)
     return frames
 
 

@@ -21,6 +21,7 @@ import pytest
 
 from affectstream.errors import ConfigError
 from affectstream.export import export_session
+from affectstream.export.session import channel_display_name
 from affectstream.export.units import feature_unit
 from affectstream.store import EmbeddedStore, open_store
 
@@ -79,6 +80,8 @@ def test_tables_hold_exactly_what_was_stored(built: Built, tmp_path: Path, fmt: 
     expected_files: dict[str, pd.DataFrame] = {m: stored(built, m) for m in MEASUREMENTS}
     for stream, modality in raw_streams.items():
         frame = stored(built, f"raw_{modality}", stream=stream)
+        # Channels as every export spells them (EDF and BIDS too): AF7, not the store's af7.
+        frame = frame.rename(columns={c: channel_display_name(modality, c) for c in frame})
         expected_files[f"raw_{modality}_{stream.replace('/', '-')}"] = frame
     for stem, expected in expected_files.items():
         path = tmp_path / f"{stem}.{fmt}"
@@ -304,7 +307,7 @@ def test_tables_carry_units_and_sampling_rates(built: Built, tmp_path: Path, fmt
         meta = metadata(f"raw_{modality}_{block.stream.replace('/', '-')}")
         assert meta["stream"] == block.stream and meta["modality"] == modality
         assert meta["sampling_frequency_hz"] == block.sfreq  # None for the RR intervals
-        channels = [c.lower() for c in block.channels]
+        channels = [channel_display_name(modality, c.lower()) for c in block.channels]
         assert {c: meta["columns"][c]["unit"] for c in channels} == dict.fromkeys(
             channels, block.unit
         )
