@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
@@ -26,13 +25,9 @@ from affectstream.errors import ConfigError
 
 if TYPE_CHECKING:
     from affectstream.device.emulation.peripheral import EmulatedPeripheral
-    from affectstream.device.supervisor import Supervisor
-    from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
 
-#: Seconds over which the live sample rate is measured.
-RATE_WINDOW_S = 2.0
 #: Seconds over which --chaos spreads its faults when the session has no set length.
 CHAOS_SPAN_S = 20.0
 
@@ -142,67 +137,6 @@ def register(subparsers: Any) -> None:
     )
     add_json_argument(parser)
     parser.set_defaults(func=run)
-
-
-class LiveStats:
-    """Per-stream sample rates over a sliding window, fed from the block queue."""
-
-    def __init__(self) -> None:
-        self.recent: dict[str, deque[tuple[float, int]]] = {}
-        self.gaps: dict[str, int] = {}
-
-    def add(self, block: SampleBlock) -> None:
-        """Count one block.
-
-        Parameters
-        ----------
-        block : SampleBlock
-            A delivered block.
-        """
-        now = time.monotonic()
-        window = self.recent.setdefault(block.stream, deque())
-        window.append((now, len(block) - sum(g.n_samples for g in block.gaps)))
-        while window and window[0][0] < now - RATE_WINDOW_S:
-            window.popleft()
-        self.gaps[block.stream] = self.gaps.get(block.stream, 0) + len(block.gaps)
-
-    def rate(self, stream: str) -> float:
-        """Samples per second received recently.
-
-        Parameters
-        ----------
-        stream : str
-            Stream id.
-
-        Returns
-        -------
-        float
-        """
-        window = self.recent.get(stream)
-        if not window:
-            return 0.0
-        now = time.monotonic()
-        while window and window[0][0] < now - RATE_WINDOW_S:
-            window.popleft()
-        return sum(n for _, n in window) / RATE_WINDOW_S
-
-
-def _table(sup: Supervisor, live: LiveStats, elapsed: float, duration: float) -> Any:
-    from rich.table import Table
-
-    table = Table(title=f"affectstream record  {elapsed:5.1f}/{duration:g} s")
-    for column in ("stream", "rate/s", "received", "gap samples", "reconnects", "malformed"):
-        table.add_column(column, justify="left" if column == "stream" else "right")
-    for stream, stats in sorted(sup.stats().items()):
-        table.add_row(
-            stream,
-            f"{live.rate(stream):.1f}",
-            str(stats.samples_received),
-            str(stats.gap_samples),
-            str(stats.reconnects),
-            str(stats.malformed),
-        )
-    return table
 
 
 async def _chaos(peripherals: list[EmulatedPeripheral], duration: float) -> dict[str, int]:
