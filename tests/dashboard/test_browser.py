@@ -89,7 +89,7 @@ def test_study_session_end_to_end(
         # A block ends (the baseline, or a later one on a slow machine): the page asks for a
         # self-report about that block; answer it.
         page.wait_for_selector("dialog#self-report[open]", timeout=60_000)
-        live = api.get(f"/dashboard/sessions/{sid}/live").json()
+        live = api.get(f"/dashboard/sessions/{sid}/live").json()["live"]
         names = [p["name"] for p in live["phases"]]
         current = live["phase"]["name"] if live["phase"] else None
         ended = names[: names.index(current)] if current in names else names
