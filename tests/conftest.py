@@ -26,6 +26,13 @@ def shared_data() -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def shared_data_or_none() -> Path | None:
+    """The real recordings folder, or None: for tests that fall back to synthetic data."""
+    path = shared_data_path()
+    return path if (path / "README.md").is_file() else None
+
+
 @pytest.fixture(scope="session", autouse=True)
 def private_home(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Keep every test (and the CLI subprocesses it starts) out of the user's ~/.affectstream."""

@@ -64,7 +64,7 @@ def build_state(settings: Settings) -> ServiceState:
         with sessions() as db:
             service.finish_session(db, session_id, summary, error)
 
-    runner = SessionRunner(store, store_url, hub, on_done)
+    runner = SessionRunner(store, store_url, hub, on_done, lsl_out=settings.lsl_out)
     state = ServiceState(
         settings,
         engine,

@@ -91,6 +91,7 @@ class Running:
     task: asyncio.Task[dict[str, Any]] | None = None
     session: LiveSession | None = None
     ready: asyncio.Event = field(default_factory=asyncio.Event)
+    outlets: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
 
 class SessionRunner:
@@ -106,15 +107,25 @@ class SessionRunner:
         Live fan-out.
     on_done : callable
         Told when a session ends.
+    lsl_out : bool
+        Publish each session as LSL outlets while it runs
+        (:mod:`affectstream.runtime.lsl_out`).
     """
 
     def __init__(
-        self, store: TimeSeriesStore, store_url: str, hub: LiveHub, on_done: OnDone
+        self,
+        store: TimeSeriesStore,
+        store_url: str,
+        hub: LiveHub,
+        on_done: OnDone,
+        *,
+        lsl_out: bool = False,
     ) -> None:
         self.store = store
         self.store_url = store_url
         self.hub = hub
         self.on_done = on_done
+        self.lsl_out = lsl_out
         self.running: dict[str, Running] = {}
 
     def _status_publisher(self, session_id: str) -> Callable[[LiveSnapshot], None]:
@@ -133,6 +144,10 @@ class SessionRunner:
         running.session = session
         sid = session.session_id
         session.listeners.append(lambda kind, payload: self.hub.publish(sid, kind, payload))
+        if self.lsl_out:
+            from affectstream.runtime.lsl_out import publishing
+
+            running.outlets.enter_context(publishing(session))
         running.ready.set()
 
     async def start_emulated(
@@ -206,7 +221,9 @@ class SessionRunner:
         running.task.add_done_callback(lambda t: self._finished(session_id, t))
 
     def _finished(self, session_id: str, task: asyncio.Task[dict[str, Any]]) -> None:
-        self.running.pop(session_id, None)
+        running = self.running.pop(session_id, None)
+        if running is not None:
+            running.outlets.close()
         summary: dict[str, Any] | None = None
         error = ""
         if task.cancelled():

@@ -63,6 +63,9 @@ class Settings(BaseModel):
         Requests per minute per API key (0: unlimited).
     max_running_sessions : int
         Sessions this process runs at once (emulated ones cost CPU); more are refused (409).
+    lsl_out : bool
+        Publish every session this process runs as Lab Streaming Layer outlets (raw
+        streams, features, estimates, events; needs ``affectstream[lsl]``).
     jwt_issuer, jwt_audience, jwt_jwks_url : str, optional
         Accept JWT bearer tokens signed by this issuer (``iss``) for this audience
         (``aud``), verified with the issuer's JWKS; ``sub`` names an existing user.
@@ -84,6 +87,7 @@ class Settings(BaseModel):
     max_page: int = Field(10_000, ge=1)
     rate_limit_per_minute: int = Field(0, ge=0)
     max_running_sessions: int = Field(8, ge=0)
+    lsl_out: bool = False
     jwt_issuer: str | None = None
     jwt_audience: str | None = None
     jwt_jwks_url: str | None = None

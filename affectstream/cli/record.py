@@ -89,6 +89,14 @@ def register(subparsers: Any) -> None:
         help="publish raw streams, estimates and events as LSL outlets while recording",
     )
     parser.add_argument(
+        "--brainflow",
+        action="append",
+        default=[],
+        metavar="BOARD[:PARAM=VALUE,...]",
+        help="record a BrainFlow board, e.g. synthetic or cyton:serial_port=/dev/ttyUSB0 "
+        "(repeatable; mixes with devices and LSL); needs affectstream[brainflow]",
+    )
+    parser.add_argument(
         "--duration",
         type=float,
         default=None,
@@ -199,6 +207,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
         elif duration is None and not args.protocol:
             say("recording until Ctrl-C (no --duration or --protocol given)")
         lsl_note = f" and {len(args.lsl)} LSL predicate(s)" if args.lsl else ""
+        lsl_note += f" and {len(args.brainflow)} BrainFlow board(s)" if args.brainflow else ""
         say(f"connecting to {len(targets)} device(s){lsl_note}...")
         chaos_task = (
             asyncio.create_task(_chaos(peripherals, duration or CHAOS_SPAN_S))
@@ -224,6 +233,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
                     lsl_map=parse_mapping(args.lsl_map),
                     lsl_resolve_timeout=check_positive("--lsl-timeout", args.lsl_timeout),
                     lsl_out=args.lsl_out,
+                    brainflow=args.brainflow,
                 )
             chaos: dict[str, int] = {}
             if chaos_task is not None:
@@ -266,10 +276,10 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(
             "Give either device addresses/names or --emulate KINDS (e.g. --emulate all), not both."
         )
-    if not (args.emulate or args.devices or args.lsl):
+    if not (args.emulate or args.devices or args.lsl or args.brainflow):
         raise ConfigError(
-            "Give device addresses/names, --emulate KINDS (e.g. --emulate all) or "
-            "--lsl PREDICATE (e.g. --lsl 'type=\"EEG\"')."
+            "Give device addresses/names, --emulate KINDS (e.g. --emulate all), "
+            "--lsl PREDICATE (e.g. --lsl 'type=\"EEG\"') or --brainflow BOARD."
         )
     if args.chaos and not args.emulate:
         raise ConfigError("--chaos injects faults through the emulator; use it with --emulate.")

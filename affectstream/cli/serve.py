@@ -51,6 +51,13 @@ def register(subparsers: Any) -> None:
         default=None,
         help="allow a non-loopback bind without TLS (behind a TLS-terminating proxy only)",
     )
+    parser.add_argument(
+        "--lsl-out",
+        action="store_true",
+        default=None,
+        help="publish every session's raw streams, features, estimates and events as LSL "
+        "outlets (needs affectstream[lsl])",
+    )
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -80,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         tls_certfile=args.tls_certfile,
         tls_keyfile=args.tls_keyfile,
         insecure_public_bind=args.insecure_public_bind,
+        lsl_out=args.lsl_out,
     )
     settings.check_bind()
     scheme = "https" if settings.tls else "http"

@@ -220,6 +220,7 @@ async def record_session(
     lsl_map: Mapping[str, str] | None = None,
     lsl_resolve_timeout: float = 5.0,
     lsl_out: bool = False,
+    brainflow: Sequence[str] = (),
 ) -> dict[str, Any]:
     """Record devices into the store with features, estimates and events.
 
@@ -267,6 +268,9 @@ async def record_session(
     lsl_out : bool
         Publish raw streams, estimates and events as LSL outlets while recording
         (see :mod:`affectstream.runtime.lsl_out`).
+    brainflow : sequence of str
+        BrainFlow boards recorded too, ``BOARD[:param=value,...]`` (see
+        :class:`~affectstream.device.brainflow.BrainFlowSource`).
 
     Returns
     -------
@@ -278,6 +282,12 @@ async def record_session(
     if duration is None and plan is not None:
         duration = plan.duration
     families = set(_ALL_FAMILIES) if lsl else _families(device_targets)
+    boards = []
+    if brainflow:
+        from affectstream.device.brainflow import board_modalities, parse_board
+
+        boards = [parse_board(spec) for spec in brainflow]
+        families |= {FAMILY[m] for b in boards for m in board_modalities(b) if m in FAMILY}
     path = resolve_arousal_bundle(bundle, families, allow_demo=False)
     estimator = None
     if path is not None:
@@ -307,6 +317,10 @@ async def record_session(
 
                 outlets.enter_context(publishing(session))
             on_block = session.submit  # after publishing() wraps it
+
+            def on_marker(label: str, t: float) -> None:
+                session.mark(label, t=t)
+
             sources: list[BlockSource] = []
             if device_targets:
                 sources.append(
@@ -319,10 +333,17 @@ async def record_session(
                     LslSource(
                         lsl,
                         on_block=on_block,
-                        on_marker=lambda label, t: session.mark(label, t=t),
+                        on_marker=on_marker,
                         mapping=lsl_map,
                         resolve_timeout=lsl_resolve_timeout,
                     )
+                )
+            if boards:
+                from affectstream.device.brainflow import BrainFlowSource
+
+                sources.extend(
+                    BrainFlowSource(board, on_block=on_block, on_marker=on_marker)
+                    for board in boards
                 )
             source = sources[0] if len(sources) == 1 else CombinedSource(sources)
             with keyboard_markers(markers, session):

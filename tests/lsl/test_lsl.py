@@ -111,11 +111,8 @@ async def test_our_outlet_is_read_by_a_plain_inlet() -> None:
 
 @pytest.mark.slow
 async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
-    # Features only: this test is about samples, gaps and markers, not about which model
-    # a session picks (and loading a model would slow it down).
-    monkeypatch.setattr("affectstream.runtime.record.resolve_arousal_bundle", lambda *a, **k: None)
     before, skipped, after = 384, 96, 384  # samples: 3 s, 0.75 s lost, 3 s
     values = _signal(before + skipped + after, seed=7)
     store_path = tmp_path / "store"
@@ -166,13 +163,12 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
 
 @pytest.mark.slow
 async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     import contextlib
 
     from affectstream.runtime.record import emulated_targets
 
-    monkeypatch.setattr("affectstream.runtime.record.resolve_arousal_bundle", lambda *a, **k: None)
     values = _signal(int(10 * SFREQ), seed=3)
     outlet = _outlet("MixEEG", "mix-eeg-1")
     t0 = pylsl.local_clock() + 0.5

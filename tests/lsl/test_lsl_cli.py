@@ -56,12 +56,9 @@ def _play(values: np.ndarray, sfreq: float, ready: threading.Event) -> None:
 def test_record_lsl_stores_a_real_recording_as_pushed(
     shared_data: Path,
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     values, sfreq = _recording(shared_data)
-    # Features only: the test is about the samples, not about which model a session picks.
-    monkeypatch.setattr("affectstream.runtime.record.resolve_arousal_bundle", lambda *a, **k: None)
     ready = threading.Event()
     player = threading.Thread(target=_play, args=(values, sfreq, ready), daemon=True)
     player.start()

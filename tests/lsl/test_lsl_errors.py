@@ -11,12 +11,6 @@ from affectstream.errors import ConfigError
 pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
 
 
-@pytest.fixture(autouse=True)
-def _features_only(monkeypatch: pytest.MonkeyPatch) -> None:
-    # No model: these tests stop before any would be used.
-    monkeypatch.setattr("affectstream.runtime.record.resolve_arousal_bundle", lambda *a, **k: None)
-
-
 @pytest.mark.parametrize(
     ("predicate", "says"),
     [("name='NoSuchOutlet'", "No LSL stream matches"), ("name='unclosed", "")],
