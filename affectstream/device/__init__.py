@@ -20,6 +20,7 @@ from typing import Any
 
 _EXPORTS = {
     "ClockModel": "affectstream.device.clock",
+    "DeviceState": "affectstream.device.supervisor",
     "DeviceTarget": "affectstream.device.supervisor",
     "StreamStats": "affectstream.device.supervisor",
     "Supervisor": "affectstream.device.supervisor",

@@ -181,6 +181,12 @@ class ProfileSession:
     def __init__(self, profile: Profile) -> None:
         self.profile = profile
         self.streams: tuple[StreamSpec, ...] = profile.streams
+        #: Skin/electrode contact as the device last reported it; None when it does not.
+        self.contact: bool | None = None
+        #: Battery level in percent as the device last reported it; None when unknown.
+        self.battery: float | None = None
+        #: The device's own battery-low flag; None when it has none.
+        self.battery_low: bool | None = None
 
     async def prepare(self, client: GattClient) -> None:
         """Read or write configuration before subscribing (default: nothing).
@@ -288,6 +294,8 @@ class HeartRateSession(ProfileSession):
 
     def decode(self, uuid: str, data: bytes) -> list[Frame]:
         measurement = decode_heart_rate(data)
+        if measurement.contact_supported:
+            self.contact = measurement.contact_detected
         frames = [Frame("hr", np.array([[float(measurement.heart_rate)]]), None)]
         if measurement.rr_intervals_ms:
             rr = np.asarray(measurement.rr_intervals_ms, dtype=np.float64)[:, None]
@@ -350,8 +358,6 @@ class EdaSession(ProfileSession):
         if rate is not None:
             eda_band.encode_rate(rate)  # validates
         self.rate = rate
-        self.contact = True
-        self.battery_low = False
 
     async def prepare(self, client: GattClient) -> None:
         if self.rate is not None:
@@ -385,9 +391,11 @@ class EdaSession(ProfileSession):
 
     def decode(self, uuid: str, data: bytes) -> list[Frame]:
         packet = eda_band.decode_eda(data)
-        if packet.contact != self.contact or packet.battery_low != self.battery_low:
+        # Logged when it changes, taking a fresh band as in contact with a charged battery.
+        before = (self.contact is not False, self.battery_low is True)
+        if (packet.contact, packet.battery_low) != before:
             logger.info("EDA band: contact %s, battery low %s", packet.contact, packet.battery_low)
-            self.contact, self.battery_low = packet.contact, packet.battery_low
+        self.contact, self.battery_low = packet.contact, packet.battery_low
         saturated = packet.saturated_samples if packet.saturated_samples.any() else None
         return [Frame("eda", packet.values[:, None], packet.sequence, saturated=saturated)]
 
@@ -513,6 +521,8 @@ class MuseSession(ProfileSession):
             if len(status) > 1:
                 break
         logger.info("Muse status: %s", status)
+        if isinstance(status.get("bp"), int | float):  # battery percent, when reported
+            self.battery = float(status["bp"])
         await self._command(client, "d")
 
     async def stop(self, client: GattClient) -> None:

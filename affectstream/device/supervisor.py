@@ -32,7 +32,7 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from bleak import BleakClient, BleakScanner
@@ -117,6 +117,9 @@ class StreamStats:
         Samples that did not fit the output queue (NaN rows plus an ``"overflow"`` gap).
     duplicates : int
         Samples received twice (dropped).
+    gaps : int
+        Gaps recorded for lost or unknown samples (counter jumps, disconnects, restarts,
+        overflows); runs of saturated samples are counted in ``saturated_samples`` only.
     """
 
     samples_received: int = 0
@@ -127,6 +130,7 @@ class StreamStats:
     malformed: int = 0
     overflow_samples: int = 0
     duplicates: int = 0
+    gaps: int = 0
 
     def as_dict(self) -> dict[str, int]:
         """The counters as a plain dict.
@@ -158,6 +162,63 @@ class DeviceTarget:
     profile: str | None = None
     name: str | None = None
     options: dict[str, Any] = field(default_factory=dict)
+
+
+#: Link states a supervised device can be in (:attr:`DeviceState.link`).
+LinkState = Literal["connecting", "connected", "reconnecting", "stopped"]
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """What a supervised device looks like now: a read-only snapshot for status displays.
+
+    Parameters
+    ----------
+    name : str
+        Device name (the stream id prefix).
+    address : str
+        BLE address (or platform UUID) it was found at.
+    profile : str or None
+        Profile name; None until it is resolved.
+    link : {"connecting", "connected", "reconnecting", "stopped"}
+        Link state: before the first connection, streaming, after an unrequested drop
+        until the link is back, and after :meth:`Supervisor.stop`.
+    reconnects : int
+        Reconnections after unrequested disconnects.
+    gaps : int
+        Gaps recorded on its streams (:attr:`StreamStats.gaps`, summed).
+    gap_samples : int
+        Samples lost on its streams (:attr:`StreamStats.gap_samples`, summed).
+    battery : float or None
+        Battery level in percent, from a ``battery`` stream or the device's status reply
+        (Muse); None when the device does not report it.
+    battery_low : bool or None
+        The device's battery-low flag (EDA band); None when it has none.
+    contact : bool or None
+        Skin/electrode contact as last reported (Heart Rate contact bit, EDA band contact
+        flag); None when the device does not report it.
+    """
+
+    name: str
+    address: str
+    profile: str | None
+    link: LinkState
+    reconnects: int
+    gaps: int
+    gap_samples: int
+    battery: float | None
+    battery_low: bool | None
+    contact: bool | None
+
+    @property
+    def connected(self) -> bool:
+        """Whether the device is streaming now.
+
+        Returns
+        -------
+        bool
+        """
+        return self.link == "connected"
 
 
 def beat_times(rr_ms: np.ndarray, arrival: float) -> np.ndarray:
@@ -216,6 +277,8 @@ class StreamState:
         self._last_time: float | None = None
         self.pending_reason: str | None = None  # "disconnect" after an unrequested drop
         self._overflow: tuple[int, float] | None = None  # (first index, host time)
+        #: Latest finite value of a ``battery`` stream (None for other modalities).
+        self.last_value: float | None = None
 
     def update_spec(self, spec: StreamSpec) -> None:
         """Adopt a spec read from the device on connection (e.g. the EDA band's rate).
@@ -351,6 +414,7 @@ class StreamState:
             values = np.concatenate([np.full((n_missing, values.shape[1]), np.nan), values])
             self.stats.gap_samples += n_missing
             logger.info("%s: %d samples missing (%s)", self.stream_id, n_missing, reason)
+        self.stats.gaps += len(gaps)
         if saturated is not None:
             gaps.extend(self._saturated_gaps(saturated, first + n_missing, t[n_missing:]))
         self.stats.samples_received += n
@@ -359,6 +423,10 @@ class StreamState:
         self._last_arrival = arrival
         self._last_time = float(t[-1])
         self.pending_reason = None
+        if self.spec.modality == "battery":
+            finite = values[np.isfinite(values[:, 0]), 0]
+            if finite.size:
+                self.last_value = float(finite[-1])
         return SampleBlock(
             stream=self.stream_id,
             modality=self.spec.modality,
@@ -418,6 +486,7 @@ class StreamState:
         # which a refit may have moved before samples already delivered).
         t = np.linspace(t_first, float(block.t[0]), n, endpoint=False)
         gap = Gap(self.stream_id, first, n, float(t[0]), float(t[-1]), "overflow")
+        self.stats.gaps += 1
         return replace(
             block,
             t=np.concatenate([t, block.t]),
@@ -445,8 +514,29 @@ class _Device:
         self.link_down = asyncio.Event()
         self.reconnects = 0
         self.connected_once = False
+        self.link: LinkState = "connecting"
         self.task: asyncio.Task[None] | None = None
         self.keep_alive: asyncio.Task[None] | None = None
+
+
+def _device_state(device: _Device) -> DeviceState:
+    driver = device.session
+    streams = list(device.streams.values())
+    battery = next((s.last_value for s in streams if s.last_value is not None), None)
+    if battery is None and driver is not None:
+        battery = driver.battery
+    return DeviceState(
+        name=device.name,
+        address=device.address,
+        profile=device.profile.name if device.profile is not None else None,
+        link=device.link,
+        reconnects=device.reconnects,
+        gaps=sum(s.stats.gaps for s in streams),
+        gap_samples=sum(s.stats.gap_samples for s in streams),
+        battery=battery,
+        battery_low=driver.battery_low if driver is not None else None,
+        contact=driver.contact if driver is not None else None,
+    )
 
 
 BlockCallback = Callable[[SampleBlock], None]
@@ -558,6 +648,8 @@ class Supervisor:
         """Stop streaming (stop commands, then disconnect) and end supervision."""
         self._stopping.set()
         for device in self._devices:
+            device.link = "stopped"
+        for device in self._devices:
             if device.task is not None:
                 device.task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
@@ -578,6 +670,18 @@ class Supervisor:
                 state.stats.reconnects = device.reconnects
                 out[state.stream_id] = state.stats
         return out
+
+    def device_states(self) -> list[DeviceState]:
+        """A snapshot of every supervised device: link, reconnects, gaps, battery, contact.
+
+        Read-only and cheap (no I/O); meant to be polled by status displays.
+
+        Returns
+        -------
+        list of DeviceState
+            One per device, in the order the targets were given.
+        """
+        return [_device_state(d) for d in self._devices]
 
     def device_names(self) -> list[str]:
         """Names of the supervised devices (stream id prefixes).
@@ -706,6 +810,7 @@ class Supervisor:
             device.client = None
             raise
         device.connected_once = True
+        device.link = "connected"
         logger.info(
             "%s: streaming (%s)", device.name, device.profile.name if device.profile else ""
         )
@@ -803,6 +908,7 @@ class Supervisor:
             if self._stopping.is_set():
                 return
             logger.warning("%s: link lost; reconnecting", device.name)
+            device.link = "reconnecting"
             await self._on_link_down(device)
             attempt = 0
             while not self._stopping.is_set():

@@ -106,6 +106,8 @@ class MuseHeadset(EmulatedPeripheral):
         self.streaming = False
         self.aux = False  # preset p21 by default
         self.aux_ever_sent = False
+        #: Battery percent the status reply ("bp") reports.
+        self.battery = 82
         self.commands_received: list[str] = []
         self._malformed_cycle = 0
         self._tilt = self.rng.normal(0.0, 0.15, size=3)
@@ -176,7 +178,7 @@ class MuseHeadset(EmulatedPeripheral):
                 "sn": "0000-0000-0000",
                 "ma": self.address,
                 "id": "emulated",
-                "bp": 82,
+                "bp": self.battery,
                 "ts": 0,
                 "ps": 20 if self.aux else 21,
                 "rc": 0,
