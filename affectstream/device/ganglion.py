@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from affectstream.device import gatt
+from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
 from affectstream.errors import DecodeError
 from affectstream.types import FloatArray
 
@@ -152,3 +154,43 @@ class GanglionDecoder:
         if 201 <= packet_id <= 207:
             return None
         raise DecodeError(f"Ganglion packet id {packet_id} is unknown (expected 0-207).")
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class GanglionDriver(ProfileDriver):
+    """OpenBCI Ganglion: 'b' to start, 's' to stop, stateful delta decoding."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self._decoder = GanglionDecoder()
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        return [gatt.GANGLION_RECEIVE]
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        packet = self._decoder.decode(data)
+        if packet is None:
+            return []
+        return [Frame("eeg", packet.values, packet.counter)]
+
+    async def start(self, client: GattClient) -> None:
+        await client.write_gatt_char(gatt.GANGLION_SEND, CMD_START, False)
+
+    async def stop(self, client: GattClient) -> None:
+        await client.write_gatt_char(gatt.GANGLION_SEND, CMD_STOP, False)
+
+    def on_reconnect(self) -> None:
+        self._decoder.reset()
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="ganglion",
+    description="OpenBCI Ganglion EEG board",
+    service_uuids=(gatt.GANGLION_SERVICE,),
+    name_patterns=("Ganglion*",),
+    streams=(stream_spec("eeg", "eeg", CHANNELS, SAMPLE_RATE, COUNTER_MODULUS),),
+    driver=GanglionDriver,
+)

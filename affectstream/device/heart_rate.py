@@ -13,6 +13,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
+from affectstream.device import gatt
+from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
 from affectstream.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -166,3 +170,37 @@ def encode_heart_rate(
     for rr in rr_1024:
         out += rr.to_bytes(2, "little")
     return bytes(out)
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class HeartRateDriver(ProfileDriver):
+    """Standard Heart Rate service: HR and RR event streams, no commands, no counter."""
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        return [gatt.HEART_RATE_MEASUREMENT]
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        measurement = decode_heart_rate(data)
+        if measurement.contact_supported:
+            self.contact = measurement.contact_detected
+        frames = [Frame("hr", np.array([[float(measurement.heart_rate)]]), None)]
+        if measurement.rr_intervals_ms:
+            rr = np.asarray(measurement.rr_intervals_ms, dtype=np.float64)[:, None]
+            frames.append(Frame("rr", rr, None))
+        return frames
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="hr",
+    description="any Bluetooth heart-rate sensor (standard Heart Rate service)",
+    service_uuids=(gatt.HEART_RATE_SERVICE,),
+    name_patterns=(),
+    streams=(
+        stream_spec("hr", "hr", ["hr"], None, None),
+        stream_spec("rr", "rr", ["rr"], None, None),
+    ),
+    driver=HeartRateDriver,
+)

@@ -11,16 +11,27 @@ sharing one counter, so :class:`CounterAssembler` merges them into multi-channel
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from affectstream.errors import DecodeError
+from affectstream.device import gatt
+from affectstream.device.driver import (
+    RESPONSE_TIMEOUT,
+    Frame,
+    GattClient,
+    Profile,
+    ProfileDriver,
+    has_char,
+    stream_spec,
+)
+from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -412,3 +423,182 @@ class CounterAssembler:
             out.append(AssembledPacket(counter=oldest, values=rows, missing_channels=missing))
             self._last_emitted = oldest
         return out
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class MuseDriver(ProfileDriver):
+    """Muse 2 / S classic protocol: preset, status check, start, keep-alive, merged EEG.
+
+    Parameters
+    ----------
+    profile : Profile
+        The ``muse`` profile.
+    aux : bool
+        Stream the right AUX electrode too (preset p20 instead of p21).
+    keep_alive_interval : float
+        Seconds between 'k' commands.
+    """
+
+    def __init__(
+        self, profile: Profile, aux: bool = False, keep_alive_interval: float = 5.0
+    ) -> None:
+        super().__init__(profile)
+        self.aux = aux
+        self.keep_alive_interval = keep_alive_interval
+        self._eeg_channels = EEG_CHANNELS if aux else EEG_CHANNELS[:4]
+        self._eeg_uuid = {gatt.MUSE_EEG[name]: i for i, name in enumerate(self._eeg_channels)}
+        self._eeg = CounterAssembler(self._eeg_channels, EEG_SAMPLES_PER_PACKET)
+        self._ppg = CounterAssembler(PPG_CHANNELS, PPG_SAMPLES_PER_PACKET)
+        self._ppg_uuid = {uuid: i for i, uuid in enumerate(gatt.MUSE_PPG)}
+        self._replies = ControlReplyAssembler()
+        self._reply_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=4)
+        self._optional: list[str] = []
+        eeg = profile.stream("eeg")
+        self.streams = (replace(eeg, channels=self._eeg_channels),)
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        uuids = [gatt.MUSE_CONTROL, *self._eeg_uuid]
+        optional = [gatt.MUSE_ACC, gatt.MUSE_GYRO, *gatt.MUSE_PPG]
+        self._optional = [u for u in optional if has_char(client, u)]
+        kinds = ["eeg"]
+        if gatt.MUSE_ACC in self._optional:
+            kinds.append("acc")
+        if gatt.MUSE_GYRO in self._optional:
+            kinds.append("gyro")
+        if all(u in self._optional for u in gatt.MUSE_PPG):
+            kinds.append("ppg")
+        else:
+            self._optional = [u for u in self._optional if u not in gatt.MUSE_PPG]
+        self.streams = (self.streams[0], *(self.profile.stream(k) for k in kinds[1:]))
+        return uuids + self._optional
+
+    def kind_of(self, uuid: str) -> str:
+        if uuid == gatt.MUSE_ACC:
+            return "acc"
+        if uuid == gatt.MUSE_GYRO:
+            return "gyro"
+        if uuid in self._ppg_uuid:
+            return "ppg"
+        return "eeg"
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        if uuid in self._eeg_uuid:
+            counters, values = unpack_eeg(data)
+            packets = self._eeg.feed(self._eeg_uuid[uuid], int(counters[0]), values[0])
+            return [Frame("eeg", p.values, p.counter * EEG_SAMPLES_PER_PACKET) for p in packets]
+        if uuid in (gatt.MUSE_ACC, gatt.MUSE_GYRO):
+            acc = uuid == gatt.MUSE_ACC
+            scale = ACC_SCALE_G if acc else GYRO_SCALE_DPS
+            counters, imu = unpack_imu(data, scale)
+            counter = int(counters[0]) * IMU_SAMPLES_PER_PACKET
+            return [Frame("acc" if acc else "gyro", imu[0], counter)]
+        if uuid in self._ppg_uuid:
+            counters, ppg = unpack_ppg(data)
+            packets = self._ppg.feed(self._ppg_uuid[uuid], int(counters[0]), ppg[0])
+            return [Frame("ppg", p.values, p.counter * PPG_SAMPLES_PER_PACKET) for p in packets]
+        if uuid == gatt.MUSE_CONTROL:
+            reply = self._replies.feed(data)
+            if reply is not None:
+                if self._reply_queue.full():  # keep-alive answers nobody waits for
+                    self._reply_queue.get_nowait()
+                self._reply_queue.put_nowait(reply)
+            return []
+        raise DecodeError(f"Muse notification from unexpected characteristic {uuid}.")
+
+    async def _command(self, client: GattClient, command: str) -> None:
+        await client.write_gatt_char(gatt.MUSE_CONTROL, encode_command(command), False)
+
+    async def start(self, client: GattClient) -> None:
+        while not self._reply_queue.empty():
+            self._reply_queue.get_nowait()
+        await self._command(client, "h")
+        await self._command(client, "p20" if self.aux else "p21")
+        await self._command(client, "s")
+        # Replies to h/p2x ({"rc": 0}) may come first; the status reply has more keys.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESPONSE_TIMEOUT
+        while True:
+            try:
+                status = await asyncio.wait_for(
+                    self._reply_queue.get(), max(0.0, deadline - loop.time())
+                )
+            except TimeoutError:
+                raise ProtocolError(
+                    f"Muse did not answer the status command within {RESPONSE_TIMEOUT} s; "
+                    "check that it is a Muse 2 / Muse S with the classic firmware."
+                ) from None
+            if status.get("rc", 0) != 0:
+                raise ProtocolError(
+                    f"Muse refused a start-up command (h, p2x or s): {status!r}. "
+                    "Restart the headset and try again."
+                )
+            if len(status) > 1:
+                break
+        logger.info("Muse status: %s", status)
+        if isinstance(status.get("bp"), int | float):  # battery percent, when reported
+            self.battery = float(status["bp"])
+        await self._command(client, "d")
+
+    async def stop(self, client: GattClient) -> None:
+        await self._command(client, "h")
+
+    async def keep_alive(self, client: GattClient) -> None:
+        while True:
+            await asyncio.sleep(self.keep_alive_interval)
+            await self._command(client, "k")
+
+    def flush(self) -> list[Frame]:
+        eeg = [
+            Frame("eeg", p.values, p.counter * EEG_SAMPLES_PER_PACKET) for p in self._eeg.flush()
+        ]
+        ppg = [
+            Frame("ppg", p.values, p.counter * PPG_SAMPLES_PER_PACKET) for p in self._ppg.flush()
+        ]
+        return eeg + ppg
+
+    def on_reconnect(self) -> None:
+        self._eeg.reset()
+        self._ppg.reset()
+        self._replies = ControlReplyAssembler()
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="muse",
+    description="Muse 2 / Muse S EEG headband (classic protocol)",
+    service_uuids=(gatt.MUSE_SERVICE,),
+    name_patterns=("Muse*",),
+    streams=(
+        stream_spec(
+            "eeg",
+            "eeg",
+            EEG_CHANNELS,
+            EEG_SAMPLE_RATE,
+            COUNTER_MODULUS * EEG_SAMPLES_PER_PACKET,
+        ),
+        stream_spec(
+            "acc",
+            "acc",
+            ["x", "y", "z"],
+            IMU_SAMPLE_RATE,
+            COUNTER_MODULUS * IMU_SAMPLES_PER_PACKET,
+        ),
+        stream_spec(
+            "gyro",
+            "gyro",
+            ["x", "y", "z"],
+            IMU_SAMPLE_RATE,
+            COUNTER_MODULUS * IMU_SAMPLES_PER_PACKET,
+        ),
+        stream_spec(
+            "ppg",
+            "ppg",
+            PPG_CHANNELS,
+            PPG_SAMPLE_RATE,
+            COUNTER_MODULUS * PPG_SAMPLES_PER_PACKET,
+        ),
+    ),
+    driver=MuseDriver,
+)

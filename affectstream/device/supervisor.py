@@ -2,7 +2,7 @@
 
 One :class:`Supervisor` runs every device in one asyncio process through
 :class:`bleak.BleakClient`. Per device it finds the device, connects (bounded by a timeout),
-lets the device's :class:`~affectstream.device.profiles.ProfileSession` subscribe and send
+lets the device's :class:`~affectstream.device.driver.ProfileDriver` subscribe and send
 its start commands, and turns notifications into :class:`~affectstream.types.SampleBlock`
 objects. When the link drops without being asked to, it reconnects with bounded, jittered
 exponential backoff and resumes streaming (re-subscribes, re-sends the start commands,
@@ -44,14 +44,8 @@ from bleak.exc import BleakError
 from affectstream._validate import check_positive
 from affectstream.backoff import backoff_delay
 from affectstream.device.clock import ClockModel, strictly_after
-from affectstream.device.profiles import (
-    Frame,
-    Profile,
-    ProfileSession,
-    StreamSpec,
-    get_profile,
-    match_profile,
-)
+from affectstream.device.driver import Frame, Profile, ProfileDriver, StreamSpec
+from affectstream.device.profiles import get_profile, match_profile
 from affectstream.errors import DecodeError, DeviceError, DeviceNotFoundError, ProtocolError
 from affectstream.types import Gap, SampleBlock
 
@@ -155,7 +149,7 @@ class DeviceTarget:
     name : str, optional
         Name used in stream ids; defaults to the advertised name or the address.
     options : dict
-        Profile session options (e.g. ``{"rate": 64}`` for the EDA band).
+        Profile driver options (e.g. ``{"rate": 64}`` for the EDA band).
     """
 
     address: str
@@ -508,7 +502,7 @@ class _Device:
         self.address = target.address
         self.name = target.name or target.address
         self.profile: Profile | None = get_profile(target.profile) if target.profile else None
-        self.session: ProfileSession | None = None
+        self.driver: ProfileDriver | None = None
         self.streams: dict[str, StreamState] = {}
         self.client: BleakClient | None = None
         self.link_down = asyncio.Event()
@@ -520,7 +514,7 @@ class _Device:
 
 
 def _device_state(device: _Device) -> DeviceState:
-    driver = device.session
+    driver = device.driver
     streams = list(device.streams.values())
     battery = next((s.last_value for s in streams if s.last_value is not None), None)
     if battery is None and driver is not None:
@@ -767,13 +761,13 @@ class Supervisor:
             await self._resolve(device)
             if device.profile is None:
                 raise RuntimeError("device profile not resolved before connecting.")
-            device.session = device.profile.new_session(**device.target.options)
+            device.driver = device.profile.new_driver(**device.target.options)
             await self._connect(device)
         except OSError as exc:  # the platform stack itself (D-Bus, adapter) is missing
             raise bluetooth_unavailable(exc) from exc
 
     async def _connect(self, device: _Device) -> None:
-        if device.session is None:
+        if device.driver is None:
             raise RuntimeError("device driver not created before connecting.")
         loop = asyncio.get_running_loop()
         link_down = asyncio.Event()
@@ -816,13 +810,13 @@ class Supervisor:
         )
 
     async def _start_streaming(self, device: _Device, client: BleakClient) -> None:
-        session = device.session
-        if session is None:
+        driver = device.driver
+        if driver is None:
             raise RuntimeError("device driver not created before streaming.")
         if device.connected_once:
-            session.on_reconnect()
-        await session.prepare(client)
-        for spec in session.streams:
+            driver.on_reconnect()
+        await driver.prepare(client)
+        for spec in driver.streams:
             state = device.streams.get(spec.kind)
             if state is None:
                 device.streams[spec.kind] = StreamState(
@@ -830,38 +824,38 @@ class Supervisor:
                 )
             else:
                 state.update_spec(spec)
-        uuids = session.notify_uuids(client)
-        for spec in session.streams:  # streams known only after looking at the services
+        uuids = driver.notify_uuids(client)
+        for spec in driver.streams:  # streams known only after looking at the services
             if spec.kind not in device.streams:
                 device.streams[spec.kind] = StreamState(
                     spec, f"{device.name}/{spec.kind}", device.name, self.clock_window
                 )
-        handler = self._handler(device, session)
+        handler = self._handler(device, driver)
         for uuid in uuids:
             await client.start_notify(uuid, handler)
-        await session.start(client)
-        device.keep_alive = asyncio.create_task(self._keep_alive(device, session, client))
+        await driver.start(client)
+        device.keep_alive = asyncio.create_task(self._keep_alive(device, driver, client))
 
     async def _keep_alive(
-        self, device: _Device, session: ProfileSession, client: BleakClient
+        self, device: _Device, driver: ProfileDriver, client: BleakClient
     ) -> None:
         try:
-            await session.keep_alive(client)
+            await driver.keep_alive(client)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # the link is down; the supervisor handles that
             logger.debug("%s: keep-alive ended: %s", device.name, exc)
 
     def _handler(
-        self, device: _Device, session: ProfileSession
+        self, device: _Device, driver: ProfileDriver
     ) -> Callable[[BleakGATTCharacteristic, bytearray], None]:
         def on_notify(sender: BleakGATTCharacteristic, data: bytearray) -> None:
             arrival = self.now()
             uuid = sender.uuid.lower()
             try:
-                frames = session.decode(uuid, bytes(data))
+                frames = driver.decode(uuid, bytes(data))
             except Exception as exc:  # one bad packet never ends a stream
-                self._malformed(device, session.kind_of(uuid), bytes(data), exc)
+                self._malformed(device, driver.kind_of(uuid), bytes(data), exc)
                 return
             self._ingest(device, frames, arrival)
 
@@ -944,11 +938,11 @@ class Supervisor:
                 await client.disconnect()
 
     def _mark_link_down(self, device: _Device, arrival: float) -> None:
-        """Deliver what the session held back and mark every stream as resuming after a
+        """Deliver what the driver held back and mark every stream as resuming after a
         disconnect (its next counter is predicted from host time)."""
-        session = device.session
-        if session is not None:
-            self._ingest(device, session.flush(), arrival)
+        driver = device.driver
+        if driver is not None:
+            self._ingest(device, driver.flush(), arrival)
         for state in device.streams.values():
             state.pending_reason = "disconnect"
 
@@ -960,8 +954,8 @@ class Supervisor:
         if client is None:
             return
         try:
-            if client.is_connected and device.session is not None:
-                await asyncio.wait_for(device.session.stop(client), 3.0)
+            if client.is_connected and device.driver is not None:
+                await asyncio.wait_for(device.driver.stop(client), 3.0)
         except (TimeoutError, *_LINK_ERRORS) as exc:
             logger.debug("%s: stop command failed: %s", device.name, exc)
         with contextlib.suppress(Exception):

@@ -12,10 +12,11 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 
+from affectstream.device.driver import Frame
 from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.heart_rate import HeartRateStrap
 from affectstream.device.emulation.script import AffectScript, Phase
-from affectstream.device.profiles import Frame, get_profile
+from affectstream.device.profiles import get_profile
 from affectstream.device.supervisor import StreamState, Supervisor, beat_times
 
 from ._e2e import assert_matches_sent, record

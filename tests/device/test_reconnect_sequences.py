@@ -8,7 +8,7 @@ prediction short, so the raw packet after the resume was unwrapped one 200-sampl
 back, behind the last received sample, and dropped as a duplicate. The next packet was
 predicted again, landed in the right cycle, and the dropped sample became part of the gap.
 
-Each test drives the profile's real session decoder and the supervisor's own ingest and
+Each test drives the profile's real driver decoder and the supervisor's own ingest and
 link-down code with hand-made notifications and given arrival times (the device samples
 on a known clock; the injected delays are the only irregularity), then checks every sent
 sample against what was delivered. Expectations come from the injected sequence.
@@ -27,7 +27,7 @@ T0 = 1_000.0  # host time of device sample 0
 
 
 class Replay:
-    """One device's profile session and stream states, fed notifications by hand through
+    """One device's profile driver and stream states, fed notifications by hand through
     the supervisor's ingest and link-down code, with arrival times given, not measured."""
 
     def __init__(self, profile: str, **options: object) -> None:
@@ -36,13 +36,13 @@ class Replay:
         self.sup = Supervisor([target], on_block=self.blocks.append)
         self.device = self.sup._devices[0]
         assert self.device.profile is not None
-        self.session = self.device.profile.new_session(**options)
-        self.device.session = self.session
-        for spec in self.session.streams:
+        self.driver = self.device.profile.new_driver(**options)
+        self.device.driver = self.driver
+        for spec in self.driver.streams:
             self.device.streams[spec.kind] = StreamState(spec, f"dev/{spec.kind}", "dev")
 
     def notify(self, uuid: str, payload: bytes, arrival: float) -> None:
-        self.sup._ingest(self.device, self.session.decode(uuid, payload), arrival)
+        self.sup._ingest(self.device, self.driver.decode(uuid, payload), arrival)
 
     def drop(self, arrival: float) -> None:
         """The link goes down: what the supervisor does before reconnecting."""
@@ -50,7 +50,7 @@ class Replay:
 
     def resume(self) -> None:
         """A new connection: what the supervisor does before subscribing again."""
-        self.session.on_reconnect()
+        self.driver.on_reconnect()
 
     def stream(self, kind: str) -> SampleBlock:
         return SampleBlock.concat([b for b in self.blocks if b.stream == f"dev/{kind}"])
