@@ -6,10 +6,11 @@ decoding into frames) and its ``PROFILE`` (what the device advertises and stream
 :mod:`~affectstream.device.heart_rate`, :mod:`~affectstream.device.polar`,
 :mod:`~affectstream.device.muse`, :mod:`~affectstream.device.eda_band`,
 :mod:`~affectstream.device.ganglion`. The driver base: :mod:`~affectstream.device.driver`;
-the registry and matching: :mod:`~affectstream.device.profiles`. Live mapping of device counters to
-host time: :class:`ClockModel`. Several devices at once with reconnects and gaps:
-:class:`Supervisor`. Emulated devices for demos and tests:
-:mod:`affectstream.device.emulation`.
+the registry and matching: :mod:`~affectstream.device.profiles`. Live mapping of device
+counters to host time: :class:`ClockModel`. Several devices at once with reconnects:
+:class:`Supervisor`; per-stream gap accounting: :mod:`~affectstream.device.stream_state`;
+per-device state (:class:`DeviceState`): :mod:`~affectstream.device.device_state`.
+Emulated devices for demos and tests: :mod:`affectstream.device.emulation`.
 
 The names below are imported lazily, so ``import affectstream.device`` stays cheap (bleak
 and bumble load only when the supervisor is used).
@@ -22,9 +23,9 @@ from typing import Any
 
 _EXPORTS = {
     "ClockModel": "affectstream.device.clock",
-    "DeviceState": "affectstream.device.supervisor",
-    "DeviceTarget": "affectstream.device.supervisor",
-    "StreamStats": "affectstream.device.supervisor",
+    "DeviceState": "affectstream.device.device_state",
+    "DeviceTarget": "affectstream.device.device_state",
+    "StreamStats": "affectstream.device.stream_state",
     "Supervisor": "affectstream.device.supervisor",
     "PROFILES": "affectstream.device.profiles",
     "Profile": "affectstream.device.driver",

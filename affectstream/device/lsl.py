@@ -33,7 +33,7 @@ from affectstream.device.lsl_meta import (
     lsl_epoch_offset,
     modality_of,
 )
-from affectstream.device.supervisor import StreamStats
+from affectstream.device.stream_state import StreamStats
 from affectstream.errors import ConfigError, DeviceError
 from affectstream.types import UNITS, Gap, SampleBlock
 

@@ -17,7 +17,8 @@ from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.heart_rate import HeartRateStrap
 from affectstream.device.emulation.script import AffectScript, Phase
 from affectstream.device.profiles import get_profile
-from affectstream.device.supervisor import StreamState, Supervisor, beat_times
+from affectstream.device.stream_state import StreamState, beat_times
+from affectstream.device.supervisor import Supervisor
 
 from ._e2e import assert_matches_sent, record
 

@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 
 from affectstream.device import eda_band, ganglion, gatt, muse, polar
-from affectstream.device.supervisor import DeviceTarget, StreamState, Supervisor
+from affectstream.device.stream_state import StreamState
+from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.types import SampleBlock
 
 T0 = 1_000.0  # host time of device sample 0
