@@ -14,7 +14,6 @@ takes 0x01 (start streaming) or 0x02 (stop).
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -109,43 +108,6 @@ def decode_eda(data: bytes | bytearray) -> EdaPacket:
         values=values.astype(np.float64),
         saturated_samples=saturated,
     )
-
-
-def encode_eda(
-    sequence: int,
-    values_us: Sequence[float] | FloatArray,
-    *,
-    contact: bool = True,
-    battery_low: bool = False,
-) -> bytes:
-    """Encode an EDA Measurement notification (the inverse of :func:`decode_eda`).
-
-    Parameters
-    ----------
-    sequence : int
-        Device counter of the first sample (taken modulo 65536).
-    values_us : sequence of float
-        Skin conductance in µS; NaN or values beyond the 24-bit range become saturated.
-    contact, battery_low : bool
-        Flags.
-
-    Returns
-    -------
-    bytes
-    """
-    values = np.asarray(values_us, dtype=np.float64)
-    raw = np.round(values * NANOSIEMENS_PER_MICROSIEMENS)
-    saturated = ~np.isfinite(raw) | (raw >= SATURATED_RAW) | (raw < 0)
-    raw = np.where(saturated, SATURATED_RAW, raw).astype(np.int64)
-    flags = (
-        (FLAG_CONTACT if contact else 0)
-        | (FLAG_SATURATED if saturated.any() else 0)
-        | (FLAG_BATTERY_LOW if battery_low else 0)
-    )
-    out = bytearray([flags]) + (sequence % SEQUENCE_MODULUS).to_bytes(2, "little")
-    for value in raw:
-        out += int(value).to_bytes(3, "little")
-    return bytes(out)
 
 
 def encode_rate(rate: int) -> bytes:

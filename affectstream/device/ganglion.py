@@ -69,28 +69,6 @@ def _unpack_bits(payload: bytes, bits: int) -> np.ndarray:
     return np.where(raw & 1, raw - (1 << bits), raw)
 
 
-def pack_deltas(deltas: np.ndarray, bits: int) -> bytes:
-    """Pack 8 deltas (2 samples × 4 channels) into ``bits``-wide fields (for tests/emulators).
-
-    A delta's LSB must match its sign (OpenBCI's convention), so odd negative and even
-    positive values round-trip exactly.
-
-    Parameters
-    ----------
-    deltas : ndarray of int, shape (2, 4)
-        Deltas, ``previous - current``.
-    bits : int
-        18 or 19.
-
-    Returns
-    -------
-    bytes
-    """
-    values = np.asarray(deltas, dtype=np.int64).reshape(8) & ((1 << bits) - 1)
-    field_bits = ((values[:, None] >> np.arange(bits - 1, -1, -1)) & 1).astype(np.uint8)
-    return np.packbits(field_bits.reshape(-1)).tobytes()
-
-
 class GanglionDecoder:
     """Stateful Ganglion packet decoder (delta packets depend on the previous sample)."""
 

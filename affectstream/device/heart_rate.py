@@ -127,51 +127,6 @@ def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
     )
 
 
-def encode_heart_rate(
-    heart_rate: int,
-    *,
-    rr_1024: tuple[int, ...] = (),
-    energy_expended: int | None = None,
-    contact_supported: bool = False,
-    contact_detected: bool = False,
-    uint16: bool | None = None,
-) -> bytes:
-    """Encode a Heart Rate Measurement (the inverse of :func:`decode_heart_rate`).
-
-    Parameters
-    ----------
-    heart_rate : int
-        Heart rate in bpm.
-    rr_1024 : tuple of int
-        RR intervals in raw units of 1/1024 s.
-    energy_expended : int, optional
-        Energy expended in kJ.
-    contact_supported, contact_detected : bool
-        Sensor contact flags.
-    uint16 : bool, optional
-        Force the uint16 HR format; by default it is used only when ``heart_rate > 255``.
-
-    Returns
-    -------
-    bytes
-    """
-    wide = heart_rate > 255 if uint16 is None else uint16
-    flags = (
-        (_FLAG_HR_UINT16 if wide else 0)
-        | (_FLAG_CONTACT_DETECTED if contact_detected else 0)
-        | (_FLAG_CONTACT_SUPPORTED if contact_supported else 0)
-        | (_FLAG_ENERGY_EXPENDED if energy_expended is not None else 0)
-        | (_FLAG_RR if rr_1024 else 0)
-    )
-    out = bytearray([flags])
-    out += heart_rate.to_bytes(2 if wide else 1, "little")
-    if energy_expended is not None:
-        out += energy_expended.to_bytes(2, "little")
-    for rr in rr_1024:
-        out += rr.to_bytes(2, "little")
-    return bytes(out)
-
-
 # -- driver -------------------------------------------------------------------------
 
 

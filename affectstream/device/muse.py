@@ -152,26 +152,6 @@ class ControlReplyAssembler:
         return reply
 
 
-def encode_reply(reply: dict[str, Any]) -> list[bytes]:
-    """Split a JSON reply into 20-byte control notifications (for emulators and tests).
-
-    Parameters
-    ----------
-    reply : dict
-        The reply object.
-
-    Returns
-    -------
-    list of bytes
-    """
-    text = json.dumps(reply, separators=(",", ":")).encode("ascii")
-    pieces = []
-    for start in range(0, len(text), PACKET_SIZE - 1):
-        chunk = text[start : start + PACKET_SIZE - 1]
-        pieces.append((bytes([len(chunk)]) + chunk).ljust(PACKET_SIZE, b"\x00"))
-    return pieces
-
-
 def _as_packets(
     packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
 ) -> NDArray[np.uint8]:
@@ -237,28 +217,6 @@ def unpack_eeg(
     second = ((groups[:, :, 1] & 0x0F) << 8) | groups[:, :, 2]
     raw = np.stack([first, second], axis=2).reshape(-1, EEG_SAMPLES_PER_PACKET)
     return counters, EEG_SCALE_UV * (raw - EEG_OFFSET).astype(np.float64)
-
-
-def pack_eeg(counter: int, values_uv: Sequence[float] | FloatArray) -> bytes:
-    """Pack 12 EEG samples in µV into a 20-byte packet (the inverse of :func:`unpack_eeg`).
-
-    Parameters
-    ----------
-    counter : int
-        Packet counter (taken modulo 65536).
-    values_uv : sequence of 12 float
-        Samples in µV; rounded and clipped to the 12-bit range.
-
-    Returns
-    -------
-    bytes
-    """
-    scaled = np.clip(np.round(np.asarray(values_uv) / EEG_SCALE_UV) + EEG_OFFSET, 0, 4095)
-    raw = scaled.astype(np.int64).reshape(6, 2)
-    out = bytearray((counter % COUNTER_MODULUS).to_bytes(2, "big"))
-    for a, b in raw:
-        out += bytes([a >> 4, ((a & 0x0F) << 4) | (b >> 8), b & 0xFF])
-    return bytes(out)
 
 
 def unpack_imu(

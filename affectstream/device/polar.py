@@ -388,26 +388,6 @@ def decode_frame(data: bytes | bytearray) -> PmdFrame:
     )
 
 
-def encode_frame(samples_uv: list[int] | np.ndarray, timestamp_ns: int) -> bytes:
-    """Encode an ECG data frame (the inverse of :func:`decode_frame`), for tests and tools.
-
-    Parameters
-    ----------
-    samples_uv : sequence of int
-        Samples in µV (int24 range).
-    timestamp_ns : int
-        Device time of the last sample, ns since 2000-01-01.
-
-    Returns
-    -------
-    bytes
-    """
-    out = bytearray([MEASUREMENT_ECG]) + timestamp_ns.to_bytes(8, "little") + bytes([0])
-    for value in np.asarray(samples_uv, dtype=np.int64):
-        out += int(value & 0xFFFFFF).to_bytes(3, "little")
-    return bytes(out)
-
-
 class EcgCounter:
     """Turn PMD frame timestamps into a device sample counter.
 

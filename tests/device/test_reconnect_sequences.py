@@ -20,6 +20,10 @@ import numpy as np
 import pytest
 
 from affectstream.device import eda_band, ganglion, gatt, muse, polar
+from affectstream.device.emulation.eda import encode_eda
+from affectstream.device.emulation.ganglion import pack_deltas
+from affectstream.device.emulation.muse import eeg_counts, pack_eeg
+from affectstream.device.emulation.polar import encode_ecg_frame
 from affectstream.device.stream_state import StreamState
 from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.types import SampleBlock
@@ -96,7 +100,7 @@ def _ganglion_run(
         one = counts[-1] - deltas[0]
         counts += [one, one - deltas[1]]
         packet_id = ((first - 1) % ganglion.COUNTER_MODULUS) // 2 + 1
-        payloads.append(bytes([packet_id]) + ganglion.pack_deltas(deltas, 18))
+        payloads.append(bytes([packet_id]) + pack_deltas(deltas, 18))
         indices.append(np.array([first, first + 1]))
     return payloads, indices, np.array(counts)
 
@@ -170,7 +174,7 @@ def test_muse_partial_packet_then_resume(resume_counter: int, restart: bool) -> 
         # The drop cuts the last packet counter after two of the four channels.
         for c, uuid in enumerate(channels if k < 20 else channels[:2]):
             arrival = T0 + ((counter - first + 1) * spp + c) / muse.EEG_SAMPLE_RATE
-            replay.notify(uuid, muse.pack_eeg(counter, values[:, c]), arrival)
+            replay.notify(uuid, pack_eeg(counter, eeg_counts(values[:, c])), arrival)
     lost_counters = (resumed - (first + 21)) if not restart else 0
     resume_arrival = T0 + (21 + lost_counters + 1) * spp / muse.EEG_SAMPLE_RATE
     replay.drop(T0 + 21 * spp / muse.EEG_SAMPLE_RATE)
@@ -178,7 +182,7 @@ def test_muse_partial_packet_then_resume(resume_counter: int, restart: bool) -> 
     for k, values in enumerate(after):
         for c, uuid in enumerate(channels):
             arrival = resume_arrival + (k * spp + c) / muse.EEG_SAMPLE_RATE
-            replay.notify(uuid, muse.pack_eeg(resumed + k, values[:, c]), arrival)
+            replay.notify(uuid, pack_eeg(resumed + k, eeg_counts(values[:, c])), arrival)
 
     block = replay.stream("eeg")
     partial = before[20].copy()
@@ -219,7 +223,7 @@ def test_eda_band_resume(last_before: int, resume_at: int, restart: bool) -> Non
     values = np.round(rng.uniform(0.5, 20.0, size=(15, 10)) * 1000) / 1000  # µS, nS grid
 
     def send(sequence: int, samples: np.ndarray, arrival: float) -> None:
-        replay.notify(gatt.EDA_MEASUREMENT, eda_band.encode_eda(sequence, samples), arrival)
+        replay.notify(gatt.EDA_MEASUREMENT, encode_eda(sequence, samples), arrival)
 
     for k in range(10):
         send(first + 10 * k, values[k], T0 + (10 * k + 10) / rate)
@@ -246,7 +250,7 @@ def test_eda_band_resume(last_before: int, resume_at: int, restart: bool) -> Non
 def _pmd(samples: np.ndarray, last_index: int, epoch_ns: int = 10**17) -> bytes:
     """A PMD ECG frame whose last sample is device sample ``last_index``."""
     timestamp = epoch_ns + round(last_index * 1e9 / polar.ECG_SAMPLE_RATE)
-    return polar.encode_frame(samples, timestamp)
+    return encode_ecg_frame(samples, timestamp)
 
 
 @pytest.mark.parametrize("repeat", [False, True])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -19,6 +20,7 @@ from affectstream.device.emulation.peripheral import (
 )
 from affectstream.device.emulation.script import AffectScript
 from affectstream.device.emulation.signals import BeatGenerator, EcgGenerator
+from affectstream.types import IntArray
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +48,30 @@ ERROR_INVALID_SAMPLE_RATE = 8
 _ECG_SETTINGS = bytes([0x00, 0x01, *ECG_RATE.to_bytes(2, "little")]) + bytes(
     [0x01, 0x01, *ECG_RESOLUTION.to_bytes(2, "little")]
 )
+
+
+def encode_ecg_frame(samples_uv: Sequence[int] | IntArray, timestamp_ns: int) -> bytes:
+    """An ECG data frame: measurement type, u64 LE timestamp, frame type 0, int24 LE samples.
+
+    Parameters
+    ----------
+    samples_uv : sequence of int
+        Samples in µV (taken modulo 2**24, i.e. two's complement int24).
+    timestamp_ns : int
+        Device time of the last sample, ns since 2000-01-01.
+
+    Returns
+    -------
+    bytes
+    """
+    ecg = np.asarray(samples_uv, dtype=np.int64)
+    body = bytearray(FRAME_HEADER + 3 * ecg.size)
+    body[0] = MEASUREMENT_ECG
+    struct.pack_into("<Q", body, 1, timestamp_ns)
+    body[9] = 0
+    raw = (ecg & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+    body[FRAME_HEADER:] = raw.tobytes()
+    return bytes(body)
 
 
 class PolarH10(EmulatedPeripheral):
@@ -230,14 +256,9 @@ class PolarH10(EmulatedPeripheral):
             first = self._next_index
             ecg_uv = np.round(self.ecg.samples(first, spf))
             ecg = np.clip(ecg_uv, -(2**23), 2**23 - 1).astype(np.int64)
-            body = bytearray(FRAME_HEADER + 3 * spf)
-            body[0] = MEASUREMENT_ECG
-            struct.pack_into("<Q", body, 1, self.timestamp_ns(first + spf - 1))
-            body[9] = 0
-            raw = (ecg & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
-            body[FRAME_HEADER:] = raw.tobytes()
+            body = encode_ecg_frame(ecg, self.timestamp_ns(first + spf - 1))
             indices = np.arange(first, first + spf, dtype=np.int64)
             record = pack_records("ecg", ecg.astype(np.float64), indices)
-            await self._emit(Packet(self.data, bytes(body), [record]), deliver=deliver)
+            await self._emit(Packet(self.data, body, [record]), deliver=deliver)
             self._next_index += spf
             due -= spf
