@@ -236,6 +236,7 @@ class LslSource:
             await self._resolve_all()
         except BaseException:
             for stream in self.streams:  # inlets opened before the failure
+                # Broad on purpose: the error that stopped the start is the one to report.
                 with contextlib.suppress(Exception):
                     stream.inlet.close_stream()
             self.streams = []
@@ -283,7 +284,7 @@ class LslSource:
         """Deliver what the inlet holds now (never waits)."""
         try:
             samples, stamps = stream.inlet.pull_chunk(timeout=0.0)
-        except Exception as exc:  # liblsl errors must not end the session silently
+        except RuntimeError as exc:  # liblsl's errors (pylsl's LostError, TimeoutError, ...)
             logger.warning("%s: pull failed (%s); retrying", stream.stream_id, exc)
             return
         if not stamps:
@@ -323,7 +324,7 @@ class LslSource:
         self._tasks = []
         for stream in self.streams:
             self._pull_once(stream)  # what arrived since the last poll
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(RuntimeError):  # pylsl's errors: the stream is gone
                 stream.inlet.close_stream()
 
     def stats(self) -> dict[str, StreamStats]:
@@ -357,6 +358,7 @@ class CombinedSource:
                 started.append(source)
         except BaseException:
             for source in started:
+                # Broad on purpose: the error that stopped the start is the one to report.
                 with contextlib.suppress(Exception):
                     await source.stop()
             raise

@@ -181,6 +181,12 @@ def _as_packets(
     return array
 
 
+def _counters(array: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """The u16 big-endian packet counters that start each row of ``array``."""
+    counters: NDArray[np.int64] = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    return counters
+
+
 def unpack_eeg(
     packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
 ) -> tuple[NDArray[np.int64], FloatArray]:
@@ -210,7 +216,7 @@ def unpack_eeg(
         counter = np.array([packets[0] << 8 | packets[1]], dtype=np.int64)
         return counter, EEG_SCALE_UV * (np.array([raw_one], dtype=np.float64) - EEG_OFFSET)
     array = _as_packets(packets)
-    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    counters = _counters(array)
     # 18 payload bytes = 6 groups of 3 bytes, each holding two 12-bit samples.
     groups = array[:, 2:].reshape(-1, 6, 3).astype(np.int64)
     first = (groups[:, :, 0] << 4) | (groups[:, :, 1] >> 4)
@@ -238,7 +244,7 @@ def unpack_imu(
         Samples × axes, in g or deg/s.
     """
     array = _as_packets(packets)
-    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    counters = _counters(array)
     raw = array[:, 2:].copy().view(">i2").reshape(-1, IMU_SAMPLES_PER_PACKET, 3)
     return counters, raw.astype(np.float64) * scale
 
@@ -259,7 +265,7 @@ def unpack_ppg(
     values : ndarray of float64, shape (n, 6)
     """
     array = _as_packets(packets)
-    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    counters = _counters(array)
     triples = array[:, 2:].reshape(-1, PPG_SAMPLES_PER_PACKET, 3).astype(np.int64)
     raw = (triples[:, :, 0] << 16) | (triples[:, :, 1] << 8) | triples[:, :, 2]
     return counters, raw.astype(np.float64)

@@ -342,6 +342,7 @@ class Supervisor:
             # some platform stacks, so bound the attempt here.
             await asyncio.wait_for(client.connect(), self.connect_timeout + 1.0)
         except (TimeoutError, BleakError) as exc:
+            # Broad on purpose: the failed connect, not its clean-up, is what to report.
             with contextlib.suppress(Exception):
                 await client.disconnect()
             raise DeviceNotFoundError(
@@ -354,6 +355,7 @@ class Supervisor:
         try:
             await self._start_streaming(device, client)
         except BaseException:
+            # Broad on purpose: the start failure, not the clean-up's, is what to report.
             with contextlib.suppress(Exception):
                 await client.disconnect()
             device.client = None
@@ -398,7 +400,7 @@ class Supervisor:
             await driver.keep_alive(client)
         except asyncio.CancelledError:
             raise
-        except Exception as exc:  # the link is down; the supervisor handles that
+        except _LINK_ERRORS as exc:  # the link is down; the supervisor handles that
             logger.debug("%s: keep-alive ended: %s", device.name, exc)
 
     def _handler(
@@ -409,7 +411,11 @@ class Supervisor:
             uuid = sender.uuid.lower()
             try:
                 frames = driver.decode(uuid, bytes(data))
-            except Exception as exc:  # one bad packet never ends a stream
+            except Exception as exc:
+                # One bad packet never ends a stream: this runs in bleak's notification
+                # callback, where raising would only lose the packet. Decoders raise
+                # DecodeError for malformed input; anything else is a decoder bug and is
+                # logged with its traceback (see _malformed).
                 self._malformed(device, driver.kind_of(uuid), bytes(data), exc)
                 return
             self._ingest(device, frames, arrival)
@@ -421,8 +427,15 @@ class Supervisor:
         stream = state.stream_id if state else f"{device.name}/{kind}"
         if state is not None:
             state.stats.malformed += 1
-        level = logging.WARNING if isinstance(exc, DecodeError) else logging.ERROR
-        logger.log(level, "%s: malformed packet dropped (%s): %s", stream, exc, data[:16].hex(" "))
+        expected = isinstance(exc, DecodeError)
+        logger.log(
+            logging.WARNING if expected else logging.ERROR,
+            "%s: malformed packet dropped (%s): %s",
+            stream,
+            exc,
+            data[:16].hex(" "),
+            exc_info=None if expected else exc,
+        )
 
     def _ingest(self, device: SupervisedDevice, frames: list[Frame], arrival: float) -> None:
         for frame in frames:
@@ -472,7 +485,9 @@ class Supervisor:
                     logger.warning("%s: device refused to restart: %s", device.name, exc)
                 except _LINK_ERRORS as exc:
                     logger.info("%s: reconnect attempt %d failed: %s", device.name, attempt, exc)
-                except Exception:  # supervision must outlive any surprise; keep trying
+                except Exception:
+                    # Supervision must outlive any surprise (logged with its traceback): a
+                    # device that stops being retried is silent data loss.
                     logger.exception("%s: unexpected error while reconnecting", device.name)
                 else:
                     device.reconnects += 1
@@ -489,7 +504,7 @@ class Supervisor:
         self._mark_link_down(device, self.now())
         client, device.client = device.client, None
         if client is not None:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(*_LINK_ERRORS):
                 await client.disconnect()
 
     def _mark_link_down(self, device: SupervisedDevice, arrival: float) -> None:
@@ -513,5 +528,5 @@ class Supervisor:
                 await asyncio.wait_for(device.driver.stop(client), 3.0)
         except (TimeoutError, *_LINK_ERRORS) as exc:
             logger.debug("%s: stop command failed: %s", device.name, exc)
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(*_LINK_ERRORS):
             await asyncio.wait_for(client.disconnect(), 5.0)

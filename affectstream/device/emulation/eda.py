@@ -122,7 +122,6 @@ class EdaBand(EmulatedPeripheral):
         self.generator = EdaGenerator(self.script, self.rng)
         self.streaming = False
         self._next_index = 0
-        self._malformed_cycle = 0
         self.measurement: Characteristic[bytes] = Characteristic(
             uuids.EDA_MEASUREMENT,
             Characteristic.Properties.NOTIFY,
@@ -183,15 +182,13 @@ class EdaBand(EmulatedPeripheral):
         by_latency = max(1, int(self.rate * MAX_PACKET_SPAN_S))
         return max(1, min(by_mtu, by_latency))
 
-    def _malformed_payload(self) -> bytes:
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
         options = (
             b"\x01\x00",  # header cut short
             b"\x01\x00\x00",  # header without samples
             b"\x01\x00\x00\x10\x27",  # a sample cut to two bytes
         )
-        payload = options[self._malformed_cycle % len(options)]
-        self._malformed_cycle += 1
-        return payload
+        return options
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming:

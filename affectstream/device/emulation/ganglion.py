@@ -102,7 +102,6 @@ class Ganglion(EmulatedPeripheral):
         self._next_index = 0
         self._raw_pending = False
         self._last = np.zeros(4, dtype=np.int64)
-        self._malformed_cycle = 0
         self.receive: Characteristic[bytes] = Characteristic(
             uuids.GANGLION_RECEIVE, Characteristic.Properties.NOTIFY, Characteristic.Permissions(0)
         )
@@ -139,10 +138,8 @@ class Ganglion(EmulatedPeripheral):
     def _on_link_down(self) -> None:
         self.streaming = False
 
-    def _malformed_payload(self) -> bytes:
-        payload = _MALFORMED[self._malformed_cycle % len(_MALFORMED)]
-        self._malformed_cycle += 1
-        return payload
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        return _MALFORMED
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming:

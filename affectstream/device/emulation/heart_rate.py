@@ -130,7 +130,6 @@ class HeartRateStrap(EmulatedPeripheral):
             self._next_beat = self.beats.dropped + int(np.searchsorted(times, self.uptime))
         self._energy_kj = 0.0
         self._last_hr = 60
-        self._malformed_cycle = 0
         self.measurement: Characteristic[bytes] = Characteristic(
             uuids.HEART_RATE_MEASUREMENT,
             Characteristic.Properties.NOTIFY,
@@ -154,10 +153,8 @@ class HeartRateStrap(EmulatedPeripheral):
         """Battery level in %: 90 at power-on, 1 % less per 10 minutes of device time."""
         return max(5, 90 - int(self.device_time() // 600))
 
-    def _malformed_payload(self) -> bytes:
-        payload = _MALFORMED[self._malformed_cycle % len(_MALFORMED)]
-        self._malformed_cycle += 1
-        return payload
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        return _MALFORMED
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         while self._next_notification <= device_time:

@@ -158,7 +158,6 @@ class MuseHeadset(EmulatedPeripheral):
         #: Battery percent the status reply ("bp") reports.
         self.battery = 82
         self.commands_received: list[str] = []
-        self._malformed_cycle = 0
         self._tilt = self.rng.normal(0.0, 0.15, size=3)
         self.control: Characteristic[bytes] = Characteristic(
             uuids.MUSE_CONTROL,
@@ -262,10 +261,8 @@ class MuseHeadset(EmulatedPeripheral):
 
     # -- data -----------------------------------------------------------------------------
 
-    def _malformed_payload(self) -> bytes:
-        payload = _MALFORMED[self._malformed_cycle % len(_MALFORMED)]
-        self._malformed_cycle += 1
-        return payload
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        return _MALFORMED
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming:

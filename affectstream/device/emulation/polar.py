@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from bumble.core import BaseBumbleError
 from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
@@ -121,7 +122,6 @@ class PolarH10(EmulatedPeripheral):
         self.streaming = False
         self._next_index = 0
         self._first_frame_time = 0.0
-        self._malformed_cycle = 0
         self.responses_sent: list[bytes] = []
         self.control: Characteristic[bytes] = Characteristic(
             uuids.PMD_CONTROL,
@@ -160,7 +160,7 @@ class PolarH10(EmulatedPeripheral):
         try:
             await self._device.indicate_subscriber(self._connection, self.control, response)
             self.responses_sent.append(response)
-        except Exception:
+        except (TimeoutError, BaseBumbleError):
             logger.debug("PMD indication failed (link gone?)", exc_info=True)
 
     def _handle_request(self, request: bytes) -> bytes:
@@ -232,7 +232,7 @@ class PolarH10(EmulatedPeripheral):
         start_ns = round((self.t0_wall - self.uptime - EPOCH_2000) * 1e9)
         return start_ns + round(index * 1e9 / ECG_RATE)
 
-    def _malformed_payload(self) -> bytes:
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
         ts = self.timestamp_ns(self._next_index).to_bytes(8, "little")
         options = (
             b"\x00\x01\x02",  # header cut short
@@ -240,9 +240,7 @@ class PolarH10(EmulatedPeripheral):
             b"\x02" + ts + b"\x00" + b"\x00" * 6,  # an ACC frame, not ECG
             b"\x00" + ts + b"\x80" + b"\x00" * 6,  # compressed frame type
         )
-        payload = options[self._malformed_cycle % len(options)]
-        self._malformed_cycle += 1
-        return payload
+        return options
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming or device_time < self._first_frame_time:
