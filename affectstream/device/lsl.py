@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -36,6 +36,9 @@ from affectstream.device.lsl_meta import (
 from affectstream.device.stream_state import StreamStats
 from affectstream.errors import ConfigError, DeviceError
 from affectstream.types import UNITS, Gap, SampleBlock
+
+if TYPE_CHECKING:
+    from affectstream.device.device_state import DeviceState
 
 logger = logging.getLogger(__name__)
 
@@ -378,4 +381,20 @@ class CombinedSource:
         out: dict[str, Any] = {}
         for source in self.sources:
             out.update(source.stats())
+        return out
+
+    def device_states(self) -> list[DeviceState]:
+        """The device snapshots of the sources that have them (the BLE supervisor's).
+
+        Returns
+        -------
+        list of DeviceState
+            See :meth:`affectstream.device.supervisor.Supervisor.device_states`; LSL inlets
+            add none.
+        """
+        out: list[DeviceState] = []
+        for source in self.sources:
+            states = getattr(source, "device_states", None)
+            if states is not None:
+                out.extend(states())
         return out

@@ -14,6 +14,7 @@ from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.eda import EdaBand
 from affectstream.device.emulation.heart_rate import HeartRateStrap
 from affectstream.device.emulation.muse import MuseHeadset
+from affectstream.device.lsl import CombinedSource
 from affectstream.device.supervisor import DeviceState, Supervisor
 
 from ._e2e import drop_and_resume, received, target, wait_until
@@ -83,3 +84,5 @@ async def test_states_follow_link_contact_battery_and_gaps(radio: VirtualRadio) 
     finally:
         await sup.stop()
     assert {s.link for s in sup.device_states()} == {"stopped"}
+    # A combined source (BLE plus LSL inlets) hands on the supervisor's snapshots.
+    assert CombinedSource([sup]).device_states() == sup.device_states()

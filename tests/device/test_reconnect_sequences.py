@@ -16,10 +16,13 @@ sample against what was delivered. Expectations come from the injected sequence.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from affectstream.device import eda_band, ganglion, gatt, muse, polar
+from affectstream.device.driver import Frame
 from affectstream.device.emulation.eda import encode_eda
 from affectstream.device.emulation.ganglion import pack_deltas
 from affectstream.device.emulation.muse import eeg_counts, pack_eeg
@@ -299,3 +302,34 @@ def test_polar_restart_after_a_resume_starts_a_new_segment() -> None:
     block = replay.stream("ecg")
     assert_delivered(block, np.arange(6 * n), frames.reshape(-1, 1).astype(np.float64))
     assert replay.sup.stats()["dev/ecg"].duplicates == 0
+
+
+def test_a_decoder_bug_is_logged_with_its_traceback_and_the_stream_goes_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed packet (DecodeError) is a warning; any other decoder exception is a bug:
+    logged as an error with its traceback. Neither ends the stream."""
+    replay = Replay("eda")
+    on_notify = replay.sup._handler(replay.device, replay.driver)
+
+    class Characteristic:  # stand-in for bleak's characteristic: the handler reads .uuid
+        uuid = gatt.EDA_MEASUREMENT
+
+    decode = replay.driver.decode
+
+    def buggy(uuid: str, data: bytes) -> list[Frame]:
+        if data == b"bug":
+            raise TypeError("a bug in the decoder")
+        return decode(uuid, data)
+
+    monkeypatch.setattr(replay.driver, "decode", buggy)
+    with caplog.at_level(logging.WARNING, logger="affectstream.device.supervisor"):
+        on_notify(Characteristic(), bytearray(b"\x01"))  # too short: DecodeError
+        on_notify(Characteristic(), bytearray(b"bug"))
+        on_notify(Characteristic(), bytearray(encode_eda(0, [1.0, 2.0])))
+    warning, error = [r for r in caplog.records if "malformed packet" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert error.levelno == logging.ERROR and error.exc_info is not None
+    assert error.exc_info[0] is TypeError
+    assert replay.sup.stats()["dev/eda"].malformed == 2
+    np.testing.assert_array_equal(replay.stream("eda").values[:, 0], [1.0, 2.0])
