@@ -9,6 +9,9 @@ battery low; ``sequence`` is the device sample counter of the first sample (wrap
 samples are skin conductance in nanosiemens, 0xFFFFFF marks a saturated sample.
 EDA Config is the sample rate as u16 LE in Hz (one of :data:`ALLOWED_RATES`); EDA Control
 takes 0x01 (start streaming) or 0x02 (stop).
+
+:class:`EdaDriver` sets or reads the rate, starts and stops the band and keeps its contact
+and battery flags; :data:`PROFILE` registers it as ``"eda"``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ two samples × 4 channels as 18-bit deltas, 101-200 as 19-bit deltas (bit-packed
 sample 1 channels 1-4 then sample 2). A delta is negative when its least-significant bit is
 set (then the value is sign-extended from its top bit). Each sample is the previous sample
 minus the delta, so the decoder keeps state between packets.
+
+:class:`GanglionDriver` sends ``b``/``s`` and decodes with a :class:`GanglionDecoder`;
+:data:`PROFILE` registers it as ``"ganglion"``.
 """
 
 from __future__ import annotations

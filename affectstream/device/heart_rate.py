@@ -1,4 +1,4 @@
-"""Standard Bluetooth Heart Rate service (0x180D): Heart Rate Measurement (0x2A37) decoder.
+"""Standard Bluetooth Heart Rate service (0x180D): measurement (0x2A37) decoder and driver.
 
 Sources: Bluetooth SIG Heart Rate Service specification; bumble's
 ``profiles/heart_rate_service.py``; bleakheart's ``HeartRate._decode``.
@@ -6,6 +6,9 @@ Sources: Bluetooth SIG Heart Rate Service specification; bumble's
 Layout: ``[flags u8][HR u8 | u16 LE][energy expended u16 LE, kJ]?[RR u16 LE, 1/1024 s]*``;
 flags bit0 HR is uint16, bit1 contact detected, bit2 contact supported, bit3 energy
 expended present, bit4 RR intervals present.
+
+:class:`HeartRateDriver` subscribes to the measurement (no commands, no counter) and
+:data:`PROFILE` registers it as ``"hr"``.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Muse 2 / Muse S (classic protocol) decoders: commands, control replies, EEG, IMU, PPG.
+"""Muse 2 / Muse S (classic protocol): commands, control replies, EEG, IMU, PPG, driver.
 
 Sources: alexandrebarachant/muse-lsl (``muselsl/muse.py``, ``muselsl/constants.py``).
 The Muse S "Athena" firmware uses a different protocol and is not covered.
@@ -7,6 +7,9 @@ Every data characteristic notifies 20-byte packets starting with a uint16 big-en
 counter. EEG packets carry 12 samples of 12 bits packed big-endian
 (µV = 0.48828125 × (raw − 2048)); the five EEG electrodes arrive on five characteristics
 sharing one counter, so :class:`CounterAssembler` merges them into multi-channel rows.
+
+:class:`MuseDriver` sends the preset, status, start and keep-alive commands and merges the
+streams; :data:`PROFILE` registers it as ``"muse"``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ responses arrive as indications ``[0xF0, op, measurement, status, more, params..
 Data frames are ``[measurement u8][timestamp u64 LE][frame type u8][payload]``: the timestamp
 is in ns since 2000-01-01T00:00:00 UTC and belongs to the *last* sample of the frame; ECG
 frame type 0 carries int24 LE samples in µV.
+
+:class:`PolarDriver` sends START/STOP and checks the answers; :data:`PROFILE` registers it
+as ``"polar"``.
 """
 
 from __future__ import annotations
