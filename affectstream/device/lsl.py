@@ -149,6 +149,7 @@ class LslStream:
             rows_v.append(np.full((k, values.shape[1]), np.nan))
             rows_i.append(np.arange(first, first + k, dtype=np.int64))
             self.stats.gap_samples += k
+            self.stats.gaps += 1
             self.stats.reconnects += 1
             logger.warning("%s: outlet came back; %d samples missing", self.stream_id, k)
             start = int(j)
