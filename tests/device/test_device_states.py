@@ -6,10 +6,6 @@ End to end over the emulated BLE stack (bleak -> bumble -> emulated GATT servers
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-
 from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.eda import EdaBand
 from affectstream.device.emulation.heart_rate import HeartRateStrap
@@ -20,12 +16,6 @@ from affectstream.device.supervisor import DeviceState, Supervisor
 from ._e2e import drop_and_resume, received, target, wait_until
 
 SPEED = 4.0
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    async with VirtualRadio(connect_timeout=2.0) as r:
-        yield r
 
 
 def _state(sup: Supervisor, name: str) -> DeviceState:
