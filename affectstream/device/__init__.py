@@ -1,13 +1,16 @@
 """BLE ingestion: device protocols, scanning, the connection supervisor and clock model.
 
-Decoders (one module per protocol, pure functions from notification bytes):
+One module per protocol, each with pure decoders from notification bytes, its
+:class:`~affectstream.device.driver.ProfileDriver` (subscriptions, start/stop commands,
+decoding into frames) and its ``PROFILE`` (what the device advertises and streams):
 :mod:`~affectstream.device.heart_rate`, :mod:`~affectstream.device.polar`,
 :mod:`~affectstream.device.muse`, :mod:`~affectstream.device.eda_band`,
-:mod:`~affectstream.device.ganglion`. Profiles (what each device advertises, streams and
-needs to start): :mod:`~affectstream.device.profiles`. Live mapping of device counters to
-host time: :class:`ClockModel`. Several devices at once with reconnects and gaps:
-:class:`Supervisor`. Emulated devices for demos and tests:
-:mod:`affectstream.device.emulation`.
+:mod:`~affectstream.device.ganglion`. The driver base: :mod:`~affectstream.device.driver`;
+the registry and matching: :mod:`~affectstream.device.profiles`. Live mapping of device
+counters to host time: :class:`ClockModel`. Several devices at once with reconnects:
+:class:`Supervisor`; per-stream gap accounting: :mod:`~affectstream.device.stream_state`;
+per-device state (:class:`DeviceState`): :mod:`~affectstream.device.device_state`.
+Emulated devices for demos and tests: :mod:`affectstream.device.emulation`.
 
 The names below are imported lazily, so ``import affectstream.device`` stays cheap (bleak
 and bumble load only when the supervisor is used).
@@ -20,11 +23,13 @@ from typing import Any
 
 _EXPORTS = {
     "ClockModel": "affectstream.device.clock",
-    "DeviceTarget": "affectstream.device.supervisor",
-    "StreamStats": "affectstream.device.supervisor",
+    "DeviceState": "affectstream.device.device_state",
+    "DeviceTarget": "affectstream.device.device_state",
+    "StreamStats": "affectstream.device.stream_state",
     "Supervisor": "affectstream.device.supervisor",
     "PROFILES": "affectstream.device.profiles",
-    "Profile": "affectstream.device.profiles",
+    "Profile": "affectstream.device.driver",
+    "ProfileDriver": "affectstream.device.driver",
     "get_profile": "affectstream.device.profiles",
     "match_profile": "affectstream.device.profiles",
 }

@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 
 from affectstream.device.clock import ClockModel
-from affectstream.device.supervisor import StreamStats
+from affectstream.device.device_state import DeviceState, LinkState
+from affectstream.device.stream_state import StreamStats
 from affectstream.errors import ConfigError, DeviceError
 from affectstream.ids import check_id
 from affectstream.types import UNITS, Gap, SampleBlock
@@ -296,6 +297,8 @@ class BrainFlowSource:
         self._last_counter: int | None = None
         self._last_arrival = -np.inf
         self._last_t = -np.inf
+        self._battery: float | None = None
+        self._link: LinkState = "connecting"
 
     async def start(self) -> None:
         """Open the board and start streaming.
@@ -321,6 +324,7 @@ class BrainFlowSource:
                 "board is on and its parameters (serial_port=..., mac_address=...)."
             ) from exc
         self._board = board
+        self._link = "connected"
         logger.info(
             "BrainFlow %s: %s at %g Hz",
             self.device, ", ".join(s.modality for s in self.streams), self.sfreq,
@@ -364,6 +368,8 @@ class BrainFlowSource:
                 self.on_marker(f"{value:g}", float(t[j]))
         for stream in self.streams:
             self.on_block(self._block(stream, data[stream.rows].T, index, t, missing, gaps_at))
+            if stream.modality == "battery":
+                self._battery = float(data[stream.rows[0], -1])
         self._last_t = float(t[-1])
 
     def _indices(self, data: np.ndarray, arrival: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -420,6 +426,7 @@ class BrainFlowSource:
             rows_v.append(np.full((k, values.shape[1]), np.nan))
             rows_i.append(np.arange(first, first + k, dtype=np.int64))
             stream.stats.gap_samples += k
+            stream.stats.gaps += 1
             start = int(j)
         if stream is self.streams[0]:
             logger.warning("%s: %d samples lost", self.device, int(missing.sum()))
@@ -468,6 +475,7 @@ class BrainFlowSource:
         with contextlib.suppress(board_shim.BrainFlowError):
             await asyncio.to_thread(self._board.release_session)
         self._board = None
+        self._link = "stopped"
 
     def stats(self) -> dict[str, StreamStats]:
         """Counters per stream id.
@@ -477,3 +485,27 @@ class BrainFlowSource:
         dict of str to StreamStats
         """
         return {s.stream_id: s.stats for s in self.streams}
+
+    def device_states(self) -> list[DeviceState]:
+        """The board as a device snapshot (a board reports no contact; no reconnects).
+
+        Returns
+        -------
+        list of DeviceState
+        """
+        return [
+            DeviceState(
+                name=self.device,
+                address=str(
+                    self.spec.params.get("serial_port") or self.spec.params.get("mac_address") or ""
+                ),
+                profile="brainflow",
+                link=self._link,
+                reconnects=0,
+                gaps=sum(s.stats.gaps for s in self.streams),
+                gap_samples=sum(s.stats.gap_samples for s in self.streams),
+                battery=self._battery,
+                battery_low=None,
+                contact=None,
+            )
+        ]

@@ -9,19 +9,23 @@ battery low; ``sequence`` is the device sample counter of the first sample (wrap
 samples are skin conductance in nanosiemens, 0xFFFFFF marks a saturated sample.
 EDA Config is the sample rate as u16 LE in Hz (one of :data:`ALLOWED_RATES`); EDA Control
 takes 0x01 (start streaming) or 0x02 (stop).
+
+:class:`EdaDriver` sets or reads the rate, starts and stops the band and keeps its contact
+and battery flags; :data:`PROFILE` registers it as ``"eda"``.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from numpy.typing import NDArray
 
 from affectstream._validate import check_option
-from affectstream.errors import DecodeError
+from affectstream.device import gatt
+from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
+from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -109,43 +113,6 @@ def decode_eda(data: bytes | bytearray) -> EdaPacket:
     )
 
 
-def encode_eda(
-    sequence: int,
-    values_us: Sequence[float] | FloatArray,
-    *,
-    contact: bool = True,
-    battery_low: bool = False,
-) -> bytes:
-    """Encode an EDA Measurement notification (the inverse of :func:`decode_eda`).
-
-    Parameters
-    ----------
-    sequence : int
-        Device counter of the first sample (taken modulo 65536).
-    values_us : sequence of float
-        Skin conductance in µS; NaN or values beyond the 24-bit range become saturated.
-    contact, battery_low : bool
-        Flags.
-
-    Returns
-    -------
-    bytes
-    """
-    values = np.asarray(values_us, dtype=np.float64)
-    raw = np.round(values * NANOSIEMENS_PER_MICROSIEMENS)
-    saturated = ~np.isfinite(raw) | (raw >= SATURATED_RAW) | (raw < 0)
-    raw = np.where(saturated, SATURATED_RAW, raw).astype(np.int64)
-    flags = (
-        (FLAG_CONTACT if contact else 0)
-        | (FLAG_SATURATED if saturated.any() else 0)
-        | (FLAG_BATTERY_LOW if battery_low else 0)
-    )
-    out = bytearray([flags]) + (sequence % SEQUENCE_MODULUS).to_bytes(2, "little")
-    for value in raw:
-        out += int(value).to_bytes(3, "little")
-    return bytes(out)
-
-
 def encode_rate(rate: int) -> bytes:
     """Encode an EDA Config value (sample rate, u16 LE).
 
@@ -192,3 +159,69 @@ def decode_rate(data: bytes | bytearray) -> int:
     if rate not in ALLOWED_RATES:
         raise DecodeError(f"EDA Config reports rate {rate} Hz, expected one of {ALLOWED_RATES}.")
     return rate
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class EdaDriver(ProfileDriver):
+    """The open EDA band profile: optional rate write, then Control 0x01.
+
+    Parameters
+    ----------
+    profile : Profile
+        The ``eda`` profile.
+    rate : int, optional
+        Sample rate to set; by default the band's current rate is read and used.
+    """
+
+    def __init__(self, profile: Profile, rate: int | None = None) -> None:
+        super().__init__(profile)
+        if rate is not None:
+            encode_rate(rate)  # validates
+        self.rate = rate
+
+    async def prepare(self, client: GattClient) -> None:
+        if self.rate is not None:
+            from bleak.exc import BleakGATTProtocolError
+
+            try:
+                await client.write_gatt_char(gatt.EDA_CONFIG, encode_rate(self.rate), response=True)
+            except BleakGATTProtocolError as exc:
+                raise ProtocolError(
+                    f"The EDA band refused sample rate {self.rate} Hz (ATT error "
+                    f"0x{exc.code:02X}; 0x80 means invalid rate or a change while streaming). "
+                    f"Use one of {ALLOWED_RATES} and stop streaming first."
+                ) from exc
+        rate = decode_rate(await client.read_gatt_char(gatt.EDA_CONFIG))
+        self.streams = (replace(self.profile.stream("eda"), sfreq=float(rate)),)
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        return [gatt.EDA_MEASUREMENT]
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        packet = decode_eda(data)
+        # Logged when it changes, taking a fresh band as in contact with a charged battery.
+        before = (self.contact is not False, self.battery_low is True)
+        if (packet.contact, packet.battery_low) != before:
+            logger.info("EDA band: contact %s, battery low %s", packet.contact, packet.battery_low)
+        self.contact, self.battery_low = packet.contact, packet.battery_low
+        saturated = packet.saturated_samples if packet.saturated_samples.any() else None
+        return [Frame("eda", packet.values[:, None], packet.sequence, saturated=saturated)]
+
+    async def start(self, client: GattClient) -> None:
+        await client.write_gatt_char(gatt.EDA_CONTROL, bytes([CONTROL_START]), True)
+
+    async def stop(self, client: GattClient) -> None:
+        await client.write_gatt_char(gatt.EDA_CONTROL, bytes([CONTROL_STOP]), True)
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="eda",
+    description="affectstream open EDA band",
+    service_uuids=(gatt.EDA_SERVICE,),
+    name_patterns=(NAME_PREFIX + "*",),
+    streams=(stream_spec("eda", "eda", ["EDA"], float(DEFAULT_RATE), SEQUENCE_MODULUS),),
+    driver=EdaDriver,
+)

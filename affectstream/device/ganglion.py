@@ -8,6 +8,9 @@ two samples × 4 channels as 18-bit deltas, 101-200 as 19-bit deltas (bit-packed
 sample 1 channels 1-4 then sample 2). A delta is negative when its least-significant bit is
 set (then the value is sign-extended from its top bit). Each sample is the previous sample
 minus the delta, so the decoder keeps state between packets.
+
+:class:`GanglionDriver` sends ``b``/``s`` and decodes with a :class:`GanglionDecoder`;
+:data:`PROFILE` registers it as ``"ganglion"``.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from affectstream.device import gatt
+from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
 from affectstream.errors import DecodeError
 from affectstream.types import FloatArray
 
@@ -65,28 +70,6 @@ def _unpack_bits(payload: bytes, bits: int) -> np.ndarray:
     raw = fields @ (1 << np.arange(bits - 1, -1, -1, dtype=np.int64))
     # OpenBCI's convention: a set LSB marks a negative number, sign-extended from the top.
     return np.where(raw & 1, raw - (1 << bits), raw)
-
-
-def pack_deltas(deltas: np.ndarray, bits: int) -> bytes:
-    """Pack 8 deltas (2 samples × 4 channels) into ``bits``-wide fields (for tests/emulators).
-
-    A delta's LSB must match its sign (OpenBCI's convention), so odd negative and even
-    positive values round-trip exactly.
-
-    Parameters
-    ----------
-    deltas : ndarray of int, shape (2, 4)
-        Deltas, ``previous - current``.
-    bits : int
-        18 or 19.
-
-    Returns
-    -------
-    bytes
-    """
-    values = np.asarray(deltas, dtype=np.int64).reshape(8) & ((1 << bits) - 1)
-    field_bits = ((values[:, None] >> np.arange(bits - 1, -1, -1)) & 1).astype(np.uint8)
-    return np.packbits(field_bits.reshape(-1)).tobytes()
 
 
 class GanglionDecoder:
@@ -152,3 +135,43 @@ class GanglionDecoder:
         if 201 <= packet_id <= 207:
             return None
         raise DecodeError(f"Ganglion packet id {packet_id} is unknown (expected 0-207).")
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class GanglionDriver(ProfileDriver):
+    """OpenBCI Ganglion: 'b' to start, 's' to stop, stateful delta decoding."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self._decoder = GanglionDecoder()
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        return [gatt.GANGLION_RECEIVE]
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        packet = self._decoder.decode(data)
+        if packet is None:
+            return []
+        return [Frame("eeg", packet.values, packet.counter)]
+
+    async def start(self, client: GattClient) -> None:
+        await client.write_gatt_char(gatt.GANGLION_SEND, CMD_START, False)
+
+    async def stop(self, client: GattClient) -> None:
+        await client.write_gatt_char(gatt.GANGLION_SEND, CMD_STOP, False)
+
+    def on_reconnect(self) -> None:
+        self._decoder.reset()
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="ganglion",
+    description="OpenBCI Ganglion EEG board",
+    service_uuids=(gatt.GANGLION_SERVICE,),
+    name_patterns=("Ganglion*",),
+    streams=(stream_spec("eeg", "eeg", CHANNELS, SAMPLE_RATE, COUNTER_MODULUS),),
+    driver=GanglionDriver,
+)

@@ -1,4 +1,4 @@
-"""Standard Bluetooth Heart Rate service (0x180D): Heart Rate Measurement (0x2A37) decoder.
+"""Standard Bluetooth Heart Rate service (0x180D): measurement (0x2A37) decoder and driver.
 
 Sources: Bluetooth SIG Heart Rate Service specification; bumble's
 ``profiles/heart_rate_service.py``; bleakheart's ``HeartRate._decode``.
@@ -6,6 +6,9 @@ Sources: Bluetooth SIG Heart Rate Service specification; bumble's
 Layout: ``[flags u8][HR u8 | u16 LE][energy expended u16 LE, kJ]?[RR u16 LE, 1/1024 s]*``;
 flags bit0 HR is uint16, bit1 contact detected, bit2 contact supported, bit3 energy
 expended present, bit4 RR intervals present.
+
+:class:`HeartRateDriver` subscribes to the measurement (no commands, no counter) and
+:data:`PROFILE` registers it as ``"hr"``.
 """
 
 from __future__ import annotations
@@ -13,6 +16,10 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+import numpy as np
+
+from affectstream.device import gatt
+from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
 from affectstream.errors import DecodeError
 
 logger = logging.getLogger(__name__)
@@ -123,46 +130,35 @@ def decode_heart_rate(data: bytes | bytearray) -> HeartRateMeasurement:
     )
 
 
-def encode_heart_rate(
-    heart_rate: int,
-    *,
-    rr_1024: tuple[int, ...] = (),
-    energy_expended: int | None = None,
-    contact_supported: bool = False,
-    contact_detected: bool = False,
-    uint16: bool | None = None,
-) -> bytes:
-    """Encode a Heart Rate Measurement (the inverse of :func:`decode_heart_rate`).
+# -- driver -------------------------------------------------------------------------
 
-    Parameters
-    ----------
-    heart_rate : int
-        Heart rate in bpm.
-    rr_1024 : tuple of int
-        RR intervals in raw units of 1/1024 s.
-    energy_expended : int, optional
-        Energy expended in kJ.
-    contact_supported, contact_detected : bool
-        Sensor contact flags.
-    uint16 : bool, optional
-        Force the uint16 HR format; by default it is used only when ``heart_rate > 255``.
 
-    Returns
-    -------
-    bytes
-    """
-    wide = heart_rate > 255 if uint16 is None else uint16
-    flags = (
-        (_FLAG_HR_UINT16 if wide else 0)
-        | (_FLAG_CONTACT_DETECTED if contact_detected else 0)
-        | (_FLAG_CONTACT_SUPPORTED if contact_supported else 0)
-        | (_FLAG_ENERGY_EXPENDED if energy_expended is not None else 0)
-        | (_FLAG_RR if rr_1024 else 0)
-    )
-    out = bytearray([flags])
-    out += heart_rate.to_bytes(2 if wide else 1, "little")
-    if energy_expended is not None:
-        out += energy_expended.to_bytes(2, "little")
-    for rr in rr_1024:
-        out += rr.to_bytes(2, "little")
-    return bytes(out)
+class HeartRateDriver(ProfileDriver):
+    """Standard Heart Rate service: HR and RR event streams, no commands, no counter."""
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        return [gatt.HEART_RATE_MEASUREMENT]
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        measurement = decode_heart_rate(data)
+        if measurement.contact_supported:
+            self.contact = measurement.contact_detected
+        frames = [Frame("hr", np.array([[float(measurement.heart_rate)]]), None)]
+        if measurement.rr_intervals_ms:
+            rr = np.asarray(measurement.rr_intervals_ms, dtype=np.float64)[:, None]
+            frames.append(Frame("rr", rr, None))
+        return frames
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="hr",
+    description="any Bluetooth heart-rate sensor (standard Heart Rate service)",
+    service_uuids=(gatt.HEART_RATE_SERVICE,),
+    name_patterns=(),
+    streams=(
+        stream_spec("hr", "hr", ["hr"], None, None),
+        stream_spec("rr", "rr", ["rr"], None, None),
+    ),
+    driver=HeartRateDriver,
+)

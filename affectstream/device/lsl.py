@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -33,9 +33,12 @@ from affectstream.device.lsl_meta import (
     lsl_epoch_offset,
     modality_of,
 )
-from affectstream.device.supervisor import StreamStats
+from affectstream.device.stream_state import StreamStats
 from affectstream.errors import ConfigError, DeviceError
 from affectstream.types import UNITS, Gap, SampleBlock
+
+if TYPE_CHECKING:
+    from affectstream.device.device_state import DeviceState
 
 logger = logging.getLogger(__name__)
 
@@ -146,6 +149,7 @@ class LslStream:
             rows_v.append(np.full((k, values.shape[1]), np.nan))
             rows_i.append(np.arange(first, first + k, dtype=np.int64))
             self.stats.gap_samples += k
+            self.stats.gaps += 1
             self.stats.reconnects += 1
             logger.warning("%s: outlet came back; %d samples missing", self.stream_id, k)
             start = int(j)
@@ -236,6 +240,7 @@ class LslSource:
             await self._resolve_all()
         except BaseException:
             for stream in self.streams:  # inlets opened before the failure
+                # Broad on purpose: the error that stopped the start is the one to report.
                 with contextlib.suppress(Exception):
                     stream.inlet.close_stream()
             self.streams = []
@@ -283,7 +288,7 @@ class LslSource:
         """Deliver what the inlet holds now (never waits)."""
         try:
             samples, stamps = stream.inlet.pull_chunk(timeout=0.0)
-        except Exception as exc:  # liblsl errors must not end the session silently
+        except RuntimeError as exc:  # liblsl's errors (pylsl's LostError, TimeoutError, ...)
             logger.warning("%s: pull failed (%s); retrying", stream.stream_id, exc)
             return
         if not stamps:
@@ -323,7 +328,7 @@ class LslSource:
         self._tasks = []
         for stream in self.streams:
             self._pull_once(stream)  # what arrived since the last poll
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(RuntimeError):  # pylsl's errors: the stream is gone
                 stream.inlet.close_stream()
 
     def stats(self) -> dict[str, StreamStats]:
@@ -357,6 +362,7 @@ class CombinedSource:
                 started.append(source)
         except BaseException:
             for source in started:
+                # Broad on purpose: the error that stopped the start is the one to report.
                 with contextlib.suppress(Exception):
                     await source.stop()
             raise
@@ -376,4 +382,20 @@ class CombinedSource:
         out: dict[str, Any] = {}
         for source in self.sources:
             out.update(source.stats())
+        return out
+
+    def device_states(self) -> list[DeviceState]:
+        """The device snapshots of the sources that have them (the BLE supervisor's).
+
+        Returns
+        -------
+        list of DeviceState
+            See :meth:`affectstream.device.supervisor.Supervisor.device_states`; LSL inlets
+            add none.
+        """
+        out: list[DeviceState] = []
+        for source in self.sources:
+            states = getattr(source, "device_states", None)
+            if states is not None:
+                out.extend(states())
         return out

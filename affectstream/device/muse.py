@@ -1,4 +1,4 @@
-"""Muse 2 / Muse S (classic protocol) decoders: commands, control replies, EEG, IMU, PPG.
+"""Muse 2 / Muse S (classic protocol): commands, control replies, EEG, IMU, PPG, driver.
 
 Sources: alexandrebarachant/muse-lsl (``muselsl/muse.py``, ``muselsl/constants.py``).
 The Muse S "Athena" firmware uses a different protocol and is not covered.
@@ -7,20 +7,34 @@ Every data characteristic notifies 20-byte packets starting with a uint16 big-en
 counter. EEG packets carry 12 samples of 12 bits packed big-endian
 (µV = 0.48828125 × (raw − 2048)); the five EEG electrodes arrive on five characteristics
 sharing one counter, so :class:`CounterAssembler` merges them into multi-channel rows.
+
+:class:`MuseDriver` sends the preset, status, start and keep-alive commands and merges the
+streams; :data:`PROFILE` registers it as ``"muse"``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
-from affectstream.errors import DecodeError
+from affectstream.device import gatt
+from affectstream.device.driver import (
+    RESPONSE_TIMEOUT,
+    Frame,
+    GattClient,
+    Profile,
+    ProfileDriver,
+    has_char,
+    stream_spec,
+)
+from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -141,26 +155,6 @@ class ControlReplyAssembler:
         return reply
 
 
-def encode_reply(reply: dict[str, Any]) -> list[bytes]:
-    """Split a JSON reply into 20-byte control notifications (for emulators and tests).
-
-    Parameters
-    ----------
-    reply : dict
-        The reply object.
-
-    Returns
-    -------
-    list of bytes
-    """
-    text = json.dumps(reply, separators=(",", ":")).encode("ascii")
-    pieces = []
-    for start in range(0, len(text), PACKET_SIZE - 1):
-        chunk = text[start : start + PACKET_SIZE - 1]
-        pieces.append((bytes([len(chunk)]) + chunk).ljust(PACKET_SIZE, b"\x00"))
-    return pieces
-
-
 def _as_packets(
     packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
 ) -> NDArray[np.uint8]:
@@ -188,6 +182,12 @@ def _as_packets(
             f"Muse data packets must have shape (n, {PACKET_SIZE}), got {array.shape}."
         )
     return array
+
+
+def _counters(array: NDArray[np.uint8]) -> NDArray[np.int64]:
+    """The u16 big-endian packet counters that start each row of ``array``."""
+    counters: NDArray[np.int64] = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    return counters
 
 
 def unpack_eeg(
@@ -219,35 +219,13 @@ def unpack_eeg(
         counter = np.array([packets[0] << 8 | packets[1]], dtype=np.int64)
         return counter, EEG_SCALE_UV * (np.array([raw_one], dtype=np.float64) - EEG_OFFSET)
     array = _as_packets(packets)
-    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    counters = _counters(array)
     # 18 payload bytes = 6 groups of 3 bytes, each holding two 12-bit samples.
     groups = array[:, 2:].reshape(-1, 6, 3).astype(np.int64)
     first = (groups[:, :, 0] << 4) | (groups[:, :, 1] >> 4)
     second = ((groups[:, :, 1] & 0x0F) << 8) | groups[:, :, 2]
     raw = np.stack([first, second], axis=2).reshape(-1, EEG_SAMPLES_PER_PACKET)
     return counters, EEG_SCALE_UV * (raw - EEG_OFFSET).astype(np.float64)
-
-
-def pack_eeg(counter: int, values_uv: Sequence[float] | FloatArray) -> bytes:
-    """Pack 12 EEG samples in µV into a 20-byte packet (the inverse of :func:`unpack_eeg`).
-
-    Parameters
-    ----------
-    counter : int
-        Packet counter (taken modulo 65536).
-    values_uv : sequence of 12 float
-        Samples in µV; rounded and clipped to the 12-bit range.
-
-    Returns
-    -------
-    bytes
-    """
-    scaled = np.clip(np.round(np.asarray(values_uv) / EEG_SCALE_UV) + EEG_OFFSET, 0, 4095)
-    raw = scaled.astype(np.int64).reshape(6, 2)
-    out = bytearray((counter % COUNTER_MODULUS).to_bytes(2, "big"))
-    for a, b in raw:
-        out += bytes([a >> 4, ((a & 0x0F) << 4) | (b >> 8), b & 0xFF])
-    return bytes(out)
 
 
 def unpack_imu(
@@ -269,7 +247,7 @@ def unpack_imu(
         Samples × axes, in g or deg/s.
     """
     array = _as_packets(packets)
-    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    counters = _counters(array)
     raw = array[:, 2:].copy().view(">i2").reshape(-1, IMU_SAMPLES_PER_PACKET, 3)
     return counters, raw.astype(np.float64) * scale
 
@@ -290,7 +268,7 @@ def unpack_ppg(
     values : ndarray of float64, shape (n, 6)
     """
     array = _as_packets(packets)
-    counters = (array[:, 0].astype(np.int64) << 8) | array[:, 1]
+    counters = _counters(array)
     triples = array[:, 2:].reshape(-1, PPG_SAMPLES_PER_PACKET, 3).astype(np.int64)
     raw = (triples[:, :, 0] << 16) | (triples[:, :, 1] << 8) | triples[:, :, 2]
     return counters, raw.astype(np.float64)
@@ -412,3 +390,182 @@ class CounterAssembler:
             out.append(AssembledPacket(counter=oldest, values=rows, missing_channels=missing))
             self._last_emitted = oldest
         return out
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class MuseDriver(ProfileDriver):
+    """Muse 2 / S classic protocol: preset, status check, start, keep-alive, merged EEG.
+
+    Parameters
+    ----------
+    profile : Profile
+        The ``muse`` profile.
+    aux : bool
+        Stream the right AUX electrode too (preset p20 instead of p21).
+    keep_alive_interval : float
+        Seconds between 'k' commands.
+    """
+
+    def __init__(
+        self, profile: Profile, aux: bool = False, keep_alive_interval: float = 5.0
+    ) -> None:
+        super().__init__(profile)
+        self.aux = aux
+        self.keep_alive_interval = keep_alive_interval
+        self._eeg_channels = EEG_CHANNELS if aux else EEG_CHANNELS[:4]
+        self._eeg_uuid = {gatt.MUSE_EEG[name]: i for i, name in enumerate(self._eeg_channels)}
+        self._eeg = CounterAssembler(self._eeg_channels, EEG_SAMPLES_PER_PACKET)
+        self._ppg = CounterAssembler(PPG_CHANNELS, PPG_SAMPLES_PER_PACKET)
+        self._ppg_uuid = {uuid: i for i, uuid in enumerate(gatt.MUSE_PPG)}
+        self._replies = ControlReplyAssembler()
+        self._reply_queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue(maxsize=4)
+        self._optional: list[str] = []
+        eeg = profile.stream("eeg")
+        self.streams = (replace(eeg, channels=self._eeg_channels),)
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        uuids = [gatt.MUSE_CONTROL, *self._eeg_uuid]
+        optional = [gatt.MUSE_ACC, gatt.MUSE_GYRO, *gatt.MUSE_PPG]
+        self._optional = [u for u in optional if has_char(client, u)]
+        kinds = ["eeg"]
+        if gatt.MUSE_ACC in self._optional:
+            kinds.append("acc")
+        if gatt.MUSE_GYRO in self._optional:
+            kinds.append("gyro")
+        if all(u in self._optional for u in gatt.MUSE_PPG):
+            kinds.append("ppg")
+        else:
+            self._optional = [u for u in self._optional if u not in gatt.MUSE_PPG]
+        self.streams = (self.streams[0], *(self.profile.stream(k) for k in kinds[1:]))
+        return uuids + self._optional
+
+    def kind_of(self, uuid: str) -> str:
+        if uuid == gatt.MUSE_ACC:
+            return "acc"
+        if uuid == gatt.MUSE_GYRO:
+            return "gyro"
+        if uuid in self._ppg_uuid:
+            return "ppg"
+        return "eeg"
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        if uuid in self._eeg_uuid:
+            counters, values = unpack_eeg(data)
+            packets = self._eeg.feed(self._eeg_uuid[uuid], int(counters[0]), values[0])
+            return [Frame("eeg", p.values, p.counter * EEG_SAMPLES_PER_PACKET) for p in packets]
+        if uuid in (gatt.MUSE_ACC, gatt.MUSE_GYRO):
+            acc = uuid == gatt.MUSE_ACC
+            scale = ACC_SCALE_G if acc else GYRO_SCALE_DPS
+            counters, imu = unpack_imu(data, scale)
+            counter = int(counters[0]) * IMU_SAMPLES_PER_PACKET
+            return [Frame("acc" if acc else "gyro", imu[0], counter)]
+        if uuid in self._ppg_uuid:
+            counters, ppg = unpack_ppg(data)
+            packets = self._ppg.feed(self._ppg_uuid[uuid], int(counters[0]), ppg[0])
+            return [Frame("ppg", p.values, p.counter * PPG_SAMPLES_PER_PACKET) for p in packets]
+        if uuid == gatt.MUSE_CONTROL:
+            reply = self._replies.feed(data)
+            if reply is not None:
+                if self._reply_queue.full():  # keep-alive answers nobody waits for
+                    self._reply_queue.get_nowait()
+                self._reply_queue.put_nowait(reply)
+            return []
+        raise DecodeError(f"Muse notification from unexpected characteristic {uuid}.")
+
+    async def _command(self, client: GattClient, command: str) -> None:
+        await client.write_gatt_char(gatt.MUSE_CONTROL, encode_command(command), False)
+
+    async def start(self, client: GattClient) -> None:
+        while not self._reply_queue.empty():
+            self._reply_queue.get_nowait()
+        await self._command(client, "h")
+        await self._command(client, "p20" if self.aux else "p21")
+        await self._command(client, "s")
+        # Replies to h/p2x ({"rc": 0}) may come first; the status reply has more keys.
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RESPONSE_TIMEOUT
+        while True:
+            try:
+                status = await asyncio.wait_for(
+                    self._reply_queue.get(), max(0.0, deadline - loop.time())
+                )
+            except TimeoutError:
+                raise ProtocolError(
+                    f"Muse did not answer the status command within {RESPONSE_TIMEOUT} s; "
+                    "check that it is a Muse 2 / Muse S with the classic firmware."
+                ) from None
+            if status.get("rc", 0) != 0:
+                raise ProtocolError(
+                    f"Muse refused a start-up command (h, p2x or s): {status!r}. "
+                    "Restart the headset and try again."
+                )
+            if len(status) > 1:
+                break
+        logger.info("Muse status: %s", status)
+        if isinstance(status.get("bp"), int | float):  # battery percent, when reported
+            self.battery = float(status["bp"])
+        await self._command(client, "d")
+
+    async def stop(self, client: GattClient) -> None:
+        await self._command(client, "h")
+
+    async def keep_alive(self, client: GattClient) -> None:
+        while True:
+            await asyncio.sleep(self.keep_alive_interval)
+            await self._command(client, "k")
+
+    def flush(self) -> list[Frame]:
+        eeg = [
+            Frame("eeg", p.values, p.counter * EEG_SAMPLES_PER_PACKET) for p in self._eeg.flush()
+        ]
+        ppg = [
+            Frame("ppg", p.values, p.counter * PPG_SAMPLES_PER_PACKET) for p in self._ppg.flush()
+        ]
+        return eeg + ppg
+
+    def on_reconnect(self) -> None:
+        self._eeg.reset()
+        self._ppg.reset()
+        self._replies = ControlReplyAssembler()
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="muse",
+    description="Muse 2 / Muse S EEG headband (classic protocol)",
+    service_uuids=(gatt.MUSE_SERVICE,),
+    name_patterns=("Muse*",),
+    streams=(
+        stream_spec(
+            "eeg",
+            "eeg",
+            EEG_CHANNELS,
+            EEG_SAMPLE_RATE,
+            COUNTER_MODULUS * EEG_SAMPLES_PER_PACKET,
+        ),
+        stream_spec(
+            "acc",
+            "acc",
+            ["x", "y", "z"],
+            IMU_SAMPLE_RATE,
+            COUNTER_MODULUS * IMU_SAMPLES_PER_PACKET,
+        ),
+        stream_spec(
+            "gyro",
+            "gyro",
+            ["x", "y", "z"],
+            IMU_SAMPLE_RATE,
+            COUNTER_MODULUS * IMU_SAMPLES_PER_PACKET,
+        ),
+        stream_spec(
+            "ppg",
+            "ppg",
+            PPG_CHANNELS,
+            PPG_SAMPLE_RATE,
+            COUNTER_MODULUS * PPG_SAMPLES_PER_PACKET,
+        ),
+    ),
+    driver=MuseDriver,
+)

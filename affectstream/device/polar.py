@@ -8,15 +8,28 @@ responses arrive as indications ``[0xF0, op, measurement, status, more, params..
 Data frames are ``[measurement u8][timestamp u64 LE][frame type u8][payload]``: the timestamp
 is in ns since 2000-01-01T00:00:00 UTC and belongs to the *last* sample of the frame; ECG
 frame type 0 carries int24 LE samples in µV.
+
+:class:`PolarDriver` sends START/STOP and checks the answers; :data:`PROFILE` registers it
+as ``"polar"``.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 
 import numpy as np
 
+from affectstream.device import gatt
+from affectstream.device.driver import (
+    RESPONSE_TIMEOUT,
+    Frame,
+    GattClient,
+    Profile,
+    ProfileDriver,
+    stream_spec,
+)
 from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
@@ -378,26 +391,6 @@ def decode_frame(data: bytes | bytearray) -> PmdFrame:
     )
 
 
-def encode_frame(samples_uv: list[int] | np.ndarray, timestamp_ns: int) -> bytes:
-    """Encode an ECG data frame (the inverse of :func:`decode_frame`), for tests and tools.
-
-    Parameters
-    ----------
-    samples_uv : sequence of int
-        Samples in µV (int24 range).
-    timestamp_ns : int
-        Device time of the last sample, ns since 2000-01-01.
-
-    Returns
-    -------
-    bytes
-    """
-    out = bytearray([MEASUREMENT_ECG]) + timestamp_ns.to_bytes(8, "little") + bytes([0])
-    for value in np.asarray(samples_uv, dtype=np.int64):
-        out += int(value & 0xFFFFFF).to_bytes(3, "little")
-    return bytes(out)
-
-
 class EcgCounter:
     """Turn PMD frame timestamps into a device sample counter.
 
@@ -467,3 +460,56 @@ def pmd_time_to_unix(timestamp_ns: int | float) -> float:
     float
     """
     return PMD_EPOCH_UNIX_S + float(timestamp_ns) / 1e9
+
+
+# -- driver -------------------------------------------------------------------------
+
+
+class PolarDriver(ProfileDriver):
+    """Polar H10 ECG over PMD: START with the response checked, frames with timestamps."""
+
+    def __init__(self, profile: Profile) -> None:
+        super().__init__(profile)
+        self._counter = EcgCounter(ECG_SAMPLE_RATE)
+        self._responses: asyncio.Queue[bytes] = asyncio.Queue()
+
+    def notify_uuids(self, client: GattClient) -> list[str]:
+        return [gatt.PMD_CONTROL, gatt.PMD_DATA]
+
+    def decode(self, uuid: str, data: bytes) -> list[Frame]:
+        if uuid == gatt.PMD_CONTROL:
+            self._responses.put_nowait(bytes(data))
+            return []
+        frame = decode_frame(data)
+        first = self._counter.first_index(frame)
+        return [Frame("ecg", frame.samples[:, None], first)]
+
+    async def _request(self, client: GattClient, request: bytes, *, allow_already: bool) -> None:
+        while not self._responses.empty():
+            self._responses.get_nowait()
+        await client.write_gatt_char(gatt.PMD_CONTROL, request, response=True)
+        try:
+            answer = await asyncio.wait_for(self._responses.get(), RESPONSE_TIMEOUT)
+        except TimeoutError:
+            raise ProtocolError(
+                f"Polar PMD did not answer request {request.hex()} within {RESPONSE_TIMEOUT} s; "
+                "check that the strap is worn (the H10 only streams with skin contact)."
+            ) from None
+        check_response(answer, request[0], request[1], allow_already=allow_already)
+
+    async def start(self, client: GattClient) -> None:
+        await self._request(client, start_request(), allow_already=True)
+
+    async def stop(self, client: GattClient) -> None:
+        await self._request(client, stop_request(), allow_already=True)
+
+
+#: The profile of this protocol (registered in :data:`affectstream.device.profiles.PROFILES`).
+PROFILE = Profile(
+    name="polar",
+    description="Polar H10 chest strap, ECG over PMD",
+    service_uuids=(gatt.PMD_SERVICE,),
+    name_patterns=("Polar H10 *",),
+    streams=(stream_spec("ecg", "ecg", ["ECG"], float(ECG_SAMPLE_RATE), None),),
+    driver=PolarDriver,
+)

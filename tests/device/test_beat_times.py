@@ -7,16 +7,16 @@ last ends at about the arrival. Each RR value is stamped with the beat that ends
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import numpy as np
-import pytest
 
+from affectstream.device.driver import Frame
 from affectstream.device.emulation import VirtualRadio
 from affectstream.device.emulation.heart_rate import HeartRateStrap
 from affectstream.device.emulation.script import AffectScript, Phase
-from affectstream.device.profiles import Frame, get_profile
-from affectstream.device.supervisor import StreamState, Supervisor, beat_times
+from affectstream.device.profiles import get_profile
+from affectstream.device.stream_state import StreamState, beat_times
+from affectstream.device.supervisor import Supervisor
 
 from ._e2e import assert_matches_sent, record
 
@@ -50,12 +50,6 @@ def test_a_beat_before_the_previous_notification_is_clamped_just_after_it() -> N
     third = state.ingest(Frame("rr", np.array([[700.0]]), None), 10.3)
     assert third is not None
     np.testing.assert_allclose(third.t, [10.3 + CLAMP_STEP])
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    async with VirtualRadio(connect_timeout=2.0) as r:
-        yield r
 
 
 async def test_strap_rr_beat_times_over_ble(radio: VirtualRadio) -> None:

@@ -83,6 +83,10 @@ def test_counter_jumps_become_gaps_and_wraps_do_not() -> None:
     assert np.all(np.diff(np.concatenate([b.t for b in eeg])) > 0)
     stats = source.stats()["brainflow-synthetic/eeg"]
     assert (stats.samples_received, stats.gap_samples, stats.samples_expected) == (300, 7, 307)
+    assert stats.gaps == 1
+    (state,) = source.device_states()
+    n_streams = len(source.streams)
+    assert (state.gaps, state.gap_samples) == (n_streams, 7 * n_streams)
 
 
 def test_marker_row_values_become_markers_at_their_sample_times() -> None:

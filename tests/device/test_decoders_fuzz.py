@@ -57,11 +57,11 @@ SESSION_INPUTS = [
 def test_sessions_survive_random_notifications(
     profile: str, uuid: str, stream: list[bytes]
 ) -> None:
-    """A session fed garbage raises DecodeError per bad packet and keeps decoding after."""
-    session = PROFILES[profile].new_session()
+    """A driver fed garbage raises DecodeError per bad packet and keeps decoding after."""
+    driver = PROFILES[profile].new_driver()
     for data in stream:
         try:
-            frames = session.decode(uuid, data)
+            frames = driver.decode(uuid, data)
         except DecodeError:
             continue
         for frame in frames:

@@ -7,7 +7,6 @@ bumble backend, the peripherals are bumble GATT servers on an in-memory link.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 
 import numpy as np
 import pytest
@@ -31,12 +30,6 @@ from ._e2e import (
 )
 
 SPEED = 4.0
-
-
-@pytest.fixture
-async def radio() -> AsyncIterator[VirtualRadio]:
-    async with VirtualRadio(connect_timeout=2.0) as r:
-        yield r
 
 
 def _make(profile: str, **kwargs: object) -> EmulatedPeripheral:

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from affectstream.device import eda_band
+from affectstream.device.emulation.eda import encode_eda
 from affectstream.errors import ConfigError, DecodeError
 
 
@@ -21,21 +22,21 @@ def test_hand_vector() -> None:
 
 
 def test_five_samples_fit_the_default_mtu() -> None:
-    payload = eda_band.encode_eda(65535, [0.5, 1.0, 1.5, 2.0, 2.5])
+    payload = encode_eda(65535, [0.5, 1.0, 1.5, 2.0, 2.5])
     # ATT MTU 23 leaves 20 bytes: 3 + 5 × 3 = 18 fit, a sixth sample (21) would not.
     assert len(payload) == 18
-    assert len(eda_band.encode_eda(0, [1.0] * 6)) > 20
+    assert len(encode_eda(0, [1.0] * 6)) > 20
     packet = eda_band.decode_eda(payload)
     assert packet.sequence == 65535
     assert packet.values.tolist() == [0.5, 1.0, 1.5, 2.0, 2.5]
 
 
 def test_sequence_wraps() -> None:
-    assert eda_band.decode_eda(eda_band.encode_eda(65536 + 3, [1.0])).sequence == 3
+    assert eda_band.decode_eda(encode_eda(65536 + 3, [1.0])).sequence == 3
 
 
 def test_saturated_flag_set_by_encoder() -> None:
-    packet = eda_band.decode_eda(eda_band.encode_eda(0, [1.0, np.nan]))
+    packet = eda_band.decode_eda(encode_eda(0, [1.0, np.nan]))
     assert packet.saturated and packet.saturated_samples.tolist() == [False, True]
 
 

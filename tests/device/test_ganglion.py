@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from affectstream.device import ganglion
+from affectstream.device.emulation.ganglion import pack_deltas
 from affectstream.errors import DecodeError
 
 RAW = bytes([0]) + bytes.fromhex("000001ffffff8000007fffff") + bytes(7)
@@ -49,7 +50,7 @@ def test_delta_round_trip_and_counter() -> None:
         negative = rng.random((2, 4)) < 0.5
         # OpenBCI's convention: odd deltas are negative, even ones positive.
         deltas = np.where(negative, -(2 * magnitude + 1), 2 * magnitude)
-        packet = decoder.decode(bytes([packet_id]) + ganglion.pack_deltas(deltas, bits))
+        packet = decoder.decode(bytes([packet_id]) + pack_deltas(deltas, bits))
         assert packet is not None
         expected = np.stack([last - deltas[0], last - deltas[0] - deltas[1]])
         np.testing.assert_array_equal(np.round(packet.values / ganglion.SCALE_UV), expected)

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from affectstream.device.heart_rate import decode_heart_rate, encode_heart_rate
+from affectstream.device.emulation.heart_rate import encode_heart_rate
+from affectstream.device.heart_rate import decode_heart_rate
 from affectstream.errors import DecodeError
 
 

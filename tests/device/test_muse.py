@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from affectstream.device import muse
+from affectstream.device.emulation.muse import eeg_counts, encode_reply, pack_eeg
 from affectstream.errors import DecodeError
 
 
@@ -30,7 +31,7 @@ def test_control_reply_reassembled_across_pieces() -> None:
     assert assembler.feed(bytes([19]) + first) is None
     reply = assembler.feed(bytes([len(second)]) + second + b"\x00" * (19 - len(second)))
     assert reply == {"hn": "Muse-1234", "sn": "1", "rc": 0}
-    pieces = muse.encode_reply({"rc": 0, "fw": "1.2.13"})
+    pieces = encode_reply({"rc": 0, "fw": "1.2.13"})
     assert all(len(p) == 20 for p in pieces)
     got = [assembler.feed(p) for p in pieces]
     assert got[-1] == {"rc": 0, "fw": "1.2.13"}
@@ -71,7 +72,7 @@ def test_vectorised_unpack_equals_bitwise_reference() -> None:
 
 def test_pack_round_trip() -> None:
     values = 0.48828125 * (np.arange(12) * 300 - 1800.0)
-    _, got = muse.unpack_eeg(muse.pack_eeg(70000, values))
+    _, got = muse.unpack_eeg(pack_eeg(70000, eeg_counts(values)))
     np.testing.assert_array_equal(got[0], values)
 
 

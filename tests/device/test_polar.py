@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from affectstream.device import polar
+from affectstream.device.emulation.polar import encode_ecg_frame
 from affectstream.errors import DecodeError, ProtocolError
 
 
@@ -62,7 +63,7 @@ def test_ecg_frame_decodes_int24_le_and_timestamp() -> None:
 
 
 def test_sample_times_end_at_the_frame_timestamp() -> None:
-    frame = polar.decode_frame(polar.encode_frame([0] * 73, 10**12))
+    frame = polar.decode_frame(encode_ecg_frame([0] * 73, 10**12))
     times = frame.sample_times_ns(130)
     assert times[-1] == 10**12
     np.testing.assert_allclose(np.diff(times), 1e9 / 130)
@@ -92,7 +93,7 @@ def test_ecg_counter_finds_lost_frames_from_timestamps() -> None:
     firsts = []
     for k in (0, 1, 3):  # frame 2 lost
         ts = int(t0 + ((k + 1) * 73 - 1) * step)
-        firsts.append(counter.first_index(polar.decode_frame(polar.encode_frame([0] * 73, ts))))
+        firsts.append(counter.first_index(polar.decode_frame(encode_ecg_frame([0] * 73, ts))))
     assert firsts == [0, 73, 3 * 73]
 
 

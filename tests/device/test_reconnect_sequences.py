@@ -8,7 +8,7 @@ prediction short, so the raw packet after the resume was unwrapped one 200-sampl
 back, behind the last received sample, and dropped as a duplicate. The next packet was
 predicted again, landed in the right cycle, and the dropped sample became part of the gap.
 
-Each test drives the profile's real session decoder and the supervisor's own ingest and
+Each test drives the profile's real driver decoder and the supervisor's own ingest and
 link-down code with hand-made notifications and given arrival times (the device samples
 on a known clock; the injected delays are the only irregularity), then checks every sent
 sample against what was delivered. Expectations come from the injected sequence.
@@ -16,18 +16,26 @@ sample against what was delivered. Expectations come from the injected sequence.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import pytest
 
 from affectstream.device import eda_band, ganglion, gatt, muse, polar
-from affectstream.device.supervisor import DeviceTarget, StreamState, Supervisor
+from affectstream.device.driver import Frame
+from affectstream.device.emulation.eda import encode_eda
+from affectstream.device.emulation.ganglion import pack_deltas
+from affectstream.device.emulation.muse import eeg_counts, pack_eeg
+from affectstream.device.emulation.polar import encode_ecg_frame
+from affectstream.device.stream_state import StreamState
+from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.types import SampleBlock
 
 T0 = 1_000.0  # host time of device sample 0
 
 
 class Replay:
-    """One device's profile session and stream states, fed notifications by hand through
+    """One device's profile driver and stream states, fed notifications by hand through
     the supervisor's ingest and link-down code, with arrival times given, not measured."""
 
     def __init__(self, profile: str, **options: object) -> None:
@@ -36,13 +44,13 @@ class Replay:
         self.sup = Supervisor([target], on_block=self.blocks.append)
         self.device = self.sup._devices[0]
         assert self.device.profile is not None
-        self.session = self.device.profile.new_session(**options)
-        self.device.session = self.session
-        for spec in self.session.streams:
+        self.driver = self.device.profile.new_driver(**options)
+        self.device.driver = self.driver
+        for spec in self.driver.streams:
             self.device.streams[spec.kind] = StreamState(spec, f"dev/{spec.kind}", "dev")
 
     def notify(self, uuid: str, payload: bytes, arrival: float) -> None:
-        self.sup._ingest(self.device, self.session.decode(uuid, payload), arrival)
+        self.sup._ingest(self.device, self.driver.decode(uuid, payload), arrival)
 
     def drop(self, arrival: float) -> None:
         """The link goes down: what the supervisor does before reconnecting."""
@@ -50,7 +58,7 @@ class Replay:
 
     def resume(self) -> None:
         """A new connection: what the supervisor does before subscribing again."""
-        self.session.on_reconnect()
+        self.driver.on_reconnect()
 
     def stream(self, kind: str) -> SampleBlock:
         return SampleBlock.concat([b for b in self.blocks if b.stream == f"dev/{kind}"])
@@ -95,7 +103,7 @@ def _ganglion_run(
         one = counts[-1] - deltas[0]
         counts += [one, one - deltas[1]]
         packet_id = ((first - 1) % ganglion.COUNTER_MODULUS) // 2 + 1
-        payloads.append(bytes([packet_id]) + ganglion.pack_deltas(deltas, 18))
+        payloads.append(bytes([packet_id]) + pack_deltas(deltas, 18))
         indices.append(np.array([first, first + 1]))
     return payloads, indices, np.array(counts)
 
@@ -169,7 +177,7 @@ def test_muse_partial_packet_then_resume(resume_counter: int, restart: bool) -> 
         # The drop cuts the last packet counter after two of the four channels.
         for c, uuid in enumerate(channels if k < 20 else channels[:2]):
             arrival = T0 + ((counter - first + 1) * spp + c) / muse.EEG_SAMPLE_RATE
-            replay.notify(uuid, muse.pack_eeg(counter, values[:, c]), arrival)
+            replay.notify(uuid, pack_eeg(counter, eeg_counts(values[:, c])), arrival)
     lost_counters = (resumed - (first + 21)) if not restart else 0
     resume_arrival = T0 + (21 + lost_counters + 1) * spp / muse.EEG_SAMPLE_RATE
     replay.drop(T0 + 21 * spp / muse.EEG_SAMPLE_RATE)
@@ -177,7 +185,7 @@ def test_muse_partial_packet_then_resume(resume_counter: int, restart: bool) -> 
     for k, values in enumerate(after):
         for c, uuid in enumerate(channels):
             arrival = resume_arrival + (k * spp + c) / muse.EEG_SAMPLE_RATE
-            replay.notify(uuid, muse.pack_eeg(resumed + k, values[:, c]), arrival)
+            replay.notify(uuid, pack_eeg(resumed + k, eeg_counts(values[:, c])), arrival)
 
     block = replay.stream("eeg")
     partial = before[20].copy()
@@ -218,7 +226,7 @@ def test_eda_band_resume(last_before: int, resume_at: int, restart: bool) -> Non
     values = np.round(rng.uniform(0.5, 20.0, size=(15, 10)) * 1000) / 1000  # µS, nS grid
 
     def send(sequence: int, samples: np.ndarray, arrival: float) -> None:
-        replay.notify(gatt.EDA_MEASUREMENT, eda_band.encode_eda(sequence, samples), arrival)
+        replay.notify(gatt.EDA_MEASUREMENT, encode_eda(sequence, samples), arrival)
 
     for k in range(10):
         send(first + 10 * k, values[k], T0 + (10 * k + 10) / rate)
@@ -245,7 +253,7 @@ def test_eda_band_resume(last_before: int, resume_at: int, restart: bool) -> Non
 def _pmd(samples: np.ndarray, last_index: int, epoch_ns: int = 10**17) -> bytes:
     """A PMD ECG frame whose last sample is device sample ``last_index``."""
     timestamp = epoch_ns + round(last_index * 1e9 / polar.ECG_SAMPLE_RATE)
-    return polar.encode_frame(samples, timestamp)
+    return encode_ecg_frame(samples, timestamp)
 
 
 @pytest.mark.parametrize("repeat", [False, True])
@@ -294,3 +302,34 @@ def test_polar_restart_after_a_resume_starts_a_new_segment() -> None:
     block = replay.stream("ecg")
     assert_delivered(block, np.arange(6 * n), frames.reshape(-1, 1).astype(np.float64))
     assert replay.sup.stats()["dev/ecg"].duplicates == 0
+
+
+def test_a_decoder_bug_is_logged_with_its_traceback_and_the_stream_goes_on(
+    caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed packet (DecodeError) is a warning; any other decoder exception is a bug:
+    logged as an error with its traceback. Neither ends the stream."""
+    replay = Replay("eda")
+    on_notify = replay.sup._handler(replay.device, replay.driver)
+
+    class Characteristic:  # stand-in for bleak's characteristic: the handler reads .uuid
+        uuid = gatt.EDA_MEASUREMENT
+
+    decode = replay.driver.decode
+
+    def buggy(uuid: str, data: bytes) -> list[Frame]:
+        if data == b"bug":
+            raise TypeError("a bug in the decoder")
+        return decode(uuid, data)
+
+    monkeypatch.setattr(replay.driver, "decode", buggy)
+    with caplog.at_level(logging.WARNING, logger="affectstream.device.supervisor"):
+        on_notify(Characteristic(), bytearray(b"\x01"))  # too short: DecodeError
+        on_notify(Characteristic(), bytearray(b"bug"))
+        on_notify(Characteristic(), bytearray(encode_eda(0, [1.0, 2.0])))
+    warning, error = [r for r in caplog.records if "malformed packet" in r.getMessage()]
+    assert warning.levelno == logging.WARNING and warning.exc_info is None
+    assert error.levelno == logging.ERROR and error.exc_info is not None
+    assert error.exc_info[0] is TypeError
+    assert replay.sup.stats()["dev/eda"].malformed == 2
+    np.testing.assert_array_equal(replay.stream("eda").values[:, 0], [1.0, 2.0])

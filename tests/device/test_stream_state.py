@@ -6,8 +6,10 @@ import asyncio
 
 import numpy as np
 
-from affectstream.device.profiles import Frame, get_profile
-from affectstream.device.supervisor import StreamState, Supervisor
+from affectstream.device.driver import Frame
+from affectstream.device.profiles import get_profile
+from affectstream.device.stream_state import StreamState
+from affectstream.device.supervisor import Supervisor
 
 EDA = get_profile("eda").stream("eda")  # counter modulus 65536, 32 Hz nominal
 

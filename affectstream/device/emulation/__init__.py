@@ -17,6 +17,12 @@ Guarantees and limits:
   ``sent_indices``) in canonical units, quantised exactly as on the wire, and counts what
   it generated but did not deliver (``lost_samples``); device counters follow the device
   clock, so a counter gap equals the samples lost.
+- Each emulator module is its protocol's encoder side (``encode_heart_rate``,
+  ``encode_ecg_frame``, ``encode_eda``, ``pack_eeg``/``encode_reply``, ``pack_deltas``),
+  written from the protocol documents with its own constants rather than from the
+  decoders in :mod:`affectstream.device`, so a round trip checks one side against the
+  other; the decoder tests also keep hand-written byte vectors, deliberately independent
+  of both.
 - Delivery is lossless unless a fault is injected (``disconnect``, ``link_loss``,
   ``stall``, ``skip_samples``, ``send_malformed``, a small ``max_mtu``).
 - Throughput: the userspace stack carries roughly 500-1000 notifications per second per

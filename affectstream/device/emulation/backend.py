@@ -32,7 +32,7 @@ from bleak.backends.service import BleakGATTService, BleakGATTServiceCollection
 from bleak.exc import BleakDeviceNotFoundError, BleakError, BleakGATTProtocolError
 from bleak.uuids import normalize_uuid_str
 from bumble import att, hci
-from bumble.core import UUID, AdvertisingData
+from bumble.core import UUID, AdvertisingData, BaseBumbleError
 from bumble.device import Advertisement, Connection, Device, Peer
 from bumble.gatt_client import CharacteristicProxy
 
@@ -129,7 +129,7 @@ class BumbleClientBackend(BaseBleakClient):
             return
         try:
             peer_address = hci.Address(self.address)
-        except Exception as error:
+        except ValueError as error:
             raise BleakDeviceNotFoundError(
                 self.address,
                 f"{self.address!r} is not a BLE address; expected six hex bytes like "
@@ -168,7 +168,7 @@ class BumbleClientBackend(BaseBleakClient):
     async def _abandon_connect(self, device: Device) -> None:
         try:
             await asyncio.wait_for(device.cancel_connection(), 1.0)  # type: ignore[no-untyped-call]
-        except Exception:
+        except (TimeoutError, BaseBumbleError):
             logger.debug("Cancelling the pending connection failed", exc_info=True)
         self._radio.release_device(device)
         self._device = None
@@ -230,7 +230,7 @@ class BumbleClientBackend(BaseBleakClient):
         self._client_disconnecting = True
         try:
             await connection.disconnect()
-        except Exception:
+        except (TimeoutError, BaseBumbleError):
             logger.debug("Disconnect of %s raised", self.address, exc_info=True)
             if self._connection is not None:
                 self._on_disconnection(hci.HCI_REMOTE_USER_TERMINATED_CONNECTION_ERROR)
@@ -259,6 +259,8 @@ class BumbleClientBackend(BaseBleakClient):
             return await awaitable
         except att.ATT_Error as error:
             raise BleakGATTProtocolError(error.error_code) from error
+        except BaseBumbleError as error:  # link or state errors: bleak raises BleakError
+            raise BleakError(f"{self.address}: GATT operation failed: {error}") from error
         except asyncio.CancelledError:
             task = asyncio.current_task()
             if task is not None and task.cancelling():

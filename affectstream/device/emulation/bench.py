@@ -13,30 +13,24 @@ from typing import Any
 
 from bleak import BleakClient
 
-from affectstream.device import gatt
+from affectstream.device import eda_band, ganglion, gatt, muse, polar
 from affectstream.device.emulation.factory import make_emulated
 from affectstream.device.emulation.peripheral import EmulatedPeripheral
 from affectstream.device.emulation.radio import VirtualRadio
-
-_POLAR_ECG_START = bytes.fromhex("02000001820001010e00")
-
-
-def _muse_command(text: str) -> bytes:
-    body = text.encode("ascii") + b"\n"
-    return bytes([len(body)]) + body
 
 
 async def _start(client: BleakClient, peripheral: EmulatedPeripheral) -> None:
     """Send the profile's start command (the device layer's job; minimal here)."""
     if peripheral.profile == "polar":
-        await client.write_gatt_char(gatt.PMD_CONTROL, _POLAR_ECG_START, response=True)
+        await client.write_gatt_char(gatt.PMD_CONTROL, polar.start_request(), response=True)
     elif peripheral.profile == "eda":
-        await client.write_gatt_char(gatt.EDA_CONTROL, b"\x01", response=True)
+        start = bytes([eda_band.CONTROL_START])
+        await client.write_gatt_char(gatt.EDA_CONTROL, start, response=True)
     elif peripheral.profile == "muse":
         for command in ("p20", "d"):
-            await client.write_gatt_char(gatt.MUSE_CONTROL, _muse_command(command), False)
+            await client.write_gatt_char(gatt.MUSE_CONTROL, muse.encode_command(command), False)
     elif peripheral.profile == "ganglion":
-        await client.write_gatt_char(gatt.GANGLION_SEND, b"b", response=False)
+        await client.write_gatt_char(gatt.GANGLION_SEND, ganglion.CMD_START, response=False)
 
 
 async def run_benchmark(

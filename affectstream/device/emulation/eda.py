@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
@@ -20,6 +21,7 @@ from affectstream.device.emulation.peripheral import (
 from affectstream.device.emulation.script import AffectScript
 from affectstream.device.emulation.signals import EdaGenerator
 from affectstream.errors import ConfigError
+from affectstream.types import FloatArray
 
 ALLOWED_RATES = (4, 8, 16, 32, 64, 128, 256)
 DEFAULT_RATE = 32
@@ -30,6 +32,41 @@ SATURATED_RAW = 0xFFFFFF
 FLAG_CONTACT, FLAG_SATURATED, FLAG_BATTERY_LOW = 0x01, 0x02, 0x04
 #: Longest a packet waits for more samples, in device seconds (bounds latency at low rates).
 MAX_PACKET_SPAN_S = 0.25
+
+
+def encode_eda(
+    sequence: int,
+    values_us: Sequence[float] | FloatArray,
+    *,
+    contact: bool = True,
+    battery_low: bool = False,
+) -> bytes:
+    """An EDA Measurement notification: flags, u16 LE sequence, uint24 LE nS per sample.
+
+    Parameters
+    ----------
+    sequence : int
+        Device counter of the first sample (taken modulo 65536).
+    values_us : sequence of float
+        Skin conductance in µS; NaN or values beyond the 24-bit range are sent saturated
+        (0xFFFFFF, with the saturated flag).
+    contact, battery_low : bool
+        Flags.
+
+    Returns
+    -------
+    bytes
+    """
+    raw = np.round(np.asarray(values_us, dtype=np.float64) * 1000.0)
+    saturated = ~np.isfinite(raw) | (raw >= SATURATED_RAW) | (raw < 0)
+    counts = np.where(saturated, SATURATED_RAW, raw).astype("<u4")
+    flags = (
+        (FLAG_CONTACT if contact else 0)
+        | (FLAG_SATURATED if saturated.any() else 0)
+        | (FLAG_BATTERY_LOW if battery_low else 0)
+    )
+    samples = counts.view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
+    return struct.pack("<BH", flags, sequence % 65536) + samples
 
 
 class EdaBand(EmulatedPeripheral):
@@ -85,7 +122,6 @@ class EdaBand(EmulatedPeripheral):
         self.generator = EdaGenerator(self.script, self.rng)
         self.streaming = False
         self._next_index = 0
-        self._malformed_cycle = 0
         self.measurement: Characteristic[bytes] = Characteristic(
             uuids.EDA_MEASUREMENT,
             Characteristic.Properties.NOTIFY,
@@ -146,15 +182,13 @@ class EdaBand(EmulatedPeripheral):
         by_latency = max(1, int(self.rate * MAX_PACKET_SPAN_S))
         return max(1, min(by_mtu, by_latency))
 
-    def _malformed_payload(self) -> bytes:
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
         options = (
             b"\x01\x00",  # header cut short
             b"\x01\x00\x00",  # header without samples
             b"\x01\x00\x00\x10\x27",  # a sample cut to two bytes
         )
-        payload = options[self._malformed_cycle % len(options)]
-        self._malformed_cycle += 1
-        return payload
+        return options
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming:
@@ -167,18 +201,10 @@ class EdaBand(EmulatedPeripheral):
             conductance = self.generator.samples_at(indices / self.rate)
             if not self.contact:
                 conductance = np.full(spp, 0.05)  # open electrodes: next to nothing flows
-            raw = np.round(conductance * 1000.0).astype(np.int64)
+            raw = np.clip(np.round(conductance * 1000.0), 0, SATURATED_RAW - 1)
             saturated = conductance > self.saturate_above_us
-            raw = np.where(saturated, SATURATED_RAW, np.clip(raw, 0, SATURATED_RAW - 1))
-            flags = (FLAG_CONTACT if self.contact else 0) | (
-                FLAG_BATTERY_LOW if self.battery < 15 else 0
-            )
-            if saturated.any():
-                flags |= FLAG_SATURATED
-            payload = struct.pack("<BH", flags, first % 65536) + (
-                raw.astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3].tobytes()
-            )
             values = np.where(saturated, np.nan, raw / 1000.0)
+            payload = encode_eda(first, values, contact=self.contact, battery_low=self.battery < 15)
             record = pack_records("eda", values, indices)
             await self._emit(Packet(self.measurement, payload, [record]), deliver=deliver)
             self._next_index += spp

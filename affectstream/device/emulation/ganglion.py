@@ -38,8 +38,24 @@ def _legal_next(previous: IntArray, target: IntArray, bits: int) -> IntArray:
     return sample
 
 
-def _pack_fields(deltas: IntArray, bits: int) -> bytes:
-    fields = deltas.reshape(8) & ((1 << bits) - 1)
+def pack_deltas(deltas: IntArray, bits: int) -> bytes:
+    """Pack 8 deltas (2 samples × 4 channels) into ``bits``-wide big-endian fields.
+
+    A delta's LSB must match its sign (OpenBCI's convention), so odd negative and even
+    positive values round-trip exactly.
+
+    Parameters
+    ----------
+    deltas : ndarray of int, shape (2, 4)
+        Deltas, ``previous - current``.
+    bits : int
+        18 or 19.
+
+    Returns
+    -------
+    bytes
+    """
+    fields = np.asarray(deltas, dtype=np.int64).reshape(8) & ((1 << bits) - 1)
     bit_array = ((fields[:, None] >> np.arange(bits - 1, -1, -1)) & 1).astype(np.uint8)
     return np.packbits(bit_array.reshape(-1)).tobytes()
 
@@ -86,7 +102,6 @@ class Ganglion(EmulatedPeripheral):
         self._next_index = 0
         self._raw_pending = False
         self._last = np.zeros(4, dtype=np.int64)
-        self._malformed_cycle = 0
         self.receive: Characteristic[bytes] = Characteristic(
             uuids.GANGLION_RECEIVE, Characteristic.Properties.NOTIFY, Characteristic.Permissions(0)
         )
@@ -123,10 +138,8 @@ class Ganglion(EmulatedPeripheral):
     def _on_link_down(self) -> None:
         self.streaming = False
 
-    def _malformed_payload(self) -> bytes:
-        payload = _MALFORMED[self._malformed_cycle % len(_MALFORMED)]
-        self._malformed_cycle += 1
-        return payload
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        return _MALFORMED
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming:
@@ -150,7 +163,7 @@ class Ganglion(EmulatedPeripheral):
                 deltas = np.stack([self._last - one, one - two])
                 offset = 0 if self.delta_bits == 18 else 100
                 packet_id = ((first - 1) % CYCLE) // 2 + 1 + offset
-                payload = bytes([packet_id]) + _pack_fields(deltas, self.delta_bits)
+                payload = bytes([packet_id]) + pack_deltas(deltas, self.delta_bits)
             self._last = rows[-1].copy()
             indices = np.arange(first, first + n, dtype=np.int64)
             record = pack_records("eeg", rows.astype(np.float64) * SCALE_UV, indices)

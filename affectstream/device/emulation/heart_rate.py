@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import struct
 from typing import Any, ClassVar
 
 import numpy as np
@@ -27,6 +26,52 @@ _FLAG_RR = 0x10
 # Payloads every Heart Rate decoder must reject: empty; uint16 flag with one HR byte;
 # an RR field cut to one byte; the energy field cut to one byte.
 _MALFORMED = (b"", b"\x01\x48", b"\x10\x46\x00", b"\x08\x46\x01")
+
+
+def encode_heart_rate(
+    heart_rate: int,
+    *,
+    rr_1024: tuple[int, ...] = (),
+    energy_expended: int | None = None,
+    contact_supported: bool = False,
+    contact_detected: bool = False,
+    uint16: bool | None = None,
+) -> bytes:
+    """A Heart Rate Measurement notification (decoded by
+    :func:`affectstream.device.heart_rate.decode_heart_rate`).
+
+    Parameters
+    ----------
+    heart_rate : int
+        Heart rate in bpm.
+    rr_1024 : tuple of int
+        RR intervals in raw units of 1/1024 s.
+    energy_expended : int, optional
+        Energy expended in kJ.
+    contact_supported, contact_detected : bool
+        Sensor contact flags.
+    uint16 : bool, optional
+        Force the uint16 HR format; by default it is used only when ``heart_rate > 255``.
+
+    Returns
+    -------
+    bytes
+    """
+    wide = heart_rate > 255 if uint16 is None else uint16
+    flags = (
+        (_FLAG_UINT16 if wide else 0)
+        | (_FLAG_CONTACT_DETECTED if contact_detected else 0)
+        | (_FLAG_CONTACT_SUPPORTED if contact_supported else 0)
+        | (_FLAG_ENERGY if energy_expended is not None else 0)
+        | (_FLAG_RR if rr_1024 else 0)
+    )
+    out = bytearray([flags])
+    out += heart_rate.to_bytes(2 if wide else 1, "little")
+    if energy_expended is not None:
+        out += energy_expended.to_bytes(2, "little")
+    for rr in rr_1024:
+        out += rr.to_bytes(2, "little")
+    return bytes(out)
 
 
 class HeartRateStrap(EmulatedPeripheral):
@@ -85,7 +130,6 @@ class HeartRateStrap(EmulatedPeripheral):
             self._next_beat = self.beats.dropped + int(np.searchsorted(times, self.uptime))
         self._energy_kj = 0.0
         self._last_hr = 60
-        self._malformed_cycle = 0
         self.measurement: Characteristic[bytes] = Characteristic(
             uuids.HEART_RATE_MEASUREMENT,
             Characteristic.Properties.NOTIFY,
@@ -109,10 +153,8 @@ class HeartRateStrap(EmulatedPeripheral):
         """Battery level in %: 90 at power-on, 1 % less per 10 minutes of device time."""
         return max(5, 90 - int(self.device_time() // 600))
 
-    def _malformed_payload(self) -> bytes:
-        payload = _MALFORMED[self._malformed_cycle % len(_MALFORMED)]
-        self._malformed_cycle += 1
-        return payload
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        return _MALFORMED
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         while self._next_notification <= device_time:
@@ -130,32 +172,31 @@ class HeartRateStrap(EmulatedPeripheral):
         beat_numbers = np.arange(first, last, dtype=np.int64)
         rr_new = rr_s[beat_numbers - offset]
         self._next_beat = last
-        flags = _FLAG_CONTACT_SUPPORTED | _FLAG_CONTACT_DETECTED
         if rr_new.size:
             self._last_hr = int(np.clip(np.round(60.0 / float(np.mean(rr_new))), 25, 250))
         hr = self._last_hr
-        body = b""
-        if self.hr_uint16:
-            flags |= _FLAG_UINT16
-            body += struct.pack("<H", hr)
-        else:
-            body += struct.pack("<B", hr)
         records = [pack_records("hr", np.array([hr], dtype=np.float64), [int(t)])]
+        energy: int | None = None
         if self.energy_expended:
-            flags |= _FLAG_ENERGY
             self._energy_kj += 0.0015 * hr  # about 5-6 kJ/min at rest
             energy = min(int(self._energy_kj), 0xFFFF)
-            body += struct.pack("<H", energy)
             records.append(pack_records("energy", np.array([energy], dtype=np.float64), [int(t)]))
         raw = np.clip(np.round(rr_new * 1024.0), 1, 0xFFFF).astype(np.int64)
-        # RR values that do not fit the MTU are dropped, as a real strap does.
-        room = (self.mtu - 3 - 1 - len(body)) // 2
+        # RR values that do not fit the MTU are dropped, as a real strap does: room after
+        # the ATT header (3), flags (1), HR (1 or 2) and energy (0 or 2).
+        fixed = 1 + (2 if self.hr_uint16 else 1) + (0 if energy is None else 2)
+        room = (self.mtu - 3 - fixed) // 2
         raw = raw[: max(room, 0)]
         beat_numbers = beat_numbers[: raw.size]
-        if raw.size:
-            flags |= _FLAG_RR
-            body += raw.astype("<u2").tobytes()
         rr_ms = raw.astype(np.float64) * (1000.0 / 1024.0)
         records.append(pack_records("rr", rr_ms, beat_numbers))
         self.beats.forget_before(t - 10.0)
-        return Packet(self.measurement, bytes([flags]) + body, records)
+        payload = encode_heart_rate(
+            hr,
+            rr_1024=tuple(raw.tolist()),
+            energy_expended=energy,
+            contact_supported=True,
+            contact_detected=True,
+            uint16=self.hr_uint16,
+        )
+        return Packet(self.measurement, payload, records)

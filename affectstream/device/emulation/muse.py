@@ -33,12 +33,61 @@ PPG_CHANNELS = ("ambient", "infrared", "red")
 _MALFORMED = (b"", b"\x00\x01\x02\x03\x04\x05\x06", bytes(19), bytes(21))
 
 
+def eeg_counts(values_uv: FloatArray) -> IntArray:
+    """12-bit EEG counts of samples in µV (rounded, clipped to the wire's range).
+
+    Parameters
+    ----------
+    values_uv : ndarray of float
+        Samples in µV.
+
+    Returns
+    -------
+    ndarray of int64
+        Same shape.
+    """
+    counts: IntArray = np.clip(np.round(values_uv / SCALE_UV + OFFSET), 0, 4095).astype(np.int64)
+    return counts
+
+
 def pack_eeg(counter: int, raw: np.ndarray[Any, np.dtype[np.int64]]) -> bytes:
-    """One 20-byte EEG packet: u16 BE counter, 12 samples of 12 bits packed big-endian."""
+    """One 20-byte EEG packet: u16 BE counter, 12 samples of 12 bits packed big-endian.
+
+    Parameters
+    ----------
+    counter : int
+        Packet counter (taken modulo 65536).
+    raw : ndarray of int64, shape (12,)
+        Counts (see :func:`eeg_counts`).
+
+    Returns
+    -------
+    bytes
+    """
     pairs = raw.reshape(6, 2)
     first, second = pairs[:, 0], pairs[:, 1]
     body = np.stack([first >> 4, ((first & 0x0F) << 4) | (second >> 8), second & 0xFF], axis=1)
     return bytes([(counter >> 8) & 0xFF, counter & 0xFF]) + body.astype(np.uint8).tobytes()
+
+
+def encode_reply(reply: dict[str, Any]) -> list[bytes]:
+    """A JSON control reply as 20-byte notifications ``[n_chars, ascii..., zero padding]``.
+
+    Parameters
+    ----------
+    reply : dict
+        The reply object.
+
+    Returns
+    -------
+    list of bytes
+    """
+    text = json.dumps(reply, separators=(",", ":")).encode("ascii")
+    pieces = []
+    for start in range(0, len(text), PACKET_SIZE - 1):
+        chunk = text[start : start + PACKET_SIZE - 1]
+        pieces.append(bytes([len(chunk)]) + chunk + bytes(PACKET_SIZE - 1 - len(chunk)))
+    return pieces
 
 
 @dataclass
@@ -106,8 +155,9 @@ class MuseHeadset(EmulatedPeripheral):
         self.streaming = False
         self.aux = False  # preset p21 by default
         self.aux_ever_sent = False
+        #: Battery percent the status reply ("bp") reports.
+        self.battery = 82
         self.commands_received: list[str] = []
-        self._malformed_cycle = 0
         self._tilt = self.rng.normal(0.0, 0.15, size=3)
         self.control: Characteristic[bytes] = Characteristic(
             uuids.MUSE_CONTROL,
@@ -176,7 +226,7 @@ class MuseHeadset(EmulatedPeripheral):
                 "sn": "0000-0000-0000",
                 "ma": self.address,
                 "id": "emulated",
-                "bp": 82,
+                "bp": self.battery,
                 "ts": 0,
                 "ps": 20 if self.aux else 21,
                 "rc": 0,
@@ -189,10 +239,7 @@ class MuseHeadset(EmulatedPeripheral):
         self._spawn(self._reply(reply))
 
     async def _reply(self, reply: dict[str, Any]) -> None:
-        text = json.dumps(reply, separators=(",", ":"))
-        for start in range(0, len(text), PACKET_SIZE - 1):
-            chunk = text[start : start + PACKET_SIZE - 1].encode("ascii")
-            payload = bytes([len(chunk)]) + chunk + bytes(PACKET_SIZE - 1 - len(chunk))
+        for payload in encode_reply(reply):
             if not self.can_send(self.control):
                 return
             await self._send(self.control, payload)
@@ -214,10 +261,8 @@ class MuseHeadset(EmulatedPeripheral):
 
     # -- data -----------------------------------------------------------------------------
 
-    def _malformed_payload(self) -> bytes:
-        payload = _MALFORMED[self._malformed_cycle % len(_MALFORMED)]
-        self._malformed_cycle += 1
-        return payload
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        return _MALFORMED
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming:
@@ -253,7 +298,7 @@ class MuseHeadset(EmulatedPeripheral):
         """Canonical values and per-characteristic payloads of one packet counter."""
         if kind == "eeg":
             eeg = self.generator.samples(int(indices[0]), indices.size)
-            raw = np.clip(np.round(eeg / SCALE_UV + OFFSET), 0, 4095).astype(np.int64)
+            raw = eeg_counts(eeg)
             values = SCALE_UV * (raw - OFFSET).astype(np.float64)
             if not self.aux:
                 values[:, 4] = np.nan

@@ -151,6 +151,7 @@ class EmulatedPeripheral:
         self.t0_wall = time.time()  # reset at power-on
         self._stall_until = -1.0
         self._stall_drop = True
+        self._malformed_cycle = 0
         self._skip: dict[str, int] = {}
         self._malformed_pending = 0
         self._background: set[asyncio.Task[None]] = set()
@@ -431,8 +432,15 @@ class EmulatedPeripheral:
             self.malformed_sent += 1
 
     def _malformed_payload(self) -> bytes:
-        """A payload the profile's decoder must reject (subclasses override)."""
-        return b""
+        """The next of :meth:`_malformed_payloads`, in turn."""
+        options = self._malformed_payloads()
+        payload = options[self._malformed_cycle % len(options)]
+        self._malformed_cycle += 1
+        return payload
+
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
+        """Payloads the profile's decoder must reject (subclasses override)."""
+        return (b"",)
 
     # -- chaos ----------------------------------------------------------------------------
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 import struct
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 import numpy as np
+from bumble.core import BaseBumbleError
 from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
@@ -19,6 +21,7 @@ from affectstream.device.emulation.peripheral import (
 )
 from affectstream.device.emulation.script import AffectScript
 from affectstream.device.emulation.signals import BeatGenerator, EcgGenerator
+from affectstream.types import IntArray
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +49,30 @@ ERROR_INVALID_SAMPLE_RATE = 8
 _ECG_SETTINGS = bytes([0x00, 0x01, *ECG_RATE.to_bytes(2, "little")]) + bytes(
     [0x01, 0x01, *ECG_RESOLUTION.to_bytes(2, "little")]
 )
+
+
+def encode_ecg_frame(samples_uv: Sequence[int] | IntArray, timestamp_ns: int) -> bytes:
+    """An ECG data frame: measurement type, u64 LE timestamp, frame type 0, int24 LE samples.
+
+    Parameters
+    ----------
+    samples_uv : sequence of int
+        Samples in µV (taken modulo 2**24, i.e. two's complement int24).
+    timestamp_ns : int
+        Device time of the last sample, ns since 2000-01-01.
+
+    Returns
+    -------
+    bytes
+    """
+    ecg = np.asarray(samples_uv, dtype=np.int64)
+    body = bytearray(FRAME_HEADER + 3 * ecg.size)
+    body[0] = MEASUREMENT_ECG
+    struct.pack_into("<Q", body, 1, timestamp_ns)
+    body[9] = 0
+    raw = (ecg & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
+    body[FRAME_HEADER:] = raw.tobytes()
+    return bytes(body)
 
 
 class PolarH10(EmulatedPeripheral):
@@ -95,7 +122,6 @@ class PolarH10(EmulatedPeripheral):
         self.streaming = False
         self._next_index = 0
         self._first_frame_time = 0.0
-        self._malformed_cycle = 0
         self.responses_sent: list[bytes] = []
         self.control: Characteristic[bytes] = Characteristic(
             uuids.PMD_CONTROL,
@@ -134,7 +160,7 @@ class PolarH10(EmulatedPeripheral):
         try:
             await self._device.indicate_subscriber(self._connection, self.control, response)
             self.responses_sent.append(response)
-        except Exception:
+        except (TimeoutError, BaseBumbleError):
             logger.debug("PMD indication failed (link gone?)", exc_info=True)
 
     def _handle_request(self, request: bytes) -> bytes:
@@ -206,7 +232,7 @@ class PolarH10(EmulatedPeripheral):
         start_ns = round((self.t0_wall - self.uptime - EPOCH_2000) * 1e9)
         return start_ns + round(index * 1e9 / ECG_RATE)
 
-    def _malformed_payload(self) -> bytes:
+    def _malformed_payloads(self) -> tuple[bytes, ...]:
         ts = self.timestamp_ns(self._next_index).to_bytes(8, "little")
         options = (
             b"\x00\x01\x02",  # header cut short
@@ -214,9 +240,7 @@ class PolarH10(EmulatedPeripheral):
             b"\x02" + ts + b"\x00" + b"\x00" * 6,  # an ACC frame, not ECG
             b"\x00" + ts + b"\x80" + b"\x00" * 6,  # compressed frame type
         )
-        payload = options[self._malformed_cycle % len(options)]
-        self._malformed_cycle += 1
-        return payload
+        return options
 
     async def _tick(self, device_time: float, *, deliver: bool) -> None:
         if not self.streaming or device_time < self._first_frame_time:
@@ -230,14 +254,9 @@ class PolarH10(EmulatedPeripheral):
             first = self._next_index
             ecg_uv = np.round(self.ecg.samples(first, spf))
             ecg = np.clip(ecg_uv, -(2**23), 2**23 - 1).astype(np.int64)
-            body = bytearray(FRAME_HEADER + 3 * spf)
-            body[0] = MEASUREMENT_ECG
-            struct.pack_into("<Q", body, 1, self.timestamp_ns(first + spf - 1))
-            body[9] = 0
-            raw = (ecg & 0xFFFFFF).astype("<u4").view(np.uint8).reshape(-1, 4)[:, :3]
-            body[FRAME_HEADER:] = raw.tobytes()
+            body = encode_ecg_frame(ecg, self.timestamp_ns(first + spf - 1))
             indices = np.arange(first, first + spf, dtype=np.int64)
             record = pack_records("ecg", ecg.astype(np.float64), indices)
-            await self._emit(Packet(self.data, bytes(body), [record]), deliver=deliver)
+            await self._emit(Packet(self.data, body, [record]), deliver=deliver)
             self._next_index += spf
             due -= spf

@@ -86,7 +86,7 @@ class VirtualRadio:
         for peripheral in list(self._peripherals.values()):
             try:
                 await peripheral.power_off()
-            except Exception:
+            except Exception:  # broad on purpose: every other peripheral still powers off
                 logger.exception("Powering off %s failed", peripheral.name)
         self._peripherals.clear()
         for device in list(self._centrals):
