@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -530,3 +533,53 @@ def test_chunk_codec_decodes_only_requested_fields_and_keeps_masks() -> None:
     assert list(only_n.kinds) == ["n"]
     with pytest.raises(StoreError, match="cannot be decoded"):
         _chunks.decode(b"XXXX" + blob[4:])
+
+
+def _asc1_blob(time_ns: np.ndarray, fields: dict[str, tuple[str, bytes]]) -> bytes:
+    """An ASC1 chunk built from the format the _chunks docstring describes (not by encode).
+
+    Segments of 512 bytes or more are zlib-compressed (the codec every build can read),
+    smaller ones stored as is, exactly as the description says.
+    """
+    body = bytearray()
+
+    def add(raw: bytes) -> list[int]:
+        compressed = len(raw) >= 512
+        data = zlib.compress(raw) if compressed else raw
+        body.extend(data)
+        return [len(body) - len(data), len(data), len(raw), int(compressed)]
+
+    deltas = np.diff(time_ns, prepend=0).astype("<i8")
+    header: dict[str, object] = {"codec": "zlib", "n": len(time_ns), "time": add(deltas.tobytes())}
+    header["fields"] = [[name, kind, add(raw), None] for name, (kind, raw) in fields.items()]
+    header["crc"] = zlib.crc32(bytes(body))
+    head = json.dumps(header).encode()
+    return b"ASC1" + struct.pack("<I", len(head)) + head + bytes(body)
+
+
+def test_a_store_holding_chunks_in_the_documented_asc1_format_reads_back(
+    tmp_path: Path,
+) -> None:
+    n = 300  # every segment is over 512 bytes: compressed with zlib
+    times = 1_000 + np.arange(n, dtype=np.int64) * 3
+    values = np.linspace(-1.0, 1.0, n)
+    labels = ["a", "b"] * (n // 2)
+    fields = {"x": values, "label": np.array(labels, dtype=object)}
+    with EmbeddedStore(tmp_path / "store") as store:
+        store.write([_batch(times, fields)])
+    blob = _asc1_blob(
+        times,
+        {
+            "x": ("float", values.astype("<f8").tobytes()),
+            "label": ("str", json.dumps(labels).encode()),
+        },
+    )
+    with sqlite3.connect(tmp_path / "store" / "store.sqlite") as connection:
+        (count,) = connection.execute("SELECT COUNT(*) FROM chunks").fetchone()
+        assert count == 1
+        connection.execute("UPDATE chunks SET data = ?", (blob,))
+    with EmbeddedStore(tmp_path / "store", read_only=True) as store:
+        frame = store.read("raw_eeg", tags={"session": "s01"})
+    assert frame["time_ns"].tolist() == times.tolist()
+    np.testing.assert_array_equal(_bits(frame["x"].to_numpy()), _bits(values))
+    assert frame["label"].tolist() == labels
