@@ -209,6 +209,37 @@ def merge(parts: Sequence[Columns]) -> Columns:
     return Columns(unique_times, values, valid, kinds)
 
 
+def without_points_of(columns: Columns, fields: Iterable[str]) -> tuple[Columns, int]:
+    """Drop every point that has a value in one of ``fields``, and those fields.
+
+    Parameters
+    ----------
+    columns : Columns
+        Points of one series.
+    fields : iterable of str
+        Fields whose points are refused (e.g. their type conflicts with the stored one).
+
+    Returns
+    -------
+    kept : Columns
+        The other points, without ``fields``.
+    n_dropped : int
+        Points dropped.
+    """
+    names = [name for name in fields if name in columns.kinds]
+    dropped = np.zeros(len(columns), dtype=bool)
+    for name in names:
+        dropped |= columns.mask(name)
+    keep = ~dropped
+    kept = Columns(
+        time_ns=columns.time_ns[keep],
+        values={k: v[keep] for k, v in columns.values.items() if k not in names},
+        valid={k: v[keep] for k, v in columns.valid.items() if k not in names},
+        kinds={k: v for k, v in columns.kinds.items() if k not in names},
+    )
+    return kept, int(dropped.sum())
+
+
 def split(columns: Columns, max_points: int) -> list[Columns]:
     """Cut columns into consecutive pieces of at most ``max_points`` points."""
     return [columns.slice(i, i + max_points) for i in range(0, len(columns), max_points)]

@@ -55,6 +55,7 @@ from affectstream.store import _chunks
 from affectstream.store._chunks import Columns
 from affectstream.store.base import (
     TAG_KEYS,
+    DeliveryReport,
     FieldKind,
     SeriesBatch,
     SessionInfo,
@@ -173,6 +174,9 @@ class EmbeddedStore(TimeSeriesStore):
         self.database_path = _database_path(self.path)
         self._lock = threading.RLock()
         self._kinds: dict[tuple[str, str], FieldKind] = {}
+        #: Points refused for good (a field-type conflict) since opening; see delivery().
+        self.rejected_points = 0
+        self._last_rejection = ""
         self._connection: sqlite3.Connection | None = None
         self._connection = self._open()
 
@@ -380,9 +384,9 @@ class EmbeddedStore(TimeSeriesStore):
         ----------
         batches : iterable of SeriesBatch
             Points to write. A point already stored (same series and timestamp) is
-            overwritten field by field; missing values (NaN, None) are not written. If
-            any batch is refused (e.g. a field changes type), nothing of this call is
-            written.
+            overwritten field by field; missing values (NaN, None) are not written. A
+            point giving a field another type than the stored one is refused alone
+            (logged and counted in :meth:`delivery`); the other points are written.
         """
         groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Columns]] = {}
         for batch in batches:
@@ -396,11 +400,9 @@ class EmbeddedStore(TimeSeriesStore):
                 groups.setdefault(key, []).append(_chunks.from_batch(batch))
         prepared: list[tuple[str, dict[str, str], Columns]] = []
         for (measurement, tag_items), parts in groups.items():
-            kinds: dict[str, FieldKind] = {}
-            for part in parts:
-                for name, kind in part.kinds.items():
-                    if kinds.setdefault(name, kind) != kind:
-                        raise self._kind_error(measurement, name, kinds[name], kind)
+            parts = self._refuse_type_conflicts(measurement, dict(tag_items), parts)
+            if not parts:
+                continue
             columns = _chunks.merge(parts) if len(parts) > 1 else parts[0]
             if len(columns):
                 prepared.append((measurement, dict(tag_items), columns))
@@ -411,6 +413,64 @@ class EmbeddedStore(TimeSeriesStore):
                 self._check_kinds(connection, measurement, columns.kinds)
                 series_id = self._series_id(connection, measurement, tags)
                 self._write_series(connection, series_id, columns)
+
+    def _refuse_type_conflicts(
+        self, measurement: str, tags: Mapping[str, str], parts: list[Columns]
+    ) -> list[Columns]:
+        """Set aside the points whose field type conflicts with the stored (or first) type.
+
+        InfluxDB refuses such a point (one line) and stores the rest; so does this store:
+        the points are counted in :meth:`delivery` and logged, the other points of the
+        write go on. The type that counts is the stored one, else the first in the call.
+        """
+        kinds = self._stored_kinds(measurement)
+        kept: list[Columns] = []
+        for part in parts:
+            conflicts = {
+                name: kind
+                for name, kind in part.kinds.items()
+                if kinds.setdefault(name, kind) != kind
+            }
+            if conflicts:
+                part, n_refused = _chunks.without_points_of(part, conflicts)
+                name, given = next(iter(conflicts.items()))
+                self._reject_points(
+                    n_refused,
+                    f"{measurement} {dict(tags)}: field {name!r} holds {kinds[name]} values, "
+                    f"{n_refused} point(s) give {given}: keep one type per field (InfluxDB "
+                    "refuses the same)",
+                )
+            if len(part):
+                kept.append(part)
+        return kept
+
+    def _stored_kinds(self, measurement: str) -> dict[str, FieldKind]:
+        """Field types stored for ``measurement`` (one indexed query; the transaction
+        checks them again in case another process wrote in between)."""
+        with self._lock, self._sqlite_errors("reading"):
+            rows = (
+                self._db()
+                .execute("SELECT name, kind FROM field_types WHERE measurement = ?", (measurement,))
+                .fetchall()
+            )
+        return {str(name): kind for name, kind in rows}
+
+    def _reject_points(self, n_points: int, message: str) -> None:
+        with self._lock:
+            self.rejected_points += n_points
+            self._last_rejection = message
+        logger.error("%s; not stored, the other points go on.", message)
+
+    def delivery(self) -> DeliveryReport:
+        """Points refused for good since the store was opened (nothing waits: writes are
+        synchronous).
+
+        Returns
+        -------
+        DeliveryReport
+        """
+        with self._lock:
+            return DeliveryReport(self.rejected_points, 0, self._last_rejection)
 
     @staticmethod
     def _kind_error(measurement: str, name: str, stored: str, given: str) -> StoreError:

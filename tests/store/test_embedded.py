@@ -400,28 +400,41 @@ def test_second_connection_sees_committed_writes_while_another_thread_writes(
 # -- bad input and damage ---------------------------------------------------------------
 
 
-def test_field_type_change_is_refused_and_the_whole_write_rolled_back(tmp_path: Path) -> None:
+def test_points_with_a_field_type_conflict_are_refused_alone_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with EmbeddedStore(tmp_path) as store:
         store.write([_batch(np.array([1]), {"n": np.array([1])}, "features")])
         good = _batch(np.array([2]), {"n": np.array([2])}, "features", session="s02")
-        bad = _batch(np.array([3]), {"n": np.array([3.5])}, "features")
-        with pytest.raises(
-            StoreError, match="Field 'n' of 'features' holds int values, this write gives float"
-        ):
-            store.write([good, bad])
-        assert store.read("features")["time_ns"].tolist() == [1]
+        # Points 3 and 4 give `n` as float (stored: int); point 5 has no `n` (NaN is
+        # missing), so it conflicts with nothing and is stored with its other field.
+        mixed = _batch(
+            np.array([3, 4, 5]),
+            {"n": np.array([3.5, 4.5, np.nan]), "x": np.array([30.0, 40.0, 50.0])},
+            "features",
+        )
+        store.write([good, mixed])
+        frame = store.read("features")
+        assert frame["time_ns"].tolist() == [1, 2, 5]
+        assert frame["x"].isna().tolist() == [True, True, False]
+        report = store.delivery()
+        assert report.rejected_points == 2 and not report.complete
+        assert "field 'n' holds int values, 2 point(s) give float" in report.last_rejection
+        assert any("not stored" in r.getMessage() for r in caplog.records)
         one_series = [
             _batch(np.array([5]), {"q": np.array([0.5])}, "quality"),
-            _batch(np.array([6]), {"q": np.array([1])}, "quality"),
+            _batch(np.array([6, 7]), {"q": np.array([1, 2])}, "quality"),
         ]
-        with pytest.raises(StoreError, match="holds float values, this write gives int"):
-            store.write(one_series)  # conflict inside one call
-        assert len(store.read("quality")) == 0
+        store.write(one_series)  # conflict inside one call: the first type counts
+        assert store.read("quality")["time_ns"].tolist() == [5]
+        assert store.delivery().rejected_points == 2 + 2
         with pytest.raises(StoreError, match="takes SeriesBatch objects"):
             store.write([{"measurement": "features"}])  # type: ignore[list-item]
-    # Field types persist after reopening.
-    with EmbeddedStore(tmp_path) as store, pytest.raises(StoreError, match="holds int values"):
-        store.write([bad])
+    # Field types persist after reopening; a new store counts from zero.
+    with EmbeddedStore(tmp_path) as store:
+        store.write([_batch(np.array([9]), {"n": np.array([9.5])}, "features")])
+        assert store.delivery().rejected_points == 1
+        assert 9 not in store.read("features")["time_ns"].tolist()
 
 
 def test_a_full_disk_fails_the_write_cleanly_and_later_writes_succeed(tmp_path: Path) -> None:
