@@ -57,6 +57,7 @@ from affectstream.store.base import (
     TAG_KEYS,
     DeliveryReport,
     FieldKind,
+    Rejections,
     SeriesBatch,
     SessionInfo,
     TimeSeriesStore,
@@ -175,8 +176,7 @@ class EmbeddedStore(TimeSeriesStore):
         self._lock = threading.RLock()
         self._kinds: dict[tuple[str, str], FieldKind] = {}
         #: Points refused for good (a field-type conflict) since opening; see delivery().
-        self.rejected_points = 0
-        self._last_rejection = ""
+        self.rejections = Rejections()
         self._connection: sqlite3.Connection | None = None
         self._connection = self._open()
 
@@ -434,7 +434,7 @@ class EmbeddedStore(TimeSeriesStore):
             if conflicts:
                 part, n_refused = _chunks.without_points_of(part, conflicts)
                 name, given = next(iter(conflicts.items()))
-                self._reject_points(
+                self.rejections.add(
                     n_refused,
                     f"{measurement} {dict(tags)}: field {name!r} holds {kinds[name]} values, "
                     f"{n_refused} point(s) give {given}: keep one type per field (InfluxDB "
@@ -455,12 +455,6 @@ class EmbeddedStore(TimeSeriesStore):
             )
         return {str(name): kind for name, kind in rows}
 
-    def _reject_points(self, n_points: int, message: str) -> None:
-        with self._lock:
-            self.rejected_points += n_points
-            self._last_rejection = message
-        logger.error("%s; not stored, the other points go on.", message)
-
     def delivery(self) -> DeliveryReport:
         """Points refused for good since the store was opened (nothing waits: writes are
         synchronous).
@@ -469,8 +463,7 @@ class EmbeddedStore(TimeSeriesStore):
         -------
         DeliveryReport
         """
-        with self._lock:
-            return DeliveryReport(self.rejected_points, 0, self._last_rejection)
+        return self.rejections.report()
 
     @staticmethod
     def _kind_error(measurement: str, name: str, stored: str, given: str) -> StoreError:

@@ -42,7 +42,6 @@ import gzip
 import itertools
 import logging
 import os
-import threading
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ import httpx
 import numpy as np
 
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
-from affectstream.store.base import DeliveryReport, SeriesBatch, TimeSeriesStore
+from affectstream.store.base import DeliveryReport, Rejections, SeriesBatch, TimeSeriesStore
 from affectstream.store.influx_config import (
     ENV_BUCKET,
     ENV_ORG,
@@ -193,11 +192,9 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
             on_full=on_full,
             full_timeout=full_timeout,
         )
-        self.rejected_points = 0  # refused for good, each set aside alone
+        self.rejections = Rejections()  # points refused for good, each set aside alone
         self._closed_pending = 0
-        self._last_rejection = ""
         self._closed = False
-        self._lock = threading.Lock()
         headers = {"Authorization": f"Token {self.token}"} if self.token else {}
         self._http = httpx.Client(base_url=self.url, headers=headers, timeout=self.timeout)
         self._client: Any = None
@@ -212,7 +209,7 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
             retry_interval=self.retry_interval,
             max_retry_delay=self.max_retry_delay,
             max_retries=self.max_retries,
-            on_refused=self._reject_points,
+            on_refused=self.rejections.add,
         )
         self.sender.start()
 
@@ -220,6 +217,11 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
     def last_error(self) -> str | None:
         """The sender's last failure (None while sends succeed)."""
         return self.sender.last_error
+
+    @property
+    def rejected_points(self) -> int:
+        """Points refused for good since this store opened (see :meth:`delivery`)."""
+        return self.rejections.count
 
     @property
     def n_sent_lines(self) -> int:
@@ -259,19 +261,13 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
             n = len(batch)
             if n <= 1:
                 when = f" at time_ns {int(batch.time_ns[0])}" if n else ""
-                self._reject_points(n, f"{batch.measurement} point{when}: {exc}")
+                self.rejections.add(n, f"{batch.measurement} point{when}: {exc}")
                 return b""
             # Halving finds the bad rows in O(bad * log n) formatting calls (a rare path).
             half = n // 2
             return self._format(_rows(batch, slice(0, half))) + self._format(
                 _rows(batch, slice(half, n))
             )
-
-    def _reject_points(self, n_points: int, message: str) -> None:
-        with self._lock:
-            self.rejected_points += n_points
-            self._last_rejection = message
-        logger.error("%s; not stored, the other points go on.", message)
 
     def delivery(self) -> DeliveryReport:
         """Points refused for good and bytes still only in the spool.
@@ -280,11 +276,9 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
         -------
         DeliveryReport
         """
-        with self._lock:
-            rejected, last = self.rejected_points, self._last_rejection
         pending = self._closed_pending if self.spool.closed else self.spool.pending_bytes
         where = f"in {self.spool_dir} for InfluxDB at {self.url}, sent when a store reopens it"
-        return DeliveryReport(rejected, pending, last, where)
+        return self.rejections.report(pending, where)
 
     def write_line_protocol(self, lines: bytes | str | Iterable[str]) -> None:
         """Spool pre-formatted line protocol with nanosecond timestamps.

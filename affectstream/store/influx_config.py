@@ -23,8 +23,16 @@ ENV_ORG = "AFFECTSTREAM_INFLUX_ORG"
 ENV_BUCKET = "AFFECTSTREAM_INFLUX_BUCKET"
 ENV_SPOOL_DIR = "AFFECTSTREAM_SPOOL_DIR"
 
-_URL_SCHEMES = {"influx": "http", "influxdb": "http", "influx+http": "http"}
-_URL_SCHEMES.update({"influx+https": "https", "influxdb+https": "https"})
+#: Store URL schemes this backend takes, and the HTTP scheme each stands for.
+URL_SCHEMES = {
+    "http": "http",
+    "https": "https",
+    "influx": "http",
+    "influxdb": "http",
+    "influx+http": "http",
+    "influx+https": "https",
+    "influxdb+https": "https",
+}
 
 
 def normalise_url(url: str) -> tuple[str, dict[str, str]]:
@@ -44,7 +52,7 @@ def normalise_url(url: str) -> tuple[str, dict[str, str]]:
     options : dict of str to str
     """
     parts = urlsplit(url)
-    scheme = _URL_SCHEMES.get(parts.scheme, parts.scheme)
+    scheme = URL_SCHEMES.get(parts.scheme, parts.scheme)
     if scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
             f"InfluxDB URL {redact_url(url)!r} is not usable: expected http://host:port (or "
@@ -102,11 +110,10 @@ def default_spool_dir(url: str, bucket: str) -> Path:
     -------
     Path
     """
+    from affectstream.store import default_store_path  # the package root, loaded first
+
     override = os.environ.get(ENV_SPOOL_DIR)
-    if override:
-        root = Path(override).expanduser()
-    else:
-        home = os.environ.get("AFFECTSTREAM_HOME")
-        root = (Path(home).expanduser() if home else Path.home() / ".affectstream") / "spool"
+    # Next to the embedded store: one AFFECTSTREAM_HOME rule for both.
+    root = Path(override).expanduser() if override else default_store_path().parent / "spool"
     key = hashlib.sha256(f"{url}\n{bucket}".encode()).hexdigest()[:16]
     return root / f"influx-{key}"
