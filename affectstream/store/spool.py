@@ -36,6 +36,10 @@ fit, ``on_full="block"`` (default) makes :meth:`Spool.append` wait up to
 :class:`SpoolFullError`; ``on_full="raise"`` raises at once. Either way the record was not
 taken and the caller still holds it: nothing is dropped silently.
 
+Size: ~650 lines, one job (the queue's state under one lock and condition: appends
+with their bounds and undo, the cursor, replay, reclaiming space); the file format and
+the recovery scan are in :mod:`affectstream.store.spool_segments`.
+
 A replayed record may reach the server twice (a crash between the server's
 acknowledgement and the cursor update); stores with last-write-wins points (InfluxDB) keep
 one copy.
