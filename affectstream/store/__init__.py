@@ -31,6 +31,7 @@ from affectstream.store.base import (
 )
 from affectstream.store.convert import GAP_EVENT_KIND, blocks_to_batches, seconds_to_ns
 from affectstream.store.embedded import EmbeddedStore
+from affectstream.store.influx_config import URL_SCHEMES  # light: no client imported
 
 __all__ = [
     "GAP_EVENT_KIND",
@@ -53,10 +54,8 @@ __all__ = [
 ]
 
 _EMBEDDED_OPTIONS = ("synchronous", "chunk_points", "timeout_s", "read_only")
-# Schemes affectstream.store.influx.normalise_url understands.
-_INFLUX_SCHEMES = frozenset(
-    {"http", "https", "influx", "influxdb", "influx+http", "influx+https", "influxdb+https"}
-)
+# Alias kept for cli/bench_store.py, which reads it: the schemes are URL_SCHEMES' keys.
+_INFLUX_SCHEMES = frozenset(URL_SCHEMES)
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
 
 
@@ -113,7 +112,7 @@ def open_store(url: str | os.PathLike[str] | None = None, **options: Any) -> Tim
         if not path:
             raise ConfigError(f"Store URL {url!r} names no path; use file:///path/to/store.")
         return _embedded(Path(path), options)
-    if scheme in _INFLUX_SCHEMES:
+    if scheme in URL_SCHEMES:
         return _influx(text, options)
     raise ConfigError(
         f"Unknown store URL scheme {scheme!r} in {redact_url(url)!r}: use a path, file:///path, "

@@ -18,7 +18,9 @@ Schema (the same on every backend, and what the Grafana dashboard queries):
 from __future__ import annotations
 
 import abc
+import logging
 import re
+import threading
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -29,6 +31,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from affectstream.errors import StoreError
+
+logger = logging.getLogger(__name__)
 
 MEASUREMENTS = ("features", "quality", "affect", "events")
 RAW_PREFIX = "raw_"
@@ -298,6 +302,56 @@ class DeliveryReport:
             self.last_rejection if rejected else "",
             self.pending_where,
         )
+
+
+class Rejections:
+    """Thread-safe tally of the points a store refused for good, and why (the latest).
+
+    Every store counts refusals here, so that :meth:`TimeSeriesStore.delivery` reports
+    them and each is logged once, the same way, whichever store refused it.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._count = 0
+        self._last = ""
+
+    def add(self, n_points: int, message: str) -> None:
+        """Count ``n_points`` refused for ``message`` (one line) and log it as an error.
+
+        Parameters
+        ----------
+        n_points : int
+            Points refused.
+        message : str
+            Which points and why, with what to do.
+        """
+        with self._lock:
+            self._count += n_points
+            self._last = message
+        logger.error("%s; not stored, the other points go on.", message)
+
+    @property
+    def count(self) -> int:
+        """Points refused so far."""
+        return self._count
+
+    def report(self, pending_bytes: int = 0, pending_where: str = "") -> DeliveryReport:
+        """A delivery report of the refusals so far and the given pending bytes.
+
+        Parameters
+        ----------
+        pending_bytes : int
+            Bytes still only in a local spool.
+        pending_where : str
+            Where they wait.
+
+        Returns
+        -------
+        DeliveryReport
+        """
+        with self._lock:
+            return DeliveryReport(self._count, pending_bytes, self._last, pending_where)
 
 
 class TimeSeriesStore(abc.ABC):

@@ -29,7 +29,13 @@ Design, and why:
   O(log chunk_points) small chunks at its tail and each point is rewritten
   O(log chunk_points) times on its way into a full chunk.
 - **Field types** are fixed per measurement and field on first write (as InfluxDB does);
-  a write giving another type is refused whole.
+  a point giving another type is refused alone and counted in :meth:`EmbeddedStore.delivery`
+  (InfluxDB refuses that line and stores the rest).
+
+Reads decode chunks into one frame in :mod:`affectstream.store.embedded_frames`. At ~760
+lines this module is still one job (the SQLite layout: open, write/merge/compact, read,
+list, delete, all on one connection and one lock); splitting it further would spread
+that one transaction discipline over several files.
 
 Layout: ``path`` is a directory (created if needed) holding ``store.sqlite`` (plus
 ``store.sqlite-wal``/``-shm`` while open); a path ending in ``.sqlite`` or ``.db``, or an
@@ -55,12 +61,15 @@ from affectstream.store import _chunks
 from affectstream.store._chunks import Columns
 from affectstream.store.base import (
     TAG_KEYS,
+    DeliveryReport,
     FieldKind,
+    Rejections,
     SeriesBatch,
     SessionInfo,
     TimeSeriesStore,
     check_measurement,
 )
+from affectstream.store.embedded_frames import decode_range, frame_of
 
 logger = logging.getLogger(__name__)
 
@@ -173,6 +182,8 @@ class EmbeddedStore(TimeSeriesStore):
         self.database_path = _database_path(self.path)
         self._lock = threading.RLock()
         self._kinds: dict[tuple[str, str], FieldKind] = {}
+        #: Points refused for good (a field-type conflict) since opening; see delivery().
+        self.rejections = Rejections()
         self._connection: sqlite3.Connection | None = None
         self._connection = self._open()
 
@@ -380,9 +391,9 @@ class EmbeddedStore(TimeSeriesStore):
         ----------
         batches : iterable of SeriesBatch
             Points to write. A point already stored (same series and timestamp) is
-            overwritten field by field; missing values (NaN, None) are not written. If
-            any batch is refused (e.g. a field changes type), nothing of this call is
-            written.
+            overwritten field by field; missing values (NaN, None) are not written. A
+            point giving a field another type than the stored one is refused alone
+            (logged and counted in :meth:`delivery`); the other points are written.
         """
         groups: dict[tuple[str, tuple[tuple[str, str], ...]], list[Columns]] = {}
         for batch in batches:
@@ -396,11 +407,9 @@ class EmbeddedStore(TimeSeriesStore):
                 groups.setdefault(key, []).append(_chunks.from_batch(batch))
         prepared: list[tuple[str, dict[str, str], Columns]] = []
         for (measurement, tag_items), parts in groups.items():
-            kinds: dict[str, FieldKind] = {}
-            for part in parts:
-                for name, kind in part.kinds.items():
-                    if kinds.setdefault(name, kind) != kind:
-                        raise self._kind_error(measurement, name, kinds[name], kind)
+            parts = self._refuse_type_conflicts(measurement, dict(tag_items), parts)
+            if not parts:
+                continue
             columns = _chunks.merge(parts) if len(parts) > 1 else parts[0]
             if len(columns):
                 prepared.append((measurement, dict(tag_items), columns))
@@ -411,6 +420,57 @@ class EmbeddedStore(TimeSeriesStore):
                 self._check_kinds(connection, measurement, columns.kinds)
                 series_id = self._series_id(connection, measurement, tags)
                 self._write_series(connection, series_id, columns)
+
+    def _refuse_type_conflicts(
+        self, measurement: str, tags: Mapping[str, str], parts: list[Columns]
+    ) -> list[Columns]:
+        """Set aside the points whose field type conflicts with the stored (or first) type.
+
+        InfluxDB refuses such a point (one line) and stores the rest; so does this store:
+        the points are counted in :meth:`delivery` and logged, the other points of the
+        write go on. The type that counts is the stored one, else the first in the call.
+        """
+        kinds = self._stored_kinds(measurement)
+        kept: list[Columns] = []
+        for part in parts:
+            conflicts = {
+                name: kind
+                for name, kind in part.kinds.items()
+                if kinds.setdefault(name, kind) != kind
+            }
+            if conflicts:
+                part, n_refused = _chunks.without_points_of(part, conflicts)
+                name, given = next(iter(conflicts.items()))
+                self.rejections.add(
+                    n_refused,
+                    f"{measurement} {dict(tags)}: field {name!r} holds {kinds[name]} values, "
+                    f"{n_refused} point(s) give {given}: keep one type per field (InfluxDB "
+                    "refuses the same)",
+                )
+            if len(part):
+                kept.append(part)
+        return kept
+
+    def _stored_kinds(self, measurement: str) -> dict[str, FieldKind]:
+        """Field types stored for ``measurement`` (one indexed query; the transaction
+        checks them again in case another process wrote in between)."""
+        with self._lock, self._sqlite_errors("reading"):
+            rows = (
+                self._db()
+                .execute("SELECT name, kind FROM field_types WHERE measurement = ?", (measurement,))
+                .fetchall()
+            )
+        return {str(name): kind for name, kind in rows}
+
+    def delivery(self) -> DeliveryReport:
+        """Points refused for good since the store was opened (nothing waits: writes are
+        synchronous).
+
+        Returns
+        -------
+        DeliveryReport
+        """
+        return self.rejections.report()
 
     @staticmethod
     def _kind_error(measurement: str, name: str, stored: str, given: str) -> StoreError:
@@ -614,10 +674,10 @@ class EmbeddedStore(TimeSeriesStore):
                 _rollback(connection)  # ends the read transaction; nothing to keep
         parts: list[tuple[dict[str, str], Columns]] = []
         for series_tags, chunks in stored:
-            columns = _decode_range(chunks, start, stop, wanted)
+            columns = decode_range(chunks, start, stop, wanted)
             if columns is not None:
                 parts.append((series_tags, columns))
-        return _frame(parts, wanted, known)
+        return frame_of(parts, wanted, known)
 
     def sessions(self) -> list[SessionInfo]:
         """List stored sessions, oldest first.
@@ -699,104 +759,3 @@ class EmbeddedStore(TimeSeriesStore):
             # executescript steps the pragma to completion; execute() frees one page only.
             self._db().executescript("PRAGMA incremental_vacuum;")
         logger.info("deleted session %r (%d chunks) from %s", session, deleted, self.path)
-
-
-def _decode_range(
-    chunks: Sequence[tuple[int, bytes]], start: int, stop: int, fields: Sequence[str] | None
-) -> Columns | None:
-    """Decode consecutive chunks of one series, keeping ``start <= time_ns < stop``."""
-    pieces: list[Columns] = []
-    for chunk_id, data in chunks:
-        piece = _chunks.decode(data, fields, where=f"chunk {chunk_id}")
-        times = piece.time_ns
-        if times[0] < start or times[-1] >= stop:
-            lo, hi = np.searchsorted(times, [start, stop], side="left")
-            piece = piece.slice(int(lo), int(hi))
-        if len(piece):
-            pieces.append(piece)
-    if not pieces:
-        return None
-    return _chunks.merge(pieces) if len(pieces) > 1 else pieces[0]
-
-
-def _output_column(kind: FieldKind, values: np.ndarray, present: np.ndarray) -> object:
-    """Convert a merged column to its DataFrame form (see TimeSeriesStore.read)."""
-    if kind == "int" and not present.all():
-        return pd.arrays.IntegerArray(values.astype(np.int64), ~present)
-    if kind == "bool" and not present.all():
-        return pd.arrays.BooleanArray(values.astype(np.bool_), ~present)
-    if kind == "str":
-        # pandas 3 would infer its "str" dtype and turn None into NaN; the contract is None.
-        return pd.Series(values, dtype=object, copy=False)
-    return values
-
-
-def _frame(
-    parts: Sequence[tuple[dict[str, str], Columns]],
-    wanted: Sequence[str] | None,
-    known: Mapping[str, FieldKind],
-) -> pd.DataFrame:
-    """Combine the columns of several series into one DataFrame sorted by time."""
-    present_fields = {name for _, columns in parts for name in columns.kinds}
-    if wanted is None:
-        names = [name for name in known if name in present_fields]
-        names += sorted(present_fields - set(names))
-    else:
-        names = list(wanted)
-    kinds: dict[str, FieldKind] = {}
-    for _, columns in parts:
-        kinds.update(columns.kinds)
-    for name in names:
-        kinds.setdefault(name, known.get(name, "float"))
-    if not parts:
-        # No rows: still give the columns a reader can expect (requested or known fields).
-        empty: dict[str, np.ndarray] = {"time_ns": np.empty(0, dtype=np.int64)}
-        for name in names if wanted is not None else known:
-            empty[name] = _chunks.missing_column(kinds.get(name, known[name]), 0)
-        return pd.DataFrame(empty)
-
-    times = (
-        np.concatenate([columns.time_ns for _, columns in parts])
-        if len(parts) > 1
-        else parts[0][1].time_ns
-    )
-    order = np.argsort(times, kind="stable") if len(parts) > 1 else None
-    sizes = [len(columns) for _, columns in parts]
-    data: dict[str, np.ndarray] = {"time_ns": times}
-    for key in TAG_KEYS:
-        if any(key in tags for tags, _ in parts):
-            tag_column = np.empty(times.shape[0], dtype=object)
-            offset = 0
-            for (tags, _), n in zip(parts, sizes, strict=True):
-                tag_column[offset : offset + n] = tags.get(key, "")  # fast, unlike np.full
-                offset += n
-            data[key] = tag_column
-    any_present = np.zeros(times.shape[0], dtype=bool)
-    masks: dict[str, np.ndarray] = {}
-    for name in names:
-        kind = kinds[name]
-        pieces: list[np.ndarray] = []
-        present: list[np.ndarray] = []
-        for _, columns in parts:
-            if name in columns.kinds:
-                pieces.append(columns.values[name])
-                present.append(columns.mask(name))
-            else:
-                pieces.append(_chunks.missing_column(kind, len(columns)))
-                present.append(np.zeros(len(columns), dtype=bool))
-        data[name] = np.concatenate(pieces) if len(pieces) > 1 else pieces[0]
-        masks[name] = np.concatenate(present) if len(present) > 1 else present[0]
-        any_present |= masks[name]
-    keep: np.ndarray | None = order
-    if not any_present.all():
-        keep = order if order is not None else np.arange(times.shape[0])
-        keep = keep[any_present[keep]]
-    result: dict[str, object] = {}
-    for column, values in data.items():
-        selected = values[keep] if keep is not None else values
-        if column in masks:
-            mask = masks[column][keep] if keep is not None else masks[column]
-            result[column] = _output_column(kinds[column], selected, mask)
-        else:
-            result[column] = selected
-    return pd.DataFrame(result)

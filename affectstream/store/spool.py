@@ -8,8 +8,10 @@ Layout of a spool directory::
     rejected/                                         records the server refused (400)
     corrupt/                                          bytes that failed their checksum
 
-A record is ``magic (4 bytes) | payload length (uint32 LE) | CRC-32 of payload (uint32 LE)``
-followed by the payload (line protocol, newline-terminated lines). The cursor file holds
+Records (framing and checksum) and the files themselves are defined in
+:mod:`affectstream.store.spool_segments`; this module is the queue on top: appends,
+bounds, the cursor and replay. A record's payload is line protocol (newline-terminated
+lines). The cursor file holds
 ``<segment id> <byte offset>`` of the first record the server has not acknowledged; it is
 replaced atomically (write a temporary file, fsync, rename, fsync the directory) after every
 acknowledged send, and segments wholly before it are deleted.
@@ -34,6 +36,10 @@ fit, ``on_full="block"`` (default) makes :meth:`Spool.append` wait up to
 :class:`SpoolFullError`; ``on_full="raise"`` raises at once. Either way the record was not
 taken and the caller still holds it: nothing is dropped silently.
 
+Size: ~650 lines, one job (the queue's state under one lock and condition: appends
+with their bounds and undo, the cursor, replay, reclaiming space); the file format and
+the recovery scan are in :mod:`affectstream.store.spool_segments`.
+
 A replayed record may reach the server twice (a crash between the server's
 acknowledgement and the cursor update); stores with last-write-wins points (InfluxDB) keep
 one copy.
@@ -42,31 +48,52 @@ one copy.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import errno
 import fcntl
 import logging
 import os
-import struct
-import sys
 import threading
 import time
-import zlib
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Literal
 
 from affectstream._validate import check_option, check_positive
 from affectstream.errors import StoreError, StoreUnavailableError
+from affectstream.store.spool_segments import (
+    HEADER,
+    HEADER_SIZE,
+    PUNCH_ALIGN,
+    Position,
+    SpoolBatch,
+    check_segment,
+    encode_record,
+    fsync_directory,
+    punch_hole,
+    quarantine,
+    read_cursor,
+    read_record,
+    segment_name,
+    segment_size,
+    segments_on_disk,
+    space_hint,
+    write_cursor,
+)
+
+__all__ = [
+    "HEADER_SIZE",
+    "FsyncPolicy",
+    "FullPolicy",
+    "Position",
+    "Spool",
+    "SpoolBatch",
+    "SpoolFullError",
+    "encode_record",
+]
 
 logger = logging.getLogger(__name__)
 
-MAGIC = b"ASP1"
-_HEADER = struct.Struct("<4sII")
-HEADER_SIZE = _HEADER.size
-_SEGMENT_SUFFIX = ".seg"
 _WARN_FRACTIONS = (0.5, 0.8, 0.95)
 _READ_WINDOW = 4 << 20
+_PUNCH_MIN = 64 << 10  # reclaim in steps of at least this much
 
 FsyncPolicy = Literal["always", "os"]
 FullPolicy = Literal["block", "raise"]
@@ -74,115 +101,6 @@ FullPolicy = Literal["block", "raise"]
 
 class SpoolFullError(StoreUnavailableError):
     """The spool reached its size bound; the record was not taken (the caller still has it)."""
-
-
-@dataclass(frozen=True, order=True)
-class Position:
-    """A byte position in the spool: segment id and offset inside that segment."""
-
-    segment: int
-    offset: int
-
-
-@dataclass(frozen=True)
-class SpoolBatch:
-    """Consecutive records read from the spool, to send and then acknowledge.
-
-    Parameters
-    ----------
-    payload : bytes
-        The records' payloads joined in order.
-    n_records : int
-        Number of records.
-    start, stop : Position
-        Position of the first record and just past the last one.
-    """
-
-    payload: bytes
-    n_records: int
-    start: Position
-    stop: Position
-
-
-_PUNCH_ALIGN = 4096  # file system block: holes are punched in whole blocks
-_PUNCH_MIN = 64 << 10  # reclaim in steps of at least this much
-_FALLOC_FL_KEEP_SIZE = 0x01
-_FALLOC_FL_PUNCH_HOLE = 0x02
-
-
-def _punch_hole(path: Path, offset: int, length: int) -> bool:
-    """Deallocate ``length`` bytes at ``offset`` of ``path`` (Linux); False if unsupported."""
-    if not sys.platform.startswith("linux") or length <= 0:
-        return False
-    try:
-        libc = ctypes.CDLL(None, use_errno=True)
-        fallocate = libc.fallocate
-        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
-        fd = os.open(path, os.O_WRONLY)
-    except (OSError, AttributeError):
-        return False
-    try:
-        mode = _FALLOC_FL_PUNCH_HOLE | _FALLOC_FL_KEEP_SIZE
-        return int(fallocate(fd, mode, offset, length)) == 0
-    finally:
-        os.close(fd)
-
-
-def _space_hint(exc: OSError) -> str:
-    """What to do about an OSError of the spool, in one sentence."""
-    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
-        return (
-            "The disk (or quota) is full: free space or set AFFECTSTREAM_SPOOL_DIR to a disk "
-            "with room; writes succeed again as soon as there is space."
-        )
-    return "Check that the spool folder is writable (or set AFFECTSTREAM_SPOOL_DIR)."
-
-
-def _segment_name(segment: int) -> str:
-    return f"{segment:016d}{_SEGMENT_SUFFIX}"
-
-
-def _fsync_directory(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def encode_record(payload: bytes) -> bytes:
-    """Return ``payload`` framed as a spool record (header + payload).
-
-    Parameters
-    ----------
-    payload : bytes
-        Record content.
-
-    Returns
-    -------
-    bytes
-    """
-    return _HEADER.pack(MAGIC, len(payload), zlib.crc32(payload)) + payload
-
-
-def _read_record(data: bytes, offset: int) -> tuple[bytes | None, int]:
-    """Decode the record at ``offset`` of ``data``.
-
-    Returns ``(payload, next_offset)``; ``payload`` is None when the bytes there are not a
-    whole valid record (``next_offset`` is then -1 for "cut short" or -2 for "corrupt").
-    """
-    if offset + HEADER_SIZE > len(data):
-        return None, -1
-    magic, length, crc = _HEADER.unpack_from(data, offset)
-    if magic != MAGIC:
-        return None, -2
-    end = offset + HEADER_SIZE + length
-    if end > len(data):
-        return None, -1
-    payload = data[offset + HEADER_SIZE : end]
-    if zlib.crc32(payload) != crc:
-        return None, -2
-    return payload, end
 
 
 class Spool:
@@ -255,7 +173,7 @@ class Spool:
             self._lock_file.close()
             raise StoreError(
                 f"Cannot open the spool {self.directory} ({exc.strerror or exc}); "
-                f"{_space_hint(exc)} Unsent data already in it stays there."
+                f"{space_hint(exc)} Unsent data already in it stays there."
             ) from None
 
     # -- opening -------------------------------------------------------------------
@@ -266,8 +184,7 @@ class Spool:
             handle = open(self.directory / "lock", "a+b", buffering=0)  # noqa: SIM115
         except OSError as exc:
             raise StoreError(
-                f"Cannot open the spool {self.directory} ({exc.strerror or exc}); "
-                f"{_space_hint(exc)}"
+                f"Cannot open the spool {self.directory} ({exc.strerror or exc}); {space_hint(exc)}"
             ) from None
         try:
             fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -288,31 +205,9 @@ class Spool:
             logger.debug("spool lock file: pid not written (%s)", exc)
         return handle
 
-    def _segments_on_disk(self) -> list[int]:
-        ids = []
-        for path in self.directory.glob("*" + _SEGMENT_SUFFIX):
-            try:
-                ids.append(int(path.stem))
-            except ValueError:
-                continue
-        return sorted(ids)
-
-    def _read_cursor(self) -> Position | None:
-        path = self.directory / "cursor"
-        try:
-            segment_text, offset_text = path.read_text().split()
-            return Position(int(segment_text), int(offset_text))
-        except FileNotFoundError:
-            return None
-        except (ValueError, OSError) as exc:
-            # The cursor is replaced atomically, so this means outside damage: replaying
-            # from the oldest segment may resend acknowledged points, which overwrite.
-            logger.error("Spool cursor %s is unreadable (%s); replaying from the start.", path, exc)
-            return None
-
     def _recover(self) -> None:
-        segments = self._segments_on_disk()
-        cursor = self._read_cursor()
+        segments = segments_on_disk(self.directory)
+        cursor = read_cursor(self.directory)
         if not segments:
             start = cursor.segment if cursor else 1
             self._cursor = Position(start, 0)
@@ -324,8 +219,8 @@ class Spool:
             cursor = Position(later[0] if later else segments[-1] + 1, 0)
         for segment in segments:
             if segment < cursor.segment:
-                (self.directory / _segment_name(segment)).unlink()
-        size = self._segment_size(cursor.segment)
+                (self.directory / segment_name(segment)).unlink()
+        size = segment_size(self.directory, cursor.segment)
         if cursor.offset > size:
             logger.error(
                 "Spool cursor %s points past the end of its segment (%d bytes): the segment "
@@ -337,12 +232,15 @@ class Spool:
         self._cursor = cursor
         kept = [s for s in segments if s >= cursor.segment]
         for segment in kept:
-            self._check_segment(
-                segment, cursor.offset if segment == cursor.segment else 0, last=segment == kept[-1]
+            self.corrupt_records += check_segment(
+                self.directory,
+                segment,
+                cursor.offset if segment == cursor.segment else 0,
+                last=segment == kept[-1],
             )
         if not kept:
             kept = [cursor.segment]
-        self._sizes = {s: self._segment_size(s) for s in kept}
+        self._sizes = {s: segment_size(self.directory, s) for s in kept}
         self._open_for_append(kept[-1])
         pending = self.pending_bytes
         if pending:
@@ -352,98 +250,17 @@ class Spool:
                 pending,
             )
 
-    def _segment_size(self, segment: int) -> int:
-        try:
-            return (self.directory / _segment_name(segment)).stat().st_size
-        except FileNotFoundError:
-            return 0
-
-    def _check_segment(self, segment: int, start: int, *, last: bool) -> None:
-        """Validate records from ``start``; truncate a torn tail, quarantine corrupt bytes."""
-        path = self.directory / _segment_name(segment)
-        data = path.read_bytes()
-        offset = start
-        good = bytearray(data[:start])
-        damaged = False
-        while offset < len(data):
-            payload, end = _read_record(data, offset)
-            if payload is not None:
-                good += data[offset:end]
-                offset = end
-                continue
-            resume = self._next_valid_record(data, offset + 1)
-            stop = len(data) if resume is None else resume
-            if offset == start and not any(data[offset:stop]):
-                # Zeros where acknowledged records were: space reclaimed in place (a hole
-                # punched) before a crash kept the cursor from moving on. Nothing to keep.
-                logger.info("Spool segment %s: skipping %d reclaimed bytes.", path, stop - offset)
-                good += data[offset:stop]
-            elif resume is None and last and end == -1:
-                self._quarantine("corrupt", f"{path.stem}-{offset}.bin", data[offset:])
-                self.corrupt_records += 1
-                logger.warning(
-                    "Spool segment %s ends with %d bytes of a record cut short (a crash in "
-                    "the middle of an append, which never returned, or a damaged length "
-                    "field); moved to %s/corrupt/.",
-                    path,
-                    len(data) - offset,
-                    self.directory,
-                )
-            else:
-                self.corrupt_records += 1
-                self._quarantine("corrupt", f"{path.stem}-{offset}.bin", data[offset:stop])
-                logger.error(
-                    "Spool segment %s: %d bytes at offset %d fail their checksum; moved to "
-                    "%s/corrupt/ (check the disk); the records after them are kept.",
-                    path,
-                    stop - offset,
-                    offset,
-                    self.directory,
-                )
-            damaged = True
-            if resume is None:
-                break
-            offset = resume
-        if damaged:
-            temporary = path.with_suffix(".tmp")
-            with open(temporary, "wb") as handle:
-                handle.write(good)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, path)
-            _fsync_directory(self.directory)
-
-    @staticmethod
-    def _next_valid_record(data: bytes, offset: int) -> int | None:
-        while True:
-            found = data.find(MAGIC, offset)
-            if found < 0:
-                return None
-            payload, _ = _read_record(data, found)
-            if payload is not None:
-                return found
-            offset = found + 1
-
-    def _quarantine(self, kind: str, name: str, data: bytes, note: str = "") -> Path:
-        folder = self.directory / kind
-        folder.mkdir(exist_ok=True)
-        path = folder / name
-        path.write_bytes(data)
-        if note:
-            path.with_suffix(".txt").write_text(note)
-        return path
-
     def _open_for_append(self, segment: int) -> None:
         if self._write_fd is not None:
             os.close(self._write_fd)
             self._write_fd = None
-        path = self.directory / _segment_name(segment)
+        path = self.directory / segment_name(segment)
         created = not path.exists()
         # Unbuffered: a failed write leaves nothing in a buffer to be written again later.
         self._write_fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
         self._sizes.setdefault(segment, os.fstat(self._write_fd).st_size)
         if created and self.fsync == "always":
-            _fsync_directory(self.directory)
+            fsync_directory(self.directory)
 
     # -- state ---------------------------------------------------------------------
 
@@ -535,7 +352,7 @@ class Spool:
                 raise SpoolFullError(
                     f"The spool {self.directory} could not store a write of {total} bytes "
                     f"({exc.strerror or exc}); it was NOT stored and the spool is unchanged. "
-                    f"{_space_hint(exc)}"
+                    f"{space_hint(exc)}"
                 ) from None
             self._warn_if_filling()
             self._changed.notify_all()
@@ -581,9 +398,9 @@ class Spool:
         for segment in sorted(set(self._sizes) - set(before), reverse=True):
             del self._sizes[segment]
             with contextlib.suppress(OSError):
-                (self.directory / _segment_name(segment)).unlink()
+                (self.directory / segment_name(segment)).unlink()
         self._sizes = before
-        path = self.directory / _segment_name(segment_before)
+        path = self.directory / segment_name(segment_before)
         try:
             os.truncate(path, before[segment_before])
             self._open_for_append(segment_before)
@@ -659,7 +476,7 @@ class Spool:
             cached_segment, base, data = cached
             if cached_segment == segment and base <= start and base + len(data) >= stop:
                 return data, base
-        with open(self.directory / _segment_name(segment), "rb") as handle:
+        with open(self.directory / segment_name(segment), "rb") as handle:
             handle.seek(start)
             data = handle.read(stop - start)
         self._read_cache = (segment, start, data)
@@ -699,16 +516,16 @@ class Spool:
             # Read a window, not the whole pending segment: appends keep moving its end.
             window = min(stop, position.offset + max(2 * max_bytes, _READ_WINDOW))
             data, base = self._segment_bytes(position.segment, position.offset, window)
-            payload, next_offset = _read_record(data, position.offset - base)
+            payload, next_offset = read_record(data, position.offset - base)
             if payload is None and next_offset == -1 and window < stop:
-                _, length, _ = _HEADER.unpack_from(data, position.offset - base)
+                _, length, _ = HEADER.unpack_from(data, position.offset - base)
                 record_stop = min(stop, position.offset + HEADER_SIZE + length)
                 data, base = self._segment_bytes(position.segment, position.offset, record_stop)
-                payload, next_offset = _read_record(data, position.offset - base)
+                payload, next_offset = read_record(data, position.offset - base)
             next_offset += base
             if payload is None:
                 raise StoreError(
-                    f"Spool segment {_segment_name(position.segment)} in {self.directory} is "
+                    f"Spool segment {segment_name(position.segment)} in {self.directory} is "
                     f"damaged at offset {position.offset} while running; restart the store to "
                     "recover the records after it."
                 )
@@ -754,13 +571,13 @@ class Spool:
             self._cursor = stop
             for segment in [s for s in self._sizes if s < stop.segment]:
                 del self._sizes[segment]
-                (self.directory / _segment_name(segment)).unlink(missing_ok=True)
+                (self.directory / segment_name(segment)).unlink(missing_ok=True)
             if stop.segment not in self._sizes:
                 self._sizes[stop.segment] = 0
                 self._open_for_append(stop.segment)
             self._reclaim_in_place()
             try:
-                self._write_cursor(stop)
+                write_cursor(self.directory, stop)
                 self._cursor_saved = True
             except OSError as exc:
                 if self._cursor_saved:
@@ -797,7 +614,7 @@ class Spool:
         """
         name = f"{batch.start.segment:016d}-{batch.start.offset}.lp"
         refused = batch.payload if payload is None else payload
-        path = self._quarantine("rejected", name, refused, note=reason)
+        path = quarantine(self.directory, "rejected", name, refused, note=reason)
         self.ack(batch)
         return path
 
@@ -809,22 +626,13 @@ class Spool:
         passed (up to ``segment_bytes``). Elsewhere (or on a file system without holes)
         space is freed when the segment is deleted, as before.
         """
-        aligned = self._cursor.offset // _PUNCH_ALIGN * _PUNCH_ALIGN
+        aligned = self._cursor.offset // PUNCH_ALIGN * PUNCH_ALIGN
         if aligned - self._reclaimed < _PUNCH_MIN:
             return
-        path = self.directory / _segment_name(self._cursor.segment)
-        if _punch_hole(path, self._reclaimed, aligned - self._reclaimed):
+        path = self.directory / segment_name(self._cursor.segment)
+        if punch_hole(path, self._reclaimed, aligned - self._reclaimed):
             self._reclaimed = aligned
             self._read_cache = None
-
-    def _write_cursor(self, position: Position) -> None:
-        temporary = self.directory / "cursor.tmp"
-        with open(temporary, "w") as handle:
-            handle.write(f"{position.segment} {position.offset}\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, self.directory / "cursor")
-        _fsync_directory(self.directory)
 
     def close(self) -> None:
         """Close the files and release the directory lock; pending records stay on disk."""

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import struct
 import threading
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -397,28 +400,41 @@ def test_second_connection_sees_committed_writes_while_another_thread_writes(
 # -- bad input and damage ---------------------------------------------------------------
 
 
-def test_field_type_change_is_refused_and_the_whole_write_rolled_back(tmp_path: Path) -> None:
+def test_points_with_a_field_type_conflict_are_refused_alone_and_counted(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     with EmbeddedStore(tmp_path) as store:
         store.write([_batch(np.array([1]), {"n": np.array([1])}, "features")])
         good = _batch(np.array([2]), {"n": np.array([2])}, "features", session="s02")
-        bad = _batch(np.array([3]), {"n": np.array([3.5])}, "features")
-        with pytest.raises(
-            StoreError, match="Field 'n' of 'features' holds int values, this write gives float"
-        ):
-            store.write([good, bad])
-        assert store.read("features")["time_ns"].tolist() == [1]
+        # Points 3 and 4 give `n` as float (stored: int); point 5 has no `n` (NaN is
+        # missing), so it conflicts with nothing and is stored with its other field.
+        mixed = _batch(
+            np.array([3, 4, 5]),
+            {"n": np.array([3.5, 4.5, np.nan]), "x": np.array([30.0, 40.0, 50.0])},
+            "features",
+        )
+        store.write([good, mixed])
+        frame = store.read("features")
+        assert frame["time_ns"].tolist() == [1, 2, 5]
+        assert frame["x"].isna().tolist() == [True, True, False]
+        report = store.delivery()
+        assert report.rejected_points == 2 and not report.complete
+        assert "field 'n' holds int values, 2 point(s) give float" in report.last_rejection
+        assert any("not stored" in r.getMessage() for r in caplog.records)
         one_series = [
             _batch(np.array([5]), {"q": np.array([0.5])}, "quality"),
-            _batch(np.array([6]), {"q": np.array([1])}, "quality"),
+            _batch(np.array([6, 7]), {"q": np.array([1, 2])}, "quality"),
         ]
-        with pytest.raises(StoreError, match="holds float values, this write gives int"):
-            store.write(one_series)  # conflict inside one call
-        assert len(store.read("quality")) == 0
+        store.write(one_series)  # conflict inside one call: the first type counts
+        assert store.read("quality")["time_ns"].tolist() == [5]
+        assert store.delivery().rejected_points == 2 + 2
         with pytest.raises(StoreError, match="takes SeriesBatch objects"):
             store.write([{"measurement": "features"}])  # type: ignore[list-item]
-    # Field types persist after reopening.
-    with EmbeddedStore(tmp_path) as store, pytest.raises(StoreError, match="holds int values"):
-        store.write([bad])
+    # Field types persist after reopening; a new store counts from zero.
+    with EmbeddedStore(tmp_path) as store:
+        store.write([_batch(np.array([9]), {"n": np.array([9.5])}, "features")])
+        assert store.delivery().rejected_points == 1
+        assert 9 not in store.read("features")["time_ns"].tolist()
 
 
 def test_a_full_disk_fails_the_write_cleanly_and_later_writes_succeed(tmp_path: Path) -> None:
@@ -530,3 +546,53 @@ def test_chunk_codec_decodes_only_requested_fields_and_keeps_masks() -> None:
     assert list(only_n.kinds) == ["n"]
     with pytest.raises(StoreError, match="cannot be decoded"):
         _chunks.decode(b"XXXX" + blob[4:])
+
+
+def _asc1_blob(time_ns: np.ndarray, fields: dict[str, tuple[str, bytes]]) -> bytes:
+    """An ASC1 chunk built from the format the _chunks docstring describes (not by encode).
+
+    Segments of 512 bytes or more are zlib-compressed (the codec every build can read),
+    smaller ones stored as is, exactly as the description says.
+    """
+    body = bytearray()
+
+    def add(raw: bytes) -> list[int]:
+        compressed = len(raw) >= 512
+        data = zlib.compress(raw) if compressed else raw
+        body.extend(data)
+        return [len(body) - len(data), len(data), len(raw), int(compressed)]
+
+    deltas = np.diff(time_ns, prepend=0).astype("<i8")
+    header: dict[str, object] = {"codec": "zlib", "n": len(time_ns), "time": add(deltas.tobytes())}
+    header["fields"] = [[name, kind, add(raw), None] for name, (kind, raw) in fields.items()]
+    header["crc"] = zlib.crc32(bytes(body))
+    head = json.dumps(header).encode()
+    return b"ASC1" + struct.pack("<I", len(head)) + head + bytes(body)
+
+
+def test_a_store_holding_chunks_in_the_documented_asc1_format_reads_back(
+    tmp_path: Path,
+) -> None:
+    n = 300  # every segment is over 512 bytes: compressed with zlib
+    times = 1_000 + np.arange(n, dtype=np.int64) * 3
+    values = np.linspace(-1.0, 1.0, n)
+    labels = ["a", "b"] * (n // 2)
+    fields = {"x": values, "label": np.array(labels, dtype=object)}
+    with EmbeddedStore(tmp_path / "store") as store:
+        store.write([_batch(times, fields)])
+    blob = _asc1_blob(
+        times,
+        {
+            "x": ("float", values.astype("<f8").tobytes()),
+            "label": ("str", json.dumps(labels).encode()),
+        },
+    )
+    with sqlite3.connect(tmp_path / "store" / "store.sqlite") as connection:
+        (count,) = connection.execute("SELECT COUNT(*) FROM chunks").fetchone()
+        assert count == 1
+        connection.execute("UPDATE chunks SET data = ?", (blob,))
+    with EmbeddedStore(tmp_path / "store", read_only=True) as store:
+        frame = store.read("raw_eeg", tags={"session": "s01"})
+    assert frame["time_ns"].tolist() == times.tolist()
+    np.testing.assert_array_equal(_bits(frame["x"].to_numpy()), _bits(values))
+    assert frame["label"].tolist() == labels
