@@ -58,6 +58,9 @@ LIGHTGBM_PARAMS: dict[str, Any] = {
 }
 SVM_PARAMS: dict[str, Any] = {"C": 1.0, "gamma": "scale", "kernel": "rbf"}
 
+#: The SVM's training set is thinned to this many windows (its cost is quadratic).
+SVM_MAX_TRAIN_ROWS = 3000
+
 
 @dataclass(frozen=True)
 class Contribution:
