@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Progress",
     "chance_check",
-    "cross_validate",
+    "cross_validate_by_subject",
     "evaluate_frame",
     "metrics",
     "plot_report",
@@ -69,7 +70,7 @@ def shuffle_within_subject(frame: pd.DataFrame, target: str, seed: int = 0) -> p
     return out
 
 
-def cross_validate(
+def cross_validate_by_subject(
     frame: pd.DataFrame,
     *,
     kind: str = "lightgbm",
@@ -138,7 +139,7 @@ def cross_validate(
         ).fit(frame[train_rows])
         train_seconds += time.perf_counter() - start
         test = frame[test_rows]
-        p[test_rows] = model.predict_proba(test)
+        p[test_rows] = model.predict_proba(test)[:, 1]
         threshold[test_rows] = model.threshold_
         if progress:
             progress(done, len(folds))
@@ -167,6 +168,27 @@ def cross_validate(
     return result
 
 
+def cross_validate(frame: pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
+    """Deprecated name of :func:`cross_validate_by_subject` (it clashed with scikit-learn's).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    **kwargs
+        As in :func:`cross_validate_by_subject`.
+
+    Returns
+    -------
+    dict
+    """
+    warnings.warn(
+        "affectstream.models.evaluation.cross_validate is now cross_validate_by_subject",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return cross_validate_by_subject(frame, **kwargs)
+
+
 def chance_check(
     frame: pd.DataFrame,
     *,
@@ -177,14 +199,14 @@ def chance_check(
     max_train_rows: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Run :func:`cross_validate` on labels shuffled within subject; expect about 0.5.
+    """Run :func:`cross_validate_by_subject` on labels shuffled within subject; expect about 0.5.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Feature table.
     kind, target, normalization, n_splits, max_train_rows, seed
-        As in :func:`cross_validate`.
+        As in :func:`cross_validate_by_subject`.
 
     Returns
     -------
@@ -192,7 +214,7 @@ def chance_check(
         ``balanced_accuracy`` and ``auroc`` of the shuffled run.
     """
     shuffled = shuffle_within_subject(frame, target, seed=seed)
-    result = cross_validate(
+    result = cross_validate_by_subject(
         shuffled,
         kind=kind,
         target=target,
@@ -281,7 +303,7 @@ def evaluate_frame(
             folds = res.pop("folds")
             results[kind] = res
             continue
-        res = cross_validate(
+        res = cross_validate_by_subject(
             frame,
             kind=kind,
             target=settings.target,
