@@ -123,3 +123,15 @@ def test_labels_may_be_given_as_y_with_any_two_names() -> None:
     np.testing.assert_array_equal(
         by_name.predict(frame), np.where(by_column.predict(frame) == 1, "high", "calm")
     )
+
+
+def test_normaliser_clones_and_old_cross_validate_name_warns() -> None:
+    normalizer = ParticipantNormalizer(("hrv_mean_hr",), method="running", halflife=60.0)
+    assert clone(normalizer).get_params() == normalizer.get_params()
+    from affectstream.models import evaluation
+
+    frame = synthetic_feature_frame(3, 40, seed=8, arousal_effect=1.0)
+    with pytest.warns(DeprecationWarning, match="cross_validate_by_subject"):
+        old = evaluation.cross_validate(frame, n_splits=3)
+    new = cross_validate_by_subject(frame, n_splits=3)
+    np.testing.assert_array_equal(old["oof"][0], new["oof"][0])
