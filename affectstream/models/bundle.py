@@ -16,39 +16,21 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import FeatureMismatchError
-from affectstream.models.bundle_io import (
-    BUNDLE_FILES,
-    BUNDLE_FORMAT,
-    BUNDLES_DIR,
-    MANIFEST,
-    SKOPS_TRUSTED_TYPES,
-    load_bundle,
-    resolve_bundle,
-    save_bundle,
-    shipped_bundles,
-    verify_shipped,
-    write_shipped_manifest,
-)
+from affectstream.models.bundle_io import BUNDLE_FILES as BUNDLE_FILES
+from affectstream.models.bundle_io import BUNDLE_FORMAT as BUNDLE_FORMAT
+from affectstream.models.bundle_io import BUNDLES_DIR as BUNDLES_DIR
+from affectstream.models.bundle_io import MANIFEST as MANIFEST
+from affectstream.models.bundle_io import SKOPS_TRUSTED_TYPES as SKOPS_TRUSTED_TYPES
+from affectstream.models.bundle_io import load_bundle as load_bundle
+from affectstream.models.bundle_io import resolve_bundle as resolve_bundle
+from affectstream.models.bundle_io import save_bundle as save_bundle
+from affectstream.models.bundle_io import shipped_bundles as shipped_bundles
+from affectstream.models.bundle_io import verify_shipped as verify_shipped
+from affectstream.models.bundle_io import write_shipped_manifest as write_shipped_manifest
 from affectstream.models.estimators import Contribution, contributions
 from affectstream.models.features import ContextMean, add_context_features
 from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.types import FloatArray
-
-__all__ = [
-    "BUNDLES_DIR",
-    "BUNDLE_FILES",
-    "BUNDLE_FORMAT",
-    "MANIFEST",
-    "SKOPS_TRUSTED_TYPES",
-    "AffectEstimate",
-    "ModelBundle",
-    "load_bundle",
-    "resolve_bundle",
-    "save_bundle",
-    "shipped_bundles",
-    "verify_shipped",
-    "write_shipped_manifest",
-]
 
 logger = logging.getLogger(__name__)
 

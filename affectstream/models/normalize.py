@@ -132,7 +132,7 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         Parameters
         ----------
         frame : pandas.DataFrame
-            One participant's windows, with the reference column.
+            The participant's windows; only the rows flagged in the reference column count.
 
         Returns
         -------

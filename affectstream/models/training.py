@@ -13,33 +13,18 @@ from typing import Any
 import pandas as pd
 
 from affectstream.models.bundle import ModelBundle, save_bundle
-from affectstream.models.card import model_card
+from affectstream.models.card import model_card as model_card
 from affectstream.models.datasets import Recording, load_dataset
-from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS, AffectClassifier
-from affectstream.models.evaluation import (
-    Progress,
-    evaluate_frame,
-    plot_report,
-    score_bundle,
-    scored_mask,
-)
+from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS as SVM_MAX_TRAIN_ROWS
+from affectstream.models.estimators import AffectClassifier
+from affectstream.models.evaluation import Progress as Progress
+from affectstream.models.evaluation import evaluate_frame as evaluate_frame
+from affectstream.models.evaluation import plot_report, scored_mask
+from affectstream.models.evaluation import score_bundle as score_bundle
 from affectstream.models.features import add_context_features
 
 # evaluate_frame, score_bundle, model_card and SVM_MAX_TRAIN_ROWS moved to their own
 # modules; they stay importable from here for the CLI and older callers.
-__all__ = [
-    "DATASET_SETTINGS",
-    "SVM_MAX_TRAIN_ROWS",
-    "DatasetSettings",
-    "Progress",
-    "build_features",
-    "bundle_settings",
-    "evaluate_frame",
-    "model_card",
-    "score_bundle",
-    "train",
-    "write_plot",
-]
 
 logger = logging.getLogger(__name__)
 
