@@ -53,3 +53,10 @@ class ModelError(AffectstreamError):
 
 class FeatureMismatchError(ModelError, ValueError):
     """The features given to a model differ from the ones it was trained on."""
+
+
+class TrainingDataError(ModelError, ValueError):
+    """The training data cannot train a model (one class only, no feature columns, ...).
+
+    A ``ValueError`` too, as scikit-learn expects of an estimator's ``fit`` on bad data.
+    """

@@ -74,13 +74,12 @@ def run(args: argparse.Namespace) -> int:
     """
     from affectstream.cli._output import _jsonable
     from affectstream.models.bundle import load_bundle
+    from affectstream.models.card import format_score
+    from affectstream.models.evaluation import evaluate_frame, score_bundle
     from affectstream.models.training import (
         DATASET_SETTINGS,
-        _fmt,
         build_features,
         bundle_settings,
-        evaluate_frame,
-        score_bundle,
         write_plot,
     )
 
@@ -151,8 +150,8 @@ def run(args: argparse.Namespace) -> int:
     summary["baselines"] = baseline_summary(report["baselines"])
     for kind, scores in summary["models"].items():
         say(
-            f"{kind}: balanced accuracy {_fmt(scores['balanced_accuracy'])}, "
-            f"macro F1 {_fmt(scores['macro_f1'])}, AUROC {_fmt(scores['auroc'])}"
+            f"{kind}: balanced accuracy {format_score(scores['balanced_accuracy'])}, "
+            f"macro F1 {format_score(scores['macro_f1'])}, AUROC {format_score(scores['auroc'])}"
         )
     emit_result(args, summary)
     return 0

@@ -134,7 +134,8 @@ def run(args: argparse.Namespace) -> int:
         Exit code.
     """
     from affectstream.cli._output import progress_bars
-    from affectstream.models.training import _fmt, train
+    from affectstream.models.card import format_score
+    from affectstream.models.training import train
 
     command = _command_line(args)
     with progress_bars() as progress:
@@ -155,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
         )
     say(f"bundle written to {path}")
     say(
-        f"subject-wise {report['cv']}: balanced accuracy {_fmt(report['balanced_accuracy'])}, "
-        f"AUROC {_fmt(report['auroc'])} ({report['n_subjects']} subjects, "
+        f"subject-wise {report['cv']}: balanced accuracy "
+        f"{format_score(report['balanced_accuracy'])}, "
+        f"AUROC {format_score(report['auroc'])} ({report['n_subjects']} subjects, "
         f"{report['n_windows']} windows)"
     )
     summary = {

@@ -213,7 +213,7 @@ def cross_protocol(
             max_train_rows=svm_max_train_rows if kind == "svm" else None,
             random_state=seed,
         ).fit(train)
-        p = model.predict_proba(test)
+        p = model.predict_proba(test)[:, 1]
         models[kind] = metrics(y[scored].astype(int), p[scored], model.threshold_, subjects[scored])
         oof[kind] = (p, np.full(len(test), model.threshold_))
     baselines = protocol_report(
@@ -289,7 +289,7 @@ def pooled_protocols(
             "lightgbm", target, normalization=normalization, features=features, random_state=seed
         ).fit(pooled[np.isin(subjects, units[tr])])
         test = np.isin(subjects, units[te])
-        p[test] = model.predict_proba(pooled[test])
+        p[test] = model.predict_proba(pooled[test])[:, 1]
         threshold[test] = model.threshold_
     out: dict[str, Any] = {"cv": f"group-{n_splits}-fold over both protocols' participants"}
     for name in frames:

@@ -298,7 +298,8 @@ def read_muse_like_edf(path: Path) -> tuple[SampleBlock, float]:
         raise ConfigError(f"Missing EDF file {str(path)!r}.")
     try:
         raw = mne.io.read_raw_edf(path, preload=False, verbose="error")
-    except Exception as exc:  # MNE raises several types on a damaged header
+    except (OSError, ValueError, RuntimeError, IndexError, KeyError, EOFError) as exc:
+        # What MNE raises on a damaged or truncated header; anything else is a bug here.
         raise ConfigError(f"Cannot read EDF {str(path)!r}: {exc}. Is the file complete?") from None
     names = {ch.replace("EEG ", "").strip(): ch for ch in raw.ch_names}
     needed = sorted({n for group in MUSE_FROM_1020.values() for n in group})
@@ -404,7 +405,19 @@ def _load_trusted_pickle(path: Path, trust_pickle: bool, what: str) -> Any:
         with path.open("rb") as handle:
             # Trusted by the caller's explicit choice above; the formats are pickles (py2).
             return pickle.load(handle, encoding="latin1")
-    except Exception as exc:  # unpickling a damaged file raises many types
+    except (
+        pickle.UnpicklingError,
+        EOFError,
+        ValueError,
+        AttributeError,
+        ImportError,
+        IndexError,
+        KeyError,
+        TypeError,
+        OverflowError,
+    ) as exc:
+        # A damaged pickle runs its own opcodes, which fail in any of these ways; they
+        # are the file's errors, not this module's (nothing of ours runs inside load).
         raise ConfigError(f"Corrupt {what} file {str(path)!r}: {exc!r}.") from None
 
 

@@ -26,15 +26,18 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.svm import SVC
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
+from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_data
 
 from affectstream._validate import check_option
-from affectstream.errors import ModelError
+from affectstream.errors import ModelError, TrainingDataError
 from affectstream.models.datasets import TARGETS
-from affectstream.models.normalize import ParticipantNormalizer
+from affectstream.models.normalize import NORMALIZATIONS, ParticipantNormalizer
 from affectstream.signal.columns import feature_columns
 from affectstream.types import FloatArray
 
@@ -57,6 +60,9 @@ LIGHTGBM_PARAMS: dict[str, Any] = {
     "verbose": -1,
 }
 SVM_PARAMS: dict[str, Any] = {"C": 1.0, "gamma": "scale", "kernel": "rbf"}
+
+#: The SVM's training set is thinned to this many windows (its cost is quadratic).
+SVM_MAX_TRAIN_ROWS = 3000
 
 
 @dataclass(frozen=True)
@@ -157,19 +163,32 @@ def _evenly_thin(index: np.ndarray[Any, Any], groups: np.ndarray[Any, Any], cap:
     return np.concatenate(keep)
 
 
-class AffectClassifier:
-    """High/low classifier for one target, trained on a labelled feature table.
+#: Bookkeeping columns that make a DataFrame a feature table (participant, reference, time).
+TABLE_COLUMNS = ("subject", "reference", "t_end")
+
+
+class AffectClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
+    """High/low classifier for one target: a scikit-learn estimator over feature tables.
+
+    ``X`` is normally a feature table (:func:`~affectstream.models.features.recording_features`)
+    with its bookkeeping columns: ``subject`` groups the windows by participant (the
+    normaliser centres each participant on their own reference), ``reference`` marks the
+    rest period (never a training label) and ``t_end`` orders the windows in time. Any other
+    input (a 2-D array, or a frame without those columns) is read as one participant's
+    windows in time order with no reference rows: that suits ``normalization="none"`` or
+    ``"running"``, while ``"baseline"`` then has no reference and refuses it.
 
     Parameters
     ----------
     kind : {"lightgbm", "svm"}
         Estimator.
     target : {"arousal", "valence"}
-        Label column.
+        Label column of a feature table (used when ``fit`` gets no ``y``).
     normalization : {"baseline", "running", "none"}
         Per-participant normalisation.
     features : sequence of str, optional
-        Feature columns; default every model-usable column of the training frame.
+        Feature columns; default every model-usable column of the training frame (for a
+        plain matrix: its columns, named ``x0``, ``x1``, ... unless ``features`` names them).
     max_train_rows : int, optional
         Thin the training rows evenly per subject to this many (the SVM's cost grows with
         the square of the rows; consecutive 5-s-step windows are nearly duplicates anyway).
@@ -177,6 +196,23 @@ class AffectClassifier:
         Seed.
     params : dict, optional
         Estimator overrides.
+
+    Attributes
+    ----------
+    classes_ : ndarray, shape (2,)
+        The low and the high class, in that order.
+    features_ : list of str
+        Feature columns in model order.
+    threshold_ : float
+        Decision threshold: the training prevalence of the high class.
+    pipeline_ : sklearn.pipeline.Pipeline
+        Normaliser plus model (:func:`make_pipeline`), fitted.
+    subjects_ : list of str
+        Participants in the training data.
+    n_train_windows_ : int
+        Labelled windows the model was fitted on.
+    n_features_in_ : int
+        ``len(features_)``.
     """
 
     def __init__(
@@ -190,41 +226,111 @@ class AffectClassifier:
         random_state: int = 0,
         params: dict[str, Any] | None = None,
     ) -> None:
-        self.kind = check_option("kind", kind, KINDS)
-        self.target = check_option("target", target, TARGETS)
+        # scikit-learn convention: store the parameters as given; fit validates them.
+        self.kind = kind
+        self.target = target
         self.normalization = normalization
-        self.features = list(features) if features is not None else None
+        self.features = features
         self.max_train_rows = max_train_rows
         self.random_state = random_state
         self.params = params
 
-    def fit(self, frame: pd.DataFrame) -> AffectClassifier:
-        """Fit on every labelled, non-reference window of ``frame``.
+    def __sklearn_tags__(self) -> Any:
+        """Tags for scikit-learn: binary only, NaN allowed (missing modalities)."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        tags.classifier_tags.multi_class = False
+        return tags
+
+    def _table(self, X: Any, *, reset: bool) -> tuple[pd.DataFrame, list[str] | None]:  # noqa: N803
+        """``X`` as a feature table, and the matrix's column names when it was a plain matrix."""
+        if not reset:
+            check_is_fitted(self)
+        if isinstance(X, pd.DataFrame) and all(c in X.columns for c in TABLE_COLUMNS):
+            return X, None
+        matrix = validate_data(self, X, reset=reset, ensure_all_finite="allow-nan")
+        if not reset:
+            columns = list(self.features_)
+        elif self.features is not None and len(self.features) == matrix.shape[1]:
+            columns = list(self.features)
+        else:
+            columns = [f"x{i}" for i in range(matrix.shape[1])]
+        table = pd.DataFrame(matrix, columns=columns)
+        table["subject"] = "0"
+        table["reference"] = False
+        table["t_end"] = np.arange(len(table), dtype=np.float64)
+        return table, columns
+
+    def _labels(
+        self, table: pd.DataFrame, y: Any, *, from_matrix: bool
+    ) -> tuple[np.ndarray[Any, Any], Any]:
+        """Labelled rows (not reference) and their labels; NaN/None labels mean unlabelled."""
+        if y is None:
+            if from_matrix:
+                raise TrainingDataError(
+                    "AffectClassifier requires y to be passed, but the target y is None (a "
+                    f"plain matrix has no {self.target!r} column)."
+                )
+            if self.target not in table.columns:
+                raise TrainingDataError(f"Training frame has no {self.target!r} labels.")
+            raw = table[self.target].to_numpy(dtype=np.float64)
+            labelled = np.isfinite(raw)
+            values: Any = np.where(labelled, raw, 0).astype(int)  # 0/1 labels as ints
+        else:
+            values = column_or_1d(y, warn=True)
+            if len(values) != len(table):
+                raise ValueError(f"y has {len(values)} labels for {len(table)} rows of X.")
+            if values.dtype.kind == "f":
+                labelled = np.isfinite(values)
+            else:
+                labelled = np.asarray(pd.notna(values), dtype=bool)
+        labelled &= ~table["reference"].to_numpy(dtype=bool)
+        rows = np.flatnonzero(labelled)
+        check_classification_targets(values[rows])  # continuous labels: a ValueError
+        if type_of_target(values[rows]) == "multiclass":
+            raise TrainingDataError(
+                "Only binary classification is supported: high and low "
+                f"{self.target}; got {np.unique(values[rows]).size} classes."
+            )
+        return rows, values
+
+    def fit(self, X: Any, y: Any = None) -> AffectClassifier:  # noqa: N803
+        """Fit on every labelled, non-reference window.
 
         The normaliser sees all of each participant's windows (it needs their reference
         rows) but no labels; the classifier sees the labelled windows.
 
         Parameters
         ----------
-        frame : pandas.DataFrame
-            Feature table from :func:`~affectstream.models.features.recording_features`.
+        X : pandas.DataFrame or array-like, shape (n_windows, n_columns)
+            Feature table (with ``subject``, ``reference``, ``t_end``), or a plain matrix
+            of one participant's windows (see the class docstring).
+        y : array-like, shape (n_windows,), optional
+            Two-class labels; NaN (or None) marks an unlabelled window. Default the
+            table's :attr:`target` column.
 
         Returns
         -------
         self
         """
-        if self.target not in frame.columns:
-            raise ModelError(f"Training frame has no {self.target!r} labels.")
-        self.features_ = self.features or feature_columns(frame)
+        check_option("kind", self.kind, KINDS)
+        check_option("target", self.target, TARGETS)
+        check_option("normalization", self.normalization, NORMALIZATIONS)
+        frame, columns = self._table(X, reset=True)
+        if columns is not None:
+            self.features_ = columns
+        else:
+            self.features_ = list(self.features) if self.features else feature_columns(frame)
         if not self.features_:
-            raise ModelError("Training frame has no feature columns (hrv_*, eda_*, ...).")
-        y_all = frame[self.target].to_numpy(dtype=np.float64)
-        labelled = np.flatnonzero(np.isfinite(y_all) & ~frame["reference"].to_numpy(dtype=bool))
-        if labelled.size == 0 or np.unique(y_all[labelled]).size < 2:
-            raise ModelError(
-                f"Training needs windows of both {self.target} classes; found "
-                f"{np.unique(y_all[labelled]).tolist()} in {labelled.size} labelled windows."
+            raise TrainingDataError("Training frame has no feature columns (hrv_*, eda_*, ...).")
+        labelled, values = self._labels(frame, y, from_matrix=columns is not None)
+        classes = np.unique(values[labelled]) if labelled.size else np.array([])
+        if classes.size != 2:
+            raise TrainingDataError(
+                f"Training needs windows of both {self.target} classes (high and low); "
+                f"found one class {classes.tolist()} in {labelled.size} labelled windows."
             )
+        self.classes_ = classes
         if self.max_train_rows:
             labelled = _evenly_thin(
                 labelled, frame["subject"].to_numpy()[labelled], self.max_train_rows
@@ -241,33 +347,35 @@ class AffectClassifier:
         )
         normalizer = self.pipeline_.named_steps["normalize"]
         z = normalizer.fit(frame).transform(frame)[labelled]
-        y = y_all[labelled].astype(int)
+        y_high = (values[labelled] == classes[1]).astype(int)
         rest = Pipeline(self.pipeline_.steps[1:])
         if self.kind == "lightgbm":  # name the Booster's columns after the features
-            rest.fit(z, y, model__feature_name=list(self.features_))
+            rest.fit(z, y_high, model__feature_name=list(self.features_))
         else:
-            rest.fit(z, y)
-        self.threshold_ = float(np.mean(y))
+            rest.fit(z, y_high)
+        self.threshold_ = float(np.mean(y_high))
         self.subjects_ = sorted(map(str, pd.unique(frame["subject"])))
         self.n_train_windows_ = int(labelled.size)
+        self.n_features_in_ = len(self.features_)
         return self
 
     def _rest(self) -> Pipeline:
         return Pipeline(self.pipeline_.steps[1:])
 
-    def normalized(self, frame: pd.DataFrame) -> FloatArray:
+    def normalized(self, X: Any) -> FloatArray:  # noqa: N803
         """The normalised feature matrix the classifier sees.
 
         Parameters
         ----------
-        frame : pandas.DataFrame
-            Windows with the bookkeeping columns.
+        X : pandas.DataFrame or array-like
+            Windows with the bookkeeping columns, or a plain matrix (see :meth:`fit`).
 
         Returns
         -------
         ndarray, shape (n_rows, n_features)
         """
-        return np.asarray(self.pipeline_.named_steps["normalize"].transform(frame))
+        table, _ = self._table(X, reset=False)
+        return np.asarray(self.pipeline_.named_steps["normalize"].transform(table))
 
     def predict_proba_normalized(self, z: FloatArray) -> FloatArray:
         """Probability of the high class from already-normalised features.
@@ -284,32 +392,36 @@ class AffectClassifier:
             return np.asarray(self.booster.predict(z), dtype=np.float64)
         return np.asarray(self._rest().predict_proba(z)[:, 1], dtype=np.float64)
 
-    def predict_proba(self, frame: pd.DataFrame) -> FloatArray:
-        """Probability of the high class for every window of ``frame``.
+    def predict_proba(self, X: Any) -> FloatArray:  # noqa: N803
+        """Probabilities of the low and the high class for every window.
 
         Parameters
         ----------
-        frame : pandas.DataFrame
+        X : pandas.DataFrame or array-like
             Windows of one or more participants, with their reference rows.
 
         Returns
         -------
-        ndarray, shape (n_rows,)
+        ndarray, shape (n_rows, 2)
+            Columns in :attr:`classes_` order: ``[:, 1]`` is the high class.
         """
-        return self.predict_proba_normalized(self.normalized(frame))
+        high = self.predict_proba_normalized(self.normalized(X))
+        return np.column_stack([1.0 - high, high])
 
-    def predict(self, frame: pd.DataFrame) -> np.ndarray[Any, Any]:
-        """High (1) / low (0) decisions at the prevalence threshold.
+    def predict(self, X: Any) -> np.ndarray[Any, Any]:  # noqa: N803
+        """High / low decisions at the prevalence threshold :attr:`threshold_`.
 
         Parameters
         ----------
-        frame : pandas.DataFrame
+        X : pandas.DataFrame or array-like
 
         Returns
         -------
-        ndarray of int
+        ndarray
+            Labels from :attr:`classes_` (0/1 when trained on a feature table's column).
         """
-        return (self.predict_proba(frame) >= self.threshold_).astype(int)
+        high = self.predict_proba_normalized(self.normalized(X)) >= self.threshold_
+        return np.asarray(self.classes_[high.astype(int)])
 
     @property
     def booster(self) -> Any:

@@ -1,145 +1,44 @@
-"""Subject-wise evaluation: leave-one-subject-out metrics, calibration and a chance check."""
+"""Subject-wise evaluation: leave-one-subject-out cross-validation, the chance check, and
+the scoring of a fixed bundle; the metrics themselves are in :mod:`affectstream.models.scoring`."""
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
-from pathlib import Path
-from typing import Any
+import warnings
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import (
-    balanced_accuracy_score,
-    brier_score_loss,
-    confusion_matrix,
-    f1_score,
-    roc_auc_score,
-)
 from sklearn.model_selection import GroupKFold, LeaveOneGroupOut
 
 from affectstream.errors import ConfigError, ModelError
-from affectstream.models.estimators import AffectClassifier
+from affectstream.models.baselines import leave_one_subject_out, protocol_report, with_ensemble
+from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS, AffectClassifier
+from affectstream.models.scoring import metrics, plot_report, reliability_bins, scored_mask
+
+if TYPE_CHECKING:
+    from affectstream.models.bundle import ModelBundle
+    from affectstream.models.training import DatasetSettings
+
+__all__ = [
+    "Progress",
+    "chance_check",
+    "cross_validate_by_subject",
+    "evaluate_frame",
+    "metrics",
+    "plot_report",
+    "reliability_bins",
+    "score_bundle",
+    "scored_mask",
+    "shuffle_within_subject",
+]
 
 logger = logging.getLogger(__name__)
 
-
-def scored_mask(frame: pd.DataFrame, target: str) -> np.ndarray[Any, Any]:
-    """Windows that count in metrics: labelled and outside the reference period.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Feature table.
-    target : str
-        Label column.
-
-    Returns
-    -------
-    ndarray of bool
-    """
-    y = frame[target].to_numpy(dtype=np.float64)
-    return np.asarray(np.isfinite(y) & ~frame["reference"].to_numpy(dtype=bool))
-
-
-def reliability_bins(
-    y: np.ndarray[Any, Any], p: np.ndarray[Any, Any], n_bins: int = 10
-) -> list[dict[str, float]]:
-    """Calibration table: mean predicted probability vs observed frequency per bin.
-
-    Parameters
-    ----------
-    y : ndarray of int
-        True labels.
-    p : ndarray of float
-        Predicted probabilities of the high class.
-    n_bins : int
-        Equal-width bins over [0, 1].
-
-    Returns
-    -------
-    list of dict
-        ``lower``, ``upper``, ``count``, ``mean_predicted``, ``observed`` (empty bins
-        included with NaN means).
-    """
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    which = np.clip(np.digitize(p, edges[1:-1]), 0, n_bins - 1)
-    out = []
-    for b in range(n_bins):
-        sel = which == b
-        out.append(
-            {
-                "lower": float(edges[b]),
-                "upper": float(edges[b + 1]),
-                "count": int(sel.sum()),
-                "mean_predicted": float(p[sel].mean()) if sel.any() else float("nan"),
-                "observed": float(y[sel].mean()) if sel.any() else float("nan"),
-            }
-        )
-    return out
-
-
-def metrics(
-    y: np.ndarray[Any, Any],
-    p: np.ndarray[Any, Any],
-    threshold: float | np.ndarray[Any, Any],
-    subjects: np.ndarray[Any, Any],
-) -> dict[str, Any]:
-    """Classification, ranking and calibration metrics, pooled and per subject.
-
-    Parameters
-    ----------
-    y : ndarray of int
-        True labels (0/1).
-    p : ndarray of float
-        Probability of class 1.
-    threshold : float or ndarray
-        Decision threshold (per row allowed: each fold has its own).
-    subjects : ndarray
-        Subject of each row.
-
-    Returns
-    -------
-    dict
-        ``balanced_accuracy``, ``macro_f1``, ``auroc``, ``brier``, ``confusion_matrix``
-        (rows true 0/1, columns predicted 0/1), ``calibration`` bins, ``per_subject``
-        and ``spread`` (mean, std, min, max of per-subject balanced accuracy).
-    """
-    y = np.asarray(y, dtype=int)
-    pred = (p >= threshold).astype(int)
-    both = np.unique(y).size == 2
-    per_subject: dict[str, dict[str, float | int]] = {}
-    for s in pd.unique(subjects):
-        sel = subjects == s
-        ys, ps = y[sel], p[sel]
-        per_subject[str(s)] = {
-            "n_windows": int(sel.sum()),
-            "balanced_accuracy": float(balanced_accuracy_score(ys, pred[sel]))
-            if np.unique(ys).size == 2
-            else float("nan"),
-            "auroc": float(roc_auc_score(ys, ps)) if np.unique(ys).size == 2 else float("nan"),
-        }
-    bal = np.array([v["balanced_accuracy"] for v in per_subject.values()], dtype=float)
-    bal = bal[np.isfinite(bal)]
-    return {
-        "balanced_accuracy": float(balanced_accuracy_score(y, pred)),
-        "macro_f1": float(f1_score(y, pred, average="macro")),
-        "auroc": float(roc_auc_score(y, p)) if both else float("nan"),
-        "brier": float(brier_score_loss(y, p)),
-        "confusion_matrix": confusion_matrix(y, pred, labels=[0, 1]).tolist(),
-        "calibration": reliability_bins(y, p),
-        "per_subject": per_subject,
-        "spread": {
-            "mean": float(bal.mean()) if bal.size else float("nan"),
-            "std": float(bal.std()) if bal.size else float("nan"),
-            "min": float(bal.min()) if bal.size else float("nan"),
-            "max": float(bal.max()) if bal.size else float("nan"),
-        },
-        "n_subjects": len(per_subject),
-        "n_windows": int(y.size),
-        "prevalence": float(y.mean()),
-    }
+#: ``progress(stage, done, total)``: what a long evaluation or training run reports.
+Progress = Callable[[str, int, int], None]
 
 
 def shuffle_within_subject(frame: pd.DataFrame, target: str, seed: int = 0) -> pd.DataFrame:
@@ -171,7 +70,7 @@ def shuffle_within_subject(frame: pd.DataFrame, target: str, seed: int = 0) -> p
     return out
 
 
-def cross_validate(
+def cross_validate_by_subject(
     frame: pd.DataFrame,
     *,
     kind: str = "lightgbm",
@@ -240,7 +139,7 @@ def cross_validate(
         ).fit(frame[train_rows])
         train_seconds += time.perf_counter() - start
         test = frame[test_rows]
-        p[test_rows] = model.predict_proba(test)
+        p[test_rows] = model.predict_proba(test)[:, 1]
         threshold[test_rows] = model.threshold_
         if progress:
             progress(done, len(folds))
@@ -269,6 +168,27 @@ def cross_validate(
     return result
 
 
+def cross_validate(frame: pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
+    """Deprecated name of :func:`cross_validate_by_subject` (it clashed with scikit-learn's).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    **kwargs
+        As in :func:`cross_validate_by_subject`.
+
+    Returns
+    -------
+    dict
+    """
+    warnings.warn(
+        "affectstream.models.evaluation.cross_validate is now cross_validate_by_subject",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return cross_validate_by_subject(frame, **kwargs)
+
+
 def chance_check(
     frame: pd.DataFrame,
     *,
@@ -279,14 +199,14 @@ def chance_check(
     max_train_rows: int | None = None,
     seed: int = 0,
 ) -> dict[str, float]:
-    """Run :func:`cross_validate` on labels shuffled within subject; expect about 0.5.
+    """Run :func:`cross_validate_by_subject` on labels shuffled within subject; expect about 0.5.
 
     Parameters
     ----------
     frame : pandas.DataFrame
         Feature table.
     kind, target, normalization, n_splits, max_train_rows, seed
-        As in :func:`cross_validate`.
+        As in :func:`cross_validate_by_subject`.
 
     Returns
     -------
@@ -294,7 +214,7 @@ def chance_check(
         ``balanced_accuracy`` and ``auroc`` of the shuffled run.
     """
     shuffled = shuffle_within_subject(frame, target, seed=seed)
-    result = cross_validate(
+    result = cross_validate_by_subject(
         shuffled,
         kind=kind,
         target=target,
@@ -306,62 +226,205 @@ def chance_check(
     return {"balanced_accuracy": result["balanced_accuracy"], "auroc": result["auroc"]}
 
 
-def plot_report(results: dict[str, dict[str, Any]], path: Path, title: str) -> Path:
-    """Write a PNG: per-subject balanced accuracy, reliability diagram, confusion matrices.
+def _fold_progress(progress: Progress | None, stage: str) -> Callable[[int, int], None] | None:
+    if progress is None:
+        return None
+    return lambda done, total: progress(stage, done, total)
+
+
+def evaluate_frame(
+    frame: pd.DataFrame,
+    settings: DatasetSettings,
+    *,
+    normalization: str | None = None,
+    n_splits: int | None = None,
+    kinds: Sequence[str] = ("lightgbm", "svm"),
+    chance: bool = True,
+    seed: int = 0,
+    progress: Progress | None = None,
+    context_candidates: Sequence[float] | None = None,
+) -> dict[str, Any]:
+    """Subject-wise cross-validation of both estimators plus the chance check.
 
     Parameters
     ----------
-    results : dict
-        Model name → :func:`metrics` output.
-    path : path
-        PNG to write.
-    title : str
-        Figure title.
+    frame : pandas.DataFrame
+        Feature table.
+    settings : DatasetSettings
+        Target and windowing.
+    normalization : str, optional
+        Per-participant normalisation; default the dataset's (:data:`DATASET_SETTINGS`).
+    n_splits : int, optional
+        ``None`` for leave-one-subject-out, else GroupKFold.
+    kinds : sequence of str
+        Estimators to evaluate.
+    chance : bool
+        Also run the LightGBM chance check (labels shuffled within subject).
+    seed : int
+        Seed.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+    context_candidates : sequence of float, optional
+        Choose the context span among these inside each training fold
+        (:func:`~affectstream.models.nested.nested_cross_validate`); ``frame`` must then
+        have no context columns.
 
     Returns
     -------
-    Path
+    dict
+        Top-level metrics of LightGBM (the primary model), ``models`` with each estimator's
+        full results, ``baselines`` (as live, protocol clock, one feature, intervals),
+        ``chance``, ``n_subjects``, ``n_windows``.
     """
-    import matplotlib
+    normalization = normalization or settings.normalization
+    results: dict[str, dict[str, Any]] = {}
+    predictions = {}
+    oof: dict[str, tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]] = {}
+    folds: list[tuple[Any, Any]] = []
+    nested: dict[str, dict[str, Any]] = {}
+    if context_candidates:
+        from affectstream.models.nested import nested_cross_validate
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+        nested = nested_cross_validate(
+            frame,
+            context_candidates,
+            kinds=kinds,
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits,
+            max_train_rows={"svm": SVM_MAX_TRAIN_ROWS},
+            seed=seed,
+            progress=_fold_progress(progress, "nested cv"),
+        )
+    for kind in kinds:
+        if nested:
+            res = nested[kind]
+            oof[kind] = res.pop("oof")
+            folds = res.pop("folds")
+            results[kind] = res
+            continue
+        res = cross_validate_by_subject(
+            frame,
+            kind=kind,
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits,
+            max_train_rows=SVM_MAX_TRAIN_ROWS if kind == "svm" else None,
+            seed=seed,
+            progress=_fold_progress(progress, f"cv {kind}"),
+        )
+        predictions[kind] = res.pop("predictions")
+        oof[kind] = res.pop("oof")
+        folds = res.pop("folds")
+        results[kind] = res
+    primary = results[kinds[0]]
+    report: dict[str, Any] = {
+        key: primary[key]
+        for key in ("balanced_accuracy", "macro_f1", "auroc", "brier", "n_subjects", "n_windows")
+    }
+    report.update(
+        {
+            "primary_model": kinds[0],
+            "target": settings.target,
+            "cv": primary["cv"],
+            "normalization": normalization,
+            "window": {
+                "window": settings.window,
+                "step": settings.step,
+                "line_freq": settings.line_freq,
+            },
+            "baseline_seconds": settings.baseline_seconds,
+            "context_seconds": settings.context_seconds,
+            "models": results,
+            "baselines": protocol_report(
+                frame, settings.target, with_ensemble(oof), folds, seed=seed
+            ),
+        }
+    )
+    if chance:
+        if progress:
+            progress("chance check", 0, 1)
+        report["chance"] = chance_check(
+            frame,
+            kind=kinds[0],
+            target=settings.target,
+            normalization=normalization,
+            n_splits=n_splits if n_splits is not None else min(5, primary["n_subjects"]),
+            seed=seed,
+        )
+        if progress:
+            progress("chance check", 1, 1)
+    report["_predictions"] = predictions
+    return report
 
-    n = len(results)
-    fig, axes = plt.subplots(n, 3, figsize=(15, 4 * n), squeeze=False)
-    for row, (name, res) in enumerate(results.items()):
-        subjects = list(res["per_subject"])
-        values = [res["per_subject"][s]["balanced_accuracy"] for s in subjects]
-        ax = axes[row, 0]
-        ax.bar(range(len(subjects)), values, color="tab:blue")
-        ax.axhline(0.5, color="grey", linestyle=":", label="chance")
-        ax.axhline(res["balanced_accuracy"], color="tab:red", label="pooled")
-        ax.set_xticks(range(len(subjects)), subjects, rotation=90, fontsize=7)
-        ax.set_ylim(0, 1)
-        ax.set_title(f"{name}: balanced accuracy per held-out subject")
-        ax.legend(fontsize=7)
-        ax = axes[row, 1]
-        bins = [b for b in res["calibration"] if b["count"]]
-        ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
-        ax.plot([b["mean_predicted"] for b in bins], [b["observed"] for b in bins], "o-")
-        ax.set_xlabel("mean predicted probability")
-        ax.set_ylabel("observed frequency")
-        ax.set_title(f"{name}: reliability (Brier {res['brier']:.3f})")
-        ax = axes[row, 2]
-        cm = np.asarray(res["confusion_matrix"])
-        ax.imshow(cm, cmap="Blues")
-        for (i, j), v in np.ndenumerate(cm):
-            colour = "white" if v > cm.max() / 2 else "black"  # readable on dark cells
-            ax.text(j, i, str(v), ha="center", va="center", color=colour)
-        ax.set_xticks([0, 1], ["low", "high"])
-        ax.set_yticks([0, 1], ["low", "high"])
-        ax.set_xlabel("predicted")
-        ax.set_ylabel("true")
-        ax.set_title(f"{name}: confusion matrix")
-    fig.suptitle(title)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return path
+
+def score_bundle(
+    bundle: ModelBundle,
+    frame: pd.DataFrame,
+    target: str | None = None,
+    dataset: str | None = None,
+) -> dict[str, Any]:
+    """Score an existing bundle, unchanged, on a labelled feature table.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+        Loaded bundle.
+    frame : pandas.DataFrame
+        Feature table of participants the bundle was not trained on.
+    target : str, optional
+        Label column; default the bundle's target.
+    dataset : str, optional
+        Dataset name, to flag participants the bundle was trained on.
+
+    Returns
+    -------
+    dict
+        :func:`~affectstream.models.evaluation.metrics` of the LightGBM model at the
+        top level, ``models`` for both, and ``trained_on_scored_subjects`` (should be empty).
+    """
+    target = target or bundle.target
+    scored = scored_mask(frame, target)
+    if not scored.any():
+        raise ModelError(f"No labelled {target} windows outside the reference period to score.")
+    provenance = bundle.meta["provenance"]
+    overlap: list[str] = []
+    if dataset is not None and provenance.get("dataset") == dataset:
+        overlap = sorted(set(provenance.get("subjects", [])) & set(map(str, frame["subject"])))
+        if overlap:
+            logger.warning("Scoring participants the bundle was trained on: %s", overlap)
+    z = bundle.normalized(frame)
+    p_lgb, p_svm = bundle.predict_normalized(z)
+    y = frame[target].to_numpy(dtype=np.float64)[scored].astype(int)
+    subjects = frame["subject"].astype(str).to_numpy()[scored]
+    thresholds = bundle.meta["thresholds"]
+    # The bundle is fixed; the baselines are fitted leave-one-participant-out on these people.
+    baselines = protocol_report(
+        frame,
+        target,
+        with_ensemble(
+            {
+                "lightgbm": (p_lgb, np.full(len(frame), thresholds["lightgbm"])),
+                "svm": (p_svm, np.full(len(frame), thresholds["svm"])),
+            }
+        ),
+        leave_one_subject_out(frame, target),
+    )
+    models = {
+        "lightgbm": metrics(y, p_lgb[scored], thresholds["lightgbm"], subjects),
+        "svm": metrics(y, p_svm[scored], thresholds["svm"], subjects),
+    }
+    report = {
+        key: models["lightgbm"][key]
+        for key in ("balanced_accuracy", "macro_f1", "auroc", "brier", "n_subjects", "n_windows")
+    }
+    report.update(
+        {
+            "primary_model": "lightgbm",
+            "target": target,
+            "models": models,
+            "trained_on_scored_subjects": overlap,
+            "baselines": baselines,
+        }
+    )
+    return report

@@ -68,6 +68,17 @@ def mask_unusable(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _labelled_span(
+    labels: pd.DataFrame, target: str
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any], float]:
+    """Label times, values and the end of the labelled span (of a non-empty label table)."""
+    times = labels["t"].to_numpy(dtype=np.float64)
+    values = labels[target].to_numpy(dtype=np.float64)
+    # A dense series ends one step after its last row; a change-point series ends at NaN.
+    step = np.median(np.diff(times)) if times.size > 1 else 0.0
+    return times, values, float(times[-1] + (step if step <= 5.0 else 0.0))
+
+
 def window_labels(
     labels: pd.DataFrame, t_end: np.ndarray[Any, Any], window: float, target: str
 ) -> np.ndarray[Any, Any]:
@@ -94,15 +105,11 @@ def window_labels(
     out = np.full(t_end.shape, np.nan)
     if target not in labels.columns or labels.empty:
         return out
-    times = labels["t"].to_numpy(dtype=np.float64)
-    values = labels[target].to_numpy(dtype=np.float64)
+    times, values, last_t = _labelled_span(labels, target)
     # Collapse runs so a 1 Hz label series becomes change points.
     keep = np.r_[
         True, (values[1:] != values[:-1]) & ~(np.isnan(values[1:]) & np.isnan(values[:-1]))
     ]
-    # A dense series ends one step after its last row; a change-point series ends at NaN.
-    step = np.median(np.diff(times)) if times.size > 1 else 0.0
-    last_t = times[-1] + (step if step <= 5.0 else 0.0)
     times, values = times[keep], values[keep]
     start_idx = np.searchsorted(times, t_end - window, side="right") - 1
     end_idx = np.searchsorted(times, t_end, side="left") - 1
@@ -137,10 +144,7 @@ def window_labels_at_end(
     out = np.full(t_end.shape, np.nan)
     if target not in labels.columns or labels.empty:
         return out
-    times = labels["t"].to_numpy(dtype=np.float64)
-    values = labels[target].to_numpy(dtype=np.float64)
-    step = np.median(np.diff(times)) if times.size > 1 else 0.0
-    last_t = times[-1] + (step if step <= 5.0 else 0.0)
+    times, values, last_t = _labelled_span(labels, target)
     # The last label row strictly before t_end: the window's samples end just before t_end,
     # the same convention as window_labels' end index.
     idx = np.searchsorted(times, t_end, side="left") - 1

@@ -97,7 +97,7 @@ def select_context(
             model = AffectClassifier(
                 "lightgbm", target, normalization=normalization, random_state=seed
             ).fit(table[train])
-            p = model.predict_proba(table[np.isin(all_subjects, units[te])])
+            p = model.predict_proba(table[np.isin(all_subjects, units[te])])[:, 1]
             keep = scored[np.isin(all_subjects, units[te])]
             ys.append(y_all[test].astype(int))
             preds.append((p[keep] >= model.threshold_).astype(int))
@@ -144,7 +144,7 @@ def nested_cross_validate(
     dict
         Per kind: :func:`~affectstream.models.evaluation.metrics` plus ``cv``,
         ``selected`` (held-out participants → span and inner scores), ``oof`` and ``folds``
-        (as :func:`~affectstream.models.evaluation.cross_validate`; not JSON).
+        (as :func:`~affectstream.models.evaluation.cross_validate_by_subject`; not JSON).
     """
     tables = {float(c): with_context(frame, float(c)) for c in candidates}
     scored = scored_mask(frame, target)
@@ -173,7 +173,7 @@ def nested_cross_validate(
                 max_train_rows=(max_train_rows or {}).get(kind),
                 random_state=seed,
             ).fit(table[train])
-            p[kind][test] = model.predict_proba(table[test])
+            p[kind][test] = model.predict_proba(table[test])[:, 1]
             threshold[kind][test] = model.threshold_
         if progress:
             progress(done, len(folds))

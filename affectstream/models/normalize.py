@@ -96,6 +96,17 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         return frame
 
     # ------------------------------------------------------------------ public API
+    def _reference_values(self, frame: pd.DataFrame) -> FloatArray:
+        values = self._values(frame)
+        ref = frame[self.reference_column].to_numpy(dtype=bool)
+        if not ref.any():
+            raise ModelError(
+                "No reference (baseline) windows for this participant: 'baseline' "
+                "normalisation needs the rest period at the start of the session. Record a "
+                "baseline, or use method='running'."
+            )
+        return np.asarray(values[ref], dtype=np.float64)
+
     def reference_center(self, frame: pd.DataFrame) -> FloatArray:
         """Mean of the reference rows of one participant's frame, per feature.
 
@@ -108,16 +119,29 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         -------
         ndarray, shape (n_features,)
         """
-        values = self._values(frame)
-        ref = frame[self.reference_column].to_numpy(dtype=bool)
-        if not ref.any():
-            raise ModelError(
-                "No reference (baseline) windows for this participant: 'baseline' "
-                "normalisation needs the rest period at the start of the session. Record a "
-                "baseline, or use method='running'."
-            )
+        values = self._reference_values(frame)
         with np.errstate(all="ignore"), _quiet_nan_warnings():
-            return np.asarray(np.nanmean(values[ref], axis=0), dtype=np.float64)
+            return np.asarray(np.nanmean(values, axis=0), dtype=np.float64)
+
+    def reference_spread(self, frame: pd.DataFrame) -> FloatArray:
+        """Standard deviation (ddof=0) of the reference rows of one participant, per feature.
+
+        For a z-score against the participant's own baseline (pass it as ``scale`` to
+        :meth:`apply`), as the live uncalibrated valence does with frontal asymmetry.
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            The participant's windows; only the rows flagged in the reference column count.
+
+        Returns
+        -------
+        ndarray, shape (n_features,)
+            NaN where a feature has no finite reference value.
+        """
+        values = self._reference_values(frame)
+        with np.errstate(all="ignore"), _quiet_nan_warnings():
+            return np.asarray(np.nanstd(values, axis=0), dtype=np.float64)
 
     def apply(
         self, values: FloatArray, center: FloatArray, scale: FloatArray | None = None

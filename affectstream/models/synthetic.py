@@ -1,5 +1,9 @@
 """Synthetic recordings and feature frames with arousal and valence as knobs, for tests.
 
+One generator of labelled sessions (:func:`synthetic_labelled_recording`); the raw ECG / EDA /
+EEG generator with beat-level ground truth for the signal layer is
+:func:`affectstream.signal.synthetic.synthetic_recording`, whose SCR shape this one reuses.
+
 The raw-signal generator follows well-replicated directions of effect, not a model of any
 dataset: higher arousal raises heart rate, lowers beat-to-beat variability, raises tonic skin
 conductance and the rate of skin-conductance responses, cools the periphery slightly and
@@ -14,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from affectstream.models.datasets import Recording, _labels_frame
+from affectstream.signal.synthetic import scr_kernel
 from affectstream.types import FloatArray, SampleBlock
 
 #: Start of every synthetic session (2024-01-01T00:00:00Z), a realistic epoch time.
@@ -52,7 +57,7 @@ def _smooth(x: FloatArray, n: int) -> FloatArray:
     return np.convolve(padded, kernel, mode="same")[n:-n]
 
 
-def synthetic_recording(
+def synthetic_labelled_recording(
     subject: str,
     *,
     seed: int = 0,
@@ -134,9 +139,7 @@ def synthetic_recording(
         phasic: FloatArray = np.zeros(times.size)
         scr_per_s = (2.0 + 6.0 * a_fx * a) / 60.0
         onsets = np.flatnonzero(rng.random(times.size) < scr_per_s / rate)
-        kernel_t = np.arange(0.0, 15.0, 1.0 / rate)
-        kernel = np.exp(-kernel_t / 3.0) - np.exp(-kernel_t / 0.7)
-        kernel /= kernel.max()
+        kernel = scr_kernel(rate, 15.0, decay=3.0, rise=0.7)
         for onset in map(int, onsets):
             end = min(times.size, onset + kernel.size)
             phasic[onset:end] += rng.uniform(0.1, 0.5) * kernel[: end - onset]
@@ -197,7 +200,7 @@ def synthetic_recording(
 def synthetic_recordings(
     n_subjects: int = 6, *, seed: int = 0, **kwargs: object
 ) -> list[Recording]:
-    """Generate several subjects with :func:`synthetic_recording`.
+    """Generate several subjects with :func:`synthetic_labelled_recording`.
 
     Parameters
     ----------
@@ -206,14 +209,14 @@ def synthetic_recordings(
     seed : int
         Base seed; subject ``k`` uses ``seed + k``.
     **kwargs
-        Passed to :func:`synthetic_recording`.
+        Passed to :func:`synthetic_labelled_recording`.
 
     Returns
     -------
     list of Recording
     """
     return [
-        synthetic_recording(f"SYN{k:02d}", seed=seed + k, **kwargs)  # type: ignore[arg-type]
+        synthetic_labelled_recording(f"SYN{k:02d}", seed=seed + k, **kwargs)  # type: ignore[arg-type]
         for k in range(n_subjects)
     ]
 

@@ -29,6 +29,7 @@ import pandas as pd
 from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import LeaveOneGroupOut
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -163,12 +164,11 @@ class PersonalValenceModel:
         yy, groups = y[sel].astype(int), block_id[sel]
         # Leave one block out: the personal model's accuracy, measured on this person.
         predicted = np.empty_like(yy)
-        for g in np.unique(groups):
-            test = groups == g
-            if np.unique(yy[~test]).size < 2:
-                predicted[test] = round(float(yy[~test].mean()))
+        for train, test in LeaveOneGroupOut().split(matrix, yy, groups):
+            if np.unique(yy[train]).size < 2:
+                predicted[test] = round(float(yy[train].mean()))
                 continue
-            predicted[test] = self._pipeline().fit(matrix[~test], yy[~test]).predict(matrix[test])
+            predicted[test] = self._pipeline().fit(matrix[train], yy[train]).predict(matrix[test])
         self.cv_balanced_accuracy_ = float(balanced_accuracy_score(yy, predicted))
         self.n_blocks_ = int(np.unique(groups).size)
         self.pipeline_ = self._pipeline().fit(matrix, yy)

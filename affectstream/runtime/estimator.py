@@ -40,9 +40,8 @@ from affectstream.models.bundle import (
     shipped_bundles,
 )
 from affectstream.models.features import ContextMean
-from affectstream.models.normalize import RunningStats
+from affectstream.models.normalize import ParticipantNormalizer, RunningStats
 from affectstream.models.valence import uncalibrated_valence
-from affectstream.signal import BaselineNormalizer
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -189,6 +188,11 @@ def resolve_arousal_bundle(
     return chosen
 
 
+#: The per-participant normaliser, for the frontal asymmetry z-score (unclipped, as before:
+#: the uncalibrated valence curve takes the raw z-score).
+_FAA_NORMALIZER = ParticipantNormalizer(features=("eeg_faa",), clip=np.inf)
+
+
 @dataclass
 class _Reference:
     """The participant's reference state for one bundle: the only live copy of it."""
@@ -227,8 +231,8 @@ class LiveEstimator:
         self.baseline_end = baseline_end
         self.top = int(top)
         self._references = {id(b): _Reference(context=b.new_context()) for b in self.bundles}
-        self._faa_reference: list[dict[str, float]] = []
-        self._faa_scaler: BaselineNormalizer | None = None
+        self._faa_reference: list[float] = []  # usable eeg_faa values of the baseline
+        self._faa_scale: tuple[FloatArray, FloatArray] | None = None  # centre, spread
         self.n_estimates = 0
 
     @property
@@ -276,20 +280,24 @@ class LiveEstimator:
         return bundle.normalizer.reference_center(frame)
 
     def _faa_z(self, row: pd.Series, t_end: float) -> float | None:
+        """Frontal asymmetry as a z-score against the baseline's usable windows (>= 2)."""
         if "eeg_faa" not in row.index or not np.isfinite(row["eeg_faa"]):
             return None
         in_baseline = self.baseline_end is None or t_end <= self.baseline_end + 1e-9
-        entry = {"eeg_faa": float(row["eeg_faa"]), "usable_eeg": bool(row.get("usable_eeg", True))}
-        if in_baseline or self._faa_scaler is None:
-            if in_baseline:
-                self._faa_reference.append(entry)
+        if in_baseline and bool(row.get("usable_eeg", True)):
+            self._faa_reference.append(float(row["eeg_faa"]))
+            self._faa_scale = None  # the baseline grew
+        if self._faa_scale is None:
             if len(self._faa_reference) < 2:
                 return None
-            self._faa_scaler = BaselineNormalizer(method="zscore", min_samples=2).fit(
-                pd.DataFrame(self._faa_reference)
+            reference = pd.DataFrame({"eeg_faa": self._faa_reference, "reference": True})
+            spread = _FAA_NORMALIZER.reference_spread(reference)
+            self._faa_scale = (
+                _FAA_NORMALIZER.reference_center(reference),
+                np.where(spread > 0, spread, 1.0),  # a flat baseline: differences only
             )
-        z = self._faa_scaler.transform(pd.DataFrame([entry]))["eeg_faa"].iloc[0]
-        return float(z) if np.isfinite(z) else None
+        z = _FAA_NORMALIZER.apply(np.array([[float(row["eeg_faa"])]]), *self._faa_scale)
+        return float(z[0, 0]) if np.isfinite(z[0, 0]) else None
 
     def estimate(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
         """One affect record per feature row.

@@ -1,11 +1,10 @@
 """Windowed HRV, EDA and EEG features with signal-quality indices, batch and streaming.
 
 Public API: :class:`WindowConfig`, :func:`extract_features`, :class:`StreamingExtractor`,
-:class:`BaselineNormalizer`; per-window helpers :func:`hrv_time`, :func:`hrv_frequency`,
+per-window helpers :func:`hrv_time`, :func:`hrv_frequency`,
 :func:`find_scrs`. Feature names, units and definitions: docs/features.md.
 """
 
-from affectstream.signal.baseline import BaselineNormalizer
 from affectstream.signal.config import EEG_BANDS, WindowConfig
 from affectstream.signal.eda import find_scrs
 from affectstream.signal.extractor import StreamingExtractor, extract_features
@@ -13,7 +12,6 @@ from affectstream.signal.hrv import hrv_frequency, hrv_time
 
 __all__ = [
     "EEG_BANDS",
-    "BaselineNormalizer",
     "StreamingExtractor",
     "WindowConfig",
     "extract_features",

@@ -1,5 +1,8 @@
 """Synthetic ECG, EDA and EEG with known ground truth, for tests, demos and benchmarks.
 
+Raw signals only; labelled affect sessions (arousal/valence blocks) come from
+:func:`affectstream.models.synthetic.synthetic_labelled_recording`.
+
 The truth (beat times, SCR onsets, alpha amplitudes) is returned with the signal so tests can
 derive their expectations from the input rather than from a previous run.
 """
@@ -65,6 +68,27 @@ def synthetic_ecg(
     return ecg
 
 
+def scr_kernel(sfreq: float, seconds: float, *, decay: float, rise: float) -> FloatArray:
+    """One skin-conductance response of unit peak: ``exp(-t/decay) - exp(-t/rise)``.
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+    seconds : float
+        Length of the kernel.
+    decay, rise : float
+        Time constants in seconds.
+
+    Returns
+    -------
+    ndarray, shape (int(seconds * sfreq),)
+    """
+    t = np.arange(int(seconds * sfreq)) / sfreq
+    kernel = np.exp(-t / decay) - np.exp(-t / rise)
+    return np.asarray(kernel / kernel.max(), dtype=np.float64)
+
+
 def synthetic_eda(
     duration: float, sfreq: float, rng: np.random.Generator, mean_interval: float = 20.0
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
@@ -76,9 +100,7 @@ def synthetic_eda(
     onsets = onsets[onsets < duration - 1.0]
     amplitudes = rng.uniform(0.1, 0.6, onsets.size)
     eda = tonic + rng.normal(0.0, 0.002, n)
-    kernel_t = np.arange(int(30 * sfreq)) / sfreq
-    kernel = np.exp(-kernel_t / 4.0) - np.exp(-kernel_t / 0.75)
-    kernel /= kernel.max()
+    kernel = scr_kernel(sfreq, 30.0, decay=4.0, rise=0.75)
     for onset, amplitude in zip(onsets, amplitudes, strict=True):
         start = round(onset * sfreq)
         stop = min(n, start + kernel.size)

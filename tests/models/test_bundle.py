@@ -54,8 +54,8 @@ def test_round_trip_gives_identical_predictions(tmp_path: Path) -> None:
     bundle = load_bundle(path)
     unseen = synthetic_feature_frame(3, 100, seed=22, missing_modality_rate=0.1)
     scored = bundle.predict_frame(unseen)
-    np.testing.assert_array_equal(scored["probability"], lgb_model.predict_proba(unseen))
-    np.testing.assert_array_equal(scored["probability_svm"], svm_model.predict_proba(unseen))
+    np.testing.assert_array_equal(scored["probability"], lgb_model.predict_proba(unseen)[:, 1])
+    np.testing.assert_array_equal(scored["probability_svm"], svm_model.predict_proba(unseen)[:, 1])
     assert bundle.features == lgb_model.features_
 
 
@@ -179,5 +179,5 @@ def test_baseline_bundle_live_path(tmp_path: Path) -> None:
     # Reference windows are estimated against the baseline so far, flagged provisional.
     assert [r[f"{bundle.target}_reference_final"] for r in records] == (~ref).tolist()
     got = np.array([r[bundle.target] for r, in_ref in zip(records, ref, strict=True) if not in_ref])
-    np.testing.assert_allclose(got, lgb_model.predict_proba(frame)[~ref], rtol=1e-12)
+    np.testing.assert_allclose(got, lgb_model.predict_proba(frame)[~ref, 1], rtol=1e-12)
     assert isinstance(bundle.predict_frame(frame), pd.DataFrame)

@@ -138,7 +138,7 @@ def test_shipped_bundles_match_the_manifest() -> None:
 def test_altered_shipped_file_is_caught_by_the_manifest(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from affectstream.models import bundle as module
+    from affectstream.models import bundle_io as module
 
     bundles = Path(shutil.copytree(BUNDLES_DIR, tmp_path / "bundles"))
     monkeypatch.setattr(module, "BUNDLES_DIR", bundles)

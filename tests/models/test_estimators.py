@@ -85,7 +85,7 @@ def test_missing_modality_rows_still_get_finite_probabilities(kind: str) -> None
     test = synthetic_feature_frame(3, 100, seed=10, missing_modality_rate=0.0)
     test["eda_tonic_mean"] = np.nan  # EDA band not worn at all
     model = AffectClassifier(kind).fit(train)
-    p = model.predict_proba(test)
+    p = model.predict_proba(test)[:, 1]
     assert np.isfinite(p).all() and ((p >= 0) & (p <= 1)).all()
     # Arousal is still visible in the HRV features.
     assert _score(model, test) > 0.6
@@ -98,7 +98,7 @@ def test_pred_contrib_sums_to_the_raw_score() -> None:
     raw, top = contributions(model.booster, z, model.features_, top=3)
     np.testing.assert_allclose(raw, model.booster.predict(z, raw_score=True), rtol=1e-9, atol=1e-9)
     probability = 1 / (1 + np.exp(-raw))
-    np.testing.assert_allclose(probability, model.predict_proba(frame), rtol=1e-9)
+    np.testing.assert_allclose(probability, model.predict_proba(frame)[:, 1], rtol=1e-9)
     assert all(len(row) == 3 for row in top)
     first = top[0]
     assert abs(first[0].contribution) >= abs(first[1].contribution) >= abs(first[2].contribution)
@@ -113,8 +113,10 @@ def test_training_needs_both_classes() -> None:
 
 
 def test_invalid_kind_names_the_options() -> None:
+    model = AffectClassifier("forest")  # scikit-learn convention: fit validates parameters
+    assert model.get_params()["kind"] == "forest"
     with pytest.raises(ConfigError, match="'lightgbm', 'svm'"):
-        AffectClassifier("forest")
+        model.fit(synthetic_feature_frame(3, 50, seed=12))
 
 
 def test_baseline_normaliser_uses_only_reference_rows() -> None:

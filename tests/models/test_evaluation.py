@@ -10,7 +10,7 @@ import pytest
 from affectstream.errors import ModelError
 from affectstream.models.evaluation import (
     chance_check,
-    cross_validate,
+    cross_validate_by_subject,
     metrics,
     plot_report,
     reliability_bins,
@@ -57,7 +57,7 @@ def test_shuffle_keeps_each_subjects_class_balance() -> None:
 
 def test_loso_finds_the_effect_and_the_chance_check_does_not() -> None:
     frame = synthetic_feature_frame(6, 120, seed=3, arousal_effect=1.5)
-    result = cross_validate(frame, kind="lightgbm", normalization="baseline")
+    result = cross_validate_by_subject(frame, kind="lightgbm", normalization="baseline")
     assert result["cv"] == "leave-one-subject-out" and result["n_subjects"] == 6
     assert result["balanced_accuracy"] > 0.75
     chance = chance_check(frame, kind="lightgbm", normalization="baseline", n_splits=3)
@@ -69,19 +69,19 @@ def test_loso_finds_the_effect_and_the_chance_check_does_not() -> None:
 
 def test_group_kfold_option() -> None:
     frame = synthetic_feature_frame(6, 60, seed=4)
-    result = cross_validate(frame, kind="svm", n_splits=3)
+    result = cross_validate_by_subject(frame, kind="svm", n_splits=3)
     assert result["cv"] == "group-3-fold" and result["n_subjects"] == 6
 
 
 def test_needs_two_subjects() -> None:
     frame = synthetic_feature_frame(1, 60, seed=5)
     with pytest.raises(ModelError, match="at least two"):
-        cross_validate(frame)
+        cross_validate_by_subject(frame)
 
 
 def test_plot_is_written(tmp_path: Path) -> None:
     frame = synthetic_feature_frame(3, 60, seed=6)
-    result = cross_validate(frame, n_splits=3)
+    result = cross_validate_by_subject(frame, n_splits=3)
     result.pop("predictions")
     path = plot_report({"lightgbm": result}, tmp_path / "report.png", "test")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -93,7 +93,7 @@ def test_impossible_fold_counts_are_one_line_errors(folds: int) -> None:
 
     frame = synthetic_feature_frame(6, 30, seed=4)
     with pytest.raises(ConfigError, match=f"--folds {folds}: .* 2 to 6 folds") as info:
-        cross_validate(frame, kind="svm", n_splits=folds)
+        cross_validate_by_subject(frame, kind="svm", n_splits=folds)
     assert "\n" not in str(info.value)
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from affectstream.models.bundle import load_bundle, shipped_bundles
 from affectstream.models.features import recording_features
-from affectstream.models.synthetic import synthetic_recording
+from affectstream.models.synthetic import synthetic_labelled_recording
 from affectstream.signal import WindowConfig
 
 SHIPPED = {"stress-wrist": ("rr", "eda", "temp", "acc"), "eeg-workload": ("eeg",)}
@@ -29,7 +29,7 @@ def test_shipped_bundle_scores_signal_layer_features(name: str) -> None:
     assert "| as live | lightgbm |" in card and "| as live | protocol_clock |" in card
     assert "as_live" in bundle.meta["evaluation"]["baselines"]
     window = bundle.meta["window"]
-    recording = synthetic_recording(
+    recording = synthetic_labelled_recording(
         "NEW",
         seed=99,
         duration=bundle.meta["normalization"]["baseline_seconds"] + 240.0,

@@ -73,3 +73,41 @@ def test_uncalibrated_estimate_says_so() -> None:
     assert positive.probability > 0.5 > negative.probability
     assert positive.probability + negative.probability == pytest.approx(1.0)
     assert not positive.calibrated and "not measured" in positive.confidence
+
+
+def test_live_uncalibrated_valence_z_scores_asymmetry_against_the_usable_baseline() -> None:
+    # The product's live path (LiveEstimator without a valence bundle): eeg_faa relative to
+    # the mean and spread (ddof=0) of the baseline windows marked usable.
+    import pandas as pd
+
+    from affectstream.runtime.estimator import LiveEstimator
+
+    rng = np.random.default_rng(4)
+    n, n_baseline = 40, 15
+    faa = rng.normal(0.3, 0.6, n)
+    usable = rng.random(n) > 0.25
+    frame = pd.DataFrame({"t_end": 60.0 + 5.0 * np.arange(n), "eeg_faa": faa, "usable_eeg": usable})
+    live = LiveEstimator([], baseline_end=float(frame["t_end"].iloc[n_baseline - 1]))
+    records = [live.estimate(frame.iloc[[i]])[0] for i in range(n)]
+    base = faa[:n_baseline][usable[:n_baseline]]
+    for i in range(n_baseline, n):
+        z = (faa[i] - base.mean()) / base.std()
+        assert records[i]["valence"] == pytest.approx(
+            uncalibrated_valence(z).probability, rel=1e-12
+        )
+        assert records[i]["valence_basis"] == "eeg_faa"
+    first_two_usable = np.flatnonzero(usable)[1]
+    assert all(r["valence_basis"] == "prior" for r in records[:first_two_usable])
+
+
+def test_reference_spread_is_the_population_std_of_the_reference_rows() -> None:
+    from affectstream.models.normalize import ParticipantNormalizer
+
+    frame = synthetic_feature_frame(1, 40, seed=5)
+    features = ("hrv_mean_hr", "eda_tonic_mean")
+    normalizer = ParticipantNormalizer(features)
+    ref = frame.loc[frame["reference"], list(features)].to_numpy()
+    np.testing.assert_allclose(normalizer.reference_spread(frame), np.nanstd(ref, axis=0))
+    np.testing.assert_allclose(normalizer.reference_center(frame), np.nanmean(ref, axis=0))
+    with pytest.raises(ModelError, match="No reference"):
+        normalizer.reference_spread(frame.assign(reference=False))
