@@ -710,18 +710,7 @@ class EmbeddedStore(TimeSeriesStore):
         ]
 
     def series(self, session: str | None = None) -> list[tuple[str, dict[str, str]]]:
-        """List stored series as (measurement, tags), optionally for one session.
-
-        Parameters
-        ----------
-        session : str, optional
-            Restrict to this session.
-
-        Returns
-        -------
-        list of (str, dict)
-            Sorted by measurement then tags; tags without empty values.
-        """
+        """:meth:`TimeSeriesStore.series`, sorted by measurement then tags (no empty tags)."""
         query = (
             f"SELECT measurement, {_TAG_COLUMNS} FROM series WHERE EXISTS "
             "(SELECT 1 FROM chunks WHERE chunks.series_id = series.id)"

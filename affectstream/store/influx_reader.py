@@ -203,17 +203,7 @@ class InfluxReader:
         return int(sum(row[1] for s in series for row in s.get("values", [])))
 
     def series(self, session: str | None = None) -> list[tuple[str, dict[str, str]]]:
-        """List stored series as (measurement, tags), optionally for one session.
-
-        Parameters
-        ----------
-        session : str, optional
-            Restrict to this session.
-
-        Returns
-        -------
-        list of (str, dict)
-        """
+        """:meth:`TimeSeriesStore.series`, from InfluxQL ``SHOW SERIES``."""
         where = where_clause({"session": session} if session else {})
         found = []
         for block in self.query(f"SHOW SERIES{where}"):
