@@ -114,6 +114,7 @@ class DeviceTracker:
         self.last_arrival: dict[str, float] = {}  # device -> monotonic time of its last block
         self.link_gaps: dict[str, int] = {}  # stream -> link gaps
         self.battery: dict[str, float] = {}  # device -> last battery sample (%)
+        self._devices: dict[str, str] = {}  # stream -> device
 
     def on_block(self, block: SampleBlock) -> None:
         """Note a delivered block (event loop; cheap).
@@ -122,11 +123,14 @@ class DeviceTracker:
         ----------
         block : SampleBlock
         """
-        device = device_of(block.stream)
+        device = self._devices.get(block.stream)  # called per BLE block: keep it cheap
+        if device is None:
+            device = self._devices[block.stream] = device_of(block.stream)
         self.last_arrival[device] = time.monotonic()
-        links = sum(1 for gap in block.gaps if gap.reason in LINK_GAP_REASONS)
-        if links:
-            self.link_gaps[block.stream] = self.link_gaps.get(block.stream, 0) + links
+        if block.gaps:
+            links = sum(1 for gap in block.gaps if gap.reason in LINK_GAP_REASONS)
+            if links:
+                self.link_gaps[block.stream] = self.link_gaps.get(block.stream, 0) + links
         if block.modality == "battery" and len(block):
             values = block.values[:, 0]
             finite = values[np.isfinite(values)]
