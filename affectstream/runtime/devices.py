@@ -138,6 +138,31 @@ class DeviceTracker:
                 self.battery[device] = float(finite[-1])
 
 
+def declared_streams(source: object) -> dict[str, str]:
+    """Stream id → modality of a supervisor's streams (known once it has started).
+
+    Parameters
+    ----------
+    source : BlockSource
+        A started source; its ``stats()`` keys are stream ids ``<device>/<kind>``.
+
+    Returns
+    -------
+    dict of str to str
+        Streams whose kind a device profile knows.
+    """
+    from affectstream.device.profiles import PROFILES
+
+    kinds = {spec.kind: spec.modality for p in PROFILES.values() for spec in p.streams}
+    stats = getattr(source, "stats", None)
+    out = {}
+    for stream in stats() if callable(stats) else {}:
+        kind = str(stream).rsplit("/", 1)[-1]
+        if kind in kinds:
+            out[str(stream)] = kinds[kind]
+    return out
+
+
 def _source_reports(source: object) -> Mapping[str, Any]:
     """The source's own per-device state, if it has an accessor (device name → fields)."""
     accessor = getattr(source, "device_states", None)

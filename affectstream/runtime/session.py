@@ -48,8 +48,8 @@ import pandas as pd
 
 from affectstream._validate import check_positive
 from affectstream.errors import ConfigError
-from affectstream.runtime.accounting import StreamLedger, data_rows
-from affectstream.runtime.devices import DeviceTracker
+from affectstream.runtime.accounting import OrderCheck, StreamLedger, data_rows
+from affectstream.runtime.devices import DeviceTracker, declared_streams
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.session_compute import ComputeResult, FeatureWorker
@@ -150,7 +150,8 @@ class LiveSession:
         #: Set once the devices stream (after ``source.start()``): fault schedules and
         #: anything timed from the session start wait for it.
         self.streaming = asyncio.Event()
-        self._last_t: dict[str, float] = {}  # stream -> time of its last sample
+        #: Blocks whose times did not strictly increase (counted and logged, see OrderCheck).
+        self.order = OrderCheck()
         self._last_mark_t = 0.0
         self.started_at: float | None = None
         self._started_mono = 0.0
@@ -167,7 +168,6 @@ class LiveSession:
         self._rates = RateMeter()
         self._closed = False
         self.late_blocks = 0
-        self.unordered_blocks = 0  # blocks whose times did not strictly increase
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
         #: Called on the event loop with ``("estimate", record)`` for every estimate and
         #: ``("event", {...})`` for every marker/phase/session event, as they happen (the
@@ -188,6 +188,11 @@ class LiveSession:
         return pool
 
     # -- what other parts read (kept from before the split into modules) ------------------
+
+    @property
+    def unordered_blocks(self) -> int:
+        """Blocks whose times did not strictly increase (see :class:`OrderCheck`)."""
+        return self.order.unordered_blocks
 
     @property
     def extractor(self) -> StreamingExtractor:
@@ -279,7 +284,7 @@ class LiveSession:
         block : SampleBlock
             Clock-corrected samples of one stream, gaps as NaN rows plus annotations.
         """
-        self._check_order(block)
+        self.order.check(block)
         if len(block):
             # How late the block arrives after its last sample's (clock-model) time.
             self.delivery_lag.append(time.time() - float(block.t[-1]))
@@ -344,30 +349,6 @@ class LiveSession:
                 listener(what, payload)
             except Exception:  # a listener is outside code: it must not stop the session
                 logger.exception("session listener failed on %s", what)
-
-    def _check_order(self, block: SampleBlock) -> None:
-        """Count (and log the first) block whose times do not strictly increase.
-
-        The device layer stamps every stream strictly increasing (RR values at their beat
-        times, regular samples never before the previous delivery), so this should never
-        happen. If it does, the store keeps one of two tied points and the extractor refuses
-        the block (a feature error): the count says why.
-        """
-        if len(block) == 0:
-            return
-        last = self._last_t.get(block.stream)
-        self._last_t[block.stream] = float(block.t[-1])
-        if (last is None or block.t[0] > last) and bool(np.all(np.diff(block.t) > 0)):
-            return
-        self.unordered_blocks += 1
-        if self.unordered_blocks == 1:
-            logger.warning(
-                "%s: a block's times do not strictly increase (first %.6f after %s); "
-                "tied points overwrite each other in the store and features skip the block",
-                block.stream,
-                float(block.t[0]),
-                "nothing" if last is None else f"{last:.6f}",
-            )
 
     # -- features and models ------------------------------------------------------------
 
@@ -507,7 +488,7 @@ class LiveSession:
             self._started_mono = time.monotonic()
             if self.estimator is not None and estimator_baseline_unset:
                 self.estimator.baseline_end = self.started_at + self.baseline_seconds()
-            self.declare_streams(declare if declare is not None else _declared(source))
+            self.declare_streams(declare if declare is not None else declared_streams(source))
             self.streaming.set()
             tasks.append(asyncio.create_task(self._compute_loop(stop_compute), name="features"))
             if self.config.protocol is not None:
@@ -659,16 +640,3 @@ class LiveSession:
         list of str
         """
         return self.writer.losses()
-
-
-def _declared(source: BlockSource) -> dict[str, str]:
-    """Stream id → modality of a supervisor's streams (known once it has started)."""
-    from affectstream.device.profiles import PROFILES
-
-    kinds = {spec.kind: spec.modality for p in PROFILES.values() for spec in p.streams}
-    out = {}
-    for stream in source.stats():
-        kind = str(stream).rsplit("/", 1)[-1]
-        if kind in kinds:
-            out[str(stream)] = kinds[kind]
-    return out
