@@ -244,14 +244,17 @@ class StoreWriter:
     async def settle(self) -> None:
         """Wait for the store to make the writes durable, then take its loss report."""
         loop = asyncio.get_running_loop()
+        # Any failure here (a driver's own error type included) must end as a reported loss
+        # in the summary, never as a session that ends without one; unexpected types are
+        # logged with their traceback so a bug is still visible.
         try:
             await loop.run_in_executor(self._executor, self.store.flush)
-        except (StoreError, OSError) as exc:  # reported through delivery() below
-            logger.warning("%s", redact_url(exc))
+        except Exception as exc:  # reported through delivery() below
+            _log_store_failure(exc, "the final store flush failed", logging.WARNING)
         try:
             report = self.store.delivery()
-        except (StoreError, OSError) as exc:
-            logger.error("the store cannot say what it stored: %s", redact_url(exc))
+        except Exception as exc:  # the summary says "unknown" rather than claiming success
+            _log_store_failure(exc, "the store cannot say what it stored", logging.ERROR)
             report = DeliveryReport(pending_bytes=-1, pending_where=f"unknown ({redact_url(exc)})")
         self.delivery = report.since(self._delivery_start)
 
@@ -291,6 +294,18 @@ class StoreWriter:
             "store_rejected_points": self.delivery.rejected_points,
             "store_pending_bytes": self.delivery.pending_bytes,
         }
+
+
+def _log_store_failure(exc: Exception, what: str, level: int) -> None:
+    """Log a store failure in one line; an unexpected type is named, so a bug stands out.
+
+    No traceback: a driver's exception may carry the store URL with its credentials, and
+    only the message passes through :func:`~affectstream.redact.redact_url`.
+    """
+    if isinstance(exc, StoreError | OSError):
+        logger.log(level, "%s: %s", what, redact_url(exc))
+    else:
+        logger.log(level, "%s (unexpected %s): %s", what, type(exc).__name__, redact_url(exc))
 
 
 def gap_only(block: SampleBlock, n_data: int) -> SampleBlock:
