@@ -4,9 +4,10 @@
 connected or reconnecting, reconnects, gaps, battery and skin contact. Its sources, best
 first:
 
-1. the block source's own ``device_states()`` when it has one (a read-only accessor on the
-   connection supervisor; any keys it gives — ``state``, ``connected``, ``battery``,
-   ``battery_low``, ``contact``, ``reconnects`` — win over what is derived here);
+1. the block source's own ``device_states()`` when it has one (the connection supervisor's
+   read-only snapshots, or a mapping name → fields); what it gives — ``link`` (or
+   ``state``/``connected``), ``battery``, ``battery_low``, ``contact``, ``reconnects`` —
+   wins over what is derived here;
 2. the supervisor's public ``is_connected(name)`` and per-stream ``stats()`` (reconnects);
 3. what the runtime itself saw (:class:`DeviceTracker` and the stream ledgers): link gaps
    (``"disconnect"``/``"restart"`` gaps the device layer marks after a reconnect), gap
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -51,7 +52,7 @@ def device_of(stream: str) -> str:
 
 
 @dataclass
-class DeviceState:
+class DeviceView:
     """What one device is doing now.
 
     Parameters
@@ -163,13 +164,24 @@ def declared_streams(source: object) -> dict[str, str]:
     return out
 
 
-def _source_reports(source: object) -> Mapping[str, Any]:
-    """The source's own per-device state, if it has an accessor (device name → fields)."""
+def _source_reports(source: object) -> dict[str, Any]:
+    """The source's own per-device state, if it has an accessor, by device name.
+
+    Takes a mapping (name → fields) or a sequence of reports that carry their ``name``
+    (the supervisor's :class:`~affectstream.device.device_state.DeviceState` snapshots).
+    """
     accessor = getattr(source, "device_states", None)
     if not callable(accessor):
         return {}
     reports = accessor()
-    return reports if isinstance(reports, Mapping) else {}
+    if isinstance(reports, Mapping):
+        return {str(name): report for name, report in reports.items()}
+    out = {}
+    for report in reports if isinstance(reports, Sequence) else ():
+        name = _field(report, "name")
+        if isinstance(name, str):
+            out[name] = report
+    return out
 
 
 def _field(report: Any, name: str) -> Any:
@@ -178,7 +190,7 @@ def _field(report: Any, name: str) -> Any:
     return getattr(report, name, None)
 
 
-def device_states(session: LiveSession) -> list[DeviceState]:
+def device_states(session: LiveSession) -> list[DeviceView]:
     """Per-device state of ``session``, sorted by device name.
 
     Parameters
@@ -188,7 +200,7 @@ def device_states(session: LiveSession) -> list[DeviceState]:
 
     Returns
     -------
-    list of DeviceState
+    list of DeviceView
     """
     source = session.source
     stats: Mapping[str, Any] = source.stats() if source is not None else {}
@@ -223,7 +235,7 @@ def device_states(session: LiveSession) -> list[DeviceState]:
             state = "connected" if is_connected(name) else "reconnecting"
         else:
             state = "silent" if age is not None and age > SILENT_AFTER_S else "connected"
-        entry = DeviceState(
+        entry = DeviceView(
             device=name,
             state=state,
             streams=streams,
@@ -257,10 +269,10 @@ def names_of(source: object) -> set[str]:
     return {str(n) for n in device_names()} if callable(device_names) else set()
 
 
-def _apply_report(entry: DeviceState, report: Any) -> None:
+def _apply_report(entry: DeviceView, report: Any) -> None:
     """Overlay what the source itself reported on the derived state."""
     entry.source = "device"
-    state = _field(report, "state")
+    state = _field(report, "state") or _field(report, "link")
     connected = _field(report, "connected")
     if isinstance(state, str) and entry.state != "stopped":
         entry.state = state

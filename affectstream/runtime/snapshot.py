@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from affectstream.runtime.accounting import StreamLedger
-from affectstream.runtime.devices import DeviceState
+from affectstream.runtime.devices import DeviceView
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import WindowConfig
 
@@ -72,7 +72,7 @@ class LiveSnapshot:
         Feature window settings.
     model : str
         Model id.
-    devices : list of DeviceState
+    devices : list of DeviceView
         Per-device state (connected, reconnects, gaps, battery, contact); see
         :func:`affectstream.runtime.devices.device_states`.
     """
@@ -91,7 +91,7 @@ class LiveSnapshot:
     backlog_samples: int
     window: WindowConfig
     model: str
-    devices: list[DeviceState] = field(default_factory=list)
+    devices: list[DeviceView] = field(default_factory=list)
 
 
 class RateMeter:

@@ -91,10 +91,12 @@ def test_device_panel_counts_scripted_reconnects(
         # Each drop left a gap event on the band's stream (the device layer marks the loss).
         gaps = page.locator(f"{row} [data-field=gaps]").inner_text()
         assert int(gaps.split()[0]) >= expected, gaps
-        # Contact and battery: the emulated band's flags are not passed up yet; say so.
-        assert page.locator(f"{row} [data-field=contact]").inner_text() == "not reported"
-        # The API agrees with the page.
-        assert _devices(api, sid)[band]["reconnects"] == expected
+        # The API agrees with the page, contact included ("not reported" when the device
+        # layer does not pass the band's contact flag up).
+        state = _devices(api, sid)[band]
+        assert state["reconnects"] == expected
+        contact = {None: "not reported", True: "on skin", False: "no contact"}[state["contact"]]
+        assert page.locator(f"{row} [data-field=contact]").inner_text() == contact
         check_layout(page, "live-devices")
         check_axe(page, "live-devices")
         assert errors == []

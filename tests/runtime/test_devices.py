@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,6 +97,40 @@ def test_source_report_overrides_derived_state(tmp_path: Path) -> None:
     assert (band.contact, band.battery_low, band.reconnects) == (False, True, 3)
     assert band.source == "device"
     assert states["idle"].state == "connecting"  # supervised, nothing delivered yet
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    """Shaped like the supervisor's DeviceState snapshot (a list of them, by ``name``)."""
+
+    name: str
+    link: str
+    reconnects: int
+    battery: float | None
+    battery_low: bool | None
+    contact: bool | None
+
+
+class _ListingSource(_ReportingSource):
+    def device_states(self) -> list[_Snapshot]:  # type: ignore[override]
+        return [_Snapshot("band", "reconnecting", 2, 55.0, None, True)]
+
+
+def test_supervisor_snapshots_are_taken_by_name(tmp_path: Path) -> None:
+    session, store = _session(tmp_path)
+    try:
+        session.source = _ListingSource()
+        session.submit(_block("band/eda", "eda", "µS", [2.0] * 8, 0))
+        band = {d.device: d for d in device_states(session)}["band"]
+    finally:
+        store.close()
+    assert (band.state, band.reconnects, band.battery, band.contact) == (
+        "reconnecting",
+        2,
+        55.0,
+        True,
+    )
+    assert band.battery_low is None and band.source == "device"
 
 
 @pytest.mark.slow
