@@ -68,7 +68,8 @@ class DeviceView:
     reconnects : int
         Reconnections after unrequested disconnects.
     link_gaps : int
-        Lost links the runtime saw in the data (most per stream of the device).
+        Lost links the runtime saw in the data (most per stream of the device): only those
+        across which samples were lost or the device restarted its counter.
     gap_events : int
         Gap annotations of its streams.
     gap_samples : int

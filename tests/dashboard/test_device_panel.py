@@ -88,13 +88,14 @@ def test_device_panel_counts_scripted_reconnects(
         strap_row = page.locator(f"tr[data-device='{strap}']")
         assert strap_row.locator("[data-field=reconnects]").inner_text() == "0"
         assert strap_row.locator("[data-field=state]").inner_text() == "connected"
-        # Each drop left a gap event on the band's stream (the device layer marks the loss).
-        gaps = page.locator(f"{row} [data-field=gaps]").inner_text()
-        assert int(gaps.split()[0]) >= expected, gaps
         # The API agrees with the page, contact included ("not reported" when the device
         # layer does not pass the band's contact flag up).
         state = _devices(api, sid)[band]
         assert state["reconnects"] == expected
+        # Gap events (missing samples), as the runtime counted them; a drop short enough
+        # for the band to resend everything leaves no gap, so only the format is fixed here.
+        gaps = page.locator(f"{row} [data-field=gaps]").inner_text()
+        assert gaps == f"{state['gap_events']} ({state['gap_samples']})"
         contact = {None: "not reported", True: "on skin", False: "no contact"}[state["contact"]]
         assert page.locator(f"{row} [data-field=contact]").inner_text() == contact
         check_layout(page, "live-devices")
