@@ -513,7 +513,7 @@
         if (was && was !== d.state) {
           if (d.state === "reconnecting") alert(`${d.device}: link lost, reconnecting`, "warn");
           else if (d.state === "silent") alert(`${d.device}: no data for ${fmt(d.last_block_age_s, 0)} s`, "warn");
-          else if (d.state === "connected") alert(`${d.device}: streaming again`, "info");
+          else if (d.state === "connected" && was !== "connecting") alert(`${d.device}: streaming again`, "info");
         }
         lastState[d.device] = d.state;
         const streams = live.streams.filter((st) => st.device === d.device)
