@@ -35,6 +35,7 @@ from affectstream.api.db import Participant, SessionRow
 from affectstream.api.deps import DbDep, PrincipalDep, ServiceState, StateDep
 from affectstream.api.live import json_safe
 from affectstream.api.security import Principal, audit
+from affectstream.runtime.devices import device_of
 
 router = APIRouter(prefix="/dashboard", tags=["dashboard"])
 
@@ -119,7 +120,7 @@ def _phase(state: ServiceState, session_id: str) -> dict[str, Any] | None:
         "streams": [
             {
                 "stream": s.stream,
-                "device": s.stream.split("/")[0],
+                "device": device_of(s.stream),
                 "modality": s.modality,
                 "rate": s.rate,
                 "delivered": s.delivered,
@@ -128,6 +129,8 @@ def _phase(state: ServiceState, session_id: str) -> dict[str, Any] | None:
             }
             for s in snap.streams
         ],
+        # One entry per device: connected/reconnecting, battery, contact, reconnects, gaps.
+        "devices": [d.as_dict() for d in snap.devices],
         "phase": None,
         "phases": [],
     }

@@ -12,7 +12,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +31,8 @@ STATUS_INTERVAL = 2.0
 
 
 def status_payload(snap: LiveSnapshot) -> dict[str, Any]:
-    """A live ``status`` message body: phase, counts, per-stream delivery, gaps, quality.
+    """A live ``status`` message body: phase, counts, per-stream delivery, gaps, quality and
+    per-device state (:func:`affectstream.runtime.devices.device_states`).
 
     Parameters
     ----------
@@ -58,6 +59,7 @@ def status_payload(snap: LiveSnapshot) -> dict[str, Any]:
                 }
                 for s in snap.streams
             },
+            "devices": [d.as_dict() for d in snap.devices],
         }
     )
     return payload
@@ -158,6 +160,7 @@ class SessionRunner:
         duration: float,
         kinds: str,
         seed: int,
+        disconnects: Mapping[str, Sequence[float]] | None = None,
     ) -> None:
         """Run the runtime's emulated scenario as session ``session_id``.
 
@@ -169,6 +172,8 @@ class SessionRunner:
         kinds : str
             Emulated devices, comma-separated (``hr,polar,eda,muse``).
         seed : int
+        disconnects : mapping of str to sequence of float, optional
+            Scripted link drops per emulated profile (see :class:`DemoOptions`).
         """
         if session_id in self.running:
             raise ConfigError(f"Session {session_id} is already running.")
@@ -181,6 +186,7 @@ class SessionRunner:
             participant=participant,
             seed=seed,
             session_id=session_id,
+            disconnects=dict(disconnects or {}),
         )
         running.task = asyncio.create_task(
             run_demo(

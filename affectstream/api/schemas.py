@@ -123,6 +123,10 @@ class ParticipantPage(PageOut):
     items: list[ParticipantOut]
 
 
+#: Seconds after the devices stream at which an emulated device drops its link.
+_DisconnectTimes = Annotated[list[Annotated[float, Field(gt=0, le=86_400)]], Field(max_length=20)]
+
+
 class SessionIn(BaseModel):
     """Start a session: on emulated devices through the runtime, or fed by ingest."""
 
@@ -133,6 +137,11 @@ class SessionIn(BaseModel):
         "hr,polar,eda,muse", pattern=r"^(hr|polar|eda|muse)(,(hr|polar|eda|muse))*$"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    disconnects: dict[Literal["hr", "polar", "eda", "muse"], _DisconnectTimes] = Field(
+        default_factory=dict,
+        description="scripted link drops of emulated devices: profile -> seconds after the "
+        "devices stream (e.g. {'eda': [10, 20]}); each is a reconnect the live view shows",
+    )
 
 
 class SessionOut(_Out):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -28,6 +29,8 @@ async def start_session(
     duration: float,
     devices: str,
     seed: int,
+    *,
+    disconnects: Mapping[str, Sequence[float]] | None = None,
 ) -> SessionRow:
     """Create a session row and start it on the runtime.
 
@@ -45,7 +48,12 @@ async def start_session(
     row, participant = await asyncio.to_thread(service.new_session, db, who, participant_id, kind)
     if kind == "emulated":
         await state.runner.start_emulated(
-            row.id, participant.pseudonym, duration=duration, kinds=devices, seed=seed
+            row.id,
+            participant.pseudonym,
+            duration=duration,
+            kinds=devices,
+            seed=seed,
+            disconnects=disconnects or {},
         )
     else:
         await state.runner.start_ingest(row.id, participant.pseudonym)

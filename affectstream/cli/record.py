@@ -147,36 +147,14 @@ def register(subparsers: Any) -> None:
     parser.set_defaults(func=run)
 
 
-async def _chaos(peripherals: list[EmulatedPeripheral], duration: float) -> dict[str, int]:
-    """Inject malformed packets, one disconnect per device and one link loss."""
-    counts = {"disconnects": 0, "link_losses": 0, "malformed_requested": 0}
-    start = time.monotonic()
-
-    async def at(fraction: float) -> None:
-        await asyncio.sleep(max(0.0, start + fraction * duration - time.monotonic()))
-
-    await at(0.15)
-    for p in peripherals:
-        p.send_malformed(3)
-        counts["malformed_requested"] += 3
-    for i, p in enumerate(peripherals):
-        await at(0.25 + 0.3 * i / max(1, len(peripherals)))
-        if p.is_connected:
-            await p.disconnect()
-            counts["disconnects"] += 1
-    await at(0.65)
-    if peripherals and peripherals[0].is_connected:
-        await peripherals[0].link_loss(out_of_range=min(1.0, 0.05 * duration))
-        counts["link_losses"] += 1
-    return counts
-
-
 async def _record(args: argparse.Namespace) -> dict[str, Any]:
     import signal
     import sys
 
     from affectstream.device.lsl_meta import parse_mapping
+    from affectstream.runtime.faults import chaos as chaos_schedule
     from affectstream.runtime.record import emulated_targets, parse_targets, record_session
+    from affectstream.runtime.session import LiveSession
     from affectstream.runtime.view import LiveView
 
     # No --duration: the protocol's length, else until Ctrl-C (a study session's length is
@@ -209,11 +187,16 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
         lsl_note = f" and {len(args.lsl)} LSL predicate(s)" if args.lsl else ""
         lsl_note += f" and {len(args.brainflow)} BrainFlow board(s)" if args.brainflow else ""
         say(f"connecting to {len(targets)} device(s){lsl_note}...")
-        chaos_task = (
-            asyncio.create_task(_chaos(peripherals, duration or CHAOS_SPAN_S))
-            if args.chaos and peripherals
-            else None
-        )
+        chaos_task: asyncio.Task[dict[str, int]] | None = None
+
+        def start_chaos(session: LiveSession) -> None:
+            # The schedule counts from when the devices stream, not from now.
+            nonlocal chaos_task
+            if args.chaos and peripherals:
+                chaos_task = asyncio.create_task(
+                    chaos_schedule(peripherals, duration or CHAOS_SPAN_S, session.streaming)
+                )
+
         started = time.monotonic()
         try:
             with LiveView("affectstream record") as view:
@@ -234,10 +217,13 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
                     lsl_resolve_timeout=check_positive("--lsl-timeout", args.lsl_timeout),
                     lsl_out=args.lsl_out,
                     brainflow=args.brainflow,
+                    on_session=start_chaos,
                 )
             chaos: dict[str, int] = {}
-            if chaos_task is not None:
-                chaos = await chaos_task
+            if chaos_task is not None and chaos_task.done():
+                chaos = chaos_task.result()
+            elif chaos_task is not None:
+                say("warning: the session ended before the --chaos schedule did")
         finally:
             if chaos_task is not None and not chaos_task.done():
                 chaos_task.cancel()

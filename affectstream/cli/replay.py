@@ -221,6 +221,8 @@ def run(args: argparse.Namespace) -> int:
     )
     for loss in summary["not_stored"]:
         say(f"error: {loss}")
+    for where, message in summary["feature_errors"].items():
+        say(f"error: features of {where} failed, its windows are missing: {message}")
     emit_result(
         args,
         {
@@ -246,4 +248,5 @@ def run(args: argparse.Namespace) -> int:
             "out": args.out,
         },
     )
-    return 0 if summary["stored"] else 1
+    # Windows a feature error skipped are missing from the result: not a success.
+    return 0 if summary["stored"] and not summary["feature_errors"] else 1

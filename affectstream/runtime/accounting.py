@@ -9,11 +9,14 @@ dropped`` for every stream, or the difference is reported as ``unflushed``.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from affectstream.types import SampleBlock
+
+logger = logging.getLogger(__name__)
 
 #: ``Gap.reason`` of data rows the runtime dropped because the store fell too far behind.
 BACKLOG_REASON = "store_backlog"
@@ -123,3 +126,40 @@ class StreamLedger:
         out["gap_samples"] = self.gap_samples
         out["unflushed"] = self.unflushed
         return out
+
+
+class OrderCheck:
+    """Count (and log the first) block whose times do not strictly increase.
+
+    The device layer stamps every stream strictly increasing (RR values at their beat
+    times, regular samples never before the previous delivery), so this should never
+    happen. If it does, the store keeps one of two tied points and the extractor refuses
+    the block (a feature error): the count says why.
+    """
+
+    def __init__(self) -> None:
+        self.unordered_blocks = 0
+        self._last_t: dict[str, float] = {}  # stream -> time of its last sample
+
+    def check(self, block: SampleBlock) -> None:
+        """Check ``block`` against its stream's previous block.
+
+        Parameters
+        ----------
+        block : SampleBlock
+        """
+        if len(block) == 0:
+            return
+        last = self._last_t.get(block.stream)
+        self._last_t[block.stream] = float(block.t[-1])
+        if (last is None or block.t[0] > last) and bool(np.all(np.diff(block.t) > 0)):
+            return
+        self.unordered_blocks += 1
+        if self.unordered_blocks == 1:
+            logger.warning(
+                "%s: a block's times do not strictly increase (first %.6f after %s); "
+                "tied points overwrite each other in the store and features skip the block",
+                block.stream,
+                float(block.t[0]),
+                "nothing" if last is None else f"{last:.6f}",
+            )

@@ -33,7 +33,7 @@ from typing import Any
 from affectstream._validate import check_positive
 from affectstream.device.supervisor import DeviceTarget
 from affectstream.errors import ConfigError
-from affectstream.runtime.protocol import Protocol
+from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.session import LiveSession
 from affectstream.signal import WindowConfig
 
@@ -106,7 +106,7 @@ class Session:
         Pseudonymous participant id.
     duration : float, optional
         Seconds; default the protocol's length, else until :meth:`stop`.
-    protocol : path or Protocol, optional
+    protocol : path or StudyProtocol, optional
         Phases (JSON/TOML file or object); ``baseline`` is the reference period.
     store : str or Path, optional
         Store path or URL; the default embedded store when omitted.
@@ -129,7 +129,7 @@ class Session:
         emulate: str | None = None,
         participant: str = "",
         duration: float | None = None,
-        protocol: str | Path | Protocol | None = None,
+        protocol: str | Path | StudyProtocol | None = None,
         store: str | Path | None = None,
         model: str | Path | None = None,
         window: WindowConfig | None = None,

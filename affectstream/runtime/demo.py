@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +30,8 @@ from affectstream.runtime.estimator import (
     feature_families,
     resolve_arousal_bundle,
 )
-from affectstream.runtime.protocol import Protocol, ProtocolPhase
+from affectstream.runtime.faults import check_disconnects, scripted_disconnects
+from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.store import EmbeddedStore, default_store_path, open_store
@@ -82,6 +83,9 @@ class DemoOptions:
         trained once) by default.
     session_id : str, optional
         Session id (a new one by default).
+    disconnects : mapping of str to sequence of float
+        Scripted disconnects: emulated profile → seconds after the devices stream (see
+        :func:`affectstream.runtime.faults.scripted_disconnects`); none by default.
     """
 
     duration: float = DEMO_DURATION
@@ -93,6 +97,7 @@ class DemoOptions:
     seed: int = 0
     bundle: str | Path | None = None
     session_id: str | None = None
+    disconnects: Mapping[str, Sequence[float]] = field(default_factory=dict)
 
 
 def demo_families(kinds: list[str]) -> set[str]:
@@ -113,7 +118,7 @@ def demo_families(kinds: list[str]) -> set[str]:
     return families
 
 
-def demo_script(duration: float) -> tuple[AffectScript, Protocol]:
+def demo_script(duration: float) -> tuple[AffectScript, StudyProtocol]:
     """Baseline (40 %), stress (30 %), recovery (30 %) of ``duration`` seconds.
 
     Parameters
@@ -125,14 +130,14 @@ def demo_script(duration: float) -> tuple[AffectScript, Protocol]:
     -------
     script : AffectScript
         Drives the emulated physiology.
-    protocol : Protocol
+    protocol : StudyProtocol
         The same phases, written as events and used as the reference period.
     """
     lengths = {"baseline": 0.4 * duration, "stress": 0.3 * duration, "recovery": 0.3 * duration}
     levels = {"baseline": (0.2, 0.55), "stress": (0.9, 0.2), "recovery": (0.3, 0.75)}
     phases = [Phase(name, lengths[name], *levels[name]) for name in lengths]
     script = AffectScript(phases, ramp=min(5.0, 0.05 * duration), loop=False)
-    protocol = Protocol(
+    protocol = StudyProtocol(
         [ProtocolPhase(name, lengths[name], _INSTRUCTIONS[name]) for name in lengths]
     )
     return script, protocol
@@ -189,6 +194,7 @@ async def run_demo(
     duration = check_positive("--duration", opts.duration)
     status = on_status or (lambda message: logger.info("%s", message))
     names = [k.strip() for k in opts.kinds.split(",") if k.strip()]
+    disconnects = check_disconnects(opts.disconnects, names)
     families = demo_families(names)
     bundle_path = resolve_arousal_bundle(opts.bundle, families, allow_demo=False)
     if bundle_path is None:
@@ -256,9 +262,22 @@ async def run_demo(
                 f"demo: {len(peripherals)} emulated devices, {duration:g} s "
                 f"(baseline, stress, recovery); windows {win:g} s every {step:g} s"
             )
-            summary = await session.run(
-                supervisor, duration=duration, stop=stop, on_update=on_update
+            faults = asyncio.create_task(
+                scripted_disconnects(peripherals, disconnects, session.streaming)
             )
+            try:
+                summary = await session.run(
+                    supervisor, duration=duration, stop=stop, on_update=on_update
+                )
+            finally:
+                if not faults.done():
+                    faults.cancel()
+            made: dict[str, int] = {}
+            if faults.done() and not faults.cancelled():
+                if faults.exception() is not None:  # a fault that failed is no lost data
+                    logger.warning("scripted disconnects failed: %s", faults.exception())
+                else:
+                    made = faults.result()
             emulated: dict[str, Any] = {}
             for peripheral in peripherals:
                 for kind in peripheral.kinds:
@@ -269,6 +288,8 @@ async def run_demo(
         summary["store"] = store_location(store)
         summary["emulated"] = emulated
         summary["devices"] = [p.name for p in peripherals]
+        if disconnects:
+            summary["scripted_disconnects"] = made
         summary["protocol"] = [{"name": p.name, "duration_s": p.duration} for p in protocol.phases]
         return summary
     finally:

@@ -61,7 +61,7 @@ class ProtocolPhase:
 
 
 @dataclass(frozen=True)
-class Protocol:
+class StudyProtocol:
     """An ordered list of phases.
 
     Parameters
@@ -125,8 +125,8 @@ class Protocol:
         return None
 
 
-def protocol_from_dict(data: Any, *, source: str = "protocol") -> Protocol:
-    """Build a :class:`Protocol` from ``{"phases": [{"name", "duration", "instruction"}]}``.
+def protocol_from_dict(data: Any, *, source: str = "protocol") -> StudyProtocol:
+    """Build a :class:`StudyProtocol` from ``{"phases": [{"name", "duration", "instruction"}]}``.
 
     Parameters
     ----------
@@ -137,7 +137,7 @@ def protocol_from_dict(data: Any, *, source: str = "protocol") -> Protocol:
 
     Returns
     -------
-    Protocol
+    StudyProtocol
     """
     if not isinstance(data, dict) or not isinstance(data.get("phases"), list):
         raise ConfigError(
@@ -160,10 +160,10 @@ def protocol_from_dict(data: Any, *, source: str = "protocol") -> Protocol:
                 instruction=str(entry.get("instruction", "")),
             )
         )
-    return Protocol(phases)
+    return StudyProtocol(phases)
 
 
-def load_protocol(path: str | Path) -> Protocol:
+def load_protocol(path: str | Path) -> StudyProtocol:
     """Read a protocol file (``.json`` or ``.toml``).
 
     Parameters
@@ -173,7 +173,7 @@ def load_protocol(path: str | Path) -> Protocol:
 
     Returns
     -------
-    Protocol
+    StudyProtocol
 
     Raises
     ------

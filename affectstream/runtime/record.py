@@ -27,7 +27,7 @@ from affectstream.ids import check_id
 from affectstream.models.bundle import load_bundle
 from affectstream.runtime.demo import store_location
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
-from affectstream.runtime.protocol import Protocol, load_protocol
+from affectstream.runtime.protocol import StudyProtocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
@@ -205,7 +205,7 @@ async def record_session(
     *,
     store: str | Path | None = None,
     participant: str = "",
-    protocol: str | Path | Protocol | None = None,
+    protocol: str | Path | StudyProtocol | None = None,
     duration: float | None = None,
     bundle: str | Path | None = None,
     window: WindowConfig | None = None,
@@ -233,7 +233,7 @@ async def record_session(
         embedded store when omitted.
     participant : str
         Pseudonymous participant id.
-    protocol : path or Protocol, optional
+    protocol : path or StudyProtocol, optional
         Protocol file (JSON/TOML) or object; phases become events and ``baseline`` is the
         reference period.
     duration : float, optional

@@ -20,8 +20,10 @@ import pandas as pd
 from affectstream.errors import ConfigError
 from affectstream.export.session import StoredSession as ExportedSession
 from affectstream.export.session import load_session, raw_blocks
+from affectstream.ids import check_id
 from affectstream.io import MAX_GAP_SECONDS, RECORDING_SUFFIXES, RecordedEvent, load_recording
 from affectstream.io.exported import export_manifest, is_export_table, read_export
+from affectstream.runtime.devices import device_of
 from affectstream.signal import WindowConfig
 from affectstream.signal.mains import detect_line_freq
 from affectstream.store import TimeSeriesStore, open_store
@@ -174,6 +176,7 @@ def load_source(
             skip_unknown=skip_unknown,
             max_gap=max_gap,
         )
+        check_device_ids(recording.blocks, source)
         return ReplayInput(recording.blocks, "", None, recording.events, {}, "file")
     elif path.suffix.lower() in RECORDING_SUFFIXES:
         raise ConfigError(
@@ -191,7 +194,37 @@ def load_source(
                 f"{sorted({b.modality for b in found.blocks})})."
             )
         found = replace(found, blocks=kept)
+    check_device_ids(found.blocks, source)
     return found
+
+
+def check_device_ids(blocks: Sequence[SampleBlock], source: str | Path) -> None:
+    """Refuse a recording whose stream ids name a device that is not a valid device id.
+
+    Device names read from files (file names, XDF stream names, export columns) go into
+    store tags, queries and export paths like every other id, so they pass the same
+    validator (:func:`affectstream.ids.check_id`).
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recording's streams (ids ``<device>/<kind>``).
+    source : str or Path
+        Where they were read from (named in the error).
+
+    Raises
+    ------
+    ConfigError
+        One line naming the file and what to rename.
+    """
+    for block in blocks:
+        try:
+            check_id(device_of(block.stream), "device")
+        except ConfigError as exc:
+            raise ConfigError(
+                f"{str(source)!r}, stream {block.stream[:60]!r}: {exc} Rename the file (or "
+                "the stream) to a valid device name and replay again."
+            ) from None
 
 
 def stored_blocks(

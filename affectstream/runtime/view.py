@@ -92,6 +92,12 @@ def render(snapshot: LiveSnapshot, title: str = "affectstream") -> Group:
     if snapshot.phase is not None:
         instruction = f": {snapshot.phase.instruction}" if snapshot.phase.instruction else ""
         lines.append(Text(f"phase {snapshot.phase.name}{instruction}", style="bold"))
+    if snapshot.devices:
+        devices = "  ".join(
+            f"{d.device} {d.state}" + (f" ({d.reconnects} reconnects)" if d.reconnects else "")
+            for d in snapshot.devices
+        )
+        lines.append(Text(f"devices  {devices}"))
     quality = "  ".join(f"{k} {v:.2f}" for k, v in sorted(snapshot.quality.items()))
     lines.append(Text(f"signal quality  {quality or '-'}"))
     lines.append(Text(estimate_text(snapshot.estimate)))

@@ -7,6 +7,8 @@
   const main = document.getElementById("main");
   let me = null;
   let cleanup = [];
+  // Bumped on every navigation: a page that awaited must not draw into the next page.
+  let routeId = 0;
 
   // -- small helpers -----------------------------------------------------------------------
 
@@ -133,6 +135,18 @@
     return h("span", { class: "chip " + (level || "") }, text);
   }
 
+  // Device states from the runtime (runtime/devices.py), in words and chip colours.
+  const STATE_WORDS = { connecting: "connecting", connected: "connected", reconnecting: "reconnecting",
+    silent: "no data", stopped: "stopped" };
+  const STATE_LEVEL = { connected: "good", stopped: "fair" };
+
+  function batteryText(d) {
+    const low = d.battery_low === true ? chip("low", "warn") : null;
+    if (d.battery !== null) return h("span", {}, `${fmt(d.battery, 0)} % `, low);
+    if (d.battery_low === null) return "not reported";
+    return low || "ok";
+  }
+
   function qualityLevel(q) {
     return !Number.isFinite(q) ? "" : q >= 0.8 ? "good" : q >= 0.5 ? "fair" : "poor";
   }
@@ -202,10 +216,15 @@
     const grid = h("div", { class: "grid", id: "grid" });
     const empty = h("p", { class: "help" }, "No session is running in your studies.");
     main.replaceChildren(h("h1", {}, "Study overview"));
+    const mine = routeId;
     if (me.may.run) {
-      try { main.append(section("Start a session", await startForm())); }
-      catch (e) { toast(e.message, true); }
+      try {
+        const form = await startForm();
+        if (mine !== routeId) return;  // the user went to another page meanwhile
+        main.append(section("Start a session", form));
+      } catch (e) { toast(e.message, true); }
     }
+    if (mine !== routeId) return;
     main.append(section("Running now", empty, grid));
     const cards = new Map();
     every(1000, async () => {
@@ -249,16 +268,19 @@
         values.replaceChildren(
           "Arousal ", h("strong", {}, fmt(e && e.arousal)),
           " · Valence ", h("strong", {}, fmt(e && e.valence)),
-          e && !e.arousal_calibrated ? chip("uncalibrated", "warn") : null);
+          e && !e.arousal_calibrated ? chip("uncalibrated", "warn") : "");
         const p = live.phase;
         phase.textContent = p ? `Phase: ${p.name}, ${mmss(p.left_s)} left` : "No protocol phase";
         quality.replaceChildren(...Object.entries(live.quality || {}).map(([k, q]) =>
           chip(`${k} ${fmt(q)}`, qualityLevel(q))));
         const ss = live.streams || [];
         const gaps = ss.reduce((a, s) => a + s.gap_samples, 0);
-        const silent = ss.filter((s) => s.rate === 0 && s.delivered > 0).length;
-        streams.textContent = `${ss.length} streams, ${gaps} gap samples` +
-          (silent ? `, ${silent} silent` : "");
+        const ds = live.devices || [];
+        const notOk = ds.filter((d) => d.state !== "connected");
+        const reconnects = ds.reduce((a, d) => a + d.reconnects, 0);
+        streams.textContent = `${ds.length} devices, ${ss.length} streams, ${gaps} gap samples` +
+          (reconnects ? `, ${reconnects} reconnects` : "") +
+          (notOk.length ? `; ${notOk.map((d) => `${d.device} ${STATE_WORDS[d.state] || d.state}`).join(", ")}` : "");
         if (e && e.t_end !== last) {
           last = e.t_end;
           pushEstimate(series, e, 120);
@@ -407,12 +429,14 @@
             affectBox),
           traceSection),
         h("div", {},
-          section("Devices", h("div", { class: "scroll" }, h("table", { class: "devices" },
-            h("caption", { class: "sr" }, "Streams per device"),
-            h("thead", {}, h("tr", {}, ["Device", "Stream", "State", "Rate /s", "Gaps (samples)", "Gap events"]
+          // Scrolls sideways on a phone: focusable so the keyboard can scroll it too.
+          section("Devices", h("div", { class: "scroll", tabindex: 0, role: "region", "aria-label": "Device table" },
+            h("table", { class: "devices" },
+            h("caption", { class: "sr" }, "State of each device"),
+            h("thead", {}, h("tr", {}, ["Device and streams", "State", "Battery", "Contact", "Reconnects", "Gaps"]
               .map((t) => h("th", { scope: "col" }, t)))),
             deviceBody)),
-            h("p", { class: "help" }, "Battery and electrode contact are not reported by the service yet.")),
+            h("p", { class: "help" }, "Gaps: events (missing samples). “Not reported”: the device does not send it.")),
           section("Signal quality", qualityBox),
           section("Alerts", alertsList),
           ...controls)),
@@ -460,7 +484,7 @@
       }
     }, ctl.signal).catch((e) => { if (e.name !== "AbortError") alert("Live feed lost: " + e.message, "bad"); });
 
-    const silentSince = {};
+    const lastState = {};
     every(1000, async () => {
       const s = await api(`/dashboard/sessions/${encodeURIComponent(sid)}/live`, { signal: ctl.signal });
       if (!s.running) {
@@ -484,16 +508,24 @@
         [t0 + ph.start_s, t0 + ph.start_s + ph.duration_s, colors[i % colors.length]]));
       qualityBox.replaceChildren(...Object.entries(live.quality || {}).map(([k, q]) =>
         chip(`${k}: ${fmt(q)} ${qualityLevel(q) || ""}`.trim(), qualityLevel(q))));
-      deviceBody.replaceChildren(...live.streams.map((st) => {
-        const now = performance.now();
-        if (st.rate > 0) delete silentSince[st.stream];
-        else if (st.delivered > 0 && !silentSince[st.stream]) silentSince[st.stream] = now;
-        const silent = silentSince[st.stream] ? (now - silentSince[st.stream]) / 1000 : 0;
-        const state = st.delivered === 0 ? "connecting" : silent > 3 ? "no data (reconnecting?)" : "streaming";
-        if (silent > 3 && silent < 4.1) alert(`${st.stream}: no data for 3 s`, "warn");
-        return h("tr", {}, h("th", { scope: "row" }, st.device), h("td", {}, st.modality),
-          h("td", {}, chip(state, state === "streaming" ? "good" : "warn")),
-          h("td", {}, fmt(st.rate, 0)), h("td", {}, st.gap_samples), h("td", {}, st.gap_events));
+      deviceBody.replaceChildren(...(live.devices || []).map((d) => {
+        const was = lastState[d.device];
+        if (was && was !== d.state) {
+          if (d.state === "reconnecting") alert(`${d.device}: link lost, reconnecting`, "warn");
+          else if (d.state === "silent") alert(`${d.device}: no data for ${fmt(d.last_block_age_s, 0)} s`, "warn");
+          else if (d.state === "connected" && was !== "connecting") alert(`${d.device}: streaming again`, "info");
+        }
+        lastState[d.device] = d.state;
+        const streams = live.streams.filter((st) => st.device === d.device)
+          .map((st) => `${st.modality} ${fmt(st.rate, 0)}/s`).join(", ");
+        return h("tr", { "data-device": d.device },
+          h("th", { scope: "row" }, d.device, h("span", { class: "streams" }, streams)),
+          h("td", { "data-field": "state" }, chip(STATE_WORDS[d.state] || d.state, STATE_LEVEL[d.state] || "warn")),
+          h("td", { "data-field": "battery" }, batteryText(d)),
+          h("td", { "data-field": "contact" }, d.contact === null
+            ? "not reported" : chip(d.contact ? "on skin" : "no contact", d.contact ? "good" : "warn")),
+          h("td", { "data-field": "reconnects" }, String(d.reconnects)),
+          h("td", { "data-field": "gaps" }, `${d.gap_events} (${d.gap_samples})`));
       }));
     });
 
@@ -692,6 +724,7 @@
   // -- routing -------------------------------------------------------------------------------
 
   async function route() {
+    routeId++;
     cleanup.forEach((f) => f());
     cleanup = [];
     const [, page, arg] = (location.hash || "#/overview").split("/");
