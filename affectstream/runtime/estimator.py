@@ -9,9 +9,11 @@ Each feature row (one window) becomes one ``affect`` record:
   ``1 - |p_lightgbm - p_svm|``, and *reference* is 1 once the participant's baseline is
   complete and 0.5 while the centre is still a running mean (see docs/runtime.md);
 - ``<target>_top1..3``: the largest LightGBM contributions as ``"feature:+0.42"`` (log-odds);
-- without a valence bundle, ``valence`` from :func:`affectstream.models.valence.
-  uncalibrated_valence` (frontal alpha asymmetry relative to the baseline, or 0.5), with
-  ``valence_calibrated=False`` and its confidence spelled out in ``valence_confidence``.
+- without a valence bundle, ``valence`` and its fields from
+  :class:`affectstream.runtime.valence_live.LiveValence`: the participant's personal model
+  when it is calibrated (``valence_calibrated=True`` with its measured error and interval),
+  else the uncalibrated estimate (frontal alpha asymmetry relative to the baseline, or 0.5),
+  smoothed either way, with its confidence spelled out in ``valence_confidence``.
 
 Features are normalised per participant as the bundle was trained: against the mean of the
 baseline windows (or a running mean until the baseline is over).
@@ -41,8 +43,8 @@ from affectstream.models.bundle import (
 )
 from affectstream.models.features import ContextMean
 from affectstream.models.normalize import RunningStats
-from affectstream.models.valence import uncalibrated_valence
-from affectstream.signal import BaselineNormalizer
+from affectstream.models.valence import PersonalValenceModel
+from affectstream.runtime.valence_live import LiveValence
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -214,6 +216,10 @@ class LiveEstimator:
         ``session start + the bundle's baseline_seconds`` must be passed instead.
     top : int
         Contributions kept per estimate.
+    personal_valence : PersonalValenceModel, optional
+        The participant's stored valence model (:mod:`affectstream.runtime.valence_live`).
+    window : float, optional
+        The session's feature window (s), checked against the personal model's.
     """
 
     def __init__(
@@ -222,13 +228,14 @@ class LiveEstimator:
         *,
         baseline_end: float | None,
         top: int = TOP_CONTRIBUTIONS,
+        personal_valence: PersonalValenceModel | None = None,
+        window: float | None = None,
     ) -> None:
         self.bundles = list(bundles)
         self.baseline_end = baseline_end
         self.top = int(top)
         self._references = {id(b): _Reference(context=b.new_context()) for b in self.bundles}
-        self._faa_reference: list[dict[str, float]] = []
-        self._faa_scaler: BaselineNormalizer | None = None
+        self.valence = LiveValence(personal_valence, window=window)
         self.n_estimates = 0
 
     @property
@@ -275,22 +282,6 @@ class LiveEstimator:
         frame["reference"] = True
         return bundle.normalizer.reference_center(frame)
 
-    def _faa_z(self, row: pd.Series, t_end: float) -> float | None:
-        if "eeg_faa" not in row.index or not np.isfinite(row["eeg_faa"]):
-            return None
-        in_baseline = self.baseline_end is None or t_end <= self.baseline_end + 1e-9
-        entry = {"eeg_faa": float(row["eeg_faa"]), "usable_eeg": bool(row.get("usable_eeg", True))}
-        if in_baseline or self._faa_scaler is None:
-            if in_baseline:
-                self._faa_reference.append(entry)
-            if len(self._faa_reference) < 2:
-                return None
-            self._faa_scaler = BaselineNormalizer(method="zscore", min_samples=2).fit(
-                pd.DataFrame(self._faa_reference)
-            )
-        z = self._faa_scaler.transform(pd.DataFrame([entry]))["eeg_faa"].iloc[0]
-        return float(z) if np.isfinite(z) else None
-
     def estimate(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
         """One affect record per feature row.
 
@@ -312,11 +303,7 @@ class LiveEstimator:
             for bundle in self.bundles:
                 record.update(self._bundle_fields(bundle, row, t_end))
             if not self.has_valence_model:
-                valence = uncalibrated_valence(self._faa_z(row, t_end))
-                record["valence"] = valence.probability
-                record["valence_calibrated"] = valence.calibrated
-                record["valence_confidence"] = valence.confidence
-                record["valence_basis"] = valence.basis
+                record.update(self.valence.fields(row, t_end, self.baseline_end))
             records.append(record)
             self.n_estimates += 1
         return records

@@ -816,7 +816,14 @@ class LiveSession:
             wait = self._started_mono + start - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.mark(phase.name, kind="phase", detail=phase.instruction, t=self.started_at + start)
+            flag = {"calibration": 1.0} if phase.calibration else None  # valence blocks
+            self.mark(
+                phase.name,
+                kind="phase",
+                detail=phase.instruction,
+                t=self.started_at + start,
+                values=flag,
+            )
             logger.info("phase %s: %s", phase.name, phase.instruction)
 
     # -- run ----------------------------------------------------------------------------
