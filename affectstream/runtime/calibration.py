@@ -339,7 +339,10 @@ def calibrate_participant(
         owners.add(stored.info.participant)
         features = stored.tables.get("features")
         if features is None or not len(features):
-            raise ModelError(f"Session {session_id!r} has no stored feature windows to fit on.")
+            raise ModelError(
+                f"Session {session_id!r} has no stored feature windows to fit on: make each "
+                f"calibration block longer than the feature window (the model's, e.g. 60 s)."
+            )
         window = stored.settings().get("window_s")
         if window is None:
             raise ModelError(f"Session {session_id!r} did not record its window length.")

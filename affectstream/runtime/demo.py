@@ -32,6 +32,7 @@ from affectstream.runtime.estimator import (
 )
 from affectstream.runtime.protocol import Protocol, ProtocolPhase
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
+from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.store import EmbeddedStore, default_store_path, open_store
 
@@ -236,7 +237,13 @@ async def run_demo(
             window=window,
             protocol=protocol,
         )
-        session = LiveSession(store, config, LiveEstimator(bundles, baseline_end=None))
+        estimator = LiveEstimator(
+            bundles,
+            baseline_end=None,
+            personal_valence=personal_valence(opts.participant),
+            window=win,
+        )
+        session = LiveSession(store, config, estimator)
         session.warnings.extend(warnings)
         if on_session is not None:
             on_session(session)

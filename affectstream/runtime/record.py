@@ -26,8 +26,6 @@ from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import ConfigError, ModelError
 from affectstream.ids import check_id
 from affectstream.models.bundle import load_bundle
-from affectstream.models.valence import PersonalValenceModel
-from affectstream.models.valence_store import load_personal_valence
 from affectstream.runtime.calibration import (
     CalibrationPrompter,
     Ratings,
@@ -37,6 +35,7 @@ from affectstream.runtime.demo import store_location
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
 from affectstream.runtime.protocol import Protocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
+from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import TimeSeriesStore, open_store
@@ -330,7 +329,7 @@ async def record_session(
         estimator = LiveEstimator(
             [bundle_loaded],
             baseline_end=None,
-            personal_valence=_personal_valence(participant),
+            personal_valence=personal_valence(participant),
             window=window.window,
         )
     config = SessionConfig(participant=participant, window=window, protocol=plan)
@@ -378,17 +377,6 @@ async def record_session(
                 opened, session, prompter, participant, calibrate
             )
     return summary
-
-
-def _personal_valence(participant: str) -> PersonalValenceModel | None:
-    """The participant's stored personal valence model (None: none, or unreadable)."""
-    if not participant:
-        return None
-    try:
-        return load_personal_valence(participant)
-    except (ConfigError, ModelError) as exc:
-        logger.warning("valence stays uncalibrated: %s", exc)
-        return None
 
 
 def _calibrate_after(

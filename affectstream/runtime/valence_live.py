@@ -24,15 +24,39 @@ from typing import Any
 
 import pandas as pd
 
+from affectstream.errors import ConfigError, ModelError
 from affectstream.models.valence import (
     PersonalValenceModel,
     ValenceEstimate,
     ValenceSmoother,
     uncalibrated_valence,
 )
+from affectstream.models.valence_store import load_personal_valence
 from affectstream.signal import BaselineNormalizer
 
 logger = logging.getLogger(__name__)
+
+
+def personal_valence(participant: str) -> PersonalValenceModel | None:
+    """The participant's stored personal valence model, if any.
+
+    Parameters
+    ----------
+    participant : str
+        Pseudonymous id; empty: nobody to calibrate.
+
+    Returns
+    -------
+    PersonalValenceModel or None
+        None when there is none or it cannot be read (logged: valence stays uncalibrated).
+    """
+    if not participant:
+        return None
+    try:
+        return load_personal_valence(participant)
+    except (ConfigError, ModelError) as exc:
+        logger.warning("valence stays uncalibrated: %s", exc)
+        return None
 
 
 class LiveValence:
