@@ -74,6 +74,9 @@ class CalibrationBlock:
         (arousal above the midpoint) from calm unpleasant ones.
     label : str
         The block's name (its protocol phase).
+    session : str
+        The session it belongs to; when given, only that session's windows (the feature
+        table's ``session`` column) count, so sessions recorded at once do not mix.
     """
 
     t_start: float
@@ -81,6 +84,7 @@ class CalibrationBlock:
     rating: float
     arousal: float | None = None
     label: str = ""
+    session: str = ""
 
     def __post_init__(self) -> None:
         _check_rating("valence", self.rating)
@@ -181,9 +185,12 @@ def block_windows(
     numpy.ndarray of int
     """
     t_end = frame["t_end"].to_numpy(dtype=np.float64)
+    sessions = frame["session"].astype(str).to_numpy() if "session" in frame else None
     block_id = np.full(t_end.shape, -1)
     for k, block in enumerate(blocks):
         inside = (t_end - window >= block.t_start - 1e-9) & (t_end <= block.t_end + 1e-9)
+        if block.session and sessions is not None:
+            inside &= sessions == block.session
         block_id[inside & (block_id < 0)] = k
     return block_id
 
@@ -443,6 +450,7 @@ class PersonalValenceModel:
                     "rating": b.rating,
                     "arousal": b.arousal,
                     "label": b.label,
+                    "session": b.session,
                 }
                 for b in self.blocks_
             ],

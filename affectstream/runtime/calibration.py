@@ -16,6 +16,7 @@ participant then use it (:mod:`affectstream.runtime.valence_live`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -32,7 +33,7 @@ import pandas as pd
 from affectstream.errors import ConfigError, ModelError
 from affectstream.models.valence import CalibrationBlock, PersonalValenceModel
 from affectstream.models.valence_store import save_personal_valence
-from affectstream.store import TimeSeriesStore
+from affectstream.store import SessionInfo, TimeSeriesStore
 
 logger = logging.getLogger(__name__)
 
@@ -244,11 +245,35 @@ def _report_ratings(row: Mapping[str, Any]) -> Ratings | None:
     return found["valence"], found.get("arousal", math.nan)
 
 
+def session_end(events: pd.DataFrame, info: SessionInfo) -> float:
+    """When the session stopped: its ``stop`` event (self-reports may come later).
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The session's events.
+    info : SessionInfo
+        Its stored span (the fallback).
+
+    Returns
+    -------
+    float
+        Seconds since the epoch.
+    """
+    if len(events) and {"kind", "label"} <= set(events.columns):
+        stop = events[(events["kind"] == "session") & (events["label"] == "stop")]
+        if len(stop):
+            return float(stop["time_ns"].max()) / 1e9
+    return info.stop_ns / 1e9
+
+
 def calibration_blocks(events: pd.DataFrame, session_end: float) -> list[CalibrationBlock]:
     """The rated calibration episodes of one stored session.
 
     A self-report rates the calibration block named in its ``detail``, else the latest
-    calibration block that started before it and has no rating yet.
+    calibration block that started before it and has no rating yet. In a session with no
+    phase flagged ``calibration``, every phase but ``baseline`` counts as a block (the
+    service's dashboard asks for a rating at the end of each phase).
 
     Parameters
     ----------
@@ -275,6 +300,10 @@ def calibration_blocks(events: pd.DataFrame, session_end: float) -> list[Calibra
         flag = row.get("calibration")
         is_cal = flag is not None and isinstance(flag, int | float) and flag == 1
         phases.append((str(row["label"]), float(t[i]), float(end), bool(is_cal)))
+    if not any(p[3] for p in phases):
+        # No block flagged (a service session, a protocol without calibration keys): every
+        # phase but the baseline is an episode once a self-report rates it.
+        phases = [(n, a, b, n.lower() != "baseline") for n, a, b, _ in phases]
     rated: dict[int, tuple[Ratings, str]] = {}
     for i in np.flatnonzero(kinds == SELF_REPORT_KIND):
         report = {str(k): v for k, v in frame.iloc[i].to_dict().items()}
@@ -350,7 +379,9 @@ def calibrate_participant(
         frame = features.copy()
         frame["t_end"] = frame["time_ns"].to_numpy(np.int64) / 1e9
         frames.append(frame)
-        blocks += calibration_blocks(stored.events(), stored.info.stop_ns / 1e9)
+        found = calibration_blocks(stored.events(), session_end(stored.events(), stored.info))
+        blocks += [dataclasses.replace(b, session=session_id) for b in found]
+        frame["session"] = session_id
     if len(owners) > 1:
         raise ConfigError(f"Sessions belong to several participants {sorted(owners)}; give one's.")
     if len(windows) > 1:
