@@ -14,9 +14,10 @@ a personal model fitted on calibration *episodes* of the same person:
 3. it regresses the rating on the window features (ridge regression, features standardised
    within each training fold) and scores itself **leave one episode out**: every held-out
    episode is predicted by a model that never saw any of its windows, against the person's
-   own mean rating over the other episodes. Only a model whose held-out error is below that
-   of the own-mean prediction is ``calibrated``; the error, with a bootstrap interval over
-   episodes, travels with every estimate it makes.
+   own mean rating (over all its episodes: the stricter bar; the leave-one-out mean is
+   biased against itself). Only a model whose held-out error is below the own mean's with
+   the whole 95% bootstrap interval of the paired difference below zero is ``calibrated``;
+   the error, with its interval over episodes, travels with every estimate it makes.
 
 Before calibration, :func:`uncalibrated_valence` gives an estimate marked ``calibrated=False``
 with its confidence spelled out: from frontal alpha asymmetry when EEG is present (a weak,
@@ -116,7 +117,8 @@ class ValenceEstimate:
     probability : float
         Probability that valence is high (above the scale midpoint).
     calibrated : bool
-        True only when a personal model that beat the person's own mean rating made it.
+        True only when a personal model that beat the person's own mean rating (the whole
+        95% interval of the difference below zero) made it.
     confidence : str
         What is known about how good this estimate is, in words and numbers.
     basis : str
@@ -250,7 +252,12 @@ class PersonalValenceModel:
         self.alpha = float(alpha)
 
     def fit(
-        self, frame: pd.DataFrame, blocks: Sequence[CalibrationBlock], window: float
+        self,
+        frame: pd.DataFrame,
+        blocks: Sequence[CalibrationBlock],
+        window: float,
+        *,
+        protocol_check: bool = True,
     ) -> PersonalValenceModel:
         """Fit on the windows inside rated episodes and score it leave one episode out.
 
@@ -262,6 +269,11 @@ class PersonalValenceModel:
             The calibration episodes with their ratings.
         window : float
             Window length in seconds, to know which windows lie inside an episode.
+        protocol_check : bool
+            Refuse calibrations that cannot tell valence from stress
+            (:func:`check_calibration_blocks`). Only evaluations of protocols that do not
+            meet the rules (e.g. WESAD, one unpleasant condition) turn it off, to measure
+            what such a calibration would do; such a model is never stored.
 
         Returns
         -------
@@ -279,7 +291,10 @@ class PersonalValenceModel:
         features = self.features or feature_columns(frame)
         block_id = block_windows(frame, blocks, window)
         used = sorted({int(k) for k in block_id if k >= 0})
-        check_calibration_blocks([blocks[k] for k in used])
+        if protocol_check:
+            check_calibration_blocks([blocks[k] for k in used])
+        elif len(used) < 3:
+            raise ModelError(f"Leave-one-episode-out needs at least 3 episodes, got {len(used)}.")
         matrix = frame[features].to_numpy(dtype=np.float64)
         keep = np.isfinite(matrix).any(axis=0)  # a feature missing in every window says nothing
         self.features_ = [f for f, k in zip(features, keep, strict=True) if k]
@@ -289,7 +304,9 @@ class PersonalValenceModel:
         self.window_ = float(window)
         self.blocks_ = [blocks[k] for k in used]
         self.accuracy_ = self._measure(x, ratings, groups, blocks)
-        self.calibrated_ = bool(self.accuracy_["mae"] < self.accuracy_["mae_own_mean"])
+        # Calibrated only when the whole 95% interval of the paired difference (model minus
+        # own mean, over episodes) is below zero: a lucky point estimate is not enough.
+        self.calibrated_ = bool(self.accuracy_["mae_margin_ci95"][1] < 0.0)
         self.linear_ = _Linear.fit(x, ratings, self.alpha)
         return self
 
