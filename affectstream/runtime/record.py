@@ -15,6 +15,7 @@ import codecs
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -32,7 +33,7 @@ from affectstream.runtime.calibration import (
     calibrate_participant,
 )
 from affectstream.runtime.demo import store_location
-from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
+from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundles
 from affectstream.runtime.protocol import Protocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.valence_live import personal_valence
@@ -307,27 +308,30 @@ async def record_session(
     if duration is None and plan is not None:
         duration = plan.duration
     families = set(_ALL_FAMILIES) if lsl else _families(device_targets)
-    path = resolve_arousal_bundle(bundle, families, allow_demo=False)
-    bundle_loaded = None
-    if path is not None:
-        bundle_loaded = load_bundle(path)
-        trained = bundle_loaded.meta.get("window", {})
+    loaded = [load_bundle(p) for p in resolve_arousal_bundles(bundle, families, allow_demo=False)]
+    if loaded:
+        # Features on the shortest model window; longer ones get their own (multiwindow.py).
+        trained = min(
+            (b.meta.get("window", {}) for b in loaded),
+            key=lambda w: float(w.get("window", math.inf)),
+        )
         if window is None and trained.get("window"):
             # Features as the model was trained on them.
             window = WindowConfig(
                 window=float(trained["window"]), step=float(trained.get("step", 5.0))
             )
-        if line_freq is None and trained.get("line_freq"):
-            line_freq = float(trained["line_freq"])
+        freqs = [b.meta.get("window", {}).get("line_freq") for b in loaded]
+        if line_freq is None and any(freqs):
+            line_freq = float(next(f for f in freqs if f))
     else:
         logger.warning("no arousal model bundle fits these devices: storing features only")
     window = window or WindowConfig()
     if line_freq is not None:
         window = dataclasses.replace(window, line_freq=float(line_freq))
     estimator = None
-    if bundle_loaded is not None:
+    if loaded:
         estimator = LiveEstimator(
-            [bundle_loaded],
+            loaded,
             baseline_end=None,
             personal_valence=personal_valence(participant),
             window=window.window,

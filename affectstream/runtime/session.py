@@ -49,6 +49,7 @@ from affectstream.ids import check_id
 from affectstream.redact import redact_url
 from affectstream.runtime.accounting import BACKLOG_REASON, StreamLedger, data_rows
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
+from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.protocol import Protocol as SessionProtocol
 from affectstream.runtime.protocol import ProtocolPhase
 from affectstream.signal import StreamingExtractor, WindowConfig
@@ -295,7 +296,13 @@ class LiveSession:
         self._executor = executor or self._private_executor("affectstream-compute")
         self._store_executor = store_executor or self._private_executor("affectstream-store")
         self.tags = {"participant": self.config.participant, "session": self.session_id}
-        self.extractor = StreamingExtractor(self.config.window)
+        # Models trained on other window lengths get their own windows (multiwindow.py).
+        extra = estimator.extra_windows() if estimator is not None else []
+        self.extractor: StreamingExtractor | MultiWindowExtractor = (
+            MultiWindowExtractor(self.config.window, extra)
+            if extra
+            else StreamingExtractor(self.config.window)
+        )
         self.ledgers: dict[str, StreamLedger] = {}
         self._raw: deque[tuple[SampleBlock, int]] = deque()
         self._raw_samples = 0  # waiting or in flight
