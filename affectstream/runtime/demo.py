@@ -246,9 +246,9 @@ async def run_demo(
             baseline_end=None,
             personal_valence=personal_valence(opts.participant),
             window=win,
-            # One model runs on the demo's short windows (illustrative, as warned); several
-            # each get their own window length.
-            own_windows=len(bundles) > 1,
+            # Several models each get their own window length, unless --window asks for one
+            # window for all (then, like a single model, illustrative, as warned).
+            own_windows=len(bundles) > 1 and opts.window is None,
         )
         session = LiveSession(store, config, estimator)
         session.warnings.extend(warnings)
