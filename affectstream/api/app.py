@@ -19,7 +19,17 @@ from affectstream.api.dashboard import mount as mount_dashboard
 from affectstream.api.deps import ServiceState
 from affectstream.api.exports import ExportJobs, default_exports_dir
 from affectstream.api.live import LiveHub
-from affectstream.api.routers import admin, alerts, data, exports, ingest, live, sessions, studies
+from affectstream.api.routers import (
+    admin,
+    alerts,
+    data,
+    exports,
+    ingest,
+    live,
+    sessions,
+    studies,
+    valence,
+)
 from affectstream.api.runner import SessionRunner
 from affectstream.api.security import JwtVerifier
 from affectstream.api.settings import Settings
@@ -130,7 +140,7 @@ def create_app(settings: Settings) -> FastAPI:
         )
     for exc_type, code in _STATUS:
         app.add_exception_handler(exc_type, _handler(code))
-    for module in (admin, studies, sessions, data, live, ingest, alerts, exports):
+    for module in (admin, studies, sessions, data, live, ingest, alerts, exports, valence):
         app.include_router(module.router)
     mount_dashboard(app)  # the web page at /ui and the reads it needs (dashboard.py)
 

@@ -75,8 +75,14 @@ def erase_participant(
     db.execute(delete(AlertDelivery).where(AlertDelivery.session_id.in_(ids)))
     db.execute(delete(ExportJob).where(ExportJob.session_id.in_(ids)))
     db.execute(delete(SessionRow).where(SessionRow.id.in_(ids)))
+    # The personal valence model holds the person's ratings and physiology: it goes too.
+    from affectstream.models.valence_store import delete_personal_valence
+
+    valence = delete_personal_valence(participant.pseudonym)
     db.delete(db.get(Participant, participant.id))
     detail = f"{len(ids)} session(s), {len(jobs)} export(s) erased"
+    if valence:
+        detail += ", valence model deleted"
     audit(db, who, "erase", f"participant/{participant_id}", detail)
     db.commit()
     logger.info("participant %d erased: %s", participant_id, detail)

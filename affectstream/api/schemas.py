@@ -195,6 +195,14 @@ class SelfReportIn(BaseModel):
     valence: int = Field(ge=1, le=9)
     dominance: int | None = Field(None, ge=1, le=9)
     t: float | None = Field(None, ge=0, le=1e11)
+    #: The protocol block (phase) rated, e.g. the calibration block that just ended.
+    block: str | None = Field(None, min_length=1, max_length=100)
+
+
+class ValenceCalibrationIn(BaseModel):
+    """Stored sessions of one participant with rated blocks, to fit their valence model."""
+
+    sessions: list[str] = Field(min_length=1, max_length=50)
 
 
 class SelfReportOut(_Out):

@@ -130,17 +130,26 @@ async def status(
 
 
 def _event_batch(
-    row: SessionRow, pseudonym: str, t: float, kind: str, label: str, detail: str
+    row: SessionRow,
+    pseudonym: str,
+    t: float,
+    kind: str,
+    label: str,
+    detail: str,
+    values: dict[str, float] | None = None,
 ) -> SeriesBatch:
+    fields: dict[str, Any] = {
+        "kind": np.array([kind], dtype=object),
+        "label": np.array([label], dtype=object),
+        "detail": np.array([detail], dtype=object),
+    }
+    for name, value in (values or {}).items():
+        fields[name] = np.array([value], dtype=np.float64)
     return SeriesBatch(
         "events",
         {"participant": pseudonym, "session": row.id},
         seconds_to_ns(np.array([t])),
-        {
-            "kind": np.array([kind], dtype=object),
-            "label": np.array([label], dtype=object),
-            "detail": np.array([detail], dtype=object),
-        },
+        fields,
     )
 
 
@@ -185,7 +194,12 @@ async def add_marker(
 
 
 def _save_self_report(
-    db: Session, who: Principal, session_id: str, values: tuple[int, int, int | None], when: float
+    db: Session,
+    who: Principal,
+    session_id: str,
+    values: tuple[int, int, int | None],
+    when: float,
+    block: str = "",
 ) -> tuple[SelfReport, SeriesBatch]:
     """Worker thread: check, store the self-report row and audit it; the event batch."""
     service.check(who, "selfreport:write")
@@ -205,7 +219,16 @@ def _save_self_report(
     audit(db, who, "create", f"session/{row.id}/self_report")
     db.commit()
     label = _self_report_label(arousal, valence, dominance)
-    return report, _event_batch(row, pseudonym, when, "self_report", label, "")
+    # Numeric fields and the rated block: what valence calibration reads back.
+    fields = _self_report_values(arousal, valence, dominance)
+    return report, _event_batch(row, pseudonym, when, "self_report", label, block, fields)
+
+
+def _self_report_values(arousal: int, valence: int, dominance: int | None) -> dict[str, float]:
+    values = {"arousal": float(arousal), "valence": float(valence)}
+    if dominance is not None:
+        values["dominance"] = float(dominance)
+    return values
 
 
 def _self_report_label(arousal: int, valence: int, dominance: int | None) -> str:
@@ -222,8 +245,12 @@ async def add_self_report(
     valence: int,
     dominance: int | None,
     t: float | None,
+    block: str | None = None,
 ) -> SelfReport:
     """Record a SAM self-report (metadata DB, store event, live push).
+
+    ``block`` names the protocol block rated (stored as the event's ``detail``); a rated
+    block becomes a valence calibration episode (:mod:`affectstream.runtime.calibration`).
 
     Returns
     -------
@@ -231,11 +258,17 @@ async def add_self_report(
     """
     when = time.time() if t is None else t
     report, batch = await asyncio.to_thread(
-        _save_self_report, db, who, session_id, (arousal, valence, dominance), when
+        _save_self_report, db, who, session_id, (arousal, valence, dominance), when, block or ""
     )
     live = state.runner.live(session_id)
     if live is not None:
-        live.mark(_self_report_label(arousal, valence, dominance), kind="self_report", t=when)
+        live.mark(
+            _self_report_label(arousal, valence, dominance),
+            kind="self_report",
+            detail=block or "",
+            t=when,
+            values=_self_report_values(arousal, valence, dominance),
+        )
     else:
         await asyncio.to_thread(state.store.write, [batch])
     return report

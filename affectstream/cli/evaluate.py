@@ -47,6 +47,13 @@ def register(subparsers: Any) -> None:
         help="cross-protocol: train on --dataset, score unchanged on this one, and back",
     )
     parser.add_argument("--test-data", help="folder of --test-dataset")
+    parser.add_argument(
+        "--target",
+        choices=("arousal", "valence"),
+        default="arousal",
+        help="valence: score the per-person valence calibration on each participant's rated "
+        "episodes (leave one episode out vs their own mean rating; wesad-e4, synthetic)",
+    )
     parser.add_argument("--no-chance", action="store_true", help="skip the shuffled-label check")
     parser.add_argument("--report", help="write the full JSON report here")
     parser.add_argument("--plot", help="write the PNG plot here")
@@ -83,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         write_plot,
     )
 
+    if args.target == "valence":
+        return _valence(args)
     if args.test_dataset:
         return _cross_protocol(args)
     with progress_bars() as progress:
@@ -228,6 +237,44 @@ def _cross_protocol(args: argparse.Namespace) -> int:
             "baselines": baseline_summary(res["baselines"]),
         }
     emit_result(args, summary)
+    return 0
+
+
+def _valence(args: argparse.Namespace) -> int:
+    """Score the personal valence calibration on every participant of the dataset."""
+    from affectstream.cli._output import _jsonable
+    from affectstream.errors import ConfigError
+    from affectstream.models.training import DATASET_SETTINGS, build_features
+    from affectstream.models.valence_eval import evaluate_personal_valence
+
+    if args.dataset not in ("wesad-e4", "synthetic") or args.model or args.test_dataset:
+        raise ConfigError(
+            "--target valence scores the personal calibration on datasets with ratings per "
+            "episode: --dataset wesad-e4 or synthetic, without --model/--test-dataset."
+        )
+    settings = _with_line_freq(DATASET_SETTINGS[args.dataset], args.line_freq)
+    with progress_bars() as progress:
+        # No cache: the rated episodes come from the recordings themselves.
+        frame, recordings, settings = build_features(
+            args.dataset, args.data, subjects=args.subjects, settings=settings, progress=progress
+        )
+    report = evaluate_personal_valence(frame, recordings, settings.window)
+    report["dataset"] = args.dataset
+    report["window"] = settings.window
+    if args.report:
+        Path(args.report).write_text(json.dumps(_jsonable(report), indent=1, sort_keys=True))
+        say(f"report written to {args.report}")
+    for key in ("calibration", "diagnostic"):
+        res = report[key]
+        if res.get("n_people"):
+            say(
+                f"{key}: {res['n_calibrated']}/{res['n_people']} people calibrated; held-out "
+                f"error {res['mae']:.2f} vs own mean {res['mae_own_mean']:.2f} SAM points"
+            )
+        else:
+            say(f"{key}: nobody's episodes allow it")
+    say(f"chance (shuffled ratings): {report['chance']['false_calibration_rate']:.2f} pass")
+    emit_result(args, {k: v for k, v in report.items() if k != "people"})
     return 0
 
 

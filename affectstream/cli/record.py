@@ -132,6 +132,13 @@ def register(subparsers: Any) -> None:
         help="protocol file (JSON or TOML 'phases': name, duration, instruction); the session "
         "lasts the protocol unless --duration is given; a 'baseline' phase is the reference",
     )
+    parser.add_argument(
+        "--self-reports",
+        metavar="FILE",
+        help="ratings of the protocol's calibration blocks for scripted sessions (JSON/TOML: "
+        'block -> {"valence": 1-9, "arousal": 1-9}); without it you are asked at each '
+        "block's end and the next line typed is the answer ('7 3')",
+    )
     add_store_arguments(parser)
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
     parser.add_argument(
@@ -152,6 +159,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     import sys
 
     from affectstream.device.lsl_meta import parse_mapping
+    from affectstream.runtime.calibration import load_self_reports
     from affectstream.runtime.faults import chaos as chaos_schedule
     from affectstream.runtime.record import emulated_targets, parse_targets, record_session
     from affectstream.runtime.session import LiveSession
@@ -162,6 +170,7 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
     duration = args.duration
     if duration is not None:
         duration = check_positive("--duration", duration)
+    answers = load_self_reports(args.self_reports) if args.self_reports else None
     async with contextlib.AsyncExitStack() as stack:
         peripherals: list[EmulatedPeripheral] = []
         options: dict[str, Any] = {
@@ -218,6 +227,8 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
                     lsl_out=args.lsl_out,
                     brainflow=args.brainflow,
                     on_session=start_chaos,
+                    self_reports=answers,
+                    ask=say if markers is not None else None,
                 )
             chaos: dict[str, int] = {}
             if chaos_task is not None and chaos_task.done():
@@ -238,11 +249,26 @@ async def _record(args: argparse.Namespace) -> dict[str, Any]:
         if args.chaos and peripherals:
             chaos["malformed_sent"] = sum(p.malformed_sent for p in peripherals)
             summary["chaos"] = chaos
+        calibration = summary.get("valence_calibration")
+        if calibration is not None:
+            say(f"valence calibration: {_calibration_line(calibration)}")
         incomplete = "" if summary["stored"] else "; INCOMPLETE, see the errors below"
         say(f"data: {summary['store']} (session {summary['session']}{incomplete})")
         for what, command in next_steps(str(summary["store"]), str(summary["session"])):
             say(f"  {what + ':':16s} {command}")
         return summary
+
+
+def _calibration_line(result: dict[str, Any]) -> str:
+    """One line on the personal valence fit after a session with calibration blocks."""
+    if "accuracy" not in result:
+        return f"{result.get('status')}: {result.get('reason', '')}"
+    acc = result["accuracy"]
+    return (
+        f"{result['participant']} {result['status']}: held-out error {acc['mae']:.2f} SAM points "
+        f"vs {acc['mae_own_mean']:.2f} for their own mean ({acc['n_episodes']} episodes); "
+        f"model and card in {result['path']}"
+    )
 
 
 def run(args: argparse.Namespace) -> int:

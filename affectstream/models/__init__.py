@@ -39,6 +39,8 @@ _EXPORTS = {
     "CalibrationBlock": "valence",
     "PersonalValenceModel": "valence",
     "ValenceEstimate": "valence",
+    "ValenceSmoother": "valence",
+    "fit_personal_valence": "valence",
     "uncalibrated_valence": "valence",
 }
 

@@ -14,6 +14,8 @@ then score at chance.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
@@ -68,6 +70,7 @@ def synthetic_labelled_recording(
     valence_effect: float = 1.0,
     modalities: tuple[str, ...] = ("rr", "eda", "temp", "acc", "eeg"),
     eeg_rate: float = 128.0,
+    schedule: Sequence[tuple[float, float, float]] | None = None,
 ) -> Recording:
     """Generate one subject's session with labelled arousal/valence blocks.
 
@@ -89,13 +92,21 @@ def synthetic_labelled_recording(
         Streams to generate, among ``"rr"``, ``"eda"``, ``"temp"``, ``"acc"``, ``"eeg"``.
     eeg_rate : float
         EEG sampling rate in Hz.
+    schedule : sequence of (start, arousal, valence), optional
+        A fixed protocol instead of the shuffled blocks: block starts (s from the session
+        start, the first 0) with their arousal (0-1) and valence (0-1 or NaN).
 
     Returns
     -------
     Recording
     """
     rng = np.random.default_rng(seed)
-    starts, arousal, valence = _schedule(rng, duration, baseline_seconds, block_seconds)
+    if schedule is not None:
+        starts, arousal, valence = (
+            np.array(c, dtype=np.float64) for c in zip(*schedule, strict=True)
+        )
+    else:
+        starts, arousal, valence = _schedule(rng, duration, baseline_seconds, block_seconds)
     t0 = SYNTHETIC_T0
     device = f"synthetic-{subject}"
     blocks: list[SampleBlock] = []

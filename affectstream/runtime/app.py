@@ -33,14 +33,14 @@ from typing import Any
 from affectstream._validate import check_positive
 from affectstream.device.supervisor import DeviceTarget
 from affectstream.errors import ConfigError
+from affectstream.runtime.calibration import SELF_REPORT_KIND, SELF_REPORT_LABEL, Ratings
 from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.session import LiveSession
 from affectstream.signal import WindowConfig
 
 logger = logging.getLogger(__name__)
 
-#: ``kind`` of the events written by :meth:`Session.self_report`.
-SELF_REPORT_KIND = "self_report"
+__all__ = ["SELF_REPORT_KIND", "Estimate", "Session"]
 
 
 @dataclass(frozen=True)
@@ -120,6 +120,12 @@ class Session:
         :meth:`self_report` and :meth:`stop`.
     seed : int
         Seed of the emulated signals.
+    self_reports : mapping, optional
+        Calibration block name -> ``(valence, arousal)`` (SAM 1-9) for blocks rated ahead
+        of time; other calibration blocks are rated with :meth:`self_report` while it runs.
+    calibrate : bool
+        After a protocol with calibration blocks, fit and store the participant's personal
+        valence model (the summary's ``valence_calibration`` says how it went).
     """
 
     def __init__(
@@ -135,6 +141,8 @@ class Session:
         window: WindowConfig | None = None,
         on_estimate: Callable[[Estimate], None] | None = None,
         seed: int = 0,
+        self_reports: Mapping[str, Ratings] | None = None,
+        calibrate: bool = True,
     ) -> None:
         if bool(emulate) == bool(devices):
             raise ConfigError(
@@ -153,6 +161,8 @@ class Session:
         self.window = window
         self.on_estimate = on_estimate
         self.seed = seed
+        self.self_reports = dict(self_reports or {})
+        self.calibrate = calibrate
         self._live: LiveSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._stop: asyncio.Event | None = None
@@ -191,6 +201,8 @@ class Session:
                 supervisor_options=options,
                 on_estimate=self._estimate,
                 on_session=self._started,
+                self_reports=self.self_reports,
+                calibrate=self.calibrate,
             )
 
     def run_sync(self) -> dict[str, Any]:
@@ -237,9 +249,17 @@ class Session:
         self._call(lambda live: live.mark(label, detail=detail))
 
     def self_report(
-        self, *, arousal: float | None = None, valence: float | None = None, note: str = ""
+        self,
+        *,
+        arousal: float | None = None,
+        valence: float | None = None,
+        note: str = "",
+        block: str = "",
     ) -> None:
         """Store the participant's own rating now, as an event of kind ``self_report``.
+
+        Ratings of a calibration block (1-9 SAM) feed the personal valence model fitted
+        at the session's end (see docs/runtime.md).
 
         Parameters
         ----------
@@ -247,6 +267,9 @@ class Session:
             Ratings on the app's scale (stored as given, e.g. 1..9 SAM or 0..1).
         note : str
             Free text (stored as ``detail``).
+        block : str
+            The calibration block rated (stored as ``detail``); default the latest
+            calibration block not rated yet.
         """
         values = {
             k: float(v) for k, v in (("arousal", arousal), ("valence", valence)) if v is not None
@@ -254,7 +277,9 @@ class Session:
         if not values and not note:
             raise ConfigError("self_report needs arousal=, valence= or note=.")
         self._call(
-            lambda live: live.mark("self-report", kind=SELF_REPORT_KIND, detail=note, values=values)
+            lambda live: live.mark(
+                SELF_REPORT_LABEL, kind=SELF_REPORT_KIND, detail=block or note, values=values
+            )
         )
 
     def stop(self) -> None:

@@ -28,11 +28,12 @@ from affectstream.runtime.estimator import (
     demo_bundle_path,
     ensure_demo_bundle,
     feature_families,
-    resolve_arousal_bundle,
+    resolve_arousal_bundles,
 )
 from affectstream.runtime.faults import check_disconnects, scripted_disconnects
 from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
+from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.store import EmbeddedStore, default_store_path, open_store
 
@@ -196,20 +197,23 @@ async def run_demo(
     names = [k.strip() for k in opts.kinds.split(",") if k.strip()]
     disconnects = check_disconnects(opts.disconnects, names)
     families = demo_families(names)
-    bundle_path = resolve_arousal_bundle(opts.bundle, families, allow_demo=False)
-    if bundle_path is None:
+    # Every shipped bundle the devices cover (wrist + chest + EEG: both), each on its own
+    # window length, combined per window (combine.py); the shortest sets the demo's windows.
+    paths = resolve_arousal_bundles(opts.bundle, families, allow_demo=False)
+    if not paths:
         status(
             "no shipped arousal model: using a demonstration model trained on synthetic "
             f"data (trained once, ~10 s, cached in {demo_bundle_path()})"
         )
-        bundle_path = await asyncio.to_thread(ensure_demo_bundle)
-    bundles = []
+        paths = [await asyncio.to_thread(ensure_demo_bundle)]
+    bundles = [
+        await asyncio.to_thread(load_bundle, path, allow_version_mismatch=True) for path in paths
+    ]
     warnings = []
     win = opts.window if opts.window is not None else DEMO_WINDOW
     step = opts.step if opts.step is not None else DEMO_STEP
-    if bundle_path is not None:
-        bundle = await asyncio.to_thread(load_bundle, bundle_path, allow_version_mismatch=True)
-        bundles.append(bundle)
+    if bundles:
+        bundle = min(bundles, key=lambda b: float(b.meta.get("window", {}).get("window", 1e9)))
         trained = bundle.meta.get("window", {})
         if opts.window is None and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
             win, step = float(trained["window"]), float(trained.get("step", DEMO_STEP))
@@ -224,11 +228,12 @@ async def run_demo(
                 f"{bundle.model_id} was trained on {trained.get('window'):g}-s windows, so its "
                 "estimates are illustrative"
             )
-        missing = sorted(feature_families(bundle.features) - families)
+        missing = sorted(set().union(*(feature_families(b.features) for b in bundles)) - families)
         if missing:
             warnings.append(
-                f"model {bundle.model_id} also uses {', '.join(missing)} features, which these "
-                "devices do not give (left missing; confidence drops accordingly)"
+                f"model {'+'.join(b.model_id for b in bundles)} also uses {', '.join(missing)} "
+                "features, which these devices do not give (left missing; confidence drops "
+                "accordingly)"
             )
     if step > win:
         raise ConfigError(f"Demo step ({step:g} s) must not exceed the window ({win:g} s).")
@@ -242,7 +247,16 @@ async def run_demo(
             window=window,
             protocol=protocol,
         )
-        session = LiveSession(store, config, LiveEstimator(bundles, baseline_end=None))
+        estimator = LiveEstimator(
+            bundles,
+            baseline_end=None,
+            personal_valence=personal_valence(opts.participant),
+            window=win,
+            # Several models each get their own window length, unless --window asks for one
+            # window for all (then, like a single model, illustrative, as warned).
+            own_windows=len(bundles) > 1 and opts.window is None,
+        )
+        session = LiveSession(store, config, estimator)
         session.warnings.extend(warnings)
         if on_session is not None:
             on_session(session)

@@ -9,9 +9,11 @@ Each feature row (one window) becomes one ``affect`` record:
   ``1 - |p_lightgbm - p_svm|``, and *reference* is 1 once the participant's baseline is
   complete and 0.5 while the centre is still a running mean (see docs/runtime.md);
 - ``<target>_top1..3``: the largest LightGBM contributions as ``"feature:+0.42"`` (log-odds);
-- without a valence bundle, ``valence`` from :func:`affectstream.models.valence.
-  uncalibrated_valence` (frontal alpha asymmetry relative to the baseline, or 0.5), with
-  ``valence_calibrated=False`` and its confidence spelled out in ``valence_confidence``.
+- without a valence bundle, ``valence`` and its fields from
+  :class:`affectstream.runtime.valence_live.LiveValence`: the participant's personal model
+  when it is calibrated (``valence_calibrated=True`` with its measured error and interval),
+  else the uncalibrated estimate (frontal alpha asymmetry relative to the baseline, or 0.5),
+  smoothed either way, with its confidence spelled out in ``valence_confidence``.
 
 Features are normalised per participant as the bundle was trained: against the mean of the
 baseline windows (or a running mean until the baseline is over).
@@ -40,8 +42,12 @@ from affectstream.models.bundle import (
     shipped_bundles,
 )
 from affectstream.models.features import ContextMean
-from affectstream.models.normalize import ParticipantNormalizer, RunningStats
-from affectstream.models.valence import uncalibrated_valence
+from affectstream.models.normalize import RunningStats
+from affectstream.models.valence import PersonalValenceModel
+from affectstream.runtime.combine import combine
+from affectstream.runtime.multiwindow import window_prefix
+from affectstream.runtime.valence_live import LiveValence
+from affectstream.signal import WindowConfig
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -188,9 +194,64 @@ def resolve_arousal_bundle(
     return chosen
 
 
-#: The per-participant normaliser, for the frontal asymmetry z-score (unclipped, as before:
-#: the uncalibrated valence curve takes the raw z-score).
-_FAA_NORMALIZER = ParticipantNormalizer(features=("eeg_faa",), clip=np.inf)
+#: A shipped bundle joins the live combination when the session's devices give at least this
+#: share of its features (docs/runtime.md).
+MIN_COVERAGE = 0.5
+
+
+def choose_bundles(target: str, families: Iterable[str]) -> list[Path]:
+    """Every shipped bundle for ``target`` whose features the families cover enough.
+
+    Parameters
+    ----------
+    target : str
+    families : iterable of str
+        Feature families the session's devices give.
+
+    Returns
+    -------
+    list of Path
+        Best covered first; each covers at least :data:`MIN_COVERAGE` of its features.
+    """
+    have = set(families)
+    found: list[tuple[float, str]] = []
+    for name in shipped_bundles():
+        meta = _bundle_meta(BUNDLES_DIR / name)
+        if meta.get("target") != target:
+            continue
+        features = list(meta.get("features", []))
+        covered = sum(f.split("_", 1)[0] in have for f in features) / max(1, len(features))
+        if covered >= MIN_COVERAGE:
+            found.append((covered, name))
+    return [BUNDLES_DIR / name for _, name in sorted(found, key=lambda x: (-x[0], x[1]))]
+
+
+def resolve_arousal_bundles(
+    name_or_path: str | Path | None, families: Iterable[str], *, allow_demo: bool
+) -> list[Path]:
+    """The arousal bundles of a live session: the one named, else every one that fits.
+
+    Parameters
+    ----------
+    name_or_path : str or Path or None
+        Explicit bundle: only that one.
+    families : iterable of str
+        Feature families the session gives.
+    allow_demo : bool
+        As :func:`resolve_arousal_bundle` when no shipped bundle fits.
+
+    Returns
+    -------
+    list of Path
+        Empty when nothing fits (features only).
+    """
+    families = set(families)
+    if name_or_path is None:
+        chosen = choose_bundles("arousal", families)
+        if chosen:
+            return chosen
+    single = resolve_arousal_bundle(name_or_path, families, allow_demo=allow_demo)
+    return [single] if single is not None else []
 
 
 @dataclass
@@ -218,6 +279,14 @@ class LiveEstimator:
         ``session start + the bundle's baseline_seconds`` must be passed instead.
     top : int
         Contributions kept per estimate.
+    personal_valence : PersonalValenceModel, optional
+        The participant's stored valence model (:mod:`affectstream.runtime.valence_live`).
+    window : float, optional
+        The session's feature window (s), checked against the personal model's.
+    own_windows : bool
+        Bundles trained on another window length than ``window`` read their own windows'
+        columns (:mod:`affectstream.runtime.multiwindow`); False: every bundle uses the
+        session's windows.
     """
 
     def __init__(
@@ -226,13 +295,20 @@ class LiveEstimator:
         *,
         baseline_end: float | None,
         top: int = TOP_CONTRIBUTIONS,
+        personal_valence: PersonalValenceModel | None = None,
+        window: float | None = None,
+        own_windows: bool = True,
     ) -> None:
         self.bundles = list(bundles)
         self.baseline_end = baseline_end
         self.top = int(top)
         self._references = {id(b): _Reference(context=b.new_context()) for b in self.bundles}
-        self._faa_reference: list[float] = []  # usable eeg_faa values of the baseline
-        self._faa_scale: tuple[FloatArray, FloatArray] | None = None  # centre, spread
+        self.valence = LiveValence(personal_valence, window=window)
+        self.window = window if own_windows else None
+        # Bundles trained on another window read that window's columns (multiwindow.py) and
+        # are re-estimated only when a new one of their windows is complete.
+        self._prefix = {id(b): self._window_prefix(b) for b in self.bundles}
+        self._last: dict[int, tuple[float, dict[str, Any]]] = {}
         self.n_estimates = 0
 
     @property
@@ -279,25 +355,27 @@ class LiveEstimator:
         frame["reference"] = True
         return bundle.normalizer.reference_center(frame)
 
-    def _faa_z(self, row: pd.Series, t_end: float) -> float | None:
-        """Frontal asymmetry as a z-score against the baseline's usable windows (>= 2)."""
-        if "eeg_faa" not in row.index or not np.isfinite(row["eeg_faa"]):
-            return None
-        in_baseline = self.baseline_end is None or t_end <= self.baseline_end + 1e-9
-        if in_baseline and bool(row.get("usable_eeg", True)):
-            self._faa_reference.append(float(row["eeg_faa"]))
-            self._faa_scale = None  # the baseline grew
-        if self._faa_scale is None:
-            if len(self._faa_reference) < 2:
-                return None
-            reference = pd.DataFrame({"eeg_faa": self._faa_reference, "reference": True})
-            spread = _FAA_NORMALIZER.reference_spread(reference)
-            self._faa_scale = (
-                _FAA_NORMALIZER.reference_center(reference),
-                np.where(spread > 0, spread, 1.0),  # a flat baseline: differences only
-            )
-        z = _FAA_NORMALIZER.apply(np.array([[float(row["eeg_faa"])]]), *self._faa_scale)
-        return float(z[0, 0]) if np.isfinite(z[0, 0]) else None
+    def _window_prefix(self, bundle: ModelBundle) -> str:
+        trained = bundle.meta.get("window", {}).get("window")
+        if self.window is None or trained is None or abs(float(trained) - self.window) < 1e-9:
+            return ""
+        return window_prefix(float(trained))
+
+    def extra_windows(self) -> list[WindowConfig]:
+        """Windows (other than the session's) that some bundle was trained on.
+
+        Returns
+        -------
+        list of WindowConfig
+            For :class:`~affectstream.runtime.multiwindow.MultiWindowExtractor`.
+        """
+        out: dict[float, WindowConfig] = {}
+        for bundle in self.bundles:
+            if self._prefix[id(bundle)]:
+                trained = bundle.meta["window"]
+                length = float(trained["window"])
+                out[length] = WindowConfig(window=length, step=float(trained.get("step", 5.0)))
+        return list(out.values())
 
     def estimate(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
         """One affect record per feature row.
@@ -317,20 +395,43 @@ class LiveEstimator:
         for _, row in rows.iterrows():
             t_end = float(row["t_end"])
             record: dict[str, Any] = {"t_end": t_end}
+            by_target: dict[str, list[tuple[ModelBundle, dict[str, Any]]]] = {}
             for bundle in self.bundles:
-                record.update(self._bundle_fields(bundle, row, t_end))
+                fields = self._fields_for(bundle, row, t_end)
+                by_target.setdefault(bundle.target, []).append((bundle, fields))
+            for target, results in by_target.items():
+                if len(results) == 1:
+                    record.update(results[0][1])
+                else:
+                    record.update(combine(target, results, self.top))
             if not self.has_valence_model:
-                valence = uncalibrated_valence(self._faa_z(row, t_end))
-                record["valence"] = valence.probability
-                record["valence_calibrated"] = valence.calibrated
-                record["valence_confidence"] = valence.confidence
-                record["valence_basis"] = valence.basis
+                record.update(self.valence.fields(row, t_end, self.baseline_end))
             records.append(record)
             self.n_estimates += 1
         return records
 
-    def _bundle_fields(self, bundle: ModelBundle, row: pd.Series, t_end: float) -> dict[str, Any]:
-        features = {f: float(row[f]) if f in row.index else math.nan for f in bundle.features}
+    def _fields_for(self, bundle: ModelBundle, row: pd.Series, t_end: float) -> dict[str, Any]:
+        """A bundle's fields for this row: on its own window's latest row when that differs."""
+        prefix = self._prefix[id(bundle)]
+        if not prefix:
+            return self._bundle_fields(bundle, row, t_end)
+        source = row.get(prefix + "t_end")
+        if source is None or not np.isfinite(source):
+            return {}  # its first window is not complete yet
+        cached = self._last.get(id(bundle))
+        if cached is not None and cached[0] == float(source):
+            return cached[1]
+        fields = self._bundle_fields(bundle, row, float(source), prefix)
+        self._last[id(bundle)] = (float(source), fields)
+        return fields
+
+    def _bundle_fields(
+        self, bundle: ModelBundle, row: pd.Series, t_end: float, prefix: str = ""
+    ) -> dict[str, Any]:
+        features = {
+            f: float(row[prefix + f]) if prefix + f in row.index else math.nan
+            for f in bundle.features
+        }
         context = self._references[id(bundle)].context
         if context is not None:
             features.update(context.observe(t_end, features))

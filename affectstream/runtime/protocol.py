@@ -13,8 +13,16 @@ A protocol file is JSON or TOML::
     duration = 300
     instruction = "Count backwards from 1022 in steps of 13."
 
-The runtime writes one ``events`` point (``kind="phase"``) at the start of every phase and
-uses the first phase called ``baseline`` as the participant's reference period.
+    [[phases]]
+    name = "sad-music"
+    duration = 90
+    instruction = "Listen to the music."
+    calibration = true   # a valence calibration block: a SAM self-report follows it
+
+The runtime writes one ``events`` point (``kind="phase"``, ``calibration=1`` on calibration
+blocks) at the start of every phase and uses the first phase called ``baseline`` as the
+participant's reference period. Calibration blocks feed the personal valence model
+(:mod:`affectstream.runtime.calibration`).
 """
 
 from __future__ import annotations
@@ -44,11 +52,14 @@ class ProtocolPhase:
         Seconds (> 0).
     instruction : str
         What the participant is asked to do (shown live and stored with the phase event).
+    calibration : bool
+        A valence calibration block: the participant rates it (SAM) when it ends.
     """
 
     name: str
     duration: float
     instruction: str = ""
+    calibration: bool = False
 
     def __post_init__(self) -> None:
         if not self.name or not isinstance(self.name, str):
@@ -126,7 +137,7 @@ class StudyProtocol:
 
 
 def protocol_from_dict(data: Any, *, source: str = "protocol") -> StudyProtocol:
-    """Build a :class:`StudyProtocol` from ``{"phases": [{"name", "duration", "instruction"}]}``.
+    """Build a :class:`StudyProtocol` from ``{"phases": [{"name", "duration", "instruction"...}]}``.
 
     Parameters
     ----------
@@ -147,17 +158,20 @@ def protocol_from_dict(data: Any, *, source: str = "protocol") -> StudyProtocol:
     for i, entry in enumerate(data["phases"]):
         if not isinstance(entry, dict):
             raise ConfigError(f"{source}: phase {i} must be a table/object, got {entry!r}.")
-        unknown = sorted(set(entry) - {"name", "duration", "instruction"})
+        unknown = sorted(set(entry) - {"name", "duration", "instruction", "calibration"})
         if unknown:
             raise ConfigError(
                 f"{source}: phase {i} has unknown keys {unknown}; allowed are name, duration, "
-                "instruction."
+                "instruction, calibration."
             )
+        if not isinstance(entry.get("calibration", False), bool):
+            raise ConfigError(f"{source}: phase {i}: calibration must be true or false.")
         phases.append(
             ProtocolPhase(
                 name=str(entry.get("name", "")),
                 duration=entry.get("duration"),  # type: ignore[arg-type]  # checked in the class
                 instruction=str(entry.get("instruction", "")),
+                calibration=bool(entry.get("calibration", False)),
             )
         )
     return StudyProtocol(phases)

@@ -15,6 +15,7 @@ import codecs
 import contextlib
 import dataclasses
 import logging
+import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -23,15 +24,22 @@ from typing import IO, TYPE_CHECKING, Any
 from affectstream.device.lsl import CombinedSource
 from affectstream.device.profiles import get_profile
 from affectstream.device.supervisor import DeviceTarget, Supervisor
+from affectstream.errors import ConfigError, ModelError
 from affectstream.ids import check_id
 from affectstream.models.bundle import load_bundle
+from affectstream.runtime.calibration import (
+    CalibrationPrompter,
+    Ratings,
+    calibrate_participant,
+)
 from affectstream.runtime.demo import store_location
-from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
+from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundles
 from affectstream.runtime.protocol import StudyProtocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
+from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
-from affectstream.store import open_store
+from affectstream.store import TimeSeriesStore, open_store
 
 if TYPE_CHECKING:
     from affectstream.device.emulation.peripheral import EmulatedPeripheral
@@ -119,8 +127,9 @@ async def emulated_targets(
 class _MarkerLines:
     """Turns text arriving in pieces (keys typed, a pipe, a paste) into one marker per line."""
 
-    def __init__(self, session: LiveSession) -> None:
+    def __init__(self, session: LiveSession, answer: Callable[[str], bool] | None = None) -> None:
         self.session = session
+        self.answer = answer  # a pending self-report prompt takes the next line
         self.count = 0
         self.pending = ""
         self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -133,6 +142,8 @@ class _MarkerLines:
             lines.append(self.pending)
             self.pending = ""
         for line in lines:
+            if self.answer is not None and self.answer(line):
+                continue
             self.count += 1
             label = line.strip() or f"marker {self.count}"
             # Lines pasted at once arrive in one read; mark() gives each its own instant.
@@ -141,7 +152,11 @@ class _MarkerLines:
 
 
 @contextlib.contextmanager
-def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[None]:
+def keyboard_markers(
+    stream: IO[str] | None,
+    session: LiveSession,
+    answer: Callable[[str], bool] | None = None,
+) -> Iterator[None]:
     """Turn each line read from ``stream`` into a marker event while the block runs.
 
     Every line counts, whether typed, pasted or piped (``printf 'a\\nb\\n' | affectstream
@@ -155,6 +170,8 @@ def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[N
         Usually ``sys.stdin``.
     session : LiveSession
         Receives the markers.
+    answer : callable, optional
+        Offered each line first; a line it takes (a self-report answer) is no marker.
     """
     if stream is None:
         yield
@@ -165,7 +182,7 @@ def keyboard_markers(stream: IO[str] | None, session: LiveSession) -> Iterator[N
     except (OSError, ValueError, AttributeError):
         yield
         return
-    lines = _MarkerLines(session)
+    lines = _MarkerLines(session, answer)
 
     def on_readable() -> None:
         # os.read, not stream.readline: a buffered reader takes every line waiting in the
@@ -221,6 +238,9 @@ async def record_session(
     lsl_resolve_timeout: float = 5.0,
     lsl_out: bool = False,
     brainflow: Sequence[str] = (),
+    self_reports: Mapping[str, Ratings] | None = None,
+    ask: Callable[[str], None] | None = None,
+    calibrate: bool = True,
 ) -> dict[str, Any]:
     """Record devices into the store with features, estimates and events.
 
@@ -271,11 +291,21 @@ async def record_session(
     brainflow : sequence of str
         BrainFlow boards recorded too, ``BOARD[:param=value,...]`` (see
         :class:`~affectstream.device.brainflow.BrainFlowSource`).
+    self_reports : mapping, optional
+        Calibration block name -> (valence, arousal) for scripted sessions
+        (:func:`~affectstream.runtime.calibration.load_self_reports`).
+    ask : callable, optional
+        Shows the self-report question when a calibration block ends; the next line read
+        from ``markers`` is the answer.
+    calibrate : bool
+        After a protocol with calibration blocks, fit and store the participant's personal
+        valence model (:func:`~affectstream.runtime.calibration.calibrate_participant`).
 
     Returns
     -------
     dict
-        The session summary plus ``store`` (where the data is).
+        The session summary plus ``store`` (where the data is) and, after calibration
+        blocks, ``valence_calibration`` (the fit's result, or why there is none).
     """
     device_targets = [t if isinstance(t, DeviceTarget) else DeviceTarget(t) for t in targets]
     plan = load_protocol(protocol) if isinstance(protocol, str | Path) else protocol
@@ -288,27 +318,42 @@ async def record_session(
 
         boards = [parse_board(spec) for spec in brainflow]
         families |= {FAMILY[m] for b in boards for m in board_modalities(b) if m in FAMILY}
-    path = resolve_arousal_bundle(bundle, families, allow_demo=False)
-    estimator = None
-    if path is not None:
-        bundle_loaded = load_bundle(path)
-        estimator = LiveEstimator([bundle_loaded], baseline_end=None)
-        trained = bundle_loaded.meta.get("window", {})
+    loaded = [load_bundle(p) for p in resolve_arousal_bundles(bundle, families, allow_demo=False)]
+    if loaded:
+        # Features on the shortest model window; longer ones get their own (multiwindow.py).
+        trained = min(
+            (b.meta.get("window", {}) for b in loaded),
+            key=lambda w: float(w.get("window", math.inf)),
+        )
         if window is None and trained.get("window"):
             # Features as the model was trained on them.
             window = WindowConfig(
                 window=float(trained["window"]), step=float(trained.get("step", 5.0))
             )
-        if line_freq is None and trained.get("line_freq"):
-            line_freq = float(trained["line_freq"])
+        freqs = [b.meta.get("window", {}).get("line_freq") for b in loaded]
+        if line_freq is None and any(freqs):
+            line_freq = float(next(f for f in freqs if f))
     else:
         logger.warning("no arousal model bundle fits these devices: storing features only")
     window = window or WindowConfig()
     if line_freq is not None:
         window = dataclasses.replace(window, line_freq=float(line_freq))
+    estimator = None
+    if loaded:
+        estimator = LiveEstimator(
+            loaded,
+            baseline_end=None,
+            personal_valence=personal_valence(participant),
+            window=window.window,
+        )
     config = SessionConfig(participant=participant, window=window, protocol=plan)
     with open_store(store) as opened:
         session = LiveSession(opened, config, estimator, on_estimate=on_estimate)
+        blocks = [p.name for p in plan.phases if p.calibration] if plan is not None else []
+        prompter = None
+        if blocks:
+            prompter = CalibrationPrompter(session.mark, blocks, answers=self_reports, ask=ask)
+            session.listeners.append(prompter.on_event)
         if on_session is not None:
             on_session(session)
         with contextlib.ExitStack() as outlets:
@@ -346,9 +391,35 @@ async def record_session(
                     for board in boards
                 )
             source = sources[0] if len(sources) == 1 else CombinedSource(sources)
-            with keyboard_markers(markers, session):
+            answer = prompter.answer_line if prompter is not None and ask is not None else None
+            with keyboard_markers(markers, session, answer):
                 summary = await session.run(
                     source, duration=duration, stop=stop, on_update=on_update
                 )
         summary["store"] = store_location(opened)
+        if prompter is not None:
+            summary["valence_calibration"] = _calibrate_after(
+                opened, session, prompter, participant, calibrate
+            )
     return summary
+
+
+def _calibrate_after(
+    store: TimeSeriesStore,
+    session: LiveSession,
+    prompter: CalibrationPrompter,
+    participant: str,
+    calibrate: bool,
+) -> dict[str, Any]:
+    """Fit the personal valence model on the session just recorded, or say why not."""
+    result: dict[str, Any] = {"rated": prompter.reported, "unrated": prompter.missing}
+    if not calibrate:
+        return {**result, "status": "skipped"}
+    if not participant:
+        return {**result, "status": "not fitted", "reason": "no --participant given"}
+    try:
+        fitted = calibrate_participant(store, [session.session_id], participant)
+    except (ConfigError, ModelError) as exc:
+        logger.warning("no personal valence model: %s", exc)
+        return {**result, "status": "not fitted", "reason": str(exc)}
+    return {**result, **fitted}

@@ -51,6 +51,7 @@ from affectstream.errors import ConfigError
 from affectstream.runtime.accounting import OrderCheck, StreamLedger, data_rows
 from affectstream.runtime.devices import DeviceTracker, declared_streams
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
+from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.session_compute import ComputeResult, FeatureWorker
 from affectstream.runtime.session_compute import records_batch as _records_batch
@@ -195,8 +196,8 @@ class LiveSession:
         return self.order.unordered_blocks
 
     @property
-    def extractor(self) -> StreamingExtractor:
-        """The session's :class:`~affectstream.signal.StreamingExtractor`."""
+    def extractor(self) -> StreamingExtractor | MultiWindowExtractor:
+        """The session's extractor (one per model window length, see multiwindow.py)."""
         return self.worker.extractor
 
     @property
@@ -405,7 +406,14 @@ class LiveSession:
             wait = self._started_mono + start - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
-            self.mark(phase.name, kind="phase", detail=phase.instruction, t=self.started_at + start)
+            flag = {"calibration": 1.0} if phase.calibration else None  # valence blocks
+            self.mark(
+                phase.name,
+                kind="phase",
+                detail=phase.instruction,
+                t=self.started_at + start,
+                values=flag,
+            )
             logger.info("phase %s: %s", phase.name, phase.instruction)
 
     # -- run ----------------------------------------------------------------------------

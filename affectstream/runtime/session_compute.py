@@ -23,6 +23,7 @@ import pandas as pd
 from affectstream.errors import AffectstreamError, SignalError
 from affectstream.runtime.accounting import StreamLedger
 from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.session_config import SessionConfig
 from affectstream.runtime.session_writer import Derived
 from affectstream.signal import StreamingExtractor
@@ -78,7 +79,13 @@ class FeatureWorker:
         self.config = config
         self.estimator = estimator
         self.tags = dict(tags)
-        self.extractor = StreamingExtractor(config.window)
+        # Models trained on other window lengths get their own windows (multiwindow.py).
+        extra = estimator.extra_windows() if estimator is not None else []
+        self.extractor: StreamingExtractor | MultiWindowExtractor = (
+            MultiWindowExtractor(config.window, extra)
+            if extra
+            else StreamingExtractor(config.window)
+        )
         self.feature_streams: dict[str, str] = {}  # family -> stream
         self._queue: deque[tuple[SampleBlock, float]] = deque()
         self._queued_samples = 0

@@ -163,6 +163,10 @@ def test_erasure_removes_a_participant_everywhere(
     refused = admin.post(f"/participants/{participant}/erase")
     assert refused.status_code == 409 and running in refused.json()["detail"]
     admin.post(f"/sessions/{running}/stop")
+    # A personal valence model of the participant (as calibration writes it) goes too.
+    valence = server.home / "valence" / "ERASE-ME"
+    valence.mkdir(parents=True)
+    (valence / "model.json").write_text("{}")
     with server.client(world.keys["researcher"]) as researcher:
         erased = researcher.post(f"/participants/{participant}/erase")
     assert erased.status_code == 200, erased.text
@@ -171,6 +175,7 @@ def test_erasure_removes_a_participant_everywhere(
     assert admin.get(f"/sessions/{session}").status_code == 404
     assert admin.get(f"/exports/{job['id']}").status_code == 404
     assert not zips[0].exists()
+    assert not valence.exists()
     assert session not in _stored_ids(server)  # the embedded store has none of it left
     audit = admin.get("/audit", params={"action": "erase"}).json()["items"]
     assert any(a["resource"] == f"participant/{participant}" for a in audit)

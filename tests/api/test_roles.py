@@ -88,6 +88,44 @@ def _matrix(
             None,
             (200, 404, 404, 404, 403),
         ),
+        # Valence calibration: fit and delete as participant:write, the card as
+        # selfreport:read (it lists the person's ratings). A session of another participant
+        # is a conflict for those who may see both, not found for the others.
+        (
+            "POST",
+            "/participants/{participant_id}/valence-calibration",
+            f"/participants/{pa}/valence-calibration",
+            {"sessions": [sb]},
+            (409, 404, 403, 403, 403),
+        ),
+        (
+            "POST",
+            "/participants/{participant_id}/valence-calibration",
+            f"/participants/{pb}/valence-calibration",
+            {"sessions": [sa]},
+            (409, 404, 403, 403, 403),
+        ),
+        (
+            "GET",
+            "/participants/{participant_id}/valence-calibration",
+            f"/participants/{pa}/valence-calibration",
+            None,
+            (404, 404, 404, 403, 403),
+        ),
+        (
+            "DELETE",
+            "/participants/{participant_id}/valence-calibration",
+            f"/participants/{pa}/valence-calibration",
+            None,
+            (200, 200, 403, 403, 403),
+        ),
+        (
+            "DELETE",
+            "/participants/{participant_id}/valence-calibration",
+            f"/participants/{pb}/valence-calibration",
+            None,
+            (200, 404, 403, 403, 403),
+        ),
         (
             "GET",
             "/studies/{study_id}/sessions",

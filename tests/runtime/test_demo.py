@@ -13,7 +13,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from affectstream.cli import main
-from affectstream.models.bundle import ModelBundle
+from affectstream.models.bundle import ModelBundle, load_bundle
+from affectstream.runtime.demo import demo_families
+from affectstream.runtime.estimator import choose_bundles
 from affectstream.store import GAP_EVENT_KIND, open_store
 
 DURATION = 20.0
@@ -71,7 +73,10 @@ def test_demo_runs_to_completion_and_stores_its_estimates(
     assert affect["valence"].between(0, 1).all()
     assert not affect["valence_calibrated"].any()  # no personal calibration in a demo
     assert affect["arousal_top1"].str.contains(":").all()  # explained by a feature
-    assert (affect["model"] == arousal_bundle.model_id).all()
+    # Every shipped bundle the demo's devices cover, combined (docs/runtime.md).
+    paths = choose_bundles("arousal", demo_families(["hr", "polar", "eda", "muse"]))
+    expected_model = "+".join(load_bundle(p).model_id for p in paths) or arousal_bundle.model_id
+    assert (affect["model"] == expected_model).all()
     # The scripted phases and the session bounds are events; no gaps without chaos.
     phases = events.loc[events["kind"] == "phase", "label"].tolist()
     assert phases == ["baseline", "stress", "recovery"]

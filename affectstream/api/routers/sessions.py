@@ -97,9 +97,9 @@ def list_markers(session_id: SessionId, db: DbDep, who: PrincipalDep) -> list[Ma
 async def add_self_report(
     session_id: SessionId, body: SelfReportIn, state: StateDep, db: DbDep, who: PrincipalDep
 ) -> SelfReportOut:
-    """Record a SAM self-report (1-9)."""
+    """Record a SAM self-report (1-9); ``block`` names the protocol block it rates."""
     report = await session_ops.add_self_report(
-        state, db, who, session_id, body.arousal, body.valence, body.dominance, body.t
+        state, db, who, session_id, body.arousal, body.valence, body.dominance, body.t, body.block
     )
     return SelfReportOut.model_validate(report)
 

@@ -574,12 +574,14 @@
           h("input", { type: "radio", name: id, value: v, required: true, "aria-label": `${name} ${v}` }), String(v))));
     };
     const about = h("p", { id: "sam-about" });
+    let rated = "now";
     const form = h("form", { method: "dialog", onsubmit: async (ev) => {
       ev.preventDefault();
       const val = (n) => Number(new FormData(form).get("sam-" + n));
       try {
         await api(`/sessions/${encodeURIComponent(sid)}/self-reports`, { method: "POST",
-          body: { arousal: val("arousal"), valence: val("valence") } });
+          body: Object.assign({ arousal: val("arousal"), valence: val("valence") },
+            rated && rated !== "now" ? { block: rated } : {}) });
         toast("Self-report stored");
         form.reset();
         el.close();
@@ -593,6 +595,7 @@
     return {
       el,
       open(block) {
+        rated = block;  // the block this report rates: it becomes a valence calibration episode
         about.textContent = block === "now"
           ? "How does the participant feel right now?"
           : `The “${block}” block has ended: ask the participant how they felt during it.`;

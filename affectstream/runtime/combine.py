@@ -1,0 +1,104 @@
+"""One estimate from several bundles of the same target, weighted by what each one could see.
+
+With wrist, chest and EEG devices the session runs every bundle that fits (e.g.
+``stress-wrist`` on EDA/HR/temperature/movement with 60-s windows and ``eeg-workload`` on
+EEG with 10-s windows). Each bundle's own fields are kept as ``<target>_by_<name>``,
+``<target>_by_<name>_confidence`` and ``<target>_by_<name>_coverage``; the combined ones:
+
+- ``<target>`` (and ``_svm``) = the confidence-weighted mean of the bundles' probabilities,
+  where a bundle's confidence is its ``coverage x agreement x reference`` (docs/runtime.md);
+  a bundle whose modality is missing has coverage 0 and drops out;
+- ``<target>_confidence`` = the weighted mean of the bundles' confidences (the weights are
+  the confidences themselves), so a missing modality lowers it only as far as the others
+  cannot stand in; ``<target>_coverage`` = the share of all bundles' features present;
+- ``<target>_basis``: every bundle with its probability and weight, and the bundles with no
+  input (``"eeg-workload: no input"``); ``<target>_top1..3`` from the heaviest bundle.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+from affectstream.models.bundle import ModelBundle
+
+
+def bundle_key(bundle: ModelBundle) -> str:
+    """Field-name-safe bundle name (``stress_wrist``).
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+
+    Returns
+    -------
+    str
+    """
+    name = str(bundle.meta.get("name") or bundle.model_id)
+    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+
+
+def combine(
+    target: str, results: Sequence[tuple[ModelBundle, dict[str, Any]]], top: int
+) -> dict[str, Any]:
+    """Combine the fields of several bundles of ``target`` for one window.
+
+    Parameters
+    ----------
+    target : str
+        ``"arousal"`` or ``"valence"``.
+    results : sequence of (ModelBundle, dict)
+        Each bundle with the fields it gave for this window (empty: no window yet).
+    top : int
+        Contributions kept.
+
+    Returns
+    -------
+    dict
+    """
+    out: dict[str, Any] = {}
+    weights, parts, missing = [], [], []
+    n_present = n_total = 0.0
+    for bundle, fields in results:
+        key = f"{target}_by_{bundle_key(bundle)}"
+        name = str(bundle.meta.get("name") or bundle.model_id)
+        n_total += len(bundle.features)
+        p = fields.get(target)
+        conf = float(fields.get(f"{target}_confidence", 0.0) or 0.0)
+        coverage = float(fields.get(f"{target}_coverage", 0.0) or 0.0)
+        n_present += coverage * len(bundle.features)
+        out[key] = math.nan if p is None else float(p)
+        out[f"{key}_confidence"] = conf
+        out[f"{key}_coverage"] = coverage
+        if p is None or not math.isfinite(float(p)) or conf <= 0.0:
+            missing.append(f"{name}: no window yet" if not fields else f"{name}: no input")
+            continue
+        weights.append((conf, bundle, fields))
+        parts.append(f"{name} {float(p):.2f} (weight {conf:.2f})")
+    total = sum(w for w, _, _ in weights)
+    if total > 0:
+        out[target] = sum(w * float(f[target]) for w, _, f in weights) / total
+        out[f"{target}_svm"] = sum(w * float(f[f"{target}_svm"]) for w, _, f in weights) / total
+        out[f"{target}_high"] = bool(out[target] >= 0.5)
+        out[f"{target}_confidence"] = sum(w * w for w, _, _ in weights) / total
+        out[f"{target}_calibrated"] = all(
+            bool(f.get(f"{target}_calibrated")) for _, _, f in weights
+        )
+        out[f"{target}_reference_final"] = all(
+            bool(f.get(f"{target}_reference_final")) for _, _, f in weights
+        )
+        heaviest = max(weights, key=lambda item: item[0])[2]
+        for k in range(top):
+            out[f"{target}_top{k + 1}"] = heaviest.get(f"{target}_top{k + 1}")
+    else:
+        out[target] = out[f"{target}_svm"] = math.nan
+        out[f"{target}_confidence"] = 0.0
+        for k in range(top):
+            out[f"{target}_top{k + 1}"] = None
+    out[f"{target}_coverage"] = n_present / n_total if n_total else 0.0
+    out[f"{target}_basis"] = (
+        " + ".join(parts) + ("; " if parts and missing else "") + "; ".join(missing)
+    )
+    return out

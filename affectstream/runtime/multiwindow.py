@@ -1,0 +1,127 @@
+"""Features on several window lengths at once, so each model sees the windows it was trained on.
+
+The live session has one feature row per step of its *primary* window (the shortest model
+window). A model trained on longer windows (``stress-wrist``: 60 s, next to ``eeg-workload``:
+10 s) gets its own :class:`~affectstream.signal.StreamingExtractor`; every primary row then
+carries the latest completed row of each longer window **that ended no later than it**
+(causal), as columns ``w<W>s__<column>`` plus ``w<W>s__t_end``. Those prefixed columns are
+not feature columns (:func:`affectstream.signal.columns.feature_columns`), so the stored
+``features`` table stays the primary window's.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Sequence
+
+import pandas as pd
+
+from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.types import SampleBlock
+
+logger = logging.getLogger(__name__)
+
+#: Rows of each longer window kept to find the latest one before a primary row.
+KEEP_ROWS = 64
+
+
+def window_prefix(window: float) -> str:
+    """Column prefix of a longer window's features (``w60s__``).
+
+    Parameters
+    ----------
+    window : float
+        Window length (s).
+
+    Returns
+    -------
+    str
+    """
+    return f"w{window:g}s__"
+
+
+class MultiWindowExtractor:
+    """A primary extractor plus one per longer window, with the same interface the session uses.
+
+    Parameters
+    ----------
+    primary : WindowConfig
+        The session's windows (rows come at its step).
+    extra : sequence of WindowConfig
+        Longer windows some model needs.
+    """
+
+    def __init__(self, primary: WindowConfig, extra: Sequence[WindowConfig]) -> None:
+        self.primary = StreamingExtractor(primary)
+        self.extras = {window_prefix(c.window): StreamingExtractor(c) for c in extra}
+        self._rows: dict[str, deque[dict[str, object]]] = {
+            p: deque(maxlen=KEEP_ROWS) for p in self.extras
+        }
+
+    @property
+    def config(self) -> WindowConfig:
+        """The primary window."""
+        return self.primary.config
+
+    @property
+    def columns(self) -> list[str]:
+        """Primary columns, then each longer window's, prefixed."""
+        out = list(self.primary.columns)
+        for prefix, extractor in self.extras.items():
+            out += [prefix + c for c in extractor.columns]
+        return out
+
+    def register(self, block: SampleBlock) -> None:
+        """Declare a stream before its data (every extractor)."""
+        self.primary.register(block)
+        for extractor in self.extras.values():
+            extractor.register(block)
+
+    def announce(self, block: SampleBlock) -> None:
+        """Say that ``block`` is about to be pushed (every extractor)."""
+        self.primary.announce(block)
+        for extractor in self.extras.values():
+            extractor.announce(block)
+
+    def _attach(self, rows: list[dict[str, object]]) -> list[dict[str, object]]:
+        for row in rows:
+            t_end = float(row["t_end"])  # type: ignore[arg-type]
+            for prefix, extractor in self.extras.items():
+                done = [r for r in self._rows[prefix] if float(r["t_end"]) <= t_end + 1e-9]  # type: ignore[arg-type]
+                latest = done[-1] if done else {}
+                for column in extractor.columns:
+                    row[prefix + column] = latest.get(column, float("nan"))
+        return rows
+
+    def push_rows(self, block: SampleBlock) -> list[dict[str, object]]:
+        """Push ``block`` to every extractor; the primary rows it completed, with the rest.
+
+        Parameters
+        ----------
+        block : SampleBlock
+
+        Returns
+        -------
+        list of dict
+        """
+        for prefix, extractor in self.extras.items():
+            self._rows[prefix].extend(extractor.push_rows(block))
+        return self._attach(self.primary.push_rows(block))
+
+    def flush(self) -> pd.DataFrame:
+        """End of the recording: the remaining primary rows, with the longer windows'.
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
+        for prefix, extractor in self.extras.items():
+            last = extractor.flush()
+            self._rows[prefix].extend(_records(last))
+        rows = _records(self.primary.flush())
+        return pd.DataFrame(self._attach(rows), columns=self.columns)
+
+
+def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
+    return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]

@@ -1,0 +1,117 @@
+"""A session with wrist, chest and EEG devices uses every present modality: each shipped
+bundle on its own window length, combined by what each could see (docs/runtime.md)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from affectstream.models.bundle import load_bundle
+from affectstream.models.synthetic import synthetic_labelled_recording
+from affectstream.runtime import Session
+from affectstream.runtime.combine import combine
+from affectstream.runtime.estimator import BUNDLES_DIR, choose_bundles
+from affectstream.runtime.multiwindow import MultiWindowExtractor, window_prefix
+from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.types import SampleBlock
+
+
+def _chunk(block: SampleBlock, start: int, stop: int) -> SampleBlock:
+    """Samples ``start:stop`` of a block, as a device would deliver them."""
+    return dataclasses.replace(
+        block,
+        t=block.t[start:stop],
+        values=block.values[start:stop],
+        index=block.index[start:stop],
+        gaps=(),
+    )
+
+
+def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> None:
+    recording = synthetic_labelled_recording("M", duration=200.0, modalities=("eda", "temp"))
+    short, long = WindowConfig(window=10.0, step=2.0), WindowConfig(window=60.0, step=5.0)
+    multi = MultiWindowExtractor(short, [long])
+    alone = StreamingExtractor(long)
+    rows: list[dict[str, Any]] = []
+    long_rows: list[dict[str, Any]] = []
+    blocks = sorted(
+        (_chunk(b, i, i + 40) for b in recording.blocks for i in range(0, len(b), 40)),
+        key=lambda b: float(b.t[0]),
+    )
+    for block in blocks:
+        multi.announce(block)
+        rows += multi.push_rows(block)
+        alone.announce(block)
+        long_rows += alone.push_rows(block)
+    prefix = window_prefix(60.0)
+    assert prefix + "eda_tonic_mean" in multi.columns and "eda_tonic_mean" in multi.columns
+    by_end = {float(r["t_end"]): r for r in long_rows}
+    seen = 0
+    for row in rows:
+        source = row[prefix + "t_end"]
+        if isinstance(source, float) and math.isnan(source):
+            continue
+        assert source <= row["t_end"] + 1e-9  # never a window from the future
+        assert row[prefix + "eda_tonic_mean"] == by_end[source]["eda_tonic_mean"]
+        seen += 1
+    assert seen > 10
+    # Before the first 60-s window is complete, the long columns are missing, not made up.
+    assert all(math.isnan(r[prefix + "t_end"]) for r in rows if r["t_end"] < rows[0]["t_end"] + 45)
+
+
+def _fields(p: float, conf: float, coverage: float) -> dict[str, Any]:
+    return {"arousal": p, "arousal_svm": p, "arousal_confidence": conf,
+            "arousal_coverage": coverage, "arousal_calibrated": True,
+            "arousal_reference_final": True, "arousal_top1": "eda_tonic_mean:+0.4"}  # fmt: skip
+
+
+def test_combination_weights_by_confidence_and_names_what_is_missing() -> None:
+    wrist = load_bundle(BUNDLES_DIR / "stress-wrist")
+    eeg = load_bundle(BUNDLES_DIR / "eeg-workload")
+    both = combine("arousal", [(wrist, _fields(0.8, 0.6, 0.9)), (eeg, _fields(0.2, 0.2, 1.0))], 3)
+    assert both["arousal"] == pytest.approx((0.6 * 0.8 + 0.2 * 0.2) / 0.8)
+    assert both["arousal_confidence"] == pytest.approx((0.6**2 + 0.2**2) / 0.8)
+    assert both["arousal_by_stress_wrist"] == 0.8 and both["arousal_by_eeg_workload"] == 0.2
+    assert both["arousal_top1"] == "eda_tonic_mean:+0.4"  # from the heavier bundle
+    # The EEG headband drops out: its bundle has no input, the wrist carries on alone.
+    no_eeg = combine("arousal", [(wrist, _fields(0.8, 0.6, 0.9)), (eeg, _fields(0.5, 0.0, 0.0))], 3)
+    assert no_eeg["arousal"] == pytest.approx(0.8)
+    assert no_eeg["arousal_confidence"] == pytest.approx(0.6)
+    assert "eeg-workload: no input" in no_eeg["arousal_basis"]
+    assert no_eeg["arousal_coverage"] < both["arousal_coverage"]
+    # The 60-s window is not complete yet: said so, not averaged in.
+    early = combine("arousal", [(wrist, {}), (eeg, _fields(0.3, 0.5, 1.0))], 3)
+    assert early["arousal"] == pytest.approx(0.3) and "no window yet" in early["arousal_basis"]
+
+
+def test_wrist_chest_and_eeg_choose_both_shipped_bundles() -> None:
+    names = [p.name for p in choose_bundles("arousal", {"hr", "hrv", "eda", "eeg", "acc", "temp"})]
+    assert sorted(names) == ["eeg-workload", "stress-wrist"]
+    assert [p.name for p in choose_bundles("arousal", {"eeg", "acc"})] == ["eeg-workload"]
+
+
+@pytest.mark.slow
+def test_emulated_wrist_chest_and_eeg_session_uses_both_models(
+    tmp_path: Path, runtime_home: Path
+) -> None:
+    """Over the emulated BLE stack: 10-s EEG estimates from the start, the 60-s wrist model
+    joining once its first window is complete."""
+    seen: list[Any] = []
+    session = Session(emulate="hr,eda,muse", duration=75, store=tmp_path / "s",
+                      on_estimate=seen.append)  # fmt: skip
+    summary = session.run_sync()
+    assert summary["n_estimates"] == len(seen) > 10
+    fields = [e.fields for e in seen]
+    assert {"arousal_by_stress_wrist", "arousal_by_eeg_workload"} <= set(fields[-1])
+    early, late = fields[0], fields[-1]
+    assert "stress-wrist: no window yet" in early["arousal_basis"]
+    assert np.isfinite(late["arousal_by_stress_wrist"]) and np.isfinite(
+        late["arousal_by_eeg_workload"]
+    )
+    assert "stress-wrist" in late["arousal_basis"] and "eeg-workload" in late["arousal_basis"]
+    assert 0.0 <= late["arousal"] <= 1.0
