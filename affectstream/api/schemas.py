@@ -133,6 +133,14 @@ class SessionIn(BaseModel):
         "hr,polar,eda,muse", pattern=r"^(hr|polar|eda|muse)(,(hr|polar|eda|muse))*$"
     )
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    model: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description=(
+            "ingest sessions: a shipped arousal bundle (GET /models), or 'none' for features "
+            "only; default: the shipped bundle the `devices` cover best"
+        ),
+    )
 
 
 class SessionOut(_Out):

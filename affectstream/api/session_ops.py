@@ -14,7 +14,7 @@ from affectstream.api import ingest, service
 from affectstream.api.db import IngestCursor, Marker, Participant, SelfReport, SessionRow
 from affectstream.api.deps import ServiceState
 from affectstream.api.live import json_safe
-from affectstream.api.runner import status_payload
+from affectstream.api.runner import check_model, status_payload
 from affectstream.api.security import Principal, audit
 from affectstream.store import SeriesBatch, seconds_to_ns
 
@@ -28,6 +28,8 @@ async def start_session(
     duration: float,
     devices: str,
     seed: int,
+    *,
+    model: str | None = None,
 ) -> SessionRow:
     """Create a session row and start it on the runtime.
 
@@ -42,13 +44,15 @@ async def start_session(
             f"{limit} sessions are running on this server already (max_running_sessions); "
             "stop one or raise the limit."
         )
+    if kind == "ingest":
+        check_model(model)
     row, participant = await asyncio.to_thread(service.new_session, db, who, participant_id, kind)
     if kind == "emulated":
         await state.runner.start_emulated(
             row.id, participant.pseudonym, duration=duration, kinds=devices, seed=seed
         )
     else:
-        await state.runner.start_ingest(row.id, participant.pseudonym)
+        await state.runner.start_ingest(row.id, participant.pseudonym, devices=devices, model=model)
     await state.alerts.watch(row.id, row.study_id)
     return row
 

@@ -31,7 +31,15 @@ async def start_session(
 ) -> SessionOut:
     """Start a session: emulated devices through the runtime, or one fed by ingest."""
     row = await session_ops.start_session(
-        state, db, who, body.participant_id, body.kind, body.duration, body.devices, body.seed
+        state,
+        db,
+        who,
+        body.participant_id,
+        body.kind,
+        body.duration,
+        body.devices,
+        body.seed,
+        model=body.model,
     )
     return SessionOut.model_validate(row)
 

@@ -1,0 +1,30 @@
+"""``affectstream bench api`` run tiny: a real service, ingest sessions with a model, live."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+
+def test_bench_api_smoke(tmp_path: Path) -> None:
+    env = {**os.environ, "AFFECTSTREAM_HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "affectstream", "bench", "api", "--json"]
+    argv += ["--participants", "2", "--seconds", "12", "--max-latency", "60"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip(), done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    live = result["live"]
+    assert live["participants"] == 2
+    assert live["errors"] == []
+    # Paced 12 s at a 5-s step: every participant's ingest session computes estimates (a model)
+    # and they reach the WebSocket client.
+    assert live["estimates_received"] >= 2
+    latency = live["ingest_to_websocket"]
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"] < 60_000
+    assert live["cpu_per_participant"] > 0
+    assert all(a is not None and a["n"] > 0 for a in live["runtime_latency_arrival_s"])
+    assert result["influx_skipped"]  # no InfluxDB given: said, not silently skipped
+    assert done.returncode == (0 if live["participants_sustained"] == 2 else 1)
