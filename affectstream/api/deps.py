@@ -16,6 +16,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from affectstream.api.alerts import AlertEngine
+from affectstream.api.bus import ReplicaBus
 from affectstream.api.exports import ExportJobs
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
@@ -41,6 +42,8 @@ class ServiceState:
     verifier: KeyVerifier = field(default_factory=KeyVerifier)
     jwt_verifier: JwtVerifier | None = None
     ingest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: Replicas sharing PostgreSQL: live push, ingest and stop across them (api/bus.py).
+    bus: ReplicaBus | None = None
     _hits: dict[str, deque[float]] = field(default_factory=dict)
     _hits_lock: threading.Lock = field(default_factory=threading.Lock)
 
