@@ -175,6 +175,15 @@ class IngestHandoff(Base):
     created_at: Mapped[float] = mapped_column(Float, default=_now)
 
 
+class RateCount(Base):
+    """Requests of one API key in one wall-clock minute (rate limits shared by replicas)."""
+
+    __tablename__ = "rate_counts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditEntry(Base):
     """One audited action; rows are never updated or deleted (triggers refuse it)."""
 

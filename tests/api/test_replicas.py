@@ -20,10 +20,14 @@ import pytest
 from websockets.sync.client import connect
 
 from affectstream.api.loadgen import DEVICES, json_batches, participant_blocks
-from tests.api.conftest import Server, eda_block, new_key, start_server, stop_server
+from tests.api.conftest import Server, eda_block, make_user, new_key, start_server, stop_server
 from tests.api.test_postgres import postgres_url
 
 __all__ = ["postgres_url"]
+
+
+#: Requests a minute per key (the tests' own admin traffic stays far below it).
+RATE_LIMIT = 60
 
 
 @dataclass
@@ -52,6 +56,7 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Ite
     env = {
         "AFFECTSTREAM_API_DATABASE_URL": postgres_url,
         "AFFECTSTREAM_API_BOOTSTRAP_ADMIN_KEY": key,
+        "AFFECTSTREAM_API_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
     }
     store = ["--store", f"{influx.url}?bucket=replicas"]
     servers: list[Server] = []
@@ -162,3 +167,23 @@ def test_batch_resent_to_replica_b_lands_once(replicas: Replicas) -> None:
         raw = on_b.get(f"/sessions/{session}/raw/eda", params={"limit": 1000}).json()
         values = [round((row["eda"] - 1.0) * 1000) for row in raw["rows"]]
         assert values == list(range(80))  # each sample once, in order
+
+
+def test_rate_limit_is_shared_by_the_replicas(replicas: Replicas) -> None:
+    with replicas.client(replicas.a) as on_a:
+        key = make_user(on_a, "researcher", [])
+    codes = []
+    for i in range(RATE_LIMIT + 20):  # alternately on A and B, with one key
+        server = replicas.a if i % 2 == 0 else replicas.b
+        with server.client(key) as client:
+            answer = client.get("/studies")
+        codes.append(answer.status_code)
+        if answer.status_code == 429:
+            assert answer.headers["retry-after"] == "60"
+    # Per-process limits would let 2 * RATE_LIMIT through; shared, the limit holds in total
+    # (the sliding estimate may only let a few more through when a minute boundary passes).
+    assert codes[:RATE_LIMIT] == [200] * RATE_LIMIT
+    assert 429 in codes
+    assert codes.count(200) < RATE_LIMIT + 20
+    refused_on = {("a" if i % 2 == 0 else "b") for i, c in enumerate(codes) if c == 429}
+    assert refused_on == {"a", "b"}
