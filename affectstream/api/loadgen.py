@@ -39,6 +39,8 @@ from affectstream.types import SampleBlock
 
 #: Streams each emulated participant sends (the stress-wrist model's inputs).
 MODALITIES = ("rr", "eda", "temp", "acc")
+#: A paced gateway also posts a marker every this many batches.
+MARKER_EVERY = 5
 #: Device kinds announced to the service (they choose the default model).
 DEVICES = "hr,eda"
 
@@ -111,6 +113,9 @@ class Gateway:
     sent: list[tuple[float, float]] = field(default_factory=list)  # (batch t_last, wall)
     late: list[float] = field(default_factory=list)  # paced batches: answered after due (s)
     latencies: list[float] = field(default_factory=list)
+    requests: list[float] = field(default_factory=list)  # paced ingest POST round trips
+    markers_sent: dict[str, float] = field(default_factory=dict)  # label -> wall
+    marker_latencies: list[float] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
 
     def estimate_arrived(self, t_end: float, wall: float) -> None:
@@ -127,9 +132,13 @@ async def _listen(ws_url: str, key: str, gw: Gateway, paced_from: float) -> None
     async with connect(ws_url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
         async for raw in ws:
             message = json.loads(raw)
+            now = time.time()
             t_end = message.get("t_end") if message.get("type") == "estimate" else None
             if t_end is not None and float(t_end) > paced_from:
-                gw.estimate_arrived(float(t_end), time.time())
+                gw.estimate_arrived(float(t_end), now)
+            sent = gw.markers_sent.pop(str(message.get("label")), None)
+            if message.get("type") == "event" and sent is not None:
+                gw.marker_latencies.append(now - sent)
 
 
 async def _gateway(
@@ -142,10 +151,18 @@ async def _gateway(
     for k, (t_last, body) in enumerate(paced):
         due = start + k
         await asyncio.sleep(max(0.0, due - time.time()))
-        gw.sent.append((t_last, time.time()))
+        posted = time.time()
+        gw.sent.append((t_last, posted))
         response = await client.post(url, json=body)
+        gw.requests.append(time.time() - posted)
         if response.status_code != 200:
             gw.errors.append(f"{response.status_code} {response.text[:200]}")
+        if k % MARKER_EVERY == MARKER_EVERY - 1:  # the service's own path: API -> hub -> WS
+            label = f"{gw.session}-m{k}"
+            gw.markers_sent[label] = time.time()
+            marker = await client.post(f"/sessions/{gw.session}/markers", json={"label": label})
+            if marker.status_code != 201:
+                gw.errors.append(f"marker: {marker.status_code} {marker.text[:200]}")
         gw.late.append(max(0.0, time.time() - (due + 1.0)))
 
 
@@ -285,6 +302,8 @@ async def live_load(
         "paced_seconds": seconds,
         "prefill_seconds": prefill,
         "ingest_to_websocket": percentiles(latencies),
+        "ingest_request": percentiles([x for g in gateways for x in g.requests]),
+        "marker_to_websocket": percentiles([x for g in gateways for x in g.marker_latencies]),
         "estimates_received": len(latencies),
         "late_batches": sum(1 for g in gateways for x in g.late if x > 0),
         "errors": [e for g in gateways for e in g.errors][:5],
@@ -296,13 +315,20 @@ async def live_load(
 
 
 async def store_ceiling(
-    url: str, key: str, influx_url: str, bucket: str, *, participants: int, seconds: float
+    url: str,
+    key: str,
+    influx_url: str,
+    bucket: str,
+    *,
+    participants: int,
+    seconds: float,
+    batch_seconds: float = 10.0,
 ) -> dict[str, Any]:
     """Raw points/s the service gets into InfluxDB vs the same lines POSTed there directly.
 
-    Both sides send the same samples, in the same per-second batches, from ``participants``
-    concurrent senders, unpaced; the service side ends when InfluxDB counts every raw point
-    of its sessions, the direct side when the last POST is answered.
+    Both sides send the same samples, in the same batches of ``batch_seconds``, from
+    ``participants`` concurrent senders, unpaced; the service side ends when InfluxDB counts
+    every raw point of its sessions, the direct side when the last POST is answered.
 
     Parameters
     ----------
@@ -313,6 +339,8 @@ async def store_ceiling(
     participants : int
     seconds : float
         Seconds of data per participant.
+    batch_seconds : float
+        Seconds of data per request (a gateway sending what it buffered).
 
     Returns
     -------
@@ -322,7 +350,7 @@ async def store_ceiling(
 
     t0 = 1.9e9
     all_blocks = [participant_blocks(i, seconds, t0) for i in range(participants)]
-    edges = [float(k) for k in range(int(seconds) + 1)]
+    edges = [float(x) for x in np.arange(0.0, seconds + 1e-9, batch_seconds)]
     end = t0 + edges[-1]
     all_blocks = [[_head(b, end) for b in blocks] for blocks in all_blocks]
     n_points = sum(len(b) for blocks in all_blocks for b in blocks)
@@ -402,6 +430,8 @@ async def store_ceiling(
         "direct_points_landed": direct_counted,
         "direct_points_per_s": round(direct_rate, 1),
         "fraction_of_ceiling": round(service_rate / direct_rate, 3),
+        "batch_seconds": batch_seconds,
+        "requests": participants * (len(edges) - 1),
         "target_fraction": 0.9,
     }
 

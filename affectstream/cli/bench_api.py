@@ -44,6 +44,12 @@ def register(subparsers: Any) -> None:
         default=120.0,
         help="seconds of data per participant in the InfluxDB throughput phase",
     )
+    parser.add_argument(
+        "--store-batch-seconds",
+        type=float,
+        default=10.0,
+        help="seconds of data per request in the throughput phase",
+    )
     parser.add_argument("--influx-url", default=None, help="InfluxDB the service writes to")
     parser.add_argument("--influx-bucket", default="affectstream", help="its bucket")
     parser.add_argument(
@@ -74,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.api.serve_process import ServeProcess
     from affectstream.errors import ConfigError
 
-    for name in ("participants", "seconds", "prefill", "max_latency", "store_seconds"):
+    numbers = ("participants", "seconds", "prefill", "max_latency", "store_seconds")
+    for name in (*numbers, "store_batch_seconds"):
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
     if args.influx_url and args.start_server:
         raise ConfigError("Give --influx-url or --start-server, not both.")
@@ -114,6 +121,7 @@ def run(args: argparse.Namespace) -> int:
                         args.influx_bucket,
                         participants=int(args.participants),
                         seconds=float(args.store_seconds),
+                        batch_seconds=float(args.store_batch_seconds),
                     )
                 )
             else:
