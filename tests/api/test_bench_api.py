@@ -28,3 +28,13 @@ def test_bench_api_smoke(tmp_path: Path) -> None:
     assert all(a is not None and a["n"] > 0 for a in live["runtime_latency_arrival_s"])
     assert result["influx_skipped"]  # no InfluxDB given: said, not silently skipped
     assert done.returncode == (0 if live["participants_sustained"] == 2 else 1)
+    assert result["participants_sustained_max"] in (0, 2)
+    assert [r["participants"] for r in result["ramp"]] == [2]
+
+
+def test_bench_api_refuses_a_bad_ramp() -> None:
+    argv = [sys.executable, "-m", "affectstream", "bench", "api", "--participants", "8,4"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "increasing comma list" in done.stderr
+    assert "Traceback" not in done.stderr
