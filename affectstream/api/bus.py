@@ -152,17 +152,22 @@ class ReplicaBus:
 
     async def start(self) -> None:
         """Connect, LISTEN, and start the reader and sender tasks."""
-        import psycopg
-
-        self._listen = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
-        for channel in (LIVE, INGEST, CONTROL):
-            await self._listen.execute(f"LISTEN {channel}")
-        self._send = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+        self._listen = await self._connect(listen=True)
+        self._send = await self._connect(listen=False)
         self.hub.relay = self._relay
         self._tasks = [
             asyncio.create_task(self._reader(), name="bus-reader"),
             asyncio.create_task(self._sender(), name="bus-sender"),
         ]
+
+    async def _connect(self, *, listen: bool) -> Any:
+        import psycopg
+
+        connection = await psycopg.AsyncConnection.connect(self.dsn, autocommit=True)
+        if listen:
+            for channel in (LIVE, INGEST, CONTROL):
+                await connection.execute(f"LISTEN {channel}")
+        return connection
 
     async def close(self) -> None:
         """Stop relaying, send what is queued (bounded), disconnect."""
@@ -225,24 +230,42 @@ class ReplicaBus:
                 try:
                     await self._send.execute("SELECT pg_notify(%s, %s)", (channel, payload))
                 except Exception as exc:  # the bus must outlive a bad moment
-                    logger.warning("replica bus: NOTIFY failed (%s); retrying in 1 s", exc)
+                    logger.warning("replica bus: NOTIFY failed (%s); reconnecting in 1 s", exc)
                     await asyncio.sleep(1.0)
+                    with contextlib.suppress(Exception):
+                        await self._send.close()
+                    with contextlib.suppress(Exception):
+                        self._send = await self._connect(listen=False)
                     continue
                 self._queue.popleft()
 
     async def _reader(self) -> None:
-        async for note in self._listen.notifies():
+        while True:
             try:
-                if note.channel == INGEST:
-                    self.on_ingest(note.payload)
-                    continue
-                data = json.loads(note.payload)
-                if data.get("o") == self.origin:
-                    continue
-                if note.channel == CONTROL:
-                    self.on_stop(str(data["stop"]))
-                else:
-                    message = data["m"]
-                    self.hub.deliver(str(message["session"]), json_safe(message))
-            except Exception:  # one bad notification must not stop the bus
-                logger.exception("replica bus: cannot handle a %s notification", note.channel)
+                async for note in self._listen.notifies():
+                    self._handle(note.channel, note.payload)
+            except (
+                Exception
+            ) as exc:  # a lost connection: LISTEN again (messages meanwhile are lost)
+                logger.warning("replica bus: LISTEN connection lost (%s); reconnecting in 1 s", exc)
+            await asyncio.sleep(1.0)
+            with contextlib.suppress(Exception):
+                await self._listen.close()
+            with contextlib.suppress(Exception):
+                self._listen = await self._connect(listen=True)
+
+    def _handle(self, channel: str, payload: str) -> None:
+        try:
+            if channel == INGEST:
+                self.on_ingest(payload)
+                return
+            data = json.loads(payload)
+            if data.get("o") == self.origin:
+                return
+            if channel == CONTROL:
+                self.on_stop(str(data["stop"]))
+            else:
+                message = data["m"]
+                self.hub.deliver(str(message["session"]), json_safe(message))
+        except Exception:  # one bad notification must not stop the bus
+            logger.exception("replica bus: cannot handle a %s notification", channel)
