@@ -54,6 +54,12 @@ def register(subparsers: Any) -> None:
         default=10.0,
         help="seconds of data per request in the throughput phase",
     )
+    parser.add_argument(
+        "--store-transport",
+        choices=("http", "ws"),
+        default="http",
+        help="how gateways send in the throughput phase (HTTP POST or the ingest WebSocket)",
+    )
     parser.add_argument("--influx-url", default=None, help="InfluxDB the service writes to")
     parser.add_argument("--influx-bucket", default="affectstream", help="its bucket")
     parser.add_argument(
@@ -151,6 +157,7 @@ def run(args: argparse.Namespace) -> int:
                         participants=ramp[0],
                         seconds=float(args.store_seconds),
                         batch_seconds=float(args.store_batch_seconds),
+                        transport=args.store_transport,
                     )
                 )
             else:

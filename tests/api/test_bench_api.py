@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 
 def test_bench_api_smoke(tmp_path: Path) -> None:
@@ -38,3 +41,22 @@ def test_bench_api_refuses_a_bad_ramp() -> None:
     assert done.returncode != 0
     assert "increasing comma list" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("influxd") is None, reason="influxd not installed (scripts/test.sh)"
+)
+def test_bench_api_compares_influxdb_writes_with_the_servers_ceiling(tmp_path: Path) -> None:
+    env = {**os.environ, "AFFECTSTREAM_HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "affectstream", "bench", "api", "--json", "--start-server"]
+    argv += ["--participants", "1", "--seconds", "6", "--max-latency", "60"]
+    argv += ["--store-seconds", "30", "--store-batch-seconds", "5", "--store-transport", "ws"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip(), done.stderr[-3000:]
+    influx = json.loads(done.stdout.strip().splitlines()[-1])["influx"]
+    # Every raw point went through the service into the same influxd, and directly too.
+    assert influx["service_points_landed"] == influx["raw_points"] > 0
+    assert influx["direct_points_landed"] == influx["raw_points"]
+    assert influx["requests"] == 6  # 30 s in 5-s batches, one participant
+    expected = influx["service_points_per_s"] / influx["direct_points_per_s"]
+    assert influx["fraction_of_ceiling"] == pytest.approx(expected, abs=0.001)
