@@ -417,14 +417,28 @@ async def take_handoff(state: ServiceState, session_id: str) -> None:
             _feed(state, session_id, live, blocks)
 
 
-def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
+def hello(state: ServiceState, session_id: str, stored_status: str) -> dict[str, Any]:
     """The first live message: where a running session is (phase, counts), or that it is not.
+
+    Parameters
+    ----------
+    state : ServiceState
+    session_id : str
+    stored_status : str
+        The session row's status (a session another replica runs is ``running`` there).
 
     Returns
     -------
     dict
+        ``running`` (anywhere) and ``here`` (in this replica: phase and counts follow).
     """
     live = state.runner.live(session_id)
     if live is None:
-        return {"type": "status", "session": session_id, "running": False}
-    return {"type": "status", "session": session_id, **status_payload(live.snapshot())}
+        running = stored_status == "running"
+        return {"type": "status", "session": session_id, "running": running, "here": False}
+    return {
+        "type": "status",
+        "session": session_id,
+        **status_payload(live.snapshot()),
+        "here": True,
+    }

@@ -110,7 +110,8 @@ def test_estimate_from_gateway_a_reaches_a_websocket_client_on_replica_b(
         listener.start()
         try:
             assert ready.wait(30)
-            assert messages[0]["running"] is False  # replica B does not run the session
+            hello = messages[0]  # replica B does not run the session; replica A does
+            assert (hello["running"], hello["here"]) == (True, False)
             t0 = time.time() - 90
             blocks = participant_blocks(0, 90.0, t0)
             for _t, batch in json_batches(blocks, t0, [float(x) for x in range(0, 91, 10)]):
