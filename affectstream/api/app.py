@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -13,8 +14,9 @@ from fastapi.responses import JSONResponse
 
 from affectstream._version import __version__
 from affectstream.api import db as dbm
-from affectstream.api import service
+from affectstream.api import service, session_ops
 from affectstream.api.alerts import AlertEngine
+from affectstream.api.bus import ReplicaBus, conninfo
 from affectstream.api.dashboard import mount as mount_dashboard
 from affectstream.api.deps import ServiceState
 from affectstream.api.exports import ExportJobs, default_exports_dir
@@ -116,10 +118,21 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         state = build_state(settings)
         app.state.service = state
+        dsn = conninfo(settings.database_url)
+        if dsn is not None:  # PostgreSQL: replicas may share it (api/bus.py)
+            state.bus = ReplicaBus(
+                dsn,
+                state.hub,
+                on_ingest=lambda sid: _spawn(session_ops.take_handoff(state, sid)),
+                on_stop=lambda sid: _spawn(state.runner.stop(sid)),
+            )
+            await state.bus.start()
         try:
             yield
         finally:
             await state.runner.stop_all()
+            if state.bus is not None:
+                await state.bus.close()
             await state.alerts.close()
             await state.exports.close()
             state.store.close()
@@ -150,6 +163,16 @@ def create_app(settings: Settings) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     return app
+
+
+_background: set[asyncio.Task[Any]] = set()
+
+
+def _spawn(coro: Coroutine[Any, Any, Any]) -> None:
+    """Run ``coro`` as a task kept alive until it ends (bus callbacks)."""
+    task = asyncio.get_running_loop().create_task(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
 
 
 def _handler(code: int):  # type: ignore[no-untyped-def]

@@ -163,6 +163,27 @@ class IngestCursor(Base):
     gap_samples: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class IngestHandoff(Base):
+    """Accepted blocks waiting for the replica that runs their session (see api/bus.py)."""
+
+    __tablename__ = "ingest_handoff"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    session_id: Mapped[str] = mapped_column(
+        ForeignKey("sessions.id", ondelete="CASCADE"), index=True
+    )
+    blocks: Mapped[list[Any]] = mapped_column(JSON)
+    created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class RateCount(Base):
+    """Requests of one API key in one wall-clock minute (rate limits shared by replicas)."""
+
+    __tablename__ = "rate_counts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    minute: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    n: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditEntry(Base):
     """One audited action; rows are never updated or deleted (triggers refuse it)."""
 

@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request, WebSocket, status
-from sqlalchemy import Engine
+from sqlalchemy import Engine, delete, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from affectstream.api.alerts import AlertEngine
+from affectstream.api.bus import ReplicaBus
+from affectstream.api.db import RateCount
 from affectstream.api.exports import ExportJobs
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
@@ -41,6 +43,8 @@ class ServiceState:
     verifier: KeyVerifier = field(default_factory=KeyVerifier)
     jwt_verifier: JwtVerifier | None = None
     ingest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    #: Replicas sharing PostgreSQL: live push, ingest and stop across them (api/bus.py).
+    bus: ReplicaBus | None = None
     _hits: dict[str, deque[float]] = field(default_factory=dict)
     _hits_lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -58,6 +62,54 @@ class ServiceState:
                 return False
             hits.append(now)
             return True
+
+
+_COUNT = text(
+    "INSERT INTO rate_counts (key, minute, n) VALUES (:key, :minute, 1) "
+    "ON CONFLICT (key, minute) DO UPDATE SET n = rate_counts.n + 1 RETURNING n"
+)
+
+
+def shared_rate_ok(db: Session, key: str, limit: int, now: float | None = None) -> bool:
+    """Whether ``key`` is under ``limit`` requests a minute, counted in the shared database.
+
+    Every replica increments the same per-minute row (one upsert), so the limit holds for
+    the whole deployment. The sliding minute is estimated from the current and the previous
+    minute's counts (the previous weighted by the part of it still inside the last 60 s);
+    a refused request is not counted.
+
+    Parameters
+    ----------
+    db : Session
+    key : str
+        The API key's prefix (or the JWT user's).
+    limit : int
+        Requests a minute; 0 is no limit.
+    now : float, optional
+        Epoch seconds (default: now).
+
+    Returns
+    -------
+    bool
+    """
+    if not limit:
+        return True
+    now = time.time() if now is None else now
+    minute = int(now // 60)
+    n = int(db.execute(_COUNT, {"key": key, "minute": minute}).scalar_one())
+    if n == 1:  # first request of this key in this minute: older rows are no longer needed
+        db.execute(delete(RateCount).where(RateCount.key == key, RateCount.minute < minute - 1))
+    previous = db.get(RateCount, (key, minute - 1))
+    carried = (previous.n if previous is not None else 0) * (1.0 - (now % 60) / 60.0)
+    allowed = carried + n <= limit
+    if not allowed:
+        db.execute(
+            update(RateCount)
+            .where(RateCount.key == key, RateCount.minute == minute)
+            .values(n=RateCount.n - 1)
+        )
+    db.commit()
+    return allowed
 
 
 def state_of(request: Request) -> ServiceState:
@@ -116,7 +168,13 @@ def authenticate(state: ServiceState, db: Session, header: str | None, where: st
         audit(db, None, "login_failed", where[:200], "no token" if token is None else "bad key")
         db.commit()
         raise _UNAUTHORISED
-    if not state.rate_ok(principal.key_prefix):
+    shared = db.get_bind().dialect.name == "postgresql"  # replicas: count in the database
+    allowed = (
+        shared_rate_ok(db, principal.key_prefix, state.settings.rate_limit_per_minute)
+        if shared
+        else state.rate_ok(principal.key_prefix)
+    )
+    if not allowed:
         raise HTTPException(
             status.HTTP_429_TOO_MANY_REQUESTS,
             f"More than {state.settings.rate_limit_per_minute} requests a minute with this "

@@ -14,7 +14,7 @@ import itertools
 import logging
 import math
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -117,6 +117,8 @@ class LiveHub:
         self.maxlen = maxlen
         self.max_drops = max_drops
         self.published = 0
+        #: Set by the replica bus: every message published here also goes to the others.
+        self.relay: Callable[[dict[str, Any]], None] | None = None
 
     def subscribe(self, session: str) -> Subscriber:
         """Add a subscriber to ``session``.
@@ -159,11 +161,26 @@ class LiveHub:
         payload : mapping
         """
         self.published += 1
-        subs = self._subs.get(session)
-        if not subs:
+        if self.relay is None and not self._subs.get(session):
             return
         message = {"type": kind, "seq": next(self._seq), "session": session}
         message.update(json_safe(payload))
+        self.deliver(session, message)
+        if self.relay is not None:
+            self.relay(message)
+
+    def deliver(self, session: str, message: dict[str, Any]) -> None:
+        """Put a ready message in the queue of every local subscriber of ``session``.
+
+        Parameters
+        ----------
+        session : str
+        message : dict
+            A JSON-safe live message (published here or relayed by another replica).
+        """
+        subs = self._subs.get(session)
+        if not subs:
+            return
         for sub in list(subs):
             sub.put(message)
             if sub.closed:

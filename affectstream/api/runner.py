@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import math
 import time
@@ -18,8 +19,11 @@ from typing import Any
 
 from affectstream.api.live import LiveHub, json_safe
 from affectstream.errors import ConfigError
+from affectstream.models.bundle import load_bundle, shipped_bundles
 from affectstream.runtime import LiveSession, LiveSnapshot, SessionConfig
-from affectstream.runtime.demo import DemoOptions, run_demo
+from affectstream.runtime.demo import DemoOptions, demo_families, run_demo
+from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
+from affectstream.signal import WindowConfig
 from affectstream.store import TimeSeriesStore
 
 logger = logging.getLogger(__name__)
@@ -82,6 +86,48 @@ class IngestSource:
         dict
         """
         return {}
+
+
+def check_model(model: str | None) -> None:
+    """Refuse a model an ingest session cannot use (before anything is created).
+
+    Parameters
+    ----------
+    model : str or None
+        A shipped bundle name, ``"none"`` or None (the default choice).
+    """
+    if model not in (None, "none") and model not in shipped_bundles():
+        # Only shipped names: a request must not load a folder from the server's disk.
+        raise ConfigError(
+            f"model {model!r} is not a shipped bundle; use one of {', '.join(shipped_bundles())} "
+            "(GET /models) or 'none'."
+        )
+
+
+def _ingest_model(devices: str, model: str | None) -> tuple[LiveEstimator | None, WindowConfig]:
+    """Worker thread: the estimator and feature windows of an ingest session.
+
+    The bundle is ``model`` or the shipped arousal bundle ``devices`` cover best; features are
+    computed on the windows it was trained on (at its mains frequency), as ``record`` does.
+    """
+    if model == "none":
+        return None, WindowConfig()
+    check_model(model)
+    families = demo_families([k.strip() for k in devices.split(",") if k.strip()])
+    path = resolve_arousal_bundle(model, families, allow_demo=False)
+    if path is None:
+        logger.warning("no shipped arousal bundle: the ingest session stores features only")
+        return None, WindowConfig()
+    bundle = load_bundle(path)
+    trained = bundle.meta.get("window", {})
+    window = WindowConfig()
+    if trained.get("window"):
+        window = WindowConfig(
+            window=float(trained["window"]), step=float(trained.get("step", window.step))
+        )
+    if trained.get("line_freq"):
+        window = dataclasses.replace(window, line_freq=float(trained["line_freq"]))
+    return LiveEstimator([bundle], baseline_end=None), window
 
 
 @dataclass
@@ -203,19 +249,29 @@ class SessionRunner:
         await asyncio.wait({ready, running.task}, return_when=asyncio.FIRST_COMPLETED)
         ready.cancel()
 
-    async def start_ingest(self, session_id: str, participant: str) -> None:
-        """Run a session fed by the ingest endpoints (features and quality; no model).
+    async def start_ingest(
+        self, session_id: str, participant: str, *, devices: str, model: str | None
+    ) -> None:
+        """Run a session fed by the ingest endpoints: features, quality and estimates.
 
         Parameters
         ----------
         session_id, participant : str
+        devices : str
+            Device kinds the gateway sends (``hr,polar,eda,muse``): they choose the default
+            model (the shipped arousal bundle whose features they cover best).
+        model : str, optional
+            A shipped bundle name, or ``"none"`` for features and quality only.
         """
         if session_id in self.running:
             raise ConfigError(f"Session {session_id} is already running.")
+        estimator, window = await asyncio.to_thread(_ingest_model, devices, model)
         running = Running("ingest", asyncio.Event())
         self.running[session_id] = running
         session = LiveSession(
-            self.store, SessionConfig(participant=participant, session_id=session_id)
+            self.store,
+            SessionConfig(participant=participant, session_id=session_id, window=window),
+            estimator,
         )
         self._attach(running, session)
         running.task = asyncio.create_task(

@@ -142,6 +142,14 @@ class SessionIn(BaseModel):
         description="scripted link drops of emulated devices: profile -> seconds after the "
         "devices stream (e.g. {'eda': [10, 20]}); each is a reconnect the live view shows",
     )
+    model: str | None = Field(
+        None,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description=(
+            "ingest sessions: a shipped arousal bundle (GET /models), or 'none' for features "
+            "only; default: the shipped bundle the `devices` cover best"
+        ),
+    )
 
 
 class SessionOut(_Out):

@@ -8,16 +8,27 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from affectstream.api import ingest, service
-from affectstream.api.db import IngestCursor, Marker, Participant, SelfReport, SessionRow
+from affectstream.api.bus import INGEST, block_from_json, block_to_json
+from affectstream.api.db import (
+    IngestCursor,
+    IngestHandoff,
+    Marker,
+    Participant,
+    SelfReport,
+    SessionRow,
+)
 from affectstream.api.deps import ServiceState
 from affectstream.api.live import json_safe
-from affectstream.api.runner import status_payload
+from affectstream.api.runner import check_model, status_payload
 from affectstream.api.security import Principal, audit
+from affectstream.runtime import LiveSession
 from affectstream.store import SeriesBatch, seconds_to_ns
+from affectstream.types import SampleBlock
 
 
 async def start_session(
@@ -31,6 +42,7 @@ async def start_session(
     seed: int,
     *,
     disconnects: Mapping[str, Sequence[float]] | None = None,
+    model: str | None = None,
 ) -> SessionRow:
     """Create a session row and start it on the runtime.
 
@@ -45,6 +57,8 @@ async def start_session(
             f"{limit} sessions are running on this server already (max_running_sessions); "
             "stop one or raise the limit."
         )
+    if kind == "ingest":
+        check_model(model)
     row, participant = await asyncio.to_thread(service.new_session, db, who, participant_id, kind)
     if kind == "emulated":
         await state.runner.start_emulated(
@@ -56,7 +70,7 @@ async def start_session(
             disconnects=disconnects or {},
         )
     else:
-        await state.runner.start_ingest(row.id, participant.pseudonym)
+        await state.runner.start_ingest(row.id, participant.pseudonym, devices=devices, model=model)
     await state.alerts.watch(row.id, row.study_id)
     return row
 
@@ -64,11 +78,37 @@ async def start_session(
 async def stop_session(state: ServiceState, db: Session, who: Principal, session_id: str) -> None:
     """Stop a running session (it flushes everything first)."""
     service.check(who, "session:run")
-    await asyncio.to_thread(service.get_session, db, who, session_id)
+    row = await asyncio.to_thread(service.get_session, db, who, session_id)
     if not await state.runner.stop(session_id):
-        raise service.ConflictError(f"Session {session_id!r} is not running on this server.")
+        if state.bus is None or row.status != "running":
+            raise service.ConflictError(f"Session {session_id!r} is not running on this server.")
+        state.bus.request_stop(session_id)  # the replica running it stops it
+        if not await _wait_stopped(state, session_id, STOP_TIMEOUT):
+            raise service.ConflictError(
+                f"Session {session_id!r} did not stop within {STOP_TIMEOUT:g} s: no running "
+                "replica has it (see GET /sessions/{id}); it is marked interrupted when its "
+                "replica restarts."
+            )
     audit(db, who, "stop", f"session/{session_id}")
     await asyncio.to_thread(db.commit)
+
+
+#: Seconds a replica waits for another one to stop a session it runs.
+STOP_TIMEOUT = 60.0
+
+
+async def _wait_stopped(state: ServiceState, session_id: str, timeout: float) -> bool:
+    def status_now() -> str | None:
+        with state.sessions() as db:
+            row = db.get(SessionRow, session_id)
+            return None if row is None else row.status
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await asyncio.to_thread(status_now) != "running":
+            return True
+        await asyncio.sleep(0.2)
+    return False
 
 
 def _live_state(state: ServiceState, session_id: str) -> dict[str, Any] | None:
@@ -188,8 +228,10 @@ async def add_marker(
     live = state.runner.live(session_id)
     if live is not None:  # on the event loop, where the runtime runs
         live.mark(label, kind="marker", detail=detail, t=when)
-    else:
+    else:  # stored here; pushed live (to other replicas too, through the bus)
         await asyncio.to_thread(state.store.write, [batch])
+        event = {"t": when, "kind": "marker", "label": label, "detail": detail}
+        state.hub.publish(session_id, "event", event)
     return marker
 
 
@@ -261,9 +303,10 @@ async def add_self_report(
         _save_self_report, db, who, session_id, (arousal, valence, dominance), when, block or ""
     )
     live = state.runner.live(session_id)
+    label = _self_report_label(arousal, valence, dominance)
     if live is not None:
         live.mark(
-            _self_report_label(arousal, valence, dominance),
+            label,
             kind="self_report",
             detail=block or "",
             t=when,
@@ -271,25 +314,41 @@ async def add_self_report(
         )
     else:
         await asyncio.to_thread(state.store.write, [batch])
+        event = {"t": when, "kind": "self_report", "label": label, "detail": ""}
+        state.hub.publish(session_id, "event", event)
     return report
 
 
 def _apply_batch(
     state: ServiceState, who: Principal, session_id: str, blocks: list[ingest.BlockIn]
-) -> list[tuple[Any, ingest.Accepted]]:
-    """Worker thread: check access, convert blocks, advance cursors (one transaction)."""
+) -> tuple[list[tuple[Any, ingest.Accepted]], bool]:
+    """Worker thread: check access, convert blocks, advance cursors (one transaction).
+
+    For a session another replica runs (PostgreSQL only), the accepted blocks are written
+    to ``ingest_handoff`` in the same transaction, which notifies that replica on commit.
+
+    Returns
+    -------
+    results : list of (SampleBlock or None, Accepted)
+    handed_off : bool
+        Whether the blocks went to another replica.
+    """
     out = []
     with state.sessions() as db:
         service.check(who, "ingest")
         row = service.get_session(db, who, session_id)
-        if row.kind != "ingest" or row.status != "running" or state.runner.live(session_id) is None:
+        here = state.runner.live(session_id) is not None
+        elsewhere = not here and state.bus is not None
+        if row.kind != "ingest" or row.status != "running" or not (here or elsewhere):
             raise service.ConflictError(
                 f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
                 f"{row.status}) on this server; start a session with kind 'ingest'."
             )
         converted = [ingest.to_block(b) for b in blocks]
         for block in converted:
-            cursor = db.get(IngestCursor, (session_id, block.stream))
+            # Locked: replicas sharing PostgreSQL advance a stream's cursor one at a time.
+            key = (session_id, block.stream)
+            cursor = db.get(IngestCursor, key, with_for_update=True)
             if cursor is None:
                 first = int(block.index[0]) if len(block) else 0
                 cursor = IngestCursor(
@@ -301,9 +360,39 @@ def _apply_batch(
                     gap_samples=0,
                 )
                 db.add(cursor)
+                db.flush()  # a concurrent first batch of this stream fails here, not later
             out.append(ingest.apply_cursor(cursor, block))
+        accepted = [b for b, _ in out if b is not None]
+        if elsewhere and accepted:
+            db.add(
+                IngestHandoff(session_id=session_id, blocks=[block_to_json(b) for b in accepted])
+            )
+            db.execute(
+                text("SELECT pg_notify(:channel, :session)"),
+                {"channel": INGEST, "session": session_id},
+            )
         db.commit()
-    return out
+    return out, elsewhere
+
+
+def _feed(
+    state: ServiceState, session_id: str, live: LiveSession, blocks: list[SampleBlock]
+) -> None:
+    """Event loop: hand accepted blocks to the running session; push their gaps live."""
+    for block in blocks:
+        live.submit(block)
+        for gap in block.gaps:
+            state.hub.publish(
+                session_id,
+                "event",
+                {
+                    "kind": "gap",
+                    "label": gap.reason,
+                    "stream": gap.stream,
+                    "n_samples": gap.n_samples,
+                    "t": gap.t_start,
+                },
+            )
 
 
 async def ingest_batch(
@@ -317,39 +406,79 @@ async def ingest_batch(
     """
     lock = state.ingest_locks.setdefault(session_id, asyncio.Lock())
     async with lock:  # one batch of a session at a time: cursors advance in order
-        results = await asyncio.to_thread(_apply_batch, state, who, session_id, blocks)
+        for attempt in range(3):
+            try:
+                results, handed_off = await asyncio.to_thread(
+                    _apply_batch, state, who, session_id, blocks
+                )
+                break
+            except IntegrityError:  # another replica created the stream's cursor first
+                if attempt == 2:
+                    raise
+        accepted = [b for b, _ in results if b is not None]
         live = state.runner.live(session_id)
-        if live is None:  # ended between the check and now: the store write still lands
-            state.store.write(
-                ingest.orphan_batches([b for b, _ in results if b is not None], session_id)
-            )
-            return [accepted for _, accepted in results]
-        for block, _ in results:
-            if block is not None:
-                live.submit(block)
-                for gap in block.gaps:
-                    state.hub.publish(
-                        session_id,
-                        "event",
-                        {
-                            "kind": "gap",
-                            "label": gap.reason,
-                            "stream": gap.stream,
-                            "n_samples": gap.n_samples,
-                            "t": gap.t_start,
-                        },
-                    )
-    return [accepted for _, accepted in results]
+        if handed_off:
+            pass  # the replica running the session takes them (take_handoff)
+        elif live is None:  # ended between the check and now: the store write still lands
+            state.store.write(ingest.orphan_batches(accepted, session_id))
+        else:
+            _feed(state, session_id, live, accepted)
+    return [a for _, a in results]
 
 
-def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
+def _take_rows(state: ServiceState, session_id: str) -> list[SampleBlock]:
+    """Worker thread: delete and return the hand-off rows of ``session_id``, oldest first."""
+    with state.sessions() as db:
+        rows = db.execute(
+            delete(IngestHandoff)
+            .where(IngestHandoff.session_id == session_id)
+            .returning(IngestHandoff.id, IngestHandoff.blocks)
+        ).all()
+        db.commit()
+    return [block_from_json(b) for _, blocks in sorted(rows) for b in blocks]
+
+
+async def take_handoff(state: ServiceState, session_id: str) -> None:
+    """Feed this replica's running session the blocks other replicas accepted for it.
+
+    Parameters
+    ----------
+    state : ServiceState
+    session_id : str
+    """
+    if state.runner.live(session_id) is None:
+        return  # another replica's session
+    async with state.ingest_locks.setdefault(session_id, asyncio.Lock()):
+        blocks = await asyncio.to_thread(_take_rows, state, session_id)
+        live = state.runner.live(session_id)
+        if live is None:
+            state.store.write(ingest.orphan_batches(blocks, session_id))
+        else:
+            _feed(state, session_id, live, blocks)
+
+
+def hello(state: ServiceState, session_id: str, stored_status: str) -> dict[str, Any]:
     """The first live message: where a running session is (phase, counts), or that it is not.
+
+    Parameters
+    ----------
+    state : ServiceState
+    session_id : str
+    stored_status : str
+        The session row's status (a session another replica runs is ``running`` there).
 
     Returns
     -------
     dict
+        ``running`` (anywhere) and ``here`` (in this replica: phase and counts follow).
     """
     live = state.runner.live(session_id)
     if live is None:
-        return {"type": "status", "session": session_id, "running": False}
-    return {"type": "status", "session": session_id, **status_payload(live.snapshot())}
+        running = stored_status == "running"
+        return {"type": "status", "session": session_id, "running": running, "here": False}
+    return {
+        "type": "status",
+        "session": session_id,
+        **status_payload(live.snapshot()),
+        "here": True,
+    }

@@ -115,3 +115,14 @@ def test_device_cannot_ingest_for_another_participant(
         response = device.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(0, 4)]})
     assert response.status_code == 404
     admin.post(f"/sessions/{session}/stop")
+
+
+def test_ingest_model_must_be_shipped(server: Server, world: World, admin: httpx.Client) -> None:
+    body = {"participant_id": world.participant_a, "kind": "ingest", "model": "not-a-bundle"}
+    before = admin.get(f"/studies/{world.study_a}/sessions").json()["total"]
+    response = admin.post("/sessions", json=body)
+    assert response.status_code == 422
+    assert "not a shipped bundle" in response.json()["detail"]
+    assert admin.get(f"/studies/{world.study_a}/sessions").json()["total"] == before
+    body["model"] = "none"  # features only: accepted
+    assert admin.post("/sessions", json=body).status_code == 201

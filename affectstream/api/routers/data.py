@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request, Response
 
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep
+from affectstream.api.etag import NOT_MODIFIED, etagged
 from affectstream.api.schemas import MAX_ID, ModelCard, ModelOut, SeriesOut, SessionId
 
 router = APIRouter(tags=["data"])
@@ -82,13 +83,14 @@ def raw(
     )
 
 
-@router.get("/models")
-def list_models(who: PrincipalDep) -> list[ModelOut]:
+@router.get("/models", response_model=list[ModelOut], responses=NOT_MODIFIED)
+def list_models(request: Request, who: PrincipalDep) -> Response:
     """Shipped model bundles."""
-    return [ModelOut.model_validate(m) for m in service.models(who)]
+    models = [ModelOut.model_validate(m) for m in service.models(who)]
+    return etagged(request, models, list[ModelOut])
 
 
-@router.get("/models/{name}")
-def model_card(name: str, who: PrincipalDep) -> ModelCard:
+@router.get("/models/{name}", response_model=ModelCard, responses=NOT_MODIFIED)
+def model_card(request: Request, name: str, who: PrincipalDep) -> Response:
     """A shipped model bundle with its model card."""
-    return ModelCard.model_validate(service.model_card(who, name))
+    return etagged(request, ModelCard.model_validate(service.model_card(who, name)))

@@ -32,13 +32,13 @@ async def live_ws(websocket: WebSocket, session_id: str) -> None:
     """
     state = websocket.app.state.service
     try:  # argon2 and the database run off the event loop (it carries the live sessions)
-        await asyncio.to_thread(_authorise, websocket, session_id)
+        stored_status = await asyncio.to_thread(_authorise, websocket, session_id)
     except (HTTPException, service.NotFoundError, service.ForbiddenError):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     await websocket.accept()
     sub = state.hub.subscribe(session_id)
-    sub.put(session_ops.hello(state, session_id))
+    sub.put(session_ops.hello(state, session_id, stored_status))
     reader = asyncio.create_task(_drain(websocket, sub))
     try:
         while (message := await sub.get()) is not None:
@@ -51,12 +51,13 @@ async def live_ws(websocket: WebSocket, session_id: str) -> None:
         state.hub.unsubscribe(session_id, sub)
 
 
-def _authorise(websocket: WebSocket, session_id: str) -> None:
+def _authorise(websocket: WebSocket, session_id: str) -> str:
+    """Worker thread: check the caller may watch the session; its stored status."""
     state = websocket.app.state.service
     who = websocket_principal(websocket)
     with state.sessions() as db:
         service.check(who, "live")
-        service.get_session(db, who, session_id)
+        return str(service.get_session(db, who, session_id).status)
 
 
 async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
@@ -78,9 +79,9 @@ async def live_sse(
 ) -> StreamingResponse:
     """The live messages as server-sent events (``event: <type>``, ``data: <json>``)."""
     service.check(who, "live")
-    service.get_session(db, who, session_id)
+    row = service.get_session(db, who, session_id)
     sub = state.hub.subscribe(session_id)
-    sub.put(session_ops.hello(state, session_id))
+    sub.put(session_ops.hello(state, session_id, row.status))
 
     async def stream() -> AsyncIterator[str]:
         try:

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from affectstream.api import service, session_ops
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep
+from affectstream.api.etag import NOT_MODIFIED, etagged
 from affectstream.api.schemas import (
     MAX_ID,
     Id,
@@ -40,30 +41,33 @@ async def start_session(
         body.devices,
         body.seed,
         disconnects={str(k): v for k, v in body.disconnects.items()},
+        model=body.model,
     )
     return SessionOut.model_validate(row)
 
 
-@router.get("/studies/{study_id}/sessions")
+@router.get("/studies/{study_id}/sessions", response_model=SessionPage, responses=NOT_MODIFIED)
 def list_sessions(
+    request: Request,
     study_id: Id,
     db: DbDep,
     who: PrincipalDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
-) -> SessionPage:
+) -> Response:
     """Sessions of a study, newest first."""
     page = service.list_sessions(db, who, study_id, limit, offset)
     items = [SessionOut.model_validate(s) for s in page.items]
-    return SessionPage(items=items, total=page.total, limit=limit, offset=offset)
+    return etagged(request, SessionPage(items=items, total=page.total, limit=limit, offset=offset))
 
 
-@router.get("/sessions/{session_id}")
+@router.get("/sessions/{session_id}", response_model=SessionStatus, responses=NOT_MODIFIED)
 async def session_status(
-    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
-) -> SessionStatus:
+    request: Request, session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
+) -> Response:
     """Status: live per-stream counts while running here, the summary once stopped."""
-    return SessionStatus.model_validate(await session_ops.status(state, db, who, session_id))
+    status_now = await session_ops.status(state, db, who, session_id)
+    return etagged(request, SessionStatus.model_validate(status_now))
 
 
 @router.post("/sessions/{session_id}/stop")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, Response, status
 
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep
+from affectstream.api.etag import NOT_MODIFIED, etagged
 from affectstream.api.schemas import (
     MAX_ID,
     Id,
@@ -24,12 +25,14 @@ Limit = Annotated[int, Query(ge=1, le=1000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
-@router.get("/studies")
-def list_studies(db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0) -> StudyPage:
+@router.get("/studies", response_model=StudyPage, responses=NOT_MODIFIED)
+def list_studies(
+    request: Request, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+) -> Response:
     """Studies the caller may see."""
     page = service.list_studies(db, who, limit, offset)
     items = [StudyOut.model_validate(s) for s in page.items]
-    return StudyPage(items=items, total=page.total, limit=limit, offset=offset)
+    return etagged(request, StudyPage(items=items, total=page.total, limit=limit, offset=offset))
 
 
 @router.post("/studies", status_code=status.HTTP_201_CREATED)
@@ -38,11 +41,11 @@ def create_study(body: StudyIn, db: DbDep, who: PrincipalDep) -> StudyOut:
     return StudyOut.model_validate(service.create_study(db, who, body.name, body.description))
 
 
-@router.get("/studies/{study_id}")
-def get_study(study_id: Id, db: DbDep, who: PrincipalDep) -> StudyOut:
+@router.get("/studies/{study_id}", response_model=StudyOut, responses=NOT_MODIFIED)
+def get_study(request: Request, study_id: Id, db: DbDep, who: PrincipalDep) -> Response:
     """One study."""
     service.check(who, "study:read")
-    return StudyOut.model_validate(service.get_study(db, who, study_id))
+    return etagged(request, StudyOut.model_validate(service.get_study(db, who, study_id)))
 
 
 @router.get("/studies/{study_id}/participants")

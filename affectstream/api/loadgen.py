@@ -1,0 +1,478 @@
+"""Load generator for the service: emulated participants through ingest to the live WebSocket.
+
+Each emulated participant is a gateway with its own ingest session: it sends the synthetic
+wrist streams of :func:`affectstream.models.synthetic.synthetic_labelled_recording` (RR intervals,
+EDA, skin temperature, acceleration) as sequence-numbered JSON batches, and a WebSocket
+client subscribed to the same session records when each estimate arrives. The first
+``prefill`` seconds (one model window) go at once, so estimates start right away; then one
+batch per second of wall-clock time, as a phone would send them. An estimate's latency is
+its arrival time minus the time the batch holding its window's last sample was posted; it
+includes the signal layer's look-ahead (beats and SCRs are confirmed a few seconds after the
+window's end, and rows wait for every stream), which the runtime's own
+``latency_arrival_s`` (triggering block submitted to row stored) separates out.
+
+The throughput phase (:func:`store_ceiling`) sends the same data unpaced and compares the
+raw points per second the service gets into InfluxDB with the same line protocol POSTed
+directly to that server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import dataclasses
+import itertools
+import json
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import numpy as np
+
+from affectstream.models.synthetic import synthetic_labelled_recording
+from affectstream.store import blocks_to_batches
+from affectstream.store.influx_lineprotocol import batch_to_line_protocol
+from affectstream.types import SampleBlock
+
+#: Streams each emulated participant sends (the stress-wrist model's inputs).
+MODALITIES = ("rr", "eda", "temp", "acc")
+#: Paced batches of warm-up (sessions starting, the prefill's windows computed): a late
+#: answer among them does not count against ``participants_sustained``.
+WARMUP_BATCHES = 10
+#: A paced gateway also posts a marker every this many batches.
+MARKER_EVERY = 5
+#: Device kinds announced to the service (they choose the default model).
+DEVICES = "hr,eda"
+
+
+def participant_blocks(index: int, seconds: float, t0: float) -> list[SampleBlock]:
+    """The synthetic streams of participant ``index`` from ``t0`` for ``seconds``.
+
+    Parameters
+    ----------
+    index : int
+        Participant number (the seed).
+    seconds : float
+    t0 : float
+        Epoch seconds of the first sample.
+
+    Returns
+    -------
+    list of SampleBlock
+    """
+    recording = synthetic_labelled_recording(
+        f"P{index}", seed=index, duration=seconds, baseline_seconds=seconds / 2,
+        modalities=MODALITIES,
+    )  # fmt: skip
+    shift = t0 - min(float(b.t[0]) for b in recording.blocks)
+    return [dataclasses.replace(b, t=b.t + shift) for b in recording.blocks]
+
+
+def json_batches(blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float]) -> list[Any]:
+    """Cut blocks into ingest batches at ``t0 + edges`` (seconds): ``(t_last, body)`` pairs.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+    t0 : float
+    edges : sequence of float
+        Increasing batch boundaries in seconds from ``t0`` (the first is 0).
+
+    Returns
+    -------
+    list of (float, dict)
+        Each batch's end time (epoch seconds) and its ``POST /sessions/{id}/ingest`` body.
+    """
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        body = []
+        for b in blocks:
+            i, j = np.searchsorted(b.t, [t0 + lo, t0 + hi])
+            if j > i:
+                body.append(
+                    {
+                        "stream": b.stream,
+                        "modality": b.modality,
+                        "channels": list(b.channels),
+                        "sfreq": b.sfreq,
+                        "first_seq": int(b.index[i]),
+                        "t": b.t[i:j].tolist(),
+                        "values": b.values[i:j].tolist(),
+                        "device": b.device,
+                    }
+                )
+        out.append((t0 + hi, {"blocks": body}))
+    return out
+
+
+@dataclass
+class Gateway:
+    """One emulated participant's run: what it sent when, what came back when."""
+
+    session: str
+    sent: list[tuple[float, float]] = field(default_factory=list)  # (batch t_last, wall)
+    late: list[float] = field(default_factory=list)  # paced batches: answered after due (s)
+    latencies: list[float] = field(default_factory=list)
+    requests: list[float] = field(default_factory=list)  # paced ingest POST round trips
+    markers_sent: dict[str, float] = field(default_factory=dict)  # label -> wall
+    marker_latencies: list[float] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    def estimate_arrived(self, t_end: float, wall: float) -> None:
+        """Record the latency of an estimate whose window ends at ``t_end``."""
+        ends = [t for t, _ in self.sent]
+        k = bisect.bisect_left(ends, t_end - 1e-6)
+        if k < len(self.sent):
+            self.latencies.append(wall - self.sent[k][1])
+
+
+async def _listen(ws_url: str, key: str, gw: Gateway, paced_from: float) -> None:
+    from websockets.asyncio.client import connect
+
+    async with connect(ws_url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        async for raw in ws:
+            message = json.loads(raw)
+            now = time.time()
+            t_end = message.get("t_end") if message.get("type") == "estimate" else None
+            if t_end is not None and float(t_end) > paced_from:
+                gw.estimate_arrived(float(t_end), now)
+            sent = gw.markers_sent.pop(str(message.get("label")), None)
+            if message.get("type") == "event" and sent is not None:
+                gw.marker_latencies.append(now - sent)
+
+
+async def _gateway(
+    client: httpx.AsyncClient, gw: Gateway, prefill: list[Any], paced: list[Any]
+) -> None:
+    url = f"/sessions/{gw.session}/ingest"
+    for _t_last, body in prefill:
+        (await client.post(url, json=body)).raise_for_status()
+    start = time.time()
+    for k, (t_last, body) in enumerate(paced):
+        due = start + k
+        await asyncio.sleep(max(0.0, due - time.time()))
+        posted = time.time()
+        gw.sent.append((t_last, posted))
+        response = await client.post(url, json=body)
+        gw.requests.append(time.time() - posted)
+        if response.status_code != 200:
+            gw.errors.append(f"{response.status_code} {response.text[:200]}")
+        if k % MARKER_EVERY == MARKER_EVERY - 1:  # the service's own path: API -> hub -> WS
+            label = f"{gw.session}-m{k}"
+            gw.markers_sent[label] = time.time()
+            marker = await client.post(f"/sessions/{gw.session}/markers", json={"label": label})
+            if marker.status_code != 201:
+                gw.errors.append(f"marker: {marker.status_code} {marker.text[:200]}")
+        gw.late.append(max(0.0, time.time() - (due + 1.0)))
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (Linux ``/proc``).
+
+    Parameters
+    ----------
+    pid : int
+
+    Returns
+    -------
+    float
+    """
+    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()  # noqa: SIM115
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def percentiles(values: Sequence[float]) -> dict[str, float | None]:
+    """p50 and p99 in milliseconds (None when empty).
+
+    Parameters
+    ----------
+    values : sequence of float
+        Seconds.
+
+    Returns
+    -------
+    dict
+    """
+    if not values:
+        return {"p50_ms": None, "p99_ms": None, "n": 0}
+    array = np.asarray(values) * 1000.0
+    return {
+        "p50_ms": round(float(np.percentile(array, 50)), 1),
+        "p99_ms": round(float(np.percentile(array, 99)), 1),
+        "n": len(values),
+    }
+
+
+async def _new_session(client: httpx.AsyncClient, study: int, i: int, body: dict[str, Any]) -> str:
+    p = await client.post(f"/studies/{study}/participants", json={"pseudonym": f"LOAD{i}"})
+    p.raise_for_status()
+    s = await client.post("/sessions", json={"participant_id": p.json()["id"], **body})
+    if s.status_code != 201:
+        raise RuntimeError(f"POST /sessions: {s.status_code} {s.text[:300]}")
+    return str(s.json()["id"])
+
+
+async def live_load(
+    url: str,
+    key: str,
+    *,
+    participants: int,
+    seconds: float,
+    prefill: float,
+    server_pid: int,
+    max_latency: float,
+    model: str | None = None,
+) -> dict[str, Any]:
+    """Drive ``participants`` paced gateways with a live client each; report latency and CPU.
+
+    Parameters
+    ----------
+    url, key : str
+        The service and an API key that may create studies and run sessions.
+    participants : int
+    seconds : float
+        Paced seconds (one batch per second each).
+    prefill : float
+        Seconds sent at once first (a model window, so estimates start at once).
+    server_pid : int
+        The service's process (its CPU time is measured).
+    max_latency : float
+        A participant is sustained when every paced batch after :data:`WARMUP_BATCHES` was
+        answered within its second, it got estimates, and their p99 latency is at most this
+        many seconds.
+    model : str, optional
+        The ingest sessions' model (default: the service's choice for :data:`DEVICES`).
+
+    Returns
+    -------
+    dict
+    """
+    t0 = time.time() - prefill
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=120) as client:
+        study = (await client.post("/studies", json={"name": "bench api"})).json()["id"]
+        body: dict[str, Any] = {"kind": "ingest", "devices": DEVICES}
+        if model is not None:
+            body["model"] = model
+        gateways = [
+            Gateway(await _new_session(client, study, i, body)) for i in range(participants)
+        ]
+        edges_pre = [float(x) for x in np.arange(0.0, prefill + 1e-9, 10.0)]
+        if edges_pre[-1] < prefill:
+            edges_pre.append(prefill)
+        edges_paced = [prefill + k for k in range(int(seconds) + 1)]
+        plans = []
+        for i in range(participants):
+            blocks = participant_blocks(i, prefill + seconds, t0)
+            plans.append(
+                (json_batches(blocks, t0, edges_pre), json_batches(blocks, t0, edges_paced))
+            )
+        ws_base = url.replace("http", "ws", 1)
+        listeners = [
+            asyncio.create_task(
+                _listen(f"{ws_base}/sessions/{g.session}/live", key, g, t0 + prefill)
+            )
+            for g in gateways
+        ]
+        await asyncio.sleep(0.5)  # subscribed before the first estimate can be made
+        cpu0, wall0 = cpu_seconds(server_pid), time.perf_counter()
+        await asyncio.gather(
+            *(_gateway(client, g, *p) for g, p in zip(gateways, plans, strict=True))
+        )
+        await asyncio.sleep(min(max_latency, 5.0))  # the last windows' estimates
+        cpu, wall = cpu_seconds(server_pid) - cpu0, time.perf_counter() - wall0
+        for task in listeners:
+            task.cancel()
+        await asyncio.gather(*listeners, return_exceptions=True)
+        arrival = []  # the runtime's own: triggering block submitted -> row stored
+        for g in gateways:
+            stopped = (await client.post(f"/sessions/{g.session}/stop")).json()
+            arrival.append((stopped.get("summary") or {}).get("latency_arrival_s"))
+    latencies = [x for g in gateways for x in g.latencies]
+    sustained = sum(
+        1
+        for g in gateways
+        if not g.errors
+        and g.latencies
+        and max(g.late[WARMUP_BATCHES:], default=0.0) == 0.0
+        and float(np.percentile(g.latencies, 99)) <= max_latency
+    )
+    return {
+        "participants": participants,
+        "participants_sustained": sustained,
+        "paced_seconds": seconds,
+        "prefill_seconds": prefill,
+        "ingest_to_websocket": percentiles(latencies),
+        "ingest_request": percentiles([x for g in gateways for x in g.requests]),
+        "marker_to_websocket": percentiles([x for g in gateways for x in g.marker_latencies]),
+        "estimates_received": len(latencies),
+        "late_batches": sum(1 for g in gateways for x in g.late if x > 0),
+        "late_batches_after_warmup": sum(
+            1 for g in gateways for x in g.late[WARMUP_BATCHES:] if x > 0
+        ),
+        "errors": [e for g in gateways for e in g.errors][:5],
+        "server_cpu_s": round(cpu, 2),
+        "cpu_per_participant": round(cpu / wall / participants, 4),
+        "max_latency_s": max_latency,
+        "runtime_latency_arrival_s": arrival,
+    }
+
+
+async def store_ceiling(
+    url: str,
+    key: str,
+    influx_url: str,
+    bucket: str,
+    *,
+    participants: int,
+    seconds: float,
+    batch_seconds: float = 10.0,
+    transport: str = "http",
+) -> dict[str, Any]:
+    """Raw points/s the service gets into InfluxDB vs the same lines POSTed there directly.
+
+    Both sides send the same samples, in the same batches of ``batch_seconds``, from
+    ``participants`` concurrent senders, unpaced; the service side ends when InfluxDB counts
+    every raw point of its sessions, the direct side when the last POST is answered.
+
+    Parameters
+    ----------
+    url, key : str
+        The service.
+    influx_url, bucket : str
+        The InfluxDB the service writes to (``/api/v2/write``).
+    participants : int
+    seconds : float
+        Seconds of data per participant.
+    batch_seconds : float
+        Seconds of data per request (a gateway sending what it buffered).
+    transport : str
+        ``"http"`` (``POST /sessions/{id}/ingest``) or ``"ws"`` (the ingest WebSocket, one
+        connection per gateway, authenticated once).
+
+    Returns
+    -------
+    dict
+    """
+    from affectstream.store.influx import InfluxStore
+
+    t0 = 1.9e9
+    all_blocks = [participant_blocks(i, seconds, t0) for i in range(participants)]
+    edges = [float(x) for x in np.arange(0.0, seconds + 1e-9, batch_seconds)]
+    end = t0 + edges[-1]
+    all_blocks = [[_head(b, end) for b in blocks] for blocks in all_blocks]
+    n_points = sum(len(b) for blocks in all_blocks for b in blocks)
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
+        study = (await client.post("/studies", json={"name": "bench api store"})).json()["id"]
+        body = {"kind": "ingest", "devices": DEVICES, "model": "none"}
+        sessions = [await _new_session(client, study, 1000 + i, body) for i in range(participants)]
+
+        async def send(session: str, blocks: list[SampleBlock]) -> None:
+            batches = [batch for _t, batch in json_batches(blocks, t0, edges)]
+            if transport == "http":
+                for batch in batches:
+                    answer = await client.post(f"/sessions/{session}/ingest", json=batch)
+                    answer.raise_for_status()
+                return
+            from websockets.asyncio.client import connect
+
+            ws_url = url.replace("http", "ws", 1) + f"/sessions/{session}/ingest"
+            async with connect(ws_url, additional_headers=headers, max_size=None) as ws:
+                for batch in batches:  # one in flight: each answer before the next batch
+                    await ws.send(json.dumps(batch))
+                    reply = json.loads(await ws.recv())
+                    if "error" in reply:
+                        raise RuntimeError(f"ingest over WebSocket: {reply['error']}")
+
+        started = time.perf_counter()
+        await asyncio.gather(*(send(s, b) for s, b in zip(sessions, all_blocks, strict=True)))
+        posted_s = time.perf_counter() - started
+        # The final flush: every point handed to the store.
+        await asyncio.gather(*(client.post(f"/sessions/{s}/stop") for s in sessions))
+        stopped_s = time.perf_counter() - started
+    spool = tempfile.TemporaryDirectory(prefix="affectstream-bench-api-")
+    with spool, InfluxStore(url=influx_url, bucket=bucket, spool_dir=spool.name) as store:
+        measurements = sorted({f"raw_{m}" for m in MODALITIES})
+        fields = {"raw_rr": "rr", "raw_eda": "eda", "raw_temp": "temp", "raw_acc": "x"}
+
+        def landed(prefix: list[str]) -> int:
+            return sum(
+                store.count(m, fields[m], tags={"session": s}) for m in measurements for s in prefix
+            )
+
+        deadline = time.monotonic() + 300
+        counted = landed(sessions)
+        while counted < n_points and time.monotonic() < deadline:
+            await asyncio.sleep(0.2)
+            counted = landed(sessions)
+        service_s = time.perf_counter() - started
+
+        payloads = []
+        for i, blocks in enumerate(all_blocks):
+            session = f"bench-direct-{time.time_ns()}-{i}"
+            per = []
+            for lo, hi in itertools.pairwise(edges):
+                cut = []
+                for b in blocks:
+                    a, z = np.searchsorted(b.t, [t0 + lo, t0 + hi])
+                    if z > a:
+                        cut.append(
+                            dataclasses.replace(
+                                b, t=b.t[a:z], values=b.values[a:z], index=b.index[a:z]
+                            )
+                        )
+                lines = b"".join(
+                    batch_to_line_protocol(x)[0]
+                    for x in blocks_to_batches(cut, participant=f"LOAD{i}", session=session)
+                )
+                per.append(lines)
+            payloads.append((session, per))
+    write = f"{influx_url}/api/v2/write"
+    params = {"bucket": bucket, "precision": "ns"}
+    async with httpx.AsyncClient(timeout=300) as direct:
+
+        async def post_all(per: list[bytes]) -> None:
+            for lines in per:
+                (await direct.post(write, params=params, content=lines)).raise_for_status()
+
+        started = time.perf_counter()
+        await asyncio.gather(*(post_all(per) for _s, per in payloads))
+        direct_s = time.perf_counter() - started
+    spool = tempfile.TemporaryDirectory(prefix="affectstream-bench-api-")
+    with spool, InfluxStore(url=influx_url, bucket=bucket, spool_dir=spool.name) as store:
+        direct_counted = sum(
+            store.count(m, fields[m], tags={"session": s})
+            for m in sorted({f"raw_{m}" for m in MODALITIES})
+            for s, _ in payloads
+        )
+    service_rate = counted / service_s
+    direct_rate = direct_counted / direct_s
+    return {
+        "raw_points": n_points,
+        "service_points_landed": counted,
+        "service_points_per_s": round(service_rate, 1),
+        "direct_points_landed": direct_counted,
+        "direct_points_per_s": round(direct_rate, 1),
+        "fraction_of_ceiling": round(service_rate / direct_rate, 3),
+        "service_seconds": {  # where the service side's time went
+            "ingest_posts_answered": round(posted_s, 2),
+            "sessions_stopped": round(stopped_s, 2),
+            "all_counted_in_influxdb": round(service_s, 2),
+        },
+        "direct_seconds": round(direct_s, 2),
+        "batch_seconds": batch_seconds,
+        "transport": transport,
+        "requests": participants * (len(edges) - 1),
+        "target_fraction": 0.9,
+    }
+
+
+def _head(block: SampleBlock, end: float) -> SampleBlock:
+    """The samples of ``block`` before ``end`` (epoch seconds)."""
+    z = int(np.searchsorted(block.t, end))
+    return dataclasses.replace(block, t=block.t[:z], values=block.values[:z], index=block.index[:z])

@@ -1,0 +1,62 @@
+"""``affectstream bench api`` run tiny: a real service, ingest sessions with a model, live."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def test_bench_api_smoke(tmp_path: Path) -> None:
+    env = {**os.environ, "AFFECTSTREAM_HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "affectstream", "bench", "api", "--json"]
+    argv += ["--participants", "2", "--seconds", "12", "--max-latency", "60"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip(), done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    live = result["live"]
+    assert live["participants"] == 2
+    assert live["errors"] == []
+    # Paced 12 s at a 5-s step: every participant's ingest session computes estimates (a model)
+    # and they reach the WebSocket client.
+    assert live["estimates_received"] >= 2
+    latency = live["ingest_to_websocket"]
+    assert 0 < latency["p50_ms"] <= latency["p99_ms"] < 60_000
+    assert live["cpu_per_participant"] > 0
+    assert all(a is not None and a["n"] > 0 for a in live["runtime_latency_arrival_s"])
+    assert result["influx_skipped"]  # no InfluxDB given: said, not silently skipped
+    assert done.returncode == (0 if live["participants_sustained"] == 2 else 1)
+    assert result["participants_sustained_max"] in (0, 2)
+    assert [r["participants"] for r in result["ramp"]] == [2]
+
+
+def test_bench_api_refuses_a_bad_ramp() -> None:
+    argv = [sys.executable, "-m", "affectstream", "bench", "api", "--participants", "8,4"]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert "increasing comma list" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(
+    shutil.which("influxd") is None, reason="influxd not installed (scripts/test.sh)"
+)
+def test_bench_api_compares_influxdb_writes_with_the_servers_ceiling(tmp_path: Path) -> None:
+    env = {**os.environ, "AFFECTSTREAM_HOME": str(tmp_path)}
+    argv = [sys.executable, "-m", "affectstream", "bench", "api", "--json", "--start-server"]
+    argv += ["--participants", "1", "--seconds", "6", "--max-latency", "60"]
+    argv += ["--store-seconds", "30", "--store-batch-seconds", "5", "--store-transport", "ws"]
+    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    assert done.stdout.strip(), done.stderr[-3000:]
+    influx = json.loads(done.stdout.strip().splitlines()[-1])["influx"]
+    # Every raw point went through the service into the same influxd, and directly too.
+    assert influx["service_points_landed"] == influx["raw_points"] > 0
+    assert influx["direct_points_landed"] == influx["raw_points"]
+    assert influx["requests"] == 6  # 30 s in 5-s batches, one participant
+    expected = influx["service_points_per_s"] / influx["direct_points_per_s"]
+    assert influx["fraction_of_ceiling"] == pytest.approx(expected, abs=0.001)
