@@ -33,6 +33,7 @@ from sklearn.svm import SVC
 
 from affectstream._validate import check_option
 from affectstream.errors import ModelError
+from affectstream.models.coverage import input_range
 from affectstream.models.datasets import TARGETS
 from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.signal.columns import feature_columns
@@ -242,6 +243,8 @@ class AffectClassifier:
         normalizer = self.pipeline_.named_steps["normalize"]
         z = normalizer.fit(frame).transform(frame)[labelled]
         y = y_all[labelled].astype(int)
+        # Kept so a bundle can tell inputs unlike any training window (models/coverage.py).
+        self.input_range_ = input_range(z)
         rest = Pipeline(self.pipeline_.steps[1:])
         if self.kind == "lightgbm":  # name the Booster's columns after the features
             rest.fit(z, y, model__feature_name=list(self.features_))

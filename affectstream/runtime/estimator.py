@@ -7,7 +7,9 @@ Each feature row (one window) becomes one ``affect`` record:
 - ``<target>_confidence`` in [0, 1]: ``coverage × agreement × reference``, where
   *coverage* is the share of the bundle's features present in the window, *agreement* is
   ``1 - |p_lightgbm - p_svm|``, and *reference* is 1 once the participant's baseline is
-  complete and 0.5 while the centre is still a running mean (see docs/runtime.md);
+  complete and 0.5 while the centre is still a running mean (see docs/runtime.md); 0 when
+  the window is out of the bundle's training distribution (``<target>_in_distribution``
+  False, :mod:`affectstream.models.coverage`): the probability is then not an estimate;
 - ``<target>_top1..3``: the largest LightGBM contributions as ``"feature:+0.42"`` (log-odds);
 - without a valence bundle, ``valence`` from :func:`affectstream.models.valence.
   uncalibrated_valence` (frontal alpha asymmetry relative to the baseline, or 0.5), with
@@ -332,6 +334,7 @@ class LiveEstimator:
         coverage = float(np.isfinite(values).mean()) if values.size else 0.0
         agreement = 1.0 - abs(estimate.probability - estimate.probability_svm)
         confidence = coverage * agreement * (1.0 if final else PROVISIONAL_REFERENCE_WEIGHT)
+        confidence *= float(estimate.in_distribution)
         target = bundle.target
         fields: dict[str, Any] = {
             target: estimate.probability,
@@ -339,6 +342,8 @@ class LiveEstimator:
             f"{target}_high": estimate.high,
             f"{target}_confidence": confidence,
             f"{target}_coverage": coverage,
+            f"{target}_in_distribution": estimate.in_distribution,
+            f"{target}_input_in_range": estimate.input_in_range,
             f"{target}_calibrated": estimate.calibrated,
             f"{target}_reference_final": final,
         }
