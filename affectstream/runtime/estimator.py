@@ -198,6 +198,7 @@ class _Reference:
     rows: list[FloatArray] = field(default_factory=list)
     fallback: list[FloatArray] = field(default_factory=list)
     center: FloatArray | None = None
+    scale: FloatArray | None = None  # "baseline_z" bundles: the reference's own spread
     running: RunningStats | None = None  # "running" bundles: the training recursion
     context: ContextMean | None = None  # bundles with context features
 
@@ -262,20 +263,30 @@ class LiveEstimator:
             return center, scale, True
         if self.baseline_end is None or t_end <= self.baseline_end + 1e-9:
             ref.rows.append(values)
-            return self._mean(bundle, ref.rows), None, False
+            return self._mean(bundle, ref.rows), self._spread(bundle, ref.rows), False
         if ref.center is None and ref.rows:
             ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
+            ref.scale = self._spread(bundle, ref.rows)
         if ref.center is not None:
-            return ref.center, None, True
+            return ref.center, ref.scale, True
         # No window fell inside the baseline: a running mean, flagged provisional.
         ref.fallback.append(values)
-        return self._mean(bundle, ref.fallback), None, False
+        return self._mean(bundle, ref.fallback), self._spread(bundle, ref.fallback), False
 
     @staticmethod
     def _mean(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray:
         frame = pd.DataFrame(np.vstack(rows), columns=bundle.features)
         frame["reference"] = True
         return bundle.normalizer.reference_center(frame)
+
+    @staticmethod
+    def _spread(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray | None:
+        """The reference's own spread for ``baseline_z`` bundles; None (training scale) else."""
+        if bundle.normalizer.method != "baseline_z":
+            return None
+        frame = pd.DataFrame(np.vstack(rows), columns=bundle.features)
+        frame["reference"] = True
+        return bundle.normalizer.reference_scale(frame)
 
     def _faa_z(self, row: pd.Series, t_end: float) -> float | None:
         if "eeg_faa" not in row.index or not np.isfinite(row["eeg_faa"]):
