@@ -108,6 +108,8 @@ LEVERS = (
     Lever("compact, running, monotone", COMPACT_FEATURES, "running", monotone=True),
     Lever("compact, own-z", COMPACT_FEATURES, "none", own_z=True),
     Lever("compact, own-z, monotone", COMPACT_FEATURES, "none", monotone=True, own_z=True),
+    Lever("shared, baseline_z", normalization="baseline_z"),
+    Lever("compact, baseline_z, monotone", COMPACT_FEATURES, "baseline_z", monotone=True),
     Lever(
         "compact, baseline, monotone, stumps",
         COMPACT_FEATURES,
