@@ -31,7 +31,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser : argparse.ArgumentParser
         The sub-command's parser.
     """
-    from affectstream.models._names import DATASETS
+    from affectstream.models._names import DATASETS, NORMALIZATIONS
 
     parser.add_argument(
         "--dataset",
@@ -43,7 +43,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--normalization",
         default=None,
-        choices=("baseline", "running", "none"),
+        choices=NORMALIZATIONS,
         help="per-participant normalisation (default: the dataset's; see docs/models.md)",
     )
     parser.add_argument(

@@ -7,3 +7,6 @@ DATASETS = ("stress-predict", "noneeg", "wesad-e4", "eegmat", "wesad", "deap", "
 
 #: Label columns a recording may carry; 1 = high, 0 = low, NaN = unknown / not scored.
 TARGETS = ("arousal", "valence")
+
+#: Per-participant normalisations (:class:`affectstream.models.normalize.ParticipantNormalizer`).
+NORMALIZATIONS = ("baseline", "running", "none", "baseline_z")

@@ -27,6 +27,7 @@ from affectstream.models.bundle_io import save_bundle as save_bundle
 from affectstream.models.bundle_io import shipped_bundles as shipped_bundles
 from affectstream.models.bundle_io import verify_shipped as verify_shipped
 from affectstream.models.bundle_io import write_shipped_manifest as write_shipped_manifest
+from affectstream.models.coverage import in_distribution, in_range_share
 from affectstream.models.estimators import Contribution, contributions
 from affectstream.models.features import ContextMean, add_context_features
 from affectstream.models.normalize import ParticipantNormalizer
@@ -55,6 +56,12 @@ class AffectEstimate:
         Top LightGBM feature contributions (log-odds).
     calibrated : bool
         False for population models applied to a new person before any personal calibration.
+    input_in_range : float
+        Share of the window's present features inside the bundle's training range
+        (:mod:`affectstream.models.coverage`).
+    in_distribution : bool
+        False when that share is below the bundle's minimum: the input is unlike anything
+        the model was trained on, and ``probability`` must not be read as an estimate.
     """
 
     target: str
@@ -64,6 +71,8 @@ class AffectEstimate:
     model_id: str
     contributions: tuple[Contribution, ...] = field(default=())
     calibrated: bool = False
+    input_in_range: float = 1.0
+    in_distribution: bool = True
 
 
 class ModelBundle:
@@ -228,14 +237,18 @@ class ModelBundle:
         Returns
         -------
         pandas.DataFrame
-            ``probability`` (LightGBM), ``probability_svm``, ``high``, ``raw_score`` and
-            ``contributions`` (list of Contribution) per row, same index as ``frame``.
+            ``probability`` (LightGBM), ``probability_svm``, ``high``, ``raw_score``,
+            ``contributions`` (list of Contribution), ``input_in_range`` and
+            ``in_distribution`` (:meth:`input_in_range`) per row, same index as ``frame``.
         """
         z = self.normalized(frame)
         p_lgb, p_svm = self.predict_normalized(z)
         raw, top_rows = contributions(self.booster, z, self.features, top=top)
+        share = self.input_in_range(z)
         return pd.DataFrame(
             {
+                "input_in_range": share,
+                "in_distribution": in_distribution(share, self.meta.get("input_range")),
                 "probability": p_lgb,
                 "probability_svm": p_svm,
                 "high": p_lgb >= self.meta["thresholds"]["lightgbm"],
@@ -283,6 +296,7 @@ class ModelBundle:
         else:
             p_lgb, p_svm = np.asarray(self.booster.predict(z), dtype=np.float64), np.array([np.nan])
         _, rows = contributions(self.booster, z, self.features, top=top)
+        share = float(self.input_in_range(z)[0])
         return AffectEstimate(
             target=self.target,
             probability=float(p_lgb[0]),
@@ -291,4 +305,27 @@ class ModelBundle:
             model_id=self.model_id,
             contributions=tuple(rows[0]),
             calibrated=False,
+            input_in_range=share,
+            in_distribution=bool(in_distribution(share, self.meta.get("input_range"))),
+        )
+
+    def input_in_range(self, z: FloatArray) -> FloatArray:
+        """Share of each row's present normalised features inside the training range.
+
+        Uses the bundle's ``input_range`` (written at training time); bundles without it
+        are checked against the normaliser's clip only
+        (:func:`~affectstream.models.coverage.in_range_share`).
+
+        Parameters
+        ----------
+        z : ndarray, shape (n, n_features)
+            Normalised features.
+
+        Returns
+        -------
+        ndarray, shape (n,)
+        """
+        clip = self.meta["normalization"].get("clip")
+        return in_range_share(
+            z, self.meta.get("input_range"), clip=float(clip) if clip is not None else None
         )

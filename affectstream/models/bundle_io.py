@@ -149,6 +149,7 @@ def save_bundle(
             "baseline_seconds": baseline_seconds,
             "training_centers": getattr(normalizer, "centers_", {}),
         },
+        "input_range": getattr(lightgbm, "input_range_", None),
         "thresholds": {"lightgbm": lightgbm.threshold_, "svm": svm.threshold_},
         "window": dict(window),
         "context": {

@@ -93,6 +93,13 @@ def model_card(
             "labelled task windows are used), then divided by a per-feature scale learned from "
             "the training participants"
         )
+    elif normalization == "baseline_z":
+        how = (
+            f"rest period: the first {settings.baseline_seconds:g} s of the session (no "
+            "labelled task windows are used), and divided by the standard deviation of those "
+            "same rest windows (a z-score against the participant's own rest; floored at a "
+            "tenth of the training participants' scale)"
+        )
     else:
         how = (
             "exponentially weighted running mean, and divided by the running standard "

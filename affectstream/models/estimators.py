@@ -36,8 +36,10 @@ from sklearn.utils.validation import check_is_fitted, column_or_1d, validate_dat
 
 from affectstream._validate import check_option
 from affectstream.errors import ModelError, TrainingDataError
+from affectstream.models._names import NORMALIZATIONS
+from affectstream.models.coverage import input_range
 from affectstream.models.datasets import TARGETS
-from affectstream.models.normalize import NORMALIZATIONS, ParticipantNormalizer
+from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.signal.columns import feature_columns
 from affectstream.types import FloatArray
 
@@ -348,6 +350,8 @@ class AffectClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         normalizer = self.pipeline_.named_steps["normalize"]
         z = normalizer.fit(frame).transform(frame)[labelled]
         y_high = (values[labelled] == classes[1]).astype(int)
+        # Kept so a bundle can tell inputs unlike any training window (models/coverage.py).
+        self.input_range_ = input_range(z)
         rest = Pipeline(self.pipeline_.steps[1:])
         if self.kind == "lightgbm":  # name the Booster's columns after the features
             rest.fit(z, y_high, model__feature_name=list(self.features_))

@@ -8,6 +8,12 @@ states, so every feature is expressed relative to the participant's own referenc
 - ``"running"``: an exponentially weighted running mean and standard deviation of all the
   participant's windows up to and including the current one (causal; what a live session
   computes with :class:`RunningStats`, needing no protocol). Half-life ``halflife`` seconds.
+- ``"baseline_z"``: centred on the reference windows' mean like ``"baseline"``, and divided
+  by the reference windows' own standard deviation (floored at
+  :data:`REFERENCE_SCALE_FLOOR` of the training scale): a z-score against the participant's
+  own rest, as the one-feature baseline is. Insensitive to a device's amplitude (gain) and to
+  how strongly a person's signals vary; slow changes since the rest are kept, not
+  normalised away as a running mean does.
 
 For ``"baseline"`` the scale comes from the training participants (the median of their
 within-participant standard deviation per feature), so one short baseline cannot blow up a
@@ -31,11 +37,16 @@ from sklearn.base import BaseEstimator, TransformerMixin
 
 from affectstream._validate import check_option
 from affectstream.errors import FeatureMismatchError, ModelError
+from affectstream.models._names import NORMALIZATIONS
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
 
-NORMALIZATIONS = ("baseline", "running", "none")
+#: Methods that centre on the participant's reference (rest) windows.
+REFERENCE_METHODS = ("baseline", "baseline_z")
+#: ``baseline_z``: the reference spread is at least this share of the training scale, so a
+#: short, flat rest cannot turn small changes into huge z-scores.
+REFERENCE_SCALE_FLOOR = 0.1
 
 
 class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[misc]
@@ -45,8 +56,8 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
     ----------
     features : sequence of str
         Feature columns to normalise, in output order.
-    method : {"baseline", "running", "none"}
-        Reference used for centring (see module docstring).
+    method : {"baseline", "running", "none", "baseline_z"}
+        Reference used for centring and scaling (see module docstring).
     subject_column, reference_column, time_column : str
         Bookkeeping columns of the input frame.
     clip : float
@@ -143,6 +154,29 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         with np.errstate(all="ignore"), _quiet_nan_warnings():
             return np.asarray(np.nanstd(values, axis=0), dtype=np.float64)
 
+    def reference_scale(self, frame: pd.DataFrame) -> FloatArray:
+        """Standard deviation of one participant's reference rows, floored (``baseline_z``).
+
+        Parameters
+        ----------
+        frame : pandas.DataFrame
+            One participant's windows, with the reference column.
+
+        Returns
+        -------
+        ndarray, shape (n_features,)
+            ``max(std, REFERENCE_SCALE_FLOOR * training scale)``; the training scale where
+            the reference has fewer than two values of a feature.
+        """
+        values = self._values(frame)
+        ref = frame[self.reference_column].to_numpy(dtype=bool)
+        with np.errstate(all="ignore"), _quiet_nan_warnings():
+            spread = np.nanstd(values[ref], axis=0, ddof=1) if ref.sum() > 1 else None
+        floor = REFERENCE_SCALE_FLOOR * self.scale_
+        if spread is None:
+            return np.asarray(self.scale_, dtype=np.float64)
+        return np.where(np.isfinite(spread), np.maximum(spread, floor), self.scale_)
+
     def apply(
         self, values: FloatArray, center: FloatArray, scale: FloatArray | None = None
     ) -> FloatArray:
@@ -173,18 +207,20 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
     def _centers(self, frame: pd.DataFrame) -> tuple[FloatArray, FloatArray | None]:
         values = self._values(frame)
         centers = np.full_like(values, np.nan)
-        scales = np.full_like(values, np.nan) if self.method == "running" else None
+        scales = np.full_like(values, np.nan) if self.method in ("running", "baseline_z") else None
         subjects = frame[self.subject_column].to_numpy()
         for subject in pd.unique(subjects):
             rows = np.flatnonzero(subjects == subject)
             part = frame.iloc[rows]
             if self.method == "none":
                 centers[rows] = 0.0
-            elif self.method == "baseline":
+            elif self.method in REFERENCE_METHODS:
                 try:
                     centers[rows] = self.reference_center(part)
                 except ModelError as exc:
                     raise ModelError(f"Participant {subject!r}: {exc}") from None
+                if scales is not None:
+                    scales[rows] = self.reference_scale(part)
             else:  # running: causal exponentially weighted statistics in time order
                 times = part[self.time_column].to_numpy(dtype=np.float64)
                 order = np.argsort(times, kind="stable")
@@ -218,7 +254,7 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
             rows = subjects == subject
             with np.errstate(all="ignore"), _quiet_nan_warnings():
                 spreads.append(np.nanstd(values[rows], axis=0))
-                if self.method == "baseline":
+                if self.method in REFERENCE_METHODS:
                     ref = rows & frame[self.reference_column].to_numpy(dtype=bool)
                     self.centers_[str(subject)] = np.nanmean(values[ref], axis=0).tolist()
         with _quiet_nan_warnings():

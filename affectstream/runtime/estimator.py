@@ -7,7 +7,9 @@ Each feature row (one window) becomes one ``affect`` record:
 - ``<target>_confidence`` in [0, 1]: ``coverage × agreement × reference``, where
   *coverage* is the share of the bundle's features present in the window, *agreement* is
   ``1 - |p_lightgbm - p_svm|``, and *reference* is 1 once the participant's baseline is
-  complete and 0.5 while the centre is still a running mean (see docs/runtime.md);
+  complete and 0.5 while the centre is still a running mean (see docs/runtime.md); 0 when
+  the window is out of the bundle's training distribution (``<target>_in_distribution``
+  False, :mod:`affectstream.models.coverage`): the probability is then not an estimate;
 - ``<target>_top1..3``: the largest LightGBM contributions as ``"feature:+0.42"`` (log-odds);
 - without a valence bundle, ``valence`` and its fields from
   :class:`affectstream.runtime.valence_live.LiveValence`: the participant's personal model
@@ -261,6 +263,7 @@ class _Reference:
     rows: list[FloatArray] = field(default_factory=list)
     fallback: list[FloatArray] = field(default_factory=list)
     center: FloatArray | None = None
+    scale: FloatArray | None = None  # "baseline_z" bundles: the reference's own spread
     running: RunningStats | None = None  # "running" bundles: the training recursion
     context: ContextMean | None = None  # bundles with context features
 
@@ -340,14 +343,15 @@ class LiveEstimator:
             return center, scale, True
         if self.baseline_end is None or t_end <= self.baseline_end + 1e-9:
             ref.rows.append(values)
-            return self._mean(bundle, ref.rows), None, False
+            return self._mean(bundle, ref.rows), self._spread(bundle, ref.rows), False
         if ref.center is None and ref.rows:
             ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
+            ref.scale = self._spread(bundle, ref.rows)
         if ref.center is not None:
-            return ref.center, None, True
+            return ref.center, ref.scale, True
         # No window fell inside the baseline: a running mean, flagged provisional.
         ref.fallback.append(values)
-        return self._mean(bundle, ref.fallback), None, False
+        return self._mean(bundle, ref.fallback), self._spread(bundle, ref.fallback), False
 
     @staticmethod
     def _mean(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray:
@@ -376,6 +380,15 @@ class LiveEstimator:
                 length = float(trained["window"])
                 out[length] = WindowConfig(window=length, step=float(trained.get("step", 5.0)))
         return list(out.values())
+
+    @staticmethod
+    def _spread(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray | None:
+        """The reference's own spread for ``baseline_z`` bundles; None (training scale) else."""
+        if bundle.normalizer.method != "baseline_z":
+            return None
+        frame = pd.DataFrame(np.vstack(rows), columns=bundle.features)
+        frame["reference"] = True
+        return bundle.normalizer.reference_scale(frame)
 
     def estimate(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
         """One affect record per feature row.
@@ -441,6 +454,7 @@ class LiveEstimator:
         coverage = float(np.isfinite(values).mean()) if values.size else 0.0
         agreement = 1.0 - abs(estimate.probability - estimate.probability_svm)
         confidence = coverage * agreement * (1.0 if final else PROVISIONAL_REFERENCE_WEIGHT)
+        confidence *= float(estimate.in_distribution)
         target = bundle.target
         fields: dict[str, Any] = {
             target: estimate.probability,
@@ -448,6 +462,8 @@ class LiveEstimator:
             f"{target}_high": estimate.high,
             f"{target}_confidence": confidence,
             f"{target}_coverage": coverage,
+            f"{target}_in_distribution": estimate.in_distribution,
+            f"{target}_input_in_range": estimate.input_in_range,
             f"{target}_calibrated": estimate.calibrated,
             f"{target}_reference_final": final,
         }

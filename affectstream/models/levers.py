@@ -1,0 +1,319 @@
+"""Levers for a stress model that carries across protocols, measured the same way.
+
+Each :class:`Lever` is one model variant (feature set, normalisation, LightGBM settings such
+as monotone constraints). :func:`lever_scores` scores it, **as live** (every window after
+the reference period, label at its end; LightGBM), in five settings on the shared-modality
+feature tables of two protocols (:func:`~affectstream.models.crossprotocol.run_cross_protocol`'s
+tables, read from its cache): leave-one-participant-out within each protocol, train on one and
+score the other (both directions), and trained on both (``GroupKFold`` over the pooled
+participants, scored per protocol). The worst of the four cross-protocol numbers is the
+lever's headline: a model that carries must hold in every direction.
+
+Run: ``python -m affectstream.models.levers --cache-dir .affectstream/cache`` (after one
+``affectstream evaluate --dataset stress-predict ... --test-dataset noneeg ... --cache-dir``
+has filled the cache). The table it prints is the one in docs/models.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.model_selection import GroupKFold
+
+from affectstream.models.baselines import live_mask, own_baseline_feature, summary
+from affectstream.models.estimators import AffectClassifier
+
+logger = logging.getLogger(__name__)
+
+#: Device-robust physiology every wrist protocol has: tonic EDA level and slope, phasic
+#: activity, SCR rate, heart rate, skin temperature. No movement (talking/walking tasks are
+#: protocol quirks), no SCR amplitude/rise time (depend on the EDA device's rate and noise).
+COMPACT_FEATURES = (
+    "eda_tonic_mean",
+    "eda_tonic_slope",
+    "eda_phasic_std",
+    "eda_scr_rate",
+    "hr_mean",
+    "temp_mean",
+)
+#: Stress can only raise these (sympathetic arousal: sweat-gland activity, heart rate);
+#: LightGBM ``monotone_constraints`` +1 stops a model learning the opposite from one
+#: protocol's order of phases. Everything else is unconstrained (0).
+RISING_WITH_STRESS = ("eda_tonic_mean", "eda_phasic_std", "eda_scr_rate", "hr_mean")
+
+
+@dataclasses.dataclass(frozen=True)
+class Lever:
+    """One model variant.
+
+    Parameters
+    ----------
+    name : str
+        Table label.
+    features : tuple of str or None
+        Feature columns; ``None`` = every shared feature.
+    normalization : str
+        ``running`` / ``baseline`` / ``none`` (:class:`ParticipantNormalizer`).
+    monotone : bool
+        +1 constraints on :data:`RISING_WITH_STRESS`.
+    own_z : bool
+        Standardise every feature against the participant's own reference windows (mean
+        and standard deviation, as the one-feature baseline does) before the model; the
+        normaliser is then ``none``. Not yet a bundle normalisation (measured only).
+    params : tuple of (str, value)
+        Extra LightGBM settings.
+    """
+
+    name: str
+    features: tuple[str, ...] | None = None
+    normalization: str = "running"
+    monotone: bool = False
+    own_z: bool = False
+    params: tuple[tuple[str, Any], ...] = ()
+
+    def lightgbm_params(self, features: Sequence[str]) -> dict[str, Any]:
+        """LightGBM overrides for ``features`` (monotone constraints in feature order).
+
+        Parameters
+        ----------
+        features : sequence of str
+
+        Returns
+        -------
+        dict
+        """
+        params = dict(self.params)
+        if self.monotone:
+            params["monotone_constraints"] = [int(f in RISING_WITH_STRESS) for f in features]
+            params["monotone_constraints_method"] = "advanced"
+        return params
+
+
+#: The levers measured for docs/models.md (each one idea; combinations where they help).
+LEVERS = (
+    Lever("shared, running (previous)"),
+    Lever("shared, baseline", normalization="baseline"),
+    Lever("compact, running", COMPACT_FEATURES),
+    Lever("compact, baseline", COMPACT_FEATURES, "baseline"),
+    Lever("compact, baseline, monotone", COMPACT_FEATURES, "baseline", monotone=True),
+    Lever("compact, running, monotone", COMPACT_FEATURES, "running", monotone=True),
+    Lever("compact, own-z", COMPACT_FEATURES, "none", own_z=True),
+    Lever("compact, own-z, monotone", COMPACT_FEATURES, "none", monotone=True, own_z=True),
+    Lever("shared, baseline_z", normalization="baseline_z"),
+    Lever("compact, baseline_z, monotone", COMPACT_FEATURES, "baseline_z", monotone=True),
+    Lever(
+        "compact, baseline, monotone, stumps",
+        COMPACT_FEATURES,
+        "baseline",
+        monotone=True,
+        params=(("num_leaves", 2), ("n_estimators", 200)),
+    ),
+)
+
+
+def prepare(frame: pd.DataFrame, lever: Lever, features: Sequence[str]) -> pd.DataFrame:
+    """The table the lever's model sees (own-reference z-scores when ``own_z``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table.
+    lever : Lever
+    features : sequence of str
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    if not lever.own_z:
+        return frame
+    out = frame.copy()
+    for f in features:
+        out[f] = own_baseline_feature(frame, f)
+    return out
+
+
+def _fit_predict(
+    train: pd.DataFrame, test: pd.DataFrame, lever: Lever, features: Sequence[str], target: str
+) -> tuple[np.ndarray[Any, Any], float]:
+    model = AffectClassifier(
+        "lightgbm",
+        target,
+        normalization=lever.normalization,
+        features=features,
+        params=lever.lightgbm_params(features),
+    ).fit(train)
+    return model.predict_proba(test)[:, 1], model.threshold_
+
+
+def _live(
+    frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any], target: str
+) -> Any:
+    sel = live_mask(frame, target) & np.isfinite(p)
+    y = frame[target + "_end"].to_numpy(dtype=np.float64)[sel].astype(int)
+    res = summary(y, p[sel], t[sel], frame["subject"].astype(str).to_numpy()[sel])
+    return {k: res[k] for k in ("balanced_accuracy", "auroc", "min_subject_balanced_accuracy")}
+
+
+def _grouped(
+    frame: pd.DataFrame, lever: Lever, features: Sequence[str], target: str, n_splits: int
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    """Out-of-fold probabilities with participants held out (``n_splits`` 0 = LOSO)."""
+    subjects = frame["subject"].astype(str).to_numpy()
+    labelled = np.isfinite(frame[target].to_numpy(dtype=np.float64))
+    units = np.asarray(sorted(pd.unique(subjects[labelled])))
+    k = units.size if n_splits <= 0 else min(n_splits, units.size)
+    p, t = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    for tr, te in GroupKFold(n_splits=k).split(units, groups=units):
+        test = np.isin(subjects, units[te])
+        p[test], t[test] = _fit_predict(
+            frame[np.isin(subjects, units[tr])], frame[test], lever, features, target
+        )
+    return p, t
+
+
+def lever_scores(
+    frames: dict[str, pd.DataFrame],
+    lever: Lever,
+    *,
+    target: str = "arousal",
+    features: Sequence[str],
+    within_splits: int = 0,
+    pooled_splits: int = 8,
+) -> dict[str, Any]:
+    """Score one lever as live: within each protocol, across both ways, and pooled.
+
+    Parameters
+    ----------
+    frames : dict
+        Exactly two protocols: name → feature table (same windowing and reference).
+    lever : Lever
+    target : str
+        Label column.
+    features : sequence of str
+        The shared features (used when the lever names none).
+    within_splits : int
+        Participant folds within a protocol; 0 = leave one participant out.
+    pooled_splits : int
+        Participant folds of the pooled (both protocols) model.
+
+    Returns
+    -------
+    dict
+        ``"<name> LOSO"``, ``"<a> -> <b>"``, ``"both -> <name>"``: balanced accuracy, AUROC and
+        worst participant as live; ``worst_across``: the lowest balanced accuracy among the
+        cross-protocol and pooled settings.
+    """
+    cols = list(lever.features or features)
+    tables = {name: prepare(frame, lever, cols) for name, frame in frames.items()}
+    (a, fa), (b, fb) = tables.items()
+    out: dict[str, Any] = {"lever": dataclasses.asdict(lever)}
+    for name, frame in tables.items():
+        p, t = _grouped(frame, lever, cols, target, within_splits)
+        out[f"{name} LOSO"] = _live(frame, p, t, target)
+    for (n1, f1), (n2, f2) in (((a, fa), (b, fb)), ((b, fb), (a, fa))):
+        p, thr = _fit_predict(f1, f2, lever, cols, target)
+        out[f"{n1} -> {n2}"] = _live(f2, p, np.full(len(f2), thr), target)
+    parts = []
+    for name, frame in tables.items():
+        part = frame.copy()
+        part["subject"] = name + ":" + part["subject"].astype(str)
+        parts.append(part)
+    pooled = pd.concat(parts, ignore_index=True)
+    p, t = _grouped(pooled, lever, cols, target, pooled_splits)
+    for name in tables:
+        sel = pooled["subject"].str.startswith(name + ":").to_numpy()
+        part = pooled[sel].reset_index(drop=True)
+        out[f"both -> {name}"] = _live(part, p[sel], t[sel], target)
+    across = [k for k in out if "->" in k]
+    out["worst_across"] = min(out[k]["balanced_accuracy"] for k in across)
+    return out
+
+
+def markdown(results: Sequence[dict[str, Any]]) -> str:
+    """Lever table: balanced accuracy / AUROC as live per setting.
+
+    Parameters
+    ----------
+    results : sequence of dict
+        :func:`lever_scores` outputs.
+
+    Returns
+    -------
+    str
+    """
+    keys = [k for k in results[0] if k not in ("lever", "worst_across")]
+    lines = [
+        "| lever | " + " | ".join(keys) + " | worst across |",
+        "|---" * (len(keys) + 2) + "|",
+    ]
+    for r in results:
+        cells = [f"{r[k]['balanced_accuracy']:.3f} / {r[k]['auroc']:.3f}" for k in keys]
+        lines.append(
+            f"| {r['lever']['name']} | " + " | ".join(cells) + f" | {r['worst_across']:.3f} |"
+        )
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Measure :data:`LEVERS` on the cached Stress-Predict and Non-EEG tables.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+
+    Returns
+    -------
+    int
+        Exit status.
+    """
+    from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES, shared_features
+    from affectstream.models.training import DATASET_SETTINGS, build_features
+
+    parser = argparse.ArgumentParser(prog="python -m affectstream.models.levers")
+    parser.add_argument("--data-a", default="../shared/data/stress-predict")
+    parser.add_argument("--data-b", default="../shared/data/noneeg")
+    parser.add_argument("--cache-dir", default=".affectstream/cache")
+    parser.add_argument("--only", nargs="*", help="lever names to run (default all)")
+    parser.add_argument("--out", help="write the JSON results here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    frames = {}
+    first = DATASET_SETTINGS["stress-predict"]
+    for name, data in (("stress-predict", args.data_a), ("noneeg", args.data_b)):
+        settings = dataclasses.replace(
+            DATASET_SETTINGS[name],
+            window=first.window,
+            step=first.step,
+            baseline_seconds=240.0,
+            modalities=SHARED_MODALITIES,
+            context_seconds=0.0,
+        )
+        frames[name], _, _ = build_features(
+            name, data, settings=settings, common_rate=COMMON_RATE, cache_dir=Path(args.cache_dir)
+        )
+    features = shared_features(*frames.values())
+    results = []
+    for lever in LEVERS:
+        if args.only and lever.name not in args.only:
+            continue
+        logger.info("lever %s", lever.name)
+        results.append(lever_scores(frames, lever, features=features))
+        logger.info("%s", json.dumps(results[-1], default=str))
+    if args.out:
+        Path(args.out).write_text(json.dumps(results, indent=2, default=str))
+    sys.stdout.write(markdown(results) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
