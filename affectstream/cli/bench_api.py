@@ -15,13 +15,7 @@ from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
-    """Register ``api`` under ``affectstream bench``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``bench`` sub-command registry.
-    """
+    """Add ``api`` to the ``bench`` ``subparsers`` (see :mod:`affectstream.cli.bench`)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "api",
         help="participants through ingest -> estimates -> WebSocket on a real service",

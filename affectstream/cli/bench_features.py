@@ -9,13 +9,7 @@ from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
-    """Register ``features`` under ``affectstream bench``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``bench`` sub-command registry.
-    """
+    """Add ``features`` to the ``bench`` ``subparsers`` (see :mod:`affectstream.cli.bench`)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "features",
         help="feature extraction: ours (batch, streaming) vs naive per-window NeuroKit2/MNE",

@@ -12,13 +12,7 @@ from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
-    """Register ``bench live``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``bench`` sub-command registry.
-    """
+    """Add ``bench live`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "live",
         help="latency from window end to stored estimate; participants one process sustains",

@@ -12,13 +12,7 @@ from affectstream.cli._output import add_json_argument, emit_result, say
 
 
 def register(subparsers: Any) -> None:
-    """Register ``bench soak``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``bench`` sub-command registry.
-    """
+    """Add ``bench soak`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "soak",
         help="memory growth (RSS slope, MB/h) of a long emulated live session",

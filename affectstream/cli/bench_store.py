@@ -25,13 +25,7 @@ BATCH_POINTS = 2560  # 10 s of 256 Hz
 
 
 def register(subparsers: Any) -> None:
-    """Register ``store`` under ``affectstream bench``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The ``bench`` sub-command registry.
-    """
+    """Add ``store`` to the ``bench`` ``subparsers`` (see :mod:`affectstream.cli.bench`)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "store", help="points/s into the embedded store and InfluxDB (Point objects, fast path)"
     )

@@ -21,13 +21,7 @@ from affectstream.cli._store_args import add_store_arguments
 
 
 def register(subparsers: Any) -> None:
-    """Register ``demo``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``demo`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "demo",
         help="run a scripted session on emulated wearables (no hardware or server needed)",

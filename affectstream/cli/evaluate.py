@@ -17,13 +17,7 @@ if TYPE_CHECKING:  # the models load only when the command runs, so --help stays
 
 
 def register(subparsers: Any) -> None:
-    """Register ``evaluate``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``evaluate`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "evaluate",
         help="subject-wise cross-validation, or score a bundle on other participants",

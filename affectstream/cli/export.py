@@ -13,13 +13,7 @@ FORMATS = ("csv", "parquet", "edf", "bdf", "bids")
 
 
 def register(subparsers: Any) -> None:
-    """Register ``export``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``export`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "export",
         help="export stored sessions (CSV, Parquet, EDF/BDF, BIDS)",

@@ -25,13 +25,7 @@ _LIBRARIES = (
 
 
 def register(subparsers: Any) -> None:
-    """Register ``info``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``info`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser("info", help="versions, for bug reports")
     add_json_argument(parser)
     parser.set_defaults(func=run)

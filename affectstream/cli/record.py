@@ -33,13 +33,7 @@ CHAOS_SPAN_S = 20.0
 
 
 def register(subparsers: Any) -> None:
-    """Register ``record``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``record`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "record",
         help="stream BLE wearables (or emulated ones) and summarise what arrived",

@@ -26,13 +26,7 @@ logger = logging.getLogger(__name__)
 
 
 def register(subparsers: Any) -> None:
-    """Register ``replay``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``replay`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "replay",
         help="replay a stored session or a CSV/EDF/XDF recording through the live pipeline",

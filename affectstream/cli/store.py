@@ -13,13 +13,7 @@ from affectstream.errors import ConfigError
 
 
 def register(subparsers: Any) -> None:
-    """Register ``store ls|show|rm``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``store ls|show|rm`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "store", help="list, inspect and delete stored sessions"
     )

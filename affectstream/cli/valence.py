@@ -12,13 +12,7 @@ from affectstream.cli._store_args import add_store_arguments
 
 
 def register(subparsers: Any) -> None:
-    """Register ``valence calibrate|show|delete``.
-
-    Parameters
-    ----------
-    subparsers : argparse._SubParsersAction
-        The top-level sub-command registry.
-    """
+    """Add ``valence calibrate|show|delete`` to ``subparsers`` (see :mod:`affectstream.cli`)."""
     parser = subparsers.add_parser(
         "valence",
         help="personal valence calibration: fit from sessions, show, delete",
