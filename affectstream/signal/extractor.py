@@ -78,15 +78,16 @@ class StreamingExtractor:
     min_chunk : float, optional
         Blocks of a stream are gathered until they span this many seconds (default: the
         step) before they are processed: BLE delivers a few samples per notification and
-        the fixed cost per processed block would dominate. Results do not depend on it;
-        rows come at most this much later. 0 processes every block at once.
+        the fixed cost per processed block would dominate. Data reaching the end of the next
+        window is processed at once, so rows are not delayed by it; results do not depend on
+        it. 0 processes every block at once.
 
     Notes
     -----
     A row for the window ending at ``t_end`` is emitted once every stream seen so far has
-    processed data past ``t_end`` (ECG/PPG and EDA need ``beat_margin`` / 1 s of look-ahead to
-    confirm peaks, so rows lag the data by a few seconds). Call :meth:`flush` at the end of a
-    recording for the remaining rows.
+    processed data past ``t_end`` (ECG needs 0.43 s of look-ahead to confirm R peaks, EDA at
+    most 0.5 s to confirm SCR peaks, PPG ``beat_margin`` plus up to ``beat_segment``).
+    Call :meth:`flush` at the end of a recording for the remaining rows.
 
     A stream that has delivered nothing while the data of the others advanced more than
     ``config.max_lag`` seconds is *paused*: rows stop waiting for it. It is drained as at the
@@ -230,8 +231,9 @@ class StreamingExtractor:
             span = (int(last.index[-1]) - int(first.index[0]) + 1) / processor.sfreq
         else:
             span = float(last.t[-1] - first.t[0])
-        # A paused stream is fed at once: rows wait for it again as soon as it is back.
-        if span < self.min_chunk and not processor.paused:
+        # A paused stream is fed at once: rows wait for it again as soon as it is back. Data
+        # reaching the next window end is fed at once too: gathering must not delay a row.
+        if span < self.min_chunk and not processor.paused and last.t[-1] < self._next_end():
             return []
         self._feed_pending(block.stream)
         return self._emit(final=False)
@@ -256,6 +258,15 @@ class StreamingExtractor:
         return self._frame(self._emit(final=True))
 
     # -- output -------------------------------------------------------------------------
+    def _first_k(self) -> int:
+        if self._next_k is None:
+            self._next_k = math.ceil(self.config.window / self.config.step - 1e-9)
+        return self._next_k
+
+    def _next_end(self) -> float:
+        """End of the next window to emit (+inf before the time origin is known)."""
+        return self._t_end(self._first_k()) if self.origin is not None else math.inf
+
     def _t_end(self, k: int) -> float:
         if self.origin is None:
             raise RuntimeError("window end asked before the first block fixed the time origin.")
@@ -305,8 +316,7 @@ class StreamingExtractor:
     def _emit(self, *, final: bool) -> list[dict[str, object]]:
         if not self._processors or self.origin is None:
             return []
-        if self._next_k is None:
-            self._next_k = math.ceil(self.config.window / self.config.step - 1e-9)
+        self._next_k = self._first_k()
         if final:
             ready = max(p.data_end() for p in self._processors.values())
         else:
