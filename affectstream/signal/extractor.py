@@ -233,7 +233,8 @@ class StreamingExtractor:
             span = float(last.t[-1] - first.t[0])
         # A paused stream is fed at once: rows wait for it again as soon as it is back. Data
         # reaching the next window end is fed at once too: gathering must not delay a row.
-        if span < self.min_chunk and not processor.paused and last.t[-1] < self._next_end():
+        reach = float(last.t[-1]) + (1.0 / processor.sfreq if processor.sfreq else 0.0)
+        if span < self.min_chunk and not processor.paused and reach < self._next_end():
             return []
         self._feed_pending(block.stream)
         return self._emit(final=False)
