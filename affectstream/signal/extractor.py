@@ -6,6 +6,7 @@ entry points run the same incremental code and give the same numbers.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -41,6 +42,10 @@ FAMILY = {
 PRIORITY = {"ecg": -3, "ppg": -2, "rr": -1}
 #: Column order of the families.
 FAMILY_ORDER = ("hrv", "eda", "eeg", "temp", "acc", "hr")
+#: Streaming: an event stream (no rate, e.g. heart rate once a second) counts as complete up
+#: to the newest data of the other streams minus the most its recent blocks lagged them, minus
+#: this margin (s); its recent blocks are the last EVENT_DELAY_BLOCKS.
+EVENT_MARGIN, EVENT_DELAY_BLOCKS = 0.25, 8
 
 
 def _make_processor(block: SampleBlock, config: WindowConfig) -> Processor:
@@ -123,6 +128,9 @@ class StreamingExtractor:
         self._next_k: int | None = None
         # stream -> newest sample time (of any stream) when it last delivered data
         self._heard: dict[str, float] = {}
+        # event stream -> how far its recent blocks started behind the newest data seen
+        self._event_delay: dict[str, collections.deque[float]] = {}
+        self._announced: dict[str, tuple[float, float]] = {}  # first, last time
         self.columns: list[str] = ["t_end"]
         self._layout: _FrameLayout | None = None
 
@@ -186,9 +194,15 @@ class StreamingExtractor:
             The block that will be pushed.
         """
         if len(block) and self._processor(block) is not None:
-            self._see(block.stream, float(block.t[-1]))
+            self._announced[block.stream] = (float(block.t[0]), float(block.t[-1]))
+            self._see(block.stream, float(block.t[-1]), float(block.t[0]))
 
-    def _see(self, stream: str, t: float) -> None:
+    def _see(self, stream: str, t: float, first: float | None = None) -> None:
+        if first is not None and self._processors[stream].sfreq is None and self._heard:
+            delays = self._event_delay.setdefault(
+                stream, collections.deque(maxlen=EVENT_DELAY_BLOCKS)
+            )
+            delays.append(max(0.0, max(self._heard.values()) - first))
         # A stream that delivers is current, even if its data lag (a burst catching up).
         self._heard[stream] = max(t, *self._heard.values(), -math.inf)
 
@@ -223,7 +237,9 @@ class StreamingExtractor:
         processor = self._processor(block)
         if processor is None or len(block) == 0:
             return []
-        self._see(block.stream, float(block.t[-1]))
+        times = (float(block.t[0]), float(block.t[-1]))
+        announced = self._announced.pop(block.stream, None) == times
+        self._see(block.stream, times[1], None if announced else times[0])
         pending = self._pending.setdefault(block.stream, [])
         pending.append(block)
         first, last = pending[0], pending[-1]
@@ -323,7 +339,7 @@ class StreamingExtractor:
         else:
             self._pause_silent()
             ready = min(
-                (p.ready_until() for p in self._processors.values() if not p.paused),
+                (self._ready(s, p) for s, p in self._processors.items() if not p.paused),
                 default=-math.inf,
             )
         rows = []
@@ -335,6 +351,24 @@ class StreamingExtractor:
             for processor in self._processors.values():
                 processor.trim(before)
         return rows
+
+    def _ready(self, stream: str, processor: Processor) -> float:
+        """Latest window end ``processor`` lets through now.
+
+        An event stream has no rate that says when its next event is due, so it would hold a
+        row until an event after the window's end arrives (up to a second for heart rate).
+        Live (``max_lag`` set), it counts as complete up to the newest data of the other
+        streams minus the most its recent blocks lagged them, minus :data:`EVENT_MARGIN`.
+        """
+        delays = self._event_delay.get(stream)
+        if self.config.max_lag is None or processor.sfreq is not None or not delays:
+            return processor.ready_until()
+        self._feed_pending(stream)  # the rule speaks for the events received, not only fed
+        ready = processor.ready_until()
+        others = [t for s, t in self._heard.items() if s != stream]
+        if not others:
+            return ready
+        return max(ready, max(others) - max(delays) - EVENT_MARGIN)
 
     def _pause_silent(self) -> None:
         """Pause the streams silent while the others' data advanced more than ``max_lag``."""
