@@ -269,7 +269,7 @@ def _frozen(cleaned: FloatArray, lag: int) -> bool:
     if spread == 0.0:
         return True
     change = float(np.std(x[lag:] - x[:-lag], ddof=1))
-    return change / (np.sqrt(2.0) * spread) > FLAT_NOISE_RATIO
+    return change / (math.sqrt(2.0) * spread) > FLAT_NOISE_RATIO
 
 
 def _find_scrs_finite(
