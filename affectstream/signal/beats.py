@@ -32,6 +32,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import math
 
 import numpy as np
 import scipy.signal as sps
@@ -127,6 +128,7 @@ class EcgBeatDetector:
         self.grad = Buffer(1)  # smoothgrad, by position
         self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
         self.waves: collections.deque[FloatArray] = collections.deque(maxlen=TEMPLATE_BEATS)
+        self._wave_sum = np.zeros(sum(template))
         self.last_peak = -(10**12)
         self.final = 0  # beats before this position are final
         self._n = 0  # positions received
@@ -273,13 +275,19 @@ class EcgBeatDetector:
 
     def _qrs(self, beg: int, end: int) -> tuple[int, float] | None:
         self.lengths.append(end - beg)
-        if end - beg < float(np.mean(self.lengths)) * MIN_LEN_WEIGHT:
+        if end - beg < sum(self.lengths) / len(self.lengths) * MIN_LEN_WEIGHT:
             return None
-        data = self.x.get(beg, end)[:, 0]
-        locmax, props = sps.find_peaks(data, prominence=(None, None))
-        if locmax.size == 0:
-            return None
-        peak = beg + int(locmax[np.argmax(props["prominences"])])
+        data = self.x.view(beg, end)[:, 0]
+        step = np.diff(data)
+        tops = np.flatnonzero((step[:-1] > 0) & (step[1:] < 0))
+        if tops.size == 1 and np.all(step != 0):
+            top = int(tops[0]) + 1  # one strict local maximum: the most prominent one
+        else:  # plateaus or several maxima: scipy's prominence, as NeuroKit2
+            locmax, props = sps.find_peaks(data, prominence=(None, None))
+            if locmax.size == 0:
+                return None
+            top = int(locmax[np.argmax(props["prominences"])])
+        peak = beg + top
         if peak - self.last_peak <= self.min_delay:
             return None  # refractory: one beat per 0.3 s
         self.last_peak = peak
@@ -294,14 +302,19 @@ class EcgBeatDetector:
             or peak + after > (self.x.stop)
         ):
             return 0.0
-        wave = self.x.get(peak - before, peak + after)[:, 0]
+        wave = self.x.view(peak - before, peak + after)[:, 0]
         if not np.isfinite(wave).all():
             return 0.0
+        # Running sum of the recent waveforms: the template costs one add per beat.
+        if len(self.waves) == self.waves.maxlen:
+            self._wave_sum -= self.waves[0]
+        wave = wave.copy()  # a view into the buffer, which moves on
         self.waves.append(wave)
-        template = np.mean(np.asarray(self.waves), axis=0)
+        self._wave_sum = wave.copy() if len(self.waves) == 1 else self._wave_sum + wave
+        template = self._wave_sum / len(self.waves)
         wc, tc = wave - wave.mean(), template - template.mean()
-        denom = float(np.sqrt(np.sum(wc**2) * np.sum(tc**2)))
-        return float(np.clip(np.dot(wc, tc) / denom, 0.0, 1.0)) if denom > 0 else 0.0
+        denom = math.sqrt(float(wc @ wc) * float(tc @ tc))
+        return min(max(float(wc @ tc) / denom, 0.0), 1.0) if denom > 0 else 0.0
 
 
 def _empty_at(position: int) -> Buffer:

@@ -248,9 +248,12 @@ class StreamingExtractor:
         else:
             span = float(last.t[-1] - first.t[0])
         # A paused stream is fed at once: rows wait for it again as soon as it is back. Data
-        # reaching the next window end is fed at once too: gathering must not delay a row.
+        # reaching the next window end is fed at once too, while this stream is not yet
+        # processed past it: gathering must not delay a row.
         reach = float(last.t[-1]) + (1.0 / processor.sfreq if processor.sfreq else 0.0)
-        if span < self.min_chunk and not processor.paused and reach < self._next_end():
+        end = self._next_end()
+        holds = reach >= end and processor.ready_until() < end
+        if span < self.min_chunk and not processor.paused and not holds:
             return []
         self._feed_pending(block.stream)
         return self._emit(final=False)
