@@ -211,9 +211,12 @@ class HrvProcessor(Processor):
             raise SignalError(
                 f"{self.modality.upper()} stream {self.stream!r} needs a sampling rate."
             )
-        import neurokit2  # slow to import: at setup, not at the first beat or package import
+        if self.modality == "ppg":
+            # Slow to import (seconds): at setup, not at the first beat or package import;
+            # ECG needs none (its detector is affectstream.signal.beats).
+            import neurokit2
 
-        self._nk = neurokit2
+            self._nk = neurokit2
         sfreq = self.sfreq
         if sfreq < 50:
             raise SignalError(
