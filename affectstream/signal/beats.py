@@ -32,7 +32,6 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
-import math
 
 import numpy as np
 import scipy.signal as sps
@@ -128,7 +127,6 @@ class EcgBeatDetector:
         self.grad = Buffer(1)  # smoothgrad, by position
         self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
         self.waves: collections.deque[FloatArray] = collections.deque(maxlen=TEMPLATE_BEATS)
-        self._wave_sum = np.zeros(sum(template))
         self.last_peak = -(10**12)
         self.final = 0  # beats before this position are final
         self._n = 0  # positions received
@@ -256,16 +254,17 @@ class EcgBeatDetector:
         flags = np.concatenate(([prev], qrs))
         self._prev_q = bool(qrs[-1])
         change = np.flatnonzero(flags[1:] != flags[:-1])
-        beats: list[tuple[int, float]] = []
+        peaks: list[int] = []
         for i in change.tolist():
             at = first + i - 1  # position of the last sample before the change
             if flags[i + 1]:  # QRS starts after `at`
                 self._beg = at
             elif self._beg is not None:  # NeuroKit2 ignores QRS ends before the first start
-                beat = self._qrs(self._beg, at)
+                peak = self._qrs(self._beg, at)
                 self._beg = None
-                if beat is not None:
-                    beats.append(beat)
+                if peak is not None:
+                    peaks.append(peak)
+        beats = self._quality(peaks)
         open_from = self._beg + 1 if self._beg is not None else self._q_pos
         self.final = min(self._q_pos, open_from)
         keep = min(open_from, self._q_pos) - self.avg - sum(self.template)
@@ -273,7 +272,7 @@ class EcgBeatDetector:
         self.grad.trim(min(open_from, self._q_pos) - 1 - self.avg)  # :meth:`_certain` sums
         return beats
 
-    def _qrs(self, beg: int, end: int) -> tuple[int, float] | None:
+    def _qrs(self, beg: int, end: int) -> int | None:
         self.lengths.append(end - beg)
         if end - beg < sum(self.lengths) / len(self.lengths) * MIN_LEN_WEIGHT:
             return None
@@ -291,30 +290,37 @@ class EcgBeatDetector:
         if peak - self.last_peak <= self.min_delay:
             return None  # refractory: one beat per 0.3 s
         self.last_peak = peak
-        return peak, self._quality(peak)
+        return peak
 
-    def _quality(self, peak: int) -> float:
-        """Correlation of the beat's waveform with the mean of the recent ones (0..1)."""
+    def _quality(self, peaks: list[int]) -> list[tuple[int, float]]:
+        """Each beat's correlation with the mean waveform of the last 8 beats, itself included.
+
+        A beat too close to its run's edges for its whole waveform gets 0 and stays out of
+        the template. The template of each beat is summed from its 8 waveforms alone, so
+        the numbers do not depend on how many beats one call handles.
+        """
         before, after = self.template
-        if (
-            self._run_start is None
-            or peak - before < self._run_start
-            or peak + after > (self.x.stop)
-        ):
-            return 0.0
-        wave = self.x.view(peak - before, peak + after)[:, 0]
-        if not np.isfinite(wave).all():
-            return 0.0
-        # Running sum of the recent waveforms: the template costs one add per beat.
-        if len(self.waves) == self.waves.maxlen:
-            self._wave_sum -= self.waves[0]
-        wave = wave.copy()  # a view into the buffer, which moves on
-        self.waves.append(wave)
-        self._wave_sum = wave.copy() if len(self.waves) == 1 else self._wave_sum + wave
-        template = self._wave_sum / len(self.waves)
-        wc, tc = wave - wave.mean(), template - template.mean()
-        denom = math.sqrt(float(wc @ wc) * float(tc @ tc))
-        return min(max(float(wc @ tc) / denom, 0.0), 1.0) if denom > 0 else 0.0
+        start = self._run_start if self._run_start is not None else self.x.stop
+        whole = [p for p in peaks if p - before >= start and p + after <= self.x.stop]
+        if not whole:
+            return [(p, 0.0) for p in peaks]
+        offsets = np.arange(-before, after)
+        lo = self.x.start
+        waves = self.x.view(lo, self.x.stop)[:, 0][np.asarray(whole)[:, None] - lo + offsets]
+        recent = list(self.waves)
+        history = np.vstack([*recent, waves]) if recent else waves
+        templates = np.empty_like(waves)
+        for j in range(len(whole)):
+            stop = len(recent) + j + 1
+            templates[j] = history[max(0, stop - TEMPLATE_BEATS) : stop].mean(axis=0)
+        self.waves.extend(waves[-TEMPLATE_BEATS:].copy())
+        wc = waves - waves.mean(axis=1, keepdims=True)
+        tc = templates - templates.mean(axis=1, keepdims=True)
+        num = np.einsum("ij,ij->i", wc, tc)
+        denom = np.sqrt(np.einsum("ij,ij->i", wc, wc) * np.einsum("ij,ij->i", tc, tc))
+        corr = np.divide(num, denom, out=np.zeros(len(whole)), where=denom > 0)
+        quality = dict(zip(whole, np.clip(corr, 0.0, 1.0).tolist(), strict=True))
+        return [(p, quality.get(p, 0.0)) for p in peaks]
 
 
 def _empty_at(position: int) -> Buffer:
