@@ -48,7 +48,7 @@ DEMO_BEAT_SEGMENT = 5.0
 #: Live feedback: new blocks go to the feature worker every LIVE_COMPUTE_INTERVAL s and
 #: estimates to the store every LIVE_FLUSH_INTERVAL s (the session defaults, 0.25 and 0.5 s,
 #: would add up to 0.75 s between a row being ready and its estimate stored).
-LIVE_COMPUTE_INTERVAL, LIVE_FLUSH_INTERVAL = 0.05, 0.1
+LIVE_COMPUTE_INTERVAL, LIVE_FLUSH_INTERVAL = 0.05, 0.05
 
 #: Feature families each emulated profile gives.
 _FAMILIES = {"hr": {"hr", "hrv"}, "polar": {"hrv"}, "eda": {"eda"}, "muse": {"eeg", "acc"}}
