@@ -48,8 +48,17 @@ FLAT_SECONDS = 10.0
 #: (Stress-Predict, E4, 9 participants, 60-s windows: median 2/min, 99.9th percentile 25/min,
 #: maximum 30/min; see docs/features.md).
 MAX_SCR_RATE = 40.0
-#: SCR detection segments: length, context before (for onsets) and after (to confirm peaks).
-SCR_SEGMENT, SCR_BEFORE, SCR_AFTER = 5.0, 10.0, 1.0
+#: A window whose cleaned EDA varies less than this (standard deviation, µS) and like white
+#: noise (successive changes as large as the spread itself, ratio above FLAT_NOISE_RATIO) shows
+#: no skin conductance, only sensor noise on a frozen value: an electrode off or a stuck
+#: reading. Real EDA drifts; on Stress-Predict's E4 data (25 participants, 60-s windows) 4.7 %
+#: of windows are this flat, all moving by at most 1-2 of the E4's 0.0009-µS steps in a minute
+#: (``python benchmarks/bench_eda_flat.py``).
+FLAT_MAX_STD, FLAT_NOISE_RATIO = 0.0015, 0.7
+#: SCR detection segments: length, context before (for onsets) and after (to confirm peaks),
+#: in seconds. A peak is final once a lower sample follows it, so at 4 Hz one sample after it
+#: (0.25 s) is enough; rows wait at most SCR_SEGMENT + SCR_AFTER for the EDA stream.
+SCR_SEGMENT, SCR_BEFORE, SCR_AFTER = 0.25, 10.0, 0.25
 
 
 def find_scrs(
@@ -71,15 +80,24 @@ def find_scrs(
     peaks, onsets : ndarray of int
         Sample indices; peaks without a local minimum before them are dropped.
     """
-    peaks, _ = sps.find_peaks(phasic)
+    peaks, onsets, _ = _scrs_confirmed(phasic, min_amplitude, max_rise)
+    return peaks, onsets
+
+
+def _scrs_confirmed(
+    phasic: FloatArray, min_amplitude: float, max_rise: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`find_scrs` plus, per peak, the index of the first lower sample after it."""
+    peaks, props = sps.find_peaks(phasic, plateau_size=1)
     troughs, _ = sps.find_peaks(-phasic)
     where = np.searchsorted(troughs, peaks, side="left") - 1
     has_onset = where >= 0
+    confirm = np.asarray(props["right_edges"], dtype=np.int64)[has_onset] + 1
     peaks, onsets = peaks[has_onset], troughs[where[has_onset]]
     keep = phasic[peaks] - phasic[onsets] >= min_amplitude
     if max_rise is not None:
         keep &= peaks - onsets <= max_rise
-    return peaks[keep], onsets[keep]
+    return peaks[keep], onsets[keep], confirm[keep]
 
 
 class EdaProcessor(Processor):
@@ -102,13 +120,15 @@ class EdaProcessor(Processor):
         self.flat_run = 0
         self.last_value = math.nan
         self.segment = round(SCR_SEGMENT * sfreq)
-        self.before = round(SCR_BEFORE * sfreq)
-        self.after = max(round(SCR_AFTER * sfreq), 2)
+        self.segment = max(self.segment, 1)
+        # Onsets within the longest rise time are always inside the context before.
+        self.before = round(max(SCR_BEFORE, config.scr_max_risetime + 1.0) * sfreq)
+        self.after = max(round(SCR_AFTER * sfreq), 1)
         self.segments_done = 0
         self.scr_peak = np.empty(0, dtype=np.int64)
         self.scr_amplitude = np.empty(0)
         self.scr_risetime = np.empty(0)
-        self.context_seconds = SCR_BEFORE + SCR_SEGMENT
+        self.context_seconds = self.before / sfreq + SCR_SEGMENT
 
     def check_units(self, block: SampleBlock) -> None:
         values = block.values[:, 0]
@@ -148,27 +168,38 @@ class EdaProcessor(Processor):
         phasic = self.high(cleaned)[:, 0]
         tonic = cleaned[:, 0] - phasic
         self.buffer.append(np.column_stack((tonic, phasic, self._good(raw[:, 0]))))
-        while (self.segments_done + 1) * self.segment + self.after <= self.n:
-            self._detect(self.segments_done)
-            self.segments_done += 1
+        ready = (self.n - self.after) // self.segment  # segments whose look-ahead arrived
+        if ready > self.segments_done:
+            self._detect(self.segments_done, ready)
 
     def drain(self) -> None:
-        while self.segments_done * self.segment < self.n:
-            self._detect(self.segments_done)
-            self.segments_done += 1
+        last = -(-self.n // self.segment)
+        if last > self.segments_done:
+            self._detect(self.segments_done, last)
 
     def resume_position(self) -> int:
         return max(self.n, self.segments_done * self.segment)
 
-    def _detect(self, j: int) -> None:
+    def _detect(self, first: int, stop: int) -> None:
+        """Detect the SCRs peaking in segments ``first..stop-1`` in one pass.
+
+        Segment ``j`` sees the data up to ``hi_j = min(n, (j + 1) * L + after)``: a peak in
+        it counts when the first lower sample after it (after a plateau) is before ``hi_j``.
+        One pass over several segments then finds what segment-by-segment passes would, so
+        the SCRs do not depend on how the stream was cut into blocks.
+        """
         sfreq = self.rate
-        seg_start, seg_stop = j * self.segment, (j + 1) * self.segment
-        lo, hi = max(0, seg_start - self.before), min(self.n, seg_stop + self.after)
+        seg = self.segment
+        lo = max(0, first * seg - self.before)
+        hi = min(self.n, stop * seg + self.after)
         phasic = self.buffer.get(lo, hi)[:, 1]
         max_rise = int(self.config.scr_max_risetime * sfreq)
-        peaks, onsets = _find_scrs_finite(phasic, self.config.scr_min_amplitude, max_rise)
+        peaks, onsets, confirm = _find_scrs_finite(phasic, self.config.scr_min_amplitude, max_rise)
+        self.segments_done = stop
         absolute = lo + peaks
-        keep = (absolute >= seg_start) & (absolute < seg_stop)
+        segment = absolute // seg
+        limit = np.minimum(self.n, (segment + 1) * seg + self.after)
+        keep = (segment >= first) & (segment < stop) & (lo + confirm < limit)
         if not np.any(keep):
             return
         self.scr_peak = np.concatenate((self.scr_peak, absolute[keep]))
@@ -197,6 +228,8 @@ class EdaProcessor(Processor):
         if quality == 0.0:
             return self.nan_features(), 0.0, "no valid EDA samples"
         tonic, phasic = data[:, 0], data[:, 1]
+        if _frozen(tonic + phasic, max(1, round(0.25 * sfreq))):
+            return self.nan_features(), 0.0, "flat EDA: only sensor noise (electrode off?)"
         lo = np.searchsorted(self.scr_peak, start, side="left")
         hi = np.searchsorted(self.scr_peak, stop, side="left")
         count = int(hi - lo)
@@ -225,24 +258,42 @@ class EdaProcessor(Processor):
             self.scr_risetime = self.scr_risetime[first:]
 
 
+def _frozen(cleaned: FloatArray, lag: int) -> bool:
+    """Whether ``cleaned`` is a frozen value plus noise (see :data:`FLAT_MAX_STD`)."""
+    x = cleaned[np.isfinite(cleaned)]
+    if x.size <= lag + 2:
+        return False
+    spread = float(np.std(x, ddof=1))
+    if spread >= FLAT_MAX_STD:
+        return False
+    if spread == 0.0:
+        return True
+    change = float(np.std(x[lag:] - x[:-lag], ddof=1))
+    return change / (math.sqrt(2.0) * spread) > FLAT_NOISE_RATIO
+
+
 def _find_scrs_finite(
     phasic: FloatArray, min_amplitude: float, max_rise: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`find_scrs` on each finite run separately (a gap ends every response)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_scrs_confirmed` on each finite run separately (a gap ends every response)."""
     finite = np.isfinite(phasic)
     if finite.all():
-        return find_scrs(phasic, min_amplitude, max_rise)
+        return _scrs_confirmed(phasic, min_amplitude, max_rise)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], finite.view(np.int8), [0]))))
-    peaks_all, onsets_all = [], []
+    found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
         if stop - start < 3:
             continue
-        peaks, onsets = find_scrs(phasic[start:stop], min_amplitude, max_rise)
-        peaks_all.append(peaks + start)
-        onsets_all.append(onsets + start)
-    if not peaks_all:
-        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
-    return np.concatenate(peaks_all), np.concatenate(onsets_all)
+        peaks, onsets, confirm = _scrs_confirmed(phasic[start:stop], min_amplitude, max_rise)
+        found.append((peaks + start, onsets + start, confirm + start))
+    if not found:
+        empty = np.empty(0, dtype=np.int64)
+        return empty, empty, empty
+    return (
+        np.concatenate([f[0] for f in found]),
+        np.concatenate([f[1] for f in found]),
+        np.concatenate([f[2] for f in found]),
+    )
 
 
 def decompose_eda(

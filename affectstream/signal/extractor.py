@@ -6,6 +6,7 @@ entry points run the same incremental code and give the same numbers.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import logging
 import math
@@ -41,6 +42,10 @@ FAMILY = {
 PRIORITY = {"ecg": -3, "ppg": -2, "rr": -1}
 #: Column order of the families.
 FAMILY_ORDER = ("hrv", "eda", "eeg", "temp", "acc", "hr")
+#: Streaming: an event stream (no rate, e.g. heart rate once a second) counts as complete up
+#: to the newest data of the other streams minus the most its recent blocks lagged them, minus
+#: this margin (s); its recent blocks are the last EVENT_DELAY_BLOCKS.
+EVENT_MARGIN, EVENT_DELAY_BLOCKS = 0.25, 8
 
 
 def _make_processor(block: SampleBlock, config: WindowConfig) -> Processor:
@@ -78,15 +83,16 @@ class StreamingExtractor:
     min_chunk : float, optional
         Blocks of a stream are gathered until they span this many seconds (default: the
         step) before they are processed: BLE delivers a few samples per notification and
-        the fixed cost per processed block would dominate. Results do not depend on it;
-        rows come at most this much later. 0 processes every block at once.
+        the fixed cost per processed block would dominate. Data reaching the end of the next
+        window is processed at once, so rows are not delayed by it; results do not depend on
+        it. 0 processes every block at once.
 
     Notes
     -----
     A row for the window ending at ``t_end`` is emitted once every stream seen so far has
-    processed data past ``t_end`` (ECG/PPG and EDA need ``beat_margin`` / 1 s of look-ahead to
-    confirm peaks, so rows lag the data by a few seconds). Call :meth:`flush` at the end of a
-    recording for the remaining rows.
+    processed data past ``t_end`` (ECG needs 0.43 s of look-ahead to confirm R peaks, EDA at
+    most 0.5 s to confirm SCR peaks, PPG ``beat_margin`` plus up to ``beat_segment``).
+    Call :meth:`flush` at the end of a recording for the remaining rows.
 
     A stream that has delivered nothing while the data of the others advanced more than
     ``config.max_lag`` seconds is *paused*: rows stop waiting for it. It is drained as at the
@@ -122,6 +128,9 @@ class StreamingExtractor:
         self._next_k: int | None = None
         # stream -> newest sample time (of any stream) when it last delivered data
         self._heard: dict[str, float] = {}
+        # event stream -> how far its recent blocks started behind the newest data seen
+        self._event_delay: dict[str, collections.deque[float]] = {}
+        self._announced: dict[str, tuple[float, float]] = {}  # first, last time
         self.columns: list[str] = ["t_end"]
         self._layout: _FrameLayout | None = None
 
@@ -185,9 +194,15 @@ class StreamingExtractor:
             The block that will be pushed.
         """
         if len(block) and self._processor(block) is not None:
-            self._see(block.stream, float(block.t[-1]))
+            self._announced[block.stream] = (float(block.t[0]), float(block.t[-1]))
+            self._see(block.stream, float(block.t[-1]), float(block.t[0]))
 
-    def _see(self, stream: str, t: float) -> None:
+    def _see(self, stream: str, t: float, first: float | None = None) -> None:
+        if first is not None and self._processors[stream].sfreq is None and self._heard:
+            delays = self._event_delay.setdefault(
+                stream, collections.deque(maxlen=EVENT_DELAY_BLOCKS)
+            )
+            delays.append(max(0.0, max(self._heard.values()) - first))
         # A stream that delivers is current, even if its data lag (a burst catching up).
         self._heard[stream] = max(t, *self._heard.values(), -math.inf)
 
@@ -222,7 +237,9 @@ class StreamingExtractor:
         processor = self._processor(block)
         if processor is None or len(block) == 0:
             return []
-        self._see(block.stream, float(block.t[-1]))
+        times = (float(block.t[0]), float(block.t[-1]))
+        announced = self._announced.pop(block.stream, None) == times
+        self._see(block.stream, times[1], None if announced else times[0])
         pending = self._pending.setdefault(block.stream, [])
         pending.append(block)
         first, last = pending[0], pending[-1]
@@ -230,8 +247,13 @@ class StreamingExtractor:
             span = (int(last.index[-1]) - int(first.index[0]) + 1) / processor.sfreq
         else:
             span = float(last.t[-1] - first.t[0])
-        # A paused stream is fed at once: rows wait for it again as soon as it is back.
-        if span < self.min_chunk and not processor.paused:
+        # A paused stream is fed at once: rows wait for it again as soon as it is back. Data
+        # reaching the next window end is fed at once too, while this stream is not yet
+        # processed past it: gathering must not delay a row.
+        reach = float(last.t[-1]) + (1.0 / processor.sfreq if processor.sfreq else 0.0)
+        end = self._next_end()
+        holds = reach >= end and processor.ready_until() < end
+        if span < self.min_chunk and not processor.paused and not holds:
             return []
         self._feed_pending(block.stream)
         return self._emit(final=False)
@@ -256,6 +278,15 @@ class StreamingExtractor:
         return self._frame(self._emit(final=True))
 
     # -- output -------------------------------------------------------------------------
+    def _first_k(self) -> int:
+        if self._next_k is None:
+            self._next_k = math.ceil(self.config.window / self.config.step - 1e-9)
+        return self._next_k
+
+    def _next_end(self) -> float:
+        """End of the next window to emit (+inf before the time origin is known)."""
+        return self._t_end(self._first_k()) if self.origin is not None else math.inf
+
     def _t_end(self, k: int) -> float:
         if self.origin is None:
             raise RuntimeError("window end asked before the first block fixed the time origin.")
@@ -305,14 +336,13 @@ class StreamingExtractor:
     def _emit(self, *, final: bool) -> list[dict[str, object]]:
         if not self._processors or self.origin is None:
             return []
-        if self._next_k is None:
-            self._next_k = math.ceil(self.config.window / self.config.step - 1e-9)
+        self._next_k = self._first_k()
         if final:
             ready = max(p.data_end() for p in self._processors.values())
         else:
             self._pause_silent()
             ready = min(
-                (p.ready_until() for p in self._processors.values() if not p.paused),
+                (self._ready(s, p) for s, p in self._processors.items() if not p.paused),
                 default=-math.inf,
             )
         rows = []
@@ -324,6 +354,24 @@ class StreamingExtractor:
             for processor in self._processors.values():
                 processor.trim(before)
         return rows
+
+    def _ready(self, stream: str, processor: Processor) -> float:
+        """Latest window end ``processor`` lets through now.
+
+        An event stream has no rate that says when its next event is due, so it would hold a
+        row until an event after the window's end arrives (up to a second for heart rate).
+        Live (``max_lag`` set), it counts as complete up to the newest data of the other
+        streams minus the most its recent blocks lagged them, minus :data:`EVENT_MARGIN`.
+        """
+        delays = self._event_delay.get(stream)
+        if self.config.max_lag is None or processor.sfreq is not None or not delays:
+            return processor.ready_until()
+        self._feed_pending(stream)  # the rule speaks for the events received, not only fed
+        ready = processor.ready_until()
+        others = [t for s, t in self._heard.items() if s != stream]
+        if not others:
+            return ready
+        return max(ready, max(others) - max(delays) - EVENT_MARGIN)
 
     def _pause_silent(self) -> None:
         """Pause the streams silent while the others' data advanced more than ``max_lag``."""

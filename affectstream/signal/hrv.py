@@ -1,10 +1,11 @@
 """Heart-rate variability from RR intervals, ECG or PPG.
 
-Peaks are found once per stream with NeuroKit2's detectors (``nk.ecg_findpeaks`` method
-"neurokit", ``nk.ppg_findpeaks`` method "elgendi", the detectors behind ``nk.ecg_peaks`` and
-``nk.ppg_peaks``) on a causally filtered signal, in fixed segments of ``beat_segment`` seconds
-with ``beat_margin`` seconds of context on each side. Per-window HRV is then plain numpy on the
-cached beats, with NeuroKit2's definitions: on the same peaks it equals ``nk.hrv_time``.
+Peaks are found once per stream on a causally filtered signal. ECG: NeuroKit2's "neurokit"
+detector (the one behind ``nk.ecg_peaks``) run as the samples arrive, with a look-ahead of
+0.43 s (:mod:`affectstream.signal.beats`). PPG: NeuroKit2's "elgendi" detector
+(``nk.ppg_findpeaks``) in fixed segments of ``beat_segment`` seconds with ``beat_margin``
+seconds of context on each side. Per-window HRV is then plain numpy on the cached beats, with
+NeuroKit2's definitions: on the same peaks it equals ``nk.hrv_time``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import numpy as np
 
 from affectstream.errors import SignalError
 from affectstream.signal._base import Buffer, CausalFilter, Processor, butter, notch
+from affectstream.signal.beats import EcgBeatDetector
 from affectstream.signal.config import WindowConfig
 from affectstream.types import FloatArray, IntArray, SampleBlock
 
@@ -197,6 +199,7 @@ class HrvProcessor(Processor):
         self.rr_valid = np.empty(0, dtype=bool)
         self.beat_quality = np.empty(0)
         self.history: list[float] = []
+        self.detector: EcgBeatDetector | None = None
         if self.modality == "rr":
             if self.sfreq is not None:
                 raise SignalError(
@@ -208,9 +211,12 @@ class HrvProcessor(Processor):
             raise SignalError(
                 f"{self.modality.upper()} stream {self.stream!r} needs a sampling rate."
             )
-        import neurokit2  # slow to import: at setup, not at the first beat or package import
+        if self.modality == "ppg":
+            # Slow to import (seconds): at setup, not at the first beat or package import;
+            # ECG needs none (its detector is affectstream.signal.beats).
+            import neurokit2
 
-        self._nk = neurokit2
+            self._nk = neurokit2
         sfreq = self.sfreq
         if sfreq < 50:
             raise SignalError(
@@ -232,6 +238,8 @@ class HrvProcessor(Processor):
         before, after = TEMPLATE_SPAN[self.modality]
         self.template = (round(before * sfreq), round(after * sfreq))
         self.context_seconds = config.beat_margin * 2 + 2.0
+        # ECG: beats as the samples arrive; PPG: in segments (self.segment, self.margin).
+        self.detector = EcgBeatDetector(sfreq, self.template) if self.modality == "ecg" else None
 
     # -- input --------------------------------------------------------------------------
     def check_units(self, block: SampleBlock) -> None:
@@ -259,18 +267,24 @@ class HrvProcessor(Processor):
         for stage in self.filters:
             x = stage(x)
         self.buffer.append(np.column_stack((x[:, 0], np.isnan(values[:, 0]))))
+        if self.detector is not None:
+            # The filter gives NaN where the raw sample is missing: a gap ends a run.
+            self._add_beats(self.detector.feed(x[:, 0]))
+            return
         while (self.segments_done + 1) * self.segment + self.margin <= self.n:
             self._detect(self.segments_done)
             self.segments_done += 1
 
     def drain(self) -> None:
-        if self.modality != "rr":
+        if self.detector is not None:
+            self._add_beats(self.detector.close())
+        elif self.modality != "rr":
             while self.segments_done * self.segment < self.n:
                 self._detect(self.segments_done)
                 self.segments_done += 1
 
     def resume_position(self) -> int:
-        if self.modality == "rr":
+        if self.modality == "rr" or self.detector is not None:
             return self.n
         return max(self.n, self.segments_done * self.segment)
 
@@ -322,8 +336,16 @@ class HrvProcessor(Processor):
             quality_of = dict(zip(whole.tolist(), np.clip(corr, 0.0, 1.0).tolist(), strict=True))
         absolute = lo + peaks
         keep = (absolute >= seg_start) & (absolute < seg_stop)
-        new = absolute[keep]
-        quality = np.array([quality_of.get(rel, 0.0) for rel in peaks[keep].tolist()])
+        quality = [quality_of.get(rel, 0.0) for rel in peaks[keep].tolist()]
+        self._add_beats(list(zip(absolute[keep].tolist(), quality, strict=True)))
+
+    def _add_beats(self, beats: list[tuple[int, float]]) -> None:
+        """Append detected beats (position, quality) with their RR intervals and flags."""
+        if not beats:
+            return
+        sfreq = self.rate
+        new = np.array([b[0] for b in beats], dtype=np.int64)
+        quality = np.array([b[1] for b in beats], dtype=np.float64)
         # One beat per mindelay: drop detections too close to the previous kept beat.
         min_gap = MIN_BEAT_DISTANCE * sfreq
         previous = int(self.beat_pos[-1]) if self.beat_pos.size else -(10**12)
@@ -361,6 +383,8 @@ class HrvProcessor(Processor):
         if self.modality == "rr":
             return self.last_t
         sfreq = self.rate
+        if self.detector is not None:
+            return self.t_first + self.detector.final / sfreq
         return self.t_first + self.segments_done * self.segment / sfreq
 
     def columns(self) -> list[str]:

@@ -1,7 +1,8 @@
 """Quality flags catch what they claim, on recordings distorted in known ways (issue 12).
 
 An EDA electrode toggling by ±0.05 µS makes dozens of "SCRs" a minute at quality 1.0 unless
-the SCR rate is checked; EEG hard-clipped at ±10 µV passes unless clipping is. Each case is
+the SCR rate is checked; EDA stuck at one value plus 0.001 µS of noise passes unless a
+variance floor is checked; EEG hard-clipped at ±10 µV passes unless clipping is. Each case is
 checked on synthetic data and, when ../shared/data is there, on real recordings (Empatica E4
 EDA from Stress-Predict, clinical EEG from eegmat); the undistorted recordings keep their
 quality.
@@ -86,3 +87,37 @@ def test_clipped_eeg_on_real_eeg(shared_data: Path) -> None:
     mapped = to_muse_montage(next(b for b in read_recording(path) if b.modality == "eeg"))
     assert mapped is not None
     check_clipping(mapped)
+
+
+def frozen(block: SampleBlock, noise: float = 0.001, seed: int = 0) -> SampleBlock:
+    """``block`` stuck at its first value, plus ``noise`` µS of Gaussian sensor noise."""
+    rng = np.random.default_rng(seed)
+    values = block.values[0] + rng.normal(0.0, noise, block.values.shape)
+    return replaced(block, values)
+
+
+def check_frozen(eda: SampleBlock) -> None:
+    config = WindowConfig()
+    clean = extract_features([eda], config)
+    assert (clean["quality_eda"] > 0.9).all()
+    bad = extract_features([frozen(eda)], config)
+    assert (bad["quality_eda"] == 0.0).all()
+    assert bad["eda_tonic_mean"].isna().all()  # no tonic level from a stuck reading
+
+
+def test_frozen_eda_on_synthetic_eda() -> None:
+    values, _, _ = synthetic_eda(300.0, 32.0, np.random.default_rng(6))
+    check_frozen(SampleBlock.regular("band/eda", "eda", ("eda",), values, 32.0, 1e9))
+
+
+@pytest.mark.shared_data
+def test_frozen_eda_on_real_e4_eda(shared_data: Path) -> None:
+    recording = load_recording(shared_data / "stress-predict" / "Raw_data" / "S12")
+    eda = next(b for b in recording.blocks if b.modality == "eda")
+    first_10_minutes = slice(0, 600 * 4)
+    eda = SampleBlock(
+        stream=eda.stream, modality="eda", channels=eda.channels, unit=eda.unit, sfreq=4.0,
+        t=eda.t[first_10_minutes], values=eda.values[first_10_minutes],
+        index=eda.index[first_10_minutes],
+    )  # fmt: skip
+    check_frozen(eda)

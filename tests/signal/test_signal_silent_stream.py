@@ -10,6 +10,7 @@ import pytest
 
 from affectstream.errors import ConfigError
 from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
+from affectstream.signal.eda import SCR_SEGMENT
 from affectstream.signal.synthetic import split_block, synthetic_recording
 from affectstream.types import SampleBlock
 
@@ -141,8 +142,9 @@ def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
     ecg, eda, _ = synthetic_recording(4, seed=34).blocks
     extractor = StreamingExtractor(CONFIG)
     chunks = _one_second_chunks([ecg, eda])
-    late_from, late_to = 102.5, 145.0  # EDA held back from mid-segment (segments of 5 s)
-    eda_chunks = split_block(eda, [64, 32, 64])  # one chunk ends at 102.5 s
+    # EDA held back from mid-segment (SCR segments of SCR_SEGMENT = 0.25 s, 16 samples)
+    late_from, late_to = 104.125, 145.0
+    eda_chunks = split_block(eda, [64, 40, 56])  # one chunk ends at 104.125 s
     chunks = sorted([c for c in chunks if c.modality != "eda"] + eda_chunks, key=lambda c: c.t[-1])
     held = [c for c in eda_chunks if late_from <= c.t[0] - T0 < late_to]
     assert held and held[0].t[0] - T0 == pytest.approx(late_from)
@@ -176,7 +178,8 @@ def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
     expected = share(paused["t_end"], 0.0, late_from)
     np.testing.assert_allclose(paused["quality_eda"], expected, atol=tol)
     # ... later rows have the late data, except the rest of the segment drained at the pause.
-    drained_to = np.ceil(late_from / 5.0) * 5.0
+    drained_to = np.ceil(late_from / SCR_SEGMENT) * SCR_SEGMENT
+    assert drained_to > late_from
     expected = 1.0 - share(resumed["t_end"], late_from, drained_to)
     np.testing.assert_allclose(resumed["quality_eda"], expected, atol=tol)
     assert resumed["usable_eda"].all()

@@ -1,0 +1,330 @@
+"""Streaming R-peak detection with a bounded look-ahead.
+
+NeuroKit2's "neurokit" detector (``nk.ecg_findpeaks(method="neurokit")``, the one behind
+``nk.ecg_peaks``) run sample by sample instead of on a whole segment:
+
+- the absolute gradient of the cleaned ECG is smoothed with a centred 0.1-s boxcar
+  (``smoothgrad``) and that again with a centred 0.75-s boxcar (``avggrad``); both are
+  NeuroKit2's ``signal_smooth(kernel="boxcar")`` (``uniform_filter1d``, edges repeated), computed
+  from running sums, so a sample is final once half a boxcar of later data has arrived;
+- a QRS complex is where ``smoothgrad > 1.5 * avggrad``; its R peak is the most prominent local
+  maximum of the ECG inside it;
+- a QRS shorter than 0.4 times the mean length of the recent ones is ignored (NeuroKit2 takes
+  the mean over the whole segment, which a stream cannot know: here over the last
+  :data:`QRS_HISTORY` complexes);
+- refractory rule: a peak within 0.3 s of the previous beat is dropped (NeuroKit2's
+  ``mindelay``).
+
+The look-ahead is therefore half of each boxcar plus one sample for the gradient: 0.42-0.43 s
+at any rate (:meth:`EcgBeatDetector.lookahead`). A beat is final when its QRS ends, so the
+detector also reports how far beats are final (:attr:`EcgBeatDetector.final`): never more than
+the look-ahead plus the length of a QRS still open behind the newest sample. A missed beat is
+not waited for: the long interval it leaves is flagged invalid by the interval screen
+(:func:`affectstream.signal.hrv.screen_intervals`) and left out of the HRV.
+
+Missing samples (NaN) end a run: the run is finished as at the end of a recording and a new one
+starts with the next finite sample, so a gap gives the same beats whether it is NaN rows or the
+end of the data so far.
+"""
+
+from __future__ import annotations
+
+import collections
+import itertools
+import logging
+
+import numpy as np
+import scipy.signal as sps
+
+from affectstream.signal._base import Buffer
+from affectstream.types import FloatArray
+
+logger = logging.getLogger(__name__)
+
+#: NeuroKit2's "neurokit" detector settings (``_ecg_findpeaks_neurokit``), seconds or weights.
+SMOOTH_WINDOW, AVG_WINDOW, GRAD_THRESH_WEIGHT, MIN_LEN_WEIGHT, MIN_DELAY = 0.1, 0.75, 1.5, 0.4, 0.3
+#: Recent QRS complexes whose mean length sets the shortest QRS accepted.
+QRS_HISTORY = 16
+#: Recent beats averaged into the template each beat's waveform is compared with.
+TEMPLATE_BEATS = 8
+
+
+class Boxcar:
+    """A centred moving average of a stream, NeuroKit2's ``signal_smooth(kernel="boxcar")``.
+
+    ``scipy.ndimage.uniform_filter1d(x, size, mode="nearest")`` over a whole run, computed from
+    a running sum carried across calls: the output does not depend on how the input is cut.
+
+    Parameters
+    ----------
+    size : int
+        Boxcar length in samples.
+    """
+
+    def __init__(self, size: int) -> None:
+        self.size = max(int(size), 1)
+        self.behind = self.size // 2  # uniform_filter1d's window: [i - size//2, i + ahead]
+        self.ahead = self.size - 1 - self.behind
+        self._sums = np.empty(0)  # running sums of the padded input, last size + 1 kept
+        self._count = 0  # padded inputs summed so far
+        self._emitted = 0  # padded positions whose output was given
+        self._last = float("nan")
+
+    def push(self, values: FloatArray) -> FloatArray:
+        """Add samples; return the outputs that became final (in order)."""
+        if values.size == 0:
+            return values[:0].copy()
+        if self._count == 0:  # edge repeated before the first sample
+            values = np.concatenate((np.full(self.behind, values[0]), values))
+            self._emitted = self.behind
+        self._last = float(values[-1])
+        return self._add(values)
+
+    def close(self) -> FloatArray:
+        """End of the run: repeat the last sample and return the remaining outputs."""
+        if self._count == 0:
+            return np.empty(0)
+        out = self._add(np.full(self.ahead, self._last))
+        self._sums, self._count, self._emitted = np.empty(0), 0, 0
+        return out
+
+    def _add(self, values: FloatArray) -> FloatArray:
+        carry = self._sums[-1] if self._sums.size else 0.0
+        sums = np.cumsum(np.concatenate(([carry], values)))[1:]
+        base = self._count - self._sums.size  # padded position of self._sums[0]
+        every = np.concatenate((self._sums, sums))
+        self._count += values.size
+        # Output at padded position p: (S[p + ahead] - S[p - behind - 1]) / size, S[-1] = 0.
+        stop = self._count - self.ahead
+        p = np.arange(self._emitted, max(stop, self._emitted))
+        hi = every[p + self.ahead - base]
+        lo_index = p - self.behind - 1 - base
+        lo = np.where(p - self.behind - 1 >= 0, every[np.maximum(lo_index, 0)], 0.0)
+        self._emitted = max(stop, self._emitted)
+        keep = self.size + 1
+        self._sums = every[-keep:]
+        return np.asarray((hi - lo) / self.size, dtype=np.float64)
+
+
+class EcgBeatDetector:
+    """R peaks of a cleaned ECG stream, found as the samples arrive (see the module docstring).
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+    template : tuple of int
+        Samples before and after a peak compared with the recent beats' mean waveform.
+    """
+
+    def __init__(self, sfreq: float, template: tuple[int, int]) -> None:
+        self.sfreq = sfreq
+        self.smooth = int(np.rint(SMOOTH_WINDOW * sfreq))
+        self.avg = int(np.rint(AVG_WINDOW * sfreq))
+        self.min_delay = int(np.rint(MIN_DELAY * sfreq))
+        self.template = template
+        self.x = Buffer(1)  # cleaned ECG of the current run
+        self.grad = Buffer(1)  # smoothgrad, by position
+        self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
+        self.waves: collections.deque[FloatArray] = collections.deque(maxlen=TEMPLATE_BEATS)
+        self.last_peak = -(10**12)
+        self.final = 0  # beats before this position are final
+        self._n = 0  # positions received
+        self._run_start: int | None = None
+        self._reset_run(0)
+
+    @property
+    def lookahead(self) -> int:
+        """Samples after a position needed before its QRS membership is final."""
+        box_s, box_a = Boxcar(self.smooth), Boxcar(self.avg)
+        return 1 + box_s.ahead + box_a.ahead
+
+    def _reset_run(self, start: int) -> None:
+        self._run_start = None
+        self._box_s = Boxcar(self.smooth)
+        self._box_a = Boxcar(self.avg)
+        self._grad_pos = start  # next position whose gradient is computed
+        self._s_pos = start  # next position of smoothgrad output
+        self._q_pos = start  # next position whose QRS flag is decided
+        self._prev_q: bool | None = None  # QRS flag of the position before _q_pos
+        self._beg: int | None = None  # start (last non-QRS sample) of an open QRS
+
+    def feed(self, x: FloatArray) -> list[tuple[int, float]]:
+        """Add cleaned samples (NaN where missing); return new beats as (position, quality)."""
+        beats: list[tuple[int, float]] = []
+        finite = np.isfinite(x)
+        start = self._n
+        self._n += x.size
+        edges = np.flatnonzero(np.diff(np.concatenate(([1], finite.view(np.int8), [1]))))
+        # Alternating [finite piece][NaN piece]...: handle each piece in order.
+        cuts = np.concatenate(([0], edges, [x.size]))
+        for lo, hi in itertools.pairwise(cuts.tolist()):
+            if hi <= lo:
+                continue
+            if finite[lo]:
+                beats += self._extend(start + lo, x[lo:hi])
+            else:
+                beats += self.close()
+                self._reset_run(start + hi)
+                self.final = start + hi
+        return beats
+
+    def close(self) -> list[tuple[int, float]]:
+        """End the current run as at the end of a recording; return its last beats."""
+        if self._run_start is None:
+            return []
+        beats = self._gradient_close()
+        self._reset_run(self._n)
+        self.final = self._n
+        return beats
+
+    # -- the pipeline ---------------------------------------------------------------------
+    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
+        if self._run_start is None:
+            self._run_start = pos
+            self._grad_pos = self._s_pos = self._q_pos = pos
+            self.x = _empty_at(pos)
+            self.grad = _empty_at(pos)
+        self.x.append(x[:, None])
+        # np.gradient: one-sided at the run's ends, central inside (needs the next sample).
+        first, stop = self._grad_pos, self.x.stop - 1
+        if stop <= first:
+            return []
+        xs = self.x.get(first - 1, stop + 1)[:, 0]
+        grad = np.abs((xs[2:] - xs[:-2]) / 2.0)
+        if first == self._run_start:
+            grad[0] = abs(xs[2] - xs[1])
+        self._grad_pos = stop
+        beats = self._smooth(self._box_s.push(grad))
+        self._certain()
+        return beats
+
+    def _certain(self) -> None:
+        """Move :attr:`final` past samples that cannot be part of a QRS, whatever follows.
+
+        ``smoothgrad`` is known 0.05 s after a sample, ``avggrad`` 0.43 s after. But
+        ``smoothgrad`` is never negative, so the part of a sample's 0.75-s average already
+        known bounds ``avggrad`` from below: where ``smoothgrad`` stays under 1.5 times that
+        bound, no QRS can start, and no beat before that point can still be found. Beats
+        do not change; rows just need not wait the full look-ahead between heartbeats.
+        """
+        if self._beg is not None or self._prev_q is not False or self._s_pos <= self._q_pos:
+            return
+        box = Boxcar(self.avg)
+        lo = max(self._q_pos - box.behind, self.grad.start)
+        known = self.grad.get(lo, self._s_pos)[:, 0]
+        sums = np.concatenate(([0.0], np.cumsum(known)))
+        p = np.arange(self._q_pos, self._s_pos)
+        start = np.maximum(p - box.behind, lo) - lo
+        stop = np.minimum(p + box.ahead + 1, self._s_pos) - lo
+        bound = (sums[stop] - sums[start]) / box.size
+        # A margin of 1e-9 covers the rounding of a sum formed differently from Boxcar's.
+        quiet = known[p - lo] <= GRAD_THRESH_WEIGHT * bound * (1.0 - 1e-9)
+        run = int(np.argmin(quiet)) if not quiet.all() else quiet.size
+        self.final = max(self.final, self._q_pos + run)
+
+    def _gradient_close(self) -> list[tuple[int, float]]:
+        run_start = self._run_start
+        assert run_start is not None
+        beats: list[tuple[int, float]] = []
+        if self.x.stop - run_start < 2:
+            return beats
+        # The last sample's gradient is one-sided (as np.gradient's edge).
+        last = self.x.get(self.x.stop - 2, self.x.stop)[:, 0]
+        beats += self._smooth(self._box_s.push(np.array([abs(last[1] - last[0])])))
+        beats += self._smooth(self._box_s.close())
+        beats += self._decide(self._box_a.close())
+        return beats
+
+    def _smooth(self, smoothgrad: FloatArray) -> list[tuple[int, float]]:
+        if smoothgrad.size == 0:
+            return []
+        self.grad.append(smoothgrad[:, None])
+        self._s_pos += smoothgrad.size
+        return self._decide(self._box_a.push(smoothgrad))
+
+    def _decide(self, avggrad: FloatArray) -> list[tuple[int, float]]:
+        if avggrad.size == 0:
+            return []
+        first = self._q_pos
+        smoothgrad = self.grad.get(first, first + avggrad.size)[:, 0]
+        qrs = smoothgrad > GRAD_THRESH_WEIGHT * avggrad
+        self._q_pos += avggrad.size
+        prev = qrs[0] if self._prev_q is None else self._prev_q
+        flags = np.concatenate(([prev], qrs))
+        self._prev_q = bool(qrs[-1])
+        change = np.flatnonzero(flags[1:] != flags[:-1])
+        peaks: list[int] = []
+        for i in change.tolist():
+            at = first + i - 1  # position of the last sample before the change
+            if flags[i + 1]:  # QRS starts after `at`
+                self._beg = at
+            elif self._beg is not None:  # NeuroKit2 ignores QRS ends before the first start
+                peak = self._qrs(self._beg, at)
+                self._beg = None
+                if peak is not None:
+                    peaks.append(peak)
+        beats = self._quality(peaks)
+        open_from = self._beg + 1 if self._beg is not None else self._q_pos
+        self.final = min(self._q_pos, open_from)
+        keep = min(open_from, self._q_pos) - self.avg - sum(self.template)
+        self.x.trim(keep)
+        self.grad.trim(min(open_from, self._q_pos) - 1 - self.avg)  # :meth:`_certain` sums
+        return beats
+
+    def _qrs(self, beg: int, end: int) -> int | None:
+        self.lengths.append(end - beg)
+        if end - beg < sum(self.lengths) / len(self.lengths) * MIN_LEN_WEIGHT:
+            return None
+        data = self.x.view(beg, end)[:, 0]
+        step = np.diff(data)
+        tops = np.flatnonzero((step[:-1] > 0) & (step[1:] < 0))
+        if tops.size == 1 and np.all(step != 0):
+            top = int(tops[0]) + 1  # one strict local maximum: the most prominent one
+        else:  # plateaus or several maxima: scipy's prominence, as NeuroKit2
+            locmax, props = sps.find_peaks(data, prominence=(None, None))
+            if locmax.size == 0:
+                return None
+            top = int(locmax[np.argmax(props["prominences"])])
+        peak = beg + top
+        if peak - self.last_peak <= self.min_delay:
+            return None  # refractory: one beat per 0.3 s
+        self.last_peak = peak
+        return peak
+
+    def _quality(self, peaks: list[int]) -> list[tuple[int, float]]:
+        """Each beat's correlation with the mean waveform of the last 8 beats, itself included.
+
+        A beat too close to its run's edges for its whole waveform gets 0 and stays out of
+        the template. The template of each beat is summed from its 8 waveforms alone, so
+        the numbers do not depend on how many beats one call handles.
+        """
+        before, after = self.template
+        start = self._run_start if self._run_start is not None else self.x.stop
+        whole = [p for p in peaks if p - before >= start and p + after <= self.x.stop]
+        if not whole:
+            return [(p, 0.0) for p in peaks]
+        offsets = np.arange(-before, after)
+        lo = self.x.start
+        waves = self.x.view(lo, self.x.stop)[:, 0][np.asarray(whole)[:, None] - lo + offsets]
+        recent = list(self.waves)
+        history = np.vstack([*recent, waves]) if recent else waves
+        templates = np.empty_like(waves)
+        for j in range(len(whole)):
+            stop = len(recent) + j + 1
+            templates[j] = history[max(0, stop - TEMPLATE_BEATS) : stop].mean(axis=0)
+        self.waves.extend(waves[-TEMPLATE_BEATS:].copy())
+        wc = waves - waves.mean(axis=1, keepdims=True)
+        tc = templates - templates.mean(axis=1, keepdims=True)
+        num = np.einsum("ij,ij->i", wc, tc)
+        denom = np.sqrt(np.einsum("ij,ij->i", wc, wc) * np.einsum("ij,ij->i", tc, tc))
+        corr = np.divide(num, denom, out=np.zeros(len(whole)), where=denom > 0)
+        quality = dict(zip(whole, np.clip(corr, 0.0, 1.0).tolist(), strict=True))
+        return [(p, quality.get(p, 0.0)) for p in peaks]
+
+
+def _empty_at(position: int) -> Buffer:
+    """An empty one-column buffer whose first row will be at ``position``."""
+    buffer = Buffer(1)
+    buffer.start = buffer.stop = position
+    return buffer
