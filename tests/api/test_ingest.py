@@ -53,6 +53,30 @@ def test_resent_batch_lands_once_and_lost_batch_is_a_gap(
     assert ledger["device_gap_samples"] == 20  # the runtime's own accounting of the hole
 
 
+def test_one_batch_with_several_blocks_of_a_new_stream_advances_its_cursor_in_order(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """The batch's cursors are locked once; blocks of one stream still apply in order."""
+    session = start_ingest_session(admin, world.participant_a)
+    blocks = [eda_block(0, 40), eda_block(20, 40), eda_block(70, 10), eda_block(0, 10)]
+    with server.client(world.keys["device"]) as device:
+        answer = device.post(f"/sessions/{session}/ingest", json={"blocks": blocks})
+    assert answer.status_code == 200, answer.text
+    got = [(r["accepted"], r["duplicates"], r["gap_samples"]) for r in answer.json()["results"]]
+    # new stream from 0; 20..39 resent, 40..59 new; 60..69 skipped; all of 0..9 resent
+    assert got == [(40, 0, 0), (20, 20, 0), (10, 0, 10), (0, 10, 0)]
+    expected_seqs = [*range(0, 60), *range(70, 80)]
+    raw = _wait_rows(admin, session, len(expected_seqs))
+    assert [round((row["eda"] - 1.0) * 1000) for row in raw["rows"]] == expected_seqs
+    stopped = admin.post(f"/sessions/{session}/stop").json()
+    assert stopped["ingest"]["band/eda"] == {
+        "next_seq": 80,
+        "received": len(expected_seqs),
+        "duplicates": 30,
+        "gap_samples": 10,
+    }
+
+
 def test_gap_event_is_stored_with_the_usual_accounting(
     server: Server, world: World, admin: httpx.Client
 ) -> None:
