@@ -150,3 +150,17 @@ def test_ingest_model_must_be_shipped(server: Server, world: World, admin: httpx
     assert admin.get(f"/studies/{world.study_a}/sessions").json()["total"] == before
     body["model"] = "none"  # features only: accepted
     assert admin.post("/sessions", json=body).status_code == 201
+
+
+def test_to_block_turns_missing_values_into_nan_and_keeps_the_sequence_numbers() -> None:
+    import math
+
+    from affectstream.api.ingest import BlockIn, to_block
+
+    raw = BlockIn("band/acc", "acc", ("x", "y"), 32.0, 7, [1.0, 2.0], [[0.5, None], [None, 1.5]])
+    block = to_block(raw)
+    assert block.values.shape == (2, 2)
+    assert [[None if math.isnan(v) else v for v in row] for row in block.values.tolist()] == (
+        raw.values
+    )
+    assert block.index.tolist() == [7, 8]
