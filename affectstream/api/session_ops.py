@@ -333,7 +333,6 @@ def _apply_batch(
     handed_off : bool
         Whether the blocks went to another replica.
     """
-    out = []
     with state.sessions() as db:
         service.check(who, "ingest")
         row = service.get_session(db, who, session_id)
@@ -345,23 +344,8 @@ def _apply_batch(
                 f"{row.status}) on this server; start a session with kind 'ingest'."
             )
         converted = [ingest.to_block(b) for b in blocks]
-        for block in converted:
-            # Locked: replicas sharing PostgreSQL advance a stream's cursor one at a time.
-            key = (session_id, block.stream)
-            cursor = db.get(IngestCursor, key, with_for_update=True)
-            if cursor is None:
-                first = int(block.index[0]) if len(block) else 0
-                cursor = IngestCursor(
-                    session_id=session_id,
-                    stream=block.stream,
-                    next_seq=first,
-                    received=0,
-                    duplicates=0,
-                    gap_samples=0,
-                )
-                db.add(cursor)
-                db.flush()  # a concurrent first batch of this stream fails here, not later
-            out.append(ingest.apply_cursor(cursor, block))
+        cursors = _lock_cursors(db, session_id, converted)
+        out = [ingest.apply_cursor(cursors[block.stream], block) for block in converted]
         accepted = [b for b, _ in out if b is not None]
         if elsewhere and accepted:
             db.add(
@@ -373,6 +357,52 @@ def _apply_batch(
             )
         db.commit()
     return out, elsewhere
+
+
+def _lock_cursors(
+    db: Session, session_id: str, blocks: Sequence[SampleBlock]
+) -> dict[str, IngestCursor]:
+    """Worker thread: the cursors of every stream in ``blocks``, locked, made if new.
+
+    One ``SELECT ... FOR UPDATE`` for the whole batch (ordered by stream, so replicas sharing
+    PostgreSQL lock a session's cursors in the same order and cannot deadlock) instead of a
+    locked read per block: the per-block reads each flushed the previous block's update first.
+    A stream seen for the first time starts at its first block's sequence number; a
+    concurrent first batch of the same stream fails the flush here (``IntegrityError``: the
+    caller retries), not later.
+
+    Returns
+    -------
+    dict of str to IngestCursor
+        Stream id to its cursor (updated in place by :func:`ingest.apply_cursor`; the caller
+        commits them in one transaction).
+    """
+    streams = sorted({block.stream for block in blocks})
+    if not streams:
+        return {}
+    found = db.scalars(
+        select(IngestCursor)
+        .where(IngestCursor.session_id == session_id, IngestCursor.stream.in_(streams))
+        .order_by(IngestCursor.stream)
+        .with_for_update()
+    ).all()
+    cursors = {cursor.stream: cursor for cursor in found}
+    new = False
+    for block in blocks:
+        if block.stream not in cursors:
+            cursors[block.stream] = IngestCursor(
+                session_id=session_id,
+                stream=block.stream,
+                next_seq=int(block.index[0]) if len(block) else 0,
+                received=0,
+                duplicates=0,
+                gap_samples=0,
+            )
+            db.add(cursors[block.stream])
+            new = True
+    if new:
+        db.flush()
+    return cursors
 
 
 def _feed(

@@ -53,6 +53,30 @@ def test_resent_batch_lands_once_and_lost_batch_is_a_gap(
     assert ledger["device_gap_samples"] == 20  # the runtime's own accounting of the hole
 
 
+def test_one_batch_with_several_blocks_of_a_new_stream_advances_its_cursor_in_order(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """The batch's cursors are locked once; blocks of one stream still apply in order."""
+    session = start_ingest_session(admin, world.participant_a)
+    blocks = [eda_block(0, 40), eda_block(20, 40), eda_block(70, 10), eda_block(0, 10)]
+    with server.client(world.keys["device"]) as device:
+        answer = device.post(f"/sessions/{session}/ingest", json={"blocks": blocks})
+    assert answer.status_code == 200, answer.text
+    got = [(r["accepted"], r["duplicates"], r["gap_samples"]) for r in answer.json()["results"]]
+    # new stream from 0; 20..39 resent, 40..59 new; 60..69 skipped; all of 0..9 resent
+    assert got == [(40, 0, 0), (20, 20, 0), (10, 0, 10), (0, 10, 0)]
+    expected_seqs = [*range(0, 60), *range(70, 80)]
+    raw = _wait_rows(admin, session, len(expected_seqs))
+    assert [round((row["eda"] - 1.0) * 1000) for row in raw["rows"]] == expected_seqs
+    stopped = admin.post(f"/sessions/{session}/stop").json()
+    assert stopped["ingest"]["band/eda"] == {
+        "next_seq": 80,
+        "received": len(expected_seqs),
+        "duplicates": 30,
+        "gap_samples": 10,
+    }
+
+
 def test_gap_event_is_stored_with_the_usual_accounting(
     server: Server, world: World, admin: httpx.Client
 ) -> None:
@@ -126,3 +150,17 @@ def test_ingest_model_must_be_shipped(server: Server, world: World, admin: httpx
     assert admin.get(f"/studies/{world.study_a}/sessions").json()["total"] == before
     body["model"] = "none"  # features only: accepted
     assert admin.post("/sessions", json=body).status_code == 201
+
+
+def test_to_block_turns_missing_values_into_nan_and_keeps_the_sequence_numbers() -> None:
+    import math
+
+    from affectstream.api.ingest import BlockIn, to_block
+
+    raw = BlockIn("band/acc", "acc", ("x", "y"), 32.0, 7, [1.0, 2.0], [[0.5, None], [None, 1.5]])
+    block = to_block(raw)
+    assert block.values.shape == (2, 2)
+    assert [[None if math.isnan(v) else v for v in row] for row in block.values.tolist()] == (
+        raw.values
+    )
+    assert block.index.tolist() == [7, 8]
