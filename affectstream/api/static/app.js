@@ -471,6 +471,9 @@
         c.stop = tr.stop;
         c.at = at;
         c.chart.set([tr.t, tr.min, tr.max]);
+        // Time of the newest bin with a sample (the browser test reads it to see data advance).
+        const i = tr.max.findLastIndex((x) => x !== null);
+        if (i >= 0) c.fig.dataset.newest = String(tr.t[i]);
       }
     }
     const traceQuery = traceSection ? "?traces=" + TRACES.map((t) => t[0]).join(",") : "";
