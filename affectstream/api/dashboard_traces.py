@@ -1,12 +1,14 @@
-"""Recent raw samples for the dashboard's live traces, read from the store incrementally.
+"""Recent raw samples for trace envelopes of sessions not running in this process.
 
-Every live page asks for the last seconds of each raw stream a few times a second. Reading
-that window from the store per request and per viewer costs several milliseconds per
-modality (chunk decompression), which N viewers of M sessions multiply. Here each (session,
-modality) keeps its recent samples in memory: a request within :data:`REFRESH_SECONDS` of the
-last read of that stream is served from memory; later, only the samples stored since are
-read and appended, and anything older than the longest window is dropped. All viewers of a
-session share one cache, so the store reads scale with sessions, not with viewers.
+A session running here serves its traces from memory
+(:class:`affectstream.runtime.recent.RecentTraces`); a stopped one, or one running in another
+replica, is read from the store here. Reading a window from the store per request and per
+viewer costs several milliseconds per modality (chunk decompression), which N viewers of M
+sessions multiply. Here each (session, modality) keeps its recent samples in memory: a
+request within :data:`REFRESH_SECONDS` of the last read of that stream is served from
+memory; later, only the samples stored since are read and appended, and anything older than
+the longest window is dropped. All viewers of a session share one cache, so the store reads
+scale with sessions, not with viewers.
 """
 
 from __future__ import annotations
