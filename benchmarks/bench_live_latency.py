@@ -3,10 +3,12 @@
 Starts a real ``affectstream serve`` on loopback with N emulated sessions (devices
 ``hr,polar,eda,muse``), then for ``--seconds`` polls ``/health`` every 0.25 s and each
 session's ``/dashboard/sessions/{id}/traces`` every 0.5 s (what the live page did before
-traces were pushed), optionally with ``--sse`` live event streams open, and reports per-route
-latency, requests answered per second, the service's CPU and how long its threads waited,
-runnable, for a core. Separates "the route is slow" from "the machine is busy" (compare with
-``bench_dashboard.py``, which adds the browser). Prints JSON (and writes it to ``--out``).
+traces were pushed), optionally with ``--sse`` live event streams open with pushed traces
+(``push_late``: how much later than the push period each push arrives, a measure of the
+service's event-loop lag). Reports per-route latency, requests per second, the service's
+CPU and how long its threads waited, runnable, for a core. Separates "the route is slow"
+from "the machine is busy" (``bench_dashboard.py`` adds the browser). Prints JSON (and
+writes it to ``--out``).
 
 Usage (from the repository root)::
 
@@ -32,6 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from affectstream.api.routers.live import TRACE_PUSH
 from benchmarks.bench_dashboard import _cpu_seconds, _sched_seconds  # one reading of /proc
 from tests.api.conftest import start_server, stop_server  # one server launcher
 
@@ -50,7 +53,7 @@ def _stats(values: list[float], seconds: float) -> dict[str, float]:
 
 
 async def _measure(url: str, key: str, sessions: list[str], sse: int, seconds: float) -> Any:
-    latency: dict[str, list[float]] = {"health": [], "traces": []}
+    latency: dict[str, list[float]] = {"health": [], "traces": [], "push_late": []}
     headers = {"Authorization": f"Bearer {key}"}
     stop = time.monotonic() + seconds
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=60) as client:
@@ -63,10 +66,19 @@ async def _measure(url: str, key: str, sessions: list[str], sse: int, seconds: f
                 await asyncio.sleep(max(0.0, period - (time.monotonic() - t0)))
 
         async def follow(sid: str) -> None:
-            async with client.stream("GET", f"/sessions/{sid}/events") as response:
-                async for _ in response.aiter_bytes():
+            # Pushed traces are due every TRACE_PUSH s: how late they arrive is how late the
+            # service's event loop runs its timers (plus loopback delivery).
+            last = None
+            path = f"/sessions/{sid}/events?traces=ecg"
+            async with client.stream("GET", path) as response:
+                async for line in response.aiter_lines():
                     if time.monotonic() > stop:
                         return
+                    if line.startswith("event: traces"):
+                        now = time.monotonic()
+                        if last is not None:
+                            latency["push_late"].append(max(0.0, now - last - TRACE_PUSH))
+                        last = now
 
         query = "modalities=ecg,eda,eeg,hr&seconds=10&points=300"
         tasks = [poll("health", "/health", 0.25)]
@@ -81,7 +93,9 @@ def main() -> int:
     parser.add_argument("--participants", type=int, default=10)
     parser.add_argument("--seconds", type=float, default=15.0, help="measuring window")
     parser.add_argument("--warmup", type=float, default=10.0)
-    parser.add_argument("--sse", type=int, default=0, help="live event streams held open")
+    parser.add_argument(
+        "--sse", type=int, default=0, help="live event streams (with pushed traces) held open"
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     if args.participants < 1:
