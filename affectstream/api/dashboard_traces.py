@@ -114,9 +114,9 @@ class RecentSamples:
         Returns
         -------
         dict or None
-            ``t`` (bin centres, s), ``min``, ``max`` (``None`` where a bin has no finite
-            sample), ``gaps`` ([t0, t1] spans of such bins), ``channel``, ``stop`` (the
-            window's end, s); None if nothing is stored.
+            ``t`` (bin centres, s), ``min``, ``max`` (NaN where a bin has no finite
+            sample; ``null`` once JSON-safe), ``gaps`` ([t0, t1] spans of such bins),
+            ``channel``, ``stop`` (the window's end, s); None if nothing is stored.
         """
         recent = self._samples(store, session, modality)
         if recent is None:
