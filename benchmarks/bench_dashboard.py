@@ -47,6 +47,16 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def _sched_seconds(pid: int) -> tuple[float, float]:
+    """Seconds the process's threads ran, and waited runnable for a core (/proc schedstat)."""
+    ran = waited = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread may end while we read
+            fields = (task / "schedstat").read_text().split()
+            ran, waited = ran + int(fields[0]), waited + int(fields[1])
+    return ran / 1e9, waited / 1e9
+
+
 def _rates(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     secs = (b["t"] - a["t"]) / 1000
     charts = {}
@@ -105,9 +115,11 @@ def main() -> int:
             time.sleep(1.0)
             first = {n: p.evaluate(_SNAP) for n, p in pages.items()}
             cpu0, wall0 = _cpu_seconds(server.process.pid), time.monotonic()
+            sched0 = _sched_seconds(server.process.pid)
             time.sleep(args.seconds)
             last = {n: p.evaluate(_SNAP) for n, p in pages.items()}
             cpu1, wall1 = _cpu_seconds(server.process.pid), time.monotonic()
+            sched1 = _sched_seconds(server.process.pid)
             overview = api.get("/dashboard/overview").json()
             browser.close()
         per_page = {n: _rates(first[n], last[n]) for n in pages}
@@ -139,11 +151,16 @@ def main() -> int:
             "devices_per_participant": 4,
             "measure_seconds": args.seconds,
             # Redraws of each live trace (scrolling with the clock, new data or not) and
-            # data refreshes (new envelopes from the server) per second.
+            # data refreshes (new envelopes pushed by the server, asked for every 0.5 s)
+            # per second.
             "trace_draws_per_s": summary("draws_per_s"),
             "trace_data_updates_per_s": summary("updates_per_s"),
             "page_frames_per_s_min": min(r["frames_per_s"] for r in per_page.values()),
             "server_cpu_percent": round(100 * (cpu1 - cpu0) / (wall1 - wall0), 1),
+            # Seconds the service's threads waited, runnable, for a core per second of wall
+            # time: above ~0 the machine, not the service, sets the pace.
+            "server_runqueue_wait_s_per_s": round((sched1[1] - sched0[1]) / (wall1 - wall0), 2),
+            "load_average_1min_at_end": os.getloadavg()[0],
             "sessions_running_at_end": len(overview),
             "ecg_samples_per_s_per_session": sorted(round(r) for r in ecg_rates),
             "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},

@@ -20,6 +20,7 @@ object with :func:`affectstream.api.service.get_session`, like every other route
 
 from __future__ import annotations
 
+import asyncio
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -28,6 +29,7 @@ from fastapi import APIRouter, FastAPI, Query
 from fastapi.responses import FileResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from affectstream.api import service
 from affectstream.api.dashboard_traces import RecentSamples
@@ -197,13 +199,67 @@ _TRACE_AUDITED: set[tuple[int, str]] = set()
 _RECENT = RecentSamples(max_seconds=MAX_TRACE_SECONDS)
 
 
+#: The trace query's modality list (``ecg,eda``), shared with the live stream's ``traces=``.
+MODALITIES_PATTERN = "^[a-z0-9_]{1,20}(,[a-z0-9_]{1,20}){0,9}$"
+
+
+def allow_traces(db: Session, who: Principal, session_id: str, modalities: str) -> None:
+    """Check ``who`` may see raw traces of the session; audit the first look (``view_trace``).
+
+    Raises
+    ------
+    affectstream.api.service.ForbiddenError, affectstream.api.service.NotFoundError
+    """
+    service.check(who, "features:read")
+    service.get_session(db, who, session_id)
+    if (who.user_id, session_id) not in _TRACE_AUDITED:
+        _TRACE_AUDITED.add((who.user_id, session_id))
+        audit(db, who, "view_trace", f"session/{session_id}", f"live envelope of {modalities}")
+        db.commit()
+
+
+def trace_envelopes(
+    state: ServiceState, session_id: str, modalities: str, seconds: float, points: int
+) -> dict[str, Any]:
+    """Envelopes of the session's recent raw streams, JSON-safe (NaN as ``null``).
+
+    A session running in this process is read from its in-memory
+    :class:`~affectstream.runtime.recent.RecentTraces` (no store, no thread: cheap enough
+    for the event loop); any other (stopped, or running in another replica) from the store
+    through :data:`_RECENT`, which blocks: call that off the event loop.
+    """
+    live = state.runner.live(session_id)
+    out: dict[str, Any] = {}
+    for modality in dict.fromkeys(modalities.split(",")):
+        if live is not None:
+            env = live.recent.envelope(modality, seconds, points)
+        else:
+            env = _RECENT.envelope(state.store, session_id, modality, seconds, points)
+        if env is not None:
+            out[modality] = env
+    return _safe({"session": session_id, "seconds": seconds, "traces": out})
+
+
+async def trace_message(
+    state: ServiceState, session_id: str, modalities: str, seconds: float, points: int
+) -> dict[str, Any]:
+    """A live ``traces`` message: :func:`trace_envelopes`, off the loop when it reads the store."""
+    if state.runner.live(session_id) is not None:
+        body = trace_envelopes(state, session_id, modalities, seconds, points)
+    else:
+        body = await asyncio.to_thread(
+            trace_envelopes, state, session_id, modalities, seconds, points
+        )
+    return {"type": "traces", **body}
+
+
 @router.get("/sessions/{session_id}/traces")
 def traces(
     session_id: str,
     state: StateDep,
     db: DbDep,
     who: PrincipalDep,
-    modalities: Annotated[str, Query(pattern="^[a-z0-9_]{1,20}(,[a-z0-9_]{1,20}){0,9}$")],
+    modalities: Annotated[str, Query(pattern=MODALITIES_PATTERN)],
     seconds: Annotated[float, Query(gt=0, le=MAX_TRACE_SECONDS)] = 10.0,
     points: Annotated[int, Query(ge=10, le=2000)] = 300,
 ) -> dict[str, Any]:
@@ -212,20 +268,11 @@ def traces(
     A bin without a finite sample (lost, saturated or not yet arrived) is ``null`` and part
     of a span in ``gaps``, which the page shades. Modalities the session does not have are
     left out. Operators may look (they watch signal quality); viewers may not; the first
-    read per session is audited (``view_trace``), not every poll.
+    read per session is audited (``view_trace``), not every poll. The live page gets the
+    same envelopes pushed on the session's event stream (``/sessions/{id}/events?traces=``).
     """
-    service.check(who, "features:read")
-    service.get_session(db, who, session_id)
-    if (who.user_id, session_id) not in _TRACE_AUDITED:
-        _TRACE_AUDITED.add((who.user_id, session_id))
-        audit(db, who, "view_trace", f"session/{session_id}", f"live envelope of {modalities}")
-        db.commit()
-    out: dict[str, Any] = {}
-    for modality in dict.fromkeys(modalities.split(",")):
-        env = _RECENT.envelope(state.store, session_id, modality, seconds, points)
-        if env is not None:
-            out[modality] = env
-    return _safe({"session": session_id, "seconds": seconds, "traces": out})
+    allow_traces(db, who, session_id, modalities)
+    return trace_envelopes(state, session_id, modalities, seconds, points)
 
 
 @router.get("/sessions/{session_id}/timeline")

@@ -1,12 +1,14 @@
-"""Recent raw samples for the dashboard's live traces, read from the store incrementally.
+"""Recent raw samples for trace envelopes of sessions not running in this process.
 
-Every live page asks for the last seconds of each raw stream a few times a second. Reading
-that window from the store per request and per viewer costs several milliseconds per
-modality (chunk decompression), which N viewers of M sessions multiply. Here each (session,
-modality) keeps its recent samples in memory: a request within :data:`REFRESH_SECONDS` of the
-last read of that stream is served from memory; later, only the samples stored since are
-read and appended, and anything older than the longest window is dropped. All viewers of a
-session share one cache, so the store reads scale with sessions, not with viewers.
+A session running here serves its traces from memory
+(:class:`affectstream.runtime.recent.RecentTraces`); a stopped one, or one running in another
+replica, is read from the store here. Reading a window from the store per request and per
+viewer costs several milliseconds per modality (chunk decompression), which N viewers of M
+sessions multiply. Here each (session, modality) keeps its recent samples in memory: a
+request within :data:`REFRESH_SECONDS` of the last read of that stream is served from
+memory; later, only the samples stored since are read and appended, and anything older than
+the longest window is dropped. All viewers of a session share one cache, so the store reads
+scale with sessions, not with viewers.
 """
 
 from __future__ import annotations
@@ -20,10 +22,8 @@ from typing import Any
 import numpy as np
 
 from affectstream.errors import StoreError
+from affectstream.runtime.recent import STALE_SECONDS, envelope_of
 from affectstream.store import RAW_PREFIX, TimeSeriesStore, seconds_to_ns
-
-#: A stream whose newest stored sample is older than this (s) is drawn up to now, as a gap.
-STALE_SECONDS = 3.0
 
 #: How long (s) a read of one stream is reused before the store is asked for newer samples.
 REFRESH_SECONDS = 0.25
@@ -114,36 +114,14 @@ class RecentSamples:
         Returns
         -------
         dict or None
-            ``t`` (bin centres, s), ``min``, ``max`` (``None`` where a bin has no finite
-            sample), ``gaps`` ([t0, t1] spans of such bins), ``channel``, ``stop`` (the
-            window's end, s); None if nothing is stored.
+            ``t`` (bin centres, s), ``min``, ``max`` (NaN where a bin has no finite
+            sample; ``null`` once JSON-safe), ``gaps`` ([t0, t1] spans of such bins),
+            ``channel``, ``stop`` (the window's end, s); None if nothing is stored.
         """
         recent = self._samples(store, session, modality)
-        if recent is None or not len(recent.t):
+        if recent is None:
             return None
-        t, v = recent.t, recent.v
-        now = time.time()
-        newest = float(t[-1])
-        stop = newest if now - newest < STALE_SECONDS else now
-        start = stop - seconds
-        period = float(np.median(np.diff(t[-1000:]))) if len(t) > 1 else seconds
-        n = int(np.clip(seconds / max(seconds / points, 1.5 * period), 2, points))
-        edges = np.linspace(start, stop, n + 1)
-        lo = np.full(n, np.nan)
-        hi = np.full(n, np.nan)
-        ok = np.isfinite(v) & (t >= start) & (t <= stop)
-        idx = np.clip(np.searchsorted(edges, t[ok], side="right") - 1, 0, n - 1)
-        np.fmin.at(lo, idx, v[ok])
-        np.fmax.at(hi, idx, v[ok])
-        empty = ~np.isfinite(lo)
-        # Spans of empty bins: where ``empty`` switches on and off.
-        flips = np.flatnonzero(np.diff(np.concatenate([[0], empty.astype(np.int8), [0]])))
-        pairs = zip(flips[::2], flips[1::2], strict=True)
-        return {
-            "channel": recent.channel,
-            "stop": stop,
-            "t": ((edges[:-1] + edges[1:]) / 2).tolist(),
-            "min": lo.tolist(),
-            "max": hi.tolist(),
-            "gaps": [[float(edges[i]), float(edges[j])] for i, j in pairs],
-        }
+        env = envelope_of(recent.t, recent.v, seconds, points)
+        if env is not None:
+            env["channel"] = recent.channel
+        return env

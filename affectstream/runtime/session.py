@@ -53,6 +53,7 @@ from affectstream.runtime.devices import DeviceTracker, declared_streams
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
 from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.protocol import StudyProtocol
+from affectstream.runtime.recent import RecentTraces
 from affectstream.runtime.session_compute import ComputeResult, FeatureWorker
 from affectstream.runtime.session_compute import records_batch as _records_batch
 from affectstream.runtime.session_config import DEFAULT_SOURCES, SessionConfig, new_session_id
@@ -148,6 +149,8 @@ class LiveSession:
         self.source: BlockSource | None = None
         #: What the runtime sees of each device (see :func:`~.devices.device_states`).
         self.devices = DeviceTracker()
+        #: The last seconds of each modality's first channel, for live traces.
+        self.recent = RecentTraces()
         #: Set once the devices stream (after ``source.start()``): fault schedules and
         #: anything timed from the session start wait for it.
         self.streaming = asyncio.Event()
@@ -295,6 +298,7 @@ class LiveSession:
         n_data = data_rows(block)
         ledger.on_block(block, n_data)
         self.devices.on_block(block)
+        self.recent.on_block(block)
         if self._closed:
             # Arrived after the final flush: counted as unflushed, never silently lost.
             self.late_blocks += 1

@@ -71,6 +71,15 @@ def test_study_session_end_to_end(
         page.wait_for_timeout(1500)
         assert page.evaluate("window.__chartStats['trace:ecg'].updates") > updates
         assert page.locator("figure.trace[data-modality=ecg]").is_visible()
+        # Live data, not a redraw of the same envelope: the newest ECG sample drawn moves on
+        # (pushed on the session's event stream; the page does not poll for traces).
+        ecg = "figure.trace[data-modality=ecg]"
+        raw = page.get_attribute(ecg, "data-newest")
+        assert raw is not None, "no ECG samples drawn"
+        newest = float(raw)
+        page.wait_for_function(
+            f"Number(document.querySelector('{ecg}').dataset.newest) > {newest}", timeout=15_000
+        )
         assert page.locator("#phase-name").inner_text() in ("baseline", "stress", "recovery")
 
         # Markers: free text with the mouse, "Mark now" with the keyboard; both stored.

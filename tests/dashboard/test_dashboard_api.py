@@ -8,6 +8,7 @@ their studies); another study's session is 404 for all but admin.
 from __future__ import annotations
 
 import io
+import json
 import time
 import zipfile
 
@@ -158,3 +159,45 @@ def test_export_downloads_what_was_stored(
         "format=estimates",
         "format=csv",
     }
+
+
+def _pushed_traces(client: httpx.Client, sid: str, want: int) -> list[dict]:
+    """The first ``want`` ``traces`` messages of the session's live stream (bounded wait)."""
+    out: list[dict] = []
+    deadline = time.monotonic() + 30
+    path = f"/sessions/{sid}/events?traces=eda,ecg"
+    with client.stream("GET", path, timeout=httpx.Timeout(30.0)) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: ") and '"type": "traces"' in line:
+                out.append(json.loads(line[6:]))
+                if len(out) >= want:
+                    return out
+            assert time.monotonic() < deadline, f"only {len(out)} traces messages in 30 s"
+    raise AssertionError("the live stream ended before its traces messages")
+
+
+def test_traces_pushed_on_live_stream(server: Server, world: World, admin: httpx.Client) -> None:
+    """The live page's data path: envelopes of the session's in-memory samples, pushed."""
+    sid = start_ingest_session(admin, world.participant_a)
+    t0 = time.time() - 8.0
+    values = [((i * 5) % 13) - 6.0 for i in range(32)]  # 8 s at 4 Hz
+    r = admin.post(f"/sessions/{sid}/ingest", json={"blocks": [_block(range(32), t0, values)]})
+    assert r.status_code == 200, r.text
+    first = _pushed_traces(admin, sid, 1)[0]
+    eda = first["traces"]["eda"]
+    assert "ecg" not in first["traces"]  # the session has no ECG: left out, not empty
+    assert eda["stop"] == pytest.approx(t0 + 31 / 4.0)  # ends at the newest sample
+    assert max(x for x in eda["max"] if x is not None) == max(values)
+    assert min(x for x in eda["min"] if x is not None) == min(values)
+    # Newer samples move the window on: the next messages end at the newest one.
+    more = [((i * 3) % 7) + 10.0 for i in range(32, 40)]
+    block = _block(range(32, 40), t0, values + more)
+    assert admin.post(f"/sessions/{sid}/ingest", json={"blocks": [block]}).status_code == 200
+    later = _pushed_traces(admin, sid, 1)[0]["traces"]["eda"]
+    assert later["stop"] == pytest.approx(t0 + 39 / 4.0)
+    assert max(x for x in later["max"] if x is not None) == max(more)
+    # A viewer may follow the session but not its raw traces.
+    with server.client(world.keys["viewer"]) as viewer:
+        assert viewer.get(f"/sessions/{sid}/events?traces=eda").status_code == 403
+    admin.post(f"/sessions/{sid}/stop")

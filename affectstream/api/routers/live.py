@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
+from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, WebSocket, WebSocketDisconnect, status
+from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import StreamingResponse
 
-from affectstream.api import service, session_ops
+from affectstream.api import dashboard, service, session_ops
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep, websocket_principal
 from affectstream.api.live import Subscriber
 from affectstream.api.schemas import SessionId
@@ -18,6 +20,10 @@ router = APIRouter(tags=["live"])
 
 #: Seconds between keep-alive comments on an idle SSE stream.
 SSE_KEEPALIVE = 15.0
+#: Seconds between pushed ``traces`` messages, and their window (s) and most bins.
+TRACE_PUSH = 0.5
+TRACE_SECONDS = 10.0
+TRACE_POINTS = 300
 
 
 @router.websocket("/sessions/{session_id}/live")
@@ -75,23 +81,46 @@ async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
     responses={200: {"content": {"text/event-stream": {}}}},
 )
 async def live_sse(
-    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep
+    session_id: SessionId,
+    state: StateDep,
+    db: DbDep,
+    who: PrincipalDep,
+    traces: Annotated[str | None, Query(pattern=dashboard.MODALITIES_PATTERN)] = None,
 ) -> StreamingResponse:
-    """The live messages as server-sent events (``event: <type>``, ``data: <json>``)."""
+    """The live messages as server-sent events (``event: <type>``, ``data: <json>``).
+
+    With ``traces=ecg,eda`` (roles that may read features), a ``traces`` message (the
+    dashboard's min/max envelopes of the last 10 s) follows every :data:`TRACE_PUSH` s: a
+    live page gets its trace data pushed instead of polling ``/dashboard/.../traces``.
+    """
     service.check(who, "live")
     row = service.get_session(db, who, session_id)
+    if traces is not None:
+        dashboard.allow_traces(db, who, session_id, traces)
+    hello = session_ops.hello(state, session_id, row.status)
+    # A yield dependency ends after the response, and this response lasts the whole session:
+    # give the database connection back now, or every open live page holds one of the
+    # pool's few connections and the other requests queue for the rest.
+    db.close()
     sub = state.hub.subscribe(session_id)
-    sub.put(session_ops.hello(state, session_id, row.status))
+    sub.put(hello)
+    period = TRACE_PUSH if traces is not None else SSE_KEEPALIVE
 
     async def stream() -> AsyncIterator[str]:
         try:
             yield ": connected\n\n"
+            due = time.monotonic() + period
             while True:
                 try:
-                    message = await asyncio.wait_for(sub.get(), SSE_KEEPALIVE)
+                    message = await asyncio.wait_for(sub.get(), max(0.0, due - time.monotonic()))
                 except TimeoutError:
-                    yield ": keep-alive\n\n"
-                    continue
+                    due = time.monotonic() + period
+                    if traces is None:
+                        yield ": keep-alive\n\n"
+                        continue
+                    message = await dashboard.trace_message(
+                        state, session_id, traces, TRACE_SECONDS, TRACE_POINTS
+                    )
                 if message is None:
                     return
                 yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"

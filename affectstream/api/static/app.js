@@ -331,7 +331,7 @@
     ];
   }
 
-  const TRACE_REFRESH = 500; // ms between trace data reads
+  const TRACE_REFRESH = 500; // ms between pushed trace envelopes (routers/live.py TRACE_PUSH)
   const TRACE_FPS = 20; // most redraws a second of a scrolling trace
 
   const TRACES = [
@@ -458,8 +458,29 @@
       await loadMarkers();
     } catch (e) { toast(e.message, true); }
 
-    events(`/sessions/${encodeURIComponent(sid)}/events`, (m) => {
-      if (m.type === "estimate") {
+    // The server pushes trace envelopes on the live stream (no polling: one request per
+    // refresh per chart cost the server far more than the envelope itself).
+    function onTraces(res) {
+      if (ended) return;
+      const at = performance.now();
+      for (const [mod, tr] of Object.entries(res.traces)) {
+        const c = traceCharts[mod];
+        if (!c) continue;
+        c.fig.hidden = false;
+        c.gaps.splice(0, c.gaps.length, ...tr.gaps);
+        c.stop = tr.stop;
+        c.at = at;
+        c.chart.set([tr.t, tr.min, tr.max]);
+        // Time of the newest bin with a sample (the browser test reads it to see data advance).
+        const i = tr.max.findLastIndex((x) => x !== null);
+        if (i >= 0) c.fig.dataset.newest = String(tr.t[i]);
+      }
+    }
+    const traceQuery = traceSection ? "?traces=" + TRACES.map((t) => t[0]).join(",") : "";
+    events(`/sessions/${encodeURIComponent(sid)}/events${traceQuery}`, (m) => {
+      if (m.type === "traces") {
+        onTraces(m);
+      } else if (m.type === "estimate") {
         pushEstimate(series, m, 2000);
         affectChart.set(series);
         estimateBox.replaceChildren(...estimateText(m));
@@ -530,25 +551,9 @@
     });
 
     if (traceSection) {
-      // Data every TRACE_REFRESH ms (the store receives samples in batches anyway); between
-      // refreshes each chart scrolls with the clock at up to TRACE_FPS frames a second,
-      // TRACE_REFRESH behind the newest sample so the right edge is always drawn.
-      const mods = TRACES.map((t) => t[0]).join(",");
-      every(TRACE_REFRESH, async () => {
-        if (ended) return;
-        const res = await api(`/dashboard/sessions/${encodeURIComponent(sid)}/traces?modalities=${mods}&seconds=10&points=300`,
-          { signal: ctl.signal });
-        const at = performance.now();
-        for (const [mod, tr] of Object.entries(res.traces)) {
-          const c = traceCharts[mod];
-          if (!c) continue;
-          c.fig.hidden = false;
-          c.gaps.splice(0, c.gaps.length, ...tr.gaps);
-          c.stop = tr.stop;
-          c.at = at;
-          c.chart.set([tr.t, tr.min, tr.max]);
-        }
-      });
+      // Data arrive as "traces" messages on the live stream every TRACE_REFRESH ms (see
+      // onTraces); between them each chart scrolls with the clock at up to TRACE_FPS frames
+      // a second, TRACE_REFRESH behind the newest sample so the right edge is always drawn.
       let last = 0;
       let raf = 0;
       const frame = (ts) => {
