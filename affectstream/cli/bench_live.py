@@ -35,18 +35,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ramp and print the result.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Run the ramp and print the result."""
     from affectstream.models.bundle import load_bundle
     from affectstream.runtime.bench import bench_live
     from affectstream.runtime.estimator import resolve_arousal_bundle

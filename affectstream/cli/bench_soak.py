@@ -35,15 +35,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the soak and print the result.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code: 0, or 1 when the session did not store everything.
+    Exit code: 0, or 1 when the session did not store everything.
     """
     from affectstream._validate import check_positive
     from affectstream.models.bundle import load_bundle

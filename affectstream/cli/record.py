@@ -268,15 +268,7 @@ def _calibration_line(result: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Record, then print the JSON summary last (with ``--json``).
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code: 0, or 1 when a stream delivered nothing or anything was not stored.
+    Exit code: 0, or 1 when a stream delivered nothing or anything was not stored.
     """
     if args.emulate and args.devices:
         raise ConfigError(

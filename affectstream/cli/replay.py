@@ -139,18 +139,7 @@ def _streams(blocks: Sequence[SampleBlock]) -> dict[str, Mapping[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay and print a JSON summary.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Replay and print a JSON summary."""
     from affectstream.cli._output import progress_bars
     from affectstream.runtime.replay import (
         ReplayStore,

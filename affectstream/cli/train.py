@@ -115,18 +115,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, evaluate and write the bundle; print a JSON summary last.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Train, evaluate and write the bundle; print a JSON summary last."""
     from affectstream.cli._output import progress_bars
     from affectstream.models.card import format_score
     from affectstream.models.training import train
