@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from affectstream.errors import ConfigError
 from affectstream.io._grid import (
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_GAP_SECONDS",
     "NOMINAL_RATES",
     "RECORDING_SUFFIXES",
+    "ReadOptions",
     "RecordedEvent",
     "Recording",
     "estimate_sfreq",
@@ -191,33 +193,29 @@ def _keep(blocks: Sequence[SampleBlock], modalities: Sequence[str] | None) -> li
     return kept
 
 
-def read_recording(
-    path: str | Path,
-    *,
-    sfreq: float | None = None,
-    t0: float = 0.0,
-    units: Mapping[str, str] | None = None,
-    modalities: Sequence[str] | None = None,
-    skip_unknown: bool = False,
-) -> list[SampleBlock]:
+class ReadOptions(TypedDict, total=False):
+    """The keyword options of :func:`load_recording`, for functions that pass them on."""
+
+    sfreq: float | None
+    t0: float
+    units: Mapping[str, str] | None
+    modalities: Sequence[str] | None
+    skip_unknown: bool
+    max_gap: float
+
+
+def read_recording(path: str | Path, **options: Unpack[ReadOptions]) -> list[SampleBlock]:
     """Read the streams of a recording; :func:`load_recording` without the events.
 
     Parameters
     ----------
     path : str or Path
         The file or E4 export folder.
-    sfreq, t0, units, modalities, skip_unknown
+    **options
         See :func:`load_recording`.
 
     Returns
     -------
     list of SampleBlock
     """
-    return load_recording(
-        path,
-        sfreq=sfreq,
-        t0=t0,
-        units=units,
-        modalities=modalities,
-        skip_unknown=skip_unknown,
-    ).blocks
+    return load_recording(path, **options).blocks

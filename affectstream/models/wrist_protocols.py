@@ -53,7 +53,10 @@ def _read_wfdb(path: Path) -> tuple[Any, Any]:
     try:
         record = wfdb.rdrecord(str(path))
         annotation = wfdb.rdann(str(path), "atr") if path.with_suffix(".atr").is_file() else None
-    except Exception as exc:  # wfdb raises several types on damaged files
+    # What wfdb 4.3 raises on damaged files: a missing .dat (OSError), short samples or bad
+    # header syntax (ValueError), an empty header or unknown format (IndexError, KeyError),
+    # a header without signal lines (TypeError).
+    except (OSError, ValueError, LookupError, TypeError) as exc:
         raise ConfigError(f"Cannot read WFDB record {str(path)!r}: {exc}.") from None
     return record, annotation
 
