@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +83,20 @@ class Recording:
     def modalities(self) -> tuple[str, ...]:
         """Modalities present, sorted."""
         return tuple(sorted({b.modality for b in self.blocks}))
+
+    def map_blocks(self, change: Callable[[SampleBlock], SampleBlock]) -> Recording:
+        """A copy with ``change`` applied to each block, in order (labels and ids kept).
+
+        Parameters
+        ----------
+        change : callable
+            Block -> its replacement (the block itself to keep it).
+
+        Returns
+        -------
+        Recording
+        """
+        return replace(self, blocks=tuple(change(b) for b in self.blocks))
 
 
 def _labels_frame(t: Iterable[float], **targets: Iterable[float]) -> pd.DataFrame:
