@@ -82,16 +82,7 @@ class Lever:
     params: tuple[tuple[str, Any], ...] = ()
 
     def lightgbm_params(self, features: Sequence[str]) -> dict[str, Any]:
-        """LightGBM overrides for ``features`` (monotone constraints in feature order).
-
-        Parameters
-        ----------
-        features : sequence of str
-
-        Returns
-        -------
-        dict
-        """
+        """LightGBM overrides for ``features`` (monotone constraints in feature order)."""
         params = dict(self.params)
         if self.monotone:
             params["monotone_constraints"] = [int(f in RISING_WITH_STRESS) for f in features]
@@ -261,17 +252,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Measure :data:`LEVERS` on the cached Stress-Predict and Non-EEG tables.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Command line: measure :data:`LEVERS` on the cached Stress-Predict and Non-EEG tables."""
     from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES, shared_features
     from affectstream.models.training import DATASET_SETTINGS, build_features
 

@@ -161,16 +161,7 @@ def validate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: score a bundle on Muse-like eegmat at one or more gains.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-
-    Returns
-    -------
-    int
-    """
+    """Command line: score a bundle on Muse-like eegmat at one or more gains."""
     from affectstream.models.datasets import load_eegmat
 
     parser = argparse.ArgumentParser(prog="python -m affectstream.models.muselike")
