@@ -111,25 +111,8 @@ def select_subjects(
 ) -> list[str]:
     """The subjects to load: all ``available`` ones, or those asked for if all are there.
 
-    Parameters
-    ----------
-    subjects : sequence of str, optional
-        Subjects asked for (None: all).
-    available : sequence of str
-        Subjects the dataset folder holds, in loading order.
-    dataset : str
-        Dataset name, for the error message.
-    where : Path
-        Folder searched, for the error message.
-
-    Returns
-    -------
-    list of str
-
-    Raises
-    ------
-    ConfigError
-        Naming the first subject asked for that is not there, and the ones that are.
+    Raises :class:`ConfigError` naming the first subject asked for that is missing and the
+    available ones; ``dataset`` and ``where`` (the folder searched) are for that message.
     """
     if subjects is None:
         return list(available)
