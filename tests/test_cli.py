@@ -75,6 +75,19 @@ def test_influx_flags_override_the_variables_the_store_reads(
     assert os.environ[influx.ENV_BUCKET] == "b1"
 
 
+def test_line_freq_choices_are_the_signal_packages() -> None:
+    from affectstream.cli._line_freq import LINE_FREQS
+    from affectstream.signal.mains import LINE_FREQS as SIGNAL_LINE_FREQS
+
+    assert LINE_FREQS == SIGNAL_LINE_FREQS
+    train = ["train", "--dataset", "wesad", "--data", "d", "--out", "o"]
+    for command in (["replay", "x.csv"], ["record"], train):
+        assert build_parser().parse_args(command).line_freq is None
+        assert build_parser().parse_args([*command, "--line-freq", "60"]).line_freq == 60.0
+        with pytest.raises(SystemExit):  # argparse refuses anything but the mains frequencies
+            build_parser().parse_args([*command, "--line-freq", "55"])
+
+
 def _parsers(
     parser: argparse.ArgumentParser, path: tuple[str, ...] = ()
 ) -> list[tuple[tuple[str, ...], argparse.ArgumentParser]]:

@@ -2,6 +2,8 @@
 
 Each sub-command lives in its own module of this package and exposes
 ``register(subparsers)``; ``bench_*`` modules register under ``affectstream bench``.
+``register`` sets ``func=run``, and ``run(args)`` takes the parsed ``argparse.Namespace``
+and returns the process exit code (0 on success unless its docstring says otherwise).
 Modules import heavy libraries inside their ``run`` function so that ``--help`` stays fast.
 """
 

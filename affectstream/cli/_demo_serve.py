@@ -112,15 +112,7 @@ async def _start_session(api: Any, args: argparse.Namespace) -> str:
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """Serve the demo until Ctrl-C.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        ``demo``'s arguments.
-
-    Returns
-    -------
-    dict
-        The URL, the session id, its status and its summary.
+    Returns the URL, the session id, its status and its summary.
     """
     with tempfile.TemporaryDirectory(prefix="affectstream-demo-") as folder:
         return asyncio.run(_serve(args, Path(folder)))

@@ -68,14 +68,7 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the benchmark and print its JSON result last.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    int
-        1 if the first step of the ramp was not sustained or a batch failed, else 0.
+    Exit code: 1 if the first step of the ramp was not sustained or a batch failed, else 0.
     """
     import asyncio
 

@@ -30,18 +30,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the benchmark and print its JSON result last.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Run the benchmark and print its JSON result last."""
     from affectstream._validate import check_positive
     from affectstream.signal.benchmark import run_benchmark
 

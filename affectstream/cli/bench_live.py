@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from affectstream.cli._emulated_run import add_emulated_run_arguments, emulated_bundle, run_store
 from affectstream.cli._output import add_json_argument, emit_result, say
 
 
@@ -28,31 +27,16 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--max-participants", type=int, default=64, help="largest step")
     parser.add_argument("--max-seconds", type=float, default=240.0, help="time budget")
-    parser.add_argument("--store", metavar="PATH", help="embedded store (default: a temp dir)")
-    parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle")
+    add_emulated_run_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the ramp and print the result.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
-    from affectstream.models.bundle import load_bundle
+    """Run the ramp and print the result."""
     from affectstream.runtime.bench import bench_live
-    from affectstream.runtime.estimator import resolve_arousal_bundle
 
-    path = resolve_arousal_bundle(args.model, {"hr", "hrv", "eda", "eeg"}, allow_demo=True)
-    bundle = load_bundle(path, allow_version_mismatch=True) if path is not None else None
+    bundle = emulated_bundle(args.model)
 
     def on_step(step: dict[str, Any]) -> None:
         latency = step["latency_window_end_s"]
@@ -63,8 +47,7 @@ def run(args: argparse.Namespace) -> int:
             f"cpu {step['cpu_per_participant_s_per_s']:.3f} s/s per participant)"
         )
 
-    with tempfile.TemporaryDirectory(prefix="affectstream-bench-live-") as tmp:
-        store = Path(args.store) if args.store else Path(tmp) / "store"
+    with run_store(args.store, "affectstream-bench-live-") as store:
         result = asyncio.run(
             bench_live(
                 store,

@@ -40,18 +40,7 @@ def _single_row_us(predict: Any, rows: Any, repeats: int) -> dict[str, float]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Benchmark both models on synthetic normalised features; print JSON last.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Benchmark both models on synthetic normalised features; print JSON last."""
     import numpy as np
 
     from affectstream.models.estimators import KINDS, make_pipeline, min_child_samples

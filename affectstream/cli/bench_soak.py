@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import tempfile
-from pathlib import Path
 from typing import Any
 
+from affectstream.cli._emulated_run import add_emulated_run_arguments, emulated_bundle, run_store
 from affectstream.cli._output import add_json_argument, emit_result, say
 
 
@@ -26,8 +25,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--minutes", type=float, required=True, help="session minutes")
     parser.add_argument("--kinds", default="hr,polar,eda,muse", help="emulated devices")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sample period")
-    parser.add_argument("--store", metavar="PATH", help="embedded store (default: a temp dir)")
-    parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle")
+    add_emulated_run_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -35,27 +33,15 @@ def register(subparsers: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the soak and print the result.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code: 0, or 1 when the session did not store everything.
+    Exit code: 0, or 1 when the session did not store everything.
     """
     from affectstream._validate import check_positive
-    from affectstream.models.bundle import load_bundle
-    from affectstream.runtime.estimator import resolve_arousal_bundle
     from affectstream.runtime.soak import soak
 
     check_positive("--minutes", args.minutes)
     check_positive("--sample-seconds", args.sample_seconds)
-    path = resolve_arousal_bundle(args.model, {"hr", "hrv", "eda", "eeg"}, allow_demo=True)
-    bundle = load_bundle(path, allow_version_mismatch=True) if path is not None else None
-    with tempfile.TemporaryDirectory(prefix="affectstream-soak-") as tmp:
-        store = Path(args.store) if args.store else Path(tmp) / "store"
+    bundle = emulated_bundle(args.model)
+    with run_store(args.store, "affectstream-soak-") as store:
         result = asyncio.run(
             soak(
                 args.minutes,

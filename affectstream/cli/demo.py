@@ -172,15 +172,7 @@ def next_steps(store: str, session: str) -> list[tuple[str, str]]:
 def run(args: argparse.Namespace) -> int:
     """Run the demo; print the human summary on stderr and the JSON summary last.
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        0 when estimates were produced and everything was stored, else 1.
+    Exit code: 0 when estimates were produced and everything was stored, else 1.
     """
     if args.serve:
         from affectstream.cli import _demo_serve as demo_serve

@@ -61,18 +61,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run the evaluation and print one JSON object last.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Run the evaluation and print one JSON object last."""
     from affectstream.cli._output import _jsonable
     from affectstream.models.bundle import load_bundle
     from affectstream.models.card import format_score

@@ -55,18 +55,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Export the sessions chosen; say where each went (JSON with ``--json``).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Export the sessions chosen; say where each went (JSON with ``--json``)."""
     from affectstream.export import export_sessions, select_sessions
     from affectstream.store import open_store
 

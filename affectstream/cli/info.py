@@ -32,18 +32,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Show the versions (as one JSON line with ``--json``).
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Show the versions (as one JSON line with ``--json``)."""
     versions: dict[str, str | None] = {}
     for name in _LIBRARIES:
         try:

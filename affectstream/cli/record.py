@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from affectstream._validate import check_positive
 from affectstream.cli._ids import id_argument
+from affectstream.cli._line_freq import add_line_freq_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.cli.demo import next_steps
@@ -135,10 +136,7 @@ def register(subparsers: Any) -> None:
     )
     add_store_arguments(parser)
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
-    parser.add_argument(
-        "--line-freq", type=float, choices=(50.0, 60.0), default=None,
-        help="mains frequency where you record, Hz (default: the model's, else 50)",
-    )  # fmt: skip
+    add_line_freq_argument(parser, " where you record, Hz (default: the model's, else 50)")
     parser.add_argument(
         "--no-markers",
         action="store_true",
@@ -268,15 +266,7 @@ def _calibration_line(result: dict[str, Any]) -> str:
 def run(args: argparse.Namespace) -> int:
     """Record, then print the JSON summary last (with ``--json``).
 
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code: 0, or 1 when a stream delivered nothing or anything was not stored.
+    Exit code: 0, or 1 when a stream delivered nothing or anything was not stored.
     """
     if args.emulate and args.devices:
         raise ConfigError(

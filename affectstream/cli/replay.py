@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from affectstream.cli._ids import id_argument
+from affectstream.cli._line_freq import add_line_freq_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import STORE_HELP, add_store_arguments
 from affectstream.errors import ConfigError
@@ -73,13 +74,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--step", type=float, default=None, help="window step, s (default as --window, else 5)"
     )
-    parser.add_argument(
-        "--line-freq",
-        type=float,
-        choices=(50.0, 60.0),
-        default=None,
-        help="mains frequency, Hz (default: a stored session's own, else detected)",
-    )
+    add_line_freq_argument(parser, ", Hz (default: a stored session's own, else detected)")
     parser.add_argument("--sfreq", type=float, default=None, help="CSV without time: rate, Hz")
     parser.add_argument("--t0", type=float, default=0.0, help="CSV: start, s since the epoch")
     parser.add_argument(
@@ -139,18 +134,7 @@ def _streams(blocks: Sequence[SampleBlock]) -> dict[str, Mapping[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Replay and print a JSON summary.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Replay and print a JSON summary."""
     from affectstream.cli._output import progress_bars
     from affectstream.runtime.replay import (
         ReplayStore,

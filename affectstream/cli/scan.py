@@ -98,18 +98,7 @@ def _show(devices: list[dict[str, Any]]) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Scan and show the devices; print JSON last with ``--json``.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Scan and show the devices; print JSON last with ``--json``."""
     timeout = check_positive("--timeout", args.timeout)
     if args.emulate:
         devices = asyncio.run(_scan_emulated(args.emulate, timeout))

@@ -57,16 +57,7 @@ def register(subparsers: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Build the settings and the app, check the bind, run uvicorn until stopped.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-
-    Returns
-    -------
-    int
-    """
+    """Build the settings and the app, check the bind, run uvicorn until stopped."""
     import uvicorn
 
     from affectstream.api.app import create_app

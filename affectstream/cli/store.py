@@ -58,18 +58,7 @@ def _store_words(args: argparse.Namespace) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Run a store action and print its result as one JSON line.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Run a store action and print its result as one JSON line."""
     if not args.store_action:
         args.store_parser.print_help()
         return 0

@@ -6,6 +6,7 @@ import argparse
 import shlex
 from typing import Any
 
+from affectstream.cli._line_freq import add_line_freq_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 
 
@@ -53,10 +54,9 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
         help="GroupKFold splits, at least 2 (default: leave one subject out)",
     )
     parser.add_argument("--subjects", nargs="*", help="restrict to these subjects")
-    parser.add_argument(
-        "--line-freq", type=float, choices=(50.0, 60.0), default=None,
-        help="mains frequency of the recordings, Hz (default: the dataset's, or the bundle's)",
-    )  # fmt: skip
+    add_line_freq_argument(
+        parser, " of the recordings, Hz (default: the dataset's, or the bundle's)"
+    )
     parser.add_argument(
         "--nested-context",
         nargs="+",
@@ -115,18 +115,7 @@ def _command_line(args: argparse.Namespace) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Train, evaluate and write the bundle; print a JSON summary last.
-
-    Parameters
-    ----------
-    args : argparse.Namespace
-        Parsed arguments.
-
-    Returns
-    -------
-    int
-        Exit code.
-    """
+    """Train, evaluate and write the bundle; print a JSON summary last."""
     from affectstream.cli._output import progress_bars
     from affectstream.models.card import format_score
     from affectstream.models.training import train

@@ -45,7 +45,7 @@ def register(subparsers: Any) -> None:
         ("delete", _delete, "delete a participant's model (valence is uncalibrated again)"),
     ):
         sub = commands.add_parser(name, help=text)
-        sub.add_argument("participant", type=id_argument("participant"))
+        sub.add_argument("participant", type=id_argument("participant"), help="participant id")
         add_json_argument(sub)
         sub.set_defaults(func=func)
 

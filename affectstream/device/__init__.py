@@ -18,8 +18,7 @@ and bumble load only when the supervisor is used).
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from affectstream._lazy import lazy_getattr
 
 _EXPORTS = {
     "ClockModel": "affectstream.device.clock",
@@ -37,8 +36,4 @@ _EXPORTS = {
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'affectstream.device' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

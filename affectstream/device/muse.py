@@ -19,7 +19,7 @@ import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import Any, TypeAlias
 
 import numpy as np
 from numpy.typing import NDArray
@@ -155,8 +155,12 @@ class ControlReplyAssembler:
         return reply
 
 
+#: One 20-byte notification, several, or an (n, 20) uint8 array of them.
+Packets: TypeAlias = bytes | bytearray | Sequence[bytes] | NDArray[np.uint8]
+
+
 def _as_packets(
-    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
+    packets: Packets,
 ) -> NDArray[np.uint8]:
     if isinstance(packets, bytes | bytearray):
         if len(packets) != PACKET_SIZE:
@@ -191,7 +195,7 @@ def _counters(array: NDArray[np.uint8]) -> NDArray[np.int64]:
 
 
 def unpack_eeg(
-    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
+    packets: Packets,
 ) -> tuple[NDArray[np.int64], FloatArray]:
     """Unpack EEG packets, many at once, without a per-sample Python loop.
 
@@ -228,23 +232,12 @@ def unpack_eeg(
     return counters, EEG_SCALE_UV * (raw - EEG_OFFSET).astype(np.float64)
 
 
-def unpack_imu(
-    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8], scale: float
-) -> tuple[NDArray[np.int64], FloatArray]:
+def unpack_imu(packets: Packets, scale: float) -> tuple[NDArray[np.int64], FloatArray]:
     """Unpack accelerometer or gyroscope packets: counter + 3 samples × (x, y, z) int16 BE.
 
-    Parameters
-    ----------
-    packets : bytes, sequence of bytes, or ndarray of uint8, shape (n, 20)
-        One packet or many.
-    scale : float
-        :data:`ACC_SCALE_G` or :data:`GYRO_SCALE_DPS`.
-
-    Returns
-    -------
-    counters : ndarray of int64, shape (n,)
-    values : ndarray of float64, shape (n, 3, 3)
-        Samples × axes, in g or deg/s.
+    ``packets`` and ``counters`` as in :func:`unpack_eeg`; ``values`` has shape (n, 3, 3):
+    samples × axes, in g or deg/s after multiplying by ``scale`` (:data:`ACC_SCALE_G` or
+    :data:`GYRO_SCALE_DPS`).
     """
     array = _as_packets(packets)
     counters = _counters(array)
@@ -253,19 +246,11 @@ def unpack_imu(
 
 
 def unpack_ppg(
-    packets: bytes | bytearray | Sequence[bytes] | NDArray[np.uint8],
+    packets: Packets,
 ) -> tuple[NDArray[np.int64], FloatArray]:
     """Unpack PPG packets: counter + 6 × uint24 BE (arbitrary units).
 
-    Parameters
-    ----------
-    packets : bytes, sequence of bytes, or ndarray of uint8, shape (n, 20)
-        One packet or many.
-
-    Returns
-    -------
-    counters : ndarray of int64, shape (n,)
-    values : ndarray of float64, shape (n, 6)
+    ``packets`` and ``counters`` as in :func:`unpack_eeg`; ``values`` has shape (n, 6).
     """
     array = _as_packets(packets)
     counters = _counters(array)

@@ -124,32 +124,12 @@ def start_request(
 
 
 def stop_request(measurement: int = MEASUREMENT_ECG) -> bytes:
-    """Build a STOP request: ``[0x03, measurement]``.
-
-    Parameters
-    ----------
-    measurement : int
-        Measurement type (0 ECG).
-
-    Returns
-    -------
-    bytes
-    """
+    """Build a STOP request: ``[0x03, measurement]`` (type 0 is ECG)."""
     return bytes([OP_STOP, measurement])
 
 
 def settings_request(measurement: int = MEASUREMENT_ECG) -> bytes:
-    """Build a GET_MEASUREMENT_SETTINGS request: ``[0x01, measurement]``.
-
-    Parameters
-    ----------
-    measurement : int
-        Measurement type (0 ECG).
-
-    Returns
-    -------
-    bytes
-    """
+    """Build a GET_MEASUREMENT_SETTINGS request: ``[0x01, measurement]`` (type 0 is ECG)."""
     return bytes([OP_GET_SETTINGS, measurement])
 
 

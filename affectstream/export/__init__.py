@@ -183,16 +183,7 @@ def _write_manifest(
 
 
 def session_folders(sessions: list[str]) -> dict[str, str]:
-    """Folder name of each session in a multi-session export (distinct for distinct ids).
-
-    Parameters
-    ----------
-    sessions : list of str
-
-    Returns
-    -------
-    dict of str to str
-    """
+    """Folder name of each session in a multi-session export (distinct for distinct ids)."""
     return unique_names(sessions, slug)
 
 

@@ -164,16 +164,7 @@ def block_to_raw(
 
 
 def edf_channel_type(modality: str) -> str:
-    """MNE channel type a modality is written with (``misc`` unless listed).
-
-    Parameters
-    ----------
-    modality : str
-
-    Returns
-    -------
-    str
-    """
+    """MNE channel type a modality is written with (``misc`` unless listed)."""
     return EDF_MODALITIES.get(modality, "misc")
 
 

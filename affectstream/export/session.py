@@ -87,16 +87,7 @@ class StoredSession:
 
 
 def describe_sessions(sessions: list[SessionInfo]) -> str:
-    """One line per session for error messages and ``--list``.
-
-    Parameters
-    ----------
-    sessions : list of SessionInfo
-
-    Returns
-    -------
-    str
-    """
+    """One line per session for error messages and ``--list``."""
     if not sessions:
         return "(the store holds no session)"
     lines = []
@@ -165,16 +156,7 @@ def load_session(
 
 
 def field_columns(frame: pd.DataFrame) -> list[str]:
-    """Field columns of a store read result (everything but time and tags).
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-
-    Returns
-    -------
-    list of str
-    """
+    """Field columns of a store read result (everything but time and tags)."""
     return [c for c in frame.columns if c != "time_ns" and c not in TAG_KEYS]
 
 
@@ -215,31 +197,13 @@ def channel_display_name(modality: str, stored: str) -> str:
 
 
 def slug(text: str) -> str:
-    """File-name-safe form of a stream or session id (``polar/ecg`` -> ``polar-ecg``).
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    str
-    """
+    """File-name-safe form of a stream or session id (``polar/ecg`` -> ``polar-ecg``)."""
     cleaned = re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")
     return cleaned or "unnamed"
 
 
 def raw_streams(data: StoredSession) -> dict[str, str]:
-    """Stream id -> modality of every raw stream of a session (as :func:`raw_blocks` names them).
-
-    Parameters
-    ----------
-    data : StoredSession
-
-    Returns
-    -------
-    dict of str to str
-    """
+    """Stream id -> modality of every raw stream of a session (as :func:`raw_blocks` names them)."""
     streams: dict[str, str] = {}
     for measurement in data.raw_measurements:
         modality = measurement[len(RAW_PREFIX) :]

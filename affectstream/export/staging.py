@@ -31,16 +31,7 @@ STAGING_PREFIX = ".affectstream-export-"
 
 
 def id_hash(text: str) -> str:
-    """Eight hex digits that tell ids apart when their cleaned names are equal.
-
-    Parameters
-    ----------
-    text : str
-
-    Returns
-    -------
-    str
-    """
+    """Eight hex digits that tell ids apart when their cleaned names are equal."""
     return hashlib.sha1(text.encode("utf-8")).hexdigest()[:8]
 
 

@@ -30,16 +30,7 @@ logger = logging.getLogger(__name__)
 
 
 def iso_times(time_ns: np.ndarray) -> np.ndarray:
-    """ISO 8601 UTC text with nanoseconds, e.g. ``2026-11-25T10:00:00.123456789Z``.
-
-    Parameters
-    ----------
-    time_ns : ndarray of int64
-
-    Returns
-    -------
-    ndarray of str
-    """
+    """ISO 8601 UTC text with nanoseconds, e.g. ``2026-11-25T10:00:00.123456789Z``."""
     stamps = np.asarray(time_ns, dtype=np.int64).astype("datetime64[ns]")
     return np.asarray(_iso_arrow(stamps).to_numpy(zero_copy_only=False))
 
@@ -92,14 +83,6 @@ def stream_names(data: StoredSession) -> dict[str, str]:
 
     ``polar/ecg`` -> ``polar-ecg``; two streams that clean to one name (``"dev a/eda"``,
     ``"dev-a/eda"``) each get a hash suffix rather than sharing a file.
-
-    Parameters
-    ----------
-    data : StoredSession
-
-    Returns
-    -------
-    dict of str to str
     """
     streams = [
         str(s)

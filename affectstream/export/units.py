@@ -39,16 +39,7 @@ _COMMON = {"time_ns": "ns", "t_end": "s"}
 
 
 def feature_unit(name: str) -> str | None:
-    """Unit of a feature column (None if the name is not a known feature).
-
-    Parameters
-    ----------
-    name : str
-
-    Returns
-    -------
-    str or None
-    """
+    """Unit of a feature column (None if the name is not a known feature)."""
     for pattern, unit in FEATURE_UNITS:
         if re.fullmatch(pattern, name):
             return unit

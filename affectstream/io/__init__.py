@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 from affectstream.errors import ConfigError
 from affectstream.io._grid import (
@@ -36,6 +37,7 @@ __all__ = [
     "MAX_GAP_SECONDS",
     "NOMINAL_RATES",
     "RECORDING_SUFFIXES",
+    "ReadOptions",
     "RecordedEvent",
     "Recording",
     "estimate_sfreq",
@@ -94,16 +96,18 @@ class Recording:
     layout: str = "affectstream"
 
 
-def load_recording(
-    path: str | Path,
-    *,
-    sfreq: float | None = None,
-    t0: float = 0.0,
-    units: Mapping[str, str] | None = None,
-    modalities: Sequence[str] | None = None,
-    skip_unknown: bool = False,
-    max_gap: float = MAX_GAP_SECONDS,
-) -> Recording:
+class ReadOptions(TypedDict, total=False):
+    """Keyword options of :func:`load_recording` (defaults: those of :func:`read_csv`)."""
+
+    sfreq: float | None
+    t0: float
+    units: Mapping[str, str] | None
+    modalities: Sequence[str] | None
+    skip_unknown: bool
+    max_gap: float
+
+
+def load_recording(path: str | Path, **options: Unpack[ReadOptions]) -> Recording:
     """Read a recording file (or E4 export folder) with its markers and phases.
 
     The reader is chosen by the extension; a text file's layout is recognised from its
@@ -117,13 +121,12 @@ def load_recording(
     ----------
     path : str or Path
         The file or folder.
-    sfreq, t0, units, skip_unknown
-        The project's CSV layout only; see :func:`read_csv`.
-    modalities : sequence of str, optional
-        Keep only these modalities.
-    max_gap : float
-        Longest gap between timestamps (s) filled with NaN rows; a longer one is refused
-        with the sample where it happens (usually one wrong timestamp).
+    **options
+        :class:`ReadOptions`. ``sfreq``, ``t0``, ``units``, ``skip_unknown``: the project's
+        CSV layout only; see :func:`read_csv`. ``modalities``: keep only these modalities.
+        ``max_gap`` (default :data:`MAX_GAP_SECONDS`): the longest gap between timestamps
+        (s) filled with NaN rows; a longer one is refused with the sample where it happens
+        (usually one wrong timestamp).
 
     Returns
     -------
@@ -131,6 +134,8 @@ def load_recording(
     """
     path = Path(path)
     suffix = path.suffix.lower()
+    modalities = options.get("modalities")
+    max_gap = options.get("max_gap", MAX_GAP_SECONDS)
     if is_bids_session(path):
         blocks, annotations = read_bids_session(path)
         events = [RecordedEvent(t, label, kind) for t, kind, label in annotations]
@@ -152,15 +157,7 @@ def load_recording(
     if suffix in (".csv", ".tsv", ".txt"):
         layout = sniff_layout(path)
         if layout == "affectstream":
-            blocks = read_csv(
-                path,
-                sfreq=sfreq,
-                t0=t0,
-                units=units,
-                modalities=modalities,
-                skip_unknown=skip_unknown,
-                max_gap=max_gap,
-            )
+            blocks = read_csv(path, **options)
             return Recording(blocks, [], layout)
         blocks, markers = read_layout(path, layout, max_gap=max_gap)
         events = [RecordedEvent(t, label) for t, label in markers]
@@ -191,33 +188,18 @@ def _keep(blocks: Sequence[SampleBlock], modalities: Sequence[str] | None) -> li
     return kept
 
 
-def read_recording(
-    path: str | Path,
-    *,
-    sfreq: float | None = None,
-    t0: float = 0.0,
-    units: Mapping[str, str] | None = None,
-    modalities: Sequence[str] | None = None,
-    skip_unknown: bool = False,
-) -> list[SampleBlock]:
+def read_recording(path: str | Path, **options: Unpack[ReadOptions]) -> list[SampleBlock]:
     """Read the streams of a recording; :func:`load_recording` without the events.
 
     Parameters
     ----------
     path : str or Path
         The file or E4 export folder.
-    sfreq, t0, units, modalities, skip_unknown
+    **options
         See :func:`load_recording`.
 
     Returns
     -------
     list of SampleBlock
     """
-    return load_recording(
-        path,
-        sfreq=sfreq,
-        t0=t0,
-        units=units,
-        modalities=modalities,
-        skip_unknown=skip_unknown,
-    ).blocks
+    return load_recording(path, **options).blocks

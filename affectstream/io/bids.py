@@ -29,16 +29,7 @@ _EVENT_STREAM = re.compile(r"_acq-(?P<modality>[a-z]+)_events\.tsv$")
 
 
 def is_bids_session(path: Path) -> bool:
-    """Whether ``path`` is a BIDS session folder (``ses-*`` or ``sub-*`` holding data).
-
-    Parameters
-    ----------
-    path : Path
-
-    Returns
-    -------
-    bool
-    """
+    """Whether ``path`` is a BIDS session folder (``ses-*`` or ``sub-*`` holding data)."""
     return path.is_dir() and path.name.startswith(("ses-", "sub-")) and any(path.rglob("*.tsv*"))
 
 

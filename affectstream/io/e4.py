@@ -23,30 +23,12 @@ MAX_ZIP_BYTES = 2 * 1024**3
 
 
 def is_e4_folder(path: Path) -> bool:
-    """Whether ``path`` is a folder holding an E4 export.
-
-    Parameters
-    ----------
-    path : Path
-
-    Returns
-    -------
-    bool
-    """
+    """Whether ``path`` is a folder holding an E4 export."""
     return path.is_dir() and all((path / name).is_file() for name in E4_FILES)
 
 
 def read_e4_tags(folder: Path) -> FloatArray:
-    """Unix times of the E4 button presses (``tags.csv`` or ``tags_<id>.csv``), if any.
-
-    Parameters
-    ----------
-    folder : Path
-
-    Returns
-    -------
-    ndarray of float
-    """
+    """Unix times of the E4 button presses (``tags.csv`` or ``tags_<id>.csv``), if any."""
     times: list[float] = []
     for path in sorted(folder.glob("tags*.csv")):
         for line in path.read_text(encoding="utf-8", errors="replace").splitlines():

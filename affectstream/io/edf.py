@@ -47,21 +47,7 @@ def read_edf(
     modalities: Sequence[str] | None = None,
     device: str = "",
 ) -> list[SampleBlock]:
-    """Read an EDF, EDF+ or BDF file: :func:`read_edf_with_events` without the events.
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.edf`` or ``.bdf`` file.
-    modalities : sequence of str, optional
-        Keep only these modalities.
-    device : str
-        Device name for the blocks.
-
-    Returns
-    -------
-    list of SampleBlock
-    """
+    """Read an EDF, EDF+ or BDF file: :func:`read_edf_with_events` without the events."""
     return read_edf_with_events(path, modalities=modalities, device=device)[0]
 
 

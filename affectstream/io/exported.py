@@ -31,16 +31,7 @@ _RAW = re.compile(r"^raw_(?P<modality>[a-z]+)_")
 
 
 def export_manifest(path: Path) -> Path | None:
-    """The manifest of the export folder ``path`` (or of the folder holding file ``path``).
-
-    Parameters
-    ----------
-    path : Path
-
-    Returns
-    -------
-    Path or None
-    """
+    """The manifest of the export folder ``path`` (or of the folder holding file ``path``)."""
     folder = path if path.is_dir() else path.parent
     for name in MANIFESTS.values():
         if (folder / name).is_file():
@@ -49,16 +40,7 @@ def export_manifest(path: Path) -> Path | None:
 
 
 def is_export_table(path: Path) -> bool:
-    """Whether ``path`` is a raw table an export wrote (``raw_<modality>_<stream>.csv``).
-
-    Parameters
-    ----------
-    path : Path
-
-    Returns
-    -------
-    bool
-    """
+    """Whether ``path`` is a raw table an export wrote (``raw_<modality>_<stream>.csv``)."""
     match = _RAW.match(path.name)
     return (
         path.is_file()

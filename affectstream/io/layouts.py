@@ -237,6 +237,32 @@ def _numbers(frame: pd.DataFrame, columns: list[str], where: str) -> FloatArray:
     return values
 
 
+def _eeg_block(
+    path: Path,
+    t: FloatArray,
+    values: FloatArray,
+    channels: tuple[str, ...],
+    sfreq: float,
+    device: str,
+    max_gap: float,
+) -> SampleBlock:
+    """The EEG block of a layout file, each channel checked for plausible µV values."""
+    where = f"{str(path)!r} (EEG)"
+    for i in range(values.shape[1]):
+        check_plausible("eeg", values[:, i], f"{where} channel {channels[i]!r}")
+    return regular_block(
+        stream=f"{path.stem}/eeg",
+        modality="eeg",
+        channels=channels,
+        unit="µV",
+        t=t,
+        values=values,
+        sfreq=sfreq,
+        device=device,
+        max_gap=max_gap,
+    )
+
+
 def _eeg(
     path: Path,
     t: FloatArray,
@@ -252,19 +278,7 @@ def _eeg(
         raise ConfigError(f"{where}: fewer than two EEG samples.")
     if not np.all(np.diff(t) > 0):
         raise SignalError(f"{where}: times must increase strictly; sort the rows.")
-    for i in range(values.shape[1]):
-        check_plausible("eeg", values[:, i], f"{where} channel {channels[i]!r}")
-    return regular_block(
-        stream=f"{path.stem}/eeg",
-        modality="eeg",
-        channels=channels,
-        unit="µV",
-        t=t,
-        values=values,
-        sfreq=estimate_sfreq(t, where),
-        device=device,
-        max_gap=max_gap,
-    )
+    return _eeg_block(path, t, values, channels, estimate_sfreq(t, where), device, max_gap)
 
 
 def _read_muselsl(
@@ -359,19 +373,7 @@ def _counted_eeg(
     # times are the counter's grid placed where the host times say on average.
     origin = float(np.median(stamps - pos / sfreq))
     t = origin + pos / sfreq
-    for i in range(values.shape[1]):
-        check_plausible("eeg", values[:, i], f"{where} channel {channels[i]!r}")
-    return regular_block(
-        stream=f"{path.stem}/eeg",
-        modality="eeg",
-        channels=channels,
-        unit="µV",
-        t=t,
-        values=values,
-        sfreq=sfreq,
-        device=device,
-        max_gap=max_gap,
-    )
+    return _eeg_block(path, t, values, channels, sfreq, device, max_gap)
 
 
 def _read_openbci_gui(

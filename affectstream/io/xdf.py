@@ -58,19 +58,7 @@ def read_xdf(
     *,
     modalities: Sequence[str] | None = None,
 ) -> list[SampleBlock]:
-    """Read the physiological streams of an XDF file (:func:`read_xdf_with_events`).
-
-    Parameters
-    ----------
-    path : str or Path
-        ``.xdf`` or ``.xdfz`` file.
-    modalities : sequence of str, optional
-        Keep only these modalities.
-
-    Returns
-    -------
-    list of SampleBlock
-    """
+    """An XDF file's physiological streams: :func:`read_xdf_with_events` without markers."""
     return read_xdf_with_events(path, modalities=modalities)[0]
 
 

@@ -5,50 +5,45 @@ See docs/models.md. Names are imported lazily so that ``affectstream --help`` st
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from affectstream._lazy import lazy_getattr
 
 _EXPORTS = {
-    "Recording": "datasets",
-    "load_dataset": "datasets",
-    "load_stress_predict": "datasets",
-    "load_eegmat": "datasets",
-    "load_wesad": "datasets",
-    "load_deap": "datasets",
-    "synthetic_recordings": "synthetic",
-    "synthetic_feature_frame": "synthetic",
-    "recording_features": "features",
-    "feature_columns": "features",
-    "ContextMean": "features",
-    "add_context_features": "features",
-    "ParticipantNormalizer": "normalize",
-    "RunningStats": "normalize",
-    "AffectClassifier": "estimators",
-    "Contribution": "estimators",
-    "contributions": "estimators",
-    "cross_validate_by_subject": "evaluation",
-    "evaluate_frame": "evaluation",
-    "score_bundle": "evaluation",
-    "chance_check": "evaluation",
-    "AffectEstimate": "bundle",
-    "ModelBundle": "bundle",
-    "load_bundle": "bundle",
-    "save_bundle": "bundle",
-    "shipped_bundles": "bundle",
-    "train": "training",
-    "CalibrationBlock": "valence",
-    "PersonalValenceModel": "valence",
-    "ValenceEstimate": "valence",
-    "ValenceSmoother": "valence",
-    "fit_personal_valence": "valence",
-    "uncalibrated_valence": "valence",
+    "Recording": "affectstream.models.datasets",
+    "load_dataset": "affectstream.models.datasets",
+    "load_stress_predict": "affectstream.models.datasets",
+    "load_eegmat": "affectstream.models.datasets",
+    "load_wesad": "affectstream.models.datasets",
+    "load_deap": "affectstream.models.datasets",
+    "synthetic_recordings": "affectstream.models.synthetic",
+    "synthetic_feature_frame": "affectstream.models.synthetic",
+    "recording_features": "affectstream.models.features",
+    "feature_columns": "affectstream.models.features",
+    "ContextMean": "affectstream.models.features",
+    "add_context_features": "affectstream.models.features",
+    "ParticipantNormalizer": "affectstream.models.normalize",
+    "RunningStats": "affectstream.models.normalize",
+    "AffectClassifier": "affectstream.models.estimators",
+    "Contribution": "affectstream.models.estimators",
+    "contributions": "affectstream.models.estimators",
+    "cross_validate_by_subject": "affectstream.models.evaluation",
+    "evaluate_frame": "affectstream.models.evaluation",
+    "score_bundle": "affectstream.models.evaluation",
+    "chance_check": "affectstream.models.evaluation",
+    "AffectEstimate": "affectstream.models.bundle",
+    "ModelBundle": "affectstream.models.bundle",
+    "load_bundle": "affectstream.models.bundle",
+    "save_bundle": "affectstream.models.bundle",
+    "shipped_bundles": "affectstream.models.bundle",
+    "train": "affectstream.models.training",
+    "CalibrationBlock": "affectstream.models.valence",
+    "PersonalValenceModel": "affectstream.models.valence",
+    "ValenceEstimate": "affectstream.models.valence",
+    "ValenceSmoother": "affectstream.models.valence",
+    "fit_personal_valence": "affectstream.models.valence",
+    "uncalibrated_valence": "affectstream.models.valence",
 }
 
 __all__ = sorted(_EXPORTS)
 
 
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'affectstream.models' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"affectstream.models.{module}"), name)
+__getattr__ = lazy_getattr(__name__, _EXPORTS)

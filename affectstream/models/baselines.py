@@ -24,6 +24,7 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from affectstream.models.features import CLOCK_COLUMN, END_SUFFIX
+from affectstream.models.scoring import scored_mask
 
 logger = logging.getLogger(__name__)
 
@@ -55,8 +56,7 @@ def live_mask(frame: pd.DataFrame, target: str) -> np.ndarray[Any, Any]:
     column = target + END_SUFFIX
     if column not in frame.columns:
         return np.zeros(len(frame), dtype=bool)
-    y = frame[column].to_numpy(dtype=np.float64)
-    return np.asarray(np.isfinite(y) & ~frame["reference"].to_numpy(dtype=bool))
+    return scored_mask(frame, column)
 
 
 def _balanced_accuracy(y: np.ndarray[Any, Any], pred: np.ndarray[Any, Any]) -> float:
@@ -232,7 +232,7 @@ def clock_scores(
     bins = np.floor(clock / CLOCK_BIN_SECONDS).astype(int)
     subjects = frame["subject"].astype(str).to_numpy()
     y = frame[target].to_numpy(dtype=np.float64)
-    trainable = np.isfinite(y) & ~frame["reference"].to_numpy(dtype=bool)
+    trainable = scored_mask(frame, target)
     p = np.full(len(frame), np.nan)
     threshold = np.full(len(frame), np.nan)
     for train_subjects, test_subjects in folds:
@@ -332,7 +332,7 @@ def one_feature_scores(
     score = own_baseline_feature(frame, feature)
     subjects = frame["subject"].astype(str).to_numpy()
     y = frame[target].to_numpy(dtype=np.float64)
-    trainable = np.isfinite(y) & ~frame["reference"].to_numpy(dtype=bool) & np.isfinite(score)
+    trainable = scored_mask(frame, target) & np.isfinite(score)
     threshold = np.full(len(frame), np.nan)
     for train_subjects, test_subjects in folds:
         train = trainable & np.isin(subjects, train_subjects)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -58,25 +58,39 @@ def to_common_rate(recordings: Sequence[Recording], rate: float = COMMON_RATE) -
         Copies with ``eda`` / ``temp`` blocks at ``rate`` (block means of ``k`` samples,
         timed at the first sample of each group); other blocks unchanged.
     """
-    out = []
-    for rec in recordings:
-        blocks: list[SampleBlock] = []
-        for b in rec.blocks:
-            k = round((b.sfreq or 0.0) / rate)
-            if b.modality not in ("eda", "temp") or k <= 1 or abs(k * rate - (b.sfreq or 0)) > 1e-6:
-                blocks.append(b)
-                continue
-            n = (len(b) // k) * k
-            values = b.values[:n].reshape(n // k, k, -1).mean(axis=1)
-            blocks.append(
-                SampleBlock.regular(
-                    b.stream, b.modality, b.channels, values, rate, float(b.t[0]), device=b.device
-                )
-            )
-        out.append(
-            Recording(rec.subject, tuple(blocks), rec.labels, rec.dataset, rec.session, rec.files)
+
+    def block_means(b: SampleBlock) -> SampleBlock:
+        k = round((b.sfreq or 0.0) / rate)
+        if b.modality not in ("eda", "temp") or k <= 1 or abs(k * rate - (b.sfreq or 0)) > 1e-6:
+            return b
+        n = (len(b) // k) * k
+        values = b.values[:n].reshape(n // k, k, -1).mean(axis=1)
+        return SampleBlock.regular(
+            b.stream, b.modality, b.channels, values, rate, float(b.t[0]), device=b.device
         )
-    return out
+
+    return [rec.map_blocks(block_means) for rec in recordings]
+
+
+def pool_frames(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
+    """Stack feature tables of several datasets, subjects prefixed ``"<dataset>:"``.
+
+    Parameters
+    ----------
+    frames : mapping of str to pandas.DataFrame
+        Dataset name -> its feature table (with a ``subject`` column).
+
+    Returns
+    -------
+    pandas.DataFrame
+        One table with a fresh index; subject ids stay distinct across datasets.
+    """
+    parts = []
+    for name, frame in frames.items():
+        part = frame.copy()
+        part["subject"] = name + ":" + part["subject"].astype(str)
+        parts.append(part)
+    return pd.concat(parts, ignore_index=True)
 
 
 def cache_key(**parts: Any) -> str:
@@ -274,12 +288,7 @@ def pooled_protocols(
     from sklearn.model_selection import GroupKFold
 
     features = list(features) if features is not None else shared_features(*frames.values())
-    parts = []
-    for name, frame in frames.items():
-        part = frame.copy()
-        part["subject"] = name + ":" + part["subject"].astype(str)
-        parts.append(part)
-    pooled = pd.concat(parts, ignore_index=True)
+    pooled = pool_frames(frames)
     subjects = pooled["subject"].to_numpy()
     units = np.asarray(sorted(pd.unique(subjects[scored_mask(pooled, target)])))
     p = np.full(len(pooled), np.nan)

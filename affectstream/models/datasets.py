@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import logging
 import pickle
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -84,12 +84,45 @@ class Recording:
         """Modalities present, sorted."""
         return tuple(sorted({b.modality for b in self.blocks}))
 
+    def map_blocks(self, change: Callable[[SampleBlock], SampleBlock]) -> Recording:
+        """A copy with ``change`` applied to each block, in order (labels and ids kept).
+
+        Parameters
+        ----------
+        change : callable
+            Block -> its replacement (the block itself to keep it).
+
+        Returns
+        -------
+        Recording
+        """
+        return replace(self, blocks=tuple(change(b) for b in self.blocks))
+
 
 def _labels_frame(t: Iterable[float], **targets: Iterable[float]) -> pd.DataFrame:
     frame = pd.DataFrame({"t": np.asarray(list(t), dtype=np.float64)})
     for name, values in targets.items():
         frame[name] = np.asarray(list(values), dtype=np.float64)
     return frame
+
+
+def select_subjects(
+    subjects: Sequence[str] | None, available: Sequence[str], dataset: str, where: Path
+) -> list[str]:
+    """The subjects to load: all ``available`` ones, or those asked for if all are there.
+
+    Raises :class:`ConfigError` naming the first subject asked for that is missing and the
+    available ones; ``dataset`` and ``where`` (the folder searched) are for that message.
+    """
+    if subjects is None:
+        return list(available)
+    for subject in subjects:
+        if subject not in available:
+            raise ConfigError(
+                f"{dataset} subject {subject!r} not found in {str(where)!r}; available: "
+                f"{', '.join(available)}."
+            )
+    return list(subjects)
 
 
 def _find_dataset_folder(path: Path, name: str, marker: str) -> Path:
@@ -242,15 +275,9 @@ def load_stress_predict(path: Path | str, subjects: Sequence[str] | None = None)
             f"Time(sec), Label ({exc})."
         ) from None
     available = sorted(p.name for p in (root / "Raw_data").iterdir() if p.is_dir())
-    wanted = list(subjects) if subjects is not None else available
     recordings = []
-    for subject in wanted:
+    for subject in select_subjects(subjects, available, "Stress-Predict", root / "Raw_data"):
         folder = root / "Raw_data" / subject
-        if not folder.is_dir():
-            raise ConfigError(
-                f"Subject {subject!r} not found under {str(root / 'Raw_data')!r}; "
-                f"available: {', '.join(available)}."
-            )
         blocks = read_e4_folder(folder)
         try:
             number = int(subject.lstrip("Ss"))
@@ -349,14 +376,8 @@ def load_eegmat(path: Path | str, subjects: Sequence[str] | None = None) -> list
     root = _find_dataset_folder(Path(path), "eegmat", "data")
     files = sorted((root / "data").glob("Subject*_1.edf"))
     available = [f.name.split("_")[0] for f in files]
-    wanted = list(subjects) if subjects is not None else available
     recordings = []
-    for subject in wanted:
-        if subject not in available:
-            raise ConfigError(
-                f"Subject {subject!r} not found in {str(root / 'data')!r}; available: "
-                f"{', '.join(available)}."
-            )
+    for subject in select_subjects(subjects, available, "EEGMAT", root / "data"):
         rest_path = root / "data" / f"{subject}_1.edf"
         task_path = root / "data" / f"{subject}_2.edf"
         rest, rest_duration = read_muse_like_edf(rest_path)
@@ -458,11 +479,8 @@ def load_wesad(
     found = {p.stem: p for p in sorted(root.glob("S*/S*.pkl")) + sorted(root.glob("S*.pkl"))}
     if not found:
         raise ConfigError(f"No WESAD pickles (SX/SX.pkl) under {str(root)!r}.")
-    wanted = list(subjects) if subjects is not None else sorted(found)
     recordings = []
-    for subject in wanted:
-        if subject not in found:
-            raise ConfigError(f"WESAD subject {subject!r} not found; available {sorted(found)}.")
+    for subject in select_subjects(subjects, sorted(found), "WESAD", root):
         file = found[subject]
         content = _load_trusted_pickle(file, trust_pickle, "WESAD")
         signal = _require(content, "signal", file, "WESAD")
@@ -549,12 +567,9 @@ def load_deap(
     found = {p.stem: p for p in sorted(root.glob("s*.dat"))}
     if not found:
         raise ConfigError(f"No DEAP preprocessed files (sXX.dat) under {str(root)!r}.")
-    wanted = list(subjects) if subjects is not None else sorted(found)
     index = {name: i for i, name in enumerate(DEAP_CHANNELS)}
     recordings = []
-    for subject in wanted:
-        if subject not in found:
-            raise ConfigError(f"DEAP subject {subject!r} not found; available {sorted(found)}.")
+    for subject in select_subjects(subjects, sorted(found), "DEAP", root):
         file = found[subject]
         content = _load_trusted_pickle(file, trust_pickle, "DEAP")
         data = np.asarray(_require(content, "data", file, "DEAP"), dtype=np.float64)

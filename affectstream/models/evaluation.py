@@ -7,7 +7,7 @@ import logging
 import time
 import warnings
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from affectstream.models.training import DatasetSettings
 
 __all__ = [
+    "CVOptions",
     "Progress",
     "chance_check",
     "cross_validate_by_subject",
@@ -189,15 +190,21 @@ def cross_validate(frame: pd.DataFrame, **kwargs: Any) -> dict[str, Any]:
     return cross_validate_by_subject(frame, **kwargs)
 
 
+class CVOptions(TypedDict, total=False):
+    """Options of :func:`cross_validate_by_subject` that :func:`chance_check` passes on."""
+
+    kind: str
+    normalization: str
+    n_splits: int | None
+    max_train_rows: int | None
+
+
 def chance_check(
     frame: pd.DataFrame,
     *,
-    kind: str = "lightgbm",
     target: str = "arousal",
-    normalization: str = "baseline",
-    n_splits: int | None = None,
-    max_train_rows: int | None = None,
     seed: int = 0,
+    **options: Unpack[CVOptions],
 ) -> dict[str, float]:
     """Run :func:`cross_validate_by_subject` on labels shuffled within subject; expect about 0.5.
 
@@ -205,8 +212,12 @@ def chance_check(
     ----------
     frame : pandas.DataFrame
         Feature table.
-    kind, target, normalization, n_splits, max_train_rows, seed
-        As in :func:`cross_validate_by_subject`.
+    target : str
+        Label column (shuffled).
+    seed : int
+        Seed of the shuffle and of the estimator.
+    **options
+        :class:`CVOptions`, as in :func:`cross_validate_by_subject`.
 
     Returns
     -------
@@ -214,15 +225,7 @@ def chance_check(
         ``balanced_accuracy`` and ``auroc`` of the shuffled run.
     """
     shuffled = shuffle_within_subject(frame, target, seed=seed)
-    result = cross_validate_by_subject(
-        shuffled,
-        kind=kind,
-        target=target,
-        normalization=normalization,
-        n_splits=n_splits,
-        max_train_rows=max_train_rows,
-        seed=seed,
-    )
+    result = cross_validate_by_subject(shuffled, target=target, seed=seed, **options)
     return {"balanced_accuracy": result["balanced_accuracy"], "auroc": result["auroc"]}
 
 

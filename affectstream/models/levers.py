@@ -30,6 +30,7 @@ import pandas as pd
 from sklearn.model_selection import GroupKFold
 
 from affectstream.models.baselines import live_mask, own_baseline_feature, summary
+from affectstream.models.crossprotocol import pool_frames
 from affectstream.models.estimators import AffectClassifier
 
 logger = logging.getLogger(__name__)
@@ -81,16 +82,7 @@ class Lever:
     params: tuple[tuple[str, Any], ...] = ()
 
     def lightgbm_params(self, features: Sequence[str]) -> dict[str, Any]:
-        """LightGBM overrides for ``features`` (monotone constraints in feature order).
-
-        Parameters
-        ----------
-        features : sequence of str
-
-        Returns
-        -------
-        dict
-        """
+        """LightGBM overrides for ``features`` (monotone constraints in feature order)."""
         params = dict(self.params)
         if self.monotone:
             params["monotone_constraints"] = [int(f in RISING_WITH_STRESS) for f in features]
@@ -223,12 +215,7 @@ def lever_scores(
     for (n1, f1), (n2, f2) in (((a, fa), (b, fb)), ((b, fb), (a, fa))):
         p, thr = _fit_predict(f1, f2, lever, cols, target)
         out[f"{n1} -> {n2}"] = _live(f2, p, np.full(len(f2), thr), target)
-    parts = []
-    for name, frame in tables.items():
-        part = frame.copy()
-        part["subject"] = name + ":" + part["subject"].astype(str)
-        parts.append(part)
-    pooled = pd.concat(parts, ignore_index=True)
+    pooled = pool_frames(tables)
     p, t = _grouped(pooled, lever, cols, target, pooled_splits)
     for name in tables:
         sel = pooled["subject"].str.startswith(name + ":").to_numpy()
@@ -265,17 +252,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Measure :data:`LEVERS` on the cached Stress-Predict and Non-EEG tables.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-
-    Returns
-    -------
-    int
-        Exit status.
-    """
+    """Command line: measure :data:`LEVERS` on the cached Stress-Predict and Non-EEG tables."""
     from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES, shared_features
     from affectstream.models.training import DATASET_SETTINGS, build_features
 

@@ -79,32 +79,26 @@ def muse_like(
         Same subjects, labels and sessions; other modalities unchanged.
     """
     rng = np.random.default_rng(seed)
-    out = []
-    for rec in recordings:
-        blocks = []
-        for b in rec.blocks:
-            if b.modality != "eeg" or not b.sfreq:
-                blocks.append(b)
-                continue
-            x = _resample(np.asarray(b.values, dtype=np.float64), float(b.sfreq), rate) * gain
-            x = x + rng.normal(0.0, noise_uv, x.shape)
-            n_loss = rng.poisson(loss_per_minute * x.shape[0] / rate / 60.0 * x.shape[1])
-            span = int(LOSS_SECONDS * rate)
-            for _ in range(n_loss):
-                ch = int(rng.integers(x.shape[1]))
-                start = int(rng.integers(max(1, x.shape[0] - span)))
-                drift = np.cumsum(rng.normal(0.0, 1.0, span))
-                drift *= LOSS_UV / max(float(np.abs(drift).max()), 1e-9)
-                x[start : start + span, ch] += drift[: x.shape[0] - start]
-            blocks.append(
-                SampleBlock.regular(
-                    b.stream, b.modality, b.channels, x, rate, float(b.t[0]), device=b.device
-                )
-            )
-        out.append(
-            Recording(rec.subject, tuple(blocks), rec.labels, rec.dataset, rec.session, rec.files)
+
+    def degrade(b: SampleBlock) -> SampleBlock:
+        if b.modality != "eeg" or not b.sfreq:
+            return b
+        x = _resample(np.asarray(b.values, dtype=np.float64), float(b.sfreq), rate) * gain
+        x = x + rng.normal(0.0, noise_uv, x.shape)
+        n_loss = rng.poisson(loss_per_minute * x.shape[0] / rate / 60.0 * x.shape[1])
+        span = int(LOSS_SECONDS * rate)
+        for _ in range(n_loss):
+            ch = int(rng.integers(x.shape[1]))
+            start = int(rng.integers(max(1, x.shape[0] - span)))
+            drift = np.cumsum(rng.normal(0.0, 1.0, span))
+            drift *= LOSS_UV / max(float(np.abs(drift).max()), 1e-9)
+            x[start : start + span, ch] += drift[: x.shape[0] - start]
+        return SampleBlock.regular(
+            b.stream, b.modality, b.channels, x, rate, float(b.t[0]), device=b.device
         )
-    return out
+
+    # Blocks are changed in order, so the random stream (and the result) is as before.
+    return [rec.map_blocks(degrade) for rec in recordings]
 
 
 def validate(
@@ -167,16 +161,7 @@ def validate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: score a bundle on Muse-like eegmat at one or more gains.
-
-    Parameters
-    ----------
-    argv : sequence of str, optional
-
-    Returns
-    -------
-    int
-    """
+    """Command line: score a bundle on Muse-like eegmat at one or more gains."""
     from affectstream.models.datasets import load_eegmat
 
     parser = argparse.ArgumentParser(prog="python -m affectstream.models.muselike")

@@ -119,17 +119,7 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         return np.asarray(values[ref], dtype=np.float64)
 
     def reference_center(self, frame: pd.DataFrame) -> FloatArray:
-        """Mean of the reference rows of one participant's frame, per feature.
-
-        Parameters
-        ----------
-        frame : pandas.DataFrame
-            One participant's windows, with the reference column.
-
-        Returns
-        -------
-        ndarray, shape (n_features,)
-        """
+        """Mean of the reference rows of one participant's windows: one value per feature."""
         values = self._reference_values(frame)
         with np.errstate(all="ignore"), _quiet_nan_warnings():
             return np.asarray(np.nanmean(values, axis=0), dtype=np.float64)

@@ -7,6 +7,7 @@ Layout (``$AFFECTSTREAM_HOME``, default ``~/.affectstream``)::
 
 A participant whose calibration did not beat their own mean rating still gets the files
 (``"calibrated": false``): the live estimate then stays uncalibrated and says why.
+Every function takes ``home`` (default :func:`valence_home`) as :func:`personal_valence_path`.
 """
 
 from __future__ import annotations
@@ -133,17 +134,7 @@ def save_personal_valence(
 
 
 def read_personal_valence(participant: str, home: Path | None = None) -> dict[str, Any] | None:
-    """The stored JSON of a participant's model, or None when there is none.
-
-    Parameters
-    ----------
-    participant : str
-    home : Path, optional
-
-    Returns
-    -------
-    dict or None
-    """
+    """The stored JSON of a participant's model, or None when there is none."""
     file = personal_valence_path(participant, home) / "model.json"
     if not file.is_file():
         return None
@@ -157,17 +148,7 @@ def read_personal_valence(participant: str, home: Path | None = None) -> dict[st
 def load_personal_valence(
     participant: str, home: Path | None = None
 ) -> PersonalValenceModel | None:
-    """A participant's model, or None when they were never calibrated.
-
-    Parameters
-    ----------
-    participant : str
-    home : Path, optional
-
-    Returns
-    -------
-    PersonalValenceModel or None
-    """
+    """A participant's model, or None when they were never calibrated."""
     data = read_personal_valence(participant, home)
     return None if data is None else PersonalValenceModel.from_dict(data)
 

@@ -24,7 +24,12 @@ import numpy as np
 import pandas as pd
 
 from affectstream.errors import ConfigError
-from affectstream.models.datasets import Recording, _labels_frame, read_e4_folder
+from affectstream.models.datasets import (
+    Recording,
+    _labels_frame,
+    read_e4_folder,
+    select_subjects,
+)
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -53,7 +58,10 @@ def _read_wfdb(path: Path) -> tuple[Any, Any]:
     try:
         record = wfdb.rdrecord(str(path))
         annotation = wfdb.rdann(str(path), "atr") if path.with_suffix(".atr").is_file() else None
-    except Exception as exc:  # wfdb raises several types on damaged files
+    # What wfdb 4.3 raises on damaged files: a missing .dat (OSError), short samples or bad
+    # header syntax (ValueError), an empty header or unknown format (IndexError, KeyError),
+    # a header without signal lines (TypeError).
+    except (OSError, ValueError, LookupError, TypeError) as exc:
         raise ConfigError(f"Cannot read WFDB record {str(path)!r}: {exc}.") from None
     return record, annotation
 
@@ -133,11 +141,8 @@ def load_noneeg(path: Path | str, subjects: Sequence[str] | None = None) -> list
     available = sorted(
         (h.name.split("_")[0] for h in heads), key=lambda s: int(re.sub(r"\D", "", s) or 0)
     )
-    wanted = list(subjects) if subjects is not None else available
     recordings = []
-    for subject in wanted:
-        if subject not in available:
-            raise ConfigError(f"Non-EEG subject {subject!r} not found; available {available}.")
+    for subject in select_subjects(subjects, available, "Non-EEG", root):
         wrist_path = root / f"{subject}_AccTempEDA"
         pulse_path = root / f"{subject}_SpO2HR"
         wrist, annotation = _read_wfdb(wrist_path)
@@ -299,11 +304,8 @@ def load_wesad_e4(path: Path | str, subjects: Sequence[str] | None = None) -> li
             f"No WESAD E4 exports (SX/SX_E4_Data/) under {str(root)!r}. Unzip SX_E4_Data.zip "
             f"in each subject folder and pass --data pointing at the WESAD folder."
         )
-    wanted = list(subjects) if subjects is not None else sorted(found)
     recordings = []
-    for subject in wanted:
-        if subject not in found:
-            raise ConfigError(f"WESAD subject {subject!r} not found; available {sorted(found)}.")
+    for subject in select_subjects(subjects, sorted(found), "WESAD", root):
         folder = found[subject]
         blocks = read_e4_folder(folder / f"{subject}_E4_Data", device=f"wesad-e4-{subject}")
         quest = read_wesad_quest(folder / f"{subject}_quest.csv")

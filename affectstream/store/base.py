@@ -49,17 +49,7 @@ _RAW_PATTERN = re.compile(re.escape(RAW_PREFIX) + r"[a-z0-9_]+")
 
 
 def check_measurement(name: str) -> str:
-    """Return ``name`` if it belongs to the schema, else raise :class:`StoreError`.
-
-    Parameters
-    ----------
-    name : str
-        Measurement name.
-
-    Returns
-    -------
-    str
-    """
+    """Return measurement ``name`` if it is in the schema, else raise :class:`StoreError`."""
     if isinstance(name, str) and (name in MEASUREMENTS or _RAW_PATTERN.fullmatch(name)):
         return name
     raise StoreError(

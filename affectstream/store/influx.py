@@ -59,7 +59,7 @@ from affectstream.store.influx_config import (
     ENV_URL,
     default_spool_dir,
     is_loopback,
-    normalise_url,
+    normalize_url,
 )
 from affectstream.store.influx_lineprotocol import batch_to_line_protocol
 from affectstream.store.influx_reader import InfluxReader
@@ -91,7 +91,7 @@ __all__ = [
     "influxql_identifier",
     "influxql_string",
     "is_loopback",
-    "normalise_url",
+    "normalize_url",
     "parse_series_key",
 ]
 
@@ -169,7 +169,7 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
                 f"No InfluxDB URL: pass url= (or --influx-url) or set {ENV_URL}, "
                 "e.g. http://localhost:8086."
             )
-        self.url, options = normalise_url(raw_url)
+        self.url, options = normalize_url(raw_url)
         self.token = token or options.get("token") or os.environ.get(ENV_TOKEN) or None
         self.org = org or options.get("org") or os.environ.get(ENV_ORG) or None
         self.bucket = (

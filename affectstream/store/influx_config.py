@@ -1,6 +1,6 @@
 """Where an InfluxStore connects: URL forms, environment variables, the default spool.
 
-:func:`normalise_url` turns any accepted store URL (``http(s)://``, ``influx://``...,
+:func:`normalize_url` turns any accepted store URL (``http(s)://``, ``influx://``...,
 ``user:password@`` included) into the HTTP base URL and its query options; the
 ``AFFECTSTREAM_INFLUX_*`` variables are the fallbacks :class:`~affectstream.store.influx.
 InfluxStore` reads.
@@ -35,7 +35,7 @@ URL_SCHEMES = {
 }
 
 
-def normalise_url(url: str) -> tuple[str, dict[str, str]]:
+def normalize_url(url: str) -> tuple[str, dict[str, str]]:
     """Return the HTTP base URL and the query options (bucket, org, token) of a store URL.
 
     Accepts ``http(s)://host:port`` and ``influx://``, ``influxdb://``, ``influx+http(s)://``

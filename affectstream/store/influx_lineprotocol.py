@@ -46,17 +46,7 @@ def _check_name(kind: str, text: str, batch: SeriesBatch) -> None:
 
 
 def escape_measurement(name: str) -> str:
-    """Escape a measurement name for line protocol.
-
-    Parameters
-    ----------
-    name : str
-        Measurement name.
-
-    Returns
-    -------
-    str
-    """
+    """Escape a measurement name for line protocol."""
     return _escape(name, _MEASUREMENT_ESCAPES)
 
 

@@ -436,36 +436,14 @@ class Spool:
     # -- reading -------------------------------------------------------------------
 
     def wait_for_data(self, timeout: float) -> bool:
-        """Wait until there is an unacknowledged record or ``timeout`` seconds pass.
-
-        Parameters
-        ----------
-        timeout : float
-            Seconds to wait at most.
-
-        Returns
-        -------
-        bool
-            True if a record is pending.
-        """
+        """Wait at most ``timeout`` s for an unacknowledged record; True if one is pending."""
         with self._changed:
             if self._closed:
                 return False
             return self._changed.wait_for(lambda: self.pending_bytes > 0 or self._closed, timeout)
 
     def wait_until_empty(self, timeout: float) -> bool:
-        """Wait until every record is acknowledged or ``timeout`` seconds pass.
-
-        Parameters
-        ----------
-        timeout : float
-            Seconds to wait at most.
-
-        Returns
-        -------
-        bool
-            True if nothing is pending.
-        """
+        """Wait up to ``timeout`` s until every record is acknowledged; True if none is pending."""
         with self._changed:
             return self._changed.wait_for(lambda: self.pending_bytes == 0, timeout)
 

@@ -60,6 +60,13 @@ def test_stress_predict_unknown_subject_names_available(stress_predict_dir: Path
         load_stress_predict(stress_predict_dir, ["S99"])
 
 
+def test_unknown_subject_is_refused_before_any_file_is_read(tmp_path: Path) -> None:
+    write_deap_file(tmp_path, "s01", trials=1, seconds=4)
+    # s01 would need trust_pickle=True; the unknown s07 is named first, with what is there.
+    with pytest.raises(ConfigError, match=r"DEAP subject 's07' not found .*available: s01\."):
+        load_deap(tmp_path, ["s01", "s07"])
+
+
 def test_stress_predict_missing_file(stress_predict_dir: Path) -> None:
     (stress_predict_dir / "Raw_data" / "S02" / "TEMP.csv").unlink()
     with pytest.raises(ConfigError, match=r"Missing E4 file .*TEMP\.csv"):

@@ -21,7 +21,7 @@ from influxdb_client import Point
 
 from affectstream.errors import ConfigError, StoreError, StoreUnavailableError
 from affectstream.store.base import SeriesBatch
-from affectstream.store.influx import InfluxStore, is_loopback, normalise_url, parse_series_key
+from affectstream.store.influx import InfluxStore, is_loopback, normalize_url, parse_series_key
 from affectstream.store.influx_lineprotocol import batch_to_line_protocol
 from affectstream.store.spool import SpoolFullError
 
@@ -342,7 +342,7 @@ def test_helpers_parse_and_normalise() -> None:
         "raw_eeg",
         {"device": "d\\ev", "participant": "p 1,x=y", "session": "s"},
     )
-    assert normalise_url("https://db.example:8086/") == ("https://db.example:8086", {})
+    assert normalize_url("https://db.example:8086/") == ("https://db.example:8086", {})
 
 
 _TEXT = st.text(

@@ -268,6 +268,10 @@ class BumbleClientBackend(BaseBleakClient):
             # bumble cancels the pending request when the link drops.
             raise BleakError(f"{self.address} disconnected during a GATT operation") from None
 
+    async def _read_handle(self, handle: int) -> bytearray:
+        peer = self._require_peer()
+        return bytearray(await self._guard(peer.read_value(handle)))
+
     async def read_gatt_char(
         self,
         characteristic: BleakGATTCharacteristic,
@@ -275,9 +279,7 @@ class BumbleClientBackend(BaseBleakClient):
         use_cached: bool = False,
         **kwargs: Any,
     ) -> bytearray:
-        peer = self._require_peer()
-        value = await self._guard(peer.read_value(characteristic.handle))
-        return bytearray(value)
+        return await self._read_handle(characteristic.handle)
 
     async def read_gatt_descriptor(
         self,
@@ -286,9 +288,7 @@ class BumbleClientBackend(BaseBleakClient):
         use_cached: bool = False,
         **kwargs: Any,
     ) -> bytearray:
-        peer = self._require_peer()
-        value = await self._guard(peer.read_value(descriptor.handle))
-        return bytearray(value)
+        return await self._read_handle(descriptor.handle)
 
     async def write_gatt_char(
         self, characteristic: BleakGATTCharacteristic, data: SizedBuffer, response: bool

@@ -16,6 +16,7 @@ from affectstream.device.emulation.peripheral import (
     EmulatedPeripheral,
     Packet,
     battery_service,
+    notify_characteristic,
     pack_records,
 )
 from affectstream.device.emulation.script import AffectScript
@@ -122,11 +123,7 @@ class EdaBand(EmulatedPeripheral):
         self.generator = EdaGenerator(self.script, self.rng)
         self.streaming = False
         self._next_index = 0
-        self.measurement: Characteristic[bytes] = Characteristic(
-            uuids.EDA_MEASUREMENT,
-            Characteristic.Properties.NOTIFY,
-            Characteristic.Permissions(0),
-        )
+        self.measurement: Characteristic[bytes] = notify_characteristic(uuids.EDA_MEASUREMENT)
         self.config: Characteristic[bytes] = Characteristic(
             uuids.EDA_CONFIG,
             Characteristic.Properties.READ | Characteristic.Properties.WRITE,

@@ -9,7 +9,12 @@ from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from affectstream.device import gatt as uuids
-from affectstream.device.emulation.peripheral import EmulatedPeripheral, Packet, pack_records
+from affectstream.device.emulation.peripheral import (
+    EmulatedPeripheral,
+    Packet,
+    notify_characteristic,
+    pack_records,
+)
 from affectstream.device.emulation.script import AffectScript
 from affectstream.device.emulation.signals import EegGenerator
 from affectstream.errors import ConfigError
@@ -102,9 +107,7 @@ class Ganglion(EmulatedPeripheral):
         self._next_index = 0
         self._raw_pending = False
         self._last = np.zeros(4, dtype=np.int64)
-        self.receive: Characteristic[bytes] = Characteristic(
-            uuids.GANGLION_RECEIVE, Characteristic.Properties.NOTIFY, Characteristic.Permissions(0)
-        )
+        self.receive: Characteristic[bytes] = notify_characteristic(uuids.GANGLION_RECEIVE)
         write_props = (
             Characteristic.Properties.WRITE_WITHOUT_RESPONSE | Characteristic.Properties.WRITE
         )

@@ -12,6 +12,7 @@ from affectstream.device.emulation.peripheral import (
     EmulatedPeripheral,
     Packet,
     battery_service,
+    notify_characteristic,
     pack_records,
 )
 from affectstream.device.emulation.script import AffectScript
@@ -130,11 +131,7 @@ class HeartRateStrap(EmulatedPeripheral):
             self._next_beat = self.beats.dropped + int(np.searchsorted(times, self.uptime))
         self._energy_kj = 0.0
         self._last_hr = 60
-        self.measurement: Characteristic[bytes] = Characteristic(
-            uuids.HEART_RATE_MEASUREMENT,
-            Characteristic.Properties.NOTIFY,
-            Characteristic.Permissions(0),
-        )
+        self.measurement = notify_characteristic(uuids.HEART_RATE_MEASUREMENT)
         self.data_characteristic = self.measurement
 
     def _build_services(self) -> list[Service]:

@@ -11,7 +11,11 @@ from bumble.device import Connection
 from bumble.gatt import Characteristic, CharacteristicValue, Service
 
 from affectstream.device import gatt as uuids
-from affectstream.device.emulation.peripheral import EmulatedPeripheral, pack_records
+from affectstream.device.emulation.peripheral import (
+    EmulatedPeripheral,
+    notify_characteristic,
+    pack_records,
+)
 from affectstream.device.emulation.script import AffectScript
 from affectstream.device.emulation.signals import BeatGenerator, EegGenerator
 from affectstream.types import FloatArray, IntArray
@@ -168,15 +172,10 @@ class MuseHeadset(EmulatedPeripheral):
             CharacteristicValue[bytes](write=self._write_control),
         )
 
-        def notify_char(uuid: str) -> Characteristic[bytes]:
-            return Characteristic(
-                uuid, Characteristic.Properties.NOTIFY, Characteristic.Permissions(0)
-            )
-
-        self.eeg_chars = [notify_char(uuids.MUSE_EEG[ch]) for ch in CHANNELS]
-        self.acc_char = notify_char(uuids.MUSE_ACC)
-        self.gyro_char = notify_char(uuids.MUSE_GYRO)
-        self.ppg_chars = [notify_char(u) for u in uuids.MUSE_PPG]
+        self.eeg_chars = [notify_characteristic(uuids.MUSE_EEG[ch]) for ch in CHANNELS]
+        self.acc_char = notify_characteristic(uuids.MUSE_ACC)
+        self.gyro_char = notify_characteristic(uuids.MUSE_GYRO)
+        self.ppg_chars = [notify_characteristic(u) for u in uuids.MUSE_PPG]
         self.data_characteristic = self.eeg_chars[0]
         self._streams = {
             "eeg": _PacketStream("eeg", EEG_RATE, SAMPLES_PER_PACKET, self.eeg_chars[:4]),

@@ -573,6 +573,11 @@ def pack_records(kind: str, values: FloatArray, indices: Sequence[int] | IntArra
     return Record(kind, vals, np.asarray(indices, dtype=np.int64))
 
 
+def notify_characteristic(uuid: str) -> Characteristic[bytes]:
+    """A characteristic that only notifies (a device's data stream): no read, no write."""
+    return Characteristic(uuid, Characteristic.Properties.NOTIFY, Characteristic.Permissions(0))
+
+
 def battery_service(read_level: Callable[[Connection], int]) -> Service:
     """Standard Battery service (0x180F) whose level (%) is read from ``read_level``."""
     from affectstream.device import gatt as uuids

@@ -17,6 +17,7 @@ from affectstream.device.emulation.peripheral import (
     EmulatedPeripheral,
     Packet,
     battery_service,
+    notify_characteristic,
     pack_records,
 )
 from affectstream.device.emulation.script import AffectScript
@@ -131,11 +132,7 @@ class PolarH10(EmulatedPeripheral):
             Characteristic.READABLE | Characteristic.WRITEABLE,
             CharacteristicValue[bytes](read=self._read_control, write=self._write_control),
         )
-        self.data: Characteristic[bytes] = Characteristic(
-            uuids.PMD_DATA,
-            Characteristic.Properties.NOTIFY,
-            Characteristic.Permissions(0),
-        )
+        self.data: Characteristic[bytes] = notify_characteristic(uuids.PMD_DATA)
         self.data_characteristic = self.data
 
     def _build_services(self) -> list[Service]:
