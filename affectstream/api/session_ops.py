@@ -7,7 +7,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
 from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,7 +26,7 @@ from affectstream.api.live import json_safe
 from affectstream.api.runner import check_model, status_payload
 from affectstream.api.security import Principal, audit
 from affectstream.runtime import LiveSession
-from affectstream.store import SeriesBatch, seconds_to_ns
+from affectstream.store import SeriesBatch, event_batch
 from affectstream.types import SampleBlock
 
 
@@ -178,18 +177,8 @@ def _event_batch(
     detail: str,
     values: dict[str, float] | None = None,
 ) -> SeriesBatch:
-    fields: dict[str, Any] = {
-        "kind": np.array([kind], dtype=object),
-        "label": np.array([label], dtype=object),
-        "detail": np.array([detail], dtype=object),
-    }
-    for name, value in (values or {}).items():
-        fields[name] = np.array([value], dtype=np.float64)
-    return SeriesBatch(
-        "events",
-        {"participant": pseudonym, "session": row.id},
-        seconds_to_ns(np.array([t])),
-        fields,
+    return event_batch(
+        {"participant": pseudonym, "session": row.id}, t, kind, label, detail, values
     )
 
 

@@ -43,7 +43,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from typing import Any, Protocol
 
-import numpy as np
 import pandas as pd
 
 from affectstream._validate import check_positive
@@ -66,7 +65,7 @@ from affectstream.runtime.snapshot import (
     take_snapshot,
 )
 from affectstream.signal import StreamingExtractor
-from affectstream.store import DeliveryReport, SeriesBatch, TimeSeriesStore, seconds_to_ns
+from affectstream.store import DeliveryReport, TimeSeriesStore, event_batch
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -336,14 +335,7 @@ class LiveSession:
             self._last_mark_t = when
         else:
             when = float(t)
-        fields: dict[str, Any] = {
-            "kind": np.array([kind], dtype=object),
-            "label": np.array([label], dtype=object),
-            "detail": np.array([detail], dtype=object),
-        }
-        for name, value in (values or {}).items():
-            fields[name] = np.array([value], dtype=np.float64)
-        batch = SeriesBatch("events", self.tags, seconds_to_ns(np.array([when])), fields)
+        batch = event_batch(self.tags, when, kind, label, detail, values)
         self.writer.add_derived(batch, [])
         self.n_events += 1
         self._notify("event", {"t": when, "kind": kind, "label": label, "detail": detail})

@@ -29,7 +29,12 @@ from affectstream.store.base import (
     TimeSeriesStore,
     check_measurement,
 )
-from affectstream.store.convert import GAP_EVENT_KIND, blocks_to_batches, seconds_to_ns
+from affectstream.store.convert import (
+    GAP_EVENT_KIND,
+    blocks_to_batches,
+    event_batch,
+    seconds_to_ns,
+)
 from affectstream.store.embedded import EmbeddedStore
 from affectstream.store.influx_config import URL_SCHEMES  # light: no client imported
 
@@ -49,6 +54,7 @@ __all__ = [
     "blocks_to_batches",
     "check_measurement",
     "default_store_path",
+    "event_batch",
     "open_store",
     "seconds_to_ns",
 ]

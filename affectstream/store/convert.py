@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -110,3 +111,38 @@ def _gap_events(gaps: list[Gap], tags: dict[str, str]) -> SeriesBatch:
             "first_index": np.array([gap.first_index for gap in gaps], dtype=np.int64),
         },
     )
+
+
+def event_batch(
+    tags: Mapping[str, str],
+    t: float,
+    kind: str,
+    label: str,
+    detail: str = "",
+    values: Mapping[str, float] | None = None,
+) -> SeriesBatch:
+    """One ``events`` point (a marker, phase, self-report...) as a batch.
+
+    Parameters
+    ----------
+    tags : mapping
+        ``participant`` and ``session`` tags.
+    t : float
+        Event time, seconds since the epoch.
+    kind, label, detail : str
+        The event's string fields.
+    values : mapping of str to float, optional
+        Numeric fields (e.g. a self-report's ratings).
+
+    Returns
+    -------
+    SeriesBatch
+    """
+    fields: dict[str, Any] = {
+        "kind": np.array([kind], dtype=object),
+        "label": np.array([label], dtype=object),
+        "detail": np.array([detail], dtype=object),
+    }
+    for name, value in (values or {}).items():
+        fields[name] = np.array([value], dtype=np.float64)
+    return SeriesBatch("events", dict(tags), seconds_to_ns(np.array([t])), fields)
