@@ -18,7 +18,7 @@ def register(subparsers: Any) -> None:
         The top-level sub-command registry.
     """
     parser: argparse.ArgumentParser = subparsers.add_parser(
-        "bench", help="benchmarks (features, models, store, live); print JSON last"
+        "bench", help="benchmarks (features, models, store, live, soak, api); print JSON last"
     )
     bench_sub = parser.add_subparsers(dest="bench", metavar="BENCHMARK")
     for name in bench_modules():
