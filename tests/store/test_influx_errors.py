@@ -137,8 +137,11 @@ def test_an_answer_retrying_cannot_change_stops_the_sender_and_keeps_the_data(
             [SeriesBatch("raw_eda", {"session": "s"}, T0 + np.arange(5), {"eda": np.ones(5)})]
         )
         deadline = time.monotonic() + 10
-        while store.sender.last_error is None and time.monotonic() < deadline:
+        # last_error is set a moment before the sender thread ends: wait for the end, which is
+        # what flush() checks (a flush in between waits its timeout, as for a live sender).
+        while store.sender._thread.is_alive() and time.monotonic() < deadline:
             time.sleep(0.01)
+        assert store.sender.last_error is not None
         started = time.monotonic()
         with pytest.raises(StoreUnavailableError, match=r"sender stopped.*HTTP 405"):
             store.flush(timeout=30)
