@@ -29,6 +29,7 @@ import http.client
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -224,9 +225,16 @@ class SpoolSender:
             The server did not take the data in time, or the sender stopped (at once
             then); the data stays in the spool.
         """
-        stopped = not self._thread.is_alive()  # nothing will drain the spool: fail now
-        if not (stopped and self.spool.pending_bytes) and self.spool.wait_until_empty(wait):
-            return
+        # Waited in slices: a sender that stops meanwhile leaves nothing to drain the spool,
+        # so the wait ends then rather than at the timeout.
+        deadline = time.monotonic() + wait
+        while True:
+            stopped = not self._thread.is_alive()
+            remaining = deadline - time.monotonic()
+            if self.spool.wait_until_empty(0.0 if stopped else max(0.0, min(0.1, remaining))):
+                return
+            if stopped or remaining <= 0:
+                break
         when = "(its sender stopped)" if stopped else f"within {wait:g} s"
         raise StoreUnavailableError(
             f"InfluxDB at {self.url} (bucket {self.bucket!r}) did not take the spooled data "
