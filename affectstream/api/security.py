@@ -87,9 +87,18 @@ def new_api_key() -> tuple[str, str, str]:
     hashed : str
         Its argon2 hash (stored).
     """
-    prefix = secrets.token_hex(6)
-    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
-    return key, prefix, _HASHER.hash(key)
+    key = new_key_text()
+    return key, key.split("_")[1], _HASHER.hash(key)
+
+
+def new_key_text() -> str:
+    """A fresh key in the service's format, ``ask_<prefix>_<secret>`` (not stored anywhere).
+
+    Returns
+    -------
+    str
+    """
+    return f"{KEY_PREFIX}{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
 
 
 class KeyVerifier:

@@ -1,42 +1,31 @@
-"""``affectstream serve`` as a child process on a free loopback port (benchmarks, replicas)."""
+"""``affectstream serve`` as a child process on a free loopback port.
+
+The one launcher of the service as a process: ``bench api`` and the test suite
+(``tests/api/conftest.py``) both start it through :class:`ServeProcess`.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Self
 
 import httpx
 
+from affectstream.api.security import new_key_text
 from affectstream.errors import AffectstreamError
+from affectstream.loopback import free_port
 
 #: Seconds to wait for ``/health``.
 READY_TIMEOUT = 90.0
-
-
-def new_admin_key() -> str:
-    """A fresh key in the service's format (``ask_<prefix>_<secret>``).
-
-    Returns
-    -------
-    str
-    """
-    return f"ask_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class ServeProcess:
@@ -53,7 +42,10 @@ class ServeProcess:
     admin_key : str, optional
         The bootstrap admin key (default: a fresh one).
     env : dict, optional
-        More environment variables (``AFFECTSTREAM_API_*`` settings).
+        More environment variables (``AFFECTSTREAM_API_*`` settings); they win over the
+        defaults set here.
+    extra : sequence of str, optional
+        More ``affectstream serve`` arguments (``--lsl-out`` ...).
     """
 
     def __init__(
@@ -64,11 +56,13 @@ class ServeProcess:
         home: Path | None = None,
         admin_key: str | None = None,
         env: dict[str, str] | None = None,
+        extra: Sequence[str] = (),
     ) -> None:
         self.store = store
         self.database_url = database_url
-        self.admin_key = admin_key or new_admin_key()
+        self.admin_key = admin_key or new_key_text()
         self.env = dict(env or {})
+        self.extra = list(extra)
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
         self.home = home
         self.url = ""
@@ -83,9 +77,41 @@ class ServeProcess:
 
     @property
     def log(self) -> Path:
-        """The service's combined output."""
-        assert self.home is not None
+        """The service's combined output (``serve.log`` in its home)."""
+        if self.home is None:
+            raise AffectstreamError("The service has no home folder before it starts.")
         return self.home / "serve.log"
+
+    def log_tail(self, chars: int = 3000) -> str:
+        """The end of the service's output (for failure messages).
+
+        Parameters
+        ----------
+        chars : int
+            How much of the end.
+
+        Returns
+        -------
+        str
+        """
+        return self.log.read_text(errors="replace")[-chars:]
+
+    def client(self, key: str | None = None, timeout: float = 60.0) -> httpx.Client:
+        """An HTTP client of the service sending ``key`` as the bearer token.
+
+        Parameters
+        ----------
+        key : str, optional
+            API key or token; none sends no ``Authorization`` header.
+        timeout : float
+            Seconds per request.
+
+        Returns
+        -------
+        httpx.Client
+        """
+        headers = {"Authorization": f"Bearer {key}"} if key else {}
+        return httpx.Client(base_url=self.url, headers=headers, timeout=timeout)
 
     def start(self) -> Self:
         """Start the service and wait until ``/health`` answers.
@@ -98,12 +124,13 @@ class ServeProcess:
             self._tmp = tempfile.TemporaryDirectory(prefix="affectstream-serve-")
             self.home = Path(self._tmp.name)
         self.home.mkdir(parents=True, exist_ok=True)
-        port = _free_port()
+        port = free_port()
         argv = [sys.executable, "-m", "affectstream", "serve", "--port", str(port)]
         if self.store:
             argv += ["--store", self.store]
         if self.database_url:
             argv += ["--database-url", self.database_url]
+        argv += self.extra
         environ = {
             **os.environ,
             "AFFECTSTREAM_HOME": str(self.home),
@@ -122,7 +149,7 @@ class ServeProcess:
                 if httpx.get(self.url + "/health", timeout=1.0).status_code == 200:
                     return self
             time.sleep(0.1)
-        tail = self.log.read_text(errors="replace")[-2000:]
+        tail = self.log_tail()
         self.stop()
         raise AffectstreamError(f"affectstream serve did not come up on {self.url}:\n{tail}")
 

@@ -11,24 +11,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import secrets
 import signal
-import socket
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from affectstream.cli._output import say
+from affectstream.loopback import free_port
 
 #: Seconds to wait for the service to come up.
 START_TIMEOUT = 60.0
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 async def _serve(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
@@ -36,10 +29,11 @@ async def _serve(args: argparse.Namespace, folder: Path) -> dict[str, Any]:
     import uvicorn
 
     from affectstream.api.app import create_app
+    from affectstream.api.security import new_key_text
     from affectstream.api.settings import load_settings
 
-    key = f"ask_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
-    port = args.port or _free_port()
+    key = new_key_text()
+    port = args.port or free_port()
     settings = load_settings(
         None,
         host="127.0.0.1",

@@ -7,105 +7,24 @@ talks HTTP or WebSocket to it. Nothing in between is faked.
 
 from __future__ import annotations
 
-import contextlib
-import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import httpx
 import pytest
 
-READY_TIMEOUT = 90.0
+from affectstream.api.serve_process import ServeProcess
 
-
-def free_port() -> int:
-    """A free loopback TCP port."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def new_key() -> str:
-    """A bootstrap key in the service's format."""
-    return f"ask_{secrets.token_hex(6)}_{secrets.token_urlsafe(24)}"
-
-
-@dataclass
-class Server:
-    """A running service: its URL, admin key, home folder, log and process."""
-
-    url: str
-    admin_key: str
-    home: Path
-    log: Path
-    process: subprocess.Popen[bytes]
-
-    def client(self, key: str | None) -> httpx.Client:
-        """An HTTP client sending ``key`` as the bearer token (none if ``None``)."""
-        headers = {"Authorization": f"Bearer {key}"} if key else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=60.0)
-
-    def log_tail(self) -> str:
-        """The end of the server's output (for failure messages)."""
-        return self.log.read_text(errors="replace")[-3000:]
-
-
-def start_server(home: Path, *extra: str, env: dict[str, str] | None = None) -> Server:
-    """Start ``affectstream serve`` and wait (bounded) until /health answers."""
-    home.mkdir(parents=True, exist_ok=True)
-    port = free_port()
-    key = new_key()
-    environ = {
-        **os.environ,
-        "AFFECTSTREAM_HOME": str(home),
-        "AFFECTSTREAM_API_BOOTSTRAP_ADMIN_KEY": key,
-        "AFFECTSTREAM_API_MAX_RUNNING_SESSIONS": "100",
-        **(env or {}),
-    }
-    log = home / "serve.log"
-    argv = [sys.executable, "-m", "affectstream", "serve", "--port", str(port), *extra]
-    with open(log, "ab") as out:
-        process = subprocess.Popen(
-            argv, stdout=out, stderr=subprocess.STDOUT, env=environ, start_new_session=True
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + READY_TIMEOUT
-    while time.monotonic() < deadline and process.poll() is None:
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/health", timeout=1.0).status_code == 200:
-                return Server(url, key, home, log, process)
-        time.sleep(0.1)
-    stop_server(process)
-    raise RuntimeError(f"affectstream serve did not come up on {url}:\n{log.read_text()[-3000:]}")
-
-
-def stop_server(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (uvicorn's graceful stop), SIGKILL after 30 s."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(5)
+#: The tests' name for a running service (the one launcher, also used by ``bench api``).
+Server = ServeProcess
 
 
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """One service for the API tests (each test makes its own studies, so they do not mix)."""
-    srv = start_server(tmp_path_factory.mktemp("serve-home"))
-    try:
+    with ServeProcess(home=tmp_path_factory.mktemp("serve-home")) as srv:
         yield srv
-    finally:
-        stop_server(srv.process)
 
 
 @pytest.fixture

@@ -16,20 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Server, start_server, stop_server
+from affectstream.api.serve_process import ServeProcess
+from tests.api.conftest import Server
 
 EXAMPLES = int(os.environ.get("AFFECTSTREAM_SCHEMATHESIS_EXAMPLES", "10"))
 
 
 @pytest.fixture(scope="module")
 def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    srv = start_server(
-        tmp_path_factory.mktemp("fuzz-home"), env={"AFFECTSTREAM_API_MAX_RUNNING_SESSIONS": "0"}
-    )
-    try:
+    env = {"AFFECTSTREAM_API_MAX_RUNNING_SESSIONS": "0"}
+    with ServeProcess(home=tmp_path_factory.mktemp("fuzz-home"), env=env) as srv:
         yield srv
-    finally:
-        stop_server(srv.process)
 
 
 @pytest.mark.slow

@@ -17,13 +17,12 @@ import httpx
 import pytest
 
 from affectstream.api.exports import EXPORT_FORMATS
+from affectstream.api.serve_process import ServeProcess
 from tests.api.conftest import (
     Server,
     World,
     eda_block,
     start_ingest_session,
-    start_server,
-    stop_server,
 )
 
 N_SAMPLES = 240  # 60 s of EDA at 4 Hz
@@ -120,7 +119,7 @@ def test_roles_audit_and_running_sessions(
 
 def test_a_session_of_a_killed_server_is_interrupted_at_the_next_start(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    first = start_server(home)
+    first = ServeProcess(home=home).start()
     try:
         with first.client(first.admin_key) as admin:
             study = admin.post("/studies", json={"name": "s"}).json()["id"]
@@ -128,10 +127,9 @@ def test_a_session_of_a_killed_server_is_interrupted_at_the_next_start(tmp_path:
             session = start_ingest_session(admin, p["id"])
             done = _stored_session(admin, p["id"])
     finally:
-        os.killpg(first.process.pid, signal.SIGKILL)  # no graceful stop: the process dies
-        first.process.wait(10)
-    env = {"AFFECTSTREAM_API_BOOTSTRAP_ADMIN_KEY": first.admin_key}
-    second = start_server(home, env=env)
+        os.killpg(first.pid, signal.SIGKILL)  # no graceful stop: the process dies
+        first.stop()  # only reaps it
+    second = ServeProcess(home=home, admin_key=first.admin_key).start()
     try:
         with second.client(first.admin_key) as admin:
             row = admin.get(f"/sessions/{session}").json()
@@ -141,7 +139,7 @@ def test_a_session_of_a_killed_server_is_interrupted_at_the_next_start(tmp_path:
             audit = admin.get("/audit", params={"action": "interrupted"}).json()["items"]
             assert [a["resource"] for a in audit] == [f"session/{session}"]
     finally:
-        stop_server(second.process)
+        second.stop()
 
 
 def test_erasure_removes_a_participant_everywhere(

@@ -20,7 +20,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.api.conftest import Server, start_server, stop_server
+from affectstream.api.serve_process import ServeProcess
+from tests.api.conftest import Server
 
 ISSUER = "https://issuer.example"
 AUDIENCE = "affectstream"
@@ -56,11 +57,8 @@ def jwt_server(
         "AFFECTSTREAM_API_JWT_AUDIENCE": AUDIENCE,
         "AFFECTSTREAM_API_JWT_JWKS_URL": issuer[1],
     }
-    srv = start_server(tmp_path_factory.mktemp("jwt-home"), env=env)
-    try:
+    with ServeProcess(home=tmp_path_factory.mktemp("jwt-home"), env=env) as srv:
         yield srv
-    finally:
-        stop_server(srv.process)
 
 
 def _token(key: rsa.RSAPrivateKey, sub: str, **claims: object) -> str:

@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.conftest import Server, free_port, start_server, stop_server
+from affectstream.api.serve_process import ServeProcess
+from affectstream.loopback import free_port
+from tests.api.conftest import Server
 from tests.api.test_ingest import test_resent_batch_lands_once_and_lost_batch_is_a_gap
 from tests.api.test_roles import test_every_route_for_every_role
 
@@ -82,14 +84,9 @@ def postgres_url() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Iterator[Server]:
     """``affectstream serve`` with its metadata in PostgreSQL (overrides the SQLite one)."""
-    srv = start_server(
-        tmp_path_factory.mktemp("pg-serve-home"),
-        env={"AFFECTSTREAM_API_DATABASE_URL": postgres_url},
-    )
-    try:
+    home = tmp_path_factory.mktemp("pg-serve-home")
+    with ServeProcess(home=home, database_url=postgres_url) as srv:
         yield srv
-    finally:
-        stop_server(srv.process)
 
 
 def test_audit_log_is_append_only_in_postgres(server: Server, postgres_url: str) -> None:

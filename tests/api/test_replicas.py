@@ -20,7 +20,9 @@ import pytest
 from websockets.sync.client import connect
 
 from affectstream.api.loadgen import DEVICES, json_batches, participant_blocks
-from tests.api.conftest import Server, eda_block, make_user, new_key, start_server, stop_server
+from affectstream.api.security import new_key_text
+from affectstream.api.serve_process import ServeProcess
+from tests.api.conftest import Server, eda_block, make_user
 from tests.api.test_postgres import postgres_url
 
 __all__ = ["postgres_url"]
@@ -52,21 +54,23 @@ def replicas(tmp_path_factory: pytest.TempPathFactory, postgres_url: str) -> Ite
 
     influx = LocalInfluxDB(database="replicas")
     influx.start()
-    key = new_key()
-    env = {
-        "AFFECTSTREAM_API_DATABASE_URL": postgres_url,
-        "AFFECTSTREAM_API_BOOTSTRAP_ADMIN_KEY": key,
-        "AFFECTSTREAM_API_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT),
-    }
-    store = ["--store", f"{influx.url}?bucket=replicas"]
+    key = new_key_text()
+    env = {"AFFECTSTREAM_API_RATE_LIMIT_PER_MINUTE": str(RATE_LIMIT)}
     servers: list[Server] = []
     try:
         for name in ("replica-a", "replica-b"):
-            servers.append(start_server(tmp_path_factory.mktemp(name), *store, env=env))
+            replica = ServeProcess(
+                f"{influx.url}?bucket=replicas",
+                postgres_url,
+                home=tmp_path_factory.mktemp(name),
+                admin_key=key,
+                env=env,
+            )
+            servers.append(replica.start())
         yield Replicas(servers[0], servers[1], key)
     finally:
         for server in servers:
-            stop_server(server.process)
+            server.stop()
         influx.stop()
 
 

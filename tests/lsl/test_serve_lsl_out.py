@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
+from affectstream.api.serve_process import ServeProcess
 from affectstream.device.lsl_meta import lsl_epoch_offset
 from tests.api.conftest import (
     Server,
@@ -21,8 +22,6 @@ from tests.api.conftest import (
     eda_block,
     make_user,
     start_ingest_session,
-    start_server,
-    stop_server,
 )
 
 pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
@@ -31,11 +30,9 @@ pylsl = pytest.importorskip("pylsl", reason="pip install 'affectstream[lsl]'")
 @pytest.fixture(scope="module")
 def lsl_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     env = {"LSLAPICFG": os.environ["LSLAPICFG"]}  # the suite's loopback-only discovery
-    server = start_server(tmp_path_factory.mktemp("serve-lsl"), "--lsl-out", env=env)
-    try:
+    home = tmp_path_factory.mktemp("serve-lsl")
+    with ServeProcess(home=home, env=env, extra=["--lsl-out"]) as server:
         yield server
-    finally:
-        stop_server(server.process)
 
 
 @pytest.fixture
