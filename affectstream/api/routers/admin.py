@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, status
 
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep
-from affectstream.api.schemas import MAX_ID, AuditOut, AuditPage, Id, KeyOut, UserIn, UserOut
+from affectstream.api.schemas import MAX_ID, AuditPage, Id, KeyOut, UserIn, UserOut
 
 router = APIRouter(tags=["admin"])
 
@@ -43,5 +43,4 @@ def list_audit(
 ) -> AuditPage:
     """The audit log, newest first, optionally one action (``read_raw``, ``create``...)."""
     page = service.list_audit(db, who, action, limit, offset)
-    items = [AuditOut.model_validate(a) for a in page.items]
-    return AuditPage(items=items, total=page.total, limit=limit, offset=offset)
+    return AuditPage.model_validate(page, from_attributes=True)

@@ -10,11 +10,9 @@ from affectstream.api import alert_rules
 from affectstream.api.deps import DbDep, PrincipalDep
 from affectstream.api.schemas import (
     MAX_ID,
-    AlertDeliveryOut,
     AlertDeliveryPage,
     AlertRuleCreated,
     AlertRuleIn,
-    AlertRuleOut,
     AlertRulePage,
     Id,
 )
@@ -38,8 +36,7 @@ def list_rules(
 ) -> AlertRulePage:
     """The study's alert rules."""
     page = alert_rules.list_rules(db, who, study_id, limit, offset)
-    items = [AlertRuleOut.model_validate(r) for r in page.items]
-    return AlertRulePage(items=items, total=page.total, limit=limit, offset=offset)
+    return AlertRulePage.model_validate(page, from_attributes=True)
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
@@ -59,5 +56,4 @@ def list_deliveries(
 ) -> AlertDeliveryPage:
     """The rule's alerts and how each webhook delivery went, newest first."""
     page = alert_rules.deliveries(db, who, rule_id, status, limit, offset)
-    items = [AlertDeliveryOut.model_validate(d) for d in page.items]
-    return AlertDeliveryPage(items=items, total=page.total, limit=limit, offset=offset)
+    return AlertDeliveryPage.model_validate(page, from_attributes=True)

@@ -57,8 +57,7 @@ def list_sessions(
 ) -> Response:
     """Sessions of a study, newest first."""
     page = service.list_sessions(db, who, study_id, limit, offset)
-    items = [SessionOut.model_validate(s) for s in page.items]
-    return etagged(request, SessionPage(items=items, total=page.total, limit=limit, offset=offset))
+    return etagged(request, SessionPage.model_validate(page, from_attributes=True))
 
 
 @router.get("/sessions/{session_id}", response_model=SessionStatus, responses=NOT_MODIFIED)

@@ -31,8 +31,7 @@ def list_studies(
 ) -> Response:
     """Studies the caller may see."""
     page = service.list_studies(db, who, limit, offset)
-    items = [StudyOut.model_validate(s) for s in page.items]
-    return etagged(request, StudyPage(items=items, total=page.total, limit=limit, offset=offset))
+    return etagged(request, StudyPage.model_validate(page, from_attributes=True))
 
 
 @router.post("/studies", status_code=status.HTTP_201_CREATED)
@@ -54,8 +53,7 @@ def list_participants(
 ) -> ParticipantPage:
     """Participants of a study."""
     page = service.list_participants(db, who, study_id, limit, offset)
-    items = [ParticipantOut.model_validate(p) for p in page.items]
-    return ParticipantPage(items=items, total=page.total, limit=limit, offset=offset)
+    return ParticipantPage.model_validate(page, from_attributes=True)
 
 
 @router.post("/studies/{study_id}/participants", status_code=status.HTTP_201_CREATED)
