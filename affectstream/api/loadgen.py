@@ -72,8 +72,10 @@ def participant_blocks(index: int, seconds: float, t0: float) -> list[SampleBloc
     return [dataclasses.replace(b, t=b.t + shift) for b in recording.blocks]
 
 
-def json_batches(blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float]) -> list[Any]:
-    """Cut blocks into ingest batches at ``t0 + edges`` (seconds): ``(t_last, body)`` pairs.
+def cut_blocks(
+    blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float]
+) -> list[tuple[float, list[SampleBlock]]]:
+    """Cut blocks into batches at ``t0 + edges`` (seconds): ``(t_last, slices)`` pairs.
 
     Parameters
     ----------
@@ -84,29 +86,52 @@ def json_batches(blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float
 
     Returns
     -------
-    list of (float, dict)
-        Each batch's end time (epoch seconds) and its ``POST /sessions/{id}/ingest`` body.
+    list of (float, list of SampleBlock)
+        Each batch's end time (epoch seconds) and the non-empty slices of the blocks in it.
     """
     out = []
     for lo, hi in itertools.pairwise(edges):
-        body = []
+        cut = []
         for b in blocks:
             i, j = np.searchsorted(b.t, [t0 + lo, t0 + hi])
             if j > i:
-                body.append(
-                    {
-                        "stream": b.stream,
-                        "modality": b.modality,
-                        "channels": list(b.channels),
-                        "sfreq": b.sfreq,
-                        "first_seq": int(b.index[i]),
-                        "t": b.t[i:j].tolist(),
-                        "values": b.values[i:j].tolist(),
-                        "device": b.device,
-                    }
+                cut.append(
+                    dataclasses.replace(b, t=b.t[i:j], values=b.values[i:j], index=b.index[i:j])
                 )
-        out.append((t0 + hi, {"blocks": body}))
+        out.append((t0 + hi, cut))
     return out
+
+
+def json_batches(blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float]) -> list[Any]:
+    """The batches of :func:`cut_blocks` as ingest bodies: ``(t_last, body)`` pairs.
+
+    Parameters
+    ----------
+    blocks, t0, edges
+        As for :func:`cut_blocks`.
+
+    Returns
+    -------
+    list of (float, dict)
+        Each batch's end time (epoch seconds) and its ``POST /sessions/{id}/ingest`` body.
+    """
+    return [
+        (t_last, {"blocks": [_ingest_json(b) for b in cut]})
+        for t_last, cut in cut_blocks(blocks, t0, edges)
+    ]
+
+
+def _ingest_json(block: SampleBlock) -> dict[str, Any]:
+    return {
+        "stream": block.stream,
+        "modality": block.modality,
+        "channels": list(block.channels),
+        "sfreq": block.sfreq,
+        "first_seq": int(block.index[0]),
+        "t": block.t.tolist(),
+        "values": block.values.tolist(),
+        "device": block.device,
+    }
 
 
 @dataclass
@@ -416,16 +441,7 @@ async def store_ceiling(
         for i, blocks in enumerate(all_blocks):
             session = f"bench-direct-{time.time_ns()}-{i}"
             per = []
-            for lo, hi in itertools.pairwise(edges):
-                cut = []
-                for b in blocks:
-                    a, z = np.searchsorted(b.t, [t0 + lo, t0 + hi])
-                    if z > a:
-                        cut.append(
-                            dataclasses.replace(
-                                b, t=b.t[a:z], values=b.values[a:z], index=b.index[a:z]
-                            )
-                        )
+            for _t_last, cut in cut_blocks(blocks, t0, edges):
                 lines = b"".join(
                     batch_to_line_protocol(x)[0]
                     for x in blocks_to_batches(cut, participant=f"LOAD{i}", session=session)
