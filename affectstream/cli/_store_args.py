@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+from collections.abc import Iterator
 
 # The names affectstream.store.influx reads (spelt out so that --help need not import the
 # InfluxDB client; tests/test_cli.py checks that they agree).
@@ -57,3 +59,47 @@ def apply_store_arguments(args: argparse.Namespace) -> None:
         value = getattr(args, attribute, None)
         if value:
             os.environ[variable] = value
+
+
+def add_start_server_argument(parser: argparse.ArgumentParser) -> None:
+    """Add ``--start-server`` (a throwaway local influxd for a benchmark run) to ``parser``.
+
+    Parameters
+    ----------
+    parser : argparse.ArgumentParser
+        The benchmark's parser; :func:`local_influx` starts the server when it is given.
+    """
+    parser.add_argument(
+        "--start-server",
+        action="store_true",
+        help="start a throwaway local influxd (Debian package influxdb) for the run",
+    )
+
+
+@contextlib.contextmanager
+def local_influx(start: bool, database: str) -> Iterator[str | None]:
+    """A local influxd for the block when ``start`` (``--start-server``), else nothing.
+
+    Parameters
+    ----------
+    start : bool
+        Whether to start one.
+    database : str
+        The database (bucket) to create in it.
+
+    Yields
+    ------
+    str or None
+        The server's URL, or ``None`` when none was started.
+    """
+    if not start:
+        yield None
+        return
+    from affectstream.store.influx_devserver import LocalInfluxDB
+
+    server = LocalInfluxDB(database=database)
+    try:  # not ``with``: stop() also cleans up after a start() that failed half-way
+        server.start()
+        yield server.url
+    finally:
+        server.stop()

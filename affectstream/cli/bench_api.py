@@ -12,6 +12,7 @@ import argparse
 from typing import Any
 
 from affectstream.cli._output import add_json_argument, emit_result, say
+from affectstream.cli._store_args import add_start_server_argument, local_influx
 
 
 def register(subparsers: Any) -> None:
@@ -56,11 +57,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--influx-url", default=None, help="InfluxDB the service writes to")
     parser.add_argument("--influx-bucket", default="affectstream", help="its bucket")
-    parser.add_argument(
-        "--start-server",
-        action="store_true",
-        help="start a throwaway local influxd (Debian package influxdb) for the run",
-    )
+    add_start_server_argument(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
 
@@ -91,16 +88,9 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.influx_url and args.start_server:
         raise ConfigError("Give --influx-url or --start-server, not both.")
-    server = None
     result: dict[str, Any] = {}
-    try:
-        influx_url = args.influx_url
-        if args.start_server:
-            from affectstream.store.influx_devserver import LocalInfluxDB
-
-            server = LocalInfluxDB(database=args.influx_bucket)
-            server.start()
-            influx_url = server.url
+    with local_influx(args.start_server, args.influx_bucket) as local_url:
+        influx_url = local_url or args.influx_url
         store = f"{influx_url}?bucket={args.influx_bucket}" if influx_url else None
         result["store"] = "influxdb" if store else "embedded"
         with ServeProcess(store=store) as service:
@@ -149,9 +139,6 @@ def run(args: argparse.Namespace) -> int:
                 )
             else:
                 result["influx_skipped"] = "no InfluxDB: give --influx-url or --start-server"
-    finally:
-        if server is not None:
-            server.stop()
     live = result["live"]
     say(
         f"sustained {live['participants_sustained']}/{live['participants']}; ingest->WebSocket "

@@ -17,7 +17,11 @@ from pathlib import Path
 from typing import Any
 
 from affectstream.cli._output import add_json_argument, emit_result, say
-from affectstream.cli._store_args import add_store_arguments
+from affectstream.cli._store_args import (
+    add_start_server_argument,
+    add_store_arguments,
+    local_influx,
+)
 
 CHANNELS = ("tp9", "af7", "af8", "tp10")
 SFREQ = 256.0
@@ -37,11 +41,7 @@ def register(subparsers: Any) -> None:
             "for the embedded store's run (default: a temporary folder)"
         ),
     )
-    parser.add_argument(
-        "--start-server",
-        action="store_true",
-        help="start a throwaway local influxd (Debian package influxdb) for the run",
-    )
+    add_start_server_argument(parser)
     parser.add_argument("--no-embedded", action="store_true", help="skip the embedded store")
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -154,19 +154,14 @@ def run(args: argparse.Namespace) -> int:
         )
     n_points = int(args.points)
     results: dict[str, Any] = {"points_per_method": n_points, "fields_per_point": len(CHANNELS)}
-    server = None
     with tempfile.TemporaryDirectory(prefix="affectstream-bench-store-") as tmp:
         directory = Path(tmp)
         if not args.no_embedded and importlib.util.find_spec("affectstream.store.embedded"):
             say(f"embedded store: {n_points} points ...")
             results["embedded"] = _bench_embedded(n_points, embedded_dir or directory / "embedded")
-        try:
-            if args.start_server:
-                from affectstream.store.influx_devserver import LocalInfluxDB
-
-                server = LocalInfluxDB(database=args.influx_bucket or "affectstream")
-                server.start()
-                url: str | None = server.url
+        with local_influx(args.start_server, args.influx_bucket or "affectstream") as local_url:
+            if local_url:
+                url: str | None = local_url
                 results["influx_server"] = "local influxd 1.x started for this run (v2 shim)"
             else:
                 url = store_url or os.environ.get("AFFECTSTREAM_INFLUX_URL")
@@ -185,9 +180,6 @@ def run(args: argparse.Namespace) -> int:
                     "--start-server"
                 )
                 say(f"InfluxDB skipped: {results['influx_skipped']}")
-        finally:
-            if server is not None:
-                server.stop()
     for name, value in results.items():
         if isinstance(value, dict):
             say(
