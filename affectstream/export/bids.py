@@ -80,6 +80,12 @@ def _write_json(path: Path, content: dict[str, Any]) -> None:
     path.write_text(json.dumps(content, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def _describe_columns(sidecar: Path, columns: dict[str, Any]) -> None:
+    # The sidecar describes a table every export into this dataset shares: the first writes it.
+    if not sidecar.exists():
+        replace_file(sidecar, lambda path: _write_json(path, columns))
+
+
 def _tsv(frame: pd.DataFrame, path: Path, *, header: bool = True) -> None:
     frame.to_csv(path, sep="\t", index=False, header=header, na_rep="n/a")
 
@@ -440,30 +446,20 @@ def _write_dataset_files(root: Path, subject: str, session: str, data: StoredSes
         root / "participants.tsv",
         {"participant_id": f"sub-{subject}", SOURCE_ID: data.info.participant},
     )
-    participants_json = root / "participants.json"
-    if not participants_json.exists():
-        replace_file(
-            participants_json,
-            lambda path: _write_json(
-                path,
-                {
-                    "participant_id": {"Description": "BIDS label of the participant"},
-                    SOURCE_ID: {"Description": "Pseudonymous participant id in affectstream"},
-                },
-            ),
-        )
-    sessions_json = root / f"sub-{subject}" / f"sub-{subject}_sessions.json"
-    if not sessions_json.exists():
-        replace_file(
-            sessions_json,
-            lambda path: _write_json(
-                path,
-                {
-                    "acq_time": {"Description": "Time of the session's first point (UTC)"},
-                    SOURCE_ID: {"Description": "Session id in affectstream"},
-                },
-            ),
-        )
+    _describe_columns(
+        root / "participants.json",
+        {
+            "participant_id": {"Description": "BIDS label of the participant"},
+            SOURCE_ID: {"Description": "Pseudonymous participant id in affectstream"},
+        },
+    )
+    _describe_columns(
+        root / f"sub-{subject}" / f"sub-{subject}_sessions.json",
+        {
+            "acq_time": {"Description": "Time of the session's first point (UTC)"},
+            SOURCE_ID: {"Description": "Session id in affectstream"},
+        },
+    )
     start = datetime.fromtimestamp(data.info.start_ns / 1e9, tz=UTC)
     _merge_row(
         root / f"sub-{subject}" / f"sub-{subject}_sessions.tsv",
