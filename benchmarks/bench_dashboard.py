@@ -30,7 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.api.conftest import start_server, stop_server  # one server launcher
+from affectstream.api.serve_process import ServeProcess  # one server launcher
 
 _RAF = """
 () => { window.__frames = 0; const tick = () => { window.__frames++; requestAnimationFrame(tick); };
@@ -83,7 +83,7 @@ def main() -> int:
     from playwright.sync_api import sync_playwright
 
     home = Path(tempfile.mkdtemp(prefix="bench-dashboard-"))
-    server = start_server(home)
+    server = ServeProcess(home=home).start()
     contexts = []
     try:
         api = server.client(server.admin_key)
@@ -114,12 +114,12 @@ def main() -> int:
                 page.evaluate(_RAF)
             time.sleep(1.0)
             first = {n: p.evaluate(_SNAP) for n, p in pages.items()}
-            cpu0, wall0 = _cpu_seconds(server.process.pid), time.monotonic()
-            sched0 = _sched_seconds(server.process.pid)
+            cpu0, wall0 = _cpu_seconds(server.pid), time.monotonic()
+            sched0 = _sched_seconds(server.pid)
             time.sleep(args.seconds)
             last = {n: p.evaluate(_SNAP) for n, p in pages.items()}
-            cpu1, wall1 = _cpu_seconds(server.process.pid), time.monotonic()
-            sched1 = _sched_seconds(server.process.pid)
+            cpu1, wall1 = _cpu_seconds(server.pid), time.monotonic()
+            sched1 = _sched_seconds(server.pid)
             overview = api.get("/dashboard/overview").json()
             browser.close()
         per_page = {n: _rates(first[n], last[n]) for n in pages}
@@ -176,7 +176,7 @@ def main() -> int:
         for context in contexts:
             with contextlib.suppress(Exception):  # the browser may already be closed
                 context.close()
-        stop_server(server.process)
+        server.stop()
 
 
 if __name__ == "__main__":

@@ -35,8 +35,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from affectstream.api.routers.live import TRACE_PUSH
+from affectstream.api.serve_process import ServeProcess  # one server launcher
 from benchmarks.bench_dashboard import _cpu_seconds, _sched_seconds  # one reading of /proc
-from tests.api.conftest import start_server, stop_server  # one server launcher
 
 
 def _stats(values: list[float], seconds: float) -> dict[str, float]:
@@ -100,7 +100,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.participants < 1:
         parser.error("--participants must be at least 1 (the trace route needs a session)")
-    server = start_server(Path(tempfile.mkdtemp(prefix="bench-latency-")))
+    server = ServeProcess(home=Path(tempfile.mkdtemp(prefix="bench-latency-"))).start()
     try:
         api = server.client(server.admin_key)
         study = api.post("/studies", json={"name": "bench"}).json()["id"]
@@ -116,7 +116,7 @@ def main() -> int:
             response.raise_for_status()
             sessions.append(response.json()["id"])
         time.sleep(args.warmup)
-        pid = server.process.pid
+        pid = server.pid
         cpu0, sched0, wall0 = _cpu_seconds(pid), _sched_seconds(pid), time.monotonic()
         routes = asyncio.run(
             _measure(server.url, server.admin_key, sessions, args.sse, args.seconds)
@@ -140,7 +140,7 @@ def main() -> int:
             args.out.write_text(text)
         return 0
     finally:
-        stop_server(server.process)
+        server.stop()
 
 
 if __name__ == "__main__":
