@@ -1,0 +1,73 @@
+"""Where clean EEG sits against its own scale: the numbers behind ``eeg_max_ptp_scale``.
+
+Usage: ``python benchmarks/bench_eeg_scale.py [--data ../shared/data/eegmat] [--recordings 12]``
+
+For eegmat recordings (as loaded, and Muse-like copies at gains 1, 0.25 and 4 from
+:func:`affectstream.models.muselike.muse_like`), every 2-s Welch segment (1-s hop, first 5
+skipped for the filter's start-up) of the signal layer's filtered EEG
+(:func:`affectstream.signal.eeg.filter_eeg`) is compared with its channel's scale: the median
+over the last 60 segments of 1.4826 × each segment's median absolute deviation. Printed as
+JSON: quantiles of peak-to-peak / scale, the share of segments a relative limit of 10, 12, 15
+accepts, and the share the former absolute 150 µV limit accepted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from affectstream.models.datasets import Recording, load_eegmat
+from affectstream.models.muselike import muse_like
+from affectstream.signal.eeg import EEG_SCALE_SECONDS, MAD_TO_STD, filter_eeg
+
+
+def ratios(recordings: list[Recording]) -> dict[str, Any]:
+    """Peak-to-peak over the channel's scale, and peak-to-peak in µV, of every segment."""
+    rel: list[np.ndarray[Any, Any]] = []
+    ptps: list[np.ndarray[Any, Any]] = []
+    for rec in recordings:
+        block = next(b for b in rec.blocks if b.modality == "eeg")
+        x = filter_eeg(block)
+        n = round(2 * float(block.sfreq or 0.0))
+        segs = sliding_window_view(x, n, axis=0)[:: n - n // 2][5:]
+        segs = segs - segs.mean(axis=-1, keepdims=True)
+        scale = MAD_TO_STD * np.median(
+            np.abs(segs - np.median(segs, axis=-1, keepdims=True)), axis=-1
+        )
+        span = round(EEG_SCALE_SECONDS)
+        reference = np.array(
+            [np.median(scale[max(0, i - span + 1) : i + 1], axis=0) for i in range(len(scale))]
+        )
+        ptp = segs.max(axis=-1) - segs.min(axis=-1)
+        rel.append(ptp / reference)
+        ptps.append(ptp)
+    r, p = np.concatenate(rel).ravel(), np.concatenate(ptps).ravel()
+    return {
+        "n_segments": int(r.size),
+        "ptp_over_scale_quantiles": {
+            q: round(float(np.quantile(r, float(q) / 100.0)), 2) for q in ("50", "99", "99.9")
+        },
+        "accepted_relative": {str(k): round(float(np.mean(r <= k)), 4) for k in (10, 12, 15)},
+        "accepted_absolute_150uV": round(float(np.mean(p <= 150.0)), 4),
+    }
+
+
+def main() -> None:
+    """Print the JSON report."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--data", default="../shared/data/eegmat")
+    parser.add_argument("--recordings", type=int, default=12)
+    args = parser.parse_args()
+    recordings = load_eegmat(args.data)[: args.recordings]
+    report: dict[str, Any] = {"eegmat": ratios(recordings)}
+    for gain in (1.0, 0.25, 4.0):
+        report[f"muse_like_gain_{gain:g}"] = ratios(muse_like(recordings, gain=gain))
+    print(json.dumps(report, indent=1))
+
+
+if __name__ == "__main__":
+    main()
