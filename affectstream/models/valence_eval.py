@@ -17,7 +17,8 @@ Both verdicts are reported, so one run measures what the permutation test change
 ``n_calibrated`` / ``false_calibration_rate`` under the current rule (interval *and*
 permutation test, :func:`~affectstream.models.valence.calibration_verdict`) and
 ``..._interval_only`` under the former rule (the 95 % interval of the error difference below
-zero).
+zero). A shuffle can hand every episode its own rating back (1 in 70 orders of 8 binary
+ratings); the ``..._changed`` rates leave those out.
 """
 
 from __future__ import annotations
@@ -151,7 +152,9 @@ def evaluate_personal_valence(
     """
     rng = np.random.default_rng(seed)
     people: list[dict[str, Any]] = []
-    shuffled_pass, shuffled_pass_interval, shuffled_total, identical = 0, 0, 0, 0
+    shuffled_pass, shuffled_pass_interval, shuffled_total = 0, 0, 0
+    # the same counts over shuffles that changed at least one episode's rating
+    changed_pass, changed_pass_interval, changed_total = 0, 0, 0
     for recording in recordings:
         own = frame[frame["subject"] == recording.subject]
         if own.empty:
@@ -190,9 +193,12 @@ def evaluate_personal_valence(
                     shuffled_total += 1
                     # a shuffle may hand every episode its own rating back: a true calibration
                     same = all(f.rating == b.rating for f, b in zip(fake, blocks, strict=True))
-                    identical += int(same)
                     shuffled_pass += int(fitted.calibrated_)
                     shuffled_pass_interval += int(_interval_only(fitted))
+                    if not same:
+                        changed_total += 1
+                        changed_pass += int(fitted.calibrated_)
+                        changed_pass_interval += int(_interval_only(fitted))
         people.append(entry)
     return {
         "method": "personal ridge on SAM valence, leave one episode out vs own mean rating, "
@@ -209,6 +215,12 @@ def evaluate_personal_valence(
             "false_calibration_rate_interval_only": shuffled_pass_interval / shuffled_total
             if shuffled_total
             else math.nan,
-            "shuffles_identical_to_real": identical,
+            "shuffles_identical_to_real": shuffled_total - changed_total,
+            "false_calibration_rate_changed": changed_pass / changed_total
+            if changed_total
+            else math.nan,
+            "false_calibration_rate_changed_interval_only": changed_pass_interval / changed_total
+            if changed_total
+            else math.nan,
         },
     }

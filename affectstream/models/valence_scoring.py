@@ -3,9 +3,9 @@
 :func:`measure_leave_one_episode_out` predicts every episode with a ridge model
 (:class:`StandardisedRidge`) that never saw any of its windows and compares the error with the
 person's own mean rating. The interval over episodes alone let shuffled ratings pass as
-calibrated too often (17 % of shuffled fits on the synthetic data): with a handful of
-episodes a bootstrap interval is narrow by luck, and ratings shuffled across episodes can
-still line up with something the body shows (arousal). :func:`permutation_test` asks the
+calibrated too often (8.8 % of 600 shuffled fits on the synthetic data, docs/models.md):
+with a handful of episodes a bootstrap interval is narrow by luck, and ratings shuffled
+across episodes can still line up with something the body shows (arousal). :func:`permutation_test` asks the
 question directly: over every distinct way of handing the person's valence ratings to their
 episodes *within the same arousal stratum* (or 1,999 random ones when there are more than
 ``EXACT_ORDERS``), how often does the same leave-one-episode-out procedure gain at least as
