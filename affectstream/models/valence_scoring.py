@@ -5,14 +5,16 @@
 person's own mean rating. The interval over episodes alone let shuffled ratings pass as
 calibrated too often (8.8 % of 600 shuffled fits on the synthetic data, docs/models.md):
 with a handful of episodes a bootstrap interval is narrow by luck, and ratings shuffled
-across episodes can still line up with something the body shows (arousal). :func:`permutation_test` asks the
-question directly: over every distinct way of handing the person's valence ratings to their
-episodes *within the same arousal stratum* (or 1,999 random ones when there are more than
-``EXACT_ORDERS``), how often does the same leave-one-episode-out procedure gain at least as
-much over the own mean as the real ratings did? Keeping arousal fixed is the point: ratings
-that only follow arousal have no other order to beat, so what a stress detector finds cannot
-pass as valence. The ridge prediction is linear in the ratings, so each fold's prediction
-operator is computed once and every order costs a matrix product.
+across episodes can still line up with something the body shows (arousal).
+
+:func:`permutation_test` asks the question directly: over every distinct way of handing the
+person's valence ratings to their episodes *within the same arousal stratum* (or 1,999
+random ones when there are more than ``EXACT_ORDERS``), how often does the same
+leave-one-episode-out procedure gain at least as much over the own mean as the real ratings
+did? Keeping arousal fixed is the point: ratings that only follow arousal have no other
+order to beat, so what a stress detector finds cannot pass as valence. The ridge prediction
+is linear in the ratings, so each fold's prediction operator is computed once and every
+order costs a matrix product.
 """
 
 from __future__ import annotations
