@@ -91,6 +91,10 @@ def _fit(
         return str(exc)
 
 
+def _rate(count: int, total: int) -> float:
+    return count / total if total else math.nan
+
+
 def _interval_only(model: PersonalValenceModel) -> bool:
     """The former verdict: the whole 95 % interval of the error difference below zero."""
     return bool(model.accuracy_["mae_margin_ci95"][1] < 0.0)
@@ -209,18 +213,12 @@ def evaluate_personal_valence(
         "diagnostic": _summary(people, "diagnostic"),
         "chance": {
             "shuffled_fits": shuffled_total,
-            "false_calibration_rate": shuffled_pass / shuffled_total
-            if shuffled_total
-            else math.nan,
-            "false_calibration_rate_interval_only": shuffled_pass_interval / shuffled_total
-            if shuffled_total
-            else math.nan,
+            "false_calibration_rate": _rate(shuffled_pass, shuffled_total),
+            "false_calibration_rate_interval_only": _rate(shuffled_pass_interval, shuffled_total),
             "shuffles_identical_to_real": shuffled_total - changed_total,
-            "false_calibration_rate_changed": changed_pass / changed_total
-            if changed_total
-            else math.nan,
-            "false_calibration_rate_changed_interval_only": changed_pass_interval / changed_total
-            if changed_total
-            else math.nan,
+            "false_calibration_rate_changed": _rate(changed_pass, changed_total),
+            "false_calibration_rate_changed_interval_only": _rate(
+                changed_pass_interval, changed_total
+            ),
         },
     }
