@@ -129,8 +129,9 @@ class PersonalValenceModel:
         Returns
         -------
         self
-            With ``accuracy_`` (see :meth:`measure`), ``calibrated_`` and the final model
-            fitted on every episode.
+            With ``accuracy_`` (:func:`measure_leave_one_episode_out` plus the
+            :func:`permutation_test` fields and ``reason``), ``calibrated_``
+            (:func:`calibration_verdict`) and the final model fitted on every episode.
 
         Raises
         ------
