@@ -6,7 +6,8 @@ For eegmat recordings (as loaded, and Muse-like copies at gains 1, 0.25 and 4 fr
 :func:`affectstream.models.muselike.muse_like`), every 2-s Welch segment (1-s hop, first 5
 skipped for the filter's start-up) of the signal layer's filtered EEG
 (:func:`affectstream.signal.eeg.filter_eeg`) is compared with its channel's scale: the median
-over the last 60 segments of 1.4826 × each segment's median absolute deviation. Printed as
+over the last 60 segments of each segment's robust scale (``robust_scale``: 1.4826 × its
+median absolute deviation). Printed as
 JSON: quantiles of peak-to-peak / scale, the share of segments a relative limit of 10, 12, 15
 accepts, and the share the former absolute 150 µV limit accepted.
 
@@ -28,7 +29,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 from affectstream.models.datasets import Recording, load_eegmat
 from affectstream.models.muselike import muse_like
 from affectstream.signal import WindowConfig, extract_features
-from affectstream.signal.eeg import EEG_SCALE_SECONDS, MAD_TO_STD, filter_eeg
+from affectstream.signal.eeg import EEG_SCALE_SECONDS, filter_eeg, robust_scale
 
 
 def ratios(recordings: list[Recording]) -> dict[str, Any]:
@@ -41,9 +42,7 @@ def ratios(recordings: list[Recording]) -> dict[str, Any]:
         n = round(2 * float(block.sfreq or 0.0))
         segs = sliding_window_view(x, n, axis=0)[:: n - n // 2][5:]
         segs = segs - segs.mean(axis=-1, keepdims=True)
-        scale = MAD_TO_STD * np.median(
-            np.abs(segs - np.median(segs, axis=-1, keepdims=True)), axis=-1
-        )
+        scale = robust_scale(segs)
         span = round(EEG_SCALE_SECONDS)
         reference = np.array(
             [np.median(scale[max(0, i - span + 1) : i + 1], axis=0) for i in range(len(scale))]

@@ -31,7 +31,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import warnings
 
 import numpy as np
 import scipy.signal as sps
@@ -56,12 +55,34 @@ EEG_MAX_CLIPPED = 0.02
 EEG_SCALE_SECONDS = 60.0
 #: Median absolute deviation to standard deviation for Gaussian data.
 MAD_TO_STD = 1.4826
+#: Samples per segment the robust scale is computed from (every k-th sample).
+SCALE_SAMPLES = 128
 
 BAND_NAMES = tuple(EEG_BANDS)
 TOTAL_BAND = (EEG_BANDS["delta"][0], EEG_BANDS["gamma"][1])
 MIN_GOOD_FRACTION = 0.5
 #: Welch segments transformed together.
 FRAME_CHUNK = 128
+
+
+def robust_scale(segments: FloatArray) -> FloatArray:
+    """A segment's amplitude that a blink barely moves: 1.4826 x median absolute deviation.
+
+    Parameters
+    ----------
+    segments : ndarray, shape (..., n_samples)
+        Filtered EEG segments.
+
+    Returns
+    -------
+    ndarray, shape (...)
+        In the samples' unit; a standard deviation for Gaussian data.
+    """
+    # Every k-th sample (about SCALE_SAMPLES per segment) tells the amplitude as well as all
+    # of them and keeps the two medians cheap (they were a third of the EEG extraction time).
+    sub = segments[..., :: max(1, segments.shape[-1] // SCALE_SAMPLES)]
+    centred = sub - np.median(sub, axis=-1, keepdims=True)
+    return np.asarray(MAD_TO_STD * np.median(np.abs(centred), axis=-1), dtype=np.float64)
 
 
 class EegProcessor(Processor):
@@ -225,14 +246,15 @@ class EegProcessor(Processor):
         Segments are taken in order and the history carries over between calls, so the
         result does not depend on how the stream was cut into blocks.
         """
-        centred = segs - np.median(segs, axis=-1, keepdims=True)
-        scale = MAD_TO_STD * np.median(np.abs(centred), axis=-1)  # (frames, channels)
-        scale = np.where(plausible, scale, np.nan)
+        scale = np.where(plausible, robust_scale(segs), np.nan)
         history = np.concatenate((self.scale_history, scale))
         spans = sliding_window_view(history, len(self.scale_history) + 1, axis=0)
-        with warnings.catch_warnings():  # a channel with no plausible segment yet: NaN
-            warnings.simplefilter("ignore", RuntimeWarning)
-            reference = np.nanmedian(spans, axis=-1)
+        # Median over the finite entries: NaNs sort last, so it sits at (n - 1) // 2 and n // 2.
+        ordered = np.sort(spans, axis=-1)
+        n = np.isfinite(spans).sum(axis=-1)
+        lo = np.take_along_axis(ordered, np.maximum((n - 1) // 2, 0)[..., None], axis=-1)
+        hi = np.take_along_axis(ordered, (n // 2)[..., None], axis=-1)
+        reference = np.where(n > 0, 0.5 * (lo[..., 0] + hi[..., 0]), np.nan)
         self.scale_history = history[len(history) - len(self.scale_history) :]
         return np.asarray(reference, dtype=np.float64)
 
