@@ -119,8 +119,9 @@ def validate(
     -------
     dict
         LightGBM balanced accuracy and AUROC over all scored windows, the standard
-        deviation of its probabilities, and ``in_distribution``: the share of scored windows
-        the input-coverage check accepts, with balanced accuracy on those alone.
+        deviation of its probabilities, ``eeg_segments_accepted`` (mean ``quality_eeg`` of the
+        scored windows) and ``in_distribution``: the share of scored windows the
+        input-coverage check accepts, with balanced accuracy on those alone.
     """
     from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
@@ -154,6 +155,8 @@ def validate(
         "auroc": float(roc_auc_score(y, p)),
         "probability_std": float(np.std(p)),
         "in_distribution": float(ok.mean()),
+        # the share of (2-s segment, channel) pairs the signal layer's artefact rules accept
+        "eeg_segments_accepted": float(frame.loc[scored.index, "quality_eeg"].mean()),
         "balanced_accuracy_in_distribution": float(balanced_accuracy_score(y[ok], high[ok]))
         if both
         else float("nan"),

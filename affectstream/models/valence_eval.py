@@ -10,8 +10,15 @@ give them, scored leave one episode out against their own mean rating, plus:
   midpoint, one unpleasant and calm); people whose protocol does not are also scored without
   the rule (``diagnostic``), to show what such a calibration would claim;
 - a **chance check**: the same fit with the ratings shuffled across each person's episodes
-  (five shuffles); the share of shuffled fits that still pass as calibrated is the method's
-  false-calibration rate on that data.
+  (``shuffles`` per person, five by default); the share of shuffled fits that still pass as
+  calibrated is the method's false-calibration rate on that data.
+
+Both verdicts are reported, so one run measures what the permutation test changed:
+``n_calibrated`` / ``false_calibration_rate`` under the current rule (interval *and*
+permutation test, :func:`~affectstream.models.valence.calibration_verdict`) and
+``..._interval_only`` under the former rule (the 95 % interval of the error difference below
+zero). A shuffle can hand every episode its own rating back (1 in 70 orders of 8 binary
+ratings); the ``..._changed`` rates leave those out.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ import pandas as pd
 from affectstream.errors import ModelError
 from affectstream.models.datasets import Recording
 from affectstream.models.valence import SCALE_MID, CalibrationBlock, PersonalValenceModel
+from affectstream.models.valence_scoring import PERMUTATION_ALPHA
 
 logger = logging.getLogger(__name__)
 
@@ -83,6 +91,15 @@ def _fit(
         return str(exc)
 
 
+def _rate(count: int, total: int) -> float:
+    return count / total if total else math.nan
+
+
+def _interval_only(model: PersonalValenceModel) -> bool:
+    """The former verdict: the whole 95 % interval of the error difference below zero."""
+    return bool(model.accuracy_["mae_margin_ci95"][1] < 0.0)
+
+
 def _summary(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     scored = [r[key] for r in rows if isinstance(r.get(key), dict)]
     if not scored:
@@ -95,6 +112,7 @@ def _summary(rows: list[dict[str, Any]], key: str) -> dict[str, Any]:
     return {
         "n_people": len(scored),
         "n_calibrated": int(sum(s["calibrated"] for s in scored)),
+        "n_calibrated_interval_only": int(sum(s["calibrated_interval_only"] for s in scored)),
         "mae": float(mae.mean()),
         "mae_own_mean": float(own.mean()),
         "mae_margin": float(diff.mean()),
@@ -112,6 +130,7 @@ def evaluate_personal_valence(
     window: float,
     *,
     seed: int = 0,
+    shuffles: int = CHANCE_SHUFFLES,
 ) -> dict[str, Any]:
     """Score the personal valence calibration on every participant of a dataset.
 
@@ -125,6 +144,8 @@ def evaluate_personal_valence(
         Window length (s).
     seed : int
         Seed of the chance check's shuffles.
+    shuffles : int
+        Shuffled refits per person in the chance check.
 
     Returns
     -------
@@ -135,7 +156,9 @@ def evaluate_personal_valence(
     """
     rng = np.random.default_rng(seed)
     people: list[dict[str, Any]] = []
-    shuffled_pass, shuffled_total = 0, 0
+    shuffled_pass, shuffled_pass_interval, shuffled_total = 0, 0, 0
+    # the same counts over shuffles that changed at least one episode's rating
+    changed_pass, changed_pass_interval, changed_total = 0, 0, 0
     for recording in recordings:
         own = frame[frame["subject"] == recording.subject]
         if own.empty:
@@ -154,10 +177,14 @@ def evaluate_personal_valence(
                 entry[key] = fitted
                 continue
             acc = {k: v for k, v in fitted.accuracy_.items() if k != "episodes"}
-            entry[key] = {**acc, "calibrated": fitted.calibrated_}
+            entry[key] = {
+                **acc,
+                "calibrated": fitted.calibrated_,
+                "calibrated_interval_only": _interval_only(fitted),
+            }
         entry["protocol_ok"] = isinstance(entry["calibration"], dict)
         if isinstance(entry["diagnostic"], dict):
-            for _ in range(CHANCE_SHUFFLES):
+            for _ in range(shuffles):
                 order = rng.permutation(len(blocks))
                 fake = [
                     CalibrationBlock(
@@ -168,17 +195,30 @@ def evaluate_personal_valence(
                 fitted = _fit(own, fake, window, False)
                 if not isinstance(fitted, str):
                     shuffled_total += 1
+                    # a shuffle may hand every episode its own rating back: a true calibration
+                    same = all(f.rating == b.rating for f, b in zip(fake, blocks, strict=True))
                     shuffled_pass += int(fitted.calibrated_)
+                    shuffled_pass_interval += int(_interval_only(fitted))
+                    if not same:
+                        changed_total += 1
+                        changed_pass += int(fitted.calibrated_)
+                        changed_pass_interval += int(_interval_only(fitted))
         people.append(entry)
     return {
-        "method": "personal ridge on SAM valence, leave one episode out vs own mean rating",
+        "method": "personal ridge on SAM valence, leave one episode out vs own mean rating, "
+        f"calibrated when the margin's 95% interval is below 0 and permutation p <= "
+        f"{PERMUTATION_ALPHA}",
         "people": people,
         "calibration": _summary(people, "calibration"),
         "diagnostic": _summary(people, "diagnostic"),
         "chance": {
             "shuffled_fits": shuffled_total,
-            "false_calibration_rate": shuffled_pass / shuffled_total
-            if shuffled_total
-            else math.nan,
+            "false_calibration_rate": _rate(shuffled_pass, shuffled_total),
+            "false_calibration_rate_interval_only": _rate(shuffled_pass_interval, shuffled_total),
+            "shuffles_identical_to_real": shuffled_total - changed_total,
+            "false_calibration_rate_changed": _rate(changed_pass, changed_total),
+            "false_calibration_rate_changed_interval_only": _rate(
+                changed_pass_interval, changed_total
+            ),
         },
     }

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from affectstream.errors import ConfigError, ModelError
-from affectstream.models.valence import PersonalValenceModel
+from affectstream.models.valence import PERMUTATION_ALPHA, PersonalValenceModel
 
 logger = logging.getLogger(__name__)
 
@@ -71,8 +71,13 @@ def _card(participant: str, model: PersonalValenceModel, sources: list[str]) -> 
     lines = [
         f"# Personal valence model: {participant}",
         "",
-        f"- status: **{'calibrated' if model.calibrated_ else 'uncalibrated'}** "
-        f"({'beats' if model.calibrated_ else 'does not beat'} the person's own mean rating)",
+        f"- status: **{'calibrated' if model.calibrated_ else 'uncalibrated'}** ("
+        + (
+            "beats the person's own mean rating, beyond chance"
+            if model.calibrated_
+            else acc.get("reason") or "does not beat the person's own mean rating"
+        )
+        + ")",
         f"- fitted on {acc['n_episodes']} calibration episodes, {acc['n_windows']} windows of "
         f"{model.window_:g} s, {len(model.features_)} features; sessions: {', '.join(sources)}",
         "- method: ridge regression of the SAM valence rating (1-9) on standardised window "
@@ -81,6 +86,10 @@ def _card(participant: str, model: PersonalValenceModel, sources: list[str]) -> 
         f"{low:.2f}-{high:.2f}); the person's own mean rating: {acc['mae_own_mean']:.2f}; "
         f"difference CI {d_low:+.2f} to {d_high:+.2f}",
         f"- held-out side (above/below 5) accuracy per episode: {acc['side_accuracy']:.2f}",
+        f"- permutation test (valence ratings re-ordered within the same arousal side): "
+        f"p = {acc.get('permutation_p', float('nan')):.3f} over "
+        f"{acc.get('permutation_orders', 0)} orders (calibrated needs p <= "
+        f"{PERMUTATION_ALPHA:g}, and the difference CI below 0)",
         "- validated on: this participant's calibration episodes only. Not validated on other "
         "days, devices or stimuli; re-calibrate when those change.",
         "",

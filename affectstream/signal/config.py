@@ -54,9 +54,22 @@ class WindowConfig:
     eeg_welch_seconds : float
         Welch segment length in seconds; segments overlap by half.
     eeg_max_ptp : float
-        A 1-s EEG hop (per channel) with a peak-to-peak amplitude above this (µV) is rejected.
+        Absolute ceiling: a Welch segment (per channel) whose filtered peak-to-peak amplitude
+        exceeds this (µV) is rejected whatever the channel's scale. Set where no scalp EEG
+        reaches, so it only catches a detached electrode or a saturating amplifier; artefacts
+        are judged against the channel's own scale (``eeg_max_ptp_scale``).
     eeg_min_std : float
-        A Welch segment whose standard deviation is below this (µV) is a flat channel.
+        Absolute floor: a Welch segment whose standard deviation is below this (µV) is a flat
+        channel whatever the channel's scale.
+    eeg_max_ptp_scale : float
+        A Welch segment whose filtered peak-to-peak amplitude exceeds this many times the
+        channel's robust scale (median over its recent segments of the segment's median
+        absolute deviation, times 1.4826) is rejected: blinks and contact loss are judged
+        the same on a device of any gain.
+    eeg_min_std_scale : float
+        A Welch segment whose standard deviation is below this share of the channel's
+        robust scale is flat relative to the channel (an electrode that stopped following
+        the scalp).
     faa_channels : tuple of str
         Left and right channel of frontal alpha asymmetry, ``ln(alpha right) - ln(alpha left)``.
     scr_min_amplitude : float
@@ -88,8 +101,10 @@ class WindowConfig:
     beat_margin: float = 1.5
     lf_min_window: float = 50.0
     eeg_welch_seconds: float = 2.0
-    eeg_max_ptp: float = 150.0
+    eeg_max_ptp: float = 1000.0
     eeg_min_std: float = 0.5
+    eeg_max_ptp_scale: float = 15.0
+    eeg_min_std_scale: float = 0.1
     faa_channels: tuple[str, str] = ("AF7", "AF8")
     scr_min_amplitude: float = 0.05
     scr_max_risetime: float = 5.0
@@ -106,6 +121,8 @@ class WindowConfig:
             "eeg_welch_seconds",
             "eeg_max_ptp",
             "eeg_min_std",
+            "eeg_max_ptp_scale",
+            "eeg_min_std_scale",
             "scr_min_amplitude",
             "scr_max_risetime",
         ):

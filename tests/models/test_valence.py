@@ -16,6 +16,7 @@ from affectstream.models.valence import (
     PersonalValenceModel,
     ValenceEstimate,
     ValenceSmoother,
+    block_windows,
     fit_personal_valence,
     uncalibrated_valence,
 )
@@ -85,20 +86,20 @@ def test_own_mean_baseline_is_computed_from_the_other_episodes() -> None:
 
 def test_held_out_episode_is_never_in_training(monkeypatch: pytest.MonkeyPatch) -> None:
     """Each fold's training windows exclude every window of the held-out episode."""
-    from affectstream.models import valence as module
+    from affectstream.models import valence_scoring as module
 
     frame, blocks, window = _one_participant_with_blocks(effect=3.0)
     frame["eeg_faa"] = np.arange(len(frame), dtype=float)  # a window's identity
     seen: list[set[float]] = []
-    original = module._Linear.fit
+    original = module.StandardisedRidge.fit
 
     def spy(matrix, y, alpha):  # type: ignore[no-untyped-def]
         seen.append(set(matrix[:, 0]))  # the only feature: eeg_faa
         return original(matrix, y, alpha)
 
-    monkeypatch.setattr(module._Linear, "fit", staticmethod(spy))
+    monkeypatch.setattr(module.StandardisedRidge, "fit", staticmethod(spy))
     PersonalValenceModel(features=["eeg_faa"]).fit(frame, blocks, window)
-    ids = module.block_windows(frame, blocks, window)
+    ids = block_windows(frame, blocks, window)
     for k, train in enumerate(seen[: len(blocks)]):
         held_out = set(frame["eeg_faa"][ids == k])
         assert held_out and not held_out & train

@@ -79,3 +79,12 @@ def test_valence_target_needs_a_dataset_with_ratings(tmp_path: Path) -> None:
             dataset="eegmat", data=str(tmp_path), model=None, test_dataset=None,
             line_freq=None, subjects=None, report=None, json=True))  # fmt: skip
     assert main(argv) != 0
+
+
+def test_negative_shuffle_count_is_refused_in_one_line() -> None:
+    from affectstream.cli import evaluate
+
+    with pytest.raises(ConfigError, match="--shuffles must be 0 or more"):
+        evaluate._valence(__import__("argparse").Namespace(
+            dataset="synthetic", data="none", model=None, test_dataset=None,
+            line_freq=None, subjects=None, report=None, json=True, shuffles=-1))  # fmt: skip
