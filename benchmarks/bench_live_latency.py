@@ -34,7 +34,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from affectstream.api.routers.live import TRACE_PUSH
+from affectstream.api.trace_push import TRACE_PUSH
 from benchmarks.bench_dashboard import _cpu_seconds, _sched_seconds  # one reading of /proc
 from tests.api.conftest import start_server, stop_server  # one server launcher
 

@@ -4,12 +4,13 @@
 // renderer would cost the server CPU per viewer per frame).
 "use strict";
 (function () {
-  // Per-chart counters the benchmark reads: data updates (setData) and frames drawn.
+  // Per-chart counters the benchmark reads: data updates (setData), those that brought new
+  // samples (fresh), and frames drawn.
   const stats = {};
   window.__chartStats = stats;
 
   function count(name, what) {
-    const s = stats[name] || (stats[name] = { updates: 0, draws: 0, since: performance.now() });
+    const s = stats[name] || (stats[name] = { updates: 0, fresh: 0, draws: 0, since: performance.now() });
     s[what] += 1;
   }
 
@@ -79,12 +80,14 @@
     let window_ = null; // [min, max] of x while scrolling, else null (fit the data)
     return {
       plot,
-      set(newData) {
+      // fresh: the data hold samples the chart did not have (default: yes).
+      set(newData, fresh) {
         plot.batch(() => {
           plot.setData(newData);
           if (window_) plot.setScale("x", { min: window_[0], max: window_[1] });
         });
         count(name, "updates");
+        if (fresh !== false) count(name, "fresh");
       },
       // Move the x window without new data (live traces scroll with the clock between
       // data refreshes): one redraw, counted as a draw, not as an update.
