@@ -66,7 +66,16 @@
   }
 
   function make(el, name, opts, data) {
-    opts.hooks = { draw: [() => count(name, "draws")] };
+    // The x range drawn goes on the element too: the browser test reads it (seconds).
+    opts.hooks = {
+      draw: [
+        (u) => {
+          count(name, "draws");
+          el.dataset.xmin = String(u.scales.x.min);
+          el.dataset.xmax = String(u.scales.x.max);
+        },
+      ],
+    };
     const plot = new uPlot(
       Object.assign({ width: width(el), height: opts.height || 140 }, opts),
       data,
@@ -102,10 +111,19 @@
     };
   }
 
-  // No estimate yet: the last minute (not 1970); one estimate: the minute before it (not
-  // uPlot's default of years around a single point).
-  function fitTime(min, max) {
-    if (min === null || max === null || !Number.isFinite(min)) {
+  // The x range from the data themselves: no estimate yet, the last minute (not 1970); one
+  // estimate, the minute before it. Not uPlot's min/max: for a single point on a time
+  // scale it passes max = min + 86400 / ms, which with seconds (ms = 1e-3) is ~2.7 years,
+  // so the overview's first-estimate tiles showed an axis of years.
+  function fitTime(xs) {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const x of xs || []) {
+      if (x === null || !Number.isFinite(x)) continue;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    if (min === Infinity) {
       const now = Date.now() / 1000;
       return [now - 60, now];
     }
@@ -139,7 +157,7 @@
       height: height || 170,
       legend: { show: false },
       scales: {
-        x: { time: true, range: (u, min, max) => fitTime(min, max) },
+        x: { time: true, range: (u) => fitTime(u.data[0]) },
         y: { range: [0, 1] },
       },
       axes: [Object.assign({ space: 70 }, AXIS), Object.assign({ size: 50 }, AXIS)],
