@@ -112,7 +112,9 @@ async def live_sse(
                 try:
                     message = await asyncio.wait_for(sub.get(), max(0.0, due - time.monotonic()))
                 except TimeoutError:
-                    due = time.monotonic() + period
+                    # On a fixed beat (not "period after this frame"), so the time spent
+                    # sending does not slow the rate; a stream running late skips ahead.
+                    due = max(due + period, time.monotonic())
                     if traces is None:
                         yield ": keep-alive\n\n"
                         continue
