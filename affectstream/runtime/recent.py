@@ -199,18 +199,26 @@ class RecentTraces:
             has no samples of ``modality``.
         """
         with self._lock:
-            chunks = list(self._chunks.get(modality, ()))
-        if not chunks:
-            return None
-        newest = float(chunks[-1][0][-1])
-        now = time.time() if now is None else now
-        stop = newest if now - newest < STALE_SECONDS else now
-        seconds = min(seconds, self.max_seconds)
-        width = min(bin_width(seconds, points, self._period_of(modality, chunks)), seconds / 2)
-        start = stop - seconds if since is None else max(since, stop - seconds)
-        first = math.floor(min(start, newest) / width)
+            kept = self._chunks.get(modality)
+            if not kept:
+                return None
+            newest = float(kept[-1][0][-1])
+            now = time.time() if now is None else now
+            stop = newest if now - newest < STALE_SECONDS else now
+            seconds = min(seconds, self.max_seconds)
+            period = self._period_of(modality, kept)
+            width = min(bin_width(seconds, points, period), seconds / 2)
+            start = stop - seconds if since is None else max(since, stop - seconds)
+            first = math.floor(min(start, newest) / width)
+            # Newest first, only back to the first bin: a frame of the last second walks a
+            # few chunks, not the two minutes kept.
+            chunks = []
+            for chunk in reversed(kept):
+                if float(chunk[0][-1]) < first * width:
+                    break
+                chunks.append(chunk)
+            chunks.reverse()
         n = math.floor(newest / width) - first + 1  # up to the bin of the newest sample
-        chunks = [c for c in chunks if float(c[0][-1]) >= first * width]
         t = np.concatenate([c[0] for c in chunks])
         v = np.concatenate([c[1] for c in chunks]).astype(np.float64, copy=False)
         idx = np.floor(t / width).astype(np.int64) - first
@@ -229,14 +237,14 @@ class RecentTraces:
             "channel": self._source[modality][1],
         }
 
-    def _period_of(self, modality: str, chunks: list[tuple[np.ndarray, np.ndarray]]) -> float:
+    def _period_of(self, modality: str, chunks: deque[tuple[np.ndarray, np.ndarray]]) -> float:
         """The stream's nominal sample period: from its rate, else measured once and kept.
 
         Kept, not measured per read, so the bins of every read sit on the same grid.
         """
         period = self._period.get(modality)
         if period is None:
-            t = np.concatenate([c[0] for c in chunks[-50:]])
+            t = np.concatenate([c[0] for c in list(chunks)[-50:]])
             if len(t) < 2:
                 return 0.0
             period = self._period[modality] = float(f"{float(np.median(np.diff(t))):.2g}")
