@@ -87,6 +87,13 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=20.0, help="measuring window")
     parser.add_argument("--warmup", type=float, default=20.0, help="seconds before measuring")
     parser.add_argument("--feed", choices=("emulated", "ingest"), default="emulated")
+    parser.add_argument(
+        "--pages",
+        type=int,
+        default=None,
+        help="live pages to open (default one per participant; fewer leaves the browser's "
+        "share of the CPU out of the server's measurement)",
+    )
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
@@ -120,7 +127,8 @@ def main() -> int:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"])
             pages = {}
-            targets = [("overview", "#/overview")] + [(s, f"#/live/{s}") for s in sessions]
+            watched = sessions[: args.pages] if args.pages is not None else sessions
+            targets = [("overview", "#/overview")] + [(s, f"#/live/{s}") for s in watched]
             for name, fragment in targets:
                 context = browser.new_context(viewport={"width": 1280, "height": 800})
                 context.add_init_script(
@@ -172,6 +180,7 @@ def main() -> int:
             "devices_per_participant": 4,
             "measure_seconds": args.seconds,
             "feed": args.feed,
+            "live_pages": len(targets) - 1,
             # Per live trace and second: redraws (scrolling with the clock, new data or
             # not), frames received (the server pushes one every 0.1 s), and frames that
             # brought samples the chart did not have ("fresh": new data drawn).
