@@ -34,8 +34,8 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from affectstream.api.routers.live import TRACE_PUSH
 from affectstream.api.serve_process import ServeProcess  # one server launcher
+from affectstream.api.trace_push import TRACE_PUSH
 from benchmarks.bench_dashboard import _cpu_seconds, _sched_seconds  # one reading of /proc
 
 

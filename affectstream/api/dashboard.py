@@ -20,7 +20,6 @@ object with :func:`affectstream.api.service.get_session`, like every other route
 
 from __future__ import annotations
 
-import asyncio
 from importlib.resources import files
 from pathlib import Path
 from typing import Annotated, Any, cast
@@ -238,19 +237,6 @@ def trace_envelopes(
         if env is not None:
             out[modality] = env
     return _safe({"session": session_id, "seconds": seconds, "traces": out})
-
-
-async def trace_message(
-    state: ServiceState, session_id: str, modalities: str, seconds: float, points: int
-) -> dict[str, Any]:
-    """A live ``traces`` message: :func:`trace_envelopes`, off the loop when it reads the store."""
-    if state.runner.live(session_id) is not None:
-        body = trace_envelopes(state, session_id, modalities, seconds, points)
-    else:
-        body = await asyncio.to_thread(
-            trace_envelopes, state, session_id, modalities, seconds, points
-        )
-    return {"type": "traces", **body}
 
 
 @router.get("/sessions/{session_id}/traces")

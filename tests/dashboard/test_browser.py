@@ -130,6 +130,17 @@ def test_study_session_end_to_end(
             timeout=15_000,
         )
         assert "P-A" in tile.inner_text()
+        # The tile's time axis spans the session's estimates (clock time), not years: an
+        # estimate lies within the session, so at most its length plus the minute drawn
+        # before a single estimate.
+        chart = f"article.tile[data-session='{sid}'] .chart"
+        page.wait_for_function(f'document.querySelector("{chart}").dataset.xmax')
+        span = page.evaluate(
+            f'(() => {{ const d = document.querySelector("{chart}").dataset;'
+            " return [Number(d.xmin), Number(d.xmax), Date.now() / 1000]; })()"
+        )
+        assert 0 < span[1] - span[0] <= DURATION + 65, span
+        assert abs(span[2] - span[1]) <= DURATION + 65, span
         check_layout(page, "overview-running")
         check_axe(page, "overview-running")
         page.click(f"article.tile[data-session='{sid}'] a")

@@ -11,10 +11,12 @@ import io
 import json
 import time
 import zipfile
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
+from affectstream.api.trace_push import OVERLAP
 from tests.api.conftest import Server, World, start_ingest_session
 
 ROLES = ("admin", "researcher", "operator", "viewer", "device")
@@ -161,42 +163,59 @@ def test_export_downloads_what_was_stored(
     }
 
 
-def _pushed_traces(client: httpx.Client, sid: str, want: int) -> list[dict]:
-    """The first ``want`` ``traces`` messages of the session's live stream (bounded wait)."""
-    out: list[dict] = []
+def _trace_frames(client: httpx.Client, sid: str) -> Iterator[dict]:
+    """The ``traces`` messages of the session's live stream, as they come (30-s bound)."""
     deadline = time.monotonic() + 30
     path = f"/sessions/{sid}/events?traces=eda,ecg"
     with client.stream("GET", path, timeout=httpx.Timeout(30.0)) as response:
         assert response.status_code == 200, response.read()
         for line in response.iter_lines():
             if line.startswith("data: ") and '"type": "traces"' in line:
-                out.append(json.loads(line[6:]))
-                if len(out) >= want:
-                    return out
-            assert time.monotonic() < deadline, f"only {len(out)} traces messages in 30 s"
+                yield json.loads(line[6:])
+            assert time.monotonic() < deadline, "too few traces messages in 30 s"
     raise AssertionError("the live stream ended before its traces messages")
 
 
+def _values(frame: dict, key: str) -> list[float]:
+    return [x for x in frame[key] if x is not None]
+
+
 def test_traces_pushed_on_live_stream(server: Server, world: World, admin: httpx.Client) -> None:
-    """The live page's data path: envelopes of the session's in-memory samples, pushed."""
+    """The live page's data path: the session's in-memory samples, pushed as min/max bins."""
     sid = start_ingest_session(admin, world.participant_a)
     t0 = time.time() - 8.0
     values = [((i * 5) % 13) - 6.0 for i in range(32)]  # 8 s at 4 Hz
     r = admin.post(f"/sessions/{sid}/ingest", json={"blocks": [_block(range(32), t0, values)]})
     assert r.status_code == 200, r.text
-    first = _pushed_traces(admin, sid, 1)[0]
+    frames = _trace_frames(admin, sid)
+    first = next(frames)
+    assert first["full"]  # a viewer's first frame is the whole window
     eda = first["traces"]["eda"]
     assert "ecg" not in first["traces"]  # the session has no ECG: left out, not empty
     assert eda["stop"] == pytest.approx(t0 + 31 / 4.0)  # ends at the newest sample
-    assert max(x for x in eda["max"] if x is not None) == max(values)
-    assert min(x for x in eda["min"] if x is not None) == min(values)
-    # Newer samples move the window on: the next messages end at the newest one.
+    assert max(_values(eda, "max")) == max(values)
+    assert min(_values(eda, "min")) == min(values)
+    assert eda["t0"] <= t0 and eda["t0"] + len(eda["min"]) * eda["w"] >= t0 + 31 / 4.0
+    # Newer samples: the next frames hold only the bins from about a second (OVERLAP)
+    # before the previous newest sample on, on the same grid, and end at the newest one.
     more = [((i * 3) % 7) + 10.0 for i in range(32, 40)]
     block = _block(range(32, 40), t0, values + more)
     assert admin.post(f"/sessions/{sid}/ingest", json={"blocks": [block]}).status_code == 200
-    later = _pushed_traces(admin, sid, 1)[0]["traces"]["eda"]
+    for frame in frames:
+        assert not frame["full"]
+        later = frame["traces"]["eda"]
+        if later["stop"] > eda["stop"]:
+            break
     assert later["stop"] == pytest.approx(t0 + 39 / 4.0)
-    assert max(x for x in later["max"] if x is not None) == max(more)
+    assert later["w"] == eda["w"]
+    step = (later["t0"] - eda["t0"]) / eda["w"]
+    assert step == pytest.approx(round(step), abs=1e-6) and step > 0  # the same grid
+    assert later["t0"] >= eda["stop"] - OVERLAP - eda["w"]
+    assert max(_values(later, "max")) == max(more)
+    every = values + more
+    sent = [every[i] for i in range(40) if t0 + i / 4.0 >= later["t0"]]  # in its bins
+    assert min(_values(later, "min")) == min(sent)
+    frames.close()
     # A viewer may follow the session but not its raw traces.
     with server.client(world.keys["viewer"]) as viewer:
         assert viewer.get(f"/sessions/{sid}/events?traces=eda").status_code == 403

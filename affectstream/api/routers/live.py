@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated
@@ -11,19 +10,16 @@ from typing import Annotated
 from fastapi import APIRouter, HTTPException, Query, WebSocket, WebSocketDisconnect, status
 from fastapi.responses import StreamingResponse
 
-from affectstream.api import dashboard, service, session_ops
+from affectstream.api import dashboard, service, session_ops, trace_push
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep, websocket_principal
 from affectstream.api.live import Subscriber
 from affectstream.api.schemas import SessionId
+from affectstream.api.trace_push import TRACE_PUSH
 
 router = APIRouter(tags=["live"])
 
 #: Seconds between keep-alive comments on an idle SSE stream.
 SSE_KEEPALIVE = 15.0
-#: Seconds between pushed ``traces`` messages, and their window (s) and most bins.
-TRACE_PUSH = 0.5
-TRACE_SECONDS = 10.0
-TRACE_POINTS = 300
 
 
 @router.websocket("/sessions/{session_id}/live")
@@ -90,7 +86,8 @@ async def live_sse(
     """The live messages as server-sent events (``event: <type>``, ``data: <json>``).
 
     With ``traces=ecg,eda`` (roles that may read features), a ``traces`` message (the
-    dashboard's min/max envelopes of the last 10 s) follows every :data:`TRACE_PUSH` s: a
+    dashboard's min/max bins of the last 10 s: the whole window first, then the bins that
+    changed, see :mod:`affectstream.api.trace_push`) follows every :data:`TRACE_PUSH` s: a
     live page gets its trace data pushed instead of polling ``/dashboard/.../traces``.
     """
     service.check(who, "live")
@@ -110,20 +107,26 @@ async def live_sse(
         try:
             yield ": connected\n\n"
             due = time.monotonic() + period
+            full = True  # a viewer's first traces frame is the whole window
             while True:
                 try:
                     message = await asyncio.wait_for(sub.get(), max(0.0, due - time.monotonic()))
                 except TimeoutError:
-                    due = time.monotonic() + period
+                    # On a fixed beat (not "period after this frame"), so the time spent
+                    # sending does not slow the rate; a stream running late skips ahead.
+                    due = max(due + period, time.monotonic())
                     if traces is None:
                         yield ": keep-alive\n\n"
                         continue
-                    message = await dashboard.trace_message(
-                        state, session_id, traces, TRACE_SECONDS, TRACE_POINTS
-                    )
+                    # Encoded once per session and tick, the same text for every viewer.
+                    frame = await trace_push.FEEDS.frame(state, session_id, traces, full=full)
+                    full = False
+                    if frame is not None:
+                        yield frame
+                    continue
                 if message is None:
                     return
-                yield f"event: {message['type']}\ndata: {json.dumps(message)}\n\n"
+                yield trace_push.encode(message)
         finally:
             state.hub.unsubscribe(session_id, sub)
 

@@ -331,7 +331,10 @@
     ];
   }
 
-  const TRACE_REFRESH = 500; // ms between pushed trace envelopes (routers/live.py TRACE_PUSH)
+  const TRACE_REFRESH = 100; // ms between pushed trace frames (api/trace_push.py TRACE_PUSH)
+  const TRACE_SECONDS = 10; // window drawn (api/trace_push.py TRACE_SECONDS)
+  // ms the scrolling trails the newest sample: a Polar H10 ECG packet holds ~0.56 s.
+  const TRACE_LAG = 600;
   const TRACE_FPS = 20; // most redraws a second of a scrolling trace
 
   const TRACES = [
@@ -458,8 +461,25 @@
       await loadMarkers();
     } catch (e) { toast(e.message, true); }
 
-    // The server pushes trace envelopes on the live stream (no polling: one request per
-    // refresh per chart cost the server far more than the envelope itself).
+    // The server pushes trace bins on the live stream (no polling: one request per refresh
+    // per chart cost the server far more than the data). The first frame holds the whole
+    // window; later ones only the bins from about a second before the last frame's newest
+    // sample, on a fixed grid (t0 + k * w), which replace this chart's bins from t0 on.
+    function mergeBins(c, tr, full) {
+      if (full || c.w !== tr.w || c.t0 === undefined) {
+        c.w = tr.w; c.t0 = tr.t0; c.lo = tr.min.slice(); c.hi = tr.max.slice();
+      } else {
+        let i = Math.round((tr.t0 - c.t0) / c.w);
+        let lo = tr.min, hi = tr.max;
+        if (i < 0) { lo = lo.slice(-i); hi = hi.slice(-i); i = 0; }
+        // Frames missed (a busy stream): those bins are unknown and drawn as a gap.
+        while (c.lo.length < i) { c.lo.push(null); c.hi.push(null); }
+        c.lo.splice(i, c.lo.length - i, ...lo);
+        c.hi.splice(i, c.hi.length - i, ...hi);
+      }
+      const drop = Math.floor((tr.stop - TRACE_SECONDS - c.t0) / c.w);
+      if (drop > 0) { c.lo.splice(0, drop); c.hi.splice(0, drop); c.t0 += drop * c.w; }
+    }
     function onTraces(res) {
       if (ended) return;
       const at = performance.now();
@@ -467,13 +487,28 @@
         const c = traceCharts[mod];
         if (!c) continue;
         c.fig.hidden = false;
-        c.gaps.splice(0, c.gaps.length, ...tr.gaps);
-        c.stop = tr.stop;
-        c.at = at;
-        c.chart.set([tr.t, tr.min, tr.max]);
-        // Time of the newest bin with a sample (the browser test reads it to see data advance).
-        const i = tr.max.findLastIndex((x) => x !== null);
-        if (i >= 0) c.fig.dataset.newest = String(tr.t[i]);
+        mergeBins(c, tr, res.full);
+        const t = c.lo.map((_, k) => c.t0 + (k + 0.5) * c.w);
+        // Gaps: runs of empty bins, and a silent stream's stretch up to the window's end.
+        const gaps = [];
+        for (let k = 0; k < c.lo.length; k++) {
+          if (c.lo[k] !== null) continue;
+          const j0 = k;
+          while (k < c.lo.length && c.lo[k] === null) k++;
+          gaps.push([c.t0 + j0 * c.w, c.t0 + k * c.w]);
+        }
+        const end = c.t0 + c.lo.length * c.w;
+        if (tr.stop > end + c.w) gaps.push([end, tr.stop]);
+        c.gaps.splice(0, c.gaps.length, ...gaps);
+        if (tr.stop !== c.stop) { c.stop = tr.stop; c.at = at; }  // scroll from the new end
+        const i = c.lo.findLastIndex((x) => x !== null);
+        const newest = tr.newest !== undefined ? tr.newest : (i >= 0 ? t[i] : undefined);
+        // New data, or the same data redrawn: the benchmark counts them apart.
+        const fresh = newest !== undefined && newest !== c.newest;
+        c.newest = newest;
+        c.chart.set([t, c.lo, c.hi], fresh);
+        // Time of the newest sample drawn (the browser test reads it to see data advance).
+        if (newest !== undefined) c.fig.dataset.newest = String(newest);
       }
     }
     const traceQuery = traceSection ? "?traces=" + TRACES.map((t) => t[0]).join(",") : "";
@@ -552,8 +587,9 @@
 
     if (traceSection) {
       // Data arrive as "traces" messages on the live stream every TRACE_REFRESH ms (see
-      // onTraces); between them each chart scrolls with the clock at up to TRACE_FPS frames
-      // a second, TRACE_REFRESH behind the newest sample so the right edge is always drawn.
+      // onTraces); each chart scrolls with the clock at up to TRACE_FPS frames a second,
+      // TRACE_LAG behind the newest sample so the right edge is drawn between a device's
+      // packets.
       let last = 0;
       let raf = 0;
       const frame = (ts) => {
@@ -562,7 +598,7 @@
         last = ts;
         for (const c of Object.values(traceCharts)) {
           if (c.stop === undefined) continue;
-          const end = c.stop + (performance.now() - c.at - TRACE_REFRESH) / 1000;
+          const end = c.stop + (performance.now() - c.at - TRACE_LAG) / 1000;
           c.chart.scroll(end - 10, end);
         }
       };

@@ -4,12 +4,13 @@
 // renderer would cost the server CPU per viewer per frame).
 "use strict";
 (function () {
-  // Per-chart counters the benchmark reads: data updates (setData) and frames drawn.
+  // Per-chart counters the benchmark reads: data updates (setData), those that brought new
+  // samples (fresh), and frames drawn.
   const stats = {};
   window.__chartStats = stats;
 
   function count(name, what) {
-    const s = stats[name] || (stats[name] = { updates: 0, draws: 0, since: performance.now() });
+    const s = stats[name] || (stats[name] = { updates: 0, fresh: 0, draws: 0, since: performance.now() });
     s[what] += 1;
   }
 
@@ -65,7 +66,16 @@
   }
 
   function make(el, name, opts, data) {
-    opts.hooks = { draw: [() => count(name, "draws")] };
+    // The x range drawn goes on the element too: the browser test reads it (seconds).
+    opts.hooks = {
+      draw: [
+        (u) => {
+          count(name, "draws");
+          el.dataset.xmin = String(u.scales.x.min);
+          el.dataset.xmax = String(u.scales.x.max);
+        },
+      ],
+    };
     const plot = new uPlot(
       Object.assign({ width: width(el), height: opts.height || 140 }, opts),
       data,
@@ -79,12 +89,14 @@
     let window_ = null; // [min, max] of x while scrolling, else null (fit the data)
     return {
       plot,
-      set(newData) {
+      // fresh: the data hold samples the chart did not have (default: yes).
+      set(newData, fresh) {
         plot.batch(() => {
           plot.setData(newData);
           if (window_) plot.setScale("x", { min: window_[0], max: window_[1] });
         });
         count(name, "updates");
+        if (fresh !== false) count(name, "fresh");
       },
       // Move the x window without new data (live traces scroll with the clock between
       // data refreshes): one redraw, counted as a draw, not as an update.
@@ -99,10 +111,19 @@
     };
   }
 
-  // No estimate yet: the last minute (not 1970); one estimate: the minute before it (not
-  // uPlot's default of years around a single point).
-  function fitTime(min, max) {
-    if (min === null || max === null || !Number.isFinite(min)) {
+  // The x range from the data themselves: no estimate yet, the last minute (not 1970); one
+  // estimate, the minute before it. Not uPlot's min/max: for a single point on a time
+  // scale it passes max = min + 86400 / ms, which with seconds (ms = 1e-3) is ~2.7 years,
+  // so the overview's first-estimate tiles showed an axis of years.
+  function fitTime(xs) {
+    let min = Infinity;
+    let max = -Infinity;
+    for (const x of xs || []) {
+      if (x === null || !Number.isFinite(x)) continue;
+      if (x < min) min = x;
+      if (x > max) max = x;
+    }
+    if (min === Infinity) {
       const now = Date.now() / 1000;
       return [now - 60, now];
     }
@@ -136,7 +157,7 @@
       height: height || 170,
       legend: { show: false },
       scales: {
-        x: { time: true, range: (u, min, max) => fitTime(min, max) },
+        x: { time: true, range: (u) => fitTime(u.data[0]) },
         y: { range: [0, 1] },
       },
       axes: [Object.assign({ space: 70 }, AXIS), Object.assign({ size: 50 }, AXIS)],

@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING, Any
 from bumble.controller import Controller
 from bumble.device import Device
 from bumble.hci import Address
-from bumble.host import Host
 from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
 from affectstream._validate import check_positive
+from affectstream.device.emulation.quiet import QuietController, QuietHost
 from affectstream.errors import DeviceError
 
 if TYPE_CHECKING:
@@ -191,8 +191,9 @@ class VirtualRadio:
             Not powered on yet.
         """
         address = address or self.new_address()
-        controller = Controller(name, link=self.link, public_address=address)
-        host = Host(controller, AsyncPipeSink(controller))
+        # Quiet: bumble's own classes format every packet for debug lines never emitted.
+        controller = QuietController(name, link=self.link, public_address=address)
+        host = QuietHost(controller, AsyncPipeSink(controller))
         device = Device(name=name, address=Address(address), host=host)
         self._controllers[id(device)] = controller
         return device
