@@ -7,8 +7,8 @@ their expectations from the parameters:
 
 - heart: mean heart rate ``HR_REST_BPM + HR_GAIN_BPM * arousal``; RR intervals carry
   respiratory sinus arrhythmia and a 0.1 Hz (LF) rhythm whose depth shrinks with arousal.
-- ECG: a sum-of-Gaussians P-QRS-T template (after McSharry et al.'s ECGSYN) placed at each
-  beat of the RR sequence, with baseline wander and noise.
+- ECG: the package's sum-of-Gaussians P-QRS-T template (:func:`affectstream.waveforms.ecg_beat`)
+  placed at each beat of the RR sequence, with baseline wander and noise.
 - EDA: a tonic level that follows ``SCL_REST_US + SCL_GAIN_US * arousal`` with a slow lag,
   plus skin-conductance responses at ``SCR_RATE_REST + SCR_RATE_GAIN * arousal`` per
   minute (Poisson), each a Bateman-shaped bump.
@@ -28,6 +28,7 @@ from scipy import signal as sps
 
 from affectstream.device.emulation.script import AffectScript
 from affectstream.types import FloatArray
+from affectstream.waveforms import ecg_beat
 
 HR_REST_BPM = 60.0
 HR_GAIN_BPM = 40.0
@@ -118,17 +119,6 @@ class BeatGenerator:
             self.dropped += k
 
 
-# P, Q, R, S, T waves: (offset from R in s at RR = 1 s, amplitude µV, width s). P and Q
-# keep their offset; S and T scale with sqrt(RR) (Bazett-like QT adaptation).
-_ECG_WAVES = (
-    (-0.17, 110.0, 0.025, False),
-    (-0.03, -120.0, 0.010, False),
-    (0.0, 1100.0, 0.013, False),
-    (0.035, -260.0, 0.012, False),
-    (0.30, 280.0, 0.055, True),
-)
-
-
 class EcgGenerator:
     """ECG in µV on a regular grid, following a :class:`BeatGenerator`.
 
@@ -165,11 +155,7 @@ class EcgGenerator:
             k = np.clip(raw_k, 0, len(times) - 1)
             dt = np.where(valid, t - times[k], np.inf)  # no such beat: contributes nothing
             rr = np.where(np.isfinite(rrs[k]), rrs[k], 1.0)
-            scale = np.sqrt(rr)
-            for offset, amp, width, scales in _ECG_WAVES:
-                mu = offset * scale if scales else offset
-                sd = width * scale if scales else width
-                ecg += amp * np.exp(-0.5 * ((dt - mu) / sd) ** 2)
+            ecg += ecg_beat(dt, rr)
         ecg += 60.0 * np.sin(2 * np.pi * 0.25 * t + self.wander_phase)
         ecg += 8.0 * self.rng.standard_normal(n)
         self.beats.forget_before(float(t[0]) - 5.0)
