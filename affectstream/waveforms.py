@@ -1,13 +1,14 @@
-"""The beat template of every synthetic ECG in the package.
+"""The response shapes of every synthetic ECG and EDA in the package.
 
-Two generators draw ECG: :func:`affectstream.signal.synthetic.synthetic_ecg` (offline
-recordings with known beats) and :class:`affectstream.device.emulation.signals.EcgGenerator`
-(the emulated Polar H10). Device and signal may not import each other, so the shape they share
-lives here, in the base layer both already use (like :mod:`affectstream.types`).
+Two families of generators draw them: :mod:`affectstream.signal.synthetic` (offline recordings
+with known beats and responses) and :mod:`affectstream.device.emulation.signals` (the emulated
+Polar H10 and EDA band). Device and signal may not import each other, so the shapes they share
+live here, in the base layer both already use (like :mod:`affectstream.types`).
 
 The template is a sum of Gaussians, one per P, Q, R, S and T wave (after McSharry et al.'s
 ECGSYN). P and Q keep their offset from R; S and T move and widen with ``sqrt(RR)``, a
-Bazett-like QT adaptation.
+Bazett-like QT adaptation. A skin-conductance response is a Bateman function (the
+difference of a slow and a fast exponential) scaled to a unit peak.
 """
 
 from __future__ import annotations
@@ -52,3 +53,27 @@ def ecg_beat(dt: FloatArray, rr: FloatArray | float = 1.0) -> FloatArray:
         sd = width * scale if scales else width
         out += amplitude * np.exp(-0.5 * ((dt - centre) / sd) ** 2)
     return out
+
+
+def scr_response(lag: FloatArray, *, decay: float, rise: float) -> FloatArray:
+    """One skin-conductance response of unit peak, ``lag`` seconds after its onset.
+
+    Parameters
+    ----------
+    lag : ndarray
+        Time since the onset in seconds; the response is 0 at and before the onset.
+    decay, rise : float
+        Time constants in seconds (``decay > rise``).
+
+    Returns
+    -------
+    ndarray
+        ``(exp(-lag/decay) - exp(-lag/rise)) / peak``, shaped as ``lag``.
+    """
+    # The Bateman function peaks where its derivative is zero: this closed form, so the
+    # unit peak does not depend on the sampling grid.
+    t_peak = np.log(decay / rise) * decay * rise / (decay - rise)
+    peak = np.exp(-t_peak / decay) - np.exp(-t_peak / rise)
+    after = np.maximum(lag, 0.0)
+    shape = np.where(lag > 0, np.exp(-after / decay) - np.exp(-after / rise), 0.0)
+    return np.asarray(shape / peak, dtype=np.float64)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectstream.types import FloatArray, SampleBlock
-from affectstream.waveforms import ECG_BEAT_SPAN, ecg_beat
+from affectstream.waveforms import ECG_BEAT_SPAN, ecg_beat, scr_response
 
 
 @dataclass(frozen=True)
@@ -81,9 +81,7 @@ def scr_kernel(sfreq: float, seconds: float, *, decay: float, rise: float) -> Fl
     -------
     ndarray, shape (int(seconds * sfreq),)
     """
-    t = np.arange(int(seconds * sfreq)) / sfreq
-    kernel = np.exp(-t / decay) - np.exp(-t / rise)
-    return np.asarray(kernel / kernel.max(), dtype=np.float64)
+    return scr_response(np.arange(int(seconds * sfreq)) / sfreq, decay=decay, rise=rise)
 
 
 def synthetic_eda(

@@ -28,7 +28,7 @@ from scipy import signal as sps
 
 from affectstream.device.emulation.script import AffectScript
 from affectstream.types import FloatArray
-from affectstream.waveforms import ecg_beat
+from affectstream.waveforms import ecg_beat, scr_response
 
 HR_REST_BPM = 60.0
 HR_GAIN_BPM = 40.0
@@ -184,9 +184,6 @@ class EdaGenerator:
         self._next_scr = self._draw_wait(0.0)
         self.scr_onsets: list[float] = []
         self.scr_amps: list[float] = []
-        # Normalise the Bateman shape to a unit peak.
-        tt = np.linspace(0, 20, 4001)
-        self._peak = float(np.max(np.exp(-tt / self.DECAY_S) - np.exp(-tt / self.RISE_S)))
 
     def scr_rate_per_min(self, t: float) -> float:
         """Expected SCR rate at device time ``t``."""
@@ -225,11 +222,7 @@ class EdaGenerator:
         phasic = np.zeros_like(t)
         if onsets.size:
             lag = t[:, None] - onsets[None, :]
-            lag_pos = np.maximum(lag, 0.0)
-            shape = np.where(
-                lag > 0, np.exp(-lag_pos / self.DECAY_S) - np.exp(-lag_pos / self.RISE_S), 0.0
-            )
-            phasic = (shape / self._peak) @ amps
+            phasic = scr_response(lag, decay=self.DECAY_S, rise=self.RISE_S) @ amps
         noise = 0.004 * self.rng.standard_normal(t.size)
         return np.maximum(scl + phasic + noise, 0.01)
 
