@@ -50,6 +50,7 @@ from affectstream.runtime.combine import combine
 from affectstream.runtime.multiwindow import window_prefix
 from affectstream.runtime.valence_live import LiveValence
 from affectstream.signal import WindowConfig
+from affectstream.signal.columns import feature_family
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def feature_families(features: Iterable[str]) -> set[str]:
     -------
     set of str
     """
-    return {f.split("_", 1)[0] for f in features}
+    return {feature_family(f) for f in features}
 
 
 def _bundle_meta(path: Path) -> dict[str, Any]:
@@ -92,7 +93,7 @@ def _coverage(target: str, families: Iterable[str]) -> list[tuple[float, str]]:
         if meta.get("target") != target:
             continue
         features = list(meta.get("features", []))
-        covered = sum(f.split("_", 1)[0] in have for f in features) / max(1, len(features))
+        covered = sum(feature_family(f) in have for f in features) / max(1, len(features))
         scored.append((covered, name))
     return scored
 
