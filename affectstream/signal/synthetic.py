@@ -182,18 +182,6 @@ def split_block(block: SampleBlock, sizes: Sequence[int]) -> list[SampleBlock]:
     start, i = 0, 0
     while start < len(block):
         stop = min(len(block), start + max(1, int(sizes[i % len(sizes)])))
-        chunks.append(
-            SampleBlock(
-                stream=block.stream,
-                modality=block.modality,
-                channels=block.channels,
-                unit=block.unit,
-                sfreq=block.sfreq,
-                t=block.t[start:stop],
-                values=block.values[start:stop],
-                index=block.index[start:stop],
-                device=block.device,
-            )
-        )
+        chunks.append(block.rows(start, stop))
         start, i = stop, i + 1
     return chunks
