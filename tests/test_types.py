@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from affectstream.signal.synthetic import split_block
@@ -14,17 +16,7 @@ def _block_with_gap() -> SampleBlock:
     values = block.values.copy()
     values[5:7] = np.nan
     gap = Gap(stream=block.stream, first_index=5, n_samples=2, t_start=101.25, t_end=101.5)
-    return SampleBlock(
-        stream=block.stream,
-        modality=block.modality,
-        channels=block.channels,
-        unit=block.unit,
-        sfreq=block.sfreq,
-        t=block.t,
-        values=values,
-        index=block.index,
-        gaps=(gap,),
-    )
+    return dataclasses.replace(block, values=values, gaps=(gap,))
 
 
 def test_rows_keep_the_samples_and_only_the_gaps_that_begin_inside() -> None:
