@@ -8,7 +8,7 @@ temperature in °C. Missing samples are NaN rows plus a :class:`Gap`, never zero
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -119,6 +119,28 @@ class SampleBlock:
 
     def __len__(self) -> int:
         return int(self.t.shape[0])
+
+    def rows(self, start: int, stop: int) -> SampleBlock:
+        """Rows ``[start, stop)`` of this block, with the gaps that begin inside them.
+
+        Parameters
+        ----------
+        start, stop : int
+            Row positions (as in ``values[start:stop]``).
+
+        Returns
+        -------
+        SampleBlock
+        """
+        first = int(self.index[start]) if stop > start else 0
+        last = int(self.index[stop - 1]) if stop > start else -1
+        return replace(
+            self,
+            t=self.t[start:stop],
+            values=self.values[start:stop],
+            index=self.index[start:stop],
+            gaps=tuple(g for g in self.gaps if first <= g.first_index <= last),
+        )
 
     @classmethod
     def regular(

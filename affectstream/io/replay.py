@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import itertools
 import logging
 import math
@@ -23,30 +22,6 @@ from affectstream._validate import check_positive
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
-
-
-def slice_block(block: SampleBlock, start: int, stop: int) -> SampleBlock:
-    """Rows ``[start, stop)`` of ``block``, with the gaps that begin inside them.
-
-    Parameters
-    ----------
-    block : SampleBlock
-    start, stop : int
-        Row positions.
-
-    Returns
-    -------
-    SampleBlock
-    """
-    first = int(block.index[start]) if stop > start else 0
-    last = int(block.index[stop - 1]) if stop > start else -1
-    return dataclasses.replace(
-        block,
-        t=block.t[start:stop],
-        values=block.values[start:stop],
-        index=block.index[start:stop],
-        gaps=tuple(g for g in block.gaps if first <= g.first_index <= last),
-    )
 
 
 def chunk_blocks(blocks: Sequence[SampleBlock], seconds: float) -> list[SampleBlock]:
@@ -75,7 +50,7 @@ def chunk_blocks(blocks: Sequence[SampleBlock], seconds: float) -> list[SampleBl
         bounds = [0, *[int(e) for e in edges], len(block)]
         for start, stop in itertools.pairwise(bounds):
             if stop > start:
-                chunks.append((float(block.t[stop - 1]), order, slice_block(block, start, stop)))
+                chunks.append((float(block.t[stop - 1]), order, block.rows(start, stop)))
     chunks.sort(key=lambda item: (item[0], item[1]))
     return [chunk for _, _, chunk in chunks]
 

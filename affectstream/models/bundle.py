@@ -31,6 +31,7 @@ from affectstream.models.coverage import in_distribution, in_range_share
 from affectstream.models.estimators import Contribution, contributions
 from affectstream.models.features import ContextMean, add_context_features
 from affectstream.models.normalize import ParticipantNormalizer
+from affectstream.signal.columns import feature_family
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -164,10 +165,10 @@ class ModelBundle:
         """
         wanted = list(self.features if features is None else features)
         present = set(columns)
-        families = {c.split("_", 1)[0] for c in present}
+        families = {feature_family(c) for c in present}
         # A family that is entirely absent is a modality not worn: allowed, treated as NaN.
         # A family present with missing columns means different feature definitions.
-        missing = [f for f in wanted if f not in present and f.split("_", 1)[0] in families]
+        missing = [f for f in wanted if f not in present and feature_family(f) in families]
         if not any(f in present for f in wanted):
             missing = wanted
         if missing:

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from affectstream.device.emulation import VirtualRadio, make_emulated
-from affectstream.device.supervisor import DeviceTarget, Supervisor
+from affectstream.device.supervisor import Supervisor
 from affectstream.models.bundle import ModelBundle
 from affectstream.runtime.demo import LIVE_COMPUTE_INTERVAL, LIVE_FLUSH_INTERVAL
 from affectstream.runtime.estimator import LiveEstimator
@@ -97,17 +97,15 @@ async def bench_step(
             estimator = LiveEstimator([bundle] if bundle is not None else [], baseline_end=None)
             session = LiveSession(store, cfg, estimator)
             peripherals = make_emulated(kinds, seed=1000 + 8 * i)
-            for p in peripherals:
-                await radio.add(p)
+            targets = await radio.add_all(peripherals)
             devices.append(peripherals)
             sessions.append(session)
             supervisors.append(
                 Supervisor(
-                    [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals],
+                    targets,
                     on_block=session.submit,
-                    client_kwargs=radio.client_kwargs(),
-                    scanner_kwargs=radio.scanner_kwargs(),
                     connect_timeout=30.0,
+                    **radio.supervisor_options(),
                 )
             )
         summaries = await asyncio.gather(

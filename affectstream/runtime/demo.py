@@ -19,7 +19,7 @@ from typing import Any
 
 from affectstream._validate import check_positive
 from affectstream.device.emulation import AffectScript, Phase, VirtualRadio, make_emulated
-from affectstream.device.supervisor import DeviceTarget, Supervisor
+from affectstream.device.supervisor import Supervisor
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import load_bundle
 from affectstream.redact import redact_url
@@ -269,15 +269,9 @@ async def run_demo(
             on_session(session)
         async with VirtualRadio() as radio:
             peripherals = make_emulated(names, script=script, seed=opts.seed)
-            for peripheral in peripherals:
-                peripheral.keep_samples = False  # counts only: memory stays flat
-                await radio.add(peripheral)
+            targets = await radio.add_all(peripherals, keep_samples=False)
             supervisor = Supervisor(
-                [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals],
-                on_block=session.submit,
-                client_kwargs=radio.client_kwargs(),
-                scanner_kwargs=radio.scanner_kwargs(),
-                backoff_initial=0.1,
+                targets, on_block=session.submit, backoff_initial=0.1, **radio.supervisor_options()
             )
             status(
                 f"demo: {len(peripherals)} emulated devices, {duration:g} s "

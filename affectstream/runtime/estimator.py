@@ -50,6 +50,7 @@ from affectstream.runtime.combine import combine
 from affectstream.runtime.multiwindow import window_prefix
 from affectstream.runtime.valence_live import LiveValence
 from affectstream.signal import WindowConfig
+from affectstream.signal.columns import feature_family
 from affectstream.types import FloatArray
 
 logger = logging.getLogger(__name__)
@@ -72,7 +73,7 @@ def feature_families(features: Iterable[str]) -> set[str]:
     -------
     set of str
     """
-    return {f.split("_", 1)[0] for f in features}
+    return {feature_family(f) for f in features}
 
 
 def _bundle_meta(path: Path) -> dict[str, Any]:
@@ -81,6 +82,20 @@ def _bundle_meta(path: Path) -> dict[str, Any]:
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"Cannot read {path / 'bundle.json'}: {exc}.") from None
     return meta
+
+
+def _coverage(target: str, families: Iterable[str]) -> list[tuple[float, str]]:
+    """(share of features the families give, name) of each shipped bundle for ``target``."""
+    have = set(families)
+    scored: list[tuple[float, str]] = []
+    for name in shipped_bundles():
+        meta = _bundle_meta(BUNDLES_DIR / name)
+        if meta.get("target") != target:
+            continue
+        features = list(meta.get("features", []))
+        covered = sum(feature_family(f) in have for f in features) / max(1, len(features))
+        scored.append((covered, name))
+    return scored
 
 
 def choose_bundle(target: str, families: Iterable[str]) -> Path | None:
@@ -98,17 +113,11 @@ def choose_bundle(target: str, families: Iterable[str]) -> Path | None:
     Path or None
         None when no shipped bundle has this target.
     """
-    have = set(families)
-    best: tuple[float, str] | None = None
-    for name in shipped_bundles():
-        meta = _bundle_meta(BUNDLES_DIR / name)
-        if meta.get("target") != target:
-            continue
-        features = list(meta.get("features", []))
-        covered = sum(f.split("_", 1)[0] in have for f in features) / max(1, len(features))
-        if best is None or covered > best[0]:
-            best = (covered, name)
-    return None if best is None else BUNDLES_DIR / best[1]
+    scored = _coverage(target, families)
+    if not scored:
+        return None
+    # max() keeps the first of equal scores, as the shipped order (sorted names) decides ties.
+    return BUNDLES_DIR / max(scored, key=lambda x: x[0])[1]
 
 
 def demo_bundle_path() -> Path:
@@ -215,16 +224,9 @@ def choose_bundles(target: str, families: Iterable[str]) -> list[Path]:
     list of Path
         Best covered first; each covers at least :data:`MIN_COVERAGE` of its features.
     """
-    have = set(families)
-    found: list[tuple[float, str]] = []
-    for name in shipped_bundles():
-        meta = _bundle_meta(BUNDLES_DIR / name)
-        if meta.get("target") != target:
-            continue
-        features = list(meta.get("features", []))
-        covered = sum(f.split("_", 1)[0] in have for f in features) / max(1, len(features))
-        if covered >= MIN_COVERAGE:
-            found.append((covered, name))
+    found = [
+        (covered, name) for covered, name in _coverage(target, families) if covered >= MIN_COVERAGE
+    ]
     return [BUNDLES_DIR / name for _, name in sorted(found, key=lambda x: (-x[0], x[1]))]
 
 

@@ -66,6 +66,14 @@ class LslPublisher:
             channel.append_child_value("type", ctype)
         return info
 
+    def _open_values(
+        self, key: str, name: str, kind: str, channel_type: str, fields: list[str]
+    ) -> None:
+        """Open an irregular float64 outlet with one channel per field (estimates, features)."""
+        channels = [(f, "", channel_type) for f in fields]
+        info = self._info(name, kind, channels, 0.0, self.pylsl.cf_double64)
+        self.outlets[key] = self.pylsl.StreamOutlet(info)
+
     def raw(self, block: SampleBlock) -> None:
         """Push a block's data rows (missing rows are not sent: LSL has no NaN gaps).
 
@@ -95,10 +103,8 @@ class LslPublisher:
             )  # fmt: skip
             if not self._estimate_fields:
                 return
-            channels = [(f, "", "Affect") for f in self._estimate_fields]
-            info = self._info("affectstream-estimates", "Affect", channels, 0.0,
-                              self.pylsl.cf_double64)  # fmt: skip
-            self.outlets["estimates"] = self.pylsl.StreamOutlet(info)
+            self._open_values("estimates", "affectstream-estimates", "Affect", "Affect",
+                              self._estimate_fields)  # fmt: skip
         outlet = self.outlets.get("estimates")
         if outlet is None:
             return
@@ -126,10 +132,8 @@ class LslPublisher:
             self._feature_fields = feature_columns(rows)
             if not self._feature_fields:
                 return
-            channels = [(f, "", "Feature") for f in self._feature_fields]
-            info = self._info("affectstream-features", "Features", channels, 0.0,
-                              self.pylsl.cf_double64)  # fmt: skip
-            self.outlets["features"] = self.pylsl.StreamOutlet(info)
+            self._open_values("features", "affectstream-features", "Features", "Feature",
+                              self._feature_fields)  # fmt: skip
         values = rows.reindex(columns=self._feature_fields).to_numpy(dtype=np.float64)
         stamps = rows["t_end"].to_numpy(dtype=np.float64) - self.offset
         outlet = self.outlets["features"]

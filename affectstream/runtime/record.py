@@ -116,12 +116,9 @@ async def emulated_targets(
 
     radio = await stack.enter_async_context(VirtualRadio())
     peripherals = make_emulated(kinds, speed=speed, seed=seed)
-    for peripheral in peripherals:
-        peripheral.keep_samples = False  # counts only: an unbounded session stays flat
-        await radio.add(peripheral)
-    targets = [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
-    options = {"client_kwargs": radio.client_kwargs(), "scanner_kwargs": radio.scanner_kwargs()}
-    return targets, options, peripherals
+    # Counts only (keep_samples=False): an unbounded session stays flat.
+    targets = await radio.add_all(peripherals, keep_samples=False)
+    return targets, radio.supervisor_options(), peripherals
 
 
 class _MarkerLines:

@@ -39,7 +39,6 @@ from affectstream.runtime.replay_source import (
     replay_input,
     replay_line_freq,
     replay_window,
-    stored_blocks,
     stored_session,
 )
 from affectstream.runtime.session import LiveSession, SessionConfig
@@ -59,7 +58,6 @@ __all__ = [
     "replay_line_freq",
     "replay_window",
     "session_rows",
-    "stored_blocks",
     "stored_session",
 ]
 

@@ -227,27 +227,6 @@ def check_device_ids(blocks: Sequence[SampleBlock], source: str | Path) -> None:
             ) from None
 
 
-def stored_blocks(
-    store: TimeSeriesStore, session: str
-) -> tuple[list[SampleBlock], str, float | None]:
-    """Raw streams of a stored session, its participant and the end of its baseline phase.
-
-    Parameters
-    ----------
-    store : TimeSeriesStore
-    session : str
-
-    Returns
-    -------
-    blocks : list of SampleBlock
-    participant : str
-    baseline_end : float or None
-        See :class:`ReplayInput`.
-    """
-    stored = stored_session(store, session)
-    return stored.blocks, stored.participant, stored.baseline_end
-
-
 def replay_window(
     blocks: Sequence[SampleBlock],
     settings: Mapping[str, Any],

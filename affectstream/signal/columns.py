@@ -15,6 +15,22 @@ import pandas as pd
 FEATURE_PREFIXES = ("hrv_", "hr_", "rr_", "ppg_", "ecg_", "eda_", "eeg_", "temp_", "acc_", "resp_")
 
 
+def feature_family(name: str) -> str:
+    """The family of a feature column: its modality prefix (``hrv``, ``eda``, ``eeg``...).
+
+    Parameters
+    ----------
+    name : str
+        Feature column name, e.g. ``"hrv_rmssd"``.
+
+    Returns
+    -------
+    str
+        The name up to its first underscore (the whole name when it has none).
+    """
+    return name.split("_", 1)[0]
+
+
 def feature_columns(frame: pd.DataFrame) -> list[str]:
     """Return the feature columns of a feature table, sorted.
 

@@ -15,15 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from affectstream.types import FloatArray, SampleBlock
-
-#: PQRST waves of one beat: (amplitude µV, centre s relative to R, width s).
-_ECG_WAVES = (
-    (150.0, -0.20, 0.025),
-    (-120.0, -0.035, 0.010),
-    (1200.0, 0.0, 0.010),
-    (-250.0, 0.035, 0.010),
-    (300.0, 0.25, 0.040),
-)
+from affectstream.waveforms import ECG_BEAT_SPAN, ecg_beat, scr_response
 
 
 @dataclass(frozen=True)
@@ -55,16 +47,21 @@ def synthetic_rr(duration: float, rng: np.random.Generator, mean_rr: float = 850
 def synthetic_ecg(
     beat_times: FloatArray, duration: float, sfreq: float, rng: np.random.Generator
 ) -> FloatArray:
-    """ECG in µV with an R wave at each beat time, baseline wander and noise."""
+    """ECG in µV: the beat template (:func:`affectstream.waveforms.ecg_beat`) at each beat time."""
     n = round(duration * sfreq)
     t = np.arange(n) / sfreq
-    ecg = 150.0 * np.sin(2 * np.pi * 0.3 * t) + rng.normal(0.0, 15.0, n)
-    offsets = np.arange(-int(0.4 * sfreq), int(0.5 * sfreq))
-    for amplitude, centre, width in _ECG_WAVES:
-        shape = amplitude * np.exp(-0.5 * ((offsets / sfreq - centre) / width) ** 2)
-        index = np.rint(beat_times * sfreq).astype(np.int64)[:, None] + offsets[None, :]
-        inside = (index >= 0) & (index < n)
-        np.add.at(ecg, index[inside], np.broadcast_to(shape, index.shape)[inside])
+    ecg = 150.0 * np.sin(2 * np.pi * 0.3 * t) + rng.normal(0.0, 15.0, n)  # wander and noise
+    if beat_times.size == 0:
+        return ecg
+    lo, hi = ECG_BEAT_SPAN
+    offsets = np.arange(int(lo * sfreq), int(hi * sfreq))
+    # The RR interval ending at each beat (the first beat borrows the next one's).
+    rr = np.diff(beat_times, prepend=np.nan)
+    rr[0] = rr[1] if rr.size > 1 else 1.0
+    shape = ecg_beat(offsets[None, :] / sfreq, rr[:, None])
+    index = np.rint(beat_times * sfreq).astype(np.int64)[:, None] + offsets[None, :]
+    inside = (index >= 0) & (index < n)
+    np.add.at(ecg, index[inside], shape[inside])
     return ecg
 
 
@@ -84,9 +81,7 @@ def scr_kernel(sfreq: float, seconds: float, *, decay: float, rise: float) -> Fl
     -------
     ndarray, shape (int(seconds * sfreq),)
     """
-    t = np.arange(int(seconds * sfreq)) / sfreq
-    kernel = np.exp(-t / decay) - np.exp(-t / rise)
-    return np.asarray(kernel / kernel.max(), dtype=np.float64)
+    return scr_response(np.arange(int(seconds * sfreq)) / sfreq, decay=decay, rise=rise)
 
 
 def synthetic_eda(
@@ -187,18 +182,6 @@ def split_block(block: SampleBlock, sizes: Sequence[int]) -> list[SampleBlock]:
     start, i = 0, 0
     while start < len(block):
         stop = min(len(block), start + max(1, int(sizes[i % len(sizes)])))
-        chunks.append(
-            SampleBlock(
-                stream=block.stream,
-                modality=block.modality,
-                channels=block.channels,
-                unit=block.unit,
-                sfreq=block.sfreq,
-                t=block.t[start:stop],
-                values=block.values[start:stop],
-                index=block.index[start:stop],
-                device=block.device,
-            )
-        )
+        chunks.append(block.rows(start, stop))
         start, i = stop, i + 1
     return chunks

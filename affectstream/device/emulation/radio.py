@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Sequence
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +20,7 @@ from bumble.link import LocalLink
 from bumble.transport.common import AsyncPipeSink
 
 from affectstream._validate import check_positive
+from affectstream.device.device_state import DeviceTarget
 from affectstream.device.emulation.quiet import QuietController, QuietHost
 from affectstream.errors import DeviceError
 
@@ -122,6 +124,30 @@ class VirtualRadio:
         await peripheral.power_on(self)
         self._peripherals[peripheral.address] = peripheral
 
+    async def add_all(
+        self, peripherals: Sequence[EmulatedPeripheral], *, keep_samples: bool = True
+    ) -> list[DeviceTarget]:
+        """Power several peripherals on and return the targets a supervisor connects to.
+
+        Parameters
+        ----------
+        peripherals : sequence of EmulatedPeripheral
+            The emulated devices (see :meth:`add`).
+        keep_samples : bool
+            False: the peripherals only count what they send (a long session's memory
+            stays flat); True keeps every sample for tests that compare them.
+
+        Returns
+        -------
+        list of DeviceTarget
+            One per peripheral, by address, profile and name.
+        """
+        for peripheral in peripherals:
+            if not keep_samples:
+                peripheral.keep_samples = False
+            await self.add(peripheral)
+        return [DeviceTarget(p.address, profile=p.profile, name=p.name) for p in peripherals]
+
     async def remove(self, peripheral: EmulatedPeripheral) -> None:
         """Power a peripheral off (it disappears from the air) and forget it."""
         self._peripherals.pop(peripheral.address, None)
@@ -154,6 +180,15 @@ class VirtualRadio:
         from affectstream.device.emulation.backend import BumbleClientBackend
 
         return {"backend": BumbleClientBackend, "radio": self, **extra}
+
+    def supervisor_options(self) -> dict[str, Any]:
+        """``client_kwargs`` and ``scanner_kwargs`` of a :class:`Supervisor` on this radio.
+
+        Returns
+        -------
+        dict
+        """
+        return {"client_kwargs": self.client_kwargs(), "scanner_kwargs": self.scanner_kwargs()}
 
     def scanner_kwargs(self) -> dict[str, Any]:
         """Keyword arguments that make ``BleakScanner(**kw)`` listen on this radio.

@@ -7,8 +7,8 @@ their expectations from the parameters:
 
 - heart: mean heart rate ``HR_REST_BPM + HR_GAIN_BPM * arousal``; RR intervals carry
   respiratory sinus arrhythmia and a 0.1 Hz (LF) rhythm whose depth shrinks with arousal.
-- ECG: a sum-of-Gaussians P-QRS-T template (after McSharry et al.'s ECGSYN) placed at each
-  beat of the RR sequence, with baseline wander and noise.
+- ECG: the package's sum-of-Gaussians P-QRS-T template (:func:`affectstream.waveforms.ecg_beat`)
+  placed at each beat of the RR sequence, with baseline wander and noise.
 - EDA: a tonic level that follows ``SCL_REST_US + SCL_GAIN_US * arousal`` with a slow lag,
   plus skin-conductance responses at ``SCR_RATE_REST + SCR_RATE_GAIN * arousal`` per
   minute (Poisson), each a Bateman-shaped bump.
@@ -28,6 +28,7 @@ from scipy import signal as sps
 
 from affectstream.device.emulation.script import AffectScript
 from affectstream.types import FloatArray
+from affectstream.waveforms import ecg_beat, scr_response
 
 HR_REST_BPM = 60.0
 HR_GAIN_BPM = 40.0
@@ -118,17 +119,6 @@ class BeatGenerator:
             self.dropped += k
 
 
-# P, Q, R, S, T waves: (offset from R in s at RR = 1 s, amplitude µV, width s). P and Q
-# keep their offset; S and T scale with sqrt(RR) (Bazett-like QT adaptation).
-_ECG_WAVES = (
-    (-0.17, 110.0, 0.025, False),
-    (-0.03, -120.0, 0.010, False),
-    (0.0, 1100.0, 0.013, False),
-    (0.035, -260.0, 0.012, False),
-    (0.30, 280.0, 0.055, True),
-)
-
-
 class EcgGenerator:
     """ECG in µV on a regular grid, following a :class:`BeatGenerator`.
 
@@ -165,11 +155,7 @@ class EcgGenerator:
             k = np.clip(raw_k, 0, len(times) - 1)
             dt = np.where(valid, t - times[k], np.inf)  # no such beat: contributes nothing
             rr = np.where(np.isfinite(rrs[k]), rrs[k], 1.0)
-            scale = np.sqrt(rr)
-            for offset, amp, width, scales in _ECG_WAVES:
-                mu = offset * scale if scales else offset
-                sd = width * scale if scales else width
-                ecg += amp * np.exp(-0.5 * ((dt - mu) / sd) ** 2)
+            ecg += ecg_beat(dt, rr)
         ecg += 60.0 * np.sin(2 * np.pi * 0.25 * t + self.wander_phase)
         ecg += 8.0 * self.rng.standard_normal(n)
         self.beats.forget_before(float(t[0]) - 5.0)
@@ -198,9 +184,6 @@ class EdaGenerator:
         self._next_scr = self._draw_wait(0.0)
         self.scr_onsets: list[float] = []
         self.scr_amps: list[float] = []
-        # Normalise the Bateman shape to a unit peak.
-        tt = np.linspace(0, 20, 4001)
-        self._peak = float(np.max(np.exp(-tt / self.DECAY_S) - np.exp(-tt / self.RISE_S)))
 
     def scr_rate_per_min(self, t: float) -> float:
         """Expected SCR rate at device time ``t``."""
@@ -239,11 +222,7 @@ class EdaGenerator:
         phasic = np.zeros_like(t)
         if onsets.size:
             lag = t[:, None] - onsets[None, :]
-            lag_pos = np.maximum(lag, 0.0)
-            shape = np.where(
-                lag > 0, np.exp(-lag_pos / self.DECAY_S) - np.exp(-lag_pos / self.RISE_S), 0.0
-            )
-            phasic = (shape / self._peak) @ amps
+            phasic = scr_response(lag, decay=self.DECAY_S, rise=self.RISE_S) @ amps
         noise = 0.004 * self.rng.standard_normal(t.size)
         return np.maximum(scl + phasic + noise, 0.01)
 
