@@ -27,6 +27,7 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -173,6 +174,18 @@ class IngestHandoff(Base):
     )
     blocks: Mapped[list[Any]] = mapped_column(JSON)
     created_at: Mapped[float] = mapped_column(Float, default=_now)
+
+
+class BusMessage(Base):
+    """A live message too large for a NOTIFY payload; the notification carries its id.
+
+    Kept for :data:`~affectstream.api.bus.KEEP_S` seconds so every replica can read it.
+    """
+
+    __tablename__ = "bus_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, default=_now, index=True)
 
 
 class RateCount(Base):

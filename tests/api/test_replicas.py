@@ -12,7 +12,7 @@ import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -188,3 +188,56 @@ def test_rate_limit_is_shared_by_the_replicas(replicas: Replicas) -> None:
     assert codes.count(200) < RATE_LIMIT + 20
     refused_on = {("a" if i % 2 == 0 else "b") for i, c in enumerate(codes) if c == 429}
     assert refused_on == {"a", "b"}
+
+
+class _Listener:
+    """A WebSocket client of one session's live channel on one replica (a thread)."""
+
+    def __init__(self, server: Server, session: str, key: str) -> None:
+        self.messages: list[dict] = []
+        self._ready, self._stop = threading.Event(), threading.Event()
+        url = f"{server.url}/sessions/{session}/live"
+        args = (url, key, self.messages, self._ready, self._stop)
+        self._thread = threading.Thread(target=_ws_messages, args=args)
+
+    def __enter__(self) -> _Listener:
+        self._thread.start()
+        assert self._ready.wait(30), "the live WebSocket did not open"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 30.0) -> dict:
+        """The first message ``predicate`` accepts (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in list(self.messages):
+                if predicate(message):
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no such message; got types {[m['type'] for m in self.messages]}")
+
+
+def test_a_live_message_over_the_notify_limit_reaches_replica_b(replicas: Replicas) -> None:
+    with replicas.client(replicas.a) as on_a:
+        participant = _participant(on_a, "GW-LARGE")
+        body = {"participant_id": participant, "kind": "ingest", "model": "none"}
+        session = on_a.post("/sessions", json=body).json()["id"]  # runs on replica A
+        # 2,000 snowmen: 12,000 bytes as JSON (\u2603 each), over PostgreSQL's 8,000.
+        detail = "\u2603" * 2000
+        assert len(json.dumps(detail)) > 8000
+        with _Listener(replicas.b, session, replicas.key) as b:
+            large = on_a.post(
+                f"/sessions/{session}/markers", json={"label": "large", "detail": detail}
+            )
+            assert large.status_code == 201, large.text
+            small = on_a.post(f"/sessions/{session}/markers", json={"label": "small"})
+            assert small.status_code == 201, small.text
+            b.wait_for(lambda m: m.get("label") == "small")
+            labels = [m.get("label") for m in b.messages if m["type"] == "event"]
+        assert labels.index("large") < labels.index("small")  # in the order they were made
+        relayed = next(m for m in b.messages if m.get("label") == "large")
+        assert relayed["detail"] == detail
+        assert on_a.post(f"/sessions/{session}/stop").status_code == 200
