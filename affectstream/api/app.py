@@ -85,7 +85,12 @@ def build_state(settings: Settings) -> ServiceState:
         hub,
         runner,
         AlertEngine(sessions, runner, hub),
-        ExportJobs(sessions, store, default_exports_dir()),
+        ExportJobs(
+            sessions,
+            store,
+            default_exports_dir(),
+            shared=conninfo(settings.database_url) is not None,
+        ),
     )
     with sessions() as db:
         service.mark_interrupted(db)
@@ -125,6 +130,7 @@ def create_app(settings: Settings) -> FastAPI:
                 state.hub,
                 on_ingest=lambda sid: _spawn(session_ops.take_handoff(state, sid)),
                 on_stop=lambda sid: _spawn(state.runner.stop(sid)),
+                on_rules=lambda study: _spawn(state.alerts.reload(study)),
             )
             await state.bus.start()
         try:

@@ -241,3 +241,46 @@ def test_a_live_message_over_the_notify_limit_reaches_replica_b(replicas: Replic
         relayed = next(m for m in b.messages if m.get("label") == "large")
         assert relayed["detail"] == detail
         assert on_a.post(f"/sessions/{session}/stop").status_code == 200
+
+
+def test_alert_rule_made_on_b_acts_on_a_session_running_on_a(replicas: Replicas) -> None:
+    from tests.api.test_alerts import _Receiver
+
+    receiver = _Receiver(fail_first=0)
+    try:
+        with replicas.client(replicas.a) as on_a, replicas.client(replicas.b) as on_b:
+            participant = _participant(on_a, "GW-ALERT")
+            study = on_a.get(f"/participants/{participant}").json()["study_id"]
+            body = {"participant_id": participant, "kind": "ingest", "model": "none"}
+            session = on_a.post("/sessions", json=body).json()["id"]  # runs on replica A
+            ingest = f"/sessions/{session}/ingest"
+            with _Listener(replicas.b, session, replicas.key) as b:
+                assert on_a.post(ingest, json={"blocks": [eda_block(0, 8)]}).status_code == 200
+                # Made on B after the session started on A: A evaluates it from now on.
+                rule = on_b.post(
+                    f"/studies/{study}/alert-rules",
+                    json={
+                        "name": "lost across replicas",
+                        "kind": "signal_lost",
+                        "lost_after_s": 1.0,
+                        "webhook_url": receiver.url,
+                    },
+                )
+                assert rule.status_code == 201, rule.text
+                rule_id = rule.json()["id"]
+                fired = b.wait_for(lambda m: m["type"] == "alert" and m["state"] == "fired")
+                assert (fired["rule_id"], fired["session"]) == (rule_id, session)
+                deadline = time.monotonic() + 30  # and A sent the signed webhook
+                while not receiver.requests and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert json.loads(receiver.requests[0][1])["rule_id"] == rule_id
+                # Data again clears it; then the rule is deleted on B: no new alert on A.
+                assert on_b.post(ingest, json={"blocks": [eda_block(8, 8)]}).status_code == 200
+                b.wait_for(lambda m: m["type"] == "alert" and m["state"] == "cleared")
+                assert on_b.delete(f"/alert-rules/{rule_id}").status_code == 204
+                time.sleep(3.0)  # three times lost_after_s without data
+                alerts = [m["state"] for m in b.messages if m["type"] == "alert"]
+            assert alerts == ["fired", "cleared"]
+            assert on_a.post(f"/sessions/{session}/stop").status_code == 200
+    finally:
+        receiver.close()
