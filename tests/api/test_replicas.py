@@ -8,10 +8,12 @@ installs both as root).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import threading
 import time
+import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
@@ -284,3 +286,31 @@ def test_alert_rule_made_on_b_acts_on_a_session_running_on_a(replicas: Replicas)
             assert on_a.post(f"/sessions/{session}/stop").status_code == 200
     finally:
         receiver.close()
+
+
+def test_an_export_made_on_a_downloads_through_b(replicas: Replicas) -> None:
+    with replicas.client(replicas.a) as on_a, replicas.client(replicas.b) as on_b:
+        participant = _participant(on_a, "GW-EXPORT")
+        body = {"participant_id": participant, "kind": "ingest", "model": "none"}
+        session = on_a.post("/sessions", json=body).json()["id"]
+        blocks = {"blocks": [eda_block(0, 40)]}
+        assert on_a.post(f"/sessions/{session}/ingest", json=blocks).status_code == 200
+        assert on_a.post(f"/sessions/{session}/stop").status_code == 200
+        job = on_a.post(f"/sessions/{session}/exports", json={"format": "csv"})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        deadline = time.monotonic() + 120
+        while (status := on_b.get(f"/exports/{job_id}").json())["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.3)
+        assert status["status"] == "done", status
+        through_b = on_b.get(f"/exports/{job_id}/download")
+        assert through_b.status_code == 200, through_b.text
+        assert through_b.headers["content-type"] == "application/zip"
+        assert not list((replicas.b.home / "exports").glob(f"{job_id}-*"))  # not B's file
+        through_a = on_a.get(f"/exports/{job_id}/download")  # A sends its own file
+        assert through_a.status_code == 200
+        assert through_b.content == through_a.content
+        with zipfile.ZipFile(io.BytesIO(through_b.content)) as zf:
+            names = zf.namelist()
+            assert any("eda" in name for name in names), names
