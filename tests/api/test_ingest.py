@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import httpx
@@ -164,3 +165,51 @@ def test_to_block_turns_missing_values_into_nan_and_keeps_the_sequence_numbers()
         raw.values
     )
     assert block.index.tolist() == [7, 8]
+
+
+def test_cursors_reach_the_database_while_the_session_runs(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """One process per session (no replica bus): cursors live in memory, written behind."""
+    from affectstream.api.ingest_cursors import FLUSH_S
+
+    session = start_ingest_session(admin, world.participant_a)
+    url = f"/sessions/{session}/ingest"
+    assert admin.post(url, json={"blocks": [eda_block(0, 40)]}).status_code == 200
+    assert admin.post(url, json={"blocks": [eda_block(50, 10)]}).status_code == 200
+    expected = (60, 50, 0, 10)  # next_seq, received, duplicates, gap_samples
+
+    def stored() -> tuple[int, ...] | None:
+        with sqlite3.connect(server.home / "service.sqlite") as db:
+            row = db.execute(
+                "SELECT next_seq, received, duplicates, gap_samples FROM ingest_cursors "
+                "WHERE session_id = ? AND stream = 'band/eda'",
+                (session,),
+            ).fetchone()
+        return None if row is None else tuple(row)
+
+    deadline = time.monotonic() + FLUSH_S + 10
+    while stored() != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stored() == expected
+    status = admin.get(f"/sessions/{session}").json()  # the running session: from memory
+    assert status["ingest"]["band/eda"]["received"] == 50
+    admin.post(f"/sessions/{session}/stop")
+
+
+def test_a_websocket_is_checked_again_once_its_session_stops(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """The connection's access check holds for one run of the session, not after it."""
+    session = start_ingest_session(admin, world.participant_a)
+    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
+    headers = {"Authorization": f"Bearer {world.keys['device']}"}
+    with connect(ws_url, additional_headers=headers) as ws:
+        ws.send(json.dumps({"blocks": [eda_block(0, 8)]}))
+        assert json.loads(ws.recv(timeout=30))["results"][0]["accepted"] == 8
+        assert admin.post(f"/sessions/{session}/stop").status_code == 200
+        ws.send(json.dumps({"blocks": [eda_block(8, 8)]}))
+        reply = json.loads(ws.recv(timeout=30))
+    assert "does not take ingest" in reply["error"]
+    stopped = admin.get(f"/sessions/{session}").json()
+    assert stopped["ingest"]["band/eda"]["received"] == 8  # the refused batch left no trace
