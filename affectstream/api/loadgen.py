@@ -69,6 +69,36 @@ def participant_blocks(index: int, seconds: float, t0: float) -> list[SampleBloc
     return [dataclasses.replace(b, t=b.t + shift) for b in recording.blocks]
 
 
+def cut_blocks(
+    blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float]
+) -> list[list[SampleBlock]]:
+    """The parts of ``blocks`` between consecutive ``t0 + edges`` (seconds), per interval.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+    t0 : float
+    edges : sequence of float
+        Increasing batch boundaries in seconds from ``t0`` (the first is 0).
+
+    Returns
+    -------
+    list of list of SampleBlock
+        One list per interval: the non-empty slices of each block in it.
+    """
+    out = []
+    for lo, hi in itertools.pairwise(edges):
+        cut = []
+        for b in blocks:
+            i, j = np.searchsorted(b.t, [t0 + lo, t0 + hi])
+            if j > i:
+                cut.append(
+                    dataclasses.replace(b, t=b.t[i:j], values=b.values[i:j], index=b.index[i:j])
+                )
+        out.append(cut)
+    return out
+
+
 def json_batches(blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float]) -> list[Any]:
     """Cut blocks into ingest batches at ``t0 + edges`` (seconds): ``(t_last, body)`` pairs.
 
@@ -84,26 +114,27 @@ def json_batches(blocks: Sequence[SampleBlock], t0: float, edges: Sequence[float
     list of (float, dict)
         Each batch's end time (epoch seconds) and its ``POST /sessions/{id}/ingest`` body.
     """
-    out = []
-    for lo, hi in itertools.pairwise(edges):
-        body = []
-        for b in blocks:
-            i, j = np.searchsorted(b.t, [t0 + lo, t0 + hi])
-            if j > i:
-                body.append(
+    return [
+        (
+            t0 + hi,
+            {
+                "blocks": [
                     {
                         "stream": b.stream,
                         "modality": b.modality,
                         "channels": list(b.channels),
                         "sfreq": b.sfreq,
-                        "first_seq": int(b.index[i]),
-                        "t": b.t[i:j].tolist(),
-                        "values": b.values[i:j].tolist(),
+                        "first_seq": int(b.index[0]),
+                        "t": b.t.tolist(),
+                        "values": b.values.tolist(),
                         "device": b.device,
                     }
-                )
-        out.append((t0 + hi, {"blocks": body}))
-    return out
+                    for b in cut
+                ]
+            },
+        )
+        for hi, cut in zip(edges[1:], cut_blocks(blocks, t0, edges), strict=True)
+    ]
 
 
 @dataclass

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import itertools
 import json
 import tempfile
 import time
@@ -27,6 +26,7 @@ import numpy as np
 
 from affectstream.api.loadgen import (
     DEVICES,
+    cut_blocks,
     json_batches,
     new_session,
     participant_blocks,
@@ -80,25 +80,37 @@ async def _through_service(
             await new_session(client, study, 1000 + i, body) for i in range(len(all_blocks))
         ]
 
-        async def send(session: str, blocks: list[SampleBlock]) -> None:
-            batches = [batch for _t, batch in json_batches(blocks, t0, edges)]
+        # Every request body is made before the clock starts, as the direct side's are.
+        bodies = [
+            [json.dumps(body) for _t, body in json_batches(blocks, t0, edges)]
+            for blocks in all_blocks
+        ]
+
+        async def send(session: str, texts: list[str]) -> None:
             if transport == "http":
-                for batch in batches:
-                    answer = await client.post(f"/sessions/{session}/ingest", json=batch)
+                for text in texts:
+                    answer = await client.post(
+                        f"/sessions/{session}/ingest",
+                        content=text,
+                        headers={"Content-Type": "application/json"},
+                    )
                     answer.raise_for_status()
                 return
             from websockets.asyncio.client import connect
 
             ws_url = url.replace("http", "ws", 1) + f"/sessions/{session}/ingest"
-            async with connect(ws_url, additional_headers=headers, max_size=None) as ws:
-                for batch in batches:  # one in flight: each answer before the next batch
-                    await ws.send(json.dumps(batch))
+            # No permessage-deflate: the direct side's requests are not compressed either.
+            async with connect(
+                ws_url, additional_headers=headers, max_size=None, compression=None
+            ) as ws:
+                for text in texts:  # one in flight: each answer before the next batch
+                    await ws.send(text)
                     reply = json.loads(await ws.recv())
                     if "error" in reply:
                         raise RuntimeError(f"ingest over WebSocket: {reply['error']}")
 
         started = time.perf_counter()
-        await asyncio.gather(*(send(s, b) for s, b in zip(sessions, all_blocks, strict=True)))
+        await asyncio.gather(*(send(s, b) for s, b in zip(sessions, bodies, strict=True)))
         posted_s = time.perf_counter() - started
         # The final flush: every point handed to the store.
         await asyncio.gather(*(client.post(f"/sessions/{s}/stop") for s in sessions))
@@ -128,21 +140,13 @@ async def _direct(
     payloads = []
     for i, blocks in enumerate(all_blocks):
         session = f"bench-direct-{time.time_ns()}-{i}"
-        per = []
-        for lo, hi in itertools.pairwise(edges):
-            cut = []
-            for b in blocks:
-                a, z = np.searchsorted(b.t, [t0 + lo, t0 + hi])
-                if z > a:
-                    cut.append(
-                        dataclasses.replace(b, t=b.t[a:z], values=b.values[a:z], index=b.index[a:z])
-                    )
-            per.append(
-                b"".join(
-                    batch_to_line_protocol(x)[0]
-                    for x in blocks_to_batches(cut, participant=f"LOAD{i}", session=session)
-                )
+        per = [
+            b"".join(
+                batch_to_line_protocol(x)[0]
+                for x in blocks_to_batches(cut, participant=f"LOAD{i}", session=session)
             )
+            for cut in cut_blocks(blocks, t0, edges)
+        ]
         payloads.append((session, per))
     write = f"{influx_url}/api/v2/write"
     params = {"bucket": bucket, "precision": "ns"}
