@@ -7,7 +7,7 @@ import sqlite3
 import time
 
 import httpx
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from affectstream.store import open_store
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
@@ -20,6 +20,13 @@ def _wait_rows(client: httpx.Client, session: str, n: int, timeout: float = 20.0
         if raw["total"] >= n or time.monotonic() > deadline:
             return raw
         time.sleep(0.2)
+
+
+def _device_ingest_ws(server: Server, world: World, session: str) -> ClientConnection:
+    """The device user's ingest WebSocket to ``session``."""
+    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
+    headers = {"Authorization": f"Bearer {world.keys['device']}"}
+    return connect(ws_url, additional_headers=headers)
 
 
 def test_resent_batch_lands_once_and_lost_batch_is_a_gap(
@@ -115,10 +122,8 @@ def test_websocket_ingest_dedupes_like_http(
     server: Server, world: World, admin: httpx.Client
 ) -> None:
     session = start_ingest_session(admin, world.participant_a)
-    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
-    headers = {"Authorization": f"Bearer {world.keys['device']}"}
     replies = []
-    with connect(ws_url, additional_headers=headers) as ws:
+    with _device_ingest_ws(server, world, session) as ws:
         for first in (0, 0, 16):
             ws.send(json.dumps({"blocks": [eda_block(first, 8)]}))
             replies.append(json.loads(ws.recv(timeout=30))["results"][0])
@@ -202,9 +207,7 @@ def test_a_websocket_is_checked_again_once_its_session_stops(
 ) -> None:
     """The connection's access check holds for one run of the session, not after it."""
     session = start_ingest_session(admin, world.participant_a)
-    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
-    headers = {"Authorization": f"Bearer {world.keys['device']}"}
-    with connect(ws_url, additional_headers=headers) as ws:
+    with _device_ingest_ws(server, world, session) as ws:
         ws.send(json.dumps({"blocks": [eda_block(0, 8)]}))
         assert json.loads(ws.recv(timeout=30))["results"][0]["accepted"] == 8
         assert admin.post(f"/sessions/{session}/stop").status_code == 200
