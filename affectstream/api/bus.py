@@ -15,9 +15,10 @@ every replica already shares when the service is scaled out, each replica:
 Publishing never waits: messages are queued (bounded; the oldest are dropped and counted)
 and a sender task issues ``pg_notify``. NOTIFY payloads are limited to 8000 bytes: a longer
 live message is written to table ``bus_messages`` and its id notified, in one statement;
-the other replicas read it by id. Such rows are deleted after :data:`KEEP_S` seconds (a
-replica that has not read one by then has lost its LISTEN connection, and with it the
-messages of that moment anyway).
+the other replicas read it by id. Such rows are deleted once older than :data:`KEEP_S`
+seconds (checked with each large message and every ``KEEP_S / 2`` seconds while any may be
+left; a replica that has not read one by then has lost its LISTEN connection, and with it
+the messages of that moment anyway).
 """
 
 from __future__ import annotations
@@ -164,6 +165,7 @@ class ReplicaBus:
         #: Live messages relayed through ``bus_messages`` (too large for a payload).
         self.large = 0
         self._pruned = 0.0
+        self._last_large = -math.inf  # when a large message was last written
 
     async def start(self) -> None:
         """Connect, LISTEN, and start the reader and sender tasks."""
@@ -252,16 +254,25 @@ class ReplicaBus:
             "%s::text, 'ref', m.id)::text) FROM m",
             (payload, now, LIVE, self.origin),
         )
+        self._last_large = now
         if now - self._pruned > KEEP_S / 2:
-            self._pruned = now
-            await self._send.execute(
-                "DELETE FROM bus_messages WHERE created_at < %s", (now - KEEP_S,)
-            )
+            await self._prune(now)
+
+    async def _prune(self, now: float) -> None:
+        """Delete large messages older than KEEP_S (every reader has had them by then)."""
+        self._pruned = now
+        await self._send.execute("DELETE FROM bus_messages WHERE created_at < %s", (now - KEEP_S,))
 
     async def _sender(self) -> None:
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):  # wakes now and then to prune
+                await asyncio.wait_for(self._wake.wait(), KEEP_S / 2)
             self._wake.clear()
+            now = time.time()
+            # Rows may be left while the last prune was less than KEEP_S after the last write.
+            if self._last_large >= self._pruned - KEEP_S and now - self._pruned > KEEP_S / 2:
+                with contextlib.suppress(Exception):  # the next wake-up tries again
+                    await self._prune(now)
             while self._queue:
                 channel, payload = self._queue[0]
                 try:

@@ -222,7 +222,9 @@ class _Listener:
         raise AssertionError(f"no such message; got types {[m['type'] for m in self.messages]}")
 
 
-def test_a_live_message_over_the_notify_limit_reaches_replica_b(replicas: Replicas) -> None:
+def test_a_live_message_over_the_notify_limit_reaches_replica_b(
+    replicas: Replicas, postgres_url: str
+) -> None:
     with replicas.client(replicas.a) as on_a:
         participant = _participant(on_a, "GW-LARGE")
         body = {"participant_id": participant, "kind": "ingest", "model": "none"}
@@ -242,6 +244,15 @@ def test_a_live_message_over_the_notify_limit_reaches_replica_b(replicas: Replic
         assert labels.index("large") < labels.index("small")  # in the order they were made
         relayed = next(m for m in b.messages if m.get("label") == "large")
         assert relayed["detail"] == detail
+        import psycopg
+
+        from affectstream.api.bus import conninfo
+
+        with psycopg.connect(conninfo(postgres_url) or "") as pg:  # it went through the table
+            stored = pg.execute(
+                "SELECT count(*) FROM bus_messages WHERE payload LIKE %s", (f"%{session}%",)
+            ).fetchone()
+        assert stored is not None and stored[0] == 1
         assert on_a.post(f"/sessions/{session}/stop").status_code == 200
 
 
