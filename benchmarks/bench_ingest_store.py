@@ -3,13 +3,15 @@
 Only the throughput phase of ``affectstream bench api`` (:func:`affectstream.api.loadgen.
 store_ceiling`): starts a throwaway ``influxd`` and ``affectstream serve`` storing into it,
 warms both up with a short round (imports, first connections: a real ``bench api`` run has
-its live phase before), then sends ``SECONDS`` of each of 4 participants' data in 1-s
-batches over the ingest WebSocket, through the service and directly. Prints one JSON line:
-the ``store_ceiling`` result plus ``service_cpu_s`` (the service process's user + system
-CPU seconds during the measured round), which varies far less than the wall-clock rates on
-a loaded machine. To compare two versions of the code, alternate runs of each.
+its live phase before), then ``ROUNDS`` times sends ``SECONDS`` of each of 4 participants'
+data in 1-s batches over the ingest WebSocket, through the service and directly (the order
+alternating by round). Prints one JSON line: the ``store_ceiling`` result (every round's
+fraction, their median and spread) plus ``service_cpu_s`` (the service process's user +
+system CPU seconds during the measured rounds), which varies far less than the wall-clock
+rates on a loaded machine. To compare two versions of the code, alternate runs of each.
 
-Usage: ``python benchmarks/bench_ingest_store.py [SECONDS] [http|ws]`` (default 600 ws).
+Usage: ``python benchmarks/bench_ingest_store.py [SECONDS] [http|ws] [ROUNDS]`` (default
+600 ws 5).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import json
 import os
 import sys
 
-from affectstream.api.loadgen import store_ceiling
+from affectstream.api.loadgen_store import store_ceiling
 from affectstream.api.serve_process import ServeProcess
 from affectstream.store.influx_devserver import LocalInfluxDB
 
@@ -36,12 +38,13 @@ def _cpu_seconds(pid: int) -> float:
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 600.0
     transport = sys.argv[2] if len(sys.argv) > 2 else "ws"
+    rounds = int(sys.argv[3]) if len(sys.argv) > 3 else 5
     server = LocalInfluxDB(database=BUCKET)
     server.start()
     try:
         with ServeProcess(store=f"{server.url}?bucket={BUCKET}") as service:
 
-            def round_(secs: float) -> dict[str, object]:
+            def round_(secs: float, n: int) -> dict[str, object]:
                 return asyncio.run(
                     store_ceiling(
                         service.url,
@@ -52,12 +55,13 @@ def main() -> None:
                         seconds=secs,
                         batch_seconds=BATCH_SECONDS,
                         transport=transport,
+                        rounds=n,
                     )
                 )
 
-            round_(20.0)  # warm-up
+            round_(20.0, 1)  # warm-up
             before = _cpu_seconds(service.pid)
-            result = round_(seconds)
+            result = round_(seconds, rounds)
             result["service_cpu_s"] = round(_cpu_seconds(service.pid) - before, 2)
     finally:
         server.stop()

@@ -64,13 +64,21 @@ def list_rules(db: Session, who: Principal, study_id: int, limit: int, offset: i
     return service.paginate(db, query, limit, offset)
 
 
-def delete(db: Session, who: Principal, rule_id: int) -> None:
-    """Delete a rule (and its delivery log); sessions already running keep evaluating it."""
+def delete(db: Session, who: Principal, rule_id: int) -> int:
+    """Delete a rule (and its delivery log).
+
+    Returns
+    -------
+    int
+        Its study (whose running sessions then stop evaluating it).
+    """
     service.check(who, "alerts:write")
     rule = _rule(db, who, rule_id)
+    study_id = rule.study_id
     db.delete(rule)
     audit(db, who, "delete", f"alert_rule/{rule_id}")
     db.commit()
+    return study_id
 
 
 def deliveries(

@@ -33,6 +33,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from affectstream.api.bus import ReplicaBus
 from affectstream.api.db import AlertDelivery, AlertRule
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
@@ -122,6 +123,7 @@ def _number(value: Any) -> float | None:
 @dataclass
 class _Watch:
     session_id: str
+    study_id: int
     states: list[RuleState]
     task: asyncio.Task[None] | None = None
     delivered: int = -1
@@ -155,22 +157,64 @@ class AlertEngine:
             )
 
     async def watch(self, session_id: str, study_id: int) -> None:
-        """Start evaluating the study's rules (as they are now) on a running session.
+        """Start evaluating the study's rules on a running session (also those added later).
 
         Parameters
         ----------
         session_id : str
         study_id : int
         """
-        live = self._runner.live(session_id)
         rules = await asyncio.to_thread(self._rules, study_id)
-        if live is None or not rules:
+        live = self._runner.live(session_id)
+        if live is None:
             return
-        watch = _Watch(session_id, [RuleState(r) for r in rules])
+        for ended in [s for s in self._watches if self._runner.live(s) is None]:
+            self._watches.pop(ended, None)
+        watch = _Watch(session_id, study_id, [RuleState(r) for r in rules])
         self._watches[session_id] = watch
         live.listeners.append(lambda kind, payload: self._on_event(watch, kind, payload))
-        if any(r.kind == "signal_lost" for r in rules):
-            watch.task = asyncio.create_task(self._ticks(watch), name=f"alerts-{session_id}")
+        self._tick_if_needed(watch)
+
+    def _tick_if_needed(self, watch: _Watch) -> None:
+        """Start the signal-lost checks of ``watch`` once it has such a rule."""
+        if watch.task is None and any(s.rule.kind == "signal_lost" for s in watch.states):
+            watch.task = asyncio.create_task(self._ticks(watch), name=f"alerts-{watch.session_id}")
+
+    async def rules_changed(self, study_id: int, bus: ReplicaBus | None) -> None:
+        """A rule of ``study_id`` was created or deleted here: apply it here and elsewhere.
+
+        Parameters
+        ----------
+        study_id : int
+        bus : ReplicaBus or None
+            The replica bus (PostgreSQL), which tells the other replicas to :meth:`reload`.
+        """
+        if bus is not None:
+            bus.rules_changed(study_id)
+        await self.reload(study_id)
+
+    async def reload(self, study_id: int) -> None:
+        """Apply ``study_id``'s rules as they are now to its sessions running here.
+
+        Called when a rule is created or deleted, on this replica or (through the replica
+        bus) another, so a rule acts on sessions already running wherever they run. A rule
+        kept keeps its state (firing, hysteresis, cooldown); a new one starts clear; a
+        deleted one stops.
+
+        Parameters
+        ----------
+        study_id : int
+        """
+        watches = [w for w in self._watches.values() if w.study_id == study_id]
+        if not watches:
+            return
+        rules = await asyncio.to_thread(self._rules, study_id)
+        for watch in watches:
+            kept = {s.rule.id: s for s in watch.states}
+            # One assignment: the listener iterates whichever list it got, never a half-made one.
+            watch.states = [kept.get(r.id) or RuleState(r) for r in rules]
+            self._tick_if_needed(watch)
+        logger.info("alert rules of study %d reloaded for %d session(s)", study_id, len(watches))
 
     def _on_event(self, watch: _Watch, kind: str, payload: Mapping[str, Any]) -> None:
         if kind != "estimate":

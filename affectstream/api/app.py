@@ -20,6 +20,7 @@ from affectstream.api.bus import ReplicaBus, conninfo
 from affectstream.api.dashboard import mount as mount_dashboard
 from affectstream.api.deps import ServiceState
 from affectstream.api.exports import ExportJobs, default_exports_dir
+from affectstream.api.ingest_cursors import LocalCursors
 from affectstream.api.live import LiveHub
 from affectstream.api.routers import (
     admin,
@@ -85,7 +86,12 @@ def build_state(settings: Settings) -> ServiceState:
         hub,
         runner,
         AlertEngine(sessions, runner, hub),
-        ExportJobs(sessions, store, default_exports_dir()),
+        ExportJobs(
+            sessions,
+            store,
+            default_exports_dir(),
+            shared=conninfo(settings.database_url) is not None,
+        ),
     )
     with sessions() as db:
         service.mark_interrupted(db)
@@ -125,12 +131,19 @@ def create_app(settings: Settings) -> FastAPI:
                 state.hub,
                 on_ingest=lambda sid: _spawn(session_ops.take_handoff(state, sid)),
                 on_stop=lambda sid: _spawn(state.runner.stop(sid)),
+                on_rules=lambda study: _spawn(state.alerts.reload(study)),
             )
             await state.bus.start()
+        else:  # one process takes each session's ingest: its cursors stay in memory
+            state.cursors = LocalCursors(
+                state.sessions, lambda sid: state.runner.live(sid) is not None
+            )
         try:
             yield
         finally:
             await state.runner.stop_all()
+            if state.cursors is not None:
+                await state.cursors.close()
             if state.bus is not None:
                 await state.bus.close()
             await state.alerts.close()

@@ -9,11 +9,16 @@ every replica already shares when the service is scaled out, each replica:
 - accepts ingest for a session another replica owns: the shared cursor is advanced and the
   accepted blocks are written to ``ingest_handoff`` in one transaction, whose commit
   notifies channel ``affectstream_ingest``; the owner takes the rows and feeds its session;
-- forwards ``stop`` on channel ``affectstream_control``.
+- forwards ``stop`` and "this study's alert rules changed" on channel
+  ``affectstream_control``.
 
 Publishing never waits: messages are queued (bounded; the oldest are dropped and counted)
-and a sender task issues ``pg_notify``. NOTIFY payloads are limited to 8000 bytes; a longer
-live message is not relayed (counted and logged).
+and a sender task issues ``pg_notify``. NOTIFY payloads are limited to 8000 bytes: a longer
+live message is written to table ``bus_messages`` and its id notified, in one statement;
+the other replicas read it by id. Such rows are deleted once older than :data:`KEEP_S`
+seconds (checked with each large message and every ``KEEP_S / 2`` seconds while any may be
+left; a replica that has not read one by then has lost its LISTEN connection, and with it
+the messages of that moment anyway).
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import json
 import logging
 import math
 import secrets
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +50,10 @@ CONTROL = "affectstream_control"
 MAX_PAYLOAD = 7900
 #: Live messages waiting for the sender before the oldest are dropped.
 MAX_QUEUE = 10_000
+#: Seconds a large live message stays in ``bus_messages`` for the other replicas to read.
+KEEP_S = 60.0
+#: Queue entries whose payload goes through ``bus_messages`` (channel LIVE, by id).
+_LARGE = "large"
 
 
 def block_to_json(block: SampleBlock) -> dict[str, Any]:
@@ -130,6 +140,8 @@ class ReplicaBus:
         Called on the event loop with a session id whose hand-off rows are waiting.
     on_stop : callable
         Called on the event loop with a session id another replica was asked to stop.
+    on_rules : callable, optional
+        Called on the event loop with a study id whose alert rules another replica changed.
     """
 
     def __init__(
@@ -138,22 +150,28 @@ class ReplicaBus:
         hub: LiveHub,
         on_ingest: Callable[[str], None],
         on_stop: Callable[[str], None],
+        on_rules: Callable[[int], None] | None = None,
     ) -> None:
         self.dsn = dsn
         self.hub = hub
         self.on_ingest = on_ingest
         self.on_stop = on_stop
+        self.on_rules = on_rules
         self.origin = secrets.token_hex(8)
         self._queue: deque[tuple[str, str]] = deque()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.dropped = 0
-        self.oversize = 0
+        #: Live messages relayed through ``bus_messages`` (too large for a payload).
+        self.large = 0
+        self._pruned = 0.0
+        self._last_large = -math.inf  # when a large message was last written
 
     async def start(self) -> None:
         """Connect, LISTEN, and start the reader and sender tasks."""
         self._listen = await self._connect(listen=True)
         self._send = await self._connect(listen=False)
+        self._fetch = await self._connect(listen=False)  # the reader's reads of large ones
         self.hub.relay = self._relay
         self._tasks = [
             asyncio.create_task(self._reader(), name="bus-reader"),
@@ -179,7 +197,7 @@ class ReplicaBus:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        for connection in (self._listen, self._send):
+        for connection in (self._listen, self._send, self._fetch):
             with contextlib.suppress(Exception):
                 await connection.close()
 
@@ -187,14 +205,8 @@ class ReplicaBus:
         """Hub hook (event loop): queue a local message for the other replicas."""
         payload = json.dumps({"o": self.origin, "m": message}, separators=(",", ":"))
         if len(payload.encode()) > MAX_PAYLOAD:
-            self.oversize += 1
-            logger.warning(
-                "live %s message of %s not relayed to other replicas (%d bytes > %d)",
-                message.get("type"),
-                message.get("session"),
-                len(payload),
-                MAX_PAYLOAD,
-            )
+            self.large += 1
+            self.notify(_LARGE, payload)
             return
         self.notify(LIVE, payload)
 
@@ -221,14 +233,50 @@ class ReplicaBus:
         """
         self.notify(CONTROL, json.dumps({"o": self.origin, "stop": session_id}))
 
+    def rules_changed(self, study_id: int) -> None:
+        """Tell the other replicas that ``study_id``'s alert rules changed.
+
+        Parameters
+        ----------
+        study_id : int
+        """
+        self.notify(CONTROL, json.dumps({"o": self.origin, "rules": study_id}))
+
+    async def _send_one(self, channel: str, payload: str) -> None:
+        if channel != _LARGE:
+            await self._send.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+            return
+        now = time.time()
+        # One statement: the row and the notification of its id commit together.
+        await self._send.execute(
+            "WITH m AS (INSERT INTO bus_messages (payload, created_at) VALUES (%s::text, "
+            "%s::float8) RETURNING id) SELECT pg_notify(%s::text, json_build_object('o', "
+            "%s::text, 'ref', m.id)::text) FROM m",
+            (payload, now, LIVE, self.origin),
+        )
+        self._last_large = now
+        if now - self._pruned > KEEP_S / 2:
+            await self._prune(now)
+
+    async def _prune(self, now: float) -> None:
+        """Delete large messages older than KEEP_S (every reader has had them by then)."""
+        self._pruned = now
+        await self._send.execute("DELETE FROM bus_messages WHERE created_at < %s", (now - KEEP_S,))
+
     async def _sender(self) -> None:
         while True:
-            await self._wake.wait()
+            with contextlib.suppress(TimeoutError):  # wakes now and then to prune
+                await asyncio.wait_for(self._wake.wait(), KEEP_S / 2)
             self._wake.clear()
+            now = time.time()
+            # Rows may be left while the last prune was less than KEEP_S after the last write.
+            if self._last_large >= self._pruned - KEEP_S and now - self._pruned > KEEP_S / 2:
+                with contextlib.suppress(Exception):  # the next wake-up tries again
+                    await self._prune(now)
             while self._queue:
                 channel, payload = self._queue[0]
                 try:
-                    await self._send.execute("SELECT pg_notify(%s, %s)", (channel, payload))
+                    await self._send_one(channel, payload)
                 except Exception as exc:  # the bus must outlive a bad moment
                     logger.warning("replica bus: NOTIFY failed (%s); reconnecting in 1 s", exc)
                     await asyncio.sleep(1.0)
@@ -243,7 +291,7 @@ class ReplicaBus:
         while True:
             try:
                 async for note in self._listen.notifies():
-                    self._handle(note.channel, note.payload)
+                    await self._handle(note.channel, note.payload)
             except (
                 Exception
             ) as exc:  # a lost connection: LISTEN again (messages meanwhile are lost)
@@ -254,7 +302,24 @@ class ReplicaBus:
             with contextlib.suppress(Exception):
                 self._listen = await self._connect(listen=True)
 
-    def _handle(self, channel: str, payload: str) -> None:
+    async def _large(self, ref: int) -> dict[str, Any] | None:
+        """The live message stored as ``bus_messages`` row ``ref`` (None if pruned)."""
+        query = "SELECT payload FROM bus_messages WHERE id = %s"
+        try:
+            row = await (await self._fetch.execute(query, (ref,))).fetchone()
+        except Exception as exc:  # its connection was lost: once more on a new one
+            logger.warning("replica bus: reading a large message failed (%s); reconnecting", exc)
+            with contextlib.suppress(Exception):
+                await self._fetch.close()
+            self._fetch = await self._connect(listen=False)
+            row = await (await self._fetch.execute(query, (ref,))).fetchone()
+        if row is None:
+            logger.warning("replica bus: large live message %d was pruned before it was read", ref)
+            return None
+        message: dict[str, Any] = json.loads(row[0])["m"]
+        return message
+
+    async def _handle(self, channel: str, payload: str) -> None:
         try:
             if channel == INGEST:
                 self.on_ingest(payload)
@@ -263,9 +328,14 @@ class ReplicaBus:
             if data.get("o") == self.origin:
                 return
             if channel == CONTROL:
-                self.on_stop(str(data["stop"]))
-            else:
-                message = data["m"]
+                if "rules" in data:
+                    if self.on_rules is not None:
+                        self.on_rules(int(data["rules"]))
+                else:
+                    self.on_stop(str(data["stop"]))
+                return
+            message = data["m"] if "ref" not in data else await self._large(int(data["ref"]))
+            if message is not None:
                 self.hub.deliver(str(message["session"]), json_safe(message))
         except Exception:  # one bad notification must not stop the bus
             logger.exception("replica bus: cannot handle a %s notification", channel)

@@ -37,4 +37,5 @@ async def export(
     await state.exports.start(job)
     db.expire_all()  # the job row changed in the worker's own database session
     _, path = await asyncio.to_thread(state.exports.download, db, who, job.id)
+    assert path is not None  # this replica made it just now: the file is here
     return FileResponse(path, media_type="application/zip", filename=path.name)

@@ -26,7 +26,9 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
+    Text,
     UniqueConstraint,
     create_engine,
     event,
@@ -175,6 +177,18 @@ class IngestHandoff(Base):
     created_at: Mapped[float] = mapped_column(Float, default=_now)
 
 
+class BusMessage(Base):
+    """A live message too large for a NOTIFY payload; the notification carries its id.
+
+    Kept for :data:`~affectstream.api.bus.KEEP_S` seconds so every replica can read it.
+    """
+
+    __tablename__ = "bus_messages"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    payload: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Float, default=_now, index=True)
+
+
 class RateCount(Base):
     """Requests of one API key in one wall-clock minute (rate limits shared by replicas)."""
 
@@ -259,6 +273,20 @@ class ExportJob(Base):
     created_at: Mapped[float] = mapped_column(Float, default=_now)
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+
+class ExportChunk(Base):
+    """One piece of a finished export's zip, when replicas share the database (PostgreSQL).
+
+    Any replica can then serve the download; the rows go with their job (erasure included).
+    """
+
+    __tablename__ = "export_chunks"
+    job_id: Mapped[int] = mapped_column(
+        ForeignKey("export_jobs.id", ondelete="CASCADE"), primary_key=True
+    )
+    seq: Mapped[int] = mapped_column(Integer, primary_key=True)
+    data: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 def process_owner() -> str:

@@ -19,6 +19,7 @@ from affectstream.api.alerts import AlertEngine
 from affectstream.api.bus import ReplicaBus
 from affectstream.api.db import RateCount
 from affectstream.api.exports import ExportJobs
+from affectstream.api.ingest_cursors import LocalCursors
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
 from affectstream.api.security import KEY_PREFIX, JwtVerifier, KeyVerifier, Principal, audit
@@ -45,6 +46,8 @@ class ServiceState:
     ingest_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
     #: Replicas sharing PostgreSQL: live push, ingest and stop across them (api/bus.py).
     bus: ReplicaBus | None = None
+    #: Without a bus: ingest cursors of sessions running here, in memory (ingest_cursors.py).
+    cursors: LocalCursors | None = None
     _hits: dict[str, deque[float]] = field(default_factory=dict)
     _hits_lock: threading.Lock = field(default_factory=threading.Lock)
 

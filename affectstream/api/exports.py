@@ -7,6 +7,13 @@ carry raw samples and so need ``raw:read`` (admin, researcher). The writing is
 :func:`affectstream.export.export_session` unchanged, run in a worker thread with its progress
 callback feeding the job row; the result is one zip per job under ``exports_dir``. Creating
 and downloading are audited.
+
+When API replicas share the metadata database (PostgreSQL), a finished zip is also copied
+into it (``export_chunks``, :data:`CHUNK_BYTES` a row) before the job is marked done, so a
+download through any replica works: the one that made it sends its file, another streams the
+rows. The shared database was chosen over a shared directory (one more thing every replica
+would have to mount and agree on) and over redirecting to the owner (replicas do not know
+each other's addresses, and the owner may have ended).
 """
 
 from __future__ import annotations
@@ -17,13 +24,14 @@ import shutil
 import tempfile
 import time
 import zipfile
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 from sqlalchemy.orm import Session, sessionmaker
 
 from affectstream.api import service
-from affectstream.api.db import ExportJob, process_owner
+from affectstream.api.db import ExportChunk, ExportJob, process_owner
 from affectstream.api.security import Principal, audit
 from affectstream.export import FORMATS, Progress, export_session, load_session, write_tables
 from affectstream.store import RAW_PREFIX, TimeSeriesStore, default_store_path
@@ -34,6 +42,8 @@ logger = logging.getLogger(__name__)
 EXPORT_FORMATS = ("estimates", *FORMATS)
 #: Seconds between progress writes to the database.
 PROGRESS_INTERVAL = 0.5
+#: Bytes per ``export_chunks`` row (a download streams one row at a time).
+CHUNK_BYTES = 1 << 20
 
 
 def default_exports_dir() -> Path:
@@ -111,12 +121,22 @@ class ExportJobs:
     store : TimeSeriesStore
     folder : pathlib.Path
         Where the zips go.
+    shared : bool
+        Replicas share the database: finished zips are copied into it too.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], store: TimeSeriesStore, folder: Path):
+    def __init__(
+        self,
+        sessions: sessionmaker[Session],
+        store: TimeSeriesStore,
+        folder: Path,
+        *,
+        shared: bool = False,
+    ):
         self._sessions = sessions
         self._store = store
         self.folder = folder
+        self.shared = shared
         self._tasks: set[asyncio.Task[None]] = set()
 
     def archive(self, job: ExportJob) -> Path:
@@ -214,6 +234,8 @@ class ExportJobs:
         archive = self._path(job_id, session_id, fmt)
         try:
             size = write_zip(self._store, session_id, fmt, archive, progress)
+            if self.shared:
+                self._share(job_id, archive)
         except Exception as exc:  # reported in the job, the way a CLI would print it
             logger.warning("export job %d failed: %s", job_id, exc)
             message = f"{type(exc).__name__}: {exc}"[:2000]
@@ -222,6 +244,37 @@ class ExportJobs:
         self._update(
             job_id, status="done", stage="done", progress=1.0, size=size, finished_at=time.time()
         )
+
+    def _share(self, job_id: int, archive: Path) -> None:
+        """Worker thread: copy the zip into ``export_chunks`` (one transaction)."""
+        with self._sessions() as db, archive.open("rb") as zf:
+            seq = 0
+            while chunk := zf.read(CHUNK_BYTES):
+                db.add(ExportChunk(job_id=job_id, seq=seq, data=chunk))
+                db.flush()  # one row in memory at a time
+                db.expunge_all()
+                seq += 1
+            db.commit()
+
+    def chunks(self, job_id: int) -> Iterator[bytes]:
+        """The zip of a shared job from the database, one row per read (a download).
+
+        Parameters
+        ----------
+        job_id : int
+
+        Yields
+        ------
+        bytes
+        """
+        seq = 0
+        while True:
+            with self._sessions() as db:
+                data = db.get(ExportChunk, (job_id, seq))
+                if data is None:
+                    return
+                yield data.data
+            seq += 1
 
     def get(self, db: Session, who: Principal, job_id: int) -> ExportJob:
         """A job the caller may see (its format's permission and its session's study).
@@ -237,12 +290,14 @@ class ExportJobs:
         service.check(who, permission(job.format))
         return job
 
-    def download(self, db: Session, who: Principal, job_id: int) -> tuple[ExportJob, Path]:
+    def download(self, db: Session, who: Principal, job_id: int) -> tuple[ExportJob, Path | None]:
         """The finished job's zip (audited).
 
         Returns
         -------
-        tuple of (ExportJob, pathlib.Path)
+        job : ExportJob
+        path : pathlib.Path or None
+            The zip on this replica; None: another replica made it, read :meth:`chunks`.
         """
         job = self.get(db, who, job_id)
         if job.status == "failed":
@@ -250,11 +305,15 @@ class ExportJobs:
         if job.status != "done":
             raise service.ConflictError(f"Export {job_id} is {job.status}; poll it until done.")
         path = self.archive(job)
-        if not path.is_file():
-            raise service.NotFoundError(f"Export {job_id}'s file is gone; create a new export.")
+        here = path.is_file()
+        if not here and (not self.shared or db.get(ExportChunk, (job_id, 0)) is None):
+            raise service.NotFoundError(
+                f"Export {job_id}'s file is gone (or on another replica that does not share "
+                "its database); create a new export."
+            )
         audit(db, who, "download", f"export/{job_id}", f"session/{job.session_id}")
         db.commit()
-        return job, path
+        return job, path if here else None
 
     def remove_files(self, job: ExportJob) -> None:
         """Delete the zip of ``job`` (erasure).

@@ -11,9 +11,9 @@ includes the signal layer's look-ahead (beats and SCRs are confirmed a few secon
 window's end, and rows wait for every stream), which the runtime's own
 ``latency_arrival_s`` (triggering block submitted to row stored) separates out.
 
-The throughput phase (:func:`store_ceiling`) sends the same data unpaced and compares the
-raw points per second the service gets into InfluxDB with the same line protocol POSTed
-directly to that server.
+The throughput phase (:func:`affectstream.api.loadgen_store.store_ceiling`) sends the same
+data unpaced and compares the raw points per second the service gets into InfluxDB with the
+same line protocol POSTed directly to that server.
 """
 
 from __future__ import annotations
@@ -24,7 +24,6 @@ import dataclasses
 import itertools
 import json
 import os
-import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -34,8 +33,6 @@ import httpx
 import numpy as np
 
 from affectstream.models.synthetic import synthetic_labelled_recording
-from affectstream.store import blocks_to_batches
-from affectstream.store.influx_lineprotocol import batch_to_line_protocol
 from affectstream.types import SampleBlock
 
 #: Streams each emulated participant sends (the stress-wrist model's inputs).
@@ -232,7 +229,13 @@ def percentiles(values: Sequence[float]) -> dict[str, float | None]:
     }
 
 
-async def _new_session(client: httpx.AsyncClient, study: int, i: int, body: dict[str, Any]) -> str:
+async def new_session(client: httpx.AsyncClient, study: int, i: int, body: dict[str, Any]) -> str:
+    """Participant ``LOAD<i>`` in ``study`` and a session of it started with ``body``; its id.
+
+    Returns
+    -------
+    str
+    """
     p = await client.post(f"/studies/{study}/participants", json={"pseudonym": f"LOAD{i}"})
     p.raise_for_status()
     s = await client.post("/sessions", json={"participant_id": p.json()["id"], **body})
@@ -283,9 +286,7 @@ async def live_load(
         body: dict[str, Any] = {"kind": "ingest", "devices": DEVICES}
         if model is not None:
             body["model"] = model
-        gateways = [
-            Gateway(await _new_session(client, study, i, body)) for i in range(participants)
-        ]
+        gateways = [Gateway(await new_session(client, study, i, body)) for i in range(participants)]
         edges_pre = [float(x) for x in np.arange(0.0, prefill + 1e-9, 10.0)]
         if edges_pre[-1] < prefill:
             edges_pre.append(prefill)
@@ -345,150 +346,3 @@ async def live_load(
         "max_latency_s": max_latency,
         "runtime_latency_arrival_s": arrival,
     }
-
-
-async def store_ceiling(
-    url: str,
-    key: str,
-    influx_url: str,
-    bucket: str,
-    *,
-    participants: int,
-    seconds: float,
-    batch_seconds: float = 10.0,
-    transport: str = "http",
-) -> dict[str, Any]:
-    """Raw points/s the service gets into InfluxDB vs the same lines POSTed there directly.
-
-    Both sides send the same samples, in the same batches of ``batch_seconds``, from
-    ``participants`` concurrent senders, unpaced; the service side ends when InfluxDB counts
-    every raw point of its sessions, the direct side when the last POST is answered.
-
-    Parameters
-    ----------
-    url, key : str
-        The service.
-    influx_url, bucket : str
-        The InfluxDB the service writes to (``/api/v2/write``).
-    participants : int
-    seconds : float
-        Seconds of data per participant.
-    batch_seconds : float
-        Seconds of data per request (a gateway sending what it buffered).
-    transport : str
-        ``"http"`` (``POST /sessions/{id}/ingest``) or ``"ws"`` (the ingest WebSocket, one
-        connection per gateway, authenticated once).
-
-    Returns
-    -------
-    dict
-    """
-    from affectstream.store.influx import InfluxStore
-
-    t0 = 1.9e9
-    all_blocks = [participant_blocks(i, seconds, t0) for i in range(participants)]
-    edges = [float(x) for x in np.arange(0.0, seconds + 1e-9, batch_seconds)]
-    end = t0 + edges[-1]
-    all_blocks = [[_head(b, end) for b in blocks] for blocks in all_blocks]
-    n_points = sum(len(b) for blocks in all_blocks for b in blocks)
-    headers = {"Authorization": f"Bearer {key}"}
-    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=300) as client:
-        study = (await client.post("/studies", json={"name": "bench api store"})).json()["id"]
-        body = {"kind": "ingest", "devices": DEVICES, "model": "none"}
-        sessions = [await _new_session(client, study, 1000 + i, body) for i in range(participants)]
-
-        async def send(session: str, blocks: list[SampleBlock]) -> None:
-            batches = [batch for _t, batch in json_batches(blocks, t0, edges)]
-            if transport == "http":
-                for batch in batches:
-                    answer = await client.post(f"/sessions/{session}/ingest", json=batch)
-                    answer.raise_for_status()
-                return
-            from websockets.asyncio.client import connect
-
-            ws_url = url.replace("http", "ws", 1) + f"/sessions/{session}/ingest"
-            async with connect(ws_url, additional_headers=headers, max_size=None) as ws:
-                for batch in batches:  # one in flight: each answer before the next batch
-                    await ws.send(json.dumps(batch))
-                    reply = json.loads(await ws.recv())
-                    if "error" in reply:
-                        raise RuntimeError(f"ingest over WebSocket: {reply['error']}")
-
-        started = time.perf_counter()
-        await asyncio.gather(*(send(s, b) for s, b in zip(sessions, all_blocks, strict=True)))
-        posted_s = time.perf_counter() - started
-        # The final flush: every point handed to the store.
-        await asyncio.gather(*(client.post(f"/sessions/{s}/stop") for s in sessions))
-        stopped_s = time.perf_counter() - started
-    spool = tempfile.TemporaryDirectory(prefix="affectstream-bench-api-")
-    with spool, InfluxStore(url=influx_url, bucket=bucket, spool_dir=spool.name) as store:
-        measurements = sorted({f"raw_{m}" for m in MODALITIES})
-        fields = {"raw_rr": "rr", "raw_eda": "eda", "raw_temp": "temp", "raw_acc": "x"}
-
-        def landed(prefix: list[str]) -> int:
-            return sum(
-                store.count(m, fields[m], tags={"session": s}) for m in measurements for s in prefix
-            )
-
-        deadline = time.monotonic() + 300
-        counted = landed(sessions)
-        while counted < n_points and time.monotonic() < deadline:
-            await asyncio.sleep(0.2)
-            counted = landed(sessions)
-        service_s = time.perf_counter() - started
-
-        payloads = []
-        for i, blocks in enumerate(all_blocks):
-            session = f"bench-direct-{time.time_ns()}-{i}"
-            per = []
-            for _t_last, cut in cut_blocks(blocks, t0, edges):
-                lines = b"".join(
-                    batch_to_line_protocol(x)[0]
-                    for x in blocks_to_batches(cut, participant=f"LOAD{i}", session=session)
-                )
-                per.append(lines)
-            payloads.append((session, per))
-    write = f"{influx_url}/api/v2/write"
-    params = {"bucket": bucket, "precision": "ns"}
-    async with httpx.AsyncClient(timeout=300) as direct:
-
-        async def post_all(per: list[bytes]) -> None:
-            for lines in per:
-                (await direct.post(write, params=params, content=lines)).raise_for_status()
-
-        started = time.perf_counter()
-        await asyncio.gather(*(post_all(per) for _s, per in payloads))
-        direct_s = time.perf_counter() - started
-    spool = tempfile.TemporaryDirectory(prefix="affectstream-bench-api-")
-    with spool, InfluxStore(url=influx_url, bucket=bucket, spool_dir=spool.name) as store:
-        direct_counted = sum(
-            store.count(m, fields[m], tags={"session": s})
-            for m in sorted({f"raw_{m}" for m in MODALITIES})
-            for s, _ in payloads
-        )
-    service_rate = counted / service_s
-    direct_rate = direct_counted / direct_s
-    return {
-        "raw_points": n_points,
-        "service_points_landed": counted,
-        "service_points_per_s": round(service_rate, 1),
-        "direct_points_landed": direct_counted,
-        "direct_points_per_s": round(direct_rate, 1),
-        "fraction_of_ceiling": round(service_rate / direct_rate, 3),
-        "service_seconds": {  # where the service side's time went
-            "ingest_posts_answered": round(posted_s, 2),
-            "sessions_stopped": round(stopped_s, 2),
-            "all_counted_in_influxdb": round(service_s, 2),
-        },
-        "direct_seconds": round(direct_s, 2),
-        "batch_seconds": batch_seconds,
-        "transport": transport,
-        "requests": participants * (len(edges) - 1),
-        "target_fraction": 0.9,
-    }
-
-
-def _head(block: SampleBlock, end: float) -> SampleBlock:
-    """The samples of ``block`` before ``end`` (epoch seconds)."""
-    z = int(np.searchsorted(block.t, end))
-    return dataclasses.replace(block, t=block.t[:z], values=block.values[:z], index=block.index[:z])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import delete, select, text
@@ -22,6 +23,7 @@ from affectstream.api.db import (
     SessionRow,
 )
 from affectstream.api.deps import ServiceState
+from affectstream.api.ingest_cursors import LocalCursors
 from affectstream.api.live import json_safe
 from affectstream.api.runner import check_model, status_payload
 from affectstream.api.security import Principal, audit
@@ -78,7 +80,10 @@ async def stop_session(state: ServiceState, db: Session, who: Principal, session
     """Stop a running session (it flushes everything first)."""
     service.check(who, "session:run")
     row = await asyncio.to_thread(service.get_session, db, who, session_id)
-    if not await state.runner.stop(session_id):
+    stopped_here = await state.runner.stop(session_id)
+    if state.cursors is not None:
+        await state.cursors.flush(session_id)
+    if not stopped_here:
         if state.bus is None or row.status != "running":
             raise service.ConflictError(f"Session {session_id!r} is not running on this server.")
         state.bus.request_stop(session_id)  # the replica running it stops it
@@ -165,6 +170,8 @@ async def status(
     """
     out = await asyncio.to_thread(_stored_status, db, who, session_id)
     out["live"] = json_safe(_live_state(state, session_id))
+    if state.cursors is not None and (current := state.cursors.state(session_id)) is not None:
+        out["ingest"] = current  # newer than the stored ones (written within FLUSH_S)
     return out
 
 
@@ -414,10 +421,83 @@ def _feed(
             )
 
 
+@dataclass
+class IngestAccess:
+    """What one ingest connection was already allowed: checked once per run of its session.
+
+    An ingest WebSocket authenticates once; its access to the session (role, study,
+    session kind and status) is checked on the first batch and then trusted while the same
+    run of the session is live here. When that run ends the next batch is checked again.
+    """
+
+    live: LiveSession | None = None
+
+
+def _check_ingest(state: ServiceState, who: Principal, session_id: str) -> None:
+    """Worker thread: may ``who`` send ingest to ``session_id``, running in this process?"""
+    with state.sessions() as db:
+        service.check(who, "ingest")
+        row = service.get_session(db, who, session_id)
+        if row.kind != "ingest" or row.status != "running":
+            raise service.ConflictError(
+                f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
+                f"{row.status}) on this server; start a session with kind 'ingest'."
+            )
+
+
+#: Samples in a batch above which its conversion leaves the event loop.
+_CONVERT_ON_LOOP = 20_000
+
+
+async def _ingest_local(
+    state: ServiceState,
+    who: Principal,
+    session_id: str,
+    blocks: list[ingest.BlockIn],
+    live: LiveSession,
+    cursors: LocalCursors,
+    access: IngestAccess | None,
+) -> list[ingest.Accepted]:
+    """No replica bus, session running here: cursors in memory (:mod:`.ingest_cursors`).
+
+    Caller holds the session's ingest lock.
+    """
+    if access is None or access.live is not live:
+        await asyncio.to_thread(_check_ingest, state, who, session_id)
+        if access is not None:
+            access.live = live
+    if sum(len(b.t) for b in blocks) > _CONVERT_ON_LOOP:
+        converted = await asyncio.to_thread(lambda: [ingest.to_block(b) for b in blocks])
+    else:
+        converted = [ingest.to_block(b) for b in blocks]
+    current = await cursors.get(session_id, converted)
+    results = [ingest.apply_cursor(current[block.stream], block) for block in converted]
+    cursors.changed(session_id)
+    accepted = [b for b, _ in results if b is not None]
+    if state.runner.live(session_id) is live:
+        _feed(state, session_id, live, accepted)
+    else:  # ended while its cursors loaded: the store write still lands
+        state.store.write(ingest.orphan_batches(accepted, session_id))
+    return [a for _, a in results]
+
+
 async def ingest_batch(
-    state: ServiceState, who: Principal, session_id: str, blocks: list[ingest.BlockIn]
+    state: ServiceState,
+    who: Principal,
+    session_id: str,
+    blocks: list[ingest.BlockIn],
+    access: IngestAccess | None = None,
 ) -> list[ingest.Accepted]:
     """Apply a batch: dedupe by sequence number, gaps for holes, hand blocks to the session.
+
+    Parameters
+    ----------
+    state : ServiceState
+    who : Principal
+    session_id : str
+    blocks : list of ingest.BlockIn
+    access : IngestAccess, optional
+        The sending connection's earlier access check (an ingest WebSocket).
 
     Returns
     -------
@@ -425,6 +505,9 @@ async def ingest_batch(
     """
     lock = state.ingest_locks.setdefault(session_id, asyncio.Lock())
     async with lock:  # one batch of a session at a time: cursors advance in order
+        live = state.runner.live(session_id)
+        if state.cursors is not None and live is not None:
+            return await _ingest_local(state, who, session_id, blocks, live, state.cursors, access)
         for attempt in range(3):
             try:
                 results, handed_off = await asyncio.to_thread(

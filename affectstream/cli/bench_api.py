@@ -55,6 +55,12 @@ def register(subparsers: Any) -> None:
         default="http",
         help="how gateways send in the throughput phase (HTTP POST or the ingest WebSocket)",
     )
+    parser.add_argument(
+        "--store-rounds",
+        type=int,
+        default=5,
+        help="service/direct pairs in the throughput phase (median and spread are reported)",
+    )
     parser.add_argument("--influx-url", default=None, help="InfluxDB the service writes to")
     parser.add_argument("--influx-bucket", default="affectstream", help="its bucket")
     add_start_server_argument(parser)
@@ -70,11 +76,19 @@ def run(args: argparse.Namespace) -> int:
     import asyncio
 
     from affectstream._validate import check_positive
-    from affectstream.api.loadgen import live_load, store_ceiling
+    from affectstream.api.loadgen import live_load
+    from affectstream.api.loadgen_store import store_ceiling
     from affectstream.api.serve_process import ServeProcess
     from affectstream.errors import ConfigError
 
-    numbers = ("seconds", "prefill", "max_latency", "store_seconds", "store_batch_seconds")
+    numbers = (
+        "seconds",
+        "prefill",
+        "max_latency",
+        "store_seconds",
+        "store_batch_seconds",
+        "store_rounds",
+    )
     for name in numbers:
         check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
     try:
@@ -135,6 +149,7 @@ def run(args: argparse.Namespace) -> int:
                         seconds=float(args.store_seconds),
                         batch_seconds=float(args.store_batch_seconds),
                         transport=args.store_transport,
+                        rounds=int(args.store_rounds),
                     )
                 )
             else:

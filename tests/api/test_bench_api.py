@@ -51,12 +51,22 @@ def test_bench_api_compares_influxdb_writes_with_the_servers_ceiling(tmp_path: P
     argv = [sys.executable, "-m", "affectstream", "bench", "api", "--json", "--start-server"]
     argv += ["--participants", "1", "--seconds", "6", "--max-latency", "60"]
     argv += ["--store-seconds", "30", "--store-batch-seconds", "5", "--store-transport", "ws"]
+    argv += ["--store-rounds", "2"]
     done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
     assert done.stdout.strip(), done.stderr[-3000:]
     influx = json.loads(done.stdout.strip().splitlines()[-1])["influx"]
-    # Every raw point went through the service into the same influxd, and directly too.
-    assert influx["service_points_landed"] == influx["raw_points"] > 0
-    assert influx["direct_points_landed"] == influx["raw_points"]
-    assert influx["requests"] == 6  # 30 s in 5-s batches, one participant
-    expected = influx["service_points_per_s"] / influx["direct_points_per_s"]
-    assert influx["fraction_of_ceiling"] == pytest.approx(expected, abs=0.001)
+    assert influx["requests_per_round"] == 6  # 30 s in 5-s batches, one participant
+    assert influx["rounds"] == len(influx["per_round"]) == 2
+    assert [r["first"] for r in influx["per_round"]] == ["service", "direct"]  # alternating
+    for r in influx["per_round"]:
+        # Every raw point went through the service into the same influxd, and directly too.
+        assert r["service_points_landed"] == influx["raw_points"] > 0
+        assert r["direct_points_landed"] == influx["raw_points"]
+        expected = r["service_points_per_s"] / r["direct_points_per_s"]
+        assert r["fraction"] == pytest.approx(expected, abs=0.001)
+    assert influx["all_landed"] is True
+    fractions = [r["fraction"] for r in influx["per_round"]]
+    assert influx["fractions"] == fractions
+    assert influx["fraction_of_ceiling"] == pytest.approx(sum(fractions) / 2, abs=0.001)
+    assert influx["fraction_spread"]["min"] == min(fractions)
+    assert influx["fraction_spread"]["max"] == max(fractions)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 
 import httpx
-from websockets.sync.client import connect
+from websockets.sync.client import ClientConnection, connect
 
 from affectstream.store import open_store
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
@@ -19,6 +20,13 @@ def _wait_rows(client: httpx.Client, session: str, n: int, timeout: float = 20.0
         if raw["total"] >= n or time.monotonic() > deadline:
             return raw
         time.sleep(0.2)
+
+
+def _device_ingest_ws(server: Server, world: World, session: str) -> ClientConnection:
+    """The device user's ingest WebSocket to ``session``."""
+    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
+    headers = {"Authorization": f"Bearer {world.keys['device']}"}
+    return connect(ws_url, additional_headers=headers)
 
 
 def test_resent_batch_lands_once_and_lost_batch_is_a_gap(
@@ -114,10 +122,8 @@ def test_websocket_ingest_dedupes_like_http(
     server: Server, world: World, admin: httpx.Client
 ) -> None:
     session = start_ingest_session(admin, world.participant_a)
-    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/ingest"
-    headers = {"Authorization": f"Bearer {world.keys['device']}"}
     replies = []
-    with connect(ws_url, additional_headers=headers) as ws:
+    with _device_ingest_ws(server, world, session) as ws:
         for first in (0, 0, 16):
             ws.send(json.dumps({"blocks": [eda_block(first, 8)]}))
             replies.append(json.loads(ws.recv(timeout=30))["results"][0])
@@ -164,3 +170,49 @@ def test_to_block_turns_missing_values_into_nan_and_keeps_the_sequence_numbers()
         raw.values
     )
     assert block.index.tolist() == [7, 8]
+
+
+def test_cursors_reach_the_database_while_the_session_runs(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """One process per session (no replica bus): cursors live in memory, written behind."""
+    from affectstream.api.ingest_cursors import FLUSH_S
+
+    session = start_ingest_session(admin, world.participant_a)
+    url = f"/sessions/{session}/ingest"
+    assert admin.post(url, json={"blocks": [eda_block(0, 40)]}).status_code == 200
+    assert admin.post(url, json={"blocks": [eda_block(50, 10)]}).status_code == 200
+    expected = (60, 50, 0, 10)  # next_seq, received, duplicates, gap_samples
+
+    def stored() -> tuple[int, ...] | None:
+        with sqlite3.connect(server.home / "service.sqlite") as db:
+            row = db.execute(
+                "SELECT next_seq, received, duplicates, gap_samples FROM ingest_cursors "
+                "WHERE session_id = ? AND stream = 'band/eda'",
+                (session,),
+            ).fetchone()
+        return None if row is None else tuple(row)
+
+    deadline = time.monotonic() + FLUSH_S + 10
+    while stored() != expected and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert stored() == expected
+    status = admin.get(f"/sessions/{session}").json()  # the running session: from memory
+    assert status["ingest"]["band/eda"]["received"] == 50
+    admin.post(f"/sessions/{session}/stop")
+
+
+def test_a_websocket_is_checked_again_once_its_session_stops(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """The connection's access check holds for one run of the session, not after it."""
+    session = start_ingest_session(admin, world.participant_a)
+    with _device_ingest_ws(server, world, session) as ws:
+        ws.send(json.dumps({"blocks": [eda_block(0, 8)]}))
+        assert json.loads(ws.recv(timeout=30))["results"][0]["accepted"] == 8
+        assert admin.post(f"/sessions/{session}/stop").status_code == 200
+        ws.send(json.dumps({"blocks": [eda_block(8, 8)]}))
+        reply = json.loads(ws.recv(timeout=30))
+    assert "does not take ingest" in reply["error"]
+    stopped = admin.get(f"/sessions/{session}").json()
+    assert stopped["ingest"]["band/eda"]["received"] == 8  # the refused batch left no trace

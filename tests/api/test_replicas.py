@@ -8,11 +8,13 @@ installs both as root).
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import threading
 import time
-from collections.abc import Iterator
+import zipfile
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import httpx
@@ -192,3 +194,138 @@ def test_rate_limit_is_shared_by_the_replicas(replicas: Replicas) -> None:
     assert codes.count(200) < RATE_LIMIT + 20
     refused_on = {("a" if i % 2 == 0 else "b") for i, c in enumerate(codes) if c == 429}
     assert refused_on == {"a", "b"}
+
+
+class _Listener:
+    """A WebSocket client of one session's live channel on one replica (a thread)."""
+
+    def __init__(self, server: Server, session: str, key: str) -> None:
+        self.messages: list[dict] = []
+        self._ready, self._stop = threading.Event(), threading.Event()
+        url = f"{server.url}/sessions/{session}/live"
+        args = (url, key, self.messages, self._ready, self._stop)
+        self._thread = threading.Thread(target=_ws_messages, args=args)
+
+    def __enter__(self) -> _Listener:
+        self._thread.start()
+        assert self._ready.wait(30), "the live WebSocket did not open"
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(10)
+
+    def wait_for(self, predicate: Callable[[dict], bool], timeout: float = 30.0) -> dict:
+        """The first message ``predicate`` accepts (bounded wait)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for message in list(self.messages):
+                if predicate(message):
+                    return message
+            time.sleep(0.1)
+        raise AssertionError(f"no such message; got types {[m['type'] for m in self.messages]}")
+
+
+def test_a_live_message_over_the_notify_limit_reaches_replica_b(
+    replicas: Replicas, postgres_url: str
+) -> None:
+    with replicas.client(replicas.a) as on_a:
+        participant = _participant(on_a, "GW-LARGE")
+        body = {"participant_id": participant, "kind": "ingest", "model": "none"}
+        session = on_a.post("/sessions", json=body).json()["id"]  # runs on replica A
+        # 2,000 snowmen: 12,000 bytes as JSON (\u2603 each), over PostgreSQL's 8,000.
+        detail = "\u2603" * 2000
+        assert len(json.dumps(detail)) > 8000
+        with _Listener(replicas.b, session, replicas.key) as b:
+            large = on_a.post(
+                f"/sessions/{session}/markers", json={"label": "large", "detail": detail}
+            )
+            assert large.status_code == 201, large.text
+            small = on_a.post(f"/sessions/{session}/markers", json={"label": "small"})
+            assert small.status_code == 201, small.text
+            b.wait_for(lambda m: m.get("label") == "small")
+            labels = [m.get("label") for m in b.messages if m["type"] == "event"]
+        assert labels.index("large") < labels.index("small")  # in the order they were made
+        relayed = next(m for m in b.messages if m.get("label") == "large")
+        assert relayed["detail"] == detail
+        import psycopg
+
+        from affectstream.api.bus import conninfo
+
+        with psycopg.connect(conninfo(postgres_url) or "") as pg:  # it went through the table
+            stored = pg.execute(
+                "SELECT count(*) FROM bus_messages WHERE payload LIKE %s", (f"%{session}%",)
+            ).fetchone()
+        assert stored is not None and stored[0] == 1
+        assert on_a.post(f"/sessions/{session}/stop").status_code == 200
+
+
+def test_alert_rule_made_on_b_acts_on_a_session_running_on_a(replicas: Replicas) -> None:
+    from tests.api.test_alerts import _Receiver
+
+    receiver = _Receiver(fail_first=0)
+    try:
+        with replicas.client(replicas.a) as on_a, replicas.client(replicas.b) as on_b:
+            participant = _participant(on_a, "GW-ALERT")
+            study = on_a.get(f"/participants/{participant}").json()["study_id"]
+            body = {"participant_id": participant, "kind": "ingest", "model": "none"}
+            session = on_a.post("/sessions", json=body).json()["id"]  # runs on replica A
+            ingest = f"/sessions/{session}/ingest"
+            with _Listener(replicas.b, session, replicas.key) as b:
+                assert on_a.post(ingest, json={"blocks": [eda_block(0, 8)]}).status_code == 200
+                # Made on B after the session started on A: A evaluates it from now on.
+                rule = on_b.post(
+                    f"/studies/{study}/alert-rules",
+                    json={
+                        "name": "lost across replicas",
+                        "kind": "signal_lost",
+                        "lost_after_s": 1.0,
+                        "webhook_url": receiver.url,
+                    },
+                )
+                assert rule.status_code == 201, rule.text
+                rule_id = rule.json()["id"]
+                fired = b.wait_for(lambda m: m["type"] == "alert" and m["state"] == "fired")
+                assert (fired["rule_id"], fired["session"]) == (rule_id, session)
+                deadline = time.monotonic() + 30  # and A sent the signed webhook
+                while not receiver.requests and time.monotonic() < deadline:
+                    time.sleep(0.1)
+                assert json.loads(receiver.requests[0][1])["rule_id"] == rule_id
+                # Data again clears it; then the rule is deleted on B: no new alert on A.
+                assert on_b.post(ingest, json={"blocks": [eda_block(8, 8)]}).status_code == 200
+                b.wait_for(lambda m: m["type"] == "alert" and m["state"] == "cleared")
+                assert on_b.delete(f"/alert-rules/{rule_id}").status_code == 204
+                time.sleep(3.0)  # three times lost_after_s without data
+                alerts = [m["state"] for m in b.messages if m["type"] == "alert"]
+            assert alerts == ["fired", "cleared"]
+            assert on_a.post(f"/sessions/{session}/stop").status_code == 200
+    finally:
+        receiver.close()
+
+
+def test_an_export_made_on_a_downloads_through_b(replicas: Replicas) -> None:
+    with replicas.client(replicas.a) as on_a, replicas.client(replicas.b) as on_b:
+        participant = _participant(on_a, "GW-EXPORT")
+        body = {"participant_id": participant, "kind": "ingest", "model": "none"}
+        session = on_a.post("/sessions", json=body).json()["id"]
+        blocks = {"blocks": [eda_block(0, 40)]}
+        assert on_a.post(f"/sessions/{session}/ingest", json=blocks).status_code == 200
+        assert on_a.post(f"/sessions/{session}/stop").status_code == 200
+        job = on_a.post(f"/sessions/{session}/exports", json={"format": "csv"})
+        assert job.status_code == 202, job.text
+        job_id = job.json()["id"]
+        deadline = time.monotonic() + 120
+        while (status := on_b.get(f"/exports/{job_id}").json())["status"] not in ("done", "failed"):
+            assert time.monotonic() < deadline, status
+            time.sleep(0.3)
+        assert status["status"] == "done", status
+        through_b = on_b.get(f"/exports/{job_id}/download")
+        assert through_b.status_code == 200, through_b.text
+        assert through_b.headers["content-type"] == "application/zip"
+        assert not list((replicas.b.home / "exports").glob(f"{job_id}-*"))  # not B's file
+        through_a = on_a.get(f"/exports/{job_id}/download")  # A sends its own file
+        assert through_a.status_code == 200
+        assert through_b.content == through_a.content
+        with zipfile.ZipFile(io.BytesIO(through_b.content)) as zf:
+            names = zf.namelist()
+            assert any("eda" in name for name in names), names

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, status
 
 from affectstream.api import alert_rules
-from affectstream.api.deps import DbDep, PrincipalDep
+from affectstream.api.deps import DbDep, PrincipalDep, StateDep
 from affectstream.api.schemas import (
     MAX_ID,
     AlertDeliveryPage,
@@ -23,11 +24,15 @@ Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 @router.post("/studies/{study_id}/alert-rules", status_code=status.HTTP_201_CREATED)
-def create_rule(study_id: Id, body: AlertRuleIn, db: DbDep, who: PrincipalDep) -> AlertRuleCreated:
-    """Create a rule; sessions started from now on evaluate it. The webhook secret is shown
-    in this response only."""
-    rule = alert_rules.create(db, who, study_id, body)
-    return AlertRuleCreated.model_validate(rule)
+async def create_rule(
+    study_id: Id, body: AlertRuleIn, state: StateDep, db: DbDep, who: PrincipalDep
+) -> AlertRuleCreated:
+    """Create a rule; the study's sessions evaluate it from now on, running ones included,
+    on whichever replica runs them. The webhook secret is shown in this response only."""
+    rule = await asyncio.to_thread(alert_rules.create, db, who, study_id, body)
+    out = AlertRuleCreated.model_validate(rule)
+    await state.alerts.rules_changed(study_id, state.bus)
+    return out
 
 
 @router.get("/studies/{study_id}/alert-rules")
@@ -40,9 +45,10 @@ def list_rules(
 
 
 @router.delete("/alert-rules/{rule_id}", status_code=status.HTTP_204_NO_CONTENT)
-def delete_rule(rule_id: Id, db: DbDep, who: PrincipalDep) -> None:
-    """Delete a rule and its delivery log."""
-    alert_rules.delete(db, who, rule_id)
+async def delete_rule(rule_id: Id, state: StateDep, db: DbDep, who: PrincipalDep) -> None:
+    """Delete a rule and its delivery log; running sessions stop evaluating it."""
+    study_id = await asyncio.to_thread(alert_rules.delete, db, who, rule_id)
+    await state.alerts.rules_changed(study_id, state.bus)
 
 
 @router.get("/alert-rules/{rule_id}/deliveries")

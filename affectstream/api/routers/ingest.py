@@ -46,12 +46,15 @@ async def ingest_ws(websocket: WebSocket, session_id: str) -> None:
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     await websocket.accept()
+    access = session_ops.IngestAccess()  # checked on the first batch, then per run
     try:
         while True:
             text = await websocket.receive_text()
             try:
                 body = IngestIn.model_validate_json(text)
-                results = await session_ops.ingest_batch(state, who, session_id, _blocks(body))
+                results = await session_ops.ingest_batch(
+                    state, who, session_id, _blocks(body), access
+                )
             except ValidationError as exc:
                 await websocket.send_json({"error": f"invalid batch: {exc.errors()[:3]}"})
                 continue

@@ -1,0 +1,33 @@
+"""live messages too large for a NOTIFY payload, relayed between API replicas
+
+Revision ID: 0006
+Revises: 0005
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0006"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    """Apply this revision."""
+    op.create_table(
+        "bus_messages",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("payload", sa.Text(), nullable=False),
+        sa.Column("created_at", sa.Float(), nullable=False),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    op.create_index("ix_bus_messages_created_at", "bus_messages", ["created_at"])
+
+
+def downgrade() -> None:
+    """Revert this revision."""
+    op.drop_index("ix_bus_messages_created_at", table_name="bus_messages")
+    op.drop_table("bus_messages")
