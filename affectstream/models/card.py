@@ -124,6 +124,16 @@ def model_card(
             f"{len(chosen)}; the bundle's {selection['chosen_seconds']:g} s was chosen the same "
             "way over all participants."
         )
+    if report.get("feature_set", "all") != "all":
+        notes.append(
+            f"Feature set `{report['feature_set']}` (docs/models.md, feature sets): "
+            f"{', '.join(features)}."
+        )
+    if report.get("monotone"):
+        notes.append(
+            "LightGBM is monotone: its output can only rise with tonic EDA, phasic EDA, SCR "
+            "rate and heart rate (the SVM is not constrained)."
+        )
     caveats = "\n".join(f"- {c}" for c in notes)
     goal = ""
     if settings.target_balanced_accuracy is not None:
