@@ -15,6 +15,7 @@ import pandas as pd
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle, save_bundle
 from affectstream.models.card import model_card as model_card
+from affectstream.models.crossprotocol import COMMON_RATE
 from affectstream.models.datasets import Recording, load_dataset
 from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS as SVM_MAX_TRAIN_ROWS
 from affectstream.models.estimators import AffectClassifier
@@ -244,8 +245,16 @@ def bundle_settings(bundle: ModelBundle, dataset: str) -> DatasetSettings:
     -------
     DatasetSettings
     """
+    provenance = bundle.meta.get("provenance", {})
+    pooled = len(provenance.get("datasets", [])) > 1
     return dataclasses.replace(
         DATASET_SETTINGS[dataset],
+        # A bundle trained on pooled protocols reads the modalities they share.
+        modalities=(
+            tuple(provenance["modalities"])
+            if pooled and provenance.get("modalities")
+            else DATASET_SETTINGS[dataset].modalities
+        ),
         window=float(bundle.meta["window"]["window"]),
         step=float(bundle.meta["window"]["step"]),
         baseline_seconds=float(bundle.meta["normalization"]["baseline_seconds"]),
@@ -326,6 +335,11 @@ def training_table(
         caveats=(
             f"Trained on {' + '.join(datasets)} pooled, on the features both devices give "
             f"({', '.join(SHARED_MODALITIES)}; EDA at a common rate).",
+            "Validated on: participants held out of the pooled protocols (the evaluation "
+            "below), and, as a recipe, trained on one protocol and scored on the other "
+            "(docs/models.md, levers). Not validated on: any third protocol, device or "
+            "population, or a live session; both protocols are lab stress tasks of healthy "
+            "adults against rest.",
             *(c for d in datasets for c in DATASET_SETTINGS[d].caveats),
         ),
         target_balanced_accuracy=None,
@@ -492,6 +506,9 @@ def train(
         "data": str(datas[0]) if len(datas) == 1 else [str(d) for d in datas],
         "feature_set": features or "all",
         "monotone": monotone,
+        # How the features were made, so `evaluate --model` rebuilds them the same way.
+        "modalities": list(settings.modalities),
+        "common_rate": COMMON_RATE if len(datasets) > 1 else None,
         "subjects": train_subjects,
         "files": files,
         "command": command,

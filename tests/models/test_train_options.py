@@ -88,6 +88,12 @@ def test_train_pools_two_protocols_on_a_feature_set(
     assert provenance["datasets"] == ["stress-predict", "noneeg"]
     assert provenance["monotone"] is True and provenance["feature_set"] == "eda-hr"
     assert {s.split(":")[0] for s in provenance["subjects"]} == {"stress-predict", "noneeg"}
+    # `evaluate --model` rebuilds the features the pooled bundle was trained on.
+    from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES
+    from affectstream.models.training import bundle_settings
+
+    assert bundle_settings(bundle, "stress-predict").modalities == SHARED_MODALITIES
+    assert provenance["common_rate"] == COMMON_RATE
     card = (out / "MODEL_CARD.md").read_text()
     assert "stress-predict,noneeg" in card and "monotone" in card and "eda-hr" in card
 
