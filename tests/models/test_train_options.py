@@ -84,6 +84,7 @@ def test_train_pools_two_protocols_on_a_feature_set(
     bundle = load_bundle(out)
     # Only what the set names and both writers' devices give (their tiny EDA may not be).
     assert bundle.features and set(bundle.features) <= set(EDA_HR_FEATURES)
+    assert bundle.meta["name"] == "pooled"  # the folder's name, not the last dataset's
     provenance = bundle.meta["provenance"]
     assert provenance["datasets"] == ["stress-predict", "noneeg"]
     assert provenance["monotone"] is True and provenance["feature_set"] == "eda-hr"
@@ -96,6 +97,8 @@ def test_train_pools_two_protocols_on_a_feature_set(
     assert provenance["common_rate"] == COMMON_RATE
     card = (out / "MODEL_CARD.md").read_text()
     assert "stress-predict,noneeg" in card and "monotone" in card and "eda-hr" in card
+    assert "Not validated on" in card and "2 lab protocols" in card
+    assert "context span" not in card  # Stress-Predict's caveat about features it lacks
 
 
 def test_train_needs_one_folder_per_dataset(
@@ -104,5 +107,6 @@ def test_train_needs_one_folder_per_dataset(
     argv = ["train", "--dataset", "stress-predict,noneeg", "--data", str(tmp_path)]
     assert main([*argv, "--out", str(tmp_path / "o")]) == 2
     assert "one folder per dataset" in capsys.readouterr().err
-    assert main(["train", "--dataset", "stress-predict,bogus", "--data", "x", "--out", "o"]) == 2
+    with pytest.raises(SystemExit):  # argparse refuses it, naming the known datasets
+        main(["train", "--dataset", "stress-predict,bogus", "--data", "x", "--out", "o"])
     assert "unknown dataset bogus" in capsys.readouterr().err
