@@ -21,8 +21,7 @@ from affectstream.models.feature_sets import (
 )
 from affectstream.models.synthetic import synthetic_feature_frame
 from affectstream.signal.columns import feature_columns
-from tests.models.conftest import write_stress_predict
-from tests.models.test_wrist_protocols import write_noneeg
+from tests.models.test_wrist_protocols import write_two_protocols
 
 
 def test_select_features_keeps_the_set_and_its_context_columns() -> None:
@@ -69,12 +68,7 @@ def test_monotone_lightgbm_cannot_learn_the_falling_direction() -> None:
 def test_train_pools_two_protocols_on_a_feature_set(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    noneeg = tmp_path / "noneeg"
-    for subject in ("Subject1", "Subject2", "Subject3"):
-        write_noneeg(noneeg, subject)
-    stress = write_stress_predict(
-        tmp_path / "sp", {"S02": 2, "S03": 3, "S04": 4}, seconds=960, block_seconds=120
-    )
+    stress, noneeg = write_two_protocols(tmp_path)
     out = tmp_path / "pooled"
     argv = ["train", "--dataset", "stress-predict,noneeg", "--data", str(stress), str(noneeg)]
     argv += ["--features", "eda-hr", "--monotone", "--folds", "3", "--out", str(out), "--json"]
