@@ -404,8 +404,12 @@ def score_bundle(
         raise ModelError(f"No labelled {target} windows outside the reference period to score.")
     provenance = bundle.meta["provenance"]
     overlap: list[str] = []
-    if dataset is not None and provenance.get("dataset") == dataset:
-        overlap = sorted(set(provenance.get("subjects", [])) & set(map(str, frame["subject"])))
+    pooled = provenance.get("datasets", [])
+    if dataset is not None and (provenance.get("dataset") == dataset or dataset in pooled):
+        # A pooled bundle names its participants "<dataset>:<subject>".
+        prefix = f"{dataset}:" if len(pooled) > 1 else ""
+        trained = {str(s).removeprefix(prefix) for s in provenance.get("subjects", [])}
+        overlap = sorted(trained & set(map(str, frame["subject"])))
         if overlap:
             logger.warning("Scoring participants the bundle was trained on: %s", overlap)
     z = bundle.normalized(frame)
