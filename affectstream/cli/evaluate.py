@@ -95,6 +95,8 @@ def run(args: argparse.Namespace) -> int:
                 settings=_with_line_freq(bundle_settings(bundle, args.dataset), args.line_freq),
                 progress=progress,
                 cache_dir=args.cache_dir,
+                # Pooled bundles were trained on EDA/temperature at a common rate.
+                common_rate=bundle.meta["provenance"].get("common_rate"),
             )
             report = score_bundle(bundle, frame, dataset=args.dataset)
             report["model"] = bundle.model_id

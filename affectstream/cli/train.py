@@ -24,23 +24,58 @@ def _folds(text: str) -> int:
     return value
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
+def _dataset_list(text: str) -> list[str]:
+    """argparse type of ``train --dataset``: one dataset name, or several joined by commas."""
+    from affectstream.models._names import DATASETS
+
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in DATASETS]
+    if not names or unknown:
+        raise argparse.ArgumentTypeError(
+            f"unknown dataset {', '.join(unknown) or repr(text)}: choose from "
+            f"{', '.join(DATASETS)} (several joined by commas to pool them)"
+        )
+    if len(set(names)) != len(names):
+        raise argparse.ArgumentTypeError(f"dataset named twice in {text!r}")
+    return names
+
+
+def add_dataset_arguments(parser: argparse.ArgumentParser, *, pooled: bool = False) -> None:
     """Add the options shared by ``train`` and ``evaluate``: which data, how to normalise.
 
     Parameters
     ----------
     parser : argparse.ArgumentParser
         The sub-command's parser.
+    pooled : bool
+        ``--dataset`` may name several datasets (comma-separated) and ``--data`` then takes
+        one folder per dataset (``train``).
     """
     from affectstream.models._names import DATASETS, NORMALIZATIONS
 
-    parser.add_argument(
-        "--dataset",
-        required=True,
-        choices=DATASETS,
-        help="which dataset layout --data holds (see docs/models.md for each)",
-    )
-    parser.add_argument("--data", required=True, help="dataset folder")
+    if pooled:
+        parser.add_argument(
+            "--dataset",
+            required=True,
+            type=_dataset_list,
+            metavar="NAME[,NAME...]",
+            help=(
+                f"which dataset layout --data holds ({', '.join(DATASETS)}; see "
+                "docs/models.md); several joined by commas are pooled on the features "
+                "their devices share"
+            ),
+        )
+        parser.add_argument(
+            "--data", required=True, nargs="+", help="dataset folder, one per dataset"
+        )
+    else:
+        parser.add_argument(
+            "--dataset",
+            required=True,
+            choices=DATASETS,
+            help="which dataset layout --data holds (see docs/models.md for each)",
+        )
+        parser.add_argument("--data", required=True, help="dataset folder")
     parser.add_argument(
         "--normalization",
         default=None,
@@ -88,7 +123,20 @@ def register(subparsers: Any) -> None:
             "../shared/data/stress-predict --out ./my-bundle. See docs/models.md."
         ),
     )
-    add_dataset_arguments(parser)
+    add_dataset_arguments(parser, pooled=True)
+    from affectstream.models.feature_sets import FEATURE_SETS
+
+    parser.add_argument(
+        "--features",
+        choices=tuple(FEATURE_SETS),
+        default=None,
+        help="named feature subset (default all; see docs/models.md, feature sets)",
+    )
+    parser.add_argument(
+        "--monotone",
+        action="store_true",
+        help="LightGBM output may only rise with tonic/phasic EDA, SCR rate and heart rate",
+    )
     parser.add_argument("--out", required=True, help="bundle folder to write")
     parser.add_argument("--name", help="bundle name (default: the folder name)")
     add_json_argument(parser)
@@ -97,8 +145,12 @@ def register(subparsers: Any) -> None:
 
 def _command_line(args: argparse.Namespace) -> str:
     """The command as typed, rebuilt from the parsed options (for the model card)."""
-    parts = ["affectstream", "train", "--dataset", args.dataset, "--data", args.data]
+    parts = ["affectstream", "train", "--dataset", ",".join(args.dataset), "--data", *args.data]
     parts += ["--out", args.out]
+    if args.features:
+        parts += ["--features", args.features]
+    if args.monotone:
+        parts.append("--monotone")
     if args.name:
         parts += ["--name", args.name]
     if args.normalization:
@@ -136,6 +188,8 @@ def run(args: argparse.Namespace) -> int:
             progress=progress,
             context_candidates=args.nested_context,
             cache_dir=args.cache_dir,
+            features=args.features,
+            monotone=args.monotone,
         )
     say(f"bundle written to {path}")
     say(

@@ -124,7 +124,19 @@ def model_card(
             f"{len(chosen)}; the bundle's {selection['chosen_seconds']:g} s was chosen the same "
             "way over all participants."
         )
+    if report.get("feature_set", "all") != "all":
+        notes.append(
+            f"Feature set `{report['feature_set']}` (docs/models.md, feature sets): "
+            f"{', '.join(features)}."
+        )
+    if report.get("monotone"):
+        notes.append(
+            "LightGBM is monotone: its output can only rise with tonic EDA, phasic EDA, SCR "
+            "rate and heart rate (the SVM is not constrained)."
+        )
     caveats = "\n".join(f"- {c}" for c in notes)
+    n_protocols = dataset.count("+") + 1
+    protocols = "one lab protocol" if n_protocols == 1 else f"{n_protocols} lab protocols"
     goal = ""
     if settings.target_balanced_accuracy is not None:
         reached = report["models"]["lightgbm"]["balanced_accuracy"]
@@ -206,7 +218,7 @@ number of independent observations is far below the number of windows.
 
 ## Limitations
 {caveats}
-- Trained on {len(subjects)} people in one lab protocol; other people, devices and
+- Trained on {len(subjects)} people in {protocols}; other people, devices and
   situations may differ. Movement, talking and breathing changes also move these signals.
 - Probabilities are calibrated only as far as the reliability table in `bundle.json` shows.
 - Not a medical device.

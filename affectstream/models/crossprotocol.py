@@ -366,6 +366,85 @@ def protocol_features(
     )
 
 
+def shared_frames(
+    datasets: Mapping[str, Path | str],
+    *,
+    baseline_seconds: float | None = None,
+    common_rate: float | None = COMMON_RATE,
+    cache_dir: Path | str | None = None,
+    trust_pickle: bool = False,
+    subjects: Sequence[str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
+) -> tuple[dict[str, pd.DataFrame], list[str], float]:
+    """Feature tables of several protocols on their shared modalities, windows and reference.
+
+    Every table uses the first dataset's window and step, :data:`SHARED_MODALITIES`, EDA and
+    temperature at ``common_rate``, no context columns, and the same reference period.
+
+    Parameters
+    ----------
+    datasets : mapping of str to path
+        Dataset name → folder, in order (the first sets the windowing).
+    baseline_seconds : float, optional
+        Reference period; default the shortest of the datasets' own.
+    common_rate : float or None
+        EDA/temperature rate (:func:`to_common_rate`).
+    cache_dir : path, optional
+        Feature cache folder.
+    trust_pickle : bool
+        For pickle-based datasets.
+    subjects : sequence of str, optional
+        Restrict every dataset to these subjects.
+    progress : callable, optional
+        ``progress(stage, done, total)``.
+
+    Returns
+    -------
+    frames, features, baseline_seconds
+        Name → table; the feature columns every table has (:func:`shared_features`); the
+        reference period used.
+
+    Raises
+    ------
+    ModelError
+        When the datasets label different targets.
+    """
+    import dataclasses
+
+    from affectstream.models.training import DATASET_SETTINGS, build_features
+
+    settings = {name: DATASET_SETTINGS[name] for name in datasets}
+    first = next(iter(settings.values()))
+    targets = {name: s.target for name, s in settings.items()}
+    if len(set(targets.values())) > 1:
+        raise ModelError(
+            f"These datasets label different targets ({targets}); pooling or crossing "
+            "protocols needs the same target."
+        )
+    reference = baseline_seconds or min(s.baseline_seconds for s in settings.values())
+    frames = {}
+    for name, data in datasets.items():
+        shared = dataclasses.replace(
+            settings[name],
+            window=first.window,
+            step=first.step,
+            baseline_seconds=reference,
+            modalities=SHARED_MODALITIES,
+            context_seconds=0.0,
+        )
+        frames[name], _, _ = build_features(
+            name,
+            data,
+            subjects=subjects,
+            settings=shared,
+            common_rate=common_rate,
+            cache_dir=cache_dir,
+            trust_pickle=trust_pickle,
+            progress=progress,
+        )
+    return frames, shared_features(*frames.values()), reference
+
+
 def run_cross_protocol(
     dataset_a: str,
     data_a: Path | str,
@@ -407,37 +486,17 @@ def run_cross_protocol(
         (:func:`pooled_protocols`: trained on both, held-out participants of each), plus
         the settings.
     """
-    import dataclasses
+    from affectstream.models.training import DATASET_SETTINGS
 
-    from affectstream.models.training import DATASET_SETTINGS, build_features
-
-    first, second = DATASET_SETTINGS[dataset_a], DATASET_SETTINGS[dataset_b]
-    if first.target != second.target:
-        raise ModelError(
-            f"{dataset_a} labels {first.target} and {dataset_b} labels {second.target}; "
-            "cross-protocol evaluation needs the same target."
-        )
-    reference = baseline_seconds or min(first.baseline_seconds, second.baseline_seconds)
-    frames = {}
-    for name, data, settings in ((dataset_a, data_a, first), (dataset_b, data_b, second)):
-        shared = dataclasses.replace(
-            settings,
-            window=first.window,
-            step=first.step,
-            baseline_seconds=reference,
-            modalities=SHARED_MODALITIES,
-            context_seconds=0.0,
-        )
-        frames[name], _, _ = build_features(
-            name,
-            data,
-            settings=shared,
-            common_rate=common_rate,
-            cache_dir=cache_dir,
-            trust_pickle=trust_pickle,
-            progress=progress,
-        )
-    features = shared_features(*frames.values())
+    first = DATASET_SETTINGS[dataset_a]
+    frames, features, reference = shared_frames(
+        {dataset_a: data_a, dataset_b: data_b},
+        baseline_seconds=baseline_seconds,
+        common_rate=common_rate,
+        cache_dir=cache_dir,
+        trust_pickle=trust_pickle,
+        progress=progress,
+    )
     out: dict[str, Any] = {
         "mode": "cross-protocol",
         "target": first.target,

@@ -39,6 +39,7 @@ from affectstream.errors import ModelError, TrainingDataError
 from affectstream.models._names import NORMALIZATIONS
 from affectstream.models.coverage import input_range
 from affectstream.models.datasets import TARGETS
+from affectstream.models.feature_sets import monotone_constraints
 from affectstream.models.normalize import ParticipantNormalizer
 from affectstream.signal.columns import feature_columns
 from affectstream.types import FloatArray
@@ -198,6 +199,10 @@ class AffectClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         Seed.
     params : dict, optional
         Estimator overrides.
+    monotone : bool
+        LightGBM only: constrain the prediction to rise with the features that stress can
+        only raise (:data:`~affectstream.models.feature_sets.RISING_WITH_STRESS`), so a
+        protocol's phase order cannot teach the opposite direction. Ignored by the SVM.
 
     Attributes
     ----------
@@ -227,6 +232,7 @@ class AffectClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         max_train_rows: int | None = None,
         random_state: int = 0,
         params: dict[str, Any] | None = None,
+        monotone: bool = False,
     ) -> None:
         # scikit-learn convention: store the parameters as given; fit validates them.
         self.kind = kind
@@ -236,6 +242,7 @@ class AffectClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         self.max_train_rows = max_train_rows
         self.random_state = random_state
         self.params = params
+        self.monotone = monotone
 
     def __sklearn_tags__(self) -> Any:
         """Tags for scikit-learn: binary only, NaN allowed (missing modalities)."""
@@ -340,6 +347,9 @@ class AffectClassifier(ClassifierMixin, BaseEstimator):  # type: ignore[misc]
         params = dict(self.params or {})
         if self.kind == "lightgbm":
             params.setdefault("min_child_samples", min_child_samples(labelled.size))
+            if self.monotone:
+                params["monotone_constraints"] = monotone_constraints(self.features_)
+                params["monotone_constraints_method"] = "advanced"
         self.pipeline_ = make_pipeline(
             self.kind,
             self.features_,

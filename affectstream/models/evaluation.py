@@ -81,6 +81,7 @@ def cross_validate_by_subject(
     max_train_rows: int | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    monotone: bool = False,
 ) -> dict[str, Any]:
     """Subject-wise cross-validation of one estimator.
 
@@ -98,6 +99,8 @@ def cross_validate_by_subject(
         Seed for the estimator.
     progress : callable, optional
         ``progress(done, total)`` after each fold.
+    monotone : bool
+        Monotone LightGBM (see :class:`~affectstream.models.estimators.AffectClassifier`).
 
     Returns
     -------
@@ -137,6 +140,7 @@ def cross_validate_by_subject(
             normalization=normalization,
             max_train_rows=max_train_rows,
             random_state=seed,
+            monotone=monotone,
         ).fit(frame[train_rows])
         train_seconds += time.perf_counter() - start
         test = frame[test_rows]
@@ -197,6 +201,7 @@ class CVOptions(TypedDict, total=False):
     normalization: str
     n_splits: int | None
     max_train_rows: int | None
+    monotone: bool
 
 
 def chance_check(
@@ -246,6 +251,7 @@ def evaluate_frame(
     seed: int = 0,
     progress: Progress | None = None,
     context_candidates: Sequence[float] | None = None,
+    monotone: bool = False,
 ) -> dict[str, Any]:
     """Subject-wise cross-validation of both estimators plus the chance check.
 
@@ -271,6 +277,8 @@ def evaluate_frame(
         Choose the context span among these inside each training fold
         (:func:`~affectstream.models.nested.nested_cross_validate`); ``frame`` must then
         have no context columns.
+    monotone : bool
+        Monotone LightGBM (see :class:`~affectstream.models.estimators.AffectClassifier`).
 
     Returns
     -------
@@ -298,6 +306,7 @@ def evaluate_frame(
             max_train_rows={"svm": SVM_MAX_TRAIN_ROWS},
             seed=seed,
             progress=_fold_progress(progress, "nested cv"),
+            monotone=monotone,
         )
     for kind in kinds:
         if nested:
@@ -315,6 +324,7 @@ def evaluate_frame(
             max_train_rows=SVM_MAX_TRAIN_ROWS if kind == "svm" else None,
             seed=seed,
             progress=_fold_progress(progress, f"cv {kind}"),
+            monotone=monotone,
         )
         predictions[kind] = res.pop("predictions")
         oof[kind] = res.pop("oof")
@@ -338,6 +348,7 @@ def evaluate_frame(
             },
             "baseline_seconds": settings.baseline_seconds,
             "context_seconds": settings.context_seconds,
+            "monotone": monotone,
             "models": results,
             "baselines": protocol_report(
                 frame, settings.target, with_ensemble(oof), folds, seed=seed
@@ -354,6 +365,7 @@ def evaluate_frame(
             normalization=normalization,
             n_splits=n_splits if n_splits is not None else min(5, primary["n_subjects"]),
             seed=seed,
+            monotone=monotone,
         )
         if progress:
             progress("chance check", 1, 1)
@@ -392,8 +404,12 @@ def score_bundle(
         raise ModelError(f"No labelled {target} windows outside the reference period to score.")
     provenance = bundle.meta["provenance"]
     overlap: list[str] = []
-    if dataset is not None and provenance.get("dataset") == dataset:
-        overlap = sorted(set(provenance.get("subjects", [])) & set(map(str, frame["subject"])))
+    pooled = provenance.get("datasets", [])
+    if dataset is not None and (provenance.get("dataset") == dataset or dataset in pooled):
+        # A pooled bundle names its participants "<dataset>:<subject>".
+        prefix = f"{dataset}:" if len(pooled) > 1 else ""
+        trained = {str(s).removeprefix(prefix) for s in provenance.get("subjects", [])}
+        overlap = sorted(trained & set(map(str, frame["subject"])))
         if overlap:
             logger.warning("Scoring participants the bundle was trained on: %s", overlap)
     z = bundle.normalized(frame)

@@ -31,25 +31,16 @@ from sklearn.model_selection import GroupKFold
 
 from affectstream.models.baselines import live_mask, own_baseline_feature, summary
 from affectstream.models.crossprotocol import pool_frames
-from affectstream.models.estimators import AffectClassifier
+from affectstream.models.feature_sets import COMPACT_FEATURES as COMPACT_FEATURES
+from affectstream.models.feature_sets import (
+    EDA_HR_FEATURES,
+    EDA_HR_PHASIC_FEATURES,
+    monotone_constraints,
+)
+from affectstream.models.feature_sets import RISING_WITH_STRESS as RISING_WITH_STRESS
+from affectstream.models.lever_fit import fit_predict
 
 logger = logging.getLogger(__name__)
-
-#: Device-robust physiology every wrist protocol has: tonic EDA level and slope, phasic
-#: activity, SCR rate, heart rate, skin temperature. No movement (talking/walking tasks are
-#: protocol quirks), no SCR amplitude/rise time (depend on the EDA device's rate and noise).
-COMPACT_FEATURES = (
-    "eda_tonic_mean",
-    "eda_tonic_slope",
-    "eda_phasic_std",
-    "eda_scr_rate",
-    "hr_mean",
-    "temp_mean",
-)
-#: Stress can only raise these (sympathetic arousal: sweat-gland activity, heart rate);
-#: LightGBM ``monotone_constraints`` +1 stops a model learning the opposite from one
-#: protocol's order of phases. Everything else is unconstrained (0).
-RISING_WITH_STRESS = ("eda_tonic_mean", "eda_phasic_std", "eda_scr_rate", "hr_mean")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +63,9 @@ class Lever:
         normaliser is then ``none``. Not yet a bundle normalisation (measured only).
     params : tuple of (str, value)
         Extra LightGBM settings.
+    kind : str
+        What is fitted (:data:`~affectstream.models.lever_fit.LEVER_KINDS`): a model, an
+        ensemble, calibrated LightGBM, or one of the two baselines.
     """
 
     name: str
@@ -80,12 +74,13 @@ class Lever:
     monotone: bool = False
     own_z: bool = False
     params: tuple[tuple[str, Any], ...] = ()
+    kind: str = "lightgbm"
 
     def lightgbm_params(self, features: Sequence[str]) -> dict[str, Any]:
         """LightGBM overrides for ``features`` (monotone constraints in feature order)."""
         params = dict(self.params)
         if self.monotone:
-            params["monotone_constraints"] = [int(f in RISING_WITH_STRESS) for f in features]
+            params["monotone_constraints"] = monotone_constraints(features)
             params["monotone_constraints_method"] = "advanced"
         return params
 
@@ -108,6 +103,43 @@ LEVERS = (
         "baseline",
         monotone=True,
         params=(("num_leaves", 2), ("n_estimators", 200)),
+    ),
+    # Round 3: what the held-out evidence points to (tonic EDA against the own rest, + HR),
+    # simpler models, ensembles, calibration, and the two baselines in the same settings.
+    Lever("baseline: one feature", EDA_HR_FEATURES, "none", kind="one_feature"),
+    Lever("baseline: protocol clock", EDA_HR_FEATURES, "none", kind="protocol_clock"),
+    Lever("eda-hr, own-z, logistic", EDA_HR_FEATURES, "none", own_z=True, kind="logistic"),
+    Lever("eda-hr, own-z, monotone", EDA_HR_FEATURES, "none", monotone=True, own_z=True),
+    Lever(
+        "eda-hr-phasic, own-z, logistic",
+        EDA_HR_PHASIC_FEATURES,
+        "none",
+        own_z=True,
+        kind="logistic",
+    ),
+    Lever("compact, own-z, logistic", COMPACT_FEATURES, "none", own_z=True, kind="logistic"),
+    Lever(
+        "compact, own-z, lightgbm+logistic",
+        COMPACT_FEATURES,
+        "none",
+        own_z=True,
+        kind="lightgbm+logistic",
+    ),
+    Lever(
+        "compact, own-z, lightgbm+svm", COMPACT_FEATURES, "none", own_z=True, kind="lightgbm+svm"
+    ),
+    Lever(
+        "compact, own-z, lightgbm platt-calibrated",
+        COMPACT_FEATURES,
+        "none",
+        own_z=True,
+        kind="lightgbm-platt",
+    ),
+    Lever(
+        "eda-hr-phasic, baseline_z, monotone",
+        EDA_HR_PHASIC_FEATURES,
+        "baseline_z",
+        monotone=True,
     ),
 )
 
@@ -136,15 +168,16 @@ def prepare(frame: pd.DataFrame, lever: Lever, features: Sequence[str]) -> pd.Da
 
 def _fit_predict(
     train: pd.DataFrame, test: pd.DataFrame, lever: Lever, features: Sequence[str], target: str
-) -> tuple[np.ndarray[Any, Any], float]:
-    model = AffectClassifier(
-        "lightgbm",
-        target,
-        normalization=lever.normalization,
+) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
+    return fit_predict(
+        lever.kind,
+        train,
+        test,
         features=features,
+        target=target,
+        normalization=lever.normalization,
         params=lever.lightgbm_params(features),
-    ).fit(train)
-    return model.predict_proba(test)[:, 1], model.threshold_
+    )
 
 
 def _live(
@@ -214,7 +247,7 @@ def lever_scores(
         out[f"{name} LOSO"] = _live(frame, p, t, target)
     for (n1, f1), (n2, f2) in (((a, fa), (b, fb)), ((b, fb), (a, fa))):
         p, thr = _fit_predict(f1, f2, lever, cols, target)
-        out[f"{n1} -> {n2}"] = _live(f2, p, np.full(len(f2), thr), target)
+        out[f"{n1} -> {n2}"] = _live(f2, p, thr, target)
     pooled = pool_frames(tables)
     p, t = _grouped(pooled, lever, cols, target, pooled_splits)
     for name in tables:
@@ -253,8 +286,7 @@ def markdown(results: Sequence[dict[str, Any]]) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Command line: measure :data:`LEVERS` on the cached Stress-Predict and Non-EEG tables."""
-    from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES, shared_features
-    from affectstream.models.training import DATASET_SETTINGS, build_features
+    from affectstream.models.crossprotocol import shared_frames
 
     parser = argparse.ArgumentParser(prog="python -m affectstream.models.levers")
     parser.add_argument("--data-a", default="../shared/data/stress-predict")
@@ -264,21 +296,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", help="write the JSON results here")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
-    frames = {}
-    first = DATASET_SETTINGS["stress-predict"]
-    for name, data in (("stress-predict", args.data_a), ("noneeg", args.data_b)):
-        settings = dataclasses.replace(
-            DATASET_SETTINGS[name],
-            window=first.window,
-            step=first.step,
-            baseline_seconds=240.0,
-            modalities=SHARED_MODALITIES,
-            context_seconds=0.0,
-        )
-        frames[name], _, _ = build_features(
-            name, data, settings=settings, common_rate=COMMON_RATE, cache_dir=Path(args.cache_dir)
-        )
-    features = shared_features(*frames.values())
+    frames, features, _ = shared_frames(
+        {"stress-predict": args.data_a, "noneeg": args.data_b},
+        baseline_seconds=240.0,
+        cache_dir=Path(args.cache_dir),
+    )
     results = []
     for lever in LEVERS:
         if args.only and lever.name not in args.only:

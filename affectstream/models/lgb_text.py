@@ -36,14 +36,14 @@ def _int(text: str, what: str) -> int:
         raise _BadModelError(f"{what} is {text[:30]!r}, not an integer") from None
 
 
-def _numbers(text: str, what: str, integer: bool) -> list[float]:
+def _numbers(text: str, what: str, integer: bool, allow_inf: bool = False) -> list[float]:
     out: list[float] = []
     for token in text.split():
         try:
             value = float(int(token)) if integer else float(token)
         except ValueError:
             raise _BadModelError(f"{what} holds {token[:30]!r}, not a number") from None
-        if not math.isfinite(value):
+        if math.isnan(value) or (math.isinf(value) and not allow_inf):
             raise _BadModelError(f"{what} holds {token[:30]!r}, not a finite number")
         out.append(value)
     return out
@@ -78,7 +78,9 @@ def _check_tree(index: int, block: str, n_features: int) -> None:
     for key, size in [(k, n_leaves - 1) for k in _INTERNAL] + [(k, n_leaves) for k in _LEAVES]:
         if key not in fields:
             raise _BadModelError(f"{what} has no {key}")
-        values = _numbers(fields[key], f"{what} {key}", key in _INTS)
+        # LightGBM itself writes an infinite threshold for a split that only separates
+        # missing values from every present one (seen with monotone constraints).
+        values = _numbers(fields[key], f"{what} {key}", key in _INTS, key == "threshold")
         if len(values) != size:
             raise _BadModelError(f"{what} {key} has {len(values)} values, expected {size}")
         arrays[key] = values

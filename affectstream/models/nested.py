@@ -60,6 +60,7 @@ def select_context(
     normalization: str,
     inner_splits: int = INNER_SPLITS,
     seed: int = 0,
+    monotone: bool = False,
 ) -> tuple[float, dict[float, float]]:
     """Pick the context span by inner subject-wise CV (LightGBM, balanced accuracy).
 
@@ -75,6 +76,8 @@ def select_context(
         ``GroupKFold`` splits over ``subjects``.
     seed : int
         Seed.
+    monotone : bool
+        Monotone LightGBM (:class:`~affectstream.models.estimators.AffectClassifier`).
 
     Returns
     -------
@@ -95,7 +98,11 @@ def select_context(
             train = np.isin(all_subjects, units[tr])
             test = np.isin(all_subjects, units[te]) & scored
             model = AffectClassifier(
-                "lightgbm", target, normalization=normalization, random_state=seed
+                "lightgbm",
+                target,
+                normalization=normalization,
+                random_state=seed,
+                monotone=monotone,
             ).fit(table[train])
             p = model.predict_proba(table[np.isin(all_subjects, units[te])])[:, 1]
             keep = scored[np.isin(all_subjects, units[te])]
@@ -117,6 +124,7 @@ def nested_cross_validate(
     max_train_rows: dict[str, int | None] | None = None,
     seed: int = 0,
     progress: Callable[[int, int], None] | None = None,
+    monotone: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """Outer subject-wise CV with the context span chosen inside each training fold.
 
@@ -138,6 +146,8 @@ def nested_cross_validate(
         Seed.
     progress : callable, optional
         ``progress(done, total)`` per outer fold.
+    monotone : bool
+        Monotone LightGBM (:class:`~affectstream.models.estimators.AffectClassifier`).
 
     Returns
     -------
@@ -159,7 +169,12 @@ def nested_cross_validate(
     selected: dict[str, Any] = {}
     for done, (tr, te) in enumerate(folds, start=1):
         span, inner = select_context(
-            tables, units[tr], target=target, normalization=normalization, seed=seed
+            tables,
+            units[tr],
+            target=target,
+            normalization=normalization,
+            seed=seed,
+            monotone=monotone,
         )
         selected[",".join(units[te])] = {"context_seconds": span, "inner_balanced_accuracy": inner}
         table = tables[span]
@@ -172,6 +187,7 @@ def nested_cross_validate(
                 normalization=normalization,
                 max_train_rows=(max_train_rows or {}).get(kind),
                 random_state=seed,
+                monotone=monotone,
             ).fit(table[train])
             p[kind][test] = model.predict_proba(table[test])[:, 1]
             threshold[kind][test] = model.threshold_

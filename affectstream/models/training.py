@@ -12,8 +12,10 @@ from typing import Any
 
 import pandas as pd
 
+from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle, save_bundle
 from affectstream.models.card import model_card as model_card
+from affectstream.models.crossprotocol import COMMON_RATE
 from affectstream.models.datasets import Recording, load_dataset
 from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS as SVM_MAX_TRAIN_ROWS
 from affectstream.models.estimators import AffectClassifier
@@ -21,7 +23,9 @@ from affectstream.models.evaluation import Progress as Progress
 from affectstream.models.evaluation import evaluate_frame as evaluate_frame
 from affectstream.models.evaluation import plot_report, scored_mask
 from affectstream.models.evaluation import score_bundle as score_bundle
+from affectstream.models.feature_sets import feature_set, select_features
 from affectstream.models.features import add_context_features
+from affectstream.signal.columns import feature_columns
 
 # evaluate_frame, score_bundle, model_card and SVM_MAX_TRAIN_ROWS moved to their own
 # modules; they stay importable from here for the CLI and older callers.
@@ -241,8 +245,16 @@ def bundle_settings(bundle: ModelBundle, dataset: str) -> DatasetSettings:
     -------
     DatasetSettings
     """
+    provenance = bundle.meta.get("provenance", {})
+    pooled = len(provenance.get("datasets", [])) > 1
     return dataclasses.replace(
         DATASET_SETTINGS[dataset],
+        # A bundle trained on pooled protocols reads the modalities they share.
+        modalities=(
+            tuple(provenance["modalities"])
+            if pooled and provenance.get("modalities")
+            else DATASET_SETTINGS[dataset].modalities
+        ),
         window=float(bundle.meta["window"]["window"]),
         step=float(bundle.meta["window"]["step"]),
         baseline_seconds=float(bundle.meta["normalization"]["baseline_seconds"]),
@@ -252,9 +264,99 @@ def bundle_settings(bundle: ModelBundle, dataset: str) -> DatasetSettings:
     )
 
 
+def training_table(
+    datasets: Sequence[str],
+    datas: Sequence[Path | str],
+    *,
+    subjects: Sequence[str] | None = None,
+    trust_pickle: bool = False,
+    recordings: Sequence[Recording] | None = None,
+    line_freq: float | None = None,
+    context_candidates: Sequence[float] | None = None,
+    progress: Progress | None = None,
+    cache_dir: Path | str | None = None,
+) -> tuple[pd.DataFrame, list[Recording], DatasetSettings]:
+    """The feature table ``train`` fits: one dataset's, or several protocols pooled.
+
+    Several datasets are pooled on what their devices share
+    (:func:`~affectstream.models.crossprotocol.shared_frames`: shared modalities, EDA at a
+    common rate, the shortest reference period, no context columns unless nested), with
+    subjects prefixed ``"<dataset>:"``.
+
+    Parameters
+    ----------
+    datasets, datas : sequence
+        Dataset names and their folders (same length).
+    subjects, trust_pickle, recordings, line_freq, context_candidates, progress, cache_dir
+        As for :func:`train`.
+
+    Returns
+    -------
+    frame, recordings, settings
+    """
+    if len(datasets) != len(datas):
+        raise ConfigError(
+            f"{len(datasets)} datasets ({', '.join(datasets)}) but {len(datas)} --data "
+            "folders: give one folder per dataset, in the same order."
+        )
+    base = DATASET_SETTINGS[datasets[0]]
+    if line_freq is not None:
+        base = dataclasses.replace(base, line_freq=float(line_freq))
+    if context_candidates:
+        base = dataclasses.replace(base, context_seconds=0.0)
+    if len(datasets) == 1:
+        return build_features(
+            datasets[0],
+            datas[0],
+            subjects=subjects,
+            trust_pickle=trust_pickle,
+            recordings=recordings,
+            settings=base,
+            progress=progress,
+            cache_dir=cache_dir,
+        )
+    from affectstream.models.crossprotocol import SHARED_MODALITIES, pool_frames, shared_frames
+
+    frames, shared, reference = shared_frames(
+        dict(zip(datasets, datas, strict=True)),
+        cache_dir=cache_dir,
+        trust_pickle=trust_pickle,
+        subjects=subjects,
+        progress=progress,
+    )
+    pooled = pool_frames(frames)
+    pooled = pooled.drop(columns=[c for c in feature_columns(pooled) if c not in shared])
+    settings = dataclasses.replace(
+        base,
+        baseline_seconds=reference,
+        modalities=SHARED_MODALITIES,
+        context_seconds=0.0,
+        description="pooled: " + "; ".join(DATASET_SETTINGS[d].description for d in datasets),
+        caveats=(
+            f"Trained on {' + '.join(datasets)} pooled, on the features both devices give "
+            f"({', '.join(SHARED_MODALITIES)}; EDA at a common rate).",
+            "Validated on: participants held out of the pooled protocols (the evaluation "
+            "below), and, as a recipe, trained on one protocol and scored on the other "
+            "(docs/models.md, levers). Not validated on: any third protocol, device or "
+            "population, or a live session; both protocols are lab stress tasks of healthy "
+            "adults against rest.",
+            # The protocols' caveats; not those about features a pooled model cannot use
+            # (BVP HRV, context spans).
+            *(
+                c
+                for d in datasets
+                for c in DATASET_SETTINGS[d].caveats
+                if "HRV" not in c and "context span" not in c
+            ),
+        ),
+        target_balanced_accuracy=None,
+    )
+    return pooled, [], settings
+
+
 def train(
-    dataset: str,
-    data: Path | str,
+    dataset: str | Sequence[str],
+    data: Path | str | Sequence[Path | str],
     out: Path | str,
     *,
     name: str | None = None,
@@ -269,15 +371,17 @@ def train(
     progress: Progress | None = None,
     context_candidates: Sequence[float] | None = None,
     cache_dir: Path | str | None = None,
+    features: str | None = None,
+    monotone: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
     """Evaluate subject-wise, fit both models on everyone, and write a bundle with its card.
 
     Parameters
     ----------
-    dataset : str
-        Dataset name.
-    data : path
-        Dataset folder.
+    dataset : str or sequence of str
+        Dataset name; several are pooled (:func:`training_table`).
+    data : path or sequence of path
+        Dataset folder(s), one per dataset.
     out : path
         Bundle folder to write.
     name : str, optional
@@ -306,27 +410,34 @@ def train(
         evaluation (nested), then by inner CV over all participants for the bundle.
     cache_dir : path, optional
         Feature cache (see :func:`build_features`).
+    features : str, optional
+        A named feature subset (:data:`~affectstream.models.feature_sets.FEATURE_SETS`);
+        default every feature the data give.
+    monotone : bool
+        Monotone LightGBM (:class:`~affectstream.models.estimators.AffectClassifier`).
 
     Returns
     -------
     path, report
     """
     started = time.perf_counter()
-    base = DATASET_SETTINGS[dataset]
-    if line_freq is not None:
-        base = dataclasses.replace(base, line_freq=float(line_freq))
-    if context_candidates:
-        base = dataclasses.replace(base, context_seconds=0.0)
-    frame, recs, settings = build_features(
-        dataset,
-        data,
+    datasets = [dataset] if isinstance(dataset, str) else list(dataset)
+    datas = [data] if isinstance(data, (str, Path)) else list(data)
+    frame, recs, settings = training_table(
+        datasets,
+        datas,
         subjects=subjects,
         trust_pickle=trust_pickle,
         recordings=recordings,
-        settings=base,
+        line_freq=line_freq,
+        context_candidates=context_candidates,
         progress=progress,
         cache_dir=cache_dir,
     )
+    subset = feature_set(features) if features else None
+    if subset is not None:
+        frame = select_features(frame, subset)
+    dataset = "+".join(datasets)
     normalization = normalization or settings.normalization
     report = evaluate_frame(
         frame,
@@ -336,8 +447,10 @@ def train(
         seed=seed,
         progress=progress,
         context_candidates=context_candidates,
+        monotone=monotone,
     )
     report.pop("_predictions")
+    report["feature_set"] = features or "all"
     if context_candidates:
         from affectstream.models.nested import select_context, with_context
 
@@ -350,6 +463,7 @@ def train(
             target=settings.target,
             normalization=normalization,
             seed=seed,
+            monotone=monotone,
         )
         report["context_selection"] = {"chosen_seconds": span, "inner_balanced_accuracy": inner}
         frame = with_context(frame, span)
@@ -359,7 +473,11 @@ def train(
         progress("final fit", 0, 2)
     fit_start = time.perf_counter()
     lgb_model = AffectClassifier(
-        "lightgbm", settings.target, normalization=normalization, random_state=seed
+        "lightgbm",
+        settings.target,
+        normalization=normalization,
+        random_state=seed,
+        monotone=monotone,
     ).fit(frame)
     lgb_seconds = time.perf_counter() - fit_start
     fit_start = time.perf_counter()
@@ -380,17 +498,24 @@ def train(
         map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
     )
     if not recs:  # features came from the cache: read the files again for provenance
-        recs = load_dataset(dataset, data, subjects, trust_pickle=trust_pickle)
+        for each, folder in zip(datasets, datas, strict=True):
+            recs += load_dataset(each, folder, subjects, trust_pickle=trust_pickle)
     files = sorted(
         {
-            Path(f).name if dataset != "stress-predict" else str(Path(*Path(f).parts[-2:]))
+            Path(f).name if "stress-predict" not in datasets else str(Path(*Path(f).parts[-2:]))
             for r in recs
             for f in r.files
         }
     )
     provenance = {
         "dataset": dataset,
-        "data": str(data),
+        "datasets": datasets,
+        "data": str(datas[0]) if len(datas) == 1 else [str(d) for d in datas],
+        "feature_set": features or "all",
+        "monotone": monotone,
+        # How the features were made, so `evaluate --model` rebuilds them the same way.
+        "modalities": list(settings.modalities),
+        "common_rate": COMMON_RATE if len(datasets) > 1 else None,
         "subjects": train_subjects,
         "files": files,
         "command": command,

@@ -11,14 +11,20 @@ not feature columns (:func:`affectstream.signal.columns.feature_columns`), so th
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import math
 from collections import deque
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
 from affectstream.signal import StreamingExtractor, WindowConfig
 from affectstream.types import SampleBlock
+
+if TYPE_CHECKING:
+    from affectstream.models.bundle import ModelBundle
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +131,45 @@ class MultiWindowExtractor:
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:
     return [{str(k): v for k, v in r.items()} for r in frame.to_dict("records")]
+
+
+def session_window(
+    bundles: Sequence[ModelBundle],
+    window: WindowConfig | None = None,
+    line_freq: float | None = None,
+) -> WindowConfig:
+    """The session's primary feature window: the shortest bundle window, as it was trained.
+
+    ``record`` and ``replay`` both use this, so a replay runs the same bundles on the same
+    windows as the live session it reproduces; longer bundle windows get their own
+    extractor (:class:`MultiWindowExtractor`).
+
+    Parameters
+    ----------
+    bundles : sequence of ModelBundle
+        The session's bundles (may be empty: the runtime's default window).
+    window : WindowConfig, optional
+        Asked for explicitly; kept.
+    line_freq : float, optional
+        Mains frequency; default the first bundle's that names one.
+
+    Returns
+    -------
+    WindowConfig
+    """
+    if bundles:
+        trained = min(
+            (b.meta.get("window", {}) for b in bundles),
+            key=lambda w: float(w.get("window", math.inf)),
+        )
+        if window is None and trained.get("window"):
+            window = WindowConfig(
+                window=float(trained["window"]), step=float(trained.get("step", 5.0))
+            )
+        freqs = [b.meta.get("window", {}).get("line_freq") for b in bundles]
+        if line_freq is None and any(freqs):
+            line_freq = float(next(f for f in freqs if f))
+    window = window or WindowConfig()
+    if line_freq is not None:
+        window = dataclasses.replace(window, line_freq=float(line_freq))
+    return window

@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import codecs
 import contextlib
-import dataclasses
 import logging
-import math
 import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -34,6 +32,7 @@ from affectstream.runtime.calibration import (
 )
 from affectstream.runtime.demo import store_location
 from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundles
+from affectstream.runtime.multiwindow import session_window
 from affectstream.runtime.protocol import StudyProtocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.valence_live import personal_valence
@@ -316,25 +315,10 @@ async def record_session(
         boards = [parse_board(spec) for spec in brainflow]
         families |= {FAMILY[m] for b in boards for m in board_modalities(b) if m in FAMILY}
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(bundle, families, allow_demo=False)]
-    if loaded:
-        # Features on the shortest model window; longer ones get their own (multiwindow.py).
-        trained = min(
-            (b.meta.get("window", {}) for b in loaded),
-            key=lambda w: float(w.get("window", math.inf)),
-        )
-        if window is None and trained.get("window"):
-            # Features as the model was trained on them.
-            window = WindowConfig(
-                window=float(trained["window"]), step=float(trained.get("step", 5.0))
-            )
-        freqs = [b.meta.get("window", {}).get("line_freq") for b in loaded]
-        if line_freq is None and any(freqs):
-            line_freq = float(next(f for f in freqs if f))
-    else:
+    if not loaded:
         logger.warning("no arousal model bundle fits these devices: storing features only")
-    window = window or WindowConfig()
-    if line_freq is not None:
-        window = dataclasses.replace(window, line_freq=float(line_freq))
+    # Features on the shortest model window; longer ones get their own (multiwindow.py).
+    window = session_window(loaded, window, line_freq)
     estimator = None
     if loaded:
         estimator = LiveEstimator(

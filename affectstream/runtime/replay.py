@@ -29,8 +29,9 @@ from affectstream.errors import ConfigError
 from affectstream.io import RecordedEvent
 from affectstream.io.montage import model_channels_missing, muse_mapping, to_muse_montage
 from affectstream.io.replay import ReplaySource
-from affectstream.models.bundle import load_bundle
-from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundle
+from affectstream.models.bundle import ModelBundle, load_bundle
+from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundles
+from affectstream.runtime.multiwindow import session_window
 from affectstream.runtime.replay_source import (
     REPLAYED_KINDS,
     ReplayInput,
@@ -93,9 +94,10 @@ def replay_blocks(
     participant, session_id : str
         Tags of the replayed session (an id is generated when None).
     bundle : str, optional
-        Arousal bundle; ``"none"`` for features only; the best shipped one for the
-        modalities when None (features only if there is none, or if the recording lacks
-        EEG channels it reads). A bundle named
+        Arousal bundle; ``"none"`` for features only; when None, every shipped bundle that
+        fits the modalities, each on its own window and combined per window, as in a live
+        session (:func:`~affectstream.runtime.estimator.resolve_arousal_bundles`; a bundle
+        whose EEG channels the recording lacks is left out). A bundle named
         here whose EEG channels the recording lacks is refused (:class:`ConfigError`).
         When the model reads Muse positions and the EEG is on 10-20 electrodes, the EEG is
         mapped to them first (:mod:`affectstream.io.montage`).
@@ -103,7 +105,8 @@ def replay_blocks(
         Accept a bundle written by another affectstream version.
     window : WindowConfig, optional
         Feature windows; their grid starts at the recording's first sample. By default the
-        model's own (as it was trained), else 60 s every 5 s, as a live session.
+        shortest model window (as trained; :func:`~affectstream.runtime.multiwindow.
+        session_window`), else 60 s every 5 s, as a live session.
     baseline_end : float, optional
         End of the participant's reference period (host time, s); default: the start plus
         the runtime's baseline length.
@@ -111,7 +114,8 @@ def replay_blocks(
         Markers, phases and self-reports of the recording, written into the replayed
         session at their times.
     line_freq : float, optional
-        Mains frequency (50 or 60 Hz) for the notch filters; default: the window's.
+        Mains frequency (50 or 60 Hz) for the notch filters; default: the bundles' (as in
+        a live session), else the window's.
     progress : callable, optional
         ``progress(stage, done, total)`` while replaying.
     on_session : callable, optional
@@ -142,16 +146,18 @@ def replay_blocks(
     notes: list[str] = []
     families = {FAMILY[b.modality] for b in present if b.modality in FAMILY}
     features_only = bundle is not None and str(bundle).lower() == NO_MODEL
-    path = None if features_only else resolve_arousal_bundle(bundle, families, allow_demo=False)
-    loaded = None
-    if path is not None:
-        loaded = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
-        missing = model_channels_missing(loaded.features, present)
+    # The same bundles as a live session on these devices (record/demo): the one named,
+    # else every shipped one that fits, each on its own window, combined per window.
+    paths = [] if features_only else resolve_arousal_bundles(bundle, families, allow_demo=False)
+    loaded: list[ModelBundle] = []
+    for path in paths:
+        candidate = load_bundle(path, allow_version_mismatch=allow_version_mismatch)
+        missing = model_channels_missing(candidate.features, present)
         mapped = [to_muse_montage(b) for b in present]
         if missing and any(m is not None for m in mapped):
             # The model reads Muse positions and the EEG is on 10-20 electrodes.
             present = [m if m is not None else b for m, b in zip(mapped, present, strict=True)]
-            missing = model_channels_missing(loaded.features, present)
+            missing = model_channels_missing(candidate.features, present)
             notes.append(
                 "EEG on 10-20 electrodes mapped to the Muse positions the model reads ("
                 + ", ".join(f"{k} = mean({', '.join(v)})" for k, v in muse_mapping().items())
@@ -160,7 +166,7 @@ def replay_blocks(
         if missing:
             have = sorted({c for b in present if b.modality == "eeg" for c in b.channels})
             message = (
-                f"model {loaded.model_id} reads EEG channels {missing} that the recording "
+                f"model {candidate.model_id} reads EEG channels {missing} that the recording "
                 f"does not have (it has {have})"
             )
             if bundle is not None:
@@ -168,18 +174,18 @@ def replay_blocks(
                     f"Refusing to score: {message}. Choose a model trained on these channels, "
                     f"or replay features only (--model {NO_MODEL})."
                 )
-            logger.warning("%s: replaying features only", message)
-            notes.append(f"{message}: features only, no estimates")
-            loaded = None
-    if loaded is not None:
-        trained = loaded.meta.get("window", {})
-        if window is None and trained.get("window"):
-            window = WindowConfig(
-                window=float(trained["window"]), step=float(trained.get("step", 5.0))
-            )
-    window = dataclasses.replace(window or WindowConfig(), origin=origin)
-    if line_freq is not None:
+            logger.warning("%s: left out", message)
+            notes.append(f"{message}: left out" + ("" if len(paths) > 1 else ", no estimates"))
+            continue
+        loaded.append(candidate)
+    # Several bundles each get their own window length unless --window asks for one window
+    # for all (then, like a single bundle, they run on it), as in the demo.
+    own_windows = len(loaded) > 1 and window is None
+    if window is None:
+        window = session_window(loaded, None, line_freq)
+    elif line_freq is not None:
         window = dataclasses.replace(window, line_freq=float(line_freq))
+    window = dataclasses.replace(window, origin=origin)
     if end - origin < window.window:
         raise ConfigError(
             f"The recording spans {end - origin:.1f} s, shorter than one {window.window:g}-s "
@@ -196,9 +202,11 @@ def replay_blocks(
         compute_backlog_samples=total + 1,
     )
     estimator = None
-    if loaded is not None:
-        estimator = LiveEstimator([loaded], baseline_end=None)
-    elif path is None and not features_only:
+    if loaded:
+        estimator = LiveEstimator(
+            loaded, baseline_end=None, window=window.window, own_windows=own_windows
+        )
+    elif not paths and not features_only:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))
     session = LiveSession(store, config, estimator)
     if on_session is not None:

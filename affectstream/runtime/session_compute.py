@@ -251,9 +251,41 @@ class FeatureWorker:
                 if c.startswith("quality_")
             }
         if records and self.estimator is not None:
-            batch = records_batch(records, {**self.tags, "model": self.estimator.model_id})
-            batches.append((batch, [(float(r["t_end"]), newest) for r in records]))
+            tags = {**self.tags, "model": self.estimator.model_id}
+            for group in bool_complete_groups(records):
+                batch = records_batch(group, tags)
+                batches.append((batch, [(float(r["t_end"]), newest) for r in group]))
         return batches, quality
+
+
+def bool_complete_groups(records: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Split consecutive records where the set of present bool fields changes.
+
+    A bool field missing from some records of a batch would make the whole column float
+    (:func:`records_batch`), and a store that holds it as bool refuses those points (a
+    combined estimate before its first bundle has a window has no ``arousal_high``). Each
+    group has every one of its bool fields in every record, so they stay bool.
+
+    Parameters
+    ----------
+    records : list of dict
+        Affect records in time order.
+
+    Returns
+    -------
+    list of list of dict
+        The records, in order, in groups.
+    """
+    flags = {k for r in records for k, v in r.items() if isinstance(v, bool | np.bool_)}
+    groups: list[list[dict[str, Any]]] = []
+    last: tuple[bool, ...] | None = None
+    for record in records:
+        key = tuple(record.get(k) is not None for k in sorted(flags))
+        if key != last:
+            groups.append([])
+            last = key
+        groups[-1].append(record)
+    return groups
 
 
 def records_batch(records: list[dict[str, Any]], tags: Mapping[str, str]) -> SeriesBatch:

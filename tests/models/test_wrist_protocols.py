@@ -204,20 +204,27 @@ def test_cross_protocol_uses_shared_features_and_reports_baselines() -> None:
     )
 
 
+def write_two_protocols(root: Path) -> tuple[Path, Path]:
+    """Three Stress-Predict and three Non-EEG participants in their layouts (small)."""
+    from tests.models.conftest import write_stress_predict
+
+    noneeg = root / "noneeg"
+    for subject in ("Subject1", "Subject2", "Subject3"):
+        write_noneeg(noneeg, subject)
+    stress = write_stress_predict(
+        root / "sp", {"S02": 2, "S03": 3, "S04": 4}, seconds=960, block_seconds=120
+    )
+    return stress, noneeg
+
+
 def test_cross_protocol_command_runs_both_directions(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     import json
 
     from affectstream.cli import main
-    from tests.models.conftest import write_stress_predict
 
-    noneeg = tmp_path / "noneeg"
-    for subject in ("Subject1", "Subject2", "Subject3"):
-        write_noneeg(noneeg, subject)
-    stress = write_stress_predict(
-        tmp_path / "sp", {"S02": 2, "S03": 3, "S04": 4}, seconds=960, block_seconds=120
-    )
+    stress, noneeg = write_two_protocols(tmp_path)
     argv = ["evaluate", "--dataset", "stress-predict", "--data", str(stress)]
     argv += ["--test-dataset", "noneeg", "--test-data", str(noneeg)]
     argv += ["--cache-dir", str(tmp_path / "cache"), "--report", str(tmp_path / "r.json"), "--json"]

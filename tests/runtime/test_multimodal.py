@@ -115,3 +115,38 @@ def test_emulated_wrist_chest_and_eeg_session_uses_both_models(
     )
     assert "stress-wrist" in late["arousal_basis"] and "eeg-workload" in late["arousal_basis"]
     assert 0.0 <= late["arousal"] <= 1.0
+
+
+@pytest.mark.slow
+def test_replay_runs_every_fitting_bundle_and_the_combination_is_scored() -> None:
+    """``replay`` takes the live multi-bundle path (no --model: every bundle that fits);
+    the combination's as-live score is measured (runtime/combine_eval.py)."""
+    from affectstream.models.synthetic import synthetic_recordings
+    from affectstream.runtime.combine_eval import session_scores
+
+    recordings = synthetic_recordings(1, seed=71, duration=420.0, eeg_rate=256.0)
+    every = session_scores(recordings, ("rr", "eda", "temp", "acc", "eeg"))
+    assert "stress-wrist" in every["model"] and "eeg-workload" in every["model"]
+    assert {"arousal", "arousal_by_stress_wrist", "arousal_by_eeg_workload"} <= set(every)
+    # Every combined estimate reached the store: before the 60-s wrist window, rows with no
+    # arousal_high once turned the whole batch's column float and the store refused it.
+    assert every["arousal"]["n_windows"] == every["arousal_by_eeg_workload"]["n_windows"]
+    # The generator raises arousal in every modality: the combination must rank it.
+    assert every["arousal"]["auroc"] > 0.7
+    eeg_only = session_scores(recordings, ("eeg",))
+    assert eeg_only["model"].startswith("eeg-workload") and "stress-wrist" not in eeg_only["model"]
+
+
+def test_affect_batches_keep_bool_fields_bool_when_some_rows_lack_them() -> None:
+    from affectstream.runtime.session_compute import bool_complete_groups, records_batch
+
+    records = [
+        {"t_end": 1.0, "arousal": float("nan")},
+        {"t_end": 2.0, "arousal": 0.7, "arousal_high": True},
+        {"t_end": 3.0, "arousal": 0.2, "arousal_high": False},
+    ]
+    groups = bool_complete_groups(records)
+    assert [len(g) for g in groups] == [1, 2]
+    assert [r for g in groups for r in g] == records
+    batch = records_batch(groups[1], {"session": "s"})
+    assert batch.fields["arousal_high"].dtype == bool
