@@ -103,11 +103,14 @@ class Boxcar:
         self._count += values.size
         # Output at padded position p: (S[p + ahead] - S[p - behind - 1]) / size, S[-1] = 0.
         stop = self._count - self.ahead
-        p = np.arange(self._emitted, max(stop, self._emitted))
-        hi = every[p + self.ahead - base]
-        lo_index = p - self.behind - 1 - base
-        lo = np.where(p - self.behind - 1 >= 0, every[np.maximum(lo_index, 0)], 0.0)
-        self._emitted = max(stop, self._emitted)
+        first, last = self._emitted, max(stop, self._emitted)  # positions [first, last)
+        # Slices, not index arrays: the positions are consecutive (a whole recording is
+        # one call, and fancy indexing of it costs several times the sums).
+        hi = every[first + self.ahead - base : last + self.ahead - base]
+        lo = np.zeros(last - first)
+        zeros = min(max(0, self.behind + 1 - first), last - first)  # S[negative] = 0
+        lo[zeros:] = every[first + zeros - self.behind - 1 - base : last - self.behind - 1 - base]
+        self._emitted = last
         keep = self.size + 1
         self._sums = every[-keep:]
         return np.asarray((hi - lo) / self.size, dtype=np.float64)
