@@ -121,3 +121,28 @@ def test_frozen_eda_on_real_e4_eda(shared_data: Path) -> None:
         index=eda.index[first_10_minutes],
     )  # fmt: skip
     check_frozen(eda)
+
+
+@pytest.mark.shared_data
+def test_real_eda_stable_within_the_e4_resolution_is_usable_and_its_frozen_copy_is_not(
+    shared_data: Path,
+) -> None:
+    # S08's E4 skin conductance holds within one or two 0.0009-µS steps for minutes at a
+    # time: a real, stable level (its raw values repeat), which the flat rule rejected.
+    recording = load_recording(shared_data / "stress-predict" / "Raw_data" / "S08")
+    eda = next(b for b in recording.blocks if b.modality == "eda")
+    first_15_minutes = slice(0, 900 * 4)
+    eda = SampleBlock(
+        stream=eda.stream, modality="eda", channels=eda.channels, unit=eda.unit, sfreq=4.0,
+        t=eda.t[first_15_minutes], values=eda.values[first_15_minutes],
+        index=eda.index[first_15_minutes],
+    )  # fmt: skip
+    config = WindowConfig(window=60.0, step=60.0)
+    rows = extract_features([eda], config)
+    raw = eda.values[:, 0]
+    ends = ((rows["t_end"].to_numpy() - float(eda.t[0])) * 4.0).round().astype(int)
+    stable = [i for i, end in enumerate(ends) if np.std(raw[end - 240 : end], ddof=1) < 0.0015]
+    assert len(stable) >= 3  # the input has such windows
+    assert rows["usable_eda"].iloc[stable].all()
+    bad = extract_features([frozen(eda)], config)
+    assert (bad["quality_eda"] == 0.0).all()
