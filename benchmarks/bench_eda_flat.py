@@ -4,8 +4,9 @@ Usage: ``python benchmarks/bench_eda_flat.py [--data ../shared/data]``
 
 Stress-Predict's Empatica E4 EDA (4 Hz, µS), cut into 60-s windows (inside the plausible
 range): the share of windows :func:`affectstream.signal.eda._frozen` calls a frozen value
-plus noise, and the same for each window with its values replaced by its mean plus 0.001 µS
-Gaussian noise (which it should all reject).
+plus noise (with the share of repeated raw values, as the processor has it), and the same
+for each window with its values replaced by its mean plus 0.001 µS Gaussian noise (which it
+should all reject).
 """
 
 from __future__ import annotations
@@ -17,6 +18,11 @@ from pathlib import Path
 import numpy as np
 
 from affectstream.signal.eda import EDA_RANGE, _frozen
+
+
+def _repeated(x: np.ndarray) -> float:
+    """Share of samples equal to the one before (as the EDA processor counts them)."""
+    return float(np.mean(x[1:] == x[:-1]))
 
 
 def main() -> None:
@@ -35,8 +41,9 @@ def main() -> None:
             if w.min() < EDA_RANGE[0]:
                 continue
             windows += 1
-            real += _frozen(w, 1)
-            frozen += _frozen(w.mean() + rng.normal(0.0, 0.001, n), 1)
+            real += _frozen(w, 1, _repeated(w))
+            distorted = w.mean() + rng.normal(0.0, 0.001, n)
+            frozen += _frozen(distorted, 1, _repeated(distorted))
     out = {
         "participants": len(files),
         "windows": windows,

@@ -34,7 +34,8 @@ class SessionConfig:
         Reference period from the session start when the protocol has no baseline phase;
         defaults to the arousal bundle's ``baseline_seconds``.
     flush_interval : float
-        Seconds between store writes.
+        Seconds between store writes (a new estimate is written at once, unless the
+        store is failing).
     compute_interval : float
         Seconds between hand-overs of new blocks to the feature worker.
     max_pending_samples : int

@@ -13,7 +13,6 @@ while the backlog bound holds.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -85,6 +84,7 @@ class StoreWriter:
         self.latency_window_end: deque[float] = deque(maxlen=LATENCY_KEPT)
         self.latency_arrival: deque[float] = deque(maxlen=LATENCY_KEPT)
         self._backlog_warned = False
+        self._wake = asyncio.Event()  # set when an estimate waits: write before the tick
         # Losses inside the store (points it refused, bytes only spooled) count from here.
         self._delivery_start = store.delivery()
         self.delivery = DeliveryReport()
@@ -104,6 +104,10 @@ class StoreWriter:
             return
         self._derived.append((batch, latency))
         self._derived_points += len(batch)
+        if latency:
+            # An estimate is written now, not at the next flush tick: it is what live
+            # feedback waits for (window end -> stored estimate, docs/runtime.md).
+            self._wake.set()
         while self._derived_points > self.config.max_pending_points and len(self._derived) > 1:
             old, _ = self._derived.popleft()
             self._derived_points -= len(old)
@@ -206,13 +210,16 @@ class StoreWriter:
         self.store.write([*batches, *extra])
 
     async def write_loop(self, stop: asyncio.Event) -> None:
-        """Write every ``flush_interval`` (backing off while the store fails) until ``stop``."""
+        """Write every ``flush_interval`` (backing off while the store fails) until ``stop``.
+
+        New estimates are written at once rather than at the next interval, unless the
+        store is failing (then the backoff holds).
+        """
         failures = 0
         while not stop.is_set():
             interval = self.config.flush_interval  # up to 16 intervals while the store fails
             delay = backoff_delay(failures, interval, 16 * interval, jitter=False)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            await self._sleep(stop, delay, wake=failures == 0)
             if stop.is_set():
                 return
             ok = await self.write_once()
@@ -220,6 +227,18 @@ class StoreWriter:
             while ok and self.raw_samples >= self.config.max_write_samples and not stop.is_set():
                 ok = await self.write_once()
             failures = 0 if ok else failures + 1
+
+    async def _sleep(self, stop: asyncio.Event, delay: float, *, wake: bool) -> None:
+        """Wait ``delay`` s, or less when ``stop`` is set (or an estimate waits and ``wake``)."""
+        waits = [asyncio.ensure_future(stop.wait())]
+        if wake:
+            waits.append(asyncio.ensure_future(self._wake.wait()))
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in waits:
+                task.cancel()
+        self._wake.clear()
 
     async def final_flush(self) -> None:
         """Write everything left, retrying an unavailable store up to ``flush_timeout``."""

@@ -32,12 +32,19 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+from typing import Any
 
 import numpy as np
 import scipy.signal as sps
 
 from affectstream.signal._base import Buffer
 from affectstream.types import FloatArray
+
+_peaks: Any  # find_peaks' compiled steps (see most_prominent); the public function without
+try:
+    from scipy.signal import _peak_finding_utils as _peaks
+except ImportError:  # pragma: no cover - a scipy that moved them
+    _peaks = None
 
 logger = logging.getLogger(__name__)
 
@@ -96,11 +103,14 @@ class Boxcar:
         self._count += values.size
         # Output at padded position p: (S[p + ahead] - S[p - behind - 1]) / size, S[-1] = 0.
         stop = self._count - self.ahead
-        p = np.arange(self._emitted, max(stop, self._emitted))
-        hi = every[p + self.ahead - base]
-        lo_index = p - self.behind - 1 - base
-        lo = np.where(p - self.behind - 1 >= 0, every[np.maximum(lo_index, 0)], 0.0)
-        self._emitted = max(stop, self._emitted)
+        first, last = self._emitted, max(stop, self._emitted)  # positions [first, last)
+        # Slices, not index arrays: the positions are consecutive (a whole recording is
+        # one call, and fancy indexing of it costs several times the sums).
+        hi = every[first + self.ahead - base : last + self.ahead - base]
+        lo = np.zeros(last - first)
+        zeros = min(max(0, self.behind + 1 - first), last - first)  # S[negative] = 0
+        lo[zeros:] = every[first + zeros - self.behind - 1 - base : last - self.behind - 1 - base]
+        self._emitted = last
         keep = self.size + 1
         self._sums = every[-keep:]
         return np.asarray((hi - lo) / self.size, dtype=np.float64)
@@ -123,6 +133,8 @@ class EcgBeatDetector:
         self.avg = int(np.rint(AVG_WINDOW * sfreq))
         self.min_delay = int(np.rint(MIN_DELAY * sfreq))
         self.template = template
+        box = Boxcar(self.avg)
+        self._avg_shape = (box.behind, box.ahead, box.size)
         self.x = Buffer(1)  # cleaned ECG of the current run
         self.grad = Buffer(1)  # smoothgrad, by position
         self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
@@ -155,6 +167,8 @@ class EcgBeatDetector:
         finite = np.isfinite(x)
         start = self._n
         self._n += x.size
+        if finite.all():  # the usual block: one finite piece
+            return self._extend(start, x) if x.size else beats
         edges = np.flatnonzero(np.diff(np.concatenate(([1], finite.view(np.int8), [1]))))
         # Alternating [finite piece][NaN piece]...: handle each piece in order.
         cuts = np.concatenate(([0], edges, [x.size]))
@@ -210,14 +224,14 @@ class EcgBeatDetector:
         """
         if self._beg is not None or self._prev_q is not False or self._s_pos <= self._q_pos:
             return
-        box = Boxcar(self.avg)
-        lo = max(self._q_pos - box.behind, self.grad.start)
+        behind, ahead, size = self._avg_shape
+        lo = max(self._q_pos - behind, self.grad.start)
         known = self.grad.get(lo, self._s_pos)[:, 0]
         sums = np.concatenate(([0.0], np.cumsum(known)))
         p = np.arange(self._q_pos, self._s_pos)
-        start = np.maximum(p - box.behind, lo) - lo
-        stop = np.minimum(p + box.ahead + 1, self._s_pos) - lo
-        bound = (sums[stop] - sums[start]) / box.size
+        start = np.maximum(p - behind, lo) - lo
+        stop = np.minimum(p + ahead + 1, self._s_pos) - lo
+        bound = (sums[stop] - sums[start]) / size
         # A margin of 1e-9 covers the rounding of a sum formed differently from Boxcar's.
         quiet = known[p - lo] <= GRAD_THRESH_WEIGHT * bound * (1.0 - 1e-9)
         run = int(np.argmin(quiet)) if not quiet.all() else quiet.size
@@ -276,16 +290,9 @@ class EcgBeatDetector:
         self.lengths.append(end - beg)
         if end - beg < sum(self.lengths) / len(self.lengths) * MIN_LEN_WEIGHT:
             return None
-        data = self.x.view(beg, end)[:, 0]
-        step = np.diff(data)
-        tops = np.flatnonzero((step[:-1] > 0) & (step[1:] < 0))
-        if tops.size == 1 and np.all(step != 0):
-            top = int(tops[0]) + 1  # one strict local maximum: the most prominent one
-        else:  # plateaus or several maxima: scipy's prominence, as NeuroKit2
-            locmax, props = sps.find_peaks(data, prominence=(None, None))
-            if locmax.size == 0:
-                return None
-            top = int(locmax[np.argmax(props["prominences"])])
+        top = most_prominent(self.x.view(beg, end)[:, 0])
+        if top is None:
+            return None
         peak = beg + top
         if peak - self.last_peak <= self.min_delay:
             return None  # refractory: one beat per 0.3 s
@@ -309,10 +316,7 @@ class EcgBeatDetector:
         waves = self.x.view(lo, self.x.stop)[:, 0][np.asarray(whole)[:, None] - lo + offsets]
         recent = list(self.waves)
         history = np.vstack([*recent, waves]) if recent else waves
-        templates = np.empty_like(waves)
-        for j in range(len(whole)):
-            stop = len(recent) + j + 1
-            templates[j] = history[max(0, stop - TEMPLATE_BEATS) : stop].mean(axis=0)
+        templates = _templates(history, len(recent))
         self.waves.extend(waves[-TEMPLATE_BEATS:].copy())
         wc = waves - waves.mean(axis=1, keepdims=True)
         tc = templates - templates.mean(axis=1, keepdims=True)
@@ -321,6 +325,50 @@ class EcgBeatDetector:
         corr = np.divide(num, denom, out=np.zeros(len(whole)), where=denom > 0)
         quality = dict(zip(whole, np.clip(corr, 0.0, 1.0).tolist(), strict=True))
         return [(p, quality.get(p, 0.0)) for p in peaks]
+
+
+def _templates(history: FloatArray, first: int) -> FloatArray:
+    """Mean of each row from ``first`` on with up to TEMPLATE_BEATS - 1 rows before it.
+
+    Equal, bit for bit, to ``history[max(0, j + 1 - TEMPLATE_BEATS) : j + 1].mean(axis=0)``
+    for each row ``j``: the rows are added in the same order (one after the other, as
+    numpy reduces over the first axis) and the sum divided by the count, but all rows at
+    once instead of a mean per beat.
+    """
+    if history.shape[0] - first <= 2:  # a beat or two (live): numpy's mean is cheaper
+        rows = [
+            history[max(0, j + 1 - TEMPLATE_BEATS) : j + 1].mean(axis=0)
+            for j in range(first, history.shape[0])
+        ]
+        return np.asarray(rows, dtype=np.float64).reshape(-1, history.shape[1])
+    stops = np.arange(first + 1, history.shape[0] + 1)
+    starts = np.maximum(stops - TEMPLATE_BEATS, 0)
+    counts = stops - starts
+    total = history[starts].copy()
+    for k in range(1, TEMPLATE_BEATS):
+        more = counts > k
+        total[more] += history[starts[more] + k]
+    out: FloatArray = total / counts[:, None]
+    return out
+
+
+def most_prominent(data: FloatArray) -> int | None:
+    """Position of the most prominent local maximum of ``data`` (None if it has none).
+
+    ``scipy.signal.find_peaks(data, prominence=(None, None))`` and the first of the largest
+    prominences, as NeuroKit2 picks the R peak of a QRS; called once per beat, so the two
+    compiled steps of ``find_peaks`` are called directly when scipy has them (its argument
+    checks cost more than the work on a QRS-long slice).
+    """
+    x = np.ascontiguousarray(data, dtype=np.float64)
+    if _peaks is None:
+        locmax, props = sps.find_peaks(x, prominence=(None, None))
+        return int(locmax[np.argmax(props["prominences"])]) if locmax.size else None
+    locmax = _peaks._local_maxima_1d(x)[0]
+    if locmax.size <= 1:
+        return int(locmax[0]) if locmax.size else None
+    prominences = _peaks._peak_prominences(x, locmax, -1)[0]
+    return int(locmax[np.argmax(prominences)])
 
 
 def _empty_at(position: int) -> Buffer:

@@ -55,6 +55,14 @@ MAX_SCR_RATE = 40.0
 #: of windows are this flat, all moving by at most 1-2 of the E4's 0.0009-µS steps in a minute
 #: (``python benchmarks/bench_eda_flat.py``).
 FLAT_MAX_STD, FLAT_NOISE_RATIO = 0.0015, 0.7
+#: ...unless the raw readings repeat (at least this share of samples equal to the one
+#: before): then the signal sits on the device's own resolution steps, a skin conductance
+#: stable within one step (0.0009 µS on the E4), not noise on a stuck value, which is never
+#: repeated exactly. Those are the flat real windows above: 31-59 % repeated samples (median
+#: 41 %, at most 8 distinct values in a minute); a frozen value plus 0.001 µS noise repeats
+#: none (``python benchmarks/bench_eda_flat.py``). A value repeated for FLAT_SECONDS is still
+#: a flat line.
+QUANTIZED_SHARE = 0.2
 #: SCR detection segments: length, context before (for onsets) and after (to confirm peaks),
 #: in seconds. A peak is final once a lower sample follows it, so at 4 Hz one sample after it
 #: (0.25 s) is enough; rows wait at most SCR_SEGMENT + SCR_AFTER for the EDA stream.
@@ -116,7 +124,7 @@ class EdaProcessor(Processor):
         clean = butter(4, 3.0, "lowpass", sfreq) if sfreq > 6 else None
         self.clean = CausalFilter(clean, 1) if clean is not None else None
         self.high = CausalFilter(butter(1, 0.05, "highpass", sfreq), 1)  # type: ignore[arg-type]
-        self.buffer = Buffer(3)  # tonic, phasic, sample is good
+        self.buffer = Buffer(4)  # tonic, phasic, sample is good, raw value repeated
         self.flat_run = 0
         self.last_value = math.nan
         self.segment = round(SCR_SEGMENT * sfreq)
@@ -146,8 +154,8 @@ class EdaProcessor(Processor):
                 f"by 1000) or kΩ skin resistance (µS = 1000 / kΩ)."
             )
 
-    def _good(self, x: FloatArray) -> FloatArray:
-        """Per-sample validity: finite, in range, plausible slope, not a flat line."""
+    def _good(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """Per-sample validity (finite, in range, plausible slope, not a flat line), repeats."""
         sfreq = self.rate
         previous = np.concatenate(([self.last_value], x[:-1]))
         slope = np.abs(x - previous) * sfreq
@@ -160,14 +168,15 @@ class EdaProcessor(Processor):
         self.flat_run = int(run[-1])
         good &= run < FLAT_SECONDS * sfreq
         self.last_value = float(x[-1])
-        return good.astype(np.float64)
+        return good.astype(np.float64), same.astype(np.float64)
 
     def add_samples(self, values: FloatArray) -> None:
         raw = values[:, :1]
         cleaned = self.clean(raw) if self.clean is not None else raw
         phasic = self.high(cleaned)[:, 0]
         tonic = cleaned[:, 0] - phasic
-        self.buffer.append(np.column_stack((tonic, phasic, self._good(raw[:, 0]))))
+        good, repeated = self._good(raw[:, 0])
+        self.buffer.append(np.column_stack((tonic, phasic, good, repeated)))
         ready = (self.n - self.after) // self.segment  # segments whose look-ahead arrived
         if ready > self.segments_done:
             self._detect(self.segments_done, ready)
@@ -228,7 +237,8 @@ class EdaProcessor(Processor):
         if quality == 0.0:
             return self.nan_features(), 0.0, "no valid EDA samples"
         tonic, phasic = data[:, 0], data[:, 1]
-        if _frozen(tonic + phasic, max(1, round(0.25 * sfreq))):
+        repeated = float(np.mean(data[:, 3][good > 0]))
+        if _frozen(tonic + phasic, max(1, round(0.25 * sfreq)), repeated):
             return self.nan_features(), 0.0, "flat EDA: only sensor noise (electrode off?)"
         lo = np.searchsorted(self.scr_peak, start, side="left")
         hi = np.searchsorted(self.scr_peak, stop, side="left")
@@ -258,8 +268,12 @@ class EdaProcessor(Processor):
             self.scr_risetime = self.scr_risetime[first:]
 
 
-def _frozen(cleaned: FloatArray, lag: int) -> bool:
-    """Whether ``cleaned`` is a frozen value plus noise (see :data:`FLAT_MAX_STD`)."""
+def _frozen(cleaned: FloatArray, lag: int, repeated: float = 0.0) -> bool:
+    """Whether ``cleaned`` is a frozen value plus noise (see :data:`FLAT_MAX_STD`).
+
+    ``repeated`` is the share of raw samples equal to the one before (see
+    :data:`QUANTIZED_SHARE`).
+    """
     x = cleaned[np.isfinite(cleaned)]
     if x.size <= lag + 2:
         return False
@@ -268,6 +282,8 @@ def _frozen(cleaned: FloatArray, lag: int) -> bool:
         return False
     if spread == 0.0:
         return True
+    if repeated >= QUANTIZED_SHARE:
+        return False
     change = float(np.std(x[lag:] - x[:-lag], ddof=1))
     return change / (math.sqrt(2.0) * spread) > FLAT_NOISE_RATIO
 

@@ -254,7 +254,10 @@ class StreamingExtractor:
         end = self._next_end()
         holds = reach >= end and processor.ready_until() < end
         if span < self.min_chunk and not processor.paused and not holds:
-            return []
+            # Live, an event stream's row can be let through by the newest data of the
+            # others (see _ready) while nothing is fed: check now rather than at the next
+            # feed, which may be the next event (up to a second later for heart rate).
+            return self._emit(final=False) if self._event_delay else []
         self._feed_pending(block.stream)
         return self._emit(final=False)
 

@@ -10,9 +10,16 @@ import numpy as np
 import pandas as pd
 import pytest
 import scipy.ndimage as ndi
+import scipy.signal as sps
 
 from affectstream.signal import WindowConfig
-from affectstream.signal.beats import Boxcar, EcgBeatDetector
+from affectstream.signal.beats import (
+    TEMPLATE_BEATS,
+    Boxcar,
+    EcgBeatDetector,
+    _templates,
+    most_prominent,
+)
 from affectstream.signal.hrv import HrvProcessor, detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
@@ -124,3 +131,26 @@ def test_real_ecg_beats_agree_with_neurokit_offline(
     distance = np.abs(found[:, None] - reference[None, :])
     assert np.mean(distance.min(axis=0) < 0.05) >= 0.99  # sensitivity
     assert np.mean(distance.min(axis=1) < 0.05) >= 0.99  # positive predictive value
+
+
+def test_most_prominent_is_find_peaks_choice_plateaus_and_ties_included() -> None:
+    rng = np.random.default_rng(11)
+    for n in range(3, 60):
+        # Rounded values make plateaus and equal prominences common.
+        data = np.round(rng.normal(size=n) * 3.0) / 3.0
+        locmax, props = sps.find_peaks(data, prominence=(None, None))
+        expected = int(locmax[np.argmax(props["prominences"])]) if locmax.size else None
+        assert most_prominent(data) == expected
+
+
+@pytest.mark.parametrize("first", [0, 3, TEMPLATE_BEATS + 2])
+@pytest.mark.parametrize("new", [1, 2, 9])
+def test_templates_equal_the_mean_of_each_beats_recent_waveforms_bit_for_bit(
+    first: int, new: int
+) -> None:
+    history = np.random.default_rng(first + new).normal(size=(first + new, 23)) * 1e3
+    expected = [
+        history[max(0, j + 1 - TEMPLATE_BEATS) : j + 1].mean(axis=0)
+        for j in range(first, first + new)
+    ]
+    np.testing.assert_array_equal(_templates(history, first), np.asarray(expected))

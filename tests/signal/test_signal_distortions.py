@@ -96,6 +96,16 @@ def frozen(block: SampleBlock, noise: float = 0.001, seed: int = 0) -> SampleBlo
     return replaced(block, values)
 
 
+def _first_minutes(blocks: list[SampleBlock], minutes: int) -> SampleBlock:
+    """The first ``minutes`` of the 4-Hz E4 EDA block among ``blocks``."""
+    eda = next(b for b in blocks if b.modality == "eda")
+    first = slice(0, minutes * 60 * 4)
+    return SampleBlock(
+        stream=eda.stream, modality="eda", channels=eda.channels, unit=eda.unit, sfreq=4.0,
+        t=eda.t[first], values=eda.values[first], index=eda.index[first],
+    )  # fmt: skip
+
+
 def check_frozen(eda: SampleBlock) -> None:
     config = WindowConfig()
     clean = extract_features([eda], config)
@@ -113,11 +123,23 @@ def test_frozen_eda_on_synthetic_eda() -> None:
 @pytest.mark.shared_data
 def test_frozen_eda_on_real_e4_eda(shared_data: Path) -> None:
     recording = load_recording(shared_data / "stress-predict" / "Raw_data" / "S12")
-    eda = next(b for b in recording.blocks if b.modality == "eda")
-    first_10_minutes = slice(0, 600 * 4)
-    eda = SampleBlock(
-        stream=eda.stream, modality="eda", channels=eda.channels, unit=eda.unit, sfreq=4.0,
-        t=eda.t[first_10_minutes], values=eda.values[first_10_minutes],
-        index=eda.index[first_10_minutes],
-    )  # fmt: skip
-    check_frozen(eda)
+    check_frozen(_first_minutes(recording.blocks, 10))
+
+
+@pytest.mark.shared_data
+def test_real_eda_stable_within_the_e4_resolution_is_usable_and_its_frozen_copy_is_not(
+    shared_data: Path,
+) -> None:
+    # S08's E4 skin conductance holds within one or two 0.0009-µS steps for minutes at a
+    # time: a real, stable level (its raw values repeat), which the flat rule rejected.
+    recording = load_recording(shared_data / "stress-predict" / "Raw_data" / "S08")
+    eda = _first_minutes(recording.blocks, 15)
+    config = WindowConfig(window=60.0, step=60.0)
+    rows = extract_features([eda], config)
+    raw = eda.values[:, 0]
+    ends = ((rows["t_end"].to_numpy() - float(eda.t[0])) * 4.0).round().astype(int)
+    stable = [i for i, end in enumerate(ends) if np.std(raw[end - 240 : end], ddof=1) < 0.0015]
+    assert len(stable) >= 3  # the input has such windows
+    assert rows["usable_eda"].iloc[stable].all()
+    bad = extract_features([frozen(eda)], config)
+    assert (bad["quality_eda"] == 0.0).all()

@@ -13,9 +13,9 @@ T0 = 1_700_000_000.0
 CONFIG = WindowConfig(window=20.0, step=2.0, origin=T0)
 
 
-def _heart_rate(duration: float) -> SampleBlock:
+def _heart_rate(duration: float, offset: float = 0.3) -> SampleBlock:
     """Heart rate once a second, an event stream (as the BLE Heart Rate service gives)."""
-    t = T0 + np.arange(0.3, duration, 1.0)
+    t = T0 + np.arange(offset, duration, 1.0)
     return SampleBlock(
         stream="s/hr",
         modality="hr",
@@ -71,4 +71,19 @@ def test_an_event_stream_does_not_hold_rows_until_its_next_event() -> None:
     rows, waits = _live(blocks, 0.25)
     # Without the rule rows waited for the next heart-rate event (up to 1 s).
     assert waits.max() <= 0.25 + 0.5
+    pd.testing.assert_frame_equal(rows, extract_features(blocks, CONFIG), check_exact=True)
+
+
+def test_an_event_stream_row_goes_out_once_the_others_pass_it_without_a_new_feed() -> None:
+    # EEG is ready as soon as its samples are fed; the rule lets heart rate through 0.25 s
+    # later, while EEG chunks are only gathered (min_chunk = step): the row must go out
+    # then, not at the next heart-rate event or the next EEG feed (up to a step later).
+    duration = 60.0
+    eeg = synthetic_recording(duration / 60, seed=5).blocks[2]
+    assert eeg.modality == "eeg"
+    # Events 0.8 s after each window end: waiting for the next one would show.
+    blocks = [eeg, _heart_rate(duration, offset=0.8)]
+    chunk = 0.05
+    rows, waits = _live(blocks, chunk)
+    assert waits.max() <= 0.25 + 2 * chunk
     pd.testing.assert_frame_equal(rows, extract_features(blocks, CONFIG), check_exact=True)
