@@ -90,10 +90,10 @@ def native_memory() -> dict[str, float]:
     Returns
     -------
     dict
-        ``threads``; on Linux ``anon_mb``, ``file_mb`` and ``shmem_mb`` (the parts of
-        RSS); with glibc ``malloc_used_mb`` (in use), ``malloc_free_mb`` (free but
-        kept by the allocator) and ``mmap_mb``; with pyarrow loaded ``arrow_pool_mb``
-        (allocated from its pool) and ``arrow_peak_mb``.
+        ``threads`` (Python's); on Linux ``os_threads`` and ``anon_mb``, ``file_mb``,
+        ``shmem_mb`` (the parts of RSS); with glibc ``malloc_used_mb`` (in use),
+        ``malloc_free_mb`` (free but kept by the allocator) and ``mmap_mb``; with pyarrow
+        loaded ``arrow_pool_mb`` (allocated from its pool) and ``arrow_peak_mb``.
     """
     out: dict[str, float] = {"threads": float(threading.active_count())}
     out.update(_rss_parts())
@@ -128,6 +128,8 @@ def _rss_parts() -> dict[str, float]:
                 key, _, value = line.partition(":")
                 if key in ("RssAnon", "RssFile", "RssShmem"):
                     out[f"{key[3:].lower()}_mb"] = round(int(value.split()[0]) / 1e3, 2)
+                elif key == "Threads":  # native ones too (OpenMP, OpenBLAS, liblsl)
+                    out["os_threads"] = float(value)
     except (OSError, ValueError, IndexError):
         pass
     return out
@@ -192,7 +194,9 @@ async def soak(
     dict
         ``minutes``, ``wall_s``, ``rss_mb`` (start, end, max), ``rss_slope_mb_per_h``
         (after warm-up), ``samples`` (``[seconds, rss_mb]``, plus the traced Python heap in
-        MB when tracing), ``stalls`` (how many bursts were provoked), the session's
+        MB when tracing), ``native`` (:func:`native_memory` at each sample),
+        ``anon_slope_mb_per_h`` (the slope of anonymous RSS alone), ``stalls`` (how many
+        bursts were provoked), ``stall`` (the settings), the session's
         ``stored`` / ``not_stored`` and ``feature_skipped`` (samples that skipped the
         extractor), and with tracing ``top_growth`` (see :func:`_growth`).
     """
