@@ -25,6 +25,26 @@ def register(subparsers: Any) -> None:
     parser.add_argument("--minutes", type=float, required=True, help="session minutes")
     parser.add_argument("--kinds", default="hr,polar,eda,muse", help="emulated devices")
     parser.add_argument("--sample-seconds", type=float, default=5.0, help="RSS sample period")
+    parser.add_argument(
+        "--stall-every",
+        type=float,
+        metavar="S",
+        help="provoke a burst every S seconds: the devices fall behind, then catch up at once",
+    )
+    parser.add_argument("--stall-seconds", type=float, default=20.0, help="length of a stall")
+    parser.add_argument(
+        "--stall-mode",
+        choices=["loop", "device"],
+        default="loop",
+        help="loop: block the event loop (a starved host); device: devices hold notifications",
+    )
+    parser.add_argument(
+        "--tracemalloc",
+        type=int,
+        default=0,
+        metavar="FRAMES",
+        help="trace Python allocations (FRAMES per traceback) and report the top growth",
+    )
     add_emulated_run_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -40,6 +60,10 @@ def run(args: argparse.Namespace) -> int:
 
     check_positive("--minutes", args.minutes)
     check_positive("--sample-seconds", args.sample_seconds)
+    check_positive("--stall-seconds", args.stall_seconds)
+    check_positive("--tracemalloc", args.tracemalloc, allow_zero=True)
+    if args.stall_every is not None:
+        check_positive("--stall-every", args.stall_every)
     bundle = emulated_bundle(args.model)
     with run_store(args.store, "affectstream-soak-") as store:
         result = asyncio.run(
@@ -49,6 +73,10 @@ def run(args: argparse.Namespace) -> int:
                 bundle,
                 kinds=args.kinds,
                 sample_seconds=args.sample_seconds,
+                stall_every=args.stall_every,
+                stall_seconds=args.stall_seconds,
+                stall_mode=args.stall_mode,
+                trace_frames=args.tracemalloc,
             )
         )
     slope = result["rss_slope_mb_per_h"]

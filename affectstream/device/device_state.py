@@ -123,6 +123,8 @@ class SupervisedDevice:
         self.link: LinkState = "connecting"
         self.task: asyncio.Task[None] | None = None
         self.keep_alive: asyncio.Task[None] | None = None
+        #: Characteristics notifying on the current link (unsubscribed at stop).
+        self.notify_uuids: list[str] = []
 
 
 def snapshot(device: SupervisedDevice) -> DeviceState:

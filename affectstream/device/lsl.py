@@ -44,6 +44,10 @@ logger = logging.getLogger(__name__)
 
 #: Seconds a pull loop sleeps between non-blocking pulls.
 POLL_INTERVAL_S = 0.02
+#: At stop, samples already on their way (in liblsl's buffers or on the socket) are still
+#: taken in until no stream delivered for DRAIN_QUIET_S, for at most DRAIN_MAX_S.
+DRAIN_QUIET_S = 0.3
+DRAIN_MAX_S = 2.0
 
 
 class LslStream:
@@ -284,22 +288,33 @@ class LslSource:
                 "give the outlets distinct names."
             )
 
-    def _pull_once(self, stream: LslStream) -> None:
-        """Deliver what the inlet holds now (never waits)."""
+    def _pull_once(self, stream: LslStream) -> int:
+        """Deliver what the inlet holds now (never waits); the samples pulled."""
         try:
             samples, stamps = stream.inlet.pull_chunk(timeout=0.0)
         except RuntimeError as exc:  # liblsl's errors (pylsl's LostError, TimeoutError, ...)
             logger.warning("%s: pull failed (%s); retrying", stream.stream_id, exc)
-            return
+            return 0
         if not stamps:
-            return
+            return 0
         if stream.modality == "markers":
             self._markers(stream, samples, stamps)
-            return
+            return len(stamps)
         values = np.asarray(samples, dtype=np.float64).reshape(len(stamps), len(stream.channels))
         block = stream.block(values, np.asarray(stamps, dtype=np.float64))
         if block is not None:
             self.on_block(block)
+        return len(stamps)
+
+    async def _drain(self) -> None:
+        """Pull until every stream was quiet for DRAIN_QUIET_S (at most DRAIN_MAX_S)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + DRAIN_MAX_S
+        quiet_since = loop.time()
+        while loop.time() < deadline and loop.time() - quiet_since < DRAIN_QUIET_S:
+            if sum(self._pull_once(stream) for stream in self.streams):
+                quiet_since = loop.time()
+            await asyncio.sleep(POLL_INTERVAL_S)
 
     async def _pull(self, stream: LslStream) -> None:
         while True:
@@ -319,15 +334,21 @@ class LslSource:
                 self.on_marker(label, stamp + stream.epoch_offset)
 
     async def stop(self) -> None:
-        """Stop pulling (after a last pull) and close the inlets."""
+        """Stop pulling, after taking in what is on its way (bounded), and close the inlets.
+
+        An outlet cannot say what it pushed, so what is "on its way" is what keeps arriving:
+        pulling goes on until no stream delivered for ``DRAIN_QUIET_S`` (at most
+        ``DRAIN_MAX_S``), so samples pushed just before the stop and still in liblsl's
+        buffers or on the socket of a loaded machine are stored, not dropped.
+        """
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+        await self._drain()
         for stream in self.streams:
-            self._pull_once(stream)  # what arrived since the last poll
             with contextlib.suppress(RuntimeError):  # pylsl's errors: the stream is gone
                 stream.inlet.close_stream()
 

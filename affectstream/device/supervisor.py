@@ -66,6 +66,11 @@ _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$"
 
 #: Errors after which a reconnect is worth trying.
 _LINK_ERRORS = (BleakError, DeviceError, TimeoutError, OSError, EOFError)
+#: Seconds the stop may spend unsubscribing, the barrier that brings in every notification
+#: the devices sent before it (see Supervisor._disconnect).
+DRAIN_TIMEOUT_S = 5.0
+#: Client Characteristic Configuration descriptor (turns notifications on and off).
+CCCD = "00002902-0000-1000-8000-00805f9b34fb"
 
 
 def bluetooth_unavailable(exc: BaseException) -> DeviceError:
@@ -388,8 +393,10 @@ class Supervisor:
                     spec, f"{device.name}/{spec.kind}", device.name, self.clock_window
                 )
         handler = self._handler(device, driver)
+        device.notify_uuids = []
         for uuid in uuids:
             await client.start_notify(uuid, handler)
+            device.notify_uuids.append(uuid)
         await driver.start(client)
         device.keep_alive = asyncio.create_task(self._keep_alive(device, driver, client))
 
@@ -517,6 +524,16 @@ class Supervisor:
             state.pending_reason = "disconnect"
 
     async def _disconnect(self, device: SupervisedDevice) -> None:
+        """Stop streaming, take in what the device already sent, then disconnect.
+
+        After the stop commands, one read request makes the round trip: ATT keeps order on
+        a link, so when its response is back, every notification the device sent before it
+        answered (before it stopped, for a device with a stop command) has reached the
+        handler. What the driver then still holds (e.g. a Muse packet some electrodes of
+        which had arrived) is delivered, not dropped. A device without a stop command (a
+        heart-rate strap) streams until the link closes; a notification in flight at that
+        moment cannot be told from one never sent.
+        """
         if device.keep_alive is not None:
             device.keep_alive.cancel()
             device.keep_alive = None
@@ -528,5 +545,27 @@ class Supervisor:
                 await asyncio.wait_for(device.driver.stop(client), 3.0)
         except (TimeoutError, *_LINK_ERRORS) as exc:
             logger.debug("%s: stop command failed: %s", device.name, exc)
+        await self._drain(device, client)
+        if device.driver is not None:
+            self._ingest(device, device.driver.flush(), self.now())
         with contextlib.suppress(*_LINK_ERRORS):
             await asyncio.wait_for(client.disconnect(), 5.0)
+
+    async def _drain(self, device: SupervisedDevice, client: BleakClient) -> None:
+        """One bounded read round trip: the barrier of :meth:`_disconnect`."""
+        uuids, device.notify_uuids = device.notify_uuids, []
+        characteristic = client.services.get_characteristic(uuids[0]) if uuids else None
+        cccd = characteristic.get_descriptor(CCCD) if characteristic is not None else None
+        if cccd is None or not client.is_connected:
+            return
+        try:
+            await asyncio.wait_for(client.read_gatt_descriptor(cccd.handle), DRAIN_TIMEOUT_S)
+        except (TimeoutError, ValueError, *_LINK_ERRORS) as exc:
+            # What is still in flight is not delivered; the host cannot know it here.
+            logger.warning(
+                "%s: no answer within %g s at stop (%s); notifications still in flight "
+                "are not stored",
+                device.name,
+                DRAIN_TIMEOUT_S,
+                exc or type(exc).__name__,
+            )

@@ -7,23 +7,36 @@ The process's resident memory (RSS) is sampled every ``sample_seconds``; after a
 (the first ``warmup_fraction`` of the run: caches, the extractor's windows and the SQLite
 page cache fill), a least-squares line through the samples gives the growth per hour.
 Bounded memory shows as a slope near zero.
+
+Bursts can be provoked on purpose (``stall_every``): every so often either the event loop
+is blocked (``"loop"``: the host is starved, every device falls behind and then delivers
+its backlog at once, as under heavy machine load) or the devices hold their notifications
+(``"device"``: a buffered stall, then a burst). With ``trace_frames`` the Python heap is
+traced (:mod:`tracemalloc`): its size at every sample, and the allocations that grew most
+between the end of warm-up and the end of the run, by traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import logging
 import os
+import sys
+import threading
 import time
+import tracemalloc
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
+from affectstream._validate import check_positive
 from affectstream.device.emulation import VirtualRadio, make_emulated
 from affectstream.device.supervisor import DeviceTarget, Supervisor
+from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle
 from affectstream.runtime.estimator import LiveEstimator
 from affectstream.runtime.session import LiveSession, SessionConfig
@@ -32,7 +45,11 @@ from affectstream.store import EmbeddedStore
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["rss_bytes", "soak"]
+__all__ = ["STALL_MODES", "native_memory", "rss_bytes", "soak"]
+
+#: How a burst is provoked (see the module docstring).
+STALL_MODES = ("loop", "device")
+TOP_GROWTH = 15  # allocation sites reported
 
 
 def rss_bytes() -> int:
@@ -51,6 +68,89 @@ def rss_bytes() -> int:
         return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
+def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> list[dict[str, Any]]:
+    """The allocation sites whose live size grew most from ``before`` to ``after``."""
+    skip = [tracemalloc.Filter(False, tracemalloc.__file__)]
+    stats = after.filter_traces(skip).compare_to(before.filter_traces(skip), "traceback")
+    stats.sort(key=lambda stat: stat.size_diff, reverse=True)
+    return [
+        {
+            "size_diff_kb": round(stat.size_diff / 1024, 1),
+            "size_kb": round(stat.size / 1024, 1),
+            "count_diff": stat.count_diff,
+            "traceback": [f"{frame.filename}:{frame.lineno}" for frame in stat.traceback],
+        }
+        for stat in stats[:TOP_GROWTH]
+    ]
+
+
+def native_memory() -> dict[str, float]:
+    """Where memory outside the Python heap sits: threads, glibc's heap, pyarrow's pool.
+
+    Returns
+    -------
+    dict
+        ``threads`` (Python's); on Linux ``os_threads`` and ``anon_mb``, ``file_mb``,
+        ``shmem_mb`` (the parts of RSS); with glibc ``malloc_used_mb`` (in use),
+        ``malloc_free_mb`` (free but kept by the allocator) and ``mmap_mb``; with pyarrow
+        loaded ``arrow_pool_mb`` (allocated from its pool) and ``arrow_peak_mb``.
+    """
+    out: dict[str, float] = {"threads": float(threading.active_count())}
+    out.update(_rss_parts())
+    info = _mallinfo2()
+    if info is not None:
+        out.update(info)
+    arrow = sys.modules.get("pyarrow")
+    if arrow is not None:
+        pool = arrow.default_memory_pool()
+        out["arrow_pool_mb"] = round(pool.bytes_allocated() / 1e6, 2)
+        out["arrow_peak_mb"] = round(pool.max_memory() / 1e6, 2)
+    return out
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [
+        (name, ctypes.c_size_t)
+        for name in (
+            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+            "uordblks", "fordblks", "keepcost",
+        )
+    ]  # fmt: skip
+
+
+def _rss_parts() -> dict[str, float]:
+    """RSS split by kind (Linux): anonymous (heaps, arrays) vs file-backed (code pages of
+    libraries faulted in as new code paths run, memory-mapped files)."""
+    out: dict[str, float] = {}
+    try:
+        with open("/proc/self/status") as handle:
+            for line in handle:
+                key, _, value = line.partition(":")
+                if key in ("RssAnon", "RssFile", "RssShmem"):
+                    out[f"{key[3:].lower()}_mb"] = round(int(value.split()[0]) / 1e3, 2)
+                elif key == "Threads":  # native ones too (OpenMP, OpenBLAS, liblsl)
+                    out["os_threads"] = float(value)
+    except (OSError, ValueError, IndexError):
+        pass
+    return out
+
+
+def _mallinfo2() -> dict[str, float] | None:
+    """glibc's own account of its heap (None off glibc or before glibc 2.33)."""
+    try:
+        libc = ctypes.CDLL(None)
+        call = libc.mallinfo2
+    except (OSError, AttributeError):
+        return None
+    call.restype = _MallInfo2
+    info = call()
+    return {
+        "malloc_used_mb": round(info.uordblks / 1e6, 2),
+        "malloc_free_mb": round(info.fordblks / 1e6, 2),
+        "mmap_mb": round(info.hblkhd / 1e6, 2),
+    }
+
+
 async def soak(
     minutes: float,
     store_path: Path,
@@ -59,6 +159,10 @@ async def soak(
     kinds: str = "hr,polar,eda,muse",
     sample_seconds: float = 5.0,
     warmup_fraction: float = 0.25,
+    stall_every: float | None = None,
+    stall_seconds: float = 20.0,
+    stall_mode: Literal["loop", "device"] = "loop",
+    trace_frames: int = 0,
 ) -> dict[str, Any]:
     """Run one emulated participant for ``minutes`` and track RSS.
 
@@ -76,18 +180,42 @@ async def soak(
         Wall seconds between RSS samples.
     warmup_fraction : float
         Share of the run left out of the slope.
+    stall_every : float, optional
+        Provoke a burst every this many seconds (none by default).
+    stall_seconds : float
+        Length of each stall.
+    stall_mode : {"loop", "device"}
+        Block the event loop (the host is starved) or hold the devices' notifications.
+    trace_frames : int
+        Trace Python allocations with this many frames per traceback (0: off; slow).
 
     Returns
     -------
     dict
         ``minutes``, ``wall_s``, ``rss_mb`` (start, end, max), ``rss_slope_mb_per_h``
-        (after warm-up), ``samples`` (``[seconds, rss_mb]``), and the session's
-        ``stored`` / ``not_stored``.
+        (after warm-up), ``samples`` (``[seconds, rss_mb]``, plus the traced Python heap in
+        MB when tracing), ``native`` (:func:`native_memory` at each sample),
+        ``anon_slope_mb_per_h`` (the slope of anonymous RSS alone), ``stalls`` (how many
+        bursts were provoked), ``stall`` (the settings), the session's
+        ``stored`` / ``not_stored`` and ``feature_skipped`` (samples that skipped the
+        extractor), and with tracing ``top_growth`` (see :func:`_growth`).
     """
+    if stall_mode not in STALL_MODES:
+        raise ConfigError(
+            f"stall mode must be one of {', '.join(STALL_MODES)}, got {stall_mode!r}."
+        )
+    if stall_every is not None:
+        check_positive("stall_every", stall_every)
+        check_positive("stall_seconds", stall_seconds)
     seconds = minutes * 60.0
-    samples: list[tuple[float, float]] = []
+    samples: list[list[float]] = []
+    native: list[dict[str, float]] = []
     window = WindowConfig(window=30.0, step=5.0)
     config = SessionConfig(participant="soak", window=window, baseline_seconds=window.window)
+    if trace_frames:
+        tracemalloc.start(trace_frames)
+    snapshots: dict[str, tracemalloc.Snapshot] = {}
+    stalls = 0
     started = time.monotonic()
     with EmbeddedStore(store_path, synchronous="normal") as store:
         async with VirtualRadio() as radio:
@@ -109,23 +237,55 @@ async def soak(
                 while True:
                     gc.collect()  # measure what is kept, not garbage not yet collected
                     elapsed = time.monotonic() - started
-                    samples.append((elapsed, rss_bytes() / 1e6))
+                    point = [elapsed, rss_bytes() / 1e6]
+                    if trace_frames:
+                        point.append(tracemalloc.get_traced_memory()[0] / 1e6)
+                        # The last snapshot before the end; the first one after warm-up.
+                        key = "end" if "warm" in snapshots else "warm"
+                        if key == "end" or elapsed >= warmup_fraction * seconds:
+                            snapshots[key] = tracemalloc.take_snapshot()
+                    samples.append(point)
+                    native.append({"t": round(elapsed, 1), **native_memory()})
                     await asyncio.sleep(sample_seconds)
 
-            sampler = asyncio.create_task(sample())
+            async def provoke() -> None:
+                nonlocal stalls
+                await session.streaming.wait()
+                assert stall_every is not None
+                while True:
+                    await asyncio.sleep(stall_every)
+                    logger.info("soak: %s stall of %g s", stall_mode, stall_seconds)
+                    if stall_mode == "loop":
+                        time.sleep(stall_seconds)  # blocks the loop on purpose: a starved host
+                    else:
+                        for peripheral in peripherals:
+                            peripheral.stall(stall_seconds, drop=False)
+                    stalls += 1
+
+            helpers = [asyncio.create_task(sample())]
+            if stall_every is not None:
+                helpers.append(asyncio.create_task(provoke()))
             try:
                 summary = await session.run(supervisor, duration=seconds)
             finally:
-                sampler.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await sampler
-    times = np.array([t for t, _ in samples])
-    rss = np.array([m for _, m in samples])
+                for task in helpers:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+    top_growth = _growth(snapshots["warm"], snapshots["end"]) if len(snapshots) == 2 else None
+    if trace_frames:
+        tracemalloc.stop()
+    times = np.array([point[0] for point in samples])
+    rss = np.array([point[1] for point in samples])
     kept = times >= warmup_fraction * times[-1] if len(times) else times.astype(bool)
     slope = None
     if kept.sum() >= 3:
         slope = float(np.polyfit(times[kept] / 3600.0, rss[kept], 1)[0])
-    return {
+    anon = np.array([n.get("anon_mb", np.nan) for n in native], dtype=np.float64)
+    anon_slope = None
+    if kept.sum() >= 3 and len(anon) == len(times) and np.isfinite(anon[kept]).all():
+        anon_slope = float(np.polyfit(times[kept] / 3600.0, anon[kept], 1)[0])
+    result: dict[str, Any] = {
         "minutes": minutes,
         "kinds": kinds,
         "wall_s": round(time.monotonic() - started, 1),
@@ -136,10 +296,22 @@ async def soak(
             "max": round(float(rss.max()), 1) if len(rss) else None,
         },
         "rss_slope_mb_per_h": None if slope is None else round(slope, 3),
+        "anon_slope_mb_per_h": None if anon_slope is None else round(anon_slope, 3),
         "n_samples": len(samples),
-        "samples": [[round(t, 1), round(m, 2)] for t, m in samples],
+        "samples": [[round(v, 2) for v in point] for point in samples],
+        "native": native,
+        "stalls": stalls,
+        "stall": None
+        if stall_every is None
+        else {"every_s": stall_every, "seconds": stall_seconds, "mode": stall_mode},
+        "feature_skipped": sum(
+            int(stream.get("feature_skipped", 0)) for stream in summary["streams"].values()
+        ),
         "n_feature_rows": summary["n_feature_rows"],
         "n_estimates": summary["n_estimates"],
         "stored": summary["stored"],
         "not_stored": summary["not_stored"],
     }
+    if trace_frames:
+        result["top_growth"] = top_growth
+    return result

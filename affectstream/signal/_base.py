@@ -108,35 +108,57 @@ class Buffer:
     """A growable 2-D array addressed by absolute sample position, trimmed from the front.
 
     Trimming only moves an offset; rows are compacted when an append needs the room, so
-    the cost per sample stays constant however often the buffer is trimmed.
+    the cost per sample stays constant however often the buffer is trimmed. The array
+    doubles when the rows held need more than half of it and halves back (never below
+    :attr:`MIN_ROWS`) once they fit in a quarter: a burst (a device catching up after a
+    stall) raises the capacity only until the rows it brought are trimmed, so a session's
+    memory does not keep the high-water mark of its worst burst.
     """
 
+    #: Smallest capacity in rows.
+    MIN_ROWS = 1024
+
     def __init__(self, n_columns: int) -> None:
-        self._data = np.empty((1024, n_columns))
+        self._data = np.empty((self.MIN_ROWS, n_columns))
         self._offset = 0  # row of self._data holding position self.start
         self.start = 0  # absolute position of the first row held
         self.stop = 0  # absolute position one past the last row
 
+    @property
+    def capacity(self) -> int:
+        """Rows the buffer can hold before it reallocates."""
+        return int(self._data.shape[0])
+
     def append(self, rows: FloatArray) -> None:
         """Append rows of shape (n, n_columns)."""
         n_have = self.stop - self.start
-        if n_have == 0 and rows.shape[0] > self._data.shape[0]:
+        capacity = self._data.shape[0]
+        if n_have == 0 and rows.shape[0] > capacity:
             # Adopt the (freshly built) rows without copying when they are C-ordered floats.
             self._data = np.ascontiguousarray(rows, dtype=np.float64)
             self._offset = 0
             self.stop += rows.shape[0]
             return
         end = self._offset + n_have
-        if end + rows.shape[0] > self._data.shape[0]:
+        if end + rows.shape[0] > capacity:
             needed = n_have + rows.shape[0]
-            if needed > self._data.shape[0] // 2:
-                grown = np.empty((max(needed * 2, 1024), self._data.shape[1]))
-            else:
-                grown = self._data  # enough room once compacted
-            grown[:n_have] = self._data[self._offset : end].copy()
-            self._data, self._offset, end = grown, 0, n_have
+            grow = needed > capacity // 2
+            size = max(needed * 2, self.MIN_ROWS) if grow or self._oversized(needed) else capacity
+            end = self._resize(size, self._offset, end)
         self._data[end : end + rows.shape[0]] = rows
         self.stop += rows.shape[0]
+
+    def _oversized(self, rows: int) -> bool:
+        """Whether ``rows`` fit in a quarter of an array larger than the minimum."""
+        return self._data.shape[0] > self.MIN_ROWS and rows * 4 <= self._data.shape[0]
+
+    def _resize(self, size: int, lo: int, hi: int) -> int:
+        """Move rows ``lo:hi`` to the front of an array of ``size`` rows; the new end."""
+        kept = self._data[lo:hi]
+        data = self._data if size == self._data.shape[0] else np.empty((size, self._data.shape[1]))
+        data[: hi - lo] = kept.copy()
+        self._data, self._offset = data, 0
+        return hi - lo
 
     def get(self, start: int, stop: int) -> FloatArray:
         """Rows for absolute positions [start, stop); positions not held are NaN."""
@@ -155,11 +177,14 @@ class Buffer:
         return self.get(start, stop)
 
     def trim(self, before: int) -> None:
-        """Forget positions before ``before``."""
+        """Forget positions before ``before`` (and give back room a burst left unused)."""
         drop = min(before, self.stop) - self.start
         if drop > 0:
             self._offset += drop
             self.start += drop
+            n_have = self.stop - self.start
+            if self._oversized(n_have):
+                self._resize(max(n_have * 2, self.MIN_ROWS), self._offset, self._offset + n_have)
 
 
 def normalize_channel(name: str) -> str:

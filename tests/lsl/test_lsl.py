@@ -63,13 +63,15 @@ def _stored_eeg(store_path: Path, session: str) -> tuple[np.ndarray, list[dict[s
     return values, events.to_dict("records")
 
 
-async def test_our_outlet_is_read_by_a_plain_inlet() -> None:
-    publisher = LslPublisher("S-outlet-test")
+async def test_our_outlet_is_read_by_a_plain_inlet(lsl_tag: str) -> None:
+    session = f"S-outlet-{lsl_tag}"
+    publisher = LslPublisher(session)
     values = _signal(64, seed=1)
     t0 = time.time()
-    block = SampleBlock.regular("emu-muse/eeg", "eeg", LABELS, values, SFREQ, t0, device="emu-muse")
-    publisher.raw(SampleBlock.regular("emu-muse/eeg", "eeg", LABELS, values[:1], SFREQ, t0))
-    infos = pylsl.resolve_bypred("name='emu-muse/eeg'", 1, 10.0)
+    stream = f"emu-{lsl_tag}/eeg"
+    block = SampleBlock.regular(stream, "eeg", LABELS, values, SFREQ, t0, device="emu-muse")
+    publisher.raw(SampleBlock.regular(stream, "eeg", LABELS, values[:1], SFREQ, t0))
+    infos = pylsl.resolve_bypred(f"name='{stream}'", 1, 10.0)
     assert infos, "our outlet was not resolved on loopback"
     inlet = pylsl.StreamInlet(infos[0])
     full = inlet.info(10.0)
@@ -99,7 +101,8 @@ async def test_our_outlet_is_read_by_a_plain_inlet() -> None:
     # Host times on the LSL clock: the first sample's LSL time maps back to t0.
     assert abs(stamps[0] + publisher.offset - t0) < 1e-3
     publisher.listener("event", {"t": t0, "kind": "marker", "label": "probe"})
-    marker_inlet = pylsl.StreamInlet(pylsl.resolve_bypred("type='Markers'", 1, 10.0)[0])
+    ours = f"starts-with(source_id, 'affectstream/{session}/') and type='Markers'"
+    marker_inlet = pylsl.StreamInlet(pylsl.resolve_bypred(ours, 1, 10.0)[0])
     marker_inlet.open_stream(10.0)
     await asyncio.sleep(0.2)
     publisher.listener("event", {"t": t0 + 1, "kind": "phase", "label": "task"})
@@ -111,14 +114,15 @@ async def test_our_outlet_is_read_by_a_plain_inlet() -> None:
 
 @pytest.mark.slow
 async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
-    tmp_path: Path,
+    tmp_path: Path, lsl_tag: str
 ) -> None:
     before, skipped, after = 384, 96, 384  # samples: 3 s, 0.75 s lost, 3 s
     values = _signal(before + skipped + after, seed=7)
     store_path = tmp_path / "store"
-    outlet = _outlet("LabEEG", "lab-eeg-1")
+    eeg_name, markers_name = f"LabEEG-{lsl_tag}", f"LabMarkers-{lsl_tag}"
+    outlet = _outlet(eeg_name, f"lab-eeg-{lsl_tag}")
     markers = pylsl.StreamOutlet(
-        pylsl.StreamInfo("LabMarkers", "Markers", 1, 0, pylsl.cf_string, "lab-markers-1")
+        pylsl.StreamInfo(markers_name, "Markers", 1, 0, pylsl.cf_string, f"lab-mk-{lsl_tag}")
     )
     t0 = pylsl.local_clock() + 0.5
 
@@ -130,7 +134,7 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
         markers.push_sample(["stimulus A"], t0 + 1.0)
         del outlet  # the instrument goes away...
         await asyncio.sleep(skipped / SFREQ)
-        outlet = _outlet("LabEEG", "lab-eeg-1")  # ...and comes back: liblsl re-connects
+        outlet = _outlet(eeg_name, f"lab-eeg-{lsl_tag}")  # ...and comes back: liblsl re-connects
         await _wait_consumer(outlet)
         await _push(outlet, values[before + skipped :], t0, before + skipped)
         await asyncio.sleep(0.5)
@@ -141,7 +145,7 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
     summary = await record_session(
         [],
         store=f"file://{store_path}",
-        lsl=["type='EEG'", "type='Markers'"],
+        lsl=[f"name='{eeg_name}'", f"name='{markers_name}'"],
         stop=stop,
         duration=60.0,
         lsl_resolve_timeout=10.0,
@@ -153,7 +157,7 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
     assert np.array_equal(stored, values[kept])
     gaps = [e for e in events if e["kind"] == "gap"]
     assert [(g["label"], g["n_samples"]) for g in gaps] == [("disconnect", skipped)]
-    stream = summary["streams"]["lsl-LabEEG/eeg"]
+    stream = summary["streams"][f"lsl-{eeg_name}/eeg"]
     assert stream["gap_samples"] == skipped and stream["device"]["reconnects"] == 1
     assert stream["stored"] == len(kept)
     labels = [e["label"] for e in events if e["kind"] == "marker"]
@@ -163,14 +167,16 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
 
 @pytest.mark.slow
 async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
-    tmp_path: Path,
+    tmp_path: Path, lsl_tag: str
 ) -> None:
     import contextlib
 
     from affectstream.runtime.record import emulated_targets
 
     values = _signal(int(10 * SFREQ), seed=3)
-    outlet = _outlet("MixEEG", "mix-eeg-1")
+    eeg_name, participant = f"MixEEG-{lsl_tag}", f"P{lsl_tag}"
+    ours = f"starts-with(source_id, 'affectstream/{participant}-')"  # our session's outlets
+    outlet = _outlet(eeg_name, f"mix-eeg-{lsl_tag}")
     t0 = pylsl.local_clock() + 0.5
     stop = asyncio.Event()
     heard: dict[str, list[float]] = {}
@@ -195,13 +201,14 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
         targets, options, _ = await emulated_targets(stack, "hr", seed=2)
         tasks = [
             asyncio.create_task(play()),
-            asyncio.create_task(listen("name='lsl-MixEEG/eeg'", "eeg")),
-            asyncio.create_task(listen("name='affectstream-features'", "features")),
+            asyncio.create_task(listen(f"{ours} and name='lsl-{eeg_name}/eeg'", "eeg")),
+            asyncio.create_task(listen(f"{ours} and name='affectstream-features'", "features")),
         ]
         summary = await record_session(
             targets,
             store=f"file://{tmp_path / 'store'}",
-            lsl=["name='MixEEG'"],
+            participant=participant,
+            lsl=[f"name='{eeg_name}'"],
             lsl_out=True,
             stop=stop,
             duration=60.0,
@@ -212,7 +219,7 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
         stop.set()
         await asyncio.gather(*tasks)
     streams = summary["streams"]
-    assert streams["lsl-MixEEG/eeg"]["stored"] == len(values)
+    assert streams[f"lsl-{eeg_name}/eeg"]["stored"] == len(values)
     hr = [s for s in streams if s.endswith("/hr")]
     assert hr and streams[hr[0]]["stored"] > 0, f"no BLE heart rate stored: {sorted(streams)}"
     # Our raw outlet re-published the LSL input as it arrived (after our inlet connected).

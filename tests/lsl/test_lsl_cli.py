@@ -32,8 +32,8 @@ def _recording(shared_data: Path) -> tuple[np.ndarray, float]:
     return (volts * 1e6).astype(np.float32).astype(np.float64), sfreq
 
 
-def _play(values: np.ndarray, sfreq: float, ready: threading.Event) -> None:
-    info = pylsl.StreamInfo("EEGMAT", "EEG", len(CHANNELS), sfreq, pylsl.cf_float32, "eegmat-00")
+def _play(values: np.ndarray, sfreq: float, ready: threading.Event, name: str) -> None:
+    info = pylsl.StreamInfo(name, "EEG", len(CHANNELS), sfreq, pylsl.cf_float32, f"{name}-00")
     node = info.desc().append_child("channels")
     for name in CHANNELS:
         channel = node.append_child("channel")
@@ -57,21 +57,23 @@ def test_record_lsl_stores_a_real_recording_as_pushed(
     shared_data: Path,
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
+    lsl_tag: str,
 ) -> None:
     values, sfreq = _recording(shared_data)
+    name = f"EEGMAT-{lsl_tag}"
     ready = threading.Event()
-    player = threading.Thread(target=_play, args=(values, sfreq, ready), daemon=True)
+    player = threading.Thread(target=_play, args=(values, sfreq, ready, name), daemon=True)
     player.start()
     assert ready.wait(10.0)
     store = tmp_path / "store"
     code = main([
-        "record", "--lsl", "name='EEGMAT'", "--duration", str(SECONDS + 4), "--no-markers",
+        "record", "--lsl", f"name='{name}'", "--duration", str(SECONDS + 4), "--no-markers",
         "--store", f"file://{store}", "--json",
     ])  # fmt: skip
     player.join(10.0)
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0
-    entry = summary["streams"]["lsl-EEGMAT/eeg"]
+    entry = summary["streams"][f"lsl-{name}/eeg"]
     assert entry["samples_received"] == len(values) and entry["gap_samples"] == 0
     with open_store(f"file://{store}") as opened:
         raw = opened.read("raw_eeg", tags={"session": summary["session"]})

@@ -54,21 +54,23 @@ def _string_samples(stream_id: int, stamps: list[float], labels: list[str]) -> b
 
 @pytest.mark.slow
 def test_xdf_of_our_outlets_replays_with_its_markers(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], lsl_tag: str
 ) -> None:
-    publisher = LslPublisher("S-xdf")
+    session, stream = f"S-xdf-{lsl_tag}", f"emu-{lsl_tag}/eeg"
+    publisher = LslPublisher(session)
     rng = np.random.default_rng(11)
     values = rng.normal(0, 10.0, (int(20 * SFREQ), len(LABELS)))
     t0 = time.time() - 30.0
-    first = SampleBlock.regular("emu/eeg", "eeg", LABELS, values[:1], SFREQ, t0)
+    first = SampleBlock.regular(stream, "eeg", LABELS, values[:1], SFREQ, t0)
     publisher.raw(first)  # creates the outlet
     publisher.listener("event", {"t": t0, "kind": "session", "label": "start"})
-    eeg_in = pylsl.StreamInlet(pylsl.resolve_bypred("name='emu/eeg'", 1, 10.0)[0])
-    marker_in = pylsl.StreamInlet(pylsl.resolve_bypred("type='Markers'", 1, 10.0)[0])
+    eeg_in = pylsl.StreamInlet(pylsl.resolve_bypred(f"name='{stream}'", 1, 10.0)[0])
+    ours = f"starts-with(source_id, 'affectstream/{session}/') and type='Markers'"
+    marker_in = pylsl.StreamInlet(pylsl.resolve_bypred(ours, 1, 10.0)[0])
     eeg_in.open_stream(10.0)
     marker_in.open_stream(10.0)
     time.sleep(0.3)
-    publisher.raw(SampleBlock.regular("emu/eeg", "eeg", LABELS, values[1:], SFREQ, t0 + 1 / SFREQ))
+    publisher.raw(SampleBlock.regular(stream, "eeg", LABELS, values[1:], SFREQ, t0 + 1 / SFREQ))
     labels = ["stimulus A", "stimulus B"]
     for i, label in enumerate(labels):
         publisher.listener("event", {"t": t0 + 5.0 + 5 * i, "kind": "marker", "label": label})

@@ -39,3 +39,37 @@ def test_bench_soak_reports_an_rss_slope() -> None:
     times = [t for t, _ in report["samples"]]
     assert times == sorted(times) and times[-1] >= 20
     assert "RSS" in result.stderr and "MB/h" in result.stderr
+
+
+def test_bench_soak_provokes_bursts_and_traces_the_heap() -> None:
+    minutes, every, stall = 0.5, 8.0, 2.0
+    result = subprocess.run(
+        [sys.executable, "-m", "affectstream", "bench", "soak", "--minutes", str(minutes),
+         "--kinds", "hr", "--sample-seconds", "1", "--stall-every", str(every),
+         "--stall-seconds", str(stall), "--tracemalloc", "4", "--json"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    # A stall every `every` s of the session, each blocking the loop for `stall` s.
+    assert report["stalls"] >= int(minutes * 60 // (every + stall)) - 1 >= 1
+    assert report["stall"] == {"every_s": every, "seconds": stall, "mode": "loop"}
+    assert report["stored"], report["not_stored"]  # a starved host stores everything
+    # The traced Python heap is sampled beside RSS, and its growth listed by traceback.
+    assert all(len(point) == 3 and 0 < point[2] < point[1] for point in report["samples"])
+    growth = report["top_growth"]
+    assert growth and all(entry["traceback"] for entry in growth)
+    assert [e["size_diff_kb"] for e in growth] == sorted(
+        (e["size_diff_kb"] for e in growth), reverse=True
+    )
+    assert len(report["native"]) == report["n_samples"]
+
+
+def test_bench_soak_refuses_a_bad_stall_in_one_line() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "affectstream", "bench", "soak", "--minutes", "1",
+         "--stall-every", "0"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr and "--stall-every" in result.stderr

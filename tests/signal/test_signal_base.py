@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import pytest
 import scipy.signal as sps
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -80,3 +81,31 @@ def test_screen_intervals_follows_a_real_change_of_rhythm() -> None:
     rr = np.array([1000.0] * 5 + [700.0] * 6)
     valid = screen_intervals(rr, [])
     assert valid[:5].all() and not valid[5] and valid[-3:].all()
+
+
+@pytest.mark.parametrize("burst", [5_000, 60_000])
+def test_buffer_gives_back_the_room_of_a_burst(burst: int) -> None:
+    """A device that catches up after a stall delivers ``burst`` rows at once; once they are
+    trimmed, the array shrinks back to what the steady rows need (not the burst's peak)."""
+    held, chunk = 2_000, 64  # a window's rows kept, rows per steady block
+    buffer = Buffer(3)
+    position = 0
+
+    def step(n: int) -> None:
+        nonlocal position
+        buffer.append(np.full((n, 3), float(position)))
+        position += n
+        buffer.trim(max(0, position - held))
+
+    for _ in range(100):
+        step(chunk)
+    steady = buffer.capacity
+    buffer.append(np.zeros((burst, 3)))  # the burst, held until the extractor catches up
+    position += burst
+    assert buffer.capacity >= held + burst
+    buffer.trim(position - held)
+    for _ in range(100):
+        step(chunk)
+        assert buffer.capacity <= max(4 * (buffer.stop - buffer.start), Buffer.MIN_ROWS)
+    assert buffer.capacity <= max(steady, 4 * (held + chunk))
+    np.testing.assert_array_equal(buffer.view(position - 1, position), [[position - chunk] * 3])
