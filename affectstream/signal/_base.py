@@ -25,6 +25,8 @@ logger = logging.getLogger(__name__)
 
 #: Relative disagreement allowed between the nominal rate and the timestamps.
 RATE_TOLERANCE = 0.05
+#: Shortest span (s) over which timestamps are compared with the sampling rate.
+RATE_CHECK_SPAN_S = 10.0
 #: Blocks of a stream whose values are checked for the wrong unit.
 UNIT_CHECK_BLOCKS = 20
 
@@ -297,8 +299,14 @@ class Processor(ABC):
                     f"Stream {self.stream!r}: timestamps must increase; they go back or repeat "
                     f"in this block. Check the clock model."
                 )
-            if len(t) >= 3:
-                per_sample = float(t[-1] - t[0]) / float(pos[-1] - pos[0])
+            # Judged over at least RATE_CHECK_SPAN_S: a live clock model may stamp a few
+            # packets closer than a period apart (device/clock.py, after a burst), which
+            # says nothing about the rate; a wrong sfreq shows over any longer span.
+            lo_t, lo_pos = (t[0], pos[0])
+            if pos[-1] - pos[0] < RATE_CHECK_SPAN_S * sfreq:
+                lo_t, lo_pos = (self.t_first, 0)
+            if len(t) >= 3 and pos[-1] - lo_pos >= RATE_CHECK_SPAN_S * sfreq:
+                per_sample = float(t[-1] - lo_t) / float(pos[-1] - lo_pos)
                 if abs(per_sample * sfreq - 1.0) > RATE_TOLERANCE:
                     raise SignalError(
                         f"Stream {self.stream!r}: the timestamps advance {per_sample:.6g} s per "

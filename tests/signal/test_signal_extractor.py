@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from affectstream.errors import SignalError
 from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
+from affectstream.signal._base import RATE_CHECK_SPAN_S
 from affectstream.signal.synthetic import split_block, synthetic_recording
 from affectstream.types import SampleBlock
 
@@ -166,6 +169,44 @@ def test_sampling_rate_that_contradicts_the_timestamps_is_an_error() -> None:
     )
     with pytest.raises(SignalError, match="sfreq is 32 Hz"):
         extract_features([wrong])
+
+
+def test_a_wrong_sfreq_in_small_live_blocks_is_an_error_within_the_check_span() -> None:
+    recording = synthetic_recording(1.5, seed=18)
+    eda = recording.blocks[1]  # 64 Hz, declared 32 below
+    wrong = dataclasses.replace(eda, sfreq=32.0)
+    extractor = StreamingExtractor()
+    pushed = 0
+    with pytest.raises(SignalError, match="32 Hz"):  # the rate or the drift check
+        for chunk in split_block(wrong, [16]):
+            pushed += len(chunk)
+            extractor.push(chunk)
+    # Raised within the rate check's span at the declared rate, not at the end of the file.
+    assert pushed <= RATE_CHECK_SPAN_S * 32 + 16
+
+
+def test_packets_stamped_closer_than_a_period_after_a_burst_keep_their_rows() -> None:
+    # device/clock.py may stamp the packets after a burst half a period apart (never
+    # backwards); rows are placed by device index, so features must not change.
+    recording = synthetic_recording(3, seed=21)
+    eda = recording.blocks[1]
+    chunks = split_block(eda, [13])
+    squeezed = []
+    for k, chunk in enumerate(chunks):
+        if 400 <= k < 410:  # ~80 s in: ten packets stamped 0.5/sfreq apart
+            start = float(squeezed[-1].t[-1])
+            t = start + 0.5 / eda.sfreq * np.arange(1, len(chunk) + 1)
+            chunk = dataclasses.replace(chunk, t=t)
+        squeezed.append(chunk)
+    # min_chunk=0: every packet is processed as it comes, as a live session may.
+    plain = StreamingExtractor(origin=float(eda.t[0]), min_chunk=0.0)
+    moved = StreamingExtractor(origin=float(eda.t[0]), min_chunk=0.0)
+    a = [plain.push(c) for c in chunks] + [plain.flush()]
+    b = [moved.push(c) for c in squeezed] + [moved.flush()]
+    got = pd.concat([x for x in b if len(x)], ignore_index=True)
+    want = pd.concat([x for x in a if len(x)], ignore_index=True)
+    assert len(want) > 0
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
 def test_timestamps_going_back_are_an_error() -> None:
