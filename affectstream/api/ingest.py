@@ -104,6 +104,27 @@ def to_block(block: BlockIn) -> SampleBlock:
     )
 
 
+def new_cursor(session_id: str, stream: str) -> IngestCursor:
+    """The cursor of a stream not seen before: placed by its first sample (:func:`apply_cursor`).
+
+    Parameters
+    ----------
+    session_id, stream : str
+
+    Returns
+    -------
+    IngestCursor
+    """
+    return IngestCursor(
+        session_id=session_id,
+        stream=stream,
+        next_seq=0,
+        received=0,
+        duplicates=0,
+        gap_samples=0,
+    )
+
+
 def apply_cursor(cursor: IngestCursor, block: SampleBlock) -> tuple[SampleBlock | None, Accepted]:
     """Cut what the cursor has seen off ``block``, mark what it skipped as a gap, advance it.
 
@@ -124,6 +145,10 @@ def apply_cursor(cursor: IngestCursor, block: SampleBlock) -> tuple[SampleBlock 
     if n == 0:
         return None, Accepted(block.stream, 0, 0, 0)
     first = int(block.index[0])
+    if cursor.received == 0 and cursor.duplicates == 0 and cursor.gap_samples == 0:
+        # A stream starts at its first sample's sequence number (an empty block before it,
+        # which the schema allows, must not turn that number into a gap).
+        cursor.next_seq = first
     skip = max(0, min(n, cursor.next_seq - first))
     if skip == n:
         cursor.duplicates += n

@@ -24,6 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from affectstream.api.db import IngestCursor
+from affectstream.api.ingest import new_cursor
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -52,6 +53,9 @@ class LocalCursors:
         self._cursors: dict[str, dict[str, IngestCursor]] = {}
         self._dirty: set[str] = set()
         self._task: asyncio.Task[None] | None = None
+        # One write at a time: the copy and the store of a write happen under it, so an
+        # older copy can never commit after a newer one.
+        self._lock = asyncio.Lock()
 
     async def get(self, session_id: str, blocks: Sequence[SampleBlock]) -> dict[str, IngestCursor]:
         """The cursors of every stream in ``blocks``: loaded once, made if new.
@@ -70,15 +74,7 @@ class LocalCursors:
             known.update(await asyncio.to_thread(self._load, session_id, missing))
             for block in blocks:
                 if block.stream not in known:
-                    first = int(block.index[0]) if len(block) else 0
-                    known[block.stream] = IngestCursor(
-                        session_id=session_id,
-                        stream=block.stream,
-                        next_seq=first,
-                        received=0,
-                        duplicates=0,
-                        gap_samples=0,
-                    )
+                    known[block.stream] = new_cursor(session_id, block.stream)
         return known
 
     def _load(self, session_id: str, streams: list[str]) -> dict[str, IngestCursor]:
@@ -117,8 +113,11 @@ class LocalCursors:
             self._task = asyncio.get_running_loop().create_task(self._later())
 
     async def _later(self) -> None:
-        await asyncio.sleep(FLUSH_S)
-        await self._write(set(self._dirty))
+        # Runs while anything is unwritten: a batch that arrives during a write, or a write
+        # that failed, is written within the next FLUSH_S.
+        while self._dirty:
+            await asyncio.sleep(FLUSH_S)
+            await self._write(set(self._dirty))
 
     async def flush(self, session_id: str) -> None:
         """Write ``session_id``'s cursors now (its session stopped) and forget them if ended.
@@ -131,13 +130,19 @@ class LocalCursors:
 
     async def close(self) -> None:
         """Write every changed cursor (service shutdown)."""
+        async with self._lock:  # cancelled while sleeping, never inside a write
+            if self._task is not None:
+                self._task.cancel()
         if self._task is not None:
-            self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self._write(set(self._dirty))
 
     async def _write(self, session_ids: set[str]) -> None:
+        async with self._lock:
+            await self._write_locked(session_ids)
+
+    async def _write_locked(self, session_ids: set[str]) -> None:
         due = self._dirty & session_ids
         # The values are copied on the event loop (where batches change them), then written.
         rows = [

@@ -386,14 +386,7 @@ def _lock_cursors(
     new = False
     for block in blocks:
         if block.stream not in cursors:
-            cursors[block.stream] = IngestCursor(
-                session_id=session_id,
-                stream=block.stream,
-                next_seq=int(block.index[0]) if len(block) else 0,
-                received=0,
-                duplicates=0,
-                gap_samples=0,
-            )
+            cursors[block.stream] = ingest.new_cursor(session_id, block.stream)
             db.add(cursors[block.stream])
             new = True
     if new:
