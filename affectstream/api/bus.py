@@ -246,22 +246,24 @@ class ReplicaBus:
         if channel != _LARGE:
             await self._send.execute("SELECT pg_notify(%s, %s)", (channel, payload))
             return
-        now = time.time()
-        # One statement: the row and the notification of its id commit together.
+        # One statement: the row and the notification of its id commit together. Stamped
+        # and pruned by the database's clock: replicas' clocks may differ by more than KEEP_S.
         await self._send.execute(
             "WITH m AS (INSERT INTO bus_messages (payload, created_at) VALUES (%s::text, "
-            "%s::float8) RETURNING id) SELECT pg_notify(%s::text, json_build_object('o', "
-            "%s::text, 'ref', m.id)::text) FROM m",
-            (payload, now, LIVE, self.origin),
+            "extract(epoch from clock_timestamp())) RETURNING id) SELECT pg_notify(%s::text, "
+            "json_build_object('o', %s::text, 'ref', m.id)::text) FROM m",
+            (payload, LIVE, self.origin),
         )
-        self._last_large = now
-        if now - self._pruned > KEEP_S / 2:
-            await self._prune(now)
+        self._last_large = time.time()
 
     async def _prune(self, now: float) -> None:
         """Delete large messages older than KEEP_S (every reader has had them by then)."""
         self._pruned = now
-        await self._send.execute("DELETE FROM bus_messages WHERE created_at < %s", (now - KEEP_S,))
+        await self._send.execute(
+            "DELETE FROM bus_messages "
+            "WHERE created_at < extract(epoch from clock_timestamp()) - %s",
+            (KEEP_S,),
+        )
 
     async def _sender(self) -> None:
         while True:

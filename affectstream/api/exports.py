@@ -28,6 +28,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from affectstream.api import service
@@ -235,7 +236,10 @@ class ExportJobs:
         try:
             size = write_zip(self._store, session_id, fmt, archive, progress)
             if self.shared:
+                # The rows are then the only copy: every replica serves the same bytes, and
+                # an erasure on any replica deletes them (a file here would outlive it).
                 self._share(job_id, archive)
+                archive.unlink()
         except Exception as exc:  # reported in the job, the way a CLI would print it
             logger.warning("export job %d failed: %s", job_id, exc)
             message = f"{type(exc).__name__}: {exc}"[:2000]
@@ -306,7 +310,11 @@ class ExportJobs:
             raise service.ConflictError(f"Export {job_id} is {job.status}; poll it until done.")
         path = self.archive(job)
         here = path.is_file()
-        if not here and (not self.shared or db.get(ExportChunk, (job_id, 0)) is None):
+        if not here and (
+            not self.shared
+            or db.scalar(select(ExportChunk.seq).where(ExportChunk.job_id == job_id).limit(1))
+            is None
+        ):
             raise service.NotFoundError(
                 f"Export {job_id}'s file is gone (or on another replica that does not share "
                 "its database); create a new export."

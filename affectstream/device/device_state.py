@@ -123,7 +123,7 @@ class SupervisedDevice:
         self.link: LinkState = "connecting"
         self.task: asyncio.Task[None] | None = None
         self.keep_alive: asyncio.Task[None] | None = None
-        #: Characteristics notifying on the current link (unsubscribed at stop).
+        #: Characteristics notifying on the current link (one is read at stop as a barrier).
         self.notify_uuids: list[str] = []
 
 

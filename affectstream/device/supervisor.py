@@ -66,8 +66,8 @@ _ADDRESS = re.compile(r"^([0-9A-Fa-f]{2}:){5}[0-9A-Fa-f]{2}$|^[0-9A-Fa-f-]{36}$"
 
 #: Errors after which a reconnect is worth trying.
 _LINK_ERRORS = (BleakError, DeviceError, TimeoutError, OSError, EOFError)
-#: Seconds the stop may spend unsubscribing, the barrier that brings in every notification
-#: the devices sent before it (see Supervisor._disconnect).
+#: Seconds the stop may wait for its read round trip, the barrier that brings in every
+#: notification the devices sent before it (see Supervisor._disconnect).
 DRAIN_TIMEOUT_S = 5.0
 #: Client Characteristic Configuration descriptor (turns notifications on and off).
 CCCD = "00002902-0000-1000-8000-00805f9b34fb"
@@ -86,7 +86,7 @@ def bluetooth_unavailable(exc: BaseException) -> DeviceError:
     DeviceError
     """
     return DeviceError(
-        f"Bluetooth is not available: {exc or type(exc).__name__}. Check that Bluetooth is "
+        f"Bluetooth is not available: {str(exc) or type(exc).__name__}. Check that Bluetooth is "
         "on and that this user may use it (Linux: BlueZ's bluetoothd running, user in the "
         "'bluetooth' group; macOS: Bluetooth permission for the terminal); "
         "`--emulate all` runs emulated devices without a radio."
@@ -352,7 +352,7 @@ class Supervisor:
                 await client.disconnect()
             raise DeviceNotFoundError(
                 f"Could not connect to {device.name} ({device.address}) within "
-                f"{self.connect_timeout:g} s: {exc or type(exc).__name__}. Check that it is "
+                f"{self.connect_timeout:g} s: {str(exc) or type(exc).__name__}. Check that it is "
                 "on and in range and not connected to another app; some devices only "
                 "accept one central."
             ) from exc
@@ -554,11 +554,15 @@ class Supervisor:
     async def _drain(self, device: SupervisedDevice, client: BleakClient) -> None:
         """One bounded read round trip: the barrier of :meth:`_disconnect`."""
         uuids, device.notify_uuids = device.notify_uuids, []
-        characteristic = client.services.get_characteristic(uuids[0]) if uuids else None
-        cccd = characteristic.get_descriptor(CCCD) if characteristic is not None else None
-        if cccd is None or not client.is_connected:
+        if not uuids or not client.is_connected:
             return
         try:
+            # Inside the try: bleak raises if the services were never resolved, and the
+            # link must still be closed by the caller.
+            characteristic = client.services.get_characteristic(uuids[0])
+            cccd = characteristic.get_descriptor(CCCD) if characteristic is not None else None
+            if cccd is None:
+                return
             await asyncio.wait_for(client.read_gatt_descriptor(cccd.handle), DRAIN_TIMEOUT_S)
         except (TimeoutError, ValueError, *_LINK_ERRORS) as exc:
             # What is still in flight is not delivered; the host cannot know it here.
@@ -567,5 +571,5 @@ class Supervisor:
                 "are not stored",
                 device.name,
                 DRAIN_TIMEOUT_S,
-                exc or type(exc).__name__,
+                str(exc) or type(exc).__name__,
             )

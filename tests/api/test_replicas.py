@@ -322,8 +322,10 @@ def test_an_export_made_on_a_downloads_through_b(replicas: Replicas) -> None:
         through_b = on_b.get(f"/exports/{job_id}/download")
         assert through_b.status_code == 200, through_b.text
         assert through_b.headers["content-type"] == "application/zip"
-        assert not list((replicas.b.home / "exports").glob(f"{job_id}-*"))  # not B's file
-        through_a = on_a.get(f"/exports/{job_id}/download")  # A sends its own file
+        # The rows are the only copy: no file on either replica that an erasure could miss.
+        for replica in (replicas.a, replicas.b):
+            assert not list((replica.home / "exports").glob(f"{job_id}-*.zip"))
+        through_a = on_a.get(f"/exports/{job_id}/download")
         assert through_a.status_code == 200
         assert through_b.content == through_a.content
         with zipfile.ZipFile(io.BytesIO(through_b.content)) as zf:
