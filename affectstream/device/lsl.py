@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +46,8 @@ logger = logging.getLogger(__name__)
 #: Seconds a pull loop sleeps between non-blocking pulls.
 POLL_INTERVAL_S = 0.02
 #: At stop, samples already on their way (in liblsl's buffers or on the socket) are still
-#: taken in until no stream delivered for DRAIN_QUIET_S, for at most DRAIN_MAX_S.
+#: taken in until each stream delivers a later stamp or is quiet for DRAIN_QUIET_S, for at
+#: most DRAIN_MAX_S.
 DRAIN_QUIET_S = 0.3
 DRAIN_MAX_S = 2.0
 
@@ -288,32 +290,47 @@ class LslSource:
                 "give the outlets distinct names."
             )
 
-    def _pull_once(self, stream: LslStream) -> int:
-        """Deliver what the inlet holds now (never waits); the samples pulled."""
+    def _pull_once(self, stream: LslStream, until: float = math.inf) -> float:
+        """Deliver what the inlet holds now, stamped before ``until`` (never waits).
+
+        Returns the last stamp pulled (LSL clock), ``-inf`` if nothing came.
+        """
         try:
             samples, stamps = stream.inlet.pull_chunk(timeout=0.0)
         except RuntimeError as exc:  # liblsl's errors (pylsl's LostError, TimeoutError, ...)
             logger.warning("%s: pull failed (%s); retrying", stream.stream_id, exc)
-            return 0
+            return -math.inf
         if not stamps:
-            return 0
+            return -math.inf
+        last = float(stamps[-1])
+        if last >= until:  # pushed after the stop: not this session's
+            keep = sum(1 for stamp in stamps if stamp < until)
+            samples, stamps = samples[:keep], stamps[:keep]
+            if not stamps:
+                return last
         if stream.modality == "markers":
             self._markers(stream, samples, stamps)
-            return len(stamps)
+            return last
         values = np.asarray(samples, dtype=np.float64).reshape(len(stamps), len(stream.channels))
         block = stream.block(values, np.asarray(stamps, dtype=np.float64))
         if block is not None:
             self.on_block(block)
-        return len(stamps)
+        return last
 
     async def _drain(self) -> None:
-        """Pull until every stream was quiet for DRAIN_QUIET_S (at most DRAIN_MAX_S)."""
+        """Pull what was pushed before now: a stream is done once it delivers a later stamp
+        or is quiet for DRAIN_QUIET_S (at most DRAIN_MAX_S in all)."""
         loop = asyncio.get_running_loop()
+        t_stop = float(load_pylsl().local_clock())  # the inlets' clock (proc_clocksync)
         deadline = loop.time() + DRAIN_MAX_S
-        quiet_since = loop.time()
-        while loop.time() < deadline and loop.time() - quiet_since < DRAIN_QUIET_S:
-            if sum(self._pull_once(stream) for stream in self.streams):
-                quiet_since = loop.time()
+        quiet_since = dict.fromkeys(range(len(self.streams)), loop.time())
+        while quiet_since and loop.time() < deadline:
+            for i in list(quiet_since):
+                last = self._pull_once(self.streams[i], until=t_stop)
+                if last > -math.inf and last < t_stop:
+                    quiet_since[i] = loop.time()
+                elif last >= t_stop or loop.time() - quiet_since[i] >= DRAIN_QUIET_S:
+                    del quiet_since[i]
             await asyncio.sleep(POLL_INTERVAL_S)
 
     async def _pull(self, stream: LslStream) -> None:
@@ -337,9 +354,10 @@ class LslSource:
         """Stop pulling, after taking in what is on its way (bounded), and close the inlets.
 
         An outlet cannot say what it pushed, so what is "on its way" is what keeps arriving:
-        pulling goes on until no stream delivered for ``DRAIN_QUIET_S`` (at most
-        ``DRAIN_MAX_S``), so samples pushed just before the stop and still in liblsl's
-        buffers or on the socket of a loaded machine are stored, not dropped.
+        each stream is pulled until it delivers a sample stamped after the stop (those are
+        not kept) or is quiet for ``DRAIN_QUIET_S`` (at most ``DRAIN_MAX_S`` in all), so
+        samples pushed just before the stop and still in liblsl's buffers or on the socket
+        of a loaded machine are stored, not dropped.
         """
         for task in self._tasks:
             task.cancel()
