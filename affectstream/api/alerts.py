@@ -149,6 +149,10 @@ class AlertEngine:
         self._hub = hub
         self.webhooks = WebhookSender(sessions)
         self._watches: dict[str, _Watch] = {}
+        # Per study, reading its rules and applying them happen one at a time: a rule made
+        # while a session starts, or a create and a delete in quick succession, can then
+        # never leave a session with rules older than the database's.
+        self._study_locks: dict[int, asyncio.Lock] = {}
 
     def _rules(self, study_id: int) -> list[AlertRule]:
         with self._sessions() as db:
@@ -164,16 +168,17 @@ class AlertEngine:
         session_id : str
         study_id : int
         """
-        rules = await asyncio.to_thread(self._rules, study_id)
-        live = self._runner.live(session_id)
-        if live is None:
-            return
-        for ended in [s for s in self._watches if self._runner.live(s) is None]:
-            self._watches.pop(ended, None)
-        watch = _Watch(session_id, study_id, [RuleState(r) for r in rules])
-        self._watches[session_id] = watch
-        live.listeners.append(lambda kind, payload: self._on_event(watch, kind, payload))
-        self._tick_if_needed(watch)
+        async with self._study_locks.setdefault(study_id, asyncio.Lock()):
+            rules = await asyncio.to_thread(self._rules, study_id)
+            live = self._runner.live(session_id)
+            if live is None:
+                return
+            for ended in [s for s in self._watches if self._runner.live(s) is None]:
+                self._watches.pop(ended, None)
+            watch = _Watch(session_id, study_id, [RuleState(r) for r in rules])
+            self._watches[session_id] = watch
+            live.listeners.append(lambda kind, payload: self._on_event(watch, kind, payload))
+            self._tick_if_needed(watch)
 
     def _tick_if_needed(self, watch: _Watch) -> None:
         """Start the signal-lost checks of ``watch`` once it has such a rule."""
@@ -205,15 +210,17 @@ class AlertEngine:
         ----------
         study_id : int
         """
-        watches = [w for w in self._watches.values() if w.study_id == study_id]
-        if not watches:
-            return
-        rules = await asyncio.to_thread(self._rules, study_id)
-        for watch in watches:
-            kept = {s.rule.id: s for s in watch.states}
-            # One assignment: the listener iterates whichever list it got, never a half-made one.
-            watch.states = [kept.get(r.id) or RuleState(r) for r in rules]
-            self._tick_if_needed(watch)
+        async with self._study_locks.setdefault(study_id, asyncio.Lock()):
+            watches = [w for w in self._watches.values() if w.study_id == study_id]
+            if not watches:
+                return
+            rules = await asyncio.to_thread(self._rules, study_id)
+            for watch in watches:
+                kept = {s.rule.id: s for s in watch.states}
+                # One assignment: the listener iterates whichever list it got, never a half-made
+                # one.
+                watch.states = [kept.get(r.id) or RuleState(r) for r in rules]
+                self._tick_if_needed(watch)
         logger.info("alert rules of study %d reloaded for %d session(s)", study_id, len(watches))
 
     def _on_event(self, watch: _Watch, kind: str, payload: Mapping[str, Any]) -> None:
