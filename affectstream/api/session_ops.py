@@ -330,15 +330,9 @@ def _apply_batch(
         Whether the blocks went to another replica.
     """
     with state.sessions() as db:
-        service.check(who, "ingest")
-        row = service.get_session(db, who, session_id)
         here = state.runner.live(session_id) is not None
         elsewhere = not here and state.bus is not None
-        if row.kind != "ingest" or row.status != "running" or not (here or elsewhere):
-            raise service.ConflictError(
-                f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
-                f"{row.status}) on this server; start a session with kind 'ingest'."
-            )
+        _takes_ingest(db, who, session_id, here or elsewhere)
         converted = [ingest.to_block(b) for b in blocks]
         cursors = _lock_cursors(db, session_id, converted)
         out = [ingest.apply_cursor(cursors[block.stream], block) for block in converted]
@@ -426,16 +420,21 @@ class IngestAccess:
     live: LiveSession | None = None
 
 
+def _takes_ingest(db: Session, who: Principal, session_id: str, reachable: bool = True) -> None:
+    """May ``who`` send ingest to ``session_id`` (running, and run here or on a replica)?"""
+    service.check(who, "ingest")
+    row = service.get_session(db, who, session_id)
+    if row.kind != "ingest" or row.status != "running" or not reachable:
+        raise service.ConflictError(
+            f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
+            f"{row.status}) on this server; start a session with kind 'ingest'."
+        )
+
+
 def _check_ingest(state: ServiceState, who: Principal, session_id: str) -> None:
     """Worker thread: may ``who`` send ingest to ``session_id``, running in this process?"""
     with state.sessions() as db:
-        service.check(who, "ingest")
-        row = service.get_session(db, who, session_id)
-        if row.kind != "ingest" or row.status != "running":
-            raise service.ConflictError(
-                f"Session {session_id!r} does not take ingest (kind {row.kind}, status "
-                f"{row.status}) on this server; start a session with kind 'ingest'."
-            )
+        _takes_ingest(db, who, session_id)
 
 
 #: Samples in a batch above which its conversion leaves the event loop.
