@@ -73,7 +73,12 @@ def combine(
         out[f"{key}_confidence"] = conf
         out[f"{key}_coverage"] = coverage
         if p is None or not math.isfinite(float(p)) or conf <= 0.0:
-            missing.append(f"{name}: no window yet" if not fields else f"{name}: no input")
+            if not fields:
+                missing.append(f"{name}: no window yet")
+            elif fields.get(f"{target}_in_distribution") is False:
+                missing.append(f"{name}: input outside its training range")
+            else:
+                missing.append(f"{name}: no input")
             continue
         weights.append((conf, bundle, fields))
         parts.append(f"{name} {float(p):.2f} (weight {conf:.2f})")
