@@ -85,6 +85,12 @@ def _logistic(
     return p, np.full(len(test), float(y.mean()))
 
 
+def _logit(p: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """Log-odds of probabilities, clipped away from 0 and 1 (the Platt curve's input)."""
+    out: np.ndarray[Any, Any] = np.log(np.clip(p, 1e-6, 1 - 1e-6) / np.clip(1 - p, 1e-6, 1))
+    return out
+
+
 def _platt(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -111,10 +117,10 @@ def _platt(
         )[0]
     rows = scored_mask(train, target) & np.isfinite(oof)
     y = train[target].to_numpy(dtype=np.float64)[rows].astype(int)
-    logit = np.log(np.clip(oof[rows], 1e-6, 1 - 1e-6) / np.clip(1 - oof[rows], 1e-6, 1))
+    logit = _logit(oof[rows])
     curve = LogisticRegression(C=1e6).fit(logit[:, None], y)
     p_raw = _affect("lightgbm", train, test, **kw)[0]
-    z = np.log(np.clip(p_raw, 1e-6, 1 - 1e-6) / np.clip(1 - p_raw, 1e-6, 1))
+    z = _logit(p_raw)
     p = np.full(len(test), np.nan)
     ok = np.isfinite(z)
     p[ok] = curve.predict_proba(z[ok, None])[:, 1]
