@@ -468,16 +468,9 @@ def run_cross_protocol(
         Their folders.
     normalization : str
         Per-participant normalisation (the same on both sides).
-    baseline_seconds : float, optional
-        Reference period; default the shorter of the two datasets' own.
-    common_rate : float or None
-        EDA/temperature rate (:func:`to_common_rate`).
-    cache_dir : path, optional
-        Feature cache folder.
-    trust_pickle : bool
-        For pickle-based datasets.
-    progress : callable, optional
-        ``progress(stage, done, total)``.
+    baseline_seconds, common_rate, cache_dir, trust_pickle, progress
+        As for :func:`shared_frames` (the reference period defaults to the shorter of the
+        two datasets' own).
 
     Returns
     -------
