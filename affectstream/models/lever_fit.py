@@ -30,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from affectstream.models.baselines import clock_scores, one_feature_scores
 from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS, AffectClassifier
-from affectstream.models.scoring import scored_mask
+from affectstream.models.scoring import scored_mask, scored_subjects
 
 #: What a lever may fit.
 LEVER_KINDS = (
@@ -96,7 +96,7 @@ def _platt(train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
     """LightGBM, its scores mapped by a Platt curve fitted on out-of-fold training scores."""
     target = setup.target
     subjects = train["subject"].astype(str).to_numpy()
-    units = np.asarray(sorted(pd.unique(subjects[scored_mask(train, target)])))
+    units = np.asarray(scored_subjects(train, target))
     oof = np.full(len(train), np.nan)
     for tr, te in GroupKFold(n_splits=min(PLATT_SPLITS, units.size)).split(units, groups=units):
         inner_test = np.isin(subjects, units[te])
