@@ -18,7 +18,8 @@ from affectstream.store import (
     open_store,
     seconds_to_ns,
 )
-from affectstream.store.base import read_query
+from affectstream.store.base import TimeSeriesStore, read_query
+from affectstream.store.influx import InfluxStore
 from affectstream.types import Gap, SampleBlock
 
 # -- read arguments (checked once, in TimeSeriesStore.read, for every backend) -----------
@@ -46,6 +47,8 @@ def test_read_query_keeps_empty_tags_and_asks_for_each_field_once() -> None:
 def test_every_store_refuses_bad_read_arguments(
     tmp_path: Path, args: tuple[object, ...], message: str
 ) -> None:
+    # Both backends read through TimeSeriesStore.read, so both refuse what read_query does.
+    assert EmbeddedStore.read is InfluxStore.read is TimeSeriesStore.read
     with pytest.raises(StoreError, match=message):
         read_query(*args)  # type: ignore[arg-type]
     with EmbeddedStore(tmp_path / "store") as store, pytest.raises(StoreError, match=message):
