@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from affectstream._validate import check_option
 from affectstream.device import gatt
 from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
+from affectstream.device.payload import int24
 from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
@@ -99,8 +100,7 @@ def decode_eda(data: bytes | bytearray) -> EdaPacket:
         )
     flags = payload[0]
     sequence = int.from_bytes(payload[1:3], "little")
-    triples = np.frombuffer(payload[_HEADER:], dtype=np.uint8).reshape(-1, 3).astype(np.int64)
-    raw = triples[:, 0] | (triples[:, 1] << 8) | (triples[:, 2] << 16)
+    raw = int24(payload[_HEADER:], "little", signed=False)
     saturated = raw == SATURATED_RAW
     values = np.where(saturated, np.nan, raw / NANOSIEMENS_PER_MICROSIEMENS)
     return EdaPacket(

@@ -22,6 +22,7 @@ import numpy as np
 
 from affectstream.device import gatt
 from affectstream.device.driver import Frame, GattClient, Profile, ProfileDriver, stream_spec
+from affectstream.device.payload import int24
 from affectstream.errors import DecodeError
 from affectstream.types import FloatArray
 
@@ -112,9 +113,7 @@ class GanglionDecoder:
                     f"Ganglion raw packet needs 13 bytes (id + 4 × int24), got "
                     f"{len(payload)}: {payload.hex()!r}."
                 )
-            triples = np.frombuffer(payload[1:13], dtype=np.uint8).reshape(4, 3).astype(np.int64)
-            raw = (triples[:, 0] << 16) | (triples[:, 1] << 8) | triples[:, 2]
-            raw = np.where(raw & 0x800000, raw - 0x1000000, raw)
+            raw = int24(payload[1:13], "big", signed=True)
             self._last = raw
             self._baseline_valid = True
             return GanglionPacket(0, 0, raw[None, :].astype(np.float64) * SCALE_UV, True)

@@ -34,6 +34,7 @@ from affectstream.device.driver import (
     has_char,
     stream_spec,
 )
+from affectstream.device.payload import int24
 from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
@@ -254,8 +255,7 @@ def unpack_ppg(
     """
     array = _as_packets(packets)
     counters = _counters(array)
-    triples = array[:, 2:].reshape(-1, PPG_SAMPLES_PER_PACKET, 3).astype(np.int64)
-    raw = (triples[:, :, 0] << 16) | (triples[:, :, 1] << 8) | triples[:, :, 2]
+    raw = int24(array[:, 2:], "big", signed=False)
     return counters, raw.astype(np.float64)
 
 

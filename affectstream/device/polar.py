@@ -30,6 +30,7 @@ from affectstream.device.driver import (
     ProfileDriver,
     stream_spec,
 )
+from affectstream.device.payload import int24
 from affectstream.errors import DecodeError, ProtocolError
 from affectstream.types import FloatArray
 
@@ -360,9 +361,7 @@ def decode_frame(data: bytes | bytearray) -> PmdFrame:
         raise DecodeError(
             f"PMD ECG payload of {len(body)} bytes is not a whole number of int24 samples."
         )
-    raw = np.frombuffer(body, dtype=np.uint8).reshape(-1, 3).astype(np.int32)
-    values = raw[:, 0] | (raw[:, 1] << 8) | (raw[:, 2] << 16)
-    values = np.where(values & 0x800000, values - 0x1000000, values)
+    values = int24(body, "little", signed=True)
     return PmdFrame(
         measurement=measurement,
         timestamp_ns=timestamp,

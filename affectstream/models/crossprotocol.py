@@ -29,6 +29,7 @@ from affectstream.models.datasets import Recording
 from affectstream.models.estimators import AffectClassifier
 from affectstream.models.evaluation import metrics, scored_mask
 from affectstream.models.features import recording_features
+from affectstream.models.scoring import scored_subjects
 from affectstream.signal.columns import feature_columns
 from affectstream.types import SampleBlock
 
@@ -290,7 +291,7 @@ def pooled_protocols(
     features = list(features) if features is not None else shared_features(*frames.values())
     pooled = pool_frames(frames)
     subjects = pooled["subject"].to_numpy()
-    units = np.asarray(sorted(pd.unique(subjects[scored_mask(pooled, target)])))
+    units = np.asarray(scored_subjects(pooled, target))
     p = np.full(len(pooled), np.nan)
     threshold = np.full(len(pooled), np.nan)
     for tr, te in GroupKFold(n_splits=min(n_splits, units.size)).split(units, groups=units):
@@ -468,16 +469,9 @@ def run_cross_protocol(
         Their folders.
     normalization : str
         Per-participant normalisation (the same on both sides).
-    baseline_seconds : float, optional
-        Reference period; default the shorter of the two datasets' own.
-    common_rate : float or None
-        EDA/temperature rate (:func:`to_common_rate`).
-    cache_dir : path, optional
-        Feature cache folder.
-    trust_pickle : bool
-        For pickle-based datasets.
-    progress : callable, optional
-        ``progress(stage, done, total)``.
+    baseline_seconds, common_rate, cache_dir, trust_pickle, progress
+        As for :func:`shared_frames` (the reference period defaults to the shorter of the
+        two datasets' own).
 
     Returns
     -------

@@ -17,6 +17,7 @@ Every function returns the test table's probability and decision threshold per r
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,7 +30,7 @@ from sklearn.preprocessing import StandardScaler
 
 from affectstream.models.baselines import clock_scores, one_feature_scores
 from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS, AffectClassifier
-from affectstream.models.scoring import scored_mask
+from affectstream.models.scoring import scored_mask, scored_subjects
 
 #: What a lever may fit.
 LEVER_KINDS = (
@@ -48,31 +49,31 @@ PLATT_SPLITS = 4
 Scores = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
 
 
-def _affect(
-    kind: str,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    *,
-    features: Sequence[str],
-    target: str,
-    normalization: str,
-    params: dict[str, Any],
-) -> Scores:
+@dataclass(frozen=True, slots=True)
+class _Setup:
+    """What every lever fits with: model columns, label, normalisation, LightGBM overrides."""
+
+    features: Sequence[str]
+    target: str
+    normalization: str
+    params: dict[str, Any]
+
+
+def _affect(kind: str, train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
     model = AffectClassifier(
         kind,
-        target,
-        normalization=normalization,
-        features=features,
-        params=params if kind == "lightgbm" else None,
+        setup.target,
+        normalization=setup.normalization,
+        features=setup.features,
+        params=setup.params if kind == "lightgbm" else None,
         max_train_rows=SVM_MAX_TRAIN_ROWS if kind == "svm" else None,
     ).fit(train)
     return model.predict_proba(test)[:, 1], np.full(len(test), model.threshold_)
 
 
-def _logistic(
-    train: pd.DataFrame, test: pd.DataFrame, *, features: Sequence[str], target: str
-) -> Scores:
+def _logistic(train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
     """Logistic regression on the given columns (already referenced per participant)."""
+    features, target = setup.features, setup.target
     rows = scored_mask(train, target)
     y = train.loc[rows, target].to_numpy(dtype=np.float64).astype(int)
     model: Pipeline = make_pipeline(
@@ -91,35 +92,22 @@ def _logit(p: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return out
 
 
-def _platt(
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    *,
-    features: Sequence[str],
-    target: str,
-    normalization: str,
-    params: dict[str, Any],
-) -> Scores:
+def _platt(train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
     """LightGBM, its scores mapped by a Platt curve fitted on out-of-fold training scores."""
+    target = setup.target
     subjects = train["subject"].astype(str).to_numpy()
-    units = np.asarray(sorted(pd.unique(subjects[scored_mask(train, target)])))
+    units = np.asarray(scored_subjects(train, target))
     oof = np.full(len(train), np.nan)
-    kw: dict[str, Any] = {
-        "features": features,
-        "target": target,
-        "normalization": normalization,
-        "params": params,
-    }
     for tr, te in GroupKFold(n_splits=min(PLATT_SPLITS, units.size)).split(units, groups=units):
         inner_test = np.isin(subjects, units[te])
         oof[inner_test] = _affect(
-            "lightgbm", train[np.isin(subjects, units[tr])], train[inner_test], **kw
+            "lightgbm", train[np.isin(subjects, units[tr])], train[inner_test], setup
         )[0]
     rows = scored_mask(train, target) & np.isfinite(oof)
     y = train[target].to_numpy(dtype=np.float64)[rows].astype(int)
     logit = _logit(oof[rows])
     curve = LogisticRegression(C=1e6).fit(logit[:, None], y)
-    p_raw = _affect("lightgbm", train, test, **kw)[0]
+    p_raw = _affect("lightgbm", train, test, setup)[0]
     z = _logit(p_raw)
     p = np.full(len(test), np.nan)
     ok = np.isfinite(z)
@@ -174,25 +162,20 @@ def fit_predict(
     -------
     p, threshold : ndarray
     """
-    kw: dict[str, Any] = {
-        "features": features,
-        "target": target,
-        "normalization": normalization,
-        "params": params,
-    }
+    setup = _Setup(features, target, normalization, params)
     if kind in ("lightgbm", "svm"):
-        return _affect(kind, train, test, **kw)
+        return _affect(kind, train, test, setup)
     if kind == "logistic":
-        return _logistic(train, test, features=features, target=target)
+        return _logistic(train, test, setup)
     if kind == "lightgbm-platt":
-        return _platt(train, test, **kw)
+        return _platt(train, test, setup)
     if kind in ("one_feature", "protocol_clock"):
         return _baseline(kind, train, test, target)
     if kind in ("lightgbm+logistic", "lightgbm+svm"):
-        first = _affect("lightgbm", train, test, **kw)
+        first = _affect("lightgbm", train, test, setup)
         if kind == "lightgbm+svm":
-            second = _affect("svm", train, test, **kw)
+            second = _affect("svm", train, test, setup)
         else:
-            second = _logistic(train, test, features=features, target=target)
+            second = _logistic(train, test, setup)
         return (first[0] + second[0]) / 2.0, (first[1] + second[1]) / 2.0
     raise ValueError(f"unknown lever kind {kind!r}; expected one of {', '.join(LEVER_KINDS)}")

@@ -17,6 +17,7 @@ from affectstream.errors import ConfigError
 from affectstream.models.recording import (
     Recording,
     _labels_frame,
+    channel_block,
     select_subjects,
 )
 from affectstream.types import SampleBlock
@@ -106,24 +107,9 @@ def load_wesad(
         )
         blocks = []
         for group, key, modality, channels, rate, scale in spec:
-            values = np.asarray(_require(group, key, file, "WESAD"), dtype=np.float64)
-            values = values.reshape(values.shape[0], -1)
-            if values.shape[1] != len(channels):
-                raise ConfigError(
-                    f"WESAD {key} in {str(file)!r} has shape {values.shape}; expected "
-                    f"{len(channels)} column(s)."
-                )
-            blocks.append(
-                SampleBlock.regular(
-                    f"{device}/{modality}",
-                    modality,
-                    channels,
-                    values * scale,
-                    rate,
-                    0.0,
-                    device=device,
-                )
-            )
+            values = np.asarray(_require(group, key, file, "WESAD"), dtype=np.float64) * scale
+            where = f"WESAD {key} in {str(file)!r}"
+            blocks.append(channel_block(device, modality, channels, values, rate, 0.0, where))
         # Labels come at the chest rate (700 Hz); keep only the rows where the code changes.
         change = np.flatnonzero(np.r_[True, np.diff(codes) != 0])
         arousal = [WESAD_AROUSAL.get(int(c), np.nan) for c in codes[change]]

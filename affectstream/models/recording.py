@@ -91,6 +91,51 @@ def _labels_frame(t: Iterable[float], **targets: Iterable[float]) -> pd.DataFram
     return frame
 
 
+def channel_block(
+    device: str,
+    modality: str,
+    channels: Sequence[str],
+    values: object,
+    sfreq: float,
+    t0: float,
+    where: str,
+) -> SampleBlock:
+    """A regular block of stream ``<device>/<modality>`` whose columns must be ``channels``.
+
+    Parameters
+    ----------
+    device, modality : str
+        Names the stream ``<device>/<modality>``.
+    channels : sequence of str
+        Channel names, one per column of ``values``.
+    values : array-like, shape (n,) or (n, len(channels))
+        Samples, already in the canonical unit.
+    sfreq, t0 : float
+        Sampling rate (Hz) and time of the first sample (s).
+    where : str
+        What the values came from (file and key), for the error message.
+
+    Returns
+    -------
+    SampleBlock
+
+    Raises
+    ------
+    ConfigError
+        When ``values`` has another number of columns than ``channels``.
+    """
+    array = np.asarray(values, dtype=np.float64)
+    array = array.reshape(array.shape[0], -1)
+    if array.shape[1] != len(channels):
+        raise ConfigError(
+            f"{where} has {array.shape[1]} column(s); expected {len(channels)} "
+            f"({', '.join(channels)})."
+        )
+    return SampleBlock.regular(
+        f"{device}/{modality}", modality, tuple(channels), array, sfreq, t0, device=device
+    )
+
+
 def select_subjects(
     subjects: Sequence[str] | None, available: Sequence[str], dataset: str, where: Path
 ) -> list[str]:

@@ -37,6 +37,23 @@ def scored_mask(frame: pd.DataFrame, target: str) -> np.ndarray[Any, Any]:
     return np.asarray(np.isfinite(y) & ~frame["reference"].to_numpy(dtype=bool))
 
 
+def scored_subjects(frame: pd.DataFrame, target: str) -> list[str]:
+    """Participants with at least one window that counts (:func:`scored_mask`), sorted.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table with a ``subject`` column.
+    target : str
+        Label column.
+
+    Returns
+    -------
+    list of str
+    """
+    return sorted(map(str, pd.unique(frame.loc[scored_mask(frame, target), "subject"])))
+
+
 def reliability_bins(
     y: np.ndarray[Any, Any], p: np.ndarray[Any, Any], n_bins: int = 10
 ) -> list[dict[str, float]]:

@@ -14,6 +14,7 @@ from affectstream.models.recording import (
     Recording,
     _find_dataset_folder,
     _labels_frame,
+    channel_block,
     select_subjects,
 )
 from affectstream.types import FloatArray, SampleBlock
@@ -105,22 +106,8 @@ def read_e4_folder(folder: Path, *, device: str = "empatica-e4") -> tuple[Sample
     )
     for name, modality, channels, scale in spec:
         start, rate, values = _read_e4_csv(folder / name)
-        if values.shape[1] != len(channels):
-            raise ConfigError(
-                f"E4 file {str(folder / name)!r} has {values.shape[1]} columns; expected "
-                f"{len(channels)} ({', '.join(channels)})."
-            )
-        blocks.append(
-            SampleBlock.regular(
-                stream=f"{device}/{modality}",
-                modality=modality,
-                channels=channels,
-                values=values * scale,
-                sfreq=rate,
-                t0=start,
-                device=device,
-            )
-        )
+        where = f"E4 file {str(folder / name)!r}"
+        blocks.append(channel_block(device, modality, channels, values * scale, rate, start, where))
     blocks.append(_read_e4_ibi(folder / "IBI.csv", f"{device}/rr", device))
     return tuple(blocks)
 

@@ -21,10 +21,11 @@ from affectstream.models.estimators import SVM_MAX_TRAIN_ROWS as SVM_MAX_TRAIN_R
 from affectstream.models.estimators import AffectClassifier
 from affectstream.models.evaluation import Progress as Progress
 from affectstream.models.evaluation import evaluate_frame as evaluate_frame
-from affectstream.models.evaluation import plot_report, scored_mask
+from affectstream.models.evaluation import plot_report
 from affectstream.models.evaluation import score_bundle as score_bundle
 from affectstream.models.feature_sets import feature_set, select_features
 from affectstream.models.features import add_context_features
+from affectstream.models.scoring import scored_subjects
 from affectstream.signal.columns import feature_columns
 
 # evaluate_frame, score_bundle, model_card and SVM_MAX_TRAIN_ROWS moved to their own
@@ -454,9 +455,7 @@ def train(
     if context_candidates:
         from affectstream.models.nested import select_context, with_context
 
-        everyone = sorted(
-            map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
-        )
+        everyone = scored_subjects(frame, settings.target)
         span, inner = select_context(
             {float(c): with_context(frame, float(c)) for c in context_candidates},
             everyone,
@@ -494,9 +493,7 @@ def train(
         progress("final fit", 2, 2)
     out = Path(out)
     name = name or out.name
-    train_subjects = sorted(
-        map(str, pd.unique(frame.loc[scored_mask(frame, settings.target), "subject"]))
-    )
+    train_subjects = scored_subjects(frame, settings.target)
     if not recs:  # features came from the cache: read the files again for provenance
         for each, folder in zip(datasets, datas, strict=True):
             recs += load_dataset(each, folder, subjects, trust_pickle=trust_pickle)

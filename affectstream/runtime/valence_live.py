@@ -139,12 +139,8 @@ class LiveValence:
 
         Parameters
         ----------
-        row : pandas.Series
-            One feature row.
-        t_end : float
-            Its window end.
-        baseline_end : float or None
-            End of the baseline period.
+        row, t_end, baseline_end
+            As for :meth:`faa_z`.
 
         Returns
         -------

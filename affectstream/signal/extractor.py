@@ -207,12 +207,12 @@ class StreamingExtractor:
         self._heard[stream] = max(t, *self._heard.values(), -math.inf)
 
     def push(self, block: SampleBlock) -> pd.DataFrame:
-        """Add one block of one stream and return the rows it completed.
+        """Add one block of one stream and return the rows it completed as a frame.
 
         Parameters
         ----------
         block : SampleBlock
-            The next samples of a stream, in time order.
+            As for :meth:`push_rows`.
 
         Returns
         -------
@@ -222,7 +222,10 @@ class StreamingExtractor:
         return self._frame(self.push_rows(block))
 
     def push_rows(self, block: SampleBlock) -> list[dict[str, object]]:
-        """Like :meth:`push`, but the rows as dicts (no pandas overhead, for the runtime).
+        """Add one block of one stream and return the rows it completed as dicts.
+
+        :meth:`push` returns the same rows as a frame; dicts spare the runtime pandas'
+        overhead.
 
         Parameters
         ----------

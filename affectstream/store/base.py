@@ -344,6 +344,77 @@ class Rejections:
             return DeliveryReport(self._count, pending_bytes, self._last, pending_where)
 
 
+def check_ns(name: str, value: int | None) -> int | None:
+    """Return a timestamp bound as int (None stays None), or raise :class:`StoreError`."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise StoreError(
+            f"{name} must be an int of nanoseconds since the Unix epoch, got {value!r}."
+        )
+    return int(value)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadQuery:
+    """The arguments of :meth:`TimeSeriesStore.read`, checked once for every backend.
+
+    Parameters
+    ----------
+    measurement : str
+        Measurement name, in the schema.
+    tags : dict of str to str
+        Tag values to match exactly; ``""`` selects series without that tag.
+    start_ns, stop_ns : int or None
+        Half-open time range; None leaves that side open.
+    fields : list of str or None
+        Fields to return, each once, in the order asked; None for all.
+    """
+
+    measurement: str
+    tags: dict[str, str]
+    start_ns: int | None
+    stop_ns: int | None
+    fields: list[str] | None
+
+
+def read_query(
+    measurement: str,
+    tags: Mapping[str, str] | None,
+    start_ns: int | None,
+    stop_ns: int | None,
+    fields: Iterable[str] | None,
+) -> ReadQuery:
+    """Check the arguments of :meth:`TimeSeriesStore.read`; raise :class:`StoreError` if wrong.
+
+    Parameters
+    ----------
+    measurement, tags, start_ns, stop_ns, fields
+        As for :meth:`TimeSeriesStore.read`.
+
+    Returns
+    -------
+    ReadQuery
+    """
+    check_measurement(measurement)
+    tag_filter = dict(tags or {})
+    for key, value in tag_filter.items():
+        if key not in TAG_KEYS or not isinstance(value, str):
+            raise StoreError(
+                f"Cannot filter on tag {key!r} = {value!r}: tag keys are "
+                f"{', '.join(TAG_KEYS)} and values are strings."
+            )
+    if isinstance(fields, str):
+        raise StoreError(f"fields must be a list of field names, got the string {fields!r}.")
+    return ReadQuery(
+        measurement,
+        tag_filter,
+        check_ns("start_ns", start_ns),
+        check_ns("stop_ns", stop_ns),
+        None if fields is None else list(dict.fromkeys(fields)),
+    )
+
+
 class TimeSeriesStore(abc.ABC):
     """Write points in batches, read a measurement back, list and delete sessions.
 
@@ -362,7 +433,6 @@ class TimeSeriesStore(abc.ABC):
             it: a replay never duplicates.
         """
 
-    @abc.abstractmethod
     def read(
         self,
         measurement: str,
@@ -396,7 +466,18 @@ class TimeSeriesStore(abc.ABC):
             requested fields are missing are omitted. Missing values are NaN in float
             columns, ``pd.NA`` in int (``Int64``) and bool (``boolean``) columns that have
             gaps, ``None`` in str columns. Unknown fields give no rows, like InfluxQL.
+
+        Raises
+        ------
+        StoreError
+            If the measurement is not in the schema, a tag key unknown or its value not a
+            str, ``fields`` a single string, or a bound not an int.
         """
+        return self._read(read_query(measurement, tags, start_ns, stop_ns, fields))
+
+    @abc.abstractmethod
+    def _read(self, query: ReadQuery) -> pd.DataFrame:
+        """Run a read whose arguments :meth:`read` has checked; return what it returns."""
 
     @abc.abstractmethod
     def sessions(self) -> list[SessionInfo]:

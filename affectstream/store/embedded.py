@@ -52,7 +52,6 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from affectstream._validate import check_option, check_positive
@@ -63,11 +62,11 @@ from affectstream.store.base import (
     TAG_KEYS,
     DeliveryReport,
     FieldKind,
+    ReadQuery,
     Rejections,
     SeriesBatch,
     SessionInfo,
     TimeSeriesStore,
-    check_measurement,
 )
 from affectstream.store.embedded_frames import decode_range, frame_of
 
@@ -122,17 +121,6 @@ def _rollback(connection: sqlite3.Connection) -> None:
             connection.execute("ROLLBACK")
         except sqlite3.Error:
             logger.exception("rollback failed")
-
-
-def _check_ns(name: str, value: int | None, default: int) -> int:
-    """Return a timestamp bound as int, or ``default`` for None."""
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise StoreError(
-            f"{name} must be an int of nanoseconds since the Unix epoch, got {value!r}."
-        )
-    return int(value)
 
 
 class EmbeddedStore(TimeSeriesStore):
@@ -615,34 +603,11 @@ class EmbeddedStore(TimeSeriesStore):
 
     # -- reading --------------------------------------------------------------------
 
-    def read(
-        self,
-        measurement: str,
-        *,
-        tags: Mapping[str, str] | None = None,
-        start_ns: int | None = None,
-        stop_ns: int | None = None,
-        fields: Iterable[str] | None = None,
-    ) -> pd.DataFrame:
-        """Read points of one measurement, filtered by tags and a half-open time range.
-
-        See :meth:`TimeSeriesStore.read`. A tag filter value ``""`` selects series
-        without that tag.
-        """
-        check_measurement(measurement)
-        tag_filter = dict(tags or {})
-        for key, value in tag_filter.items():
-            if key not in TAG_KEYS or not isinstance(value, str):
-                raise StoreError(
-                    f"Cannot filter on tag {key!r} = {value!r}: tag keys are "
-                    f"{', '.join(TAG_KEYS)} and values are strings."
-                )
-        wanted = None if fields is None else list(dict.fromkeys(fields))
-        if isinstance(fields, str):
-            raise StoreError(f"fields must be a list of field names, got the string {fields!r}.")
-        start = _check_ns("start_ns", start_ns, _MIN_NS)
-        stop = _check_ns("stop_ns", stop_ns, _MAX_NS)
-
+    def _read(self, query: ReadQuery) -> pd.DataFrame:
+        """Read the points :meth:`TimeSeriesStore.read` asks for from the chunks."""
+        measurement, tag_filter, wanted = query.measurement, query.tags, query.fields
+        start = _MIN_NS if query.start_ns is None else query.start_ns
+        stop = _MAX_NS if query.stop_ns is None else query.stop_ns
         where = " AND ".join(["measurement = ?", *(f"{key} = ?" for key in tag_filter)])
         stored: list[tuple[dict[str, str], list[tuple[int, bytes]]]] = []
         # One read transaction: a consistent snapshot across series while a writer commits.

@@ -9,14 +9,14 @@ header (set on the shared :class:`httpx.Client`). VictoriaMetrics answers no Inf
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import httpx
 import pandas as pd
 
 from affectstream.errors import StoreError, StoreUnavailableError
-from affectstream.store.base import SessionInfo, check_measurement, check_tags
+from affectstream.store.base import ReadQuery, SessionInfo, check_tags
 from affectstream.store.influx_config import ENV_TOKEN, ENV_URL
 from affectstream.store.influx_sender import describe_error
 from affectstream.store.influxql import (
@@ -122,45 +122,24 @@ class InfluxReader:
             ) from exc
         self._parse_query_response(response, influxql)
 
-    def read(
-        self,
-        measurement: str,
-        *,
-        tags: Mapping[str, str] | None = None,
-        start_ns: int | None = None,
-        stop_ns: int | None = None,
-        fields: Iterable[str] | None = None,
-    ) -> pd.DataFrame:
-        """Read points of one measurement with InfluxQL (see TimeSeriesStore.read).
+    def _read(self, query: ReadQuery) -> pd.DataFrame:
+        """Read the points :meth:`TimeSeriesStore.read` asks for with InfluxQL.
 
-        Points still in the spool are not visible yet: call :meth:`flush` first to read
-        your own writes.
-
-        Parameters
-        ----------
-        measurement : str
-            Measurement name.
-        tags : mapping, optional
-            Tag values that must match exactly.
-        start_ns, stop_ns : int, optional
-            Keep points with ``start_ns <= time_ns < stop_ns``.
-        fields : iterable of str, optional
-            Fields to return (all by default).
-
-        Returns
-        -------
-        pandas.DataFrame
+        Points still in the spool are not visible yet: call ``flush`` first to read your
+        own writes.
         """
-        check_measurement(measurement)
-        wanted = check_tags(dict(tags or {}), repr(measurement))
-        field_list = list(fields) if fields is not None else None
-        select = ", ".join(influxql_identifier(f) for f in field_list) if field_list else "*"
-        bounds = [f"time >= {int(start_ns)}"] if start_ns is not None else []
-        if stop_ns is not None:
-            bounds.append(f"time < {int(stop_ns)}")
+        # An empty tag value drops the filter here (it selects series without the tag in
+        # the embedded store): kept as it was, see check_tags.
+        wanted = check_tags(query.tags, repr(query.measurement))
+        fields = query.fields
+        select = ", ".join(influxql_identifier(f) for f in fields) if fields else "*"
+        bounds = [f"time >= {query.start_ns}"] if query.start_ns is not None else []
+        if query.stop_ns is not None:
+            bounds.append(f"time < {query.stop_ns}")
         where = where_clause(wanted, *bounds)
-        statement = f"SELECT {select} FROM {influxql_identifier(measurement)}{where} GROUP BY *"
-        return series_to_frame(self.query(statement), field_list, self.field_types(measurement))
+        name = influxql_identifier(query.measurement)
+        statement = f"SELECT {select} FROM {name}{where} GROUP BY *"
+        return series_to_frame(self.query(statement), fields, self.field_types(query.measurement))
 
     def field_types(self, measurement: str) -> dict[str, str]:
         """Return the stored type of each field of a measurement (``SHOW FIELD KEYS``).

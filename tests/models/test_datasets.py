@@ -79,6 +79,11 @@ def test_stress_predict_missing_file(stress_predict_dir: Path) -> None:
         ("1644227574.0\n", "has 1 rows"),
         ("1644227574.0\n4.0\nabc\n", "Corrupt E4 file"),
         ("12.0\n4.0\n1.0\n", "expected a Unix time"),
+        # Two columns where EDA has one channel.
+        (
+            "1644227574.0, 1644227574.0\n4.0, 4.0\n1.0, 2.0\n",
+            r"EDA\.csv' has 2 column\(s\); expected 1 \(eda\)",
+        ),
     ],
 )
 def test_stress_predict_corrupt_file(stress_predict_dir: Path, content: str, message: str) -> None:

@@ -18,7 +18,43 @@ from affectstream.store import (
     open_store,
     seconds_to_ns,
 )
+from affectstream.store.base import TimeSeriesStore, read_query
+from affectstream.store.influx import InfluxStore
 from affectstream.types import Gap, SampleBlock
+
+# -- read arguments (checked once, in TimeSeriesStore.read, for every backend) -----------
+
+
+def test_read_query_keeps_empty_tags_and_asks_for_each_field_once() -> None:
+    query = read_query("raw_eeg", {"device": "", "session": "s1"}, 5, None, ["b", "a", "b"])
+    assert query.tags == {"device": "", "session": "s1"}  # "" = series without that tag
+    assert (query.start_ns, query.stop_ns) == (5, None)
+    assert query.fields == ["b", "a"]
+    assert read_query("features", None, None, np.int64(7), None).stop_ns == 7
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("raw EEG", None, None, None, None), "Unknown measurement"),
+        (("features", {"subject": "p1"}, None, None, None), "Cannot filter on tag 'subject'"),
+        (("features", {"session": 1}, None, None, None), "values are strings"),
+        (("features", None, 1.5, None, None), "start_ns must be an int"),
+        (("features", None, None, True, None), "stop_ns must be an int"),
+        (("features", None, None, None, "hr_mean"), "fields must be a list"),
+    ],
+)
+def test_every_store_refuses_bad_read_arguments(
+    tmp_path: Path, args: tuple[object, ...], message: str
+) -> None:
+    # Both backends read through TimeSeriesStore.read, so both refuse what read_query does.
+    assert EmbeddedStore.read is InfluxStore.read is TimeSeriesStore.read
+    with pytest.raises(StoreError, match=message):
+        read_query(*args)  # type: ignore[arg-type]
+    with EmbeddedStore(tmp_path / "store") as store, pytest.raises(StoreError, match=message):
+        measurement, tags, start_ns, stop_ns, fields = args
+        store.read(measurement, tags=tags, start_ns=start_ns, stop_ns=stop_ns, fields=fields)  # type: ignore[arg-type]
+
 
 # -- SeriesBatch ---------------------------------------------------------------------
 
