@@ -18,7 +18,9 @@ Each feature row (one window) becomes one ``affect`` record:
   smoothed either way, with its confidence spelled out in ``valence_confidence``.
 
 Features are normalised per participant as the bundle was trained: against the mean of the
-baseline windows (or a running mean until the baseline is over).
+baseline windows (or a running mean until the baseline is over). A ``baseline_z`` bundle whose
+baseline held fewer than :data:`MIN_REFERENCE_WINDOWS` of its windows gives no estimate (NaN,
+confidence 0) and says why in ``<target>_basis``.
 """
 
 from __future__ import annotations
