@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -11,6 +12,44 @@ from affectstream.models.baselines import markdown_table
 
 if TYPE_CHECKING:
     from affectstream.models.training import DatasetSettings
+
+
+@dataclass(frozen=True)
+class Caveat:
+    """A model-card caveat that holds only for bundles using some feature families.
+
+    Parameters
+    ----------
+    text : str
+        The sentence on the card.
+    families : frozenset of str
+        Feature families (``hrv``, ``acc``...) it is about: the card carries it only when
+        the bundle has a feature of one of them. A plain ``str`` caveat always applies.
+    """
+
+    text: str
+    families: frozenset[str]
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def applicable_caveats(caveats: Iterable[str | Caveat], features: Iterable[str]) -> list[str]:
+    """The caveats that hold for a bundle with these features.
+
+    Parameters
+    ----------
+    caveats : iterable of str or Caveat
+        A dataset's caveats (:class:`Caveat` for those about some feature families).
+    features : iterable of str
+        The bundle's feature names.
+
+    Returns
+    -------
+    list of str
+    """
+    families = {f.split("_")[0] for f in features}
+    return [str(c) for c in caveats if not isinstance(c, Caveat) or (c.families & families)]
 
 
 def format_score(value: Any) -> str:
@@ -107,7 +146,7 @@ def model_card(
             "protocol knowledge)"
         )
     selection = report.get("context_selection")
-    notes = list(settings.caveats)
+    notes = applicable_caveats(settings.caveats, features)
     if selection:
         # The span was chosen inside each training fold: the "picked after seeing LOSO"
         # caveat no longer applies; say what the nested selection chose instead.

@@ -8,9 +8,12 @@ estimate, a bundle records the range of each normalised feature over its trainin
 the share of its present features inside that range (:func:`in_range_share`). Below
 :data:`MIN_IN_RANGE` the estimate is out of distribution: flagged, confidence 0.
 
-Bundles written before this check have no ``input_range``; for them only features at the
-normaliser's clip (``|z| >= clip``, i.e. at least ``clip`` training scales from the
-participant's reference) count as out of range.
+The normaliser clips z at ``±clip``. A clipped value counts as out of range only where the
+training range does not reach it: ``stress-wrist`` (``baseline_z``) has 31 % of its scored
+training windows at the +10 clip in tonic EDA (41 % of the stress windows), so a clipped value
+is an input it was trained on (counting every clipped value as foreign flagged 14 % of its own
+training windows; docs/models.md, "Input coverage"). Bundles written before this check have no
+``input_range``; for them only features at the clip (``|z| >= clip``) count as out of range.
 """
 
 from __future__ import annotations
@@ -73,7 +76,9 @@ def in_range_share(
     ranges : dict, optional
         From :func:`input_range`; without it only ``clip`` is checked.
     clip : float, optional
-        The normaliser's clip: values at or beyond it count as out of range.
+        The normaliser's clip: values at or beyond it count as out of range for features
+        without a stored range (with a range, the range decides: it includes the clip when
+        the training windows reached it).
 
     Returns
     -------
@@ -83,6 +88,7 @@ def in_range_share(
     z = np.atleast_2d(np.asarray(z, dtype=np.float64))
     present = np.isfinite(z)
     inside = present.copy()
+    known = np.zeros(z.shape[1], dtype=bool)
     if ranges is not None:
         low = np.asarray(ranges["low"], dtype=np.float64)
         high = np.asarray(ranges["high"], dtype=np.float64)
@@ -93,7 +99,7 @@ def in_range_share(
         inside &= np.where(known, ok, True)
     if clip is not None:
         with np.errstate(invalid="ignore"):
-            inside &= np.abs(z) < clip
+            inside &= known | (np.abs(z) < clip)
     n = present.sum(axis=1)
     return np.where(n > 0, inside.sum(axis=1) / np.maximum(n, 1), 0.0)
 

@@ -14,6 +14,7 @@ import pandas as pd
 
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle, save_bundle
+from affectstream.models.card import Caveat
 from affectstream.models.card import model_card as model_card
 from affectstream.models.crossprotocol import COMMON_RATE
 from affectstream.models.datasets import Recording, load_dataset
@@ -48,11 +49,18 @@ class DatasetSettings:
     description: str
     modalities: tuple[str, ...]
     normalization: str = "running"
-    caveats: tuple[str, ...] = ()
+    caveats: tuple[str | Caveat, ...] = ()
     target_balanced_accuracy: float | None = None
     context_seconds: float = 0.0
     line_freq: float = 50.0
 
+
+#: Where each wrist protocol's 1-Hz heart rate (the ``hr`` stream) comes from.
+HR_SOURCES = {
+    "stress-predict": "the E4's HR.csv (computed by the device from its BVP)",
+    "noneeg": "a finger pulse oximeter",
+    "wesad-e4": "the E4's HR.csv (computed by the device from its BVP)",
+}
 
 #: Windowing per dataset. EEG sessions are short (eegmat: 60 s of arithmetic), hence 10-s
 #: windows; the wearable datasets use the signal layer's 60 s / 5 s default.
@@ -71,10 +79,21 @@ DATASET_SETTINGS: dict[str, DatasetSettings] = {
         "stress tasks (1) vs baseline/relaxation (0), Empatica E4",
         ("ppg", "eda", "temp", "acc"),
         caveats=(
-            "HRV comes from the wrist BVP (E4 IBI is too sparse to use); wrist-PPG HRV is "
-            "noisy, so most of the signal is EDA, heart rate, movement and temperature.",
-            "The stress tasks include talking (interview) and hyperventilation: part of what "
-            "the model sees is speech-related movement and breathing, not stress alone.",
+            Caveat(
+                "HRV comes from the wrist BVP (E4 IBI is too sparse to use); wrist-PPG HRV is "
+                "noisy, so most of the signal is EDA, heart rate, movement and temperature.",
+                frozenset({"hrv"}),
+            ),
+            Caveat(
+                "The stress tasks include talking (interview): part of what the model sees is "
+                "speech-related movement, not stress alone.",
+                frozenset({"acc"}),
+            ),
+            Caveat(
+                "The stress tasks include hyperventilation, which moves heart rate and EDA by "
+                "breathing, not by stress alone.",
+                frozenset({"hr", "hrv", "eda"}),
+            ),
             "Relaxation after a task is labelled 0 while the body is still recovering.",
             "The 120-s context span was picked among a few variants after seeing their "
             "leave-one-subject-out scores, which flatters the number above; docs/models.md "
@@ -92,7 +111,10 @@ DATASET_SETTINGS: dict[str, DatasetSettings] = {
         ("eda", "temp", "acc", "hr"),
         caveats=(
             "Physical stress (walking/jogging) and the ~40-s emotional cue are not scored.",
-            "Heart rate comes from a finger pulse oximeter at 1 Hz; there is no BVP or IBI.",
+            Caveat(
+                "Heart rate comes from a finger pulse oximeter at 1 Hz; there is no BVP or IBI.",
+                frozenset({"hr", "hrv"}),
+            ),
             "The phase order is the same for everyone, so the protocol clock is informative.",
         ),
     ),
@@ -341,13 +363,21 @@ def training_table(
             "(docs/models.md, levers). Not validated on: any third protocol, device or "
             "population, or a live session; both protocols are lab stress tasks of healthy "
             "adults against rest.",
-            # The protocols' caveats; not those about features a pooled model cannot use
-            # (BVP HRV, context spans).
+            Caveat(
+                "Heart rate (`hr_mean`) is the mean over the window of a 1-Hz heart-rate "
+                "stream: "
+                + ", ".join(f"{d}: {HR_SOURCES[d]}" for d in datasets if d in HR_SOURCES)
+                + "; live, a heart-rate strap's or a replayed E4's 1-Hz heart rate (not RR "
+                "intervals or ECG).",
+                frozenset({"hr"}),
+            ),
+            # The protocols' caveats, each naming its protocol; the card drops those about
+            # feature families the bundle does not use. The context span is not pooled.
             *(
-                c
+                Caveat(f"{d}: {c}", c.families) if isinstance(c, Caveat) else f"{d}: {c}"
                 for d in datasets
                 for c in DATASET_SETTINGS[d].caveats
-                if "HRV" not in c and "context span" not in c
+                if "context span" not in str(c)
             ),
         ),
         target_balanced_accuracy=None,

@@ -11,8 +11,10 @@ EEG with 10-s windows). Each bundle's own fields are kept as ``<target>_by_<name
 - ``<target>_confidence`` = the weighted mean of the bundles' confidences (the weights are
   the confidences themselves), so a missing modality lowers it only as far as the others
   cannot stand in; ``<target>_coverage`` = the share of all bundles' features present;
-- ``<target>_basis``: every bundle with its probability and weight, and the bundles with no
-  input (``"eeg-workload: no input"``); ``<target>_top1..3`` from the heaviest bundle.
+- ``<target>_basis``: every bundle with its probability and weight, and why the others gave
+  none: ``"eeg-workload: no input"``, ``"...: input outside its training range"``,
+  ``"...: no window yet"`` or the bundle's own reason (``"stress-wrist: reference too
+  short (...)"``); ``<target>_top1..3`` from the heaviest bundle.
 """
 
 from __future__ import annotations
@@ -75,6 +77,8 @@ def combine(
         if p is None or not math.isfinite(float(p)) or conf <= 0.0:
             if not fields:
                 missing.append(f"{name}: no window yet")
+            elif fields.get(f"{target}_basis"):  # the bundle says why (estimator.py)
+                missing.append(str(fields[f"{target}_basis"]))
             elif fields.get(f"{target}_in_distribution") is False:
                 missing.append(f"{name}: input outside its training range")
             else:

@@ -18,7 +18,9 @@ Each feature row (one window) becomes one ``affect`` record:
   smoothed either way, with its confidence spelled out in ``valence_confidence``.
 
 Features are normalised per participant as the bundle was trained: against the mean of the
-baseline windows (or a running mean until the baseline is over).
+baseline windows (or a running mean until the baseline is over). A ``baseline_z`` bundle whose
+baseline held fewer than :data:`MIN_REFERENCE_WINDOWS` of its windows gives no estimate (NaN,
+confidence 0) and says why in ``<target>_basis``.
 """
 
 from __future__ import annotations
@@ -59,6 +61,11 @@ logger = logging.getLogger(__name__)
 TOP_CONTRIBUTIONS = 3
 #: Weight of the confidence while the reference is a provisional running mean.
 PROVISIONAL_REFERENCE_WEIGHT = 0.5
+#: Fewest reference windows a ``baseline_z`` bundle estimates from once the baseline is over:
+#: its scale is the reference windows' own standard deviation, which needs two. With fewer
+#: (a baseline shorter than the bundle's window) it gives no estimate and says so, rather
+#: than centring on a running mean of the task windows themselves (docs/models.md).
+MIN_REFERENCE_WINDOWS = 2
 
 
 def feature_families(features: Iterable[str]) -> set[str]:
@@ -328,8 +335,12 @@ class LiveEstimator:
 
     def _center(
         self, bundle: ModelBundle, values: FloatArray, t_end: float
-    ) -> tuple[FloatArray, FloatArray | None, bool]:
-        """The reference centre (and running scale) for a row, and whether it is final."""
+    ) -> tuple[FloatArray, FloatArray | None, bool] | None:
+        """The reference centre (and scale) for a row, and whether it is final.
+
+        None: the baseline is over with fewer than :data:`MIN_REFERENCE_WINDOWS` reference
+        windows for a ``baseline_z`` bundle (no estimate can be made).
+        """
         norm = bundle.meta.get("normalization", {})
         method = norm.get("method", "baseline")
         if method == "none":
@@ -346,6 +357,8 @@ class LiveEstimator:
         if self.baseline_end is None or t_end <= self.baseline_end + 1e-9:
             ref.rows.append(values)
             return self._mean(bundle, ref.rows), self._spread(bundle, ref.rows), False
+        if method == "baseline_z" and len(ref.rows) < MIN_REFERENCE_WINDOWS:
+            return None
         if ref.center is None and ref.rows:
             ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
             ref.scale = self._spread(bundle, ref.rows)
@@ -451,9 +464,12 @@ class LiveEstimator:
         if context is not None:
             features.update(context.observe(t_end, features))
         values = np.array([features[f] for f in bundle.features], dtype=np.float64)
-        center, scale, final = self._center(bundle, values, t_end)
-        estimate = bundle.estimate(features, center, scale, top=self.top)
         coverage = float(np.isfinite(values).mean()) if values.size else 0.0
+        reference = self._center(bundle, values, t_end)
+        if reference is None:
+            return self._too_short(bundle, coverage)
+        center, scale, final = reference
+        estimate = bundle.estimate(features, center, scale, top=self.top)
         agreement = 1.0 - abs(estimate.probability - estimate.probability_svm)
         confidence = coverage * agreement * (1.0 if final else PROVISIONAL_REFERENCE_WEIGHT)
         confidence *= float(estimate.in_distribution)
@@ -476,4 +492,27 @@ class LiveEstimator:
                 if np.isfinite(c.contribution):
                     text = f"{c.feature}:{c.contribution:+.3f}"
             fields[f"{target}_top{k + 1}"] = text
+        return fields
+
+    def _too_short(self, bundle: ModelBundle, coverage: float) -> dict[str, Any]:
+        """Fields of a bundle that cannot estimate: its reference is too short."""
+        target = bundle.target
+        n = len(self._references[id(bundle)].rows)
+        name = str(bundle.meta.get("name") or bundle.model_id)
+        own = self._prefix[id(bundle)]
+        length = f"{float(bundle.meta['window']['window']):g}-s " if own else ""
+        fields: dict[str, Any] = {
+            target: math.nan,
+            f"{target}_svm": math.nan,
+            f"{target}_confidence": 0.0,
+            f"{target}_coverage": coverage,
+            f"{target}_calibrated": False,
+            f"{target}_reference_final": False,
+            f"{target}_basis": (
+                f"{name}: reference too short ({n} of its {length}windows ended inside the "
+                f"baseline; it needs {MIN_REFERENCE_WINDOWS} for the spread it divides by)"
+            ),
+        }
+        for k in range(self.top):
+            fields[f"{target}_top{k + 1}"] = None
         return fields

@@ -76,8 +76,9 @@ def test_eeg_alpha_drops_with_arousal_and_asymmetry_follows_valence() -> None:
                 (1 - signals.ALPHA_AROUSAL_DROP * STRESS.arousal)
                 / (1 - signals.ALPHA_AROUSAL_DROP * BASELINE.arousal)
             ) ** 2
-            # Alpha power falls as the squared amplitude ratio (the background adds a floor).
-            assert 0.5 * expected < ratio < 0.5
+            # Alpha power falls as the squared amplitude ratio (the background adds a floor,
+            # so the fall is smaller, but at least half the modelled one).
+            assert 0.5 * expected < ratio < 0.5 * (1 + expected)
         # AUX carries no alpha.
         assert _alpha_power(calm[:, 4], sfreq) < 0.1 * _alpha_power(calm[:, 0], sfreq)
         for name, segment in (("calm", calm), ("tense", tense)):

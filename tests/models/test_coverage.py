@@ -100,3 +100,50 @@ def test_foreign_amplitudes_are_flagged_not_estimated(bundle_path: Path) -> None
     assert len(flagged) >= 0.9 * len(records)
     assert all(r["arousal_confidence"] == 0.0 for r in flagged)
     assert [r["arousal_in_distribution"] for r in records] == scored["in_distribution"].tolist()
+
+
+def test_a_clipped_value_is_in_range_where_training_reached_the_clip() -> None:
+    # Feature 0 was trained up to the clip (as stress-wrist's tonic EDA: 31 % of its scored
+    # windows sit at +10); feature 1 never came near it.
+    train = np.column_stack(
+        [np.r_[np.linspace(-2, 9, 90), np.full(10, 10.0)], np.linspace(-2, 2, 100)]
+    )
+    ranges = input_range(train)
+    assert ranges["high"][0] == 10.0
+    z = np.array([[10.0, 0.0], [0.0, 10.0], [-10.0, 0.0]])
+    # With a range, the range decides: the clip counts out only where training never got.
+    np.testing.assert_allclose(in_range_share(z, ranges, clip=10.0), [1.0, 0.5, 0.5])
+    # A feature without a stored range keeps the clip rule.
+    ranges["low"][0] = ranges["high"][0] = float("nan")
+    np.testing.assert_allclose(in_range_share(z, ranges, clip=10.0), [0.5, 0.5, 0.5])
+
+
+def _stress_wrist_rows(values: list[list[float]], start: float) -> pd.DataFrame:
+    frame = pd.DataFrame(
+        values, columns=["eda_phasic_std", "eda_scr_rate", "eda_tonic_mean", "hr_mean"]
+    )
+    frame.insert(0, "t_end", start + 5.0 * np.arange(len(frame)))
+    return frame
+
+
+def test_shipped_stress_wrist_estimates_a_large_rise_and_flags_a_detached_sensor() -> None:
+    """A rise far above the wearer's rest is what it was trained on (saturated z); skin
+    conductance and heart rate collapsing far below the rest is foreign: flagged, confidence 0."""
+    bundle = load_bundle("stress-wrist")
+    rng = np.random.default_rng(5)
+    rest = [0.05, 2.0, 3.0, 70.0]
+    spread = [0.01, 1.0, 0.1, 2.0]  # a rest that varies as real ones do
+    reference = [
+        [m + s * rng.standard_normal() for m, s in zip(rest, spread, strict=True)]
+        for _ in range(37)
+    ]
+    rows = _stress_wrist_rows(
+        [*reference, [0.5, 12.0, 9.0, 100.0], [0.0, 0.0, 0.02, 30.0]], start=1000.0
+    )
+    live = LiveEstimator([bundle], baseline_end=float(rows["t_end"].iloc[36]))
+    records = live.estimate(rows)
+    risen, detached = records[-2], records[-1]
+    assert risen["arousal_in_distribution"] and risen["arousal_confidence"] > 0
+    assert risen["arousal_high"]
+    assert not detached["arousal_in_distribution"]
+    assert detached["arousal_confidence"] == 0.0

@@ -68,13 +68,20 @@ def test_demo_runs_to_completion_and_stores_its_estimates(
     assert abs(summary["n_estimates"] - expected) <= 1, (summary["n_estimates"], expected)
     assert len(affect) == len(features) == len(quality) == summary["n_estimates"]
     assert np.all(np.diff(affect["time_ns"].to_numpy()) == round(STEP * 1e9))
-    # A window is estimated (within 0..1) or, when every bundle is out of its training range
-    # or without input, NaN with confidence 0 and the reason in its basis, never a constant.
+    # A window is estimated (within 0..1) or, when every bundle is out of its training range,
+    # without input or without a long enough reference, NaN with confidence 0 and the reason
+    # in its basis, never a constant (docs/models.md, "The demo's arousal": none here now).
     estimated = affect["arousal"].notna()
-    assert estimated.any()
+    # 7-9 of 14-15 windows were NaN before the coverage rule followed the training range and
+    # the emulated alpha fell realistically; now none in the runs measured.
+    assert estimated.mean() >= 0.9
     assert affect.loc[estimated, "arousal"].between(0, 1).all()
     assert (affect.loc[~estimated, "arousal_confidence"] == 0).all()
-    assert affect.loc[~estimated, "arousal_basis"].str.contains("training range|no input").all()
+    assert (
+        affect.loc[~estimated, "arousal_basis"]
+        .str.contains("training range|no input|reference too short")
+        .all()
+    )
     assert affect["arousal_confidence"].between(0, 1).all()
     assert affect["valence"].between(0, 1).all()
     assert not affect["valence_calibrated"].any()  # no personal calibration in a demo

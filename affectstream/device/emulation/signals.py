@@ -45,7 +45,11 @@ SCR_AMP_REST_US = 0.15
 SCR_AMP_GAIN_US = 0.6
 
 ALPHA_UV = 12.0
-ALPHA_AROUSAL_DROP = 0.75
+# Alpha power at arousal 0.9 is about half of that at 0.2 ((1 - 0.315) / (1 - 0.07))² = 0.54,
+# the order of alpha desynchronisation in mental arithmetic. It was 0.75 (power down 85 %):
+# against the demo's own rest that put alpha shares 10+ of the rest's SDs down, past every
+# window of eegmat (1 % quantile -4.5 to -5.3; docs/models.md, "The demo's arousal").
+ALPHA_AROUSAL_DROP = 0.35
 ALPHA_HZ = 10.0
 FAA_GAIN = 0.25
 ALPHA_SHARED = 0.95  # fraction of alpha power common to all electrodes
