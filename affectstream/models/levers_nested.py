@@ -1,0 +1,416 @@
+"""Levers chosen by nested selection across two protocols, scored as live.
+
+Each :class:`Variant` is one recipe (window length, per-participant input, feature set,
+model kind, training filter, Non-EEG training contrast). The selection metric is the worst
+of three as-live balanced accuracies: within Stress-Predict (held-out participants),
+Stress-Predict → Non-EEG and Non-EEG → Stress-Predict.
+
+**Nesting.** Both protocols' participants are split into :data:`OUTER_SPLITS` folds (each
+fold holds out about a quarter of each protocol). Inside an outer fold only the remaining
+participants are used to choose: every variant is scored by the same three numbers on them
+(Stress-Predict within by ``GroupKFold(3)``, the two directions train on one protocol's
+remaining participants and score the other's), and the variant with the best worst is
+picked. The outer numbers then come from the picked variant only: fitted on the remaining
+Stress-Predict participants it scores the held-out Stress-Predict participants (within) and
+the held-out Non-EEG participants (SP → Non-EEG); fitted on the remaining Non-EEG
+participants it scores the held-out Stress-Predict ones (Non-EEG → SP). No held-out
+participant influences any choice. Every variant's own outer numbers (the same fits, not
+nested) are reported beside it for the table.
+
+Run: ``python -m affectstream.models.levers_nested --cache-dir .affectstream/cache --work
+levers4 --out levers4.json`` (features for the 30/60/120-s windows come from the feature
+cache; each variant's predictions are kept in ``--work`` so a rerun only fits new ones).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.model_selection import GroupKFold
+
+from affectstream.models.baselines import live_mask, own_baseline_feature, summary
+from affectstream.models.feature_sets import (
+    EDA_HR_FEATURES,
+    EDA_HR_PHASIC_FEATURES,
+    RISING_WITH_STRESS,
+)
+from affectstream.models.lever_fit import fit_predict
+from affectstream.models.lever_transforms import (
+    noneeg_phase_at_end,
+    noneeg_training_labels,
+    settled_training,
+    stacked,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Outer participant folds (per protocol, paired by index).
+OUTER_SPLITS = 4
+#: Inner folds of the within-Stress-Predict score used for selection.
+INNER_SPLITS = 3
+#: Reference period (s) of the shared tables, as in :mod:`.levers`.
+BASELINE_SECONDS = 240.0
+TARGET = "arousal"
+SP, NE = "stress-predict", "noneeg"
+SETTINGS = ("SP within", "SP -> Non-EEG", "Non-EEG -> SP")
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """One recipe.
+
+    Parameters
+    ----------
+    name : str
+        Table label.
+    features : tuple of str
+        Feature columns (shared-modality names).
+    window : float
+        Window length (s); 5-s step.
+    inputs : str
+        ``baseline_z`` (the bundle normaliser inside the model), ``own-z`` (z against the own
+        rest), ``trailing`` (robust z against the own last ``trailing_seconds``), ``rank``
+        (causal percentile) or ``own+trailing`` (both own-z and trailing-z columns).
+    trailing_seconds : float
+        Span of the trailing reference.
+    kind : str
+        :data:`~affectstream.models.lever_fit.LEVER_KINDS` entry.
+    monotone : bool
+        LightGBM +1 constraints on :data:`RISING_WITH_STRESS` (and their transforms).
+    settle : float
+        Training windows must start this long after a label change (0 = all).
+    noneeg_labels : str
+        Non-EEG training contrast (:data:`~affectstream.models.lever_transforms.NONEEG_LABELS`).
+    """
+
+    name: str
+    features: tuple[str, ...] = EDA_HR_PHASIC_FEATURES
+    window: float = 60.0
+    inputs: str = "baseline_z"
+    trailing_seconds: float = 600.0
+    kind: str = "lightgbm"
+    monotone: bool = True
+    settle: float = 0.0
+    noneeg_labels: str = "cognitive+emotional"
+
+    @property
+    def key(self) -> str:
+        """File-name-safe identifier."""
+        return "".join(ch if ch.isalnum() else "-" for ch in self.name)
+
+
+PHASIC = EDA_HR_PHASIC_FEATURES
+#: The pool nested selection chooses from (the first is the shipped recipe).
+VARIANTS = (
+    Variant("shipped: eda-hr-phasic, baseline_z, monotone"),
+    Variant("eda-hr-phasic, own-z, logistic", inputs="own-z", kind="logistic", monotone=False),
+    Variant("trailing-z 300 s", inputs="trailing", trailing_seconds=300.0),
+    Variant("trailing-z 600 s", inputs="trailing", trailing_seconds=600.0),
+    Variant("own-z + trailing-z 600 s", inputs="own+trailing"),
+    Variant("causal rank", inputs="rank"),
+    Variant("causal rank, logistic", inputs="rank", kind="logistic", monotone=False),
+    Variant("window 30 s", window=30.0),
+    Variant("window 120 s", window=120.0),
+    Variant("settled training 60 s", settle=60.0),
+    Variant("settled training 120 s", settle=120.0),
+    Variant("Non-EEG trained on cognitive only", noneeg_labels="cognitive"),
+    Variant("Non-EEG without post-physical relax", noneeg_labels="no-post-physical"),
+    Variant("svm, baseline_z", kind="svm", monotone=False),
+    Variant("lightgbm+svm, baseline_z", kind="lightgbm+svm"),
+    Variant(
+        "eda-hr, own-z, logistic (2 features)",
+        EDA_HR_FEATURES,
+        inputs="own-z",
+        kind="logistic",
+        monotone=False,
+    ),
+)
+
+
+def _base(column: str) -> str:
+    return column.removesuffix("_trail")
+
+
+def prepare(frame: pd.DataFrame, v: Variant) -> tuple[pd.DataFrame, list[str], str]:
+    """The table, model columns and normaliser a variant's model sees.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Shared-modality feature table of one protocol at ``v.window``.
+    v : Variant
+
+    Returns
+    -------
+    frame, columns, normalization
+    """
+    cols = list(v.features)
+    if v.inputs == "baseline_z":
+        return frame, cols, "baseline_z"
+    if v.inputs == "own-z":
+        out = frame.copy()
+        for c in cols:
+            out[c] = own_baseline_feature(frame, c)
+        return out, cols, "none"
+    how = {"trailing": "trailing", "rank": "rank", "own+trailing": "own+trailing"}[v.inputs]
+    out = stacked(frame, cols, how, v.trailing_seconds)
+    extra = [c + "_trail" for c in cols] if how == "own+trailing" else []
+    return out, cols + extra, "none"
+
+
+def _params(v: Variant, cols: Sequence[str]) -> dict[str, Any]:
+    if not v.monotone:
+        return {}
+    return {
+        "monotone_constraints": [int(_base(c) in RISING_WITH_STRESS) for c in cols],
+        "monotone_constraints_method": "advanced",
+    }
+
+
+def outer_folds(units: Sequence[str], k: int = OUTER_SPLITS) -> list[np.ndarray[Any, Any]]:
+    """Held-out participants per outer fold: sorted, dealt round-robin (deterministic)."""
+    ordered = np.asarray(sorted(units))
+    return [ordered[i::k] for i in range(k)]
+
+
+def _labelled(frame: pd.DataFrame) -> list[str]:
+    y = frame[TARGET].to_numpy(dtype=np.float64)
+    return sorted(pd.unique(frame["subject"].astype(str).to_numpy()[np.isfinite(y)]))
+
+
+def _live_arrays(frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any]) -> Any:
+    sel = live_mask(frame, TARGET) & np.isfinite(p)
+    y = frame[TARGET + "_end"].to_numpy(dtype=np.float64)[sel].astype(int)
+    return y, p[sel], t[sel], np.asarray(frame["subject"].astype(str).to_numpy()[sel], dtype=str)
+
+
+def _bal(frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any]) -> float:
+    y, p, t, _ = _live_arrays(frame, p, t)
+    return float(balanced_accuracy_score(y, (p >= t).astype(int)))
+
+
+def run_variant(
+    tables: dict[str, pd.DataFrame], v: Variant, ne_phases: np.ndarray[Any, Any]
+) -> dict[str, Any]:
+    """Inner scores and outer predictions of one variant in every outer fold.
+
+    Parameters
+    ----------
+    tables : dict
+        ``stress-predict`` and ``noneeg`` shared tables at ``v.window``.
+    v : Variant
+    ne_phases : ndarray of str
+        Non-EEG phase at each window end (for ``noneeg_labels``).
+
+    Returns
+    -------
+    dict
+        ``inner``: per fold the three inner scores; ``outer``: per setting the concatenated
+        held-out ``y``, ``p``, ``threshold``, ``subject`` and ``fold``.
+    """
+    sp, cols, norm = prepare(tables[SP], v)
+    ne, _, _ = prepare(tables[NE], v)
+    sp_train = settled_training(sp, TARGET, window=v.window, settle=v.settle)
+    ne_train = settled_training(
+        noneeg_training_labels(ne, ne_phases, v.noneeg_labels, TARGET),
+        TARGET,
+        window=v.window,
+        settle=v.settle,
+    )
+    kw: dict[str, Any] = {
+        "features": cols,
+        "target": TARGET,
+        "normalization": norm,
+        "params": _params(v, cols),
+    }
+    sp_subj = sp["subject"].astype(str).to_numpy()
+    ne_subj = ne["subject"].astype(str).to_numpy()
+    outer: dict[str, list[Any]] = {s: [] for s in SETTINGS}
+    inner = []
+    for fold, (sp_out, ne_out) in enumerate(
+        zip(outer_folds(_labelled(sp)), outer_folds(_labelled(ne)), strict=True)
+    ):
+        sp_in_rows, ne_in_rows = ~np.isin(sp_subj, sp_out), ~np.isin(ne_subj, ne_out)
+        # Inner: Stress-Predict within by GroupKFold(3) over the remaining participants.
+        units = np.asarray(sorted(set(_labelled(sp[sp_in_rows]))))
+        p_in, t_in = np.full(len(sp), np.nan), np.full(len(sp), np.nan)
+        for tr, te in GroupKFold(n_splits=INNER_SPLITS).split(units, groups=units):
+            test = np.isin(sp_subj, units[te])
+            p_in[test], t_in[test] = fit_predict(
+                v.kind, sp_train[np.isin(sp_subj, units[tr])], sp[test], **kw
+            )
+        # One fit on the remaining participants of each protocol scores both the inner
+        # cross direction and the outer held-out participants.
+        targets_sp = pd.concat([ne[ne_in_rows], sp[~sp_in_rows], ne[~ne_in_rows]])
+        p_a, t_a = fit_predict(v.kind, sp_train[sp_in_rows], targets_sp, **kw)
+        targets_ne = pd.concat([sp[sp_in_rows], sp[~sp_in_rows]])
+        p_b, t_b = fit_predict(v.kind, ne_train[ne_in_rows], targets_ne, **kw)
+        n1, n2 = int(ne_in_rows.sum()), int((~sp_in_rows).sum())
+        n3 = int(sp_in_rows.sum())
+        inner.append(
+            {
+                "SP within": _bal(sp[sp_in_rows], p_in[sp_in_rows], t_in[sp_in_rows]),
+                "SP -> Non-EEG": _bal(ne[ne_in_rows], p_a[:n1], t_a[:n1]),
+                "Non-EEG -> SP": _bal(sp[sp_in_rows], p_b[:n3], t_b[:n3]),
+            }
+        )
+        parts = {
+            "SP within": (sp[~sp_in_rows], p_a[n1 : n1 + n2], t_a[n1 : n1 + n2]),
+            "SP -> Non-EEG": (ne[~ne_in_rows], p_a[n1 + n2 :], t_a[n1 + n2 :]),
+            "Non-EEG -> SP": (sp[~sp_in_rows], p_b[n3:], t_b[n3:]),
+        }
+        for setting, (frame, p, t) in parts.items():
+            y, pp, tt, ss = _live_arrays(frame, p, t)
+            outer[setting].append((y, pp, tt, ss, np.full(y.size, fold)))
+        logger.info("%s fold %d inner %s", v.name, fold, inner[-1])
+    return {
+        "inner": inner,
+        "outer": {s: [np.concatenate(a) for a in zip(*outer[s], strict=True)] for s in SETTINGS},
+    }
+
+
+def _scores(arrays: Sequence[np.ndarray[Any, Any]]) -> dict[str, Any]:
+    y, p, t, s = arrays[:4]
+    res = summary(y, p, t, s)
+    return {
+        k: res[k]
+        for k in ("balanced_accuracy", "auroc", "min_subject_balanced_accuracy", "ci", "n_subjects")
+    }
+
+
+def tabulate(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Per-variant outer scores and the nested selection's outer scores.
+
+    Parameters
+    ----------
+    runs : dict
+        Variant name → :func:`run_variant` output (all with the same folds).
+
+    Returns
+    -------
+    dict
+        ``variants``: name → setting → scores and ``worst``; ``nested``: the same for the
+        per-fold choice, plus ``chosen`` (variant per fold).
+    """
+    names = list(runs)
+    variants: dict[str, Any] = {}
+    for name, run in runs.items():
+        row: dict[str, Any] = {s: _scores(run["outer"][s]) for s in SETTINGS}
+        row["worst"] = min(row[s]["balanced_accuracy"] for s in SETTINGS)
+        row["inner_worst"] = [min(f.values()) for f in run["inner"]]
+        variants[name] = row
+    n_folds = len(next(iter(runs.values()))["inner"])
+    chosen = [max(names, key=lambda n: min(runs[n]["inner"][k].values())) for k in range(n_folds)]
+    nested: dict[str, Any] = {}
+    nested["chosen"] = chosen
+    for s in SETTINGS:
+        pieces = []
+        for k, name in enumerate(chosen):
+            arrays = runs[name]["outer"][s]
+            sel = arrays[4] == k
+            pieces.append([a[sel] for a in arrays])
+        nested[s] = _scores([np.concatenate(a) for a in zip(*pieces, strict=True)])
+    nested["worst"] = min(nested[s]["balanced_accuracy"] for s in SETTINGS)
+    return {"variants": variants, "nested": nested}
+
+
+def markdown(table: dict[str, Any]) -> str:
+    """Results table: as-live balanced accuracy / AUROC per setting, worst, nested row."""
+
+    def cells(row: dict[str, Any]) -> str:
+        return " | ".join(
+            f"{row[s]['balanced_accuracy']:.3f} / {row[s]['auroc']:.3f}" for s in SETTINGS
+        )
+
+    lines = [
+        "| variant | " + " | ".join(SETTINGS) + " | worst | inner worst per fold |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, row in table["variants"].items():
+        inner = ", ".join(f"{x:.2f}" for x in row["inner_worst"])
+        lines.append(f"| {name} | {cells(row)} | {row['worst']:.3f} | {inner} |")
+    nested = table["nested"]
+    lines.append(
+        f"| **nested selection** (chosen: {'; '.join(nested['chosen'])}) | {cells(nested)} "
+        f"| **{nested['worst']:.3f}** | |"
+    )
+    return "\n".join(lines)
+
+
+def _save(path: Path, run: dict[str, Any]) -> None:
+    arrays = {f"{s}|{i}": a for s in SETTINGS for i, a in enumerate(run["outer"][s])}
+    np.savez(path, inner=np.asarray(json.dumps(run["inner"])), **arrays)
+
+
+def _load(path: Path) -> dict[str, Any]:
+    with np.load(path, allow_pickle=False) as z:
+        outer = {s: [z[f"{s}|{i}"] for i in range(5)] for s in SETTINGS}
+        return {"inner": json.loads(str(z["inner"])), "outer": outer}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: run (or reuse) every variant, then print the nested table."""
+    from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES
+    from affectstream.models.training import DATASET_SETTINGS, build_features
+
+    parser = argparse.ArgumentParser(prog="python -m affectstream.models.levers_nested")
+    parser.add_argument("--data-sp", default="../shared/data/stress-predict")
+    parser.add_argument("--data-noneeg", default="../shared/data/noneeg")
+    parser.add_argument("--cache-dir", default=".affectstream/cache")
+    parser.add_argument("--work", default="levers4", help="folder for per-variant predictions")
+    parser.add_argument("--only", nargs="*", help="variant names to run (default all)")
+    parser.add_argument("--out", help="write the JSON table here")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    data = {SP: args.data_sp, NE: args.data_noneeg}
+    tables: dict[float, dict[str, pd.DataFrame]] = {}
+    phases: dict[float, np.ndarray[Any, Any]] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    for v in VARIANTS:
+        if args.only and v.name not in args.only:
+            continue
+        path = work / f"{v.key}.npz"
+        if not path.is_file():
+            if v.window not in tables:
+                tables[v.window] = {
+                    name: build_features(
+                        name,
+                        folder,
+                        settings=dataclasses.replace(
+                            DATASET_SETTINGS[name],
+                            window=v.window,
+                            step=5.0,
+                            baseline_seconds=BASELINE_SECONDS,
+                            modalities=SHARED_MODALITIES,
+                            context_seconds=0.0,
+                        ),
+                        common_rate=COMMON_RATE,
+                        cache_dir=args.cache_dir,
+                    )[0]
+                    for name, folder in data.items()
+                }
+                phases[v.window] = noneeg_phase_at_end(tables[v.window][NE], data[NE])
+            logger.info("variant %s", v.name)
+            _save(path, run_variant(tables[v.window], v, phases[v.window]))
+        runs[v.name] = _load(path)
+    table = tabulate(runs)
+    if args.out:
+        Path(args.out).write_text(json.dumps(table, indent=2, default=str))
+    sys.stdout.write(markdown(table) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
