@@ -275,7 +275,8 @@ def stacked(frame: pd.DataFrame, columns: Sequence[str], how: str, seconds: floa
     columns : sequence of str
     how : str
         ``trailing`` (robust z vs the last ``seconds``), ``rank`` (causal percentile),
-        ``own+trailing`` (own-rest z in place plus ``<col>_trail`` columns).
+        ``own+trailing`` (own-rest z in place plus ``<col>_trail`` columns), ``own+rank``
+        (own-rest z in place plus ``<col>_rank`` columns).
     seconds : float
         Trailing span.
 
@@ -294,6 +295,9 @@ def stacked(frame: pd.DataFrame, columns: Sequence[str], how: str, seconds: floa
         elif how == "own+trailing":
             out[c] = own_baseline_feature(frame, c)
             out[c + "_trail"] = trailing_z(frame, c, seconds)
+        elif how == "own+rank":
+            out[c] = own_baseline_feature(frame, c)
+            out[c + "_rank"] = causal_rank(frame, c)
         else:
             raise ConfigError(f"Unknown transform {how!r}.")
     return out

@@ -38,11 +38,18 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold
 
-from affectstream.models.baselines import live_mask, own_baseline_feature, summary
+from affectstream.models.baselines import live_mask, own_baseline_feature
 from affectstream.models.feature_sets import (
     EDA_HR_FEATURES,
     EDA_HR_PHASIC_FEATURES,
     RISING_WITH_STRESS,
+)
+from affectstream.models.lever_compare import (
+    SETTINGS,
+    markdown,
+    nested_outer,
+    paired_worst_difference,
+    tabulate,
 )
 from affectstream.models.lever_fit import fit_predict
 from affectstream.models.lever_transforms import (
@@ -62,7 +69,6 @@ INNER_SPLITS = 3
 BASELINE_SECONDS = 240.0
 TARGET = "arousal"
 SP, NE = "stress-predict", "noneeg"
-SETTINGS = ("SP within", "SP -> Non-EEG", "Non-EEG -> SP")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,7 +86,7 @@ class Variant:
     inputs : str
         ``baseline_z`` (the bundle normaliser inside the model), ``own-z`` (z against the own
         rest), ``trailing`` (robust z against the own last ``trailing_seconds``), ``rank``
-        (causal percentile) or ``own+trailing`` (both own-z and trailing-z columns).
+        (causal percentile), ``own+trailing`` or ``own+rank`` (own-z columns plus the other).
     trailing_seconds : float
         Span of the trailing reference.
     kind : str
@@ -134,11 +140,39 @@ VARIANTS = (
         kind="logistic",
         monotone=False,
     ),
+    # Round 4b: combinations of what the first pass showed (rank inputs help within
+    # Stress-Predict and Non-EEG -> SP; settled training and the Non-EEG contrast a little).
+    Variant("own-z + causal rank", inputs="own+rank"),
+    Variant("own-z + causal rank, logistic", inputs="own+rank", kind="logistic", monotone=False),
+    Variant(
+        "settled 60 s + Non-EEG without post-physical relax",
+        settle=60.0,
+        noneeg_labels="no-post-physical",
+    ),
+    Variant(
+        "causal rank, settled 60 s, Non-EEG without post-physical relax",
+        inputs="rank",
+        settle=60.0,
+        noneeg_labels="no-post-physical",
+    ),
+    Variant(
+        "own-z + causal rank, settled 60 s, Non-EEG without post-physical relax",
+        inputs="own+rank",
+        settle=60.0,
+        noneeg_labels="no-post-physical",
+    ),
+    Variant("causal rank, window 30 s", inputs="rank", window=30.0),
 )
 
 
+#: Suffixes of the extra columns a combined input adds (``own+trailing``, ``own+rank``).
+EXTRA_SUFFIX = {"own+trailing": "_trail", "own+rank": "_rank"}
+
+
 def _base(column: str) -> str:
-    return column.removesuffix("_trail")
+    for suffix in EXTRA_SUFFIX.values():
+        column = column.removesuffix(suffix)
+    return column
 
 
 def prepare(frame: pd.DataFrame, v: Variant) -> tuple[pd.DataFrame, list[str], str]:
@@ -162,10 +196,9 @@ def prepare(frame: pd.DataFrame, v: Variant) -> tuple[pd.DataFrame, list[str], s
         for c in cols:
             out[c] = own_baseline_feature(frame, c)
         return out, cols, "none"
-    how = {"trailing": "trailing", "rank": "rank", "own+trailing": "own+trailing"}[v.inputs]
-    out = stacked(frame, cols, how, v.trailing_seconds)
-    extra = [c + "_trail" for c in cols] if how == "own+trailing" else []
-    return out, cols + extra, "none"
+    out = stacked(frame, cols, v.inputs, v.trailing_seconds)
+    suffix = EXTRA_SUFFIX.get(v.inputs)
+    return out, cols + ([c + suffix for c in cols] if suffix else []), "none"
 
 
 def _params(v: Variant, cols: Sequence[str]) -> dict[str, Any]:
@@ -279,74 +312,6 @@ def run_variant(
     }
 
 
-def _scores(arrays: Sequence[np.ndarray[Any, Any]]) -> dict[str, Any]:
-    y, p, t, s = arrays[:4]
-    res = summary(y, p, t, s)
-    return {
-        k: res[k]
-        for k in ("balanced_accuracy", "auroc", "min_subject_balanced_accuracy", "ci", "n_subjects")
-    }
-
-
-def tabulate(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Per-variant outer scores and the nested selection's outer scores.
-
-    Parameters
-    ----------
-    runs : dict
-        Variant name → :func:`run_variant` output (all with the same folds).
-
-    Returns
-    -------
-    dict
-        ``variants``: name → setting → scores and ``worst``; ``nested``: the same for the
-        per-fold choice, plus ``chosen`` (variant per fold).
-    """
-    names = list(runs)
-    variants: dict[str, Any] = {}
-    for name, run in runs.items():
-        row: dict[str, Any] = {s: _scores(run["outer"][s]) for s in SETTINGS}
-        row["worst"] = min(row[s]["balanced_accuracy"] for s in SETTINGS)
-        row["inner_worst"] = [min(f.values()) for f in run["inner"]]
-        variants[name] = row
-    n_folds = len(next(iter(runs.values()))["inner"])
-    chosen = [max(names, key=lambda n: min(runs[n]["inner"][k].values())) for k in range(n_folds)]
-    nested: dict[str, Any] = {}
-    nested["chosen"] = chosen
-    for s in SETTINGS:
-        pieces = []
-        for k, name in enumerate(chosen):
-            arrays = runs[name]["outer"][s]
-            sel = arrays[4] == k
-            pieces.append([a[sel] for a in arrays])
-        nested[s] = _scores([np.concatenate(a) for a in zip(*pieces, strict=True)])
-    nested["worst"] = min(nested[s]["balanced_accuracy"] for s in SETTINGS)
-    return {"variants": variants, "nested": nested}
-
-
-def markdown(table: dict[str, Any]) -> str:
-    """Results table: as-live balanced accuracy / AUROC per setting, worst, nested row."""
-
-    def cells(row: dict[str, Any]) -> str:
-        return " | ".join(
-            f"{row[s]['balanced_accuracy']:.3f} / {row[s]['auroc']:.3f}" for s in SETTINGS
-        )
-
-    lines = [
-        "| variant | " + " | ".join(SETTINGS) + " | worst | inner worst per fold |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, row in table["variants"].items():
-        inner = ", ".join(f"{x:.2f}" for x in row["inner_worst"])
-        lines.append(f"| {name} | {cells(row)} | {row['worst']:.3f} | {inner} |")
-    nested = table["nested"]
-    lines.append(
-        f"| **nested selection** (chosen: {'; '.join(nested['chosen'])}) | {cells(nested)} "
-        f"| **{nested['worst']:.3f}** | |"
-    )
-    return "\n".join(lines)
-
-
 def _save(path: Path, run: dict[str, Any]) -> None:
     arrays = {f"{s}|{i}": a for s in SETTINGS for i, a in enumerate(run["outer"][s])}
     np.savez(path, inner=np.asarray(json.dumps(run["inner"])), **arrays)
@@ -406,6 +371,18 @@ def main(argv: Sequence[str] | None = None) -> int:
             _save(path, run_variant(tables[v.window], v, phases[v.window]))
         runs[v.name] = _load(path)
     table = tabulate(runs)
+    shipped = VARIANTS[0].name
+    if shipped in runs:
+        best = max(table["variants"], key=lambda n: table["variants"][n]["worst"])
+        table["versus_shipped"] = {
+            f"best single ({best})": paired_worst_difference(
+                runs[best]["outer"], runs[shipped]["outer"]
+            ),
+            "nested selection": paired_worst_difference(
+                nested_outer(runs)[1], runs[shipped]["outer"]
+            ),
+        }
+        sys.stdout.write(json.dumps(table["versus_shipped"], indent=1) + "\n")
     if args.out:
         Path(args.out).write_text(json.dumps(table, indent=2, default=str))
     sys.stdout.write(markdown(table) + "\n")

@@ -6,6 +6,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from affectstream.models.lever_compare import (
+    SETTINGS,
+    markdown,
+    nested_outer,
+    paired_worst_difference,
+    tabulate,
+)
 from affectstream.models.lever_transforms import (
     Z_CLIP,
     causal_rank,
@@ -13,16 +20,7 @@ from affectstream.models.lever_transforms import (
     settled_training,
     trailing_z,
 )
-from affectstream.models.levers_nested import (
-    NE,
-    SETTINGS,
-    SP,
-    Variant,
-    markdown,
-    outer_folds,
-    run_variant,
-    tabulate,
-)
+from affectstream.models.levers_nested import NE, SP, Variant, outer_folds, run_variant
 from affectstream.models.synthetic import synthetic_feature_frame
 
 
@@ -143,3 +141,11 @@ def test_nested_selection_picks_by_inner_scores_and_scores_only_held_out_people(
     for s in set(subjects):
         assert np.unique(fold[subjects == s]).size == 1
     assert "nested selection" in markdown(table)
+    # Paired participant bootstrap: a recipe against itself differs by exactly 0; the
+    # carrying recipe beats the shuffled one on the worst setting, interval above 0.
+    same = paired_worst_difference(run_good["outer"], run_good["outer"], n_boot=200)
+    assert same["difference"] == 0.0 and same["ci95"] == [0.0, 0.0]
+    gap = paired_worst_difference(nested_outer({"good": run_good})[1], run_null["outer"])
+    expected = table["variants"]["good"]["worst"] - table["variants"]["null"]["worst"]
+    assert np.isclose(gap["difference"], expected)
+    assert gap["ci95"][0] > 0.0
