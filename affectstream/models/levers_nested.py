@@ -39,6 +39,7 @@ from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold
 
 from affectstream.models.baselines import live_mask, own_baseline_feature
+from affectstream.models.crossprotocol import COMMON_RATE
 from affectstream.models.feature_sets import (
     EDA_HR_FEATURES,
     EDA_HR_PHASIC_FEATURES,
@@ -53,6 +54,7 @@ from affectstream.models.lever_compare import (
 )
 from affectstream.models.lever_fit import fit_predict
 from affectstream.models.lever_transforms import (
+    NONEEG_LABELS,
     noneeg_phase_at_end,
     noneeg_training_labels,
     settled_training,
@@ -97,6 +99,9 @@ class Variant:
         Training windows must start this long after a label change (0 = all).
     noneeg_labels : str
         Non-EEG training contrast (:data:`~affectstream.models.lever_transforms.NONEEG_LABELS`).
+    eda_rate : float or None
+        EDA/temperature brought to this rate before features (the shared tables' 4 Hz);
+        ``None`` keeps each device's own (Non-EEG 8 Hz).
     """
 
     name: str
@@ -108,6 +113,7 @@ class Variant:
     monotone: bool = True
     settle: float = 0.0
     noneeg_labels: str = "cognitive+emotional"
+    eda_rate: float | None = COMMON_RATE
 
     @property
     def key(self) -> str:
@@ -162,6 +168,7 @@ VARIANTS = (
         noneeg_labels="no-post-physical",
     ),
     Variant("causal rank, window 30 s", inputs="rank", window=30.0),
+    Variant("EDA at each device's own rate (Non-EEG 8 Hz)", eda_rate=None),
 )
 
 
@@ -323,11 +330,74 @@ def _load(path: Path) -> dict[str, Any]:
         return {"inner": json.loads(str(z["inner"])), "outer": outer}
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: run (or reuse) every variant, then print the nested table."""
-    from affectstream.models.crossprotocol import COMMON_RATE, SHARED_MODALITIES
+def _tables(
+    window: float, eda_rate: float | None, data: dict[str, str], cache_dir: str
+) -> dict[str, pd.DataFrame]:
+    """Shared-modality tables of both protocols at one window length and EDA rate (cached)."""
+    from affectstream.models.crossprotocol import SHARED_MODALITIES
     from affectstream.models.training import DATASET_SETTINGS, build_features
 
+    return {
+        name: build_features(
+            name,
+            folder,
+            settings=dataclasses.replace(
+                DATASET_SETTINGS[name],
+                window=window,
+                step=5.0,
+                baseline_seconds=BASELINE_SECONDS,
+                modalities=SHARED_MODALITIES,
+                context_seconds=0.0,
+            ),
+            common_rate=eda_rate,
+            cache_dir=cache_dir,
+        )[0]
+        for name, folder in data.items()
+    }
+
+
+def pooled_label_check(
+    tables: dict[str, pd.DataFrame], phases: np.ndarray[Any, Any], splits: int = 8
+) -> dict[str, Any]:
+    """The shipped recipe trained on both protocols under each Non-EEG training contrast.
+
+    ``GroupKFold(splits)`` over the pooled participants (as :mod:`.levers`' pooled setting),
+    scored as live per protocol with the standard labels.
+
+    Parameters
+    ----------
+    tables : dict
+        The 60-s shared tables.
+    phases : ndarray of str
+        Non-EEG phase at each window end.
+    splits : int
+        Participant folds.
+
+    Returns
+    -------
+    dict
+        Contrast → ``both -> <protocol>`` → balanced accuracy, AUROC, worst participant.
+    """
+    from affectstream.models.crossprotocol import pool_frames
+    from affectstream.models.levers import Lever, _grouped, _live
+
+    lever = Lever("shipped", PHASIC, "baseline_z", monotone=True)
+    scored = pool_frames(tables)
+    out: dict[str, Any] = {}
+    for contrast in NONEEG_LABELS:
+        train = dict(tables)
+        train[NE] = noneeg_training_labels(tables[NE], phases, contrast, TARGET)
+        p, t = _grouped(pool_frames(train), lever, list(PHASIC), TARGET, splits)
+        out[contrast] = {}
+        for name in tables:
+            sel = scored["subject"].str.startswith(name + ":").to_numpy()
+            part = scored[sel].reset_index(drop=True)
+            out[contrast][f"both -> {name}"] = _live(part, p[sel], t[sel], TARGET)
+    return out
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Command line: run (or reuse) every variant, then print the nested table."""
     parser = argparse.ArgumentParser(prog="python -m affectstream.models.levers_nested")
     parser.add_argument("--data-sp", default="../shared/data/stress-predict")
     parser.add_argument("--data-noneeg", default="../shared/data/noneeg")
@@ -335,40 +405,33 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--work", default="levers4", help="folder for per-variant predictions")
     parser.add_argument("--only", nargs="*", help="variant names to run (default all)")
     parser.add_argument("--out", help="write the JSON table here")
+    parser.add_argument(
+        "--pooled-labels",
+        action="store_true",
+        help="instead: the shipped recipe trained on both protocols per Non-EEG contrast",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     data = {SP: args.data_sp, NE: args.data_noneeg}
-    tables: dict[float, dict[str, pd.DataFrame]] = {}
-    phases: dict[float, np.ndarray[Any, Any]] = {}
+    if args.pooled_labels:
+        tables = _tables(60.0, COMMON_RATE, data, args.cache_dir)
+        check = pooled_label_check(tables, noneeg_phase_at_end(tables[NE], data[NE]))
+        if args.out:
+            Path(args.out).write_text(json.dumps(check, indent=2, default=str))
+        sys.stdout.write(json.dumps(check, indent=1, default=str) + "\n")
+        return 0
     runs: dict[str, dict[str, Any]] = {}
     for v in VARIANTS:
         if args.only and v.name not in args.only:
             continue
         path = work / f"{v.key}.npz"
         if not path.is_file():
-            if v.window not in tables:
-                tables[v.window] = {
-                    name: build_features(
-                        name,
-                        folder,
-                        settings=dataclasses.replace(
-                            DATASET_SETTINGS[name],
-                            window=v.window,
-                            step=5.0,
-                            baseline_seconds=BASELINE_SECONDS,
-                            modalities=SHARED_MODALITIES,
-                            context_seconds=0.0,
-                        ),
-                        common_rate=COMMON_RATE,
-                        cache_dir=args.cache_dir,
-                    )[0]
-                    for name, folder in data.items()
-                }
-                phases[v.window] = noneeg_phase_at_end(tables[v.window][NE], data[NE])
+            tables = _tables(v.window, v.eda_rate, data, args.cache_dir)
             logger.info("variant %s", v.name)
-            _save(path, run_variant(tables[v.window], v, phases[v.window]))
+            phases = noneeg_phase_at_end(tables[NE], data[NE])
+            _save(path, run_variant(tables, v, phases))
         runs[v.name] = _load(path)
     table = tabulate(runs)
     shipped = VARIANTS[0].name

@@ -149,3 +149,21 @@ def test_nested_selection_picks_by_inner_scores_and_scores_only_held_out_people(
     expected = table["variants"]["good"]["worst"] - table["variants"]["null"]["worst"]
     assert np.isclose(gap["difference"], expected)
     assert gap["ci95"][0] > 0.0
+
+
+def test_pooled_label_check_scores_each_contrast_on_both_protocols() -> None:
+    from affectstream.models.levers_nested import pooled_label_check
+
+    tables = _tables(1.5, 70)
+    for frame in tables.values():  # the shipped recipe's features, from the generator's
+        frame["eda_phasic_std"] = frame["eda_tonic_mean"]
+        frame["eda_scr_rate"] = frame["eda_tonic_mean"]
+        frame["hr_mean"] = frame["hrv_mean_hr"]
+    # No physical-stress phase: dropping the relax after it changes nothing.
+    phases = np.full(len(tables[NE]), "Relax", dtype=object)
+    out = pooled_label_check(tables, phases, splits=3)
+    assert set(out) == {"cognitive+emotional", "cognitive", "no-post-physical"}
+    assert out["no-post-physical"] == out["cognitive+emotional"]
+    for row in out.values():
+        assert set(row) == {f"both -> {SP}", f"both -> {NE}"}
+        assert row[f"both -> {SP}"]["balanced_accuracy"] > 0.6
