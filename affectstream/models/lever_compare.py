@@ -27,13 +27,17 @@ def _scores(arrays: Sequence[np.ndarray[Any, Any]]) -> dict[str, Any]:
     }
 
 
-def tabulate(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def tabulate(
+    runs: dict[str, dict[str, Any]], candidates: Sequence[str] | None = None
+) -> dict[str, Any]:
     """Per-variant outer scores and the nested selection's outer scores.
 
     Parameters
     ----------
     runs : dict
         Variant name → :func:`run_variant` output (all with the same folds).
+    candidates : sequence of str, optional
+        The variants nested selection may choose (default all; the baselines are not).
 
     Returns
     -------
@@ -47,27 +51,31 @@ def tabulate(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         row["worst"] = min(row[s]["balanced_accuracy"] for s in SETTINGS)
         row["inner_worst"] = [min(f.values()) for f in run["inner"]]
         variants[name] = row
-    chosen, outer = nested_outer(runs)
+    chosen, outer = nested_outer(runs, candidates)
     nested: dict[str, Any] = {"chosen": chosen}
     nested.update({s: _scores(outer[s]) for s in SETTINGS})
     nested["worst"] = min(nested[s]["balanced_accuracy"] for s in SETTINGS)
     return {"variants": variants, "nested": nested}
 
 
-def nested_outer(runs: dict[str, dict[str, Any]]) -> tuple[list[str], dict[str, Any]]:
+def nested_outer(
+    runs: dict[str, dict[str, Any]], candidates: Sequence[str] | None = None
+) -> tuple[list[str], dict[str, Any]]:
     """The variant each outer fold chooses (best inner worst) and its outer predictions.
 
     Parameters
     ----------
     runs : dict
         Variant name → :func:`run_variant` output.
+    candidates : sequence of str, optional
+        The variants that may be chosen (default all).
 
     Returns
     -------
     chosen, outer
         Variant name per fold; per setting the held-out arrays (as in :func:`run_variant`).
     """
-    names = list(runs)
+    names = [n for n in runs if candidates is None or n in candidates]
     n_folds = len(next(iter(runs.values()))["inner"])
     chosen = [max(names, key=lambda n: min(runs[n]["inner"][k].values())) for k in range(n_folds)]
     outer = {}

@@ -141,6 +141,8 @@ def test_nested_selection_picks_by_inner_scores_and_scores_only_held_out_people(
     for s in set(subjects):
         assert np.unique(fold[subjects == s]).size == 1
     assert "nested selection" in markdown(table)
+    # A variant outside the candidates (a baseline) is never chosen, however well it scores.
+    assert nested_outer({"null": run_null, "good": run_good}, ["null"])[0] == ["null"] * 4
     # Paired participant bootstrap: a recipe against itself differs by exactly 0; the
     # carrying recipe beats the shuffled one on the worst setting, interval above 0.
     same = paired_worst_difference(run_good["outer"], run_good["outer"], n_boot=200)
