@@ -60,6 +60,7 @@ from affectstream.models.lever_transforms import (
     settled_training,
     stacked,
 )
+from affectstream.models.scoring import scored_subjects
 
 logger = logging.getLogger(__name__)
 
@@ -228,11 +229,6 @@ def outer_folds(units: Sequence[str], k: int = OUTER_SPLITS) -> list[np.ndarray[
     return [ordered[i::k] for i in range(k)]
 
 
-def _labelled(frame: pd.DataFrame) -> list[str]:
-    y = frame[TARGET].to_numpy(dtype=np.float64)
-    return sorted(pd.unique(frame["subject"].astype(str).to_numpy()[np.isfinite(y)]))
-
-
 def _live_arrays(frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any]) -> Any:
     sel = live_mask(frame, TARGET) & np.isfinite(p)
     y = frame[TARGET + "_end"].to_numpy(dtype=np.float64)[sel].astype(int)
@@ -283,11 +279,15 @@ def run_variant(
     outer: dict[str, list[Any]] = {s: [] for s in SETTINGS}
     inner = []
     for fold, (sp_out, ne_out) in enumerate(
-        zip(outer_folds(_labelled(sp)), outer_folds(_labelled(ne)), strict=True)
+        zip(
+            outer_folds(scored_subjects(sp, TARGET)),
+            outer_folds(scored_subjects(ne, TARGET)),
+            strict=True,
+        )
     ):
         sp_in_rows, ne_in_rows = ~np.isin(sp_subj, sp_out), ~np.isin(ne_subj, ne_out)
         # Inner: Stress-Predict within by GroupKFold(3) over the remaining participants.
-        units = np.asarray(sorted(set(_labelled(sp[sp_in_rows]))))
+        units = np.asarray(sorted(set(scored_subjects(sp[sp_in_rows], TARGET))))
         p_in, t_in = np.full(len(sp), np.nan), np.full(len(sp), np.nan)
         for tr, te in GroupKFold(n_splits=INNER_SPLITS).split(units, groups=units):
             test = np.isin(sp_subj, units[te])
