@@ -8,7 +8,7 @@ service module raises, so each of them imports it and none imports another for t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -45,6 +45,29 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 class NotFoundError(AffectstreamError):
     """No such object, or one the caller may not know exists (HTTP 404)."""
+
+
+_T = TypeVar("_T")
+
+
+def found(row: _T | None, missing: str) -> _T:
+    """``row``, or :class:`NotFoundError` saying ``missing`` when there is none.
+
+    Parameters
+    ----------
+    row : object or None
+        What a look-up returned.
+    missing : str
+        The error's message, e.g. ``"No participant 3."``.
+
+    Returns
+    -------
+    object
+        ``row`` itself.
+    """
+    if row is None:
+        raise NotFoundError(missing)
+    return row
 
 
 class ForbiddenError(AffectstreamError):

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from affectstream.api.access import ConflictError, NotFoundError, Page, check, paginate
+from affectstream.api.access import ConflictError, NotFoundError, Page, check, found, paginate
 from affectstream.api.db import ROLES, ApiKey, AuditEntry, Membership, User
 from affectstream.api.security import Principal, audit, new_api_key
 from affectstream.api.studies import get_participant, get_study
@@ -56,8 +56,7 @@ def create_key(db: Session, principal: Principal, user_id: int) -> tuple[ApiKey,
     ApiKey, str
     """
     check(principal, "users")
-    if db.get(User, user_id) is None:
-        raise NotFoundError(f"No user {user_id}.")
+    found(db.get(User, user_id), f"No user {user_id}.")
     key, prefix, hashed = new_api_key()
     row = ApiKey(user_id=user_id, prefix=prefix, hash=hashed)
     db.add(row)

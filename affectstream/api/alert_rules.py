@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 from affectstream.api import service
 from affectstream.api.db import AlertDelivery, AlertRule
 from affectstream.api.schemas import AlertRuleIn
-from affectstream.api.security import Principal, audit
+from affectstream.api.security import Principal, add_audited, audit
 from affectstream.api.webhooks import new_secret
 
 
@@ -23,25 +23,14 @@ def create(db: Session, who: Principal, study_id: int, body: AlertRuleIn) -> Ale
     service.get_study(db, who, study_id)
     clear = body.threshold if body.clear is None else body.clear  # AlertRuleIn checked it
     rule = AlertRule(
+        # The body's fields are the rule's columns; these three are derived from it.
+        **body.model_dump(exclude={"metric", "clear"}),
         study_id=study_id,
-        name=body.name,
-        kind=body.kind,
         metric=body.metric if body.kind == "threshold" else "",
-        direction=body.direction,
-        threshold=body.threshold,
         clear=clear,
-        min_duration_s=body.min_duration_s,
-        min_confidence=body.min_confidence,
-        cooldown_s=body.cooldown_s,
-        lost_after_s=body.lost_after_s,
-        webhook_url=body.webhook_url,
         webhook_secret=new_secret() if body.webhook_url else None,
     )
-    db.add(rule)
-    db.flush()
-    audit(db, who, "create", f"alert_rule/{rule.id}", f"study {study_id}: {body.name}")
-    db.commit()
-    return rule
+    return add_audited(db, who, rule, "alert_rule", f"study {study_id}: {body.name}")
 
 
 def _rule(db: Session, who: Principal, rule_id: int) -> AlertRule:
@@ -58,10 +47,8 @@ def list_rules(db: Session, who: Principal, study_id: int, limit: int, offset: i
     -------
     Page
     """
-    service.check(who, "alerts:read")
-    service.get_study(db, who, study_id)
     query = select(AlertRule).where(AlertRule.study_id == study_id).order_by(AlertRule.id)
-    return service.paginate(db, query, limit, offset)
+    return service.study_page(db, who, study_id, "alerts:read", query, limit, offset)
 
 
 def delete(db: Session, who: Principal, rule_id: int) -> int:

@@ -281,11 +281,7 @@ class ReplicaBus:
                     await self._send_one(channel, payload)
                 except Exception as exc:  # the bus must outlive a bad moment
                     logger.warning("replica bus: NOTIFY failed (%s); reconnecting in 1 s", exc)
-                    await asyncio.sleep(1.0)
-                    with contextlib.suppress(Exception):
-                        await self._send.close()
-                    with contextlib.suppress(Exception):
-                        self._send = await self._connect(listen=False)
+                    self._send = await self._reopen(self._send, listen=False)
                     continue
                 self._queue.popleft()
 
@@ -298,11 +294,20 @@ class ReplicaBus:
                 Exception
             ) as exc:  # a lost connection: LISTEN again (messages meanwhile are lost)
                 logger.warning("replica bus: LISTEN connection lost (%s); reconnecting in 1 s", exc)
-            await asyncio.sleep(1.0)
-            with contextlib.suppress(Exception):
-                await self._listen.close()
-            with contextlib.suppress(Exception):
-                self._listen = await self._connect(listen=True)
+            self._listen = await self._reopen(self._listen, listen=True)
+
+    async def _reopen(self, old: Any, *, listen: bool) -> Any:
+        """A new connection for ``old`` after a second's pause; ``old`` if none can be made.
+
+        ``old`` is closed either way, so its next use fails and its loop comes back here.
+        """
+        await asyncio.sleep(1.0)
+        with contextlib.suppress(Exception):
+            await old.close()
+        try:
+            return await self._connect(listen=listen)
+        except Exception:  # the server is still away: the loop retries
+            return old
 
     async def _large(self, ref: int) -> dict[str, Any] | None:
         """The live message stored as ``bus_messages`` row ``ref`` (None if pruned)."""

@@ -13,7 +13,7 @@ import os
 import socket
 import time
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from alembic import command
 from alembic.config import Config
@@ -47,6 +47,14 @@ def _now() -> float:
     return time.time()
 
 
+# Column kinds many tables share (SQLAlchemy's Annotated mapping: each use gets its own copy).
+IntKey = Annotated[int, mapped_column(Integer, primary_key=True)]
+#: A time in Unix seconds, the row's creation time unless given.
+Now = Annotated[float, mapped_column(Float, default=_now)]
+SessionRef = Annotated[str, mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))]
+StudyRef = Annotated[int, mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))]
+
+
 class Base(DeclarativeBase):
     """Declarative base of the metadata tables."""
 
@@ -55,24 +63,24 @@ class User(Base):
     """A person or a device account; ``participant_id`` binds a ``device`` user."""
 
     __tablename__ = "users"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntKey]
     name: Mapped[str] = mapped_column(String(200), unique=True)
     role: Mapped[str] = mapped_column(String(20))
     participant_id: Mapped[int | None] = mapped_column(
         ForeignKey("participants.id", ondelete="SET NULL"), nullable=True
     )
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
 
 
 class ApiKey(Base):
     """An API key: a public ``prefix`` to find it, an argon2 hash of the whole key."""
 
     __tablename__ = "api_keys"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntKey]
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
     prefix: Mapped[str] = mapped_column(String(32), unique=True)
     hash: Mapped[str] = mapped_column(String(200))
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
     revoked: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
@@ -80,10 +88,10 @@ class Study(Base):
     """A study: the unit of access for every non-admin role."""
 
     __tablename__ = "studies"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntKey]
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str] = mapped_column(String(2000), default="")
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
 
 
 class Membership(Base):
@@ -103,11 +111,11 @@ class Participant(Base):
 
     __tablename__ = "participants"
     __table_args__ = (UniqueConstraint("study_id", "pseudonym"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    id: Mapped[IntKey]
+    study_id: Mapped[StudyRef]
     pseudonym: Mapped[str] = mapped_column(String(64))
     consent: Mapped[str] = mapped_column(String(20), default="given")
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
 
 
 class SessionRow(Base):
@@ -115,11 +123,11 @@ class SessionRow(Base):
 
     __tablename__ = "sessions"
     id: Mapped[str] = mapped_column(String(80), primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    study_id: Mapped[StudyRef]
     participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id", ondelete="CASCADE"))
     kind: Mapped[str] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(20), default="starting")
-    started_at: Mapped[float] = mapped_column(Float, default=_now)
+    started_at: Mapped[Now]
     stopped_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     summary: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
     #: ``host:pid`` of the process running it (see :func:`process_owner`).
@@ -130,8 +138,8 @@ class Marker(Base):
     """A marker a person set during a session (also written to the store as an event)."""
 
     __tablename__ = "markers"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    id: Mapped[IntKey]
+    session_id: Mapped[SessionRef]
     t: Mapped[float] = mapped_column(Float)
     label: Mapped[str] = mapped_column(String(200))
     detail: Mapped[str] = mapped_column(String(2000), default="")
@@ -142,8 +150,8 @@ class SelfReport(Base):
     """A SAM self-report (1-9 scales); these calibrate valence."""
 
     __tablename__ = "self_reports"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
+    id: Mapped[IntKey]
+    session_id: Mapped[SessionRef]
     t: Mapped[float] = mapped_column(Float)
     arousal: Mapped[int] = mapped_column(Integer)
     valence: Mapped[int] = mapped_column(Integer)
@@ -169,12 +177,12 @@ class IngestHandoff(Base):
     """Accepted blocks waiting for the replica that runs their session (see api/bus.py)."""
 
     __tablename__ = "ingest_handoff"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntKey]
     session_id: Mapped[str] = mapped_column(
         ForeignKey("sessions.id", ondelete="CASCADE"), index=True
     )
     blocks: Mapped[list[Any]] = mapped_column(JSON)
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
 
 
 class BusMessage(Base):
@@ -184,7 +192,7 @@ class BusMessage(Base):
     """
 
     __tablename__ = "bus_messages"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntKey]
     payload: Mapped[str] = mapped_column(Text)
     created_at: Mapped[float] = mapped_column(Float, default=_now, index=True)
 
@@ -203,8 +211,8 @@ class AuditEntry(Base):
 
     __tablename__ = "audit_log"
     __table_args__ = (Index("ix_audit_time", "t"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    t: Mapped[float] = mapped_column(Float, default=_now)
+    id: Mapped[IntKey]
+    t: Mapped[Now]
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     action: Mapped[str] = mapped_column(String(40))
     resource: Mapped[str] = mapped_column(String(200))
@@ -219,8 +227,8 @@ class AlertRule(Base):
     """
 
     __tablename__ = "alert_rules"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    id: Mapped[IntKey]
+    study_id: Mapped[StudyRef]
     name: Mapped[str] = mapped_column(String(200))
     kind: Mapped[str] = mapped_column(String(20))
     metric: Mapped[str] = mapped_column(String(64), default="")
@@ -233,7 +241,7 @@ class AlertRule(Base):
     lost_after_s: Mapped[float] = mapped_column(Float, default=30.0)
     webhook_url: Mapped[str | None] = mapped_column(String(2000), nullable=True)
     webhook_secret: Mapped[str | None] = mapped_column(String(200), nullable=True)
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
 
 
 class AlertDelivery(Base):
@@ -241,10 +249,10 @@ class AlertDelivery(Base):
 
     __tablename__ = "alert_deliveries"
     __table_args__ = (Index("ix_alert_deliveries_rule", "rule_id"),)
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    id: Mapped[IntKey]
     rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
     session_id: Mapped[str] = mapped_column(String(80))
-    t: Mapped[float] = mapped_column(Float, default=_now)
+    t: Mapped[Now]
     state: Mapped[str] = mapped_column(String(10))
     value: Mapped[float | None] = mapped_column(Float, nullable=True)
     #: ``live_only`` (no webhook), ``pending``, ``delivered`` or ``failed``.
@@ -259,9 +267,9 @@ class ExportJob(Base):
     """One export of a stored session: created, run in the background, downloaded."""
 
     __tablename__ = "export_jobs"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    session_id: Mapped[str] = mapped_column(ForeignKey("sessions.id", ondelete="CASCADE"))
-    study_id: Mapped[int] = mapped_column(ForeignKey("studies.id", ondelete="CASCADE"))
+    id: Mapped[IntKey]
+    session_id: Mapped[SessionRef]
+    study_id: Mapped[StudyRef]
     user_id: Mapped[int | None] = mapped_column(Integer, nullable=True)
     format: Mapped[str] = mapped_column(String(20))
     #: ``queued``, ``running``, ``done`` or ``failed``.
@@ -270,7 +278,7 @@ class ExportJob(Base):
     progress: Mapped[float] = mapped_column(Float, default=0.0)
     error: Mapped[str] = mapped_column(String(2000), default="")
     size: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    created_at: Mapped[float] = mapped_column(Float, default=_now)
+    created_at: Mapped[Now]
     finished_at: Mapped[float | None] = mapped_column(Float, nullable=True)
     owner: Mapped[str | None] = mapped_column(String(300), nullable=True)
 

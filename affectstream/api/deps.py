@@ -9,9 +9,9 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Annotated
+from typing import Annotated, NamedTuple
 
-from fastapi import Depends, HTTPException, Request, WebSocket, status
+from fastapi import Depends, HTTPException, Query, Request, WebSocket, status
 from sqlalchemy import Engine, delete, text, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -22,6 +22,7 @@ from affectstream.api.exports import ExportJobs
 from affectstream.api.ingest_cursors import LocalCursors
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
+from affectstream.api.schemas import MAX_ID
 from affectstream.api.security import KEY_PREFIX, JwtVerifier, KeyVerifier, Principal, audit
 from affectstream.api.settings import Settings
 from affectstream.store import TimeSeriesStore
@@ -205,3 +206,21 @@ def websocket_principal(websocket: WebSocket) -> Principal:
 
 
 PrincipalDep = Annotated[Principal, Depends(current_principal)]
+
+
+class Paging(NamedTuple):
+    """Which page of a list a request asks for (``service.list_*(..., *paging)``)."""
+
+    limit: int
+    offset: int
+
+
+def _paging(
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+) -> Paging:
+    return Paging(limit, offset)
+
+
+#: The ``limit``/``offset`` query parameters of every list route.
+PagingDep = Annotated[Paging, Depends(_paging)]

@@ -18,6 +18,7 @@ duplicate data either.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -181,18 +182,7 @@ def apply_cursor(cursor: IngestCursor, block: SampleBlock) -> tuple[SampleBlock 
                 reason=INGEST_LOST,
             ),
         )
-        kept = SampleBlock(
-            kept.stream,
-            kept.modality,
-            kept.channels,
-            kept.unit,
-            kept.sfreq,
-            kept.t,
-            kept.values,
-            kept.index,
-            gaps=gaps,
-            device=kept.device,
-        )
+        kept = dataclasses.replace(kept, gaps=gaps)
     cursor.duplicates += skip
     cursor.gap_samples += max(missing, 0)
     cursor.received += len(kept)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
@@ -16,16 +17,29 @@ from affectstream.store import TimeSeriesStore
 from affectstream.types import UNITS
 
 
+@dataclass(frozen=True)
+class SeriesQuery:
+    """Which points of a measurement a read returns.
+
+    Parameters
+    ----------
+    start_ns, stop_ns : int, optional
+        Half-open range, ns since the epoch.
+    limit, offset : int
+        Page of the (decimated) rows.
+    every : int
+        Keep every ``every``-th point (decimation of raw samples).
+    """
+
+    start_ns: int | None
+    stop_ns: int | None
+    limit: int
+    offset: int
+    every: int = 1
+
+
 def read_series(
-    store: TimeSeriesStore,
-    session_id: str,
-    measurement: str,
-    *,
-    start_ns: int | None,
-    stop_ns: int | None,
-    limit: int,
-    offset: int,
-    every: int = 1,
+    store: TimeSeriesStore, session_id: str, measurement: str, query: SeriesQuery
 ) -> tuple[list[dict[str, Any]], int]:
     """Points of one measurement of a session in a time range, as JSON-ready rows.
 
@@ -33,12 +47,8 @@ def read_series(
     ----------
     store : TimeSeriesStore
     session_id, measurement : str
-    start_ns, stop_ns : int, optional
-        Half-open range.
-    limit, offset : int
-        Page of the (decimated) rows.
-    every : int
-        Keep every ``every``-th point (decimation of raw samples).
+    query : SeriesQuery
+        Range, page and decimation.
 
     Returns
     -------
@@ -47,12 +57,12 @@ def read_series(
         Rows in the range after decimation.
     """
     frame: pd.DataFrame = store.read(
-        measurement, tags={"session": session_id}, start_ns=start_ns, stop_ns=stop_ns
+        measurement, tags={"session": session_id}, start_ns=query.start_ns, stop_ns=query.stop_ns
     )
-    if every > 1:
-        frame = frame.iloc[::every]
+    if query.every > 1:
+        frame = frame.iloc[:: query.every]
     total = len(frame)
-    page = frame.iloc[offset : offset + limit]
+    page = frame.iloc[query.offset : query.offset + query.limit]
     page = page.drop(columns=[c for c in ("session", "participant") if c in page.columns])
     rows = [
         {k: (None if v is pd.NA else v) for k, v in record.items()}
@@ -84,12 +94,7 @@ def series(
     principal: Principal,
     session_id: str,
     measurement: str,
-    start_ns: int | None,
-    stop_ns: int | None,
-    limit: int,
-    offset: int,
-    *,
-    every: int = 1,
+    query: SeriesQuery,
 ) -> SeriesOut:
     """A time-range read of one measurement of a session, access-checked (raw: audited).
 
@@ -108,19 +113,16 @@ def series(
             principal,
             "read_raw",
             f"session/{session_id}/{measurement}",
-            f"start_ns={start_ns} stop_ns={stop_ns} every={every} offset={offset} limit={limit}",
+            f"start_ns={query.start_ns} stop_ns={query.stop_ns} every={query.every} "
+            f"offset={query.offset} limit={query.limit}",
         )
         db.commit()
-    rows, total = read_series(
-        store,
-        session_id,
-        measurement,
-        start_ns=start_ns,
-        stop_ns=stop_ns,
-        limit=limit,
-        offset=offset,
-        every=every,
-    )
+    rows, total = read_series(store, session_id, measurement, query)
     return SeriesOut(
-        measurement=measurement, total=total, limit=limit, offset=offset, every=every, rows=rows
+        measurement=measurement,
+        total=total,
+        limit=query.limit,
+        offset=query.offset,
+        every=query.every,
+        rows=rows,
     )

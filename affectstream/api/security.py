@@ -15,6 +15,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import jwt
 from argon2 import PasswordHasher
@@ -25,6 +26,14 @@ from sqlalchemy.orm import Session
 from affectstream.api.db import ApiKey, AuditEntry, Membership, User
 
 logger = logging.getLogger(__name__)
+
+
+class _Keyed(Protocol):
+    @property
+    def id(self) -> int: ...
+
+
+_Row = TypeVar("_Row", bound=_Keyed)
 
 KEY_PREFIX = "ask_"
 _HASHER = PasswordHasher()
@@ -228,3 +237,28 @@ def audit(
             detail=detail[:2000],
         )
     )
+
+
+def add_audited(db: Session, principal: Principal, row: _Row, kind: str, detail: str = "") -> _Row:
+    """Insert ``row``, audit its creation as ``<kind>/<id>`` and commit.
+
+    Parameters
+    ----------
+    db : sqlalchemy.orm.Session
+    principal : Principal
+        Who created it.
+    row : mapped object with an integer ``id``
+    kind : str
+        The audit log's name for such rows, e.g. ``"participant"``.
+    detail : str
+        Free text for the audit entry; never a secret.
+
+    Returns
+    -------
+    The same row, with its ``id``.
+    """
+    db.add(row)
+    db.flush()  # assigns the id the audit entry names
+    audit(db, principal, "create", f"{kind}/{row.id}", detail)
+    db.commit()
+    return row

@@ -33,7 +33,7 @@ from affectstream.api.accounts import (
     revoke_key,
 )
 from affectstream.api.model_catalog import model_card, models
-from affectstream.api.reads import raw_measurements, read_series, series
+from affectstream.api.reads import SeriesQuery, raw_measurements, read_series, series
 from affectstream.api.studies import (
     create_participant,
     create_study,
@@ -49,6 +49,7 @@ from affectstream.api.studies import (
     new_session,
     self_report_rows,
     self_reports,
+    study_page,
 )
 
 __all__ = [
@@ -57,6 +58,7 @@ __all__ = [
     "ForbiddenError",
     "NotFoundError",
     "Page",
+    "SeriesQuery",
     "bootstrap_admin",
     "check",
     "create_key",
@@ -83,4 +85,5 @@ __all__ = [
     "self_report_rows",
     "self_reports",
     "series",
+    "study_page",
 ]

@@ -12,8 +12,9 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
+from sqlalchemy.sql import Select
 
-from affectstream.api.access import ConflictError, NotFoundError, Page, check, paginate
+from affectstream.api.access import ConflictError, NotFoundError, Page, check, found, paginate
 from affectstream.api.db import (
     ExportJob,
     Marker,
@@ -25,7 +26,7 @@ from affectstream.api.db import (
     owner_is_dead,
     process_owner,
 )
-from affectstream.api.security import Principal, audit
+from affectstream.api.security import Principal, add_audited, audit
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,38 @@ def get_study(db: Session, principal: Principal, study_id: int) -> Study:
     if study is None or not principal.may_see_study(study_id) or principal.role == "device":
         raise NotFoundError(f"No study {study_id}.")
     return study
+
+
+def study_page(
+    db: Session,
+    principal: Principal,
+    study_id: int,
+    action: str,
+    query: Select[Any],
+    limit: int,
+    offset: int,
+) -> Page:
+    """A page of ``query`` (rows of one study) for a caller allowed ``action`` on that study.
+
+    Parameters
+    ----------
+    db : sqlalchemy.orm.Session
+    principal : Principal
+    study_id : int
+        The study the rows belong to; one the caller may not see is :class:`NotFoundError`.
+    action : str
+        The permission the read needs (see :data:`affectstream.api.access.PERMISSIONS`).
+    query : sqlalchemy.Select
+        The study's rows, in page order.
+    limit, offset : int
+
+    Returns
+    -------
+    Page
+    """
+    check(principal, action)
+    get_study(db, principal, study_id)
+    return paginate(db, query, limit, offset)
 
 
 def list_studies(db: Session, principal: Principal, limit: int, offset: int) -> Page:
@@ -82,9 +115,7 @@ def get_participant(db: Session, principal: Principal, participant_id: int) -> P
     -------
     Participant
     """
-    participant = db.get(Participant, participant_id)
-    if participant is None:
-        raise NotFoundError(f"No participant {participant_id}.")
+    participant = found(db.get(Participant, participant_id), f"No participant {participant_id}.")
     get_study(db, principal, participant.study_id)
     return participant
 
@@ -98,10 +129,8 @@ def list_participants(
     -------
     Page
     """
-    check(principal, "participant:read")
-    get_study(db, principal, study_id)
     query = select(Participant).where(Participant.study_id == study_id).order_by(Participant.id)
-    return paginate(db, query, limit, offset)
+    return study_page(db, principal, study_id, "participant:read", query, limit, offset)
 
 
 def create_participant(
@@ -121,11 +150,7 @@ def create_participant(
     if db.execute(exists).first() is not None:
         raise ConflictError(f"Study {study_id} already has participant {pseudonym!r}.")
     participant = Participant(study_id=study_id, pseudonym=pseudonym)
-    db.add(participant)
-    db.flush()
-    audit(db, principal, "create", f"participant/{participant.id}", f"study {study_id}")
-    db.commit()
-    return participant
+    return add_audited(db, principal, participant, "participant", f"study {study_id}")
 
 
 def get_session(db: Session, principal: Principal, session_id: str) -> SessionRow:
@@ -135,9 +160,7 @@ def get_session(db: Session, principal: Principal, session_id: str) -> SessionRo
     -------
     SessionRow
     """
-    row = db.get(SessionRow, session_id)
-    if row is None:
-        raise NotFoundError(f"No session {session_id!r}.")
+    row = found(db.get(SessionRow, session_id), f"No session {session_id!r}.")
     if principal.role == "device":
         if row.participant_id != principal.participant_id:
             raise NotFoundError(f"No session {session_id!r}.")
@@ -155,14 +178,12 @@ def list_sessions(
     -------
     Page
     """
-    check(principal, "session:read")
-    get_study(db, principal, study_id)
     query = (
         select(SessionRow)
         .where(SessionRow.study_id == study_id)
         .order_by(SessionRow.started_at.desc())
     )
-    return paginate(db, query, limit, offset)
+    return study_page(db, principal, study_id, "session:read", query, limit, offset)
 
 
 def new_session(

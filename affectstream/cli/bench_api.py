@@ -14,6 +14,20 @@ from typing import Any
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_start_server_argument, local_influx
 
+#: The numeric options, all checked positive: flag, default (its type is the option's), help.
+_POSITIVE: tuple[tuple[str, float, str], ...] = (
+    ("--seconds", 60.0, "paced seconds each"),
+    ("--prefill", 60.0, "seconds sent at once first (one window)"),
+    ("--max-latency", 10.0, "p99 ingest-to-WebSocket seconds a sustained participant may see"),
+    ("--store-seconds", 120.0, "seconds of data per participant in the InfluxDB throughput phase"),
+    ("--store-batch-seconds", 10.0, "seconds of data per request in the throughput phase"),
+    (
+        "--store-rounds",
+        5,
+        "service/direct pairs in the throughput phase (median and spread are reported)",
+    ),
+)
+
 
 def register(subparsers: Any) -> None:
     """Add ``api`` to the ``bench`` ``subparsers`` (see :mod:`affectstream.cli.bench`)."""
@@ -26,40 +40,14 @@ def register(subparsers: Any) -> None:
         default="4",
         help="emulated participants; a comma list (4,8,16) ramps up until one is not sustained",
     )
-    parser.add_argument("--seconds", type=float, default=60.0, help="paced seconds each")
-    parser.add_argument(
-        "--prefill", type=float, default=60.0, help="seconds sent at once first (one window)"
-    )
-    parser.add_argument(
-        "--max-latency",
-        type=float,
-        default=10.0,
-        help="p99 ingest-to-WebSocket seconds a sustained participant may see",
-    )
+    for flag, default, text in _POSITIVE:
+        parser.add_argument(flag, type=type(default), default=default, help=text)
     parser.add_argument("--model", default=None, help="shipped bundle of the ingest sessions")
-    parser.add_argument(
-        "--store-seconds",
-        type=float,
-        default=120.0,
-        help="seconds of data per participant in the InfluxDB throughput phase",
-    )
-    parser.add_argument(
-        "--store-batch-seconds",
-        type=float,
-        default=10.0,
-        help="seconds of data per request in the throughput phase",
-    )
     parser.add_argument(
         "--store-transport",
         choices=("http", "ws"),
         default="http",
         help="how gateways send in the throughput phase (HTTP POST or the ingest WebSocket)",
-    )
-    parser.add_argument(
-        "--store-rounds",
-        type=int,
-        default=5,
-        help="service/direct pairs in the throughput phase (median and spread are reported)",
     )
     parser.add_argument("--influx-url", default=None, help="InfluxDB the service writes to")
     parser.add_argument("--influx-bucket", default="affectstream", help="its bucket")
@@ -81,16 +69,8 @@ def run(args: argparse.Namespace) -> int:
     from affectstream.api.serve_process import ServeProcess
     from affectstream.errors import ConfigError
 
-    numbers = (
-        "seconds",
-        "prefill",
-        "max_latency",
-        "store_seconds",
-        "store_batch_seconds",
-        "store_rounds",
-    )
-    for name in numbers:
-        check_positive(f"--{name.replace('_', '-')}", getattr(args, name))
+    for flag, *_ in _POSITIVE:
+        check_positive(flag, getattr(args, flag[2:].replace("-", "_")))
     try:
         ramp = [int(x) for x in str(args.participants).split(",") if x.strip()]
     except ValueError:

@@ -16,6 +16,7 @@ import signal
 from typing import Any
 
 from affectstream.cli._ids import id_argument
+from affectstream.cli._lsl_out import add_lsl_out_argument
 from affectstream.cli._output import add_json_argument, advice, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 
@@ -56,11 +57,7 @@ def register(subparsers: Any) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the emulated signals")
     parser.add_argument("--model", metavar="BUNDLE", help="arousal model bundle (folder or name)")
-    parser.add_argument(
-        "--lsl-out",
-        action="store_true",
-        help="publish raw streams, estimates and events as LSL outlets (affectstream[lsl])",
-    )
+    add_lsl_out_argument(parser, " (affectstream[lsl])")
     parser.add_argument(
         "--serve",
         action="store_true",

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from affectstream._validate import check_positive
 from affectstream.cli._ids import id_argument
 from affectstream.cli._line_freq import add_line_freq_argument
+from affectstream.cli._lsl_out import add_lsl_out_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import add_store_arguments
 from affectstream.cli.demo import next_steps
@@ -78,11 +79,7 @@ def register(subparsers: Any) -> None:
     parser.add_argument(
         "--lsl-timeout", type=float, default=5.0, help="seconds to find each --lsl stream"
     )
-    parser.add_argument(
-        "--lsl-out",
-        action="store_true",
-        help="publish raw streams, estimates and events as LSL outlets while recording",
-    )
+    add_lsl_out_argument(parser, " while recording")
     parser.add_argument(
         "--brainflow",
         action="append",

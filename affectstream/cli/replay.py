@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from affectstream.cli._ids import id_argument
 from affectstream.cli._line_freq import add_line_freq_argument
+from affectstream.cli._lsl_out import add_lsl_out_argument
 from affectstream.cli._output import add_json_argument, emit_result, say
 from affectstream.cli._store_args import STORE_HELP, add_store_arguments
 from affectstream.errors import ConfigError
@@ -91,11 +92,7 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     parser.add_argument("--out", default=None, help="write the feature/estimate rows (CSV)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--lsl-out",
-        action="store_true",
-        help="publish raw streams, estimates and events as LSL outlets (affectstream[lsl])",
-    )
+    add_lsl_out_argument(parser, " (affectstream[lsl])")
     add_json_argument(parser)
     parser.set_defaults(func=run)
 

@@ -70,3 +70,25 @@ def test_bench_api_compares_influxdb_writes_with_the_servers_ceiling(tmp_path: P
     assert influx["fraction_of_ceiling"] == pytest.approx(sum(fractions) / 2, abs=0.001)
     assert influx["fraction_spread"]["min"] == min(fractions)
     assert influx["fraction_spread"]["max"] == max(fractions)
+
+
+@pytest.mark.parametrize(
+    "flag",
+    [
+        "--seconds",
+        "--prefill",
+        "--max-latency",
+        "--store-seconds",
+        "--store-batch-seconds",
+        "--store-rounds",
+    ],
+)
+def test_bench_api_refuses_a_number_that_is_not_positive(
+    flag: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from affectstream.cli import main
+
+    assert main(["bench", "api", flag, "0"]) == 2  # before any service is started
+    err = capsys.readouterr().err
+    assert f"{flag} must be a finite number > 0" in err
+    assert "Traceback" not in err

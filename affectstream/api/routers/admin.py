@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from affectstream.api import service
-from affectstream.api.deps import DbDep, PrincipalDep
-from affectstream.api.schemas import MAX_ID, AuditPage, Id, KeyOut, UserIn, UserOut
+from affectstream.api.deps import DbDep, PagingDep, PrincipalDep
+from affectstream.api.schemas import AuditPage, Id, KeyOut, UserIn, UserOut
 
 router = APIRouter(tags=["admin"])
 
@@ -37,10 +35,9 @@ def revoke_key(prefix: str, db: DbDep, who: PrincipalDep) -> None:
 def list_audit(
     db: DbDep,
     who: PrincipalDep,
+    paging: PagingDep,
     action: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
 ) -> AuditPage:
     """The audit log, newest first, optionally one action (``read_raw``, ``create``...)."""
-    page = service.list_audit(db, who, action, limit, offset)
+    page = service.list_audit(db, who, action, *paging)
     return AuditPage.model_validate(page, from_attributes=True)

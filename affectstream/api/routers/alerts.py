@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated, Literal
+from typing import Literal
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, status
 
 from affectstream.api import alert_rules
-from affectstream.api.deps import DbDep, PrincipalDep, StateDep
+from affectstream.api.deps import DbDep, PagingDep, PrincipalDep, StateDep
 from affectstream.api.schemas import (
-    MAX_ID,
     AlertDeliveryPage,
     AlertRuleCreated,
     AlertRuleIn,
@@ -19,8 +18,6 @@ from affectstream.api.schemas import (
 )
 
 router = APIRouter(tags=["alerts"])
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 @router.post("/studies/{study_id}/alert-rules", status_code=status.HTTP_201_CREATED)
@@ -36,11 +33,9 @@ async def create_rule(
 
 
 @router.get("/studies/{study_id}/alert-rules")
-def list_rules(
-    study_id: Id, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
-) -> AlertRulePage:
+def list_rules(study_id: Id, db: DbDep, who: PrincipalDep, paging: PagingDep) -> AlertRulePage:
     """The study's alert rules."""
-    page = alert_rules.list_rules(db, who, study_id, limit, offset)
+    page = alert_rules.list_rules(db, who, study_id, *paging)
     return AlertRulePage.model_validate(page, from_attributes=True)
 
 
@@ -56,10 +51,9 @@ def list_deliveries(
     rule_id: Id,
     db: DbDep,
     who: PrincipalDep,
+    paging: PagingDep,
     status: Literal["live_only", "pending", "delivered", "failed"] | None = None,
-    limit: Limit = 100,
-    offset: Offset = 0,
 ) -> AlertDeliveryPage:
     """The rule's alerts and how each webhook delivery went, newest first."""
-    page = alert_rules.deliveries(db, who, rule_id, status, limit, offset)
+    page = alert_rules.deliveries(db, who, rule_id, status, *paging)
     return AlertDeliveryPage.model_validate(page, from_attributes=True)

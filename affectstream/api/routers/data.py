@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
 from affectstream.api import service
 from affectstream.api.deps import DbDep, PrincipalDep, StateDep
@@ -20,21 +20,33 @@ Limit = Annotated[int, Query(ge=1, le=100_000)]
 Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
-@router.get("/sessions/{session_id}/estimates")
-def estimates(
-    session_id: SessionId,
-    state: StateDep,
-    db: DbDep,
-    who: PrincipalDep,
+def _query(
+    start_ns: Start = None, stop_ns: Stop = None, limit: Limit = 1000, offset: Offset = 0
+) -> service.SeriesQuery:
+    return service.SeriesQuery(start_ns, stop_ns, limit, offset)
+
+
+def _raw_query(
     start_ns: Start = None,
     stop_ns: Stop = None,
-    limit: Limit = 1000,
+    limit: Limit = 10_000,
     offset: Offset = 0,
+    every: Annotated[int, Query(ge=1, le=100_000, description="keep every n-th sample")] = 1,
+) -> service.SeriesQuery:
+    return service.SeriesQuery(start_ns, stop_ns, limit, offset, every)
+
+
+# The range and page of a read, as query parameters (raw reads page more and may decimate).
+SeriesQueryDep = Annotated[service.SeriesQuery, Depends(_query)]
+RawQueryDep = Annotated[service.SeriesQuery, Depends(_raw_query)]
+
+
+@router.get("/sessions/{session_id}/estimates")
+def estimates(
+    session_id: SessionId, state: StateDep, db: DbDep, who: PrincipalDep, query: SeriesQueryDep
 ) -> SeriesOut:
     """Arousal/valence estimates (with confidence and top contributions) in a time range."""
-    return service.series(
-        state.store, db, who, session_id, "affect", start_ns, stop_ns, limit, offset
-    )
+    return service.series(state.store, db, who, session_id, "affect", query)
 
 
 @router.get("/sessions/{session_id}/features")
@@ -43,16 +55,11 @@ def features(
     state: StateDep,
     db: DbDep,
     who: PrincipalDep,
-    start_ns: Start = None,
-    stop_ns: Stop = None,
-    limit: Limit = 1000,
-    offset: Offset = 0,
+    query: SeriesQueryDep,
     measurement: Annotated[str, Query(pattern="^(features|quality)$")] = "features",
 ) -> SeriesOut:
     """Window features (or quality indices) in a time range."""
-    return service.series(
-        state.store, db, who, session_id, measurement, start_ns, stop_ns, limit, offset
-    )
+    return service.series(state.store, db, who, session_id, measurement, query)
 
 
 @router.get("/sessions/{session_id}/raw/{modality}")
@@ -62,25 +69,10 @@ def raw(
     state: StateDep,
     db: DbDep,
     who: PrincipalDep,
-    start_ns: Start = None,
-    stop_ns: Stop = None,
-    limit: Limit = 10_000,
-    offset: Offset = 0,
-    every: Annotated[int, Query(ge=1, le=100_000, description="keep every n-th sample")] = 1,
+    query: RawQueryDep,
 ) -> SeriesOut:
     """Raw samples of one modality (decimated with ``every``); audited; not for viewers."""
-    return service.series(
-        state.store,
-        db,
-        who,
-        session_id,
-        f"raw_{modality}",
-        start_ns,
-        stop_ns,
-        limit,
-        offset,
-        every=every,
-    )
+    return service.series(state.store, db, who, session_id, f"raw_{modality}", query)
 
 
 @router.get("/models", response_model=list[ModelOut], responses=NOT_MODIFIED)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from affectstream.api import service, session_ops
-from affectstream.api.deps import DbDep, PrincipalDep, StateDep
+from affectstream.api.deps import DbDep, PagingDep, PrincipalDep, StateDep
 from affectstream.api.etag import NOT_MODIFIED, etagged
 from affectstream.api.schemas import (
-    MAX_ID,
     Id,
     MarkerIn,
     MarkerOut,
@@ -52,11 +49,10 @@ def list_sessions(
     study_id: Id,
     db: DbDep,
     who: PrincipalDep,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    paging: PagingDep,
 ) -> Response:
     """Sessions of a study, newest first."""
-    page = service.list_sessions(db, who, study_id, limit, offset)
+    page = service.list_sessions(db, who, study_id, *paging)
     return etagged(request, SessionPage.model_validate(page, from_attributes=True))
 
 

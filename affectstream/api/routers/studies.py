@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Query, Request, Response, status
+from fastapi import APIRouter, Request, Response, status
 
 from affectstream.api import service
-from affectstream.api.deps import DbDep, PrincipalDep
+from affectstream.api.deps import DbDep, PagingDep, PrincipalDep
 from affectstream.api.etag import NOT_MODIFIED, etagged
 from affectstream.api.schemas import (
-    MAX_ID,
     Id,
     ParticipantIn,
     ParticipantOut,
@@ -21,16 +18,12 @@ from affectstream.api.schemas import (
 )
 
 router = APIRouter(tags=["studies"])
-Limit = Annotated[int, Query(ge=1, le=1000)]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 @router.get("/studies", response_model=StudyPage, responses=NOT_MODIFIED)
-def list_studies(
-    request: Request, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
-) -> Response:
+def list_studies(request: Request, db: DbDep, who: PrincipalDep, paging: PagingDep) -> Response:
     """Studies the caller may see."""
-    page = service.list_studies(db, who, limit, offset)
+    page = service.list_studies(db, who, *paging)
     return etagged(request, StudyPage.model_validate(page, from_attributes=True))
 
 
@@ -49,10 +42,10 @@ def get_study(request: Request, study_id: Id, db: DbDep, who: PrincipalDep) -> R
 
 @router.get("/studies/{study_id}/participants")
 def list_participants(
-    study_id: Id, db: DbDep, who: PrincipalDep, limit: Limit = 100, offset: Offset = 0
+    study_id: Id, db: DbDep, who: PrincipalDep, paging: PagingDep
 ) -> ParticipantPage:
     """Participants of a study."""
-    page = service.list_participants(db, who, study_id, limit, offset)
+    page = service.list_participants(db, who, study_id, *paging)
     return ParticipantPage.model_validate(page, from_attributes=True)
 
 

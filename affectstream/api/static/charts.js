@@ -14,51 +14,44 @@
     s[what] += 1;
   }
 
+  // A uPlot plugin that calls draw(u) on one hook of the chart.
+  function plugin(hook, draw) {
+    return { hooks: { [hook]: [draw] } };
+  }
+
   // Shade spans [[t0, t1], ...] (seconds) behind the series: gaps, protocol phases.
   function spans(get) {
-    return {
-      hooks: {
-        drawClear: [
-          (u) => {
-            const ctx = u.ctx;
-            const top = u.bbox.top;
-            const h = u.bbox.height;
-            for (const span of get() || []) {
-              const x0 = Math.max(u.valToPos(span[0], "x", true), u.bbox.left);
-              const x1 = Math.min(u.valToPos(span[1], "x", true), u.bbox.left + u.bbox.width);
-              if (x1 <= x0) continue;
-              ctx.fillStyle = span[2] || "rgba(200, 40, 40, 0.16)";
-              ctx.fillRect(x0, top, x1 - x0, h);
-            }
-          },
-        ],
-      },
-    };
+    return plugin("drawClear", (u) => {
+      const ctx = u.ctx;
+      const top = u.bbox.top;
+      const h = u.bbox.height;
+      for (const span of get() || []) {
+        const x0 = Math.max(u.valToPos(span[0], "x", true), u.bbox.left);
+        const x1 = Math.min(u.valToPos(span[1], "x", true), u.bbox.left + u.bbox.width);
+        if (x1 <= x0) continue;
+        ctx.fillStyle = span[2] || "rgba(200, 40, 40, 0.16)";
+        ctx.fillRect(x0, top, x1 - x0, h);
+      }
+    });
   }
 
   // Vertical lines at marker times.
   function lines(get) {
-    return {
-      hooks: {
-        draw: [
-          (u) => {
-            const ctx = u.ctx;
-            ctx.save();
-            ctx.strokeStyle = "#6a1b9a";
-            ctx.lineWidth = 2 * devicePixelRatio;
-            for (const t of get() || []) {
-              const x = u.valToPos(t, "x", true);
-              if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
-              ctx.beginPath();
-              ctx.moveTo(x, u.bbox.top);
-              ctx.lineTo(x, u.bbox.top + u.bbox.height);
-              ctx.stroke();
-            }
-            ctx.restore();
-          },
-        ],
-      },
-    };
+    return plugin("draw", (u) => {
+      const ctx = u.ctx;
+      ctx.save();
+      ctx.strokeStyle = "#6a1b9a";
+      ctx.lineWidth = 2 * devicePixelRatio;
+      for (const t of get() || []) {
+        const x = u.valToPos(t, "x", true);
+        if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) continue;
+        ctx.beginPath();
+        ctx.moveTo(x, u.bbox.top);
+        ctx.lineTo(x, u.bbox.top + u.bbox.height);
+        ctx.stroke();
+      }
+      ctx.restore();
+    });
   }
 
   function width(el) {

@@ -9,18 +9,18 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from affectstream.api.migrations.columns import cascade, created_at, id_key, session_id, study_id
+
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
         "alert_rules",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("study_id", sa.Integer(), nullable=False),
+        id_key(),
+        study_id(),
         sa.Column("name", sa.String(length=200), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("metric", sa.String(length=64), nullable=False),
@@ -33,15 +33,14 @@ def upgrade() -> None:
         sa.Column("lost_after_s", sa.Float(), nullable=False),
         sa.Column("webhook_url", sa.String(length=2000), nullable=True),
         sa.Column("webhook_secret", sa.String(length=200), nullable=True),
-        sa.Column("created_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["study_id"], ["studies.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        created_at(),
+        cascade("study_id", "studies"),
     )
     op.create_table(
         "alert_deliveries",
-        sa.Column("id", sa.Integer(), nullable=False),
+        id_key(),
         sa.Column("rule_id", sa.Integer(), nullable=False),
-        sa.Column("session_id", sa.String(length=80), nullable=False),
+        session_id(),
         sa.Column("t", sa.Float(), nullable=False),
         sa.Column("state", sa.String(length=10), nullable=False),
         sa.Column("value", sa.Float(), nullable=True),
@@ -50,8 +49,7 @@ def upgrade() -> None:
         sa.Column("response_code", sa.Integer(), nullable=True),
         sa.Column("last_error", sa.String(length=500), nullable=False),
         sa.Column("delivered_at", sa.Float(), nullable=True),
-        sa.ForeignKeyConstraint(["rule_id"], ["alert_rules.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        cascade("rule_id", "alert_rules"),
     )
     with op.batch_alter_table("alert_deliveries", schema=None) as batch_op:
         batch_op.create_index("ix_alert_deliveries_rule", ["rule_id"], unique=False)

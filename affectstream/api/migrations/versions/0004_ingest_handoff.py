@@ -9,22 +9,21 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from affectstream.api.migrations.columns import cascade, created_at, id_key, session_id
+
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
         "ingest_handoff",
-        sa.Column("id", sa.Integer(), nullable=False),
-        sa.Column("session_id", sa.String(length=80), nullable=False),
+        id_key(),
+        session_id(),
         sa.Column("blocks", sa.JSON(), nullable=False),
-        sa.Column("created_at", sa.Float(), nullable=False),
-        sa.ForeignKeyConstraint(["session_id"], ["sessions.id"], ondelete="CASCADE"),
-        sa.PrimaryKeyConstraint("id"),
+        created_at(),
+        cascade("session_id", "sessions"),
     )
     op.create_index("ix_ingest_handoff_session_id", "ingest_handoff", ["session_id"])
 

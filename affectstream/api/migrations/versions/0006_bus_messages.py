@@ -9,20 +9,19 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from affectstream.api.migrations.columns import created_at, id_key
+
 revision = "0006"
 down_revision = "0005"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
     """Apply this revision."""
     op.create_table(
         "bus_messages",
-        sa.Column("id", sa.Integer(), nullable=False),
+        id_key(),
         sa.Column("payload", sa.Text(), nullable=False),
-        sa.Column("created_at", sa.Float(), nullable=False),
-        sa.PrimaryKeyConstraint("id"),
+        created_at(),
     )
     op.create_index("ix_bus_messages_created_at", "bus_messages", ["created_at"])
 
