@@ -128,6 +128,8 @@ class _Watch:
     task: asyncio.Task[None] | None = None
     delivered: int = -1
     last_change: float = field(default_factory=time.monotonic)
+    #: The live message of each rule firing now (by rule id), for clients that join later.
+    firing: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
 class AlertEngine:
@@ -220,6 +222,8 @@ class AlertEngine:
                 # One assignment: the listener iterates whichever list it got, never a half-made
                 # one.
                 watch.states = [kept.get(r.id) or RuleState(r) for r in rules]
+                ids = {r.id for r in rules}
+                watch.firing = {k: v for k, v in watch.firing.items() if k in ids}
                 self._tick_if_needed(watch)
         logger.info("alert rules of study %d reloaded for %d session(s)", study_id, len(watches))
 
@@ -230,7 +234,7 @@ class AlertEngine:
             if state.rule.kind == "threshold":
                 change = state.on_estimate(payload)
                 if change is not None:
-                    self._raise(watch.session_id, state.rule, *change)
+                    self._raise(watch, state.rule, *change)
 
     async def _ticks(self, watch: _Watch) -> None:
         """Signal-lost checks until the session ends (delivered samples are its heartbeat)."""
@@ -243,13 +247,35 @@ class AlertEngine:
                 if state.rule.kind == "signal_lost":
                     change = state.on_tick(now - watch.last_change)
                     if change is not None:
-                        self._raise(watch.session_id, state.rule, *change)
+                        self._raise(watch, state.rule, *change)
             await asyncio.sleep(TICK_S)
         self._watches.pop(watch.session_id, None)
 
-    def _raise(self, session_id: str, rule: AlertRule, transition: str, value: float) -> None:
+    def active(self, session_id: str) -> list[dict[str, Any]]:
+        """The alerts firing now on a session run here, as their live ``fired`` messages.
+
+        A live client that subscribes after an alert fired learns of it from this (in its
+        first ``status`` message), not only from the delivery log.
+
+        Parameters
+        ----------
+        session_id : str
+
+        Returns
+        -------
+        list of dict
+            ``rule_id``, ``name``, ``kind``, ``metric``, ``state`` (``"fired"``), ``value``,
+            ``t``, ``session``; oldest firing first.
+        """
+        watch = self._watches.get(session_id)
+        if watch is None:
+            return []
+        return sorted(watch.firing.values(), key=lambda payload: float(payload["t"]))
+
+    def _raise(self, watch: _Watch, rule: AlertRule, transition: str, value: float) -> None:
         """Event loop: publish now; log (and send the webhook) from a worker thread."""
-        payload = {
+        session_id = watch.session_id
+        payload: dict[str, Any] = {
             "rule_id": rule.id,
             "name": rule.name,
             "kind": rule.kind,
@@ -259,6 +285,10 @@ class AlertEngine:
             "t": time.time(),
             "session": session_id,
         }
+        if transition == "fired":
+            watch.firing[rule.id] = payload
+        else:
+            watch.firing.pop(rule.id, None)
         self._hub.publish(session_id, "alert", payload)
         logger.info("alert %s %s on %s", rule.name, transition, session_id)
         self.webhooks.track(self._log_and_send(rule, payload))

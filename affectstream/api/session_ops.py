@@ -564,7 +564,8 @@ def hello(state: ServiceState, session_id: str, stored_status: str) -> dict[str,
     Returns
     -------
     dict
-        ``running`` (anywhere) and ``here`` (in this replica: phase and counts follow).
+        ``running`` (anywhere) and ``here`` (in this replica: phase and counts follow, and
+        ``alerts``, the alerts firing now, with the fields of their live ``alert`` messages).
     """
     live = state.runner.live(session_id)
     if live is None:
@@ -575,4 +576,5 @@ def hello(state: ServiceState, session_id: str, stored_status: str) -> dict[str,
         "session": session_id,
         **status_payload(live.snapshot()),
         "here": True,
+        "alerts": state.alerts.active(session_id),
     }

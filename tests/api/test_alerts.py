@@ -3,6 +3,7 @@ the live WebSocket and as signed webhooks to a real loopback HTTP receiver."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import json
@@ -136,73 +137,124 @@ def _until(predicate: Any, timeout: float = 30.0) -> Any:
     raise AssertionError("timed out")
 
 
+@contextlib.contextmanager
+def _live(url: str, key: str) -> Iterator[tuple[Any, dict[str, Any]]]:
+    """A live WebSocket, given once its first message (the ``status``) has arrived: the
+    server sends that only after it has subscribed the client, so nothing published from
+    then on can be missed (the handshake alone does not tell that)."""
+    with connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        hello = json.loads(ws.recv(timeout=30))
+        assert hello["type"] == "status", hello
+        yield ws, hello
+
+
+def _next_alert(ws: Any) -> dict[str, Any]:
+    while True:
+        message: dict[str, Any] = json.loads(ws.recv(timeout=30))
+        if message["type"] == "alert":
+            return message
+
+
 def test_signal_lost_reaches_websocket_and_signed_webhook_with_retries(
     server: Server, world: World, admin: httpx.Client, receiver: _Receiver
 ) -> None:
-    body = {
-        "name": "band lost",
-        "kind": "signal_lost",
-        "lost_after_s": 1.5,
-        "webhook_url": receiver.url,
-    }
-    created = admin.post(f"/studies/{world.study_a}/alert-rules", json=body)
-    assert created.status_code == 201, created.text
-    rule = created.json()
-    secret = rule["webhook_secret"]
-    assert secret.startswith("whsec_")
-    listed = admin.get(f"/studies/{world.study_a}/alert-rules").json()
-    assert [r["id"] for r in listed["items"]] == [rule["id"]]
-    assert "webhook_secret" not in listed["items"][0]  # shown once, at creation
-
     session = start_ingest_session(admin, world.participant_a)
     ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/live"
-    alerts: list[dict[str, Any]] = []
-    with connect(
-        ws_url, additional_headers={"Authorization": f"Bearer {world.keys['operator']}"}
-    ) as ws:
+    with _live(ws_url, world.keys["operator"]) as (ws, hello):
+        assert hello["here"] is True and hello["alerts"] == []
+        # Subscribed first, then the rule: its silence clock starts when it reaches the
+        # running session, so its first firing cannot happen before this client listens
+        # (a rule made before the session starts counts from the start: see the late-client
+        # test below).
+        body = {
+            "name": "band lost",
+            "kind": "signal_lost",
+            "lost_after_s": 1.5,
+            "webhook_url": receiver.url,
+        }
+        created = admin.post(f"/studies/{world.study_a}/alert-rules", json=body)
+        assert created.status_code == 201, created.text
+        rule = created.json()
+        secret = rule["webhook_secret"]
+        assert secret.startswith("whsec_")
+        listed = admin.get(f"/studies/{world.study_a}/alert-rules").json()
+        assert [r["id"] for r in listed["items"]] == [rule["id"]]
+        assert "webhook_secret" not in listed["items"][0]  # shown once, at creation
+
         sent = admin.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(0, 8)]})
         assert sent.status_code == 200, sent.text
-        while len(alerts) < 1:
-            message = json.loads(ws.recv(timeout=30))
-            if message["type"] == "alert":
-                alerts.append(message)
-        assert alerts[0]["state"] == "fired"
-        assert alerts[0]["rule_id"] == rule["id"]
-        assert alerts[0]["value"] >= 1.5
+        fired = _next_alert(ws)
+        assert fired["state"] == "fired"
+        assert fired["rule_id"] == rule["id"]
+        assert fired["value"] >= 1.5
         # Data again: the alert clears.
         sent = admin.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(8, 8)]})
         assert sent.status_code == 200, sent.text
-        while len(alerts) < 2:
-            message = json.loads(ws.recv(timeout=30))
-            if message["type"] == "alert":
-                alerts.append(message)
-        assert alerts[1]["state"] == "cleared"
+        cleared = _next_alert(ws)
+        assert cleared["state"] == "cleared" and cleared["rule_id"] == rule["id"]
+    # Silence between the last data and the stop may fire it again (1.5 s is short under
+    # load); such a firing is a delivery of its own, checked like the others below.
     admin.post(f"/sessions/{session}/stop")
 
-    # Each webhook (fired, cleared): two 500s, then 200 on the third attempt; all signed.
-    _until(lambda: len(receiver.requests) >= 6)
+    def settled() -> list[dict[str, Any]]:
+        page = admin.get(f"/alert-rules/{rule['id']}/deliveries").json()
+        items: list[dict[str, Any]] = page["items"]
+        done = len(items) >= 2 and all(d["status"] != "pending" for d in items)
+        return sorted(items, key=lambda d: d["id"]) if done else []
+
+    log = _until(settled)
+    assert [d["state"] for d in log[:2]] == ["fired", "cleared"]
+    # Each webhook: two 500s, then 200 on the third attempt; all signed; nothing is sent
+    # again once delivered.
+    for d in log:
+        assert (d["status"], d["attempts"], d["response_code"]) == ("delivered", 3, 200), d
+    by_delivery: dict[int, int] = {}
     for headers, raw in receiver.requests:
         timestamp = headers["X-Affectstream-Timestamp"]
         expected = hmac.new(secret.encode(), f"{timestamp}.".encode() + raw, hashlib.sha256)
         assert headers["X-Affectstream-Signature"] == "sha256=" + expected.hexdigest()
         assert abs(int(timestamp) - time.time()) < 120
+        delivery = json.loads(raw)["delivery_id"]
+        by_delivery[delivery] = by_delivery.get(delivery, 0) + 1
+    assert by_delivery == {d["id"]: 3 for d in log}
     first = json.loads(receiver.requests[0][1])
     assert first["state"] == "fired" and first["session"] == session
+    assert first["delivery_id"] == log[0]["id"]
 
-    def delivered() -> list[dict[str, Any]]:
-        page = admin.get(f"/alert-rules/{rule['id']}/deliveries").json()
-        items: list[dict[str, Any]] = page["items"]
-        return (
-            items
-            if any(d["status"] == "delivered" and d["state"] == "fired" for d in items)
-            else []
+
+def test_a_late_live_client_learns_of_an_alert_firing_before_it_subscribed(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    body = {"name": "never fed", "kind": "signal_lost", "lost_after_s": 0.5}
+    rule = admin.post(f"/studies/{world.study_a}/alert-rules", json=body).json()
+    session = start_ingest_session(admin, world.participant_a)  # no data: it will fire
+
+    def logged() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = admin.get(f"/alert-rules/{rule['id']}/deliveries").json()[
+            "items"
+        ]
+        return items
+
+    assert [d["state"] for d in _until(logged)] == ["fired"]
+    ws_url = server.url.replace("http", "ws") + f"/sessions/{session}/live"
+    with _live(ws_url, world.keys["operator"]) as (ws, hello):
+        (active,) = hello["alerts"]
+        assert (active["rule_id"], active["state"], active["session"]) == (
+            rule["id"],
+            "fired",
+            session,
         )
-
-    log = _until(delivered)
-    fired = next(d for d in log if d["state"] == "fired")
-    assert fired["attempts"] == 3 and fired["response_code"] == 200
-    assert fired["id"] == first["delivery_id"]
-    assert len(receiver.requests) == 6  # nothing is sent again once delivered
+        assert active["value"] >= 0.5
+        sent = admin.post(f"/sessions/{session}/ingest", json={"blocks": [eda_block(0, 8)]})
+        assert sent.status_code == 200, sent.text
+        cleared = _next_alert(ws)
+        assert (cleared["rule_id"], cleared["state"]) == (rule["id"], "cleared")
+        # With no data since, it may fire again (0.5 s); once the rule is deleted, a client
+        # that joins is told of nothing firing.
+        assert admin.delete(f"/alert-rules/{rule['id']}").status_code == 204
+        with _live(ws_url, world.keys["operator"]) as (_, later):
+            assert later["alerts"] == []
+    admin.post(f"/sessions/{session}/stop")
 
 
 def test_a_dead_receiver_is_logged_as_failed(

@@ -5,18 +5,19 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from tests.watchdog import run_watched
 
 
 def test_bench_api_smoke(tmp_path: Path) -> None:
     env = {**os.environ, "AFFECTSTREAM_HOME": str(tmp_path)}
     argv = [sys.executable, "-m", "affectstream", "bench", "api", "--json"]
     argv += ["--participants", "2", "--seconds", "12", "--max-latency", "60"]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    done = run_watched(argv, env=env)
     assert done.stdout.strip(), done.stderr[-3000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
     live = result["live"]
@@ -37,7 +38,7 @@ def test_bench_api_smoke(tmp_path: Path) -> None:
 
 def test_bench_api_refuses_a_bad_ramp() -> None:
     argv = [sys.executable, "-m", "affectstream", "bench", "api", "--participants", "8,4"]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
+    done = run_watched(argv)
     assert done.returncode != 0
     assert "increasing comma list" in done.stderr
     assert "Traceback" not in done.stderr
@@ -52,7 +53,7 @@ def test_bench_api_compares_influxdb_writes_with_the_servers_ceiling(tmp_path: P
     argv += ["--participants", "1", "--seconds", "6", "--max-latency", "60"]
     argv += ["--store-seconds", "30", "--store-batch-seconds", "5", "--store-transport", "ws"]
     argv += ["--store-rounds", "2"]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=600)
+    done = run_watched(argv, env=env)
     assert done.stdout.strip(), done.stderr[-3000:]
     influx = json.loads(done.stdout.strip().splitlines()[-1])["influx"]
     assert influx["requests_per_round"] == 6  # 30 s in 5-s batches, one participant

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import signal
-import subprocess
 import sys
 import time
 import zipfile
@@ -24,6 +23,7 @@ from tests.api.conftest import (
     eda_block,
     start_ingest_session,
 )
+from tests.watchdog import run_watched
 
 N_SAMPLES = 240  # 60 s of EDA at 4 Hz
 
@@ -52,7 +52,7 @@ def _stored_ids(server: Server) -> str:
     """What ``affectstream store ls`` lists in the server's embedded store (another process)."""
     env = {**os.environ, "AFFECTSTREAM_HOME": str(server.home)}
     argv = [sys.executable, "-m", "affectstream", "store", "ls", "--json"]
-    done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=120)
+    done = run_watched(argv, env=env)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

@@ -60,12 +60,22 @@ def test_every_estimate_marker_and_phase_is_pushed(
     ]
     for thread in threads:
         thread.start()
-    time.sleep(5)
+    # Each client's first message (its status) is sent once it is subscribed: the marker
+    # goes after both have one, so neither can miss it (a fixed sleep raced this under load).
+    deadline = time.monotonic() + 120  # a hang detector
+    while not (ws_messages and sse_messages):
+        assert time.monotonic() < deadline, "a live client was not subscribed in 120 s"
+        assert all(t.is_alive() for t in threads), "a live client ended before subscribing"
+        time.sleep(0.05)
     with server.client(world.keys["operator"]) as operator:
         assert (
             operator.post(f"/sessions/{session}/markers", json={"label": "door"}).status_code == 201
         )
-        live = operator.get(f"/sessions/{session}").json()
+        # Per-stream counts appear once the emulated devices stream.
+        while (live := operator.get(f"/sessions/{session}").json())["status"] == "running":
+            if live["live"]["streams"] or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
     assert live["status"] == "running"
     assert live["live"]["streams"], "per-stream counts while running"
     for thread in threads:

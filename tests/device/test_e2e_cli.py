@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import pytest
@@ -12,6 +11,7 @@ from affectstream.cli import main
 from affectstream.device.emulation import make_emulated
 from affectstream.errors import ConfigError
 from affectstream.runtime.record import parse_targets
+from tests.watchdog import run_watched
 
 
 def test_scan_lists_every_emulated_profile(capsys: pytest.CaptureFixture[str]) -> None:
@@ -25,7 +25,7 @@ def test_scan_lists_every_emulated_profile(capsys: pytest.CaptureFixture[str]) -
 
 
 def test_record_with_chaos_prints_a_consistent_summary() -> None:
-    result = subprocess.run(
+    result = run_watched(
         [
             sys.executable,
             "-m",
@@ -39,10 +39,7 @@ def test_record_with_chaos_prints_a_consistent_summary() -> None:
             "2",
             "--chaos",
             "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
+        ]
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])

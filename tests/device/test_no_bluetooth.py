@@ -7,10 +7,11 @@ D-Bus system bus, and the test points that bus at a socket that does not exist.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 
 import pytest
+
+from tests.watchdog import run_watched
 
 pytestmark = pytest.mark.skipif(sys.platform != "linux", reason="BlueZ/D-Bus is Linux only")
 
@@ -26,14 +27,7 @@ def test_missing_bluetooth_stack_gives_advice(args: list[str], tmp_path: object)
     env = dict(os.environ)
     env["DBUS_SYSTEM_BUS_ADDRESS"] = "unix:path=/nonexistent/affectstream-test-bus"
     env["AFFECTSTREAM_HOME"] = str(tmp_path)
-    result = subprocess.run(
-        [sys.executable, "-m", "affectstream", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        timeout=120,
-    )
+    result = run_watched([sys.executable, "-m", "affectstream", *args], env=env)
     assert result.returncode == 2, result.stderr
     assert "Bluetooth is not available" in result.stderr
     assert "--emulate" in result.stderr

@@ -48,10 +48,12 @@ async def _push(outlet: pylsl.StreamOutlet, values: np.ndarray, t0: float, first
         await asyncio.sleep(step / SFREQ)
 
 
-async def _wait_consumer(outlet: pylsl.StreamOutlet, timeout: float = 20.0) -> None:
+async def _wait_consumer(outlet: pylsl.StreamOutlet, timeout: float = 300.0) -> None:
+    # A hang detector, not a pace: it counts from before the recorder has even started (its
+    # imports, the BLE emulation), which on a loaded machine takes what it takes.
     deadline = time.monotonic() + timeout
     while not outlet.have_consumers():
-        assert time.monotonic() < deadline, "no inlet connected to the outlet"
+        assert time.monotonic() < deadline, f"no inlet connected to the outlet in {timeout} s"
         await asyncio.sleep(0.02)
 
 
@@ -76,7 +78,8 @@ async def test_our_outlet_is_read_by_a_plain_inlet(lsl_tag: str) -> None:
     inlet = pylsl.StreamInlet(infos[0])
     full = inlet.info(10.0)
     inlet.open_stream(10.0)
-    await asyncio.sleep(0.2)
+    # Push once the outlet has the inlet (not after a guessed pause).
+    assert publisher.outlets[stream].wait_for_consumers(30.0), "the inlet never connected"
     sent_at = time.perf_counter()
     publisher.raw(block)
     got: list[list[float]] = []
@@ -104,7 +107,7 @@ async def test_our_outlet_is_read_by_a_plain_inlet(lsl_tag: str) -> None:
     ours = f"starts-with(source_id, 'affectstream/{session}/') and type='Markers'"
     marker_inlet = pylsl.StreamInlet(pylsl.resolve_bypred(ours, 1, 10.0)[0])
     marker_inlet.open_stream(10.0)
-    await asyncio.sleep(0.2)
+    assert publisher.outlets["events"].wait_for_consumers(30.0), "the marker inlet never came"
     publisher.listener("event", {"t": t0 + 1, "kind": "phase", "label": "task"})
     sample, _ = marker_inlet.pull_sample(timeout=10.0)
     assert sample == ["phase:task"]
@@ -147,7 +150,7 @@ async def test_record_lsl_stores_what_was_pushed_and_restart_is_a_gap(
         store=f"file://{store_path}",
         lsl=[f"name='{eeg_name}'", f"name='{markers_name}'"],
         stop=stop,
-        duration=60.0,
+        duration=600.0,  # a backstop: play() ends the session
         lsl_resolve_timeout=10.0,
     )
     await player
@@ -180,27 +183,49 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
     t0 = pylsl.local_clock() + 0.5
     stop = asyncio.Event()
     heard: dict[str, list[float]] = {}
+    connected = {"eeg": asyncio.Event(), "features": asyncio.Event()}
 
     async def listen(predicate: str, key: str) -> None:
-        infos = await asyncio.to_thread(pylsl.resolve_bypred, predicate, 1, 30.0)
-        assert infos, f"no outlet for {predicate}"
+        # Our outlets appear only once the session has its first block (raw) or window
+        # (features): look for them while the session runs, not within a fixed time.
+        infos: list[pylsl.StreamInfo] = []
+        while not infos and not stop.is_set():
+            infos = await asyncio.to_thread(pylsl.resolve_bypred, predicate, 1, 1.0)
+        assert infos, f"no outlet for {predicate} while the session ran"
         inlet = pylsl.StreamInlet(infos[0])
         await asyncio.to_thread(inlet.open_stream, 10.0)
+        connected[key].set()
         while not stop.is_set():
             chunk, _ = inlet.pull_chunk(timeout=0.0)
             heard.setdefault(key, []).extend(row[0] for row in chunk)
             await asyncio.sleep(0.05)
 
+    async def ready(key: str) -> None:
+        # A hang detector, not a pace: on a loaded machine this takes what it takes.
+        try:
+            await asyncio.wait_for(connected[key].wait(), 300.0)
+        except TimeoutError:
+            raise AssertionError(f"our {key} outlet found no inlet of ours in 300 s") from None
+
     async def play() -> None:
         await _wait_consumer(outlet)
-        await _push(outlet, values, t0, 0)
-        await asyncio.sleep(1.0)
+        # The first second makes our raw outlet; the rest once our inlet reads it.
+        first = int(SFREQ)
+        await _push(outlet, values[:first], t0, 0)
+        await ready("eeg")
+        await _push(outlet, values[first:], t0, first)
+        # Feature windows keep coming from the heart-rate strap: stop once ours hears them.
+        await ready("features")
+        deadline = time.monotonic() + 300.0
+        while not heard.get("features"):
+            assert time.monotonic() < deadline, "no feature row reached our inlet in 300 s"
+            await asyncio.sleep(0.1)
         stop.set()
 
     async with contextlib.AsyncExitStack() as stack:
         targets, options, _ = await emulated_targets(stack, "hr", seed=2)
         tasks = [
-            asyncio.create_task(play()),
+            player := asyncio.create_task(play()),
             asyncio.create_task(listen(f"{ours} and name='lsl-{eeg_name}/eeg'", "eeg")),
             asyncio.create_task(listen(f"{ours} and name='affectstream-features'", "features")),
         ]
@@ -211,13 +236,16 @@ async def test_lsl_and_ble_in_one_session_published_with_lsl_out(
             lsl=[f"name='{eeg_name}'"],
             lsl_out=True,
             stop=stop,
-            duration=60.0,
+            duration=600.0,  # a backstop: play() ends the session once it has been heard
             supervisor_options=options,
             lsl_resolve_timeout=10.0,
             window=WindowConfig(window=4.0, step=1.0),
         )
         stop.set()
-        await asyncio.gather(*tasks)
+        player.cancel()  # if the backstop ended the session first: what was heard is checked
+        with contextlib.suppress(asyncio.CancelledError):
+            await player
+        await asyncio.gather(*tasks[1:])
     streams = summary["streams"]
     assert streams[f"lsl-{eeg_name}/eeg"]["stored"] == len(values)
     hr = [s for s in streams if s.endswith("/hr")]

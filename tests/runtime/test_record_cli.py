@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from affectstream.store import open_store
+from tests.watchdog import run_watched
 
 #: Longer than any built-in default session length the CLI ever had (20 s).
 PAST_ANY_DEFAULT_S = 24.0
@@ -30,13 +31,7 @@ def _record(store: Path, *extra: str) -> list[str]:
 def test_every_piped_line_becomes_a_marker(tmp_path: Path) -> None:
     store = tmp_path / "store"
     typed = ["first", "second", "", "fourth, with a comma"]
-    result = subprocess.run(
-        _record(store, "--duration", "4"),
-        input="\n".join(typed) + "\n",
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    result = run_watched(_record(store, "--duration", "4"), input="\n".join(typed) + "\n")
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     with open_store(store) as opened:
@@ -52,10 +47,7 @@ def test_markers_from_a_file_redirected_to_stdin(tmp_path: Path) -> None:
     lines.write_text("alpha\nbeta")  # the last line without a newline counts too
     store = tmp_path / "store"
     with lines.open() as stdin:
-        result = subprocess.run(
-            _record(store, "--duration", "3"), stdin=stdin, capture_output=True, text=True,
-            timeout=120,
-        )  # fmt: skip
+        result = run_watched(_record(store, "--duration", "3"), stdin=stdin)
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     with open_store(store) as opened:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 
 from affectstream.device.emulation import make_emulated
 from affectstream.device.emulation.peripheral import pack_records
+from tests.watchdog import run_watched
 
 
 def test_emulator_without_sample_log_keeps_counts_only() -> None:
@@ -27,10 +27,9 @@ def test_emulator_without_sample_log_keeps_counts_only() -> None:
 
 
 def test_bench_soak_reports_an_rss_slope() -> None:
-    result = subprocess.run(
+    result = run_watched(
         [sys.executable, "-m", "affectstream", "bench", "soak", "--minutes", "0.5",
          "--kinds", "hr", "--sample-seconds", "1", "--json"],
-        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -43,11 +42,10 @@ def test_bench_soak_reports_an_rss_slope() -> None:
 
 def test_bench_soak_provokes_bursts_and_traces_the_heap() -> None:
     minutes, every, stall = 0.5, 8.0, 2.0
-    result = subprocess.run(
+    result = run_watched(
         [sys.executable, "-m", "affectstream", "bench", "soak", "--minutes", str(minutes),
          "--kinds", "hr", "--sample-seconds", "1", "--stall-every", str(every),
          "--stall-seconds", str(stall), "--tracemalloc", "4", "--json"],
-        capture_output=True, text=True, timeout=300,
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -66,10 +64,9 @@ def test_bench_soak_provokes_bursts_and_traces_the_heap() -> None:
 
 
 def test_bench_soak_refuses_a_bad_stall_in_one_line() -> None:
-    result = subprocess.run(
+    result = run_watched(
         [sys.executable, "-m", "affectstream", "bench", "soak", "--minutes", "1",
          "--stall-every", "0"],
-        capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "--stall-every" in result.stderr

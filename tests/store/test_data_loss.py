@@ -22,6 +22,7 @@ from conftest import InfluxTarget
 from affectstream.store import EmbeddedStore
 from affectstream.store.base import SeriesBatch
 from affectstream.store.influx import InfluxStore
+from tests.watchdog import run_watched
 
 T0 = 1_700_000_000_000_000_000
 SFREQ = 32.0
@@ -45,13 +46,7 @@ def replay_cli(
     argv = [sys.executable, "-m", "affectstream", "replay", str(csv), "--sfreq", str(SFREQ),
             "--t0", "1300000000", "--unit", "eda=uS", "--store", store, "--save",
             "--session-id", session, "--window", "30", "--no-progress", "--json"]  # fmt: skip
-    return subprocess.run(
-        argv,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        preexec_fn=None if limit is None else (lambda: file_size_limit(limit)),
-    )
+    return run_watched(argv, preexec_fn=None if limit is None else (lambda: file_size_limit(limit)))
 
 
 def test_replay_onto_a_full_disk_fails_and_says_what_was_lost(tmp_path: Path) -> None:
@@ -147,10 +142,7 @@ def test_record_onto_a_full_disk_fails_and_says_what_was_lost(tmp_path: Path) ->
     limit = (store / "store.sqlite").stat().st_size + 8192
     argv = [sys.executable, "-m", "affectstream", "record", "--emulate", "eda,hr",
             "--duration", "6", "--store", str(store), "--no-markers", "--json"]  # fmt: skip
-    result = subprocess.run(
-        argv, capture_output=True, text=True, timeout=180,
-        preexec_fn=lambda: file_size_limit(limit), stdin=subprocess.DEVNULL,
-    )  # fmt: skip
+    result = run_watched(argv, preexec_fn=lambda: file_size_limit(limit))
     assert result.returncode == 1, result.stderr
     summary = json.loads(result.stdout.strip().splitlines()[-1])
     delivered = sum(s["delivered"] for s in summary["streams"].values())

@@ -535,6 +535,9 @@
         }
       } else if (m.type === "alert") {
         alert(m.message || JSON.stringify(m), "bad");
+      } else if (m.type === "status" && m.alerts) {
+        // Alerts that fired before this page subscribed (the first message lists them).
+        for (const a of m.alerts) alert(a.message || JSON.stringify(a), "bad");
       } else if (m.type === "dropped") {
         alert(`This view missed ${m.n} live messages (slow connection)`, "warn");
       }
