@@ -46,7 +46,7 @@ HF_BAND = (0.15, 0.4)
 #: Resampling rate of the RR series for the spectrum, Hz.
 RR_RESAMPLE_HZ = 4.0
 #: Beat waveform around each peak for the template match, seconds before/after.
-TEMPLATE_SPAN = {"ecg": (0.2, 0.4), "ppg": (0.3, 0.5)}
+TEMPLATE_SPAN = {"ecg": (0.2, 0.1), "ppg": (0.3, 0.5)}
 #: Two peaks closer than this are one beat (NeuroKit2's ``mindelay``), seconds.
 MIN_BEAT_DISTANCE = 0.3
 MIN_INTERVALS = 3
