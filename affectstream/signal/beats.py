@@ -42,6 +42,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import statistics
 from typing import Any
 
 import numpy as np
@@ -379,7 +380,7 @@ class EcgBeatDetector:
             self.strength_weight > 0
             and recent
             and peak - self.last_peak <= self.max_silence
-            and strength < self.strength_weight * float(np.median(recent))
+            and strength < self.strength_weight * statistics.median(recent)
         ):
             return None
         self.strengths.append(strength)
