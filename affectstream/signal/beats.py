@@ -275,7 +275,9 @@ class EcgBeatDetector:
         ``smoothgrad`` is never negative, so the part of a sample's 0.75-s average already
         known bounds ``avggrad`` from below: where ``smoothgrad`` stays under 1.5 times that
         bound, no QRS can start, and no beat before that point can still be found. Beats
-        do not change; rows just need not wait the full look-ahead between heartbeats.
+        do not change; rows just need not wait the full look-ahead between heartbeats. With
+        the trailing average (``avg_ahead`` 0) ``avggrad`` is known with ``smoothgrad`` and
+        this has nothing to add.
         """
         if self._beg is not None or self._prev_q is not False or self._s_pos <= self._q_pos:
             return
