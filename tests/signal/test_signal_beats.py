@@ -20,7 +20,7 @@ from affectstream.signal.beats import (
     _templates,
     most_prominent,
 )
-from affectstream.signal.hrv import HrvProcessor, detect_beats
+from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor, detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
 
@@ -90,6 +90,30 @@ def test_streaming_detector_agrees_with_neurokit_on_the_same_cleaned_signal(sfre
     assert sensitivity >= 0.99
     assert ppv >= 0.99
     assert median_dt <= 1.0 / sfreq  # the same R peak, not a neighbouring sample
+
+
+def test_a_beat_waits_for_its_template_so_its_quality_does_not_depend_on_the_cuts() -> None:
+    sfreq = 130.0
+    rng = np.random.default_rng(9)
+    x = synthetic_ecg(synthetic_rr(60.0, rng), 60.0, sfreq, rng)
+    before, after = TEMPLATE_SPAN["ecg"]  # the extractor's ECG template
+    template = (round(before * sfreq), round(after * sfreq))
+
+    def run(sizes: list[int]) -> list[tuple[int, float]]:
+        detector = EcgBeatDetector(sfreq, template)
+        beats, start, k = [], 0, 0
+        while start < x.size:
+            stop = start + sizes[k % len(sizes)]
+            beats += detector.feed(x[start:stop])
+            # Nothing is let out before its template's last sample has arrived.
+            assert all(p + template[1] <= stop for p, _ in beats)
+            start, k = stop, k + 1
+        return beats + detector.close()
+
+    whole = run([x.size])
+    assert sum(q > 0.5 for _, q in whole) >= 0.9 * len(whole)  # the qualities are not all 0
+    for sizes in ([1], [5, 9], [73]):
+        assert run(sizes) == whole
 
 
 def test_rows_wait_at_most_the_look_ahead_and_no_beat_comes_after_it_was_final() -> None:
