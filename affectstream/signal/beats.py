@@ -1,26 +1,36 @@
-"""Streaming R-peak detection with a bounded look-ahead.
+"""Streaming R-peak detection with a short look-ahead.
 
 NeuroKit2's "neurokit" detector (``nk.ecg_findpeaks(method="neurokit")``, the one behind
-``nk.ecg_peaks``) run sample by sample instead of on a whole segment:
+``nk.ecg_peaks``) run as the samples arrive, with one departure so that a beat is known soon
+after its QRS ends:
 
 - the absolute gradient of the cleaned ECG is smoothed with a centred 0.1-s boxcar
-  (``smoothgrad``) and that again with a centred 0.75-s boxcar (``avggrad``); both are
-  NeuroKit2's ``signal_smooth(kernel="boxcar")`` (``uniform_filter1d``, edges repeated), computed
-  from running sums, so a sample is final once half a boxcar of later data has arrived;
+  (``smoothgrad``, NeuroKit2's ``signal_smooth(kernel="boxcar")``, ``uniform_filter1d`` with the
+  edges repeated);
+- departure: the threshold average ``avggrad`` is a *trailing* 0.75-s boxcar of ``smoothgrad``
+  (the last 0.75 s up to the sample, :data:`AVG_AHEAD` = 0) where NeuroKit2's is centred (it
+  needs 0.37 s of later data). Both are running sums, so the output does not depend on how
+  the input is cut;
 - a QRS complex is where ``smoothgrad > 1.5 * avggrad``; its R peak is the most prominent local
   maximum of the ECG inside it;
 - a QRS shorter than 0.4 times the mean length of the recent ones is ignored (NeuroKit2 takes
   the mean over the whole segment, which a stream cannot know: here over the last
   :data:`QRS_HISTORY` complexes);
 - refractory rule: a peak within 0.3 s of the previous beat is dropped (NeuroKit2's
-  ``mindelay``).
+  ``mindelay``);
+- added with the departure: a complex whose peak ``smoothgrad`` is under
+  :data:`STRENGTH_WEIGHT` times the median of the recent beats' is a P or T wave, not a beat
+  (the trailing threshold is lower at a QRS onset, and a P wave passing it would make the
+  refractory rule drop the R peak after it), unless no beat came for :data:`MAX_SILENCE`.
 
-The look-ahead is therefore half of each boxcar plus one sample for the gradient: 0.42-0.43 s
-at any rate (:meth:`EcgBeatDetector.lookahead`). A beat is final when its QRS ends, so the
-detector also reports how far beats are final (:attr:`EcgBeatDetector.final`): never more than
-the look-ahead plus the length of a QRS still open behind the newest sample. A missed beat is
-not waited for: the long interval it leaves is flagged invalid by the interval screen
-(:func:`affectstream.signal.hrv.screen_intervals`) and left out of the HRV.
+Agreement with NeuroKit2 instead of equality: ``python benchmarks/bench_beats.py --data
+../shared/data`` (docs/features.md, "Latency"). The look-ahead is one sample for the gradient
+plus half the 0.1-s boxcar: 0.05-0.06 s at any rate (:meth:`EcgBeatDetector.lookahead`). A
+beat is final when its QRS ends, so the detector also reports how far beats are final
+(:attr:`EcgBeatDetector.final`): never more than the look-ahead plus the length of a QRS still
+open behind the newest sample. A missed beat is not waited for: the long interval it leaves
+is flagged invalid by the interval screen (:func:`affectstream.signal.hrv.screen_intervals`)
+and left out of the HRV.
 
 Missing samples (NaN) end a run: the run is finished as at the end of a recording and a new one
 starts with the next finite sample, so a gap gives the same beats whether it is NaN rows or the
@@ -32,6 +42,7 @@ from __future__ import annotations
 import collections
 import itertools
 import logging
+import statistics
 from typing import Any
 
 import numpy as np
@@ -66,6 +77,13 @@ logger = logging.getLogger(__name__)
 
 #: NeuroKit2's "neurokit" detector settings (``_ecg_findpeaks_neurokit``), seconds or weights.
 SMOOTH_WINDOW, AVG_WINDOW, GRAD_THRESH_WEIGHT, MIN_LEN_WEIGHT, MIN_DELAY = 0.1, 0.75, 1.5, 0.4, 0.3
+#: Seconds after a sample inside its threshold average (NeuroKit2: half of AVG_WINDOW).
+AVG_AHEAD = 0.0
+#: A complex whose peak ``smoothgrad`` is under this times the median of the recent beats' is
+#: not a beat (a P or T wave) ...
+STRENGTH_WEIGHT = 0.3
+#: ... unless no beat came for this many seconds.
+MAX_SILENCE = 2.0
 #: Recent QRS complexes whose mean length sets the shortest QRS accepted.
 QRS_HISTORY = 16
 #: Recent beats averaged into the template each beat's waveform is compared with.
@@ -82,12 +100,17 @@ class Boxcar:
     ----------
     size : int
         Boxcar length in samples.
+    ahead : int, optional
+        Samples after each position inside its window (at most ``size - 1``); by default
+        ``uniform_filter1d``'s centred window, ``[i - size // 2, i + (size - 1) // 2]``.
+        0 makes the average trailing (causal): ``[i - size + 1, i]``.
     """
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, ahead: int | None = None) -> None:
         self.size = max(int(size), 1)
-        self.behind = self.size // 2  # uniform_filter1d's window: [i - size//2, i + ahead]
-        self.ahead = self.size - 1 - self.behind
+        centred = self.size - 1 - self.size // 2
+        self.ahead = centred if ahead is None else min(max(int(ahead), 0), self.size - 1)
+        self.behind = self.size - 1 - self.ahead
         self._sums = np.empty(0)  # running sums of the padded input, last size + 1 kept
         self._count = 0  # padded inputs summed so far
         self._emitted = 0  # padded positions whose output was given
@@ -141,22 +164,38 @@ class EcgBeatDetector:
         Sampling rate in Hz.
     template : tuple of int
         Samples before and after a peak compared with the recent beats' mean waveform.
+    avg_ahead : float, optional
+        Seconds after a sample inside its threshold average: 0 trailing (the default),
+        ``AVG_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
+    strength_weight : float, optional
+        :data:`STRENGTH_WEIGHT`; 0 turns the weak-complex rule off.
     """
 
-    def __init__(self, sfreq: float, template: tuple[int, int]) -> None:
+    def __init__(
+        self,
+        sfreq: float,
+        template: tuple[int, int],
+        avg_ahead: float = AVG_AHEAD,
+        strength_weight: float = STRENGTH_WEIGHT,
+    ) -> None:
         self.sfreq = sfreq
         self.smooth = int(np.rint(SMOOTH_WINDOW * sfreq))
         self.avg = int(np.rint(AVG_WINDOW * sfreq))
+        self.avg_ahead = int(np.rint(avg_ahead * sfreq))
         self.min_delay = int(np.rint(MIN_DELAY * sfreq))
         self.template = template
-        box = Boxcar(self.avg)
+        box = Boxcar(self.avg, self.avg_ahead)
         self._avg_shape = (box.behind, box.ahead, box.size)
         self.x = Buffer(1)  # cleaned ECG of the current run
         self.grad = Buffer(1)  # smoothgrad, by position
         self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
         self.waves: collections.deque[FloatArray] = collections.deque(maxlen=TEMPLATE_BEATS)
         self.last_peak = -(10**12)
+        self.strengths: collections.deque[float] = collections.deque(maxlen=QRS_HISTORY)
+        self.strength_weight = strength_weight
+        self.max_silence = int(np.rint(MAX_SILENCE * sfreq))
         self.final = 0  # beats before this position are final
+        self._pending: list[int] = []  # beats found, waiting for their template waveform
         self._n = 0  # positions received
         self._run_start: int | None = None
         self._reset_run(0)
@@ -164,13 +203,13 @@ class EcgBeatDetector:
     @property
     def lookahead(self) -> int:
         """Samples after a position needed before its QRS membership is final."""
-        box_s, box_a = Boxcar(self.smooth), Boxcar(self.avg)
+        box_s, box_a = Boxcar(self.smooth), Boxcar(self.avg, self.avg_ahead)
         return 1 + box_s.ahead + box_a.ahead
 
     def _reset_run(self, start: int) -> None:
         self._run_start = None
         self._box_s = Boxcar(self.smooth)
-        self._box_a = Boxcar(self.avg)
+        self._box_a = Boxcar(self.avg, self.avg_ahead)
         self._grad_pos = start  # next position whose gradient is computed
         self._s_pos = start  # next position of smoothgrad output
         self._q_pos = start  # next position whose QRS flag is decided
@@ -225,18 +264,20 @@ class EcgBeatDetector:
         if first == self._run_start:
             grad[0] = abs(xs[2] - xs[1])
         self._grad_pos = stop
-        beats = self._smooth(self._box_s.push(grad))
+        self._smooth(self._box_s.push(grad))
         self._certain()
-        return beats
+        return self._release()
 
     def _certain(self) -> None:
         """Move :attr:`final` past samples that cannot be part of a QRS, whatever follows.
 
-        ``smoothgrad`` is known 0.05 s after a sample, ``avggrad`` 0.43 s after. But
+        ``smoothgrad`` is known 0.05 s after a sample, ``avggrad`` (if not trailing) later. But
         ``smoothgrad`` is never negative, so the part of a sample's 0.75-s average already
         known bounds ``avggrad`` from below: where ``smoothgrad`` stays under 1.5 times that
         bound, no QRS can start, and no beat before that point can still be found. Beats
-        do not change; rows just need not wait the full look-ahead between heartbeats.
+        do not change; rows just need not wait the full look-ahead between heartbeats. With
+        the trailing average (``avg_ahead`` 0) ``avggrad`` is known with ``smoothgrad`` and
+        this has nothing to add.
         """
         if self._beg is not None or self._prev_q is not False or self._s_pos <= self._q_pos:
             return
@@ -256,26 +297,46 @@ class EcgBeatDetector:
     def _gradient_close(self) -> list[tuple[int, float]]:
         run_start = self._run_start
         assert run_start is not None
-        beats: list[tuple[int, float]] = []
         if self.x.stop - run_start < 2:
-            return beats
+            return self._release(everything=True)
         # The last sample's gradient is one-sided (as np.gradient's edge).
         last = self.x.get(self.x.stop - 2, self.x.stop)[:, 0]
-        beats += self._smooth(self._box_s.push(np.array([abs(last[1] - last[0])])))
-        beats += self._smooth(self._box_s.close())
-        beats += self._decide(self._box_a.close())
+        self._smooth(self._box_s.push(np.array([abs(last[1] - last[0])])))
+        self._smooth(self._box_s.close())
+        self._decide(self._box_a.close())
+        return self._release(everything=True)
+
+    def _release(self, everything: bool = False) -> list[tuple[int, float]]:
+        """The found beats whose template waveform has arrived, with their quality.
+
+        A beat's quality needs ``template[1]`` samples after it; the beat waits for them (and
+        :attr:`final` stays before it), so the quality does not depend on how the input is
+        cut. At the end of a run every beat goes out (too close to the end: quality 0).
+        """
+        pending = self._pending
+        if not pending:
+            return []
+        ready = len(pending)
+        if not everything:
+            ready = int(
+                np.searchsorted(np.asarray(pending) + self.template[1], self.x.stop, "right")
+            )
+        beats = self._quality(pending[:ready]) if ready else []
+        del pending[:ready]
+        if pending:
+            self.final = min(self.final, pending[0])
         return beats
 
-    def _smooth(self, smoothgrad: FloatArray) -> list[tuple[int, float]]:
+    def _smooth(self, smoothgrad: FloatArray) -> None:
         if smoothgrad.size == 0:
-            return []
+            return
         self.grad.append(smoothgrad[:, None])
         self._s_pos += smoothgrad.size
-        return self._decide(self._box_a.push(smoothgrad))
+        self._decide(self._box_a.push(smoothgrad))
 
-    def _decide(self, avggrad: FloatArray) -> list[tuple[int, float]]:
+    def _decide(self, avggrad: FloatArray) -> None:
         if avggrad.size == 0:
-            return []
+            return
         first = self._q_pos
         smoothgrad = self.grad.get(first, first + avggrad.size)[:, 0]
         qrs = smoothgrad > GRAD_THRESH_WEIGHT * avggrad
@@ -284,7 +345,6 @@ class EcgBeatDetector:
         flags = np.concatenate(([prev], qrs))
         self._prev_q = bool(qrs[-1])
         change = np.flatnonzero(flags[1:] != flags[:-1])
-        peaks: list[int] = []
         for i in change.tolist():
             at = first + i - 1  # position of the last sample before the change
             if flags[i + 1]:  # QRS starts after `at`
@@ -293,14 +353,14 @@ class EcgBeatDetector:
                 peak = self._qrs(self._beg, at)
                 self._beg = None
                 if peak is not None:
-                    peaks.append(peak)
-        beats = self._quality(peaks)
+                    self._pending.append(peak)
         open_from = self._beg + 1 if self._beg is not None else self._q_pos
         self.final = min(self._q_pos, open_from)
         keep = min(open_from, self._q_pos) - self.avg - sum(self.template)
+        if self._pending:
+            keep = min(keep, self._pending[0] - self.template[0])
         self.x.trim(keep)
         self.grad.trim(min(open_from, self._q_pos) - 1 - self.avg)  # :meth:`_certain` sums
-        return beats
 
     def _qrs(self, beg: int, end: int) -> int | None:
         self.lengths.append(end - beg)
@@ -312,6 +372,20 @@ class EcgBeatDetector:
         peak = beg + top
         if peak - self.last_peak <= self.min_delay:
             return None  # refractory: one beat per 0.3 s
+        # The trailing threshold is lower at a QRS's onset than NeuroKit2's centred one, so a
+        # P wave can pass it 0.15-0.2 s before the R peak, which the refractory rule then
+        # drops. A complex much weaker than the recent beats is such a wave, unless no beat
+        # came for MAX_SILENCE (the signal's amplitude changed, e.g. a moved electrode).
+        strength = float(self.grad.view(beg + 1, end + 1)[:, 0].max())
+        recent = self.strengths
+        if (
+            self.strength_weight > 0
+            and recent
+            and peak - self.last_peak <= self.max_silence
+            and strength < self.strength_weight * statistics.median(recent)
+        ):
+            return None
+        self.strengths.append(strength)
         self.last_peak = peak
         return peak
 

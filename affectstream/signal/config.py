@@ -43,7 +43,7 @@ class WindowConfig:
     beat_segment : float
         Length in seconds of the fixed segments in which PPG pulse peaks are detected (with
         ``beat_margin`` of context on each side); peaks are found once per stream. ECG R
-        peaks are found as the samples arrive (:mod:`affectstream.signal.beats`, 0.43 s
+        peaks are found as the samples arrive (:mod:`affectstream.signal.beats`, 0.05 s
         look-ahead) and ignore this and ``beat_margin``.
     beat_margin : float
         Context in seconds on each side of a PPG detection segment; rows wait up to this

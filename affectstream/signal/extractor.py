@@ -90,7 +90,7 @@ class StreamingExtractor:
     Notes
     -----
     A row for the window ending at ``t_end`` is emitted once every stream seen so far has
-    processed data past ``t_end`` (ECG needs 0.43 s of look-ahead to confirm R peaks, EDA at
+    processed data past ``t_end`` (ECG about 0.15 s after an R peak to confirm it, EDA at
     most 0.5 s to confirm SCR peaks, PPG ``beat_margin`` plus up to ``beat_segment``).
     Call :meth:`flush` at the end of a recording for the remaining rows.
 

@@ -1,11 +1,11 @@
 """Heart-rate variability from RR intervals, ECG or PPG.
 
 Peaks are found once per stream on a causally filtered signal. ECG: NeuroKit2's "neurokit"
-detector (the one behind ``nk.ecg_peaks``) run as the samples arrive, with a look-ahead of
-0.43 s (:mod:`affectstream.signal.beats`). PPG: NeuroKit2's "elgendi" detector
-(``nk.ppg_findpeaks``) in fixed segments of ``beat_segment`` seconds with ``beat_margin``
-seconds of context on each side. Per-window HRV is then plain numpy on the cached beats, with
-NeuroKit2's definitions: on the same peaks it equals ``nk.hrv_time``.
+detector (the one behind ``nk.ecg_peaks``) run as the samples arrive, with a trailing
+threshold and a look-ahead of 0.05 s (:mod:`affectstream.signal.beats`). PPG: NeuroKit2's
+"elgendi" detector (``nk.ppg_findpeaks``) in fixed segments of ``beat_segment`` seconds with
+``beat_margin`` seconds of context on each side. Per-window HRV is then plain numpy on the
+cached beats, with NeuroKit2's definitions: on the same peaks it equals ``nk.hrv_time``.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ HF_BAND = (0.15, 0.4)
 #: Resampling rate of the RR series for the spectrum, Hz.
 RR_RESAMPLE_HZ = 4.0
 #: Beat waveform around each peak for the template match, seconds before/after.
-TEMPLATE_SPAN = {"ecg": (0.2, 0.4), "ppg": (0.3, 0.5)}
+TEMPLATE_SPAN = {"ecg": (0.2, 0.1), "ppg": (0.3, 0.5)}
 #: Two peaks closer than this are one beat (NeuroKit2's ``mindelay``), seconds.
 MIN_BEAT_DISTANCE = 0.3
 MIN_INTERVALS = 3

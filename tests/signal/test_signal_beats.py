@@ -1,4 +1,4 @@
-"""Streaming R-peak detection: NeuroKit2's detector, block-independent, bounded look-ahead."""
+"""Streaming R-peak detection: agrees with NeuroKit2's, block-independent, short look-ahead."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from affectstream.signal.beats import (
     _templates,
     most_prominent,
 )
-from affectstream.signal.hrv import HrvProcessor, detect_beats
+from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor, detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
 
@@ -46,17 +46,74 @@ def test_boxcar_equals_uniform_filter_however_the_input_is_cut(size: int) -> Non
     np.testing.assert_allclose(np.concatenate(parts), expected, rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("ahead", [0, 3, 7])
+def test_an_off_centre_boxcar_averages_its_window_with_the_first_sample_repeated(
+    ahead: int,
+) -> None:
+    size = 8
+    values = np.random.default_rng(ahead).normal(size=300)
+    box = Boxcar(size, ahead)
+    parts = [box.push(values[:5]), box.push(values[5:120]), box.push(values[120:]), box.close()]
+    behind = size - 1 - ahead
+    padded = np.concatenate((np.full(behind, values[0]), values, np.full(ahead, values[-1])))
+    expected = [padded[i : i + size].mean() for i in range(values.size)]
+    np.testing.assert_allclose(np.concatenate(parts), expected, rtol=0, atol=1e-12)
+
+
+def _agreement(
+    found: np.ndarray, reference: np.ndarray, sfreq: float
+) -> tuple[float, float, float]:
+    """Sensitivity, PPV (within 50 ms) and the median |time difference| of matched beats (s)."""
+    distance = np.abs(found[:, None] - reference[None, :]) / sfreq
+    matched = distance.min(axis=1)
+    return (
+        float(np.mean(distance.min(axis=0) < 0.05)),
+        float(np.mean(matched < 0.05)),
+        float(np.median(matched[matched < 0.05])),
+    )
+
+
 @pytest.mark.parametrize("sfreq", [130.0, 250.0, 1000.0])
-def test_streaming_detector_equals_neurokit_on_the_same_cleaned_signal(sfreq: float) -> None:
+def test_streaming_detector_agrees_with_neurokit_on_the_same_cleaned_signal(sfreq: float) -> None:
+    # A documented departure: the threshold average trails instead of being centred, so the
+    # beats agree with nk.ecg_findpeaks instead of being equal; they do not depend on how
+    # the stream is cut.
     rng = np.random.default_rng(int(sfreq))
-    beats = synthetic_rr(60.0, rng)
-    x = nk.ecg_clean(synthetic_ecg(beats, 60.0, sfreq, rng), sampling_rate=sfreq)
-    theirs = nk.ecg_findpeaks(x, sampling_rate=sfreq, method="neurokit")["ECG_R_Peaks"]
+    beats = synthetic_rr(180.0, rng)
+    x = nk.ecg_clean(synthetic_ecg(beats, 180.0, sfreq, rng), sampling_rate=sfreq)
+    theirs = np.asarray(nk.ecg_findpeaks(x, sampling_rate=sfreq, method="neurokit")["ECG_R_Peaks"])
     template = (round(0.2 * sfreq), round(0.4 * sfreq))
     whole = _feed(EcgBeatDetector(sfreq, template), x, [x.size])
     cut = _feed(EcgBeatDetector(sfreq, template), x, [1, 7, 33, 130])
     assert whole == cut
-    assert whole == [int(p) for p in theirs]
+    sensitivity, ppv, median_dt = _agreement(np.asarray(whole), theirs, sfreq)
+    assert sensitivity >= 0.99
+    assert ppv >= 0.99
+    assert median_dt <= 1.0 / sfreq  # the same R peak, not a neighbouring sample
+
+
+def test_a_beat_waits_for_its_template_so_its_quality_does_not_depend_on_the_cuts() -> None:
+    sfreq = 130.0
+    rng = np.random.default_rng(9)
+    x = synthetic_ecg(synthetic_rr(60.0, rng), 60.0, sfreq, rng)
+    before, after = TEMPLATE_SPAN["ecg"]  # the extractor's ECG template
+    template = (round(before * sfreq), round(after * sfreq))
+
+    def run(sizes: list[int]) -> list[tuple[int, float]]:
+        detector = EcgBeatDetector(sfreq, template)
+        beats, start, k = [], 0, 0
+        while start < x.size:
+            stop = start + sizes[k % len(sizes)]
+            beats += detector.feed(x[start:stop])
+            # Nothing is let out before its template's last sample has arrived.
+            assert all(p + template[1] <= stop for p, _ in beats)
+            start, k = stop, k + 1
+        return beats + detector.close()
+
+    whole = run([x.size])
+    assert sum(q > 0.5 for _, q in whole) >= 0.9 * len(whole)  # the qualities are not all 0
+    for sizes in ([1], [5, 9], [73]):
+        assert run(sizes) == whole
 
 
 def test_rows_wait_at_most_the_look_ahead_and_no_beat_comes_after_it_was_final() -> None:
@@ -69,7 +126,7 @@ def test_rows_wait_at_most_the_look_ahead_and_no_beat_comes_after_it_was_final()
     processor = HrvProcessor(block, WindowConfig(origin=T0))
     detector = processor.detector
     assert detector is not None
-    assert detector.lookahead / sfreq <= 0.45
+    assert detector.lookahead / sfreq <= 0.1  # 1 sample + half the 0.1-s boxcar
     lags, late = [], 0
     for chunk in split_block(block, [9, 17]):
         final_before = processor.ready_until()
@@ -80,8 +137,8 @@ def test_rows_wait_at_most_the_look_ahead_and_no_beat_comes_after_it_was_final()
         lags.append(processor.data_end() - processor.ready_until())
     assert late == 0  # a beat is never found before a time already declared final
     lags_arr = np.asarray(lags[len(lags) // 10 :])
-    # Between beats the rows need not wait the whole look-ahead; in a QRS at most it plus
-    # the QRS (NeuroKit2's QRS regions here last under 0.15 s).
+    # In a QRS rows wait at most the look-ahead plus the QRS and the beat's 0.1-s template
+    # waveform after its peak (QRS regions here last under 0.05 s after the peak).
     assert np.median(lags_arr) < detector.lookahead / sfreq
     assert lags_arr.max() <= detector.lookahead / sfreq + 0.15
 
@@ -116,7 +173,12 @@ def test_detected_beats_match_the_synthetic_truth_at_polar_rate() -> None:
 
 @pytest.mark.usefixtures("shared_data")
 @pytest.mark.parametrize(
-    ("name", "sfreq"), [("bio_resting_8min_100hz.csv", 100.0), ("ecg_1000hz.csv", 1000.0)]
+    ("name", "sfreq"),
+    [
+        ("bio_resting_8min_100hz.csv", 100.0),
+        ("bio_eventrelated_100hz.csv", 100.0),
+        ("ecg_1000hz.csv", 1000.0),
+    ],
 )
 def test_real_ecg_beats_agree_with_neurokit_offline(
     shared_data: Path, name: str, sfreq: float
@@ -128,9 +190,10 @@ def test_real_ecg_beats_agree_with_neurokit_offline(
     reference = np.asarray(info["ECG_R_Peaks"]) / sfreq
     block = SampleBlock.regular("nk/ecg", "ecg", ("ECG",), signal, sfreq, T0)
     found = detect_beats(block) / sfreq
-    distance = np.abs(found[:, None] - reference[None, :])
-    assert np.mean(distance.min(axis=0) < 0.05) >= 0.99  # sensitivity
-    assert np.mean(distance.min(axis=1) < 0.05) >= 0.99  # positive predictive value
+    sensitivity, ppv, median_dt = _agreement(found * sfreq, reference * sfreq, sfreq)
+    assert sensitivity >= 0.99
+    assert ppv >= 0.99
+    assert median_dt <= 1.0 / sfreq
 
 
 def test_most_prominent_is_find_peaks_choice_plateaus_and_ties_included() -> None:
