@@ -185,7 +185,12 @@ def replay_blocks(
         window = session_window(loaded, None, line_freq)
     elif line_freq is not None:
         window = dataclasses.replace(window, line_freq=float(line_freq))
-    window = dataclasses.replace(window, origin=origin)
+    # Data time only: the live silence rule (max_lag) and the event-stream look-ahead judge
+    # a stream by how far the others' data ran ahead when a batch is computed, and batches
+    # grow with the machine's load; a replay holds every sample, so rows wait for each
+    # stream as in training (extract_features) and the same file gives the same rows at any
+    # speed. A stream's windows without data are NaN because the data say so.
+    window = dataclasses.replace(window, origin=origin, max_lag=None)
     if end - origin < window.window:
         raise ConfigError(
             f"The recording spans {end - origin:.1f} s, shorter than one {window.window:g}-s "

@@ -384,8 +384,13 @@ class StreamingExtractor:
         max_lag = self.config.max_lag
         if max_lag is None or len(self._processors) < 2:
             return
+        if not self._heard:
+            return
+        # A stream registered up front (register) but not heard yet counts from its first
+        # sample; it never sets `newest`: data it has not delivered cannot make the others
+        # look silent (an E4's IBI events starting 600 s in paused EDA and HR).
         seen = {s: self._heard.get(s, p.t_first) for s, p in self._processors.items()}
-        newest = max(seen.values())
+        newest = max(self._heard.values())
         for stream, processor in self._processors.items():
             if processor.paused or not newest - seen[stream] > max_lag:
                 continue

@@ -27,11 +27,10 @@ def test_e4_replay_features_equal_the_training_table(
     frames, _, _ = shared_frames({"stress-predict": data}, subjects=["S02"])
     train = frames["stress-predict"]
     rows = tmp_path / "rows.csv"
-    # Without the IBI stream: replayed with it under CPU load, the live extractor sometimes
-    # paused EDA and HR as "silent" (the sparse IBI events ran 60-100 s ahead), an open
-    # replay race; the IBI file's role is checked on the batch path below.
+    # With the IBI stream, whose sparse events start 10 min in: replay judges streams by data
+    # time only, so it no longer pauses EDA and HR as "silent" under CPU load (issue 12).
     code = main(["replay", str(data / "Raw_data" / "S02"), "--as-fast-as-possible",
-                 "--window", "60", "--step", "5", "--modalities", "eda,hr",
+                 "--window", "60", "--step", "5", "--modalities", "eda,hr,rr",
                  "--model", "none", "--no-progress", "--json", "--out", str(rows)])  # fmt: skip
     assert code == 0
     summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -53,3 +52,10 @@ def test_e4_replay_features_equal_the_training_table(
     hr_only = extract_features([b for b in blocks if b.modality == "hr"], WINDOW)
     assert "hrv_mean_hr" in with_rr.columns
     np.testing.assert_array_equal(with_rr["hr_mean"], hr_only["hr_mean"])
+    # The replay's HRV (from the IBI file) is the batch extractor's.
+    batch = extract_features([b for b in blocks if b.modality in ("eda", "hr", "rr")], WINDOW)
+    hrv = [c for c in batch.columns if c.startswith(("hrv_", "quality_", "usable_"))]
+    assert len(live) == len(batch) and "hrv_rmssd" in hrv
+    np.testing.assert_allclose(
+        live[hrv].to_numpy(dtype=float), batch[hrv].to_numpy(dtype=float), rtol=1e-9
+    )

@@ -188,3 +188,21 @@ def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
 def test_max_lag_must_be_positive() -> None:
     with pytest.raises(ConfigError, match="max_lag"):
         WindowConfig(max_lag=0.0)
+
+
+def test_a_registered_stream_that_starts_late_makes_no_other_stream_silent(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A stream declared up front (register, as replay does) whose data begin 200 s in has
+    delivered nothing: it must not count as the newest data and pause the streams that do."""
+    ecg, eda, _ = synthetic_recording(5, seed=34).blocks
+    ecg = _without(ecg, 0.0, 200.0)
+    extractor = StreamingExtractor(CONFIG)
+    extractor.register(eda)
+    extractor.register(ecg)
+    assert CONFIG.max_lag is not None and float(ecg.t[0]) - T0 > CONFIG.max_lag + 100.0
+    with caplog.at_level(logging.WARNING, logger="affectstream.signal.extractor"):
+        for chunk in _one_second_chunks([eda.rows(0, int(100 * (eda.sfreq or 1)))]):
+            extractor.push(chunk)
+    assert "silent" not in caplog.text
+    assert not any(p.paused for p in extractor._processors.values())
