@@ -74,8 +74,9 @@ def native_memory() -> dict[str, float]:
         ``threads`` (Python's); on Linux ``os_threads`` and ``anon_mb``, ``file_mb``,
         ``shmem_mb`` (the parts of RSS) and :func:`mapping_breakdown`; with glibc
         ``malloc_used_mb`` (in use), ``malloc_free_mb`` (free but kept by the allocator)
-        and ``mmap_mb``; with pyarrow loaded ``arrow_pool_mb`` (allocated from its pool)
-        and ``arrow_peak_mb``.
+        and ``mmap_mb``; with a shared SQLite library ``sqlite_mb`` and ``sqlite_peak_mb``
+        (its page caches and statements, part of ``malloc_used_mb``); with pyarrow loaded
+        ``arrow_pool_mb`` (allocated from its pool) and ``arrow_peak_mb``.
     """
     out: dict[str, float] = {"threads": float(threading.active_count())}
     out.update(_rss_parts())
@@ -83,6 +84,9 @@ def native_memory() -> dict[str, float]:
     info = _mallinfo2()
     if info is not None:
         out.update(info)
+    sqlite = _sqlite_memory()
+    if sqlite is not None:
+        out.update(sqlite)
     arrow = sys.modules.get("pyarrow")
     if arrow is not None:
         pool = arrow.default_memory_pool()
@@ -223,6 +227,19 @@ def _mallinfo2() -> dict[str, float] | None:
         "malloc_free_mb": round(info.fordblks / 1e6, 2),
         "mmap_mb": round(info.hblkhd / 1e6, 2),
     }
+
+
+def _sqlite_memory() -> dict[str, float] | None:
+    """SQLite's count of its own heap (None when the sqlite3 module links it statically or
+    it is not loaded: ``RTLD_NOLOAD`` never loads a second copy)."""
+    try:
+        lib = ctypes.CDLL("libsqlite3.so.0", mode=getattr(os, "RTLD_NOLOAD", 0))
+        used, peak = lib.sqlite3_memory_used, lib.sqlite3_memory_highwater
+    except (OSError, AttributeError):
+        return None
+    used.restype = peak.restype = ctypes.c_int64
+    peak.argtypes = [ctypes.c_int]
+    return {"sqlite_mb": round(used() / 1e6, 2), "sqlite_peak_mb": round(peak(0) / 1e6, 2)}
 
 
 def release_retained() -> float:
