@@ -14,7 +14,8 @@ it resident after it is freed, so RSS creeps up with every new, larger burst
   column makes 2 MiB pages resident, and the pool keeps them after the column is freed.
   ``MemoryPool.release_unused()`` returns them.
 
-:class:`MemoryKeeper` runs both at most once per interval from the session's compute loop.
+:class:`MemoryKeeper` runs both at most once per interval in the session's compute worker
+thread (mimalloc returns only the calling thread's free pages; the worker allocates them).
 :func:`native_memory` and :func:`mapping_breakdown` (``/proc/self/smaps``) show the parts.
 """
 
@@ -294,17 +295,27 @@ class MemoryKeeper:
         self.seconds = 0.0
         self._last = time.monotonic()
 
+    def due(self) -> bool:
+        """Whether an interval has passed since the last release (or the start).
+
+        Returns
+        -------
+        bool
+        """
+        return self.interval is not None and time.monotonic() - self._last >= self.interval
+
     def maybe_release(self) -> bool:
-        """Release when an interval has passed since the last release (or the start).
+        """Release when :meth:`due`. Call it in the thread that allocates most: pyarrow's
+        mimalloc gives back only the calling thread's free pages (glibc's trim covers all).
 
         Returns
         -------
         bool
             True when it released.
         """
-        now = time.monotonic()
-        if self.interval is None or now - self._last < self.interval:
+        if not self.due():
             return False
+        now = time.monotonic()
         freed = release_retained()
         self._last = time.monotonic()
         self.releases += 1

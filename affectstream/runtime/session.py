@@ -173,7 +173,7 @@ class LiveSession:
         self._closed = False
         self.late_blocks = 0
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
-        #: Gives allocator retention back once a minute from the compute loop, so bursts do
+        #: Gives allocator retention back once a minute in the compute worker, so bursts do
         #: not raise RSS for good (see :mod:`~affectstream.runtime.memory`).
         self.memory = MemoryKeeper()
         #: Called on the event loop with ``("estimate", record)`` for every estimate and
@@ -378,7 +378,10 @@ class LiveSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.compute_interval)
             await self._compute_once()
-            self.memory.maybe_release()
+            if self.memory.due():  # in the worker: its pyarrow pages are freed per thread
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.memory.maybe_release
+                )
 
     def _take_rows(self, result: ComputeResult) -> None:
         """Event loop: queue the worker's batches for the store and update the live state."""
