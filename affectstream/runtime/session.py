@@ -50,6 +50,7 @@ from affectstream.errors import ConfigError
 from affectstream.runtime.accounting import OrderCheck, StreamLedger, data_rows
 from affectstream.runtime.devices import DeviceTracker, declared_streams
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
+from affectstream.runtime.memory import MemoryKeeper
 from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.recent import RecentTraces
@@ -172,6 +173,9 @@ class LiveSession:
         self._closed = False
         self.late_blocks = 0
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
+        #: Gives allocator retention back once a minute in the compute worker, so bursts do
+        #: not raise RSS for good (see :mod:`~affectstream.runtime.memory`).
+        self.memory = MemoryKeeper()
         #: Called on the event loop with ``("estimate", record)`` for every estimate and
         #: ``("event", {...})`` for every marker/phase/session event, as they happen (the
         #: service's live push). A listener must not block; its errors are logged, not raised.
@@ -374,6 +378,10 @@ class LiveSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.compute_interval)
             await self._compute_once()
+            if self.memory.due():  # in the worker: its pyarrow pages are freed per thread
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.memory.maybe_release
+                )
 
     def _take_rows(self, result: ComputeResult) -> None:
         """Event loop: queue the worker's batches for the store and update the live state."""
