@@ -21,14 +21,24 @@ after its QRS ends:
 - added with the departure: a complex whose peak ``smoothgrad`` is under
   :data:`STRENGTH_WEIGHT` times the median of the recent beats' is a P or T wave, not a beat
   (the trailing threshold is lower at a QRS onset, and a P wave passing it would make the
-  refractory rule drop the R peak after it), unless no beat came for :data:`MAX_SILENCE`.
+  refractory rule drop the R peak after it), unless no beat came for :data:`MAX_SILENCE`;
+  a weak complex let in that way starts the history of strengths afresh (the amplitude
+  dropped: the old strong beats would reject the new weak ones for :data:`QRS_HISTORY` beats);
+- with it, at a run's start (the session's, or after missing samples) the trailing window
+  would reach before the first sample: the first 0.75 s of a run are compared with the
+  average of those 0.75 s instead (known once they have arrived, so they are decided up to
+  0.75 s late, once per run);
+- a beat with fewer than :data:`TENTATIVE_BEATS` before it in the strength history (the
+  session's first, the first after an amplitude drop) may be a P wave: it waits for the 0.3 s
+  after it, and a complex there 1 / :data:`STRENGTH_WEIGHT` times stronger replaces it.
 
 Agreement with NeuroKit2 instead of equality: ``python benchmarks/bench_beats.py --data
 ../shared/data`` (docs/features.md, "Latency"). The look-ahead is one sample for the gradient
 plus half the 0.1-s boxcar: 0.05-0.06 s at any rate (:meth:`EcgBeatDetector.lookahead`). A
 beat is final when its QRS ends, so the detector also reports how far beats are final
 (:attr:`EcgBeatDetector.final`): never more than the look-ahead plus the length of a QRS still
-open behind the newest sample. A missed beat is not waited for: the long interval it leaves
+open behind the newest sample, except in a run's first 0.75 s and 0.3 s after a tentative
+beat (above). A missed beat is not waited for: the long interval it leaves
 is flagged invalid by the interval screen (:func:`affectstream.signal.hrv.screen_intervals`)
 and left out of the HRV.
 
