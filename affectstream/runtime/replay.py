@@ -47,7 +47,7 @@ from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import TAG_KEYS, EmbeddedStore, TimeSeriesStore, open_store
 from affectstream.store.base import REPLAY_EVENT
-from affectstream.types import SampleBlock
+from affectstream.types import FloatArray, SampleBlock
 
 __all__ = [
     "ReplayInput",
@@ -234,7 +234,9 @@ def replay_blocks(
             if event.kind in REPLAYED_KINDS:
                 session.mark(event.label, kind=event.kind, detail=event.detail, t=event.t)
         first_blocks = {b.stream: b for b in reversed(present)}
-        session.declare_streams(source.streams, first_blocks)
+        # Where each stream's samples are, so rows keep coming in data time after a stream
+        # ends early or pauses, instead of waiting for the final flush.
+        session.declare_streams(source.streams, first_blocks, sample_times(present))
         summary = await session.run(
             source, stop=finished, declare=source.streams, span=(origin, end)
         )
@@ -248,6 +250,26 @@ def replay_blocks(
     summary["replay_seconds"] = elapsed
     summary["speed_factor"] = summary["data_seconds"] / elapsed if elapsed > 0 else math.inf
     return summary
+
+
+def sample_times(blocks: Sequence[SampleBlock]) -> dict[str, FloatArray]:
+    """The sorted times of every sample of each stream of a recording.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recording (one or more blocks per stream).
+
+    Returns
+    -------
+    dict of str to ndarray
+        Stream id -> sample times (s); a single block's own array, not a copy.
+    """
+    parts: dict[str, list[FloatArray]] = {}
+    for block in blocks:
+        if len(block):
+            parts.setdefault(block.stream, []).append(np.asarray(block.t, dtype=np.float64))
+    return {s: p[0] if len(p) == 1 else np.sort(np.concatenate(p)) for s, p in parts.items()}
 
 
 def session_rows(store: TimeSeriesStore, session: str) -> pd.DataFrame:

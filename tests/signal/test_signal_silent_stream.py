@@ -11,7 +11,7 @@ import pytest
 from affectstream.errors import ConfigError
 from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
 from affectstream.signal.eda import SCR_SEGMENT
-from affectstream.signal.synthetic import split_block, synthetic_recording
+from affectstream.signal.synthetic import split_block, synthetic_recording, synthetic_rr
 from affectstream.types import SampleBlock
 
 T0 = 1_700_000_000.0
@@ -42,13 +42,28 @@ def _one_second_chunks(blocks: list[SampleBlock]) -> list[SampleBlock]:
 
 
 def _stream(
-    blocks: list[SampleBlock], config: WindowConfig = CONFIG
+    blocks: list[SampleBlock], config: WindowConfig = CONFIG, *, expect: bool = False
 ) -> tuple[pd.DataFrame, list[float]]:
-    """Push 1-s chunks, then flush; also how far the rows lag the data after each push."""
+    """Push 1-s chunks, then flush; also how far the rows lag the data after each push.
+
+    With ``expect``, as a replay does: every stream is registered up front and after each
+    chunk the extractor learns when that stream's next sample is (inf after its last).
+    """
     extractor = StreamingExtractor(config)
     parts, lags, last_end = [], [], -np.inf
+    times = {b.stream: np.asarray(b.t) for b in blocks}
+    if expect:
+        for block in blocks:
+            extractor.register(block)
+        for stream, t in times.items():
+            parts.append(extractor._frame(extractor.expect(stream, float(t[0]))))
     for chunk in _one_second_chunks(blocks):
         part = extractor.push(chunk)
+        if expect:
+            t = times[chunk.stream]
+            i = int(np.searchsorted(t, chunk.t[-1], side="right"))
+            later = extractor.expect(chunk.stream, float(t[i]) if i < t.size else np.inf)
+            part = pd.concat([part, extractor._frame(later)], ignore_index=True)
         parts.append(part)
         if len(part):
             last_end = float(part["t_end"].iloc[-1])
@@ -206,3 +221,72 @@ def test_a_registered_stream_that_starts_late_makes_no_other_stream_silent(
             extractor.push(chunk)
     assert "silent" not in caplog.text
     assert not any(p.paused for p in extractor._processors.values())
+
+
+def test_rows_go_on_after_a_stream_said_to_have_ended() -> None:
+    """Data time only (max_lag None, as replay): once the source says the EDA has ended
+    (expect inf after its last sample), rows go on with the ECG instead of waiting for the
+    final flush, and they are the batch rows."""
+    ecg, eda, _ = synthetic_recording(5, seed=35).blocks
+    stop = 100.0
+    eda = _without(eda, stop, 1e9)
+    config = WindowConfig(origin=T0, max_lag=None)
+    ends = T0 + np.arange(config.window, 300.0 + 1e-9, config.step)
+    # Windows whose end the ECG has confirmed beats past, by its last sample.
+    look_ahead = config.beat_segment + config.beat_margin + config.step
+    confirmed = int(np.count_nonzero(ends <= float(ecg.t[-1]) - look_ahead))
+    waiting = int(np.count_nonzero(ends <= T0 + stop))
+
+    held, _ = _stream([ecg, eda], config)
+    streamed, _ = _stream([ecg, eda], config, expect=True)
+    batch = extract_features([ecg, eda], config)
+    pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+    pd.testing.assert_frame_equal(held, batch, check_exact=True)
+
+    def before_flush(blocks: list[SampleBlock], expect: bool) -> int:
+        extractor = StreamingExtractor(config)
+        for block in blocks:
+            extractor.register(block)
+        n = 0
+        for chunk in _one_second_chunks(blocks):
+            n += len(extractor.push_rows(chunk))
+            if expect and chunk.stream == eda.stream and chunk.t[-1] == eda.t[-1]:
+                n += len(extractor.expect(eda.stream, np.inf))
+        return n
+
+    assert before_flush([ecg, eda], expect=False) <= waiting  # the stall being fixed
+    assert before_flush([ecg, eda], expect=True) >= confirmed > waiting + 20
+    late = streamed["t_end"] - T0 - config.window >= stop
+    assert late.any() and not streamed.loc[late, "usable_eda"].any()
+    assert streamed["usable_hrv"].all()
+
+
+def test_rows_go_through_an_event_stream_gap_the_source_announced() -> None:
+    """Heart beats (RR events) stop for 100 s: told when the next beat comes, rows go on
+    through the gap instead of waiting for it, and they are the batch rows."""
+    rng = np.random.default_rng(36)
+    _, eda, _ = synthetic_recording(5, seed=36).blocks
+    beats = synthetic_rr(300.0, rng)
+    gap = (120.0, 220.0)
+    keep = ~((beats > gap[0]) & (beats < gap[1]))
+    keep[0] = False  # the first beat has no interval
+    rr_ms = np.diff(beats)[keep[1:]] * 1000.0
+    rr = SampleBlock(
+        stream="rr",
+        modality="rr",
+        channels=("RR",),
+        unit="ms",
+        sfreq=None,
+        t=T0 + beats[keep],
+        values=rr_ms[:, None],
+        index=np.arange(rr_ms.size, dtype=np.int64),
+    )
+    config = WindowConfig(origin=T0, max_lag=None)
+    held, held_lags = _stream([rr, eda], config)
+    streamed, lags = _stream([rr, eda], config, expect=True)
+    batch = extract_features([rr, eda], config)
+    pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+    pd.testing.assert_frame_equal(held, batch, check_exact=True)
+    assert max(held_lags) >= gap[1] - gap[0] - config.step  # waited for the next beat
+    # Told, rows lag the data by EDA's SCR look-ahead and the gathering step, no more.
+    assert max(lags) <= config.step + SCR_SEGMENT + 2.0
