@@ -47,7 +47,7 @@ from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import TAG_KEYS, EmbeddedStore, TimeSeriesStore, open_store
 from affectstream.store.base import REPLAY_EVENT
-from affectstream.types import FloatArray, SampleBlock
+from affectstream.types import SampleBlock
 
 __all__ = [
     "ReplayInput",
@@ -233,10 +233,9 @@ def replay_blocks(
         for event in events:
             if event.kind in REPLAYED_KINDS:
                 session.mark(event.label, kind=event.kind, detail=event.detail, t=event.t)
-        first_blocks = {b.stream: b for b in reversed(present)}
-        # Where each stream's samples are, so rows keep coming in data time after a stream
-        # ends early or pauses, instead of waiting for the final flush.
-        session.declare_streams(source.streams, first_blocks, sample_times(present))
+        # Each stream whole, so rows keep coming in data time after a stream ends early or
+        # through its gaps, instead of waiting for the final flush or the next sample.
+        session.declare_streams(source.streams, whole_streams(present), whole=True)
         summary = await session.run(
             source, stop=finished, declare=source.streams, span=(origin, end)
         )
@@ -252,24 +251,24 @@ def replay_blocks(
     return summary
 
 
-def sample_times(blocks: Sequence[SampleBlock]) -> dict[str, FloatArray]:
-    """The sorted times of every sample of each stream of a recording.
+def whole_streams(blocks: Sequence[SampleBlock]) -> dict[str, SampleBlock]:
+    """Each stream of a recording as one block.
 
     Parameters
     ----------
     blocks : sequence of SampleBlock
-        The recording (one or more blocks per stream).
+        The recording (one or more blocks per stream, in time order).
 
     Returns
     -------
-    dict of str to ndarray
-        Stream id -> sample times (s); a single block's own array, not a copy.
+    dict of str to SampleBlock
+        Stream id -> its samples (a stream's only block itself, not a copy).
     """
-    parts: dict[str, list[FloatArray]] = {}
+    parts: dict[str, list[SampleBlock]] = {}
     for block in blocks:
         if len(block):
-            parts.setdefault(block.stream, []).append(np.asarray(block.t, dtype=np.float64))
-    return {s: p[0] if len(p) == 1 else np.sort(np.concatenate(p)) for s, p in parts.items()}
+            parts.setdefault(block.stream, []).append(block)
+    return {s: p[0] if len(p) == 1 else SampleBlock.concat(p) for s, p in parts.items()}
 
 
 def session_rows(store: TimeSeriesStore, session: str) -> pd.DataFrame:

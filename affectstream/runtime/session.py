@@ -66,7 +66,7 @@ from affectstream.runtime.snapshot import (
 )
 from affectstream.signal import StreamingExtractor
 from affectstream.store import DeliveryReport, TimeSeriesStore, event_batch
-from affectstream.types import FloatArray, SampleBlock
+from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
 
@@ -263,7 +263,7 @@ class LiveSession:
         self,
         streams: Mapping[str, str],
         first_blocks: Mapping[str, SampleBlock] | None = None,
-        sample_times: Mapping[str, FloatArray] | None = None,
+        whole: bool = False,
     ) -> None:
         """Tell the session which streams to expect, so each feature family takes its
         preferred source (e.g. ECG rather than RR for HRV) whatever arrives first.
@@ -277,13 +277,13 @@ class LiveSession:
             feature streams are then registered with the extractor up front, as
             :func:`~affectstream.signal.extract_features` does, so rows wait for every
             feature stream even when data is pushed faster than real time.
-        sample_times : mapping of str to ndarray, optional
-            The sorted times of every sample of a stream, when known before the session
-            runs (replay): after each block the extractor learns when the stream's next
-            sample is, so rows go on in data time after a stream ends early and through an
-            event stream's gaps (:meth:`~affectstream.signal.StreamingExtractor.expect`).
+        whole : bool
+            ``first_blocks`` hold each stream's whole recording (replay): after each block
+            the extractor learns where the stream's next sample is, so rows go on in data
+            time after a stream ends early and through its gaps
+            (:meth:`~affectstream.signal.StreamingExtractor.expect`).
         """
-        self.worker.declare_streams(streams, first_blocks, sample_times)
+        self.worker.declare_streams(streams, first_blocks, whole)
 
     def submit(self, block: SampleBlock) -> None:
         """Take one block from the device layer; never blocks (safe in a BLE callback).

@@ -30,7 +30,7 @@ from affectstream.signal import StreamingExtractor
 from affectstream.signal.columns import feature_columns
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import SeriesBatch, seconds_to_ns
-from affectstream.types import FloatArray, SampleBlock
+from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,8 @@ class FeatureWorker:
             else StreamingExtractor(config.window)
         )
         self.feature_streams: dict[str, str] = {}  # family -> stream
-        # stream -> times of all its samples, when the source holds the recording (replay)
-        self._sample_times: dict[str, FloatArray] = {}
+        # stream -> all its samples, when the source holds the recording (replay)
+        self._recording: dict[str, SampleBlock] = {}
         self._starts: dict[str, float] = {}  # said to the extractor at the next compute
         self._queue: deque[tuple[SampleBlock, float]] = deque()
         self._queued_samples = 0
@@ -98,7 +98,7 @@ class FeatureWorker:
         self,
         streams: Mapping[str, str],
         first_blocks: Mapping[str, SampleBlock] | None = None,
-        sample_times: Mapping[str, FloatArray] | None = None,
+        whole: bool = False,
     ) -> None:
         """Pick each family's preferred source among ``streams`` (see LiveSession)."""
         ranked: dict[str, tuple[int, str]] = {}
@@ -115,18 +115,19 @@ class FeatureWorker:
         for stream in self.feature_streams.values():
             if first_blocks is not None and stream in first_blocks:
                 self.extractor.register(first_blocks[stream])
-            times = None if sample_times is None else sample_times.get(stream)
-            if times is not None and len(times):
-                self._sample_times[stream] = times
-                self._starts[stream] = float(times[0])
+                if whole and len(first_blocks[stream]):
+                    self._recording[stream] = first_blocks[stream]
+                    self._starts[stream] = float(first_blocks[stream].t[0])
 
     def _expect_next(self, stream: str, last: float) -> list[dict[str, object]]:
-        """Tell the extractor when ``stream``'s next sample after ``last`` is, if known."""
-        times = self._sample_times.get(stream)
-        if times is None:
+        """Tell the extractor where ``stream``'s next sample after ``last`` is, if known."""
+        block = self._recording.get(stream)
+        if block is None:
             return []
-        i = int(np.searchsorted(times, last, side="right"))
-        return self.extractor.expect(stream, float(times[i]) if i < len(times) else math.inf)
+        i = int(np.searchsorted(block.t, last, side="right"))
+        if i == len(block):
+            return self.extractor.expect(stream, math.inf)
+        return self.extractor.expect(stream, float(block.t[i]), int(block.index[i]))
 
     def _feeds_features(self, block: SampleBlock) -> bool:
         family = FAMILY.get(block.modality)

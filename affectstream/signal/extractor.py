@@ -274,7 +274,9 @@ class StreamingExtractor:
             joined = pending[0] if len(pending) == 1 else SampleBlock.concat(pending)
             self._processors[stream].feed(joined)
 
-    def expect(self, stream: str, t_next: float) -> list[dict[str, object]]:
+    def expect(
+        self, stream: str, t_next: float, index: int | None = None
+    ) -> list[dict[str, object]]:
         """Say that ``stream`` has no samples before ``t_next``; the rows that completed.
 
         For a source that holds the whole recording (a replay): rows then stop waiting for
@@ -282,9 +284,11 @@ class StreamingExtractor:
         ``t_next = math.inf`` ends the stream: it is drained as at the end of a recording
         (see :meth:`flush`), its windows after its last sample get NaN features and rows
         go on with the other streams. A finite ``t_next`` lets rows through a gap of an
-        event stream (heart beats, heart rate events) up to ``t_next``; a regularly sampled
-        stream's gap is known once its next block arrives (NaN rows fill it), so there it
-        changes nothing.
+        event stream (heart beats, heart rate events) up to ``t_next``; for a regularly
+        sampled stream, ``index`` (the next sample's device index) fills its gap with NaN
+        rows now rather than when that sample arrives (:meth:`Processor.skip_to`). Say
+        nothing that is not so: a sample pushed later before ``t_next`` may be left out of
+        windows already emitted.
 
         Parameters
         ----------
@@ -292,6 +296,9 @@ class StreamingExtractor:
             A stream pushed or registered before; others are ignored.
         t_next : float
             Time of the stream's next sample (s), ``math.inf`` when it has no more.
+        index : int, optional
+            Device index of that sample (regularly sampled streams; without it their gaps
+            wait for the next block).
 
         Returns
         -------
@@ -308,9 +315,19 @@ class StreamingExtractor:
             # Every event before t_next is fed now, so windows ending by then are final.
             self._feed_pending(stream)
             self._quiet[stream] = max(t_next, self._quiet.get(stream, -math.inf))
+        elif index is not None and index > self._last_index(stream, processor) + 1:
+            self._feed_pending(stream)
+            processor.skip_to(index)
         else:
             return []
         return self._emit(final=False)
+
+    def _last_index(self, stream: str, processor: Processor) -> int:
+        """Device index of the last sample pushed (fed or still gathered) of ``stream``."""
+        pending = self._pending.get(stream)
+        if pending:
+            return int(pending[-1].index[-1])
+        return processor.index0 + processor.n - 1
 
     def flush(self) -> pd.DataFrame:
         """End of the recording: return every remaining row up to the end of the data.

@@ -10,6 +10,7 @@ run must give the batch extractor's rows.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -104,6 +105,7 @@ def test_replay_rows_do_not_depend_on_speed_or_load(
 
 
 HR_END = 100.0  # the heart-rate stream ends here, 260 s before the others
+EDA_GAP = (150.0, 200.0)  # the EDA device is off: its indices jump
 
 
 def count_flushed(flushed: list[int]) -> Callable[[LiveSession], None]:
@@ -125,10 +127,12 @@ def count_flushed(flushed: list[int]) -> Callable[[LiveSession], None]:
 
 def test_rows_go_on_after_a_stream_ends_early(tmp_path: Path) -> None:
     """Paced replay, heart rate ending 100 s in: rows keep coming in data time for the rest
-    of the file (the replay tells the extractor each stream's end), not all at the final
-    flush; and they are still the batch rows."""
+    of the file (the replay tells the extractor each stream's end and where its gaps end),
+    not all at the final flush; and they are still the batch rows."""
     eda, hr, rr = e4_like()
     hr = hr.rows(0, int(np.searchsorted(hr.t, T0 + HR_END)))
+    off = (eda.t >= T0 + EDA_GAP[0]) & (eda.t < T0 + EDA_GAP[1])
+    eda = dataclasses.replace(eda, t=eda.t[~off], values=eda.values[~off], index=eda.index[~off])
     blocks = [eda, hr, rr]
     batch = extract_features(blocks, WINDOW)
     # The grid: every window up to the end of the data (the EDA's last sample).
@@ -153,3 +157,6 @@ def test_rows_go_on_after_a_stream_ends_early(tmp_path: Path) -> None:
     assert flushed == [0]
     late = rows["t_end"] - T0 - WINDOW.window >= HR_END
     assert late.any() and not rows.loc[late, "usable_hr"].any()
+    t_end = rows["t_end"] - T0
+    in_gap = (t_end - WINDOW.window >= EDA_GAP[0]) & (t_end <= EDA_GAP[1])
+    assert in_gap.any() and not rows.loc[in_gap, "usable_eda"].any()

@@ -47,22 +47,24 @@ def _stream(
     """Push 1-s chunks, then flush; also how far the rows lag the data after each push.
 
     With ``expect``, as a replay does: every stream is registered up front and after each
-    chunk the extractor learns when that stream's next sample is (inf after its last).
+    chunk the extractor learns where that stream's next sample is (inf after its last).
     """
     extractor = StreamingExtractor(config)
     parts, lags, last_end = [], [], -np.inf
-    times = {b.stream: np.asarray(b.t) for b in blocks}
+    whole = {b.stream: b for b in blocks}
     if expect:
         for block in blocks:
             extractor.register(block)
-        for stream, t in times.items():
-            parts.append(extractor._frame(extractor.expect(stream, float(t[0]))))
+            parts.append(extractor._frame(extractor.expect(block.stream, float(block.t[0]))))
     for chunk in _one_second_chunks(blocks):
         part = extractor.push(chunk)
         if expect:
-            t = times[chunk.stream]
-            i = int(np.searchsorted(t, chunk.t[-1], side="right"))
-            later = extractor.expect(chunk.stream, float(t[i]) if i < t.size else np.inf)
+            block = whole[chunk.stream]
+            i = int(np.searchsorted(block.t, chunk.t[-1], side="right"))
+            if i < len(block):
+                later = extractor.expect(chunk.stream, float(block.t[i]), int(block.index[i]))
+            else:
+                later = extractor.expect(chunk.stream, np.inf)
             part = pd.concat([part, extractor._frame(later)], ignore_index=True)
         parts.append(part)
         if len(part):
@@ -147,7 +149,13 @@ def test_without_max_lag_rows_wait_for_the_silent_stream() -> None:
     config = WindowConfig(origin=T0, max_lag=None)
     streamed, lags = _stream([ecg, gapped], config)
     assert max(lags) >= 220.0 - 100.0 - config.step  # held back for the whole silence
-    pd.testing.assert_frame_equal(streamed, extract_features([ecg, gapped], config))
+    batch = extract_features([ecg, gapped], config)
+    pd.testing.assert_frame_equal(streamed, batch)
+    # Told where the EDA's next sample is (a replay knows), rows go through the gap with
+    # the ECG's look-ahead only, and are the same rows.
+    told, told_lags = _stream([ecg, gapped], config, expect=True)
+    pd.testing.assert_frame_equal(told, batch, check_exact=True)
+    assert max(told_lags) <= config.beat_segment + config.beat_margin + 2 * config.step
 
 
 def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
