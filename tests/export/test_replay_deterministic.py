@@ -22,7 +22,7 @@ import pytest
 from affectstream.runtime.replay import replay_blocks, session_rows
 from affectstream.runtime.session import LiveSession
 from affectstream.signal import WindowConfig, extract_features
-from affectstream.signal.synthetic import synthetic_eda, synthetic_rr
+from affectstream.signal.synthetic import rr_events, synthetic_eda, synthetic_rr
 from affectstream.store import EmbeddedStore
 from affectstream.types import SampleBlock
 
@@ -46,20 +46,7 @@ def e4_like() -> list[SampleBlock]:
     hr = SampleBlock.regular("e4/hr", "hr", ("HR",), bpm, 1.0, T0, device="e4")
     beats = synthetic_rr(DURATION, rng)
     keep = (beats >= RR_START) & ~((beats > RR_GAP[0]) & (beats < RR_GAP[1]))
-    keep[0] = False  # the first beat has no interval
-    rr_ms = np.diff(beats)[keep[1:]] * 1000.0
-    rr = SampleBlock(
-        stream="e4/rr",
-        modality="rr",
-        channels=("RR",),
-        unit="ms",
-        sfreq=None,
-        t=T0 + beats[keep],
-        values=rr_ms[:, None],
-        index=np.arange(rr_ms.size, dtype=np.int64),
-        device="e4",
-    )
-    return [eda, hr, rr]
+    return [eda, hr, rr_events(beats, T0, keep=keep, stream="e4/rr", device="e4")]
 
 
 def slow_worker(session: LiveSession) -> None:

@@ -11,7 +11,12 @@ import pytest
 from affectstream.errors import ConfigError
 from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
 from affectstream.signal.eda import SCR_SEGMENT
-from affectstream.signal.synthetic import split_block, synthetic_recording, synthetic_rr
+from affectstream.signal.synthetic import (
+    rr_events,
+    split_block,
+    synthetic_recording,
+    synthetic_rr,
+)
 from affectstream.types import SampleBlock
 
 T0 = 1_700_000_000.0
@@ -276,19 +281,7 @@ def test_rows_go_through_an_event_stream_gap_the_source_announced() -> None:
     _, eda, _ = synthetic_recording(5, seed=36).blocks
     beats = synthetic_rr(300.0, rng)
     gap = (120.0, 220.0)
-    keep = ~((beats > gap[0]) & (beats < gap[1]))
-    keep[0] = False  # the first beat has no interval
-    rr_ms = np.diff(beats)[keep[1:]] * 1000.0
-    rr = SampleBlock(
-        stream="rr",
-        modality="rr",
-        channels=("RR",),
-        unit="ms",
-        sfreq=None,
-        t=T0 + beats[keep],
-        values=rr_ms[:, None],
-        index=np.arange(rr_ms.size, dtype=np.int64),
-    )
+    rr = rr_events(beats, T0, keep=~((beats > gap[0]) & (beats < gap[1])))
     config = WindowConfig(origin=T0, max_lag=None)
     held, held_lags = _stream([rr, eda], config)
     streamed, lags = _stream([rr, eda], config, expect=True)
