@@ -154,13 +154,24 @@ def test_without_max_lag_rows_wait_for_the_silent_stream() -> None:
     config = WindowConfig(origin=T0, max_lag=None)
     streamed, lags = _stream([ecg, gapped], config)
     assert max(lags) >= 220.0 - 100.0 - config.step  # held back for the whole silence
-    batch = extract_features([ecg, gapped], config)
-    pd.testing.assert_frame_equal(streamed, batch)
-    # Told where the EDA's next sample is (a replay knows), rows go through the gap with
-    # the ECG's look-ahead only, and are the same rows.
-    told, told_lags = _stream([ecg, gapped], config, expect=True)
+    pd.testing.assert_frame_equal(streamed, extract_features([ecg, gapped], config))
+
+
+@pytest.mark.parametrize("gapped", ["ecg", "eda", "eeg"])
+def test_rows_go_through_a_gap_the_source_announced(gapped: str) -> None:
+    """Told where a stream's next sample is (a replay knows), rows go through its 120-s
+    device gap with the usual look-ahead instead of waiting for it, and are the batch rows."""
+    blocks = {b.modality: b for b in synthetic_recording(4, seed=33).blocks}
+    blocks[gapped] = _without(blocks[gapped], 100.0, 220.0)
+    config = WindowConfig(origin=T0, max_lag=None)
+    told, lags = _stream(list(blocks.values()), config, expect=True)
+    batch = extract_features(list(blocks.values()), config)
     pd.testing.assert_frame_equal(told, batch, check_exact=True)
-    assert max(told_lags) <= config.beat_segment + config.beat_margin + 2 * config.step
+    assert max(lags) <= config.beat_segment + config.beat_margin + 2 * config.step
+    family = {"ecg": "hrv", "eda": "eda", "eeg": "eeg"}[gapped]
+    t_rel = told["t_end"] - T0
+    inside = (t_rel - config.window >= 100.0) & (t_rel <= 220.0)
+    assert inside.any() and not told.loc[inside, f"usable_{family}"].any()
 
 
 def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
