@@ -267,6 +267,7 @@ class LiveSession:
         self,
         streams: Mapping[str, str],
         first_blocks: Mapping[str, SampleBlock] | None = None,
+        whole: bool = False,
     ) -> None:
         """Tell the session which streams to expect, so each feature family takes its
         preferred source (e.g. ECG rather than RR for HRV) whatever arrives first.
@@ -280,8 +281,13 @@ class LiveSession:
             feature streams are then registered with the extractor up front, as
             :func:`~affectstream.signal.extract_features` does, so rows wait for every
             feature stream even when data is pushed faster than real time.
+        whole : bool
+            ``first_blocks`` hold each stream's whole recording (replay): after each block
+            the extractor learns where the stream's next sample is, so rows go on in data
+            time after a stream ends early and through its gaps
+            (:meth:`~affectstream.signal.StreamingExtractor.expect`).
         """
-        self.worker.declare_streams(streams, first_blocks)
+        self.worker.declare_streams(streams, first_blocks, whole)
 
     def submit(self, block: SampleBlock) -> None:
         """Take one block from the device layer; never blocks (safe in a BLE callback).
