@@ -203,7 +203,8 @@ class EegProcessor(Processor):
         data = self.samples.view(lo, hi)
         windows = sliding_window_view(data, self.nperseg, axis=0)[:: self.hop]
         filt = windows[:, :n_ch]  # (frames, channels, nperseg), a view
-        segs = filt - filt.mean(axis=-1, keepdims=True)  # detrend="constant", as MNE
+        filt_mean = filt.mean(axis=-1, keepdims=True)
+        segs = filt - filt_mean  # detrend="constant", as MNE
         psd = np.abs(np.fft.rfft(segs * self.taper, axis=-1)) ** 2 * self.scale
         psd[..., 1 : -1 if self.nperseg % 2 == 0 else None] *= 2.0
         cumulative = np.cumsum(psd, axis=-1)
@@ -214,14 +215,26 @@ class EegProcessor(Processor):
         for basis in self.line_bases:
             projected = np.sum(np.abs(segs @ basis) ** 2, axis=-1) * self.line_scale
             line_power = np.maximum(line_power, projected)
+        # Extremes and clipping from a channel-major copy, whose segments lie contiguously:
+        # on the sample-major windows these reductions stride through memory and took half
+        # of the EEG time. Maxima, minima and counts do not depend on the order they are
+        # taken in, so the numbers are the same to the last bit. (The sums above stay on the
+        # sample-major windows: there numpy adds in sample order, and pairwise elsewhere.)
+        spans = sliding_window_view(np.ascontiguousarray(data.T), self.nperseg, axis=-1)
+        spans = spans[:, :: self.hop]  # (2 * channels, frames, nperseg)
+        top, bottom = spans.max(axis=-1).T, spans.min(axis=-1).T  # (frames, 2 * channels)
         # Clipping: the raw signal sits at its extreme values (an amplifier's rails) for a
         # share of the segment that an unclipped signal reaches at one or two samples.
-        raw = windows[:, n_ch:]
-        top, bottom = raw.max(axis=-1, keepdims=True), raw.min(axis=-1, keepdims=True)
-        tolerance = 1e-6 * (top - bottom)
-        clipped = np.mean((raw >= top - tolerance) | (raw <= bottom + tolerance), axis=-1)
+        raw_top, raw_bottom = top[:, n_ch:], bottom[:, n_ch:]
+        tolerance = 1e-6 * (raw_top - raw_bottom)
+        upper, lower = (raw_top - tolerance).T[..., None], (raw_bottom + tolerance).T[..., None]
+        raw = spans[n_ch:]
+        clipped = np.mean((raw >= upper) | (raw <= lower), axis=-1).T
         cfg = self.config
-        ptp = segs.max(axis=-1) - segs.min(axis=-1)
+        # The extremes of segs = filt - mean are those of filt minus the mean: rounding is
+        # monotonic, so fl(max(filt) - mean) is max(fl(filt - mean)) exactly.
+        mean = filt_mean[..., 0]
+        ptp = (top[:, :n_ch] - mean) - (bottom[:, :n_ch] - mean)
         std = np.sqrt(np.mean(segs**2, axis=-1))
         with np.errstate(invalid="ignore"):
             plausible = (
