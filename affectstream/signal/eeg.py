@@ -181,7 +181,7 @@ class EegProcessor(Processor):
         n_ch = len(self.channels)
         mains = notch(config.line_freq, sfreq)
         sections = [np.asarray(band["sos"])] if mains is None else [mains, np.asarray(band["sos"])]
-        self.filters = [CausalFilter(np.vstack(sections), n_ch)]  # one cascade, one call
+        self.filter = CausalFilter(np.vstack(sections), n_ch)  # one cascade, one call
         self.names = [normalize_channel(c) for c in self.channels]
         self.band_columns = [
             f"eeg_{band}_{kind}_{ch}"
@@ -241,10 +241,13 @@ class EegProcessor(Processor):
             )
 
     def add_samples(self, values: FloatArray) -> None:
-        filtered = values
-        for stage in self.filters:
-            filtered = stage(filtered)
-        self.samples.append(np.concatenate((filtered, values), axis=1))
+        n_ch = len(self.channels)
+        # Filtered into the left half of the rows the buffer keeps (filtered, raw): a whole
+        # recording's copies and their first-touch page faults cost as much as the filter.
+        rows = np.empty((values.shape[0], 2 * n_ch))
+        self.filter(values, out=rows[:, :n_ch])
+        rows[:, n_ch:] = values
+        self.samples.append(rows)
         n_ready = (self.n - self.frame0 - self.nperseg) // self.hop + 1
         if n_ready > self.frames_done:
             self._frames(self.frames_done, n_ready)
