@@ -50,10 +50,14 @@ class CausalFilter:
         self._zi_unit = sps.sosfilt_zi(self.sos)
         self._state = np.full((self.sos.shape[0], 2, n_channels), np.nan)
 
-    def __call__(self, x: FloatArray) -> FloatArray:
-        """Filter ``x`` of shape (n, n_channels), continuing from the previous call."""
+    def __call__(self, x: FloatArray, out: FloatArray | None = None) -> FloatArray:
+        """Filter ``x`` of shape (n, n_channels), continuing from the previous call.
+
+        The result is written into ``out`` (same shape, any memory layout) when given,
+        sparing the caller a copy, and returned.
+        """
         if x.shape[0] == 0:
-            return x.copy()
+            return x.copy() if out is None else out
         finite = np.isfinite(x)
         if finite.all():
             # Fast path: all channels at once (same arithmetic per sample as the loop below).
@@ -61,9 +65,12 @@ class CausalFilter:
             if not np.isfinite(state).all():
                 fresh = self._zi_unit[:, :, None] * x[0][None, None, :]
                 state = np.where(np.isfinite(state), state, fresh)
-            out, zf = sps.sosfilt(self.sos, x.T, axis=-1, zi=np.transpose(state, (0, 2, 1)))
+            y, zf = sps.sosfilt(self.sos, x.T, axis=-1, zi=np.transpose(state, (0, 2, 1)))
             self._state = np.ascontiguousarray(np.transpose(zf, (0, 2, 1)))
-            return np.ascontiguousarray(out.T)
+            if out is None:
+                return np.ascontiguousarray(y.T)
+            out[...] = y.T
+            return out
         y = np.full_like(x, np.nan)
         for ch in range(x.shape[1]):
             col = x[:, ch]
@@ -77,7 +84,10 @@ class CausalFilter:
             if not ok[-1]:
                 state = np.full_like(state, np.nan)
             self._state[:, :, ch] = state
-        return y
+        if out is None:
+            return y
+        out[...] = y
+        return out
 
 
 def butter(

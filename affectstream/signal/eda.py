@@ -248,9 +248,9 @@ class EdaProcessor(Processor):
             return self.nan_features(), 0.0, f"implausible SCR rate ({rate:.0f}/min)"
         amplitudes, risetimes = self.scr_amplitude[lo:hi], self.scr_risetime[lo:hi]
         features = {
-            "eda_tonic_mean": float(np.nanmean(tonic)),
+            "eda_tonic_mean": _nanmean(tonic),
             "eda_tonic_slope": ols_slope(tonic, 1.0 / sfreq),
-            "eda_phasic_std": float(np.nanstd(phasic, ddof=1)),
+            "eda_phasic_std": _nanstd(phasic),
             "eda_scr_count": float(count),
             "eda_scr_rate": rate,
             "eda_scr_amplitude_mean": float(np.mean(amplitudes)) if count else math.nan,
@@ -266,6 +266,17 @@ class EdaProcessor(Processor):
             self.scr_peak = self.scr_peak[first:]
             self.scr_amplitude = self.scr_amplitude[first:]
             self.scr_risetime = self.scr_risetime[first:]
+
+
+def _nanmean(x: FloatArray) -> float:
+    """``np.nanmean(x)``; without NaN by ``np.mean``, which adds in the same order (same
+    bits) without the masked copy: most windows have no gap, and the copy cost 4x the mean."""
+    return float(np.mean(x)) if np.isfinite(x).all() else float(np.nanmean(x))
+
+
+def _nanstd(x: FloatArray) -> float:
+    """``np.nanstd(x, ddof=1)``, by ``np.std`` when there is no NaN (as :func:`_nanmean`)."""
+    return float(np.std(x, ddof=1)) if np.isfinite(x).all() else float(np.nanstd(x, ddof=1))
 
 
 def _frozen(cleaned: FloatArray, lag: int, repeated: float = 0.0) -> bool:

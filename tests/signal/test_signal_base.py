@@ -40,6 +40,19 @@ def test_causal_filter_output_does_not_depend_on_block_boundaries(
     np.testing.assert_array_equal(np.concatenate(parts), whole)
 
 
+def test_causal_filter_writes_into_a_given_array_the_values_it_returns() -> None:
+    # A finite stretch (the all-channels fast path) then one with gaps (per channel).
+    x = _signal(2)
+    plain = CausalFilter(SOS, 3)
+    into = CausalFilter(SOS, 3)
+    for part in (x[:400], x[400:]):
+        rows = np.full((len(part), 6), -1.0)
+        returned = into(part, out=rows[:, :3])  # a strided half, as EEG keeps it
+        assert np.shares_memory(returned, rows)
+        np.testing.assert_array_equal(rows[:, :3], plain(part))
+        assert (rows[:, 3:] == -1.0).all()  # nothing written past the given columns
+
+
 def test_causal_filter_gives_nan_for_gaps_and_restarts_after() -> None:
     x = _signal(1)
     y = CausalFilter(SOS, 3)(x)

@@ -10,7 +10,7 @@ import pytest
 
 from affectstream.errors import SignalError
 from affectstream.signal import WindowConfig, extract_features, find_scrs
-from affectstream.signal.eda import decompose_eda
+from affectstream.signal.eda import _nanmean, _nanstd, decompose_eda
 from affectstream.signal.synthetic import synthetic_eda
 from affectstream.types import SampleBlock
 
@@ -104,3 +104,18 @@ def test_wrong_units_are_rejected_with_advice(scale: float, unit: str, advice: s
     wrong = SampleBlock.regular("s/eda", "eda", ("EDA",), block.values * scale, 4.0, T0, unit=unit)
     with pytest.raises(SignalError, match=advice):
         extract_features([wrong])
+
+
+def test_window_mean_and_std_equal_numpy_nan_functions_bit_for_bit() -> None:
+    rng = np.random.default_rng(11)
+    for trial in range(300):
+        n = int(rng.integers(2, 5000))
+        rows = rng.normal(rng.uniform(-5.0, 20.0), rng.uniform(0.001, 100.0), (n, 4))
+        column = rows[:, 1]  # a strided column, as the window reads its buffer
+        if trial % 3 == 0:
+            column[rng.integers(0, n)] = np.nan  # the masked path
+        for ours, theirs in (
+            (_nanmean(column), np.nanmean(column)),
+            (_nanstd(column), np.nanstd(column, ddof=1)),
+        ):
+            assert np.float64(ours).view(np.int64) == np.float64(theirs).view(np.int64)
