@@ -184,6 +184,7 @@ class EcgBeatDetector:
         self.avg_ahead = int(np.rint(avg_ahead * sfreq))
         self.min_delay = int(np.rint(MIN_DELAY * sfreq))
         self.template = template
+        self._history = self.avg  # samples of the signal kept before the oldest open position
         box = Boxcar(self.avg, self.avg_ahead)
         self._avg_shape = (box.behind, box.ahead, box.size)
         self.x = Buffer(1)  # cleaned ECG of the current run
@@ -339,8 +340,12 @@ class EcgBeatDetector:
             return
         first = self._q_pos
         smoothgrad = self.grad.get(first, first + avggrad.size)[:, 0]
-        qrs = smoothgrad > GRAD_THRESH_WEIGHT * avggrad
-        self._q_pos += avggrad.size
+        self._edges(smoothgrad > GRAD_THRESH_WEIGHT * avggrad)
+
+    def _edges(self, qrs: np.ndarray) -> None:
+        """Find the complexes that the flags of the next positions open and close."""
+        first = self._q_pos
+        self._q_pos += qrs.size
         prev = qrs[0] if self._prev_q is None else self._prev_q
         flags = np.concatenate(([prev], qrs))
         self._prev_q = bool(qrs[-1])
@@ -356,7 +361,7 @@ class EcgBeatDetector:
                     self._pending.append(peak)
         open_from = self._beg + 1 if self._beg is not None else self._q_pos
         self.final = min(self._q_pos, open_from)
-        keep = min(open_from, self._q_pos) - self.avg - sum(self.template)
+        keep = min(open_from, self._q_pos) - self._history - sum(self.template)
         if self._pending:
             keep = min(keep, self._pending[0] - self.template[0])
         self.x.trim(keep)
@@ -415,6 +420,115 @@ class EcgBeatDetector:
         corr = np.divide(num, denom, out=np.zeros(len(whole)), where=denom > 0)
         quality = dict(zip(whole, np.clip(corr, 0.0, 1.0).tolist(), strict=True))
         return [(p, quality.get(p, 0.0)) for p in peaks]
+
+
+#: NeuroKit2's "elgendi" PPG detector settings (``_ppg_findpeaks_elgendi``), seconds or weights.
+PEAK_WINDOW, BEAT_WINDOW, BEAT_OFFSET, PPG_MIN_DELAY = 0.111, 0.667, 0.02, 0.3
+#: Seconds after a sample inside its beat average (NeuroKit2: centred, 0.333 s).
+BEAT_AHEAD = 0.2
+#: Seconds of squared signal whose trailing mean scales the offset (NeuroKit2: the whole
+#: recording, which a stream cannot know).
+OFFSET_WINDOW = 10.0
+
+
+class PpgBeatDetector(EcgBeatDetector):
+    """Systolic peaks of a cleaned PPG stream, found as the samples arrive.
+
+    NeuroKit2's "elgendi" detector (``nk.ppg_findpeaks(method="elgendi")``, Elgendi et al.
+    2013) run as the samples arrive: the cleaned signal's positive part is squared; a wave
+    is where its centred 0.111-s average (``ma_peak``) exceeds its 0.667-s average
+    (``ma_beat``) plus 0.02 times its mean; a wave shorter than 0.111 s is ignored; its peak is
+    the most prominent local maximum inside it; a peak within 0.3 s of the previous beat is
+    dropped. Two departures so that a beat is known soon after its wave ends:
+
+    - ``ma_beat`` reaches :data:`BEAT_AHEAD` s after the sample (NeuroKit2's is centred and
+      needs 0.333 s of later data);
+    - the offset's mean is over the last :data:`OFFSET_WINDOW` s, not the whole recording.
+
+    All three averages are running sums, so the beats do not depend on how the input is cut.
+    The look-ahead is :data:`BEAT_AHEAD` (:attr:`lookahead`); a beat is final when its wave
+    ends and, as for ECG, once its quality template has arrived. Missing samples end a run
+    (see :class:`EcgBeatDetector`).
+
+    Parameters
+    ----------
+    sfreq : float
+        Sampling rate in Hz.
+    template : tuple of int
+        Samples before and after a peak compared with the recent beats' mean waveform.
+    beat_ahead : float, optional
+        Seconds after a sample inside its beat average: :data:`BEAT_AHEAD` by default,
+        ``BEAT_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
+    offset_window : float, optional
+        :data:`OFFSET_WINDOW`.
+    """
+
+    def __init__(
+        self,
+        sfreq: float,
+        template: tuple[int, int],
+        beat_ahead: float = BEAT_AHEAD,
+        offset_window: float = OFFSET_WINDOW,
+    ) -> None:
+        self.peak_size = max(int(np.rint(PEAK_WINDOW * sfreq)), 1)
+        self.beat_size = max(int(np.rint(BEAT_WINDOW * sfreq)), 1)
+        self.beat_ahead = int(np.rint(beat_ahead * sfreq))
+        self.offset_size = max(int(np.rint(offset_window * sfreq)), 1)
+        super().__init__(sfreq, template, strength_weight=0.0)
+        self.min_delay = int(np.rint(PPG_MIN_DELAY * sfreq))
+        self._history = 0
+
+    @property
+    def lookahead(self) -> int:
+        """Samples after a position needed before its wave membership is final."""
+        return max(self._box_p.ahead, self._box_b.ahead)
+
+    def _reset_run(self, start: int) -> None:
+        super()._reset_run(start)
+        self._box_p = Boxcar(self.peak_size)
+        self._box_b = Boxcar(self.beat_size, self.beat_ahead)
+        self._box_o = Boxcar(self.offset_size, 0)
+        # Averages computed for positions whose wave flag is not decided yet.
+        self._averages: list[FloatArray] = [np.empty(0), np.empty(0), np.empty(0)]
+
+    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
+        if self._run_start is None:
+            self._run_start = pos
+            self._q_pos = pos
+            self.x = _empty_at(pos)
+            self.grad = _empty_at(pos)
+        self.x.append(x[:, None])
+        squared = np.maximum(x, 0.0) ** 2
+        self._waves(self._box_p.push(squared), self._box_b.push(squared), self._box_o.push(squared))
+        return self._release()
+
+    def _gradient_close(self) -> list[tuple[int, float]]:
+        self._waves(self._box_p.close(), self._box_b.close(), self._box_o.close())
+        return self._release(everything=True)
+
+    def _waves(self, *new: FloatArray) -> None:
+        """Decide the positions whose three averages are all known."""
+        averages = [
+            np.concatenate((old, more)) for old, more in zip(self._averages, new, strict=True)
+        ]
+        n = min(a.size for a in averages)
+        self._averages = [a[n:] for a in averages]
+        if n == 0:
+            return
+        ma_peak, ma_beat, mean = (a[:n] for a in averages)
+        self._edges(ma_peak > ma_beat + BEAT_OFFSET * mean)
+
+    def _qrs(self, beg: int, end: int) -> int | None:
+        if end - beg < self.peak_size:
+            return None
+        top = most_prominent(self.x.view(beg, end)[:, 0])
+        if top is None:
+            return None
+        peak = beg + top
+        if peak - self.last_peak <= self.min_delay:
+            return None
+        self.last_peak = peak
+        return peak
 
 
 def _templates(history: FloatArray, first: int) -> FloatArray:
