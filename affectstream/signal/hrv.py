@@ -197,6 +197,9 @@ class HrvProcessor(Processor):
         self.rr = np.empty(0)
         self.rr_valid = np.empty(0, dtype=bool)
         self.beat_quality = np.empty(0)
+        # Position of the beat whose interval revealed an inserted (missed) beat, else the
+        # beat's own: a window ending at or before it leaves the beat out.
+        self.beat_found = np.empty(0, dtype=np.int64)
         self.history: list[float] = []
         self.detector: EcgBeatDetector | None = None
         if self.modality == "rr":
@@ -290,6 +293,8 @@ class HrvProcessor(Processor):
         new, quality = new[accepted], quality[accepted]
         if new.size == 0:
             return
+        inserted = self.detector.inserted if self.detector is not None else {}
+        found = np.array([inserted.pop(p, p) for p in new.tolist()], dtype=np.int64)
         chain = np.concatenate((self.beat_pos[-1:], new))  # the previous beat, if any
         rr = np.diff(chain) / sfreq * 1000.0
         prev = chain[:-1]
@@ -307,6 +312,7 @@ class HrvProcessor(Processor):
         self.rr = np.concatenate((self.rr, rr))
         self.rr_valid = np.concatenate((self.rr_valid, valid))
         self.beat_quality = np.concatenate((self.beat_quality, quality))
+        self.beat_found = np.concatenate((self.beat_found, found))
 
     # -- output -------------------------------------------------------------------------
     def ready_until(self) -> float:
@@ -330,6 +336,11 @@ class HrvProcessor(Processor):
             start, stop = self.window_positions(t_end)
             lo = np.searchsorted(self.beat_pos, start, side="left")
             hi = np.searchsorted(self.beat_pos, stop, side="left")
+            # A missed beat inserted late counts only for windows that reach the beat which
+            # revealed it (the last in the window otherwise), so rows emitted before the
+            # correction equal batch rows.
+            while hi > lo and self.beat_found[hi - 1] >= stop:
+                hi -= 1
         return slice(int(lo), int(hi))
 
     def window(self, t_end: float) -> tuple[dict[str, float], float, str]:
@@ -366,6 +377,7 @@ class HrvProcessor(Processor):
             self.rr = self.rr[first:]
             self.rr_valid = self.rr_valid[first:]
             self.beat_quality = self.beat_quality[first:]
+            self.beat_found = self.beat_found[first:] if self.beat_found.size else self.beat_found
         if self.modality != "rr":
             self.buffer.trim(self.position(keep_from))
 
