@@ -17,7 +17,7 @@ checkout of the package). Also reported: how far behind the newest sample
 the beats of a stream fed in 0.25-s blocks are final (``ready_until``), p50/p99 in seconds.
 
 PPG (``"ppg"``), within 100 ms, against ``nk.ppg_findpeaks(nk.ppg_clean(x), method="elgendi")``
-on the whole recording: ``same_signal`` is :class:`~affectstream.signal.beats.PpgBeatDetector`
+on the whole recording: ``same_signal`` is :class:`~affectstream.signal.ppg_beats.PpgBeatDetector`
 on that cleaned signal (the detector alone, also at 25 Hz, below the extractor's 50-Hz
 floor); ``pipeline`` is ``detect_beats`` (the extractor's causal band-pass, then the
 detector). Signals: ``nk.ppg_simulate`` at 25/64/100 Hz, NeuroKit2's example finger PPG
@@ -40,8 +40,8 @@ from typing import Any
 import numpy as np
 
 from affectstream.signal import WindowConfig
-from affectstream.signal.beats import PpgBeatDetector
 from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor
+from affectstream.signal.ppg_beats import PpgBeatDetector, regular_stretches
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import IntArray, SampleBlock
 
@@ -106,18 +106,6 @@ def _lag(block: SampleBlock) -> dict[str, float]:
     return {"p50": float(np.percentile(arr, 50)), "p99": float(np.percentile(arr, 99))}
 
 
-def _regular(reference: np.ndarray, sfreq: float, n: int) -> np.ndarray:
-    """Samples in 10-s stretches where the reference's intervals are plausible and steady."""
-    mask = np.zeros(n, dtype=bool)
-    span = int(10 * sfreq)
-    for lo in range(0, n - span + 1, span):
-        beats = reference[(reference >= lo) & (reference < lo + span)]
-        rr = np.diff(beats) / sfreq
-        if rr.size >= 4 and rr.min() >= 0.33 and rr.max() <= 1.5 and rr.max() < 1.3 * rr.min():
-            mask[lo : lo + span] = True
-    return mask
-
-
 def _ppg_entry(
     x: np.ndarray, sfreq: float, detect: Callable[..., IntArray] | None, with_lag: bool
 ) -> dict[str, Any]:
@@ -132,7 +120,7 @@ def _ppg_entry(
     detector = PpgBeatDetector(sfreq, (round(before * sfreq), round(after * sfreq)))
     same = np.array([p for p, _ in detector.feed(cleaned) + detector.close()], dtype=np.int64)
     entry: dict[str, Any] = {"same_signal": match(same, reference, sfreq, PPG_TOLERANCE)}
-    regular = _regular(reference, sfreq, x.size)
+    regular = regular_stretches(reference, sfreq, x.size)
     if regular.mean() < 0.9:
         entry["regular_share"] = float(regular.mean())
         entry["same_signal_regular"] = match(

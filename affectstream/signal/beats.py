@@ -275,13 +275,17 @@ class EcgBeatDetector:
         return beats
 
     # -- the pipeline ---------------------------------------------------------------------
-    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
+    def _append(self, pos: int, x: FloatArray) -> None:
+        """Keep the samples of the run, starting one at ``pos`` if none is open."""
         if self._run_start is None:
             self._run_start = pos
             self._grad_pos = self._s_pos = self._q_pos = pos
             self.x = _empty_at(pos)
             self.grad = _empty_at(pos)
         self.x.append(x[:, None])
+
+    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
+        self._append(pos, x)
         # np.gradient: one-sided at the run's ends, central inside (needs the next sample).
         first, stop = self._grad_pos, self.x.stop - 1
         if stop <= first:
@@ -494,115 +498,6 @@ class EcgBeatDetector:
         corr = np.divide(num, denom, out=np.zeros(len(whole)), where=denom > 0)
         quality = dict(zip(whole, np.clip(corr, 0.0, 1.0).tolist(), strict=True))
         return [(p, quality.get(p, 0.0)) for p in peaks]
-
-
-#: NeuroKit2's "elgendi" PPG detector settings (``_ppg_findpeaks_elgendi``), seconds or weights.
-PEAK_WINDOW, BEAT_WINDOW, BEAT_OFFSET, PPG_MIN_DELAY = 0.111, 0.667, 0.02, 0.3
-#: Seconds after a sample inside its beat average (NeuroKit2: centred, 0.333 s).
-BEAT_AHEAD = 0.2
-#: Seconds of squared signal whose trailing mean scales the offset (NeuroKit2: the whole
-#: recording, which a stream cannot know).
-OFFSET_WINDOW = 10.0
-
-
-class PpgBeatDetector(EcgBeatDetector):
-    """Systolic peaks of a cleaned PPG stream, found as the samples arrive.
-
-    NeuroKit2's "elgendi" detector (``nk.ppg_findpeaks(method="elgendi")``, Elgendi et al.
-    2013) run as the samples arrive: the cleaned signal's positive part is squared; a wave
-    is where its centred 0.111-s average (``ma_peak``) exceeds its 0.667-s average
-    (``ma_beat``) plus 0.02 times its mean; a wave shorter than 0.111 s is ignored; its peak is
-    the most prominent local maximum inside it; a peak within 0.3 s of the previous beat is
-    dropped. Two departures so that a beat is known soon after its wave ends:
-
-    - ``ma_beat`` reaches :data:`BEAT_AHEAD` s after the sample (NeuroKit2's is centred and
-      needs 0.333 s of later data);
-    - the offset's mean is over the last :data:`OFFSET_WINDOW` s, not the whole recording.
-
-    All three averages are running sums, so the beats do not depend on how the input is cut.
-    The look-ahead is :data:`BEAT_AHEAD` (:attr:`lookahead`); a beat is final when its wave
-    ends and, as for ECG, once its quality template has arrived. Missing samples end a run
-    (see :class:`EcgBeatDetector`).
-
-    Parameters
-    ----------
-    sfreq : float
-        Sampling rate in Hz.
-    template : tuple of int
-        Samples before and after a peak compared with the recent beats' mean waveform.
-    beat_ahead : float, optional
-        Seconds after a sample inside its beat average: :data:`BEAT_AHEAD` by default,
-        ``BEAT_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
-    offset_window : float, optional
-        :data:`OFFSET_WINDOW`.
-    """
-
-    def __init__(
-        self,
-        sfreq: float,
-        template: tuple[int, int],
-        beat_ahead: float = BEAT_AHEAD,
-        offset_window: float = OFFSET_WINDOW,
-    ) -> None:
-        self.peak_size = max(int(np.rint(PEAK_WINDOW * sfreq)), 1)
-        self.beat_size = max(int(np.rint(BEAT_WINDOW * sfreq)), 1)
-        self.beat_ahead = int(np.rint(beat_ahead * sfreq))
-        self.offset_size = max(int(np.rint(offset_window * sfreq)), 1)
-        super().__init__(sfreq, template, strength_weight=0.0, search_back=False)
-        self.min_delay = int(np.rint(PPG_MIN_DELAY * sfreq))
-        self._history = 0
-
-    @property
-    def lookahead(self) -> int:
-        """Samples after a position needed before its wave membership is final."""
-        return max(self._box_p.ahead, self._box_b.ahead)
-
-    def _reset_run(self, start: int) -> None:
-        super()._reset_run(start)
-        self._box_p = Boxcar(self.peak_size)
-        self._box_b = Boxcar(self.beat_size, self.beat_ahead)
-        self._box_o = Boxcar(self.offset_size, 0)
-        # Averages computed for positions whose wave flag is not decided yet.
-        self._averages: list[FloatArray] = [np.empty(0), np.empty(0), np.empty(0)]
-
-    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
-        if self._run_start is None:
-            self._run_start = pos
-            self._q_pos = pos
-            self.x = _empty_at(pos)
-            self.grad = _empty_at(pos)
-        self.x.append(x[:, None])
-        squared = np.maximum(x, 0.0) ** 2
-        self._waves(self._box_p.push(squared), self._box_b.push(squared), self._box_o.push(squared))
-        return self._release()
-
-    def _gradient_close(self) -> list[tuple[int, float]]:
-        self._waves(self._box_p.close(), self._box_b.close(), self._box_o.close())
-        return self._release(everything=True)
-
-    def _waves(self, *new: FloatArray) -> None:
-        """Decide the positions whose three averages are all known."""
-        averages = [
-            np.concatenate((old, more)) for old, more in zip(self._averages, new, strict=True)
-        ]
-        n = min(a.size for a in averages)
-        self._averages = [a[n:] for a in averages]
-        if n == 0:
-            return
-        ma_peak, ma_beat, mean = (a[:n] for a in averages)
-        self._edges(ma_peak > ma_beat + BEAT_OFFSET * mean)
-
-    def _qrs(self, beg: int, end: int) -> int | None:
-        if end - beg < self.peak_size:
-            return None
-        top = most_prominent(self.x.view(beg, end)[:, 0])
-        if top is None:
-            return None
-        peak = beg + top
-        if peak - self.last_peak <= self.min_delay:
-            return None
-        self.last_peak = peak
-        return peak
 
 
 def _templates(history: FloatArray, first: int) -> FloatArray:

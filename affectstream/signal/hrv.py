@@ -20,8 +20,9 @@ import numpy as np
 
 from affectstream.errors import SignalError
 from affectstream.signal._base import Buffer, CausalFilter, Processor, butter, notch
-from affectstream.signal.beats import EcgBeatDetector, PpgBeatDetector
+from affectstream.signal.beats import EcgBeatDetector
 from affectstream.signal.config import WindowConfig
+from affectstream.signal.ppg_beats import PpgBeatDetector
 from affectstream.types import FloatArray, IntArray, SampleBlock
 
 logger = logging.getLogger(__name__)

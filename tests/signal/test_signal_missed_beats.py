@@ -8,11 +8,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
+from affectstream.signal import WindowConfig, extract_features
 from affectstream.signal.beats import SEARCH_WEIGHT, STRENGTH_WEIGHT, EcgBeatDetector
 from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor
-from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
+from affectstream.signal.synthetic import synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
+from tests.signal.helpers import streamed_rows
 
 T0 = 1_700_000_000.0
 DURATION = 120.0
@@ -90,11 +91,7 @@ def test_rows_with_late_inserted_beats_are_the_same_batch_or_streamed() -> None:
     config = WindowConfig(window=10.0, step=1.0)
     batch = extract_features([block], config)
     for size in (1, 5, 32):
-        extractor = StreamingExtractor(config, origin=T0)
-        parts = [extractor.push(chunk) for chunk in split_block(block, [size])]
-        parts.append(extractor.flush())
-        streamed = pd.concat([p for p in parts if len(p)], ignore_index=True)
-        pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+        pd.testing.assert_frame_equal(streamed_rows(block, config, size), batch, check_exact=True)
     # The processor keeps the flag: each weak beat is there, flagged with the beat after it;
     # a window ending between the two leaves it out, one reaching the later beat counts it.
     processor = HrvProcessor(block, dataclasses.replace(config, origin=T0))

@@ -10,11 +10,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
-from affectstream.signal.beats import BEAT_WINDOW, PpgBeatDetector
+from affectstream.signal import WindowConfig, extract_features
 from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor, detect_beats
+from affectstream.signal.ppg_beats import BEAT_WINDOW, PpgBeatDetector, regular_stretches
 from affectstream.signal.synthetic import split_block
 from affectstream.types import SampleBlock
+from tests.signal.helpers import agreement, streamed_rows
 
 T0 = 1_700_000_000.0
 #: A pulse peak counts as the same beat within 100 ms (a PPG systolic peak is broader than an
@@ -30,19 +31,6 @@ def _feed(detector: PpgBeatDetector, x: np.ndarray, sizes: list[int]) -> list[tu
         beats += detector.feed(x[start:stop])
         start, k = stop, k + 1
     return beats + detector.close()
-
-
-def _agreement(
-    found: np.ndarray, reference: np.ndarray, sfreq: float
-) -> tuple[float, float, float]:
-    """Sensitivity, PPV (within TOLERANCE) and the median |time difference| of matched beats (s)."""
-    distance = np.abs(found[:, None] - reference[None, :]) / sfreq
-    matched = distance.min(axis=1)
-    return (
-        float(np.mean(distance.min(axis=0) <= TOLERANCE)),
-        float(np.mean(matched <= TOLERANCE)),
-        float(np.median(matched[matched <= TOLERANCE])),
-    )
 
 
 def _reference(x: np.ndarray, sfreq: float) -> np.ndarray:
@@ -73,7 +61,9 @@ def test_streaming_detector_agrees_with_neurokit_on_the_same_cleaned_signal(
     whole = _feed(PpgBeatDetector(sfreq, _template(sfreq)), cleaned, [cleaned.size])
     for sizes in ([1], [5], [32]):
         assert _feed(PpgBeatDetector(sfreq, _template(sfreq)), cleaned, sizes) == whole
-    sensitivity, ppv, median_dt = _agreement(np.array([p for p, _ in whole]), theirs, sfreq)
+    sensitivity, ppv, median_dt = agreement(
+        np.array([p for p, _ in whole]), theirs, sfreq, TOLERANCE
+    )
     # One beat at either end of the recording may differ (the averages' edges); the rest are
     # the same pulse peak, to the sample.
     assert sensitivity >= 1.0 - 2.0 / theirs.size
@@ -107,11 +97,7 @@ def test_extractor_rows_are_the_same_batch_or_streamed_in_1_5_32_sample_blocks()
     batch = extract_features([block], config)
     assert batch["usable_hrv"].all()
     for size in (1, 5, 32):
-        extractor = StreamingExtractor(config, origin=T0)
-        parts = [extractor.push(chunk) for chunk in split_block(block, [size])]
-        parts.append(extractor.flush())
-        streamed = pd.concat([p for p in parts if len(p)], ignore_index=True)
-        pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+        pd.testing.assert_frame_equal(streamed_rows(block, config, size), batch, check_exact=True)
 
 
 def test_rows_wait_at_most_the_look_ahead_wave_and_template_and_no_beat_comes_late() -> None:
@@ -143,7 +129,7 @@ def test_pipeline_beats_agree_with_neurokit_offline_on_a_simulated_wrist_pulse()
     x = nk.ppg_simulate(duration=240, sampling_rate=64, heart_rate=85, random_state=6)
     block = SampleBlock.regular("w/ppg", "ppg", ("BVP",), x, sfreq, T0)
     theirs = _reference(x, sfreq)
-    sensitivity, ppv, median_dt = _agreement(detect_beats(block), theirs, sfreq)
+    sensitivity, ppv, median_dt = agreement(detect_beats(block), theirs, sfreq, TOLERANCE)
     assert sensitivity >= 1.0 - 2.0 / theirs.size
     assert ppv >= 1.0 - 2.0 / theirs.size
     assert median_dt <= 0.05
@@ -157,21 +143,9 @@ def test_real_ppg_beats_agree_with_neurokit(shared_data: Path) -> None:
     x = data["PPG"].to_numpy(dtype=np.float64)
     theirs = _reference(x, 100.0)
     block = SampleBlock.regular("r/ppg", "ppg", ("PPG",), x, 100.0, T0)
-    sensitivity, ppv, _ = _agreement(detect_beats(block), theirs, 100.0)
+    sensitivity, ppv, _ = agreement(detect_beats(block), theirs, 100.0, TOLERANCE)
     assert sensitivity >= 1.0 - 2.0 / theirs.size
     assert ppv >= 1.0 - 2.0 / theirs.size
-
-
-def _regular_stretches(reference: np.ndarray, sfreq: float, n: int) -> np.ndarray:
-    """Samples in 10-s stretches where the reference's intervals are plausible and steady."""
-    mask = np.zeros(n, dtype=bool)
-    span = int(10 * sfreq)
-    for lo in range(0, n - span + 1, span):
-        beats = reference[(reference >= lo) & (reference < lo + span)]
-        rr = np.diff(beats) / sfreq
-        if rr.size >= 4 and rr.min() >= 0.33 and rr.max() <= 1.5 and rr.max() < 1.3 * rr.min():
-            mask[lo : lo + span] = True
-    return mask
 
 
 @pytest.mark.shared_data
@@ -189,9 +163,11 @@ def test_real_wrist_bvp_beats_agree_with_neurokit_where_the_pulse_is_regular(
         warnings.simplefilter("ignore")
         cleaned = nk.ppg_clean(x, sampling_rate=sfreq)
     ours = np.array([p for p, _ in _feed(PpgBeatDetector(sfreq, _template(sfreq)), cleaned, [64])])
-    steady = _regular_stretches(theirs, sfreq, x.size)
+    steady = regular_stretches(theirs, sfreq, x.size)
     assert steady.mean() > 0.05  # enough of the session to judge
-    sensitivity, ppv, median_dt = _agreement(ours[steady[ours]], theirs[steady[theirs]], sfreq)
+    sensitivity, ppv, median_dt = agreement(
+        ours[steady[ours]], theirs[steady[theirs]], sfreq, TOLERANCE
+    )
     assert sensitivity >= 0.98
     assert ppv >= 0.98
     assert median_dt == 0.0
