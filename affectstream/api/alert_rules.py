@@ -11,6 +11,13 @@ from affectstream.api.schemas import AlertRuleIn
 from affectstream.api.security import Principal, add_audited, audit
 from affectstream.api.webhooks import new_secret
 
+#: The body's fields copied as they are into the rule's columns ("metric" and "clear" are
+#: derived; a body field that is no column is never passed to the table).
+_COPIED = (set(AlertRuleIn.model_fields) & set(AlertRule.__table__.columns.keys())) - {
+    "metric",
+    "clear",
+}
+
 
 def create(db: Session, who: Principal, study_id: int, body: AlertRuleIn) -> AlertRule:
     """Create a rule in a study the caller may see; a webhook gets a fresh signing secret.
@@ -23,8 +30,7 @@ def create(db: Session, who: Principal, study_id: int, body: AlertRuleIn) -> Ale
     service.get_study(db, who, study_id)
     clear = body.threshold if body.clear is None else body.clear  # AlertRuleIn checked it
     rule = AlertRule(
-        # The body's fields are the rule's columns; these three are derived from it.
-        **body.model_dump(exclude={"metric", "clear"}),
+        **body.model_dump(include=_COPIED),
         study_id=study_id,
         metric=body.metric if body.kind == "threshold" else "",
         clear=clear,

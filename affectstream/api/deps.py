@@ -215,9 +215,13 @@ class Paging(NamedTuple):
     offset: int
 
 
+#: An ``offset`` query parameter: rows to skip.
+Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
+
+
 def _paging(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0, le=MAX_ID)] = 0,
+    offset: Offset = 0,
 ) -> Paging:
     return Paging(limit, offset)
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from affectstream.cli._emulated_run import add_emulated_run_arguments, emulated_bundle, run_store
 from affectstream.cli._output import add_json_argument, emit_result, say
+from affectstream.runtime.memory import RELEASE_INTERVAL_S
 
 
 def register(subparsers: Any) -> None:
@@ -45,6 +46,14 @@ def register(subparsers: Any) -> None:
         metavar="FRAMES",
         help="trace Python allocations (FRAMES per traceback) and report the top growth",
     )
+    parser.add_argument(
+        "--release-every",
+        type=float,
+        default=RELEASE_INTERVAL_S,
+        metavar="S",
+        help="give allocator retention back every S s (malloc_trim, pyarrow's pool; "
+        "0: never, to compare)",
+    )
     add_emulated_run_arguments(parser)
     add_json_argument(parser)
     parser.set_defaults(func=run)
@@ -62,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     check_positive("--sample-seconds", args.sample_seconds)
     check_positive("--stall-seconds", args.stall_seconds)
     check_positive("--tracemalloc", args.tracemalloc, allow_zero=True)
+    check_positive("--release-every", args.release_every, allow_zero=True)
     if args.stall_every is not None:
         check_positive("--stall-every", args.stall_every)
     bundle = emulated_bundle(args.model)
@@ -77,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
                 stall_seconds=args.stall_seconds,
                 stall_mode=args.stall_mode,
                 trace_frames=args.tracemalloc,
+                release_every=args.release_every or None,
             )
         )
     slope = result["rss_slope_mb_per_h"]

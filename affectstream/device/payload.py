@@ -15,7 +15,7 @@ _SIGN_BIT = 1 << 23
 
 
 def int24(
-    data: bytes | NDArray[np.uint8],
+    data: bytes | bytearray | memoryview | NDArray[np.uint8],
     byteorder: Literal["little", "big"],
     *,
     signed: bool,
@@ -24,7 +24,7 @@ def int24(
 
     Parameters
     ----------
-    data : bytes or ndarray of uint8, shape (..., 3 * n)
+    data : bytes-like or ndarray of uint8, shape (..., 3 * n)
         The packed integers; along the last axis, a whole number of 3-byte groups.
     byteorder : {"little", "big"}
         Byte order within each integer.
@@ -35,7 +35,7 @@ def int24(
     -------
     ndarray of int64, shape (..., n)
     """
-    octets = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+    octets = data if isinstance(data, np.ndarray) else np.frombuffer(data, dtype=np.uint8)
     groups = octets.reshape(*octets.shape[:-1], -1, 3).astype(np.int64)
     high, low = (0, 2) if byteorder == "big" else (2, 0)
     value = (groups[..., high] << 16) | (groups[..., 1] << 8) | groups[..., low]

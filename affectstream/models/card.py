@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from affectstream.models.baselines import markdown_table
+from affectstream.signal.columns import feature_families
 
 if TYPE_CHECKING:
     from affectstream.models.training import DatasetSettings
@@ -48,7 +49,7 @@ def applicable_caveats(caveats: Iterable[str | Caveat], features: Iterable[str])
     -------
     list of str
     """
-    families = {f.split("_")[0] for f in features}
+    families = feature_families(features)
     return [str(c) for c in caveats if not isinstance(c, Caveat) or (c.families & families)]
 
 
@@ -120,7 +121,7 @@ def model_card(
             f"{f3(spread['std'])} (min {f3(spread['min'])}, max {f3(spread['max'])}) |"
         )
     chance = report.get("chance", {})
-    families = sorted({f.split("_")[0] for f in features})
+    families = sorted(feature_families(features))
     eeg_note = (
         "This is a cognitive-load / arousal contrast, not an emotion label."
         if dataset == "eegmat"

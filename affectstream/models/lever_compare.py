@@ -125,7 +125,15 @@ def paired_worst_difference(
         ``difference`` (on all participants), ``ci95`` and ``share_above_zero``.
     """
     rng = np.random.default_rng(seed)
-    units = {s: np.asarray(sorted(set(a[s][3]) | set(b[s][3])), dtype=str) for s in SETTINGS}
+
+    def people(*settings: str) -> np.ndarray[Any, Any]:
+        return np.asarray(sorted(set().union(*(set(x[s][3]) for s in settings for x in (a, b)))))
+
+    # Both settings scored on Stress-Predict draw the same people (one resample), so they
+    # share one list: a participant missing from one setting counts zero windows there.
+    sp_people = people("SP within", "Non-EEG -> SP")
+    units = {s: sp_people for s in ("SP within", "Non-EEG -> SP")}
+    units["SP -> Non-EEG"] = people("SP -> Non-EEG")
     counts = {
         name: {s: _counts(arr[s], units[s]) for s in SETTINGS} for name, arr in (("a", a), ("b", b))
     }
@@ -134,6 +142,8 @@ def paired_worst_difference(
         vals = []
         for s in SETTINGS:
             tp, pos, tn, neg = weights[s] @ c[s]
+            if pos == 0 or neg == 0:  # a resample of people with no windows of one class
+                return np.nan
             vals.append(0.5 * (tp / pos + tn / neg))
         return float(min(vals))
 
@@ -151,6 +161,7 @@ def paired_worst_difference(
         w = {"SP within": sp, "Non-EEG -> SP": sp, "SP -> Non-EEG": ne}
         diffs.append(worst(counts["a"], w) - worst(counts["b"], w))
     d = np.asarray(diffs)
+    d = d[np.isfinite(d)]
     return {
         "difference": worst(counts["a"], ones) - worst(counts["b"], ones),
         "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],

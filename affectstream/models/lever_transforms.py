@@ -201,7 +201,7 @@ def noneeg_phase_at_end(frame: pd.DataFrame, data: Path | str) -> np.ndarray[Any
     Returns
     -------
     ndarray of str
-        ``""`` before the first and after the last annotation.
+        ``""`` before the first annotation; from the last one on, its note.
     """
     import wfdb
 

@@ -287,7 +287,7 @@ def run_variant(
     ):
         sp_in_rows, ne_in_rows = ~np.isin(sp_subj, sp_out), ~np.isin(ne_subj, ne_out)
         # Inner: Stress-Predict within by GroupKFold(3) over the remaining participants.
-        units = np.asarray(sorted(set(scored_subjects(sp[sp_in_rows], TARGET))))
+        units = np.asarray(scored_subjects(sp[sp_in_rows], TARGET))
         p_in, t_in = np.full(len(sp), np.nan), np.full(len(sp), np.nan)
         for tr, te in GroupKFold(n_splits=INNER_SPLITS).split(units, groups=units):
             test = np.isin(sp_subj, units[te])

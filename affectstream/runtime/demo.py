@@ -27,7 +27,6 @@ from affectstream.runtime.estimator import (
     LiveEstimator,
     demo_bundle_path,
     ensure_demo_bundle,
-    feature_families,
     resolve_arousal_bundles,
 )
 from affectstream.runtime.faults import check_disconnects, scripted_disconnects
@@ -35,6 +34,7 @@ from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
+from affectstream.signal.columns import feature_families
 from affectstream.store import EmbeddedStore, default_store_path, open_store
 
 logger = logging.getLogger(__name__)

@@ -68,21 +68,6 @@ PROVISIONAL_REFERENCE_WEIGHT = 0.5
 MIN_REFERENCE_WINDOWS = 2
 
 
-def feature_families(features: Iterable[str]) -> set[str]:
-    """Families (name prefixes such as ``hrv``, ``eda``, ``eeg``) of feature names.
-
-    Parameters
-    ----------
-    features : iterable of str
-        Feature names.
-
-    Returns
-    -------
-    set of str
-    """
-    return {feature_family(f) for f in features}
-
-
 def _bundle_meta(path: Path) -> dict[str, Any]:
     try:
         meta: dict[str, Any] = json.loads((path / "bundle.json").read_text())
@@ -510,7 +495,7 @@ class LiveEstimator:
             f"{target}_reference_final": False,
             f"{target}_basis": (
                 f"{name}: reference too short ({n} of its {length}windows ended inside the "
-                f"baseline; it needs {MIN_REFERENCE_WINDOWS} for the spread it divides by)"
+                f"baseline; it needs {MIN_REFERENCE_WINDOWS} to measure the wearer's own spread)"
             ),
         }
         for k in range(self.top):

@@ -115,6 +115,26 @@ class MultiWindowExtractor:
             self._rows[prefix].extend(extractor.push_rows(block))
         return self._attach(self.primary.push_rows(block))
 
+    def expect(
+        self, stream: str, t_next: float, index: int | None = None
+    ) -> list[dict[str, object]]:
+        """Say when ``stream``'s next sample is (every extractor; see
+        :meth:`~affectstream.signal.StreamingExtractor.expect`); the primary rows completed.
+
+        Parameters
+        ----------
+        stream : str
+        t_next : float
+        index : int, optional
+
+        Returns
+        -------
+        list of dict
+        """
+        for prefix, extractor in self.extras.items():
+            self._rows[prefix].extend(extractor.expect(stream, t_next, index))
+        return self._attach(self.primary.expect(stream, t_next, index))
+
     def flush(self) -> pd.DataFrame:
         """End of the recording: the remaining primary rows, with the longer windows'.
 

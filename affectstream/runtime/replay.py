@@ -233,8 +233,9 @@ def replay_blocks(
         for event in events:
             if event.kind in REPLAYED_KINDS:
                 session.mark(event.label, kind=event.kind, detail=event.detail, t=event.t)
-        first_blocks = {b.stream: b for b in reversed(present)}
-        session.declare_streams(source.streams, first_blocks)
+        # Each stream whole, so rows keep coming in data time after a stream ends early or
+        # through its gaps, instead of waiting for the final flush or the next sample.
+        session.declare_streams(source.streams, whole_streams(present), whole=True)
         summary = await session.run(
             source, stop=finished, declare=source.streams, span=(origin, end)
         )
@@ -248,6 +249,26 @@ def replay_blocks(
     summary["replay_seconds"] = elapsed
     summary["speed_factor"] = summary["data_seconds"] / elapsed if elapsed > 0 else math.inf
     return summary
+
+
+def whole_streams(blocks: Sequence[SampleBlock]) -> dict[str, SampleBlock]:
+    """Each stream of a recording as one block.
+
+    Parameters
+    ----------
+    blocks : sequence of SampleBlock
+        The recording (one or more blocks per stream, in time order).
+
+    Returns
+    -------
+    dict of str to SampleBlock
+        Stream id -> its samples (a stream's only block itself, not a copy).
+    """
+    parts: dict[str, list[SampleBlock]] = {}
+    for block in blocks:
+        if len(block):
+            parts.setdefault(block.stream, []).append(block)
+    return {s: p[0] if len(p) == 1 else SampleBlock.concat(p) for s, p in parts.items()}
 
 
 def session_rows(store: TimeSeriesStore, session: str) -> pd.DataFrame:

@@ -50,6 +50,7 @@ from affectstream.errors import ConfigError
 from affectstream.runtime.accounting import OrderCheck, StreamLedger, data_rows
 from affectstream.runtime.devices import DeviceTracker, declared_streams
 from affectstream.runtime.estimator import NO_MODEL, LiveEstimator
+from affectstream.runtime.memory import MemoryKeeper
 from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.recent import RecentTraces
@@ -172,6 +173,9 @@ class LiveSession:
         self._closed = False
         self.late_blocks = 0
         self.delivery_lag: deque[float] = deque(maxlen=20_000)
+        #: Gives allocator retention back once a minute in the compute worker, so bursts do
+        #: not raise RSS for good (see :mod:`~affectstream.runtime.memory`).
+        self.memory = MemoryKeeper()
         #: Called on the event loop with ``("estimate", record)`` for every estimate and
         #: ``("event", {...})`` for every marker/phase/session event, as they happen (the
         #: service's live push). A listener must not block; its errors are logged, not raised.
@@ -263,6 +267,7 @@ class LiveSession:
         self,
         streams: Mapping[str, str],
         first_blocks: Mapping[str, SampleBlock] | None = None,
+        whole: bool = False,
     ) -> None:
         """Tell the session which streams to expect, so each feature family takes its
         preferred source (e.g. ECG rather than RR for HRV) whatever arrives first.
@@ -276,8 +281,13 @@ class LiveSession:
             feature streams are then registered with the extractor up front, as
             :func:`~affectstream.signal.extract_features` does, so rows wait for every
             feature stream even when data is pushed faster than real time.
+        whole : bool
+            ``first_blocks`` hold each stream's whole recording (replay): after each block
+            the extractor learns where the stream's next sample is, so rows go on in data
+            time after a stream ends early and through its gaps
+            (:meth:`~affectstream.signal.StreamingExtractor.expect`).
         """
-        self.worker.declare_streams(streams, first_blocks)
+        self.worker.declare_streams(streams, first_blocks, whole)
 
     def submit(self, block: SampleBlock) -> None:
         """Take one block from the device layer; never blocks (safe in a BLE callback).
@@ -374,6 +384,10 @@ class LiveSession:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.compute_interval)
             await self._compute_once()
+            if self.memory.due():  # in the worker: its pyarrow pages are freed per thread
+                await asyncio.get_running_loop().run_in_executor(
+                    self._executor, self.memory.maybe_release
+                )
 
     def _take_rows(self, result: ComputeResult) -> None:
         """Event loop: queue the worker's batches for the store and update the live state."""

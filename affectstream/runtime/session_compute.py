@@ -87,6 +87,9 @@ class FeatureWorker:
             else StreamingExtractor(config.window)
         )
         self.feature_streams: dict[str, str] = {}  # family -> stream
+        # stream -> all its samples, when the source holds the recording (replay)
+        self._recording: dict[str, SampleBlock] = {}
+        self._starts: dict[str, float] = {}  # said to the extractor at the next compute
         self._queue: deque[tuple[SampleBlock, float]] = deque()
         self._queued_samples = 0
         self.compute_seconds = 0.0  # worker time in features and models
@@ -95,6 +98,7 @@ class FeatureWorker:
         self,
         streams: Mapping[str, str],
         first_blocks: Mapping[str, SampleBlock] | None = None,
+        whole: bool = False,
     ) -> None:
         """Pick each family's preferred source among ``streams`` (see LiveSession)."""
         ranked: dict[str, tuple[int, str]] = {}
@@ -111,6 +115,19 @@ class FeatureWorker:
         for stream in self.feature_streams.values():
             if first_blocks is not None and stream in first_blocks:
                 self.extractor.register(first_blocks[stream])
+                if whole and len(first_blocks[stream]):
+                    self._recording[stream] = first_blocks[stream]
+                    self._starts[stream] = float(first_blocks[stream].t[0])
+
+    def _expect_next(self, stream: str, last: float) -> list[dict[str, object]]:
+        """Tell the extractor where ``stream``'s next sample after ``last`` is, if known."""
+        block = self._recording.get(stream)
+        if block is None:
+            return []
+        i = int(np.searchsorted(block.t, last, side="right"))
+        if i == len(block):
+            return self.extractor.expect(stream, math.inf)
+        return self.extractor.expect(stream, float(block.t[i]), int(block.index[i]))
 
     def _feeds_features(self, block: SampleBlock) -> bool:
         family = FAMILY.get(block.modality)
@@ -184,6 +201,10 @@ class FeatureWorker:
         rows: list[dict[str, object]] = []
         errors: dict[str, str] = {}
         joined: dict[str, SampleBlock] = {}
+        # A stream whose first sample comes late has none before it (known to a replay).
+        for stream, first in self._starts.items():
+            rows.extend(self.extractor.expect(stream, first))
+        self._starts.clear()
         for stream, blocks in by_stream.items():
             try:
                 block = blocks[0] if len(blocks) == 1 else SampleBlock.concat(blocks)
@@ -197,6 +218,9 @@ class FeatureWorker:
         for stream, block in joined.items():
             try:
                 rows.extend(self.extractor.push_rows(block))
+                # In data time, so the same rows at any speed: after a stream's last block
+                # rows stop waiting for it, and an event stream's gap lets rows through.
+                rows.extend(self._expect_next(stream, float(block.t[-1])))
             except SignalError as exc:
                 errors[stream] = str(exc)
                 logger.warning("features of %s skipped a block: %s", stream, exc)

@@ -20,12 +20,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
 import gc
 import logging
-import os
-import sys
-import threading
 import time
 import tracemalloc
 from pathlib import Path
@@ -39,6 +35,12 @@ from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle
 from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.memory import (
+    RELEASE_INTERVAL_S,
+    MemoryKeeper,
+    native_memory,
+    rss_bytes,
+)
 from affectstream.runtime.session import LiveSession, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.store import EmbeddedStore
@@ -50,22 +52,6 @@ __all__ = ["STALL_MODES", "native_memory", "rss_bytes", "soak"]
 #: How a burst is provoked (see the module docstring).
 STALL_MODES = ("loop", "device")
 TOP_GROWTH = 15  # allocation sites reported
-
-
-def rss_bytes() -> int:
-    """Resident memory of this process in bytes (Linux ``/proc``; else the peak).
-
-    Returns
-    -------
-    int
-    """
-    try:
-        with open("/proc/self/statm") as handle:
-            return int(handle.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        import resource
-
-        return int(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) * 1024
 
 
 def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> list[dict[str, Any]]:
@@ -84,73 +70,6 @@ def _growth(before: tracemalloc.Snapshot, after: tracemalloc.Snapshot) -> list[d
     ]
 
 
-def native_memory() -> dict[str, float]:
-    """Where memory outside the Python heap sits: threads, glibc's heap, pyarrow's pool.
-
-    Returns
-    -------
-    dict
-        ``threads`` (Python's); on Linux ``os_threads`` and ``anon_mb``, ``file_mb``,
-        ``shmem_mb`` (the parts of RSS); with glibc ``malloc_used_mb`` (in use),
-        ``malloc_free_mb`` (free but kept by the allocator) and ``mmap_mb``; with pyarrow
-        loaded ``arrow_pool_mb`` (allocated from its pool) and ``arrow_peak_mb``.
-    """
-    out: dict[str, float] = {"threads": float(threading.active_count())}
-    out.update(_rss_parts())
-    info = _mallinfo2()
-    if info is not None:
-        out.update(info)
-    arrow = sys.modules.get("pyarrow")
-    if arrow is not None:
-        pool = arrow.default_memory_pool()
-        out["arrow_pool_mb"] = round(pool.bytes_allocated() / 1e6, 2)
-        out["arrow_peak_mb"] = round(pool.max_memory() / 1e6, 2)
-    return out
-
-
-class _MallInfo2(ctypes.Structure):
-    _fields_ = [
-        (name, ctypes.c_size_t)
-        for name in (
-            "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
-            "uordblks", "fordblks", "keepcost",
-        )
-    ]  # fmt: skip
-
-
-def _rss_parts() -> dict[str, float]:
-    """RSS split by kind (Linux): anonymous (heaps, arrays) vs file-backed (code pages of
-    libraries faulted in as new code paths run, memory-mapped files)."""
-    out: dict[str, float] = {}
-    try:
-        with open("/proc/self/status") as handle:
-            for line in handle:
-                key, _, value = line.partition(":")
-                if key in ("RssAnon", "RssFile", "RssShmem"):
-                    out[f"{key[3:].lower()}_mb"] = round(int(value.split()[0]) / 1e3, 2)
-                elif key == "Threads":  # native ones too (OpenMP, OpenBLAS, liblsl)
-                    out["os_threads"] = float(value)
-    except (OSError, ValueError, IndexError):
-        pass
-    return out
-
-
-def _mallinfo2() -> dict[str, float] | None:
-    """glibc's own account of its heap (None off glibc or before glibc 2.33)."""
-    try:
-        libc = ctypes.CDLL(None)
-        call = libc.mallinfo2
-    except (OSError, AttributeError):
-        return None
-    call.restype = _MallInfo2
-    info = call()
-    return {
-        "malloc_used_mb": round(info.uordblks / 1e6, 2),
-        "malloc_free_mb": round(info.fordblks / 1e6, 2),
-        "mmap_mb": round(info.hblkhd / 1e6, 2),
-    }
-
-
 async def soak(
     minutes: float,
     store_path: Path,
@@ -163,6 +82,7 @@ async def soak(
     stall_seconds: float = 20.0,
     stall_mode: Literal["loop", "device"] = "loop",
     trace_frames: int = 0,
+    release_every: float | None = RELEASE_INTERVAL_S,
 ) -> dict[str, Any]:
     """Run one emulated participant for ``minutes`` and track RSS.
 
@@ -188,6 +108,9 @@ async def soak(
         Block the event loop (the host is starved) or hold the devices' notifications.
     trace_frames : int
         Trace Python allocations with this many frames per traceback (0: off; slow).
+    release_every : float or None
+        Seconds between the session's releases of allocator retention
+        (:class:`~affectstream.runtime.memory.MemoryKeeper`); None: off, to compare.
 
     Returns
     -------
@@ -198,7 +121,9 @@ async def soak(
         ``anon_slope_mb_per_h`` (the slope of anonymous RSS alone), ``stalls`` (how many
         bursts were provoked), ``stall`` (the settings), the session's
         ``stored`` / ``not_stored`` and ``feature_skipped`` (samples that skipped the
-        extractor), and with tracing ``top_growth`` (see :func:`_growth`).
+        extractor), ``memory_release`` (the interval and
+        :meth:`~affectstream.runtime.memory.MemoryKeeper.stats`), and with tracing
+        ``top_growth`` (see :func:`_growth`).
     """
     if stall_mode not in STALL_MODES:
         raise ConfigError(
@@ -221,6 +146,7 @@ async def soak(
         async with VirtualRadio() as radio:
             estimator = LiveEstimator([bundle] if bundle is not None else [], baseline_end=None)
             session = LiveSession(store, config, estimator)
+            session.memory = MemoryKeeper(release_every)
             peripherals = make_emulated(kinds, seed=7)
             for peripheral in peripherals:
                 peripheral.keep_samples = False
@@ -309,6 +235,7 @@ async def soak(
         ),
         "n_feature_rows": summary["n_feature_rows"],
         "n_estimates": summary["n_estimates"],
+        "memory_release": {"every_s": release_every, **session.memory.stats()},
         "stored": summary["stored"],
         "not_stored": summary["not_stored"],
     }

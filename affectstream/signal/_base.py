@@ -325,6 +325,26 @@ class Processor(ABC):
         out[pos - self.n] = block.values
         return out
 
+    def skip_to(self, index: int) -> None:
+        """Say the stream's next sample has device index ``index``: its gap is NaN now.
+
+        The rows the next block would fill the gap with (:meth:`_regularize`) are added at
+        once, so windows in the gap complete without waiting for that block; results do
+        not depend on where blocks are cut, so they are the same. Event streams, a paused
+        or finished stream, and an index not past the samples received change nothing.
+
+        Parameters
+        ----------
+        index : int
+            Device index of the next sample.
+        """
+        if self.sfreq is None or math.isnan(self.t_first) or self.paused or self.finished:
+            return
+        missing = int(index) - self.index0 - self.n
+        if missing > 0:
+            self.n += missing
+            self.add_samples(np.full((missing, len(self.channels)), np.nan))
+
     def _after_pause(self, block: SampleBlock) -> SampleBlock:
         """The rows of ``block`` at or after :meth:`resume_position` (the rest was drained)."""
         if self.sfreq is None or math.isnan(self.t_first):

@@ -21,21 +21,31 @@ after its QRS ends:
 - added with the departure: a complex whose peak ``smoothgrad`` is under
   :data:`STRENGTH_WEIGHT` times the median of the recent beats' is a P or T wave, not a beat
   (the trailing threshold is lower at a QRS onset, and a P wave passing it would make the
-  refractory rule drop the R peak after it), unless no beat came for :data:`MAX_SILENCE`.
+  refractory rule drop the R peak after it), unless no beat came for :data:`MAX_SILENCE`;
+  a weak complex let in that way starts the history of strengths afresh (the amplitude
+  dropped: the old strong beats would reject the new weak ones for :data:`QRS_HISTORY` beats);
+- with it, at a run's start (the session's, or after missing samples) the trailing window
+  would reach before the first sample: the first 0.75 s of a run are compared with the
+  average of those 0.75 s instead (known once they have arrived, so they are decided up to
+  0.75 s late, once per run);
+- a beat with fewer than :data:`TENTATIVE_BEATS` before it in the strength history (the
+  session's first, the first after an amplitude drop) may be a P wave: it waits for the 0.3 s
+  after it, and a complex there 1 / :data:`STRENGTH_WEIGHT` times stronger replaces it.
 
 Agreement with NeuroKit2 instead of equality: ``python benchmarks/bench_beats.py --data
 ../shared/data`` (docs/features.md, "Latency"). The look-ahead is one sample for the gradient
 plus half the 0.1-s boxcar: 0.05-0.06 s at any rate (:meth:`EcgBeatDetector.lookahead`). A
 beat is final when its QRS ends, so the detector also reports how far beats are final
 (:attr:`EcgBeatDetector.final`): never more than the look-ahead plus the length of a QRS still
-open behind the newest sample. A missed beat is not waited for; it is corrected late and
-flagged: when a beat closes an interval over :data:`SEARCH_RR` times the median of the recent
-ones, the strongest complex near the middle of that interval whose ``smoothgrad`` reaches
-:data:`SEARCH_WEIGHT` times the median beat strength (under the regular threshold, over
-noise) is inserted before it and recorded in :attr:`EcgBeatDetector.inserted` with the beat
-that revealed it. Rows do not wait for it: a window ending before that later beat leaves
-the inserted beat out (``affectstream.signal.hrv.HrvProcessor.window_beats``), so rows
-emitted before the correction equal batch rows. Without a beat to insert the long interval
+open behind the newest sample, except in a run's first 0.75 s and 0.3 s after a tentative
+beat (above). A missed beat is not waited for; it is corrected late and flagged: when a beat
+closes an interval over :data:`SEARCH_RR` times the median of the recent ones, the strongest
+complex near the middle of that interval whose ``smoothgrad`` reaches :data:`SEARCH_WEIGHT`
+times the median beat strength (under the regular threshold, over noise) is inserted before
+it and recorded in :attr:`EcgBeatDetector.inserted` with the beat that revealed it. Rows do
+not wait for it: a window ending before that later beat leaves the inserted beat out
+(``affectstream.signal.hrv.HrvProcessor.window_beats``), so rows emitted before the
+correction equal batch rows. Without a beat to insert the long interval
 is flagged invalid by the interval screen (:func:`affectstream.signal.hrv.screen_intervals`)
 and left out of the HRV.
 
@@ -91,6 +101,9 @@ AVG_AHEAD = 0.0
 STRENGTH_WEIGHT = 0.3
 #: ... unless no beat came for this many seconds.
 MAX_SILENCE = 2.0
+#: While fewer beats than this are in the strength history (a session's first beats, the
+#: first after a MAX_SILENCE), a beat waits MIN_DELAY for a stronger complex to replace it.
+TENTATIVE_BEATS = 3
 #: Recent QRS complexes whose mean length sets the shortest QRS accepted.
 QRS_HISTORY = 16
 #: Recent beats averaged into the template each beat's waveform is compared with.
@@ -212,6 +225,10 @@ class EcgBeatDetector:
         self._history = max(self.avg, int(np.rint(SEARCH_SPAN * sfreq)) if search_back else 0)
         box = Boxcar(self.avg, self.avg_ahead)
         self._avg_shape = (box.behind, box.ahead, box.size)
+        # A window reaching before the run's first sample would repeat that sample (Boxcar's
+        # edge): with little or no history the threshold is then whatever the first sample
+        # was. Off-centre averages hold the run's first positions instead (_threshold).
+        self._start_hold = box.behind if box.ahead < Boxcar(self.avg).ahead else 0
         self.x = Buffer(1)  # cleaned ECG of the current run
         self.grad = Buffer(1)  # smoothgrad, by position
         self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
@@ -222,6 +239,7 @@ class EcgBeatDetector:
         self.max_silence = int(np.rint(MAX_SILENCE * sfreq))
         self.final = 0  # beats before this position are final
         self._pending: list[int] = []  # beats found, waiting for their template waveform
+        self._tentative: int | None = None  # a pending beat a stronger complex may replace
         self._n = 0  # positions received
         self._run_start: int | None = None
         self._reset_run(0)
@@ -241,7 +259,10 @@ class EcgBeatDetector:
         self._q_pos = start  # next position whose QRS flag is decided
         self._prev_q: bool | None = None  # QRS flag of the position before _q_pos
         self._previous: int | None = None  # the last beat of this run
+        self._prior: int | None = None  # the beat before it
+        self._counted = False  # whether the interval ending at _previous is in `intervals`
         self._beg: int | None = None  # start (last non-QRS sample) of an open QRS
+        self._held: FloatArray | None = np.empty(0) if self._start_hold else None
 
     def feed(self, x: FloatArray) -> list[tuple[int, float]]:
         """Add cleaned samples (NaN where missing); return new beats as (position, quality)."""
@@ -334,7 +355,7 @@ class EcgBeatDetector:
         last = self.x.get(self.x.stop - 2, self.x.stop)[:, 0]
         self._smooth(self._box_s.push(np.array([abs(last[1] - last[0])])))
         self._smooth(self._box_s.close())
-        self._decide(self._box_a.close())
+        self._decide(self._threshold(self._box_a.close(), end=True))
         return self._release(everything=True)
 
     def _release(self, everything: bool = False) -> list[tuple[int, float]]:
@@ -352,6 +373,11 @@ class EcgBeatDetector:
             ready = int(
                 np.searchsorted(np.asarray(pending) + self.template[1], self.x.stop, "right")
             )
+            decided = self._beg + 1 if self._beg is not None else self._q_pos
+            if self._tentative is not None and decided <= self._tentative + self.min_delay:
+                ready = min(ready, pending.index(self._tentative))
+        if self._tentative is not None and self._tentative in pending[:ready]:
+            self._tentative = None
         beats = self._quality(pending[:ready]) if ready else []
         del pending[:ready]
         waiting = [p for p in pending if p not in self.inserted]
@@ -366,7 +392,32 @@ class EcgBeatDetector:
             return
         self.grad.append(smoothgrad[:, None])
         self._s_pos += smoothgrad.size
-        self._decide(self._box_a.push(smoothgrad))
+        self._decide(self._threshold(self._box_a.push(smoothgrad)))
+
+    def _threshold(self, avggrad: FloatArray, end: bool = False) -> FloatArray:
+        """``avggrad`` with the run's start held back until its first whole window is in.
+
+        A position whose window would reach before the run's first sample gets the average
+        of the first whole window (the first 0.75 s of the run) instead: the trailing
+        window of the first position it fits, known once that position has arrived (a run
+        shorter than the window: the average of the whole run, at its end). The run's first
+        0.75 s are decided then, so they wait up to 0.75 s once per run; elsewhere nothing
+        changes.
+        """
+        if self._held is None:
+            return avggrad
+        held = np.concatenate((self._held, avggrad))
+        whole = self._start_hold  # offset in the run of the first whole window's position
+        if held.size > whole:
+            held[:whole] = held[whole]
+        elif end and held.size:
+            assert self._run_start is not None
+            held[:] = float(np.mean(self.grad.get(self._run_start, self._s_pos)[:, 0]))
+        else:
+            self._held = held
+            return avggrad[:0]
+        self._held = None
+        return held
 
     def _decide(self, avggrad: FloatArray) -> None:
         if avggrad.size == 0:
@@ -410,22 +461,35 @@ class EcgBeatDetector:
         if top is None:
             return None
         peak = beg + top
-        if peak - self.last_peak <= self.min_delay:
-            return None  # refractory: one beat per 0.3 s
+        strength = float(self.grad.view(beg + 1, end + 1)[:, 0].max())
+        recent = self.strengths
+        if peak - self.last_peak <= self.min_delay:  # refractory: one beat per 0.3 s ...
+            if self._tentative != self.last_peak or strength * self.strength_weight <= recent[-1]:
+                return None
+            # ... but a beat found with no comparable beats before it was a P wave if this
+            # complex is as much stronger as the weak-complex rule asks: this is the beat.
+            self._pending.remove(self.last_peak)
+            recent[-1], self.last_peak, self._tentative = strength, peak, peak
+            return peak
         # The trailing threshold is lower at a QRS's onset than NeuroKit2's centred one, so a
         # P wave can pass it 0.15-0.2 s before the R peak, which the refractory rule then
         # drops. A complex much weaker than the recent beats is such a wave, unless no beat
         # came for MAX_SILENCE (the signal's amplitude changed, e.g. a moved electrode).
-        strength = float(self.grad.view(beg + 1, end + 1)[:, 0].max())
-        recent = self.strengths
         if (
             self.strength_weight > 0
             and recent
-            and peak - self.last_peak <= self.max_silence
             and strength < self.strength_weight * statistics.median(recent)
         ):
-            return None
-        self.strengths.append(strength)
+            if peak - self.last_peak <= self.max_silence:
+                return None
+            # Let in only by the silence: the amplitude dropped, and the old strong beats
+            # would keep rejecting the new weak ones for up to QRS_HISTORY beats.
+            recent.clear()
+        # A beat with few to compare it with may be a P wave: it waits for the refractory
+        # 0.3 s after it, in which the R peak would replace it (above).
+        few = len(recent) < TENTATIVE_BEATS and self.strength_weight > 0
+        self._tentative = peak if few else None
+        recent.append(strength)
         self.last_peak = peak
         return peak
 
@@ -438,12 +502,19 @@ class EcgBeatDetector:
         regular threshold) is taken as the missed beat and put before ``peak``.
         """
         previous = self._previous
-        self._previous = peak
+        if previous is not None and peak - previous <= self.min_delay:
+            # ``peak`` replaced a tentative beat (a P wave, see :meth:`_qrs`): the interval
+            # ends here instead, and starts where the replaced beat's did.
+            previous = self._prior
+            if self._counted:
+                self.intervals.pop()
+        self._prior, self._previous, self._counted = previous, peak, False
         if previous is None:
             return
         interval = peak - previous
         recent = sorted(self.intervals)
         self.intervals.append(interval)
+        self._counted = True
         if not self.search_back or len(recent) < 3 or not self.strengths:
             return
         median = statistics.median(recent)

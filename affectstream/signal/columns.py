@@ -9,6 +9,8 @@ features, so no feature can encode time in session, protocol order or a label.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import pandas as pd
 
 #: Prefixes of feature columns: physiology only, never time, quality, protocol or labels.
@@ -55,3 +57,18 @@ def feature_columns(frame: pd.DataFrame) -> list[str]:
         and pd.api.types.is_numeric_dtype(frame[c])
         and not pd.api.types.is_bool_dtype(frame[c])
     )
+
+
+def feature_families(features: Iterable[str]) -> set[str]:
+    """Families (name prefixes such as ``hrv``, ``eda``, ``eeg``) of feature names.
+
+    Parameters
+    ----------
+    features : iterable of str
+        Feature names.
+
+    Returns
+    -------
+    set of str
+    """
+    return {feature_family(f) for f in features}

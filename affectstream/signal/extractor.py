@@ -92,7 +92,9 @@ class StreamingExtractor:
     A row for the window ending at ``t_end`` is emitted once every stream seen so far has
     processed data past ``t_end`` (ECG about 0.15 s after an R peak to confirm it, EDA at
     most 0.5 s to confirm SCR peaks, PPG about 0.5 s after a pulse peak for its template).
-    Call :meth:`flush` at the end of a recording for the remaining rows.
+    Call :meth:`flush` at the end of a recording for the remaining rows. A source that
+    holds the recording (a replay) says where each stream ends or pauses with
+    :meth:`expect`, so rows go on in data time after a stream stops early.
 
     A stream that has delivered nothing while the data of the others advanced more than
     ``config.max_lag`` seconds is *paused*: rows stop waiting for it. It is drained as at the
@@ -131,6 +133,8 @@ class StreamingExtractor:
         # event stream -> how far its recent blocks started behind the newest data seen
         self._event_delay: dict[str, collections.deque[float]] = {}
         self._announced: dict[str, tuple[float, float]] = {}  # first, last time
+        # event stream -> time of its next event, when the source knows it (expect)
+        self._quiet: dict[str, float] = {}
         self.columns: list[str] = ["t_end"]
         self._layout: _FrameLayout | None = None
 
@@ -270,6 +274,61 @@ class StreamingExtractor:
             joined = pending[0] if len(pending) == 1 else SampleBlock.concat(pending)
             self._processors[stream].feed(joined)
 
+    def expect(
+        self, stream: str, t_next: float, index: int | None = None
+    ) -> list[dict[str, object]]:
+        """Say that ``stream`` has no samples before ``t_next``; the rows that completed.
+
+        For a source that holds the whole recording (a replay): rows then stop waiting for
+        a stream past what its data say, in data time, so they are the same at any speed.
+        ``t_next = math.inf`` ends the stream: it is drained as at the end of a recording
+        (see :meth:`flush`), its windows after its last sample get NaN features and rows
+        go on with the other streams. A finite ``t_next`` lets rows through a gap of an
+        event stream (heart beats, heart rate events) up to ``t_next``; for a regularly
+        sampled stream, ``index`` (the next sample's device index) fills its gap with NaN
+        rows now rather than when that sample arrives (:meth:`Processor.skip_to`). Say
+        nothing that is not so: a sample pushed later before ``t_next`` may be left out of
+        windows already emitted.
+
+        Parameters
+        ----------
+        stream : str
+            A stream pushed or registered before; others are ignored.
+        t_next : float
+            Time of the stream's next sample (s), ``math.inf`` when it has no more.
+        index : int, optional
+            Device index of that sample (regularly sampled streams; without it their gaps
+            wait for the next block).
+
+        Returns
+        -------
+        list of dict
+            Rows completed now, as :meth:`push_rows`.
+        """
+        processor = self._processors.get(stream)
+        if processor is None or processor.finished:
+            return []
+        if math.isinf(t_next):
+            self._feed_pending(stream)
+            processor.finish()
+        elif processor.sfreq is None:
+            # Every event before t_next is fed now, so windows ending by then are final.
+            self._feed_pending(stream)
+            self._quiet[stream] = max(t_next, self._quiet.get(stream, -math.inf))
+        elif index is not None and index > self._last_index(stream, processor) + 1:
+            self._feed_pending(stream)
+            processor.skip_to(index)
+        else:
+            return []
+        return self._emit(final=False)
+
+    def _last_index(self, stream: str, processor: Processor) -> int:
+        """Device index of the last sample pushed (fed or still gathered) of ``stream``."""
+        pending = self._pending.get(stream)
+        if pending:
+            return int(pending[-1].index[-1])
+        return processor.index0 + processor.n - 1
+
     def flush(self) -> pd.DataFrame:
         """End of the recording: return every remaining row up to the end of the data.
 
@@ -351,6 +410,8 @@ class StreamingExtractor:
                 (self._ready(s, p) for s, p in self._processors.items() if not p.paused),
                 default=-math.inf,
             )
+            if math.isinf(ready) and ready > 0:  # every stream ended (expect): as flush
+                ready = max(p.data_end() for p in self._processors.values())
         rows = []
         while self._t_end(self._next_k) <= ready + 1e-9:
             rows.append(self._row(self._t_end(self._next_k)))
@@ -367,13 +428,16 @@ class StreamingExtractor:
         An event stream has no rate that says when its next event is due, so it would hold a
         row until an event after the window's end arrives (up to a second for heart rate).
         Live (``max_lag`` set), it counts as complete up to the newest data of the other
-        streams minus the most its recent blocks lagged them, minus :data:`EVENT_MARGIN`.
+        streams minus the most its recent blocks lagged them, minus :data:`EVENT_MARGIN`;
+        and up to its next event's time when the source said it (:meth:`expect`).
         """
+        # The source said when the next event is (expect): every one before it is fed.
+        ready = max(processor.ready_until(), self._quiet.get(stream, -math.inf))
         delays = self._event_delay.get(stream)
         if self.config.max_lag is None or processor.sfreq is not None or not delays:
-            return processor.ready_until()
+            return ready
         self._feed_pending(stream)  # the rule speaks for the events received, not only fed
-        ready = processor.ready_until()
+        ready = max(ready, processor.ready_until())
         others = [t for s, t in self._heard.items() if s != stream]
         if not others:
             return ready

@@ -44,6 +44,50 @@ def synthetic_rr(duration: float, rng: np.random.Generator, mean_rr: float = 850
     return np.asarray(times[:-1])
 
 
+def rr_events(
+    beats: FloatArray,
+    t0: float = 0.0,
+    *,
+    keep: np.ndarray | None = None,
+    stream: str = "rr",
+    device: str = "",
+) -> SampleBlock:
+    """RR intervals as an event stream: at each beat after the first, the interval (ms)
+    ending there.
+
+    Parameters
+    ----------
+    beats : ndarray
+        Beat times (s from ``t0``), increasing, e.g. from :func:`synthetic_rr`.
+    t0 : float
+        Time of 0 (s since the epoch).
+    keep : ndarray of bool, optional
+        Beats whose interval is delivered (False: a gap); the first beat never is.
+    stream, device : str
+        Stream id and device of the block.
+
+    Returns
+    -------
+    SampleBlock
+        Modality ``rr``, unit ms, no sampling rate.
+    """
+    beats = np.asarray(beats, dtype=np.float64)
+    chosen = np.ones(beats.size, dtype=bool) if keep is None else np.array(keep, dtype=bool)
+    chosen[0] = False  # the first beat has no interval
+    rr_ms = np.diff(beats)[chosen[1:]] * 1000.0
+    return SampleBlock(
+        stream=stream,
+        modality="rr",
+        channels=("RR",),
+        unit="ms",
+        sfreq=None,
+        t=t0 + beats[chosen],
+        values=rr_ms[:, None],
+        index=np.arange(rr_ms.size, dtype=np.int64),
+        device=device,
+    )
+
+
 def synthetic_ecg(
     beat_times: FloatArray, duration: float, sfreq: float, rng: np.random.Generator
 ) -> FloatArray:

@@ -128,9 +128,9 @@ class InfluxReader:
         Points still in the spool are not visible yet: call ``flush`` first to read your
         own writes.
         """
-        # An empty tag value drops the filter here (it selects series without the tag in
-        # the embedded store): kept as it was, see check_tags.
-        wanted = check_tags(query.tags, repr(query.measurement))
+        # Tags as read_query checked them: "" stays, so `tag = ''` selects series without
+        # the tag, as in the embedded store.
+        wanted = query.tags
         fields = query.fields
         select = ", ".join(influxql_identifier(f) for f in fields) if fields else "*"
         bounds = [f"time >= {query.start_ns}"] if query.start_ns is not None else []

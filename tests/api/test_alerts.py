@@ -295,9 +295,13 @@ def test_threshold_rules_fire_on_real_estimates(
     server: Server, world: World, admin: httpx.Client
 ) -> None:
     path = f"/studies/{world.study_a}/alert-rules"
-    # Arousal is a probability: above -1 always holds, above 2 never does.
-    always = {"name": "always", "kind": "threshold", "threshold": -1.0, "clear": -1.0}
-    never = {"name": "never", "kind": "threshold", "threshold": 2.0}
+    # A rule watches any numeric estimate field. arousal_confidence is in 0..1 in every
+    # estimate (arousal itself is NaN in a 40-s session: the wrist model's 60-s windows
+    # never fit its reference period), so above -1 always holds and above 2 never does.
+    metric = "arousal_confidence"
+    always = {"name": "always", "kind": "threshold", "metric": metric, "threshold": -1.0}
+    always["clear"] = -1.0
+    never = {"name": "never", "kind": "threshold", "metric": metric, "threshold": 2.0}
     r_always = admin.post(path, json=always).json()
     r_never = admin.post(path, json=never).json()
     # hr,polar,eda: the wrist model only (no EEG bundle needed).

@@ -10,7 +10,9 @@ run must give the batch extractor's rows.
 
 from __future__ import annotations
 
+import dataclasses
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ import pytest
 from affectstream.runtime.replay import replay_blocks, session_rows
 from affectstream.runtime.session import LiveSession
 from affectstream.signal import WindowConfig, extract_features
-from affectstream.signal.synthetic import synthetic_eda, synthetic_rr
+from affectstream.signal.synthetic import rr_events, synthetic_eda, synthetic_rr
 from affectstream.store import EmbeddedStore
 from affectstream.types import SampleBlock
 
@@ -44,20 +46,7 @@ def e4_like() -> list[SampleBlock]:
     hr = SampleBlock.regular("e4/hr", "hr", ("HR",), bpm, 1.0, T0, device="e4")
     beats = synthetic_rr(DURATION, rng)
     keep = (beats >= RR_START) & ~((beats > RR_GAP[0]) & (beats < RR_GAP[1]))
-    keep[0] = False  # the first beat has no interval
-    rr_ms = np.diff(beats)[keep[1:]] * 1000.0
-    rr = SampleBlock(
-        stream="e4/rr",
-        modality="rr",
-        channels=("RR",),
-        unit="ms",
-        sfreq=None,
-        t=T0 + beats[keep],
-        values=rr_ms[:, None],
-        index=np.arange(rr_ms.size, dtype=np.int64),
-        device="e4",
-    )
-    return [eda, hr, rr]
+    return [eda, hr, rr_events(beats, T0, keep=keep, stream="e4/rr", device="e4")]
 
 
 def slow_worker(session: LiveSession) -> None:
@@ -100,3 +89,61 @@ def test_replay_rows_do_not_depend_on_speed_or_load(
     empty = (t_end <= RR_START) | ((t_end - WINDOW.window >= RR_GAP[0]) & (t_end <= RR_GAP[1]))
     assert empty.any() and not rows.loc[empty, "usable_hrv"].any()
     assert rows.loc[~empty & (t_end > RR_START + WINDOW.window), "usable_hrv"].any()
+
+
+HR_END = 100.0  # the heart-rate stream ends here, 260 s before the others
+EDA_GAP = (150.0, 200.0)  # the EDA device is off: its indices jump
+
+
+def count_flushed(flushed: list[int]) -> Callable[[LiveSession], None]:
+    """Probe (not a fake): count the rows the extractor's final flush gives."""
+
+    def attach(session: LiveSession) -> None:
+        extractor = session.worker.extractor
+        flush = extractor.flush
+
+        def counted() -> pd.DataFrame:
+            rows = flush()
+            flushed.append(len(rows))
+            return rows
+
+        extractor.flush = counted  # type: ignore[method-assign]
+
+    return attach
+
+
+def test_rows_go_on_after_a_stream_ends_early(tmp_path: Path) -> None:
+    """Paced replay, heart rate ending 100 s in: rows keep coming in data time for the rest
+    of the file (the replay tells the extractor each stream's end and where its gaps end),
+    not all at the final flush; and they are still the batch rows."""
+    eda, hr, rr = e4_like()
+    hr = hr.rows(0, int(np.searchsorted(hr.t, T0 + HR_END)))
+    off = (eda.t >= T0 + EDA_GAP[0]) & (eda.t < T0 + EDA_GAP[1])
+    eda = dataclasses.replace(eda, t=eda.t[~off], values=eda.values[~off], index=eda.index[~off])
+    blocks = [eda, hr, rr]
+    batch = extract_features(blocks, WINDOW)
+    # The grid: every window up to the end of the data (the EDA's last sample).
+    grid = int((float(eda.t[-1]) + 1 / 4.0 - T0 - WINDOW.window) // WINDOW.step) + 1
+    assert len(batch) == grid
+    flushed: list[int] = []
+    with EmbeddedStore(tmp_path / "ends", synchronous="normal") as store:
+        summary = replay_blocks(
+            blocks,
+            store,
+            session_id="ends",
+            window=WINDOW,
+            speed=120.0,
+            bundle="none",
+            on_session=count_flushed(flushed),
+        )
+        assert summary["unflushed_samples"] == 0 and summary["feature_errors"] == {}
+        rows = session_rows(store, "ends")
+    assert_same_rows(rows, batch)
+    # Every stream ended with its last block: nothing was left for the final flush (before,
+    # rows stopped at the heart rate's end and the flush gave the last 260 s of windows).
+    assert flushed == [0]
+    late = rows["t_end"] - T0 - WINDOW.window >= HR_END
+    assert late.any() and not rows.loc[late, "usable_hr"].any()
+    t_end = rows["t_end"] - T0
+    in_gap = (t_end - WINDOW.window >= EDA_GAP[0]) & (t_end <= EDA_GAP[1])
+    assert in_gap.any() and not rows.loc[in_gap, "usable_eda"].any()

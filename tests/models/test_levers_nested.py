@@ -169,3 +169,24 @@ def test_pooled_label_check_scores_each_contrast_on_both_protocols() -> None:
     for row in out.values():
         assert set(row) == {f"both -> {SP}", f"both -> {NE}"}
         assert row[f"both -> {SP}"]["balanced_accuracy"] > 0.6
+
+
+def test_paired_difference_draws_one_list_of_people_for_both_stress_predict_settings() -> None:
+    """A participant scored in one Stress-Predict setting but not the other (no finite
+    prediction there) still lines up: both settings resample the same people."""
+
+    def arrays(subjects: list[str], hit: bool) -> list[np.ndarray]:
+        y = np.tile([0, 1], len(subjects))
+        p = (y if hit else 1 - y).astype(float)
+        return [y, p, np.full(y.size, 0.5), np.repeat(subjects, 2)]
+
+    good = {
+        "SP within": arrays(["A", "B"], True),
+        "Non-EEG -> SP": arrays(["A", "B", "C"], True),
+        "SP -> Non-EEG": arrays(["N1", "N2"], True),
+    }
+    bad = {s: arrays(list(np.unique(v[3])), False) for s, v in good.items()}
+    gap = paired_worst_difference(good, bad, n_boot=50)
+    # Every prediction right against every one wrong: balanced accuracy 1 vs 0 everywhere.
+    assert gap["difference"] == 1.0
+    assert gap["ci95"] == [1.0, 1.0]

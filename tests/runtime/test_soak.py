@@ -35,6 +35,9 @@ def test_bench_soak_reports_an_rss_slope() -> None:
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert report["stored"] and report["n_samples"] >= 10
     assert isinstance(report["rss_slope_mb_per_h"], float)
+    # The default: once a minute, so none in a 30-s session.
+    assert report["memory_release"]["every_s"] == 60.0
+    assert report["memory_release"]["releases"] == 0
     times = [t for t, _ in report["samples"]]
     assert times == sorted(times) and times[-1] >= 20
     assert "RSS" in result.stderr and "MB/h" in result.stderr
@@ -45,7 +48,8 @@ def test_bench_soak_provokes_bursts_and_traces_the_heap() -> None:
     result = run_watched(
         [sys.executable, "-m", "affectstream", "bench", "soak", "--minutes", str(minutes),
          "--kinds", "hr", "--sample-seconds", "1", "--stall-every", str(every),
-         "--stall-seconds", str(stall), "--tracemalloc", "4", "--json"],
+         "--stall-seconds", str(stall), "--tracemalloc", "4", "--release-every", "5",
+         "--json"],
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
@@ -61,6 +65,12 @@ def test_bench_soak_provokes_bursts_and_traces_the_heap() -> None:
         (e["size_diff_kb"] for e in growth), reverse=True
     )
     assert len(report["native"]) == report["n_samples"]
+    # Allocator retention is given back every 5 s of the 30-s session (from its compute
+    # loop, so stalls can delay one), and the anonymous RSS is broken down by mapping.
+    release = report["memory_release"]
+    assert release["every_s"] == 5.0 and release["releases"] >= 3
+    if sys.platform.startswith("linux"):
+        assert all(sample["map_heap_mb"] > 0 for sample in report["native"])
 
 
 def test_bench_soak_refuses_a_bad_stall_in_one_line() -> None:

@@ -14,6 +14,7 @@ import scipy.signal as sps
 
 from affectstream.signal import WindowConfig
 from affectstream.signal.beats import (
+    MAX_SILENCE,
     TEMPLATE_BEATS,
     Boxcar,
     EcgBeatDetector,
@@ -23,6 +24,7 @@ from affectstream.signal.beats import (
 from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor, detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
+from affectstream.waveforms import ECG_BEAT_SPAN, ecg_beat
 from tests.signal.helpers import agreement
 
 T0 = 1_700_000_000.0
@@ -143,6 +145,76 @@ def test_a_gap_ends_a_run_as_the_end_of_the_data_does() -> None:
     before = _feed(EcgBeatDetector(sfreq, template), ecg[:7000], [64])
     assert [b for b in with_gap if b < 7000] == before
     assert all(b >= 7500 for b in with_gap[len(before) :])
+
+
+def _ecg(
+    truth: np.ndarray, gains: np.ndarray, duration: float, sfreq: float, noise: float, seed: int
+) -> np.ndarray:
+    """ECG (µV) with the beat template at each ``truth`` time scaled by its gain, plus noise."""
+    t = np.arange(round(duration * sfreq)) / sfreq
+    x = np.random.default_rng(seed).normal(0.0, noise, t.size) if noise else np.zeros(t.size)
+    rr = np.diff(truth, prepend=2 * truth[0] - truth[1])
+    for beat, interval, gain in zip(truth, rr, gains, strict=True):
+        near = (t >= beat + ECG_BEAT_SPAN[0]) & (t < beat + ECG_BEAT_SPAN[1])
+        x[near] += gain * ecg_beat(t[near] - beat, interval)
+    return x
+
+
+def _missed_and_extra(
+    found: np.ndarray, truth: np.ndarray, sfreq: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """True beats (s) with no beat found within 50 ms, and found beats (s) with no true one."""
+    distance = np.abs(found[:, None] / sfreq - truth[None, :])
+    if not found.size:
+        return truth, found / sfreq
+    return truth[distance.min(axis=0) >= 0.05], found[distance.min(axis=1) >= 0.05] / sfreq
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_weak_beats_are_all_found_again_soon_after_the_amplitude_drops(seed: int) -> None:
+    # A moved electrode: every complex from `drop` on is 0.2 times as large. The first weak
+    # beat gets in through MAX_SILENCE; the ones after it must not be judged against the
+    # strong beats before the drop.
+    sfreq, duration, drop = 130.0, 60.0, 30.0
+    rng = np.random.default_rng(seed)
+    truth = synthetic_rr(duration, rng)
+    truth = truth[truth < duration - 0.1]  # the last beat's QRS inside the data
+    raw = _ecg(truth, np.where(truth >= drop, 0.2, 1.0), duration, sfreq, 15.0, seed)
+    x = nk.ecg_clean(raw, sampling_rate=sfreq)
+    template = (round(0.2 * sfreq), round(0.1 * sfreq))
+    whole = _feed(EcgBeatDetector(sfreq, template), x, [x.size])
+    assert _feed(EcgBeatDetector(sfreq, template), x, [1, 7, 33, 130]) == whole
+    missed, extra = _missed_and_extra(np.asarray(whole), truth, sfreq)
+    assert extra.size == 0
+    # Only the beats in the silence that lets the weak ones in may be lost ...
+    assert np.all((missed >= drop) & (missed <= drop + MAX_SILENCE))
+    # ... so every 10-s bin after it finds the true count within 1.
+    bins = np.arange(drop + 10.0, duration + 1.0, 10.0)
+    found_counts = np.histogram(np.asarray(whole) / sfreq, bins)[0]
+    true_counts = np.histogram(truth, bins)[0]
+    assert np.all(np.abs(found_counts - true_counts) <= 1)
+
+
+@pytest.mark.parametrize("sfreq", [130.0, 250.0, 1000.0])
+@pytest.mark.parametrize("noise", [0.0, 0.1, 10.0])
+@pytest.mark.parametrize("first", [0.1, 0.3, 0.5, 0.7, 0.9])
+def test_a_runs_first_beats_are_found_at_the_start_and_after_a_gap(
+    sfreq: float, noise: float, first: float
+) -> None:
+    # The threshold average has no history at a run's start: not the first sample's value
+    # repeated (a P wave passing it makes the refractory rule drop its R peak; a long first
+    # QRS makes later ones look too short), and a P wave taken for the first beat gives way
+    # to the R peak after it.
+    rr, gap, restart, duration = 0.8, (5.0, 7.3), 7.3 + first, 12.0
+    truth = np.concatenate((np.arange(first, gap[0] - 0.1, rr), np.arange(restart, duration, rr)))
+    x = _ecg(truth, np.ones(truth.size), duration, sfreq, noise, int(first * 10))
+    x[round(gap[0] * sfreq) : round(gap[1] * sfreq)] = np.nan  # longer than MAX_SILENCE
+    template = (round(0.2 * sfreq), round(0.1 * sfreq))
+    whole = _feed(EcgBeatDetector(sfreq, template), x, [x.size])
+    assert _feed(EcgBeatDetector(sfreq, template), x, [1, 7, 33, 130]) == whole
+    missed, extra = _missed_and_extra(np.asarray(whole), truth, sfreq)
+    assert missed.size == 0
+    assert extra.size == 0
 
 
 def test_detected_beats_match_the_synthetic_truth_at_polar_rate() -> None:

@@ -11,7 +11,12 @@ import pytest
 from affectstream.errors import ConfigError
 from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
 from affectstream.signal.eda import SCR_SEGMENT
-from affectstream.signal.synthetic import split_block, synthetic_recording
+from affectstream.signal.synthetic import (
+    rr_events,
+    split_block,
+    synthetic_recording,
+    synthetic_rr,
+)
 from affectstream.types import SampleBlock
 
 T0 = 1_700_000_000.0
@@ -42,13 +47,30 @@ def _one_second_chunks(blocks: list[SampleBlock]) -> list[SampleBlock]:
 
 
 def _stream(
-    blocks: list[SampleBlock], config: WindowConfig = CONFIG
+    blocks: list[SampleBlock], config: WindowConfig = CONFIG, *, expect: bool = False
 ) -> tuple[pd.DataFrame, list[float]]:
-    """Push 1-s chunks, then flush; also how far the rows lag the data after each push."""
+    """Push 1-s chunks, then flush; also how far the rows lag the data after each push.
+
+    With ``expect``, as a replay does: every stream is registered up front and after each
+    chunk the extractor learns where that stream's next sample is (inf after its last).
+    """
     extractor = StreamingExtractor(config)
     parts, lags, last_end = [], [], -np.inf
+    whole = {b.stream: b for b in blocks}
+    if expect:
+        for block in blocks:
+            extractor.register(block)
+            parts.append(extractor._frame(extractor.expect(block.stream, float(block.t[0]))))
     for chunk in _one_second_chunks(blocks):
         part = extractor.push(chunk)
+        if expect:
+            block = whole[chunk.stream]
+            i = int(np.searchsorted(block.t, chunk.t[-1], side="right"))
+            if i < len(block):
+                later = extractor.expect(chunk.stream, float(block.t[i]), int(block.index[i]))
+            else:
+                later = extractor.expect(chunk.stream, np.inf)
+            part = pd.concat([part, extractor._frame(later)], ignore_index=True)
         parts.append(part)
         if len(part):
             last_end = float(part["t_end"].iloc[-1])
@@ -135,6 +157,23 @@ def test_without_max_lag_rows_wait_for_the_silent_stream() -> None:
     pd.testing.assert_frame_equal(streamed, extract_features([ecg, gapped], config))
 
 
+@pytest.mark.parametrize("gapped", ["ecg", "eda", "eeg"])
+def test_rows_go_through_a_gap_the_source_announced(gapped: str) -> None:
+    """Told where a stream's next sample is (a replay knows), rows go through its 120-s
+    device gap with the usual look-ahead instead of waiting for it, and are the batch rows."""
+    blocks = {b.modality: b for b in synthetic_recording(4, seed=33).blocks}
+    blocks[gapped] = _without(blocks[gapped], 100.0, 220.0)
+    config = WindowConfig(origin=T0, max_lag=None)
+    told, lags = _stream(list(blocks.values()), config, expect=True)
+    batch = extract_features(list(blocks.values()), config)
+    pd.testing.assert_frame_equal(told, batch, check_exact=True)
+    assert max(lags) <= config.beat_segment + config.beat_margin + 2 * config.step
+    family = {"ecg": "hrv", "eda": "eda", "eeg": "eeg"}[gapped]
+    t_rel = told["t_end"] - T0
+    inside = (t_rel - config.window >= 100.0) & (t_rel <= 220.0)
+    assert inside.any() and not told.loc[inside, f"usable_{family}"].any()
+
+
 def test_late_data_of_a_paused_stream_is_dropped_for_features_only(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -206,3 +245,60 @@ def test_a_registered_stream_that_starts_late_makes_no_other_stream_silent(
             extractor.push(chunk)
     assert "silent" not in caplog.text
     assert not any(p.paused for p in extractor._processors.values())
+
+
+def test_rows_go_on_after_a_stream_said_to_have_ended() -> None:
+    """Data time only (max_lag None, as replay): once the source says the EDA has ended
+    (expect inf after its last sample), rows go on with the ECG instead of waiting for the
+    final flush, and they are the batch rows."""
+    ecg, eda, _ = synthetic_recording(5, seed=35).blocks
+    stop = 100.0
+    eda = _without(eda, stop, 1e9)
+    config = WindowConfig(origin=T0, max_lag=None)
+    ends = T0 + np.arange(config.window, 300.0 + 1e-9, config.step)
+    # Windows whose end the ECG has confirmed beats past, by its last sample.
+    look_ahead = config.beat_segment + config.beat_margin + config.step
+    confirmed = int(np.count_nonzero(ends <= float(ecg.t[-1]) - look_ahead))
+    waiting = int(np.count_nonzero(ends <= T0 + stop))
+
+    held, _ = _stream([ecg, eda], config)
+    streamed, _ = _stream([ecg, eda], config, expect=True)
+    batch = extract_features([ecg, eda], config)
+    pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+    pd.testing.assert_frame_equal(held, batch, check_exact=True)
+
+    def before_flush(blocks: list[SampleBlock], expect: bool) -> int:
+        extractor = StreamingExtractor(config)
+        for block in blocks:
+            extractor.register(block)
+        n = 0
+        for chunk in _one_second_chunks(blocks):
+            n += len(extractor.push_rows(chunk))
+            if expect and chunk.stream == eda.stream and chunk.t[-1] == eda.t[-1]:
+                n += len(extractor.expect(eda.stream, np.inf))
+        return n
+
+    assert before_flush([ecg, eda], expect=False) <= waiting  # the stall being fixed
+    assert before_flush([ecg, eda], expect=True) >= confirmed > waiting + 20
+    late = streamed["t_end"] - T0 - config.window >= stop
+    assert late.any() and not streamed.loc[late, "usable_eda"].any()
+    assert streamed["usable_hrv"].all()
+
+
+def test_rows_go_through_an_event_stream_gap_the_source_announced() -> None:
+    """Heart beats (RR events) stop for 100 s: told when the next beat comes, rows go on
+    through the gap instead of waiting for it, and they are the batch rows."""
+    rng = np.random.default_rng(36)
+    _, eda, _ = synthetic_recording(5, seed=36).blocks
+    beats = synthetic_rr(300.0, rng)
+    gap = (120.0, 220.0)
+    rr = rr_events(beats, T0, keep=~((beats > gap[0]) & (beats < gap[1])))
+    config = WindowConfig(origin=T0, max_lag=None)
+    held, held_lags = _stream([rr, eda], config)
+    streamed, lags = _stream([rr, eda], config, expect=True)
+    batch = extract_features([rr, eda], config)
+    pd.testing.assert_frame_equal(streamed, batch, check_exact=True)
+    pd.testing.assert_frame_equal(held, batch, check_exact=True)
+    assert max(held_lags) >= gap[1] - gap[0] - config.step  # waited for the next beat
+    # Told, rows lag the data by EDA's SCR look-ahead and the gathering step, no more.
+    assert max(lags) <= config.step + SCR_SEGMENT + 2.0

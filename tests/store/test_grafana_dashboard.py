@@ -98,13 +98,10 @@ def affect_batch() -> SeriesBatch:
     """Estimates as the live runtime writes them: the live estimator's records on a
     synthetic recording's features (a shipped arousal bundle), through the session's writer."""
     from affectstream.models.bundle import load_bundle
-    from affectstream.runtime.estimator import (
-        LiveEstimator,
-        feature_families,
-        resolve_arousal_bundle,
-    )
+    from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
     from affectstream.runtime.session import _records_batch
     from affectstream.signal import extract_features
+    from affectstream.signal.columns import feature_families
     from affectstream.signal.synthetic import synthetic_recording
 
     frame = extract_features(list(synthetic_recording(3.0, t0=T0_S).blocks))

@@ -193,11 +193,15 @@ def test_read_filters_tags_time_and_fields(
             fields=["q"],
         )
         everything = store.read("quality", tags={"session": unique_session})
+        # "" selects series without that tag, as in the embedded store (the base contract).
+        untagged = store.read("quality", tags={"session": unique_session, "model": ""})
+        no_stream = store.read("quality", tags={"session": unique_session, "stream": ""})
         series = store.series(unique_session)
     assert list(frame.columns) == ["time_ns", "session", "stream", "q"]
     assert frame["time_ns"].tolist() == time_ns[10:20].tolist()
     assert frame["q"].tolist() == (values[10:20] + 1).tolist()
     assert len(everything) == 2 * n
+    assert len(untagged) == 2 * n and len(no_stream) == 0
     assert np.all(np.diff(everything["time_ns"].to_numpy()) >= 0)
     assert sorted(s[1]["stream"] for s in series) == ["ecg", "eda"]
     assert {s[0] for s in series} == {"quality"}

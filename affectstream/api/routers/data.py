@@ -7,9 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Query, Request, Response
 
 from affectstream.api import service
-from affectstream.api.deps import DbDep, PrincipalDep, StateDep
+from affectstream.api.deps import DbDep, Offset, PrincipalDep, StateDep
 from affectstream.api.etag import NOT_MODIFIED, etagged
-from affectstream.api.schemas import MAX_ID, ModelCard, ModelOut, SeriesOut, SessionId
+from affectstream.api.schemas import ModelCard, ModelOut, SeriesOut, SessionId
 
 router = APIRouter(tags=["data"])
 Start = Annotated[
@@ -17,7 +17,6 @@ Start = Annotated[
 ]
 Stop = Annotated[int | None, Query(ge=0, le=2**63 - 1, description="ns since the epoch, exclusive")]
 Limit = Annotated[int, Query(ge=1, le=100_000)]
-Offset = Annotated[int, Query(ge=0, le=MAX_ID)]
 
 
 def _query(

@@ -1,0 +1,116 @@
+"""Allocator retention: bursts freed in a worker thread or in pyarrow's pool are given back.
+
+Linux/glibc only (the mechanisms are glibc's ``malloc_trim`` and ``/proc/self/smaps``);
+the pyarrow part needs its mimalloc pool (the locked pyarrow's default on Linux).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from affectstream.runtime.memory import (
+    MemoryKeeper,
+    mapping_breakdown,
+    native_memory,
+    release_retained,
+)
+
+linux_glibc = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or not hasattr(ctypes.CDLL(None), "malloc_trim"),
+    reason="glibc malloc_trim and /proc/self/smaps are Linux/glibc",
+)
+MB = 1e6
+_PINNED: list[np.ndarray] = []  # the arrays that keep each burst's arena top in use
+
+
+def _burst_in_a_thread(total_bytes: int) -> None:
+    """Allocate ``total_bytes`` in 96 KB arrays in a new thread (its own glibc arena: under
+    the 128 KB mmap threshold), then free all but the last: it keeps the arena's top in
+    use, so glibc cannot trim the freed space below it, as in a long session."""
+    kept: list[np.ndarray] = []
+
+    def run() -> None:
+        arrays = [np.ones(96 * 1024 // 8) for _ in range(total_bytes // (96 * 1024))]
+        kept.append(arrays[-1])
+        arrays.clear()
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join()
+    _PINNED.extend(kept)
+
+
+@linux_glibc
+def test_mapping_breakdown_covers_the_anonymous_rss() -> None:
+    parts = mapping_breakdown()
+    anon = native_memory()["anon_mb"]
+    covered = sum(v for k, v in parts.items() if k.startswith("map_"))
+    # Both read the kernel's page counts; only allocations between the two reads differ.
+    assert 0.9 * anon <= covered <= 1.1 * anon, (parts, anon)
+    assert parts["map_heap_mb"] > 0 and parts["anon_huge_mb"] <= covered
+
+
+@linux_glibc
+def test_bursts_in_worker_threads_do_not_raise_rss_for_good() -> None:
+    """Each burst is larger than the last; without a release, each one's freed space stays
+    resident in a thread arena. With one, what stays does not grow with the bursts."""
+    release_retained()
+    start = mapping_breakdown()["map_arenas_mb"]
+    after: list[float] = []
+    bursts = [8, 16, 24, 32]  # MB
+    for size in bursts:
+        _burst_in_a_thread(size * 1_000_000)
+        held = mapping_breakdown()["map_arenas_mb"]
+        assert held - start >= 0.5 * size, "the burst's freed pages should stay resident"
+        release_retained()
+        after.append(mapping_breakdown()["map_arenas_mb"])
+    # What is left is the pinned 96 KB arrays (and their arenas' bookkeeping), not the bursts.
+    assert max(after) - start < 2.0, (start, after)
+
+
+def test_release_gives_back_what_pyarrows_pool_kept() -> None:
+    pa = pytest.importorskip("pyarrow")
+    pd = pytest.importorskip("pandas")
+    if not sys.platform.startswith("linux") or pa.default_memory_pool().backend_name != (
+        "mimalloc"
+    ):
+        pytest.skip("needs pyarrow's mimalloc pool and /proc/self/smaps")
+    release_retained()
+    base = mapping_breakdown()["map_reserved_mb"]
+    pool = pa.default_memory_pool()
+
+    def bursts() -> None:
+        for rows in (10_000, 100_000, 300_000):  # a str column lives in Arrow buffers
+            frame = pd.DataFrame({"stream": [f"dev-{i % 7}/eda" for i in range(rows)]})
+            frame.groupby("stream").size()
+            del frame
+
+    # As in a session: the compute worker allocates, and releases in its own thread
+    # (mimalloc frees a thread's pages only when that thread asks).
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        worker.submit(bursts).result()
+        assert pool.bytes_allocated() == 0  # all freed ...
+        peak = pool.max_memory() / MB
+        keeper = MemoryKeeper(1e-6)
+        assert worker.submit(keeper.maybe_release).result() and keeper.released_bytes > 0
+        # ... and no more than two 2 MiB pages (mimalloc's own bookkeeping) stay resident;
+        # without the release the pool keeps its high-water mark (about 3x peak here).
+        assert mapping_breakdown()["map_reserved_mb"] - base <= 4.5, peak
+
+
+def test_memory_keeper_releases_once_per_interval() -> None:
+    keeper = MemoryKeeper(0.2)
+    assert not keeper.maybe_release()  # the interval counts from its start
+    time.sleep(0.25)
+    assert keeper.maybe_release() and not keeper.maybe_release()
+    assert keeper.stats()["releases"] == 1.0 and keeper.stats()["release_ms"] >= 0
+    off = MemoryKeeper(None)
+    time.sleep(0.01)
+    assert not off.maybe_release() and off.releases == 0
