@@ -38,7 +38,14 @@ plus half the 0.1-s boxcar: 0.05-0.06 s at any rate (:meth:`EcgBeatDetector.look
 beat is final when its QRS ends, so the detector also reports how far beats are final
 (:attr:`EcgBeatDetector.final`): never more than the look-ahead plus the length of a QRS still
 open behind the newest sample, except in a run's first 0.75 s and 0.3 s after a tentative
-beat (above). A missed beat is not waited for: the long interval it leaves
+beat (above). A missed beat is not waited for; it is corrected late and flagged: when a beat
+closes an interval over :data:`SEARCH_RR` times the median of the recent ones, the strongest
+complex near the middle of that interval whose ``smoothgrad`` reaches :data:`SEARCH_WEIGHT`
+times the median beat strength (under the regular threshold, over noise) is inserted before
+it and recorded in :attr:`EcgBeatDetector.inserted` with the beat that revealed it. Rows do
+not wait for it: a window ending before that later beat leaves the inserted beat out
+(``affectstream.signal.hrv.HrvProcessor.window_beats``), so rows emitted before the
+correction equal batch rows. Without a beat to insert the long interval
 is flagged invalid by the interval screen (:func:`affectstream.signal.hrv.screen_intervals`)
 and left out of the HRV.
 
@@ -101,6 +108,14 @@ TENTATIVE_BEATS = 3
 QRS_HISTORY = 16
 #: Recent beats averaged into the template each beat's waveform is compared with.
 TEMPLATE_BEATS = 8
+#: Missed-beat search: an interval longer than SEARCH_RR times the median of the last
+#: RR_BEATS intervals is searched for a complex whose ``smoothgrad`` reaches SEARCH_WEIGHT
+#: times the median beat strength, within SEARCH_CENTRE of the interval's middle (as a
+#: fraction of the interval); found, it is inserted and flagged (:attr:`EcgBeatDetector.inserted`).
+SEARCH_RR, SEARCH_WEIGHT, SEARCH_CENTRE, RR_BEATS = 1.6, 0.15, 0.2, 8
+#: Seconds of signal kept behind the newest beat for the search (RR intervals above 2 s are
+#: implausible, see ``affectstream.signal.hrv.RR_RANGE``).
+SEARCH_SPAN = 2.5
 
 
 class Boxcar:
@@ -182,6 +197,8 @@ class EcgBeatDetector:
         ``AVG_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
     strength_weight : float, optional
         :data:`STRENGTH_WEIGHT`; 0 turns the weak-complex rule off.
+    search_back : bool, optional
+        Whether a long interval is searched for a missed beat (:data:`SEARCH_RR`).
     """
 
     def __init__(
@@ -190,6 +207,7 @@ class EcgBeatDetector:
         template: tuple[int, int],
         avg_ahead: float = AVG_AHEAD,
         strength_weight: float = STRENGTH_WEIGHT,
+        search_back: bool = True,
     ) -> None:
         self.sfreq = sfreq
         self.smooth = int(np.rint(SMOOTH_WINDOW * sfreq))
@@ -197,6 +215,14 @@ class EcgBeatDetector:
         self.avg_ahead = int(np.rint(avg_ahead * sfreq))
         self.min_delay = int(np.rint(MIN_DELAY * sfreq))
         self.template = template
+        self.search_back = search_back
+        #: Beats inserted by the missed-beat search: position -> position of the beat whose
+        #: long interval revealed it (a window ending before that never counts it, so rows
+        #: do not depend on when the correction came). Consumers pop what they read.
+        self.inserted: dict[int, int] = {}
+        self.intervals: collections.deque[int] = collections.deque(maxlen=RR_BEATS)
+        # Samples of the signal kept before the oldest open position.
+        self._history = max(self.avg, int(np.rint(SEARCH_SPAN * sfreq)) if search_back else 0)
         box = Boxcar(self.avg, self.avg_ahead)
         self._avg_shape = (box.behind, box.ahead, box.size)
         # A window reaching before the run's first sample would repeat that sample (Boxcar's
@@ -232,6 +258,9 @@ class EcgBeatDetector:
         self._s_pos = start  # next position of smoothgrad output
         self._q_pos = start  # next position whose QRS flag is decided
         self._prev_q: bool | None = None  # QRS flag of the position before _q_pos
+        self._previous: int | None = None  # the last beat of this run
+        self._prior: int | None = None  # the beat before it
+        self._counted = False  # whether the interval ending at _previous is in `intervals`
         self._beg: int | None = None  # start (last non-QRS sample) of an open QRS
         self._held: FloatArray | None = np.empty(0) if self._start_hold else None
 
@@ -267,13 +296,17 @@ class EcgBeatDetector:
         return beats
 
     # -- the pipeline ---------------------------------------------------------------------
-    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
+    def _append(self, pos: int, x: FloatArray) -> None:
+        """Keep the samples of the run, starting one at ``pos`` if none is open."""
         if self._run_start is None:
             self._run_start = pos
             self._grad_pos = self._s_pos = self._q_pos = pos
             self.x = _empty_at(pos)
             self.grad = _empty_at(pos)
         self.x.append(x[:, None])
+
+    def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
+        self._append(pos, x)
         # np.gradient: one-sided at the run's ends, central inside (needs the next sample).
         first, stop = self._grad_pos, self.x.stop - 1
         if stop <= first:
@@ -347,8 +380,11 @@ class EcgBeatDetector:
             self._tentative = None
         beats = self._quality(pending[:ready]) if ready else []
         del pending[:ready]
-        if pending:
-            self.final = min(self.final, pending[0])
+        waiting = [p for p in pending if p not in self.inserted]
+        if waiting:
+            # An inserted beat does not hold rows back: windows ending before the beat that
+            # revealed it leave it out (see :attr:`inserted`).
+            self.final = min(self.final, waiting[0])
         return beats
 
     def _smooth(self, smoothgrad: FloatArray) -> None:
@@ -388,8 +424,12 @@ class EcgBeatDetector:
             return
         first = self._q_pos
         smoothgrad = self.grad.get(first, first + avggrad.size)[:, 0]
-        qrs = smoothgrad > GRAD_THRESH_WEIGHT * avggrad
-        self._q_pos += avggrad.size
+        self._edges(smoothgrad > GRAD_THRESH_WEIGHT * avggrad)
+
+    def _edges(self, qrs: np.ndarray) -> None:
+        """Find the complexes that the flags of the next positions open and close."""
+        first = self._q_pos
+        self._q_pos += qrs.size
         prev = qrs[0] if self._prev_q is None else self._prev_q
         flags = np.concatenate(([prev], qrs))
         self._prev_q = bool(qrs[-1])
@@ -403,13 +443,15 @@ class EcgBeatDetector:
                 self._beg = None
                 if peak is not None:
                     self._pending.append(peak)
+                    self._missed(peak)
         open_from = self._beg + 1 if self._beg is not None else self._q_pos
         self.final = min(self._q_pos, open_from)
-        keep = min(open_from, self._q_pos) - self.avg - sum(self.template)
+        keep = min(open_from, self._q_pos) - self._history - sum(self.template)
         if self._pending:
             keep = min(keep, self._pending[0] - self.template[0])
         self.x.trim(keep)
-        self.grad.trim(min(open_from, self._q_pos) - 1 - self.avg)  # :meth:`_certain` sums
+        # :meth:`_certain` sums, :meth:`_missed` searches.
+        self.grad.trim(min(open_from, self._q_pos) - 1 - self._history)
 
     def _qrs(self, beg: int, end: int) -> int | None:
         self.lengths.append(end - beg)
@@ -450,6 +492,56 @@ class EcgBeatDetector:
         recent.append(strength)
         self.last_peak = peak
         return peak
+
+    def _missed(self, peak: int) -> None:
+        """Search the interval before a new beat for a missed one if it is too long.
+
+        A beat just found at ``peak`` closes the interval from the previous one; if that is
+        over SEARCH_RR times the recent median, the strongest complex near the middle of it
+        (``smoothgrad`` at least SEARCH_WEIGHT times the median beat strength, under the
+        regular threshold) is taken as the missed beat and put before ``peak``.
+        """
+        previous = self._previous
+        if previous is not None and peak - previous <= self.min_delay:
+            # ``peak`` replaced a tentative beat (a P wave, see :meth:`_qrs`): the interval
+            # ends here instead, and starts where the replaced beat's did.
+            previous = self._prior
+            if self._counted:
+                self.intervals.pop()
+        self._prior, self._previous, self._counted = previous, peak, False
+        if previous is None:
+            return
+        interval = peak - previous
+        recent = sorted(self.intervals)
+        self.intervals.append(interval)
+        self._counted = True
+        if not self.search_back or len(recent) < 3 or not self.strengths:
+            return
+        median = statistics.median(recent)
+        if interval <= SEARCH_RR * median or previous - self.template[0] < self.x.start:
+            return
+        middle, reach = (previous + peak) / 2.0, SEARCH_CENTRE * interval
+        lo = max(previous + self.min_delay + 1, int(np.ceil(middle - reach)))
+        hi = min(peak - self.min_delay, int(np.floor(middle + reach)) + 1)
+        if hi <= lo or lo - 1 < self.grad.start:
+            return
+        grad = self.grad.view(lo, hi)[:, 0]
+        top = int(np.argmax(grad))
+        if grad[top] < SEARCH_WEIGHT * statistics.median(self.strengths):
+            return
+        # The complex: where smoothgrad stays above half its top, within the search range.
+        half = grad >= 0.5 * grad[top]
+        start = top - int(np.argmin(half[top::-1])) if not half[: top + 1].all() else 0
+        stop = top + int(np.argmin(half[top:])) if not half[top:].all() else grad.size
+        found = most_prominent(self.x.view(lo + start, lo + stop)[:, 0])
+        if found is None:
+            return
+        missed = lo + start + found
+        self.inserted[missed] = peak
+        self._pending.insert(len(self._pending) - 1, missed)
+        self.intervals.pop()
+        self.intervals.extend((missed - previous, peak - missed))
+        logger.debug("missed beat at sample %d inserted (interval %d samples)", missed, interval)
 
     def _quality(self, peaks: list[int]) -> list[tuple[int, float]]:
         """Each beat's correlation with the mean waveform of the last 8 beats, itself included.

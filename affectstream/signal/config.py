@@ -41,13 +41,11 @@ class WindowConfig:
     line_freq : float
         Mains frequency in Hz (50 or 60) for the ECG and EEG notch filters.
     beat_segment : float
-        Length in seconds of the fixed segments in which PPG pulse peaks are detected (with
-        ``beat_margin`` of context on each side); peaks are found once per stream. ECG R
-        peaks are found as the samples arrive (:mod:`affectstream.signal.beats`, 0.05 s
-        look-ahead) and ignore this and ``beat_margin``.
+        Unused, kept so that saved configs still load: ECG R peaks and PPG pulse peaks are
+        found as the samples arrive (:mod:`affectstream.signal.beats`, look-ahead 0.05 s
+        for ECG, 0.2 s for PPG), not in segments.
     beat_margin : float
-        Context in seconds on each side of a PPG detection segment; rows wait up to this
-        much plus ``beat_segment`` for a PPG stream.
+        Unused, as ``beat_segment``.
     lf_min_window : float
         LF power (and LF/HF) is computed only when the window is at least this long: two
         cycles of 0.04 Hz. HF needs ``2 / 0.15`` s.

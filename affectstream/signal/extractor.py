@@ -91,7 +91,7 @@ class StreamingExtractor:
     -----
     A row for the window ending at ``t_end`` is emitted once every stream seen so far has
     processed data past ``t_end`` (ECG about 0.15 s after an R peak to confirm it, EDA at
-    most 0.5 s to confirm SCR peaks, PPG ``beat_margin`` plus up to ``beat_segment``).
+    most 0.5 s to confirm SCR peaks, PPG about 0.5 s after a pulse peak for its template).
     Call :meth:`flush` at the end of a recording for the remaining rows. A source that
     holds the recording (a replay) says where each stream ends or pauses with
     :meth:`expect`, so rows go on in data time after a stream stops early.

@@ -1,11 +1,11 @@
 """Heart-rate variability from RR intervals, ECG or PPG.
 
-Peaks are found once per stream on a causally filtered signal. ECG: NeuroKit2's "neurokit"
-detector (the one behind ``nk.ecg_peaks``) run as the samples arrive, with a trailing
-threshold and a look-ahead of 0.05 s (:mod:`affectstream.signal.beats`). PPG: NeuroKit2's
-"elgendi" detector (``nk.ppg_findpeaks``) in fixed segments of ``beat_segment`` seconds with
-``beat_margin`` seconds of context on each side. Per-window HRV is then plain numpy on the
-cached beats, with NeuroKit2's definitions: on the same peaks it equals ``nk.hrv_time``.
+Peaks are found once per stream on a causally filtered signal, as the samples arrive
+(:mod:`affectstream.signal.beats`). ECG: NeuroKit2's "neurokit" detector (the one behind
+``nk.ecg_peaks``) with a trailing threshold and a look-ahead of 0.05 s. PPG: NeuroKit2's
+"elgendi" detector (``nk.ppg_findpeaks``) with a look-ahead of 0.2 s. Per-window HRV is then
+plain numpy on the cached beats, with NeuroKit2's definitions: on the same peaks it equals
+``nk.hrv_time``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ import functools
 import logging
 import math
 import statistics
-import warnings
 
 import numpy as np
 
@@ -23,6 +22,7 @@ from affectstream.errors import SignalError
 from affectstream.signal._base import Buffer, CausalFilter, Processor, butter, notch
 from affectstream.signal.beats import EcgBeatDetector
 from affectstream.signal.config import WindowConfig
+from affectstream.signal.ppg_beats import PpgBeatDetector
 from affectstream.types import FloatArray, IntArray, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -198,6 +198,9 @@ class HrvProcessor(Processor):
         self.rr = np.empty(0)
         self.rr_valid = np.empty(0, dtype=bool)
         self.beat_quality = np.empty(0)
+        # Position of the beat whose interval revealed an inserted (missed) beat, else the
+        # beat's own: a window ending at or before it leaves the beat out.
+        self.beat_found = np.empty(0, dtype=np.int64)
         self.history: list[float] = []
         self.detector: EcgBeatDetector | None = None
         if self.modality == "rr":
@@ -211,12 +214,6 @@ class HrvProcessor(Processor):
             raise SignalError(
                 f"{self.modality.upper()} stream {self.stream!r} needs a sampling rate."
             )
-        if self.modality == "ppg":
-            # Slow to import (seconds): at setup, not at the first beat or package import;
-            # ECG needs none (its detector is affectstream.signal.beats).
-            import neurokit2
-
-            self._nk = neurokit2
         sfreq = self.sfreq
         if sfreq < 50:
             raise SignalError(
@@ -232,14 +229,14 @@ class HrvProcessor(Processor):
         # One cascade, one sosfilt call per block.
         self.filters = [CausalFilter(np.vstack([s for s in stages if s is not None]), 1)]
         self.buffer = Buffer(2)  # filtered signal, raw-is-NaN flag
-        self.segment = round(config.beat_segment * sfreq)
-        self.margin = round(config.beat_margin * sfreq)
-        self.segments_done = 0
         before, after = TEMPLATE_SPAN[self.modality]
         self.template = (round(before * sfreq), round(after * sfreq))
-        self.context_seconds = config.beat_margin * 2 + 2.0
-        # ECG: beats as the samples arrive; PPG: in segments (self.segment, self.margin).
-        self.detector = EcgBeatDetector(sfreq, self.template) if self.modality == "ecg" else None
+        # Kept before a trimmed window: the previous beat of the next interval (RR_RANGE's
+        # 2 s) and the beats a detector still holds back, with room to spare.
+        self.context_seconds = 5.0
+        # Beats as the samples arrive (affectstream.signal.beats).
+        kind = EcgBeatDetector if self.modality == "ecg" else PpgBeatDetector
+        self.detector = kind(sfreq, self.template)
 
     # -- input --------------------------------------------------------------------------
     def check_units(self, block: SampleBlock) -> None:
@@ -270,74 +267,13 @@ class HrvProcessor(Processor):
         if self.detector is not None:
             # The filter gives NaN where the raw sample is missing: a gap ends a run.
             self._add_beats(self.detector.feed(x[:, 0]))
-            return
-        while (self.segments_done + 1) * self.segment + self.margin <= self.n:
-            self._detect(self.segments_done)
-            self.segments_done += 1
 
     def drain(self) -> None:
         if self.detector is not None:
             self._add_beats(self.detector.close())
-        elif self.modality != "rr":
-            while self.segments_done * self.segment < self.n:
-                self._detect(self.segments_done)
-                self.segments_done += 1
 
     def resume_position(self) -> int:
-        if self.modality == "rr" or self.detector is not None:
-            return self.n
-        return max(self.n, self.segments_done * self.segment)
-
-    def _find_peaks(self, x: FloatArray) -> np.ndarray:
-        sfreq = self.rate
-        nk = self._nk
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            try:
-                if self.modality == "ecg":
-                    info = nk.ecg_findpeaks(x, sampling_rate=sfreq, method="neurokit")
-                    return np.asarray(info["ECG_R_Peaks"], dtype=np.int64)
-                info = nk.ppg_findpeaks(x, sampling_rate=sfreq, method="elgendi")
-                return np.asarray(info["PPG_Peaks"], dtype=np.int64)
-            except (IndexError, ValueError):  # NeuroKit2 fails on segments without beats
-                logger.debug("no beats found in a segment of %s", self.stream, exc_info=True)
-                return np.empty(0, dtype=np.int64)
-
-    def _detect(self, j: int) -> None:
-        """Detect the beats of segment ``j`` (positions [j*L, (j+1)*L)) with context."""
-        sfreq = self.rate
-        seg_start, seg_stop = j * self.segment, (j + 1) * self.segment
-        lo, hi = max(0, seg_start - self.margin), min(self.n, seg_stop + self.margin)
-        chunk = self.buffer.get(lo, hi)
-        x, missing = chunk[:, 0], chunk[:, 1] > 0
-        missing |= np.isnan(x)
-        present = np.flatnonzero(~missing)
-        if present.size < 2 * sfreq:
-            return
-        # Leave out missing samples at the edges: a segment next to a gap then gives the same
-        # peaks whether the gap is NaN rows or the end of the data so far (a paused stream).
-        head, tail = int(present[0]), int(present[-1]) + 1
-        lo, x, missing = lo + head, x[head:tail], missing[head:tail]
-        x = np.where(missing, 0.0, x)
-        peaks = self._find_peaks(x)
-        peaks = peaks[~missing[peaks]] if peaks.size else peaks
-        if peaks.size == 0:
-            return
-        before, after = self.template
-        whole = peaks[(peaks >= before) & (peaks + after <= x.size)]
-        quality_of: dict[int, float] = {}
-        if whole.size:
-            waves = x[whole[:, None] + np.arange(-before, after)[None, :]]
-            template = waves.mean(axis=0)
-            waves_c = waves - waves.mean(axis=1, keepdims=True)
-            temp_c = template - template.mean()
-            denom = np.sqrt(np.sum(waves_c**2, axis=1) * np.sum(temp_c**2))
-            corr = np.divide(waves_c @ temp_c, denom, out=np.zeros(len(whole)), where=denom > 0)
-            quality_of = dict(zip(whole.tolist(), np.clip(corr, 0.0, 1.0).tolist(), strict=True))
-        absolute = lo + peaks
-        keep = (absolute >= seg_start) & (absolute < seg_stop)
-        quality = [quality_of.get(rel, 0.0) for rel in peaks[keep].tolist()]
-        self._add_beats(list(zip(absolute[keep].tolist(), quality, strict=True)))
+        return self.n
 
     def _add_beats(self, beats: list[tuple[int, float]]) -> None:
         """Append detected beats (position, quality) with their RR intervals and flags."""
@@ -358,6 +294,8 @@ class HrvProcessor(Processor):
         new, quality = new[accepted], quality[accepted]
         if new.size == 0:
             return
+        inserted = self.detector.inserted if self.detector is not None else {}
+        found = np.array([inserted.pop(p, p) for p in new.tolist()], dtype=np.int64)
         chain = np.concatenate((self.beat_pos[-1:], new))  # the previous beat, if any
         rr = np.diff(chain) / sfreq * 1000.0
         prev = chain[:-1]
@@ -375,6 +313,7 @@ class HrvProcessor(Processor):
         self.rr = np.concatenate((self.rr, rr))
         self.rr_valid = np.concatenate((self.rr_valid, valid))
         self.beat_quality = np.concatenate((self.beat_quality, quality))
+        self.beat_found = np.concatenate((self.beat_found, found))
 
     # -- output -------------------------------------------------------------------------
     def ready_until(self) -> float:
@@ -383,9 +322,8 @@ class HrvProcessor(Processor):
         if self.modality == "rr":
             return self.last_t
         sfreq = self.rate
-        if self.detector is not None:
-            return self.t_first + self.detector.final / sfreq
-        return self.t_first + self.segments_done * self.segment / sfreq
+        assert self.detector is not None
+        return self.t_first + self.detector.final / sfreq
 
     def columns(self) -> list[str]:
         return list(HRV_FEATURES)
@@ -399,6 +337,11 @@ class HrvProcessor(Processor):
             start, stop = self.window_positions(t_end)
             lo = np.searchsorted(self.beat_pos, start, side="left")
             hi = np.searchsorted(self.beat_pos, stop, side="left")
+            # A missed beat inserted late counts only for windows that reach the beat which
+            # revealed it (the last in the window otherwise), so rows emitted before the
+            # correction equal batch rows.
+            while hi > lo and self.beat_found[hi - 1] >= stop:
+                hi -= 1
         return slice(int(lo), int(hi))
 
     def window(self, t_end: float) -> tuple[dict[str, float], float, str]:
@@ -435,6 +378,7 @@ class HrvProcessor(Processor):
             self.rr = self.rr[first:]
             self.rr_valid = self.rr_valid[first:]
             self.beat_quality = self.beat_quality[first:]
+            self.beat_found = self.beat_found[first:] if self.beat_found.size else self.beat_found
         if self.modality != "rr":
             self.buffer.trim(self.position(keep_from))
 
@@ -447,7 +391,7 @@ def detect_beats(block: SampleBlock, config: WindowConfig | None = None) -> IntA
     block : SampleBlock
         An ``ecg`` or ``ppg`` recording.
     config : WindowConfig, optional
-        Detection settings (``beat_segment``, ``beat_margin``, ``line_freq``).
+        Detection settings (``line_freq``).
 
     Returns
     -------

@@ -25,6 +25,7 @@ from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor, detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
 from affectstream.waveforms import ECG_BEAT_SPAN, ecg_beat
+from tests.signal.helpers import agreement
 
 T0 = 1_700_000_000.0
 
@@ -62,19 +63,6 @@ def test_an_off_centre_boxcar_averages_its_window_with_the_first_sample_repeated
     np.testing.assert_allclose(np.concatenate(parts), expected, rtol=0, atol=1e-12)
 
 
-def _agreement(
-    found: np.ndarray, reference: np.ndarray, sfreq: float
-) -> tuple[float, float, float]:
-    """Sensitivity, PPV (within 50 ms) and the median |time difference| of matched beats (s)."""
-    distance = np.abs(found[:, None] - reference[None, :]) / sfreq
-    matched = distance.min(axis=1)
-    return (
-        float(np.mean(distance.min(axis=0) < 0.05)),
-        float(np.mean(matched < 0.05)),
-        float(np.median(matched[matched < 0.05])),
-    )
-
-
 @pytest.mark.parametrize("sfreq", [130.0, 250.0, 1000.0])
 def test_streaming_detector_agrees_with_neurokit_on_the_same_cleaned_signal(sfreq: float) -> None:
     # A documented departure: the threshold average trails instead of being centred, so the
@@ -88,7 +76,7 @@ def test_streaming_detector_agrees_with_neurokit_on_the_same_cleaned_signal(sfre
     whole = _feed(EcgBeatDetector(sfreq, template), x, [x.size])
     cut = _feed(EcgBeatDetector(sfreq, template), x, [1, 7, 33, 130])
     assert whole == cut
-    sensitivity, ppv, median_dt = _agreement(np.asarray(whole), theirs, sfreq)
+    sensitivity, ppv, median_dt = agreement(np.asarray(whole), theirs, sfreq, 0.05)
     assert sensitivity >= 0.99
     assert ppv >= 0.99
     assert median_dt <= 1.0 / sfreq  # the same R peak, not a neighbouring sample
@@ -262,7 +250,7 @@ def test_real_ecg_beats_agree_with_neurokit_offline(
     reference = np.asarray(info["ECG_R_Peaks"]) / sfreq
     block = SampleBlock.regular("nk/ecg", "ecg", ("ECG",), signal, sfreq, T0)
     found = detect_beats(block) / sfreq
-    sensitivity, ppv, median_dt = _agreement(found * sfreq, reference * sfreq, sfreq)
+    sensitivity, ppv, median_dt = agreement(found * sfreq, reference * sfreq, sfreq, 0.05)
     assert sensitivity >= 0.99
     assert ppv >= 0.99
     assert median_dt <= 1.0 / sfreq
