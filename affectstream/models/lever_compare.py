@@ -162,10 +162,12 @@ def paired_worst_difference(
         diffs.append(worst(counts["a"], w) - worst(counts["b"], w))
     d = np.asarray(diffs)
     d = d[np.isfinite(d)]
+    if not d.size:  # every resample missed a class somewhere: no interval
+        d = np.array([np.nan])
     return {
         "difference": worst(counts["a"], ones) - worst(counts["b"], ones),
         "ci95": [float(np.quantile(d, 0.025)), float(np.quantile(d, 0.975))],
-        "share_above_zero": float((d > 0).mean()),
+        "share_above_zero": float((d > 0).mean()) if np.isfinite(d).all() else float("nan"),
     }
 
 

@@ -263,8 +263,10 @@ def release_retained() -> float:
         trim.argtypes = [ctypes.c_size_t]
         trim(0)
     arrow = sys.modules.get("pyarrow")  # never import it just for this
-    if arrow is not None:
-        arrow.default_memory_pool().release_unused()
+    # getattr: another thread may be importing pyarrow right now (a half-made module).
+    pool = getattr(arrow, "default_memory_pool", None)
+    if pool is not None:
+        pool().release_unused()
     return float(before - rss_bytes())
 
 
@@ -316,7 +318,12 @@ class MemoryKeeper:
         if not self.due():
             return False
         now = time.monotonic()
-        freed = release_retained()
+        try:
+            freed = release_retained()
+        except (OSError, RuntimeError, ValueError, MemoryError) as exc:
+            # Best effort: a failed release must never stop the session's features.
+            logger.warning("memory: could not give back retained memory (%s)", exc)
+            freed = 0.0
         self._last = time.monotonic()
         self.releases += 1
         self.released_bytes += freed

@@ -30,7 +30,7 @@ from affectstream.signal import StreamingExtractor
 from affectstream.signal.columns import feature_columns
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import SeriesBatch, seconds_to_ns
-from affectstream.types import SampleBlock
+from affectstream.types import FloatArray, SampleBlock
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,9 @@ class FeatureWorker:
             else StreamingExtractor(config.window)
         )
         self.feature_streams: dict[str, str] = {}  # family -> stream
-        # stream -> all its samples, when the source holds the recording (replay)
-        self._recording: dict[str, SampleBlock] = {}
+        # stream -> its sample times and device indices, when the source holds the whole
+        # recording (replay); not the samples, which the session need not keep
+        self._recording: dict[str, tuple[FloatArray, np.ndarray[Any, Any]]] = {}
         self._starts: dict[str, float] = {}  # said to the extractor at the next compute
         self._queue: deque[tuple[SampleBlock, float]] = deque()
         self._queued_samples = 0
@@ -116,18 +117,20 @@ class FeatureWorker:
             if first_blocks is not None and stream in first_blocks:
                 self.extractor.register(first_blocks[stream])
                 if whole and len(first_blocks[stream]):
-                    self._recording[stream] = first_blocks[stream]
+                    block = first_blocks[stream]
+                    self._recording[stream] = (block.t, block.index)
                     self._starts[stream] = float(first_blocks[stream].t[0])
 
     def _expect_next(self, stream: str, last: float) -> list[dict[str, object]]:
         """Tell the extractor where ``stream``'s next sample after ``last`` is, if known."""
-        block = self._recording.get(stream)
-        if block is None:
+        recording = self._recording.get(stream)
+        if recording is None:
             return []
-        i = int(np.searchsorted(block.t, last, side="right"))
-        if i == len(block):
+        t, index = recording
+        i = int(np.searchsorted(t, last, side="right"))
+        if i == len(t):
             return self.extractor.expect(stream, math.inf)
-        return self.extractor.expect(stream, float(block.t[i]), int(block.index[i]))
+        return self.extractor.expect(stream, float(t[i]), int(index[i]))
 
     def _feeds_features(self, block: SampleBlock) -> bool:
         family = FAMILY.get(block.modality)

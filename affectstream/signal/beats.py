@@ -113,9 +113,10 @@ TEMPLATE_BEATS = 8
 #: times the median beat strength, within SEARCH_CENTRE of the interval's middle (as a
 #: fraction of the interval); found, it is inserted and flagged (:attr:`EcgBeatDetector.inserted`).
 SEARCH_RR, SEARCH_WEIGHT, SEARCH_CENTRE, RR_BEATS = 1.6, 0.15, 0.2, 8
-#: Seconds of signal kept behind the newest beat for the search (RR intervals above 2 s are
-#: implausible, see ``affectstream.signal.hrv.RR_RANGE``).
-SEARCH_SPAN = 2.5
+#: Seconds of signal kept behind the newest beat for the search: an interval is searched only
+#: within it (so that every cut of the input searches the same ones), and it holds one missed
+#: beat between two at the longest plausible RR (2 s, ``affectstream.signal.hrv.RR_RANGE``).
+SEARCH_SPAN = 4.5
 
 
 class Boxcar:
@@ -443,7 +444,7 @@ class EcgBeatDetector:
                 self._beg = None
                 if peak is not None:
                     self._pending.append(peak)
-                    self._missed(peak)
+                    self._missed(peak, at)
         open_from = self._beg + 1 if self._beg is not None else self._q_pos
         self.final = min(self._q_pos, open_from)
         keep = min(open_from, self._q_pos) - self._history - sum(self.template)
@@ -469,6 +470,9 @@ class EcgBeatDetector:
             # ... but a beat found with no comparable beats before it was a P wave if this
             # complex is as much stronger as the weak-complex rule asks: this is the beat.
             self._pending.remove(self.last_peak)
+            for missed, revealed_by in self.inserted.items():
+                if revealed_by == self.last_peak:
+                    self.inserted[missed] = peak
             recent[-1], self.last_peak, self._tentative = strength, peak, peak
             return peak
         # The trailing threshold is lower at a QRS's onset than NeuroKit2's centred one, so a
@@ -493,13 +497,15 @@ class EcgBeatDetector:
         self.last_peak = peak
         return peak
 
-    def _missed(self, peak: int) -> None:
+    def _missed(self, peak: int, at: int) -> None:
         """Search the interval before a new beat for a missed one if it is too long.
 
-        A beat just found at ``peak`` closes the interval from the previous one; if that is
-        over SEARCH_RR times the recent median, the strongest complex near the middle of it
-        (``smoothgrad`` at least SEARCH_WEIGHT times the median beat strength, under the
-        regular threshold) is taken as the missed beat and put before ``peak``.
+        A beat just found at ``peak`` (its QRS ending at ``at``) closes the interval from the
+        previous one; if that is over SEARCH_RR times the recent median, the strongest
+        complex near the middle of it (``smoothgrad`` at least SEARCH_WEIGHT times the median
+        beat strength, under the regular threshold) is taken as the missed beat and put
+        before ``peak``. Only an interval within the history every cut of the input keeps
+        (from ``at + 1 - _history``) is searched, so batch and streaming search the same ones.
         """
         previous = self._previous
         if previous is not None and peak - previous <= self.min_delay:
@@ -518,12 +524,17 @@ class EcgBeatDetector:
         if not self.search_back or len(recent) < 3 or not self.strengths:
             return
         median = statistics.median(recent)
-        if interval <= SEARCH_RR * median or previous - self.template[0] < self.x.start:
+        # ``at`` is at most one before this call's first position, and the last call trimmed
+        # to before that position minus the history: kept whatever the cuts of the input.
+        kept = at + 1 - self._history
+        if interval <= SEARCH_RR * median or previous - self.template[0] < kept - sum(
+            self.template
+        ):
             return
         middle, reach = (previous + peak) / 2.0, SEARCH_CENTRE * interval
         lo = max(previous + self.min_delay + 1, int(np.ceil(middle - reach)))
         hi = min(peak - self.min_delay, int(np.floor(middle + reach)) + 1)
-        if hi <= lo or lo - 1 < self.grad.start:
+        if hi <= lo or lo < kept:
             return
         grad = self.grad.view(lo, hi)[:, 0]
         top = int(np.argmax(grad))
@@ -537,7 +548,10 @@ class EcgBeatDetector:
         if found is None:
             return
         missed = lo + start + found
+        if missed in self._pending:
+            return
         self.inserted[missed] = peak
+        self._prior = missed  # should ``peak`` be replaced, its interval starts here
         self._pending.insert(len(self._pending) - 1, missed)
         self.intervals.pop()
         self.intervals.extend((missed - previous, peak - missed))

@@ -9,7 +9,11 @@ import pandas as pd
 import pytest
 
 from affectstream.signal import WindowConfig, extract_features
-from affectstream.signal.beats import SEARCH_WEIGHT, STRENGTH_WEIGHT, EcgBeatDetector
+from affectstream.signal.beats import (
+    SEARCH_WEIGHT,
+    STRENGTH_WEIGHT,
+    EcgBeatDetector,
+)
 from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor
 from affectstream.signal.synthetic import synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock
@@ -106,3 +110,28 @@ def test_rows_with_late_inserted_beats_are_the_same_batch_or_streamed() -> None:
         after = processor.window_beats(T0 + (later + 1) / sfreq)
         assert before.stop == i and after.stop == i + 2
         assert beat < later
+
+
+@pytest.mark.parametrize("rr", [1.0, 1.5, 1.8])
+def test_the_search_is_the_same_however_the_input_is_cut_at_slow_heart_rates(rr: float) -> None:
+    """An interval of two slow beats (up to 2 x the longest plausible RR) is searched alike in
+    one block and in 16-sample blocks: what the search needs is kept whatever the cuts."""
+    sfreq, n_beats, weak = 250.0, 30, 15
+    t = np.arange(int((n_beats + 2) * rr * sfreq)) / sfreq
+    x = np.random.default_rng(0).normal(0.0, 0.005, t.size)
+    centres = 1.0 + rr * np.arange(n_beats)
+    for k, c in enumerate(centres):  # narrow R waves; one at 0.2 of the others' height
+        x += (0.2 if k == weak else 1.0) * np.exp(-0.5 * ((t - c) / 0.012) ** 2)
+    batch, batch_inserted = _detect(x, sfreq, [x.size])
+    streamed, streamed_inserted = _detect(x, sfreq, [16])
+    assert streamed.tolist() == batch.tolist()
+    assert streamed_inserted == batch_inserted
+    # The weak beat is the one inserted, and each beat comes out once.
+    truth = np.rint(centres * sfreq).astype(np.int64)
+    assert _found(np.asarray(sorted(batch_inserted)), truth[[weak]], sfreq).all()
+    assert len(set(batch.tolist())) == batch.size
+    assert _found(batch, truth, sfreq).all()
+    if rr <= 1.5:
+        # No other beat. At 1.8 s the 3.6-s silence around the weak beat outlasts MAX_SILENCE
+        # long enough for a noise complex to get in by the silence rule (an amplitude drop).
+        assert batch.size == n_beats
