@@ -52,6 +52,11 @@ and left out of the HRV.
 Missing samples (NaN) end a run: the run is finished as at the end of a recording and a new one
 starts with the next finite sample, so a gap gives the same beats whether it is NaN rows or the
 end of the data so far.
+
+Size: over 600 lines, one job. The steps above share one state machine advanced sample by
+sample (the running sums, the open complex, the pending and tentative beats, the search's
+history, what a cut of the input may trim); split across modules, each would reach into the
+others' state. The PPG detector (:mod:`affectstream.signal.ppg_beats`) reuses it.
 """
 
 from __future__ import annotations
