@@ -211,11 +211,8 @@ def grouped_predictions(
 
     Parameters
     ----------
-    frame : pandas.DataFrame
-        Feature table.
-    lever : Lever
-    features : sequence of str
-        Model columns.
+    frame, lever, features
+        As for :func:`prepare` (``features``: the model columns).
     target : str
         Label column.
     n_splits : int

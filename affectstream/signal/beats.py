@@ -106,10 +106,8 @@ class EcgBeatDetector(BeatDetector):
 
     Parameters
     ----------
-    sfreq : float
-        Sampling rate in Hz.
-    template : tuple of int
-        Samples before and after a peak compared with the recent beats' mean waveform.
+    sfreq, template
+        As for :class:`~affectstream.signal.beat_stream.BeatDetector`.
     avg_ahead : float, optional
         Seconds after a sample inside its threshold average: 0 trailing (the default),
         ``AVG_WINDOW / 2`` NeuroKit2's centred average (for comparisons).

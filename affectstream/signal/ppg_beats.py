@@ -45,10 +45,8 @@ class PpgBeatDetector(BeatDetector):
 
     Parameters
     ----------
-    sfreq : float
-        Sampling rate in Hz.
-    template : tuple of int
-        Samples before and after a peak compared with the recent beats' mean waveform.
+    sfreq, template
+        As for :class:`~affectstream.signal.beat_stream.BeatDetector`.
     beat_ahead : float, optional
         Seconds after a sample inside its beat average: :data:`BEAT_AHEAD` by default,
         ``BEAT_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
