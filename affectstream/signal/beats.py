@@ -144,6 +144,7 @@ class EcgBeatDetector(BeatDetector):
         self.strength_weight = strength_weight
         self.max_silence = int(np.rint(MAX_SILENCE * sfreq))
         self._tentative: int | None = None  # a pending beat a stronger complex may replace
+        # Last: the base starts the first run, and _reset_run needs the settings above.
         super().__init__(sfreq, template, MIN_DELAY)
 
     @property

@@ -65,6 +65,7 @@ class PpgBeatDetector(BeatDetector):
         self.beat_size = max(int(np.rint(BEAT_WINDOW * sfreq)), 1)
         self.beat_ahead = int(np.rint(beat_ahead * sfreq))
         self.offset_size = max(int(np.rint(offset_window * sfreq)), 1)
+        # Last: the base starts the first run, and _reset_run needs the sizes above.
         super().__init__(sfreq, template, PPG_MIN_DELAY)
 
     @property
