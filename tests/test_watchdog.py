@@ -3,6 +3,7 @@ only such a process (a slow one that keeps working or talking runs to its end)."
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
 import pytest
@@ -35,3 +36,26 @@ def test_input_reaches_stdin_and_the_backstop_holds() -> None:
     spin = "while True: pass"
     with pytest.raises(AssertionError, match="did not end within 2 s"):
         run_watched([sys.executable, "-c", spin], quiet_s=60.0, limit_s=2.0)
+
+
+def test_on_line_answers_a_prompt_and_its_errors_fail_the_run() -> None:
+    ask = "import sys\nprint('name?', file=sys.stderr, flush=True)\nprint(input().upper())"
+    seen: list[tuple[str, str]] = []
+
+    def answer(stream: str, line: str, process: subprocess.Popen[str]) -> None:
+        seen.append((stream, line))
+        if line.startswith("name?"):
+            assert process.stdin is not None
+            process.stdin.write("ada\n")
+            process.stdin.flush()
+
+    done = run_watched([sys.executable, "-c", ask], on_line=answer, quiet_s=30.0)
+    assert done.returncode == 0 and done.stdout == "ADA\n"
+    assert seen == [("stderr", "name?\n"), ("stdout", "ADA\n")]
+
+    def broken(stream: str, line: str, process: subprocess.Popen[str]) -> None:
+        raise ValueError("no answer")
+
+    # The prompt is never answered: the run fails with the callback's error, not a hang.
+    with pytest.raises(AssertionError, match="on_line raised ValueError"):
+        run_watched([sys.executable, "-c", ask], on_line=broken, quiet_s=30.0)

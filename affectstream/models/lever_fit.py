@@ -50,8 +50,20 @@ Scores = tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]
 
 
 @dataclass(frozen=True, slots=True)
-class _Setup:
-    """What every lever fits with: model columns, label, normalisation, LightGBM overrides."""
+class LeverSetup:
+    """What a lever's model is fitted with (every kind gets the same four).
+
+    Parameters
+    ----------
+    features : sequence of str
+        Model columns.
+    target : str
+        Label column.
+    normalization : str
+        Per-participant normalisation of the ``AffectClassifier`` kinds.
+    params : dict
+        LightGBM overrides.
+    """
 
     features: Sequence[str]
     target: str
@@ -59,7 +71,7 @@ class _Setup:
     params: dict[str, Any]
 
 
-def _affect(kind: str, train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
+def _affect(kind: str, train: pd.DataFrame, test: pd.DataFrame, setup: LeverSetup) -> Scores:
     model = AffectClassifier(
         kind,
         setup.target,
@@ -71,7 +83,7 @@ def _affect(kind: str, train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -
     return model.predict_proba(test)[:, 1], np.full(len(test), model.threshold_)
 
 
-def _logistic(train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
+def _logistic(train: pd.DataFrame, test: pd.DataFrame, setup: LeverSetup) -> Scores:
     """Logistic regression on the given columns (already referenced per participant)."""
     features, target = setup.features, setup.target
     rows = scored_mask(train, target)
@@ -92,7 +104,7 @@ def _logit(p: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
     return out
 
 
-def _platt(train: pd.DataFrame, test: pd.DataFrame, setup: _Setup) -> Scores:
+def _platt(train: pd.DataFrame, test: pd.DataFrame, setup: LeverSetup) -> Scores:
     """LightGBM, its scores mapped by a Platt curve fitted on out-of-fold training scores."""
     target = setup.target
     subjects = train["subject"].astype(str).to_numpy()
@@ -131,16 +143,7 @@ def _baseline(kind: str, train: pd.DataFrame, test: pd.DataFrame, target: str) -
     return p[len(train) :], t[len(train) :]
 
 
-def fit_predict(
-    kind: str,
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    *,
-    features: Sequence[str],
-    target: str,
-    normalization: str,
-    params: dict[str, Any],
-) -> Scores:
+def fit_predict(kind: str, train: pd.DataFrame, test: pd.DataFrame, setup: LeverSetup) -> Scores:
     """Fit ``kind`` on ``train``; probability and threshold for every row of ``test``.
 
     Parameters
@@ -149,20 +152,13 @@ def fit_predict(
         One of :data:`LEVER_KINDS`.
     train, test : pandas.DataFrame
         Feature tables (participants disjoint).
-    features : sequence of str
-        Model columns.
-    target : str
-        Label column.
-    normalization : str
-        Per-participant normalisation of the ``AffectClassifier`` kinds.
-    params : dict
-        LightGBM overrides.
+    setup : LeverSetup
+        Model columns, label, normalisation and LightGBM overrides.
 
     Returns
     -------
     p, threshold : ndarray
     """
-    setup = _Setup(features, target, normalization, params)
     if kind in ("lightgbm", "svm"):
         return _affect(kind, train, test, setup)
     if kind == "logistic":
@@ -170,7 +166,7 @@ def fit_predict(
     if kind == "lightgbm-platt":
         return _platt(train, test, setup)
     if kind in ("one_feature", "protocol_clock"):
-        return _baseline(kind, train, test, target)
+        return _baseline(kind, train, test, setup.target)
     if kind in ("lightgbm+logistic", "lightgbm+svm"):
         first = _affect("lightgbm", train, test, setup)
         if kind == "lightgbm+svm":

@@ -38,9 +38,12 @@ from affectstream.models.feature_sets import (
     monotone_constraints,
 )
 from affectstream.models.feature_sets import RISING_WITH_STRESS as RISING_WITH_STRESS
-from affectstream.models.lever_fit import fit_predict
+from affectstream.models.lever_fit import LeverSetup, fit_predict
 
 logger = logging.getLogger(__name__)
+
+#: Reference period (s) at the start of each session in the lever tables.
+BASELINE_SECONDS = 240.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,6 +86,10 @@ class Lever:
             params["monotone_constraints"] = monotone_constraints(features)
             params["monotone_constraints_method"] = "advanced"
         return params
+
+    def setup(self, features: Sequence[str], target: str) -> LeverSetup:
+        """What :func:`~affectstream.models.lever_fit.fit_predict` fits for ``features``."""
+        return LeverSetup(features, target, self.normalization, self.lightgbm_params(features))
 
 
 #: The levers measured for docs/models.md (each one idea; combinations where they help).
@@ -166,42 +173,66 @@ def prepare(frame: pd.DataFrame, lever: Lever, features: Sequence[str]) -> pd.Da
     return out
 
 
-def _fit_predict(
-    train: pd.DataFrame, test: pd.DataFrame, lever: Lever, features: Sequence[str], target: str
-) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    return fit_predict(
-        lever.kind,
-        train,
-        test,
-        features=features,
-        target=target,
-        normalization=lever.normalization,
-        params=lever.lightgbm_params(features),
-    )
-
-
-def _live(
+def live_rows(
     frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any], target: str
-) -> Any:
+) -> tuple[np.ndarray[Any, Any], ...]:
+    """The windows scored as live that have a prediction: label, p, threshold, participant.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        Feature table (``<target>_end`` and ``subject`` columns).
+    p, t : ndarray
+        Probability and threshold per row of ``frame``.
+    target : str
+        Label column.
+
+    Returns
+    -------
+    y, p, t, subject : ndarray
+    """
     sel = live_mask(frame, target) & np.isfinite(p)
     y = frame[target + "_end"].to_numpy(dtype=np.float64)[sel].astype(int)
-    res = summary(y, p[sel], t[sel], frame["subject"].astype(str).to_numpy()[sel])
+    return y, p[sel], t[sel], np.asarray(frame["subject"].astype(str).to_numpy()[sel], dtype=str)
+
+
+def live_scores(
+    frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any], target: str
+) -> dict[str, Any]:
+    """Balanced accuracy, AUROC and worst participant of :func:`live_rows`."""
+    res = summary(*live_rows(frame, p, t, target))
     return {k: res[k] for k in ("balanced_accuracy", "auroc", "min_subject_balanced_accuracy")}
 
 
-def _grouped(
+def grouped_predictions(
     frame: pd.DataFrame, lever: Lever, features: Sequence[str], target: str, n_splits: int
 ) -> tuple[np.ndarray[Any, Any], np.ndarray[Any, Any]]:
-    """Out-of-fold probabilities with participants held out (``n_splits`` 0 = LOSO)."""
+    """Out-of-fold probabilities and thresholds with participants held out.
+
+    Parameters
+    ----------
+    frame, lever, features
+        As for :func:`prepare` (``features``: the model columns).
+    target : str
+        Label column.
+    n_splits : int
+        ``GroupKFold`` participant folds; 0 = leave one participant out.
+
+    Returns
+    -------
+    p, threshold : ndarray
+        NaN on rows of participants without a label.
+    """
     subjects = frame["subject"].astype(str).to_numpy()
     labelled = np.isfinite(frame[target].to_numpy(dtype=np.float64))
     units = np.asarray(sorted(pd.unique(subjects[labelled])))
     k = units.size if n_splits <= 0 else min(n_splits, units.size)
     p, t = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    setup = lever.setup(features, target)
     for tr, te in GroupKFold(n_splits=k).split(units, groups=units):
         test = np.isin(subjects, units[te])
-        p[test], t[test] = _fit_predict(
-            frame[np.isin(subjects, units[tr])], frame[test], lever, features, target
+        p[test], t[test] = fit_predict(
+            lever.kind, frame[np.isin(subjects, units[tr])], frame[test], setup
         )
     return p, t
 
@@ -243,17 +274,17 @@ def lever_scores(
     (a, fa), (b, fb) = tables.items()
     out: dict[str, Any] = {"lever": dataclasses.asdict(lever)}
     for name, frame in tables.items():
-        p, t = _grouped(frame, lever, cols, target, within_splits)
-        out[f"{name} LOSO"] = _live(frame, p, t, target)
+        p, t = grouped_predictions(frame, lever, cols, target, within_splits)
+        out[f"{name} LOSO"] = live_scores(frame, p, t, target)
     for (n1, f1), (n2, f2) in (((a, fa), (b, fb)), ((b, fb), (a, fa))):
-        p, thr = _fit_predict(f1, f2, lever, cols, target)
-        out[f"{n1} -> {n2}"] = _live(f2, p, thr, target)
+        p, thr = fit_predict(lever.kind, f1, f2, lever.setup(cols, target))
+        out[f"{n1} -> {n2}"] = live_scores(f2, p, thr, target)
     pooled = pool_frames(tables)
-    p, t = _grouped(pooled, lever, cols, target, pooled_splits)
+    p, t = grouped_predictions(pooled, lever, cols, target, pooled_splits)
     for name in tables:
         sel = pooled["subject"].str.startswith(name + ":").to_numpy()
         part = pooled[sel].reset_index(drop=True)
-        out[f"both -> {name}"] = _live(part, p[sel], t[sel], target)
+        out[f"both -> {name}"] = live_scores(part, p[sel], t[sel], target)
     across = [k for k in out if "->" in k]
     out["worst_across"] = min(out[k]["balanced_accuracy"] for k in across)
     return out
@@ -298,7 +329,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(message)s")
     frames, features, _ = shared_frames(
         {"stress-predict": args.data_a, "noneeg": args.data_b},
-        baseline_seconds=240.0,
+        baseline_seconds=BASELINE_SECONDS,
         cache_dir=Path(args.cache_dir),
     )
     results = []

@@ -1,9 +1,10 @@
 """Levers chosen by nested selection across two protocols, scored as live.
 
-Each :class:`Variant` is one recipe (window length, per-participant input, feature set,
-model kind, training filter, Non-EEG training contrast). The selection metric is the worst
-of three as-live balanced accuracies: within Stress-Predict (held-out participants),
-Stress-Predict → Non-EEG and Non-EEG → Stress-Predict.
+Each :class:`~affectstream.models.lever_variants.Variant` is one recipe (window length,
+per-participant input, feature set, model kind, training filter, Non-EEG training
+contrast; the pool is :data:`~affectstream.models.lever_variants.VARIANTS`). The selection
+metric is the worst of three as-live balanced accuracies: within Stress-Predict (held-out
+participants), Stress-Predict → Non-EEG and Non-EEG → Stress-Predict.
 
 **Nesting.** Both protocols' participants are split into :data:`OUTER_SPLITS` folds (each
 fold holds out about a quarter of each protocol). Inside an outer fold only the remaining
@@ -38,13 +39,7 @@ import pandas as pd
 from sklearn.metrics import balanced_accuracy_score
 from sklearn.model_selection import GroupKFold
 
-from affectstream.models.baselines import live_mask, own_baseline_feature
 from affectstream.models.crossprotocol import COMMON_RATE
-from affectstream.models.feature_sets import (
-    EDA_HR_FEATURES,
-    EDA_HR_PHASIC_FEATURES,
-    RISING_WITH_STRESS,
-)
 from affectstream.models.lever_compare import (
     SETTINGS,
     markdown,
@@ -58,7 +53,14 @@ from affectstream.models.lever_transforms import (
     noneeg_phase_at_end,
     noneeg_training_labels,
     settled_training,
-    stacked,
+)
+from affectstream.models.lever_variants import CANDIDATES, PHASIC, VARIANTS, Variant, prepare
+from affectstream.models.levers import (
+    BASELINE_SECONDS,
+    Lever,
+    grouped_predictions,
+    live_rows,
+    live_scores,
 )
 from affectstream.models.scoring import scored_subjects
 
@@ -68,159 +70,8 @@ logger = logging.getLogger(__name__)
 OUTER_SPLITS = 4
 #: Inner folds of the within-Stress-Predict score used for selection.
 INNER_SPLITS = 3
-#: Reference period (s) of the shared tables, as in :mod:`.levers`.
-BASELINE_SECONDS = 240.0
 TARGET = "arousal"
 SP, NE = "stress-predict", "noneeg"
-
-
-@dataclasses.dataclass(frozen=True)
-class Variant:
-    """One recipe.
-
-    Parameters
-    ----------
-    name : str
-        Table label.
-    features : tuple of str
-        Feature columns (shared-modality names).
-    window : float
-        Window length (s); 5-s step.
-    inputs : str
-        ``baseline_z`` (the bundle normaliser inside the model), ``own-z`` (z against the own
-        rest), ``trailing`` (robust z against the own last ``trailing_seconds``), ``rank``
-        (causal percentile), ``own+trailing`` or ``own+rank`` (own-z columns plus the other).
-    trailing_seconds : float
-        Span of the trailing reference.
-    kind : str
-        :data:`~affectstream.models.lever_fit.LEVER_KINDS` entry.
-    monotone : bool
-        LightGBM +1 constraints on :data:`RISING_WITH_STRESS` (and their transforms).
-    settle : float
-        Training windows must start this long after a label change (0 = all).
-    noneeg_labels : str
-        Non-EEG training contrast (:data:`~affectstream.models.lever_transforms.NONEEG_LABELS`).
-    eda_rate : float or None
-        EDA/temperature brought to this rate before features (the shared tables' 4 Hz);
-        ``None`` keeps each device's own (Non-EEG 8 Hz).
-    """
-
-    name: str
-    features: tuple[str, ...] = EDA_HR_PHASIC_FEATURES
-    window: float = 60.0
-    inputs: str = "baseline_z"
-    trailing_seconds: float = 600.0
-    kind: str = "lightgbm"
-    monotone: bool = True
-    settle: float = 0.0
-    noneeg_labels: str = "cognitive+emotional"
-    eda_rate: float | None = COMMON_RATE
-
-    @property
-    def key(self) -> str:
-        """File-name-safe identifier."""
-        return "".join(ch if ch.isalnum() else "-" for ch in self.name)
-
-
-PHASIC = EDA_HR_PHASIC_FEATURES
-#: The pool nested selection chooses from (the first is the shipped recipe).
-VARIANTS = (
-    Variant("shipped: eda-hr-phasic, baseline_z, monotone"),
-    Variant("eda-hr-phasic, own-z, logistic", inputs="own-z", kind="logistic", monotone=False),
-    Variant("trailing-z 300 s", inputs="trailing", trailing_seconds=300.0),
-    Variant("trailing-z 600 s", inputs="trailing", trailing_seconds=600.0),
-    Variant("own-z + trailing-z 600 s", inputs="own+trailing"),
-    Variant("causal rank", inputs="rank"),
-    Variant("causal rank, logistic", inputs="rank", kind="logistic", monotone=False),
-    Variant("window 30 s", window=30.0),
-    Variant("window 120 s", window=120.0),
-    Variant("settled training 60 s", settle=60.0),
-    Variant("settled training 120 s", settle=120.0),
-    Variant("Non-EEG trained on cognitive only", noneeg_labels="cognitive"),
-    Variant("Non-EEG without post-physical relax", noneeg_labels="no-post-physical"),
-    Variant("svm, baseline_z", kind="svm", monotone=False),
-    Variant("lightgbm+svm, baseline_z", kind="lightgbm+svm"),
-    Variant(
-        "eda-hr, own-z, logistic (2 features)",
-        EDA_HR_FEATURES,
-        inputs="own-z",
-        kind="logistic",
-        monotone=False,
-    ),
-    # Round 4b: combinations of what the first pass showed (rank inputs help within
-    # Stress-Predict and Non-EEG -> SP; settled training and the Non-EEG contrast a little).
-    Variant("own-z + causal rank", inputs="own+rank"),
-    Variant("own-z + causal rank, logistic", inputs="own+rank", kind="logistic", monotone=False),
-    Variant(
-        "settled 60 s + Non-EEG without post-physical relax",
-        settle=60.0,
-        noneeg_labels="no-post-physical",
-    ),
-    Variant(
-        "causal rank, settled 60 s, Non-EEG without post-physical relax",
-        inputs="rank",
-        settle=60.0,
-        noneeg_labels="no-post-physical",
-    ),
-    Variant(
-        "own-z + causal rank, settled 60 s, Non-EEG without post-physical relax",
-        inputs="own+rank",
-        settle=60.0,
-        noneeg_labels="no-post-physical",
-    ),
-    Variant("causal rank, window 30 s", inputs="rank", window=30.0),
-    Variant("EDA at each device's own rate (Non-EEG 8 Hz)", eda_rate=None),
-    # The two baselines every evaluation reports, in the same folds (never chosen).
-    Variant("baseline: one feature (own-rest tonic EDA)", kind="one_feature", monotone=False),
-    Variant("baseline: protocol clock", kind="protocol_clock", monotone=False),
-)
-#: What nested selection may choose: every variant except the baselines.
-CANDIDATES = tuple(v.name for v in VARIANTS if v.kind not in ("one_feature", "protocol_clock"))
-
-
-#: Suffixes of the extra columns a combined input adds (``own+trailing``, ``own+rank``).
-EXTRA_SUFFIX = {"own+trailing": "_trail", "own+rank": "_rank"}
-
-
-def _base(column: str) -> str:
-    for suffix in EXTRA_SUFFIX.values():
-        column = column.removesuffix(suffix)
-    return column
-
-
-def prepare(frame: pd.DataFrame, v: Variant) -> tuple[pd.DataFrame, list[str], str]:
-    """The table, model columns and normaliser a variant's model sees.
-
-    Parameters
-    ----------
-    frame : pandas.DataFrame
-        Shared-modality feature table of one protocol at ``v.window``.
-    v : Variant
-
-    Returns
-    -------
-    frame, columns, normalization
-    """
-    cols = list(v.features)
-    if v.inputs == "baseline_z":
-        return frame, cols, "baseline_z"
-    if v.inputs == "own-z":
-        out = frame.copy()
-        for c in cols:
-            out[c] = own_baseline_feature(frame, c)
-        return out, cols, "none"
-    out = stacked(frame, cols, v.inputs, v.trailing_seconds)
-    suffix = EXTRA_SUFFIX.get(v.inputs)
-    return out, cols + ([c + suffix for c in cols] if suffix else []), "none"
-
-
-def _params(v: Variant, cols: Sequence[str]) -> dict[str, Any]:
-    if not v.monotone:
-        return {}
-    return {
-        "monotone_constraints": [int(_base(c) in RISING_WITH_STRESS) for c in cols],
-        "monotone_constraints_method": "advanced",
-    }
 
 
 def outer_folds(units: Sequence[str], k: int = OUTER_SPLITS) -> list[np.ndarray[Any, Any]]:
@@ -229,14 +80,8 @@ def outer_folds(units: Sequence[str], k: int = OUTER_SPLITS) -> list[np.ndarray[
     return [ordered[i::k] for i in range(k)]
 
 
-def _live_arrays(frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any]) -> Any:
-    sel = live_mask(frame, TARGET) & np.isfinite(p)
-    y = frame[TARGET + "_end"].to_numpy(dtype=np.float64)[sel].astype(int)
-    return y, p[sel], t[sel], np.asarray(frame["subject"].astype(str).to_numpy()[sel], dtype=str)
-
-
 def _bal(frame: pd.DataFrame, p: np.ndarray[Any, Any], t: np.ndarray[Any, Any]) -> float:
-    y, p, t, _ = _live_arrays(frame, p, t)
+    y, p, t, _ = live_rows(frame, p, t, TARGET)
     return float(balanced_accuracy_score(y, (p >= t).astype(int)))
 
 
@@ -268,12 +113,7 @@ def run_variant(
         window=v.window,
         settle=v.settle,
     )
-    kw: dict[str, Any] = {
-        "features": cols,
-        "target": TARGET,
-        "normalization": norm,
-        "params": _params(v, cols),
-    }
+    setup = v.setup(cols, norm, TARGET)
     sp_subj = sp["subject"].astype(str).to_numpy()
     ne_subj = ne["subject"].astype(str).to_numpy()
     outer: dict[str, list[Any]] = {s: [] for s in SETTINGS}
@@ -292,14 +132,14 @@ def run_variant(
         for tr, te in GroupKFold(n_splits=INNER_SPLITS).split(units, groups=units):
             test = np.isin(sp_subj, units[te])
             p_in[test], t_in[test] = fit_predict(
-                v.kind, sp_train[np.isin(sp_subj, units[tr])], sp[test], **kw
+                v.kind, sp_train[np.isin(sp_subj, units[tr])], sp[test], setup
             )
         # One fit on the remaining participants of each protocol scores both the inner
         # cross direction and the outer held-out participants.
         targets_sp = pd.concat([ne[ne_in_rows], sp[~sp_in_rows], ne[~ne_in_rows]])
-        p_a, t_a = fit_predict(v.kind, sp_train[sp_in_rows], targets_sp, **kw)
+        p_a, t_a = fit_predict(v.kind, sp_train[sp_in_rows], targets_sp, setup)
         targets_ne = pd.concat([sp[sp_in_rows], sp[~sp_in_rows]])
-        p_b, t_b = fit_predict(v.kind, ne_train[ne_in_rows], targets_ne, **kw)
+        p_b, t_b = fit_predict(v.kind, ne_train[ne_in_rows], targets_ne, setup)
         n1, n2 = int(ne_in_rows.sum()), int((~sp_in_rows).sum())
         n3 = int(sp_in_rows.sum())
         inner.append(
@@ -315,7 +155,7 @@ def run_variant(
             "Non-EEG -> SP": (sp[~sp_in_rows], p_b[n3:], t_b[n3:]),
         }
         for setting, (frame, p, t) in parts.items():
-            y, pp, tt, ss = _live_arrays(frame, p, t)
+            y, pp, tt, ss = live_rows(frame, p, t, TARGET)
             outer[setting].append((y, pp, tt, ss, np.full(y.size, fold)))
         logger.info("%s fold %d inner %s", v.name, fold, inner[-1])
     return {
@@ -384,7 +224,6 @@ def pooled_label_check(
         Contrast → ``both -> <protocol>`` → balanced accuracy, AUROC, worst participant.
     """
     from affectstream.models.crossprotocol import pool_frames
-    from affectstream.models.levers import Lever, _grouped, _live
 
     lever = Lever("shipped", PHASIC, "baseline_z", monotone=True)
     scored = pool_frames(tables)
@@ -392,12 +231,12 @@ def pooled_label_check(
     for contrast in NONEEG_LABELS:
         train = dict(tables)
         train[NE] = noneeg_training_labels(tables[NE], phases, contrast, TARGET)
-        p, t = _grouped(pool_frames(train), lever, list(PHASIC), TARGET, splits)
+        p, t = grouped_predictions(pool_frames(train), lever, list(PHASIC), TARGET, splits)
         out[contrast] = {}
         for name in tables:
             sel = scored["subject"].str.startswith(name + ":").to_numpy()
             part = scored[sel].reset_index(drop=True)
-            out[contrast][f"both -> {name}"] = _live(part, p[sel], t[sel], TARGET)
+            out[contrast][f"both -> {name}"] = live_scores(part, p[sel], t[sel], TARGET)
     return out
 
 

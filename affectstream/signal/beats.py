@@ -53,47 +53,22 @@ Missing samples (NaN) end a run: the run is finished as at the end of a recordin
 starts with the next finite sample, so a gap gives the same beats whether it is NaN rows or the
 end of the data so far.
 
-Size: over 600 lines, one job. The steps above share one state machine advanced sample by
-sample (the running sums, the open complex, the pending and tentative beats, the search's
-history, what a cut of the input may trim); split across modules, each would reach into the
-others' state. The PPG detector (:mod:`affectstream.signal.ppg_beats`) reuses it.
+The stream's runs, the beats' release and quality and :attr:`EcgBeatDetector.final` are
+the skeleton it shares with the PPG detector (:mod:`affectstream.signal.ppg_beats`):
+:class:`~affectstream.signal.beat_stream.BeatDetector`.
 """
 
 from __future__ import annotations
 
 import collections
-import itertools
 import logging
 import statistics
-from typing import Any
 
 import numpy as np
-import scipy.signal as sps
 
 from affectstream.signal._base import Buffer
+from affectstream.signal.beat_stream import BeatDetector, Boxcar, _empty_at, most_prominent
 from affectstream.types import FloatArray
-
-_peaks: Any  # find_peaks' compiled steps (see most_prominent); the public function without
-try:
-    from scipy.signal import _peak_finding_utils as _peaks
-except ImportError:  # pragma: no cover - a scipy that moved them
-    _peaks = None
-
-
-def _private_steps_agree() -> bool:
-    """Whether scipy's private steps still give what ``find_peaks`` gives (checked once)."""
-    x = np.array([0.0, 2.0, 1.0, 3.0, 0.5, 3.0, 0.0, 1.0, 0.0])
-    try:
-        locmax = _peaks._local_maxima_1d(x)[0]
-        prominences = _peaks._peak_prominences(x, locmax, -1)[0]
-        want, props = sps.find_peaks(x, prominence=(None, None))
-        return bool(np.array_equal(locmax, want) and np.allclose(prominences, props["prominences"]))
-    except Exception:  # any change to a private API means: do not use it
-        return False
-
-
-if _peaks is not None and not _private_steps_agree():  # pragma: no cover - a changed scipy
-    _peaks = None
 
 logger = logging.getLogger(__name__)
 
@@ -111,8 +86,6 @@ MAX_SILENCE = 2.0
 TENTATIVE_BEATS = 3
 #: Recent QRS complexes whose mean length sets the shortest QRS accepted.
 QRS_HISTORY = 16
-#: Recent beats averaged into the template each beat's waveform is compared with.
-TEMPLATE_BEATS = 8
 #: Missed-beat search: an interval longer than SEARCH_RR times the median of the last
 #: RR_BEATS intervals is searched for a complex whose ``smoothgrad`` reaches SEARCH_WEIGHT
 #: times the median beat strength, within SEARCH_CENTRE of the interval's middle (as a
@@ -124,80 +97,17 @@ SEARCH_RR, SEARCH_WEIGHT, SEARCH_CENTRE, RR_BEATS = 1.6, 0.15, 0.2, 8
 SEARCH_SPAN = 4.5
 
 
-class Boxcar:
-    """A centred moving average of a stream, NeuroKit2's ``signal_smooth(kernel="boxcar")``.
-
-    ``scipy.ndimage.uniform_filter1d(x, size, mode="nearest")`` over a whole run, computed from
-    a running sum carried across calls: the output does not depend on how the input is cut.
-
-    Parameters
-    ----------
-    size : int
-        Boxcar length in samples.
-    ahead : int, optional
-        Samples after each position inside its window (at most ``size - 1``); by default
-        ``uniform_filter1d``'s centred window, ``[i - size // 2, i + (size - 1) // 2]``.
-        0 makes the average trailing (causal): ``[i - size + 1, i]``.
-    """
-
-    def __init__(self, size: int, ahead: int | None = None) -> None:
-        self.size = max(int(size), 1)
-        centred = self.size - 1 - self.size // 2
-        self.ahead = centred if ahead is None else min(max(int(ahead), 0), self.size - 1)
-        self.behind = self.size - 1 - self.ahead
-        self._sums = np.empty(0)  # running sums of the padded input, last size + 1 kept
-        self._count = 0  # padded inputs summed so far
-        self._emitted = 0  # padded positions whose output was given
-        self._last = float("nan")
-
-    def push(self, values: FloatArray) -> FloatArray:
-        """Add samples; return the outputs that became final (in order)."""
-        if values.size == 0:
-            return values[:0].copy()
-        if self._count == 0:  # edge repeated before the first sample
-            values = np.concatenate((np.full(self.behind, values[0]), values))
-            self._emitted = self.behind
-        self._last = float(values[-1])
-        return self._add(values)
-
-    def close(self) -> FloatArray:
-        """End of the run: repeat the last sample and return the remaining outputs."""
-        if self._count == 0:
-            return np.empty(0)
-        out = self._add(np.full(self.ahead, self._last))
-        self._sums, self._count, self._emitted = np.empty(0), 0, 0
-        return out
-
-    def _add(self, values: FloatArray) -> FloatArray:
-        carry = self._sums[-1] if self._sums.size else 0.0
-        sums = np.cumsum(np.concatenate(([carry], values)))[1:]
-        base = self._count - self._sums.size  # padded position of self._sums[0]
-        every = np.concatenate((self._sums, sums))
-        self._count += values.size
-        # Output at padded position p: (S[p + ahead] - S[p - behind - 1]) / size, S[-1] = 0.
-        stop = self._count - self.ahead
-        first, last = self._emitted, max(stop, self._emitted)  # positions [first, last)
-        # Slices, not index arrays: the positions are consecutive (a whole recording is
-        # one call, and fancy indexing of it costs several times the sums).
-        hi = every[first + self.ahead - base : last + self.ahead - base]
-        lo = np.zeros(last - first)
-        zeros = min(max(0, self.behind + 1 - first), last - first)  # S[negative] = 0
-        lo[zeros:] = every[first + zeros - self.behind - 1 - base : last - self.behind - 1 - base]
-        self._emitted = last
-        keep = self.size + 1
-        self._sums = every[-keep:]
-        return np.asarray((hi - lo) / self.size, dtype=np.float64)
-
-
-class EcgBeatDetector:
+class EcgBeatDetector(BeatDetector):
     """R peaks of a cleaned ECG stream, found as the samples arrive (see the module docstring).
 
+    The stream's runs, the beats' release, quality and :attr:`final` are
+    :class:`~affectstream.signal.beat_stream.BeatDetector`'s; this class computes which
+    positions are inside a QRS complex and which complexes are beats.
+
     Parameters
     ----------
-    sfreq : float
-        Sampling rate in Hz.
-    template : tuple of int
-        Samples before and after a peak compared with the recent beats' mean waveform.
+    sfreq, template
+        As for :class:`~affectstream.signal.beat_stream.BeatDetector`.
     avg_ahead : float, optional
         Seconds after a sample inside its threshold average: 0 trailing (the default),
         ``AVG_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
@@ -215,17 +125,10 @@ class EcgBeatDetector:
         strength_weight: float = STRENGTH_WEIGHT,
         search_back: bool = True,
     ) -> None:
-        self.sfreq = sfreq
         self.smooth = int(np.rint(SMOOTH_WINDOW * sfreq))
         self.avg = int(np.rint(AVG_WINDOW * sfreq))
         self.avg_ahead = int(np.rint(avg_ahead * sfreq))
-        self.min_delay = int(np.rint(MIN_DELAY * sfreq))
-        self.template = template
         self.search_back = search_back
-        #: Beats inserted by the missed-beat search: position -> position of the beat whose
-        #: long interval revealed it (a window ending before that never counts it, so rows
-        #: do not depend on when the correction came). Consumers pop what they read.
-        self.inserted: dict[int, int] = {}
         self.intervals: collections.deque[int] = collections.deque(maxlen=RR_BEATS)
         # Samples of the signal kept before the oldest open position.
         self._history = max(self.avg, int(np.rint(SEARCH_SPAN * sfreq)) if search_back else 0)
@@ -235,20 +138,14 @@ class EcgBeatDetector:
         # edge): with little or no history the threshold is then whatever the first sample
         # was. Off-centre averages hold the run's first positions instead (_threshold).
         self._start_hold = box.behind if box.ahead < Boxcar(self.avg).ahead else 0
-        self.x = Buffer(1)  # cleaned ECG of the current run
         self.grad = Buffer(1)  # smoothgrad, by position
         self.lengths: collections.deque[int] = collections.deque(maxlen=QRS_HISTORY)
-        self.waves: collections.deque[FloatArray] = collections.deque(maxlen=TEMPLATE_BEATS)
-        self.last_peak = -(10**12)
         self.strengths: collections.deque[float] = collections.deque(maxlen=QRS_HISTORY)
         self.strength_weight = strength_weight
         self.max_silence = int(np.rint(MAX_SILENCE * sfreq))
-        self.final = 0  # beats before this position are final
-        self._pending: list[int] = []  # beats found, waiting for their template waveform
         self._tentative: int | None = None  # a pending beat a stronger complex may replace
-        self._n = 0  # positions received
-        self._run_start: int | None = None
-        self._reset_run(0)
+        # Last: the base starts the first run, and _reset_run needs the settings above.
+        super().__init__(sfreq, template, MIN_DELAY)
 
     @property
     def lookahead(self) -> int:
@@ -257,59 +154,22 @@ class EcgBeatDetector:
         return 1 + box_s.ahead + box_a.ahead
 
     def _reset_run(self, start: int) -> None:
-        self._run_start = None
+        super()._reset_run(start)
         self._box_s = Boxcar(self.smooth)
         self._box_a = Boxcar(self.avg, self.avg_ahead)
         self._grad_pos = start  # next position whose gradient is computed
         self._s_pos = start  # next position of smoothgrad output
-        self._q_pos = start  # next position whose QRS flag is decided
-        self._prev_q: bool | None = None  # QRS flag of the position before _q_pos
         self._previous: int | None = None  # the last beat of this run
         self._prior: int | None = None  # the beat before it
         self._counted = False  # whether the interval ending at _previous is in `intervals`
-        self._beg: int | None = None  # start (last non-QRS sample) of an open QRS
         self._held: FloatArray | None = np.empty(0) if self._start_hold else None
-
-    def feed(self, x: FloatArray) -> list[tuple[int, float]]:
-        """Add cleaned samples (NaN where missing); return new beats as (position, quality)."""
-        beats: list[tuple[int, float]] = []
-        finite = np.isfinite(x)
-        start = self._n
-        self._n += x.size
-        if finite.all():  # the usual block: one finite piece
-            return self._extend(start, x) if x.size else beats
-        edges = np.flatnonzero(np.diff(np.concatenate(([1], finite.view(np.int8), [1]))))
-        # Alternating [finite piece][NaN piece]...: handle each piece in order.
-        cuts = np.concatenate(([0], edges, [x.size]))
-        for lo, hi in itertools.pairwise(cuts.tolist()):
-            if hi <= lo:
-                continue
-            if finite[lo]:
-                beats += self._extend(start + lo, x[lo:hi])
-            else:
-                beats += self.close()
-                self._reset_run(start + hi)
-                self.final = start + hi
-        return beats
-
-    def close(self) -> list[tuple[int, float]]:
-        """End the current run as at the end of a recording; return its last beats."""
-        if self._run_start is None:
-            return []
-        beats = self._gradient_close()
-        self._reset_run(self._n)
-        self.final = self._n
-        return beats
 
     # -- the pipeline ---------------------------------------------------------------------
     def _append(self, pos: int, x: FloatArray) -> None:
-        """Keep the samples of the run, starting one at ``pos`` if none is open."""
         if self._run_start is None:
-            self._run_start = pos
-            self._grad_pos = self._s_pos = self._q_pos = pos
-            self.x = _empty_at(pos)
+            self._grad_pos = self._s_pos = pos
             self.grad = _empty_at(pos)
-        self.x.append(x[:, None])
+        super()._append(pos, x)
 
     def _extend(self, pos: int, x: FloatArray) -> list[tuple[int, float]]:
         self._append(pos, x)
@@ -352,7 +212,7 @@ class EcgBeatDetector:
         run = int(np.argmin(quiet)) if not quiet.all() else quiet.size
         self.final = max(self.final, self._q_pos + run)
 
-    def _gradient_close(self) -> list[tuple[int, float]]:
+    def _close_run(self) -> list[tuple[int, float]]:
         run_start = self._run_start
         assert run_start is not None
         if self.x.stop - run_start < 2:
@@ -364,34 +224,17 @@ class EcgBeatDetector:
         self._decide(self._threshold(self._box_a.close(), end=True))
         return self._release(everything=True)
 
-    def _release(self, everything: bool = False) -> list[tuple[int, float]]:
-        """The found beats whose template waveform has arrived, with their quality.
-
-        A beat's quality needs ``template[1]`` samples after it; the beat waits for them (and
-        :attr:`final` stays before it), so the quality does not depend on how the input is
-        cut. At the end of a run every beat goes out (too close to the end: quality 0).
-        """
+    def _ready(self, everything: bool) -> int:
+        """Pending beats that go out now: a tentative one also waits MIN_DELAY after it."""
         pending = self._pending
-        if not pending:
-            return []
-        ready = len(pending)
+        ready = super()._ready(everything)
         if not everything:
-            ready = int(
-                np.searchsorted(np.asarray(pending) + self.template[1], self.x.stop, "right")
-            )
             decided = self._beg + 1 if self._beg is not None else self._q_pos
             if self._tentative is not None and decided <= self._tentative + self.min_delay:
                 ready = min(ready, pending.index(self._tentative))
         if self._tentative is not None and self._tentative in pending[:ready]:
             self._tentative = None
-        beats = self._quality(pending[:ready]) if ready else []
-        del pending[:ready]
-        waiting = [p for p in pending if p not in self.inserted]
-        if waiting:
-            # An inserted beat does not hold rows back: windows ending before the beat that
-            # revealed it leave it out (see :attr:`inserted`).
-            self.final = min(self.final, waiting[0])
-        return beats
+        return ready
 
     def _smooth(self, smoothgrad: FloatArray) -> None:
         if smoothgrad.size == 0:
@@ -432,34 +275,13 @@ class EcgBeatDetector:
         smoothgrad = self.grad.get(first, first + avggrad.size)[:, 0]
         self._edges(smoothgrad > GRAD_THRESH_WEIGHT * avggrad)
 
-    def _edges(self, qrs: np.ndarray) -> None:
-        """Find the complexes that the flags of the next positions open and close."""
-        first = self._q_pos
-        self._q_pos += qrs.size
-        prev = qrs[0] if self._prev_q is None else self._prev_q
-        flags = np.concatenate(([prev], qrs))
-        self._prev_q = bool(qrs[-1])
-        change = np.flatnonzero(flags[1:] != flags[:-1])
-        for i in change.tolist():
-            at = first + i - 1  # position of the last sample before the change
-            if flags[i + 1]:  # QRS starts after `at`
-                self._beg = at
-            elif self._beg is not None:  # NeuroKit2 ignores QRS ends before the first start
-                peak = self._qrs(self._beg, at)
-                self._beg = None
-                if peak is not None:
-                    self._pending.append(peak)
-                    self._missed(peak, at)
-        open_from = self._beg + 1 if self._beg is not None else self._q_pos
-        self.final = min(self._q_pos, open_from)
-        keep = min(open_from, self._q_pos) - self._history - sum(self.template)
-        if self._pending:
-            keep = min(keep, self._pending[0] - self.template[0])
-        self.x.trim(keep)
-        # :meth:`_certain` sums, :meth:`_missed` searches.
-        self.grad.trim(min(open_from, self._q_pos) - 1 - self._history)
+    def _trim(self, decided: int) -> None:
+        # The missed-beat search (_found) needs _history samples before the oldest open one.
+        super()._trim(decided - self._history)
+        # :meth:`_certain` sums, :meth:`_found` searches.
+        self.grad.trim(decided - 1 - self._history)
 
-    def _qrs(self, beg: int, end: int) -> int | None:
+    def _peak_in(self, beg: int, end: int) -> int | None:
         self.lengths.append(end - beg)
         if end - beg < sum(self.lengths) / len(self.lengths) * MIN_LEN_WEIGHT:
             return None
@@ -502,7 +324,7 @@ class EcgBeatDetector:
         self.last_peak = peak
         return peak
 
-    def _missed(self, peak: int, at: int) -> None:
+    def _found(self, peak: int, at: int) -> None:
         """Search the interval before a new beat for a missed one if it is too long.
 
         A beat just found at ``peak`` (its QRS ending at ``at``) closes the interval from the
@@ -514,7 +336,7 @@ class EcgBeatDetector:
         """
         previous = self._previous
         if previous is not None and peak - previous <= self.min_delay:
-            # ``peak`` replaced a tentative beat (a P wave, see :meth:`_qrs`): the interval
+            # ``peak`` replaced a tentative beat (a P wave, see :meth:`_peak_in`): the interval
             # ends here instead, and starts where the replaced beat's did.
             previous = self._prior
             if self._counted:
@@ -561,81 +383,3 @@ class EcgBeatDetector:
         self.intervals.pop()
         self.intervals.extend((missed - previous, peak - missed))
         logger.debug("missed beat at sample %d inserted (interval %d samples)", missed, interval)
-
-    def _quality(self, peaks: list[int]) -> list[tuple[int, float]]:
-        """Each beat's correlation with the mean waveform of the last 8 beats, itself included.
-
-        A beat too close to its run's edges for its whole waveform gets 0 and stays out of
-        the template. The template of each beat is summed from its 8 waveforms alone, so
-        the numbers do not depend on how many beats one call handles.
-        """
-        before, after = self.template
-        start = self._run_start if self._run_start is not None else self.x.stop
-        whole = [p for p in peaks if p - before >= start and p + after <= self.x.stop]
-        if not whole:
-            return [(p, 0.0) for p in peaks]
-        offsets = np.arange(-before, after)
-        lo = self.x.start
-        waves = self.x.view(lo, self.x.stop)[:, 0][np.asarray(whole)[:, None] - lo + offsets]
-        recent = list(self.waves)
-        history = np.vstack([*recent, waves]) if recent else waves
-        templates = _templates(history, len(recent))
-        self.waves.extend(waves[-TEMPLATE_BEATS:].copy())
-        wc = waves - waves.mean(axis=1, keepdims=True)
-        tc = templates - templates.mean(axis=1, keepdims=True)
-        num = np.einsum("ij,ij->i", wc, tc)
-        denom = np.sqrt(np.einsum("ij,ij->i", wc, wc) * np.einsum("ij,ij->i", tc, tc))
-        corr = np.divide(num, denom, out=np.zeros(len(whole)), where=denom > 0)
-        quality = dict(zip(whole, np.clip(corr, 0.0, 1.0).tolist(), strict=True))
-        return [(p, quality.get(p, 0.0)) for p in peaks]
-
-
-def _templates(history: FloatArray, first: int) -> FloatArray:
-    """Mean of each row from ``first`` on with up to TEMPLATE_BEATS - 1 rows before it.
-
-    Equal, bit for bit, to ``history[max(0, j + 1 - TEMPLATE_BEATS) : j + 1].mean(axis=0)``
-    for each row ``j``: the rows are added in the same order (one after the other, as
-    numpy reduces over the first axis) and the sum divided by the count, but all rows at
-    once instead of a mean per beat.
-    """
-    if history.shape[0] - first <= 2:  # a beat or two (live): numpy's mean is cheaper
-        rows = [
-            history[max(0, j + 1 - TEMPLATE_BEATS) : j + 1].mean(axis=0)
-            for j in range(first, history.shape[0])
-        ]
-        return np.asarray(rows, dtype=np.float64).reshape(-1, history.shape[1])
-    stops = np.arange(first + 1, history.shape[0] + 1)
-    starts = np.maximum(stops - TEMPLATE_BEATS, 0)
-    counts = stops - starts
-    total = history[starts].copy()
-    for k in range(1, TEMPLATE_BEATS):
-        more = counts > k
-        total[more] += history[starts[more] + k]
-    out: FloatArray = total / counts[:, None]
-    return out
-
-
-def most_prominent(data: FloatArray) -> int | None:
-    """Position of the most prominent local maximum of ``data`` (None if it has none).
-
-    ``scipy.signal.find_peaks(data, prominence=(None, None))`` and the first of the largest
-    prominences, as NeuroKit2 picks the R peak of a QRS; called once per beat, so the two
-    compiled steps of ``find_peaks`` are called directly when scipy has them (its argument
-    checks cost more than the work on a QRS-long slice).
-    """
-    x = np.ascontiguousarray(data, dtype=np.float64)
-    if _peaks is None:
-        locmax, props = sps.find_peaks(x, prominence=(None, None))
-        return int(locmax[np.argmax(props["prominences"])]) if locmax.size else None
-    locmax = _peaks._local_maxima_1d(x)[0]
-    if locmax.size <= 1:
-        return int(locmax[0]) if locmax.size else None
-    prominences = _peaks._peak_prominences(x, locmax, -1)[0]
-    return int(locmax[np.argmax(prominences)])
-
-
-def _empty_at(position: int) -> Buffer:
-    """An empty one-column buffer whose first row will be at ``position``."""
-    buffer = Buffer(1)
-    buffer.start = buffer.stop = position
-    return buffer

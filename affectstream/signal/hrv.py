@@ -20,6 +20,7 @@ import numpy as np
 
 from affectstream.errors import SignalError
 from affectstream.signal._base import Buffer, CausalFilter, Processor, butter, notch
+from affectstream.signal.beat_stream import BeatDetector
 from affectstream.signal.beats import EcgBeatDetector
 from affectstream.signal.config import WindowConfig
 from affectstream.signal.ppg_beats import PpgBeatDetector
@@ -202,7 +203,7 @@ class HrvProcessor(Processor):
         # beat's own: a window ending at or before it leaves the beat out.
         self.beat_found = np.empty(0, dtype=np.int64)
         self.history: list[float] = []
-        self.detector: EcgBeatDetector | None = None
+        self.detector: BeatDetector | None = None
         if self.modality == "rr":
             if self.sfreq is not None:
                 raise SignalError(
@@ -234,9 +235,11 @@ class HrvProcessor(Processor):
         # Kept before a trimmed window: the previous beat of the next interval (RR_RANGE's
         # 2 s) and the beats a detector still holds back, with room to spare.
         self.context_seconds = 5.0
-        # Beats as the samples arrive (affectstream.signal.beats).
-        kind = EcgBeatDetector if self.modality == "ecg" else PpgBeatDetector
-        self.detector = kind(sfreq, self.template)
+        # Beats as the samples arrive (affectstream.signal.beats, .ppg_beats).
+        if self.modality == "ecg":
+            self.detector = EcgBeatDetector(sfreq, self.template)
+        else:
+            self.detector = PpgBeatDetector(sfreq, self.template)
 
     # -- input --------------------------------------------------------------------------
     def check_units(self, block: SampleBlock) -> None:

@@ -1,8 +1,9 @@
 """Streaming PPG pulse-peak detection with a bounded look-ahead.
 
 NeuroKit2's "elgendi" detector as the samples arrive (:class:`PpgBeatDetector`), on the
-machinery of the R-peak detector (:mod:`affectstream.signal.beats`: running-sum boxcars,
-runs ended by gaps, beats released once their template waveform has arrived). Agreement
+streaming skeleton it shares with the R-peak detector (:mod:`affectstream.signal.beat_stream`:
+running-sum boxcars, runs ended by gaps, beats released once their template waveform has
+arrived). Agreement
 with NeuroKit2 instead of equality: ``python benchmarks/bench_beats.py --data
 ../shared/data`` (key ``ppg``; docs/features.md, "Latency").
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from affectstream.signal.beats import Boxcar, EcgBeatDetector, most_prominent
+from affectstream.signal.beat_stream import BeatDetector, Boxcar, most_prominent
 from affectstream.types import FloatArray, IntArray
 
 #: NeuroKit2's "elgendi" PPG detector settings (``_ppg_findpeaks_elgendi``), seconds or weights.
@@ -23,7 +24,7 @@ BEAT_AHEAD = 0.2
 OFFSET_WINDOW = 10.0
 
 
-class PpgBeatDetector(EcgBeatDetector):
+class PpgBeatDetector(BeatDetector):
     """Systolic peaks of a cleaned PPG stream, found as the samples arrive.
 
     NeuroKit2's "elgendi" detector (``nk.ppg_findpeaks(method="elgendi")``, Elgendi et al.
@@ -40,12 +41,12 @@ class PpgBeatDetector(EcgBeatDetector):
     All three averages are running sums, so the beats do not depend on how the input is cut.
     The look-ahead is :data:`BEAT_AHEAD` (:attr:`lookahead`); a beat is final when its wave
     ends and, as for ECG, once its quality template has arrived. Missing samples end a run
-    (see :class:`~affectstream.signal.beats.EcgBeatDetector`).
+    (see :class:`~affectstream.signal.beat_stream.BeatDetector`).
 
     Parameters
     ----------
     sfreq, template
-        As for :class:`~affectstream.signal.beats.EcgBeatDetector`.
+        As for :class:`~affectstream.signal.beat_stream.BeatDetector`.
     beat_ahead : float, optional
         Seconds after a sample inside its beat average: :data:`BEAT_AHEAD` by default,
         ``BEAT_WINDOW / 2`` NeuroKit2's centred average (for comparisons).
@@ -64,9 +65,8 @@ class PpgBeatDetector(EcgBeatDetector):
         self.beat_size = max(int(np.rint(BEAT_WINDOW * sfreq)), 1)
         self.beat_ahead = int(np.rint(beat_ahead * sfreq))
         self.offset_size = max(int(np.rint(offset_window * sfreq)), 1)
-        super().__init__(sfreq, template, strength_weight=0.0, search_back=False)
-        self.min_delay = int(np.rint(PPG_MIN_DELAY * sfreq))
-        self._history = 0
+        # Last: the base starts the first run, and _reset_run needs the sizes above.
+        super().__init__(sfreq, template, PPG_MIN_DELAY)
 
     @property
     def lookahead(self) -> int:
@@ -87,7 +87,7 @@ class PpgBeatDetector(EcgBeatDetector):
         self._waves(self._box_p.push(squared), self._box_b.push(squared), self._box_o.push(squared))
         return self._release()
 
-    def _gradient_close(self) -> list[tuple[int, float]]:
+    def _close_run(self) -> list[tuple[int, float]]:
         self._waves(self._box_p.close(), self._box_b.close(), self._box_o.close())
         return self._release(everything=True)
 
@@ -103,7 +103,7 @@ class PpgBeatDetector(EcgBeatDetector):
         ma_peak, ma_beat, mean = (a[:n] for a in averages)
         self._edges(ma_peak > ma_beat + BEAT_OFFSET * mean)
 
-    def _qrs(self, beg: int, end: int) -> int | None:
+    def _peak_in(self, beg: int, end: int) -> int | None:
         if end - beg < self.peak_size:
             return None
         top = most_prominent(self.x.view(beg, end)[:, 0])

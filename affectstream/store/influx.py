@@ -14,8 +14,10 @@ says the server is unavailable, and the data keeps waiting on disk, retried ever
 ``max_retry_delay`` seconds until it is accepted.
 A batch the server refuses for good (HTTP 400: malformed line, field-type conflict; 413)
 is moved to ``<spool>/rejected/`` with the server's message and an error log, never
-silently dropped. :meth:`InfluxStore.close` waits at most ``close_timeout`` seconds; what
-is still unsent stays in the spool and is sent by the next store opened on it.
+silently dropped. :meth:`InfluxStore.flush` and :meth:`InfluxStore.close` wait while the
+server acknowledges batches, however long a slow server takes, and give up once nothing was
+acknowledged for ``close_timeout`` seconds (or the flush's ``timeout``); what is still
+unsent stays in the spool and is sent by the next store opened on it.
 
 Reading (:mod:`affectstream.store.influx_reader`, InfluxQL text in
 :mod:`affectstream.store.influxql`): InfluxQL over ``GET /query`` (``epoch=ns``), with an
@@ -135,7 +137,9 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
         Consecutive failures after which the server is reported unavailable (the data
         stays spooled and retries continue every ``max_retry_delay``).
     close_timeout : float
-        Seconds :meth:`close` waits for the spool to drain.
+        Seconds without any acknowledged batch after which :meth:`flush` and :meth:`close`
+        stop waiting for the spool to drain (a server that keeps acknowledging is waited
+        for).
     gzip : bool, optional
         Compress write requests. Default: on, except for a server on this machine
         (``localhost``, ``127.0.0.0/8``, ``::1``), where compressing costs both ends CPU
@@ -363,15 +367,20 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
     def flush(self, timeout: float | None = None) -> None:
         """Wait until everything written so far is acknowledged by the server.
 
+        Waits as long as the server keeps acknowledging batches (a slow or loaded server
+        is not a failure); gives up once nothing moved for ``timeout`` seconds.
+
         Parameters
         ----------
         timeout : float, optional
-            Seconds to wait (default ``close_timeout``).
+            Seconds without any acknowledged batch after which the flush gives up
+            (default ``close_timeout``).
 
         Raises
         ------
         StoreUnavailableError
-            The server did not take the data in time; it stays in the spool.
+            Nothing was acknowledged for ``timeout`` s (or the sender stopped); says how
+            many bytes stay in the spool, which the next store opened on it sends.
         """
         self.sender.flush(self.close_timeout if timeout is None else float(timeout))
 
@@ -381,11 +390,12 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
         return self.spool.pending_bytes
 
     def close(self) -> None:
-        """Flush for at most ``close_timeout`` seconds, then stop; unsent data stays spooled.
+        """Flush (see :meth:`flush`, ``close_timeout``), then stop; unsent data stays spooled.
 
-        Never blocks for long against a dead or slow server: at most ``close_timeout``
-        plus one request ``timeout`` (+1 s). What was not acknowledged stays in the spool
-        and is sent first by the next store opened on it.
+        Against a server that takes nothing (dead, refusing, hung) it blocks at most
+        ``close_timeout`` plus one request ``timeout`` (+1 s); one that keeps acknowledging
+        is waited for until the spool is drained. What was not acknowledged stays in the
+        spool and is sent first by the next store opened on it.
         """
         if self._closed:
             return

@@ -211,31 +211,40 @@ class SpoolSender:
         if self._thread.is_alive():
             self._thread.join(join_timeout)
 
-    def flush(self, wait: float) -> None:
-        """Wait until everything spooled so far is acknowledged.
+    def flush(self, stall: float) -> None:
+        """Wait until everything spooled so far is acknowledged, as long as sending progresses.
+
+        The wait has no fixed length: a slow server that keeps acknowledging batches (a
+        backlog after an outage, a loaded machine) is waited for. It ends without the data
+        only when nothing was acknowledged (nor set aside as refused) for ``stall`` seconds,
+        or at once when the sender stopped.
 
         Parameters
         ----------
-        wait : float
-            Seconds to wait at most.
+        stall : float
+            Seconds without any acknowledged batch after which the flush gives up.
 
         Raises
         ------
         StoreUnavailableError
-            The server did not take the data in time, or the sender stopped (at once
-            then); the data stays in the spool.
+            Nothing moved for ``stall`` s, or the sender stopped; says how many bytes stay
+            in the spool (sent when the server answers).
         """
-        # Waited in slices: a sender that stops meanwhile leaves nothing to drain the spool,
-        # so the wait ends then rather than at the timeout.
-        deadline = time.monotonic() + wait
+        target = self.spool.end  # what was written before this call
+        cursor, moved = self.spool.cursor, time.monotonic()
+        # Waited in slices: progress restarts the stall clock, and a sender that stops
+        # meanwhile leaves nothing to drain the spool, so the wait ends then.
         while True:
             stopped = not self._thread.is_alive()
-            remaining = deadline - time.monotonic()
-            if self.spool.wait_until_empty(0.0 if stopped else max(0.0, min(0.1, remaining))):
+            left = max(0.0, moved + stall - time.monotonic())
+            if self.spool.wait_until_acknowledged(target, 0.0 if stopped else min(0.1, left)):
                 return
-            if stopped or remaining <= 0:
+            now = time.monotonic()
+            if self.spool.cursor != cursor:
+                cursor, moved = self.spool.cursor, now
+            elif stopped or now - moved >= stall:
                 break
-        when = "(its sender stopped)" if stopped else f"within {wait:g} s"
+        when = "(its sender stopped)" if stopped else f"(nothing acknowledged for {stall:g} s)"
         raise StoreUnavailableError(
             f"InfluxDB at {self.url} (bucket {self.bucket!r}) did not take the spooled data "
             f"{when} (last error: {self.last_error or 'none, still sending'}); "

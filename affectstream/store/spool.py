@@ -442,10 +442,23 @@ class Spool:
                 return False
             return self._changed.wait_for(lambda: self.pending_bytes > 0 or self._closed, timeout)
 
-    def wait_until_empty(self, timeout: float) -> bool:
-        """Wait up to ``timeout`` s until every record is acknowledged; True if none is pending."""
+    def wait_until_acknowledged(self, position: Position, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until every record before ``position`` is acknowledged.
+
+        Parameters
+        ----------
+        position : Position
+            A past :attr:`end` (what was appended up to then).
+        timeout : float
+            Seconds to wait at most.
+
+        Returns
+        -------
+        bool
+            True once the cursor reached ``position``.
+        """
         with self._changed:
-            return self._changed.wait_for(lambda: self.pending_bytes == 0, timeout)
+            return self._changed.wait_for(lambda: self._cursor >= position, timeout)
 
     def _segment_bytes(self, segment: int, start: int, stop: int) -> tuple[bytes, int]:
         """Return bytes of ``segment`` covering ``[start, stop)`` and the offset they begin at."""

@@ -63,26 +63,21 @@ def test_muse_like_resamples_adds_noise_and_contact_loss() -> None:
 
 
 def test_every_lever_kind_carries_a_shared_signal_and_baselines_score_too() -> None:
-    from affectstream.models.lever_fit import fit_predict
+    from affectstream.models.lever_fit import LeverSetup, fit_predict
 
     train = synthetic_feature_frame(4, 60, seed=55, arousal_effect=1.5)
     test = synthetic_feature_frame(3, 60, seed=56, arousal_effect=1.5)
     features = ["hrv_mean_hr", "eda_tonic_mean", "temp_mean"]
+    setup = LeverSetup(features, "arousal", "running", {})
     y = test["arousal"].to_numpy(dtype=float)
     scored = np.isfinite(y) & ~test["reference"].to_numpy(dtype=bool)
     from sklearn.metrics import roc_auc_score
 
     for kind in ("logistic", "lightgbm+logistic", "lightgbm-platt", "one_feature"):
-        p, t = fit_predict(
-            kind, train, test, features=features, target="arousal", normalization="running",
-            params={},
-        )  # fmt: skip
+        p, t = fit_predict(kind, train, test, setup)
         assert p.shape == t.shape == (len(test),), kind
         assert np.isfinite(t[scored]).all(), kind
         assert roc_auc_score(y[scored].astype(int), p[scored]) > 0.65, kind
     # The clock baseline needs no features and is finite on every scored window.
-    p, t = fit_predict(
-        "protocol_clock", train, test, features=features, target="arousal",
-        normalization="running", params={},
-    )  # fmt: skip
+    p, t = fit_predict("protocol_clock", train, test, setup)
     assert np.isfinite(p[scored]).all() and np.isfinite(t[scored]).all()

@@ -20,7 +20,8 @@ from affectstream.models.lever_transforms import (
     settled_training,
     trailing_z,
 )
-from affectstream.models.levers_nested import NE, SP, Variant, outer_folds, run_variant
+from affectstream.models.lever_variants import Variant
+from affectstream.models.levers_nested import NE, SP, outer_folds, run_variant
 from affectstream.models.synthetic import synthetic_feature_frame
 
 

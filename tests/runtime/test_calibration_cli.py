@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +16,7 @@ from affectstream.cli import main
 from affectstream.models.valence import CalibrationBlock, PersonalValenceModel
 from affectstream.models.valence_store import save_personal_valence
 from affectstream.store import open_store
+from tests.watchdog import run_watched
 
 PROTOCOL = {
     "phases": [
@@ -41,25 +41,17 @@ def test_record_asks_after_each_calibration_block_and_says_why_nothing_was_fitte
                str(store), "--participant", "P3", "--protocol", str(protocol),
                "--self-reports", str(answers), "--json"]  # fmt: skip
     env = {"AFFECTSTREAM_HOME": str(tmp_path / "home"), "PATH": "/usr/bin:/bin"}
-    proc = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
-    assert proc.stdin is not None and proc.stderr is not None and proc.stdout is not None
-    stderr: list[str] = []
 
-    def answer_prompts() -> None:
-        assert proc.stderr is not None and proc.stdin is not None
-        for line in proc.stderr:
-            stderr.append(line)
-            if "Block 'sad' ended" in line:  # asked only for the block the file leaves out
-                proc.stdin.write("2 3\n")
-                proc.stdin.flush()
+    def answer_prompts(stream: str, line: str, process: subprocess.Popen[str]) -> None:
+        # Asked only for the block the answers file leaves out.
+        if stream == "stderr" and "Block 'sad' ended" in line:
+            assert process.stdin is not None
+            process.stdin.write("2 3\n")
+            process.stdin.flush()
 
-    reader = threading.Thread(target=answer_prompts)
-    reader.start()
-    out = proc.stdout.read()
-    proc.wait(timeout=120)
-    reader.join(timeout=10)
-    assert proc.returncode == 0, "".join(stderr)
+    done = run_watched(command, env=env, on_line=answer_prompts)
+    out, stderr = done.stdout, done.stderr.splitlines()
+    assert done.returncode == 0, done.stderr
     summary = json.loads(out.strip().splitlines()[-1])
     result = summary["valence_calibration"]
     assert result["rated"] == ["happy", "sad"] and result["unrated"] == []

@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,6 +15,7 @@ import pytest
 
 from affectstream.models.bundle import ModelBundle
 from affectstream.store import open_store
+from tests.watchdog import run_watched
 
 
 @pytest.mark.slow
@@ -22,30 +24,30 @@ def test_ctrl_c_flushes_everything_and_prints_the_summary(
 ) -> None:
     store_path = tmp_path / "store"
     env = {**os.environ, "AFFECTSTREAM_HOME": str(runtime_home)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "affectstream", "demo", "--duration", "60",
-         "--window", "4", "--step", "1", "--store", str(store_path), "--json",
-         "--model", str(arousal_bundle.path)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    assert process.stderr is not None
-    # Interrupt once the session is streaming (the live view prints its first line).
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if line.startswith("[") or not line:
-            break
-    time.sleep(4.0)
-    started = time.monotonic()
-    process.send_signal(signal.SIGINT)
-    out, err = process.communicate(timeout=60)
-    assert time.monotonic() - started < 30  # well before the planned 60 s
-    assert process.returncode == 0, err
+    command = [sys.executable, "-m", "affectstream", "demo", "--duration", "60",
+               "--window", "4", "--step", "1", "--store", str(store_path), "--json",
+               "--model", str(arousal_bundle.path)]  # fmt: skip
+    interrupted: list[float] = []
+    timers: list[threading.Timer] = []
+
+    def interrupt(process: subprocess.Popen[str]) -> None:
+        interrupted.append(time.monotonic())
+        process.send_signal(signal.SIGINT)
+
+    def on_line(stream: str, line: str, process: subprocess.Popen[str]) -> None:
+        # Interrupt 4 s after the session streams (the live view prints its first line).
+        if stream == "stderr" and line.startswith("[") and not timers:
+            timers.append(threading.Timer(4.0, interrupt, (process,)))
+            timers[0].start()
+
+    done = run_watched(command, env=env, on_line=on_line)
+    for timer in timers:
+        timer.cancel()
+    out, err = done.stdout, done.stderr
+    assert interrupted, f"the live view never started; stderr:\n{err[-2000:]}"
+    assert done.returncode == 0, err
     summary = json.loads(out.strip().splitlines()[-1])
-    assert summary["duration_s"] < 30
+    assert summary["duration_s"] < 30  # stopped by the interrupt, well before the planned 60 s
     assert summary["unflushed_samples"] == 0
     with open_store(store_path) as store:
         events = store.read("events", tags={"session": summary["session"]})

@@ -10,7 +10,7 @@ import json
 import signal
 import subprocess
 import sys
-import time
+import threading
 from pathlib import Path
 
 import pytest
@@ -58,27 +58,25 @@ def test_markers_from_a_file_redirected_to_stdin(tmp_path: Path) -> None:
 @pytest.mark.slow
 def test_without_duration_or_protocol_it_records_until_ctrl_c(tmp_path: Path) -> None:
     store = tmp_path / "store"
-    log = tmp_path / "stderr.txt"
-    with log.open("w") as stderr:
-        process = subprocess.Popen(
-            _record(store), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
-            text=True,
-        )  # fmt: skip
-        try:
-            # Count from the first rows of the live view (start-up time varies with load).
-            deadline = time.monotonic() + 120
-            while "[" not in log.read_text() and time.monotonic() < deadline:
-                assert process.poll() is None, log.read_text()
-                time.sleep(0.2)
-            time.sleep(PAST_ANY_DEFAULT_S)
-            assert process.poll() is None, "record stopped by itself without --duration"
-            process.send_signal(signal.SIGINT)
-            out, _ = process.communicate(timeout=60)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    err = log.read_text()
-    assert process.returncode == 0, err
+    running_at_interrupt: list[bool] = []
+    timers: list[threading.Timer] = []
+
+    def interrupt(process: subprocess.Popen[str]) -> None:
+        running_at_interrupt.append(process.poll() is None)
+        process.send_signal(signal.SIGINT)
+
+    def on_line(stream: str, line: str, process: subprocess.Popen[str]) -> None:
+        # Count from the first rows of the live view (start-up time varies with load).
+        if stream == "stderr" and "[" in line and not timers:
+            timers.append(threading.Timer(PAST_ANY_DEFAULT_S, interrupt, (process,)))
+            timers[0].start()
+
+    result = run_watched(_record(store), stdin=subprocess.DEVNULL, on_line=on_line)
+    for timer in timers:
+        timer.cancel()
+    out, err = result.stdout, result.stderr
+    assert running_at_interrupt == [True], f"record stopped by itself without --duration:\n{err}"
+    assert result.returncode == 0, err
     assert "until Ctrl-C" in err
     summary = json.loads(out.strip().splitlines()[-1])
     assert summary["duration_s"] >= PAST_ANY_DEFAULT_S

@@ -13,14 +13,8 @@ import scipy.ndimage as ndi
 import scipy.signal as sps
 
 from affectstream.signal import WindowConfig
-from affectstream.signal.beats import (
-    MAX_SILENCE,
-    TEMPLATE_BEATS,
-    Boxcar,
-    EcgBeatDetector,
-    _templates,
-    most_prominent,
-)
+from affectstream.signal.beat_stream import TEMPLATE_BEATS, Boxcar, _templates, most_prominent
+from affectstream.signal.beats import MAX_SILENCE, EcgBeatDetector
 from affectstream.signal.hrv import TEMPLATE_SPAN, HrvProcessor, detect_beats
 from affectstream.signal.synthetic import split_block, synthetic_ecg, synthetic_rr
 from affectstream.types import SampleBlock

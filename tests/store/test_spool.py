@@ -42,6 +42,23 @@ def test_records_come_back_in_order_across_segments(tmp_path: Path) -> None:
     spool.close()
 
 
+def test_waiting_for_a_past_end_ignores_what_was_appended_after_it(tmp_path: Path) -> None:
+    spool = Spool(tmp_path, segment_bytes=200)
+    for payload in records(6):
+        spool.append(payload)
+    end = spool.end  # what a flush started now waits for
+    assert not spool.wait_until_acknowledged(end, 0.0)
+    for payload in records(6, start=6):  # a writer that keeps appending during the flush
+        spool.append(payload)
+    while not spool.wait_until_acknowledged(end, 0.0):
+        batch = spool.read_batch(60)  # one or two records at a time
+        assert batch is not None
+        spool.ack(batch)
+    assert spool.pending_bytes > 0  # the later records are still pending: not waited for
+    assert spool.cursor >= end
+    spool.close()
+
+
 def test_concurrent_appends_keep_every_record(tmp_path: Path) -> None:
     spool = Spool(tmp_path, segment_bytes=4096, fsync="os")
     threads = [
