@@ -46,15 +46,17 @@ def upsampled(block: SampleBlock, factor: int) -> SampleBlock:
 
 
 def summary(result: dict[str, Any]) -> dict[str, Any]:
-    """The headline numbers: SCR-rate and phasic-spread skew, arousal differences."""
+    """Headline numbers: each feature's mean ratio - 1 and largest |difference|, arousal."""
     out: dict[str, Any] = {"windows": result["windows"], "subjects": result["subjects"]}
     for stage in ("own_rate", "live"):
-        features = result[stage]["features"]
-        out[stage] = {f: round(features[f]["mean_ratio_minus_1"], 4) for f in features} | {
-            "arousal_median_abs_diff": round(result[stage]["arousal"]["median_abs_diff"], 4),
-            "arousal_p95_abs_diff": round(result[stage]["arousal"]["p95_abs_diff"], 4),
-            "decisions_flipped": round(result[stage]["arousal"]["decisions_flipped"], 4),
-        }
+        features, arousal = result[stage]["features"], result[stage]["arousal"]
+        out[stage] = {
+            f: {"mean_ratio_minus_1": float(f"{v['mean_ratio_minus_1']:.4g}"),
+                "max_abs": float(f"{v['max_abs']:.4g}")}
+            for f, v in features.items()
+        } | {
+            "arousal": {k: float(f"{v:.4g}") for k, v in arousal.items() if k != "n"}
+        }  # fmt: skip
     return out
 
 
