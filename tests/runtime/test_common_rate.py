@@ -25,6 +25,8 @@ from affectstream.models.bundle import ModelBundle
 from affectstream.models.bundle_io import load_bundle, resolve_bundle
 from affectstream.runtime import LiveEstimator, LiveSession, SessionConfig
 from affectstream.runtime.multiwindow import bundles_common_rate, session_window
+from affectstream.runtime.rate_skew import emulated_wrist
+from affectstream.runtime.replay import replay_blocks, session_rows
 from affectstream.signal import WindowConfig, extract_features
 from affectstream.store import EmbeddedStore
 from affectstream.types import SampleBlock
@@ -129,3 +131,22 @@ async def test_a_live_session_gives_the_eda_features_at_the_trained_rate(tmp_pat
     assert finite.sum() >= 3
     differs = ~np.isclose(both["eda_phasic_std"], both["eda_phasic_std_native"], rtol=1e-6)
     assert differs[finite].any(), "the live features are those of the 32-Hz stream"
+
+
+def test_a_replayed_8_hz_recording_gives_the_eda_features_at_4_hz(tmp_path: Path) -> None:
+    """An 8-Hz EDA recording (Non-EEG's Affectiva Q rate) replayed with stress-wrist."""
+    recording = emulated_wrist(seed=5, minutes=5.0, eda_rate=8.0)
+    with EmbeddedStore(tmp_path / "store", synchronous="normal") as store:
+        summary = replay_blocks(recording.blocks, store, bundle="stress-wrist")
+        rows = _by_ms(session_rows(store, summary["session"]))
+    grid = WindowConfig(origin=recording.start)
+    batch = _by_ms(extract_features(recording.blocks, dataclasses.replace(grid, common_rate=4.0)))
+    native = _by_ms(extract_features(recording.blocks, grid))
+    both = rows.merge(batch, on="ms", suffixes=("", "_batch")).merge(
+        native, on="ms", suffixes=("", "_native")
+    )
+    assert len(both) == len(batch) == (300 - 60) // 5 + 1
+    for column in ("eda_tonic_mean", "eda_phasic_std", "eda_scr_rate", "hr_mean"):
+        np.testing.assert_allclose(both[column], both[column + "_batch"], rtol=1e-9, atol=1e-12)
+    assert both["eda_scr_rate"].notna().all()
+    assert not np.allclose(both["eda_scr_rate"], both["eda_scr_rate_native"])
