@@ -188,3 +188,17 @@ def test_an_off_rate_stream_is_featured_at_its_own_rate() -> None:
     block = _eda(240.0, 10.0)
     with_rate = extract_features([block], WindowConfig(origin=T0, common_rate=4.0))
     pd.testing.assert_frame_equal(with_rate, extract_features([block], WindowConfig(origin=T0)))
+
+
+def test_streamed_rows_equal_the_training_tables_to_common_rate() -> None:
+    """The live extractor under a 4-Hz bundle == training's `to_common_rate` then features."""
+    from affectstream.models.crossprotocol import to_common_rate
+    from affectstream.models.recording import Recording
+
+    blocks = [_with_gaps(_eda(240.0, 32.0)), _temp(240.0, 8.0)]
+    labels = pd.DataFrame({"t": [T0], "arousal": [0.0]})
+    (averaged,) = to_common_rate([Recording("S1", tuple(blocks), labels, dataset="x")], 4.0)
+    assert [b.sfreq for b in averaged.blocks] == [4.0, 4.0]
+    training = extract_features(list(averaged.blocks), WindowConfig(origin=T0))
+    live = _streamed(blocks, WindowConfig(origin=T0, common_rate=4.0), [5, 64, 3, 1, 33])
+    pd.testing.assert_frame_equal(live, training, check_exact=True)
