@@ -23,6 +23,7 @@ import logging
 
 import numpy as np
 
+from affectstream.errors import SignalError
 from affectstream.types import FloatArray, Gap, IntArray, SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -95,6 +96,7 @@ class RateReducer:
         self.rate = self.sfreq / self.k
         self.index0: int | None = None  # first device index seen: group 0 starts there
         self._held: SampleBlock | None = None  # samples of the group not yet complete
+        self._last: int | None = None  # device index of the last sample pushed
 
     def group(self, index: int) -> int:
         """Group (device index at the common rate) of raw device index ``index``."""
@@ -154,6 +156,15 @@ class RateReducer:
             return self.empty(block)
         if self.index0 is None:
             self.index0 = int(block.index[0])
+        last = self._last if self._last is not None else self.index0 - 1
+        if np.any(np.diff(block.index, prepend=last) <= 0):
+            # As the processor would say of the raw stream (averaging would hide it).
+            raise SignalError(
+                f"Stream {block.stream!r}: device sample indices must increase without overlap "
+                f"(got index {int(block.index[0])} after {self._last}). Feed blocks once "
+                f"each, in time order."
+            )
+        self._last = int(block.index[-1])
         joined = block if self._held is None else SampleBlock.concat([self._held, block])
         complete = (int(joined.index[-1]) - self.index0 + 1) // self.k
         cut = int(np.searchsorted(self.group_of(joined.index), complete, side="left"))
@@ -204,17 +215,13 @@ class RateReducer:
         values: FloatArray = grid.mean(axis=1)
         # Timed at the group's first sample (from its first sample that arrived).
         t = rows.t[first] - offsets[first] / self.sfreq
-        return SampleBlock(
-            stream=like.stream,
-            modality=like.modality,
-            channels=like.channels,
-            unit=like.unit,
+        return dataclasses.replace(
+            like,
             sfreq=self.rate,
             t=np.asarray(t, dtype=np.float64),
             values=values,
             index=ids.astype(np.int64),
             gaps=tuple(self._gap(g) for g in rows.gaps),
-            device=like.device,
         )
 
     def _gap(self, gap: Gap) -> Gap:

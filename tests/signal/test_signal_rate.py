@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from affectstream.errors import ConfigError
+from affectstream.errors import ConfigError, SignalError
 from affectstream.signal import StreamingExtractor, WindowConfig, extract_features
 from affectstream.signal.rate import RateReducer, reduce_block, stream_reducer
 from affectstream.signal.synthetic import split_block, synthetic_eda
@@ -36,16 +37,7 @@ def _with_gaps(block: SampleBlock) -> SampleBlock:
     keep[303:341] = False
     values = block.values.copy()
     values[[100, 101, 102, 2001]] = np.nan
-    return SampleBlock(
-        stream=block.stream,
-        modality=block.modality,
-        channels=block.channels,
-        unit=block.unit,
-        sfreq=block.sfreq,
-        t=block.t[keep],
-        values=values[keep],
-        index=block.index[keep],
-    )
+    return dataclasses.replace(block, t=block.t[keep], values=values[keep], index=block.index[keep])
 
 
 def _expected_means(block: SampleBlock, k: int) -> tuple[np.ndarray, np.ndarray]:
@@ -202,3 +194,12 @@ def test_streamed_rows_equal_the_training_tables_to_common_rate() -> None:
     training = extract_features(list(averaged.blocks), WindowConfig(origin=T0))
     live = _streamed(blocks, WindowConfig(origin=T0, common_rate=4.0), [5, 64, 3, 1, 33])
     pd.testing.assert_frame_equal(live, training, check_exact=True)
+
+
+def test_indices_that_go_back_are_an_error_as_at_the_stream_rate() -> None:
+    block = _eda(10.0, 32.0)
+    reducer = stream_reducer(block, 4.0)
+    assert reducer is not None
+    reducer.push(block.rows(0, 20))
+    with pytest.raises(SignalError, match="must increase"):
+        reducer.push(block.rows(15, 30))
