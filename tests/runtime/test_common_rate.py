@@ -23,6 +23,8 @@ from affectstream.device.supervisor import DeviceTarget, Supervisor
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle
 from affectstream.models.bundle_io import load_bundle, resolve_bundle
+from affectstream.models.crossprotocol import shared_frames
+from affectstream.models.datasets import load_dataset
 from affectstream.runtime import LiveEstimator, LiveSession, SessionConfig
 from affectstream.runtime.multiwindow import bundles_common_rate, session_window
 from affectstream.runtime.rate_skew import emulated_wrist
@@ -150,3 +152,25 @@ def test_a_replayed_8_hz_recording_gives_the_eda_features_at_4_hz(tmp_path: Path
         np.testing.assert_allclose(both[column], both[column + "_batch"], rtol=1e-9, atol=1e-12)
     assert both["eda_scr_rate"].notna().all()
     assert not np.allclose(both["eda_scr_rate"], both["eda_scr_rate_native"])
+
+
+@pytest.mark.shared_data
+def test_a_replayed_non_eeg_recording_gives_the_training_table(
+    shared_data: Path, tmp_path: Path
+) -> None:
+    """Real Non-EEG (Affectiva Q EDA at 8 Hz) replayed with stress-wrist: its features are the
+    rows stress-wrist was trained on (EDA averaged to 4 Hz), window by window."""
+    data = shared_data / "noneeg"
+    frames, _, _ = shared_frames({"noneeg": data}, subjects=["Subject3"])
+    train = _by_ms(frames["noneeg"])
+    (recording,) = load_dataset("noneeg", data, ["Subject3"])
+    assert {b.modality: b.sfreq for b in recording.blocks}["eda"] == 8.0
+    with EmbeddedStore(tmp_path / "store", synchronous="normal") as store:
+        summary = replay_blocks(recording.blocks, store, bundle="stress-wrist")
+        rows = _by_ms(session_rows(store, summary["session"]))
+    both = train.merge(rows, on="ms", suffixes=("_train", "_live"))
+    assert len(both) == len(train) > 400
+    for feature in _stress_wrist().features:
+        a, b = both[f"{feature}_train"], both[f"{feature}_live"]
+        assert a.notna().mean() > 0.9, feature
+        np.testing.assert_allclose(b, a, rtol=1e-9, atol=1e-12, err_msg=feature)
