@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
                 progress=progress,
                 cache_dir=args.cache_dir,
                 # Pooled bundles were trained on EDA/temperature at a common rate.
-                common_rate=bundle.meta["provenance"].get("common_rate"),
+                common_rate=bundle.common_rate,
             )
             report = score_bundle(bundle, frame, dataset=args.dataset)
             report["model"] = bundle.model_id

@@ -134,6 +134,16 @@ class ModelBundle:
         return str(self.meta["target"])
 
     @property
+    def common_rate(self) -> float | None:
+        """Rate (Hz) EDA and temperature were averaged down to in training, if any.
+
+        Sessions compute this bundle's features at that rate (``WindowConfig.common_rate``);
+        None: each stream at its own rate, as in training.
+        """
+        rate = (self.meta.get("provenance") or {}).get("common_rate")
+        return float(rate) if rate else None
+
+    @property
     def model_id(self) -> str:
         """``name@affectstream-version``."""
         return f"{self.meta['name']}@{self.meta['versions']['affectstream']}"

@@ -31,7 +31,7 @@ from affectstream.models.evaluation import metrics, scored_mask
 from affectstream.models.features import recording_features
 from affectstream.models.scoring import scored_subjects
 from affectstream.signal.columns import feature_columns
-from affectstream.types import SampleBlock
+from affectstream.signal.rate import reduce_block
 
 logger = logging.getLogger(__name__)
 
@@ -57,20 +57,12 @@ def to_common_rate(recordings: Sequence[Recording], rate: float = COMMON_RATE) -
     -------
     list of Recording
         Copies with ``eda`` / ``temp`` blocks at ``rate`` (block means of ``k`` samples,
-        timed at the first sample of each group); other blocks unchanged.
+        timed at the first sample of each group; :func:`~affectstream.signal.rate.reduce_block`,
+        the averaging live sessions run through ``WindowConfig.common_rate``); other blocks
+        unchanged.
     """
 
-    def block_means(b: SampleBlock) -> SampleBlock:
-        k = round((b.sfreq or 0.0) / rate)
-        if b.modality not in ("eda", "temp") or k <= 1 or abs(k * rate - (b.sfreq or 0)) > 1e-6:
-            return b
-        n = (len(b) // k) * k
-        values = b.values[:n].reshape(n // k, k, -1).mean(axis=1)
-        return SampleBlock.regular(
-            b.stream, b.modality, b.channels, values, rate, float(b.t[0]), device=b.device
-        )
-
-    return [rec.map_blocks(block_means) for rec in recordings]
+    return [rec.map_blocks(lambda b: reduce_block(b, rate)) for rec in recordings]
 
 
 def pool_frames(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
@@ -357,10 +349,11 @@ def protocol_features(
     """
     from affectstream.signal import WindowConfig
 
-    recs = to_common_rate(recordings, common_rate) if common_rate else list(recordings)
+    # The extractor averages EDA/temperature down (WindowConfig.common_rate), as it does live
+    # for a bundle trained at this rate: one definition for training and sessions.
     return recording_features(
-        recs,
-        config=WindowConfig(window=window, step=step, line_freq=line_freq),
+        recordings,
+        config=WindowConfig(window=window, step=step, line_freq=line_freq, common_rate=common_rate),
         baseline_seconds=baseline_seconds,
         modalities=modalities,
         progress=progress,

@@ -357,7 +357,8 @@ def training_table(
         description="pooled: " + "; ".join(DATASET_SETTINGS[d].description for d in datasets),
         caveats=(
             f"Trained on {' + '.join(datasets)} pooled, on the features both devices give "
-            f"({', '.join(SHARED_MODALITIES)}; EDA at a common rate).",
+            f"({', '.join(SHARED_MODALITIES)}; EDA and temperature averaged to "
+            f"{COMMON_RATE:g} Hz, as live sessions average them for this model).",
             "Validated on: participants held out of the pooled protocols (the evaluation "
             "below), and, as a recipe, trained on one protocol and scored on the other "
             "(docs/models.md, levers). Not validated on: any third protocol, device or "

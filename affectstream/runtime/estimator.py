@@ -25,6 +25,7 @@ confidence 0) and says why in ``<target>_basis``.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -49,7 +50,7 @@ from affectstream.models.features import ContextMean
 from affectstream.models.normalize import RunningStats
 from affectstream.models.valence import PersonalValenceModel
 from affectstream.runtime.combine import combine
-from affectstream.runtime.multiwindow import window_prefix
+from affectstream.runtime.multiwindow import bundles_common_rate, window_prefix
 from affectstream.runtime.valence_live import LiveValence
 from affectstream.signal import WindowConfig
 from affectstream.signal.columns import feature_family
@@ -378,8 +379,34 @@ class LiveEstimator:
             if self._prefix[id(bundle)]:
                 trained = bundle.meta["window"]
                 length = float(trained["window"])
-                out[length] = WindowConfig(window=length, step=float(trained.get("step", 5.0)))
+                readers = [
+                    b for b in self.bundles if self._prefix[id(b)] == self._prefix[id(bundle)]
+                ]
+                out[length] = WindowConfig(
+                    window=length,
+                    step=float(trained.get("step", 5.0)),
+                    common_rate=bundles_common_rate(readers),
+                )
         return list(out.values())
+
+    def primary_window(self, window: WindowConfig) -> WindowConfig:
+        """The session's window, with the common EDA rate of the bundles that read its rows.
+
+        Parameters
+        ----------
+        window : WindowConfig
+            The session's feature window.
+
+        Returns
+        -------
+        WindowConfig
+            ``window`` with ``common_rate`` set when those bundles were trained at one (and
+            it was not set already): live features are computed as in training.
+        """
+        if window.common_rate is not None:
+            return window
+        readers = [b for b in self.bundles if not self._prefix[id(b)]]
+        return dataclasses.replace(window, common_rate=bundles_common_rate(readers))
 
     @staticmethod
     def _spread(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray | None:

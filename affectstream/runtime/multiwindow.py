@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from affectstream.errors import ConfigError
 from affectstream.signal import StreamingExtractor, WindowConfig
 from affectstream.types import SampleBlock
 
@@ -30,6 +31,35 @@ logger = logging.getLogger(__name__)
 
 #: Rows of each longer window kept to find the latest one before a primary row.
 KEEP_ROWS = 64
+
+
+def bundles_common_rate(bundles: Sequence[ModelBundle]) -> float | None:
+    """The rate EDA and temperature are averaged to for features that ``bundles`` read.
+
+    Parameters
+    ----------
+    bundles : sequence of ModelBundle
+        Bundles reading one extractor's rows.
+
+    Returns
+    -------
+    float or None
+        Their :attr:`~affectstream.models.bundle.ModelBundle.common_rate` (bundles without
+        one accept it); None when none has one.
+
+    Raises
+    ------
+    ConfigError
+        When two of them were trained at different rates: one extractor cannot give both.
+    """
+    rates = [(b.model_id, b.common_rate) for b in bundles if b.common_rate is not None]
+    if len({rate for _, rate in rates}) > 1:
+        listed = ", ".join(f"{name} at {rate:g} Hz" for name, rate in rates)
+        raise ConfigError(
+            f"These models were trained on EDA at different common rates ({listed}) and "
+            "read the same feature windows; run them in separate sessions."
+        )
+    return rates[0][1] if rates else None
 
 
 def window_prefix(window: float) -> str:

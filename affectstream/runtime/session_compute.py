@@ -79,12 +79,12 @@ class FeatureWorker:
         self.config = config
         self.estimator = estimator
         self.tags = dict(tags)
-        # Models trained on other window lengths get their own windows (multiwindow.py).
+        # Models trained on other window lengths get their own windows (multiwindow.py);
+        # each window's EDA at the rate its models were trained at (WindowConfig.common_rate).
         extra = estimator.extra_windows() if estimator is not None else []
+        window = estimator.primary_window(config.window) if estimator is not None else config.window
         self.extractor: StreamingExtractor | MultiWindowExtractor = (
-            MultiWindowExtractor(config.window, extra)
-            if extra
-            else StreamingExtractor(config.window)
+            MultiWindowExtractor(window, extra) if extra else StreamingExtractor(window)
         )
         self.feature_streams: dict[str, str] = {}  # family -> stream
         # stream -> its sample times and device indices, when the source holds the whole

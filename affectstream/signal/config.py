@@ -108,6 +108,7 @@ class WindowConfig:
     scr_max_risetime: float = 5.0
     reasons: bool = False
     max_lag: float | None = 30.0
+    common_rate: float | None = None
 
     def __post_init__(self) -> None:
         for name in (
@@ -127,6 +128,8 @@ class WindowConfig:
             check_positive(f"WindowConfig.{name}", getattr(self, name))
         if self.max_lag is not None:
             check_positive("WindowConfig.max_lag", self.max_lag)
+        if self.common_rate is not None:
+            check_positive("WindowConfig.common_rate", self.common_rate)
         if self.step > self.window:
             raise ConfigError(
                 f"WindowConfig.step ({self.step} s) must not exceed WindowConfig.window "

@@ -23,6 +23,7 @@ from affectstream.signal.eda import EdaProcessor
 from affectstream.signal.eeg import EegProcessor
 from affectstream.signal.hrv import HrvProcessor
 from affectstream.signal.level import LevelProcessor
+from affectstream.signal.rate import RateReducer, stream_reducer
 from affectstream.types import SampleBlock
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,12 @@ class StreamingExtractor:
     Streams whose modality has no features (``gyro``, ``battery``) are ignored. Each
     feature family takes one stream: the first one pushed; a later stream of the same family
     (say IBI next to BVP) is ignored with a warning.
+
+    With ``config.common_rate`` set, EDA and temperature streams at an integer multiple of
+    it are averaged down to it (:class:`~affectstream.signal.rate.RateReducer`) before
+    their processor sees them; the rows do not depend on how the blocks are cut. A stream
+    at another rate keeps its own, with a warning: its features are not computed as the
+    model was trained.
     """
 
     def __init__(
@@ -125,6 +132,8 @@ class StreamingExtractor:
         )
         self._pending: dict[str, list[SampleBlock]] = {}
         self._processors: dict[str, Processor] = {}
+        # stream -> its averaging down to config.common_rate (EDA/temperature only)
+        self._reducers: dict[str, RateReducer] = {}
         self._families: dict[str, str] = {}
         self._ignored: set[str] = set()
         self._next_k: int | None = None
@@ -163,11 +172,21 @@ class StreamingExtractor:
         if self.origin is None:
             self.origin = float(block.t[0])
         config = dataclasses.replace(self.config, origin=self.origin)
-        processor = _make_processor(block, config)
+        processor = _make_processor(self._at_common_rate(block), config)
         self._processors[block.stream] = processor
         self._families[family] = block.stream
         self.columns = self._columns()
         return processor
+
+    def _at_common_rate(self, block: SampleBlock) -> SampleBlock:
+        """The first block of a new stream as its processor will see it (see the class)."""
+        if self.config.common_rate is None:
+            return block
+        reducer = stream_reducer(block, self.config.common_rate)
+        if reducer is None:
+            return block
+        self._reducers[block.stream] = reducer
+        return reducer.first(block)
 
     def _columns(self) -> list[str]:
         cols = ["t_end"]
@@ -247,6 +266,11 @@ class StreamingExtractor:
         times = (float(block.t[0]), float(block.t[-1]))
         announced = self._announced.pop(block.stream, None) == times
         self._see(block.stream, times[1], None if announced else times[0])
+        reducer = self._reducers.get(block.stream)
+        if reducer is not None:
+            block = reducer.push(block)
+            if len(block) == 0:  # the samples wait for the rest of their group
+                return self._emit(final=False) if self._event_delay else []
         pending = self._pending.setdefault(block.stream, [])
         pending.append(block)
         first, last = pending[0], pending[-1]
@@ -308,13 +332,26 @@ class StreamingExtractor:
         processor = self._processors.get(stream)
         if processor is None or processor.finished:
             return []
+        reducer = self._reducers.get(stream)
         if math.isinf(t_next):
+            if reducer is not None:
+                reducer.finish()
             self._feed_pending(stream)
             processor.finish()
         elif processor.sfreq is None:
             # Every event before t_next is fed now, so windows ending by then are final.
             self._feed_pending(stream)
             self._quiet[stream] = max(t_next, self._quiet.get(stream, -math.inf))
+        elif index is not None and reducer is not None:
+            # A group the gap cuts short is complete (NaN) now; the gap skips whole groups.
+            closed = reducer.skip(index)
+            if closed is not None:
+                self._pending.setdefault(stream, []).append(closed)
+            group = reducer.group(index)
+            if closed is None and group <= self._last_index(stream, processor) + 1:
+                return []
+            self._feed_pending(stream)
+            processor.skip_to(group)
         elif index is not None and index > self._last_index(stream, processor) + 1:
             self._feed_pending(stream)
             processor.skip_to(index)
@@ -336,6 +373,8 @@ class StreamingExtractor:
         -------
         pandas.DataFrame
         """
+        for reducer in self._reducers.values():
+            reducer.finish()
         for stream in list(self._pending):
             self._feed_pending(stream)
         for processor in self._processors.values():
