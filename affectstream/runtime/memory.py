@@ -6,16 +6,19 @@ it resident after it is freed, so RSS creeps up with every new, larger burst
 (``affectstream bench soak``, docs/runtime.md):
 
 - glibc's per-thread malloc arenas (the compute and store worker threads each get one):
-  free chunks inside an arena stay resident, and glibc trims an arena's top only above a
-  threshold that it raises after every large ``free`` (its dynamic mmap threshold).
-  ``malloc_trim(0)`` returns the free pages of every arena.
+  free chunks inside an arena stay resident. Worse, glibc raises its mmap threshold (up
+  to 32 MiB) each time a block it had mapped on its own is freed, so after one large
+  array every array up to that size comes from an arena, and the holes they leave stay
+  resident. :func:`pin_malloc_thresholds` turns that raise off; ``malloc_trim(0)``
+  returns the free pages of every arena.
 - pyarrow's default memory pool (pandas >= 3 keeps ``str`` columns in Arrow buffers), which
   is mimalloc in a 1 GiB reservation advised for transparent huge pages: one small string
   column makes 2 MiB pages resident, and the pool keeps them after the column is freed.
   ``MemoryPool.release_unused()`` returns them.
 
-:class:`MemoryKeeper` runs both at most once per interval in the session's compute worker
-thread (mimalloc returns only the calling thread's free pages; the worker allocates them).
+:class:`MemoryKeeper` pins glibc's thresholds once and runs both releases at most once per
+interval in the session's compute worker thread (mimalloc returns only the calling
+thread's free pages; the worker allocates them).
 :func:`native_memory` and :func:`mapping_breakdown` (``/proc/self/smaps``) show the parts.
 """
 
@@ -38,6 +41,7 @@ __all__ = [
     "MemoryKeeper",
     "mapping_breakdown",
     "native_memory",
+    "pin_malloc_thresholds",
     "release_retained",
     "rss_bytes",
 ]
@@ -46,6 +50,12 @@ __all__ = [
 #: milliseconds of the event loop (``bench soak`` reports it); once a minute bounds the
 #: retention to about one minute's worth of bursts.
 RELEASE_INTERVAL_S = 60.0
+#: Blocks of at least this many bytes get a mapping of their own, unmapped when freed.
+MMAP_THRESHOLD = 64 << 10
+#: Free space above an arena's last block in use is given back beyond this many bytes.
+TRIM_THRESHOLD = 128 << 10
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # mallopt parameters (<malloc.h>)
+_pinned = False
 _GLIBC_HEAP_MAX = 64 << 20  # a glibc thread arena's reservation (HEAP_MAX_SIZE, 64-bit)
 _RESERVATION = 256 << 20  # anonymous mappings this large are an allocator's reserved space
 
@@ -243,6 +253,51 @@ def _sqlite_memory() -> dict[str, float] | None:
     return {"sqlite_mb": round(used() / 1e6, 2), "sqlite_peak_mb": round(peak(0) / 1e6, 2)}
 
 
+def pin_malloc_thresholds(
+    mmap_threshold: int = MMAP_THRESHOLD, trim_threshold: int = TRIM_THRESHOLD
+) -> bool:
+    """Fix glibc's mmap and trim thresholds for this process, so large freed blocks go back.
+
+    By default glibc raises both thresholds whenever a block it had mapped on its own is
+    freed; after a burst, blocks up to that size come from an arena instead, and the holes
+    they leave stay resident. In a long session that was most of the RSS growth after
+    warm-up (docs/runtime.md, "Long runs"). Setting the thresholds (``mallopt``, the same as
+    ``GLIBC_TUNABLES=glibc.malloc.mmap_threshold=...:glibc.malloc.trim_threshold=...``)
+    turns the raise off. It applies to the whole process, from then on.
+
+    Nothing is changed off glibc, when the environment already tunes glibc's malloc
+    (``GLIBC_TUNABLES`` naming ``glibc.malloc``, or a ``MALLOC_*_`` variable: the user's
+    choice wins), or when it was done before in this process.
+
+    Parameters
+    ----------
+    mmap_threshold : int
+        Bytes from which a block gets its own mapping.
+    trim_threshold : int
+        Free bytes at the top of an arena above which glibc gives them back.
+
+    Returns
+    -------
+    bool
+        True when this call set them.
+    """
+    global _pinned
+    user_tuned = "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "") or any(
+        key.startswith("MALLOC_") and key.endswith("_") for key in os.environ
+    )
+    mallopt = getattr(_libc(), "mallopt", None)
+    if _pinned or user_tuned or mallopt is None:
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    done = bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(
+        mallopt(_M_TRIM_THRESHOLD, trim_threshold)
+    )
+    _pinned = True
+    if not done:
+        logger.warning("memory: glibc refused the malloc thresholds; RSS may creep up")
+    return done
+
+
 def release_retained() -> float:
     """Give memory that allocators hold free back to the OS (see the module docstring).
 
@@ -273,10 +328,13 @@ def release_retained() -> float:
 class MemoryKeeper:
     """Run :func:`release_retained` at most once per ``interval`` seconds, and count it.
 
+    A keeper with an interval also pins glibc's thresholds (:func:`pin_malloc_thresholds`).
+
     Parameters
     ----------
     interval : float or None
-        Seconds between releases; None turns them off (for comparison runs).
+        Seconds between releases; None turns them off, and leaves the thresholds alone
+        (for comparison runs).
 
     Attributes
     ----------
@@ -291,6 +349,7 @@ class MemoryKeeper:
     def __init__(self, interval: float | None = RELEASE_INTERVAL_S) -> None:
         if interval is not None:
             check_positive("memory release interval", interval)
+            pin_malloc_thresholds()
         self.interval = interval
         self.releases = 0
         self.released_bytes = 0.0

@@ -7,6 +7,8 @@ the pyarrow part needs its mimalloc pool (the locked pyarrow's default on Linux)
 from __future__ import annotations
 
 import ctypes
+import os
+import subprocess
 import sys
 import threading
 import time
@@ -16,6 +18,7 @@ import numpy as np
 import pytest
 
 from affectstream.runtime.memory import (
+    MMAP_THRESHOLD,
     MemoryKeeper,
     mapping_breakdown,
     native_memory,
@@ -31,13 +34,13 @@ _PINNED: list[np.ndarray] = []  # the arrays that keep each burst's arena top in
 
 
 def _burst_in_a_thread(total_bytes: int) -> None:
-    """Allocate ``total_bytes`` in 96 KB arrays in a new thread (its own glibc arena: under
-    the 128 KB mmap threshold), then free all but the last: it keeps the arena's top in
+    """Allocate ``total_bytes`` in 48 KB arrays in a new thread (its own glibc arena: under
+    the mmap threshold, default or pinned), then free all but the last: it keeps the arena's top in
     use, so glibc cannot trim the freed space below it, as in a long session."""
     kept: list[np.ndarray] = []
 
     def run() -> None:
-        arrays = [np.ones(96 * 1024 // 8) for _ in range(total_bytes // (96 * 1024))]
+        arrays = [np.ones(48 * 1024 // 8) for _ in range(total_bytes // (48 * 1024))]
         kept.append(arrays[-1])
         arrays.clear()
 
@@ -71,8 +74,54 @@ def test_bursts_in_worker_threads_do_not_raise_rss_for_good() -> None:
         assert held - start >= 0.5 * size, "the burst's freed pages should stay resident"
         release_retained()
         after.append(mapping_breakdown()["map_arenas_mb"])
-    # What is left is the pinned 96 KB arrays (and their arenas' bookkeeping), not the bursts.
+    # What is left is the pinned 48 KB arrays (and their arenas' bookkeeping), not the bursts.
     assert max(after) - start < 2.0, (start, after)
+
+
+# Run in a fresh interpreter: the thresholds are the process's, and pinned for good.
+_THRESHOLD_PROBE = """
+import sys
+import numpy as np
+from affectstream.runtime.memory import native_memory, pin_malloc_thresholds
+pinned = pin_malloc_thresholds() if sys.argv[1] == "pin" else False
+big = np.ones(8 << 20 >> 3)  # a mapping of its own; freeing it raises glibc's threshold
+del big
+before = native_memory()["mmap_mb"]
+block = np.ones(int(sys.argv[2]) >> 3)
+print(pinned, native_memory()["mmap_mb"] - before)
+"""
+
+
+def _probe(mode: str, size: int, **env: str) -> tuple[bool, float]:
+    run = subprocess.run(
+        [sys.executable, "-c", _THRESHOLD_PROBE, mode, str(size)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, **env},
+    )
+    pinned, grown = run.stdout.split()
+    return pinned == "True", float(grown)
+
+
+@linux_glibc
+def test_pinned_thresholds_keep_large_blocks_out_of_the_arenas() -> None:
+    """After a freed 8 MiB array, glibc serves a 1 MiB block from an arena (where its pages
+    stay after it is freed); with the thresholds pinned, it gets its own mapping."""
+    size = 1 << 20
+    assert size >= MMAP_THRESHOLD
+    pinned, grown = _probe("pin", size)
+    assert pinned and grown * MB >= size, grown
+    pinned, grown = _probe("default", size)
+    assert not pinned and grown * MB < size / 2, "glibc no longer raises its threshold?"
+
+
+@linux_glibc
+def test_a_user_tuned_allocator_is_left_alone() -> None:
+    pinned, grown = _probe("pin", 1 << 20, MALLOC_MMAP_THRESHOLD_=str(16 << 20))
+    assert not pinned and grown * MB < (1 << 20) / 2, grown
+    pinned, _ = _probe("pin", 1 << 20, GLIBC_TUNABLES="glibc.malloc.arena_max=2")
+    assert not pinned
 
 
 def test_release_gives_back_what_pyarrows_pool_kept() -> None:
