@@ -139,7 +139,12 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
     close_timeout : float
         Seconds without any acknowledged batch after which :meth:`flush` and :meth:`close`
         stop waiting for the spool to drain (a server that keeps acknowledging is waited
-        for).
+        for, up to ``flush_limit``).
+    flush_limit : float
+        Seconds after which :meth:`flush` and :meth:`close` stop waiting even while the
+        server acknowledges (a large backlog after an outage): what is left stays safe in
+        the spool, is reported as not yet stored, and is sent first by the next store
+        opened on it.
     gzip : bool, optional
         Compress write requests. Default: on, except for a server on this machine
         (``localhost``, ``127.0.0.0/8``, ``::1``), where compressing costs both ends CPU
@@ -165,6 +170,7 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
         max_retry_delay: float = 30.0,
         max_retries: int = 5,
         close_timeout: float = 10.0,
+        flush_limit: float = 120.0,
         gzip: bool | None = None,
     ) -> None:
         raw_url = url or os.environ.get(ENV_URL)
@@ -185,6 +191,7 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
         self.max_retry_delay = float(max_retry_delay)
         self.max_retries = int(max_retries)
         self.close_timeout = float(close_timeout)
+        self.flush_limit = float(flush_limit)
         self.gzip = not is_loopback(self.url) if gzip is None else bool(gzip)
         if self.batch_size <= 0:
             raise ConfigError(f"batch_size must be > 0, got {batch_size!r}.")
@@ -364,25 +371,32 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
             write_precision=WritePrecision.NS,
         )
 
-    def flush(self, timeout: float | None = None) -> None:
+    def flush(self, timeout: float | None = None, limit: float | None = None) -> None:
         """Wait until everything written so far is acknowledged by the server.
 
         Waits as long as the server keeps acknowledging batches (a slow or loaded server
-        is not a failure); gives up once nothing moved for ``timeout`` seconds.
+        is not a failure), up to ``limit`` seconds; gives up once nothing moved for
+        ``timeout`` seconds.
 
         Parameters
         ----------
         timeout : float, optional
             Seconds without any acknowledged batch after which the flush gives up
             (default ``close_timeout``).
+        limit : float, optional
+            Seconds in all after which it gives up (default ``flush_limit``;
+            ``math.inf``: wait while the server acknowledges).
 
         Raises
         ------
         StoreUnavailableError
-            Nothing was acknowledged for ``timeout`` s (or the sender stopped); says how
+            Not everything was acknowledged in time (or the sender stopped); says how
             many bytes stay in the spool, which the next store opened on it sends.
         """
-        self.sender.flush(self.close_timeout if timeout is None else float(timeout))
+        self.sender.flush(
+            self.close_timeout if timeout is None else float(timeout),
+            self.flush_limit if limit is None else float(limit),
+        )
 
     @property
     def pending_bytes(self) -> int:
@@ -394,8 +408,8 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
 
         Against a server that takes nothing (dead, refusing, hung) it blocks at most
         ``close_timeout`` plus one request ``timeout`` (+1 s); one that keeps acknowledging
-        is waited for until the spool is drained. What was not acknowledged stays in the
-        spool and is sent first by the next store opened on it.
+        is waited for until the spool is drained, at most ``flush_limit``. What was not
+        acknowledged stays in the spool and is sent first by the next store opened on it.
         """
         if self._closed:
             return
@@ -404,13 +418,14 @@ class InfluxStore(InfluxReader, TimeSeriesStore):
             self.flush()
         except StoreUnavailableError as exc:
             logger.warning("%s", exc)
-        # A request in flight ends within `timeout`; the thread is a daemon either way.
-        self.sender.stop(self.timeout + 1.0)
-        self._closed_pending = self.spool.pending_bytes
-        self.spool.close()
-        self._http.close()
-        if self._client is not None:
-            self._client.close()
+        finally:  # whatever the flush raised, the thread stops and the spool is unlocked
+            # A request in flight ends within `timeout`; the thread is a daemon either way.
+            self.sender.stop(self.timeout + 1.0)
+            self._closed_pending = self.spool.pending_bytes
+            self.spool.close()
+            self._http.close()
+            if self._client is not None:
+                self._client.close()
 
     def delete_session(self, session: str) -> None:
         """Delete every point of a session (after sending what is spooled).

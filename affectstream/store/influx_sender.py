@@ -28,6 +28,7 @@ import functools
 import http.client
 import json
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -211,40 +212,49 @@ class SpoolSender:
         if self._thread.is_alive():
             self._thread.join(join_timeout)
 
-    def flush(self, stall: float) -> None:
+    def flush(self, stall: float, limit: float = math.inf) -> None:
         """Wait until everything spooled so far is acknowledged, as long as sending progresses.
 
-        The wait has no fixed length: a slow server that keeps acknowledging batches (a
-        backlog after an outage, a loaded machine) is waited for. It ends without the data
-        only when nothing was acknowledged (nor set aside as refused) for ``stall`` seconds,
+        A slow server that keeps acknowledging batches (a backlog after an outage, a loaded
+        machine) is waited for, up to ``limit`` seconds in all. The wait ends without the
+        data when the spool's cursor did not move for ``stall`` seconds (a batch being
+        split after a refusal does not move it until a part is acknowledged), at ``limit``,
         or at once when the sender stopped.
 
         Parameters
         ----------
         stall : float
             Seconds without any acknowledged batch after which the flush gives up.
+        limit : float
+            Seconds after which it gives up even while the server acknowledges.
 
         Raises
         ------
         StoreUnavailableError
-            Nothing moved for ``stall`` s, or the sender stopped; says how many bytes stay
-            in the spool (sent when the server answers).
+            The data was not all acknowledged in time, or the sender stopped; says how many
+            bytes stay in the spool (sent when the server answers).
         """
         target = self.spool.end  # what was written before this call
-        cursor, moved = self.spool.cursor, time.monotonic()
+        started = cursor_moved = time.monotonic()
+        cursor = self.spool.cursor
         # Waited in slices: progress restarts the stall clock, and a sender that stops
         # meanwhile leaves nothing to drain the spool, so the wait ends then.
         while True:
             stopped = not self._thread.is_alive()
-            left = max(0.0, moved + stall - time.monotonic())
+            left = max(0.0, min(cursor_moved + stall, started + limit) - time.monotonic())
             if self.spool.wait_until_acknowledged(target, 0.0 if stopped else min(0.1, left)):
                 return
             now = time.monotonic()
             if self.spool.cursor != cursor:
-                cursor, moved = self.spool.cursor, now
-            elif stopped or now - moved >= stall:
+                cursor, cursor_moved = self.spool.cursor, now
+            if stopped or now - cursor_moved >= stall or now - started >= limit:
                 break
-        when = "(its sender stopped)" if stopped else f"(nothing acknowledged for {stall:g} s)"
+        if stopped:
+            when = "(its sender stopped)"
+        elif now - cursor_moved >= stall:
+            when = f"(nothing acknowledged for {stall:g} s)"
+        else:
+            when = f"within {limit:g} s (still sending)"
         raise StoreUnavailableError(
             f"InfluxDB at {self.url} (bucket {self.bucket!r}) did not take the spooled data "
             f"{when} (last error: {self.last_error or 'none, still sending'}); "

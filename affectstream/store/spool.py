@@ -282,6 +282,11 @@ class Spool:
     @property
     def end(self) -> Position:
         """Position just past the last appended record."""
+        with self._lock:  # an ack on the sender's thread may drop a segment meanwhile
+            return self._end()
+
+    def _end(self) -> Position:
+        """:attr:`end`, for callers that hold the lock."""
         last = max(self._sizes)
         return Position(last, self._sizes[last])
 
@@ -337,7 +342,7 @@ class Spool:
             self._check_open()
             self._wait_for_room(total)
             before = dict(self._sizes)
-            segment_before = self.end.segment
+            segment_before = self._end().segment
             try:
                 for record in records:
                     self._write_record(record)
@@ -361,11 +366,11 @@ class Spool:
         """Under the lock: wait (or raise) until ``total`` more bytes fit ``max_bytes``."""
         deadline = time.monotonic() + self.full_timeout
         while self.disk_bytes + total > self.max_bytes:
-            if self._cursor.segment == self.end.segment and self._cursor.offset > 0:
+            if self._cursor.segment == self._end().segment and self._cursor.offset > 0:
                 # The segment being filled is partly acknowledged: move on to a new
                 # one, so the next acknowledgement can delete it and free its space.
-                self._sizes[self.end.segment + 1] = 0
-                self._open_for_append(self.end.segment + 1)
+                self._sizes[self._end().segment + 1] = 0
+                self._open_for_append(self._end().segment + 1)
             remaining = deadline - time.monotonic()
             if self.on_full == "raise" or remaining <= 0:
                 waited = f"waited {self.full_timeout:g} s" if self.on_full == "block" else ""
@@ -380,7 +385,7 @@ class Spool:
             self._check_open()
 
     def _write_record(self, record: bytes) -> None:
-        segment, size = self.end.segment, self.end.offset
+        segment, size = self._end().segment, self._end().offset
         if size and size + len(record) > self.segment_bytes:
             segment += 1
             self._sizes[segment] = 0
@@ -491,7 +496,7 @@ class Spool:
         with self._lock:
             self._check_open()
             start = self._cursor
-            end = self.end
+            end = self._end()
         if start >= end:
             return None
         position = start
@@ -547,7 +552,7 @@ class Spool:
                     f"expected the cursor {self._cursor} (two senders on one spool?)."
                 )
             stop = batch.stop
-            if stop == self.end and stop.offset > 0:
+            if stop == self._end() and stop.offset > 0:
                 # Everything is acknowledged: start a fresh segment so the old one can go.
                 with contextlib.suppress(OSError):  # a full disk: reclaim in place instead
                     self._open_for_append(stop.segment + 1)

@@ -71,9 +71,11 @@ def test_without_duration_or_protocol_it_records_until_ctrl_c(tmp_path: Path) ->
             timers.append(threading.Timer(PAST_ANY_DEFAULT_S, interrupt, (process,)))
             timers[0].start()
 
-    result = run_watched(_record(store), stdin=subprocess.DEVNULL, on_line=on_line)
-    for timer in timers:
-        timer.cancel()
+    try:
+        result = run_watched(_record(store), stdin=subprocess.DEVNULL, on_line=on_line)
+    finally:
+        for timer in timers:
+            timer.cancel()
     out, err = result.stdout, result.stderr
     assert running_at_interrupt == [True], f"record stopped by itself without --duration:\n{err}"
     assert result.returncode == 0, err

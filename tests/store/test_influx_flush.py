@@ -94,3 +94,23 @@ def test_a_server_that_acknowledges_nothing_fails_the_flush_and_says_what_stays(
         store.flush(timeout=30.0)
         stored = store.read("raw_test", tags={"session": "stuck"})
     assert np.array_equal(stored["x"].to_numpy(), np.arange(n))
+
+
+def test_a_flush_waits_no_longer_than_its_limit_while_the_server_acknowledges(
+    slow_shim: tuple[V2WriteShim, str], tmp_path: Path
+) -> None:
+    """A backlog that takes longer than ``limit`` to drain is left in the spool, reported,
+    and sent later: closing a session never waits for hours of backlog."""
+    shim, database = slow_shim
+    shim.write_delay = 0.4  # acknowledges every 0.4 s: never a stall of 5 s
+    n = 40 * LINES_PER_RECORD
+    with store_on(shim, database, tmp_path / "spool") as store:
+        store.write_line_protocol(lines("limit", n))
+        with pytest.raises(StoreUnavailableError, match="within 1.5 s") as info:
+            store.flush(timeout=5.0, limit=1.5)
+        pending = store.pending_bytes
+        assert pending > 0 and f"{pending} bytes stay safe in" in str(info.value)
+        shim.write_delay = 0.0
+        store.flush(timeout=30.0)
+        stored = store.read("raw_test", tags={"session": "limit"})
+    assert stored["x"].tolist() == list(range(n))
