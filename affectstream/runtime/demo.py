@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,12 +22,14 @@ from affectstream._validate import check_positive
 from affectstream.device.emulation import AffectScript, Phase, VirtualRadio, make_emulated
 from affectstream.device.supervisor import Supervisor
 from affectstream.errors import ConfigError
-from affectstream.models.bundle import load_bundle
+from affectstream.models.bundle import ModelBundle, load_bundle
 from affectstream.redact import redact_url
 from affectstream.runtime.estimator import (
+    MIN_REFERENCE_WINDOWS,
     LiveEstimator,
     demo_bundle_path,
     ensure_demo_bundle,
+    reference_seconds,
     resolve_arousal_bundles,
 )
 from affectstream.runtime.faults import check_disconnects, scripted_disconnects
@@ -39,9 +42,17 @@ from affectstream.store import EmbeddedStore, default_store_path, open_store
 
 logger = logging.getLogger(__name__)
 
-#: Default demo length in seconds (it must finish by itself in under two minutes).
-DEMO_DURATION = 90.0
-#: Demo windows: shorter than the 60-s default so a 90-s session gives estimates early.
+#: Default demo length in seconds: a 70-s baseline, long enough for the wrist model's
+#: reference (two of its 60-s windows, see :func:`demo_baseline`), then 40 s of stress and
+#: 40 s of recovery; it ends by itself in under three minutes.
+DEMO_DURATION = 150.0
+#: Share of the session the baseline takes at least (stress and recovery split the rest).
+BASELINE_SHARE = 0.4
+#: Seconds the devices' first samples may come after the protocol starts (the window grid
+#: starts at the first sample): added to what a model's reference needs.
+DEMO_LEAD_IN = 5.0
+#: Primary windows when every model's are longer than DEMO_MAX_WINDOW (features shown early;
+#: each model still estimates on its own windows).
 DEMO_WINDOW = 20.0
 DEMO_STEP = 2.0
 #: PPG beats are confirmed in segments of this many seconds (shorter: lower latency; ECG
@@ -54,7 +65,8 @@ LIVE_COMPUTE_INTERVAL, LIVE_FLUSH_INTERVAL = 0.05, 0.05
 
 #: Feature families each emulated profile gives.
 _FAMILIES = {"hr": {"hr", "hrv"}, "polar": {"hrv"}, "eda": {"eda"}, "muse": {"eeg", "acc"}}
-#: Longest model window the demo adopts as is (a 90-s session needs short windows).
+#: Longest model window the demo adopts as its primary window (a short session needs short
+#: windows; longer models get their own windows beside it, runtime/multiwindow.py).
 DEMO_MAX_WINDOW = 30.0
 
 _INSTRUCTIONS = {
@@ -71,15 +83,16 @@ class DemoOptions:
     Parameters
     ----------
     duration : float
-        Seconds (default 90).
+        Seconds (default :data:`DEMO_DURATION`, 150).
     store : str or Path, optional
         Embedded store path or store URL; the default embedded store when omitted.
     kinds : str
         Emulated devices (``make_emulated`` names).
     window, step : float, optional
-        Feature windows. Default: the model's own when its window is at most
+        Feature windows. Default: the shortest model's own when its window is at most
         :data:`DEMO_MAX_WINDOW` s, else :data:`DEMO_WINDOW` s every :data:`DEMO_STEP` s
-        (shorter than the 60-s default so a short session gives estimates; shown live).
+        (shown live); every model estimates on the windows it was trained on. An explicit
+        ``window`` runs every model on it (illustrative, with a warning).
     participant : str
         Participant id written with the data.
     seed : int
@@ -124,13 +137,106 @@ def demo_families(kinds: list[str]) -> set[str]:
     return families
 
 
-def demo_script(duration: float) -> tuple[AffectScript, StudyProtocol]:
-    """Baseline (40 %), stress (30 %), recovery (30 %) of ``duration`` seconds.
+@dataclass(frozen=True)
+class ReferenceNeed:
+    """How long a baseline one model's reference needs, and its window.
+
+    Parameters
+    ----------
+    name : str
+        Bundle name.
+    seconds : float
+        Baseline it needs from the protocol start (its reference windows plus
+        :data:`DEMO_LEAD_IN`).
+    window : float
+        Its window length (s).
+    """
+
+    name: str
+    seconds: float
+    window: float
+
+    @property
+    def min_duration(self) -> float:
+        """Shortest demo whose baseline holds this reference, leaving one whole window after."""
+        return self.seconds + self.window
+
+
+def reference_needs(
+    bundles: Sequence[ModelBundle], window: WindowConfig | None = None
+) -> list[ReferenceNeed]:
+    """What baseline each bundle's reference needs (:func:`reference_seconds`).
+
+    Parameters
+    ----------
+    bundles : sequence of ModelBundle
+    window : WindowConfig, optional
+        Every bundle runs on these windows; default each on its own.
+
+    Returns
+    -------
+    list of ReferenceNeed
+        Bundles that need a baseline, shortest need first.
+    """
+    needs = []
+    for bundle in bundles:
+        seconds = reference_seconds(bundle, window)
+        if seconds > 0:
+            length = window.window if window is not None else float(bundle.meta["window"]["window"])
+            name = str(bundle.meta.get("name") or bundle.model_id)
+            needs.append(ReferenceNeed(name, seconds + DEMO_LEAD_IN, length))
+    return sorted(needs, key=lambda n: n.seconds)
+
+
+def demo_baseline(duration: float, needs: Sequence[ReferenceNeed]) -> tuple[float, list[str]]:
+    """The baseline phase's length, and a note for each model it is too short for.
+
+    At least :data:`BASELINE_SHARE` of the session; longer when a model's reference needs it
+    and the session still leaves one whole window of that model after the baseline (so the
+    model sees the task, not only the baseline's tail): the wrist model's 60-s windows need a
+    70-s baseline, so sessions of 130 s or more.
+
+    Parameters
+    ----------
+    duration : float
+        Session length (s).
+    needs : sequence of ReferenceNeed
+        From :func:`reference_needs`.
+
+    Returns
+    -------
+    baseline : float
+        Seconds.
+    notes : list of str
+        For people: which models will give no estimate, and the duration that would fit them.
+    """
+    baseline = BASELINE_SHARE * duration
+    for need in sorted(needs, key=lambda n: n.seconds):
+        if need.seconds > baseline and need.min_duration <= duration + 1e-9:
+            baseline = need.seconds
+    notes = [
+        f"{need.name} needs a {need.seconds:g}-s baseline ({MIN_REFERENCE_WINDOWS} of its "
+        f"{need.window:g}-s windows) and {need.window:g} s after it; this {duration:g}-s "
+        f"demo's baseline is {baseline:g} s, so it gives no estimate (--duration "
+        f"{math.ceil(need.min_duration):d} or more lets it join)"
+        for need in needs
+        if need.seconds > baseline + 1e-9
+    ]
+    return baseline, notes
+
+
+def demo_script(
+    duration: float, baseline: float | None = None
+) -> tuple[AffectScript, StudyProtocol]:
+    """Baseline, stress and recovery of ``duration`` seconds.
 
     Parameters
     ----------
     duration : float
         Session length in seconds.
+    baseline : float, optional
+        Baseline length (s; :func:`demo_baseline`); default :data:`BASELINE_SHARE` of the
+        session. Stress and recovery split the rest equally.
 
     Returns
     -------
@@ -139,7 +245,13 @@ def demo_script(duration: float) -> tuple[AffectScript, StudyProtocol]:
     protocol : StudyProtocol
         The same phases, written as events and used as the reference period.
     """
-    lengths = {"baseline": 0.4 * duration, "stress": 0.3 * duration, "recovery": 0.3 * duration}
+    first = BASELINE_SHARE * duration if baseline is None else float(baseline)
+    if not 0 < first < duration:
+        raise ConfigError(
+            f"The demo's baseline ({first:g} s) must be shorter than the session ({duration:g} s)."
+        )
+    rest = (duration - first) / 2
+    lengths = {"baseline": first, "stress": rest, "recovery": rest}
     levels = {"baseline": (0.2, 0.55), "stress": (0.9, 0.2), "recovery": (0.3, 0.75)}
     phases = [Phase(name, lengths[name], *levels[name]) for name in lengths]
     script = AffectScript(phases, ramp=min(5.0, 0.05 * duration), loop=False)
@@ -217,21 +329,23 @@ async def run_demo(
     warnings = []
     win = opts.window if opts.window is not None else DEMO_WINDOW
     step = opts.step if opts.step is not None else DEMO_STEP
+    # Every model on the windows it was trained on (multiwindow.py), unless --window asks
+    # for one window for all: then its estimates are illustrative, as warned.
+    own_windows = opts.window is None
     if bundles:
         bundle = min(bundles, key=lambda b: float(b.meta.get("window", {}).get("window", 1e9)))
         trained = bundle.meta.get("window", {})
-        if opts.window is None and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
+        if own_windows and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
             win, step = float(trained["window"]), float(trained.get("step", DEMO_STEP))
-        else:
-            win = opts.window if opts.window is not None else DEMO_WINDOW
-            step = opts.step if opts.step is not None else DEMO_STEP
         if opts.step is not None:
             step = opts.step
-        if trained.get("window") not in (None, win):
+        other = [b for b in bundles if b.meta.get("window", {}).get("window") not in (None, win)]
+        if not own_windows and other:
+            lengths = ", ".join(f"{float(b.meta['window']['window']):g}" for b in other)
             warnings.append(
                 f"demo features use {win:g}-s windows every {step:g} s; the model "
-                f"{bundle.model_id} was trained on {trained.get('window'):g}-s windows, so its "
-                "estimates are illustrative"
+                f"{'+'.join(b.model_id for b in other)} was trained on {lengths}-s windows, "
+                "so its estimates are illustrative"
             )
         missing = sorted(set().union(*(feature_families(b.features) for b in bundles)) - families)
         if missing:
@@ -242,8 +356,13 @@ async def run_demo(
             )
     if step > win:
         raise ConfigError(f"Demo step ({step:g} s) must not exceed the window ({win:g} s).")
-    script, protocol = demo_script(duration)
     window = WindowConfig(window=win, step=step, beat_segment=min(DEMO_BEAT_SEGMENT, win))
+    # The baseline holds every model's reference when the session is long enough for it.
+    baseline, notes = demo_baseline(
+        duration, reference_needs(bundles, None if own_windows else window)
+    )
+    warnings += notes
+    script, protocol = demo_script(duration, baseline)
     store = open_store(opts.store if opts.store is not None else default_store_path())
     try:
         config = SessionConfig(
@@ -259,9 +378,7 @@ async def run_demo(
             baseline_end=None,
             personal_valence=personal_valence(opts.participant),
             window=win,
-            # Several models each get their own window length, unless --window asks for one
-            # window for all (then, like a single model, illustrative, as warned).
-            own_windows=len(bundles) > 1 and opts.window is None,
+            own_windows=own_windows,
         )
         session = LiveSession(store, config, estimator)
         session.warnings.extend(warnings)
@@ -273,10 +390,13 @@ async def run_demo(
             supervisor = Supervisor(
                 targets, on_block=session.submit, backoff_initial=0.1, **radio.supervisor_options()
             )
+            phases = ", ".join(f"{p.name} {p.duration:g} s" for p in protocol.phases)
             status(
-                f"demo: {len(peripherals)} emulated devices, {duration:g} s "
-                f"(baseline, stress, recovery); windows {win:g} s every {step:g} s"
+                f"demo: {len(peripherals)} emulated devices, {duration:g} s ({phases}); "
+                f"windows {win:g} s every {step:g} s"
             )
+            for note in notes:
+                status(f"note: {note}")
             faults = asyncio.create_task(
                 scripted_disconnects(peripherals, disconnects, session.streaming)
             )
