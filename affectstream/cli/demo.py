@@ -34,7 +34,13 @@ def register(subparsers: Any) -> None:
         ),
     )
     parser.add_argument(
-        "--duration", type=float, default=90.0, help="seconds (default 90; ends by itself)"
+        "--duration",
+        type=float,
+        default=None,
+        help=(
+            "seconds (default 150: a 70-s baseline, the wrist model's reference, then stress "
+            "and recovery; ends by itself; from 130 s every model estimates)"
+        ),
     )
     add_store_arguments(parser)
     parser.add_argument(
@@ -171,6 +177,10 @@ def run(args: argparse.Namespace) -> int:
 
     Exit code: 0 when estimates were produced and everything was stored, else 1.
     """
+    if args.duration is None:
+        from affectstream.runtime.demo import DEMO_DURATION
+
+        args.duration = DEMO_DURATION
     if args.serve:
         from affectstream.cli import _demo_serve as demo_serve
 

@@ -8,13 +8,16 @@ EEG with 10-s windows). Each bundle's own fields are kept as ``<target>_by_<name
 - ``<target>`` (and ``_svm``) = the confidence-weighted mean of the bundles' probabilities,
   where a bundle's confidence is its ``coverage x agreement x reference`` (docs/runtime.md);
   a bundle whose modality is missing has coverage 0 and drops out;
-- ``<target>_confidence`` = the weighted mean of the bundles' confidences (the weights are
-  the confidences themselves), so a missing modality lowers it only as far as the others
-  cannot stand in; ``<target>_coverage`` = the share of all bundles' features present;
+- ``<target>_confidence`` = the weighted mean of the estimating bundles' confidences (the
+  weights are the confidences themselves) times the share of the session's bundles that
+  estimate: a bundle that gives none (its modality lost, its reference still filling) is a
+  missing part, so with one of two bundles missing the confidence is half the other's, not 0
+  and not all of it; ``<target>_coverage`` = the share of all bundles' features present;
 - ``<target>_basis``: every bundle with its probability and weight, and why the others gave
   none: ``"eeg-workload: no input"``, ``"...: input outside its training range"``,
-  ``"...: no window yet"`` or the bundle's own reason (``"stress-wrist: reference too
-  short (...)"``); ``<target>_top1..3`` from the heaviest bundle.
+  ``"...: no window yet"`` or the bundle's own reason (``"stress-wrist: reference filling,
+  1 of 2 60-s windows"``, ``"stress-wrist: reference too short (...)"``);
+  ``<target>_top1..3`` from the heaviest bundle.
 """
 
 from __future__ import annotations
@@ -91,7 +94,8 @@ def combine(
         out[target] = sum(w * float(f[target]) for w, _, f in weights) / total
         out[f"{target}_svm"] = sum(w * float(f[f"{target}_svm"]) for w, _, f in weights) / total
         out[f"{target}_high"] = bool(out[target] >= 0.5)
-        out[f"{target}_confidence"] = sum(w * w for w, _, _ in weights) / total
+        present = len(weights) / len(results)  # the missing parts lower the confidence
+        out[f"{target}_confidence"] = present * sum(w * w for w, _, _ in weights) / total
         out[f"{target}_calibrated"] = all(
             bool(f.get(f"{target}_calibrated")) for _, _, f in weights
         )

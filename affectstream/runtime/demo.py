@@ -18,11 +18,19 @@ from pathlib import Path
 from typing import Any
 
 from affectstream._validate import check_positive
-from affectstream.device.emulation import AffectScript, Phase, VirtualRadio, make_emulated
+from affectstream.device.emulation import VirtualRadio, make_emulated
 from affectstream.device.supervisor import Supervisor
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import load_bundle
 from affectstream.redact import redact_url
+from affectstream.runtime.demo_protocol import (
+    BASELINE_SHARE,
+    DEMO_LEAD_IN,
+    ReferenceNeed,
+    demo_baseline,
+    demo_script,
+    reference_needs,
+)
 from affectstream.runtime.estimator import (
     LiveEstimator,
     demo_bundle_path,
@@ -30,7 +38,6 @@ from affectstream.runtime.estimator import (
     resolve_arousal_bundles,
 )
 from affectstream.runtime.faults import check_disconnects, scripted_disconnects
-from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
@@ -39,9 +46,27 @@ from affectstream.store import EmbeddedStore, default_store_path, open_store
 
 logger = logging.getLogger(__name__)
 
-#: Default demo length in seconds (it must finish by itself in under two minutes).
-DEMO_DURATION = 90.0
-#: Demo windows: shorter than the 60-s default so a 90-s session gives estimates early.
+# The protocol planning lives in demo_protocol.py; these names stay importable from here.
+__all__ = [
+    "BASELINE_SHARE",
+    "DEMO_DURATION",
+    "DEMO_LEAD_IN",
+    "DemoOptions",
+    "ReferenceNeed",
+    "demo_baseline",
+    "demo_families",
+    "demo_script",
+    "reference_needs",
+    "run_demo",
+    "store_location",
+]
+
+#: Default demo length in seconds: a 70-s baseline, long enough for the wrist model's
+#: reference (two of its 60-s windows, see :func:`demo_baseline`), then 40 s of stress and
+#: 40 s of recovery; it ends by itself in under three minutes.
+DEMO_DURATION = 150.0
+#: Primary windows when every model's are longer than DEMO_MAX_WINDOW (features shown early;
+#: each model still estimates on its own windows).
 DEMO_WINDOW = 20.0
 DEMO_STEP = 2.0
 #: PPG beats are confirmed in segments of this many seconds (shorter: lower latency; ECG
@@ -54,14 +79,9 @@ LIVE_COMPUTE_INTERVAL, LIVE_FLUSH_INTERVAL = 0.05, 0.05
 
 #: Feature families each emulated profile gives.
 _FAMILIES = {"hr": {"hr", "hrv"}, "polar": {"hrv"}, "eda": {"eda"}, "muse": {"eeg", "acc"}}
-#: Longest model window the demo adopts as is (a 90-s session needs short windows).
+#: Longest model window the demo adopts as its primary window (a short session needs short
+#: windows; longer models get their own windows beside it, runtime/multiwindow.py).
 DEMO_MAX_WINDOW = 30.0
-
-_INSTRUCTIONS = {
-    "baseline": "Sit still and breathe normally.",
-    "stress": "Mental arithmetic under time pressure (scripted high arousal, low valence).",
-    "recovery": "Relax (scripted low arousal, pleasant).",
-}
 
 
 @dataclass
@@ -71,15 +91,16 @@ class DemoOptions:
     Parameters
     ----------
     duration : float
-        Seconds (default 90).
+        Seconds (default :data:`DEMO_DURATION`, 150).
     store : str or Path, optional
         Embedded store path or store URL; the default embedded store when omitted.
     kinds : str
         Emulated devices (``make_emulated`` names).
     window, step : float, optional
-        Feature windows. Default: the model's own when its window is at most
+        Feature windows. Default: the shortest model's own when its window is at most
         :data:`DEMO_MAX_WINDOW` s, else :data:`DEMO_WINDOW` s every :data:`DEMO_STEP` s
-        (shorter than the 60-s default so a short session gives estimates; shown live).
+        (shown live); every model estimates on the windows it was trained on. An explicit
+        ``window`` runs every model on it (illustrative, with a warning).
     participant : str
         Participant id written with the data.
     seed : int
@@ -122,31 +143,6 @@ def demo_families(kinds: list[str]) -> set[str]:
     for name in kinds:
         families |= _FAMILIES.get(name, set())
     return families
-
-
-def demo_script(duration: float) -> tuple[AffectScript, StudyProtocol]:
-    """Baseline (40 %), stress (30 %), recovery (30 %) of ``duration`` seconds.
-
-    Parameters
-    ----------
-    duration : float
-        Session length in seconds.
-
-    Returns
-    -------
-    script : AffectScript
-        Drives the emulated physiology.
-    protocol : StudyProtocol
-        The same phases, written as events and used as the reference period.
-    """
-    lengths = {"baseline": 0.4 * duration, "stress": 0.3 * duration, "recovery": 0.3 * duration}
-    levels = {"baseline": (0.2, 0.55), "stress": (0.9, 0.2), "recovery": (0.3, 0.75)}
-    phases = [Phase(name, lengths[name], *levels[name]) for name in lengths]
-    script = AffectScript(phases, ramp=min(5.0, 0.05 * duration), loop=False)
-    protocol = StudyProtocol(
-        [ProtocolPhase(name, lengths[name], _INSTRUCTIONS[name]) for name in lengths]
-    )
-    return script, protocol
 
 
 def store_location(store: object) -> str:
@@ -217,21 +213,23 @@ async def run_demo(
     warnings = []
     win = opts.window if opts.window is not None else DEMO_WINDOW
     step = opts.step if opts.step is not None else DEMO_STEP
+    # Every model on the windows it was trained on (multiwindow.py), unless --window asks
+    # for one window for all: then its estimates are illustrative, as warned.
+    own_windows = opts.window is None
     if bundles:
         bundle = min(bundles, key=lambda b: float(b.meta.get("window", {}).get("window", 1e9)))
         trained = bundle.meta.get("window", {})
-        if opts.window is None and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
+        if own_windows and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
             win, step = float(trained["window"]), float(trained.get("step", DEMO_STEP))
-        else:
-            win = opts.window if opts.window is not None else DEMO_WINDOW
-            step = opts.step if opts.step is not None else DEMO_STEP
         if opts.step is not None:
             step = opts.step
-        if trained.get("window") not in (None, win):
+        other = [b for b in bundles if b.meta.get("window", {}).get("window") not in (None, win)]
+        if not own_windows and other:
+            lengths = ", ".join(f"{float(b.meta['window']['window']):g}" for b in other)
             warnings.append(
                 f"demo features use {win:g}-s windows every {step:g} s; the model "
-                f"{bundle.model_id} was trained on {trained.get('window'):g}-s windows, so its "
-                "estimates are illustrative"
+                f"{'+'.join(b.model_id for b in other)} was trained on {lengths}-s windows, "
+                "so its estimates are illustrative"
             )
         missing = sorted(set().union(*(feature_families(b.features) for b in bundles)) - families)
         if missing:
@@ -242,8 +240,13 @@ async def run_demo(
             )
     if step > win:
         raise ConfigError(f"Demo step ({step:g} s) must not exceed the window ({win:g} s).")
-    script, protocol = demo_script(duration)
     window = WindowConfig(window=win, step=step, beat_segment=min(DEMO_BEAT_SEGMENT, win))
+    # The baseline holds every model's reference when the session is long enough for it.
+    baseline, notes = demo_baseline(
+        duration, reference_needs(bundles, None if own_windows else window)
+    )
+    warnings += notes
+    script, protocol = demo_script(duration, baseline)
     store = open_store(opts.store if opts.store is not None else default_store_path())
     try:
         config = SessionConfig(
@@ -259,9 +262,7 @@ async def run_demo(
             baseline_end=None,
             personal_valence=personal_valence(opts.participant),
             window=win,
-            # Several models each get their own window length, unless --window asks for one
-            # window for all (then, like a single model, illustrative, as warned).
-            own_windows=len(bundles) > 1 and opts.window is None,
+            own_windows=own_windows,
         )
         session = LiveSession(store, config, estimator)
         session.warnings.extend(warnings)
@@ -273,10 +274,13 @@ async def run_demo(
             supervisor = Supervisor(
                 targets, on_block=session.submit, backoff_initial=0.1, **radio.supervisor_options()
             )
+            phases = ", ".join(f"{p.name} {p.duration:g} s" for p in protocol.phases)
             status(
-                f"demo: {len(peripherals)} emulated devices, {duration:g} s "
-                f"(baseline, stress, recovery); windows {win:g} s every {step:g} s"
+                f"demo: {len(peripherals)} emulated devices, {duration:g} s ({phases}); "
+                f"windows {win:g} s every {step:g} s"
             )
+            for note in notes:
+                status(f"note: {note}")
             faults = asyncio.create_task(
                 scripted_disconnects(peripherals, disconnects, session.streaming)
             )

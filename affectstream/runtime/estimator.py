@@ -18,9 +18,11 @@ Each feature row (one window) becomes one ``affect`` record:
   smoothed either way, with its confidence spelled out in ``valence_confidence``.
 
 Features are normalised per participant as the bundle was trained: against the mean of the
-baseline windows (or a running mean until the baseline is over). A ``baseline_z`` bundle whose
-baseline held fewer than :data:`MIN_REFERENCE_WINDOWS` of its windows gives no estimate (NaN,
-confidence 0) and says why in ``<target>_basis``.
+baseline windows (or a running mean until the baseline is over). A ``baseline_z`` bundle gives
+no estimate (NaN, confidence 0) while fewer than :data:`MIN_REFERENCE_WINDOWS` of its windows
+are in the reference, and says why in ``<target>_basis``: ``"reference filling, 1 of 2 60-s
+windows"`` during the baseline, ``"reference too short (...)"`` once the baseline is over
+(:func:`reference_seconds` says how long a baseline each bundle needs).
 """
 
 from __future__ import annotations
@@ -67,6 +69,33 @@ PROVISIONAL_REFERENCE_WEIGHT = 0.5
 #: (a baseline shorter than the bundle's window) it gives no estimate and says so, rather
 #: than centring on a running mean of the task windows themselves (docs/models.md).
 MIN_REFERENCE_WINDOWS = 2
+
+
+def reference_seconds(bundle: ModelBundle, window: WindowConfig | None = None) -> float:
+    """Seconds of data a bundle's reference needs before it can estimate.
+
+    A ``baseline_z`` bundle needs :data:`MIN_REFERENCE_WINDOWS` windows ending inside the
+    baseline: one window plus ``MIN_REFERENCE_WINDOWS - 1`` steps; a ``baseline`` bundle one
+    window; ``running`` and ``none`` bundles need no baseline.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    window : WindowConfig, optional
+        The windows the bundle runs on; default the ones it was trained on.
+
+    Returns
+    -------
+    float
+        Seconds from the first sample (add the devices' start-up lead-in for a protocol).
+    """
+    method = bundle.meta.get("normalization", {}).get("method", "baseline")
+    trained = bundle.meta.get("window", {})
+    length = window.window if window is not None else float(trained.get("window", 60.0))
+    step = window.step if window is not None else float(trained.get("step", 5.0))
+    if method == "baseline_z":
+        return length + (MIN_REFERENCE_WINDOWS - 1) * step
+    return length if method == "baseline" else 0.0
 
 
 def _bundle_meta(path: Path) -> dict[str, Any]:
@@ -319,13 +348,16 @@ class LiveEstimator:
         """Whether a bundle estimates valence."""
         return any(b.target == "valence" for b in self.bundles)
 
+    def _in_baseline(self, t_end: float) -> bool:
+        return self.baseline_end is None or t_end <= self.baseline_end + 1e-9
+
     def _center(
         self, bundle: ModelBundle, values: FloatArray, t_end: float
-    ) -> tuple[FloatArray, FloatArray | None, bool] | None:
+    ) -> tuple[FloatArray, FloatArray | None, bool] | str:
         """The reference centre (and scale) for a row, and whether it is final.
 
-        None: the baseline is over with fewer than :data:`MIN_REFERENCE_WINDOWS` reference
-        windows for a ``baseline_z`` bundle (no estimate can be made).
+        A ``baseline_z`` bundle with fewer than :data:`MIN_REFERENCE_WINDOWS` reference
+        windows cannot estimate: ``"filling"`` during the baseline, ``"short"`` after it.
         """
         norm = bundle.meta.get("normalization", {})
         method = norm.get("method", "baseline")
@@ -340,11 +372,14 @@ class LiveEstimator:
                 ref.running = RunningStats(values.shape[0], max(1.0, halflife / step))
             center, scale = ref.running.update(values)
             return center, scale, True
-        if self.baseline_end is None or t_end <= self.baseline_end + 1e-9:
+        if self._in_baseline(t_end):
             ref.rows.append(values)
+            if method == "baseline_z" and len(ref.rows) < MIN_REFERENCE_WINDOWS:
+                # One window has no spread: its z-scores would all be 0, a constant.
+                return "filling"
             return self._mean(bundle, ref.rows), self._spread(bundle, ref.rows), False
         if method == "baseline_z" and len(ref.rows) < MIN_REFERENCE_WINDOWS:
-            return None
+            return "short"
         if ref.center is None and ref.rows:
             ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
             ref.scale = self._spread(bundle, ref.rows)
@@ -457,7 +492,10 @@ class LiveEstimator:
             return self._bundle_fields(bundle, row, t_end)
         source = row.get(prefix + "t_end")
         if source is None or not np.isfinite(source):
-            return {}  # its first window is not complete yet
+            # Its first window is not complete yet: a baseline_z bundle's reference is filling,
+            # any other bundle has no window yet.
+            waiting = bundle.normalizer.method == "baseline_z" and self._in_baseline(t_end)
+            return self._no_estimate(bundle, 0.0, "filling" if waiting else "no window")
         cached = self._last.get(id(bundle))
         if cached is not None and cached[0] == float(source):
             return cached[1]
@@ -478,8 +516,8 @@ class LiveEstimator:
         values = np.array([features[f] for f in bundle.features], dtype=np.float64)
         coverage = float(np.isfinite(values).mean()) if values.size else 0.0
         reference = self._center(bundle, values, t_end)
-        if reference is None:
-            return self._too_short(bundle, coverage)
+        if isinstance(reference, str):
+            return self._no_estimate(bundle, coverage, reference)
         center, scale, final = reference
         estimate = bundle.estimate(features, center, scale, top=self.top)
         agreement = 1.0 - abs(estimate.probability - estimate.probability_svm)
@@ -506,13 +544,23 @@ class LiveEstimator:
             fields[f"{target}_top{k + 1}"] = text
         return fields
 
-    def _too_short(self, bundle: ModelBundle, coverage: float) -> dict[str, Any]:
-        """Fields of a bundle that cannot estimate: its reference is too short."""
+    def _no_estimate(self, bundle: ModelBundle, coverage: float, why: str) -> dict[str, Any]:
+        """Fields of a bundle that cannot estimate: ``"no window"`` of its own yet, or its
+        reference is ``"filling"`` or ``"short"`` (< :data:`MIN_REFERENCE_WINDOWS` windows)."""
         target = bundle.target
         n = len(self._references[id(bundle)].rows)
         name = str(bundle.meta.get("name") or bundle.model_id)
         own = self._prefix[id(bundle)]
         length = f"{float(bundle.meta['window']['window']):g}-s " if own else ""
+        if why == "no window":
+            basis = f"{name}: no {length}window yet"
+        elif why == "filling":
+            basis = f"{name}: reference filling, {n} of {MIN_REFERENCE_WINDOWS} {length}windows"
+        else:
+            basis = (
+                f"{name}: reference too short ({n} of its {length}windows ended inside the "
+                f"baseline; it needs {MIN_REFERENCE_WINDOWS} to measure the wearer's own spread)"
+            )
         fields: dict[str, Any] = {
             target: math.nan,
             f"{target}_svm": math.nan,
@@ -520,10 +568,7 @@ class LiveEstimator:
             f"{target}_coverage": coverage,
             f"{target}_calibrated": False,
             f"{target}_reference_final": False,
-            f"{target}_basis": (
-                f"{name}: reference too short ({n} of its {length}windows ended inside the "
-                f"baseline; it needs {MIN_REFERENCE_WINDOWS} to measure the wearer's own spread)"
-            ),
+            f"{target}_basis": basis,
         }
         for k in range(self.top):
             fields[f"{target}_top{k + 1}"] = None

@@ -46,6 +46,9 @@ def estimate_text(estimate: dict[str, Any] | None) -> str:
         confidence = _pct(estimate.get("arousal_confidence"))
         provisional = "" if estimate.get("arousal_reference_final", True) else ", baseline so far"
         parts.append(f"arousal {_pct(estimate['arousal'])} (confidence {confidence}{provisional})")
+        if estimate.get("arousal_basis"):
+            # Which models estimated, and why the others did not (runtime/combine.py).
+            parts.append(f"models: {estimate['arousal_basis']}")
     if "valence" in estimate:
         calibrated = estimate.get("valence_calibrated")
         basis = estimate.get("valence_basis") or ""

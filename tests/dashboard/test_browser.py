@@ -67,6 +67,10 @@ def test_study_session_end_to_end(
         # Live: a first estimate arrives; traces keep updating.
         page.wait_for_selector("[data-testid=arousal]", timeout=60_000)
         first = _arousal_time(page)
+        # Which models estimated and why the others did not: the 60-s wrist model has no
+        # reference yet (an 80-s session's 32-s baseline cannot hold two of its windows).
+        basis = page.inner_text("[data-testid=arousal-basis]")
+        assert "stress-wrist: reference filling, 0 of 2 60-s windows" in basis, basis
         updates = page.evaluate("window.__chartStats['trace:ecg'].updates")
         page.wait_for_timeout(1500)
         assert page.evaluate("window.__chartStats['trace:ecg'].updates") > updates

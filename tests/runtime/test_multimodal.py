@@ -78,10 +78,11 @@ def test_combination_weights_by_confidence_and_names_what_is_missing() -> None:
     assert both["arousal_confidence"] == pytest.approx((0.6**2 + 0.2**2) / 0.8)
     assert both["arousal_by_stress_wrist"] == 0.8 and both["arousal_by_eeg_workload"] == 0.2
     assert both["arousal_top1"] == "eda_tonic_mean:+0.4"  # from the heavier bundle
-    # The EEG headband drops out: its bundle has no input, the wrist carries on alone.
+    # The EEG headband drops out: its bundle has no input, the wrist carries on alone, and the
+    # confidence says one of the two models is missing (half the wrist's, not 0).
     no_eeg = combine("arousal", [(wrist, _fields(0.8, 0.6, 0.9)), (eeg, _fields(0.5, 0.0, 0.0))], 3)
     assert no_eeg["arousal"] == pytest.approx(0.8)
-    assert no_eeg["arousal_confidence"] == pytest.approx(0.6)
+    assert no_eeg["arousal_confidence"] == pytest.approx(0.6 / 2)
     assert "eeg-workload: no input" in no_eeg["arousal_basis"]
     assert no_eeg["arousal_coverage"] < both["arousal_coverage"]
     # The 60-s window is not complete yet: said so, not averaged in.
@@ -100,8 +101,9 @@ def test_emulated_wrist_chest_and_eeg_session_uses_both_models(
     tmp_path: Path, runtime_home: Path
 ) -> None:
     """Over the emulated BLE stack: 10-s EEG estimates from the start; the 60-s wrist model
-    (``baseline_z``) says why it cannot join: the session's 60-s baseline (eeg-workload's)
-    holds at most one of its 60-s windows, and its scale is the reference windows' spread."""
+    (``baseline_z``) says why it cannot join: its reference is filling during the session's
+    60-s baseline (eeg-workload's), which holds at most one of its 60-s windows, too short:
+    its scale is the reference windows' spread."""
     seen: list[Any] = []
     session = Session(emulate="hr,eda,muse", duration=75, store=tmp_path / "s",
                       on_estimate=seen.append)  # fmt: skip
@@ -110,7 +112,7 @@ def test_emulated_wrist_chest_and_eeg_session_uses_both_models(
     fields = [e.fields for e in seen]
     assert {"arousal_by_stress_wrist", "arousal_by_eeg_workload"} <= set(fields[-1])
     early, late = fields[0], fields[-1]
-    assert "stress-wrist: no window yet" in early["arousal_basis"]
+    assert "stress-wrist: reference filling, 0 of 2 60-s windows" in early["arousal_basis"]
     assert np.isfinite(late["arousal_by_eeg_workload"])
     assert np.isnan(late["arousal_by_stress_wrist"])
     assert "stress-wrist: reference too short" in late["arousal_basis"]

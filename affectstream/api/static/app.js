@@ -319,7 +319,11 @@
       h("dl", { class: "kv" },
         h("dt", {}, "Arousal"), h("dd", {}, h("strong", { "data-testid": "arousal" }, fmt(e.arousal)),
           ` (0 calm – 1 aroused), confidence ${fmt(e.arousal_confidence)} `,
-          chip(aCal ? "calibrated to this person" : "uncalibrated: population model", aCal ? "good" : "warn")),
+          chip(aCal ? "calibrated to this person" : "uncalibrated: population model", aCal ? "good" : "warn"),
+          // Which models gave this estimate, and why the others gave none (reference
+          // filling, no input...): runtime/combine.py arousal_basis.
+          e.arousal_basis ? h("span", { class: "help block", "data-testid": "arousal-basis" },
+            `models: ${e.arousal_basis}`) : ""),
         h("dt", {}, "Valence"), h("dd", {}, h("strong", {}, fmt(e.valence)),
           " (0 unpleasant – 1 pleasant) ",
           chip(vCal ? "calibrated" : "uncalibrated", vCal ? "good" : "warn"),
