@@ -17,8 +17,17 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from affectstream.api.alert_log import alert_message, firing, log_transition
 from affectstream.api.alerts import RuleState
-from affectstream.api.db import AlertRule
+from affectstream.api.db import (
+    AlertRule,
+    Participant,
+    SessionRow,
+    Study,
+    make_engine,
+    session_factory,
+    upgrade,
+)
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
 
 
@@ -83,6 +92,67 @@ def test_signal_lost_fires_once_and_clears_when_data_returns() -> None:
     state = RuleState(_rule(kind="signal_lost", lost_after_s=30.0))
     changes = [state.on_tick(s) for s in (0.0, 29.0, 30.0, 45.0, 0.0)]
     assert changes == [None, None, ("fired", 30.0), None, ("cleared", 0.0)]
+
+
+def test_firing_is_each_rules_last_logged_transition_while_the_session_runs(
+    tmp_path: Any,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as db:
+        study = Study(name="s")
+        db.add(study)
+        db.flush()
+        person = Participant(study_id=study.id, pseudonym="p")
+        db.add(person)
+        db.flush()
+        for sid in ("S1", "S2"):
+            db.add(SessionRow(id=sid, study_id=study.id, participant_id=person.id, kind="ingest"))
+        rules = {n: _rule(id=None, name=n) for n in ("r1", "r2", "r3")}
+        for rule in rules.values():
+            rule.study_id = study.id
+            db.add(rule)
+        db.query(SessionRow).update({"status": "running"})
+        db.commit()
+        # (rule, session, state, value, t), in the order they happened.
+        log = [
+            ("r1", "S1", "fired", 0.9, 10.0),
+            ("r2", "S1", "fired", 0.95, 11.0),
+            ("r1", "S1", "cleared", 0.6, 12.0),
+            ("r3", "S1", "fired", 0.85, 13.0),
+            ("r3", "S2", "cleared", 0.5, 14.0),
+            ("r3", "S1", "cleared", 0.65, 15.0),
+            ("r1", "S2", "fired", 0.99, 16.0),
+            ("r1", "S1", "fired", 0.91, 17.0),
+        ]
+        for name, sid, state, value, t in log:
+            payload = alert_message(rules[name], sid, state, value, t)
+            log_transition(db, payload, webhook=False)
+        last: dict[tuple[str, str], tuple[str, float, float]] = {}
+        for name, sid, state, value, t in log:
+            last[(name, sid)] = (state, value, t)
+
+        def expected(sid: str) -> list[dict[str, Any]]:
+            now = sorted(
+                (t, n, v) for (n, s), (st, v, t) in last.items() if (s, st) == (sid, "fired")
+            )
+            return [alert_message(rules[n], sid, "fired", v, t) for t, n, v in now]
+
+        assert expected("S1") and expected("S2")  # the input has alerts firing on both
+        assert firing(db, "S1") == expected("S1")
+        assert firing(db, "S2") == expected("S2")
+        # A deleted rule takes its log with it; an ended session has nothing firing.
+        db.delete(rules["r2"])
+        db.commit()
+        assert [a["name"] for a in firing(db, "S1")] == [
+            a["name"] for a in expected("S1") if a["name"] != "r2"
+        ]
+        db.get(SessionRow, "S2").status = "stopped"
+        db.commit()
+        assert firing(db, "S2") == []
+        assert firing(db, "no-such-session") == []
+    engine.dispose()
 
 
 class _Receiver:
