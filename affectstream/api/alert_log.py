@@ -110,6 +110,10 @@ def firing(db: Session, session_id: str) -> list[dict[str, Any]]:
         .join(AlertRule, AlertRule.id == AlertDelivery.rule_id)
         .join(SessionRow, SessionRow.id == AlertDelivery.session_id)
         .where(
+            # Implied by ``last``, but it lets the planner start from this session's rows
+            # even before the table has statistics (PostgreSQL otherwise may join every
+            # session first: 0.5 s instead of 1 ms over 100,000 rows).
+            AlertDelivery.session_id == session_id,
             AlertDelivery.id.in_(last),
             AlertDelivery.state == "fired",
             SessionRow.status == "running",
