@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -20,16 +22,11 @@ from typing import Any
 from sqlalchemy import insert, text
 
 from affectstream.api.alert_log import alert_message, firing, log_transition
-from affectstream.api.db import (
-    AlertDelivery,
-    AlertRule,
-    Participant,
-    SessionRow,
-    Study,
-    make_engine,
-    session_factory,
-    upgrade,
-)
+from affectstream.api.db import AlertDelivery, AlertRule, make_engine, session_factory, upgrade
+
+# The rows the alert-log test starts from (run from anywhere: the repository root on the path).
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.api.metadata_rows import running_sessions
 
 RULES = 5
 SESSIONS = 1000
@@ -61,23 +58,10 @@ def main() -> None:
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions() as db:
-        study = Study(name="bench")
-        db.add(study)
-        db.flush()
-        person = Participant(study_id=study.id, pseudonym="bench")
-        db.add(person)
-        db.flush()
         ids = [f"bench-{i}" for i in range(SESSIONS)]
-        db.execute(
-            insert(SessionRow),
-            [
-                {"id": s, "study_id": study.id, "participant_id": person.id, "kind": "ingest"}
-                for s in ids
-            ],
-        )
-        db.execute(text("UPDATE sessions SET status = 'running'"))
+        study_id = running_sessions(db, ids)
         rules = [
-            AlertRule(study_id=study.id, name=f"r{i}", kind="signal_lost") for i in range(RULES)
+            AlertRule(study_id=study_id, name=f"r{i}", kind="signal_lost") for i in range(RULES)
         ]
         db.add_all(rules)
         db.commit()
@@ -108,6 +92,7 @@ def main() -> None:
         db.commit()
         unindexed = _ms(lambda: firing(db, one), 20)
     engine.dispose()
+    shutil.rmtree(folder, ignore_errors=True)
     report = {
         "database": engine.url.get_backend_name(),
         "log_rows": args.rows,

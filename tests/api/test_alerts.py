@@ -19,16 +19,9 @@ from websockets.sync.client import connect
 
 from affectstream.api.alert_log import alert_message, firing, log_transition
 from affectstream.api.alerts import RuleState
-from affectstream.api.db import (
-    AlertRule,
-    Participant,
-    SessionRow,
-    Study,
-    make_engine,
-    session_factory,
-    upgrade,
-)
+from affectstream.api.db import AlertRule, SessionRow, make_engine, session_factory, upgrade
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
+from tests.api.metadata_rows import running_sessions
 
 
 def _rule(**kw: Any) -> AlertRule:
@@ -101,19 +94,9 @@ def test_firing_is_each_rules_last_logged_transition_while_the_session_runs(
     upgrade(engine)
     sessions = session_factory(engine)
     with sessions() as db:
-        study = Study(name="s")
-        db.add(study)
-        db.flush()
-        person = Participant(study_id=study.id, pseudonym="p")
-        db.add(person)
-        db.flush()
-        for sid in ("S1", "S2"):
-            db.add(SessionRow(id=sid, study_id=study.id, participant_id=person.id, kind="ingest"))
-        rules = {n: _rule(id=None, name=n) for n in ("r1", "r2", "r3")}
-        for rule in rules.values():
-            rule.study_id = study.id
-            db.add(rule)
-        db.query(SessionRow).update({"status": "running"})
+        study_id = running_sessions(db, ["S1", "S2"])
+        rules = {n: _rule(id=None, name=n, study_id=study_id) for n in ("r1", "r2", "r3")}
+        db.add_all(rules.values())
         db.commit()
         # (rule, session, state, value, t), in the order they happened.
         log = [
