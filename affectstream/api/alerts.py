@@ -13,8 +13,9 @@ Two kinds of rule (rows of ``alert_rules``, one study each):
     No new sample on any stream for ``lost_after_s`` wall-clock seconds fires; the next sample
     clears it.
 
-Each transition is published on the session's live channel (``type: "alert"``), written to
-the delivery log and, if the rule has a webhook, delivered signed by
+Each transition is written to the delivery log (:mod:`affectstream.api.alert_log`, which
+is also where every replica reads the alerts firing now), then published on the session's live
+channel (``type: "alert"``) and, if the rule has a webhook, delivered signed by
 :class:`~affectstream.api.webhooks.WebhookSender`. The engine hooks into the session as one of
 its listeners, so it sees every estimate when it is made.
 """
@@ -33,8 +34,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from affectstream.api.alert_log import alert_message, log_transition
 from affectstream.api.bus import ReplicaBus
-from affectstream.api.db import AlertDelivery, AlertRule
+from affectstream.api.db import AlertRule
 from affectstream.api.live import LiveHub
 from affectstream.api.runner import SessionRunner
 from affectstream.api.webhooks import WebhookSender
@@ -128,8 +130,9 @@ class _Watch:
     task: asyncio.Task[None] | None = None
     delivered: int = -1
     last_change: float = field(default_factory=time.monotonic)
-    #: The live message of each rule firing now (by rule id), for clients that join later.
-    firing: dict[int, dict[str, Any]] = field(default_factory=dict)
+    #: Held while a transition is logged and published: one at a time, in the order they
+    #: happened, so the log's last row per rule is its state (asyncio.Lock serves in order).
+    log_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
 class AlertEngine:
@@ -222,8 +225,6 @@ class AlertEngine:
                 # One assignment: the listener iterates whichever list it got, never a half-made
                 # one.
                 watch.states = [kept.get(r.id) or RuleState(r) for r in rules]
-                ids = {r.id for r in rules}
-                watch.firing = {k: v for k, v in watch.firing.items() if k in ids}
                 self._tick_if_needed(watch)
         logger.info("alert rules of study %d reloaded for %d session(s)", study_id, len(watches))
 
@@ -251,73 +252,29 @@ class AlertEngine:
             await asyncio.sleep(TICK_S)
         self._watches.pop(watch.session_id, None)
 
-    def active(self, session_id: str) -> list[dict[str, Any]]:
-        """The alerts firing now on a session run here, as their live ``fired`` messages.
-
-        A live client that subscribes after an alert fired learns of it from this (in its
-        first ``status`` message), not only from the delivery log.
-
-        Parameters
-        ----------
-        session_id : str
-
-        Returns
-        -------
-        list of dict
-            ``rule_id``, ``name``, ``kind``, ``metric``, ``state`` (``"fired"``), ``value``,
-            ``t``, ``session``; oldest firing first.
-        """
-        watch = self._watches.get(session_id)
-        if watch is None:
-            return []
-        return sorted(watch.firing.values(), key=lambda payload: float(payload["t"]))
-
     def _raise(self, watch: _Watch, rule: AlertRule, transition: str, value: float) -> None:
-        """Event loop: publish now; log (and send the webhook) from a worker thread."""
-        session_id = watch.session_id
-        payload: dict[str, Any] = {
-            "rule_id": rule.id,
-            "name": rule.name,
-            "kind": rule.kind,
-            "metric": rule.metric,
-            "state": transition,
-            "value": value,
-            "t": time.time(),
-            "session": session_id,
-        }
-        if transition == "fired":
-            watch.firing[rule.id] = payload
-        else:
-            watch.firing.pop(rule.id, None)
-        self._hub.publish(session_id, "alert", payload)
-        logger.info("alert %s %s on %s", rule.name, transition, session_id)
-        self.webhooks.track(self._log_and_send(rule, payload))
+        """Event loop: log the transition, then publish it (and send the webhook)."""
+        payload = alert_message(rule, watch.session_id, transition, value, time.time())
+        logger.info("alert %s %s on %s", rule.name, transition, watch.session_id)
+        self.webhooks.track(self._log_and_send(watch, rule, payload))
 
-    async def _log_and_send(self, rule: AlertRule, payload: dict[str, Any]) -> None:
+    async def _log_and_send(self, watch: _Watch, rule: AlertRule, payload: dict[str, Any]) -> None:
+        """Log first, publish after: a client that joins in between finds the transition in
+        the log (its first ``status``); one that joined before gets the live message."""
         url, secret = rule.webhook_url, rule.webhook_secret
 
         def log() -> int:
             with self._sessions() as db:
-                row = AlertDelivery(
-                    rule_id=rule.id,
-                    session_id=payload["session"],
-                    t=payload["t"],
-                    state=payload["state"],
-                    value=payload["value"],
-                    status="pending" if url else "live_only",
-                    attempts=0,
-                    last_error="",
-                )
-                db.add(row)
-                db.commit()
-                return row.id
+                return log_transition(db, payload, webhook=bool(url))
 
-        try:
-            delivery_id = await asyncio.to_thread(log)
-        except Exception:  # e.g. the rule was deleted meanwhile (foreign key)
-            logger.exception("could not log alert %s", rule.name)
-            return
-        if url and secret:
+        delivery_id: int | None = None
+        async with watch.log_lock:
+            try:
+                delivery_id = await asyncio.to_thread(log)
+            except Exception:  # e.g. the rule was deleted meanwhile (foreign key)
+                logger.exception("could not log alert %s: published live only", rule.name)
+            self._hub.publish(watch.session_id, "alert", payload)
+        if delivery_id is not None and url and secret:
             self.webhooks.submit(delivery_id, url, secret, {**payload, "delivery_id": delivery_id})
 
     async def close(self) -> None:

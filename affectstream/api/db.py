@@ -248,7 +248,11 @@ class AlertDelivery(Base):
     """One alert transition (fired or cleared) and how its webhook delivery went."""
 
     __tablename__ = "alert_deliveries"
-    __table_args__ = (Index("ix_alert_deliveries_rule", "rule_id"),)
+    __table_args__ = (
+        Index("ix_alert_deliveries_rule", "rule_id"),
+        # The last row per rule of a session: what is firing now (alert_log.firing).
+        Index("ix_alert_deliveries_session", "session_id", "rule_id", "id"),
+    )
     id: Mapped[IntKey]
     rule_id: Mapped[int] = mapped_column(ForeignKey("alert_rules.id", ondelete="CASCADE"))
     session_id: Mapped[str] = mapped_column(String(80))

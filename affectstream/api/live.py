@@ -76,6 +76,19 @@ class Subscriber:
             self.closed = True
         self._ready.set()
 
+    def put_first(self, message: dict[str, Any]) -> None:
+        """Put a message before every queued one (a client's first ``status``, made after it
+        subscribed, ahead of what was published meanwhile); never waits.
+
+        Parameters
+        ----------
+        message : dict
+        """
+        if self.closed:
+            return
+        self._queue.appendleft(message)
+        self._ready.set()
+
     async def get(self) -> dict[str, Any] | None:
         """Next message (a ``dropped`` notice first if messages were lost); ``None`` when closed.
 

@@ -12,7 +12,7 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from affectstream.api import ingest, service
+from affectstream.api import alert_log, ingest, service
 from affectstream.api.bus import INGEST, block_from_json, block_to_json
 from affectstream.api.db import (
     IngestCursor,
@@ -551,30 +551,47 @@ async def take_handoff(state: ServiceState, session_id: str) -> None:
             _feed(state, session_id, live, blocks)
 
 
-def hello(state: ServiceState, session_id: str, stored_status: str) -> dict[str, Any]:
-    """The first live message: where a running session is (phase, counts), or that it is not.
+def _joined(state: ServiceState, session_id: str) -> tuple[bool, list[dict[str, Any]]]:
+    """Worker thread: whether the session row says running, and the alerts firing on it."""
+    with state.sessions() as db:
+        row = db.get(SessionRow, session_id)
+        return row is not None and row.status == "running", alert_log.firing(db, session_id)
+
+
+async def hello(state: ServiceState, session_id: str) -> dict[str, Any]:
+    """The first live message: where a session is (phase, counts) and the alerts firing on it.
+
+    Call it once the client is subscribed (and put it first: :meth:`Subscriber.put_first`):
+    an alert is logged before it is published, so each transition reaches the client in this
+    message, as a live message after it, or both, never neither.
 
     Parameters
     ----------
     state : ServiceState
     session_id : str
-    stored_status : str
-        The session row's status (a session another replica runs is ``running`` there).
 
     Returns
     -------
     dict
-        ``running`` (anywhere) and ``here`` (in this replica: phase and counts follow, and
-        ``alerts``, the alerts firing now, with the fields of their live ``alert`` messages).
+        ``running`` (anywhere; the session row's status when another replica runs it),
+        ``here`` (in this replica: phase and counts follow) and ``alerts``, the alerts
+        firing now (:func:`affectstream.api.alert_log.firing`: the same on every replica),
+        with the fields of their live ``alert`` messages.
     """
+    running, alerts = await asyncio.to_thread(_joined, state, session_id)
     live = state.runner.live(session_id)
     if live is None:
-        running = stored_status == "running"
-        return {"type": "status", "session": session_id, "running": running, "here": False}
+        return {
+            "type": "status",
+            "session": session_id,
+            "running": running,
+            "here": False,
+            "alerts": alerts,
+        }
     return {
         "type": "status",
         "session": session_id,
         **status_payload(live.snapshot()),
         "here": True,
-        "alerts": state.alerts.active(session_id),
+        "alerts": alerts,
     }

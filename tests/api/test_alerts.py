@@ -17,9 +17,11 @@ import httpx
 import pytest
 from websockets.sync.client import connect
 
+from affectstream.api.alert_log import alert_message, firing, log_transition
 from affectstream.api.alerts import RuleState
-from affectstream.api.db import AlertRule
+from affectstream.api.db import AlertRule, SessionRow, make_engine, session_factory, upgrade
 from tests.api.conftest import Server, World, eda_block, start_ingest_session
+from tests.api.metadata_rows import running_sessions
 
 
 def _rule(**kw: Any) -> AlertRule:
@@ -83,6 +85,57 @@ def test_signal_lost_fires_once_and_clears_when_data_returns() -> None:
     state = RuleState(_rule(kind="signal_lost", lost_after_s=30.0))
     changes = [state.on_tick(s) for s in (0.0, 29.0, 30.0, 45.0, 0.0)]
     assert changes == [None, None, ("fired", 30.0), None, ("cleared", 0.0)]
+
+
+def test_firing_is_each_rules_last_logged_transition_while_the_session_runs(
+    tmp_path: Any,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'meta.db'}")
+    upgrade(engine)
+    sessions = session_factory(engine)
+    with sessions() as db:
+        study_id = running_sessions(db, ["S1", "S2"])
+        rules = {n: _rule(id=None, name=n, study_id=study_id) for n in ("r1", "r2", "r3")}
+        db.add_all(rules.values())
+        db.commit()
+        # (rule, session, state, value, t), in the order they happened.
+        log = [
+            ("r1", "S1", "fired", 0.9, 10.0),
+            ("r2", "S1", "fired", 0.95, 11.0),
+            ("r1", "S1", "cleared", 0.6, 12.0),
+            ("r3", "S1", "fired", 0.85, 13.0),
+            ("r3", "S2", "cleared", 0.5, 14.0),
+            ("r3", "S1", "cleared", 0.65, 15.0),
+            ("r1", "S2", "fired", 0.99, 16.0),
+            ("r1", "S1", "fired", 0.91, 17.0),
+        ]
+        for name, sid, state, value, t in log:
+            payload = alert_message(rules[name], sid, state, value, t)
+            log_transition(db, payload, webhook=False)
+        last: dict[tuple[str, str], tuple[str, float, float]] = {}
+        for name, sid, state, value, t in log:
+            last[(name, sid)] = (state, value, t)
+
+        def expected(sid: str) -> list[dict[str, Any]]:
+            now = sorted(
+                (t, n, v) for (n, s), (st, v, t) in last.items() if (s, st) == (sid, "fired")
+            )
+            return [alert_message(rules[n], sid, "fired", v, t) for t, n, v in now]
+
+        assert expected("S1") and expected("S2")  # the input has alerts firing on both
+        assert firing(db, "S1") == expected("S1")
+        assert firing(db, "S2") == expected("S2")
+        # A deleted rule takes its log with it; an ended session has nothing firing.
+        db.delete(rules["r2"])
+        db.commit()
+        assert [a["name"] for a in firing(db, "S1")] == [
+            a["name"] for a in expected("S1") if a["name"] != "r2"
+        ]
+        db.get(SessionRow, "S2").status = "stopped"
+        db.commit()
+        assert firing(db, "S2") == []
+        assert firing(db, "no-such-session") == []
+    engine.dispose()
 
 
 class _Receiver:

@@ -303,6 +303,118 @@ def test_alert_rule_made_on_b_acts_on_a_session_running_on_a(replicas: Replicas)
         receiver.close()
 
 
+def _first_ws(server: Server, session: str, key: str) -> dict:
+    """The first message (the ``status``) a new live WebSocket client gets from ``server``."""
+    url = f"{server.url}/sessions/{session}/live".replace("http", "ws", 1)
+    with connect(url, additional_headers={"Authorization": f"Bearer {key}"}) as ws:
+        message: dict = json.loads(ws.recv(timeout=30))
+    return message
+
+
+def _first_sse(server: Server, session: str, key: str) -> dict:
+    """The first message a new SSE client of ``server`` gets."""
+    headers = {"Authorization": f"Bearer {key}"}
+    url = f"{server.url}/sessions/{session}/events"
+    with httpx.stream("GET", url, headers=headers, timeout=30) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data: "):
+                message: dict = json.loads(line.removeprefix("data: "))
+                return message
+    raise AssertionError("the event stream ended before its first message")
+
+
+#: The signal-lost rule of the test below: silence this long fires it. Long against the
+#: feeder's period (1 s), so it cannot fire while data flows even on a loaded machine.
+LOST_AFTER_S = 5.0
+
+
+def test_a_client_joining_on_b_gets_the_alerts_firing_on_a(replicas: Replicas) -> None:
+    with replicas.client(replicas.a) as on_a:  # a key of its own: the rate limit is per key
+        key = make_user(on_a, "admin", [])
+    with replicas.a.client(key) as on_a, replicas.b.client(key) as on_b:
+        participant = _participant(on_a, "GW-FIRING")
+        study = on_a.get(f"/participants/{participant}").json()["study_id"]
+        body = {"name": "band silent", "kind": "signal_lost", "lost_after_s": LOST_AFTER_S}
+        rule = on_a.post(f"/studies/{study}/alert-rules", json=body)
+        assert rule.status_code == 201, rule.text
+        rule_id = rule.json()["id"]
+        started = on_a.post(
+            "/sessions", json={"participant_id": participant, "kind": "ingest", "model": "none"}
+        )
+        assert started.status_code == 201, started.text
+        session = started.json()["id"]  # runs on A, and gets no data: the rule will fire
+        ingest = f"/sessions/{session}/ingest"
+
+        def joining() -> list[dict]:
+            """First messages of new clients: WebSocket and SSE on B, WebSocket on A."""
+            return [
+                _first_ws(replicas.b, session, key),
+                _first_sse(replicas.b, session, key),
+                _first_ws(replicas.a, session, key),
+            ]
+
+        def is_alert(state: str) -> Callable[[dict], bool]:
+            return lambda m: m["type"] == "alert" and m["state"] == state
+
+        with _Listener(replicas.b, session, key) as watcher:
+            fired = watcher.wait_for(is_alert("fired"), timeout=LOST_AFTER_S + 30)
+            assert (fired["rule_id"], fired["name"], fired["kind"]) == (
+                rule_id,
+                body["name"],
+                body["kind"],
+            )
+            assert fired["value"] >= LOST_AFTER_S
+            as_pushed = {k: v for k, v in fired.items() if k not in ("type", "seq")}
+            b_ws, b_sse, a_ws = joining()
+            assert [m["here"] for m in (b_ws, b_sse, a_ws)] == [False, False, True]
+            assert b_ws["running"] and b_sse["running"]
+            # B's first status lists the alert as A pushed it, and as A's own does.
+            assert b_ws["alerts"] == b_sse["alerts"] == a_ws["alerts"] == [as_pushed]
+
+            # Data clears it, and keeps coming (once a second) while new clients join.
+            stop_feeding = threading.Event()
+            refused: list[str] = []
+
+            def feed() -> None:
+                seq = 0
+                while not stop_feeding.is_set():
+                    answer = on_a.post(ingest, json={"blocks": [eda_block(seq, 4)]})
+                    if answer.status_code != 200:
+                        refused.append(answer.text)
+                    seq += 4
+                    stop_feeding.wait(1.0)
+
+            feeder = threading.Thread(target=feed)
+            feeder.start()
+            try:
+                watcher.wait_for(is_alert("cleared"))
+                after_clear = joining()
+                states = [m["state"] for m in watcher.messages if m["type"] == "alert"]
+            finally:
+                stop_feeding.set()
+                feeder.join(30)
+            assert not refused, refused
+            assert states == ["fired", "cleared"]  # still clear when they joined
+            assert [m["alerts"] for m in after_clear] == [[], [], []]
+
+            # Silent again: it fires a second time, and the session stops while it fires.
+            fired_again = watcher.wait_for(
+                lambda m: is_alert("fired")(m) and m["seq"] > fired["seq"],
+                timeout=LOST_AFTER_S + 30,
+            )
+            assert [m["alerts"] for m in joining()] == [
+                [{k: v for k, v in fired_again.items() if k not in ("type", "seq")}]
+            ] * 3
+        assert on_b.post(f"/sessions/{session}/stop").status_code == 200
+        log = on_b.get(f"/alert-rules/{rule_id}/deliveries").json()["items"]  # newest first
+        assert [d["state"] for d in log] == ["fired", "cleared", "fired"]
+        # The log still ends "fired", but the session ended: nothing evaluates or clears the
+        # rule any more, so no replica reports it as firing.
+        ended = [_first_ws(replicas.b, session, key), _first_ws(replicas.a, session, key)]
+        assert [(m["running"], m["alerts"]) for m in ended] == [(False, [])] * 2
+
+
 def test_an_export_made_on_a_downloads_through_b(replicas: Replicas) -> None:
     with replicas.client(replicas.a) as on_a, replicas.client(replicas.b) as on_b:
         participant = _participant(on_a, "GW-EXPORT")

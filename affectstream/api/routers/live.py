@@ -26,23 +26,23 @@ SSE_KEEPALIVE = 15.0
 async def live_ws(websocket: WebSocket, session_id: str) -> None:
     """Every estimate, marker, phase change, gap and device status of a session, as JSON.
 
-    The first message is a ``status`` (current phase, counts) so a client joining late
-    knows where the session is. Authenticate with the handshake's ``Authorization: Bearer``
-    header. A client that reads
+    The first message is a ``status`` (current phase, counts, the alerts firing now) so a
+    client joining late knows where the session is, on whichever replica it joins.
+    Authenticate with the handshake's ``Authorization: Bearer`` header. A client that reads
     too slowly gets a ``{"type": "dropped", "n": ...}`` message for what it lost, and is
     closed (code 1013) once it has lost too much.
     """
     state = websocket.app.state.service
     try:  # argon2 and the database run off the event loop (it carries the live sessions)
-        stored_status = await asyncio.to_thread(_authorise, websocket, session_id)
+        await asyncio.to_thread(_authorise, websocket, session_id)
     except (HTTPException, service.NotFoundError, service.ForbiddenError):
         await websocket.close(code=status.WS_1008_POLICY_VIOLATION)
         return
     await websocket.accept()
     sub = state.hub.subscribe(session_id)
-    sub.put(session_ops.hello(state, session_id, stored_status))
     reader = asyncio.create_task(_drain(websocket, sub))
     try:
+        sub.put_first(await session_ops.hello(state, session_id))
         while (message := await sub.get()) is not None:
             await websocket.send_json(message)
         await websocket.close(code=status.WS_1013_TRY_AGAIN_LATER)
@@ -53,13 +53,13 @@ async def live_ws(websocket: WebSocket, session_id: str) -> None:
         state.hub.unsubscribe(session_id, sub)
 
 
-def _authorise(websocket: WebSocket, session_id: str) -> str:
-    """Worker thread: check the caller may watch the session; its stored status."""
+def _authorise(websocket: WebSocket, session_id: str) -> None:
+    """Worker thread: check the caller may watch the session."""
     state = websocket.app.state.service
     who = websocket_principal(websocket)
     with state.sessions() as db:
         service.check(who, "live")
-        return str(service.get_session(db, who, session_id).status)
+        service.get_session(db, who, session_id)
 
 
 async def _drain(websocket: WebSocket, sub: Subscriber) -> None:
@@ -91,16 +91,19 @@ async def live_sse(
     live page gets its trace data pushed instead of polling ``/dashboard/.../traces``.
     """
     service.check(who, "live")
-    row = service.get_session(db, who, session_id)
+    service.get_session(db, who, session_id)
     if traces is not None:
         dashboard.allow_traces(db, who, session_id, traces)
-    hello = session_ops.hello(state, session_id, row.status)
     # A yield dependency ends after the response, and this response lasts the whole session:
     # give the database connection back now, or every open live page holds one of the
     # pool's few connections and the other requests queue for the rest.
     db.close()
     sub = state.hub.subscribe(session_id)
-    sub.put(hello)
+    try:
+        sub.put_first(await session_ops.hello(state, session_id))
+    except BaseException:
+        state.hub.unsubscribe(session_id, sub)
+        raise
     period = TRACE_PUSH if traces is not None else SSE_KEEPALIVE
 
     async def stream() -> AsyncIterator[str]:
