@@ -106,7 +106,7 @@ def test_a_flush_waits_no_longer_than_its_limit_while_the_server_acknowledges(
     n = 40 * LINES_PER_RECORD
     with store_on(shim, database, tmp_path / "spool") as store:
         store.write_line_protocol(lines("limit", n))
-        with pytest.raises(StoreUnavailableError, match="within 1.5 s") as info:
+        with pytest.raises(StoreUnavailableError, match=r"within 1\.5 s") as info:
             store.flush(timeout=5.0, limit=1.5)
         pending = store.pending_bytes
         assert pending > 0 and f"{pending} bytes stay safe in" in str(info.value)
