@@ -7,14 +7,13 @@ the pyarrow part needs its mimalloc pool (the locked pyarrow's default on Linux)
 from __future__ import annotations
 
 import ctypes
+import json
 import os
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
 import pytest
 
 from affectstream.runtime.memory import (
@@ -30,24 +29,36 @@ linux_glibc = pytest.mark.skipif(
     reason="glibc malloc_trim and /proc/self/smaps are Linux/glibc",
 )
 MB = 1e6
-_PINNED: list[np.ndarray] = []  # the arrays that keep each burst's arena top in use
 
+# Run in a fresh interpreter: in a long test process, a new thread may be given an arena
+# (or the main heap) that earlier tests left with free room, and the burst shows nowhere.
+_BURST_PROBE = """
+import json, threading
+import numpy as np
+from affectstream.runtime.memory import mapping_breakdown, release_retained
+pinned = []  # the arrays that keep each burst's arena top in use
 
-def _burst_in_a_thread(total_bytes: int) -> None:
-    """Allocate ``total_bytes`` in 48 KB arrays in a new thread (its own glibc arena: under
-    the mmap threshold, default or pinned), then free all but the last: it keeps the arena's top in
-    use, so glibc cannot trim the freed space below it, as in a long session."""
-    kept: list[np.ndarray] = []
-
-    def run() -> None:
+def burst(total_bytes):
+    # 48 KB arrays in a new thread (its own arena: under the mmap threshold, default or
+    # pinned); all but the last freed: it keeps the arena's top in use, so glibc cannot
+    # trim the freed space below it, as in a long session.
+    def run():
         arrays = [np.ones(48 * 1024 // 8) for _ in range(total_bytes // (48 * 1024))]
-        kept.append(arrays[-1])
-        arrays.clear()
-
+        pinned.append(arrays[-1])
     thread = threading.Thread(target=run)
     thread.start()
     thread.join()
-    _PINNED.extend(kept)
+
+release_retained()
+start = mapping_breakdown()["map_arenas_mb"]
+held, after = [], []
+for size in (8, 16, 24, 32):
+    burst(size * 1_000_000)
+    held.append(mapping_breakdown()["map_arenas_mb"])
+    release_retained()
+    after.append(mapping_breakdown()["map_arenas_mb"])
+print(json.dumps({"start": start, "held": held, "after": after}))
+"""
 
 
 @linux_glibc
@@ -64,18 +75,15 @@ def test_mapping_breakdown_covers_the_anonymous_rss() -> None:
 def test_bursts_in_worker_threads_do_not_raise_rss_for_good() -> None:
     """Each burst is larger than the last; without a release, each one's freed space stays
     resident in a thread arena. With one, what stays does not grow with the bursts."""
-    release_retained()
-    start = mapping_breakdown()["map_arenas_mb"]
-    after: list[float] = []
-    bursts = [8, 16, 24, 32]  # MB
-    for size in bursts:
-        _burst_in_a_thread(size * 1_000_000)
-        held = mapping_breakdown()["map_arenas_mb"]
+    run = subprocess.run(
+        [sys.executable, "-c", _BURST_PROBE], capture_output=True, text=True, check=True
+    )
+    result = json.loads(run.stdout)
+    start = result["start"]
+    for size, held in zip([8, 16, 24, 32], result["held"], strict=True):
         assert held - start >= 0.5 * size, "the burst's freed pages should stay resident"
-        release_retained()
-        after.append(mapping_breakdown()["map_arenas_mb"])
     # What is left is the pinned 48 KB arrays (and their arenas' bookkeeping), not the bursts.
-    assert max(after) - start < 2.0, (start, after)
+    assert max(result["after"]) - start < 2.0, result
 
 
 # Run in a fresh interpreter: the thresholds are the process's, and pinned for good.
