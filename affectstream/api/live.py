@@ -57,6 +57,7 @@ class Subscriber:
 
     def __init__(self, maxlen: int, max_drops: int) -> None:
         self._queue: deque[dict[str, Any]] = deque()
+        self._first: dict[str, Any] | None = None  # out of the queue: never dropped
         self._maxlen = maxlen
         self._max_drops = max_drops
         self._ready = asyncio.Event()
@@ -78,7 +79,8 @@ class Subscriber:
 
     def put_first(self, message: dict[str, Any]) -> None:
         """Put a message before every queued one (a client's first ``status``, made after it
-        subscribed, ahead of what was published meanwhile); never waits.
+        subscribed, ahead of what was published meanwhile); never waits. It is held apart
+        from the bounded queue, so a queue that fills meanwhile never drops it.
 
         Parameters
         ----------
@@ -86,7 +88,7 @@ class Subscriber:
         """
         if self.closed:
             return
-        self._queue.appendleft(message)
+        self._first = message
         self._ready.set()
 
     async def get(self) -> dict[str, Any] | None:
@@ -96,11 +98,14 @@ class Subscriber:
         -------
         dict or None
         """
-        while not self._queue and not self.closed:
+        while not self._queue and self._first is None and not self.closed:
             self._ready.clear()
             await self._ready.wait()
         if self.closed:
             return None
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
         if self.dropped > self._reported:
             lost = self.dropped - self._reported
             self._reported = self.dropped

@@ -75,7 +75,8 @@ def reference_seconds(bundle: ModelBundle, window: WindowConfig | None = None) -
     """Seconds of data a bundle's reference needs before it can estimate.
 
     A ``baseline_z`` bundle needs :data:`MIN_REFERENCE_WINDOWS` windows ending inside the
-    baseline: one window plus ``MIN_REFERENCE_WINDOWS - 1`` steps; a ``baseline`` bundle one
+    baseline: windows end on multiples of the step, so the first at the window rounded up
+    to a step, then ``MIN_REFERENCE_WINDOWS - 1`` steps more; a ``baseline`` bundle one
     window; ``running`` and ``none`` bundles need no baseline.
 
     Parameters
@@ -93,8 +94,8 @@ def reference_seconds(bundle: ModelBundle, window: WindowConfig | None = None) -
     trained = bundle.meta.get("window", {})
     length = window.window if window is not None else float(trained.get("window", 60.0))
     step = window.step if window is not None else float(trained.get("step", 5.0))
-    if method == "baseline_z":
-        return length + (MIN_REFERENCE_WINDOWS - 1) * step
+    if method == "baseline_z":  # windows end on multiples of the step
+        return (math.ceil(length / step - 1e-9) + MIN_REFERENCE_WINDOWS - 1) * step
     return length if method == "baseline" else 0.0
 
 

@@ -285,7 +285,9 @@ def pin_malloc_thresholds(
     user_tuned = "glibc.malloc." in os.environ.get("GLIBC_TUNABLES", "") or any(
         key.startswith("MALLOC_") and key.endswith("_") for key in os.environ
     )
-    mallopt = getattr(_libc(), "mallopt", None)
+    libc = _libc()
+    # musl has a mallopt that does nothing: only glibc's (which has this function) counts.
+    mallopt = getattr(libc, "mallopt", None) if hasattr(libc, "gnu_get_libc_version") else None
     if _pinned or user_tuned or mallopt is None:
         return False
     mallopt.argtypes = [ctypes.c_int, ctypes.c_int]

@@ -22,6 +22,8 @@ import pandas as pd
 
 from affectstream.errors import ConfigError
 from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.signal.columns import feature_families
+from affectstream.signal.rate import COMMON_RATE_MODALITIES
 from affectstream.types import SampleBlock
 
 if TYPE_CHECKING:
@@ -45,19 +47,30 @@ def bundles_common_rate(bundles: Sequence[ModelBundle]) -> float | None:
     -------
     float or None
         Their :attr:`~affectstream.models.bundle.ModelBundle.common_rate` (bundles without
-        one accept it); None when none has one.
+        one accept it when they read no EDA or temperature feature); None when none has one.
 
     Raises
     ------
     ConfigError
-        When two of them were trained at different rates: one extractor cannot give both.
+        When two of them were trained at different rates, or one trained at each device's
+        own rate reads EDA/temperature features beside one with a common rate: one
+        extractor cannot give both.
     """
     rates = [(b.model_id, b.common_rate) for b in bundles if b.common_rate is not None]
-    if len({rate for _, rate in rates}) > 1:
-        listed = ", ".join(f"{name} at {rate:g} Hz" for name, rate in rates)
+    own_rate = [
+        b.model_id
+        for b in bundles
+        if b.common_rate is None and feature_families(b.features) & set(COMMON_RATE_MODALITIES)
+    ]
+    if len({rate for _, rate in rates}) > 1 or (rates and own_rate):
+        listed = ", ".join(
+            [f"{name} at {rate:g} Hz" for name, rate in rates]
+            + [f"{name} at each device's own rate" for name in own_rate]
+        )
         raise ConfigError(
-            f"These models were trained on EDA at different common rates ({listed}) and "
-            "read the same feature windows; run them in separate sessions."
+            f"These models were trained on EDA at different rates ({listed}) and read the "
+            "same feature windows; give them different --window settings or run them in "
+            "separate sessions."
         )
     return rates[0][1] if rates else None
 

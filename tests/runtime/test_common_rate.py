@@ -58,8 +58,24 @@ def _by_ms(frame: pd.DataFrame) -> pd.DataFrame:
 def test_the_shipped_stress_bundle_says_it_was_trained_at_4_hz() -> None:
     assert _stress_wrist().common_rate == 4.0
     assert bundles_common_rate([_stress_wrist()]) == 4.0
-    with pytest.raises(ConfigError, match="different common rates"):
+    with pytest.raises(ConfigError, match="different rates"):
         bundles_common_rate([_stress_wrist(), _stress_wrist(rate=8.0)])
+
+
+def test_a_bundle_trained_at_each_devices_rate_does_not_read_averaged_eda() -> None:
+    own_rate = _stress_wrist()
+    own_rate = ModelBundle(
+        {**own_rate.meta, "provenance": {**own_rate.meta["provenance"], "common_rate": None}},
+        own_rate.booster,
+        own_rate.svm,
+        own_rate.path,
+    )
+    assert own_rate.common_rate is None
+    with pytest.raises(ConfigError, match="each device's own rate"):
+        bundles_common_rate([_stress_wrist(), own_rate])
+    eeg = load_bundle(resolve_bundle("eeg-workload"), allow_version_mismatch=True)
+    assert eeg.common_rate is None  # reads no EDA: shares a window with stress-wrist freely
+    assert bundles_common_rate([_stress_wrist(), eeg]) == 4.0
 
 
 def test_each_window_gets_the_rate_of_the_bundles_reading_it() -> None:

@@ -33,6 +33,9 @@ def test_reference_needs_come_from_each_bundles_windows() -> None:
     # On one window for all (--window), the need follows that window.
     window = WindowConfig(window=6.0, step=1.0)
     assert reference_seconds(bundles[0], window) == 6.0 + (MIN_REFERENCE_WINDOWS - 1) * 1.0
+    # Windows end on multiples of the step: a 45-s window every 10 s ends first at 50 s.
+    window = WindowConfig(window=45.0, step=10.0)
+    assert reference_seconds(bundles[0], window) == 50.0 + (MIN_REFERENCE_WINDOWS - 1) * 10.0
 
 
 def test_the_default_demo_baseline_holds_the_wrist_models_reference() -> None:
