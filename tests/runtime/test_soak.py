@@ -80,3 +80,32 @@ def test_bench_soak_refuses_a_bad_stall_in_one_line() -> None:
     )  # fmt: skip
     assert result.returncode != 0
     assert "Traceback" not in result.stderr and "--stall-every" in result.stderr
+
+
+def test_the_soaks_own_record_does_not_grow_with_its_samples() -> None:
+    """The slope must measure the session, not the benchmark's bookkeeping: a list of one
+    dict per sample grows by about 1.7 KB a sample; the record's columns are made once."""
+    import tracemalloc
+
+    from affectstream.runtime.memory import native_memory
+    from affectstream.runtime.soak import _Record
+
+    n = 300
+    record = _Record(n + 1)
+    record.add({"t": 0.0, **native_memory()})  # every column made here, once
+    as_list: list[dict[str, float]] = []
+    tracemalloc.start()
+    try:
+        start = tracemalloc.get_traced_memory()[0]
+        for i in range(n):
+            as_list.append({"t": float(i), **native_memory()})
+        list_growth = tracemalloc.get_traced_memory()[0] - start
+        as_list.clear()
+        start = tracemalloc.get_traced_memory()[0]
+        for i in range(n):
+            record.add({"t": float(i + 1), **native_memory()})
+        record_growth = tracemalloc.get_traced_memory()[0] - start
+    finally:
+        tracemalloc.stop()
+    assert record.n == n + 1 and record.column("t")[-1] == n
+    assert record_growth < 0.05 * list_growth, (record_growth, list_growth)
