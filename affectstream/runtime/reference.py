@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from affectstream.models.bundle import ModelBundle
+from affectstream.runtime.combine import bundle_name
 from affectstream.runtime.estimator import reference_seconds
 from affectstream.signal import WindowConfig
 
@@ -45,20 +46,6 @@ class ReferenceNeed:
     def min_duration(self) -> float:
         """Shortest session whose baseline holds this reference, leaving one whole window after."""
         return self.seconds + self.window
-
-
-def bundle_name(bundle: ModelBundle) -> str:
-    """A bundle's name for people (its ``name``, else its model id).
-
-    Parameters
-    ----------
-    bundle : ModelBundle
-
-    Returns
-    -------
-    str
-    """
-    return str(bundle.meta.get("name") or bundle.model_id)
 
 
 def reference_needs(

@@ -36,22 +36,38 @@ def _chunk(block: SampleBlock, start: int, stop: int) -> SampleBlock:
     )
 
 
-def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> None:
-    recording = synthetic_labelled_recording("M", duration=200.0, modalities=("eda", "temp"))
-    short, long = WindowConfig(window=10.0, step=2.0), WindowConfig(window=60.0, step=5.0)
-    multi = MultiWindowExtractor(short, [long])
-    alone = StreamingExtractor(long)
+SHORT, LONG = WindowConfig(window=10.0, step=2.0), WindowConfig(window=60.0, step=5.0)
+
+
+def _extract(
+    blocks: list[SampleBlock], *, announce_first: bool = False
+) -> tuple[MultiWindowExtractor, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows of a 10-s + 60-s :class:`MultiWindowExtractor`, and of a 60-s extractor alone.
+
+    ``announce_first``: every block is announced before any is pushed, as a replay declares
+    its whole streams."""
+    multi, alone = MultiWindowExtractor(SHORT, [LONG]), StreamingExtractor(LONG)
     rows: list[dict[str, Any]] = []
     long_rows: list[dict[str, Any]] = []
+    for block in blocks if announce_first else []:
+        multi.announce(block)
+        alone.announce(block)
+    for block in blocks:
+        if not announce_first:
+            multi.announce(block)
+            alone.announce(block)
+        rows += multi.push_rows(block)
+        long_rows += alone.push_rows(block)
+    return multi, rows, long_rows
+
+
+def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> None:
+    recording = synthetic_labelled_recording("M", duration=200.0, modalities=("eda", "temp"))
     blocks = sorted(
         (_chunk(b, i, i + 40) for b in recording.blocks for i in range(0, len(b), 40)),
         key=lambda b: float(b.t[0]),
     )
-    for block in blocks:
-        multi.announce(block)
-        rows += multi.push_rows(block)
-        alone.announce(block)
-        long_rows += alone.push_rows(block)
+    multi, rows, long_rows = _extract(blocks)
     prefix = window_prefix(60.0)
     assert prefix + "eda_tonic_mean" in multi.columns and "eda_tonic_mean" in multi.columns
     by_end = {float(r["t_end"]): r for r in long_rows}
@@ -66,6 +82,24 @@ def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> N
     assert seen > 10
     # Before the first 60-s window is complete, the long columns are missing, not made up.
     assert all(math.isnan(r[prefix + "t_end"]) for r in rows if r["t_end"] < rows[0]["t_end"] + 45)
+
+
+def test_longer_windows_survive_a_replay_sized_push() -> None:
+    """A replay pushes minutes of data per call; the longer window's rows of that push must
+    all still be there for the primary rows (a fixed 64-row buffer dropped them, and with
+    them stress-wrist's reference in all-modality replays)."""
+    recording = synthetic_labelled_recording("M", duration=600.0, modalities=("eda", "temp"))
+    _, rows, long_rows = _extract(list(recording.blocks), announce_first=True)  # whole streams
+    ends = np.array(sorted(float(r["t_end"]) for r in long_rows))
+    assert len(ends) > 64 and len(rows) > len(ends)
+    prefix = window_prefix(LONG.window)
+    for row in rows:
+        done = ends[ends <= float(row["t_end"]) + 1e-9]
+        got = float(row[prefix + "t_end"])
+        if done.size:
+            assert got == pytest.approx(done[-1])  # the latest longer window, every time
+        else:
+            assert math.isnan(got)
 
 
 def _fields(p: float, conf: float, coverage: float) -> dict[str, Any]:

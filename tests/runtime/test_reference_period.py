@@ -3,22 +3,25 @@ says which, and a replay of an all-modality recording gets estimates from every 
 
 from __future__ import annotations
 
-import math
+import dataclasses
+import io
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from rich.console import Console, Group
 
+from affectstream.api.runner import status_payload
 from affectstream.models.bundle import ModelBundle, load_bundle
-from affectstream.models.synthetic import synthetic_labelled_recording, synthetic_recordings
+from affectstream.models.synthetic import synthetic_recordings
 from affectstream.runtime.estimator import BUNDLES_DIR, LiveEstimator, reference_seconds
-from affectstream.runtime.multiwindow import MultiWindowExtractor, window_prefix
 from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
 from affectstream.runtime.reference import LEAD_IN, default_reference, reference_needs
 from affectstream.runtime.replay import replay_blocks, session_rows
 from affectstream.runtime.session import LiveSession, SessionConfig
-from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.runtime.view import render, snapshot_line
+from affectstream.signal import WindowConfig
 from affectstream.store import EmbeddedStore
 
 ALL = ("rr", "eda", "temp", "acc", "eeg")
@@ -86,36 +89,6 @@ def test_a_protocol_or_a_set_length_still_wins(tmp_path: Path, bundles: list[Mod
         assert alone.reference_in_use() is None
 
 
-def test_longer_windows_survive_a_replay_sized_push() -> None:
-    """A replay pushes minutes of data per call; the longer window's rows of that push must
-    all still be there for the primary rows (a fixed 64-row buffer dropped them)."""
-    recording = synthetic_labelled_recording("M", duration=600.0, modalities=("eda", "temp"))
-    short, long = WindowConfig(window=10.0, step=2.0), WindowConfig(window=60.0, step=5.0)
-    multi = MultiWindowExtractor(short, [long])
-    alone = StreamingExtractor(long)
-    rows: list[dict[str, object]] = []
-    long_rows: list[dict[str, object]] = []
-    for block in recording.blocks:  # each stream whole, in one push
-        multi.announce(block)
-        alone.announce(block)
-    for block in recording.blocks:
-        rows += multi.push_rows(block)
-        long_rows += alone.push_rows(block)
-    rows += multi.flush().to_dict("records")
-    long_rows += alone.flush().to_dict("records")
-    ends = np.array(sorted(float(r["t_end"]) for r in long_rows))  # type: ignore[arg-type]
-    prefix = window_prefix(long.window)
-    for row in rows:
-        t_end = float(row["t_end"])  # type: ignore[arg-type]
-        done = ends[ends <= t_end + 1e-9]
-        got = float(row[prefix + "t_end"])  # type: ignore[arg-type]
-        if done.size:
-            assert got == pytest.approx(done[-1])  # the latest longer window, every time
-        else:
-            assert math.isnan(got)
-    assert len(ends) > 64
-
-
 @pytest.mark.slow
 def test_an_all_modality_replay_gets_the_wrist_model_from_its_reference(
     tmp_path: Path, bundles: list[ModelBundle]
@@ -144,3 +117,32 @@ def test_an_all_modality_replay_gets_the_wrist_model_from_its_reference(
     # so after the reference it is above what the same rows had during it, on average.
     during = rows[rows["t_end"].to_numpy() <= origin + seconds]
     assert after["arousal_confidence"].mean() > during["arousal_confidence"].mean()
+
+
+def test_the_live_status_says_the_reference_period(
+    tmp_path: Path, bundles: list[ModelBundle]
+) -> None:
+    """The snapshot (live view, service status) names the period; the one-line view says the
+    reference is still being taken while it runs, and nothing once it is over."""
+    default = default_reference(bundles)
+    assert default is not None
+    seconds, why = default
+    window = WindowConfig(window=10.0, step=2.0)
+    estimator = LiveEstimator(bundles, baseline_end=None, window=window.window)
+    with EmbeddedStore(tmp_path / "store") as store:
+        snapshot = LiveSession(store, SessionConfig(window=window), estimator).snapshot()
+    assert snapshot.reference == f"reference period: first {seconds:g} s ({why})"
+    assert snapshot.reference_s == seconds
+    assert snapshot.reference in plain(render(snapshot))
+    assert status_payload(snapshot)["reference"] == snapshot.reference
+    during = dataclasses.replace(snapshot, elapsed=seconds / 2)
+    assert f"reference until {seconds:g}s" in snapshot_line(during)
+    after = dataclasses.replace(snapshot, elapsed=seconds + 1)
+    assert "reference until" not in snapshot_line(after)
+
+
+def plain(group: Group) -> str:
+    """A rich renderable as plain text."""
+    console = Console(width=400, record=True, file=io.StringIO())
+    console.print(group)
+    return console.export_text()
