@@ -117,6 +117,14 @@ def test_an_all_modality_replay_gets_the_wrist_model_from_its_reference(
     # so after the reference it is above what the same rows had during it, on average.
     during = rows[rows["t_end"].to_numpy() <= origin + seconds]
     assert after["arousal_confidence"].mean() > during["arousal_confidence"].mean()
+    # A stored session's baseline phase (what `replay SESSION` passes) wins, and is named.
+    phase_end = seconds / 2
+    with EmbeddedStore(tmp_path / "phase", synchronous="normal") as store:
+        phased = replay_blocks(blocks, store, baseline_end=origin + phase_end)
+    assert phased["reference_s"] == pytest.approx(phase_end)
+    assert phased["reference"] == (
+        f"reference period: first {phase_end:g} s (the recorded session's baseline phase)"
+    )
 
 
 def test_the_live_status_says_the_reference_period(
