@@ -4,10 +4,11 @@ Usage: ``python benchmarks/bench_reference_length.py [--shared ../shared/data]
 [--cache-dir .affectstream/cache]``
 
 Builds the bundle's pooled training table (``crossprotocol.shared_frames``, as ``train``
-does), then (1) the share of scored windows whose normalised input sits at the clip, and the
-share in distribution with and without counting clipped values as out of range; (2) each
-participant re-normalised against only its first k reference windows and scored by the
-shipped LightGBM (in-sample: the trend over k is the point, not the level). Prints JSON.
+does), then (1) the share of scored windows (and of the stress windows among them) whose
+normalised input sits at the clip, and the share in distribution with and without counting
+clipped values as out of range; (2) each participant re-normalised against only its first
+k reference windows and scored by the shipped LightGBM (in-sample: the trend over k is the
+point, not the level). Prints JSON.
 """
 
 from __future__ import annotations
@@ -41,9 +42,17 @@ def main() -> None:
     z = bundle.normalized(table)[scored]
     clip = float(bundle.meta["normalization"]["clip"])
     ranges = bundle.meta["input_range"]
+    stress = table["arousal"].to_numpy()[scored] == 1
     out: dict[str, object] = {
         "at_clip": dict(
             zip(features, np.nanmean(z >= clip - 1e-9, axis=0).round(3).tolist(), strict=True)
+        ),
+        "at_clip_stress_windows": dict(
+            zip(
+                features,
+                np.nanmean(z[stress] >= clip - 1e-9, axis=0).round(3).tolist(),
+                strict=True,
+            )
         ),
         # The former rule: a clipped value out of range whatever the training range says.
         "in_distribution_range_and_clip": float(

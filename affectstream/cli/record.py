@@ -277,6 +277,10 @@ def run(args: argparse.Namespace) -> int:
     if args.chaos and not args.emulate:
         raise ConfigError("--chaos injects faults through the emulator; use it with --emulate.")
     summary = asyncio.run(_record(args))
+    if summary.get("reference"):
+        say(summary["reference"])
+    for warning in summary.get("warnings", []):
+        say(f"note: {warning}")
     silent = [s for s, v in summary["streams"].items() if v.get("samples_received", 0) == 0]
     if silent:
         say(f"warning: no samples from {', '.join(silent)}")

@@ -194,6 +194,8 @@ def run(args: argparse.Namespace) -> int:
         f"{summary['n_feature_rows']} windows, {summary['n_estimates']} estimates"
         + (f"; saved as session {summary['session']}" if args.save and summary["stored"] else "")
     )
+    if summary["reference"]:
+        say(summary["reference"])
     for loss in summary["not_stored"]:
         say(f"error: {loss}")
     for where, message in summary["feature_errors"].items():
@@ -217,6 +219,8 @@ def run(args: argparse.Namespace) -> int:
             "step_s": summary["step_s"],
             "line_freq": summary["line_freq"],
             "model": summary["model"],
+            "reference_s": summary["reference_s"],
+            "reference": summary["reference"],
             "feature_streams": summary["feature_streams"],
             "feature_errors": summary["feature_errors"],
             "warnings": summary["warnings"],

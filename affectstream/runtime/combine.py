@@ -30,6 +30,20 @@ from typing import Any
 from affectstream.models.bundle import ModelBundle
 
 
+def bundle_name(bundle: ModelBundle) -> str:
+    """A bundle's name for people (``stress-wrist``): its ``name``, else its model id.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+
+    Returns
+    -------
+    str
+    """
+    return str(bundle.meta.get("name") or bundle.model_id)
+
+
 def bundle_key(bundle: ModelBundle) -> str:
     """Field-name-safe bundle name (``stress_wrist``).
 
@@ -41,8 +55,7 @@ def bundle_key(bundle: ModelBundle) -> str:
     -------
     str
     """
-    name = str(bundle.meta.get("name") or bundle.model_id)
-    return re.sub(r"[^A-Za-z0-9]+", "_", name).strip("_").lower()
+    return re.sub(r"[^A-Za-z0-9]+", "_", bundle_name(bundle)).strip("_").lower()
 
 
 def combine(
@@ -68,7 +81,7 @@ def combine(
     n_present = n_total = 0.0
     for bundle, fields in results:
         key = f"{target}_by_{bundle_key(bundle)}"
-        name = str(bundle.meta.get("name") or bundle.model_id)
+        name = bundle_name(bundle)
         n_total += len(bundle.features)
         p = fields.get(target)
         conf = float(fields.get(f"{target}_confidence", 0.0) or 0.0)

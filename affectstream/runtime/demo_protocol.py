@@ -5,84 +5,41 @@ The emulated physiology (:class:`~affectstream.device.emulation.AffectScript`) a
 session's phases (:class:`~affectstream.runtime.protocol.StudyProtocol`) come from the same
 lengths. ``stress-wrist`` (60-s windows every 5 s, ``baseline_z``) needs two of its windows
 inside the baseline (:data:`~affectstream.runtime.estimator.MIN_REFERENCE_WINDOWS`): 65 s of
-data, 70 s with the devices' start (:data:`DEMO_LEAD_IN`).
+data, 70 s with the devices' start (:data:`DEMO_LEAD_IN`). What each model needs comes from
+:mod:`affectstream.runtime.reference`, as does a session's default reference period.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from affectstream.device.emulation import AffectScript, Phase
 from affectstream.errors import ConfigError
-from affectstream.models.bundle import ModelBundle
-from affectstream.runtime.estimator import MIN_REFERENCE_WINDOWS, reference_seconds
+from affectstream.runtime.estimator import MIN_REFERENCE_WINDOWS
 from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
-from affectstream.signal import WindowConfig
+from affectstream.runtime.reference import LEAD_IN, ReferenceNeed, reference_needs
+
+#: The devices' start-up allowance in the demo's baseline (:data:`reference.LEAD_IN`).
+DEMO_LEAD_IN = LEAD_IN
+
+__all__ = [
+    "BASELINE_SHARE",
+    "DEMO_LEAD_IN",
+    "ReferenceNeed",
+    "demo_baseline",
+    "demo_script",
+    "reference_needs",
+]
 
 #: Share of the session the baseline takes at least (stress and recovery split the rest).
 BASELINE_SHARE = 0.4
-#: Seconds the devices' first samples may come after the protocol starts (the window grid
-#: starts at the first sample): added to what a model's reference needs.
-DEMO_LEAD_IN = 5.0
 
 _INSTRUCTIONS = {
     "baseline": "Sit still and breathe normally.",
     "stress": "Mental arithmetic under time pressure (scripted high arousal, low valence).",
     "recovery": "Relax (scripted low arousal, pleasant).",
 }
-
-
-@dataclass(frozen=True)
-class ReferenceNeed:
-    """How long a baseline one model's reference needs, and its window.
-
-    Parameters
-    ----------
-    name : str
-        Bundle name.
-    seconds : float
-        Baseline it needs from the protocol start (its reference windows plus
-        :data:`DEMO_LEAD_IN`).
-    window : float
-        Its window length (s).
-    """
-
-    name: str
-    seconds: float
-    window: float
-
-    @property
-    def min_duration(self) -> float:
-        """Shortest demo whose baseline holds this reference, leaving one whole window after."""
-        return self.seconds + self.window
-
-
-def reference_needs(
-    bundles: Sequence[ModelBundle], window: WindowConfig | None = None
-) -> list[ReferenceNeed]:
-    """What baseline each bundle's reference needs (:func:`reference_seconds`).
-
-    Parameters
-    ----------
-    bundles : sequence of ModelBundle
-    window : WindowConfig, optional
-        Every bundle runs on these windows; default each on its own.
-
-    Returns
-    -------
-    list of ReferenceNeed
-        Bundles that need a baseline, shortest need first.
-    """
-    needs = []
-    for bundle in bundles:
-        seconds = reference_seconds(bundle, window)
-        if seconds > 0:
-            length = window.window if window is not None else float(bundle.meta["window"]["window"])
-            name = str(bundle.meta.get("name") or bundle.model_id)
-            needs.append(ReferenceNeed(name, seconds + DEMO_LEAD_IN, length))
-    return sorted(needs, key=lambda n: n.seconds)
 
 
 def demo_baseline(duration: float, needs: Sequence[ReferenceNeed]) -> tuple[float, list[str]]:

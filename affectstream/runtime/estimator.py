@@ -51,7 +51,7 @@ from affectstream.models.bundle import (
 from affectstream.models.features import ContextMean
 from affectstream.models.normalize import RunningStats
 from affectstream.models.valence import PersonalValenceModel
-from affectstream.runtime.combine import combine
+from affectstream.runtime.combine import bundle_name, combine
 from affectstream.runtime.multiwindow import bundles_common_rate, window_prefix
 from affectstream.runtime.valence_live import LiveValence
 from affectstream.signal import WindowConfig
@@ -550,7 +550,7 @@ class LiveEstimator:
         reference is ``"filling"`` or ``"short"`` (< :data:`MIN_REFERENCE_WINDOWS` windows)."""
         target = bundle.target
         n = len(self._references[id(bundle)].rows)
-        name = str(bundle.meta.get("name") or bundle.model_id)
+        name = bundle_name(bundle)
         own = self._prefix[id(bundle)]
         length = f"{float(bundle.meta['window']['window']):g}-s " if own else ""
         if why == "no window":

@@ -31,9 +31,6 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-#: Rows of each longer window kept to find the latest one before a primary row.
-KEEP_ROWS = 64
-
 
 def bundles_common_rate(bundles: Sequence[ModelBundle]) -> float | None:
     """The rate EDA and temperature are averaged to for features that ``bundles`` read.
@@ -104,9 +101,10 @@ class MultiWindowExtractor:
     def __init__(self, primary: WindowConfig, extra: Sequence[WindowConfig]) -> None:
         self.primary = StreamingExtractor(primary)
         self.extras = {window_prefix(c.window): StreamingExtractor(c) for c in extra}
-        self._rows: dict[str, deque[dict[str, object]]] = {
-            p: deque(maxlen=KEEP_ROWS) for p in self.extras
-        }
+        # Each longer window's rows not yet passed by a primary row. Not a fixed number: a
+        # replay pushes minutes per call, and a longer window can then run that far ahead
+        # of the primary one (a 64-row cap dropped stress-wrist's first five minutes).
+        self._rows: dict[str, deque[dict[str, object]]] = {p: deque() for p in self.extras}
 
     @property
     def config(self) -> WindowConfig:
@@ -137,8 +135,12 @@ class MultiWindowExtractor:
         for row in rows:
             t_end = float(row["t_end"])  # type: ignore[arg-type]
             for prefix, extractor in self.extras.items():
-                done = [r for r in self._rows[prefix] if float(r["t_end"]) <= t_end + 1e-9]  # type: ignore[arg-type]
-                latest = done[-1] if done else {}
+                kept = self._rows[prefix]
+                # Primary rows come in time order: a longer row older than the latest one
+                # that ended by now is never the latest for a later primary row.
+                while len(kept) > 1 and _t_end(kept[1]) <= t_end + 1e-9:
+                    kept.popleft()
+                latest = kept[0] if kept and _t_end(kept[0]) <= t_end + 1e-9 else {}
                 for column in extractor.columns:
                     row[prefix + column] = latest.get(column, float("nan"))
         return rows
@@ -190,6 +192,10 @@ class MultiWindowExtractor:
             self._rows[prefix].extend(_records(last))
         rows = _records(self.primary.flush())
         return pd.DataFrame(self._attach(rows), columns=self.columns)
+
+
+def _t_end(row: dict[str, object]) -> float:
+    return float(row["t_end"])  # type: ignore[arg-type]
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, object]]:

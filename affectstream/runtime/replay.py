@@ -109,7 +109,8 @@ def replay_blocks(
         session_window`), else 60 s every 5 s, as a live session.
     baseline_end : float, optional
         End of the participant's reference period (host time, s); default: the start plus
-        the runtime's baseline length.
+        the session's default, long enough for every model
+        (:meth:`LiveSession.reference_period`).
     events : sequence of RecordedEvent
         Markers, phases and self-reports of the recording, written into the replayed
         session at their times.
@@ -224,6 +225,8 @@ def replay_blocks(
         estimator.baseline_end = (
             baseline_end if baseline_end is not None else origin + session.baseline_seconds()
         )
+        if baseline_end is not None:
+            session.reference_basis = "the recorded session's baseline phase"
 
     async def main() -> dict[str, Any]:
         finished = asyncio.Event()

@@ -54,6 +54,7 @@ from affectstream.runtime.memory import MemoryKeeper
 from affectstream.runtime.multiwindow import MultiWindowExtractor
 from affectstream.runtime.protocol import StudyProtocol
 from affectstream.runtime.recent import RecentTraces
+from affectstream.runtime.reference import default_reference
 from affectstream.runtime.session_compute import ComputeResult, FeatureWorker
 from affectstream.runtime.session_compute import records_batch as _records_batch
 from affectstream.runtime.session_config import DEFAULT_SOURCES, SessionConfig, new_session_id
@@ -169,6 +170,9 @@ class LiveSession:
         self.latest_quality: dict[str, float] = {}
         self.feature_errors: dict[str, str] = {}
         self.warnings: list[str] = []
+        # Why the reference period is what it is, when a caller set the estimator's
+        # baseline_end itself (a replay of a session with a baseline phase).
+        self.reference_basis: str | None = None
         self._rates = RateMeter()
         self._closed = False
         self.late_blocks = 0
@@ -589,27 +593,61 @@ class LiveSession:
             "model": model,
         }
 
-    def baseline_seconds(self) -> float:
-        """Length of the reference period from the session start.
+    def reference_period(self) -> tuple[float, str]:
+        """Length of the participant's reference period from the session start, and its source.
 
-        The protocol's ``baseline`` phase, else ``SessionConfig.baseline_seconds``, else the
-        arousal bundle's own ``baseline_seconds``, else one window.
+        The protocol's ``baseline`` phase, else ``SessionConfig.baseline_seconds``, else
+        long enough for every model of the session
+        (:func:`~affectstream.runtime.reference.default_reference`: each model's own
+        setting or its reference's need, the longest), else one window.
+
+        Returns
+        -------
+        seconds : float
+        why : str
+            In words, e.g. ``"the protocol's baseline phase"``.
+        """
+        protocol = self.config.protocol
+        if protocol is not None and protocol.baseline_end() is not None:
+            return float(protocol.baseline_end() or 0.0), "the protocol's baseline phase"
+        if self.config.baseline_seconds is not None:
+            return float(self.config.baseline_seconds), "set for this session"
+        if self.estimator is not None:
+            # The estimator reads each bundle's own windows when it has a session window,
+            # else every bundle runs on the session's.
+            own = self.estimator.window is not None
+            found = default_reference(self.estimator.bundles, None if own else self.config.window)
+            if found is not None:
+                return found
+        return float(self.config.window.window), "one window: no model asks for more"
+
+    def baseline_seconds(self) -> float:
+        """Length of the reference period from the session start (:meth:`reference_period`).
 
         Returns
         -------
         float
         """
-        protocol = self.config.protocol
-        if protocol is not None and protocol.baseline_end() is not None:
-            return float(protocol.baseline_end() or 0.0)
-        if self.config.baseline_seconds is not None:
-            return float(self.config.baseline_seconds)
-        if self.estimator is not None:
-            for bundle in self.estimator.bundles:
-                seconds = bundle.meta.get("normalization", {}).get("baseline_seconds")
-                if seconds:
-                    return float(seconds)
-        return float(self.config.window.window)
+        return self.reference_period()[0]
+
+    def reference_in_use(self) -> tuple[float, str] | None:
+        """The reference period the estimates use: seconds from the start, and why.
+
+        The estimator's ``baseline_end`` as set (a replay passes a recorded session's
+        baseline phase, :attr:`reference_basis` says so), else :meth:`reference_period`.
+
+        Returns
+        -------
+        tuple of (float, str) or None
+            None without models (nothing is normalised).
+        """
+        if self.estimator is None:
+            return None
+        seconds, why = self.reference_period()
+        end = self.estimator.baseline_end
+        if end is not None and self.started_at and abs(end - self.started_at - seconds) > 1e-6:
+            seconds, why = end - self.started_at, self.reference_basis or "set by the caller"
+        return seconds, why
 
     # -- reporting ----------------------------------------------------------------------
 

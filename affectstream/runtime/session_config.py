@@ -32,7 +32,8 @@ class SessionConfig:
         Phases written as events; a ``baseline`` phase is the reference period.
     baseline_seconds : float, optional
         Reference period from the session start when the protocol has no baseline phase;
-        defaults to the arousal bundle's ``baseline_seconds``.
+        by default long enough for every model of the session
+        (:func:`~affectstream.runtime.reference.default_reference`).
     flush_interval : float
         Seconds between store writes (a new estimate is written at once, unless the
         store is failing).

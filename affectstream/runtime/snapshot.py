@@ -75,6 +75,10 @@ class LiveSnapshot:
     devices : list of DeviceView
         Per-device state (connected, reconnects, gaps, battery, contact); see
         :func:`affectstream.runtime.devices.device_states`.
+    reference : str
+        ``"reference period: first N s (why)"``; empty without models.
+    reference_s : float or None
+        Its length (s from the start); None without models.
     """
 
     session: str
@@ -92,6 +96,8 @@ class LiveSnapshot:
     window: WindowConfig
     model: str
     devices: list[DeviceView] = field(default_factory=list)
+    reference: str = ""
+    reference_s: float | None = None
 
 
 class RateMeter:
@@ -148,6 +154,48 @@ def percentiles(values: Sequence[float]) -> dict[str, float | int | None]:
     }
 
 
+def reference_text(reference: tuple[float, str] | None) -> str:
+    """``"reference period: first N s (why)"``, or empty without models.
+
+    Parameters
+    ----------
+    reference : tuple of (float, str) or None
+        From :meth:`LiveSession.reference_in_use`.
+
+    Returns
+    -------
+    str
+    """
+    if reference is None:
+        return ""
+    seconds, why = reference
+    return f"reference period: first {round(seconds, 1):g} s ({why})"
+
+
+def reference_warning(reference: tuple[float, str] | None, duration: float) -> str | None:
+    """A summary warning when the session ended inside its reference period.
+
+    Parameters
+    ----------
+    reference : tuple of (float, str) or None
+        From :meth:`LiveSession.reference_in_use`.
+    duration : float
+        The session's length (s).
+
+    Returns
+    -------
+    str or None
+    """
+    if reference is None or duration >= reference[0]:
+        return None
+    return (
+        f"the session ({duration:.0f} s) ended inside its {round(reference[0], 1):g}-s "
+        f"reference period ({reference[1]}): every estimate was provisional (confidence "
+        "halved, centred on the baseline so far); record longer, or give a protocol whose "
+        "'baseline' phase fits the session"
+    )
+
+
 def take_snapshot(session: LiveSession, rates: RateMeter) -> LiveSnapshot:
     """The live state of ``session`` (see :meth:`LiveSession.snapshot`).
 
@@ -183,6 +231,7 @@ def take_snapshot(session: LiveSession, rates: RateMeter) -> LiveSnapshot:
     if session.config.protocol is not None and session.started_at is not None:
         phase = session.config.protocol.phase_at(elapsed)
     writer = session.writer
+    reference = session.reference_in_use()
     return LiveSnapshot(
         session=session.session_id,
         elapsed=elapsed,
@@ -199,6 +248,8 @@ def take_snapshot(session: LiveSession, rates: RateMeter) -> LiveSnapshot:
         window=session.config.window,
         model=session.estimator.model_id if session.estimator is not None else "none",
         devices=device_states(session),
+        reference=reference_text(reference),
+        reference_s=reference[0] if reference is not None else None,
     )
 
 
@@ -231,6 +282,8 @@ def build_summary(session: LiveSession, source: BlockSource | None) -> dict[str,
     window = session.config.window
     writer = session.writer
     losses = writer.losses()
+    reference = session.reference_in_use()
+    late = reference_warning(reference, stopped - started) if session.n_estimates else None
     return {
         "session": session.session_id,
         "participant": session.config.participant,
@@ -240,6 +293,8 @@ def build_summary(session: LiveSession, source: BlockSource | None) -> dict[str,
         "step_s": window.step,
         "line_freq": window.line_freq,
         "model": session.estimator.model_id if session.estimator is not None else None,
+        "reference_s": round(reference[0], 3) if reference is not None else None,
+        "reference": reference_text(reference),
         "streams": streams,
         "feature_streams": dict(feature_streams),
         "n_feature_rows": session.n_feature_rows,
@@ -256,5 +311,5 @@ def build_summary(session: LiveSession, source: BlockSource | None) -> dict[str,
         "compute_s": round(session.worker.compute_seconds, 3),
         "store_write_s": round(writer.store_seconds, 3),
         "feature_errors": dict(session.feature_errors),
-        "warnings": list(session.warnings),
+        "warnings": [*session.warnings, *([late] if late else [])],
     }

@@ -105,10 +105,11 @@ def render(snapshot: LiveSnapshot, title: str = "affectstream") -> Group:
     lines.append(Text(f"signal quality  {quality or '-'}"))
     lines.append(Text(estimate_text(snapshot.estimate)))
     window = snapshot.window
+    reference = f"; {snapshot.reference}" if snapshot.reference else ""
     lines.append(
         Text(
             f"windows {window.window:g} s every {window.step:g} s; model {snapshot.model}; "
-            f"{snapshot.n_estimates} estimates",
+            f"{snapshot.n_estimates} estimates{reference}",
             style="dim",
         )
     )
@@ -141,6 +142,9 @@ def snapshot_line(snapshot: LiveSnapshot) -> str:
     )
     store = "" if snapshot.store_ok else f" [store down, {snapshot.backlog_samples} waiting]"
     phase = f" {snapshot.phase.name}" if snapshot.phase is not None else ""
+    if not phase and snapshot.reference_s is not None and snapshot.elapsed < snapshot.reference_s:
+        # No protocol: say the wearer's reference is still being taken (docs/runtime.md).
+        phase = f" reference until {round(snapshot.reference_s, 1):g}s"
     return f"[{snapshot.elapsed:5.1f}s{phase}] {rates} | {estimate_text(snapshot.estimate)}{store}"
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from affectstream.models.bundle import load_bundle
@@ -17,7 +18,10 @@ from affectstream.runtime import Session
 from affectstream.runtime.combine import combine
 from affectstream.runtime.estimator import BUNDLES_DIR, choose_bundles
 from affectstream.runtime.multiwindow import MultiWindowExtractor, window_prefix
+from affectstream.runtime.reference import LEAD_IN, reference_needs
+from affectstream.runtime.replay import session_rows
 from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.store import open_store
 from affectstream.types import SampleBlock
 
 
@@ -32,22 +36,38 @@ def _chunk(block: SampleBlock, start: int, stop: int) -> SampleBlock:
     )
 
 
-def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> None:
-    recording = synthetic_labelled_recording("M", duration=200.0, modalities=("eda", "temp"))
-    short, long = WindowConfig(window=10.0, step=2.0), WindowConfig(window=60.0, step=5.0)
-    multi = MultiWindowExtractor(short, [long])
-    alone = StreamingExtractor(long)
+SHORT, LONG = WindowConfig(window=10.0, step=2.0), WindowConfig(window=60.0, step=5.0)
+
+
+def _extract(
+    blocks: list[SampleBlock], *, announce_first: bool = False
+) -> tuple[MultiWindowExtractor, list[dict[str, Any]], list[dict[str, Any]]]:
+    """Rows of a 10-s + 60-s :class:`MultiWindowExtractor`, and of a 60-s extractor alone.
+
+    ``announce_first``: every block is announced before any is pushed, as a replay declares
+    its whole streams."""
+    multi, alone = MultiWindowExtractor(SHORT, [LONG]), StreamingExtractor(LONG)
     rows: list[dict[str, Any]] = []
     long_rows: list[dict[str, Any]] = []
+    for block in blocks if announce_first else []:
+        multi.announce(block)
+        alone.announce(block)
+    for block in blocks:
+        if not announce_first:
+            multi.announce(block)
+            alone.announce(block)
+        rows += multi.push_rows(block)
+        long_rows += alone.push_rows(block)
+    return multi, rows, long_rows
+
+
+def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> None:
+    recording = synthetic_labelled_recording("M", duration=200.0, modalities=("eda", "temp"))
     blocks = sorted(
         (_chunk(b, i, i + 40) for b in recording.blocks for i in range(0, len(b), 40)),
         key=lambda b: float(b.t[0]),
     )
-    for block in blocks:
-        multi.announce(block)
-        rows += multi.push_rows(block)
-        alone.announce(block)
-        long_rows += alone.push_rows(block)
+    multi, rows, long_rows = _extract(blocks)
     prefix = window_prefix(60.0)
     assert prefix + "eda_tonic_mean" in multi.columns and "eda_tonic_mean" in multi.columns
     by_end = {float(r["t_end"]): r for r in long_rows}
@@ -62,6 +82,24 @@ def test_longer_windows_ride_along_causally_and_match_their_own_extractor() -> N
     assert seen > 10
     # Before the first 60-s window is complete, the long columns are missing, not made up.
     assert all(math.isnan(r[prefix + "t_end"]) for r in rows if r["t_end"] < rows[0]["t_end"] + 45)
+
+
+def test_longer_windows_survive_a_replay_sized_push() -> None:
+    """A replay pushes minutes of data per call; the longer window's rows of that push must
+    all still be there for the primary rows (a fixed 64-row buffer dropped them, and with
+    them stress-wrist's reference in all-modality replays)."""
+    recording = synthetic_labelled_recording("M", duration=600.0, modalities=("eda", "temp"))
+    _, rows, long_rows = _extract(list(recording.blocks), announce_first=True)  # whole streams
+    ends = np.array(sorted(float(r["t_end"]) for r in long_rows))
+    assert len(ends) > 64 and len(rows) > len(ends)
+    prefix = window_prefix(LONG.window)
+    for row in rows:
+        done = ends[ends <= float(row["t_end"]) + 1e-9]
+        got = float(row[prefix + "t_end"])
+        if done.size:
+            assert got == pytest.approx(done[-1])  # the latest longer window, every time
+        else:
+            assert math.isnan(got)
 
 
 def _fields(p: float, conf: float, coverage: float) -> dict[str, Any]:
@@ -100,24 +138,46 @@ def test_wrist_chest_and_eeg_choose_both_shipped_bundles() -> None:
 def test_emulated_wrist_chest_and_eeg_session_uses_both_models(
     tmp_path: Path, runtime_home: Path
 ) -> None:
-    """Over the emulated BLE stack: 10-s EEG estimates from the start; the 60-s wrist model
-    (``baseline_z``) says why it cannot join: its reference is filling during the session's
-    60-s baseline (eeg-workload's), which holds at most one of its 60-s windows, too short:
-    its scale is the reference windows' spread."""
+    """Over the emulated BLE stack, without a protocol: the reference period is long enough
+    for every model (not eeg-workload's 60 s alone), so the 60-s wrist model (``baseline_z``,
+    two reference windows) joins once its second window is in, and the stored estimates
+    carry it. The duration is the wrist model's need (``reference_needs``) plus two steps."""
+    bundles = [load_bundle(BUNDLES_DIR / n) for n in ("eeg-workload", "stress-wrist")]
+    wrist = next(n for n in reference_needs(bundles) if n.name == "stress-wrist")
+    step = float(bundles[1].meta["window"]["step"])
+    # Each model asks for its own setting or its reference's need, whichever is longer.
+    needs = {n.name: n.seconds for n in reference_needs(bundles)}
+    expected = max(
+        max(float(b.meta["normalization"]["baseline_seconds"]), needs[b.meta["name"]])
+        for b in bundles
+    )
     seen: list[Any] = []
-    session = Session(emulate="hr,eda,muse", duration=75, store=tmp_path / "s",
-                      on_estimate=seen.append)  # fmt: skip
+    session = Session(emulate="hr,eda,muse", duration=wrist.seconds + 2 * step,
+                      store=tmp_path / "s", on_estimate=seen.append)  # fmt: skip
     summary = session.run_sync()
+    assert summary["reference_s"] == pytest.approx(expected)
+    assert summary["reference"].startswith(f"reference period: first {expected:g} s")
+    # The session ended inside that reference: said, not hidden.
+    assert any("ended inside its" in w for w in summary["warnings"])
     assert summary["n_estimates"] == len(seen) > 10
-    fields = [e.fields for e in seen]
-    assert {"arousal_by_stress_wrist", "arousal_by_eeg_workload"} <= set(fields[-1])
-    early, late = fields[0], fields[-1]
+    early = seen[0].fields
     assert "stress-wrist: reference filling, 0 of 2 60-s windows" in early["arousal_basis"]
-    assert np.isfinite(late["arousal_by_eeg_workload"])
-    assert np.isnan(late["arousal_by_stress_wrist"])
-    assert "stress-wrist: reference too short" in late["arousal_basis"]
-    assert "eeg-workload" in late["arousal_basis"]
-    assert 0.0 <= late["arousal"] <= 1.0
+    with open_store(summary["store"]) as store:
+        rows = session_rows(store, summary["session"])
+    wrist_p = pd.to_numeric(rows["arousal_by_stress_wrist"], errors="coerce").to_numpy(float)
+    joined = np.isfinite(wrist_p)
+    assert joined.any(), rows["arousal_basis"].tolist()[-3:]
+    # Its estimates are probabilities, named in the basis beside the EEG model's, and the
+    # combined estimate is between the two models' (a confidence-weighted mean).
+    last = rows[joined].iloc[-1]
+    assert 0.0 <= last["arousal_by_stress_wrist"] <= 1.0
+    assert "stress-wrist 0." in last["arousal_basis"] and "eeg-workload" in last["arousal_basis"]
+    pair = sorted([last["arousal_by_stress_wrist"], last["arousal_by_eeg_workload"]])
+    assert pair[0] - 1e-9 <= last["arousal"] <= pair[1] + 1e-9
+    # Not before its second 60-s window could have ended.
+    start = float(rows["t_end"].min()) - float(bundles[0].meta["window"]["window"])
+    first = float(rows.loc[joined, "t_end"].min())
+    assert first - start >= wrist.seconds - LEAD_IN - 1e-6
 
 
 @pytest.mark.slow

@@ -1,0 +1,115 @@
+"""How long the participant's reference period is: what each model needs, and a session's default.
+
+A ``baseline_z`` bundle needs :data:`~affectstream.runtime.estimator.MIN_REFERENCE_WINDOWS`
+of its windows inside the reference period (:func:`reference_seconds`), and was trained
+against a rest of its own length (``normalization.baseline_seconds``). A protocol's
+``baseline`` phase sets the period when there is one (the demo plans it with
+:func:`reference_needs`); without one, :func:`default_reference` makes it long enough for
+every model of the session, not only the first: ``stress-wrist`` (60-s windows) beside
+``eeg-workload`` (10-s windows, a 60-s setting) used to get 60 s and never estimated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from affectstream.models.bundle import ModelBundle
+from affectstream.runtime.combine import bundle_name
+from affectstream.runtime.estimator import reference_seconds
+from affectstream.signal import WindowConfig
+
+#: Seconds the devices' first samples may come after the session (or protocol) starts (the
+#: window grid starts at the first sample): added to what a model's reference needs.
+LEAD_IN = 5.0
+
+
+@dataclass(frozen=True)
+class ReferenceNeed:
+    """How long a baseline one model's reference needs, and its window.
+
+    Parameters
+    ----------
+    name : str
+        Bundle name.
+    seconds : float
+        Baseline it needs from the start (its reference windows plus :data:`LEAD_IN`).
+    window : float
+        Its window length (s).
+    """
+
+    name: str
+    seconds: float
+    window: float
+
+    @property
+    def min_duration(self) -> float:
+        """Shortest session whose baseline holds this reference, leaving one whole window after."""
+        return self.seconds + self.window
+
+
+def reference_needs(
+    bundles: Sequence[ModelBundle], window: WindowConfig | None = None
+) -> list[ReferenceNeed]:
+    """What baseline each bundle's reference needs (:func:`reference_seconds`).
+
+    Parameters
+    ----------
+    bundles : sequence of ModelBundle
+    window : WindowConfig, optional
+        Every bundle runs on these windows; default each on its own.
+
+    Returns
+    -------
+    list of ReferenceNeed
+        Bundles that need a baseline, shortest need first.
+    """
+    needs = []
+    for bundle in bundles:
+        seconds = reference_seconds(bundle, window)
+        if seconds > 0:
+            length = window.window if window is not None else float(bundle.meta["window"]["window"])
+            needs.append(ReferenceNeed(bundle_name(bundle), seconds + LEAD_IN, length))
+    return sorted(needs, key=lambda n: n.seconds)
+
+
+def default_reference(
+    bundles: Sequence[ModelBundle], window: WindowConfig | None = None
+) -> tuple[float, str] | None:
+    """The reference period of a session without a protocol: long enough for every model.
+
+    Each bundle asks for the longer of its own setting (the rest it was trained against,
+    ``normalization.baseline_seconds``) and what its reference needs
+    (:func:`reference_needs`); the session takes the longest ask, so no model's reference
+    is cut short by another's (a longer reference only adds windows to the mean and spread;
+    ``stress-wrist`` scores better the longer it is, docs/models.md).
+
+    Parameters
+    ----------
+    bundles : sequence of ModelBundle
+        The session's bundles.
+    window : WindowConfig, optional
+        Every bundle runs on these windows; default each on its own.
+
+    Returns
+    -------
+    tuple of (float, str) or None
+        Seconds from the start and, in words, which model asks for them and why; None when
+        no bundle asks for a reference period.
+    """
+    needs = {need.name: need.seconds for need in reference_needs(bundles, window)}
+    asks: list[tuple[float, str]] = []
+    for bundle in bundles:
+        name = bundle_name(bundle)
+        own = float(bundle.meta.get("normalization", {}).get("baseline_seconds") or 0.0)
+        need = needs.get(name, 0.0)
+        if own >= need and own > 0:
+            asks.append((own, f"{name}'s own {own:g}-s reference setting"))
+        elif need > 0:
+            asks.append((need, f"{name}'s reference needs {need:g} s"))
+    if not asks:
+        return None
+    seconds, why = max(asks, key=lambda a: a[0])
+    if len(bundles) > 1:
+        why += ", the longest of the session's models"
+    return seconds, why
