@@ -51,6 +51,7 @@ def status_payload(snap: LiveSnapshot) -> dict[str, Any]:
             "running": True,
             "phase": snap.phase.name if snap.phase is not None else None,
             "reference": snap.reference,
+            "reference_s": snap.reference_s,
             "elapsed_s": snap.elapsed,
             "n_estimates": snap.n_estimates,
             "store_ok": snap.store_ok,

@@ -402,14 +402,21 @@ class LiveEstimator:
             return ""
         return window_prefix(float(trained))
 
-    def extra_windows(self) -> list[WindowConfig]:
+    def extra_windows(self, session: WindowConfig | None = None) -> list[WindowConfig]:
         """Windows (other than the session's) that some bundle was trained on.
+
+        Parameters
+        ----------
+        session : WindowConfig, optional
+            The session's window: every other setting (origin, ``max_lag``, mains
+            frequency...) carries over, so a replay's longer windows follow data time too.
 
         Returns
         -------
         list of WindowConfig
             For :class:`~affectstream.runtime.multiwindow.MultiWindowExtractor`.
         """
+        base = session if session is not None else WindowConfig()
         out: dict[float, WindowConfig] = {}
         for bundle in self.bundles:
             if self._prefix[id(bundle)]:
@@ -418,7 +425,8 @@ class LiveEstimator:
                 readers = [
                     b for b in self.bundles if self._prefix[id(b)] == self._prefix[id(bundle)]
                 ]
-                out[length] = WindowConfig(
+                out[length] = dataclasses.replace(
+                    base,
                     window=length,
                     step=float(trained.get("step", 5.0)),
                     common_rate=bundles_common_rate(readers),

@@ -286,3 +286,28 @@ def replay_line_freq(
     if settings.get("line_freq") is not None:
         return float(settings["line_freq"])
     return detect_line_freq(blocks)
+
+
+def replay_bundle(settings: Mapping[str, Any], model: str | None = None) -> str | None:
+    """The arousal bundle a replay runs: given, else the stored session's.
+
+    Parameters
+    ----------
+    settings : mapping
+        A stored session's settings (:meth:`LiveSession.settings`), or empty.
+    model : str, optional
+        Explicit bundle (``--model``).
+
+    Returns
+    -------
+    str or None
+        A bundle folder or name, ``"none"`` for features only; None: every shipped bundle
+        the recording's devices feed, as a live session chooses them (a stored session
+        that ran several did so).
+    """
+    if model is not None:
+        return model
+    if len(settings.get("models") or []) > 1:
+        return None
+    stored = settings.get("model")
+    return None if stored is None else str(stored)

@@ -577,16 +577,16 @@ class LiveSession:
         Returns
         -------
         dict
-            ``window_s``, ``step_s``, ``line_freq`` and ``model`` (the arousal bundle's
-            folder or name, ``"none"`` for features only).
+            ``window_s``, ``step_s``, ``line_freq``, ``model`` (the first arousal bundle's
+            folder or name, ``"none"`` for features only) and ``models`` (every bundle's, so
+            a replay runs the same set).
         """
         bundles = self.estimator.bundles if self.estimator is not None else []
-        model = NO_MODEL
-        if bundles:
-            path = bundles[0].path
-            model = str(path) if path is not None else str(bundles[0].meta.get("name"))
+        models = [str(b.path) if b.path is not None else str(b.meta.get("name")) for b in bundles]
+        model = models[0] if models else NO_MODEL
         window = self.config.window
         return {
+            "models": models,
             "window_s": window.window,
             "step_s": window.step,
             "line_freq": window.line_freq,
@@ -645,7 +645,11 @@ class LiveSession:
             return None
         seconds, why = self.reference_period()
         end = self.estimator.baseline_end
-        if end is not None and self.started_at and abs(end - self.started_at - seconds) > 1e-6:
+        if (
+            end is not None
+            and self.started_at is not None
+            and abs(end - self.started_at - seconds) > 1e-6
+        ):
             seconds, why = end - self.started_at, self.reference_basis or "set by the caller"
         return seconds, why
 

@@ -83,6 +83,11 @@ def test_each_window_gets_the_rate_of_the_bundles_reading_it() -> None:
     assert estimator.primary_window(WindowConfig(window=10.0)).common_rate is None
     (longer,) = estimator.extra_windows()
     assert (longer.window, longer.common_rate) == (60.0, 4.0)
+    # Every other setting of the session's window carries over (a replay's data-time rules).
+    session = WindowConfig(window=10.0, line_freq=60.0, max_lag=None, origin=5.0)
+    (longer,) = estimator.extra_windows(session)
+    assert (longer.line_freq, longer.max_lag, longer.origin) == (60.0, None, 5.0)
+    assert (longer.window, longer.common_rate) == (60.0, 4.0)
     alone = LiveEstimator([_stress_wrist()], baseline_end=None, window=60.0)
     assert alone.primary_window(WindowConfig()).common_rate == 4.0
     assert alone.extra_windows() == []

@@ -18,7 +18,7 @@ from affectstream.models.synthetic import synthetic_recordings
 from affectstream.runtime.estimator import BUNDLES_DIR, LiveEstimator, reference_seconds
 from affectstream.runtime.protocol import ProtocolPhase, StudyProtocol
 from affectstream.runtime.reference import LEAD_IN, default_reference, reference_needs
-from affectstream.runtime.replay import replay_blocks, session_rows
+from affectstream.runtime.replay import replay_blocks, replay_bundle, session_rows
 from affectstream.runtime.session import LiveSession, SessionConfig
 from affectstream.runtime.view import render, snapshot_line
 from affectstream.signal import WindowConfig
@@ -143,6 +143,7 @@ def test_the_live_status_says_the_reference_period(
     assert snapshot.reference_s == seconds
     assert snapshot.reference in plain(render(snapshot))
     assert status_payload(snapshot)["reference"] == snapshot.reference
+    assert status_payload(snapshot)["reference_s"] == seconds
     during = dataclasses.replace(snapshot, elapsed=seconds / 2)
     assert f"reference until {seconds:g}s" in snapshot_line(during)
     after = dataclasses.replace(snapshot, elapsed=seconds + 1)
@@ -154,3 +155,30 @@ def plain(group: Group) -> str:
     console = Console(width=400, record=True, file=io.StringIO())
     console.print(group)
     return console.export_text()
+
+
+def test_a_callers_reference_is_reported_even_from_time_zero(
+    tmp_path: Path, bundles: list[ModelBundle]
+) -> None:
+    """A recording that starts at t = 0 with a baseline end given by the caller (a replay
+    of a recorded phase) reports that end, not the default."""
+    end = 30.0
+    estimator = LiveEstimator(bundles, baseline_end=end, window=10.0)
+    with EmbeddedStore(tmp_path / "store") as store:
+        session = LiveSession(store, SessionConfig(window=WindowConfig(window=10.0)), estimator)
+        session.started_at = 0.0
+        seconds, why = session.reference_in_use() or (None, "")
+    assert seconds == end and why != session.reference_period()[1]
+
+
+def test_a_stored_session_that_ran_several_models_is_replayed_with_them_all(
+    tmp_path: Path, bundles: list[ModelBundle]
+) -> None:
+    estimator = LiveEstimator(bundles, baseline_end=None, window=10.0)
+    with EmbeddedStore(tmp_path / "store") as store:
+        settings = LiveSession(store, SessionConfig(), estimator).settings()
+    assert len(settings["models"]) == len(bundles) and settings["model"] == settings["models"][0]
+    assert replay_bundle(settings) is None  # every bundle the devices feed, as live
+    assert replay_bundle({**settings, "models": settings["models"][:1]}) == settings["model"]
+    assert replay_bundle(settings, "stress-wrist") == "stress-wrist"
+    assert replay_bundle({}) is None
