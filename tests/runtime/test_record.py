@@ -74,7 +74,8 @@ async def test_record_follows_the_protocol_and_stores_keyboard_markers(
     start = events[(events["kind"] == "session") & (events["label"] == "start")]
     settings = json.loads(start["detail"].iloc[0])
     assert settings == {"participant": "P42", "window_s": 4.0, "step_s": 1.0,
-                        "line_freq": 60.0, "model": str(arousal_bundle.path)}  # fmt: skip
+                        "line_freq": 60.0, "model": str(arousal_bundle.path),
+                        "models": [str(arousal_bundle.path)]}  # fmt: skip
     assert summary["line_freq"] == 60.0
     assert len(affect) == summary["n_estimates"] > 0
     for stream, entry in summary["streams"].items():
