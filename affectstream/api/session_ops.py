@@ -123,6 +123,10 @@ def _live_state(state: ServiceState, session_id: str) -> dict[str, Any] | None:
     summary = live.summary()
     return {
         "elapsed_s": live.snapshot().elapsed,
+        # Which models run and the reference period they share (docs/runtime.md).
+        "model": summary["model"],
+        "reference_s": summary["reference_s"],
+        "reference": summary["reference"],
         "n_estimates": summary["n_estimates"],
         "n_feature_rows": summary["n_feature_rows"],
         "streams": summary["streams"],
