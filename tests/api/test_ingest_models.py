@@ -11,6 +11,7 @@ data matters, and it is derived from what the models' references need.
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from typing import Any
 
@@ -20,6 +21,7 @@ import pandas as pd
 import pytest
 
 from affectstream.api.loadgen import json_batches
+from affectstream.cli import main
 from affectstream.export.session import load_session
 from affectstream.models.bundle import load_bundle
 from affectstream.models.synthetic import synthetic_labelled_recording
@@ -70,9 +72,9 @@ def _run_ingest(
 ) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
     """Start an ingest session for ``devices``, send ``seconds`` of data, stop it.
 
-    Returns its status once stopped (with ``running``: its live state after the data was
-    sent), its stored estimates and its stored settings (the ``start`` event's, which a
-    replay reads)."""
+    Returns its status once stopped (``id`` the session's; ``running`` its live state after
+    the data was sent), its stored estimates and its stored settings (the ``start`` event's,
+    which a replay reads)."""
     body = {"participant_id": participant, "kind": "ingest", "devices": devices}
     created = admin.post("/sessions", json=body)
     assert created.status_code == 201, created.text
@@ -97,7 +99,7 @@ def _finite(values: pd.Series) -> np.ndarray:
 
 
 def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
-    server: Server, world: World, admin: httpx.Client
+    server: Server, world: World, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
 ) -> None:
     families = {"hr", "hrv", "eda", "eeg", "acc"}  # what hr, eda and muse give (demo_families)
     bundles = [load_bundle(p) for p in choose_bundles("arousal", families)]
@@ -125,6 +127,11 @@ def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
     assert reference[1] in summary["reference"]
     assert sorted(m.rsplit("/", 1)[-1] for m in settings["models"]) == names
     assert replay_bundle(settings) is None  # every bundle the devices feed, as live
+    # And the replay of the stored session does run them all.
+    code = main(["replay", status["id"], "--store", str(server.home / "store"), "--json",
+                 "--no-progress"])  # fmt: skip
+    replayed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and replayed["model"] == summary["model"]
 
     keys = {str(b.meta["name"]): f"arousal_by_{bundle_key(b)}" for b in bundles}
     assert summary["n_estimates"] == len(affect) > 0
