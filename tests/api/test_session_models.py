@@ -5,13 +5,15 @@ arousal bundles, each on its own windows, combined per window (runtime/combine.p
 reference period long enough for both; ``hr,eda`` gets the wrist model only. The data are
 the synthetic generator's labelled streams, sent through the real service's ingest
 endpoint faster than real time: windows follow the data's own times, so only the amount of
-data matters, and it is derived from what the models' references need.
+data matters, and it is derived from what the models' references need. An emulated session
+too short for a model's reference says so in its status while it runs.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import time
 from typing import Any
 
@@ -200,3 +202,26 @@ def test_an_explicit_model_runs_alone_and_none_runs_none(
             settings = load_session(store, session).settings()
         assert [m.rsplit("/", 1)[-1] for m in settings["models"]] == expected
         assert replay_bundle(settings).rsplit("/", 1)[-1] == model  # a replay runs it too
+
+
+def test_an_emulated_session_too_short_for_a_model_says_so_while_it_runs(
+    world: World, admin: httpx.Client
+) -> None:
+    """The demo's rule (runtime/demo_protocol.py): a model whose reference the session's
+    baseline cannot hold gives no estimate; the status names it and the duration that fits."""
+    bundles = [load_bundle(p) for p in choose_bundles("arousal", {"hr", "hrv", "eda", "eeg"})]
+    wrist = next(n for n in reference_needs(bundles) if n.name == "stress-wrist")
+    duration = math.floor(wrist.min_duration) - 10
+    body = {"participant_id": world.participant_a, "duration": duration, "devices": "hr,eda,muse"}
+    created = admin.post("/sessions", json=body)
+    assert created.status_code == 201, created.text
+    session = created.json()["id"]
+    try:
+        live = admin.get(f"/sessions/{session}").json()["live"]
+        assert sorted(live["model"].split("+")) == sorted(b.model_id for b in bundles)
+        notes = [w for w in live["warnings"] if w.startswith("stress-wrist needs a")]
+        assert len(notes) == 1, live["warnings"]
+        assert f"--duration {math.ceil(wrist.min_duration)} or more" in notes[0]
+        assert not any(w.startswith("eeg-workload") for w in live["warnings"])
+    finally:
+        admin.post(f"/sessions/{session}/stop")
