@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import math
 import time
@@ -22,7 +21,8 @@ from affectstream.errors import ConfigError
 from affectstream.models.bundle import load_bundle, shipped_bundles
 from affectstream.runtime import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.demo import DemoOptions, demo_families, run_demo
-from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundle
+from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundles
+from affectstream.runtime.multiwindow import session_window
 from affectstream.signal import WindowConfig
 from affectstream.store import TimeSeriesStore
 
@@ -109,27 +109,22 @@ def check_model(model: str | None) -> None:
 def _ingest_model(devices: str, model: str | None) -> tuple[LiveEstimator | None, WindowConfig]:
     """Worker thread: the estimator and feature windows of an ingest session.
 
-    The bundle is ``model`` or the shipped arousal bundle ``devices`` cover best; features are
-    computed on the windows it was trained on (at its mains frequency), as ``record`` does.
+    The bundles are ``model`` alone, else every shipped arousal bundle the declared
+    ``devices`` cover (:func:`resolve_arousal_bundles`, as ``record`` chooses them), each on
+    the windows it was trained on (the shortest is the session's, :func:`session_window`),
+    combined per window; the session's reference period is long enough for all of them
+    (:func:`~affectstream.runtime.reference.default_reference`, via the session).
     """
-    if model == "none":
+    if model == NO_MODEL:
         return None, WindowConfig()
     check_model(model)
     families = demo_families([k.strip() for k in devices.split(",") if k.strip()])
-    path = resolve_arousal_bundle(model, families, allow_demo=False)
-    if path is None:
-        logger.warning("no shipped arousal bundle: the ingest session stores features only")
-        return None, WindowConfig()
-    bundle = load_bundle(path)
-    trained = bundle.meta.get("window", {})
-    window = WindowConfig()
-    if trained.get("window"):
-        window = WindowConfig(
-            window=float(trained["window"]), step=float(trained.get("step", window.step))
-        )
-    if trained.get("line_freq"):
-        window = dataclasses.replace(window, line_freq=float(trained["line_freq"]))
-    return LiveEstimator([bundle], baseline_end=None), window
+    loaded = [load_bundle(p) for p in resolve_arousal_bundles(model, families, allow_demo=False)]
+    window = session_window(loaded)
+    if not loaded:
+        logger.warning("no shipped arousal bundle fits %s: storing features only", devices)
+        return None, window
+    return LiveEstimator(loaded, baseline_end=None, window=window.window), window
 
 
 @dataclass
@@ -261,9 +256,11 @@ class SessionRunner:
         session_id, participant : str
         devices : str
             Device kinds the gateway sends (``hr,polar,eda,muse``): they choose the default
-            model (the shipped arousal bundle whose features they cover best).
+            models (every shipped arousal bundle whose features they cover, combined per
+            window, as ``record`` runs them).
         model : str, optional
-            A shipped bundle name, or ``"none"`` for features and quality only.
+            A shipped bundle name (that one only), or ``"none"`` for features and quality
+            only.
         """
         if session_id in self.running:
             raise ConfigError(f"Session {session_id} is already running.")

@@ -146,8 +146,9 @@ class SessionIn(BaseModel):
         None,
         pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
         description=(
-            "ingest sessions: a shipped arousal bundle (GET /models), or 'none' for features "
-            "only; default: the shipped bundle the `devices` cover best"
+            "ingest sessions: a shipped arousal bundle (GET /models) to run alone, or 'none' "
+            "for features only; default: every shipped arousal bundle the `devices` cover, "
+            "combined per window"
         ),
     )
 

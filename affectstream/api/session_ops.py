@@ -123,6 +123,13 @@ def _live_state(state: ServiceState, session_id: str) -> dict[str, Any] | None:
     summary = live.summary()
     return {
         "elapsed_s": live.snapshot().elapsed,
+        # Which models run and the reference period they share (docs/runtime.md).
+        "model": summary["model"],
+        "reference_s": summary["reference_s"],
+        "reference": summary["reference"],
+        # What the session said at its start (e.g. which model this emulated session is too
+        # short for); the summary's own end-of-session warnings come with it at stop.
+        "warnings": list(live.warnings),
         "n_estimates": summary["n_estimates"],
         "n_feature_rows": summary["n_feature_rows"],
         "streams": summary["streams"],

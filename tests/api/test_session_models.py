@@ -1,0 +1,227 @@
+"""An ingest session runs every shipped model its declared devices fit, as ``record`` does.
+
+A gateway declaring ``hr,eda,muse`` (heart-rate strap, EDA band, Muse) gets both shipped
+arousal bundles, each on its own windows, combined per window (runtime/combine.py), with a
+reference period long enough for both; ``hr,eda`` gets the wrist model only. The data are
+the synthetic generator's labelled streams, sent through the real service's ingest
+endpoint faster than real time: windows follow the data's own times, so only the amount of
+data matters, and it is derived from what the models' references need. An emulated session
+too short for a model's reference says so in its status while it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from typing import Any
+
+import httpx
+import numpy as np
+import pandas as pd
+import pytest
+
+from affectstream.api.loadgen import json_batches
+from affectstream.cli import main
+from affectstream.export.session import load_session
+from affectstream.models.bundle import load_bundle
+from affectstream.models.synthetic import synthetic_labelled_recording
+from affectstream.runtime.combine import bundle_key
+from affectstream.runtime.estimator import (
+    PROVISIONAL_REFERENCE_WEIGHT,
+    choose_bundles,
+)
+from affectstream.runtime.reference import default_reference, reference_needs
+from affectstream.runtime.replay import replay_bundle
+from affectstream.store import open_store
+from affectstream.types import SampleBlock
+from tests.api.conftest import Server, World
+
+pytestmark = pytest.mark.slow
+
+#: Streams each declared device kind sends (a heart-rate strap: bpm and RR intervals).
+STREAMS = {"hr": ("hr", "rr"), "eda": ("eda",), "muse": ("eeg",)}
+#: Seconds of data per ingest batch (every stream's slice of the same span, in time order,
+#: as a gateway forwards them).
+BATCH_S = 5.0
+
+
+def _gateway_blocks(devices: str, seconds: float, t0: float) -> list[SampleBlock]:
+    """What a gateway with ``devices`` sends for ``seconds`` from ``t0``: synthetic labelled
+    streams (Muse EEG at 256 Hz on AF7/AF8/TP9/TP10), plus the strap's bpm per beat."""
+    kinds = [k for k in devices.split(",") if k]
+    modalities = tuple(m for k in kinds for m in STREAMS[k] if m != "hr")
+    recording = synthetic_labelled_recording(
+        "G", seed=3, duration=seconds, baseline_seconds=seconds, modalities=modalities,
+        eeg_rate=256.0,
+    )  # fmt: skip
+    shift = t0 - min(float(b.t[0]) for b in recording.blocks)
+    blocks = [dataclasses.replace(b, t=b.t + shift) for b in recording.blocks]
+    if "hr" in kinds:
+        rr = next(b for b in blocks if b.modality == "rr")
+        blocks.append(
+            dataclasses.replace(
+                rr, stream=rr.stream.replace("/rr", "/hr"), modality="hr", channels=("hr",),
+                unit="bpm", values=60_000.0 / rr.values,
+            )
+        )  # fmt: skip
+    return blocks
+
+
+def _run_ingest(
+    server: Server, admin: httpx.Client, participant: int, devices: str, seconds: float
+) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
+    """Start an ingest session for ``devices``, send ``seconds`` of data, stop it.
+
+    Returns its status once stopped (``id`` the session's; ``running`` its live state after
+    the data was sent), its stored estimates and its stored settings (the ``start`` event's,
+    which a replay reads)."""
+    body = {"participant_id": participant, "kind": "ingest", "devices": devices}
+    created = admin.post("/sessions", json=body)
+    assert created.status_code == 201, created.text
+    session = str(created.json()["id"])
+    t0 = time.time()  # the session started just before: its reference counts from there
+    blocks = _gateway_blocks(devices, seconds, t0)
+    edges = list(np.arange(0.0, seconds + BATCH_S, BATCH_S))
+    for _, batch in json_batches(blocks, t0, edges):
+        sent = admin.post(f"/sessions/{session}/ingest", json=batch)
+        assert sent.status_code == 200, sent.text
+    running = admin.get(f"/sessions/{session}").json()["live"]
+    stopped = admin.post(f"/sessions/{session}/stop")
+    assert stopped.status_code == 200, stopped.text
+    status = {**stopped.json(), "running": running}
+    with open_store(server.home / "store") as store:
+        stored = load_session(store, session)
+    return status, stored.tables["affect"], stored.settings()
+
+
+def _finite(values: pd.Series) -> np.ndarray:
+    return np.isfinite(pd.to_numeric(values, errors="coerce").to_numpy(float))
+
+
+def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
+    server: Server, world: World, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+) -> None:
+    families = {"hr", "hrv", "eda", "eeg", "acc"}  # what hr, eda and muse give (demo_families)
+    bundles = [load_bundle(p) for p in choose_bundles("arousal", families)]
+    names = sorted(str(b.meta["name"]) for b in bundles)
+    assert names == ["eeg-workload", "stress-wrist"]
+    # Enough data for every model's reference to fill (two of its windows) and two steps
+    # of estimates after that; far less than the session's reference period.
+    needs = reference_needs(bundles)
+    longest = max(needs, key=lambda n: n.seconds)
+    step = max(float(b.meta["window"]["step"]) for b in bundles)
+    seconds = longest.seconds + 2 * step
+    reference = default_reference(bundles)
+    assert reference is not None
+
+    status, affect, settings = _run_ingest(
+        server, admin, world.participant_a, "hr,eda,muse", seconds
+    )
+    summary = status["summary"]
+    # Both models ran, the session states the reference period they share, while running
+    # and in the summary, and a replay of the stored session runs the same set.
+    for text in (summary["model"], status["running"]["model"]):
+        assert sorted(text.split("+")) == sorted(b.model_id for b in bundles)
+    assert summary["reference_s"] == pytest.approx(reference[0])
+    assert status["running"]["reference_s"] == pytest.approx(reference[0])
+    assert reference[1] in summary["reference"]
+    assert sorted(m.rsplit("/", 1)[-1] for m in settings["models"]) == names
+    assert replay_bundle(settings) is None  # every bundle the devices feed, as live
+    # And the replay of the stored session does run them all.
+    code = main(["replay", status["id"], "--store", str(server.home / "store"), "--json",
+                 "--no-progress"])  # fmt: skip
+    replayed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 0 and replayed["model"] == summary["model"]
+
+    keys = {str(b.meta["name"]): f"arousal_by_{bundle_key(b)}" for b in bundles}
+    assert summary["n_estimates"] == len(affect) > 0
+    for name, key in keys.items():
+        assert _finite(affect[key]).any(), f"{name} never estimated: {affect[key].tolist()}"
+    wrist, eeg = keys["stress-wrist"], keys["eeg-workload"]
+    conf = {k: affect[f"{k}_confidence"].astype(float) for k in (wrist, eeg)}
+    both = (conf[wrist] > 0) & (conf[eeg] > 0)
+    assert both.any(), affect["arousal_basis"].tolist()[-3:]
+    # Where both estimate: the confidence-weighted mean, between the two models'.
+    for _, row in affect[both].iterrows():
+        c1, c2 = row[f"{wrist}_confidence"], row[f"{eeg}_confidence"]
+        assert row["arousal"] == pytest.approx((c1 * row[wrist] + c2 * row[eeg]) / (c1 + c2))
+        assert row["arousal_confidence"] == pytest.approx((c1**2 + c2**2) / (c1 + c2))
+        assert f"stress-wrist {row[wrist]:.2f} (weight {c1:.2f})" in row["arousal_basis"]
+    # Before the wrist model's reference holds two of its windows, it is a missing part:
+    # the EEG model estimates alone at half its confidence, and the basis says why.
+    alone = (conf[wrist] == 0) & (conf[eeg] > 0)
+    assert alone.any()
+    for _, row in affect[alone].iterrows():
+        assert row["arousal"] == pytest.approx(row[eeg])
+        assert row["arousal_confidence"] == pytest.approx(row[f"{eeg}_confidence"] / 2)
+        assert "stress-wrist: " in row["arousal_basis"]
+
+
+def test_wrist_only_gateway_gets_the_wrist_model_and_nothing_missing(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """``hr,eda`` fit the wrist model only: the EEG model is not part of the session (it
+    covers none of its features), so no part is missing and the confidence is the wrist
+    model's own (coverage x agreement x reference weight)."""
+    (path,) = choose_bundles("arousal", {"hr", "hrv", "eda"})
+    wrist = load_bundle(path)
+    need = reference_needs([wrist])[0]
+    seconds = need.seconds + 2 * float(wrist.meta["window"]["step"])
+
+    status, affect, settings = _run_ingest(server, admin, world.participant_a, "hr,eda", seconds)
+    assert status["summary"]["model"] == wrist.model_id
+    assert [m.rsplit("/", 1)[-1] for m in settings["models"]] == ["stress-wrist"]
+    assert replay_bundle(settings) == settings["models"][0]
+    assert not [c for c in affect.columns if c.startswith("arousal_by_")]
+    estimating = affect[affect["arousal_confidence"].astype(float) > 0]
+    assert len(estimating), affect["arousal_basis"].tolist()[-3:]
+    for _, row in estimating.iterrows():
+        assert row["arousal_coverage"] == 1.0  # hr_mean and the three EDA features
+        agreement = 1.0 - abs(row["arousal"] - row["arousal_svm"])
+        weight = 1.0 if row["arousal_reference_final"] else PROVISIONAL_REFERENCE_WEIGHT
+        assert row["arousal_confidence"] == pytest.approx(agreement * weight)
+
+
+def test_an_explicit_model_runs_alone_and_none_runs_none(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    for model, expected in (("eeg-workload", ["eeg-workload"]), ("none", [])):
+        body = {
+            "participant_id": world.participant_a,
+            "kind": "ingest",
+            "devices": "hr,eda,muse",
+            "model": model,
+        }
+        created = admin.post("/sessions", json=body)
+        assert created.status_code == 201, created.text
+        session = created.json()["id"]
+        admin.post(f"/sessions/{session}/stop")
+        with open_store(server.home / "store") as store:
+            settings = load_session(store, session).settings()
+        assert [m.rsplit("/", 1)[-1] for m in settings["models"]] == expected
+        assert replay_bundle(settings).rsplit("/", 1)[-1] == model  # a replay runs it too
+
+
+def test_an_emulated_session_too_short_for_a_model_says_so_while_it_runs(
+    world: World, admin: httpx.Client
+) -> None:
+    """The demo's rule (runtime/demo_protocol.py): a model whose reference the session's
+    baseline cannot hold gives no estimate; the status names it and the duration that fits."""
+    bundles = [load_bundle(p) for p in choose_bundles("arousal", {"hr", "hrv", "eda", "eeg"})]
+    wrist = next(n for n in reference_needs(bundles) if n.name == "stress-wrist")
+    duration = math.floor(wrist.min_duration) - 10
+    body = {"participant_id": world.participant_a, "duration": duration, "devices": "hr,eda,muse"}
+    created = admin.post("/sessions", json=body)
+    assert created.status_code == 201, created.text
+    session = created.json()["id"]
+    try:
+        live = admin.get(f"/sessions/{session}").json()["live"]
+        assert sorted(live["model"].split("+")) == sorted(b.model_id for b in bundles)
+        notes = [w for w in live["warnings"] if w.startswith("stress-wrist needs a")]
+        assert len(notes) == 1, live["warnings"]
+        assert f"--duration {math.ceil(wrist.min_duration)} or more" in notes[0]
+        assert not any(w.startswith("eeg-workload") for w in live["warnings"])
+    finally:
+        admin.post(f"/sessions/{session}/stop")
