@@ -49,7 +49,7 @@ def main() -> None:
             )
             rows = extract_features([block], WindowConfig(window=10.0, step=2.0))
             t = rows["t_end"].to_numpy()
-            ref = rows.loc[t <= baseline_end, [*bundle.features, "t_end"]].assign(reference=True)
+            ref = rows.loc[t <= baseline_end, bundle.features].assign(reference=True)
             z = norm.apply(
                 rows[bundle.features].to_numpy(dtype=float),
                 norm.reference_center(ref),

@@ -1,51 +1,28 @@
 """How long a reference ``stress-wrist`` needs, and how often its training inputs hit the clip.
 
 Usage: ``python benchmarks/bench_reference_length.py [--shared ../shared/data]
-[--cache-dir .affectstream/cache] [--pooling fitted|loso|none]``
+[--cache-dir .affectstream/cache]``
 
 Builds the bundle's pooled training table (``crossprotocol.shared_frames``, as ``train``
 does), then (1) the share of scored windows (and of the stress windows among them) whose
 normalised input sits at the clip, and the share in distribution with and without counting
 clipped values as out of range; (2) each participant re-normalised against only its first
 k reference windows and scored by the shipped LightGBM (in-sample: the trend over k is the
-point, not the level). ``--pooling``: how a short reference's spread is pooled with the
-training participants' typical one (normalize.py): ``fitted`` as the bundle has it,
-``loso`` with those statistics fitted without the scored participant, ``none`` the former
-rule (the reference's own spread, floored). Prints JSON.
+point, not the level). Prints JSON.
 """
 
 from __future__ import annotations
 
 import argparse
-import copy
 import json
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 from sklearn.metrics import balanced_accuracy_score, roc_auc_score
 
 from affectstream.models.bundle import load_bundle
 from affectstream.models.coverage import in_range_share
 from affectstream.models.crossprotocol import pool_frames, shared_frames
-from affectstream.models.normalize import ParticipantNormalizer
-
-
-def pooled_normalizer(
-    norm: ParticipantNormalizer, table: pd.DataFrame, subject: str, pooling: str
-) -> ParticipantNormalizer:
-    """The bundle's normaliser with the short-reference pooling ``pooling`` asks for."""
-    if pooling == "fitted":
-        return norm
-    out = copy.copy(norm)
-    out.__dict__.pop("reference_spread_", None)
-    out.__dict__.pop("reference_span_", None)
-    if pooling == "loso":
-        others = table[table["subject"] != subject]
-        refit = ParticipantNormalizer(norm.features, method="baseline_z").fit(others)
-        out.reference_spread_ = refit.reference_spread_
-        out.reference_span_ = refit.reference_span_
-    return out
 
 
 def main() -> None:
@@ -53,7 +30,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shared", type=Path, default=Path("../shared/data"))
     parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--pooling", choices=("fitted", "loso", "none"), default="fitted")
     args = parser.parse_args()
     bundle = load_bundle("stress-wrist")
     norm, features = bundle.normalizer, bundle.features
@@ -86,22 +62,17 @@ def main() -> None:
     }
     threshold = float(bundle.meta["thresholds"]["lightgbm"])
     by_k = {}
-    norms = {
-        subject: pooled_normalizer(norm, table, str(subject), args.pooling)
-        for subject in table["subject"].unique()
-    }
     for k in (1, 2, 3, 5, 8, 13, 25, 37):
         probs, labels = [], []
-        for subject, part in table.groupby("subject"):
+        for _, part in table.groupby("subject"):
             ref = part[part["reference"].astype(bool)].iloc[:k]
             task = part[~part["reference"].astype(bool) & part["arousal"].notna()]
             if ref.empty or task.empty:
                 continue
-            own = norms[subject]
-            zk = own.apply(
+            zk = norm.apply(
                 task[features].to_numpy(dtype=float),
-                own.reference_center(ref),
-                own.reference_scale(ref),
+                norm.reference_center(ref),
+                norm.reference_scale(ref),
             )
             probs.append(bundle.booster.predict(zk))
             labels.append(task["arousal"].to_numpy())
@@ -110,7 +81,6 @@ def main() -> None:
             "balanced_accuracy": round(float(balanced_accuracy_score(y, p >= threshold)), 3),
             "auroc": round(float(roc_auc_score(y, p)), 3),
         }
-    out["pooling"] = args.pooling
     out["reference_windows"] = by_k
     print(json.dumps(out, indent=1))
 

@@ -106,13 +106,6 @@ class ModelBundle:
             halflife=norm.get("halflife", 600.0),
         )
         self.normalizer.scale_ = np.asarray(norm["scale"], dtype=np.float64)
-        if norm.get("reference_spread") is not None and norm.get("reference_span"):
-            # Pools short live references with the training participants' (normalize.py);
-            # bundles written before keep each reference's own spread.
-            self.normalizer.reference_spread_ = np.asarray(
-                norm["reference_spread"], dtype=np.float64
-            )
-            self.normalizer.reference_span_ = float(norm["reference_span"])
 
     @property
     def features(self) -> list[str]:

@@ -148,7 +148,6 @@ def save_bundle(
             "halflife": normalizer.halflife,
             "baseline_seconds": baseline_seconds,
             "training_centers": getattr(normalizer, "centers_", {}),
-            **_reference_statistics(normalizer),
         },
         "input_range": getattr(lightgbm, "input_range_", None),
         "thresholds": {"lightgbm": lightgbm.threshold_, "svm": svm.threshold_},
@@ -174,17 +173,6 @@ def save_bundle(
     if out.resolve().parent == BUNDLES_DIR.resolve():
         write_shipped_manifest()  # a retrained shipped bundle: the package manifest follows
     return out
-
-
-def _reference_statistics(normalizer: Any) -> dict[str, Any]:
-    """A ``baseline_z`` normaliser's typical reference spread and span, when it has them."""
-    spread = getattr(normalizer, "reference_spread_", None)
-    if spread is None:
-        return {}
-    return {
-        "reference_spread": np.asarray(spread).tolist(),
-        "reference_span": float(normalizer.reference_span_),
-    }
 
 
 def _json_safe(value: Any) -> Any:

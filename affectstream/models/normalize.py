@@ -13,12 +13,7 @@ states, so every feature is expressed relative to the participant's own referenc
   :data:`REFERENCE_SCALE_FLOOR` of the training scale): a z-score against the participant's
   own rest, as the one-feature baseline is. Insensitive to a device's amplitude (gain) and to
   how strongly a person's signals vary; slow changes since the rest are kept, not
-  normalised away as a running mean does. A reference shorter than the ones the model was
-  trained with measures its spread over a shorter span (two overlapping windows 5 s apart
-  have almost none), so its variance is pooled with the training participants' typical
-  reference variance, in proportion to the share of the trained span it covers
-  (:meth:`ParticipantNormalizer.reference_weight`): a full-length reference keeps its own
-  spread, as in training.
+  normalised away as a running mean does.
 
 For ``"baseline"`` the scale comes from the training participants (the median of their
 within-participant standard deviation per feature), so one short baseline cannot blow up a
@@ -149,51 +144,19 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         with np.errstate(all="ignore"), _quiet_nan_warnings():
             return np.asarray(np.nanstd(values, axis=0), dtype=np.float64)
 
-    def reference_weight(self, times: FloatArray) -> float:
-        """Weight of a reference's own spread against the training participants' typical one.
-
-        The share of the trained reference span (``reference_span_``: the median time
-        between the first and last reference window of the training participants) that
-        this reference's windows span, at most 1. A reference as long as the trained ones
-        weighs 1 (its own spread, as in training); two windows 5 s apart against a trained
-        180 s weigh 5/180.
-
-        Parameters
-        ----------
-        times : ndarray
-            End times (s) of the reference windows.
-
-        Returns
-        -------
-        float
-            1.0 for a normaliser fitted without these statistics (bundles written before
-            them): the reference's own spread, as before.
-        """
-        trained = getattr(self, "reference_span_", None)
-        if getattr(self, "reference_spread_", None) is None or not trained or trained <= 0:
-            return 1.0
-        times = np.asarray(times, dtype=np.float64)
-        span = float(np.ptp(times)) if times.size else 0.0
-        return min(1.0, span / float(trained))
-
     def reference_scale(self, frame: pd.DataFrame) -> FloatArray:
-        """Spread of one participant's reference rows, floored (``baseline_z``).
-
-        The standard deviation (ddof=1) of the reference rows; when the reference spans less
-        than the trained ones (weight ``w`` < 1, :meth:`reference_weight`), its variance is
-        pooled with the training participants' median reference variance:
-        ``sqrt(w * std**2 + (1 - w) * reference_spread_**2)``. Either is floored at
-        :data:`REFERENCE_SCALE_FLOOR` of the training scale.
+        """Standard deviation of one participant's reference rows, floored (``baseline_z``).
 
         Parameters
         ----------
         frame : pandas.DataFrame
-            One participant's windows, with the reference and time columns.
+            One participant's windows, with the reference column.
 
         Returns
         -------
         ndarray, shape (n_features,)
-            The training scale where the reference has fewer than two values of a feature.
+            ``max(std, REFERENCE_SCALE_FLOOR * training scale)``; the training scale where
+            the reference has fewer than two values of a feature.
         """
         values = self._values(frame)
         ref = frame[self.reference_column].to_numpy(dtype=bool)
@@ -202,17 +165,6 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         floor = REFERENCE_SCALE_FLOOR * self.scale_
         if spread is None:
             return np.asarray(self.scale_, dtype=np.float64)
-        typical = getattr(self, "reference_spread_", None)
-        if typical is not None:
-            if self.time_column not in frame.columns:
-                raise ModelError(
-                    f"A baseline_z reference needs the windows' end times ({self.time_column!r}) "
-                    "to weigh its spread against the trained reference span."
-                )
-            weight = self.reference_weight(frame[self.time_column].to_numpy(dtype=float)[ref])
-            if weight < 1.0:  # a full-length reference keeps its own spread exactly
-                pooled = np.sqrt(weight * spread**2 + (1.0 - weight) * typical**2)
-                spread = np.where(np.isfinite(typical), pooled, spread)
         return np.where(np.isfinite(spread), np.maximum(spread, floor), self.scale_)
 
     def apply(
@@ -270,12 +222,6 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
     def fit(self, frame: pd.DataFrame, y: Any = None) -> ParticipantNormalizer:
         """Learn the per-feature scale from the training participants.
 
-        Sets ``scale_`` (median within-participant standard deviation) and, for
-        ``baseline_z``, ``reference_spread_`` (the median of the participants' own reference
-        standard deviations) and ``reference_span_`` (the median time between their first
-        and last reference windows), which :meth:`reference_scale` pools short references
-        with.
-
         Parameters
         ----------
         frame : pandas.DataFrame
@@ -294,30 +240,17 @@ class ParticipantNormalizer(TransformerMixin, BaseEstimator):  # type: ignore[mi
         subjects = frame[self.subject_column].to_numpy()
         spreads = []
         self.centers_: dict[str, list[float]] = {}
-        reference = frame[self.reference_column].to_numpy(dtype=bool)
-        times = frame[self.time_column].to_numpy(dtype=np.float64)
-        own_spreads, spans = [], []
         for subject in pd.unique(subjects):
             rows = subjects == subject
             with np.errstate(all="ignore"), _quiet_nan_warnings():
                 spreads.append(np.nanstd(values[rows], axis=0))
                 if self.method in REFERENCE_METHODS:
-                    ref = rows & reference
+                    ref = rows & frame[self.reference_column].to_numpy(dtype=bool)
                     self.centers_[str(subject)] = np.nanmean(values[ref], axis=0).tolist()
-                    if ref.sum() > 1:
-                        own_spreads.append(np.nanstd(values[ref], axis=0, ddof=1))
-                        spans.append(float(np.ptp(times[ref])))
         with _quiet_nan_warnings():
             scale = np.nanmedian(np.vstack(spreads), axis=0)
         # Features constant for everyone get scale 1 (they carry no information anyway).
         self.scale_ = np.where(np.isfinite(scale) & (scale > 0), scale, 1.0)
-        for name in ("reference_spread_", "reference_span_"):
-            self.__dict__.pop(name, None)  # from an earlier fit
-        if self.method == "baseline_z" and own_spreads:
-            # The typical reference and its span, for references shorter than these.
-            with _quiet_nan_warnings():
-                self.reference_spread_ = np.nanmedian(np.vstack(own_spreads), axis=0)
-            self.reference_span_ = float(np.median(spans))
         self.n_features_in_ = len(self.features)
         return self
 

@@ -291,9 +291,7 @@ class _Reference:
     """The participant's reference state for one bundle: the only live copy of it."""
 
     rows: list[FloatArray] = field(default_factory=list)
-    times: list[float] = field(default_factory=list)  # end times of ``rows``
     fallback: list[FloatArray] = field(default_factory=list)
-    fallback_times: list[float] = field(default_factory=list)
     center: FloatArray | None = None
     scale: FloatArray | None = None  # "baseline_z" bundles: the reference's own spread
     running: RunningStats | None = None  # "running" bundles: the training recursion
@@ -382,30 +380,20 @@ class LiveEstimator:
             return center, scale, True
         if self._in_baseline(t_end):
             ref.rows.append(values)
-            ref.times.append(t_end)
             if method == "baseline_z" and len(ref.rows) < MIN_REFERENCE_WINDOWS:
                 # One window has no spread: its z-scores would all be 0, a constant.
                 return "filling"
-            return (
-                self._mean(bundle, ref.rows),
-                self._spread(bundle, ref.rows, ref.times),
-                False,
-            )
+            return self._mean(bundle, ref.rows), self._spread(bundle, ref.rows), False
         if method == "baseline_z" and len(ref.rows) < MIN_REFERENCE_WINDOWS:
             return "short"
         if ref.center is None and ref.rows:
             ref.center = self._mean(bundle, ref.rows)  # the baseline is over: freeze it
-            ref.scale = self._spread(bundle, ref.rows, ref.times)
+            ref.scale = self._spread(bundle, ref.rows)
         if ref.center is not None:
             return ref.center, ref.scale, True
         # No window fell inside the baseline: a running mean, flagged provisional.
         ref.fallback.append(values)
-        ref.fallback_times.append(t_end)
-        return (
-            self._mean(bundle, ref.fallback),
-            self._spread(bundle, ref.fallback, ref.fallback_times),
-            False,
-        )
+        return self._mean(bundle, ref.fallback), self._spread(bundle, ref.fallback), False
 
     @staticmethod
     def _mean(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray:
@@ -462,17 +450,12 @@ class LiveEstimator:
         return dataclasses.replace(window, common_rate=bundles_common_rate(readers))
 
     @staticmethod
-    def _spread(
-        bundle: ModelBundle, rows: list[FloatArray], times: list[float]
-    ) -> FloatArray | None:
-        """The reference's spread for ``baseline_z`` bundles (pooled with the training
-        participants' when it spans less than theirs, normalize.py); None (training
-        scale) for other bundles."""
+    def _spread(bundle: ModelBundle, rows: list[FloatArray]) -> FloatArray | None:
+        """The reference's own spread for ``baseline_z`` bundles; None (training scale) else."""
         if bundle.normalizer.method != "baseline_z":
             return None
         frame = pd.DataFrame(np.vstack(rows), columns=bundle.features)
         frame["reference"] = True
-        frame[bundle.normalizer.time_column] = times
         return bundle.normalizer.reference_scale(frame)
 
     def estimate(self, rows: pd.DataFrame) -> list[dict[str, Any]]:
