@@ -7,14 +7,13 @@ participant of the training protocol, using only feature columns present in both
 and scores them on the other protocol with the same as-live scoring, protocol-clock and
 one-feature baselines as every evaluation (:mod:`affectstream.models.baselines`).
 
-Feature tables are cached as parquet (:func:`cached_recording_features`) so repeated
-experiments do not recompute them.
+Feature tables are cached as parquet
+(:func:`~affectstream.models.feature_cache.cached_recording_features`, keyed by the settings
+and the feature code) so repeated experiments do not recompute them.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +27,10 @@ from affectstream.models.baselines import leave_one_subject_out, protocol_report
 from affectstream.models.datasets import Recording
 from affectstream.models.estimators import AffectClassifier
 from affectstream.models.evaluation import metrics, scored_mask
+from affectstream.models.feature_cache import cache_key as cache_key
+from affectstream.models.feature_cache import (
+    cached_recording_features as cached_recording_features,
+)
 from affectstream.models.features import recording_features
 from affectstream.models.scoring import scored_subjects
 from affectstream.signal.columns import feature_columns
@@ -84,57 +87,6 @@ def pool_frames(frames: Mapping[str, pd.DataFrame]) -> pd.DataFrame:
         part["subject"] = name + ":" + part["subject"].astype(str)
         parts.append(part)
     return pd.concat(parts, ignore_index=True)
-
-
-def cache_key(**parts: Any) -> str:
-    """Stable short hash of the settings that determine a feature table.
-
-    Parameters
-    ----------
-    **parts
-        JSON-serialisable settings.
-
-    Returns
-    -------
-    str
-    """
-    from affectstream import __version__
-
-    blob = json.dumps({**parts, "version": __version__}, sort_keys=True, default=str)
-    return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def cached_recording_features(
-    cache_dir: Path | None,
-    key: str,
-    compute: Callable[[], pd.DataFrame],
-) -> pd.DataFrame:
-    """Return the feature table stored under ``key``, computing and storing it when absent.
-
-    Parameters
-    ----------
-    cache_dir : path or None
-        Folder of ``<key>.parquet`` files; ``None`` disables caching.
-    key : str
-        From :func:`cache_key`.
-    compute : callable
-        Builds the table.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    if cache_dir is None:
-        return compute()
-    path = Path(cache_dir) / f"{key}.parquet"
-    if path.is_file():
-        logger.info("features from cache %s", path)
-        return pd.read_parquet(path)
-    frame = compute()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    frame.to_parquet(path)
-    logger.info("features cached at %s", path)
-    return frame
 
 
 def shared_features(*frames: pd.DataFrame, min_coverage: float = MIN_COVERAGE) -> list[str]:

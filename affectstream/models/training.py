@@ -200,7 +200,8 @@ def build_features(
         (:func:`~affectstream.models.crossprotocol.to_common_rate`).
     cache_dir : path, optional
         Keep the window features (before context columns) as parquet here, keyed by the
-        dataset, folder, subjects, windowing, modalities, rate and package version; a later
+        dataset, folder, subjects, windowing, modalities, rate, package version and feature code
+        (:mod:`affectstream.models.feature_cache`); a later
         run with the same key reads them instead of recomputing. The recordings are then
         not loaded and the returned list is empty.
 
@@ -208,11 +209,8 @@ def build_features(
     -------
     frame, recordings, settings
     """
-    from affectstream.models.crossprotocol import (
-        cache_key,
-        cached_recording_features,
-        protocol_features,
-    )
+    from affectstream.models.crossprotocol import protocol_features
+    from affectstream.models.feature_cache import cache_key, cached_recording_features
 
     settings = settings or DATASET_SETTINGS[dataset]
     loaded: list[Recording] = list(recordings) if recordings is not None else []

@@ -243,7 +243,7 @@ async def run_demo(
     window = WindowConfig(window=win, step=step, beat_segment=min(DEMO_BEAT_SEGMENT, win))
     # The baseline holds every model's reference when the session is long enough for it.
     baseline, notes = demo_baseline(
-        duration, reference_needs(bundles, None if own_windows else window)
+        duration, reference_needs(bundles, window, own_windows=own_windows)
     )
     warnings += notes
     script, protocol = demo_script(duration, baseline)

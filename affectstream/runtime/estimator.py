@@ -52,7 +52,12 @@ from affectstream.models.features import ContextMean
 from affectstream.models.normalize import RunningStats
 from affectstream.models.valence import PersonalValenceModel
 from affectstream.runtime.combine import bundle_name, combine
-from affectstream.runtime.multiwindow import bundles_common_rate, window_prefix
+from affectstream.runtime.multiwindow import (
+    bundles_common_rate,
+    own_window_length,
+    trained_window,
+    window_prefix,
+)
 from affectstream.runtime.valence_live import LiveValence
 from affectstream.signal import WindowConfig
 from affectstream.signal.columns import feature_family
@@ -397,10 +402,8 @@ class LiveEstimator:
         return bundle.normalizer.reference_center(frame)
 
     def _window_prefix(self, bundle: ModelBundle) -> str:
-        trained = bundle.meta.get("window", {}).get("window")
-        if self.window is None or trained is None or abs(float(trained) - self.window) < 1e-9:
-            return ""
-        return window_prefix(float(trained))
+        length = own_window_length(bundle, self.window)
+        return "" if length is None else window_prefix(length)
 
     def extra_windows(self, session: WindowConfig | None = None) -> list[WindowConfig]:
         """Windows (other than the session's) that some bundle was trained on.
@@ -420,17 +423,11 @@ class LiveEstimator:
         out: dict[float, WindowConfig] = {}
         for bundle in self.bundles:
             if self._prefix[id(bundle)]:
-                trained = bundle.meta["window"]
-                length = float(trained["window"])
+                own = trained_window(bundle, base)
                 readers = [
                     b for b in self.bundles if self._prefix[id(b)] == self._prefix[id(bundle)]
                 ]
-                out[length] = dataclasses.replace(
-                    base,
-                    window=length,
-                    step=float(trained.get("step", 5.0)),
-                    common_rate=bundles_common_rate(readers),
-                )
+                out[own.window] = dataclasses.replace(own, common_rate=bundles_common_rate(readers))
         return list(out.values())
 
     def primary_window(self, window: WindowConfig) -> WindowConfig:

@@ -87,6 +87,74 @@ def window_prefix(window: float) -> str:
     return f"w{window:g}s__"
 
 
+def own_window_length(bundle: ModelBundle, session: float | None) -> float | None:
+    """The length of a bundle's own windows when it reads them instead of the session's.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    session : float or None
+        The session's window length (s); None when every bundle reads the session's windows.
+
+    Returns
+    -------
+    float or None
+        The bundle's trained window length when it differs from ``session``; None when it
+        reads the session's windows (at the session's step).
+    """
+    trained = bundle.meta.get("window", {}).get("window")
+    if session is None or trained is None or abs(float(trained) - session) < 1e-9:
+        return None
+    return float(trained)
+
+
+def bundle_window(
+    bundle: ModelBundle, session: WindowConfig, *, own_windows: bool = True
+) -> WindowConfig:
+    """The windows a bundle reads in a session: the session's, or its own as trained.
+
+    A bundle trained on another length than the session's reads its own windows at its
+    trained step (when the session gives each model its own, ``own_windows``); a bundle
+    trained on the session's length reads the session's rows, at the session's step.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    session : WindowConfig
+        The session's windows; their other settings (origin, mains frequency...) carry over.
+    own_windows : bool
+        False: every bundle reads the session's windows (``--window`` for all).
+
+    Returns
+    -------
+    WindowConfig
+    """
+    if own_window_length(bundle, session.window if own_windows else None) is None:
+        return session
+    return trained_window(bundle, session)
+
+
+def trained_window(bundle: ModelBundle, session: WindowConfig) -> WindowConfig:
+    """A session's window settings with the bundle's trained length and step.
+
+    Parameters
+    ----------
+    bundle : ModelBundle
+    session : WindowConfig
+        Origin, mains frequency and the other settings carry over.
+
+    Returns
+    -------
+    WindowConfig
+    """
+    trained = bundle.meta.get("window", {})
+    return dataclasses.replace(
+        session,
+        window=float(trained.get("window", session.window)),
+        step=float(trained.get("step", 5.0)),
+    )
+
+
 class MultiWindowExtractor:
     """A primary extractor plus one per longer window, with the same interface the session uses.
 

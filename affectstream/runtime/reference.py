@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from affectstream.models.bundle import ModelBundle
 from affectstream.runtime.combine import bundle_name
 from affectstream.runtime.estimator import reference_seconds
+from affectstream.runtime.multiwindow import bundle_window
 from affectstream.signal import WindowConfig
 
 #: Seconds the devices' first samples may come after the session (or protocol) starts (the
@@ -49,15 +50,26 @@ class ReferenceNeed:
 
 
 def reference_needs(
-    bundles: Sequence[ModelBundle], window: WindowConfig | None = None
+    bundles: Sequence[ModelBundle],
+    window: WindowConfig | None = None,
+    *,
+    own_windows: bool = False,
 ) -> list[ReferenceNeed]:
     """What baseline each bundle's reference needs (:func:`reference_seconds`).
+
+    Each need is counted on the windows the bundle reads in the session
+    (:func:`~affectstream.runtime.multiwindow.bundle_window`): a bundle on the session's
+    windows at the session's step, not the step it was trained with.
 
     Parameters
     ----------
     bundles : sequence of ModelBundle
     window : WindowConfig, optional
-        Every bundle runs on these windows; default each on its own.
+        The session's windows; default each bundle on the windows it was trained on.
+    own_windows : bool
+        With ``window``: each bundle trained on another length reads its own windows (as
+        :class:`~affectstream.runtime.estimator.LiveEstimator` does by default); False:
+        every bundle runs on ``window``.
 
     Returns
     -------
@@ -66,15 +78,19 @@ def reference_needs(
     """
     needs = []
     for bundle in bundles:
-        seconds = reference_seconds(bundle, window)
+        reads = None if window is None else bundle_window(bundle, window, own_windows=own_windows)
+        seconds = reference_seconds(bundle, reads)
         if seconds > 0:
-            length = window.window if window is not None else float(bundle.meta["window"]["window"])
+            length = reads.window if reads is not None else float(bundle.meta["window"]["window"])
             needs.append(ReferenceNeed(bundle_name(bundle), seconds + LEAD_IN, length))
     return sorted(needs, key=lambda n: n.seconds)
 
 
 def default_reference(
-    bundles: Sequence[ModelBundle], window: WindowConfig | None = None
+    bundles: Sequence[ModelBundle],
+    window: WindowConfig | None = None,
+    *,
+    own_windows: bool = False,
 ) -> tuple[float, str] | None:
     """The reference period of a session without a protocol: long enough for every model.
 
@@ -89,7 +105,9 @@ def default_reference(
     bundles : sequence of ModelBundle
         The session's bundles.
     window : WindowConfig, optional
-        Every bundle runs on these windows; default each on its own.
+        The session's windows; default each bundle on the windows it was trained on.
+    own_windows : bool
+        As :func:`reference_needs`.
 
     Returns
     -------
@@ -97,7 +115,10 @@ def default_reference(
         Seconds from the start and, in words, which model asks for them and why; None when
         no bundle asks for a reference period.
     """
-    needs = {need.name: need.seconds for need in reference_needs(bundles, window)}
+    needs = {
+        need.name: need.seconds
+        for need in reference_needs(bundles, window, own_windows=own_windows)
+    }
     asks: list[tuple[float, str]] = []
     for bundle in bundles:
         name = bundle_name(bundle)

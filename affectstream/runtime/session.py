@@ -613,10 +613,13 @@ class LiveSession:
         if self.config.baseline_seconds is not None:
             return float(self.config.baseline_seconds), "set for this session"
         if self.estimator is not None:
-            # The estimator reads each bundle's own windows when it has a session window,
-            # else every bundle runs on the session's.
-            own = self.estimator.window is not None
-            found = default_reference(self.estimator.bundles, None if own else self.config.window)
+            # Each bundle's need on the windows it reads: its own when the estimator gives
+            # each model its own (it has a session window), else the session's.
+            found = default_reference(
+                self.estimator.bundles,
+                self.config.window,
+                own_windows=self.estimator.window is not None,
+            )
             if found is not None:
                 return found
         return float(self.config.window.window), "one window: no model asks for more"
