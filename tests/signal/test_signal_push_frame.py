@@ -46,7 +46,8 @@ def test_empty_frames_are_independent_of_each_other() -> None:
     empties = [extractor.push(chunk) for chunk in first_chunks]
     assert all(len(e) == 0 for e in empties)
     empties[-1]["added_by_caller"] = []
-    empties[-1].rename(columns={"t_end": "renamed"}, inplace=True)
+    # Relabel the caller's frame in place (not ``rename(inplace=True)``, deprecated in pandas 3.1).
+    empties[-1].columns = ["renamed" if c == "t_end" else c for c in empties[-1].columns]
     later = extractor.push(steps[1][0])
     assert len(later) == 0
     assert list(later.columns) == extractor.columns
