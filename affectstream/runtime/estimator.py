@@ -53,7 +53,7 @@ from affectstream.models.normalize import RunningStats
 from affectstream.models.valence import PersonalValenceModel
 from affectstream.runtime.combine import bundle_name, combine
 from affectstream.runtime.multiwindow import bundles_common_rate, window_prefix
-from affectstream.runtime.valence_live import LiveValence
+from affectstream.runtime.valence_live import LiveValence, personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.columns import feature_family
 from affectstream.types import FloatArray
@@ -258,27 +258,63 @@ def resolve_arousal_bundles(
 ) -> list[Path]:
     """The arousal bundles of a live session: the one named, else every one that fits.
 
+    Every shipped bundle covering at least :data:`MIN_COVERAGE` of its features; if none
+    does, the best covered alone, as long as the devices give at least one of its features.
+
     Parameters
     ----------
     name_or_path : str or Path or None
-        Explicit bundle: only that one.
+        Explicit bundle: only that one (whatever its coverage: the user chose it).
     families : iterable of str
         Feature families the session gives.
     allow_demo : bool
-        As :func:`resolve_arousal_bundle` when no shipped bundle fits.
+        Train the synthetic demonstration bundle when no shipped bundle reads any of them.
 
     Returns
     -------
     list of Path
-        Empty when nothing fits (features only).
+        Empty when nothing fits (features only; :func:`features_only_note` says why).
     """
     families = set(families)
     if name_or_path is None:
         chosen = choose_bundles("arousal", families)
         if chosen:
             return chosen
-    single = resolve_arousal_bundle(name_or_path, families, allow_demo=allow_demo)
-    return [single] if single is not None else []
+        # Below MIN_COVERAGE the best one alone, but never one that reads none of its
+        # features: it would estimate from nothing but the reference (features_only_note).
+        best = max(_coverage("arousal", families), key=lambda x: x[0], default=None)
+        if best is not None and best[0] > 0:
+            return [BUNDLES_DIR / best[1]]
+        return [ensure_demo_bundle()] if allow_demo else []
+    return [resolve_bundle(name_or_path)]
+
+
+def features_only_note(families: Iterable[str]) -> str:
+    """Why a session without a named model runs features only (one line, for its warnings).
+
+    Parameters
+    ----------
+    families : iterable of str
+        Feature families the session's devices give.
+
+    Returns
+    -------
+    str
+        What the devices give, what each shipped arousal bundle reads, and how to run one
+        anyway.
+    """
+    have = sorted(set(families))
+    reads = []
+    for name in shipped_bundles():
+        meta = _bundle_meta(BUNDLES_DIR / name)
+        if meta.get("target") == "arousal":
+            needs = sorted({feature_family(f) for f in meta.get("features", [])})
+            reads.append(f"{name} reads {'/'.join(needs)}")
+    return (
+        f"no arousal model: no shipped arousal bundle reads any feature these devices give "
+        f"({', '.join(have) or 'none'}; {', '.join(reads) or 'none shipped'}); features and "
+        'quality only (name a bundle, --model or "model", to run it anyway)'
+    )
 
 
 @dataclass
@@ -338,6 +374,44 @@ class LiveEstimator:
         self._prefix = {id(b): self._window_prefix(b) for b in self.bundles}
         self._last: dict[int, tuple[float, dict[str, Any]]] = {}
         self.n_estimates = 0
+
+    @classmethod
+    def for_session(
+        cls,
+        bundles: Sequence[ModelBundle],
+        participant: str,
+        window: float,
+        *,
+        own_windows: bool = True,
+    ) -> LiveEstimator | None:
+        """The estimator of a live session (``record``, ``demo``, the service's sessions).
+
+        Parameters
+        ----------
+        bundles : sequence of ModelBundle
+            The session's arousal bundles; none: features only (None).
+        participant : str
+            Pseudonymous id: their stored personal valence model, if any, gives the valence
+            (:func:`~affectstream.runtime.valence_live.personal_valence`).
+        window : float
+            The session's feature window (s).
+        own_windows : bool
+            As for :class:`LiveEstimator`.
+
+        Returns
+        -------
+        LiveEstimator or None
+            Its reference period is set when the session starts (``baseline_end=None``).
+        """
+        if not bundles:
+            return None
+        return cls(
+            bundles,
+            baseline_end=None,
+            personal_valence=personal_valence(participant),
+            window=window,
+            own_windows=own_windows,
+        )
 
     @property
     def model_id(self) -> str:
