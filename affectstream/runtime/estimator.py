@@ -134,13 +134,12 @@ def choose_bundle(target: str, families: Iterable[str]) -> Path | None:
     Returns
     -------
     Path or None
-        None when no shipped bundle has this target.
+        None when no shipped bundle for ``target`` reads any feature of these families: it
+        would estimate from nothing but the reference (:func:`features_only_note`).
     """
-    scored = _coverage(target, families)
-    if not scored:
-        return None
     # max() keeps the first of equal scores, as the shipped order (sorted names) decides ties.
-    return BUNDLES_DIR / max(scored, key=lambda x: x[0])[1]
+    best = max(_coverage(target, families), key=lambda x: x[0], default=None)
+    return BUNDLES_DIR / best[1] if best is not None and best[0] > 0 else None
 
 
 def demo_bundle_path() -> Path:
@@ -204,7 +203,8 @@ NO_MODEL = "none"
 def resolve_arousal_bundle(
     name_or_path: str | Path | None, families: Iterable[str], *, allow_demo: bool
 ) -> Path | None:
-    """Pick the arousal bundle: the one named, else the best shipped one, else the demo one.
+    """Pick the arousal bundle: the one named, else the best shipped one that reads any of
+    the families' features (:func:`choose_bundle`), else the demo one.
 
     Parameters
     ----------
@@ -213,7 +213,7 @@ def resolve_arousal_bundle(
     families : iterable of str
         Feature families the session gives.
     allow_demo : bool
-        Train the synthetic demonstration bundle when nothing is shipped.
+        Train the synthetic demonstration bundle when no shipped one reads these families.
 
     Returns
     -------
@@ -280,13 +280,8 @@ def resolve_arousal_bundles(
         chosen = choose_bundles("arousal", families)
         if chosen:
             return chosen
-        # Below MIN_COVERAGE the best one alone, but never one that reads none of its
-        # features: it would estimate from nothing but the reference (features_only_note).
-        best = max(_coverage("arousal", families), key=lambda x: x[0], default=None)
-        if best is not None and best[0] > 0:
-            return [BUNDLES_DIR / best[1]]
-        return [ensure_demo_bundle()] if allow_demo else []
-    return [resolve_bundle(name_or_path)]
+    single = resolve_arousal_bundle(name_or_path, families, allow_demo=allow_demo)
+    return [single] if single is not None else []
 
 
 def features_only_note(families: Iterable[str]) -> str:

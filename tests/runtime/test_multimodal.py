@@ -20,6 +20,7 @@ from affectstream.runtime.demo import demo_families
 from affectstream.runtime.estimator import (
     BUNDLES_DIR,
     MIN_COVERAGE,
+    choose_bundle,
     choose_bundles,
     features_only_note,
     resolve_arousal_bundles,
@@ -155,6 +156,7 @@ def test_a_bundle_that_reads_none_of_the_devices_features_does_not_run() -> None
     polar = demo_families(["polar"])
     assert families_of and all(not (set(f) & polar) for f in families_of.values())
     assert resolve_arousal_bundles(None, polar, allow_demo=False) == []
+    assert choose_bundle("arousal", polar) is None  # the single chooser's rule too
     note = features_only_note(polar)
     assert "\n" not in note and "features and quality only" in note
     for name, families in families_of.items():
