@@ -21,7 +21,12 @@ from affectstream.errors import ConfigError
 from affectstream.models.bundle import load_bundle, shipped_bundles
 from affectstream.runtime import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.runtime.demo import DemoOptions, demo_families, run_demo
-from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundles
+from affectstream.runtime.estimator import (
+    NO_MODEL,
+    LiveEstimator,
+    features_only_note,
+    resolve_arousal_bundles,
+)
 from affectstream.runtime.multiwindow import session_window
 from affectstream.signal import WindowConfig
 from affectstream.store import TimeSeriesStore
@@ -106,25 +111,31 @@ def check_model(model: str | None) -> None:
         )
 
 
-def _ingest_model(devices: str, model: str | None) -> tuple[LiveEstimator | None, WindowConfig]:
-    """Worker thread: the estimator and feature windows of an ingest session.
+def _ingest_model(
+    devices: str, model: str | None, participant: str
+) -> tuple[LiveEstimator | None, WindowConfig, list[str]]:
+    """Worker thread: the estimator, feature windows and start-up warnings of an ingest session.
 
     The bundles are ``model`` alone, else every shipped arousal bundle the declared
     ``devices`` cover (:func:`resolve_arousal_bundles`, as ``record`` chooses them), each on
     the windows it was trained on (the shortest is the session's, :func:`session_window`),
     combined per window; the session's reference period is long enough for all of them
-    (:func:`~affectstream.runtime.reference.default_reference`, via the session).
+    (:func:`~affectstream.runtime.reference.default_reference`, via the session). The
+    participant's stored personal valence model gives the valence, as in ``record``
+    (:meth:`LiveEstimator.for_session`). Devices no shipped bundle reads: features only,
+    and the warning says why.
     """
     if model == NO_MODEL:
-        return None, WindowConfig()
+        return None, WindowConfig(), []
     check_model(model)
     families = demo_families([k.strip() for k in devices.split(",") if k.strip()])
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(model, families, allow_demo=False)]
     window = session_window(loaded)
     if not loaded:
-        logger.warning("no shipped arousal bundle fits %s: storing features only", devices)
-        return None, window
-    return LiveEstimator(loaded, baseline_end=None, window=window.window), window
+        note = features_only_note(families)
+        logger.warning("ingest session for %s: %s", devices, note)
+        return None, window, [note]
+    return LiveEstimator.for_session(loaded, participant, window.window), window, []
 
 
 @dataclass
@@ -264,7 +275,9 @@ class SessionRunner:
         """
         if session_id in self.running:
             raise ConfigError(f"Session {session_id} is already running.")
-        estimator, window = await asyncio.to_thread(_ingest_model, devices, model)
+        estimator, window, warnings = await asyncio.to_thread(
+            _ingest_model, devices, model, participant
+        )
         running = Running("ingest", asyncio.Event())
         self.running[session_id] = running
         session = LiveSession(
@@ -272,6 +285,7 @@ class SessionRunner:
             SessionConfig(participant=participant, session_id=session_id, window=window),
             estimator,
         )
+        session.warnings.extend(warnings)
         self._attach(running, session)
         running.task = asyncio.create_task(
             session.run(

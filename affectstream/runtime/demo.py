@@ -39,7 +39,6 @@ from affectstream.runtime.estimator import (
 )
 from affectstream.runtime.faults import check_disconnects, scripted_disconnects
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
-from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.columns import feature_families
 from affectstream.store import EmbeddedStore, default_store_path, open_store
@@ -257,12 +256,8 @@ async def run_demo(
             compute_interval=LIVE_COMPUTE_INTERVAL,
             flush_interval=LIVE_FLUSH_INTERVAL,
         )
-        estimator = LiveEstimator(
-            bundles,
-            baseline_end=None,
-            personal_valence=personal_valence(opts.participant),
-            window=win,
-            own_windows=own_windows,
+        estimator = LiveEstimator.for_session(
+            bundles, opts.participant, win, own_windows=own_windows
         )
         session = LiveSession(store, config, estimator)
         session.warnings.extend(warnings)

@@ -58,7 +58,7 @@ from affectstream.runtime.multiwindow import (
     trained_window,
     window_prefix,
 )
-from affectstream.runtime.valence_live import LiveValence
+from affectstream.runtime.valence_live import LiveValence, personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.columns import feature_family
 from affectstream.types import FloatArray
@@ -139,13 +139,12 @@ def choose_bundle(target: str, families: Iterable[str]) -> Path | None:
     Returns
     -------
     Path or None
-        None when no shipped bundle has this target.
+        None when no shipped bundle for ``target`` reads any feature of these families: it
+        would estimate from nothing but the reference (:func:`features_only_note`).
     """
-    scored = _coverage(target, families)
-    if not scored:
-        return None
     # max() keeps the first of equal scores, as the shipped order (sorted names) decides ties.
-    return BUNDLES_DIR / max(scored, key=lambda x: x[0])[1]
+    best = max(_coverage(target, families), key=lambda x: x[0], default=None)
+    return BUNDLES_DIR / best[1] if best is not None and best[0] > 0 else None
 
 
 def demo_bundle_path() -> Path:
@@ -209,7 +208,8 @@ NO_MODEL = "none"
 def resolve_arousal_bundle(
     name_or_path: str | Path | None, families: Iterable[str], *, allow_demo: bool
 ) -> Path | None:
-    """Pick the arousal bundle: the one named, else the best shipped one, else the demo one.
+    """Pick the arousal bundle: the one named, else the best shipped one that reads any of
+    the families' features (:func:`choose_bundle`), else the demo one.
 
     Parameters
     ----------
@@ -218,7 +218,7 @@ def resolve_arousal_bundle(
     families : iterable of str
         Feature families the session gives.
     allow_demo : bool
-        Train the synthetic demonstration bundle when nothing is shipped.
+        Train the synthetic demonstration bundle when no shipped one reads these families.
 
     Returns
     -------
@@ -263,19 +263,22 @@ def resolve_arousal_bundles(
 ) -> list[Path]:
     """The arousal bundles of a live session: the one named, else every one that fits.
 
+    Every shipped bundle covering at least :data:`MIN_COVERAGE` of its features; if none
+    does, the best covered alone, as long as the devices give at least one of its features.
+
     Parameters
     ----------
     name_or_path : str or Path or None
-        Explicit bundle: only that one.
+        Explicit bundle: only that one (whatever its coverage: the user chose it).
     families : iterable of str
         Feature families the session gives.
     allow_demo : bool
-        As :func:`resolve_arousal_bundle` when no shipped bundle fits.
+        Train the synthetic demonstration bundle when no shipped bundle reads any of them.
 
     Returns
     -------
     list of Path
-        Empty when nothing fits (features only).
+        Empty when nothing fits (features only; :func:`features_only_note` says why).
     """
     families = set(families)
     if name_or_path is None:
@@ -284,6 +287,34 @@ def resolve_arousal_bundles(
             return chosen
     single = resolve_arousal_bundle(name_or_path, families, allow_demo=allow_demo)
     return [single] if single is not None else []
+
+
+def features_only_note(families: Iterable[str]) -> str:
+    """Why a session without a named model runs features only (one line, for its warnings).
+
+    Parameters
+    ----------
+    families : iterable of str
+        Feature families the session's devices give.
+
+    Returns
+    -------
+    str
+        What the devices give, what each shipped arousal bundle reads, and how to run one
+        anyway.
+    """
+    have = sorted(set(families))
+    reads = []
+    for name in shipped_bundles():
+        meta = _bundle_meta(BUNDLES_DIR / name)
+        if meta.get("target") == "arousal":
+            needs = sorted({feature_family(f) for f in meta.get("features", [])})
+            reads.append(f"{name} reads {'/'.join(needs)}")
+    return (
+        f"no arousal model: no shipped arousal bundle reads any feature these devices give "
+        f"({', '.join(have) or 'none'}; {', '.join(reads) or 'none shipped'}); features and "
+        'quality only (name a bundle, --model or "model", to run it anyway)'
+    )
 
 
 @dataclass
@@ -343,6 +374,44 @@ class LiveEstimator:
         self._prefix = {id(b): self._window_prefix(b) for b in self.bundles}
         self._last: dict[int, tuple[float, dict[str, Any]]] = {}
         self.n_estimates = 0
+
+    @classmethod
+    def for_session(
+        cls,
+        bundles: Sequence[ModelBundle],
+        participant: str,
+        window: float,
+        *,
+        own_windows: bool = True,
+    ) -> LiveEstimator | None:
+        """The estimator of a live session (``record``, ``demo``, the service's sessions).
+
+        Parameters
+        ----------
+        bundles : sequence of ModelBundle
+            The session's arousal bundles; none: features only (None).
+        participant : str
+            Pseudonymous id: their stored personal valence model, if any, gives the valence
+            (:func:`~affectstream.runtime.valence_live.personal_valence`).
+        window : float
+            The session's feature window (s).
+        own_windows : bool
+            As for :class:`LiveEstimator`.
+
+        Returns
+        -------
+        LiveEstimator or None
+            Its reference period is set when the session starts (``baseline_end=None``).
+        """
+        if not bundles:
+            return None
+        return cls(
+            bundles,
+            baseline_end=None,
+            personal_valence=personal_valence(participant),
+            window=window,
+            own_windows=own_windows,
+        )
 
     @property
     def model_id(self) -> str:

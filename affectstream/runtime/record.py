@@ -31,11 +31,14 @@ from affectstream.runtime.calibration import (
     calibrate_participant,
 )
 from affectstream.runtime.demo import store_location
-from affectstream.runtime.estimator import LiveEstimator, resolve_arousal_bundles
+from affectstream.runtime.estimator import (
+    LiveEstimator,
+    features_only_note,
+    resolve_arousal_bundles,
+)
 from affectstream.runtime.multiwindow import session_window
 from affectstream.runtime.protocol import StudyProtocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
-from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import TimeSeriesStore, open_store
@@ -315,21 +318,17 @@ async def record_session(
         boards = [parse_board(spec) for spec in brainflow]
         families |= {FAMILY[m] for b in boards for m in board_modalities(b) if m in FAMILY}
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(bundle, families, allow_demo=False)]
-    if not loaded:
-        logger.warning("no arousal model bundle fits these devices: storing features only")
+    unfit = None if loaded else features_only_note(families)
+    if unfit is not None:
+        logger.warning("%s", unfit)
     # Features on the shortest model window; longer ones get their own (multiwindow.py).
     window = session_window(loaded, window, line_freq)
-    estimator = None
-    if loaded:
-        estimator = LiveEstimator(
-            loaded,
-            baseline_end=None,
-            personal_valence=personal_valence(participant),
-            window=window.window,
-        )
+    estimator = LiveEstimator.for_session(loaded, participant, window.window)
     config = SessionConfig(participant=participant, window=window, protocol=plan)
     with open_store(store) as opened:
         session = LiveSession(opened, config, estimator, on_estimate=on_estimate)
+        if unfit is not None:
+            session.warnings.append(unfit)
         blocks = [p.name for p in plan.phases if p.calibration] if plan is not None else []
         prompter = None
         if blocks:

@@ -30,7 +30,12 @@ from affectstream.io import RecordedEvent
 from affectstream.io.montage import model_channels_missing, muse_mapping, to_muse_montage
 from affectstream.io.replay import ReplaySource
 from affectstream.models.bundle import ModelBundle, load_bundle
-from affectstream.runtime.estimator import NO_MODEL, LiveEstimator, resolve_arousal_bundles
+from affectstream.runtime.estimator import (
+    NO_MODEL,
+    LiveEstimator,
+    features_only_note,
+    resolve_arousal_bundles,
+)
 from affectstream.runtime.multiwindow import session_window
 from affectstream.runtime.replay_source import (
     REPLAYED_KINDS,
@@ -152,6 +157,8 @@ def replay_blocks(
     # The same bundles as a live session on these devices (record/demo): the one named,
     # else every shipped one that fits, each on its own window, combined per window.
     paths = [] if features_only else resolve_arousal_bundles(bundle, families, allow_demo=False)
+    if not paths and not features_only:
+        notes.append(features_only_note(families))
     loaded: list[ModelBundle] = []
     for path in paths:
         candidate = load_bundle(path, allow_version_mismatch=allow_version_mismatch)

@@ -172,27 +172,31 @@ def reference_text(reference: tuple[float, str] | None) -> str:
     return f"reference period: first {round(seconds, 1):g} s ({why})"
 
 
-def reference_warning(reference: tuple[float, str] | None, duration: float) -> str | None:
-    """A summary warning when the session ended inside its reference period.
+def reference_warning(reference: tuple[float, str] | None, seen: float | None) -> str | None:
+    """A summary warning when every estimate of the session fell inside its reference period.
 
     Parameters
     ----------
     reference : tuple of (float, str) or None
         From :meth:`LiveSession.reference_in_use`.
-    duration : float
-        The session's length (s).
+    seen : float or None
+        Data time (s) from the session start to the end of its last estimated window: what
+        the estimator saw. Not the wall clock: an ingest client or a replay sending data
+        faster than real time covers more of the reference than the seconds it took.
+        None: no estimate.
 
     Returns
     -------
     str or None
     """
-    if reference is None or duration >= reference[0]:
+    # A window ending exactly at the reference's end is still inside it (estimator.py).
+    if reference is None or seen is None or seen > reference[0] + 1e-9:
         return None
     return (
-        f"the session ({duration:.0f} s) ended inside its {round(reference[0], 1):g}-s "
-        f"reference period ({reference[1]}): every estimate was provisional (confidence "
-        "halved, centred on the baseline so far); record longer, or give a protocol whose "
-        "'baseline' phase fits the session"
+        f"the session's data ({seen:.0f} s to its last estimated window) ended inside its "
+        f"{round(reference[0], 1):g}-s reference period ({reference[1]}): every estimate was "
+        "provisional (confidence halved, centred on the baseline so far); record longer, or "
+        "give a protocol whose 'baseline' phase fits the session"
     )
 
 
@@ -283,7 +287,9 @@ def build_summary(session: LiveSession, source: BlockSource | None) -> dict[str,
     writer = session.writer
     losses = writer.losses()
     reference = session.reference_in_use()
-    late = reference_warning(reference, stopped - started) if session.n_estimates else None
+    last = session.latest_estimate
+    seen = float(last["t_end"]) - started if last is not None else None
+    late = reference_warning(reference, seen)
     return {
         "session": session.session_id,
         "participant": session.config.participant,

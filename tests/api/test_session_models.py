@@ -11,22 +11,18 @@ too short for a model's reference says so in its status while it runs.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
-import time
-from typing import Any
+import re
 
 import httpx
 import numpy as np
 import pandas as pd
 import pytest
 
-from affectstream.api.loadgen import json_batches
 from affectstream.cli import main
 from affectstream.export.session import load_session
 from affectstream.models.bundle import load_bundle
-from affectstream.models.synthetic import synthetic_labelled_recording
 from affectstream.runtime.combine import bundle_key
 from affectstream.runtime.estimator import (
     PROVISIONAL_REFERENCE_WEIGHT,
@@ -35,65 +31,10 @@ from affectstream.runtime.estimator import (
 from affectstream.runtime.reference import default_reference, reference_needs
 from affectstream.runtime.replay import replay_bundle
 from affectstream.store import open_store
-from affectstream.types import SampleBlock
 from tests.api.conftest import Server, World
+from tests.api.ingest_gateway import run_ingest
 
 pytestmark = pytest.mark.slow
-
-#: Streams each declared device kind sends (a heart-rate strap: bpm and RR intervals).
-STREAMS = {"hr": ("hr", "rr"), "eda": ("eda",), "muse": ("eeg",)}
-#: Seconds of data per ingest batch (every stream's slice of the same span, in time order,
-#: as a gateway forwards them).
-BATCH_S = 5.0
-
-
-def _gateway_blocks(devices: str, seconds: float, t0: float) -> list[SampleBlock]:
-    """What a gateway with ``devices`` sends for ``seconds`` from ``t0``: synthetic labelled
-    streams (Muse EEG at 256 Hz on AF7/AF8/TP9/TP10), plus the strap's bpm per beat."""
-    kinds = [k for k in devices.split(",") if k]
-    modalities = tuple(m for k in kinds for m in STREAMS[k] if m != "hr")
-    recording = synthetic_labelled_recording(
-        "G", seed=3, duration=seconds, baseline_seconds=seconds, modalities=modalities,
-        eeg_rate=256.0,
-    )  # fmt: skip
-    shift = t0 - min(float(b.t[0]) for b in recording.blocks)
-    blocks = [dataclasses.replace(b, t=b.t + shift) for b in recording.blocks]
-    if "hr" in kinds:
-        rr = next(b for b in blocks if b.modality == "rr")
-        blocks.append(
-            dataclasses.replace(
-                rr, stream=rr.stream.replace("/rr", "/hr"), modality="hr", channels=("hr",),
-                unit="bpm", values=60_000.0 / rr.values,
-            )
-        )  # fmt: skip
-    return blocks
-
-
-def _run_ingest(
-    server: Server, admin: httpx.Client, participant: int, devices: str, seconds: float
-) -> tuple[dict[str, Any], pd.DataFrame, dict[str, Any]]:
-    """Start an ingest session for ``devices``, send ``seconds`` of data, stop it.
-
-    Returns its status once stopped (``id`` the session's; ``running`` its live state after
-    the data was sent), its stored estimates and its stored settings (the ``start`` event's,
-    which a replay reads)."""
-    body = {"participant_id": participant, "kind": "ingest", "devices": devices}
-    created = admin.post("/sessions", json=body)
-    assert created.status_code == 201, created.text
-    session = str(created.json()["id"])
-    t0 = time.time()  # the session started just before: its reference counts from there
-    blocks = _gateway_blocks(devices, seconds, t0)
-    edges = list(np.arange(0.0, seconds + BATCH_S, BATCH_S))
-    for _, batch in json_batches(blocks, t0, edges):
-        sent = admin.post(f"/sessions/{session}/ingest", json=batch)
-        assert sent.status_code == 200, sent.text
-    running = admin.get(f"/sessions/{session}").json()["live"]
-    stopped = admin.post(f"/sessions/{session}/stop")
-    assert stopped.status_code == 200, stopped.text
-    status = {**stopped.json(), "running": running}
-    with open_store(server.home / "store") as store:
-        stored = load_session(store, session)
-    return status, stored.tables["affect"], stored.settings()
 
 
 def _finite(values: pd.Series) -> np.ndarray:
@@ -116,7 +57,7 @@ def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
     reference = default_reference(bundles)
     assert reference is not None
 
-    status, affect, settings = _run_ingest(
+    status, affect, settings = run_ingest(
         server, admin, world.participant_a, "hr,eda,muse", seconds
     )
     summary = status["summary"]
@@ -137,6 +78,16 @@ def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
 
     keys = {str(b.meta["name"]): f"arousal_by_{bundle_key(b)}" for b in bundles}
     assert summary["n_estimates"] == len(affect) > 0
+    # The data ended inside the reference period: the warning quotes the data's span, to
+    # the last estimated window (from when the data starts, just after the session did),
+    # not the few wall-clock seconds it took to send.
+    late = [w for w in summary["warnings"] if "ended inside" in w]
+    assert len(late) == 1, summary["warnings"]
+    quoted = re.search(r"data \((\d+) s to its last estimated window\)", late[0])
+    assert quoted is not None, late[0]
+    last = float(affect["time_ns"].max()) / 1e9 - status["t0"]
+    assert float(quoted.group(1)) == pytest.approx(last, abs=1.0)
+    assert last > summary["duration_s"], "sent slower than real time: no test"
     for name, key in keys.items():
         assert _finite(affect[key]).any(), f"{name} never estimated: {affect[key].tolist()}"
     wrist, eeg = keys["stress-wrist"], keys["eeg-workload"]
@@ -170,7 +121,7 @@ def test_wrist_only_gateway_gets_the_wrist_model_and_nothing_missing(
     need = reference_needs([wrist])[0]
     seconds = need.seconds + 2 * float(wrist.meta["window"]["step"])
 
-    status, affect, settings = _run_ingest(server, admin, world.participant_a, "hr,eda", seconds)
+    status, affect, settings = run_ingest(server, admin, world.participant_a, "hr,eda", seconds)
     assert status["summary"]["model"] == wrist.model_id
     assert [m.rsplit("/", 1)[-1] for m in settings["models"]] == ["stress-wrist"]
     assert replay_bundle(settings) == settings["models"][0]

@@ -131,3 +131,21 @@ def test_model_with_absent_channels_is_refused(
     summary = last_json(capsys)
     assert summary["n_estimates"] == 0 and summary["n_feature_rows"] > 0
     assert any("does not have" in w for w in summary["warnings"])  # type: ignore[union-attr]
+
+
+def test_replay_of_data_no_model_reads_is_features_only_and_says_why(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Skin temperature alone feeds no shipped arousal bundle: no model runs (not the best
+    of those at 0 % coverage), the features are still computed, and one warning says why."""
+    from affectstream.runtime.estimator import features_only_note
+
+    seconds, rate = 120.0, 4.0
+    t = 1e9 + np.arange(int(seconds * rate)) / rate
+    path = tmp_path / "temp.csv"
+    pd.DataFrame({"time": t, "temp": 33.0 + 0.01 * np.sin(t / 30.0)}).to_csv(path, index=False)
+    assert main(["replay", str(path), "--no-progress", "--json"]) == 0
+    summary = last_json(capsys)
+    assert summary["model"] is None and summary["n_estimates"] == 0
+    assert summary["n_feature_rows"]
+    assert summary["warnings"] == [features_only_note({"temp"})]

@@ -14,7 +14,7 @@ import pytest
 
 from affectstream.errors import ConfigError
 from affectstream.models.bundle import ModelBundle
-from affectstream.models.valence import CalibrationBlock, PersonalValenceModel
+from affectstream.models.valence import CalibrationBlock
 from affectstream.models.valence_store import load_personal_valence, personal_valence_path
 from affectstream.runtime import Session
 from affectstream.runtime.calibration import (
@@ -27,6 +27,7 @@ from affectstream.runtime.calibration import (
 from affectstream.runtime.protocol import protocol_from_dict
 from affectstream.runtime.valence_live import LiveValence
 from affectstream.store import open_store
+from tests.valence_models import fitted_personal_valence
 
 T0 = 1_700_000_000.0
 
@@ -101,23 +102,8 @@ def test_answers_and_files_are_checked(tmp_path: Path) -> None:
         protocol_from_dict({"phases": [{"name": "x", "duration": 5, "calibration": "yes"}]})
 
 
-def _fitted(calibrated: bool) -> PersonalValenceModel:
-    """A personal model on one feature that tracks the rating (or does not)."""
-    rng = np.random.default_rng(1)
-    ratings = [(8.0, 4.0), (2.0, 3.0), (7.0, 6.0), (3.0, 4.0), (8.0, 3.0), (2.0, 2.0)]
-    t = T0 + 10.0 + 5.0 * np.arange(72)
-    rating = np.repeat([v for v, _ in ratings], 12)
-    signal = (rating - 5.0) / 3.0 * (2.0 if calibrated else 0.0)
-    frame = pd.DataFrame({"t_end": t, "eeg_faa": signal + rng.normal(0, 0.5, 72)})
-    blocks = [
-        CalibrationBlock(T0 + 60.0 * k, T0 + 60.0 * (k + 1), v, a, f"b{k}")
-        for k, (v, a) in enumerate(ratings)
-    ]
-    return PersonalValenceModel().fit(frame, blocks, 10.0)
-
-
 def test_live_valence_applies_a_calibrated_model_with_its_accuracy() -> None:
-    model = _fitted(calibrated=True)
+    model = fitted_personal_valence(calibrated=True)
     assert model.calibrated_
     live = LiveValence(model, window=10.0)
     out = [live.fields(pd.Series({"eeg_faa": 2.0}), T0 + 5.0 * k, None) for k in range(60)]
@@ -132,12 +118,12 @@ def test_live_valence_applies_a_calibrated_model_with_its_accuracy() -> None:
 
 
 def test_live_valence_stays_uncalibrated_when_the_model_did_not_beat_the_mean() -> None:
-    model = _fitted(calibrated=False)
+    model = fitted_personal_valence(calibrated=False)
     assert not model.calibrated_
     fields = LiveValence(model, window=10.0).fields(pd.Series({"eeg_faa": 1.0}), T0, None)
     assert fields["valence_calibrated"] is False and math.isnan(fields["valence_mae"])
     assert "did not beat" in fields["valence_confidence"]
-    other_window = LiveValence(_fitted(calibrated=True), window=60.0)
+    other_window = LiveValence(fitted_personal_valence(calibrated=True), window=60.0)
     fields = other_window.fields(pd.Series({"eeg_faa": 1.0}), T0, None)
     assert fields["valence_calibrated"] is False and "10-s windows" in fields["valence_confidence"]
 

@@ -12,15 +12,24 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from affectstream.models.bundle import load_bundle
+from affectstream.models.bundle import load_bundle, shipped_bundles
 from affectstream.models.synthetic import synthetic_labelled_recording
 from affectstream.runtime import Session
 from affectstream.runtime.combine import combine
-from affectstream.runtime.estimator import BUNDLES_DIR, choose_bundles
+from affectstream.runtime.demo import demo_families
+from affectstream.runtime.estimator import (
+    BUNDLES_DIR,
+    MIN_COVERAGE,
+    choose_bundle,
+    choose_bundles,
+    features_only_note,
+    resolve_arousal_bundles,
+)
 from affectstream.runtime.multiwindow import MultiWindowExtractor, window_prefix
 from affectstream.runtime.reference import LEAD_IN, reference_needs
 from affectstream.runtime.replay import session_rows
 from affectstream.signal import StreamingExtractor, WindowConfig
+from affectstream.signal.columns import feature_family
 from affectstream.store import open_store
 from affectstream.types import SampleBlock
 
@@ -132,6 +141,35 @@ def test_wrist_chest_and_eeg_choose_both_shipped_bundles() -> None:
     names = [p.name for p in choose_bundles("arousal", {"hr", "hrv", "eda", "eeg", "acc", "temp"})]
     assert sorted(names) == ["eeg-workload", "stress-wrist"]
     assert [p.name for p in choose_bundles("arousal", {"eeg", "acc"})] == ["eeg-workload"]
+
+
+def test_a_bundle_that_reads_none_of_the_devices_features_does_not_run() -> None:
+    """A polar strap gives RR intervals only (``hrv``): no shipped arousal bundle reads any
+    of its features, so the session runs features only and says why in one line; a bundle
+    the user names runs anyway, and one that reads some of the features is still the
+    fallback below MIN_COVERAGE."""
+    families_of = {  # each shipped arousal bundle's features, as families
+        name: [feature_family(f) for f in bundle.features]
+        for name in shipped_bundles()
+        if (bundle := load_bundle(BUNDLES_DIR / name)).target == "arousal"
+    }
+    polar = demo_families(["polar"])
+    assert families_of and all(not (set(f) & polar) for f in families_of.values())
+    assert resolve_arousal_bundles(None, polar, allow_demo=False) == []
+    assert choose_bundle("arousal", polar) is None  # the single chooser's rule too
+    note = features_only_note(polar)
+    assert "\n" not in note and "features and quality only" in note
+    for name, families in families_of.items():
+        assert f"{name} reads {'/'.join(sorted(set(families)))}" in note
+    named = resolve_arousal_bundles("eeg-workload", polar, allow_demo=False)
+    assert [p.name for p in named] == ["eeg-workload"]
+    # A heart-rate strap (hr, hrv) gives part of the wrist model's features: below
+    # MIN_COVERAGE, yet more than none, so that one runs alone (degraded, as before).
+    strap = demo_families(["hr"])
+    share = {n: sum(f in strap for f in fs) / len(fs) for n, fs in families_of.items()}
+    best = max(share, key=lambda n: share[n])
+    assert 0 < share[best] < MIN_COVERAGE
+    assert [p.name for p in resolve_arousal_bundles(None, strap, allow_demo=False)] == [best]
 
 
 @pytest.mark.slow
