@@ -122,7 +122,8 @@ def _ingest_model(
     combined per window; the session's reference period is long enough for all of them
     (:func:`~affectstream.runtime.reference.default_reference`, via the session). The
     participant's stored personal valence model gives the valence, as in ``record``
-    (:meth:`LiveEstimator.for_session`). Devices no shipped bundle reads: features only,
+    (:meth:`LiveEstimator.for_session`). Devices no shipped bundle reads: no arousal
+    estimates (valence alone when the participant's model is calibrated, else features only),
     and the warning says why.
     """
     if model == NO_MODEL:
@@ -131,11 +132,12 @@ def _ingest_model(
     families = demo_families([k.strip() for k in devices.split(",") if k.strip()])
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(model, families, allow_demo=False)]
     window = session_window(loaded)
+    estimator = LiveEstimator.for_session(loaded, participant, window.window)
     if not loaded:
-        note = features_only_note(families)
+        note = features_only_note(families, valence_calibrated=estimator is not None)
         logger.warning("ingest session for %s: %s", devices, note)
-        return None, window, [note]
-    return LiveEstimator.for_session(loaded, participant, window.window), window, []
+        return estimator, window, [note]
+    return estimator, window, []
 
 
 @dataclass

@@ -31,7 +31,7 @@ from affectstream.models.feature_cache import cache_key as cache_key
 from affectstream.models.feature_cache import (
     cached_recording_features as cached_recording_features,
 )
-from affectstream.models.features import recording_features
+from affectstream.models.features import protocol_features as protocol_features  # public here
 from affectstream.models.scoring import scored_subjects
 from affectstream.signal.columns import feature_columns
 from affectstream.signal.rate import reduce_block
@@ -265,51 +265,6 @@ def pooled_protocols(
             ),
         }
     return out
-
-
-def protocol_features(
-    recordings: Sequence[Recording],
-    *,
-    window: float,
-    step: float,
-    baseline_seconds: float,
-    modalities: Sequence[str] = SHARED_MODALITIES,
-    common_rate: float | None = COMMON_RATE,
-    line_freq: float = 50.0,
-    progress: Callable[[int, int], None] | None = None,
-) -> pd.DataFrame:
-    """Features of one protocol on the shared modalities, EDA/temperature at a common rate.
-
-    Parameters
-    ----------
-    recordings : sequence of Recording
-        Sessions.
-    window, step, baseline_seconds : float
-        Windowing and reference period (the same on both sides).
-    modalities : sequence of str
-        Modalities to use.
-    common_rate : float or None
-        Rate for EDA and temperature (:func:`to_common_rate`); ``None`` keeps each device's.
-    line_freq : float
-        Mains frequency (Hz) of the notch filters.
-    progress : callable, optional
-        ``progress(done, total)``.
-
-    Returns
-    -------
-    pandas.DataFrame
-    """
-    from affectstream.signal import WindowConfig
-
-    # The extractor averages EDA/temperature down (WindowConfig.common_rate), as it does live
-    # for a bundle trained at this rate: one definition for training and sessions.
-    return recording_features(
-        recordings,
-        config=WindowConfig(window=window, step=step, line_freq=line_freq, common_rate=common_rate),
-        baseline_seconds=baseline_seconds,
-        modalities=modalities,
-        progress=progress,
-    )
 
 
 def shared_frames(

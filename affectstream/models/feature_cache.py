@@ -3,11 +3,12 @@
 A cached table is only as current as the code that computed it. The key therefore holds,
 beside the dataset, windowing and rates the caller passes and the package version, a
 fingerprint of the source of every module between a dataset folder and a feature row
-(:data:`FEATURE_CODE`: the signal package, the dataset loaders and the window labelling).
-Editing any of them -- a fixed EDA filter, a loader that reads a column differently --
-gives new keys, so ``train``/``evaluate`` recompute instead of silently reusing stale
-features. The fingerprint is computed once per process: 37 files, 0.36 MB, about 3 ms
-(docs/models.md, "Feature cache", gives the command).
+(:data:`FEATURE_CODE`: the signal package, the dataset loaders, the window labelling and
+every package module they import, which tests/models/test_feature_cache.py checks by walking
+the imports). Editing any of them -- a fixed EDA filter, a loader that reads a column
+differently -- gives new keys, so ``train``/``evaluate`` recompute instead of silently
+reusing stale features. The fingerprint is computed once per process: 41 files, 0.37 MB,
+about 3 ms (docs/models.md, "Feature cache", gives the command).
 """
 
 from __future__ import annotations
@@ -27,12 +28,18 @@ logger = logging.getLogger(__name__)
 #: Package root the :data:`FEATURE_CODE` patterns are relative to.
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent
 #: Source files (glob patterns under :data:`PACKAGE_ROOT`) whose code decides a cached
-#: feature table: the feature extraction itself, the file readers, the dataset loaders and
-#: the window labelling. Changing any of them changes :func:`feature_code_fingerprint`.
+#: feature table: the feature extraction itself, the file readers, the dataset loaders, the
+#: window labelling and every package module they import (tests/models/test_feature_cache.py
+#: walks the imports from what ``build_features`` computes a table with and checks each file
+#: is here). Changing any of them changes :func:`feature_code_fingerprint`.
 FEATURE_CODE = (
     "signal/*.py",
     "io/*.py",
     "types.py",
+    "waveforms.py",  # the ECG and SCR shapes of the synthetic dataset (signal/synthetic.py)
+    "errors.py",
+    "_validate.py",
+    "models/_names.py",
     "models/features.py",
     "models/recording.py",
     "models/datasets.py",
@@ -62,7 +69,8 @@ def code_fingerprint(files: Iterable[Path], root: Path = PACKAGE_ROOT) -> str:
     digest = hashlib.sha256()
     for path in sorted(Path(f) for f in files):
         name = path.relative_to(root) if path.is_relative_to(root) else Path(path.name)
-        digest.update(str(name).encode() + b"\0" + path.read_bytes() + b"\0")
+        # as_posix: the same relative path hashes the same on every platform.
+        digest.update(name.as_posix().encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()[:16]
 
 

@@ -221,6 +221,57 @@ def recording_features(
     return mask_unusable(pd.concat(frames, ignore_index=True))
 
 
+def protocol_features(
+    recordings: Sequence[Recording],
+    *,
+    window: float,
+    step: float,
+    baseline_seconds: float,
+    modalities: Sequence[str],
+    common_rate: float | None,
+    line_freq: float = 50.0,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
+    """Features of one protocol's recordings, EDA/temperature at a common rate.
+
+    The table ``train``/``evaluate`` cache (:func:`~affectstream.models.training.build_features`):
+    it lives here, beside :func:`recording_features`, so the feature cache's code fingerprint
+    (:data:`~affectstream.models.feature_cache.FEATURE_CODE`) covers it.
+
+    Parameters
+    ----------
+    recordings : sequence of Recording
+        Sessions.
+    window, step, baseline_seconds : float
+        Windowing and reference period (the same on both sides).
+    modalities : sequence of str
+        Modalities to use.
+    common_rate : float or None
+        Rate for EDA and temperature
+        (:func:`~affectstream.models.crossprotocol.to_common_rate`); ``None`` keeps each
+        device's.
+    line_freq : float
+        Mains frequency (Hz) of the notch filters.
+    progress : callable, optional
+        ``progress(done, total)``.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    from affectstream.signal import WindowConfig
+
+    # The extractor averages EDA/temperature down (WindowConfig.common_rate), as it does live
+    # for a bundle trained at this rate: one definition for training and sessions.
+    return recording_features(
+        recordings,
+        config=WindowConfig(window=window, step=step, line_freq=line_freq, common_rate=common_rate),
+        baseline_seconds=baseline_seconds,
+        modalities=modalities,
+        progress=progress,
+    )
+
+
 def context_name(feature: str, seconds: float) -> str:
     """Name of the context column of ``feature``: ``"<feature>_ctx<seconds>s"``.
 

@@ -25,7 +25,7 @@ from affectstream.models.evaluation import evaluate_frame as evaluate_frame
 from affectstream.models.evaluation import plot_report
 from affectstream.models.evaluation import score_bundle as score_bundle
 from affectstream.models.feature_sets import feature_set, select_features
-from affectstream.models.features import add_context_features
+from affectstream.models.features import add_context_features, protocol_features
 from affectstream.models.scoring import scored_subjects
 from affectstream.signal.columns import feature_columns
 
@@ -209,7 +209,6 @@ def build_features(
     -------
     frame, recordings, settings
     """
-    from affectstream.models.crossprotocol import protocol_features
     from affectstream.models.feature_cache import cache_key, cached_recording_features
 
     settings = settings or DATASET_SETTINGS[dataset]

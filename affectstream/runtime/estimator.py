@@ -289,19 +289,22 @@ def resolve_arousal_bundles(
     return [single] if single is not None else []
 
 
-def features_only_note(families: Iterable[str]) -> str:
-    """Why a session without a named model runs features only (one line, for its warnings).
+def features_only_note(families: Iterable[str], *, valence_calibrated: bool = False) -> str:
+    """Why a session without a named model has no arousal estimates (one line, for its warnings).
 
     Parameters
     ----------
     families : iterable of str
         Feature families the session's devices give.
+    valence_calibrated : bool
+        The participant's personal valence model still gives calibrated valence
+        (:meth:`LiveEstimator.for_session`); False: features and quality only.
 
     Returns
     -------
     str
-        What the devices give, what each shipped arousal bundle reads, and how to run one
-        anyway.
+        What the devices give, what each shipped arousal bundle reads, what the session
+        stores instead, and how to run a bundle anyway.
     """
     have = sorted(set(families))
     reads = []
@@ -310,10 +313,15 @@ def features_only_note(families: Iterable[str]) -> str:
         if meta.get("target") == "arousal":
             needs = sorted({feature_family(f) for f in meta.get("features", [])})
             reads.append(f"{name} reads {'/'.join(needs)}")
+    instead = (
+        "arousal is features and quality only, valence from the participant's personal calibration"
+        if valence_calibrated
+        else "features and quality only"
+    )
     return (
         f"no arousal model: no shipped arousal bundle reads any feature these devices give "
-        f"({', '.join(have) or 'none'}; {', '.join(reads) or 'none shipped'}); features and "
-        'quality only (name a bundle, --model or "model", to run it anyway)'
+        f"({', '.join(have) or 'none'}; {', '.join(reads) or 'none shipped'}); {instead} "
+        '(name a bundle, --model or "model", to run it anyway)'
     )
 
 
@@ -389,7 +397,7 @@ class LiveEstimator:
         Parameters
         ----------
         bundles : sequence of ModelBundle
-            The session's arousal bundles; none: features only (None).
+            The session's arousal bundles; none: no arousal estimates.
         participant : str
             Pseudonymous id: their stored personal valence model, if any, gives the valence
             (:func:`~affectstream.runtime.valence_live.personal_valence`).
@@ -402,21 +410,33 @@ class LiveEstimator:
         -------
         LiveEstimator or None
             Its reference period is set when the session starts (``baseline_end=None``).
+            Without bundles, an estimator of valence alone when the participant's personal
+            model is calibrated on this window length (:attr:`valence_calibrated`; it may
+            read features no arousal bundle does, e.g. a heart-rate strap's), else None:
+            features only (:func:`features_only_note`).
         """
-        if not bundles:
-            return None
-        return cls(
+        personal = personal_valence(participant)
+        if not bundles and (personal is None or not personal.calibrated_):
+            return None  # nothing to estimate (and nothing to warn about valence)
+        estimator = cls(
             bundles,
             baseline_end=None,
-            personal_valence=personal_valence(participant),
+            personal_valence=personal,
             window=window,
             own_windows=own_windows,
         )
+        # A calibrated model on another window length is not applied (LiveValence says why).
+        return estimator if bundles or estimator.valence_calibrated else None
 
     @property
     def model_id(self) -> str:
         """Model ids of the bundles, joined with ``+`` (the ``model`` tag of estimates)."""
         return "+".join(b.model_id for b in self.bundles) or "none"
+
+    @property
+    def valence_calibrated(self) -> bool:
+        """Whether the participant's personal valence model gives the valence."""
+        return self.valence.personal is not None
 
     @property
     def has_valence_model(self) -> bool:

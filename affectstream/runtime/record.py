@@ -318,12 +318,13 @@ async def record_session(
         boards = [parse_board(spec) for spec in brainflow]
         families |= {FAMILY[m] for b in boards for m in board_modalities(b) if m in FAMILY}
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(bundle, families, allow_demo=False)]
-    unfit = None if loaded else features_only_note(families)
-    if unfit is not None:
-        logger.warning("%s", unfit)
     # Features on the shortest model window; longer ones get their own (multiwindow.py).
     window = session_window(loaded, window, line_freq)
     estimator = LiveEstimator.for_session(loaded, participant, window.window)
+    unfit = None
+    if not loaded:
+        unfit = features_only_note(families, valence_calibrated=estimator is not None)
+        logger.warning("%s", unfit)
     config = SessionConfig(participant=participant, window=window, protocol=plan)
     with open_store(store) as opened:
         session = LiveSession(opened, config, estimator, on_estimate=on_estimate)

@@ -49,6 +49,7 @@ from affectstream.runtime.replay_source import (
     stored_session,
 )
 from affectstream.runtime.session import LiveSession, SessionConfig
+from affectstream.runtime.valence_live import personal_valence
 from affectstream.signal import WindowConfig
 from affectstream.signal.extractor import FAMILY
 from affectstream.store import TAG_KEYS, EmbeddedStore, TimeSeriesStore, open_store
@@ -56,6 +57,7 @@ from affectstream.store.base import REPLAY_EVENT
 from affectstream.types import SampleBlock
 
 __all__ = [
+    "REPLAY_VALENCE_NOTE",
     "ReplayInput",
     "ReplayStore",
     "exported_session",
@@ -64,12 +66,42 @@ __all__ = [
     "replay_bundle",
     "replay_input",
     "replay_line_freq",
+    "replay_valence_note",
     "replay_window",
     "session_rows",
     "stored_session",
 ]
 
 logger = logging.getLogger(__name__)
+
+
+#: Why a replay's valence is uncalibrated although the participant has a personal model.
+REPLAY_VALENCE_NOTE = (
+    "valence is uncalibrated in a replay: the participant's personal valence model is not "
+    "applied (the one stored now may not be the one the session used, or may have been fitted "
+    "on this very session); see docs/export.md"
+)
+
+
+def replay_valence_note(participant: str) -> list[str]:
+    """:data:`REPLAY_VALENCE_NOTE` when ``participant`` has a calibrated personal model.
+
+    A replay does not know which personal valence model the session used (a session stores
+    no model identity for it), so it applies none: its valence is the uncalibrated estimate,
+    whatever the live session reported. This says so where it could differ.
+
+    Parameters
+    ----------
+    participant : str
+        The replay's participant id (empty: nobody, no note).
+
+    Returns
+    -------
+    list of str
+        The note, or empty.
+    """
+    personal = personal_valence(participant)
+    return [REPLAY_VALENCE_NOTE] if personal is not None and personal.calibrated_ else []
 
 
 def replay_blocks(
@@ -135,7 +167,9 @@ def replay_blocks(
     dict
         The runtime's session summary plus ``data_seconds``, ``replay_seconds`` and
         ``speed_factor`` (recording time per second of replay). ``warnings`` names a
-        10-20 → Muse montage mapping and a model left out for missing channels.
+        10-20 → Muse montage mapping, a model left out for missing channels and, for a
+        participant with a calibrated personal valence model, that the replay's valence is
+        uncalibrated (:data:`REPLAY_VALENCE_NOTE`).
 
     Raises
     ------
@@ -236,6 +270,7 @@ def replay_blocks(
         )
         if baseline_end is not None:
             session.reference_basis = "the recorded session's baseline phase"
+        notes.extend(replay_valence_note(participant))
 
     async def main() -> dict[str, Any]:
         finished = asyncio.Event()

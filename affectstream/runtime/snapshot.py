@@ -270,6 +270,7 @@ def build_summary(session: LiveSession, source: BlockSource | None) -> dict[str,
     -------
     dict
     """
+    estimator = session.estimator
     device_stats: Mapping[str, Any] = source.stats() if source is not None else {}
     feature_streams = session.feature_streams
     streams: dict[str, Any] = {}
@@ -298,7 +299,8 @@ def build_summary(session: LiveSession, source: BlockSource | None) -> dict[str,
         "window_s": window.window,
         "step_s": window.step,
         "line_freq": window.line_freq,
-        "model": session.estimator.model_id if session.estimator is not None else None,
+        # None without an arousal model, also when a personal valence model runs alone.
+        "model": estimator.model_id if estimator is not None and estimator.bundles else None,
         "reference_s": round(reference[0], 3) if reference is not None else None,
         "reference": reference_text(reference),
         "streams": streams,

@@ -18,8 +18,9 @@ from affectstream.store import open_store
 from affectstream.types import SampleBlock
 from tests.api.conftest import Server
 
-#: Streams each declared device kind sends (a heart-rate strap: bpm and RR intervals).
-STREAMS = {"hr": ("hr", "rr"), "eda": ("eda",), "muse": ("eeg",)}
+#: Streams each declared device kind sends (a heart-rate strap: bpm and RR intervals; a
+#: Polar strap read for RR intervals only).
+STREAMS = {"hr": ("hr", "rr"), "polar": ("rr",), "eda": ("eda",), "muse": ("eeg",)}
 #: Seconds of data per ingest batch (every stream's slice of the same span, in time order,
 #: as a gateway forwards them).
 BATCH_S = 5.0

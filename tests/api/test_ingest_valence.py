@@ -1,6 +1,7 @@
 """An ingest session gives a calibrated participant their personal valence model, as
-``record`` and the emulated sessions do; devices no shipped model reads run features only
-and say why; the summary's reference warning counts data time, not the wall clock.
+``record`` and the emulated sessions do, also on devices no shipped arousal model reads
+(valence alone); otherwise such devices run features only and say why; the summary's
+reference warning counts data time, not the wall clock.
 
 The personal models are written where the service reads them (``$AFFECTSTREAM_HOME/valence``,
 the store API calibration uses) so the test needs no calibration sessions; the real
@@ -110,3 +111,30 @@ def test_devices_no_model_reads_run_features_only_and_say_why(
     assert features_only_note(families) in stopped["summary"]["warnings"]
     with open_store(server.home / "store") as store:
         assert load_session(store, session).settings()["models"] == []
+
+
+def test_devices_no_arousal_model_reads_keep_a_calibrated_participants_valence(
+    server: Server, world: World, admin: httpx.Client
+) -> None:
+    """A participant calibrated on a Polar strap alone (a personal model on HRV) keeps their
+    calibrated valence on that strap: the estimates carry it without arousal, the stored
+    settings name no arousal model and the warning says arousal is features only."""
+    families = demo_families(["polar"])
+    assert choose_bundles("arousal", families) == []  # no shipped arousal bundle reads it
+    window = session_window([])
+    good = fitted_personal_valence(True, window.window, "hrv_rmssd")
+    assert good.calibrated_
+    participant, pseudonym = _participant(admin, world.study_a)
+    save_personal_valence(pseudonym, good, sources=["test"], home=server.home / "valence")
+    status, affect, settings = run_ingest(
+        server, admin, participant, "polar", window.window + 3 * window.step
+    )
+    note = features_only_note(families, valence_calibrated=True)
+    assert status["running"]["warnings"] == [note] and status["running"]["model"] is None
+    assert note in status["summary"]["warnings"] and status["summary"]["model"] is None
+    assert settings["models"] == []
+    assert len(affect) == status["summary"]["n_estimates"] > 0
+    assert _flags(affect) == {True}
+    assert "arousal" not in affect.columns or affect["arousal"].astype(float).isna().all()
+    assert affect["valence_mae"].astype(float).to_numpy() == pytest.approx(good.accuracy_["mae"])
+    assert affect["valence_rating"].astype(float).between(1.0, 9.0).all()

@@ -209,3 +209,42 @@ def test_session_calibrates_and_the_next_session_uses_it(
     assert flags == {stored.calibrated_}
     if not stored.calibrated_:
         assert all("did not beat" in e.fields["valence_confidence"] for e in seen)
+
+
+def test_a_calibrated_participant_keeps_personal_valence_without_an_arousal_model(
+    runtime_home: Path,
+) -> None:
+    """Devices no shipped arousal bundle reads (a Polar strap: RR intervals only) still give
+    a participant calibrated on them their personal valence: ``for_session`` with no bundles
+    returns a bundle-less estimator whose rows carry calibrated valence and no arousal; with
+    nothing calibrated to apply it is None (features only), and the warning says which."""
+    from affectstream.models.valence_store import save_personal_valence
+    from affectstream.runtime.demo import demo_families
+    from affectstream.runtime.estimator import LiveEstimator, features_only_note
+
+    window = 60.0
+    models = {
+        "P-hrv-good": fitted_personal_valence(True, window, "hrv_rmssd"),
+        "P-hrv-weak": fitted_personal_valence(False, window, "hrv_rmssd"),
+        "P-hrv-other-window": fitted_personal_valence(True, 10.0, "hrv_rmssd"),
+    }
+    for participant, model in models.items():
+        save_personal_valence(participant, model, sources=["test"])
+    estimator = LiveEstimator.for_session([], "P-hrv-good", window)
+    assert estimator is not None and estimator.bundles == [] and estimator.valence_calibrated
+    estimator.baseline_end = T0
+    # A steady feature the model reads as pleasant: the smoothed rating climbs towards its
+    # prediction from the midpoint.
+    rows = pd.DataFrame({"t_end": T0 + 10.0 + 5.0 * np.arange(3), "hrv_rmssd": 2.0})
+    out = estimator.estimate(rows)
+    assert len(out) == 3 and all(r["valence_calibrated"] is True for r in out)
+    assert all("arousal" not in r for r in out)
+    predicted = float(models["P-hrv-good"].predict_rating(rows)[0])
+    ratings = [r["valence_rating"] for r in out]
+    assert predicted > 6.0 and 5.0 < ratings[0] < ratings[1] < ratings[2] <= predicted
+    for participant in ("P-hrv-weak", "P-hrv-other-window", "P-never-calibrated"):
+        assert LiveEstimator.for_session([], participant, window) is None, participant
+    polar = demo_families(["polar"])
+    calibrated = features_only_note(polar, valence_calibrated=True)
+    assert "\n" not in calibrated and "valence from the participant's personal" in calibrated
+    assert "arousal" in calibrated and "valence" not in features_only_note(polar)

@@ -1,6 +1,7 @@
 """A bundle that reads the session's windows needs its reference counted in the session's
-step, not the step it was trained with (a 60-s model on ``--window 60 --step 10`` needs its
-second window at 70 s, not 65 s)."""
+step, not the step it was trained with (a 60-s model trained every 5 s, on ``--window 60
+--step 10``: its second window ends at 70 s, not 65 s, so the reference period is 75 s with
+the 5-s lead-in, not 70 s; every period below includes the lead-in)."""
 
 from __future__ import annotations
 
@@ -102,7 +103,8 @@ def test_an_emulated_session_on_a_coarser_step_gets_its_reference(
 ) -> None:
     """Over the emulated BLE stack, a custom 60-s ``baseline_z`` bundle on 60-s windows every
     10 s: the default reference period holds two of its windows, so it estimates after the
-    reference instead of saying "reference too short" (it did with the 65-s plan)."""
+    reference instead of saying "reference too short" (it did with the 70-s plan: the trained
+    step's second window at 65 s plus the 5-s lead-in)."""
     folder = tmp_path / "custom-wrist"
     shutil.copytree(BUNDLES_DIR / "stress-wrist", folder)
     meta = json.loads((folder / "bundle.json").read_text())
@@ -119,4 +121,4 @@ def test_an_emulated_session_on_a_coarser_step_gets_its_reference(
     # Estimates on a final (frozen) reference once the reference period is over.
     final = [e for e in seen if e.fields.get("arousal_reference_final")]
     assert final and all(e.arousal is not None and 0.0 <= e.arousal <= 1.0 for e in final)
-    assert summary["reference_s"] == pytest.approx(need)  # main planned 70 s
+    assert summary["reference_s"] == pytest.approx(need)  # 75 s; the trained step gave 70 s
