@@ -27,7 +27,7 @@ from affectstream.runtime.estimator import (
     features_only_note,
     resolve_arousal_bundles,
 )
-from affectstream.runtime.multiwindow import session_window
+from affectstream.runtime.multiwindow import reads_own_windows, session_window
 from affectstream.signal import WindowConfig
 from affectstream.store import TimeSeriesStore
 
@@ -135,7 +135,11 @@ def _ingest_model(
         note = features_only_note(families)
         logger.warning("ingest session for %s: %s", devices, note)
         return None, window, [note]
-    return LiveEstimator.for_session(loaded, participant, window.window), window, []
+    # No window is asked for: each model on the windows it was trained on.
+    estimator = LiveEstimator.for_session(
+        loaded, participant, window.window, own_windows=reads_own_windows(None)
+    )
+    return estimator, window, []
 
 
 @dataclass
