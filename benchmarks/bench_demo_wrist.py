@@ -3,20 +3,21 @@
 Usage: ``python benchmarks/bench_demo_wrist.py [--seeds 3] [--duration 150]``
 
 The default demo script (:func:`affectstream.runtime.demo.demo_script` with the planned
-baseline) drives the emulator's EDA (:class:`~affectstream.device.emulation.signals.EdaGenerator`,
-4 Hz, the bundle's rate) and heart rate (1-Hz mean of the
-:class:`~affectstream.device.emulation.signals.BeatGenerator`'s beats); their 60-s windows
-every 5 s are featurised, normalised against the windows that end inside the baseline, as the
-live estimator does, and scored by the shipped LightGBM. Prints JSON per seed: the number of
-reference windows, and per phase the median probability and
-the median z-score of each feature (the clip is 10), by window end as the demo benchmark
-counts them, plus ``<phase> (whole windows)``: the windows lying entirely inside the phase
-(none when it is shorter than a window).
+baseline) drives the emulator's EDA
+(:class:`~affectstream.device.emulation.signals.EdaGenerator`, 4 Hz) and heart rate (1-Hz mean
+of the :class:`~affectstream.device.emulation.signals.BeatGenerator`'s beats); they are
+featurised on the bundle's trained windows at its common EDA rate (``bundle.json``: 60 s every 5
+s, 4 Hz), normalised against the windows that end inside the baseline, as the live estimator
+does, and scored by the shipped LightGBM. Prints JSON per seed: the number of reference windows,
+and per phase the median probability and the median z-score of each feature (the clip is 10), by
+window end as the demo benchmark counts them, plus ``<phase> (whole windows)``: the windows
+lying entirely inside the phase (none when it is shorter than a window).
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import numpy as np
@@ -24,8 +25,9 @@ import numpy as np
 from affectstream.device.emulation.signals import BeatGenerator, EdaGenerator
 from affectstream.models.bundle import load_bundle
 from affectstream.runtime.demo import DEMO_DURATION, demo_baseline, demo_script, reference_needs
+from affectstream.runtime.multiwindow import trained_window
 from affectstream.runtime.reference import LEAD_IN
-from affectstream.signal import WindowConfig, extract_features
+from affectstream.signal import extract_features
 from affectstream.types import SampleBlock
 
 
@@ -49,6 +51,8 @@ def main() -> None:
     parser.add_argument("--duration", type=float, default=DEMO_DURATION)
     args = parser.parse_args()
     bundle = load_bundle("stress-wrist")
+    # The windows and EDA rate it was trained on, as the live estimator reads them.
+    window = dataclasses.replace(trained_window(bundle), common_rate=bundle.common_rate)
     norm = bundle.normalizer
     baseline, _ = demo_baseline(args.duration, reference_needs([bundle]))
     script, protocol = demo_script(args.duration, baseline)
@@ -64,7 +68,7 @@ def main() -> None:
             _heart_rate(script, seed, duration),
         ]
         # The devices start within the lead-in: the windows' grid starts at the first sample.
-        rows = extract_features(blocks, WindowConfig(window=60.0, step=5.0, common_rate=4.0))
+        rows = extract_features(blocks, window)
         rows["t_end"] = rows["t_end"] + LEAD_IN / 2
         rows["reference"] = rows["t_end"] <= baseline
         x = rows[bundle.features].to_numpy(dtype=float)

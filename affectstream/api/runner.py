@@ -27,7 +27,7 @@ from affectstream.runtime.estimator import (
     features_only_note,
     resolve_arousal_bundles,
 )
-from affectstream.runtime.multiwindow import session_window
+from affectstream.runtime.multiwindow import reads_own_windows, session_window
 from affectstream.signal import WindowConfig
 from affectstream.store import TimeSeriesStore
 
@@ -132,7 +132,10 @@ def _ingest_model(
     families = demo_families([k.strip() for k in devices.split(",") if k.strip()])
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(model, families, allow_demo=False)]
     window = session_window(loaded)
-    estimator = LiveEstimator.for_session(loaded, participant, window.window)
+    # No window is asked for: each model on the windows it was trained on.
+    estimator = LiveEstimator.for_session(
+        loaded, participant, window.window, own_windows=reads_own_windows(None)
+    )
     if not loaded:
         note = features_only_note(families, valence_calibrated=estimator is not None)
         logger.warning("ingest session for %s: %s", devices, note)

@@ -139,6 +139,7 @@ def run(args: argparse.Namespace) -> int:
         replay_blocks,
         replay_bundle,
         replay_line_freq,
+        replay_own_windows,
         replay_window,
         session_rows,
     )
@@ -160,6 +161,7 @@ def run(args: argparse.Namespace) -> int:
     baseline_end = source.baseline_end
     participant = args.participant if args.participant is not None else source.participant
     window = replay_window(blocks, settings, window=args.window, step=args.step)
+    own_windows = replay_own_windows(settings, window=args.window) if window is not None else None
     line_freq = replay_line_freq(blocks, settings, args.line_freq)
     with ReplayStore(args.store, save=args.save) as store:
         options: dict[str, Any] = {
@@ -169,6 +171,7 @@ def run(args: argparse.Namespace) -> int:
             "bundle": replay_bundle(settings, args.model),
             "allow_version_mismatch": args.allow_version_mismatch,
             "window": window,
+            "own_windows": own_windows,
             "baseline_end": baseline_end,
             "events": events,
             "line_freq": line_freq,

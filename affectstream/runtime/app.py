@@ -113,7 +113,8 @@ class Session:
     model : str or Path, optional
         Arousal bundle (folder or shipped name); the best fitting shipped one by default.
     window : WindowConfig, optional
-        Feature windows; the model's own by default.
+        Feature windows, for every model (:func:`~affectstream.runtime.multiwindow.
+        reads_own_windows`); by default each model's own, as it was trained.
     on_estimate : callable, optional
         Called with every :class:`Estimate`, in time order, on the session's event loop
         thread; keep it short (hand heavy work to a queue). It may call :meth:`mark`,

@@ -38,6 +38,7 @@ from affectstream.runtime.estimator import (
     resolve_arousal_bundles,
 )
 from affectstream.runtime.faults import check_disconnects, scripted_disconnects
+from affectstream.runtime.multiwindow import reads_own_windows, trained_window
 from affectstream.runtime.session import LiveSession, LiveSnapshot, SessionConfig
 from affectstream.signal import WindowConfig
 from affectstream.signal.columns import feature_families
@@ -214,12 +215,13 @@ async def run_demo(
     step = opts.step if opts.step is not None else DEMO_STEP
     # Every model on the windows it was trained on (multiwindow.py), unless --window asks
     # for one window for all: then its estimates are illustrative, as warned.
-    own_windows = opts.window is None
+    own_windows = reads_own_windows(opts.window)
     if bundles:
         bundle = min(bundles, key=lambda b: float(b.meta.get("window", {}).get("window", 1e9)))
         trained = bundle.meta.get("window", {})
         if own_windows and float(trained.get("window", 1e9)) <= DEMO_MAX_WINDOW:
-            win, step = float(trained["window"]), float(trained.get("step", DEMO_STEP))
+            shortest = trained_window(bundle)
+            win, step = shortest.window, shortest.step
         if opts.step is not None:
             step = opts.step
         other = [b for b in bundles if b.meta.get("window", {}).get("window") not in (None, win)]

@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import pandas as pd
@@ -53,6 +53,7 @@ from affectstream.models.normalize import RunningStats
 from affectstream.models.valence import PersonalValenceModel
 from affectstream.runtime.combine import bundle_name, combine
 from affectstream.runtime.multiwindow import (
+    bundle_window,
     bundles_common_rate,
     own_window_length,
     trained_window,
@@ -96,9 +97,8 @@ def reference_seconds(bundle: ModelBundle, window: WindowConfig | None = None) -
         Seconds from the first sample (add the devices' start-up lead-in for a protocol).
     """
     method = bundle.meta.get("normalization", {}).get("method", "baseline")
-    trained = bundle.meta.get("window", {})
-    length = window.window if window is not None else float(trained.get("window", 60.0))
-    step = window.step if window is not None else float(trained.get("step", 5.0))
+    reads = window if window is not None else trained_window(bundle)
+    length, step = reads.window, reads.step
     if method == "baseline_z":  # windows end on multiples of the step
         return (math.ceil(length / step - 1e-9) + MIN_REFERENCE_WINDOWS - 1) * step
     return length if method == "baseline" else 0.0
@@ -354,12 +354,37 @@ class LiveEstimator:
     personal_valence : PersonalValenceModel, optional
         The participant's stored valence model (:mod:`affectstream.runtime.valence_live`).
     window : float, optional
-        The session's feature window (s), checked against the personal model's.
+        The session's feature window (s), checked against the personal model's. Without
+        it every bundle reads the rows it is given as they come.
     own_windows : bool
-        Bundles trained on another window length than ``window`` read their own windows'
-        columns (:mod:`affectstream.runtime.multiwindow`); False: every bundle uses the
-        session's windows.
+        Required with ``window`` (no default: :func:`~affectstream.runtime.multiwindow.
+        reads_own_windows` decides it). True: bundles trained on another window length
+        than ``window`` read their own windows' columns (:mod:`affectstream.runtime.
+        multiwindow`); False: every bundle uses the session's windows.
     """
+
+    @overload
+    def __init__(
+        self,
+        bundles: Sequence[ModelBundle],
+        *,
+        baseline_end: float | None,
+        top: int = ...,
+        personal_valence: PersonalValenceModel | None = ...,
+        window: None = None,
+    ) -> None: ...
+
+    @overload
+    def __init__(
+        self,
+        bundles: Sequence[ModelBundle],
+        *,
+        baseline_end: float | None,
+        top: int = ...,
+        personal_valence: PersonalValenceModel | None = ...,
+        window: float,
+        own_windows: bool,
+    ) -> None: ...
 
     def __init__(
         self,
@@ -369,14 +394,19 @@ class LiveEstimator:
         top: int = TOP_CONTRIBUTIONS,
         personal_valence: PersonalValenceModel | None = None,
         window: float | None = None,
-        own_windows: bool = True,
+        own_windows: bool | None = None,
     ) -> None:
+        if window is not None and own_windows is None:
+            raise TypeError("LiveEstimator: own_windows is required with a window")
         self.bundles = list(bundles)
         self.baseline_end = baseline_end
         self.top = int(top)
         self._references = {id(b): _Reference(context=b.new_context()) for b in self.bundles}
         self.valence = LiveValence(personal_valence, window=window)
         self.window = window if own_windows else None
+        # The session's windows (bind_session): the step a "running" bundle's half-life is
+        # counted in. Until then, rows are taken to be on each bundle's trained windows.
+        self.session: WindowConfig | None = None
         # Bundles trained on another window read that window's columns (multiwindow.py) and
         # are re-estimated only when a new one of their windows is complete.
         self._prefix = {id(b): self._window_prefix(b) for b in self.bundles}
@@ -390,7 +420,7 @@ class LiveEstimator:
         participant: str,
         window: float,
         *,
-        own_windows: bool = True,
+        own_windows: bool,
     ) -> LiveEstimator | None:
         """The estimator of a live session (``record``, ``demo``, the service's sessions).
 
@@ -404,7 +434,8 @@ class LiveEstimator:
         window : float
             The session's feature window (s).
         own_windows : bool
-            As for :class:`LiveEstimator`.
+            As for :class:`LiveEstimator` (:func:`~affectstream.runtime.multiwindow.
+            reads_own_windows`).
 
         Returns
         -------
@@ -439,6 +470,12 @@ class LiveEstimator:
         return self.valence.personal is not None
 
     @property
+    def own_windows(self) -> bool:
+        """Whether bundles trained on another length read their own windows (stored in the
+        session's settings, so a replay does the same)."""
+        return self.window is not None
+
+    @property
     def has_valence_model(self) -> bool:
         """Whether a bundle estimates valence."""
         return any(b.target == "valence" for b in self.bundles)
@@ -462,7 +499,9 @@ class LiveEstimator:
         if method == "running":
             # The exponentially weighted mean and std the bundle was trained and evaluated with.
             if ref.running is None:
-                step = float(bundle.meta["window"]["step"])
+                # Counted in the windows this bundle reads here, which may step otherwise
+                # than it was trained.
+                step = self.reads(bundle).step
                 halflife = float(norm.get("halflife", 600.0))
                 ref.running = RunningStats(values.shape[0], max(1.0, halflife / step))
             center, scale = ref.running.update(values)
@@ -493,6 +532,40 @@ class LiveEstimator:
     def _window_prefix(self, bundle: ModelBundle) -> str:
         length = own_window_length(bundle, self.window)
         return "" if length is None else window_prefix(length)
+
+    def reads(self, bundle: ModelBundle) -> WindowConfig:
+        """The windows ``bundle`` reads: :func:`~affectstream.runtime.multiwindow.
+        bundle_window` of the bound session (:meth:`bind_session`), else its trained ones.
+
+        Parameters
+        ----------
+        bundle : ModelBundle
+
+        Returns
+        -------
+        WindowConfig
+        """
+        if self.session is None:
+            return trained_window(bundle)
+        return bundle_window(bundle, self.session, own_windows=self.own_windows)
+
+    def bind_session(self, session: WindowConfig) -> tuple[WindowConfig, list[WindowConfig]]:
+        """Take the session's windows; the windows its extractor computes for the bundles.
+
+        Parameters
+        ----------
+        session : WindowConfig
+            The session's feature window.
+
+        Returns
+        -------
+        primary : WindowConfig
+            :meth:`primary_window` of ``session``.
+        extra : list of WindowConfig
+            :meth:`extra_windows` of ``session``.
+        """
+        self.session = session
+        return self.primary_window(session), self.extra_windows(session)
 
     def extra_windows(self, session: WindowConfig | None = None) -> list[WindowConfig]:
         """Windows (other than the session's) that some bundle was trained on.

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from collections import deque
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -108,9 +107,30 @@ def own_window_length(bundle: ModelBundle, session: float | None) -> float | Non
     return float(trained)
 
 
-def bundle_window(
-    bundle: ModelBundle, session: WindowConfig, *, own_windows: bool = True
-) -> WindowConfig:
+def reads_own_windows(asked: WindowConfig | float | None) -> bool:
+    """Whether each model of a session reads the windows it was trained on (the one rule).
+
+    Unless the session's windows were asked for (``--window``, ``record(window=...)``,
+    ``Session(window=...)``), every model reads its own trained windows beside the
+    session's (the shortest model's); asked for, every model runs on them (illustrative
+    for a model trained on another length, as the demo warns). A session stores the
+    outcome (``own_windows`` in :meth:`~affectstream.runtime.session.LiveSession.settings`)
+    and a replay of it reads that (:func:`~affectstream.runtime.replay_source.
+    replay_own_windows`).
+
+    Parameters
+    ----------
+    asked : WindowConfig or float or None
+        The window asked for explicitly; None when none was.
+
+    Returns
+    -------
+    bool
+    """
+    return asked is None
+
+
+def bundle_window(bundle: ModelBundle, session: WindowConfig, *, own_windows: bool) -> WindowConfig:
     """The windows a bundle reads in a session: the session's, or its own as trained.
 
     A bundle trained on another length than the session's reads its own windows at its
@@ -123,7 +143,8 @@ def bundle_window(
     session : WindowConfig
         The session's windows; their other settings (origin, mains frequency...) carry over.
     own_windows : bool
-        False: every bundle reads the session's windows (``--window`` for all).
+        True: each bundle trained on another length reads its own windows; False: every
+        bundle reads the session's (:func:`reads_own_windows`).
 
     Returns
     -------
@@ -134,24 +155,33 @@ def bundle_window(
     return trained_window(bundle, session)
 
 
-def trained_window(bundle: ModelBundle, session: WindowConfig) -> WindowConfig:
-    """A session's window settings with the bundle's trained length and step.
+def trained_window(bundle: ModelBundle, session: WindowConfig | None = None) -> WindowConfig:
+    """The window length and step a bundle was trained on, on a session's other settings.
+
+    The one definition of a bundle's trained windows: a bundle whose ``bundle.json`` names
+    no length or step (written before it did) gets :class:`~affectstream.signal.
+    WindowConfig`'s defaults.
 
     Parameters
     ----------
     bundle : ModelBundle
-    session : WindowConfig
-        Origin, mains frequency and the other settings carry over.
+    session : WindowConfig, optional
+        Origin, mains frequency and the other settings carry over; default the bundle's own
+        (its trained mains frequency, the rest :class:`~affectstream.signal.WindowConfig`'s).
 
     Returns
     -------
     WindowConfig
     """
     trained = bundle.meta.get("window", {})
+    default = WindowConfig()
+    if session is None:
+        line_freq = trained.get("line_freq")
+        session = default if line_freq is None else WindowConfig(line_freq=float(line_freq))
     return dataclasses.replace(
         session,
-        window=float(trained.get("window", session.window)),
-        step=float(trained.get("step", 5.0)),
+        window=float(trained.get("window", default.window)),
+        step=float(trained.get("step", default.step)),
     )
 
 
@@ -295,14 +325,9 @@ def session_window(
     WindowConfig
     """
     if bundles:
-        trained = min(
-            (b.meta.get("window", {}) for b in bundles),
-            key=lambda w: float(w.get("window", math.inf)),
-        )
-        if window is None and trained.get("window"):
-            window = WindowConfig(
-                window=float(trained["window"]), step=float(trained.get("step", 5.0))
-            )
+        if window is None:
+            shortest = min((trained_window(b) for b in bundles), key=lambda w: w.window)
+            window = WindowConfig(window=shortest.window, step=shortest.step)
         freqs = [b.meta.get("window", {}).get("line_freq") for b in bundles]
         if line_freq is None and any(freqs):
             line_freq = float(next(f for f in freqs if f))

@@ -28,6 +28,7 @@ from affectstream.models.bundle import ModelBundle
 from affectstream.models.features import mask_unusable, recording_features
 from affectstream.models.recording import Recording
 from affectstream.runtime.estimator import LiveEstimator
+from affectstream.runtime.multiwindow import trained_window
 from affectstream.signal import StreamingExtractor, WindowConfig
 from affectstream.signal.columns import feature_families
 from affectstream.signal.extractor import FAMILY
@@ -179,12 +180,7 @@ def measure_rate_skew(
         its own rate) and ``live`` (after: the live path), per-feature comparisons
         (``features``) and the arousal comparison (``arousal``) against training.
     """
-    trained_window = bundle.meta["window"]
-    window = WindowConfig(
-        window=float(trained_window["window"]),
-        step=float(trained_window.get("step", 5.0)),
-        line_freq=float(trained_window.get("line_freq", 50.0)),
-    )
+    window = trained_window(bundle)
     families = feature_families(bundle.features)  # only the streams the bundle reads
     modalities = sorted(m for m, family in FAMILY.items() if family in families)
     recordings = [

@@ -36,7 +36,7 @@ from affectstream.runtime.estimator import (
     features_only_note,
     resolve_arousal_bundles,
 )
-from affectstream.runtime.multiwindow import session_window
+from affectstream.runtime.multiwindow import reads_own_windows, session_window
 from affectstream.runtime.protocol import StudyProtocol, load_protocol
 from affectstream.runtime.session import BlockSource, LiveSession, LiveSnapshot, SessionConfig
 from affectstream.signal import WindowConfig
@@ -260,7 +260,9 @@ async def record_session(
     bundle : str or Path, optional
         Arousal bundle; the best shipped one by default (features only when none fits).
     window : WindowConfig, optional
-        Feature windows; by default the model's own (as it was trained), else 60 s every 5 s.
+        Feature windows, for every model (:func:`~affectstream.runtime.multiwindow.
+        reads_own_windows`); by default each model's own (as it was trained; the shortest is
+        the session's), else 60 s every 5 s.
     line_freq : float, optional
         Mains frequency (50 or 60 Hz) of the ECG/EEG notch filters; by default the model's
         (as it was trained), else the window's (50 Hz).
@@ -319,8 +321,11 @@ async def record_session(
         families |= {FAMILY[m] for b in boards for m in board_modalities(b) if m in FAMILY}
     loaded = [load_bundle(p) for p in resolve_arousal_bundles(bundle, families, allow_demo=False)]
     # Features on the shortest model window; longer ones get their own (multiwindow.py).
+    own_windows = reads_own_windows(window)  # a window asked for: every model on it
     window = session_window(loaded, window, line_freq)
-    estimator = LiveEstimator.for_session(loaded, participant, window.window)
+    estimator = LiveEstimator.for_session(
+        loaded, participant, window.window, own_windows=own_windows
+    )
     unfit = None
     if not loaded:
         unfit = features_only_note(families, valence_calibrated=estimator is not None)

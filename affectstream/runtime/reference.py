@@ -13,11 +13,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import overload
 
 from affectstream.models.bundle import ModelBundle
 from affectstream.runtime.combine import bundle_name
 from affectstream.runtime.estimator import reference_seconds
-from affectstream.runtime.multiwindow import bundle_window
+from affectstream.runtime.multiwindow import bundle_window, trained_window
 from affectstream.signal import WindowConfig
 
 #: Seconds the devices' first samples may come after the session (or protocol) starts (the
@@ -49,11 +50,21 @@ class ReferenceNeed:
         return self.seconds + self.window
 
 
+@overload
+def reference_needs(bundles: Sequence[ModelBundle], window: None = None) -> list[ReferenceNeed]: ...
+
+
+@overload
+def reference_needs(
+    bundles: Sequence[ModelBundle], window: WindowConfig, *, own_windows: bool
+) -> list[ReferenceNeed]: ...
+
+
 def reference_needs(
     bundles: Sequence[ModelBundle],
     window: WindowConfig | None = None,
     *,
-    own_windows: bool = False,
+    own_windows: bool | None = None,
 ) -> list[ReferenceNeed]:
     """What baseline each bundle's reference needs (:func:`reference_seconds`).
 
@@ -67,30 +78,48 @@ def reference_needs(
     window : WindowConfig, optional
         The session's windows; default each bundle on the windows it was trained on.
     own_windows : bool
-        With ``window``: each bundle trained on another length reads its own windows (as
-        :class:`~affectstream.runtime.estimator.LiveEstimator` does by default); False:
-        every bundle runs on ``window``.
+        With ``window``: each bundle trained on another length reads its own windows;
+        False: every bundle runs on ``window`` (:func:`~affectstream.runtime.multiwindow.
+        reads_own_windows`). Required with ``window``: the session's rule decides it.
 
     Returns
     -------
     list of ReferenceNeed
         Bundles that need a baseline, shortest need first.
     """
+    if window is not None and own_windows is None:
+        raise TypeError("reference_needs: own_windows is required with a window")
     needs = []
     for bundle in bundles:
-        reads = None if window is None else bundle_window(bundle, window, own_windows=own_windows)
+        reads = (
+            trained_window(bundle)
+            if window is None
+            else bundle_window(bundle, window, own_windows=bool(own_windows))
+        )
         seconds = reference_seconds(bundle, reads)
         if seconds > 0:
-            length = reads.window if reads is not None else float(bundle.meta["window"]["window"])
+            length = reads.window
             needs.append(ReferenceNeed(bundle_name(bundle), seconds + LEAD_IN, length))
     return sorted(needs, key=lambda n: n.seconds)
+
+
+@overload
+def default_reference(
+    bundles: Sequence[ModelBundle], window: None = None
+) -> tuple[float, str] | None: ...
+
+
+@overload
+def default_reference(
+    bundles: Sequence[ModelBundle], window: WindowConfig, *, own_windows: bool
+) -> tuple[float, str] | None: ...
 
 
 def default_reference(
     bundles: Sequence[ModelBundle],
     window: WindowConfig | None = None,
     *,
-    own_windows: bool = False,
+    own_windows: bool | None = None,
 ) -> tuple[float, str] | None:
     """The reference period of a session without a protocol: long enough for every model.
 
@@ -107,7 +136,7 @@ def default_reference(
     window : WindowConfig, optional
         The session's windows; default each bundle on the windows it was trained on.
     own_windows : bool
-        As :func:`reference_needs`.
+        As :func:`reference_needs` (required with ``window``).
 
     Returns
     -------
@@ -115,10 +144,14 @@ def default_reference(
         Seconds from the start and, in words, which model asks for them and why; None when
         no bundle asks for a reference period.
     """
-    needs = {
-        need.name: need.seconds
-        for need in reference_needs(bundles, window, own_windows=own_windows)
-    }
+    if window is not None and own_windows is None:
+        raise TypeError("default_reference: own_windows is required with a window")
+    found = (
+        reference_needs(bundles)
+        if window is None
+        else reference_needs(bundles, window, own_windows=bool(own_windows))
+    )
+    needs = {need.name: need.seconds for need in found}
     asks: list[tuple[float, str]] = []
     for bundle in bundles:
         name = bundle_name(bundle)

@@ -36,7 +36,7 @@ from affectstream.runtime.estimator import (
     features_only_note,
     resolve_arousal_bundles,
 )
-from affectstream.runtime.multiwindow import session_window
+from affectstream.runtime.multiwindow import reads_own_windows, session_window
 from affectstream.runtime.replay_source import (
     REPLAYED_KINDS,
     ReplayInput,
@@ -45,6 +45,7 @@ from affectstream.runtime.replay_source import (
     replay_bundle,
     replay_input,
     replay_line_freq,
+    replay_own_windows,
     replay_window,
     stored_session,
 )
@@ -66,6 +67,7 @@ __all__ = [
     "replay_bundle",
     "replay_input",
     "replay_line_freq",
+    "replay_own_windows",
     "replay_valence_note",
     "replay_window",
     "session_rows",
@@ -114,6 +116,7 @@ def replay_blocks(
     bundle: str | None = None,
     allow_version_mismatch: bool = False,
     window: WindowConfig | None = None,
+    own_windows: bool | None = None,
     baseline_end: float | None = None,
     events: Sequence[RecordedEvent] = (),
     line_freq: float | None = None,
@@ -146,6 +149,12 @@ def replay_blocks(
         Feature windows; their grid starts at the recording's first sample. By default the
         shortest model window (as trained; :func:`~affectstream.runtime.multiwindow.
         session_window`), else 60 s every 5 s, as a live session.
+    own_windows : bool
+        Required with ``window`` (:func:`replay_own_windows`: a stored session's own, False
+        for ``--window``): True, each model trained on another length reads its own
+        windows beside ``window``; False, every model runs on ``window``. Without
+        ``window``, each model reads its own (:func:`~affectstream.runtime.multiwindow.
+        reads_own_windows`).
     baseline_end : float, optional
         End of the participant's reference period (host time, s); default: the start plus
         the session's default, long enough for every model
@@ -175,7 +184,11 @@ def replay_blocks(
     ------
     ConfigError
         No samples, or a recording shorter than one window (no window could complete).
+    TypeError
+        ``window`` without ``own_windows``.
     """
+    if window is not None and own_windows is None:
+        raise TypeError("replay_blocks: own_windows is required with a window")
 
     present = [b for b in blocks if len(b)]
     if not present:
@@ -222,10 +235,10 @@ def replay_blocks(
             notes.append(f"{message}: left out" + ("" if len(paths) > 1 else ", no estimates"))
             continue
         loaded.append(candidate)
-    # Several bundles each get their own window length unless --window asks for one window
-    # for all (then, like a single bundle, they run on it), as in the demo.
-    own_windows = len(loaded) > 1 and window is None
+    # Each bundle on its own windows unless the session's windows are for all (the stored
+    # session's rule, or --window): replay_own_windows.
     if window is None:
+        own_windows = reads_own_windows(window)
         window = session_window(loaded, None, line_freq)
     elif line_freq is not None:
         window = dataclasses.replace(window, line_freq=float(line_freq))
@@ -253,7 +266,7 @@ def replay_blocks(
     estimator = None
     if loaded:
         estimator = LiveEstimator(
-            loaded, baseline_end=None, window=window.window, own_windows=own_windows
+            loaded, baseline_end=None, window=window.window, own_windows=bool(own_windows)
         )
     elif not paths and not features_only:
         logger.warning("no model bundle fits %s: replaying features only", sorted(families))

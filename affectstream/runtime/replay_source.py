@@ -24,6 +24,7 @@ from affectstream.ids import check_id
 from affectstream.io import MAX_GAP_SECONDS, RECORDING_SUFFIXES, RecordedEvent, load_recording
 from affectstream.io.exported import export_manifest, is_export_table, read_export
 from affectstream.runtime.devices import device_of
+from affectstream.runtime.multiwindow import reads_own_windows
 from affectstream.signal import WindowConfig
 from affectstream.signal.mains import detect_line_freq
 from affectstream.store import TimeSeriesStore, open_store
@@ -260,6 +261,28 @@ def replay_window(
         window=float(window) if window is not None else default.window,
         step=float(step) if step is not None else default.step,
     )
+
+
+def replay_own_windows(settings: Mapping[str, Any], *, window: float | None = None) -> bool:
+    """Whether a replay gives each model the windows it was trained on, as the session did.
+
+    Parameters
+    ----------
+    settings : mapping
+        A stored session's settings (its ``own_windows``), or empty.
+    window : float, optional
+        Explicit window length (``--window``): every model on the session's windows
+        (:func:`~affectstream.runtime.multiwindow.reads_own_windows`).
+
+    Returns
+    -------
+    bool
+        The stored value unless a window is given; True for a file, and for sessions
+        stored before they said (``record``, ingest and the service's sessions always did).
+    """
+    if window is not None:
+        return reads_own_windows(window)
+    return bool(settings.get("own_windows", True))
 
 
 def replay_line_freq(

@@ -579,7 +579,9 @@ class LiveSession:
         dict
             ``window_s``, ``step_s``, ``line_freq``, ``model`` (the first arousal bundle's
             folder or name, ``"none"`` for features only) and ``models`` (every bundle's, so
-            a replay runs the same set).
+            a replay runs the same set), ``own_windows`` (whether each read the windows it
+            was trained on, :attr:`LiveEstimator.own_windows`; True without a model, as a
+            session that asked for no window), so a replay reads the same windows.
         """
         bundles = self.estimator.bundles if self.estimator is not None else []
         models = [str(b.path) if b.path is not None else str(b.meta.get("name")) for b in bundles]
@@ -591,6 +593,7 @@ class LiveSession:
             "step_s": window.step,
             "line_freq": window.line_freq,
             "model": model,
+            "own_windows": self.estimator.own_windows if self.estimator is not None else True,
         }
 
     def reference_period(self) -> tuple[float, str]:
@@ -618,7 +621,7 @@ class LiveSession:
             found = default_reference(
                 self.estimator.bundles,
                 self.config.window,
-                own_windows=self.estimator.window is not None,
+                own_windows=self.estimator.own_windows,
             )
             if found is not None:
                 return found

@@ -81,8 +81,9 @@ class FeatureWorker:
         self.tags = dict(tags)
         # Models trained on other window lengths get their own windows (multiwindow.py);
         # each window's EDA at the rate its models were trained at (WindowConfig.common_rate).
-        extra = estimator.extra_windows(config.window) if estimator is not None else []
-        window = estimator.primary_window(config.window) if estimator is not None else config.window
+        window, extra = (
+            estimator.bind_session(config.window) if estimator is not None else (config.window, [])
+        )
         self.extractor: StreamingExtractor | MultiWindowExtractor = (
             MultiWindowExtractor(window, extra) if extra else StreamingExtractor(window)
         )

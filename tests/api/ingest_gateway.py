@@ -45,7 +45,9 @@ def gateway_blocks(devices: str, seconds: float, t0: float) -> list[SampleBlock]
                 unit="bpm", values=60_000.0 / rr.values,
             )
         )  # fmt: skip
-    return blocks
+    # Earliest stream first: a live session's window grid starts at the first sample it is
+    # sent, a replay's at the recording's earliest, so the two have the same windows.
+    return sorted(blocks, key=lambda b: float(b.t[0]))
 
 
 def run_ingest(

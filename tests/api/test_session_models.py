@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -42,7 +43,11 @@ def _finite(values: pd.Series) -> np.ndarray:
 
 
 def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
-    server: Server, world: World, admin: httpx.Client, capsys: pytest.CaptureFixture[str]
+    server: Server,
+    world: World,
+    admin: httpx.Client,
+    capsys: pytest.CaptureFixture[str],
+    tmp_path: Path,
 ) -> None:
     families = {"hr", "hrv", "eda", "eeg", "acc"}  # what hr, eda and muse give (demo_families)
     bundles = [load_bundle(p) for p in choose_bundles("arousal", families)]
@@ -70,13 +75,33 @@ def test_wrist_chest_and_eeg_gateway_gets_both_models_combined(
     assert reference[1] in summary["reference"]
     assert sorted(m.rsplit("/", 1)[-1] for m in settings["models"]) == names
     assert replay_bundle(settings) is None  # every bundle the devices feed, as live
-    # And the replay of the stored session does run them all.
+    assert settings["own_windows"] is True  # each on the windows it was trained on
+    # And the replay of the stored session does run them all, each on its own windows as
+    # live: the same estimate of each model for the same windows.
+    out = tmp_path / "replay.csv"
     code = main(["replay", status["id"], "--store", str(server.home / "store"), "--json",
-                 "--no-progress"])  # fmt: skip
+                 "--no-progress", "--out", str(out)])  # fmt: skip
     replayed = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert code == 0 and replayed["model"] == summary["model"]
 
     keys = {str(b.meta["name"]): f"arousal_by_{bundle_key(b)}" for b in bundles}
+    again = pd.read_csv(out)
+    for key in keys.values():
+        live = affect.set_index(affect["time_ns"].astype("int64") // 1_000_000)[key]
+        rerun = again.set_index(again["time_ns"].astype("int64") // 1_000_000)[key]
+        both = live.index.intersection(rerun.index)
+        print(
+            "DBG",
+            live.index[:5].tolist(),
+            rerun.index[:5].tolist(),
+            again.columns[:5].tolist(),
+            again["time_ns"].head(3).tolist(),
+        )
+        assert len(both) >= len(live) - 1, (len(both), len(live))  # the same windows
+        live, rerun = live[both].astype(float), rerun[both].astype(float)
+        assert _finite(live).sum() >= 2, live.tolist()  # something to compare
+        assert (np.isnan(live) == np.isnan(rerun)).all(), (live.tolist(), rerun.tolist())
+        assert rerun.to_numpy() == pytest.approx(live.to_numpy(), abs=1e-6, nan_ok=True), key
     assert summary["n_estimates"] == len(affect) > 0
     # The data ended inside the reference period: the warning quotes the data's span, to
     # the last estimated window (from when the data starts, just after the session did),

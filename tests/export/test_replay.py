@@ -42,7 +42,9 @@ def assert_same_rows(replayed: pd.DataFrame, batch: pd.DataFrame) -> None:
 
 def replay_into(tmp_path: Path, blocks: list[SampleBlock], **options: object) -> pd.DataFrame:
     with EmbeddedStore(tmp_path / "replay", synchronous="normal") as store:
-        summary = replay_blocks(blocks, store, session_id="replayed", window=WINDOW, **options)
+        summary = replay_blocks(
+            blocks, store, session_id="replayed", window=WINDOW, own_windows=False, **options
+        )
         assert summary["unflushed_samples"] == 0 and summary["backlog_drops"] == 0
         assert summary["feature_errors"] == {}
         return session_rows(store, "replayed")
@@ -140,6 +142,7 @@ def test_replay_estimates_are_the_live_estimators(built: Built, tmp_path: Path) 
             store,
             session_id="r",
             window=WINDOW,
+            own_windows=False,
             bundle=str(bundle),
             baseline_end=origin + 40.0,
         )

@@ -62,7 +62,9 @@ def slow_worker(session: LiveSession) -> None:
 
 def replayed(tmp_path: Path, name: str, **options: object) -> pd.DataFrame:
     with EmbeddedStore(tmp_path / name, synchronous="normal") as store:
-        summary = replay_blocks(e4_like(), store, session_id=name, window=WINDOW, **options)
+        summary = replay_blocks(
+            e4_like(), store, session_id=name, window=WINDOW, own_windows=False, **options
+        )
         assert summary["unflushed_samples"] == 0 and summary["feature_errors"] == {}
         return session_rows(store, name)
 
@@ -132,6 +134,7 @@ def test_rows_go_on_after_a_stream_ends_early(tmp_path: Path) -> None:
             store,
             session_id="ends",
             window=WINDOW,
+            own_windows=False,
             speed=120.0,
             bundle="none",
             on_session=count_flushed(flushed),

@@ -79,7 +79,7 @@ def test_a_bundle_trained_at_each_devices_rate_does_not_read_averaged_eda() -> N
 
 
 def test_each_window_gets_the_rate_of_the_bundles_reading_it() -> None:
-    estimator = LiveEstimator([_stress_wrist()], baseline_end=None, window=10.0)
+    estimator = LiveEstimator([_stress_wrist()], baseline_end=None, window=10.0, own_windows=True)
     assert estimator.primary_window(WindowConfig(window=10.0)).common_rate is None
     (longer,) = estimator.extra_windows()
     assert (longer.window, longer.common_rate) == (60.0, 4.0)
@@ -88,7 +88,7 @@ def test_each_window_gets_the_rate_of_the_bundles_reading_it() -> None:
     (longer,) = estimator.extra_windows(session)
     assert (longer.line_freq, longer.max_lag, longer.origin) == (60.0, None, 5.0)
     assert (longer.window, longer.common_rate) == (60.0, 4.0)
-    alone = LiveEstimator([_stress_wrist()], baseline_end=None, window=60.0)
+    alone = LiveEstimator([_stress_wrist()], baseline_end=None, window=60.0, own_windows=True)
     assert alone.primary_window(WindowConfig()).common_rate == 4.0
     assert alone.extra_windows() == []
 
@@ -101,7 +101,9 @@ async def test_a_live_session_gives_the_eda_features_at_the_trained_rate(tmp_pat
     config = SessionConfig(participant="P13", window=window, baseline_seconds=30.0)
     delivered: list[SampleBlock] = []
     with EmbeddedStore(tmp_path / "store", synchronous="normal") as store:
-        estimator = LiveEstimator([bundle], baseline_end=None, window=window.window)
+        estimator = LiveEstimator(
+            [bundle], baseline_end=None, window=window.window, own_windows=True
+        )
         session = LiveSession(store, config, estimator)
         stop = asyncio.Event()
 

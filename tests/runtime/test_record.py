@@ -70,12 +70,14 @@ async def test_record_follows_the_protocol_and_stores_keyboard_markers(
     assert phase_events["detail"].tolist() == [p["instruction"] for p in phases]
     markers = events.loc[events["kind"] == "marker", "label"].tolist()
     assert markers == ["start of task", "marker 2", "sneeze"]
-    # The session stores what a replay needs to reproduce it: windows, mains, model.
+    # The session stores what a replay needs to reproduce it: windows, mains, model, and
+    # that the window asked for is every model's (reads_own_windows).
     start = events[(events["kind"] == "session") & (events["label"] == "start")]
     settings = json.loads(start["detail"].iloc[0])
     assert settings == {"participant": "P42", "window_s": 4.0, "step_s": 1.0,
                         "line_freq": 60.0, "model": str(arousal_bundle.path),
-                        "models": [str(arousal_bundle.path)]}  # fmt: skip
+                        "models": [str(arousal_bundle.path)],
+                        "own_windows": False}  # fmt: skip
     assert summary["line_freq"] == 60.0
     assert len(affect) == summary["n_estimates"] > 0
     for stream, entry in summary["streams"].items():

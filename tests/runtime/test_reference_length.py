@@ -83,7 +83,7 @@ def test_a_bundle_on_longer_windows_says_its_reference_is_filling_before_its_fir
     )
     frame.insert(0, "t_end", 10.0 + 2.0 * np.arange(4))
     frame["w60s__t_end"] = math.nan  # the 60-s window is not complete yet (multiwindow.py)
-    live = LiveEstimator([wrist, eeg], baseline_end=100.0, window=10.0)
+    live = LiveEstimator([wrist, eeg], baseline_end=100.0, window=10.0, own_windows=True)
     records = live.estimate(frame)
     for record in records:
         assert "stress-wrist: reference filling, 0 of 2 60-s windows" in record["arousal_basis"]

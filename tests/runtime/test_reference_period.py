@@ -62,13 +62,18 @@ def test_a_need_longer_than_the_models_setting_wins(bundles: list[ModelBundle]) 
     window = WindowConfig(window=60.0, step=5.0)
     need = reference_seconds(eeg, window) + LEAD_IN
     assert need > _own(eeg)
-    assert default_reference([eeg], window) == (need, f"eeg-workload's reference needs {need:g} s")
+    assert default_reference([eeg], window, own_windows=False) == (
+        need,
+        f"eeg-workload's reference needs {need:g} s",
+    )
 
 
 def _period(
     store: EmbeddedStore, bundles: list[ModelBundle], config: SessionConfig
 ) -> tuple[float, str]:
-    estimator = LiveEstimator(bundles, baseline_end=None, window=config.window.window)
+    estimator = LiveEstimator(
+        bundles, baseline_end=None, window=config.window.window, own_windows=True
+    )
     return LiveSession(store, config, estimator).reference_period()
 
 
@@ -136,7 +141,7 @@ def test_the_live_status_says_the_reference_period(
     assert default is not None
     seconds, why = default
     window = WindowConfig(window=10.0, step=2.0)
-    estimator = LiveEstimator(bundles, baseline_end=None, window=window.window)
+    estimator = LiveEstimator(bundles, baseline_end=None, window=window.window, own_windows=True)
     with EmbeddedStore(tmp_path / "store") as store:
         snapshot = LiveSession(store, SessionConfig(window=window), estimator).snapshot()
     assert snapshot.reference == f"reference period: first {seconds:g} s ({why})"
@@ -163,7 +168,7 @@ def test_a_callers_reference_is_reported_even_from_time_zero(
     """A recording that starts at t = 0 with a baseline end given by the caller (a replay
     of a recorded phase) reports that end, not the default."""
     end = 30.0
-    estimator = LiveEstimator(bundles, baseline_end=end, window=10.0)
+    estimator = LiveEstimator(bundles, baseline_end=end, window=10.0, own_windows=True)
     with EmbeddedStore(tmp_path / "store") as store:
         session = LiveSession(store, SessionConfig(window=WindowConfig(window=10.0)), estimator)
         session.started_at = 0.0
@@ -174,7 +179,7 @@ def test_a_callers_reference_is_reported_even_from_time_zero(
 def test_a_stored_session_that_ran_several_models_is_replayed_with_them_all(
     tmp_path: Path, bundles: list[ModelBundle]
 ) -> None:
-    estimator = LiveEstimator(bundles, baseline_end=None, window=10.0)
+    estimator = LiveEstimator(bundles, baseline_end=None, window=10.0, own_windows=True)
     with EmbeddedStore(tmp_path / "store") as store:
         settings = LiveSession(store, SessionConfig(), estimator).settings()
     assert len(settings["models"]) == len(bundles) and settings["model"] == settings["models"][0]

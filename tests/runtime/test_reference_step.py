@@ -60,12 +60,12 @@ def test_a_bundle_on_the_sessions_windows_counts_the_sessions_step(
     trained = wrist.meta["window"]
     session = WindowConfig(window=float(trained["window"]), step=2 * float(trained["step"]))
     # Same length as trained: the bundle reads the session's rows, at the session's step.
-    assert bundle_window(wrist, session) == session
+    assert bundle_window(wrist, session, own_windows=True) == session
     expected = _need(session.window, session.step) + LEAD_IN
     assert expected > _need(trained["window"], trained["step"]) + LEAD_IN  # the old plan
     (need,) = reference_needs([wrist], session, own_windows=True)
     assert need.seconds == pytest.approx(expected)
-    estimator = LiveEstimator([wrist], baseline_end=None, window=session.window)
+    estimator = LiveEstimator([wrist], baseline_end=None, window=session.window, own_windows=True)
     with EmbeddedStore(tmp_path / "store") as store:
         seconds, why = LiveSession(
             store, SessionConfig(window=session), estimator
@@ -87,11 +87,11 @@ def test_a_bundle_on_its_own_windows_keeps_its_trained_step(
         _need(trained["window"], trained["step"]) + LEAD_IN
     )
     assert needs["stress-wrist"].window == trained["window"]
-    own = bundle_window(wrist, session)
+    own = bundle_window(wrist, session, own_windows=True)
     assert (own.window, own.step) == (trained["window"], trained["step"])
     assert own.line_freq == session.line_freq  # the session's other settings carry over
     # One window for all (own_windows=False): both on the session's windows.
-    shared = {n.name: n for n in reference_needs([wrist, eeg], session)}
+    shared = {n.name: n for n in reference_needs([wrist, eeg], session, own_windows=False)}
     assert shared["stress-wrist"].seconds == pytest.approx(
         reference_seconds(wrist, session) + LEAD_IN
     )

@@ -41,7 +41,11 @@ def test_replay_with_feature_errors_exits_nonzero(
     block = _rr_in_seconds()
     with EmbeddedStore(store_path) as store:
         first = replay_blocks(
-            [block], store, session_id="S-bad-rr", window=WindowConfig(window=30.0, step=5.0)
+            [block],
+            store,
+            session_id="S-bad-rr",
+            window=WindowConfig(window=30.0, step=5.0),
+            own_windows=False,
         )
     # Precondition: the runtime saw the error (the raw samples are stored all the same).
     assert first["stored"] and "strap/rr" in first["feature_errors"]
