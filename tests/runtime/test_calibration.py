@@ -230,7 +230,7 @@ def test_a_calibrated_participant_keeps_personal_valence_without_an_arousal_mode
     }
     for participant, model in models.items():
         save_personal_valence(participant, model, sources=["test"])
-    estimator = LiveEstimator.for_session([], "P-hrv-good", window)
+    estimator = LiveEstimator.for_session([], "P-hrv-good", window, own_windows=True)
     assert estimator is not None and estimator.bundles == [] and estimator.valence_calibrated
     estimator.baseline_end = T0
     # A steady feature the model reads as pleasant: the smoothed rating climbs towards its
@@ -243,7 +243,9 @@ def test_a_calibrated_participant_keeps_personal_valence_without_an_arousal_mode
     ratings = [r["valence_rating"] for r in out]
     assert predicted > 6.0 and 5.0 < ratings[0] < ratings[1] < ratings[2] <= predicted
     for participant in ("P-hrv-weak", "P-hrv-other-window", "P-never-calibrated"):
-        assert LiveEstimator.for_session([], participant, window) is None, participant
+        assert LiveEstimator.for_session([], participant, window, own_windows=True) is None, (
+            participant
+        )
     polar = demo_families(["polar"])
     calibrated = features_only_note(polar, valence_calibrated=True)
     assert "\n" not in calibrated and "valence from the participant's personal" in calibrated
