@@ -58,6 +58,7 @@ from affectstream.store.base import REPLAY_EVENT
 from affectstream.types import SampleBlock
 
 __all__ = [
+    "REPLAY_NO_VALENCE_NOTE",
     "REPLAY_VALENCE_NOTE",
     "ReplayInput",
     "ReplayStore",
@@ -85,7 +86,14 @@ REPLAY_VALENCE_NOTE = (
 )
 
 
-def replay_valence_note(participant: str) -> list[str]:
+#: Said instead when the replay runs no model at all: then it gives no valence either.
+REPLAY_NO_VALENCE_NOTE = (
+    "no valence in this replay: no arousal model reads these devices, and the participant's "
+    "personal valence model is not applied in a replay; see docs/export.md"
+)
+
+
+def replay_valence_note(participant: str, *, estimated: bool = True) -> list[str]:
     """:data:`REPLAY_VALENCE_NOTE` when ``participant`` has a calibrated personal model.
 
     A replay does not know which personal valence model the session used (a session stores
@@ -96,6 +104,9 @@ def replay_valence_note(participant: str) -> list[str]:
     ----------
     participant : str
         The replay's participant id (empty: nobody, no note).
+    estimated : bool
+        Whether the replay estimates at all; False (features only): the live session's
+        calibrated valence is missing altogether (:data:`REPLAY_NO_VALENCE_NOTE`).
 
     Returns
     -------
@@ -103,7 +114,9 @@ def replay_valence_note(participant: str) -> list[str]:
         The note, or empty.
     """
     personal = personal_valence(participant)
-    return [REPLAY_VALENCE_NOTE] if personal is not None and personal.calibrated_ else []
+    if personal is None or not personal.calibrated_:
+        return []
+    return [REPLAY_VALENCE_NOTE if estimated else REPLAY_NO_VALENCE_NOTE]
 
 
 def replay_blocks(
@@ -283,7 +296,7 @@ def replay_blocks(
         )
         if baseline_end is not None:
             session.reference_basis = "the recorded session's baseline phase"
-        notes.extend(replay_valence_note(participant))
+    notes.extend(replay_valence_note(participant, estimated=estimator is not None))
 
     async def main() -> dict[str, Any]:
         finished = asyncio.Event()

@@ -645,9 +645,10 @@ class LiveSession:
         Returns
         -------
         tuple of (float, str) or None
-            None without models (nothing is normalised).
+            None without arousal models (nothing is normalised; a personal valence model
+            alone needs no reference).
         """
-        if self.estimator is None:
+        if self.estimator is None or not self.estimator.bundles:
             return None
         seconds, why = self.reference_period()
         end = self.estimator.baseline_end

@@ -133,6 +133,8 @@ def test_devices_no_arousal_model_reads_keep_a_calibrated_participants_valence(
     assert status["running"]["warnings"] == [note] and status["running"]["model"] is None
     assert note in status["summary"]["warnings"] and status["summary"]["model"] is None
     assert settings["models"] == []
+    # A personal valence model needs no reference period: none is stated (nothing provisional).
+    assert status["summary"]["reference_s"] is None
     assert len(affect) == status["summary"]["n_estimates"] > 0
     assert _flags(affect) == {True}
     assert "arousal" not in affect.columns or affect["arousal"].astype(float).isna().all()

@@ -11,7 +11,7 @@ import numpy as np
 
 from affectstream.export.session import load_session
 from affectstream.models.valence_store import save_personal_valence
-from affectstream.runtime.replay import REPLAY_VALENCE_NOTE, replay_blocks
+from affectstream.runtime.replay import REPLAY_NO_VALENCE_NOTE, REPLAY_VALENCE_NOTE, replay_blocks
 from affectstream.store import EmbeddedStore
 from affectstream.types import SampleBlock
 from tests.export.test_layouts import muse_eeg
@@ -42,3 +42,21 @@ def test_replay_valence_is_uncalibrated_and_says_so_for_a_calibrated_participant
     for rows in affect.values():
         assert not rows["valence_calibrated"].astype(bool).any()
         assert np.isnan(rows["valence_mae"].astype(float)).all()
+
+
+def test_a_features_only_replay_of_a_calibrated_participant_says_it_has_no_valence(
+    tmp_path: Path,
+) -> None:
+    """Devices no arousal model reads: live, a calibrated participant gets valence alone; the
+    replay applies no personal model, so it has no valence at all, and says that."""
+    save_personal_valence("P-replay-strap", fitted_personal_valence(True, 10.0), sources=["test"])
+    rng = np.random.default_rng(3)
+    temp = SampleBlock.regular(
+        "w/temp", "temp", ("temp",), 33.0 + 0.01 * rng.standard_normal((240, 1)), 4.0, T0
+    )
+    with EmbeddedStore(tmp_path / "store") as store:
+        summary = replay_blocks([temp], store, participant="P-replay-strap", session_id="S-t")
+        assert not len(load_session(store, "S-t").tables.get("affect", []))
+    assert summary["n_estimates"] == 0
+    assert REPLAY_NO_VALENCE_NOTE in summary["warnings"]
+    assert REPLAY_VALENCE_NOTE not in summary["warnings"]
