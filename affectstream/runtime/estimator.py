@@ -35,7 +35,7 @@ import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, overload
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -362,29 +362,6 @@ class LiveEstimator:
         than ``window`` read their own windows' columns (:mod:`affectstream.runtime.
         multiwindow`); False: every bundle uses the session's windows.
     """
-
-    @overload
-    def __init__(
-        self,
-        bundles: Sequence[ModelBundle],
-        *,
-        baseline_end: float | None,
-        top: int = ...,
-        personal_valence: PersonalValenceModel | None = ...,
-        window: None = None,
-    ) -> None: ...
-
-    @overload
-    def __init__(
-        self,
-        bundles: Sequence[ModelBundle],
-        *,
-        baseline_end: float | None,
-        top: int = ...,
-        personal_valence: PersonalValenceModel | None = ...,
-        window: float,
-        own_windows: bool,
-    ) -> None: ...
 
     def __init__(
         self,

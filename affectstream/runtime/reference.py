@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import overload
 
 from affectstream.models.bundle import ModelBundle
 from affectstream.runtime.combine import bundle_name
@@ -48,16 +47,6 @@ class ReferenceNeed:
     def min_duration(self) -> float:
         """Shortest session whose baseline holds this reference, leaving one whole window after."""
         return self.seconds + self.window
-
-
-@overload
-def reference_needs(bundles: Sequence[ModelBundle], window: None = None) -> list[ReferenceNeed]: ...
-
-
-@overload
-def reference_needs(
-    bundles: Sequence[ModelBundle], window: WindowConfig, *, own_windows: bool
-) -> list[ReferenceNeed]: ...
 
 
 def reference_needs(
@@ -103,18 +92,6 @@ def reference_needs(
     return sorted(needs, key=lambda n: n.seconds)
 
 
-@overload
-def default_reference(
-    bundles: Sequence[ModelBundle], window: None = None
-) -> tuple[float, str] | None: ...
-
-
-@overload
-def default_reference(
-    bundles: Sequence[ModelBundle], window: WindowConfig, *, own_windows: bool
-) -> tuple[float, str] | None: ...
-
-
 def default_reference(
     bundles: Sequence[ModelBundle],
     window: WindowConfig | None = None,
@@ -144,13 +121,7 @@ def default_reference(
         Seconds from the start and, in words, which model asks for them and why; None when
         no bundle asks for a reference period.
     """
-    if window is not None and own_windows is None:
-        raise TypeError("default_reference: own_windows is required with a window")
-    found = (
-        reference_needs(bundles)
-        if window is None
-        else reference_needs(bundles, window, own_windows=bool(own_windows))
-    )
+    found = reference_needs(bundles, window, own_windows=own_windows)
     needs = {need.name: need.seconds for need in found}
     asks: list[tuple[float, str]] = []
     for bundle in bundles:

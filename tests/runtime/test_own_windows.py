@@ -68,9 +68,9 @@ def test_own_windows_has_no_default_where_a_window_is_given() -> None:
     wrist = load_bundle("stress-wrist")
     window = WindowConfig(window=10.0, step=2.0)
     with pytest.raises(TypeError, match="own_windows"):
-        LiveEstimator([wrist], baseline_end=None, window=10.0)  # type: ignore[call-overload]
+        LiveEstimator([wrist], baseline_end=None, window=10.0)
     with pytest.raises(TypeError, match="own_windows"):
-        reference_needs([wrist], window)  # type: ignore[call-overload]
+        reference_needs([wrist], window)
     with pytest.raises(TypeError, match="own_windows"):
         replay_blocks([], None, window=window)  # type: ignore[arg-type]
 
